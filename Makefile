@@ -1,0 +1,69 @@
+# Krafa: every target bootstraps .venv from constraints.txt first (make install).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MEMBERS := libs/events libs/kit services/claims-api services/scheduler services/notifier \
+           services/bounce-handler services/payments-ingest tools/krafa
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install run demo test test-unit test-integration test-e2e bench lint fmt typecheck \
+        schemas asyncapi constraints up down clean
+
+install: $(STAMP)
+
+$(STAMP): constraints.txt requirements.in $(addsuffix /pyproject.toml,$(MEMBERS))
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$$(grep '^uv==' constraints.txt)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt --build-constraint constraints.txt \
+	    -r requirements.in $(addprefix -e ,$(MEMBERS))
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/krafa run --demo
+
+demo: install
+	$(BIN)/krafa demo
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/python -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+test-e2e: install
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+schemas: install
+	$(BIN)/python -m krafa_events.schema_export libs/events/schemas
+
+asyncapi: install
+	$(BIN)/python -m krafa_events.asyncapi deploy/asyncapi/asyncapi.yaml
+
+# Re-pin: resolves requirements.in to name==version lines only (no registry URLs).
+constraints: install
+	$(BIN)/uv pip compile --no-emit-index-url --no-header --no-annotate --python-version 3.11 \
+	    requirements.in -o constraints.txt
+
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
