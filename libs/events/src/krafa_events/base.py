@@ -1,0 +1,52 @@
+"""Base model for every event, and value objects shared by several events."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from krafa_events.topics import Topic
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    LETTER = "letter"
+    NETBANK = "netbank"
+    CALL = "call"
+
+
+class Contract(BaseModel):
+    # extra="ignore" lets an old consumer read an event that gained fields (additive change).
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class PostalAddress(Contract):
+    """A legal (postal) address, used for letters."""
+
+    name: str
+    lines: tuple[str, ...] = ()
+    postcode: str = ""
+    city: str = ""
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+
+
+class Event(Contract):
+    """An event: a fact in the past tense. Subclasses set TYPE (versioned) and TOPIC."""
+
+    TYPE: ClassVar[str]
+    TOPIC: ClassVar[Topic]
+
+    creditor_id: UUID
+    debtor_id: UUID
+
+    def key(self) -> str:
+        # Every event about one debtor lands on one partition, so consumers see them in order.
+        return f"{self.creditor_id}:{self.debtor_id}"
+
+    def subject(self) -> str | None:
+        """The CloudEvents subject: the id of the thing the event is about."""
+        return None

@@ -1,0 +1,165 @@
+"""CloudEvents 1.0 in Kafka binary content mode: attributes in `ce_*` headers, the JSON payload
+as the record value, the debtor key as the record key, plus a W3C `traceparent` header.
+
+The cloudevents SDK builds and reads the headers; pydantic validates the payload straight from
+bytes (`model_validate_json` is ~1.5x faster than parse-then-validate).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from pydantic import ValidationError
+
+from krafa_events.base import Event
+from krafa_events.registry import event_type_for
+
+CONTENT_TYPE = "application/json"
+SCHEMA_BASE = "https://schemas.krafa.dev/events/"
+
+
+class _RawJSONFormat(JSONFormat):
+    """Hands the payload through as bytes in both directions: pydantic does the JSON."""
+
+    def read_data(self, body: bytes, datacontenttype: str | None) -> bytes:
+        return body
+
+
+_FORMAT = _RawJSONFormat()
+
+
+class UndecodableMessage(Exception):
+    """A record that is not a valid Krafa event; the reason goes to the dead-letter topic."""
+
+    def __init__(self, reason: str, ce_type: str | None = None, ce_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.ce_type = ce_type
+        self.ce_id = ce_id
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    """A ready-to-produce Kafka record. Encoded once, when the outbox row is written, so a
+    replay republishes the very same id and the consumers' inboxes absorb it."""
+
+    event_id: str
+    topic: str
+    key: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedEvent:
+    id: str
+    type: str
+    source: str
+    time: datetime | None
+    subject: str | None
+    traceparent: str | None
+    event: Event
+
+
+def new_traceparent() -> str:
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def encode(
+    event: Event,
+    *,
+    source: str,
+    event_id: str | None = None,
+    time: datetime | None = None,
+    traceparent: str | None = None,
+) -> EncodedEvent:
+    attributes: dict[str, Any] = {
+        "id": event_id or str(uuid.uuid4()),
+        "source": source,
+        "type": event.TYPE,
+        "specversion": "1.0",
+        "time": time or datetime.now(UTC),
+        "datacontenttype": CONTENT_TYPE,
+        "dataschema": f"{SCHEMA_BASE}{event.TYPE}.json",
+    }
+    subject = event.subject()
+    if subject is not None:
+        attributes["subject"] = subject
+    cloud_event = CloudEvent(attributes=attributes, data=event.model_dump_json().encode())
+    message = ce_kafka.to_binary(cloud_event, _FORMAT, key_mapper=lambda _: event.key())
+    headers = [(name, value) for name, value in message.headers.items()]
+    headers.append(("traceparent", (traceparent or new_traceparent()).encode()))
+    key = message.key.encode() if isinstance(message.key, str) else (message.key or b"")
+    return EncodedEvent(
+        event_id=attributes["id"],
+        topic=event.TOPIC.value,
+        key=key,
+        headers=tuple(headers),
+        value=message.value,
+    )
+
+
+def decode(
+    headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...],
+    value: bytes | None,
+    key: bytes | None = None,
+) -> DecodedEvent:
+    """Decode a record, or raise UndecodableMessage saying why."""
+    header_map: dict[str, bytes] = {}
+    for name, raw in headers or ():
+        if raw is not None:
+            header_map[name] = raw
+    ce_type = _text(header_map.get("ce_type"))
+    ce_id = _text(header_map.get("ce_id"))
+    if not ce_type or not ce_id:
+        raise UndecodableMessage("missing CloudEvents headers ce_type/ce_id", ce_type, ce_id)
+    model = event_type_for(ce_type)
+    if model is None:
+        raise UndecodableMessage(f"unknown event type {ce_type!r}", ce_type, ce_id)
+    if value is None:
+        raise UndecodableMessage("record has no value", ce_type, ce_id)
+    try:
+        cloud_event = ce_kafka.from_binary(
+            ce_kafka.KafkaMessage(headers=header_map, key=key, value=value), _FORMAT
+        )
+    except Exception as exc:  # the SDK raises several types for bad attributes
+        raise UndecodableMessage(f"invalid CloudEvents attributes: {exc}", ce_type, ce_id) from exc
+    try:
+        event = model.model_validate_json(value)
+    except ValidationError as exc:
+        raise UndecodableMessage(
+            f"payload does not match {ce_type}: {_summary(exc)}", ce_type, ce_id
+        ) from exc
+    return DecodedEvent(
+        id=cloud_event.get_id(),
+        type=ce_type,
+        source=cloud_event.get_source(),
+        time=cloud_event.get_time(),
+        subject=cloud_event.get_subject(),
+        traceparent=_text(header_map.get("traceparent")),
+        event=event,
+    )
+
+
+def _text(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _summary(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        location = ".".join(str(p) for p in error["loc"]) or "(root)"
+        parts.append(f"{location}: {error['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,70 @@
+"""The typed registry: each event with its topic, producer and consumers. Topic subscriptions,
+the AsyncAPI document and the contract tests all read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from krafa_events.base import Event
+from krafa_events.catalog import (
+    ClaimCancelled,
+    ClaimCreated,
+    ClaimPaid,
+    DeliveryFailed,
+    DueDatePassed,
+    EmailBounced,
+    PaymentReceived,
+    PaymentUnmatched,
+    ReminderDue,
+    ReminderSent,
+)
+from krafa_events.topics import Topic
+
+CLAIMS_API = "claims-api"
+SCHEDULER = "scheduler"
+NOTIFIER = "notifier"
+BOUNCE_HANDLER = "bounce-handler"
+PAYMENTS_INGEST = "payments-ingest"
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    model: type[Event]
+    producer: str
+    consumers: tuple[str, ...]
+
+    @property
+    def type(self) -> str:
+        return self.model.TYPE
+
+    @property
+    def topic(self) -> Topic:
+        return self.model.TOPIC
+
+
+REGISTRY: tuple[EventSpec, ...] = (
+    EventSpec(ClaimCreated, CLAIMS_API, (SCHEDULER, NOTIFIER, PAYMENTS_INGEST)),
+    EventSpec(ClaimCancelled, CLAIMS_API, (SCHEDULER, NOTIFIER, PAYMENTS_INGEST)),
+    EventSpec(ClaimPaid, CLAIMS_API, (SCHEDULER, NOTIFIER, PAYMENTS_INGEST)),
+    EventSpec(DueDatePassed, SCHEDULER, (CLAIMS_API,)),
+    EventSpec(ReminderDue, SCHEDULER, (NOTIFIER, CLAIMS_API)),
+    EventSpec(ReminderSent, NOTIFIER, (CLAIMS_API, BOUNCE_HANDLER, SCHEDULER)),
+    EventSpec(DeliveryFailed, NOTIFIER, (CLAIMS_API,)),
+    EventSpec(EmailBounced, BOUNCE_HANDLER, (NOTIFIER, CLAIMS_API)),
+    EventSpec(PaymentReceived, PAYMENTS_INGEST, (CLAIMS_API,)),
+    EventSpec(PaymentUnmatched, PAYMENTS_INGEST, (CLAIMS_API,)),
+)
+
+EVENT_TYPES: dict[str, type[Event]] = {spec.type: spec.model for spec in REGISTRY}
+
+
+def event_type_for(ce_type: str) -> type[Event] | None:
+    return EVENT_TYPES.get(ce_type)
+
+
+def topics_consumed_by(service: str) -> tuple[str, ...]:
+    return tuple(sorted({spec.topic.value for spec in REGISTRY if service in spec.consumers}))
+
+
+def types_consumed_by(service: str) -> frozenset[str]:
+    return frozenset(spec.type for spec in REGISTRY if service in spec.consumers)

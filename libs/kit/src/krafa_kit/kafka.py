@@ -1,0 +1,70 @@
+"""Kafka clients built from settings: security, idempotence and fetch wait all come from config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from krafa_events.topics import PARTITIONS, Topic, dlq_topic
+
+from krafa_kit.settings import ServiceSettings
+
+
+def _security(settings: ServiceSettings) -> dict[str, Any]:
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        options["ssl_context"] = create_ssl_context()
+    if settings.kafka_sasl_mechanism:
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password
+    return options
+
+
+def create_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=f"{settings.service_name}-producer",
+        acks="all",
+        enable_idempotence=settings.kafka_idempotence,
+        linger_ms=2,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=15000,
+        **_security(settings),
+    )
+
+
+def create_consumer(settings: ServiceSettings, topics: tuple[str, ...], group: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=group,
+        client_id=f"{settings.service_name}-consumer",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        max_poll_records=settings.consumer_batch_size,
+        session_timeout_ms=30000,
+        heartbeat_interval_ms=3000,
+        **_security(settings),
+    )
+
+
+async def ensure_topics(bootstrap: str, *, replication: int = 1, **security: Any) -> None:
+    """Create every Krafa topic and its dead-letter topic; existing ones are left alone."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = []
+        for topic in Topic:
+            for name in (topic.value, dlq_topic(topic.value)):
+                if name not in existing:
+                    wanted.append(NewTopic(name, PARTITIONS[topic], replication))
+        if wanted:
+            await admin.create_topics(wanted)
+    finally:
+        await admin.close()

@@ -1,0 +1,209 @@
+"""The transactional outbox and its relay.
+
+A use case adds events to `uow.outbox`; they are inserted in the same transaction as the state
+change, so a state change never exists without its events and vice versa. The relay publishes
+unpublished rows in id order and marks them published. One relay per service publishes at a
+time (an advisory lock), which keeps per-key order across replicas. A broker outage only delays
+publication: rows wait, API calls keep succeeding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from krafa_events import Event, encode
+from krafa_events.envelope import EncodedEvent
+
+from krafa_kit import metrics
+
+if TYPE_CHECKING:
+    from krafa_kit.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def notify_channel(schema: str) -> str:
+    return f"krafa_outbox_{schema}"
+
+
+class Outbox:
+    """Collects the events of one unit of work; `flush()` writes them inside its transaction."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._pending: list[EncodedEvent] = []
+        self._conn: asyncpg.Connection | None = None
+
+    def bind(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    def add(self, event: Event, *, time: datetime | None = None, event_id: str | None = None) -> str:
+        encoded = encode(event, source=self.source, time=time, event_id=event_id)
+        self._pending.append(encoded)
+        return encoded.event_id
+
+    @property
+    def pending(self) -> tuple[EncodedEvent, ...]:
+        return tuple(self._pending)
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        assert self._conn is not None
+        records = [_record(e) for e in self._pending]
+        if len(records) > 50:
+            await self._conn.copy_records_to_table(
+                "outbox",
+                records=records,
+                columns=["event_id", "event_type", "topic", "key", "headers", "value"],
+            )
+        else:
+            await self._conn.executemany(
+                "INSERT INTO outbox (event_id, event_type, topic, key, headers, value)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
+                records,
+            )
+        schema = await self._conn.fetchval("SELECT current_schema()")
+        # NOTIFY is delivered at commit: it wakes the relay without polling delay.
+        await self._conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
+        self._pending.clear()
+
+
+def _record(e: EncodedEvent) -> tuple[Any, ...]:
+    import uuid
+
+    headers = [[name, value.decode()] for name, value in e.headers]
+    event_type = next(v.decode() for n, v in e.headers if n == "ce_type")
+    return (uuid.UUID(e.event_id), event_type, e.topic, e.key, json.dumps(headers), e.value)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        producer: Any,
+        *,
+        service: str,
+        batch_size: int = 500,
+        poll_interval_s: float = 0.5,
+        retention_days: int = 7,
+    ) -> None:
+        self.db = db
+        self.producer = producer
+        self.service = service
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.retention_days = retention_days
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.is_leader = False
+        self.published_total = 0
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            try:
+                await self._run_with_connection()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox relay error, retrying", extra={"error": repr(exc)})
+                self.is_leader = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _run_with_connection(self) -> None:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self.db.dsn, server_settings={"search_path": f"{self.db.schema},public"}
+        )
+        try:
+            lock_key = f"outbox:{self.db.schema}"
+            while not self._stopping:
+                if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", lock_key):
+                    break
+                await asyncio.sleep(1.0)  # a standby: another replica's relay is publishing
+            self.is_leader = True
+            await conn.add_listener(notify_channel(self.db.schema), self._on_notify)
+            last_housekeeping = 0.0
+            while not self._stopping:
+                published = await self._publish_batch(conn)
+                now = time.monotonic()
+                if now - last_housekeeping > 5:
+                    await self._housekeeping(conn)
+                    last_housekeeping = now
+                if published < self.batch_size:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+        finally:
+            self.is_leader = False
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _publish_batch(self, conn: asyncpg.Connection) -> int:
+        rows = await conn.fetch(
+            "SELECT id, topic, key, headers, value, event_type FROM outbox"
+            " WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            self.batch_size,
+        )
+        if not rows:
+            return 0
+        futures = []
+        for row in rows:
+            headers = [(name, value.encode()) for name, value in json.loads(row["headers"])]
+            futures.append(
+                await self.producer.send(row["topic"], value=row["value"], key=row["key"], headers=headers)
+            )
+        # Every record must be acknowledged before any row is marked: a failure leaves the whole
+        # batch unpublished, to be sent again (consumers absorb the duplicates).
+        await asyncio.gather(*futures)
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+            [row["id"] for row in rows],
+        )
+        for row in rows:
+            metrics.OUTBOX_PUBLISHED.labels(self.service, row["topic"]).inc()
+        self.published_total += len(rows)
+        return len(rows)
+
+    async def _housekeeping(self, conn: asyncpg.Connection) -> None:
+        backlog, oldest = await conn.fetchrow(
+            "SELECT count(*), extract(epoch FROM now() - min(created_at))"
+            " FROM outbox WHERE published_at IS NULL"
+        )
+        metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(float(oldest or 0.0))
+        # Published rows are kept for a retention window so `krafa outbox replay` can restore a
+        # lost broker; older ones go.
+        await conn.execute(
+            "DELETE FROM outbox WHERE published_at IS NOT NULL"
+            " AND created_at < now() - make_interval(days => $1)",
+            self.retention_days,
+        )
+
+
+async def replay(db: Database, since: datetime) -> int:
+    """Mark every event created since `since` unpublished again; the relay republishes them."""
+    async with db.connection() as conn:
+        result: str = await conn.execute(
+            "UPDATE outbox SET published_at = NULL WHERE created_at >= $1", since
+        )
+    schema = db.schema
+    async with db.connection() as conn:
+        await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
+    return int(result.split()[-1])

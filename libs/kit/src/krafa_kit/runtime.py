@@ -1,0 +1,138 @@
+"""What every service process owns: the database pool and its migrations, the Kafka producer,
+the outbox relay, the inbox consumer and any background loops of its own. The FastAPI lifespan
+starts and stops one Runtime, so nothing connects at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+from krafa_events.registry import topics_consumed_by
+
+from krafa_kit.clock import Clock, clock_from_settings
+from krafa_kit.consumer import InboxConsumer, Routes, group_for
+from krafa_kit.db import Database
+from krafa_kit.kafka import create_consumer, create_producer
+from krafa_kit.migrations import migrate_async
+from krafa_kit.outbox import OutboxRelay
+from krafa_kit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+BackgroundTask = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    name: str  # "claims-api": the registry's producer/consumer name and the consumer group
+    schema: str  # the service's own PostgreSQL schema
+    migrations: Path
+    routes: Routes = field(default_factory=dict)
+
+
+class Runtime:
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings, clock: Clock | None = None) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.clock = clock or clock_from_settings(settings)
+        self.db = Database(
+            settings.database_url,
+            settings.db_schema or spec.schema,
+            pool_size=settings.database_pool_size,
+            source=f"/krafa/{spec.name}",
+        )
+        self.producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumer: InboxConsumer | None = None
+        self.producer_ready = False
+        self._background: list[tuple[str, BackgroundTask]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = False
+
+    def add_background(self, name: str, task: BackgroundTask) -> None:
+        self._background.append((name, task))
+
+    async def start(self) -> None:
+        await migrate_async(self.settings.database_url, self.db.schema, self.spec.migrations)
+        await self.db.connect()
+        self.producer = create_producer(self.settings)
+        self.relay = OutboxRelay(
+            self.db,
+            self.producer,
+            service=self.spec.name,
+            batch_size=self.settings.outbox_batch_size,
+            poll_interval_s=self.settings.outbox_poll_interval_s,
+            retention_days=self.settings.outbox_retention_days,
+        )
+        self._spawn("producer", self._start_producer)
+        topics = topics_consumed_by(self.spec.name)
+        if self.spec.routes and topics:
+            kafka_consumer = create_consumer(
+                self.settings, topics, group_for(self.settings.kafka_consumer_group_prefix, self.spec.name)
+            )
+            self.consumer = InboxConsumer(
+                service=self.spec.name,
+                db=self.db,
+                consumer=kafka_consumer,
+                producer=self.producer,
+                routes=self.spec.routes,
+            )
+        for name, task in self._background:
+            self._spawn(name, task)
+        self.started = True
+
+    async def _start_producer(self) -> None:
+        # The API must come up even while the broker is away: keep trying in the background;
+        # the outbox holds events until the relay can publish.
+        assert self.producer is not None and self.relay is not None
+        backoff = 0.5
+        while True:
+            try:
+                await self.producer.start()
+                break
+            except Exception as exc:
+                log.warning("broker unreachable at start, retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5)
+        self.producer_ready = True
+        self._spawn("outbox-relay", self.relay.run)
+        if self.consumer is not None:
+            self._spawn("consumer", self.consumer.run)
+
+    def _spawn(self, name: str, task: BackgroundTask) -> None:
+        async def guarded() -> None:
+            try:
+                await task()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task crashed", extra={"task": name})
+                raise
+
+        self._tasks.append(asyncio.create_task(guarded(), name=f"{self.spec.name}:{name}"))
+
+    async def ready(self) -> dict[str, bool]:
+        checks = {"database": await self.db.ping(), "broker": self.producer_ready}
+        if self.consumer is not None:
+            checks["consumer_assigned"] = self.consumer.assigned
+        return checks
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            self.consumer.stop()
+        if self.relay is not None:
+            self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.producer is not None and self.producer_ready:
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+        await self.db.close()
