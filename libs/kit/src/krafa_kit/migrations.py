@@ -78,7 +78,7 @@ def create_outbox_and_inbox() -> None:
             event_type text NOT NULL,
             topic text NOT NULL,
             key bytea NOT NULL,
-            headers jsonb NOT NULL,
+            headers text NOT NULL,
             value bytea NOT NULL,
             created_at timestamptz NOT NULL DEFAULT now(),
             published_at timestamptz
@@ -100,3 +100,12 @@ def create_outbox_and_inbox() -> None:
         """
     )
     op.execute("CREATE INDEX inbox_processed_at ON inbox (processed_at)")
+
+
+def run_sql(script: str) -> None:
+    """Run a migration script of several statements (asyncpg prepares one statement at a time)."""
+    from alembic import op
+
+    for statement in script.split(";\n"):
+        if statement.strip():
+            op.execute(statement)

@@ -119,7 +119,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("outbox relay error, retrying", extra={"error": repr(exc)})
+                log.warning("outbox relay error, retrying", extra={"error": repr(exc)}, exc_info=True)
                 self.is_leader = False
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

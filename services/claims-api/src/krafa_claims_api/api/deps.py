@@ -1,0 +1,66 @@
+"""Dependencies of the routes: the runtime's database and clock, and the calling creditor."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from krafa_kit.clock import Clock
+from krafa_kit.db import Database
+from krafa_kit.http import Problem
+
+from krafa_claims_api import service
+from krafa_claims_api.settings import Settings
+
+bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+
+UNAUTHORIZED = Problem(401, "Unauthorized", "a valid API key is required",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.runtime.db
+    return db
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.runtime.clock
+    return clock
+
+
+async def get_caller(
+    db: Annotated[Database, Depends(get_db)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> service.Caller:
+    if credentials is None:
+        raise UNAUTHORIZED
+    caller = await service.authenticate(db, credentials.credentials)
+    if caller is None:
+        raise UNAUTHORIZED
+    return caller
+
+
+def require(scope: str):  # type: ignore[no-untyped-def]
+    async def check(caller: Annotated[service.Caller, Depends(get_caller)]) -> service.Caller:
+        if scope not in caller.scopes:
+            raise Problem(403, "Forbidden", f"the API key lacks the {scope!r} scope")
+        return caller
+
+    return check
+
+
+def require_admin(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
+    settings: Settings = request.app.state.settings
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    if token is None or credentials is None or not hmac.compare_digest(credentials.credentials, token):
+        raise UNAUTHORIZED
+
+
+DB = Annotated[Database, Depends(get_db)]
+CurrentClock = Annotated[Clock, Depends(get_clock)]
+Reader = Annotated[service.Caller, Depends(require("read"))]
+ClaimsWriter = Annotated[service.Caller, Depends(require("claims:write"))]

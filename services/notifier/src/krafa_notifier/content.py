@@ -1,0 +1,417 @@
+"""Reminder content: the facts a reminder carries, and their rendering into email, SMS and letter
+text in the debtor's language.
+
+All prose lives in Jinja2 templates (`templates/lang/<code>.j2`, one file per language holding
+every tone and channel), so translators and, later, creditors edit text without touching code.
+Because creditors will edit templates, they are rendered in a sandbox: a template can read the
+values handed to it and nothing else (no attribute walking to `__globals__`, no mutation).
+
+Templates never format numbers or dates themselves. The renderer hands them ready-made strings,
+formatted by Babel for the debtor's locale from integer minor units, so money is never a float
+and a template cannot get a currency's precision wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_currency, get_currency_precision
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+Tone = Literal["friendly", "firm", "final"]
+
+TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
+
+# The languages we have prose for, and the locale that formats money and dates for each.
+# en_GB rather than en_US: day-month-year dates and the conventions of a European reader.
+LOCALES: Final[Mapping[str, str]] = MappingProxyType(
+    {"is": "is_IS", "nb": "nb_NO", "et": "et_EE", "en": "en_GB"}
+)
+FALLBACK_LANGUAGE: Final = "en"
+# "no" is the ISO 639-1 macrolanguage code for Norwegian and what many systems store; its
+# written default is bokmål.
+_LANGUAGE_ALIASES: Final[Mapping[str, str]] = MappingProxyType({"no": "nb"})
+# The country each language's letters are normally posted in: a letter to an address in that
+# country omits the country line (postal convention), any other gets it.
+_HOME_COUNTRY: Final[Mapping[str, str]] = MappingProxyType({"is": "IS", "nb": "NO", "et": "EE"})
+# Countries whose postal format puts the postcode on its own line after the town.
+_POSTCODE_LAST: Final = frozenset({"GB", "IE"})
+
+_TONES: Final = frozenset({"friendly", "firm", "final"})
+_CURRENCY_RE: Final = re.compile(r"[A-Z]{3}")
+# Two or more line breaks (with optional blanks between) separate paragraphs in template prose.
+# Only ASCII whitespace counts: "\s" would also eat the no-break spaces Babel puts inside
+# amounts ("10.390\xa0kr."), which must never be split across lines.
+_PARAGRAPH_BREAK: Final = re.compile(r"\n[ \t\r]*\n[ \t\r\n]*")
+_WHITESPACE: Final = re.compile(r"[ \t\r\n]+")
+
+# What every language template must export as `labels`; checked once, when a language is first
+# used, so a template missing one fails loudly instead of printing an empty column header.
+LABEL_KEYS: Final = frozenset(
+    {
+        "invoice",
+        "description",
+        "due_date",
+        "amount",
+        "fees",
+        "interest",
+        "total",
+        "total_due",
+        "payee",
+        "account",
+        "reference",
+        "reference_each",
+        "payment_link",
+        "phone",
+        "date",
+        "reminder_no",
+        "page",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLine:
+    """One overdue claim. Money is integer minor units of `currency` (ISO 4217)."""
+
+    invoice_no: str
+    description: str | None
+    due_date: date
+    amount_minor: int
+    currency: str
+    fees_minor: int = 0
+    interest_minor: int = 0
+    reference: str = ""
+
+    def __post_init__(self) -> None:
+        if not _CURRENCY_RE.fullmatch(self.currency):
+            raise ValueError(f"currency must be an ISO 4217 code, got {self.currency!r}")
+        if self.fees_minor < 0 or self.interest_minor < 0:
+            raise ValueError("fees and interest cannot be negative")
+
+    @property
+    def total_minor(self) -> int:
+        return self.amount_minor + self.fees_minor + self.interest_minor
+
+
+@dataclass(frozen=True, slots=True)
+class PostalAddress:
+    name: str
+    lines: tuple[str, ...]
+    postcode: str
+    city: str
+    country: str  # ISO 3166-1 alpha-2
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderContent:
+    """Everything one reminder says, whatever the channel."""
+
+    creditor_name: str
+    creditor_contact_phone: str
+    creditor_account: str  # IBAN or national account to pay to
+    payment_link: str | None
+    debtor_name: str
+    language: str  # "is", "nb", "et", "en"; anything else falls back to en
+    step: int
+    tone: Tone
+    claims: tuple[ClaimLine, ...]
+    address: PostalAddress | None
+    sent_on: date
+
+    def __post_init__(self) -> None:
+        if not self.claims:
+            raise ValueError("a reminder lists at least one claim")
+        if self.tone not in _TONES:
+            raise ValueError(f"unknown tone {self.tone!r}")
+        if self.step < 1:
+            raise ValueError("step starts at 1")
+        # The link becomes an href: only web links, never javascript: or data: URLs.
+        if self.payment_link is not None and not self.payment_link.startswith(
+            ("https://", "http://")
+        ):
+            raise ValueError("payment_link must be an http(s) URL")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+    language: str = FALLBACK_LANGUAGE  # the language actually rendered (Content-Language)
+
+
+@dataclass(frozen=True, slots=True)
+class FormattedClaim:
+    """A claim as the debtor reads it: every value already formatted for their locale."""
+
+    invoice_no: str
+    description: str | None
+    due_date: str
+    amount: str
+    fees: str
+    interest: str
+    total: str
+    reference: str
+    has_fees: bool
+    has_interest: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LetterText:
+    """The letter's words, laid out on paper by `letter.render_letter_pdf`."""
+
+    language: str
+    heading: str
+    greeting: str
+    intro: tuple[str, ...]
+    closing: tuple[str, ...]
+    sign_off: str
+    creditor_name: str
+    date: str
+    step: int
+    labels: Mapping[str, str]
+    claims: tuple[FormattedClaim, ...]
+    totals: tuple[str, ...]
+    common_reference: str | None
+    account: str
+    payment_link: str | None
+    contact_phone: str
+    address_lines: tuple[str, ...]  # recipient block, name first, country last when foreign
+    sender_line: str  # the small return line above the address in the envelope window
+
+
+@dataclass(frozen=True, slots=True)
+class _Language:
+    """One language's compiled prose module and the Babel locale that goes with it."""
+
+    code: str
+    locale: Locale
+    module: Any  # the template module: its macros and `labels`
+    labels: Mapping[str, str]
+    territories: Mapping[str, str] = field(default_factory=dict)
+
+
+def normalise_language(language: str) -> str:
+    """`"IS"`, `"is-IS"`, `"nb_NO"` and `"no"` all name a language we write; others become en."""
+    code = language.strip().lower().replace("_", "-").split("-", 1)[0]
+    code = _LANGUAGE_ALIASES.get(code, code)
+    return code if code in LOCALES else FALLBACK_LANGUAGE
+
+
+@lru_cache(maxsize=64)
+def _precision(currency: str) -> int:
+    # ISK and JPY have 0 decimals, most have 2, a few (KWD, BHD) 3: CLDR knows which.
+    return int(get_currency_precision(currency))
+
+
+@lru_cache(maxsize=4096)
+def format_money(amount_minor: int, currency: str, locale: Locale) -> str:
+    """Integer minor units to the locale's currency format, exactly (Decimal, never float).
+
+    Memoised: fees, zero interest and common amounts recur in every batch, and Babel's pattern
+    engine is the largest single cost of rendering an email."""
+    amount = Decimal(amount_minor).scaleb(-_precision(currency))
+    return str(format_currency(amount, currency, locale=locale))
+
+
+def paragraphs(text: str) -> list[str]:
+    """Split template prose on blank lines; line breaks inside a paragraph are just spaces, so
+    translators can wrap long sentences in the template source freely."""
+    parts = _PARAGRAPH_BREAK.split(str(text).strip(" \t\r\n"))
+    return [_WHITESPACE.sub(" ", p).strip(" ") for p in parts if p.strip(" \t\r\n")]
+
+
+def _oneline(text: str) -> str:
+    return _WHITESPACE.sub(" ", str(text)).strip(" ")
+
+
+class ReminderRenderer:
+    """Renders reminders. Build one per process and share it: the template environment, the
+    compiled templates and the Babel locales are all made once, here, and reused (parsing a
+    Locale per message costs about a quarter of the render time)."""
+
+    def __init__(self, template_dir: Path | None = None) -> None:
+        # A creditor's directory may override any file; what it lacks comes from ours.
+        search = [TEMPLATE_DIR] if template_dir is None else [template_dir, TEMPLATE_DIR]
+        self.search_path: tuple[Path, ...] = tuple(search)
+        self._env = ImmutableSandboxedEnvironment(
+            loader=ChoiceLoader([FileSystemLoader(str(p)) for p in search]),
+            autoescape=_autoescape,
+            undefined=StrictUndefined,  # a misspelt variable fails instead of printing nothing
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+            auto_reload=False,  # templates are read once; no stat() per render
+        )
+        self._env.filters["paragraphs"] = paragraphs
+        self._env.filters["oneline"] = _oneline
+        self._templates: dict[str, Template] = {}
+        self._languages: dict[str, _Language] = {}
+        self._locales = {code: Locale.parse(loc) for code, loc in LOCALES.items()}
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def email(self, c: ReminderContent) -> RenderedEmail:
+        lang = self._language(c.language)
+        view = self._view(c, lang)
+        subject = _oneline(lang.module.subject(view))
+        ctx = {"v": view, "t": lang.module, "subject": subject}
+        text = self._template("email/body.txt.j2").render(ctx).strip() + "\n"
+        html = self._template("email/body.html.j2").render(ctx)
+        return RenderedEmail(subject=subject, text=text, html=html, language=lang.code)
+
+    def sms(self, c: ReminderContent) -> str:
+        lang = self._language(c.language)
+        view = self._view(c, lang)
+        return self._template("sms/body.txt.j2").render(v=view, t=lang.module).strip()
+
+    def subject(self, c: ReminderContent) -> str:
+        lang = self._language(c.language)
+        return _oneline(lang.module.subject(self._view(c, lang)))
+
+    def letter_text(self, c: ReminderContent) -> LetterText:
+        if c.address is None:
+            raise ValueError("a letter needs the debtor's postal address")
+        lang = self._language(c.language)
+        view = self._view(c, lang)
+        m = lang.module
+        return LetterText(
+            language=lang.code,
+            heading=_oneline(m.heading(view)),
+            greeting=_oneline(m.greeting(view)),
+            intro=tuple(paragraphs(m.intro(view))),
+            closing=tuple(paragraphs(m.closing(view))),
+            sign_off=_oneline(m.sign_off(view)),
+            creditor_name=c.creditor_name,
+            date=view["sent_on"],
+            step=c.step,
+            labels=lang.labels,
+            claims=view["claims"],
+            totals=view["totals"],
+            common_reference=view["common_reference"],
+            account=c.creditor_account,
+            payment_link=c.payment_link,
+            contact_phone=c.creditor_contact_phone,
+            address_lines=self._address_lines(c.address, lang),
+            sender_line=" · ".join(
+                p for p in (c.creditor_name, c.creditor_contact_phone) if p.strip()
+            ),
+        )
+
+    def resource(self, relative: str) -> Path:
+        """A non-template file (a font) from the same search path as the templates."""
+        for base in self.search_path:
+            candidate = base / relative
+            if candidate.is_file():
+                return candidate
+        raise FileNotFoundError(f"{relative} not found in {', '.join(map(str, self.search_path))}")
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _template(self, name: str) -> Template:
+        template = self._templates.get(name)
+        if template is None:
+            template = self._templates[name] = self._env.get_template(name)
+        return template
+
+    def _language(self, language: str) -> _Language:
+        code = normalise_language(language)
+        lang = self._languages.get(code)
+        if lang is None:
+            module: Any = self._template(f"lang/{code}.j2").module
+            labels = dict(module.labels)
+            missing = LABEL_KEYS - labels.keys()
+            if missing:
+                raise ValueError(f"lang/{code}.j2 labels lack {', '.join(sorted(missing))}")
+            locale = self._locales[code]
+            lang = self._languages[code] = _Language(
+                code=code,
+                locale=locale,
+                module=module,
+                labels=MappingProxyType({k: str(v) for k, v in labels.items()}),
+                territories=dict(locale.territories),
+            )
+        return lang
+
+    def _view(self, c: ReminderContent, lang: _Language) -> dict[str, Any]:
+        """The values templates see: plain strings and tuples, nothing with behaviour."""
+        loc = lang.locale
+
+        def money(minor: int, currency: str) -> str:
+            return format_money(minor, currency, loc)
+
+        claims = tuple(
+            FormattedClaim(
+                invoice_no=cl.invoice_no,
+                description=cl.description or None,
+                due_date=str(format_date(cl.due_date, "medium", locale=loc)),
+                amount=money(cl.amount_minor, cl.currency),
+                fees=money(cl.fees_minor, cl.currency),
+                interest=money(cl.interest_minor, cl.currency),
+                total=money(cl.total_minor, cl.currency),
+                reference=cl.reference,
+                has_fees=cl.fees_minor != 0,
+                has_interest=cl.interest_minor != 0,
+            )
+            for cl in c.claims
+        )
+        # Totals per currency, in the order the currencies first appear: amounts in different
+        # currencies are never added together.
+        sums: dict[str, int] = {}
+        for cl in c.claims:
+            sums[cl.currency] = sums.get(cl.currency, 0) + cl.total_minor
+        totals = tuple(money(minor, cur) for cur, minor in sums.items())
+        references = {cl.reference for cl in c.claims}
+        common_reference = next(iter(references)) if len(references) == 1 else None
+        oldest = min(cl.due_date for cl in c.claims)
+        return {
+            "lang": lang.code,
+            "tone": c.tone,
+            "step": c.step,
+            "creditor_name": c.creditor_name,
+            "contact_phone": c.creditor_contact_phone,
+            "account": c.creditor_account,
+            "payment_link": c.payment_link,
+            "debtor_name": c.debtor_name,
+            "sent_on": str(format_date(c.sent_on, "long", locale=loc)),
+            "claims": claims,
+            "first": claims[0],
+            "several": len(claims) > 1,
+            "first_due_long": str(format_date(c.claims[0].due_date, "long", locale=loc)),
+            "oldest_due": str(format_date(oldest, "medium", locale=loc)),
+            "totals": totals,
+            "total_text": " + ".join(totals),
+            "common_reference": common_reference or None,
+            "any_reference": any(references),
+        }
+
+    @staticmethod
+    def _address_lines(address: PostalAddress, lang: _Language) -> tuple[str, ...]:
+        country = address.country.upper()
+        lines = [address.name, *address.lines]
+        if country in _POSTCODE_LAST:
+            lines += [address.city.upper(), address.postcode]
+        else:
+            lines.append(f"{address.postcode} {address.city}")
+        if _HOME_COUNTRY.get(lang.code) != country:
+            # Posted abroad: the destination country last, in capitals (UPU convention).
+            lines.append(lang.territories.get(country, country).upper())
+        return tuple(line.strip() for line in lines if line.strip())
+
+
+def _autoescape(name: str | None) -> bool:
+    # HTML templates escape everything they print; text templates (email text, SMS, letter
+    # prose) must not, or a debtor named "Ásta & Jón" would get "&amp;".
+    return name is not None and name.endswith((".html.j2", ".html"))
