@@ -48,11 +48,11 @@ REGISTRY: tuple[EventSpec, ...] = (
     EventSpec(ClaimPaid, CLAIMS_API, (SCHEDULER, NOTIFIER, PAYMENTS_INGEST)),
     EventSpec(DueDatePassed, SCHEDULER, (CLAIMS_API,)),
     EventSpec(ReminderDue, SCHEDULER, (NOTIFIER, CLAIMS_API)),
-    EventSpec(ReminderSent, NOTIFIER, (CLAIMS_API, BOUNCE_HANDLER, SCHEDULER)),
+    EventSpec(ReminderSent, NOTIFIER, (CLAIMS_API, BOUNCE_HANDLER)),
     EventSpec(DeliveryFailed, NOTIFIER, (CLAIMS_API,)),
     EventSpec(EmailBounced, BOUNCE_HANDLER, (NOTIFIER, CLAIMS_API)),
     EventSpec(PaymentReceived, PAYMENTS_INGEST, (CLAIMS_API,)),
-    EventSpec(PaymentUnmatched, PAYMENTS_INGEST, (CLAIMS_API,)),
+    EventSpec(PaymentUnmatched, PAYMENTS_INGEST, ()),
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {spec.type: spec.model for spec in REGISTRY}

@@ -99,3 +99,66 @@ async def eventually(check, *, timeout: float = 30.0, interval: float = 0.05):  
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
         await asyncio.sleep(interval)
+
+
+async def publish(bootstrap: str, *events: object, source: str = "/krafa/test") -> list[str]:
+    """Publish events exactly as a service's relay would (CloudEvents binary mode)."""
+    from aiokafka import AIOKafkaProducer
+    from krafa_events import Event, encode
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    ids = []
+    try:
+        for event in events:
+            assert isinstance(event, Event)
+            encoded = encode(event, source=source)
+            await producer.send_and_wait(encoded.topic, encoded.value, key=encoded.key, headers=list(encoded.headers))
+            ids.append(encoded.event_id)
+    finally:
+        await producer.stop()
+    return ids
+
+
+class TopicReader:
+    """Reads a topic from the beginning in the background; tests poll `.events` with `eventually`."""
+
+    def __init__(self, bootstrap: str, *topics: str) -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        self.consumer = AIOKafkaConsumer(
+            *topics, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20,
+        )
+        self.events: list[object] = []
+        self.raw: list[object] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> TopicReader:
+        from krafa_events import UndecodableMessage, decode
+
+        await self.consumer.start()
+
+        async def run() -> None:
+            while True:
+                batches = await self.consumer.getmany(timeout_ms=100)
+                for records in batches.values():
+                    for record in records:
+                        self.raw.append(record)
+                        try:
+                            self.events.append(decode(list(record.headers or ()), record.value).event)
+                        except UndecodableMessage:
+                            pass
+
+        self._task = asyncio.create_task(run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.consumer.stop()
+
+    def of_type(self, kind: type) -> list:  # type: ignore[type-arg]
+        return [e for e in self.events if isinstance(e, kind)]

@@ -1,0 +1,71 @@
+"""Builders for tests: valid events by default, any field overridable."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from krafa_events.base import Channel, PostalAddress
+from krafa_events.catalog import (
+    ClaimCreated,
+    CreditorSnapshot,
+    DebtorSnapshot,
+    PaymentReceived,
+    ReminderDue,
+    ReminderSent,
+)
+
+
+def a_claim_created(**overrides: Any) -> ClaimCreated:
+    values: dict[str, Any] = {
+        "creditor_id": uuid.uuid4(), "debtor_id": uuid.uuid4(), "claim_id": uuid.uuid4(),
+        "invoice_no": "INV-1", "amount_minor": 10_000, "currency": "ISK", "fees_minor": 390,
+        "issue_date": date(2026, 2, 1), "due_date": date(2026, 3, 2), "final_due_date": date(2026, 3, 12),
+        "reference": "RF18539007547034", "jurisdiction": "IS",
+        "creditor": CreditorSnapshot(name="Fram", contact_phone="+354 555 1234", payment_account="0133-26-012345"),
+        "debtor": DebtorSnapshot(
+            customer_no="C-1", name="Jón Jónsson", language="is", time_zone="Atlantic/Reykjavik", country="IS",
+            email="jon@example.is",
+            address=PostalAddress(name="Jón Jónsson", lines=("Laugavegur 1",), postcode="101", city="Reykjavík",
+                                  country="IS"),
+        ),
+        "created_at": datetime(2026, 2, 1, 12, tzinfo=UTC),
+    }
+    values.update(overrides)
+    return ClaimCreated(**values)
+
+
+def a_reminder_due(claim: ClaimCreated | None = None, **overrides: Any) -> ReminderDue:
+    claim = claim or a_claim_created()
+    values: dict[str, Any] = {
+        "creditor_id": claim.creditor_id, "debtor_id": claim.debtor_id, "reminder_id": uuid.uuid4(),
+        "claim_ids": (claim.claim_id,), "step": 1, "channels": (Channel.EMAIL, Channel.LETTER),
+        "template": "reminder", "tone": "friendly", "currency": claim.currency,
+        "due_at": datetime(2026, 3, 3, 9, tzinfo=UTC),
+    }
+    values.update(overrides)
+    return ReminderDue(**values)
+
+
+def a_reminder_sent(**overrides: Any) -> ReminderSent:
+    values: dict[str, Any] = {
+        "creditor_id": uuid.uuid4(), "debtor_id": uuid.uuid4(), "delivery_id": uuid.uuid4(),
+        "reminder_id": uuid.uuid4(), "claim_ids": (uuid.uuid4(),), "step": 1, "channel": Channel.EMAIL,
+        "recipient": "jon@example.is", "sent_at": datetime(2026, 3, 3, 9, tzinfo=UTC),
+    }
+    values.update(overrides)
+    return ReminderSent(**values)
+
+
+def a_payment_received(claim: ClaimCreated | None = None, **overrides: Any) -> PaymentReceived:
+    claim = claim or a_claim_created()
+    values: dict[str, Any] = {
+        "creditor_id": claim.creditor_id, "debtor_id": claim.debtor_id, "payment_id": uuid.uuid4(),
+        "claim_id": claim.claim_id, "amount_minor": claim.amount_minor + claim.fees_minor,
+        "currency": claim.currency, "reference": claim.reference, "booking_date": date(2026, 3, 5),
+        "value_date": date(2026, 3, 5), "bank_ref": "B-1", "source": "test",
+        "received_at": datetime(2026, 3, 5, 10, tzinfo=UTC),
+    }
+    values.update(overrides)
+    return PaymentReceived(**values)

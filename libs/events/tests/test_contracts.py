@@ -1,0 +1,116 @@
+"""The event contract: envelope round trip, key rule, dead-letter reasons, committed schemas."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from krafa_events import REGISTRY, ClaimCreated, Topic, UndecodableMessage, decode, dlq_topic, encode, references
+from krafa_events.schema_export import render_all
+from krafa_events.testing import a_claim_created, a_payment_received, a_reminder_due
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+
+
+def test_envelope_round_trip_keeps_id_type_subject_and_payload() -> None:
+    event = a_claim_created()
+    encoded = encode(event, source="/krafa/claims-api")
+    headers = dict(encoded.headers)
+    assert headers["ce_specversion"] == b"1.0"
+    assert headers["ce_type"] == b"krafa.claim.created.v1"
+    assert headers["content-type"] == b"application/json"
+    assert headers["traceparent"].startswith(b"00-")
+    decoded = decode(list(encoded.headers), encoded.value)
+    assert decoded.id == encoded.event_id
+    assert decoded.subject == str(event.claim_id)
+    assert decoded.event == event
+
+
+def test_every_event_about_a_debtor_shares_one_key() -> None:
+    claim = a_claim_created()
+    keys = {encode(e, source="/t").key for e in (claim, a_reminder_due(claim), a_payment_received(claim))}
+    assert keys == {f"{claim.creditor_id}:{claim.debtor_id}".encode()}
+
+
+def test_topics_are_per_aggregate_and_dlq_named_after_them() -> None:
+    assert {spec.topic for spec in REGISTRY} == set(Topic)
+    assert dlq_topic("krafa.claims") == "krafa.claims.dlq"
+
+
+@pytest.mark.parametrize(
+    ("headers", "value", "reason"),
+    [
+        ([], b"{}", "missing CloudEvents headers"),
+        ([("ce_type", b"krafa.nope.v1"), ("ce_id", b"1")], b"{}", "unknown event type"),
+        ([("ce_type", ClaimCreated.TYPE.encode()), ("ce_id", b"1"), ("ce_source", b"/x"), ("ce_specversion", b"1.0")],
+         b'{"claim_id": "not a uuid"}', "payload does not match"),
+        ([("ce_type", ClaimCreated.TYPE.encode()), ("ce_id", b"1"), ("ce_source", b"/x"), ("ce_specversion", b"1.0")],
+         b"\xff\xfe", "payload does not match"),
+    ],
+)
+def test_undecodable_messages_say_why(headers: list[tuple[str, bytes]], value: bytes, reason: str) -> None:
+    with pytest.raises(UndecodableMessage, match=reason):
+        decode(headers, value)
+
+
+@given(st.lists(st.tuples(st.text(max_size=20), st.binary(max_size=40)), max_size=6), st.binary(max_size=200))
+def test_decode_never_crashes_on_garbage(headers: list[tuple[str, bytes]], value: bytes) -> None:
+    try:
+        decode(headers, value)
+    except UndecodableMessage:
+        pass
+
+
+def test_old_consumer_ignores_new_fields() -> None:
+    event = a_claim_created()
+    payload = json.loads(event.model_dump_json())
+    payload["a_field_added_later"] = 1
+    assert ClaimCreated.model_validate_json(json.dumps(payload)) == event
+
+
+def test_committed_schemas_match_the_models() -> None:
+    rendered = render_all()
+    committed = {p.name: p.read_text() for p in SCHEMAS.glob("*.json")}
+    assert committed == rendered, "run `make schemas` and commit libs/events/schemas"
+
+
+def test_no_committed_field_was_removed_or_retyped() -> None:
+    # Additive change keeps the version; removing or retyping a field needs a new event version.
+    for path in SCHEMAS.glob("*.json"):
+        committed = json.loads(path.read_text())
+        current = json.loads(render_all()[path.name])
+        for name, spec in committed.get("properties", {}).items():
+            assert name in current["properties"], f"{path.name}: field {name} removed"
+            assert current["properties"][name] == spec, f"{path.name}: field {name} changed"
+        assert set(current.get("required", [])) <= set(committed.get("required", [])) | set(), path.name
+
+
+@pytest.mark.parametrize("number", [1, 7, 1234, 100045, 99999999])
+def test_generated_references_validate(number: int) -> None:
+    for country in ("NO", "EE", "IS", "DE"):
+        ref = references.generate(country, number)
+        assert references.validate(country, ref) == ref
+
+
+def test_reference_with_wrong_check_digit_is_refused() -> None:
+    good = references.kid_from(1234567)
+    bad = good[:-1] + str((int(good[-1]) + 1) % 10)
+    with pytest.raises(references.InvalidReference):
+        references.validate("NO", bad)
+
+
+def test_return_path_round_trip_and_forgery() -> None:
+    from krafa_events import return_path
+
+    delivery = uuid.uuid4()
+    address = return_path.encode(delivery, "returns.example", b"secret")
+    assert return_path.decode(address.upper(), b"secret") == delivery
+    with pytest.raises(return_path.InvalidReturnPath):
+        return_path.decode(address, b"other secret")
+    forged = return_path.encode(uuid.uuid4(), "returns.example", b"guess")
+    with pytest.raises(return_path.InvalidReturnPath):
+        return_path.decode(forged, b"secret")

@@ -1,0 +1,162 @@
+"""SQL of the bounce-handler: deliveries, inbound messages and bounces."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from krafa_events import ReminderSent
+
+# Two-key advisory locks have their own key space; the first key names what is locked.
+_DELIVERY_LOCK = "krafa.bounce-handler.delivery"
+
+
+async def lock_delivery(conn: asyncpg.Connection, delivery_id: UUID) -> None:
+    """Serialise everything that touches one delivery until the transaction ends.
+
+    The ReminderSent handler and an inbound DSN for the same delivery can run at once; without
+    the lock a DSN could find no delivery while the handler, not yet seeing the DSN's
+    uncommitted awaiting row, inserts it, and the bounce would wait forever.
+    """
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2::uuid::text))",
+        _DELIVERY_LOCK,
+        delivery_id,
+    )
+
+
+async def insert_delivery(conn: asyncpg.Connection, event: ReminderSent) -> bool:
+    inserted = await conn.fetchval(
+        "INSERT INTO deliveries (delivery_id, reminder_id, creditor_id, debtor_id, claim_ids, step,"
+        " recipient, return_path, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (delivery_id) DO NOTHING RETURNING true",
+        event.delivery_id,
+        event.reminder_id,
+        event.creditor_id,
+        event.debtor_id,
+        list(event.claim_ids),
+        event.step,
+        event.recipient,
+        event.return_path,
+        event.sent_at,
+    )
+    return bool(inserted)
+
+
+async def get_delivery(conn: asyncpg.Connection, delivery_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM deliveries WHERE delivery_id = $1", delivery_id)
+
+
+async def insert_inbound(
+    conn: asyncpg.Connection,
+    *,
+    inbound_id: UUID,
+    received_at: datetime,
+    mail_from: str,
+    rcpt_to: str,
+    delivery_id: UUID | None,
+    verdict: str,
+    detail: str | None,
+    raw: bytes,
+    raw_sha256: bytes,
+) -> None:
+    await conn.execute(
+        "INSERT INTO inbound_messages (id, received_at, mail_from, rcpt_to, delivery_id, verdict,"
+        " detail, size_bytes, raw_sha256, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        inbound_id,
+        received_at,
+        mail_from,
+        rcpt_to,
+        delivery_id,
+        verdict,
+        detail,
+        len(raw),
+        raw_sha256,
+        raw,
+    )
+
+
+async def emitted_bounces(conn: asyncpg.Connection, delivery_id: UUID) -> list[tuple[str, bytes]]:
+    rows = await conn.fetch(
+        "SELECT kind, raw_sha256 FROM bounces WHERE delivery_id = $1 AND state = 'emitted'",
+        delivery_id,
+    )
+    return [(row["kind"], bytes(row["raw_sha256"])) for row in rows]
+
+
+async def insert_bounce(conn: asyncpg.Connection, **values: Any) -> None:
+    columns = ", ".join(values)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    await conn.execute(f"INSERT INTO bounces ({columns}) VALUES ({placeholders})", *values.values())
+
+
+async def awaiting_bounces(conn: asyncpg.Connection, delivery_id: UUID) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT id, report, received_at, raw_sha256 FROM bounces"
+            " WHERE delivery_id = $1 AND state = 'awaiting_delivery'"
+            " ORDER BY received_at, id FOR UPDATE",
+            delivery_id,
+        )
+    )
+
+
+async def resolve_bounce(
+    conn: asyncpg.Connection,
+    bounce_id: UUID,
+    *,
+    state: str,
+    recipient: str,
+    reported_address: str,
+    kind: str,
+    status: str | None,
+    reason: str,
+    emitted_at: datetime | None,
+    event_id: UUID | None,
+) -> None:
+    await conn.execute(
+        "UPDATE bounces SET state = $2, recipient = $3, reported_address = $4, kind = $5,"
+        " status = $6, reason = $7, emitted_at = $8, event_id = $9 WHERE id = $1",
+        bounce_id,
+        state,
+        recipient,
+        reported_address,
+        kind,
+        status,
+        reason,
+        emitted_at,
+        event_id,
+    )
+
+
+BOUNCE_COLUMNS = (
+    "id, delivery_id, inbound_message_id, state, recipient, reported_address, kind, status, reason,"
+    " source, received_at, emitted_at, event_id, raw_sha256"
+)
+
+
+async def list_bounces(
+    conn: asyncpg.Connection,
+    *,
+    delivery_id: UUID | None,
+    state: str | None,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Newest first, keyset-paginated on (received_at, id)."""
+    return list(
+        await conn.fetch(
+            f"SELECT {BOUNCE_COLUMNS} FROM bounces"
+            " WHERE ($1::uuid IS NULL OR delivery_id = $1)"
+            " AND ($2::text IS NULL OR state = $2)"
+            " AND ($3::timestamptz IS NULL OR (received_at, id) < ($3, $4::uuid))"
+            " ORDER BY received_at DESC, id DESC LIMIT $5",
+            delivery_id,
+            state,
+            after[0] if after else None,
+            after[1] if after else None,
+            limit,
+        )
+    )

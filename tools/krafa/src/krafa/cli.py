@@ -1,0 +1,307 @@
+"""`krafa`: run the embedded stack, run the demo, and the operator commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from krafa.stack import DEFAULT_PORTS, SERVICES, Stack, StackConfig, module_for, replay_outboxes
+
+
+def repo_home() -> Path:
+    return Path(os.environ.get("KRAFA_HOME", Path.cwd() / ".krafa"))
+
+
+def day_seconds_for(claims: int) -> float:
+    # Larger runs need more wall time per simulated day so each phase finishes before the next.
+    return 3.0 + claims / 1000 * 1.5
+
+
+# -- run and demo ------------------------------------------------------------------------------
+async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    from krafa.observer import Observer
+    from krafa.scenario import Scenario
+    from krafa.view import render
+
+    console = Console()
+    observer = Observer(stack.broker.bootstrap)
+    await observer.start()
+    messages: list[str] = []
+    say = messages.append if live else (lambda m: console.print(f"[dim]{stack.sim_now():%Y-%m-%d %H:%M}[/dim] {m}"))
+    scenario = Scenario(stack, observer, claims, say=say) if claims else None
+    verdict = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        task = asyncio.create_task(scenario.run(timeout)) if scenario else None
+        if live:
+            with Live(render(stack, observer, ""), console=console, refresh_per_second=4, screen=False) as view:
+                while not stop.is_set():
+                    if task is not None and task.done() and verdict is None:
+                        verdict = task.result()
+                        messages.append("demo scenario complete: " + ("every expected outcome happened"
+                                                                       if verdict.ok else "SOME OUTCOMES MISSING"))
+                    status = (messages[-1] + "   " if messages else "") + "Ctrl-C stops everything; data stays in .krafa/"
+                    view.update(render(stack, observer, status))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.25)
+        elif task is not None:
+            last = 0.0
+            while not task.done() and not stop.is_set():
+                await asyncio.sleep(0.25)
+                if time.monotonic() - last > 5:
+                    last = time.monotonic()
+                    c = observer.counts
+                    console.print(f"[dim]{stack.sim_now():%Y-%m-%d %H:%M}[/dim] claims {c['ClaimCreated']}, "
+                                  f"reminders {c['ReminderSent']}, bounces {c['EmailBounced']}, "
+                                  f"paid {c['ClaimPaid']}")
+            if task.done():
+                verdict = task.result()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await observer.stop()
+    if verdict is None:
+        return 0 if live else 130
+    print_verdict(console, verdict)
+    return 0 if verdict.ok else 1
+
+
+def print_verdict(console: object, verdict: object) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from krafa.scenario import Verdict
+
+    assert isinstance(console, Console) and isinstance(verdict, Verdict)
+    table = Table(title="Krafa demo: expected outcomes", show_lines=False)
+    table.add_column("outcome")
+    table.add_column("result")
+    table.add_column("detail")
+    for check in verdict.checks:
+        table.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]MISSING[/red]", check.detail)
+    console.print(table)
+    console.print("summary: " + json.dumps(verdict.figures))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    home = Path(args.home) if args.home else repo_home()
+    if args.fresh and home.exists():
+        import shutil
+
+        shutil.rmtree(home)
+    claims = args.claims if args.demo else None
+    config = StackConfig(home=home, sim_speed=86400 / (args.day_seconds or day_seconds_for(claims or 40)))
+    if args.demo and not (home / "state.json").exists():
+        config.sim_start = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+    stack = Stack(config)
+    print(f"Krafa: starting the embedded stack in {home} …", flush=True)
+    try:
+        stack.start(on_progress=lambda m: print(f"  {m}", flush=True))
+        print(f"  API docs: {stack.url('claims-api')}/docs   (each service: /metrics /healthz /readyz)", flush=True)
+        print(f"  admin token: {home / 'state.json'}", flush=True)
+        if args.demo and (home / "pgdata").exists() and stack.state.sim_now and not args.fresh:
+            pass
+        return asyncio.run(_drive(stack, claims, live=True, timeout=args.timeout))
+    finally:
+        print("stopping …", flush=True)
+        stack.stop()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="krafa-demo-") as tmp:
+        config = StackConfig.with_free_ports(Path(tmp), sim_speed=86400 / (args.day_seconds or day_seconds_for(args.claims)),
+                                             durable=False)
+        config.sim_start = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+        stack = Stack(config)
+        print(f"krafa demo: {args.claims} claims, one simulated day every "
+              f"{86400 / config.sim_speed:.1f} s, stack in {tmp}", flush=True)
+        try:
+            stack.start(on_progress=lambda m: print(f"  {m}", flush=True))
+            code = asyncio.run(_drive(stack, args.claims, live=False, timeout=args.timeout))
+        except BaseException:
+            for name in SERVICES:
+                log = Path(tmp) / "logs" / f"{name}.log"
+                if log.exists():
+                    print(f"--- last lines of {name}.log ---", file=sys.stderr)
+                    print("\n".join(log.read_text(errors="replace").splitlines()[-15:]), file=sys.stderr)
+            raise
+        finally:
+            stack.stop()
+    print(f"demo finished in {time.monotonic() - started:.1f} s: {'PASS' if code == 0 else 'FAIL'}", flush=True)
+    return code
+
+
+# -- operator commands ------------------------------------------------------------------------
+def _stack_database_url(args: argparse.Namespace) -> str:
+    if getattr(args, "database_url", None):
+        return str(args.database_url)
+    if os.environ.get("KRAFA_DATABASE_URL"):
+        return os.environ["KRAFA_DATABASE_URL"]
+    return f"postgresql://postgres@127.0.0.1:{DEFAULT_PORTS['postgres']}/krafa"
+
+
+def cmd_creditors_create(args: argparse.Namespace) -> int:
+    from krafa_claims_api.api.schemas import CreditorIn
+    from krafa_claims_api.service import create_creditor
+    from krafa_kit.db import Database
+    from krafa_kit.migrations import migrate
+
+    from krafa_claims_api.app import MIGRATIONS, SCHEMA
+
+    url = _stack_database_url(args)
+
+    async def create() -> dict[str, str]:
+        await asyncio.to_thread(migrate, url, SCHEMA, MIGRATIONS)
+        db = Database(url, SCHEMA)
+        await db.connect(attempts=3)
+        try:
+            creditor_id, key = await create_creditor(db, CreditorIn(
+                name=args.name, country=args.country, currency=args.currency, default_language=args.language))
+        finally:
+            await db.close()
+        return {"creditor_id": str(creditor_id), "api_key": key.token}
+
+    print(json.dumps(asyncio.run(create())))
+    return 0
+
+
+def cmd_payments_import(args: argparse.Namespace) -> int:
+    import httpx
+
+    data = Path(args.file).read_bytes()
+    headers = {"Content-Type": "application/octet-stream"}
+    token = args.token or os.environ.get("KRAFA_OPERATOR_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    response = httpx.post(args.url.rstrip("/") + "/v1/payments/files", content=data, headers=headers,
+                          params={"filename": Path(args.file).name}, timeout=600)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.status_code < 400 else 1
+
+
+def cmd_payments_parse(args: argparse.Namespace) -> int:
+    from krafa_payments_ingest.parsers import BankFileError, parse_bank_file
+
+    try:
+        parsed = parse_bank_file(Path(args.file).read_bytes())
+    except BankFileError as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(parsed.to_json_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(f"{args.file}: {parsed.format}, {len(parsed.entries)} credit item(s)")
+        for entry in parsed.to_json_dict()["entries"]:  # type: ignore[attr-defined]
+            print(f"  {entry['booking_date']}  {entry['amount_minor']:>12} {entry['currency']}  "
+                  f"ref={entry['reference'] or '-'}  bank_ref={entry['bank_ref'] or '-'}")
+    return 0
+
+
+def cmd_bounces_parse(args: argparse.Namespace) -> int:
+    from krafa_bounce_handler.dsn import classify
+
+    report = classify(Path(args.file).read_bytes())
+    if args.json:
+        print(json.dumps(report.to_json_dict(), indent=2))
+    elif not report.is_bounce:
+        print(f"{args.file}: not a bounce ({report.not_bounce_reason})")
+    else:
+        print(f"{args.file}: {report.kind} bounce")
+        for r in report.recipients:
+            print(f"  {r.address}  {r.kind}  {r.status or '-'}  {r.reason[:80]}")
+    return 0
+
+
+def cmd_outbox_replay(args: argparse.Namespace) -> int:
+    since = datetime.fromisoformat(args.since)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    counts = asyncio.run(replay_outboxes(_stack_database_url(args), since))
+    print(json.dumps({"replayed": counts, "since": since.isoformat()}))
+    return 0
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    import importlib
+
+    module = importlib.import_module(module_for(args.name) + ".__main__")
+    module.main()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="krafa", description="Krafa debt-collection pipeline")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the whole pipeline on the embedded stack, with a live view")
+    run.add_argument("--demo", action="store_true", help="load the demo creditor and claims and run the scenario")
+    run.add_argument("--claims", type=int, default=40)
+    run.add_argument("--day-seconds", type=float, default=None, help="wall seconds per simulated day")
+    run.add_argument("--home", default=None, help="state directory (default ./.krafa)")
+    run.add_argument("--fresh", action="store_true", help="start from an empty state directory")
+    run.add_argument("--timeout", type=float, default=600)
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="run the demo scenario headless; exit 0 only if every outcome happened")
+    demo.add_argument("--claims", type=int, default=40)
+    demo.add_argument("--day-seconds", type=float, default=None)
+    demo.add_argument("--timeout", type=float, default=900)
+    demo.set_defaults(func=cmd_demo)
+
+    creditors = sub.add_parser("creditors", help="manage creditors").add_subparsers(dest="action", required=True)
+    create = creditors.add_parser("create", help="create a creditor; prints its id and API key as JSON")
+    create.add_argument("--name", required=True)
+    create.add_argument("--country", default="IS")
+    create.add_argument("--currency", default="ISK")
+    create.add_argument("--language", default="en")
+    create.add_argument("--database-url", default=None)
+    create.set_defaults(func=cmd_creditors_create)
+
+    payments = sub.add_parser("payments", help="bank files").add_subparsers(dest="action", required=True)
+    imp = payments.add_parser("import", help="import a bank file (camt.053/054, MT940, OCR) into payments-ingest")
+    imp.add_argument("file")
+    imp.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORTS['payments-ingest']}")
+    imp.add_argument("--token", default=None)
+    imp.set_defaults(func=cmd_payments_import)
+    parse = payments.add_parser("parse", help="print what the importer reads from a file, without applying it")
+    parse.add_argument("file")
+    parse.add_argument("--json", action="store_true")
+    parse.set_defaults(func=cmd_payments_parse)
+
+    bounces = sub.add_parser("bounces", help="bounce messages").add_subparsers(dest="action", required=True)
+    bparse = bounces.add_parser("parse", help="print what the bounce-handler concludes from a raw message")
+    bparse.add_argument("file")
+    bparse.add_argument("--json", action="store_true")
+    bparse.set_defaults(func=cmd_bounces_parse)
+
+    outbox = sub.add_parser("outbox", help="outbox operations").add_subparsers(dest="action", required=True)
+    replay = outbox.add_parser("replay", help="republish every service's events since TIME (disaster recovery)")
+    replay.add_argument("--since", required=True, help="ISO 8601 time")
+    replay.add_argument("--database-url", default=None)
+    replay.set_defaults(func=cmd_outbox_replay)
+
+    service = sub.add_parser("service", help="run one service alone (how containers run them)")
+    service.add_argument("name", choices=SERVICES)
+    service.set_defaults(func=cmd_service)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    raise SystemExit(args.func(args))

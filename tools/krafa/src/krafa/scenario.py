@@ -1,0 +1,231 @@
+"""The demo scenario: a sports club (seed 003) with a few dozen payment slips. Some debtors pay
+before the due date, some after the first reminder, one mailbox does not exist (the email
+bounces and a letter goes out instead), some have no email at all (a letter from the start),
+the rest get both reminders. The verdict checks every expected outcome from the event topics
+and the sinks."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
+
+from krafa.observer import Observer
+from krafa.stack import BOUNCE_DOMAIN, Stack
+
+FIRST_NAMES = ("Jón", "Guðrún", "Sigríður", "Ólafur", "Þórdís", "Einar", "Kristín", "Björn", "Helga", "Ásgeir")
+LAST_NAMES = ("Jónsson", "Sigurðardóttir", "Magnússon", "Ólafsdóttir", "Einarsson", "Þórsson")
+STREETS = ("Laugavegur", "Hverfisgata", "Skólavörðustígur", "Bankastræti", "Suðurgata")
+
+
+def kind_of(index: int) -> str:
+    """Every ten debtors: 5 pays before the due date, 0-2 pay after the first reminder,
+    3 has a mailbox that does not exist, 7 has no email address."""
+    match index % 10:
+        case 5:
+            return "pays_early"
+        case 0 | 1 | 2:
+            return "pays_after_reminder"
+        case 3:
+            return "bounces"
+        case 7:
+            return "no_email"
+        case _:
+            return "never_pays"
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Verdict:
+    checks: list[Check] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+
+class Scenario:
+    def __init__(self, stack: Stack, observer: Observer, claims: int = 40,
+                 say: Callable[[str], None] = lambda _: None) -> None:
+        self.stack = stack
+        self.observer = observer
+        self.n = claims
+        self.say = say
+        self.start = stack.sim_now()
+        self.day0 = self.start.date()
+        self.claims: list[dict[str, Any]] = []
+        self.api_key = ""
+        self.posted_files = 0
+
+    # -- setup ------------------------------------------------------------------------------
+    async def create_creditor(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(
+            self.stack.url("claims-api") + "/v1/admin/creditors",
+            headers={"Authorization": f"Bearer {self.stack.state.admin_token}"},
+            json={"name": "Ungmennafélagið Fram", "country": "IS", "currency": "ISK", "default_language": "is",
+                  "contact_phone": "+354 555 1234", "payment_account": "0133-26-012345",
+                  "payment_link_template": "https://pay.krafa.localhost/{reference}",
+                  "sender_email": "innheimta@fram.localhost", "slip_fee_minor": 390},
+        )
+        response.raise_for_status()
+        self.api_key = response.json()["api_key"]
+
+    def claim_body(self, i: int) -> dict[str, Any]:
+        kind = kind_of(i)
+        name = f"{FIRST_NAMES[i % len(FIRST_NAMES)]} {LAST_NAMES[i % len(LAST_NAMES)]}"
+        email = None if kind == "no_email" else (
+            f"payer{i}@{BOUNCE_DOMAIN}" if kind == "bounces" else f"payer{i}@example.is")
+        return {
+            "invoice_no": f"FRAM-{i + 1:05d}",
+            "amount_minor": 5_000 + (i * 1_237) % 20_000,
+            "currency": "ISK",
+            "issue_date": (self.day0 - timedelta(days=20)).isoformat(),
+            "due_date": (self.day0 + timedelta(days=i % 3)).isoformat(),
+            "description": "Æfingagjöld vor 2026",
+            "department": ("knattspyrna", "handknattleikur", "körfubolti")[i % 3],
+            "debtor": {
+                "customer_no": f"C-{i + 1:05d}", "name": name, "country": "IS",
+                "language": "en" if i % 4 == 3 else "is", "time_zone": "Atlantic/Reykjavik",
+                "email": email,
+                "address": {"lines": [f"{STREETS[i % len(STREETS)]} {i % 90 + 1}"], "postcode": "101",
+                            "city": "Reykjavík", "country": "IS"},
+            },
+        }
+
+    async def post_claims(self, client: httpx.AsyncClient) -> None:
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        chunk = 2_000
+        for first in range(0, self.n, chunk):
+            bodies = [self.claim_body(i) for i in range(first, min(first + chunk, self.n))]
+            response = await client.post(self.stack.url("claims-api") + "/v1/claims/bulk",
+                                         json={"claims": bodies}, headers=headers, timeout=120)
+            response.raise_for_status()
+            for offset, claim in enumerate(response.json()["claims"]):
+                claim["kind"] = kind_of(first + offset)
+                self.claims.append(claim)
+        self.say(f"posted {len(self.claims)} claims")
+
+    async def pay(self, client: httpx.AsyncClient, kind: str, booking: date, *, with_unknown: bool = False) -> int:
+        paying = [c for c in self.claims if c["kind"] == kind]
+        credits = [
+            GeneratedCredit(amount_minor=c["balance_minor"], currency=c["currency"], reference=c["reference"],
+                            booking_date=booking, bank_ref=f"DEMO-{booking:%Y%m%d}-{n:06d}")
+            for n, c in enumerate(paying)
+        ]
+        if with_unknown:
+            credits.append(GeneratedCredit(amount_minor=4_200, currency="ISK", reference="RF18539007547034",
+                                           booking_date=booking, bank_ref=f"DEMO-{booking:%Y%m%d}-UNKNOWN"))
+        if not credits:
+            return 0
+        self.posted_files += 1
+        document = camt054(credits, account_iban="IS140159260076545510730339",
+                           msg_id=f"DEMO-{self.posted_files}-{uuid.uuid4().hex[:8]}", created=datetime.now(UTC))
+        response = await client.post(
+            self.stack.url("payments-ingest") + "/v1/payments/files", content=document,
+            params={"filename": f"camt054-{booking:%Y%m%d}.xml"},
+            headers={"Content-Type": "application/xml",
+                     "Authorization": f"Bearer {self.stack.state.admin_token}"}, timeout=120,
+        )
+        response.raise_for_status()
+        self.say(f"bank file of {booking}: {len(paying)} payments for '{kind}' claims imported")
+        return len(paying)
+
+    # -- driving simulated time ----------------------------------------------------------------
+    async def until(self, moment: datetime) -> None:
+        while self.stack.sim_now() < moment:
+            await asyncio.sleep(0.05)
+
+    async def run(self, timeout: float) -> Verdict:
+        async with httpx.AsyncClient(timeout=30) as client:
+            await self.create_creditor(client)
+            await self.post_claims(client)
+            # Before any due date: these claims must never see a reminder.
+            await self.until(datetime.combine(self.day0, datetime.min.time(), UTC) + timedelta(hours=12))
+            await self.pay(client, "pays_early", self.day0)
+            # After the first reminders, before the second.
+            await self.until(datetime.combine(self.day0 + timedelta(days=7), datetime.min.time(), UTC)
+                             + timedelta(hours=12))
+            await self.pay(client, "pays_after_reminder", self.day0 + timedelta(days=7), with_unknown=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.finished() and loop.time() < deadline:
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(1.0)  # let the last events of the round reach the observer
+        return self.verdict()
+
+    def finished(self) -> bool:
+        unpaid = [c for c in self.claims if c["kind"] in ("never_pays", "bounces", "no_email")]
+        traces = self.observer.claims
+        for claim in unpaid:
+            trace = traces.get(uuid.UUID(claim["id"]))
+            if trace is None or not any(s.step == 2 for s in trace.sent):
+                return False
+            if claim["kind"] == "bounces" and not any(s.fallback_for for s in trace.sent):
+                return False
+        paid = [c for c in self.claims if c["kind"] in ("pays_early", "pays_after_reminder")]
+        return all((t := traces.get(uuid.UUID(c["id"]))) is not None and t.paid_at for c in paid)
+
+    # -- the verdict ---------------------------------------------------------------------------
+    def verdict(self) -> Verdict:
+        obs = self.observer
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for claim in self.claims:
+            by_kind.setdefault(claim["kind"], []).append(claim)
+
+        def trace(claim: dict[str, Any]) -> Any:
+            return obs.claims.get(uuid.UUID(claim["id"]))
+
+        paid_claims = by_kind.get("pays_early", []) + by_kind.get("pays_after_reminder", [])
+        late = obs.reminders_after_payment()
+        early_reminded = [c for c in by_kind.get("pays_early", []) if trace(c) and trace(c).sent]
+        second_for_paid = [c for c in by_kind.get("pays_after_reminder", [])
+                           if trace(c) and any(s.step == 2 for s in trace(c).sent)]
+        bounced = [c for c in by_kind.get("bounces", []) if trace(c) and trace(c).bounces]
+        bounced_with_letter = [c for c in bounced if any(s.fallback_for and s.channel.value == "letter"
+                                                          for s in trace(c).sent)]
+        second_by_letter = [c for c in by_kind.get("bounces", [])
+                            if trace(c) and any(s.step == 2 and s.channel.value == "letter" for s in trace(c).sent)]
+        mail = list((self.stack.spool / "mail" / "new").glob("*.eml"))
+        letters = list((self.stack.spool / "providers" / "print").glob("*.pdf"))
+        v = Verdict()
+        v.checks = [
+            Check("claims created", obs.counts["ClaimCreated"] >= self.n, f"{obs.counts['ClaimCreated']} of {self.n}"),
+            Check("due dates passed", obs.counts["DueDatePassed"] > 0, f"{obs.counts['DueDatePassed']} DueDatePassed"),
+            Check("reminder emails sent", obs.sent_by_channel["email"] > 0 and len(mail) > 0,
+                  f"{obs.sent_by_channel['email']} ReminderSent by email, {len(mail)} messages at the SMTP server"),
+            Check("bounce turned into a letter", len(bounced_with_letter) >= 1 and len(bounced_with_letter) == len(bounced),
+                  f"{obs.counts['EmailBounced']} EmailBounced, {len(bounced_with_letter)} fallback letters "
+                  f"for {len(bounced)} bounced debtors"),
+            Check("bounced address not used again", len(second_by_letter) == len(by_kind.get("bounces", [])),
+                  f"{len(second_by_letter)} second reminders went by letter"),
+            Check("letters at the print provider", len(letters) >= obs.sent_by_channel["letter"] > 0,
+                  f"{obs.sent_by_channel['letter']} ReminderSent by letter, {len(letters)} PDFs at the print sink"),
+            Check("payments matched", obs.counts["PaymentReceived"] == len(paid_claims)
+                  and obs.counts["ClaimPaid"] == len(paid_claims),
+                  f"{obs.counts['PaymentReceived']} PaymentReceived, {obs.counts['ClaimPaid']} ClaimPaid "
+                  f"for {len(paid_claims)} paying debtors, {obs.counts['PaymentUnmatched']} unmatched"),
+            Check("zero reminders after payment", not late and not early_reminded and not second_for_paid,
+                  f"{len(late)} reminders sent after a claim was paid; {len(early_reminded)} to early payers; "
+                  f"{len(second_for_paid)} second reminders to payers"),
+            Check("every unpaid claim got its second reminder", self.finished(), "step 2 for every unpaid claim"),
+        ]
+        v.figures = {
+            "claims": self.n, "reminders_email": obs.sent_by_channel["email"],
+            "reminders_letter": obs.sent_by_channel["letter"], "bounces": obs.counts["EmailBounced"],
+            "payments": obs.counts["PaymentReceived"], "claims_paid": obs.counts["ClaimPaid"],
+            "undecodable": obs.undecodable,
+        }
+        return v

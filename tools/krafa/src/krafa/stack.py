@@ -1,0 +1,252 @@
+"""The embedded stack supervisor behind `krafa run` and `krafa demo`: PostgreSQL, the broker,
+the local SMTP and provider sinks, and the five services, each a real separate process on
+127.0.0.1, with their logs under `<home>/logs/`. Data lives under `<home>` (`.krafa/`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+from krafa_kit.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, stop_process
+from krafa_kit.kafka import ensure_topics
+
+log = logging.getLogger("krafa.stack")
+
+SERVICES = ("claims-api", "scheduler", "notifier", "bounce-handler", "payments-ingest")
+SCHEMAS = {"claims-api": "claims", "scheduler": "scheduler", "notifier": "notifier",
+           "bounce-handler": "bounces", "payments-ingest": "payments"}
+DEFAULT_PORTS = {
+    "claims-api": 8000, "scheduler": 8001, "notifier": 8002, "bounce-handler": 8003, "payments-ingest": 8004,
+    "bounce-smtp": 2525, "smtp-catcher": 1025, "provider-sink": 8090, "postgres": 55432, "broker": 19092,
+}
+BOUNCE_DOMAIN = "invalid.example"
+RETURN_DOMAIN = "returns.krafa.localhost"
+DATABASE = "krafa"
+
+
+def module_for(service: str) -> str:
+    return "krafa_" + service.replace("-", "_")
+
+
+@dataclass
+class StackConfig:
+    home: Path
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    simulated: bool = True
+    sim_speed: float = 86400 / 3  # one simulated day every three seconds
+    sim_start: datetime | None = None
+    durable: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def with_free_ports(cls, home: Path, **kwargs: object) -> StackConfig:
+        return cls(home=home, ports={name: free_port() for name in DEFAULT_PORTS}, **kwargs)  # type: ignore[arg-type]
+
+
+@dataclass
+class State:
+    """What survives a restart: the secrets, and where simulated time had got to."""
+
+    return_path_secret: str
+    admin_token: str
+    sim_now: str | None = None
+    last_started_at: str | None = None
+    last_clean_stop_at: str | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> State:
+        if path.exists():
+            data = json.loads(path.read_text())
+            return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        return cls(return_path_secret=secrets.token_urlsafe(32), admin_token=secrets.token_urlsafe(24))
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.__dict__, indent=2))
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.home = config.home
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(exist_ok=True)
+        self.state_path = self.home / "state.json"
+        self.state = State.load(self.state_path)
+        self.pg = EmbeddedPostgres(self.home / "pgdata", port=config.ports["postgres"], durable=config.durable)
+        self.broker = EmbeddedBroker(port=config.ports["broker"], log_path=self.home / "logs" / "broker.log")
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.sim_start, self.sim_epoch = self._sim_anchor()
+        self.started_at = datetime.now(UTC)
+
+    def _sim_anchor(self) -> tuple[datetime, float]:
+        if self.config.sim_start is not None:
+            start = self.config.sim_start
+        elif self.state.sim_now:
+            # Simulated time carries on where the last run stopped.
+            start = datetime.fromisoformat(self.state.sim_now)
+        else:
+            start = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+        return start, time.time()
+
+    def sim_now(self) -> datetime:
+        if not self.config.simulated:
+            return datetime.now(UTC)
+        return self.sim_start + timedelta(seconds=(time.time() - self.sim_epoch) * self.config.sim_speed)
+
+    # -- endpoints -------------------------------------------------------------------------
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.config.ports[service]}"
+
+    @property
+    def database_url(self) -> str:
+        return self.pg.dsn_for(DATABASE)
+
+    @property
+    def spool(self) -> Path:
+        return self.home / "spool"
+
+    def service_env(self, service: str) -> dict[str, str]:
+        ports = self.config.ports
+        env = dict(os.environ)
+        env.update({
+            "KRAFA_DATABASE_URL": self.database_url,
+            "KRAFA_KAFKA_BOOTSTRAP": self.broker.bootstrap,
+            "KRAFA_HTTP_PORT": str(ports[service]),
+            "KRAFA_LOG_FORMAT": "json",
+            "KRAFA_RETURN_PATH_SECRET": self.state.return_path_secret,
+            "KRAFA_RETURN_DOMAIN": RETURN_DOMAIN,
+            "KRAFA_ADMIN_TOKEN": self.state.admin_token,
+            "KRAFA_OPERATOR_TOKEN": self.state.admin_token,
+            "PYTHONUNBUFFERED": "1",
+        })
+        if self.config.simulated:
+            env.update({
+                "KRAFA_CLOCK": "simulated",
+                "KRAFA_SIM_START": self.sim_start.isoformat(),
+                "KRAFA_SIM_EPOCH": repr(self.sim_epoch),
+                "KRAFA_SIM_SPEED": repr(self.config.sim_speed),
+            })
+        if service == "notifier":
+            env["KRAFA_SMTP_PORT"] = str(ports["smtp-catcher"])
+            env["KRAFA_PRINT_URL"] = self.url("provider-sink")
+        if service == "bounce-handler":
+            env["KRAFA_SMTP_PORT"] = str(ports["bounce-smtp"])
+        env.update(self.config.extra_env)
+        return env
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, on_progress: object = None) -> None:
+        say = on_progress if callable(on_progress) else (lambda message: None)
+        say("starting PostgreSQL")
+        self.pg.start()
+        self.pg.create_database(DATABASE)
+        say("starting the Kafka-protocol broker (Tansu)")
+        self.broker.start()
+        asyncio.run(self._prepare_broker())
+        say("starting the SMTP catcher and the provider sink")
+        self._start_sinks()
+        say("starting the five services")
+        for service in SERVICES:
+            self.start_service(service)
+        self.wait_ready(SERVICES)
+        self.state.last_started_at = self.started_at.isoformat()
+        self.state.save(self.state_path)
+
+    async def _prepare_broker(self) -> None:
+        await ensure_topics(self.broker.bootstrap)
+        # The embedded broker keeps topics in memory: a fresh one has lost every event. Replay
+        # each service's outbox since the previous run started; inboxes absorb duplicates.
+        since = self.state.last_started_at
+        if since:
+            await replay_outboxes(self.database_url, datetime.fromisoformat(since))
+
+    def _start_sinks(self) -> None:
+        ports = self.config.ports
+        self._spawn("smtp-catcher", [
+            sys.executable, "-m", "krafa.sinks.smtp_catcher", "--host", "127.0.0.1",
+            "--port", str(ports["smtp-catcher"]), "--spool", str(self.spool / "mail"),
+            "--bounce-domains", BOUNCE_DOMAIN, "--bounce-to", f"127.0.0.1:{ports['bounce-smtp']}",
+            "--hostname", "mx.debtors.localhost",
+        ], os.environ.copy())
+        self._spawn("provider-sink", [
+            sys.executable, "-m", "krafa.sinks.provider_sink", "--host", "127.0.0.1",
+            "--port", str(ports["provider-sink"]), "--spool", str(self.spool / "providers"),
+        ], os.environ.copy())
+        self.wait_ready(("provider-sink",), path="/healthz")
+
+    def start_service(self, service: str) -> None:
+        self._spawn(service, [sys.executable, "-m", module_for(service)], self.service_env(service))
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        with open(self.home / "logs" / f"{name}.log", "ab") as out:
+            self.processes[name] = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                                    start_new_session=True)
+
+    def wait_ready(self, services: tuple[str, ...], timeout: float = 90, path: str = "/readyz") -> None:
+        deadline = time.monotonic() + timeout
+        pending = set(services)
+        with httpx.Client(timeout=2) as client:
+            while pending:
+                for service in list(pending):
+                    process = self.processes.get(service)
+                    if process is not None and process.poll() is not None:
+                        raise RuntimeError(f"{service} exited with {process.returncode}; see "
+                                           f"{self.home / 'logs' / (service + '.log')}")
+                    with contextlib.suppress(httpx.HTTPError):
+                        if client.get(self.url(service) + path).status_code == 200:
+                            pending.discard(service)
+                if pending and time.monotonic() > deadline:
+                    raise TimeoutError(f"not ready after {timeout}s: {', '.join(sorted(pending))}")
+                time.sleep(0.1)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes[name]
+        os.kill(process.pid, sig)
+        if sig == signal.SIGKILL:
+            process.wait(10)
+
+    def stop(self) -> None:
+        for name in (*SERVICES, "smtp-catcher", "provider-sink"):
+            process = self.processes.get(name)
+            if process is not None:
+                stop_process(process)
+        self.broker.stop()
+        self.pg.stop()
+        if self.config.simulated:
+            self.state.sim_now = self.sim_now().isoformat()
+        self.state.last_clean_stop_at = datetime.now(UTC).isoformat()
+        self.state.save(self.state_path)
+
+
+async def replay_outboxes(database_url: str, since: datetime) -> dict[str, int]:
+    """`krafa outbox replay`: mark every event created since `since` unpublished in every
+    service's outbox; each relay republishes them and the consumers' inboxes drop duplicates."""
+    counts: dict[str, int] = {}
+    conn = await asyncpg.connect(database_url)
+    try:
+        for service, schema in SCHEMAS.items():
+            exists = await conn.fetchval("SELECT to_regclass($1)", f"{schema}.outbox")
+            if exists is None:
+                continue
+            result = await conn.execute(
+                f'UPDATE "{schema}".outbox SET published_at = NULL WHERE created_at >= $1 AND published_at IS NOT NULL',
+                since,
+            )
+            counts[service] = int(result.split()[-1])
+            await conn.execute("SELECT pg_notify($1, '')", f"krafa_outbox_{schema}")
+    finally:
+        await conn.close()
+    return counts
