@@ -47,8 +47,8 @@ def create_consumer(settings: ServiceSettings, topics: tuple[str, ...], group: s
         auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         max_poll_records=settings.consumer_batch_size,
-        session_timeout_ms=30000,
-        heartbeat_interval_ms=3000,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=max(settings.kafka_session_timeout_ms // 6, 250),
         **_security(settings),
     )
 

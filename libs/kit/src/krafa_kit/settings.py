@@ -30,6 +30,9 @@ class ServiceSettings(BaseSettings):
     # Tansu answers a waiting fetch only when it times out, so latency follows this value.
     kafka_fetch_max_wait_ms: int = 10
     kafka_consumer_group_prefix: str = "krafa"
+    # Tansu holds a group join for half the session timeout, so a short one makes starts and
+    # rebalances quick; heartbeats run in the background every sixth of it.
+    kafka_session_timeout_ms: int = 6000
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"

@@ -129,6 +129,7 @@ class TopicReader:
         self.consumer = AIOKafkaConsumer(
             *topics, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}",
             auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20,
+            session_timeout_ms=3000, heartbeat_interval_ms=500,
         )
         self.events: list[object] = []
         self.raw: list[object] = []

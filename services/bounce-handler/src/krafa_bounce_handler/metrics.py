@@ -7,9 +7,7 @@ BOUNCES_RECEIVED = Counter(
     "Inbound reports per return path, by verdict (hard, soft, not_bounce, bad_signature)",
     ["kind", "source"],
 )
-BOUNCES_EMITTED = Counter(
-    "krafa_bounce_emitted_total", "EmailBounced events written to the outbox", ["kind"]
-)
+BOUNCES_EMITTED = Counter("krafa_bounce_emitted_total", "EmailBounced events written to the outbox", ["kind"])
 BOUNCE_DELAY = Histogram(
     "krafa_bounce_delay_seconds",
     "Seconds from the delivery's sent_at to the bounce report",

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 from krafa_events import ReminderSent
+from krafa_kit.db import Connection
+
+Row = Mapping[str, Any]
 
 # Two-key advisory locks have their own key space; the first key names what is locked.
 _DELIVERY_LOCK = "krafa.bounce-handler.delivery"
 
 
-async def lock_delivery(conn: asyncpg.Connection, delivery_id: UUID) -> None:
+async def lock_delivery(conn: Connection, delivery_id: UUID) -> None:
     """Serialise everything that touches one delivery until the transaction ends.
 
     The ReminderSent handler and an inbound DSN for the same delivery can run at once; without
@@ -27,7 +30,7 @@ async def lock_delivery(conn: asyncpg.Connection, delivery_id: UUID) -> None:
     )
 
 
-async def insert_delivery(conn: asyncpg.Connection, event: ReminderSent) -> bool:
+async def insert_delivery(conn: Connection, event: ReminderSent) -> bool:
     inserted = await conn.fetchval(
         "INSERT INTO deliveries (delivery_id, reminder_id, creditor_id, debtor_id, claim_ids, step,"
         " recipient, return_path, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -45,12 +48,13 @@ async def insert_delivery(conn: asyncpg.Connection, event: ReminderSent) -> bool
     return bool(inserted)
 
 
-async def get_delivery(conn: asyncpg.Connection, delivery_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM deliveries WHERE delivery_id = $1", delivery_id)
+async def get_delivery(conn: Connection, delivery_id: UUID) -> Row | None:
+    row: Row | None = await conn.fetchrow("SELECT * FROM deliveries WHERE delivery_id = $1", delivery_id)
+    return row
 
 
 async def insert_inbound(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     inbound_id: UUID,
     received_at: datetime,
@@ -78,7 +82,7 @@ async def insert_inbound(
     )
 
 
-async def emitted_bounces(conn: asyncpg.Connection, delivery_id: UUID) -> list[tuple[str, bytes]]:
+async def emitted_bounces(conn: Connection, delivery_id: UUID) -> list[tuple[str, bytes]]:
     rows = await conn.fetch(
         "SELECT kind, raw_sha256 FROM bounces WHERE delivery_id = $1 AND state = 'emitted'",
         delivery_id,
@@ -86,13 +90,13 @@ async def emitted_bounces(conn: asyncpg.Connection, delivery_id: UUID) -> list[t
     return [(row["kind"], bytes(row["raw_sha256"])) for row in rows]
 
 
-async def insert_bounce(conn: asyncpg.Connection, **values: Any) -> None:
+async def insert_bounce(conn: Connection, **values: Any) -> None:
     columns = ", ".join(values)
     placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
     await conn.execute(f"INSERT INTO bounces ({columns}) VALUES ({placeholders})", *values.values())
 
 
-async def awaiting_bounces(conn: asyncpg.Connection, delivery_id: UUID) -> list[asyncpg.Record]:
+async def awaiting_bounces(conn: Connection, delivery_id: UUID) -> list[Row]:
     return list(
         await conn.fetch(
             "SELECT id, report, received_at, raw_sha256 FROM bounces"
@@ -104,7 +108,7 @@ async def awaiting_bounces(conn: asyncpg.Connection, delivery_id: UUID) -> list[
 
 
 async def resolve_bounce(
-    conn: asyncpg.Connection,
+    conn: Connection,
     bounce_id: UUID,
     *,
     state: str,
@@ -138,13 +142,13 @@ BOUNCE_COLUMNS = (
 
 
 async def list_bounces(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     delivery_id: UUID | None,
     state: str | None,
     after: tuple[datetime, UUID] | None,
     limit: int,
-) -> list[asyncpg.Record]:
+) -> list[Row]:
     """Newest first, keyset-paginated on (received_at, id)."""
     return list(
         await conn.fetch(

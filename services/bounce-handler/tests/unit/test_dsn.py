@@ -79,10 +79,7 @@ def test_corpus_message_matches_manifest(entry: dict[str, Any] | None) -> None:
 def test_corpus_manifest_covers_every_message() -> None:
     if not MANIFEST.is_file():
         pytest.fail(f"bounce corpus missing: {MANIFEST} not found")
-    listed = {
-        Path(entry["file"]).name
-        for entry in json.loads(MANIFEST.read_text(encoding="utf-8"))["files"]
-    }
+    listed = {Path(entry["file"]).name for entry in json.loads(MANIFEST.read_text(encoding="utf-8"))["files"]}
     assert listed == {path.name for path in BOUNCES.glob("*.eml")}
 
 
@@ -92,9 +89,7 @@ def test_corpus_manifest_covers_every_message() -> None:
 @pytest.mark.parametrize("raw", [b"", b"   ", b"\r\n\r\n\t"])
 def test_empty_input_is_not_a_bounce(raw: bytes) -> None:
     report = classify(raw)
-    assert report == BounceReport(
-        is_bounce=False, recipients=(), kind="none", not_bounce_reason="empty input"
-    )
+    assert report == BounceReport(is_bounce=False, recipients=(), kind="none", not_bounce_reason="empty input")
 
 
 @pytest.mark.parametrize(
@@ -187,18 +182,14 @@ def test_synthetic_dsn_user_unknown_is_hard() -> None:
     report = classify(_dsn(USER_UNKNOWN).as_bytes())
     assert report.is_bounce
     assert report.kind == "hard"
-    assert report.recipients == (
-        BouncedRecipient("gone@example.com", "hard", "5.1.1", "550 5.1.1 User unknown"),
-    )
+    assert report.recipients == (BouncedRecipient("gone@example.com", "hard", "5.1.1", "550 5.1.1 User unknown"),)
 
 
 def test_synthetic_dsn_mailbox_full_is_soft_even_when_action_failed() -> None:
     report = classify(_dsn(MAILBOX_FULL).as_bytes())
     assert report.is_bounce
     assert report.kind == "soft"
-    assert [(r.address, r.kind, r.status) for r in report.recipients] == [
-        ("full@example.org", "soft", "4.2.2")
-    ]
+    assert [(r.address, r.kind, r.status) for r in report.recipients] == [("full@example.org", "soft", "4.2.2")]
 
 
 def test_synthetic_dsn_with_both_is_mixed() -> None:

@@ -56,6 +56,7 @@ class Observer:
         self._consumer = AIOKafkaConsumer(
             *[t.value for t in Topic], bootstrap_servers=self.bootstrap, group_id=f"krafa.observer.{uuid.uuid4().hex[:8]}",
             auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=50,
+            session_timeout_ms=3000, heartbeat_interval_ms=500,
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run())

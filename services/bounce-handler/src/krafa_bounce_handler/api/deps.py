@@ -1,0 +1,24 @@
+"""Dependencies of the routes: the runtime's database and the service settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from krafa_kit.db import Database
+
+from krafa_bounce_handler.settings import Settings
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.runtime.db
+    return db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+DB = Annotated[Database, Depends(get_db)]
+CurrentSettings = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,108 @@
+"""REST routes of the bounce-handler, for operators: thin, they parse, query and shape."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from krafa_kit.http import Problem
+
+from krafa_bounce_handler import dsn, repository
+from krafa_bounce_handler.api.deps import DB, CurrentSettings
+from krafa_bounce_handler.api.schemas import BounceList, BounceOut, ParseOut, RecipientOut
+
+router = APIRouter(prefix="/v1", tags=["bounces"])
+
+BAD_CURSOR = Problem(400, "Bad Request", "the cursor is not one this API issued")
+
+
+def bounce_out(row: repository.Row) -> BounceOut:
+    return BounceOut(
+        id=row["id"],
+        delivery_id=row["delivery_id"],
+        state=row["state"],
+        recipient=row["recipient"],
+        reported_address=row["reported_address"],
+        kind=row["kind"],
+        status=row["status"],
+        reason=row["reason"],
+        source=row["source"],
+        received_at=row["received_at"],
+        emitted_at=row["emitted_at"],
+        event_id=row["event_id"],
+        inbound_message_id=row["inbound_message_id"],
+        raw_sha256=bytes(row["raw_sha256"]).hex(),
+    )
+
+
+def encode_cursor(received_at: datetime, bounce_id: UUID) -> str:
+    return base64.urlsafe_b64encode(f"{received_at.isoformat()}|{bounce_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        moment, _, bounce_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(moment), UUID(bounce_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise BAD_CURSOR from exc
+
+
+@router.get(
+    "/bounces", response_model=BounceList, summary="Bounces recorded, newest first, optionally for one delivery"
+)
+async def list_bounces(
+    db: DB,
+    delivery_id: UUID | None = None,
+    state: Literal["emitted", "awaiting_delivery", "duplicate"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> BounceList:
+    after = decode_cursor(cursor) if cursor else None
+    async with db.connection() as conn:
+        rows = await repository.list_bounces(conn, delivery_id=delivery_id, state=state, after=after, limit=limit + 1)
+    page = rows[:limit]
+    more = len(rows) > limit
+    return BounceList(
+        items=[bounce_out(row) for row in page],
+        next_cursor=encode_cursor(page[-1]["received_at"], page[-1]["id"]) if more else None,
+    )
+
+
+@router.post(
+    "/bounces/parse",
+    response_model=ParseOut,
+    summary="Classify a raw message (.eml) as the SMTP endpoint would; records nothing",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def parse(request: Request, settings: CurrentSettings) -> ParseOut:
+    raw = await _read_body(request, settings.max_message_bytes)
+    report = await asyncio.to_thread(dsn.classify, raw)
+    return ParseOut(
+        is_bounce=report.is_bounce,
+        kind=report.kind,
+        recipients=[
+            RecipientOut(address=r.address, kind=r.kind, status=r.status, reason=r.reason) for r in report.recipients
+        ],
+        not_bounce_reason=report.not_bounce_reason,
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "Content Too Large", f"messages are limited to {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,36 @@
+"""What the bounce-handler does with the events of other services: remember every email
+delivery, so that a bounce can be attributed to it, and emit the bounces that beat it here."""
+
+from __future__ import annotations
+
+import logging
+
+from krafa_events import Channel, DecodedEvent, Event, ReminderSent
+from krafa_kit.clock import Clock
+from krafa_kit.consumer import Handler
+from krafa_kit.db import UnitOfWork
+
+from krafa_bounce_handler import service
+
+log = logging.getLogger(__name__)
+
+
+def build_routes(clock: Clock) -> dict[type[Event], Handler]:
+    async def on_reminder_sent(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, ReminderSent)
+        if event.channel != Channel.EMAIL:
+            return  # only email bounces; the inbox has still recorded the event
+        emitted = await service.record_delivery(uow, event, clock.now())
+        service.count_emitted(emitted)
+        log.info(
+            "delivery recorded",
+            extra={
+                "event_id": envelope.id,
+                "delivery_id": str(event.delivery_id),
+                "claim_ids": [str(c) for c in event.claim_ids],
+                "bounces_emitted": len(emitted),
+            },
+        )
+
+    return {ReminderSent: on_reminder_sent}
