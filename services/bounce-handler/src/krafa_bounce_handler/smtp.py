@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import traceback
 import weakref
 from collections.abc import Awaitable, Callable
 
@@ -21,11 +22,14 @@ from krafa_bounce_handler import metrics
 from krafa_bounce_handler.domain import InboundMessage
 
 log = logging.getLogger(__name__)
+# aiosmtpd logs envelope addresses at INFO and message lines at DEBUG: personal data.
+_AIOSMTPD_LOG = logging.getLogger("mail.log")
 
 Receiver = Callable[[InboundMessage], Awaitable[object]]
 
-# Bounds the work one transaction can ask for; a DSN goes to one return path.
-MAX_RECIPIENTS = 100
+# A DSN goes to one return path. The raw message is stored once per recipient, so this bounds
+# what one transaction can write; an MTA sends the recipients refused with 452 in a new one.
+MAX_RECIPIENTS = 10
 
 ACCEPTED = "250 2.0.0 OK: recorded"
 TEMPFAIL = "451 4.3.0 Temporary local problem, please try again later"
@@ -83,6 +87,8 @@ class InboundSmtp:
         return protocol
 
     async def serve(self) -> None:
+        if _AIOSMTPD_LOG.getEffectiveLevel() < logging.WARNING:
+            _AIOSMTPD_LOG.setLevel(logging.WARNING)
         server = await self._bind()
         self.port = server.sockets[0].getsockname()[1]
         self.listening = True
@@ -152,10 +158,11 @@ class InboundSmtp:
         try:
             await asyncio.wait_for(self._receive(message), self.transaction_timeout_s)
         except Exception as exc:
-            # No message content or address here: the type is enough to find the cause.
+            # No message text: exception messages can quote addresses. The type and the place
+            # where it was raised are enough to tell an outage from a bug.
             log.warning(
                 "inbound message not recorded; the sender will retry",
-                extra={"error": type(exc).__name__, "bytes": len(raw)},
+                extra={"error": type(exc).__name__, "raised_at": _raised_at(exc), "bytes": len(raw)},
             )
             metrics.SMTP_MESSAGES.labels("tempfail").inc()
             return TEMPFAIL
@@ -168,3 +175,8 @@ class InboundSmtp:
 
     def __repr__(self) -> str:
         return f"InboundSmtp({self.host}:{self.port})"
+
+
+def _raised_at(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""

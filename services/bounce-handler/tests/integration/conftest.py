@@ -59,6 +59,10 @@ class BounceHandler:
         async with self.db.connection() as conn:
             return [dict(row) for row in await conn.fetch(query, *args)]
 
+    async def count(self, query: str, *args: object) -> int:
+        async with self.db.connection() as conn:
+            return int(await conn.fetchval(query, *args))
+
     async def delivery_known(self, delivery_id: UUID) -> bool:
         return bool(await self.rows("SELECT 1 FROM deliveries WHERE delivery_id = $1", delivery_id))
 
@@ -72,8 +76,7 @@ class BounceHandler:
         return await self.rows("SELECT * FROM bounces WHERE delivery_id = $1 ORDER BY received_at", delivery_id)
 
     async def bounced_in_outbox(self) -> int:
-        rows = await self.rows("SELECT count(*) AS n FROM outbox WHERE event_type = 'krafa.bounce.email_bounced.v1'")
-        return int(rows[0]["n"])
+        return await self.count("SELECT count(*) FROM outbox WHERE event_type = 'krafa.bounce.email_bounced.v1'")
 
 
 @pytest.fixture

@@ -69,6 +69,8 @@ async def test_dsn_for_a_known_delivery_emits_one_hard_bounce_even_when_received
         assert len(bounced(reader)) == 1
 
     async with httpx.AsyncClient(base_url=bounce_handler.base_url) as client:
+        ready = (await client.get("/readyz")).json()
+        assert ready["checks"]["smtp"] is True
         listed = (await client.get("/v1/bounces", params={"delivery_id": str(delivery_id)})).json()
         assert [(b["state"], b["kind"], b["status"]) for b in listed["items"]] == [
             ("duplicate", "hard", "5.1.1"),
@@ -146,6 +148,26 @@ async def test_out_of_office_reply_is_recorded_but_not_a_bounce(
     assert await bounce_handler.bounced_in_outbox() == 0
 
 
+async def test_a_database_that_does_not_answer_gets_451_and_the_retry_is_recorded(
+    bounce_handler: BounceHandler, broker: EmbeddedBroker
+) -> None:
+    delivery_id = uuid.uuid4()
+    return_path = bounce_handler.return_path(delivery_id)
+    await publish(broker.bootstrap, a_reminder_sent(delivery_id=delivery_id, recipient=RECIPIENT))
+    await eventually(lambda: bounce_handler.delivery_known(delivery_id))
+    bounce_handler.app.state.smtp.transaction_timeout_s = 1.0
+    dsn = a_dsn(RECIPIENT, return_path)
+
+    async with bounce_handler.db.connection() as blocker, blocker.transaction():
+        await blocker.execute("LOCK TABLE inbound_messages IN ACCESS EXCLUSIVE MODE")
+        assert await bounce_handler.send(dsn, return_path) == 451  # the MTA keeps it and retries
+    assert await bounce_handler.inbound() == []
+    assert await bounce_handler.bounced_in_outbox() == 0
+
+    assert await bounce_handler.send(dsn, return_path) == 250
+    assert [b["state"] for b in await bounce_handler.bounces(delivery_id)] == ["emitted"]
+    assert await bounce_handler.bounced_in_outbox() == 1
+
+
 async def _published(bounce_handler: BounceHandler) -> bool:
-    rows = await bounce_handler.rows("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL")
-    return rows[0]["n"] == 0
+    return await bounce_handler.count("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0

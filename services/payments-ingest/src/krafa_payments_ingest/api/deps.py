@@ -1,0 +1,128 @@
+"""Dependencies of the routes: the runtime's database and clock, the operator check, and the
+uploaded bank file read within the size limit."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from krafa_kit.clock import Clock
+from krafa_kit.db import Database
+from krafa_kit.http import Problem
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from krafa_payments_ingest.settings import Settings
+
+PROBLEMS = "https://docs.krafa.dev/problems/"
+RAW_TYPES = frozenset({"application/octet-stream", "application/xml", "text/xml", "text/plain"})
+# Room for the multipart boundaries and part headers around the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
+
+bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <operator token>")
+
+UNAUTHORIZED = Problem(
+    401, "Unauthorized", "a valid operator token is required", headers={"WWW-Authenticate": "Bearer"}
+)
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.runtime.db
+    return db
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.runtime.clock
+    return clock
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def require_operator(
+    settings: Annotated[Settings, Depends(get_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    if settings.operator_token is None:
+        return  # development only: documented, and warned about at start-up
+    expected = settings.operator_token.get_secret_value().encode()
+    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected):
+        raise UNAUTHORIZED
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    data: bytes
+    filename: str | None
+
+
+def _too_large(limit: int) -> Problem:
+    return Problem(
+        413, "Content Too Large", f"a bank file may have at most {limit} bytes", type_=PROBLEMS + "file-too-large"
+    )
+
+
+async def _limited(request: Request, limit: int, file_limit: int) -> AsyncGenerator[bytes, None]:
+    # Counted while streaming, so an oversized upload is refused without being held in memory.
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise _too_large(file_limit)
+        yield chunk
+
+
+async def read_upload(
+    request: Request,
+    settings: Annotated[Settings, Depends(get_settings)],
+    filename: Annotated[str | None, Query(max_length=255, description="the file's name, for the record")] = None,
+) -> Upload:
+    """The bank file: the raw request body, or the `file` part of a multipart upload."""
+    limit = settings.max_upload_bytes
+    media_type = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
+    multipart = media_type == "multipart/form-data"
+    if not multipart and media_type not in RAW_TYPES:
+        raise Problem(
+            415,
+            "Unsupported Media Type",
+            f"send the file as application/octet-stream, application/xml, text/plain or multipart/form-data,"
+            f" not {media_type}",
+        )
+    body_limit = limit + MULTIPART_OVERHEAD if multipart else limit
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > body_limit:
+        raise _too_large(limit)
+    if not multipart:
+        return Upload(b"".join([chunk async for chunk in _limited(request, body_limit, limit)]), filename)
+    parser = MultiPartParser(request.headers, _limited(request, body_limit, limit), max_files=1, max_fields=16)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise Problem(400, "Bad Request", f"unreadable multipart body: {exc.message}") from exc
+    try:
+        part = form.get("file")
+        if not isinstance(part, UploadFile):
+            raise Problem(
+                422,
+                "Validation failed",
+                "the multipart body has no file part named `file`",
+                type_=PROBLEMS + "validation",
+                extra={"errors": [{"pointer": "/file", "detail": "required"}]},
+            )
+        data = await part.read()
+        if len(data) > limit:
+            raise _too_large(limit)
+        return Upload(data, filename or part.filename)
+    finally:
+        await form.close()
+
+
+DB = Annotated[Database, Depends(get_db)]
+CurrentClock = Annotated[Clock, Depends(get_clock)]
+UploadedFile = Annotated[Upload, Depends(read_upload)]

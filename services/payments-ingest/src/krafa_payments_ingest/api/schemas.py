@@ -1,0 +1,51 @@
+"""Response bodies of the operator API: deliberately separate from events and tables."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+
+class ImportOut(BaseModel):
+    import_id: UUID
+    format: str = Field(examples=["camt.054"])
+    entries: int = Field(description="credit entries in the file")
+    new: int = Field(description="entries recorded by this import")
+    duplicates: int = Field(description="entries recorded before, by an earlier or overlapping file")
+    matched: int = Field(description="new entries matched to a claim (PaymentReceived)")
+    unmatched: int = Field(description="new entries left for the operator queue (PaymentUnmatched)")
+
+
+class ImportSummary(ImportOut):
+    filename: str | None
+    sha256: str
+    size_bytes: int
+    repeat_of: UUID | None = Field(description="the first import of the very same file, if this repeated it")
+    imported_at: datetime
+
+
+class UnmatchedPaymentOut(BaseModel):
+    payment_id: UUID
+    import_id: UUID
+    amount_minor: int = Field(description="integer minor units; negative for a correction")
+    currency: str
+    booking_date: date | None
+    value_date: date | None
+    reference: str | None
+    remittance_text: str | None
+    bank_ref: str | None
+    end_to_end_id: str | None
+    debtor_name: str | None
+    debtor_account: str | None
+    reason: str = Field(
+        description="no_reference, unknown_reference, currency_mismatch or ambiguous_reference "
+        "(the reference belongs to claims of several creditors)"
+    )
+    received_at: datetime
+
+
+class UnmatchedPage(BaseModel):
+    items: list[UnmatchedPaymentOut]
+    next_cursor: int | None = Field(description="pass as `cursor` for the next (older) page; null at the end")

@@ -1,0 +1,43 @@
+"""payments-ingest: reads bank files, records each payment once, matches it to a claim by its
+structured reference and publishes PaymentReceived or PaymentUnmatched."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+from krafa_kit.clock import Clock
+from krafa_kit.http import create_app as create_service_app
+from krafa_kit.runtime import Runtime, ServiceSpec
+
+from krafa_payments_ingest.api.routes import router
+from krafa_payments_ingest.handlers import build_routes
+from krafa_payments_ingest.settings import Settings
+
+SCHEMA = "payments"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = logging.getLogger(__name__)
+
+
+def create_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    runtime = Runtime(ServiceSpec("payments-ingest", SCHEMA, MIGRATIONS), settings, clock)
+    runtime.spec.routes = build_routes(runtime.clock)
+    return runtime
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    runtime = create_runtime(settings, clock)
+    if settings.operator_token is None:
+        log.warning("the operator API is open: set KRAFA_OPERATOR_TOKEN outside development")
+    app = create_service_app(
+        runtime,
+        title="Krafa payments ingest",
+        description="Operators upload bank files (camt.052/053/054, MT940, Nets OCR) here and work the "
+        "queue of payments no claim matched. Authenticate with `Authorization: Bearer <operator token>` "
+        "(KRAFA_OPERATOR_TOKEN; must be set in production). Errors are RFC 9457 problem details.",
+    )
+    app.state.settings = settings
+    app.include_router(router)
+    return app

@@ -1,0 +1,142 @@
+"""The pure core of payments-ingest: when two bank entries are the same payment, and which
+claim a payment belongs to. No I/O.
+
+Identity. A bank file may be imported twice, and consecutive statements (or a camt.054
+notification and the camt.053 statement that later books the same credits) overlap, so every
+entry gets an identity that does not depend on the file it came in:
+
+1. the bank's own reference: ``bank_ref`` (AcctSvcrRef, MT940 bank reference, OCR archive
+   reference) with the detail index inside a batched entry, the amount, the currency, the
+   booking date and the structured reference — the last because some banks repeat one
+   reference over a whole batch (the Nets OCR archive reference);
+2. else the payer's ``end_to_end_id`` with the amount, currency, booking date and reference;
+3. else a SHA-256 content hash of the normalised entry: account, amount, currency, dates,
+   reference, remittance text and the payer's account and name.
+
+Two entries of one file are two payments even when their keys are equal (two identical
+transfers on one day), so equal keys within a file are numbered in file order. A statement
+covers whole booking days, so an overlapping statement numbers them the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+from uuid import UUID
+
+from krafa_events.references import compact
+
+from krafa_payments_ingest.parsers import BankEntry
+
+IdentityBasis = Literal["bank_ref", "end_to_end_id", "content"]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryIdentity:
+    value: str  # 64 hex digits: the unique key of a payment
+    basis: IdentityBasis
+
+
+def normalise_reference(reference: str | None) -> str | None:
+    """A structured reference as claims are indexed by it: no spaces, upper case."""
+    if reference is None:
+        return None
+    return compact(reference) or None
+
+
+def _text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return " ".join(value.split()).casefold() or None
+
+
+def _token(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return "".join(value.split()) or None
+
+
+def identity_key(entry: BankEntry, account: str | None) -> tuple[IdentityBasis, str]:
+    """The entry's identity before numbering, as canonical JSON (unambiguous field separation)."""
+    booking = entry.booking_date.isoformat() if entry.booking_date else None
+    reference = normalise_reference(entry.reference)
+    common = [entry.amount_minor, entry.currency.upper(), booking, reference]
+    basis: IdentityBasis
+    if bank_ref := _token(entry.bank_ref):
+        basis, fields = "bank_ref", [bank_ref, entry.detail_index, *common]
+    elif end_to_end := _token(entry.end_to_end_id):
+        basis, fields = "end_to_end_id", [end_to_end, *common]
+    else:
+        basis = "content"
+        fields = [
+            _token(account.upper()) if account else None,
+            *common,
+            entry.value_date.isoformat() if entry.value_date else None,
+            _text(entry.remittance_text),
+            _token(entry.debtor_account.upper()) if entry.debtor_account else None,
+            _text(entry.debtor_name),
+        ]
+    return basis, json.dumps([basis, *fields], ensure_ascii=False, separators=(",", ":"))
+
+
+def entry_identities(entries: Sequence[BankEntry], account: str | None) -> list[EntryIdentity]:
+    """The identity of every entry of one file, in file order."""
+    seen: Counter[str] = Counter()
+    identities = []
+    for entry in entries:
+        basis, key = identity_key(entry, account)
+        ordinal = seen[key]
+        seen[key] += 1
+        digest = hashlib.sha256(f"{key}#{ordinal}".encode()).hexdigest()
+        identities.append(EntryIdentity(digest, basis))
+    return identities
+
+
+class UnmatchedReason(StrEnum):
+    NO_REFERENCE = "no_reference"  # the entry carries no structured reference
+    UNKNOWN_REFERENCE = "unknown_reference"  # no claim has it
+    CURRENCY_MISMATCH = "currency_mismatch"  # claims have it, none in the entry's currency
+    AMBIGUOUS_REFERENCE = "ambiguous_reference"  # claims of several creditors have it
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedClaim:
+    claim_id: UUID
+    creditor_id: UUID
+    debtor_id: UUID
+    currency: str
+    status: str  # open, paid, cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    claim: IndexedClaim | None
+    reason: UnmatchedReason | None
+
+    @property
+    def matched(self) -> bool:
+        return self.claim is not None
+
+
+def match(reference: str | None, currency: str, candidates: Sequence[IndexedClaim]) -> Match:
+    """Decide the claim of a payment from the claims indexed under its normalised reference.
+
+    A closed claim still takes the payment: claims-api records it as an overpayment, which is
+    better than leaving money the debtor clearly meant for that claim in the operator queue.
+    Money is never guessed onto one of several claims: an ambiguous reference waits for an operator.
+    """
+    if reference is None:
+        return Match(None, UnmatchedReason.NO_REFERENCE)
+    if not candidates:
+        return Match(None, UnmatchedReason.UNKNOWN_REFERENCE)
+    same_currency = [claim for claim in candidates if claim.currency == currency.upper()]
+    if not same_currency:
+        return Match(None, UnmatchedReason.CURRENCY_MISMATCH)
+    if len(same_currency) > 1:
+        return Match(None, UnmatchedReason.AMBIGUOUS_REFERENCE)
+    return Match(same_currency[0], None)

@@ -1,0 +1,222 @@
+"""SQL of payments-ingest: the open-claim reference index, imports and payments."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from krafa_kit.db import Connection
+
+from krafa_payments_ingest import domain
+
+Row = Mapping[str, Any]
+
+
+async def index_claim(
+    conn: Connection,
+    *,
+    claim_id: UUID,
+    creditor_id: UUID,
+    debtor_id: UUID,
+    reference: str,
+    invoice_no: str,
+    currency: str,
+    amount_owed_minor: int,
+    created_at: datetime,
+    indexed_at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO claim_index (claim_id, creditor_id, debtor_id, reference, invoice_no, currency,"
+        " amount_owed_minor, created_at, indexed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (claim_id) DO NOTHING",
+        claim_id,
+        creditor_id,
+        debtor_id,
+        reference,
+        invoice_no,
+        currency,
+        amount_owed_minor,
+        created_at,
+        indexed_at,
+    )
+
+
+async def close_claim(conn: Connection, *, claim_id: UUID, creditor_id: UUID, status: str, closed_at: datetime) -> bool:
+    """Mark an indexed claim closed; False when the index does not hold it."""
+    result: str = await conn.execute(
+        "UPDATE claim_index SET status = $3, closed_at = coalesce(closed_at, $4)"
+        " WHERE claim_id = $1 AND creditor_id = $2",
+        claim_id,
+        creditor_id,
+        status,
+        closed_at,
+    )
+    return result != "UPDATE 0"
+
+
+async def claims_by_reference(conn: Connection, references: list[str]) -> dict[str, list[domain.IndexedClaim]]:
+    rows = await conn.fetch(
+        "SELECT claim_id, creditor_id, debtor_id, reference, currency, status FROM claim_index"
+        " WHERE reference = ANY($1::text[]) ORDER BY claim_id",
+        references,
+    )
+    found: dict[str, list[domain.IndexedClaim]] = defaultdict(list)
+    for row in rows:
+        found[row["reference"]].append(
+            domain.IndexedClaim(
+                claim_id=row["claim_id"],
+                creditor_id=row["creditor_id"],
+                debtor_id=row["debtor_id"],
+                currency=row["currency"],
+                status=row["status"],
+            )
+        )
+    return found
+
+
+async def first_import_of(conn: Connection, sha256: str) -> UUID | None:
+    first: UUID | None = await conn.fetchval(
+        "SELECT id FROM imports WHERE sha256 = $1 ORDER BY imported_at, id LIMIT 1", sha256
+    )
+    return first
+
+
+async def insert_import(
+    conn: Connection,
+    *,
+    import_id: UUID,
+    sha256: str,
+    filename: str | None,
+    format_: str,
+    size_bytes: int,
+    repeat_of: UUID | None,
+    imported_at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO imports (id, sha256, filename, format, size_bytes, repeat_of, imported_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        import_id,
+        sha256,
+        filename,
+        format_,
+        size_bytes,
+        repeat_of,
+        imported_at,
+    )
+
+
+async def set_import_counts(
+    conn: Connection, import_id: UUID, *, entries: int, new: int, matched: int, unmatched: int
+) -> None:
+    await conn.execute(
+        "UPDATE imports SET entries = $2, new_entries = $3, duplicates = $2::int - $3::int, matched = $4, unmatched = $5"
+        " WHERE id = $1",
+        import_id,
+        entries,
+        new,
+        matched,
+        unmatched,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    id: UUID
+    identity: domain.EntryIdentity
+    entry_index: int
+    detail_index: int
+    amount_minor: int
+    currency: str
+    booking_date: date | None
+    value_date: date | None
+    reference: str | None
+    remittance_text: str | None
+    bank_ref: str | None
+    end_to_end_id: str | None
+    debtor_name: str | None
+    debtor_account: str | None
+    match: domain.Match
+
+
+async def insert_payments(
+    conn: Connection, import_id: UUID, received_at: datetime, rows: list[PaymentRow]
+) -> set[UUID]:
+    """Insert the payments not seen before; returns the ids of those inserted.
+
+    The unique identity is what makes a re-imported or overlapping file harmless: a known entry
+    conflicts and is skipped, and a concurrent import of the same entry waits for the first
+    transaction and then conflicts too.
+    """
+    if not rows:
+        return set()
+    inserted = await conn.fetch(
+        """
+        INSERT INTO payments (id, identity, identity_basis, import_id, entry_index, detail_index,
+                              amount_minor, currency, booking_date, value_date, reference,
+                              remittance_text, bank_ref, end_to_end_id, debtor_name, debtor_account,
+                              state, claim_id, creditor_id, debtor_id, unmatched_reason, received_at)
+        SELECT u.id, u.identity, u.basis, $20, u.entry_index, u.detail_index, u.amount_minor,
+               u.currency, u.booking_date, u.value_date, u.reference, u.remittance_text, u.bank_ref,
+               u.end_to_end_id, u.debtor_name, u.debtor_account,
+               CASE WHEN u.claim_id IS NULL THEN 'unmatched' ELSE 'matched' END,
+               u.claim_id, u.creditor_id, u.debtor_id, u.reason, $21
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::text[],
+                    $8::date[], $9::date[], $10::text[], $11::text[], $12::text[], $13::text[],
+                    $14::text[], $15::text[], $16::uuid[], $17::uuid[], $18::uuid[], $19::text[])
+             AS u(id, identity, basis, entry_index, detail_index, amount_minor, currency, booking_date,
+                  value_date, reference, remittance_text, bank_ref, end_to_end_id, debtor_name,
+                  debtor_account, claim_id, creditor_id, debtor_id, reason)
+        ON CONFLICT (identity) DO NOTHING
+        RETURNING id
+        """,
+        [r.id for r in rows],
+        [r.identity.value for r in rows],
+        [r.identity.basis for r in rows],
+        [r.entry_index for r in rows],
+        [r.detail_index for r in rows],
+        [r.amount_minor for r in rows],
+        [r.currency for r in rows],
+        [r.booking_date for r in rows],
+        [r.value_date for r in rows],
+        [r.reference for r in rows],
+        [r.remittance_text for r in rows],
+        [r.bank_ref for r in rows],
+        [r.end_to_end_id for r in rows],
+        [r.debtor_name for r in rows],
+        [r.debtor_account for r in rows],
+        [r.match.claim.claim_id if r.match.claim else None for r in rows],
+        [r.match.claim.creditor_id if r.match.claim else None for r in rows],
+        [r.match.claim.debtor_id if r.match.claim else None for r in rows],
+        [r.match.reason.value if r.match.reason else None for r in rows],
+        import_id,
+        received_at,
+    )
+    return {row["id"] for row in inserted}
+
+
+async def get_import(conn: Connection, import_id: UUID) -> Row | None:
+    row: Row | None = await conn.fetchrow(
+        "SELECT id, sha256, filename, format, size_bytes, repeat_of, entries, new_entries, duplicates,"
+        " matched, unmatched, imported_at FROM imports WHERE id = $1",
+        import_id,
+    )
+    return row
+
+
+async def unmatched_payments(conn: Connection, *, limit: int, before: int | None) -> list[Row]:
+    """The operator queue, newest first; `before` is the `seq` of the last row of the previous page."""
+    return list(
+        await conn.fetch(
+            "SELECT id, seq, import_id, amount_minor, currency, booking_date, value_date, reference,"
+            " remittance_text, bank_ref, end_to_end_id, debtor_name, debtor_account, unmatched_reason,"
+            " received_at FROM payments"
+            " WHERE state = 'unmatched' AND ($1::bigint IS NULL OR seq < $1)"
+            " ORDER BY seq DESC LIMIT $2",
+            before,
+            limit,
+        )
+    )

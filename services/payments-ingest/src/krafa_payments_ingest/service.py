@@ -1,0 +1,198 @@
+"""Use cases of payments-ingest. Each runs in one unit of work with one explicit commit; the
+events it emits ride in the same transaction through the outbox, so a payment is recorded if and
+only if its PaymentReceived or PaymentUnmatched will be published."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from krafa_events import ClaimCreated, PaymentReceived, PaymentUnmatched
+from krafa_kit.db import Database, UnitOfWork
+
+from krafa_payments_ingest import domain, metrics, repository
+from krafa_payments_ingest.parsers import ParsedBankFile, parse_bank_file
+
+log = logging.getLogger(__name__)
+
+NIL = UUID(int=0)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    import_id: UUID
+    format: str
+    entries: int
+    new: int
+    duplicates: int
+    matched: int
+    unmatched: int
+    repeat_of: UUID | None  # the first import of the very same file, when this is a repeat
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadFile:
+    parsed: ParsedBankFile
+    sha256: str
+    identities: list[domain.EntryIdentity]
+
+
+def _read(data: bytes) -> _ReadFile:
+    parsed = parse_bank_file(data)
+    return _ReadFile(parsed, hashlib.sha256(data).hexdigest(), domain.entry_identities(parsed.entries, parsed.account))
+
+
+async def import_file(db: Database, data: bytes, filename: str | None, now: datetime) -> ImportResult:
+    """Record every entry of a bank file not recorded before, match it, and emit its event.
+
+    Raises BankFileError (naming the line and entry) for a malformed file; nothing is applied then.
+    """
+    started = time.perf_counter()
+    # Parsing a large file takes seconds of CPU: keep it off the event loop, which also runs the consumer.
+    read = await asyncio.to_thread(_read, data)
+    parsed = read.parsed
+    import_id = uuid.uuid4()
+    async with db.uow() as uow:
+        repeat_of = await repository.first_import_of(uow.conn, read.sha256)
+        await repository.insert_import(
+            uow.conn,
+            import_id=import_id,
+            sha256=read.sha256,
+            filename=filename,
+            format_=parsed.format,
+            size_bytes=len(data),
+            repeat_of=repeat_of,
+            imported_at=now,
+        )
+        references = [domain.normalise_reference(entry.reference) for entry in parsed.entries]
+        index = await repository.claims_by_reference(uow.conn, sorted({r for r in references if r}))
+        rows = [
+            repository.PaymentRow(
+                id=uuid.uuid4(),
+                identity=identity,
+                entry_index=entry.entry_index,
+                detail_index=entry.detail_index,
+                amount_minor=entry.amount_minor,
+                currency=entry.currency,
+                booking_date=entry.booking_date,
+                value_date=entry.value_date,
+                reference=reference,
+                remittance_text=entry.remittance_text,
+                bank_ref=entry.bank_ref,
+                end_to_end_id=entry.end_to_end_id,
+                debtor_name=entry.debtor_name,
+                debtor_account=entry.debtor_account,
+                match=domain.match(reference, entry.currency, index.get(reference, []) if reference else []),
+            )
+            for entry, identity, reference in zip(parsed.entries, read.identities, references, strict=True)
+        ]
+        inserted = await repository.insert_payments(uow.conn, import_id, now, rows)
+        new = [row for row in rows if row.id in inserted]
+        for row in new:
+            uow.outbox.add(_event(row, import_id, now), time=now)
+        matched = sum(1 for row in new if row.match.matched)
+        await repository.set_import_counts(
+            uow.conn, import_id, entries=len(rows), new=len(new), matched=matched, unmatched=len(new) - matched
+        )
+        await uow.commit()
+    _record_metrics(parsed.format, new, len(rows) - len(new), time.perf_counter() - started)
+    result = ImportResult(
+        import_id=import_id,
+        format=parsed.format,
+        entries=len(rows),
+        new=len(new),
+        duplicates=len(rows) - len(new),
+        matched=matched,
+        unmatched=len(new) - matched,
+        repeat_of=repeat_of,
+    )
+    log.info(
+        "bank file imported",
+        extra={
+            "import_id": str(import_id),
+            "format": parsed.format,
+            "entries": result.entries,
+            "new": result.new,
+            "duplicates": result.duplicates,
+            "matched": result.matched,
+            "unmatched": result.unmatched,
+            "repeat_of": str(repeat_of) if repeat_of else None,
+        },
+    )
+    return result
+
+
+def _event(row: repository.PaymentRow, import_id: UUID, now: datetime) -> PaymentReceived | PaymentUnmatched:
+    claim = row.match.claim
+    if claim is not None:
+        return PaymentReceived(
+            creditor_id=claim.creditor_id,
+            debtor_id=claim.debtor_id,
+            payment_id=row.id,
+            claim_id=claim.claim_id,
+            amount_minor=row.amount_minor,
+            currency=row.currency,
+            reference=row.reference,
+            booking_date=row.booking_date,
+            value_date=row.value_date,
+            bank_ref=row.bank_ref,
+            source=str(import_id),
+            received_at=now,
+        )
+    assert row.match.reason is not None
+    return PaymentUnmatched(
+        creditor_id=NIL,
+        debtor_id=NIL,
+        payment_id=row.id,
+        amount_minor=row.amount_minor,
+        currency=row.currency,
+        reference=row.reference,
+        remittance_text=row.remittance_text,
+        booking_date=row.booking_date,
+        bank_ref=row.bank_ref,
+        reason=row.match.reason.value,
+        received_at=now,
+    )
+
+
+def _record_metrics(format_: str, new: list[repository.PaymentRow], duplicates: int, seconds: float) -> None:
+    metrics.IMPORT_SECONDS.labels(format_).observe(seconds)
+    metrics.PAYMENTS_IMPORTED.labels(format_).inc(len(new))
+    metrics.PAYMENTS_DUPLICATE.labels(format_).inc(duplicates)
+    for row in new:
+        if row.match.reason is None:
+            metrics.PAYMENTS_MATCHED.inc()
+        else:
+            metrics.PAYMENTS_UNMATCHED.labels(row.match.reason.value).inc()
+        direction = "credit" if row.amount_minor >= 0 else "correction"
+        metrics.PAYMENT_AMOUNT.labels(row.currency, direction).inc(abs(row.amount_minor))
+
+
+async def index_claim(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> None:
+    await repository.index_claim(
+        uow.conn,
+        claim_id=event.claim_id,
+        creditor_id=event.creditor_id,
+        debtor_id=event.debtor_id,
+        reference=domain.normalise_reference(event.reference) or "",
+        invoice_no=event.invoice_no,
+        currency=event.currency.upper(),
+        amount_owed_minor=event.amount_minor + event.fees_minor,
+        created_at=event.created_at,
+        indexed_at=now,
+    )
+
+
+async def close_claim(uow: UnitOfWork, *, claim_id: UUID, creditor_id: UUID, status: str, at: datetime) -> None:
+    if not await repository.close_claim(
+        uow.conn, claim_id=claim_id, creditor_id=creditor_id, status=status, closed_at=at
+    ):
+        # Events of one debtor share a partition, so ClaimCreated always comes first; a miss means
+        # the claim was never indexed here (another creditor's id, or a claim from before this service).
+        log.warning("closed claim is not in the index", extra={"claim_id": str(claim_id), "status": status})

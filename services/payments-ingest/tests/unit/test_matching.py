@@ -1,0 +1,139 @@
+"""The pure core: an entry's identity survives re-imports and overlapping files, references are
+compared in one canonical form, and money is never guessed onto one of several claims."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import date
+from typing import Any
+
+import pytest
+from krafa_payments_ingest import domain
+from krafa_payments_ingest.domain import IndexedClaim, UnmatchedReason
+from krafa_payments_ingest.parsers import BankEntry
+
+ACCOUNT = "IS140159260076545510730339"
+
+
+def an_entry(**overrides: Any) -> BankEntry:
+    values: dict[str, Any] = {
+        "amount_minor": 10_390, "currency": "ISK", "booking_date": date(2026, 3, 5),
+        "value_date": date(2026, 3, 5), "reference": "RF18539007547034", "remittance_text": None,
+        "bank_ref": "B-1", "end_to_end_id": None, "debtor_name": "Jón Jónsson",
+        "debtor_account": "IS750116260000000000000000", "entry_index": 1, "detail_index": 0, "line": 12,
+    }  # fmt: skip
+    values.update(overrides)
+    return BankEntry(**values)
+
+
+def identity(entry: BankEntry, account: str | None = ACCOUNT) -> domain.EntryIdentity:
+    [only] = domain.entry_identities([entry], account)
+    return only
+
+
+def a_claim(currency: str = "ISK", status: str = "open") -> IndexedClaim:
+    return IndexedClaim(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), currency, status)
+
+
+def test_identity_is_the_same_on_every_import() -> None:
+    entries = [an_entry(), an_entry(bank_ref="B-2", amount_minor=5_000)]
+    assert domain.entry_identities(entries, ACCOUNT) == domain.entry_identities(list(entries), ACCOUNT)
+    assert len(identity(an_entry()).value) == 64
+
+
+def test_identity_ignores_the_position_in_the_file() -> None:
+    # The same credit in an overlapping statement sits at another entry index and line.
+    assert identity(an_entry()) == identity(an_entry(entry_index=7, line=301))
+
+
+def test_bank_reference_is_the_first_basis() -> None:
+    assert identity(an_entry()).basis == "bank_ref"
+    # The bank's reference identifies the entry whatever account string the file format carries.
+    assert identity(an_entry(), "NL81ASNB9999999999") == identity(an_entry())
+
+
+def test_bank_reference_identity_includes_detail_amount_date_and_reference() -> None:
+    base = identity(an_entry())
+    assert identity(an_entry(detail_index=1)) != base
+    assert identity(an_entry(amount_minor=10_391)) != base
+    assert identity(an_entry(booking_date=date(2026, 3, 6))) != base
+    assert identity(an_entry(currency="EUR")) != base
+
+
+def test_batch_sharing_one_bank_reference_keeps_its_payments_apart() -> None:
+    # Nets OCR repeats one archive reference over a whole assignment; the KIDs tell them apart.
+    batch = [an_entry(bank_ref="000000010", amount_minor=400, reference=kid) for kid in ("1199302", "1199310")]
+    first, second = domain.entry_identities(batch, ACCOUNT)
+    assert first != second
+
+
+def test_end_to_end_id_is_the_basis_without_a_bank_reference() -> None:
+    found = identity(an_entry(bank_ref=None, end_to_end_id="E2E-1"))
+    assert found.basis == "end_to_end_id"
+    assert found == identity(an_entry(bank_ref=None, end_to_end_id="E2E-1", debtor_name="J. Jonsson"))
+    assert found != identity(an_entry(bank_ref=None, end_to_end_id="E2E-2"))
+
+
+def test_content_hash_is_the_fallback_and_normalises_the_fields() -> None:
+    plain = an_entry(bank_ref=None, reference="RF18539007547034", remittance_text="Invoice 12  March")
+    found = identity(plain)
+    assert found.basis == "content"
+    respelled = dataclasses.replace(plain, reference="rf18 5390 0754 7034", remittance_text=" invoice 12 march ")
+    assert identity(respelled) == found
+    assert identity(dataclasses.replace(plain, remittance_text="Invoice 13 March")) != found
+    assert identity(plain, "DE14740618130000033626") != found
+
+
+def test_identical_entries_in_one_file_are_two_payments() -> None:
+    twice = [an_entry(bank_ref=None), an_entry(bank_ref=None, entry_index=2)]
+    first, second = domain.entry_identities(twice, ACCOUNT)
+    assert first != second
+    # The first of them is the entry a file holding it once would have.
+    assert first == identity(an_entry(bank_ref=None))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("RF18539007547034", "RF18539007547034"), ("rf18 5390 0754 7034", "RF18539007547034"),
+     (" 1234 5678 97 ", "1234567897"), ("", None), ("   ", None), (None, None)],
+)  # fmt: skip
+def test_reference_normalisation(raw: str | None, expected: str | None) -> None:
+    assert domain.normalise_reference(raw) == expected
+
+
+def test_one_claim_with_the_reference_matches() -> None:
+    claim = a_claim()
+    decision = domain.match("RF18539007547034", "ISK", [claim])
+    assert decision.claim == claim
+    assert decision.matched and decision.reason is None
+
+
+def test_a_closed_claim_still_takes_the_payment() -> None:
+    claim = a_claim(status="paid")
+    assert domain.match("RF18539007547034", "ISK", [claim]).claim == claim
+
+
+def test_no_reference_is_unmatched() -> None:
+    assert domain.match(None, "ISK", []).reason is UnmatchedReason.NO_REFERENCE
+
+
+def test_unknown_reference_is_unmatched() -> None:
+    decision = domain.match("RF18539007547034", "ISK", [])
+    assert decision.claim is None
+    assert decision.reason is UnmatchedReason.UNKNOWN_REFERENCE
+
+
+def test_reference_of_another_currency_is_unmatched() -> None:
+    assert domain.match("RF18539007547034", "EUR", [a_claim("ISK")]).reason is UnmatchedReason.CURRENCY_MISMATCH
+
+
+def test_reference_at_two_creditors_is_ambiguous() -> None:
+    decision = domain.match("RF18539007547034", "ISK", [a_claim(), a_claim()])
+    assert decision.claim is None
+    assert decision.reason is UnmatchedReason.AMBIGUOUS_REFERENCE
+
+
+def test_currency_settles_a_reference_shared_across_currencies() -> None:
+    eur = a_claim("EUR")
+    assert domain.match("RF18539007547034", "eur", [a_claim("ISK"), eur]).claim == eur
