@@ -21,14 +21,24 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
         event = envelope.event
         assert isinstance(event, ClaimPaid)
         await service.close_claim(
-            uow, claim_id=event.claim_id, creditor_id=event.creditor_id, status="paid", at=event.paid_at
+            uow,
+            event_id=envelope.id,
+            claim_id=event.claim_id,
+            creditor_id=event.creditor_id,
+            status="paid",
+            at=event.paid_at,
         )
 
     async def on_claim_cancelled(uow: UnitOfWork, envelope: DecodedEvent) -> None:
         event = envelope.event
         assert isinstance(event, ClaimCancelled)
         await service.close_claim(
-            uow, claim_id=event.claim_id, creditor_id=event.creditor_id, status="cancelled", at=event.cancelled_at
+            uow,
+            event_id=envelope.id,
+            claim_id=event.claim_id,
+            creditor_id=event.creditor_id,
+            status="cancelled",
+            at=event.cancelled_at,
         )
 
     return {

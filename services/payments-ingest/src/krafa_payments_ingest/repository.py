@@ -113,8 +113,8 @@ async def set_import_counts(
     conn: Connection, import_id: UUID, *, entries: int, new: int, matched: int, unmatched: int
 ) -> None:
     await conn.execute(
-        "UPDATE imports SET entries = $2, new_entries = $3, duplicates = $2::int - $3::int, matched = $4, unmatched = $5"
-        " WHERE id = $1",
+        "UPDATE imports SET entries = $2, new_entries = $3, duplicates = $2::int - $3::int,"
+        " matched = $4, unmatched = $5 WHERE id = $1",
         import_id,
         entries,
         new,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,8 +75,8 @@ class PaymentsIngest:
         await eventually(published, timeout=60)
 
 
-@pytest.fixture
-async def payments_ingest(database_url: str, broker: EmbeddedBroker) -> AsyncIterator[PaymentsIngest]:
+@contextlib.asynccontextmanager
+async def running(database_url: str, broker: EmbeddedBroker, *, consume: bool) -> AsyncIterator[PaymentsIngest]:
     settings = Settings(
         database_url=database_url,
         kafka_bootstrap=broker.bootstrap,
@@ -83,8 +84,26 @@ async def payments_ingest(database_url: str, broker: EmbeddedBroker) -> AsyncIte
         max_upload_bytes=MAX_UPLOAD,
     )
     app = create_app(settings, clock=ManualClock(NOW))
+    if not consume:
+        # No consumer: its group join (and the ~5 s the broker holds a join on shutdown) is
+        # of no use to a test of the HTTP side alone.
+        app.state.runtime.spec.routes = {}
     async with serving(app) as base_url:
         yield PaymentsIngest(app=app, base_url=base_url, settings=settings)
+
+
+@pytest.fixture
+async def payments_ingest(database_url: str, broker: EmbeddedBroker) -> AsyncIterator[PaymentsIngest]:
+    """The whole service: HTTP, outbox relay and the krafa.claims consumer."""
+    async with running(database_url, broker, consume=True) as service:
+        yield service
+
+
+@pytest.fixture
+async def operator_api(database_url: str, broker: EmbeddedBroker) -> AsyncIterator[PaymentsIngest]:
+    """The service without its consumer, for tests of uploads and the operator API."""
+    async with running(database_url, broker, consume=False) as service:
+        yield service
 
 
 @pytest.fixture

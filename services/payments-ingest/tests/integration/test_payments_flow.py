@@ -132,12 +132,12 @@ async def test_paid_claim_still_takes_a_late_payment_and_a_shared_reference_wait
 
 
 async def test_malformed_file_is_refused_with_its_line_and_nothing_is_applied(
-    payments_ingest: PaymentsIngest,
+    operator_api: PaymentsIngest,
 ) -> None:
     good = a_notification(a_credit(10_390, rf_from(100_021), "B-1"), a_credit(5_000, rf_from(100_022), "B-2"))
     broken = good.replace(b">5000</Amt>", b">5O00</Amt>")
     assert broken != good
-    async with payments_ingest.client() as client:
+    async with operator_api.client() as client:
         response = await client.post("/v1/payments/files", content=broken, headers={"Content-Type": "text/plain"})
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
@@ -146,9 +146,14 @@ async def test_malformed_file_is_refused_with_its_line_and_nothing_is_applied(
     assert isinstance(problem["line"], int) and problem["line"] > 1
     assert problem["detail"].startswith(f"line {problem['line']}")
     assert "5O00" in problem["reason"]
-    assert await payments_ingest.count("SELECT count(*) FROM payments") == 0
-    assert await payments_ingest.count("SELECT count(*) FROM imports") == 0
-    assert await payments_ingest.count("SELECT count(*) FROM outbox") == 0
+    assert await operator_api.count("SELECT count(*) FROM payments") == 0
+    assert await operator_api.count("SELECT count(*) FROM imports") == 0
+    assert await operator_api.count("SELECT count(*) FROM outbox") == 0
+
+
+# PostFinance's camt.054 notifies three credits that its camt.053 statement (earlier in the
+# manifest) books as well, with the same AcctSvcrRef, batch position, amount and date.
+BOOKED_AGAIN = {"ch_postfinance_test_camt054_v04.xml": 3}
 
 
 def _corpus() -> list[tuple[Path, dict[str, Any]]]:
@@ -170,18 +175,19 @@ def _expected_entries(spec: dict[str, Any]) -> int:
     return total
 
 
-async def test_every_corpus_bank_file_imports_once(payments_ingest: PaymentsIngest) -> None:
+async def test_every_corpus_bank_file_imports_once(operator_api: PaymentsIngest) -> None:
     corpus = _corpus()
     assert len(corpus) == 15
-    async with payments_ingest.client() as client:
+    async with operator_api.client() as client:
         recorded = 0
         for path, spec in corpus:
             response = await client.post("/v1/payments/files", files={"file": (path.name, path.read_bytes())})
             assert response.status_code == 201, (path.name, response.text)
             body = response.json()
             assert body["entries"] == _expected_entries(spec), path.name
-            # Distinct files share no payment: no entry is mistaken for another file's.
-            assert (body["new"], body["duplicates"]) == (body["entries"], 0), path.name
+            # No entry is mistaken for another file's, except the real overlap below.
+            overlap = BOOKED_AGAIN.get(path.name, 0)
+            assert (body["new"], body["duplicates"]) == (body["entries"] - overlap, overlap), path.name
             assert body["matched"] == 0 and body["unmatched"] == body["new"]
             summary = (await client.get(f"/v1/payments/imports/{body['import_id']}")).json()
             assert summary["filename"] == path.name
@@ -190,43 +196,48 @@ async def test_every_corpus_bank_file_imports_once(payments_ingest: PaymentsInge
             response = await client.post("/v1/payments/files", files={"file": (path.name, path.read_bytes())})
             assert response.status_code == 200, (path.name, response.text)
             assert response.json()["new"] == 0, path.name
-    assert await payments_ingest.count("SELECT count(*) FROM payments") == recorded
-    assert await payments_ingest.count("SELECT count(*) FROM outbox") == recorded
+    assert await operator_api.count("SELECT count(*) FROM payments") == recorded
+    assert await operator_api.count("SELECT count(*) FROM outbox") == recorded
 
 
-async def test_operator_api_requires_the_operator_token(payments_ingest: PaymentsIngest) -> None:
-    async with payments_ingest.client(token=None) as anonymous:
+async def test_operator_api_requires_the_operator_token(operator_api: PaymentsIngest) -> None:
+    async with operator_api.client(token=None) as anonymous:
         missing = await anonymous.get("/v1/payments/unmatched")
         assert missing.status_code == 401
         assert missing.headers["www-authenticate"] == "Bearer"
         assert missing.headers["content-type"] == "application/problem+json"
-        upload = await anonymous.post("/v1/payments/files", content=a_notification(), headers={"Content-Type": "application/xml"})
+        upload = await anonymous.post(
+            "/v1/payments/files", content=a_notification(), headers={"Content-Type": "application/xml"}
+        )
         assert upload.status_code == 401
-    async with payments_ingest.client(token="wrong") as stranger:
+    wrong_token = "not-the-token"  # noqa: S105 (a test value)
+    async with operator_api.client(token=wrong_token) as stranger:
         assert (await stranger.get("/v1/payments/unmatched")).status_code == 401
-    async with payments_ingest.client() as operator:
+    async with operator_api.client() as operator:
         page = await operator.get("/v1/payments/unmatched")
         assert page.status_code == 200
         assert page.json() == {"items": [], "next_cursor": None}
         assert (await operator.get(f"/v1/payments/imports/{UUID(int=1)}")).status_code == 404
-    assert await payments_ingest.count("SELECT count(*) FROM imports") == 0
+    assert await operator_api.count("SELECT count(*) FROM imports") == 0
 
 
-async def test_oversized_file_is_refused_without_being_read(payments_ingest: PaymentsIngest) -> None:
+async def test_oversized_file_is_refused_without_being_read(operator_api: PaymentsIngest) -> None:
     too_big = b"<" + b"x" * MAX_UPLOAD
 
     async def streamed() -> AsyncIterator[bytes]:  # chunked: no Content-Length to refuse up front
         for start in range(0, len(too_big), 16 * 1024):
             yield too_big[start : start + 16 * 1024]
 
-    async with payments_ingest.client() as client:
+    async with operator_api.client() as client:
         declared = await client.post("/v1/payments/files", content=too_big, headers={"Content-Type": "application/xml"})
         assert declared.status_code == 413
         assert declared.headers["content-type"] == "application/problem+json"
-        chunked = await client.post("/v1/payments/files", content=streamed(), headers={"Content-Type": "application/xml"})
+        chunked = await client.post(
+            "/v1/payments/files", content=streamed(), headers={"Content-Type": "application/xml"}
+        )
         assert chunked.status_code == 413
         multipart = await client.post("/v1/payments/files", files={"file": ("big.xml", too_big)})
         assert multipart.status_code == 413
         json_body = await client.post("/v1/payments/files", json={"file": "x"})
         assert json_body.status_code == 415
-    assert await payments_ingest.count("SELECT count(*) FROM imports") == 0
+    assert await operator_api.count("SELECT count(*) FROM imports") == 0
