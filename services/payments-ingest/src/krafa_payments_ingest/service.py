@@ -201,6 +201,47 @@ async def index_claim(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> No
         created_at=event.created_at,
         indexed_at=now,
     )
+    await _rematch(uow, event, now)
+
+
+async def _rematch(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> None:
+    """A payment can reach the bank file before its claim reaches this index (the claim's event
+    travels through Kafka). Payments left unmatched for an unknown reference are matched when
+    the claim with that reference arrives, instead of waiting for an operator."""
+    reference = domain.normalise_reference(event.reference)
+    if not reference:
+        return
+    rows = await uow.conn.fetch(
+        "UPDATE payments SET state = 'matched', claim_id = $1, creditor_id = $2, debtor_id = $3,"
+        " unmatched_reason = NULL"
+        " WHERE state = 'unmatched' AND unmatched_reason = 'unknown_reference'"
+        " AND upper(replace(reference, ' ', '')) = $4 AND currency = $5"
+        " RETURNING id, import_id, amount_minor, currency, reference, booking_date, value_date, bank_ref",
+        event.claim_id,
+        event.creditor_id,
+        event.debtor_id,
+        reference,
+        event.currency.upper(),
+    )
+    for row in rows:
+        uow.outbox.add(
+            PaymentReceived(
+                creditor_id=event.creditor_id,
+                debtor_id=event.debtor_id,
+                payment_id=row["id"],
+                claim_id=event.claim_id,
+                amount_minor=row["amount_minor"],
+                currency=row["currency"],
+                reference=row["reference"],
+                booking_date=row["booking_date"],
+                value_date=row["value_date"],
+                bank_ref=row["bank_ref"],
+                source=str(row["import_id"]),
+                received_at=now,
+            ),
+            time=now,
+        )
+        metrics.PAYMENTS_MATCHED.inc()
 
 
 async def close_claim(

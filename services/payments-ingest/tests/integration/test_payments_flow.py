@@ -241,3 +241,21 @@ async def test_oversized_file_is_refused_without_being_read(operator_api: Paymen
         json_body = await client.post("/v1/payments/files", json={"file": "x"})
         assert json_body.status_code == 415
     assert await operator_api.count("SELECT count(*) FROM imports") == 0
+
+
+async def test_payment_that_arrives_before_its_claim_is_matched_when_the_claim_arrives(
+    payments_topic: TopicReader, payments_ingest: PaymentsIngest
+) -> None:
+    late = a_claim(100_077)
+    owed = late.amount_minor + late.fees_minor
+    async with payments_ingest.client() as client:
+        response = await client.post(
+            "/v1/payments/files", content=a_notification(a_credit(owed, late.reference, "B-77"), msg_id="EARLY"),
+            headers={"Content-Type": "application/xml"},
+        )  # fmt: skip
+        assert response.json()["unmatched"] == 1
+    await eventually(lambda: len(payments_topic.of_type(PaymentUnmatched)) == 1, timeout=60)
+    await payments_ingest.publish(late, late)  # the redelivered copy must not match it twice
+    await eventually(lambda: len(payments_topic.of_type(PaymentReceived)) == 1, timeout=60)
+    [received] = payments_topic.of_type(PaymentReceived)
+    assert (received.claim_id, received.amount_minor) == (late.claim_id, owed)

@@ -159,6 +159,8 @@ class Stack:
         say("starting the SMTP catcher and the provider sink")
         self._start_sinks()
         say("starting the five services")
+        # Simulated time starts now, so the seconds spent booting do not eat simulated days.
+        self.sim_epoch = time.time()
         for service in SERVICES:
             self.start_service(service)
         self.wait_ready(SERVICES)
