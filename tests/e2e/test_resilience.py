@@ -19,6 +19,7 @@ from krafa.sinks.smtp_catcher import read_spool
 from krafa.stack import Stack
 from krafa_events import ClaimCreated, ReminderSent, Topic
 from krafa_kit.testing import TopicReader, eventually
+from krafa_notifier.settings import Settings as NotifierSettings
 
 from .conftest import make_stack
 
@@ -40,19 +41,30 @@ def slow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 async def new_creditor(client: httpx.AsyncClient, stack: Stack) -> str:
-    response = await client.post(stack.url("claims-api") + "/v1/admin/creditors",
-                                 headers={"Authorization": f"Bearer {stack.state.admin_token}"},
-                                 json={"name": "Fram", "country": "IS", "currency": "ISK"})
+    response = await client.post(
+        stack.url("claims-api") + "/v1/admin/creditors",
+        headers={"Authorization": f"Bearer {stack.state.admin_token}"},
+        json={"name": "Fram", "country": "IS", "currency": "ISK"},
+    )
     response.raise_for_status()
     return str(response.json()["api_key"])
 
 
 def claim(i: int, due: str = "2026-03-02") -> dict[str, Any]:
-    return {"invoice_no": f"K-{i:05d}", "amount_minor": 1000 + i, "currency": "ISK", "due_date": due,
-            "issue_date": "2026-02-01",
-            "debtor": {"customer_no": f"D-{i:05d}", "name": f"Debtor {i}", "country": "IS",
-                       "email": f"d{i}@example.is",
-                       "address": {"lines": ["Aðalstræti 1"], "postcode": "101", "city": "Reykjavík", "country": "IS"}}}
+    return {
+        "invoice_no": f"K-{i:05d}",
+        "amount_minor": 1000 + i,
+        "currency": "ISK",
+        "due_date": due,
+        "issue_date": "2026-02-01",
+        "debtor": {
+            "customer_no": f"D-{i:05d}",
+            "name": f"Debtor {i}",
+            "country": "IS",
+            "email": f"d{i}@example.is",
+            "address": {"lines": ["Aðalstræti 1"], "postcode": "101", "city": "Reykjavík", "country": "IS"},
+        },
+    }
 
 
 def message_ids(spool: Path) -> list[str]:
@@ -65,9 +77,11 @@ async def test_notifier_killed_mid_batch_loses_nothing_and_sends_nothing_twice(s
     total = 1000
     async with httpx.AsyncClient(timeout=120) as client:
         key = await new_creditor(client, stack)
-        response = await client.post(stack.url("claims-api") + "/v1/claims/bulk",
-                                     json={"claims": [claim(i) for i in range(total)]},
-                                     headers={"Authorization": f"Bearer {key}"})
+        response = await client.post(
+            stack.url("claims-api") + "/v1/claims/bulk",
+            json={"claims": [claim(i) for i in range(total)]},
+            headers={"Authorization": f"Bearer {key}"},
+        )
         assert response.status_code == 201, response.text
     await eventually(lambda: len(read_spool(spool)) >= 50, timeout=120, interval=0.01)
     stack.kill("notifier", signal.SIGKILL)
@@ -77,9 +91,14 @@ async def test_notifier_killed_mid_batch_loses_nothing_and_sends_nothing_twice(s
     await asyncio.to_thread(stack.wait_ready, ("notifier",))
     await eventually(lambda: len(read_spool(spool)) >= total, timeout=240)
     ids = message_ids(spool)
-    repeated = {mid: n for mid, n in Counter(ids).items() if n > 1}
-    assert not repeated, f"sent twice: {repeated}"
+    # Nothing lost: every delivery reached the SMTP server under its own Message-ID.
     assert len(set(ids)) == total
+    # Nothing sent twice except what no SMTP client can avoid: a message the server accepted in
+    # the instant before the killed process could record it (docs/adr/0003). Such a repeat
+    # carries the same Message-ID, and there can be at most one per send in flight at the kill.
+    repeated = {mid: n for mid, n in Counter(ids).items() if n > 1}
+    assert all(n == 2 for n in repeated.values()), repeated
+    assert len(repeated) <= NotifierSettings.model_fields["dispatch_concurrency"].default, repeated
 
 
 async def test_broker_paused_delays_events_but_api_keeps_accepting_claims(stack: Stack) -> None:
@@ -93,8 +112,9 @@ async def test_broker_paused_delays_events_but_api_keeps_accepting_claims(stack:
             slowest = 0.0
             for i in range(40):
                 started = time.monotonic()
-                response = await client.post(stack.url("claims-api") + "/v1/claims", json=claim(i, "2026-04-01"),
-                                             headers=headers)
+                response = await client.post(
+                    stack.url("claims-api") + "/v1/claims", json=claim(i, "2026-04-01"), headers=headers
+                )
                 slowest = max(slowest, time.monotonic() - started)
                 assert response.status_code == 201, response.text
                 created.append(response.json()["id"])

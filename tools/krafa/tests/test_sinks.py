@@ -66,9 +66,7 @@ class _Receiver:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         assert envelope.original_content is not None
-        self.received.append(
-            _Received(envelope.mail_from or "", list(envelope.rcpt_tos), envelope.original_content)
-        )
+        self.received.append(_Received(envelope.mail_from or "", list(envelope.rcpt_tos), envelope.original_content))
         self.arrived.set()
         return "250 OK"
 
@@ -76,17 +74,14 @@ class _Receiver:
 async def _start_receiver(port: int = 0) -> tuple[_Receiver, asyncio.Server]:
     loop = asyncio.get_running_loop()
     receiver = _Receiver(port)
-    server = await loop.create_server(
-        lambda: SMTP(receiver, hostname="bounces.test", loop=loop), "127.0.0.1", port
-    )
+    server = await loop.create_server(lambda: SMTP(receiver, hostname="bounces.test", loop=loop), "127.0.0.1", port)
     receiver.port = int(server.sockets[0].getsockname()[1])
     return receiver, server
 
 
 @pytest.fixture
 async def catcher(tmp_path: Path) -> AsyncIterator[SmtpCatcher]:
-    c = SmtpCatcher(tmp_path / "mail", hostname="mx.catcher.test",
-                    bounce_domains=["invalid.example"])
+    c = SmtpCatcher(tmp_path / "mail", hostname="mx.catcher.test", bounce_domains=["invalid.example"])
     await c.start()
     yield c
     await c.stop(dsn_grace=0)
@@ -95,8 +90,10 @@ async def catcher(tmp_path: Path) -> AsyncIterator[SmtpCatcher]:
 async def test_catcher_spools_message_with_envelope(catcher: SmtpCatcher) -> None:
     await aiosmtplib.send(
         _letter("Innheimtuviðvörun", "jon@example.is"),
-        hostname="127.0.0.1", port=catcher.port,
-        sender=RETURN_PATH, recipients=["jon@example.is", "gunna@example.is"],
+        hostname="127.0.0.1",
+        port=catcher.port,
+        sender=RETURN_PATH,
+        recipients=["jon@example.is", "gunna@example.is"],
     )
 
     [msg] = catcher.messages()
@@ -120,8 +117,7 @@ async def test_catcher_spools_message_with_envelope(catcher: SmtpCatcher) -> Non
 
     [line] = (catcher.spool / "index.jsonl").read_text(encoding="utf-8").splitlines()
     record = json.loads(line)
-    assert set(record) >= {"file", "mail_from", "rcpt_tos", "message_id", "subject",
-                           "received_at"}
+    assert set(record) >= {"file", "mail_from", "rcpt_tos", "message_id", "subject", "received_at"}
     assert record["file"] == f"new/{msg.file.name}"
     assert read_spool(catcher.spool) == catcher.messages()
     assert catcher.dsns() == []
@@ -129,8 +125,7 @@ async def test_catcher_spools_message_with_envelope(catcher: SmtpCatcher) -> Non
 
 async def test_spool_names_sort_in_arrival_order(catcher: SmtpCatcher) -> None:
     for n in range(3):
-        await aiosmtplib.send(_letter(f"n{n}", "a@example.is"), hostname="127.0.0.1",
-                              port=catcher.port)
+        await aiosmtplib.send(_letter(f"n{n}", "a@example.is"), hostname="127.0.0.1", port=catcher.port)
     names = sorted(p.name for p in (catcher.spool / "new").iterdir())
     assert [m.file.name for m in catcher.messages()] == names
     assert [m.subject for m in catcher.messages()] == ["n0", "n1", "n2"]
@@ -147,21 +142,28 @@ def _delivery_status(dsn: Message) -> list[Message]:
     assert dsn.get_param("report-type") == "delivery-status"
     parts = _parts(dsn)
     assert [p.get_content_type() for p in parts] == [
-        "text/plain", "message/delivery-status", "text/rfc822-headers",
+        "text/plain",
+        "message/delivery-status",
+        "text/rfc822-headers",
     ]
     return _parts(parts[1])
 
 
 async def test_bounce_domain_gets_one_rfc3464_dsn_to_return_path(tmp_path: Path) -> None:
     receiver, rx_server = await _start_receiver()
-    catcher = SmtpCatcher(tmp_path / "mail", hostname="mx.catcher.test",
-                          bounce_domains=["invalid.example"],
-                          bounce_to=("127.0.0.1", receiver.port))
+    catcher = SmtpCatcher(
+        tmp_path / "mail",
+        hostname="mx.catcher.test",
+        bounce_domains=["invalid.example"],
+        bounce_to=("127.0.0.1", receiver.port),
+    )
     await catcher.start()
     try:
         await aiosmtplib.send(
             _letter("Krafa", "nobody@invalid.example"),
-            hostname="127.0.0.1", port=catcher.port, sender=RETURN_PATH,
+            hostname="127.0.0.1",
+            port=catcher.port,
+            sender=RETURN_PATH,
             recipients=["nobody@invalid.example", "bounce-gone@example.is", "ok@example.is"],
         )
         async with asyncio.timeout(10):
@@ -190,8 +192,7 @@ async def test_bounce_domain_gets_one_rfc3464_dsn_to_return_path(tmp_path: Path)
     assert block["Action"] == "failed"
     assert block["Status"] == "5.1.1"
     assert block["Diagnostic-Code"] == (
-        "smtp; 550 5.1.1 <nobody@invalid.example>: Recipient address rejected: "
-        "User unknown in virtual mailbox table"
+        "smtp; 550 5.1.1 <nobody@invalid.example>: Recipient address rejected: User unknown in virtual mailbox table"
     )
     original_headers = str(_parts(dsn)[2].get_payload())
     assert "Message-ID: <notice-1@krafa.test>" in original_headers
@@ -207,16 +208,19 @@ async def test_bounce_domain_gets_one_rfc3464_dsn_to_return_path(tmp_path: Path)
 
 async def test_dsn_delivery_retries_until_bounce_receiver_is_up(tmp_path: Path) -> None:
     port = _free_port()
-    catcher = SmtpCatcher(tmp_path / "mail", hostname="mx.catcher.test",
-                          bounce_domains=["invalid.example"], bounce_to=("127.0.0.1", port),
-                          dsn_retry_initial=0.1)
+    catcher = SmtpCatcher(
+        tmp_path / "mail",
+        hostname="mx.catcher.test",
+        bounce_domains=["invalid.example"],
+        bounce_to=("127.0.0.1", port),
+        dsn_retry_initial=0.1,
+    )
     await catcher.start()
     rx_server: asyncio.Server | None = None
     try:
         # The SMTP session must not wait for the DSN: this returns while nobody listens.
         async with asyncio.timeout(5):
-            await aiosmtplib.send(_letter("x", "a@invalid.example"), hostname="127.0.0.1",
-                                  port=catcher.port)
+            await aiosmtplib.send(_letter("x", "a@invalid.example"), hostname="127.0.0.1", port=catcher.port)
         await asyncio.sleep(0.5)
         assert catcher.pending_dsns == 1
         receiver, rx_server = await _start_receiver(port)
@@ -232,8 +236,7 @@ async def test_dsn_delivery_retries_until_bounce_receiver_is_up(tmp_path: Path) 
 
 
 async def test_null_return_path_is_never_bounced(tmp_path: Path) -> None:
-    catcher = SmtpCatcher(tmp_path / "mail", bounce_domains=["invalid.example"],
-                          bounce_to=("127.0.0.1", _free_port()))
+    catcher = SmtpCatcher(tmp_path / "mail", bounce_domains=["invalid.example"], bounce_to=("127.0.0.1", _free_port()))
     async with catcher:
         async with aiosmtplib.SMTP(hostname="127.0.0.1", port=catcher.port) as client:
             await client.sendmail("", ["x@invalid.example"], _letter("x", "x").as_bytes())
@@ -245,9 +248,14 @@ async def test_null_return_path_is_never_bounced(tmp_path: Path) -> None:
 def test_build_dsn_is_parseable_even_with_lf_only_original() -> None:
     from datetime import UTC, datetime
 
-    raw = build_dsn(reporting_mta="mx.test", return_path="r@x.test", failed_rcpts=["a@b.test"],
-                    original=b"Subject: hi\nMessage-ID: <1@x>\n\nbody\n",
-                    arrival=datetime(2025, 1, 2, tzinfo=UTC), original_message_id="<1@x>")
+    raw = build_dsn(
+        reporting_mta="mx.test",
+        return_path="r@x.test",
+        failed_rcpts=["a@b.test"],
+        original=b"Subject: hi\nMessage-ID: <1@x>\n\nbody\n",
+        arrival=datetime(2025, 1, 2, tzinfo=UTC),
+        original_message_id="<1@x>",
+    )
     assert b"\n" not in raw.replace(b"\r\n", b"")
     [_, block] = _delivery_status(message_from_bytes(raw, policy=default_policy))
     assert block["Status"] == "5.1.1"
@@ -273,9 +281,19 @@ async def _terminate(proc: asyncio.subprocess.Process) -> int:
 async def test_catcher_cli_ready_line_and_clean_sigterm(tmp_path: Path) -> None:
     spool = tmp_path / "cli-mail"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "krafa.sinks.smtp_catcher", "--host", "127.0.0.1", "--port", "0",
-        "--spool", str(spool), "--bounce-domains", "invalid.example",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "krafa.sinks.smtp_catcher",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--spool",
+        str(spool),
+        "--bounce-domains",
+        "invalid.example",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         host, port = await _read_ready(proc, "smtp")
@@ -294,9 +312,15 @@ async def test_catcher_cli_ready_line_and_clean_sigterm(tmp_path: Path) -> None:
 
 async def test_provider_cli_ready_line_and_clean_sigterm(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "krafa.sinks.provider_sink", "--port", "0",
-        "--spool", str(tmp_path / "prov"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "krafa.sinks.provider_sink",
+        "--port",
+        "0",
+        "--spool",
+        str(tmp_path / "prov"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         host, port = await _read_ready(proc, "http")
@@ -318,15 +342,12 @@ async def test_provider_cli_ready_line_and_clean_sigterm(tmp_path: Path) -> None
 @pytest.fixture
 async def provider(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(tmp_path / "prov")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://sink.test") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sink.test") as client:
         yield client
 
 
-async def test_sms_is_idempotent_on_client_ref(provider: httpx.AsyncClient,
-                                               tmp_path: Path) -> None:
-    body = {"to": "+3546612345", "from": "Krafa", "text": "Þú átt ógreidda kröfu.",
-            "client_ref": "notice-42-sms"}
+async def test_sms_is_idempotent_on_client_ref(provider: httpx.AsyncClient, tmp_path: Path) -> None:
+    body = {"to": "+3546612345", "from": "Krafa", "text": "Þú átt ógreidda kröfu.", "client_ref": "notice-42-sms"}
     first = await provider.post("/sms/messages", json=body)
     second = await provider.post("/sms/messages", json=body)
     assert first.status_code == second.status_code == 201
@@ -352,8 +373,7 @@ async def test_sms_idempotency_survives_restart(tmp_path: Path) -> None:
     responses = []
     for _ in range(2):
         app = create_app(tmp_path / "prov")
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://sink.test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sink.test") as client:
             responses.append((await client.post("/sms/messages", json=body)).json())
     assert responses[0] == responses[1]
 
@@ -385,15 +405,15 @@ async def test_twilio_shape(provider: httpx.AsyncClient) -> None:
     assert body["account_sid"] == "AC123"
     assert body["status"] == "queued"
     assert body["num_segments"] == "1"
-    bad = await provider.post("/twilio/2010-04-01/Accounts/AC123/Messages.json",
-                              data={"To": "nope", "From": "+15005550006", "Body": "x"})
+    bad = await provider.post(
+        "/twilio/2010-04-01/Accounts/AC123/Messages.json", data={"To": "nope", "From": "+15005550006", "Body": "x"}
+    )
     assert bad.status_code == 400
     assert bad.json()["code"] == 21211
     assert (await provider.get("/stats")).json()["sms"] == 1
 
 
-async def test_print_letter_stored_and_idempotent(provider: httpx.AsyncClient,
-                                                  tmp_path: Path) -> None:
+async def test_print_letter_stored_and_idempotent(provider: httpx.AsyncClient, tmp_path: Path) -> None:
     form = {"client_ref": "letter-7", "recipient_name": "Jón Jónsson", "country": "IS"}
     files = {"file": ("notice.pdf", TWO_PAGE_PDF, "application/pdf")}
     r = await provider.post("/print/letters", data=form, files=files)
@@ -412,8 +432,7 @@ async def test_print_letter_stored_and_idempotent(provider: httpx.AsyncClient,
     assert (await provider.get("/stats")).json()["print"] == 1
 
 
-async def test_print_rejects_non_pdf_with_problem_json(provider: httpx.AsyncClient,
-                                                       tmp_path: Path) -> None:
+async def test_print_rejects_non_pdf_with_problem_json(provider: httpx.AsyncClient, tmp_path: Path) -> None:
     r = await provider.post(
         "/print/letters",
         data={"client_ref": "letter-8", "recipient_name": "Jón", "country": "IS"},
@@ -440,8 +459,12 @@ async def test_print_rejects_path_like_client_ref(provider: httpx.AsyncClient) -
 
 
 async def test_netbank_document(provider: httpx.AsyncClient, tmp_path: Path) -> None:
-    body = {"national_id": "010130-3019", "client_ref": "doc-1", "title": "Innheimtubréf",
-            "pdf_base64": base64.b64encode(TWO_PAGE_PDF).decode()}
+    body = {
+        "national_id": "010130-3019",
+        "client_ref": "doc-1",
+        "title": "Innheimtubréf",
+        "pdf_base64": base64.b64encode(TWO_PAGE_PDF).decode(),
+    }
     r = await provider.post("/netbank/documents", json=body)
     assert r.status_code == 201, r.text
     assert r.json()["pages"] == 2
@@ -454,21 +477,23 @@ async def test_netbank_document(provider: httpx.AsyncClient, tmp_path: Path) -> 
     assert not_pdf.status_code == 422
     assert not_pdf.headers["content-type"] == "application/problem+json"
     stats = (await provider.get("/stats")).json()
-    assert stats == {"sms": 0, "print": 0, "netbank": 1,
-                     "replayed": {"sms": 0, "print": 0, "netbank": 1}, "injected_failures": 0}
+    assert stats == {
+        "sms": 0,
+        "print": 0,
+        "netbank": 1,
+        "replayed": {"sms": 0, "print": 0, "netbank": 1},
+        "injected_failures": 0,
+    }
     assert (await provider.get("/healthz")).json() == {"status": "ok"}
 
 
 async def test_fail_rate_is_deterministic_and_transient(tmp_path: Path) -> None:
     async def run(spool: Path) -> list[int]:
         app = create_app(spool, fail_rate=0.3, fail_seed=7)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://sink.test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sink.test") as client:
             codes = []
             for n in range(40):
-                r = await client.post("/sms/messages",
-                                      json={"to": "+3546612345", "text": "x",
-                                            "client_ref": f"r{n}"})
+                r = await client.post("/sms/messages", json={"to": "+3546612345", "text": "x", "client_ref": f"r{n}"})
                 if r.status_code == 503:
                     assert r.headers["Retry-After"] == "1"
                     assert r.headers["content-type"] == "application/problem+json"

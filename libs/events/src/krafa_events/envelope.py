@@ -126,17 +126,13 @@ def decode(
     if value is None:
         raise UndecodableMessage("record has no value", ce_type, ce_id)
     try:
-        cloud_event = ce_kafka.from_binary(
-            ce_kafka.KafkaMessage(headers=header_map, key=key, value=value), _FORMAT
-        )
+        cloud_event = ce_kafka.from_binary(ce_kafka.KafkaMessage(headers=header_map, key=key, value=value), _FORMAT)
     except Exception as exc:  # the SDK raises several types for bad attributes
         raise UndecodableMessage(f"invalid CloudEvents attributes: {exc}", ce_type, ce_id) from exc
     try:
         event = model.model_validate_json(value)
     except ValidationError as exc:
-        raise UndecodableMessage(
-            f"payload does not match {ce_type}: {_summary(exc)}", ce_type, ce_id
-        ) from exc
+        raise UndecodableMessage(f"payload does not match {ce_type}: {_summary(exc)}", ce_type, ce_id) from exc
     return DecodedEvent(
         id=cloud_event.get_id(),
         type=ce_type,

@@ -37,7 +37,7 @@ def decode(address: str, secret: bytes) -> uuid.UUID:
     local, _, _domain = address.strip().strip("<>").rpartition("@")
     if not local.lower().startswith(LOCAL_PREFIX):
         raise InvalidReturnPath("not a Krafa return path")
-    token, _, signature = local[len(LOCAL_PREFIX):].lower().partition(".")
+    token, _, signature = local[len(LOCAL_PREFIX) :].lower().partition(".")
     if not token or not signature or not hmac.compare_digest(signature, _sign(token, secret)):
         raise InvalidReturnPath("bad signature")
     try:

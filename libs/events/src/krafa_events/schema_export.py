@@ -23,8 +23,7 @@ def schema_for(type_name: str) -> dict[str, Any]:
 
 def render_all() -> dict[str, str]:
     return {
-        f"{spec.type}.json": json.dumps(schema_for(spec.type), indent=2, sort_keys=True) + "\n"
-        for spec in REGISTRY
+        f"{spec.type}.json": json.dumps(schema_for(spec.type), indent=2, sort_keys=True) + "\n" for spec in REGISTRY
     }
 
 

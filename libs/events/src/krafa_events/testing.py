@@ -19,16 +19,29 @@ from krafa_events.catalog import (
 
 def a_claim_created(**overrides: Any) -> ClaimCreated:
     values: dict[str, Any] = {
-        "creditor_id": uuid.uuid4(), "debtor_id": uuid.uuid4(), "claim_id": uuid.uuid4(),
-        "invoice_no": "INV-1", "amount_minor": 10_000, "currency": "ISK", "fees_minor": 390,
-        "issue_date": date(2026, 2, 1), "due_date": date(2026, 3, 2), "final_due_date": date(2026, 3, 12),
-        "reference": "RF18539007547034", "jurisdiction": "IS",
+        "creditor_id": uuid.uuid4(),
+        "debtor_id": uuid.uuid4(),
+        "claim_id": uuid.uuid4(),
+        "invoice_no": "INV-1",
+        "amount_minor": 10_000,
+        "currency": "ISK",
+        "fees_minor": 390,
+        "issue_date": date(2026, 2, 1),
+        "due_date": date(2026, 3, 2),
+        "final_due_date": date(2026, 3, 12),
+        "reference": "RF18539007547034",
+        "jurisdiction": "IS",
         "creditor": CreditorSnapshot(name="Fram", contact_phone="+354 555 1234", payment_account="0133-26-012345"),
         "debtor": DebtorSnapshot(
-            customer_no="C-1", name="Jón Jónsson", language="is", time_zone="Atlantic/Reykjavik", country="IS",
+            customer_no="C-1",
+            name="Jón Jónsson",
+            language="is",
+            time_zone="Atlantic/Reykjavik",
+            country="IS",
             email="jon@example.is",
-            address=PostalAddress(name="Jón Jónsson", lines=("Laugavegur 1",), postcode="101", city="Reykjavík",
-                                  country="IS"),
+            address=PostalAddress(
+                name="Jón Jónsson", lines=("Laugavegur 1",), postcode="101", city="Reykjavík", country="IS"
+            ),
         ),
         "created_at": datetime(2026, 2, 1, 12, tzinfo=UTC),
     }
@@ -39,9 +52,15 @@ def a_claim_created(**overrides: Any) -> ClaimCreated:
 def a_reminder_due(claim: ClaimCreated | None = None, **overrides: Any) -> ReminderDue:
     claim = claim or a_claim_created()
     values: dict[str, Any] = {
-        "creditor_id": claim.creditor_id, "debtor_id": claim.debtor_id, "reminder_id": uuid.uuid4(),
-        "claim_ids": (claim.claim_id,), "step": 1, "channels": (Channel.EMAIL, Channel.LETTER),
-        "template": "reminder", "tone": "friendly", "currency": claim.currency,
+        "creditor_id": claim.creditor_id,
+        "debtor_id": claim.debtor_id,
+        "reminder_id": uuid.uuid4(),
+        "claim_ids": (claim.claim_id,),
+        "step": 1,
+        "channels": (Channel.EMAIL, Channel.LETTER),
+        "template": "reminder",
+        "tone": "friendly",
+        "currency": claim.currency,
         "due_at": datetime(2026, 3, 3, 9, tzinfo=UTC),
     }
     values.update(overrides)
@@ -50,9 +69,15 @@ def a_reminder_due(claim: ClaimCreated | None = None, **overrides: Any) -> Remin
 
 def a_reminder_sent(**overrides: Any) -> ReminderSent:
     values: dict[str, Any] = {
-        "creditor_id": uuid.uuid4(), "debtor_id": uuid.uuid4(), "delivery_id": uuid.uuid4(),
-        "reminder_id": uuid.uuid4(), "claim_ids": (uuid.uuid4(),), "step": 1, "channel": Channel.EMAIL,
-        "recipient": "jon@example.is", "sent_at": datetime(2026, 3, 3, 9, tzinfo=UTC),
+        "creditor_id": uuid.uuid4(),
+        "debtor_id": uuid.uuid4(),
+        "delivery_id": uuid.uuid4(),
+        "reminder_id": uuid.uuid4(),
+        "claim_ids": (uuid.uuid4(),),
+        "step": 1,
+        "channel": Channel.EMAIL,
+        "recipient": "jon@example.is",
+        "sent_at": datetime(2026, 3, 3, 9, tzinfo=UTC),
     }
     values.update(overrides)
     return ReminderSent(**values)
@@ -61,10 +86,17 @@ def a_reminder_sent(**overrides: Any) -> ReminderSent:
 def a_payment_received(claim: ClaimCreated | None = None, **overrides: Any) -> PaymentReceived:
     claim = claim or a_claim_created()
     values: dict[str, Any] = {
-        "creditor_id": claim.creditor_id, "debtor_id": claim.debtor_id, "payment_id": uuid.uuid4(),
-        "claim_id": claim.claim_id, "amount_minor": claim.amount_minor + claim.fees_minor,
-        "currency": claim.currency, "reference": claim.reference, "booking_date": date(2026, 3, 5),
-        "value_date": date(2026, 3, 5), "bank_ref": "B-1", "source": "test",
+        "creditor_id": claim.creditor_id,
+        "debtor_id": claim.debtor_id,
+        "payment_id": uuid.uuid4(),
+        "claim_id": claim.claim_id,
+        "amount_minor": claim.amount_minor + claim.fees_minor,
+        "currency": claim.currency,
+        "reference": claim.reference,
+        "booking_date": date(2026, 3, 5),
+        "value_date": date(2026, 3, 5),
+        "bank_ref": "B-1",
+        "source": "test",
         "received_at": datetime(2026, 3, 5, 10, tzinfo=UTC),
     }
     values.update(overrides)

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from krafa_events import DecodedEvent, Event, UndecodableMessage, decode, dlq_topic
@@ -108,9 +109,7 @@ class InboxConsumer:
             if highwater is None:
                 continue
             done = self._positions.get(tp, highwater)
-            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
-                max(highwater - done, 0)
-            )
+            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(highwater - done, 0))
 
     async def handle_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
         started = time.perf_counter()
@@ -170,7 +169,12 @@ class InboxConsumer:
                 error = exc
         log.error(
             "handler failed, dead-lettering",
-            extra={"event_id": decoded.id, "event_type": decoded.type, "subject": decoded.subject, "error": repr(error)},
+            extra={
+                "event_id": decoded.id,
+                "event_type": decoded.type,
+                "subject": decoded.subject,
+                "error": repr(error),
+            },
         )
         await self._dead_letter(record, f"handler failed: {type(error).__name__}: {error}")
         return "dead_lettered"
@@ -184,7 +188,12 @@ class InboxConsumer:
         ]
         log.warning(
             "dead-lettered record",
-            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "reason": reason[:300]},
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason[:300],
+            },
         )
         async for attempt in AsyncRetrying(
             wait=wait_exponential(multiplier=0.2, max=5), stop=stop_after_attempt(1000), reraise=True
@@ -206,5 +215,3 @@ def _is_uuid(value: str) -> bool:
 
 def group_for(prefix: str, service: str) -> str:
     return f"{prefix}.{service}"
-
-

@@ -71,6 +71,7 @@ def _as_pg_user() -> tuple[int, int] | None:
     )
 
     entry = ensure_user_exists(PG_SYSTEM_USER)
+    assert entry is not None
     bin_path = _pg_bin()
     ensure_prefix_permissions(bin_path)
     ensure_folder_permissions(bin_path, 0o055)
@@ -114,22 +115,44 @@ class EmbeddedPostgres:
             os.chown(self.data_dir, *ids)
         if not (self.data_dir / "PG_VERSION").exists():
             self._run_as(
-                [str(_pg_bin() / "initdb"), "-D", str(self.data_dir), "--auth=trust",
-                 "--encoding=utf8", "--no-instructions", "-U", PG_USER],
+                [
+                    str(_pg_bin() / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=utf8",
+                    "--no-instructions",
+                    "-U",
+                    PG_USER,
+                ],
                 ids,
             )
         self._clear_stale_pid()
         args = [
-            str(_pg_bin() / "postgres"), "-D", str(self.data_dir),
-            "-h", "127.0.0.1", "-p", str(self.port), "-k", str(self.data_dir),
-            "-c", "max_connections=300", "-c", "listen_addresses=127.0.0.1",
-            "-c", "shared_buffers=256MB",
+            str(_pg_bin() / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.data_dir),
+            "-c",
+            "max_connections=300",
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "shared_buffers=256MB",
         ]
         if not self.durable:
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         log_file = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            args, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_demote(ids),
+            args,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_demote(ids),
             start_new_session=True,
         )
         log_file.close()
@@ -143,7 +166,8 @@ class EmbeddedPostgres:
                 raise RuntimeError(f"postgres exited with {self.process.returncode}; see its log")
             result = subprocess.run(
                 [str(_pg_bin() / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER],
-                capture_output=True, check=False,
+                capture_output=True,
+                check=False,
             )
             if result.returncode == 0:
                 return
@@ -174,7 +198,8 @@ class EmbeddedPostgres:
     def create_database(self, name: str) -> None:
         result = subprocess.run(
             [str(_pg_bin() / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, name],
-            capture_output=True, check=False,
+            capture_output=True,
+            check=False,
         )
         if result.returncode != 0 and b"already exists" not in result.stderr:
             raise RuntimeError(result.stderr.decode(errors="replace"))
@@ -217,9 +242,20 @@ class EmbeddedBroker:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = dict(os.environ, RUST_LOG=os.environ.get("KRAFA_BROKER_LOG", "warn"))
         self.process = subprocess.Popen(
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            [
+                tansu_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
         if self.log_path:
             assert not isinstance(out, int)

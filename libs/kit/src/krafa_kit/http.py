@@ -26,8 +26,16 @@ PROBLEM_BASE = "https://docs.krafa.dev/problems/"
 class Problem(Exception):
     """Raise from a route to answer with an RFC 9457 problem document."""
 
-    def __init__(self, status: int, title: str, detail: str | None = None, *, type_: str | None = None,
-                 extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        type_: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail or title)
         self.status = status
         self.title = title
@@ -38,8 +46,14 @@ class Problem(Exception):
 
 
 def problem_response(
-    request: Request, status: int, title: str, detail: str | None = None, *, type_: str = "about:blank",
-    extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+    request: Request,
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    type_: str = "about:blank",
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {"type": type_, "title": title, "status": status, "instance": request.url.path}
     if detail:
@@ -51,14 +65,20 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.title, exc.detail, type_=exc.type,
-                                extra=exc.extra, headers=exc.headers)
+        return problem_response(
+            request, exc.status, exc.title, exc.detail, type_=exc.type, extra=exc.extra, headers=exc.headers
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not Found", 405: "Method Not Allowed", 401: "Unauthorized"}.get(exc.status_code, "Error")
-        return problem_response(request, exc.status_code, title, str(exc.detail) if exc.detail else None,
-                                headers=getattr(exc, "headers", None))
+        return problem_response(
+            request,
+            exc.status_code,
+            title,
+            str(exc.detail) if exc.detail else None,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -71,8 +91,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             for err in exc.errors()[:50]
         ]
         return problem_response(
-            request, 422, "Validation failed", f"{len(exc.errors())} invalid field(s)",
-            type_=PROBLEM_BASE + "validation", extra={"errors": errors},
+            request,
+            422,
+            "Validation failed",
+            f"{len(exc.errors())} invalid field(s)",
+            type_=PROBLEM_BASE + "validation",
+            extra={"errors": errors},
         )
 
     @app.exception_handler(Exception)
@@ -135,7 +159,12 @@ def create_app(
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     config = uvicorn.Config(
-        app, host=settings.http_host, port=settings.http_port, log_config=None,
-        access_log=False, lifespan="on", timeout_graceful_shutdown=10,
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
     )
     uvicorn.Server(config).run()

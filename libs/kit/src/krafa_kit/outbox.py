@@ -66,8 +66,7 @@ class Outbox:
             )
         else:
             await self._conn.executemany(
-                "INSERT INTO outbox (event_id, event_type, topic, key, headers, value)"
-                " VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO outbox (event_id, event_type, topic, key, headers, value) VALUES ($1, $2, $3, $4, $5, $6)",
                 records,
             )
         schema = await self._conn.fetchval("SELECT current_schema()")
@@ -166,9 +165,7 @@ class OutboxRelay:
         futures = []
         for row in rows:
             headers = [(name, value.encode()) for name, value in json.loads(row["headers"])]
-            futures.append(
-                await self.producer.send(row["topic"], value=row["value"], key=row["key"], headers=headers)
-            )
+            futures.append(await self.producer.send(row["topic"], value=row["value"], key=row["key"], headers=headers))
         # Every record must be acknowledged before any row is marked: a failure leaves the whole
         # batch unpublished, to be sent again (consumers absorb the duplicates).
         await asyncio.gather(*futures)
@@ -183,16 +180,14 @@ class OutboxRelay:
 
     async def _housekeeping(self, conn: asyncpg.Connection) -> None:
         backlog, oldest = await conn.fetchrow(
-            "SELECT count(*), extract(epoch FROM now() - min(created_at))"
-            " FROM outbox WHERE published_at IS NULL"
+            "SELECT count(*), extract(epoch FROM now() - min(created_at)) FROM outbox WHERE published_at IS NULL"
         )
         metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
         metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(float(oldest or 0.0))
         # Published rows are kept for a retention window so `krafa outbox replay` can restore a
         # lost broker; older ones go.
         await conn.execute(
-            "DELETE FROM outbox WHERE published_at IS NOT NULL"
-            " AND created_at < now() - make_interval(days => $1)",
+            "DELETE FROM outbox WHERE published_at IS NOT NULL AND created_at < now() - make_interval(days => $1)",
             self.retention_days,
         )
 
@@ -200,9 +195,7 @@ class OutboxRelay:
 async def replay(db: Database, since: datetime) -> int:
     """Mark every event created since `since` unpublished again; the relay republishes them."""
     async with db.connection() as conn:
-        result: str = await conn.execute(
-            "UPDATE outbox SET published_at = NULL WHERE created_at >= $1", since
-        )
+        result: str = await conn.execute("UPDATE outbox SET published_at = NULL WHERE created_at >= $1", since)
     schema = db.schema
     async with db.connection() as conn:
         await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -29,9 +31,68 @@ def shared_dir() -> Path:
     return path
 
 
+# KRAFA_TEST_BACKEND=testcontainers runs the same suite against Apache Kafka and PostgreSQL
+# images where a Docker engine is available; the default is the embedded pair.
+BACKEND = os.environ.get("KRAFA_TEST_BACKEND", "embedded")
+
+
+class ContainerPostgres:
+    """The PostgreSQL image behind the same interface as EmbeddedPostgres."""
+
+    def __init__(self) -> None:
+        from testcontainers.postgres import PostgresContainer
+
+        self.container = PostgresContainer(
+            "postgres:17",
+            username="postgres",
+            password="postgres",
+            dbname="postgres",  # noqa: S106
+        )
+
+    def start(self) -> None:
+        self.container.start()
+        host = self.container.get_container_host_ip()
+        port = self.container.get_exposed_port(5432)
+        self._base = f"postgresql://postgres:postgres@{host}:{port}"
+
+    @property
+    def dsn(self) -> str:
+        return f"{self._base}/postgres"
+
+    def dsn_for(self, database: str) -> str:
+        return f"{self._base}/{database}"
+
+    def stop(self) -> None:
+        self.container.stop()
+
+
+class ContainerKafka:
+    """Apache Kafka (KRaft) behind the same interface as EmbeddedBroker."""
+
+    def __init__(self) -> None:
+        from testcontainers.kafka import KafkaContainer
+
+        self.container = KafkaContainer("apache/kafka:3.9.0").with_kraft()
+        self.process = None
+
+    def start(self) -> None:
+        self.container.start()
+
+    @property
+    def bootstrap(self) -> str:
+        return str(self.container.get_bootstrap_server())
+
+    def stop(self) -> None:
+        self.container.stop()
+
+
 @pytest.fixture(scope="session")
 def embedded_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", durable=False)
+    pg: Any = (
+        ContainerPostgres()
+        if BACKEND == "testcontainers"
+        else EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", durable=False)
+    )
     pg.start()
     try:
         yield pg
@@ -57,7 +118,9 @@ async def database_url(embedded_pg: EmbeddedPostgres) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[EmbeddedBroker]:
-    instance = EmbeddedBroker(log_path=tmp_path / "broker.log")
+    instance: Any = (
+        ContainerKafka() if BACKEND == "testcontainers" else EmbeddedBroker(log_path=tmp_path / "broker.log")
+    )
     instance.start()
     try:
         await ensure_topics(instance.bootstrap)
@@ -127,9 +190,14 @@ class TopicReader:
         from aiokafka import AIOKafkaConsumer
 
         self.consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}",
-            auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20,
-            session_timeout_ms=3000, heartbeat_interval_ms=500,
+            *topics,
+            bootstrap_servers=bootstrap,
+            group_id=f"test-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=20,
+            session_timeout_ms=3000,
+            heartbeat_interval_ms=500,
         )
         self.events: list[object] = []
         self.raw: list[object] = []
@@ -146,10 +214,8 @@ class TopicReader:
                 for records in batches.values():
                     for record in records:
                         self.raw.append(record)
-                        try:
+                        with contextlib.suppress(UndecodableMessage):
                             self.events.append(decode(list(record.headers or ()), record.value).event)
-                        except UndecodableMessage:
-                            pass
 
         self._task = asyncio.create_task(run())
         return self

@@ -29,10 +29,20 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
         event = envelope.event
         assert isinstance(event, PaymentReceived)
         await service.apply_payment(
-            uow, event_id=envelope.id, creditor_id=event.creditor_id, claim_id=event.claim_id,
-            amount_minor=event.amount_minor, occurred_at=event.received_at, now=clock.now(),
-            details={"amount_minor": event.amount_minor, "currency": event.currency,
-                     "reference": event.reference, "bank_ref": event.bank_ref, "payment_id": str(event.payment_id)},
+            uow,
+            event_id=envelope.id,
+            creditor_id=event.creditor_id,
+            claim_id=event.claim_id,
+            amount_minor=event.amount_minor,
+            occurred_at=event.received_at,
+            now=clock.now(),
+            details={
+                "amount_minor": event.amount_minor,
+                "currency": event.currency,
+                "reference": event.reference,
+                "bank_ref": event.bank_ref,
+                "payment_id": str(event.payment_id),
+            },
         )
 
     async def on_due_date_passed(uow: UnitOfWork, envelope: DecodedEvent) -> None:
@@ -46,22 +56,44 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
     async def on_reminder_due(uow: UnitOfWork, envelope: DecodedEvent) -> None:
         event = envelope.event
         assert isinstance(event, ReminderDue)
-        await _history(uow, envelope, list(event.claim_ids), event.due_at,
-                       {"step": event.step, "channels": [c.value for c in event.channels], "tone": event.tone})
+        await _history(
+            uow,
+            envelope,
+            list(event.claim_ids),
+            event.due_at,
+            {"step": event.step, "channels": [c.value for c in event.channels], "tone": event.tone},
+        )
 
     async def on_reminder_sent(uow: UnitOfWork, envelope: DecodedEvent) -> None:
         event = envelope.event
         assert isinstance(event, ReminderSent)
-        await _history(uow, envelope, list(event.claim_ids), event.sent_at,
-                       {"step": event.step, "channel": event.channel.value, "delivery_id": str(event.delivery_id),
-                        "fallback_for": str(event.fallback_for) if event.fallback_for else None})
+        await _history(
+            uow,
+            envelope,
+            list(event.claim_ids),
+            event.sent_at,
+            {
+                "step": event.step,
+                "channel": event.channel.value,
+                "delivery_id": str(event.delivery_id),
+                "fallback_for": str(event.fallback_for) if event.fallback_for else None,
+            },
+        )
 
     async def on_delivery_failed(uow: UnitOfWork, envelope: DecodedEvent) -> None:
         event = envelope.event
         assert isinstance(event, DeliveryFailed)
-        await _history(uow, envelope, list(event.claim_ids), event.failed_at,
-                       {"channel": event.channel.value, "reason": event.reason,
-                        "fallback_channel": event.fallback_channel.value if event.fallback_channel else None})
+        await _history(
+            uow,
+            envelope,
+            list(event.claim_ids),
+            event.failed_at,
+            {
+                "channel": event.channel.value,
+                "reason": event.reason,
+                "fallback_channel": event.fallback_channel.value if event.fallback_channel else None,
+            },
+        )
 
     async def on_email_bounced(uow: UnitOfWork, envelope: DecodedEvent) -> None:
         event = envelope.event
@@ -70,10 +102,17 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
             await uow.conn.execute(
                 "UPDATE debtors SET email_state = 'bounced', updated_at = now()"
                 " WHERE id = $1 AND creditor_id = $2 AND lower(email) = lower($3)",
-                event.debtor_id, event.creditor_id, event.recipient,
+                event.debtor_id,
+                event.creditor_id,
+                event.recipient,
             )
-        await _history(uow, envelope, list(event.claim_ids), event.bounced_at,
-                       {"kind": event.kind, "status": event.status, "delivery_id": str(event.delivery_id)})
+        await _history(
+            uow,
+            envelope,
+            list(event.claim_ids),
+            event.bounced_at,
+            {"kind": event.kind, "status": event.status, "delivery_id": str(event.delivery_id)},
+        )
 
     return {
         PaymentReceived: on_payment_received,

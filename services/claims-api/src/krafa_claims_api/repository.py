@@ -47,9 +47,7 @@ async def history(conn: asyncpg.Connection, claim_id: UUID) -> list[asyncpg.Reco
     )
 
 
-async def add_history(
-    conn: asyncpg.Connection, rows: list[tuple[UUID, UUID, str, Any, dict[str, Any]]]
-) -> None:
+async def add_history(conn: asyncpg.Connection, rows: list[tuple[UUID, UUID, str, Any, dict[str, Any]]]) -> None:
     await conn.executemany(
         "INSERT INTO claim_history (claim_id, event_id, event_type, occurred_at, details)"
         " SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM claims WHERE id = $1)"

@@ -37,13 +37,24 @@ async def create_creditor(db: Database, data: CreditorIn) -> tuple[UUID, domain.
             "INSERT INTO creditors (id, name, country, currency, default_language, contact_phone,"
             " payment_account, payment_link_template, sender_email, slip_fee_minor)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            creditor_id, data.name, data.country, data.currency, data.default_language,
-            data.contact_phone, data.payment_account, data.payment_link_template,
-            data.sender_email, data.slip_fee_minor,
+            creditor_id,
+            data.name,
+            data.country,
+            data.currency,
+            data.default_language,
+            data.contact_phone,
+            data.payment_account,
+            data.payment_link_template,
+            data.sender_email,
+            data.slip_fee_minor,
         )
         await uow.conn.execute(
             "INSERT INTO api_keys (id, creditor_id, prefix, secret_hash, scopes) VALUES ($1, $2, $3, $4, $5)",
-            uuid.uuid4(), creditor_id, key.prefix, key.secret_hash, list(domain.SCOPES),
+            uuid.uuid4(),
+            creditor_id,
+            key.prefix,
+            key.secret_hash,
+            list(domain.SCOPES),
         )
         await uow.commit()
     return creditor_id, key
@@ -71,9 +82,19 @@ async def create_claims(db: Database, caller: Caller, claims: list[ClaimIn], now
         for claim in claims:
             d = claim.debtor
             debtor_rows[d.customer_no] = (
-                uuid.uuid4(), caller.creditor_id, d.customer_no, d.kind, d.name, d.national_id,
-                d.language, d.time_zone, d.country, d.email, d.phone,
-                json.dumps(d.address.model_dump()) if d.address else None, d.fallback_channel,
+                uuid.uuid4(),
+                caller.creditor_id,
+                d.customer_no,
+                d.kind,
+                d.name,
+                d.national_id,
+                d.language,
+                d.time_zone,
+                d.country,
+                d.email,
+                d.phone,
+                json.dumps(d.address.model_dump()) if d.address else None,
+                d.fallback_channel,
             )
         debtor_ids = await repository.upsert_debtors(uow.conn, list(debtor_rows.values()))
         email_states = await repository.email_states(uow.conn, list(debtor_ids.values()))
@@ -94,41 +115,84 @@ async def create_claims(db: Database, caller: Caller, claims: list[ClaimIn], now
                 reference = domain.payment_reference(jurisdiction, claim.reference, seq["n"])
             except InvalidReference as exc:
                 raise Problem(
-                    422, "Invalid payment reference", str(exc), type_=PROBLEMS + "invalid-reference",
+                    422,
+                    "Invalid payment reference",
+                    str(exc),
+                    type_=PROBLEMS + "invalid-reference",
                     extra={"errors": [{"pointer": f"/claims/{index}/reference", "detail": str(exc)}]},
                 ) from exc
             if claim.due_date < (claim.issue_date or claim.due_date):
-                raise Problem(422, "Validation failed", "due_date is before issue_date",
-                              type_=PROBLEMS + "validation",
-                              extra={"errors": [{"pointer": f"/claims/{index}/due_date", "detail": "before issue_date"}]})
+                raise Problem(
+                    422,
+                    "Validation failed",
+                    "due_date is before issue_date",
+                    type_=PROBLEMS + "validation",
+                    extra={"errors": [{"pointer": f"/claims/{index}/due_date", "detail": "before issue_date"}]},
+                )
             claim_id = uuid.uuid4()
             claim_ids.append(claim_id)
             debtor_id = debtor_ids[claim.debtor.customer_no]
             issue_date = claim.issue_date or now.date()
             final_due = claim.final_due_date or domain.default_final_due_date(jurisdiction, claim.due_date)
             fees = creditor["slip_fee_minor"] if claim.currency == creditor["currency"] else 0
-            rows.append((
-                claim_id, caller.creditor_id, debtor_id, claim.invoice_no, claim.amount_minor, fees,
-                claim.currency, issue_date, claim.due_date, final_due, reference, claim.description,
-                claim.department, now,
-            ))
+            rows.append(
+                (
+                    claim_id,
+                    caller.creditor_id,
+                    debtor_id,
+                    claim.invoice_no,
+                    claim.amount_minor,
+                    fees,
+                    claim.currency,
+                    issue_date,
+                    claim.due_date,
+                    final_due,
+                    reference,
+                    claim.description,
+                    claim.department,
+                    now,
+                )
+            )
             d = claim.debtor
             debtor_snapshot = DebtorSnapshot(
-                customer_no=d.customer_no, name=d.name, kind=d.kind, language=d.language,
-                time_zone=d.time_zone, country=d.country,
+                customer_no=d.customer_no,
+                name=d.name,
+                kind=d.kind,
+                language=d.language,
+                time_zone=d.time_zone,
+                country=d.country,
                 # A bounced address is never used again for this creditor (seed 000).
                 email=d.email if email_states.get(debtor_id) != "bounced" else None,
                 phone=d.phone,
-                address=PostalAddress(name=d.name, lines=tuple(d.address.lines), postcode=d.address.postcode,
-                                      city=d.address.city, country=d.address.country) if d.address else None,
+                address=PostalAddress(
+                    name=d.name,
+                    lines=tuple(d.address.lines),
+                    postcode=d.address.postcode,
+                    city=d.address.city,
+                    country=d.address.country,
+                )
+                if d.address
+                else None,
                 fallback_channel=d.fallback_channel,
             )
             event = ClaimCreated(
-                creditor_id=caller.creditor_id, debtor_id=debtor_id, claim_id=claim_id,
-                invoice_no=claim.invoice_no, amount_minor=claim.amount_minor, currency=claim.currency,
-                fees_minor=fees, issue_date=issue_date, due_date=claim.due_date, final_due_date=final_due,
-                reference=reference, description=claim.description, department=claim.department,
-                jurisdiction=jurisdiction, creditor=creditor_snapshot, debtor=debtor_snapshot, created_at=now,
+                creditor_id=caller.creditor_id,
+                debtor_id=debtor_id,
+                claim_id=claim_id,
+                invoice_no=claim.invoice_no,
+                amount_minor=claim.amount_minor,
+                currency=claim.currency,
+                fees_minor=fees,
+                issue_date=issue_date,
+                due_date=claim.due_date,
+                final_due_date=final_due,
+                reference=reference,
+                description=claim.description,
+                department=claim.department,
+                jurisdiction=jurisdiction,
+                creditor=creditor_snapshot,
+                debtor=debtor_snapshot,
+                created_at=now,
             )
             event_id = uow.outbox.add(event, time=now)
             rows[-1] = (*rows[-1], event_id)
@@ -143,8 +207,16 @@ async def create_claims(db: Database, caller: Caller, claims: list[ClaimIn], now
             raise Problem(409, "Conflict", _conflict_detail(exc), type_=PROBLEMS + "duplicate-claim") from exc
         await repository.add_history(
             uow.conn,
-            [(row[0], uuid.UUID(row[14]), ClaimCreated.TYPE, now,
-              {"amount_minor": row[4], "fees_minor": row[5], "currency": row[6]}) for row in rows],
+            [
+                (
+                    row[0],
+                    uuid.UUID(row[14]),
+                    ClaimCreated.TYPE,
+                    now,
+                    {"amount_minor": row[4], "fees_minor": row[5], "currency": row[6]},
+                )
+                for row in rows
+            ],
         )
         await uow.commit()
     return claim_ids
@@ -153,15 +225,25 @@ async def create_claims(db: Database, caller: Caller, claims: list[ClaimIn], now
 def _conflict_detail(exc: asyncpg.UniqueViolationError) -> str:
     detail = getattr(exc, "detail", "") or ""
     if "invoice_no" in detail:
-        return "a claim with this invoice number already exists for this creditor: " + detail.split("=(")[-1].rstrip(").").split(", ")[-1]
+        return (
+            "a claim with this invoice number already exists for this creditor: "
+            + detail.split("=(")[-1].rstrip(").").split(", ")[-1]
+        )
     if "reference" in detail:
         return "a claim with this payment reference already exists for this creditor"
     return "the claim conflicts with an existing one"
 
 
 async def apply_payment(
-    uow: UnitOfWork, *, event_id: str, creditor_id: UUID, claim_id: UUID, amount_minor: int,
-    details: dict[str, Any], occurred_at: datetime, now: datetime,
+    uow: UnitOfWork,
+    *,
+    event_id: str,
+    creditor_id: UUID,
+    claim_id: UUID,
+    amount_minor: int,
+    details: dict[str, Any],
+    occurred_at: datetime,
+    now: datetime,
 ) -> bool:
     """Apply one payment allocation; returns True when it settled the claim."""
     claim = await repository.get_claim_for_update(uow.conn, claim_id)
@@ -175,7 +257,10 @@ async def apply_payment(
         "UPDATE claims SET paid_minor = $2,"
         " status = CASE WHEN $3 THEN 'paid' ELSE status END,"
         " paid_at = CASE WHEN $3 THEN $4 ELSE paid_at END WHERE id = $1",
-        claim_id, paid, settles, now,
+        claim_id,
+        paid,
+        settles,
+        now,
     )
     await repository.add_history(
         uow.conn, [(claim_id, uuid.UUID(event_id), "krafa.payment.received.v1", occurred_at, details)]
@@ -183,15 +268,26 @@ async def apply_payment(
     if settles:
         paid_event_id = uow.outbox.add(
             ClaimPaid(
-                creditor_id=creditor_id, debtor_id=claim["debtor_id"], claim_id=claim_id,
-                amount_paid_minor=paid, overpaid_minor=balance.overpaid_minor,
-                currency=claim["currency"], paid_at=now,
+                creditor_id=creditor_id,
+                debtor_id=claim["debtor_id"],
+                claim_id=claim_id,
+                amount_paid_minor=paid,
+                overpaid_minor=balance.overpaid_minor,
+                currency=claim["currency"],
+                paid_at=now,
             ),
             time=now,
         )
         await repository.add_history(
             uow.conn,
-            [(claim_id, uuid.UUID(paid_event_id), ClaimPaid.TYPE, now,
-              {"amount_paid_minor": paid, "overpaid_minor": balance.overpaid_minor})],
+            [
+                (
+                    claim_id,
+                    uuid.UUID(paid_event_id),
+                    ClaimPaid.TYPE,
+                    now,
+                    {"amount_paid_minor": paid, "overpaid_minor": balance.overpaid_minor},
+                )
+            ],
         )
     return settles

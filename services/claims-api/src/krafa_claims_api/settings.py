@@ -1,6 +1,5 @@
-from pydantic import SecretStr
-
 from krafa_kit.settings import ServiceSettings
+from pydantic import SecretStr
 
 
 class Settings(ServiceSettings):

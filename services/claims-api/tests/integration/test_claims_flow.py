@@ -9,16 +9,15 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
+from krafa_claims_api import service
+from krafa_claims_api.api.schemas import CreditorIn
+from krafa_claims_api.app import create_app
+from krafa_claims_api.settings import Settings
 from krafa_events import ClaimCreated, PaymentReceived, decode
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.kafka import create_producer
 from krafa_kit.outbox import Outbox
 from krafa_kit.testing import eventually, serving
-
-from krafa_claims_api import service
-from krafa_claims_api.api.schemas import CreditorIn
-from krafa_claims_api.app import create_app
-from krafa_claims_api.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +28,14 @@ def claim_body(invoice: str = "INV-1", amount: int = 10_000) -> dict[str, object
         "amount_minor": amount,
         "currency": "ISK",
         "due_date": "2026-02-01",
-        "debtor": {"customer_no": "C-1", "name": "Jón Jónsson", "country": "IS", "language": "is",
-                   "email": "jon@example.is",
-                   "address": {"lines": ["Laugavegur 1"], "postcode": "101", "city": "Reykjavík", "country": "IS"}},
+        "debtor": {
+            "customer_no": "C-1",
+            "name": "Jón Jónsson",
+            "country": "IS",
+            "language": "is",
+            "email": "jon@example.is",
+            "address": {"lines": ["Laugavegur 1"], "postcode": "101", "city": "Reykjavík", "country": "IS"},
+        },
     }
 
 
@@ -50,8 +54,9 @@ async def test_claim_created_published_and_paid(database_url: str, broker: Embed
             assert claim["final_due_date"] == "2026-02-11"
             assert claim["history"][0]["event_type"] == ClaimCreated.TYPE
 
-            consumer = AIOKafkaConsumer("krafa.claims", bootstrap_servers=broker.bootstrap,
-                                        auto_offset_reset="earliest", group_id="t")
+            consumer = AIOKafkaConsumer(
+                "krafa.claims", bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest", group_id="t"
+            )
             await consumer.start()
             try:
                 record = await consumer.getone()
@@ -65,16 +70,26 @@ async def test_claim_created_published_and_paid(database_url: str, broker: Embed
             producer = create_producer(settings)
             await producer.start()
             payment = PaymentReceived(
-                creditor_id=creditor_id, debtor_id=event.debtor_id, claim_id=event.claim_id,
-                payment_id=uuid.uuid4(), amount_minor=10_390, currency="ISK", reference=event.reference,
-                booking_date=date(2026, 2, 3), value_date=date(2026, 2, 3), bank_ref="B1", source="test",
+                creditor_id=creditor_id,
+                debtor_id=event.debtor_id,
+                claim_id=event.claim_id,
+                payment_id=uuid.uuid4(),
+                amount_minor=10_390,
+                currency="ISK",
+                reference=event.reference,
+                booking_date=date(2026, 2, 3),
+                value_date=date(2026, 2, 3),
+                bank_ref="B1",
+                source="test",
                 received_at=datetime.now(UTC),
             )
             outbox = Outbox("/test")
             outbox.add(payment)
             encoded = outbox.pending[0]
             for _ in range(2):  # a redelivered event has no second effect
-                await producer.send_and_wait(encoded.topic, encoded.value, key=encoded.key, headers=list(encoded.headers))
+                await producer.send_and_wait(
+                    encoded.topic, encoded.value, key=encoded.key, headers=list(encoded.headers)
+                )
             await producer.stop()
 
             async def paid() -> bool:
@@ -94,8 +109,12 @@ async def test_other_creditors_claim_answers_404(database_url: str, broker: Embe
         _, key_a = await service.create_creditor(db, CreditorIn(name="A"))
         _, key_b = await service.create_creditor(db, CreditorIn(name="B"))
         async with httpx.AsyncClient(base_url=base) as client:
-            created = await client.post("/v1/claims", json=claim_body(), headers={"Authorization": f"Bearer {key_a.token}"})
-            other = await client.get(f"/v1/claims/{created.json()['id']}", headers={"Authorization": f"Bearer {key_b.token}"})
+            created = await client.post(
+                "/v1/claims", json=claim_body(), headers={"Authorization": f"Bearer {key_a.token}"}
+            )
+            other = await client.get(
+                f"/v1/claims/{created.json()['id']}", headers={"Authorization": f"Bearer {key_b.token}"}
+            )
             assert other.status_code == 404
             assert other.headers["content-type"] == "application/problem+json"
             unauth = await client.get(f"/v1/claims/{created.json()['id']}")

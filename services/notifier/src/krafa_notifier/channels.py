@@ -27,8 +27,17 @@ class EmailChannel:
     """A pool of persistent SMTP connections (one connection manages ~390 msg/s here; a few in
     parallel keep the SMTP round trips overlapped)."""
 
-    def __init__(self, *, host: str, port: int, security: str = "none", username: str | None = None,
-                 password: str | None = None, connections: int = 4, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        security: str = "none",
+        username: str | None = None,
+        password: str | None = None,
+        connections: int = 4,
+        timeout: float = 30.0,
+    ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self.password = username, password
         self.timeout = timeout
@@ -38,8 +47,11 @@ class EmailChannel:
 
     async def _connect(self) -> aiosmtplib.SMTP:
         client = aiosmtplib.SMTP(
-            hostname=self.host, port=self.port, timeout=self.timeout,
-            use_tls=self.security == "tls", start_tls=self.security == "starttls",
+            hostname=self.host,
+            port=self.port,
+            timeout=self.timeout,
+            use_tls=self.security == "tls",
+            start_tls=self.security == "starttls",
             tls_context=ssl.create_default_context() if self.security != "none" else None,
         )
         await client.connect()
@@ -61,12 +73,14 @@ class EmailChannel:
                 raise TransientSendError(f"recipient deferred ({codes[0]})") from exc
             raise PermanentSendError(f"recipient refused ({codes[0]})") from exc
         except aiosmtplib.SMTPResponseException as exc:
-            client = await _discard(client)
+            await _discard(client)
+            client = None
             if 400 <= exc.code < 500:
                 raise TransientSendError(f"SMTP {exc.code}") from exc
             raise PermanentSendError(f"SMTP {exc.code}") from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            client = await _discard(client)
+            await _discard(client)
+            client = None
             raise TransientSendError(f"SMTP connection: {type(exc).__name__}") from exc
         finally:
             self._idle.put_nowait(client)
@@ -83,7 +97,6 @@ async def _discard(client: aiosmtplib.SMTP | None) -> None:
     if client is not None:
         with contextlib.suppress(Exception):
             client.close()
-    return None
 
 
 class LetterChannel:

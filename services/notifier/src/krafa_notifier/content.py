@@ -35,9 +35,7 @@ TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
 
 # The languages we have prose for, and the locale that formats money and dates for each.
 # en_GB rather than en_US: day-month-year dates and the conventions of a European reader.
-LOCALES: Final[Mapping[str, str]] = MappingProxyType(
-    {"is": "is_IS", "nb": "nb_NO", "et": "et_EE", "en": "en_GB"}
-)
+LOCALES: Final[Mapping[str, str]] = MappingProxyType({"is": "is_IS", "nb": "nb_NO", "et": "et_EE", "en": "en_GB"})
 FALLBACK_LANGUAGE: Final = "en"
 # "no" is the ISO 639-1 macrolanguage code for Norwegian and what many systems store; its
 # written default is bokmål.
@@ -138,9 +136,7 @@ class ReminderContent:
         if self.step < 1:
             raise ValueError("step starts at 1")
         # The link becomes an href: only web links, never javascript: or data: URLs.
-        if self.payment_link is not None and not self.payment_link.startswith(
-            ("https://", "http://")
-        ):
+        if self.payment_link is not None and not self.payment_link.startswith(("https://", "http://")):
             raise ValueError("payment_link must be an http(s) URL")
 
 
@@ -305,9 +301,7 @@ class ReminderRenderer:
             payment_link=c.payment_link,
             contact_phone=c.creditor_contact_phone,
             address_lines=self._address_lines(c.address, lang),
-            sender_line=" · ".join(
-                p for p in (c.creditor_name, c.creditor_contact_phone) if p.strip()
-            ),
+            sender_line=" · ".join(p for p in (c.creditor_name, c.creditor_contact_phone) if p.strip()),
         )
 
     def resource(self, relative: str) -> Path:

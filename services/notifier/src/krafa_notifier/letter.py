@@ -244,9 +244,7 @@ class _LetterPDF(FPDF):
         label = self.letter.labels["page"]
         # str.replace, not str.format: labels come from editable templates, and format() on an
         # untrusted string can reach object attributes ("{0.__class__}").
-        label = label.replace("{page}", str(self.page_no())).replace(
-            "{pages}", self.str_alias_nb_pages
-        )
+        label = label.replace("{page}", str(self.page_no())).replace("{pages}", self.str_alias_nb_pages)
         self.set_font(FONT_FAMILY, "", 8)
         self.set_text_color(*_MUTED_RGB)
         self.set_xy(MARGIN_LEFT_MM, PAGE_HEIGHT_MM - 14)
@@ -268,9 +266,7 @@ class _FontCacheOutputProducer(OutputProducer):
     ) -> dict[int, Any]:
         pdf = self.fpdf
         if not isinstance(pdf, _LetterPDF):  # pragma: no cover - only used for letters
-            return super()._add_fonts(
-                image_objects_per_index, gfxstate_objs_per_name, pattern_objs_per_name
-            )
+            return super()._add_fonts(image_objects_per_index, gfxstate_objs_per_name, pattern_objs_per_name)
         faces = {f"{FONT_FAMILY}{style}": face for style, face in pdf.faces.items()}
         objects: dict[int, Any] = {}
         for key, font in sorted(pdf.fonts.items(), key=lambda kv: kv[1].i):
@@ -297,9 +293,7 @@ class _FontCacheOutputProducer(OutputProducer):
         type0 = PDFFont(subtype="Type0", base_font=name, encoding="Identity-H")
         self._add_pdf_obj(type0, "fonts")
         widths = {code: glyph.glyph_width for glyph, code in used}
-        cid_font = PDFFont(
-            subtype="CIDFontType2", base_font=name, d_w=font.desc.missing_width, w=_widths(widths)
-        )
+        cid_font = PDFFont(subtype="CIDFontType2", base_font=name, d_w=font.desc.missing_width, w=_widths(widths))
         self._add_pdf_obj(cid_font, "fonts")
         type0.descendant_fonts = PDFArray([cid_font])
 
@@ -592,10 +586,7 @@ def _claims_table(flow: _Flow, text: LetterText) -> None:
         labels["interest"],
         labels["total"],
     )
-    rows = [
-        (cl.invoice_no, cl.due_date, cl.amount, cl.fees, cl.interest, cl.total)
-        for cl in text.claims
-    ]
+    rows = [(cl.invoice_no, cl.due_date, cl.amount, cl.fees, cl.interest, cl.total) for cl in text.claims]
     # Column widths from the content: numbers never wrap; the invoice column takes the rest.
     # Long amounts in a narrow locale shrink the table's type (down to 7 pt) rather than wrap.
     size = 9.0
@@ -604,10 +595,7 @@ def _claims_table(flow: _Flow, text: LetterText) -> None:
         head_w = [flow.width(h) for h in header]
         bold_totals = [flow.width(r[5]) for r in rows]  # the total column is set in bold
         flow.font("", size)
-        widths = [
-            max(head_w[i], *(flow.width(r[i]) for r in rows)) + 2 * _PAD
-            for i in range(len(header) - 1)
-        ]
+        widths = [max(head_w[i], *(flow.width(r[i]) for r in rows)) + 2 * _PAD for i in range(len(header) - 1)]
         widths.append(max(head_w[5], *bold_totals) + 2 * _PAD)
         widths[0] = CONTENT_WIDTH_MM - sum(widths[1:])
         if widths[0] >= max(20.0, head_w[0] + 2 * _PAD) or size <= 7.0:

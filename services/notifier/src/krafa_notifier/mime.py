@@ -98,9 +98,7 @@ def build_email(
     return msg.as_bytes(policy=_POLICY)
 
 
-def envelope_recipients(
-    recipient: str, cc: Sequence[str] = (), bcc: Sequence[str] = ()
-) -> list[str]:
+def envelope_recipients(recipient: str, cc: Sequence[str] = (), bcc: Sequence[str] = ()) -> list[str]:
     """Bare addresses for SMTP RCPT TO: the recipient, then cc, then bcc, each address once."""
     seen: set[str] = set()
     out: list[str] = []

@@ -7,7 +7,10 @@ from typing import Any
 
 import asyncpg
 
-DISPATCH_COLUMNS = "id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone, template, fee_minor, channels, fallback_for, attempts, due_at"
+DISPATCH_COLUMNS = (
+    "id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone, template, fee_minor, channels,"
+    " fallback_for, attempts, due_at"
+)
 
 
 async def upsert_claim(conn: asyncpg.Connection, values: tuple[Any, ...]) -> None:
@@ -20,9 +23,7 @@ async def upsert_claim(conn: asyncpg.Connection, values: tuple[Any, ...]) -> Non
 
 
 async def close_claim(conn: asyncpg.Connection, claim_id: uuid.UUID, status: str) -> None:
-    await conn.execute(
-        "UPDATE claims_view SET status = $2, updated_at = now() WHERE claim_id = $1", claim_id, status
-    )
+    await conn.execute("UPDATE claims_view SET status = $2, updated_at = now() WHERE claim_id = $1", claim_id, status)
 
 
 async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> bool:
@@ -32,9 +33,19 @@ async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> b
         " template, fee_minor, channels, fallback_for, due_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         " ON CONFLICT (reminder_id, kind) DO NOTHING RETURNING true",
-        values["id"], values["reminder_id"], values["kind"], values["creditor_id"], values["debtor_id"],
-        values["claim_ids"], values["step"], values["tone"], values["template"], values["fee_minor"],
-        values["channels"], values.get("fallback_for"), values["due_at"],
+        values["id"],
+        values["reminder_id"],
+        values["kind"],
+        values["creditor_id"],
+        values["debtor_id"],
+        values["claim_ids"],
+        values["step"],
+        values["tone"],
+        values["template"],
+        values["fee_minor"],
+        values["channels"],
+        values.get("fallback_for"),
+        values["due_at"],
     )
     return bool(inserted)
 
@@ -72,7 +83,9 @@ async def suppressed(conn: asyncpg.Connection, creditor_id: uuid.UUID, address: 
 async def suppress(conn: asyncpg.Connection, creditor_id: uuid.UUID, address: str, reason: str) -> None:
     await conn.execute(
         "INSERT INTO suppressions (creditor_id, address, reason) VALUES ($1, lower($2), $3) ON CONFLICT DO NOTHING",
-        creditor_id, address, reason,
+        creditor_id,
+        address,
+        reason,
     )
 
 

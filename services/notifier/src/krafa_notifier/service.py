@@ -17,7 +17,6 @@ import json
 import logging
 import time
 import uuid
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -40,12 +39,23 @@ def delivery_id(reminder_id: uuid.UUID, kind: str) -> uuid.UUID:
 
 
 async def plan_reminder(uow: UnitOfWork, event: ReminderDue) -> None:
-    await repository.insert_delivery(uow.conn, {
-        "id": delivery_id(event.reminder_id, "primary"), "reminder_id": event.reminder_id, "kind": "primary",
-        "creditor_id": event.creditor_id, "debtor_id": event.debtor_id, "claim_ids": list(event.claim_ids),
-        "step": event.step, "tone": event.tone, "template": event.template, "fee_minor": event.fee_minor,
-        "channels": [c.value for c in event.channels], "due_at": event.due_at,
-    })
+    await repository.insert_delivery(
+        uow.conn,
+        {
+            "id": delivery_id(event.reminder_id, "primary"),
+            "reminder_id": event.reminder_id,
+            "kind": "primary",
+            "creditor_id": event.creditor_id,
+            "debtor_id": event.debtor_id,
+            "claim_ids": list(event.claim_ids),
+            "step": event.step,
+            "tone": event.tone,
+            "template": event.template,
+            "fee_minor": event.fee_minor,
+            "channels": [c.value for c in event.channels],
+            "due_at": event.due_at,
+        },
+    )
 
 
 async def plan_fallback(uow: UnitOfWork, event: EmailBounced) -> None:
@@ -54,19 +64,42 @@ async def plan_fallback(uow: UnitOfWork, event: EmailBounced) -> None:
     if event.kind != "hard":
         return
     await repository.suppress(uow.conn, event.creditor_id, event.recipient, f"hard bounce {event.status or ''}".strip())
-    await repository.insert_delivery(uow.conn, {
-        "id": delivery_id(event.reminder_id, "fallback"), "reminder_id": event.reminder_id, "kind": "fallback",
-        "creditor_id": event.creditor_id, "debtor_id": event.debtor_id, "claim_ids": list(event.claim_ids),
-        "step": event.step, "tone": "friendly" if event.step <= 1 else "firm", "template": "reminder",
-        "fee_minor": 0, "channels": [Channel.LETTER.value], "fallback_for": event.delivery_id,
-        "due_at": event.bounced_at,
-    })
+    await repository.insert_delivery(
+        uow.conn,
+        {
+            "id": delivery_id(event.reminder_id, "fallback"),
+            "reminder_id": event.reminder_id,
+            "kind": "fallback",
+            "creditor_id": event.creditor_id,
+            "debtor_id": event.debtor_id,
+            "claim_ids": list(event.claim_ids),
+            "step": event.step,
+            "tone": "friendly" if event.step <= 1 else "firm",
+            "template": "reminder",
+            "fee_minor": 0,
+            "channels": [Channel.LETTER.value],
+            "fallback_for": event.delivery_id,
+            "due_at": event.bounced_at,
+        },
+    )
 
 
 class Dispatcher:
-    def __init__(self, db: Database, clock: Clock, *, email: EmailChannel, letters: LetterChannel,
-                 renderer: content.ReminderRenderer, sender: str, return_domain: str, return_secret: bytes,
-                 batch_size: int = 200, concurrency: int = 16, idle_wall_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        email: EmailChannel,
+        letters: LetterChannel,
+        renderer: content.ReminderRenderer,
+        sender: str,
+        return_domain: str,
+        return_secret: bytes,
+        batch_size: int = 200,
+        concurrency: int = 16,
+        idle_wall_s: float = 0.05,
+    ) -> None:
         self.db, self.clock = db, clock
         self.email, self.letters, self.renderer = email, letters, renderer
         self.sender, self.return_domain, self.return_secret = sender, return_domain, return_secret
@@ -167,13 +200,18 @@ class Dispatcher:
             return Channel.LETTER, None
         return None, None
 
-    def _content(self, row: asyncpg.Record, claims: list[asyncpg.Record], creditor: dict[str, Any],
-                 debtor: dict[str, Any]) -> content.ReminderContent:
+    def _content(
+        self, row: asyncpg.Record, claims: list[asyncpg.Record], creditor: dict[str, Any], debtor: dict[str, Any]
+    ) -> content.ReminderContent:
         lines = tuple(
             content.ClaimLine(
-                invoice_no=c["invoice_no"], description=c["description"], due_date=c["due_date"],
-                amount_minor=c["amount_minor"], currency=c["currency"],
-                fees_minor=c["fees_minor"] + (row["fee_minor"] if i == 0 else 0), reference=c["reference"],
+                invoice_no=c["invoice_no"],
+                description=c["description"],
+                due_date=c["due_date"],
+                amount_minor=c["amount_minor"],
+                currency=c["currency"],
+                fees_minor=c["fees_minor"] + (row["fee_minor"] if i == 0 else 0),
+                reference=c["reference"],
             )
             for i, c in enumerate(claims)
         )
@@ -181,77 +219,141 @@ class Dispatcher:
         link = None
         if link_template:
             link = link_template.replace("{reference}", claims[0]["reference"]).replace(
-                "{amount_minor}", str(sum(line.total_minor for line in lines)))
+                "{amount_minor}", str(sum(line.total_minor for line in lines))
+            )
         address = debtor.get("address")
         return content.ReminderContent(
-            creditor_name=creditor["name"], creditor_contact_phone=creditor.get("contact_phone", ""),
-            creditor_account=creditor.get("payment_account", ""), payment_link=link,
-            debtor_name=debtor["name"], language=debtor.get("language", "en"), step=row["step"],
-            tone=row["tone"], claims=lines,
-            address=content.PostalAddress(name=address["name"], lines=tuple(address.get("lines", ())),
-                                          postcode=address.get("postcode", ""), city=address.get("city", ""),
-                                          country=address["country"]) if address else None,
+            creditor_name=creditor["name"],
+            creditor_contact_phone=creditor.get("contact_phone", ""),
+            creditor_account=creditor.get("payment_account", ""),
+            payment_link=link,
+            debtor_name=debtor["name"],
+            language=debtor.get("language", "en"),
+            step=row["step"],
+            tone=row["tone"],
+            claims=lines,
+            address=content.PostalAddress(
+                name=address["name"],
+                lines=tuple(address.get("lines", ())),
+                postcode=address.get("postcode", ""),
+                city=address.get("city", ""),
+                country=address["country"],
+            )
+            if address
+            else None,
             sent_on=self.clock.now().date(),
         )
 
-    async def _send_email(self, row: asyncpg.Record, reminder: content.ReminderContent,
-                          creditor: dict[str, Any], recipient: str) -> tuple[str, str]:
+    async def _send_email(
+        self, row: asyncpg.Record, reminder: content.ReminderContent, creditor: dict[str, Any], recipient: str
+    ) -> tuple[str, str]:
         rendered = self.renderer.email(reminder)
         message_id = f"<{row['id']}@{self.return_domain}>"
         return_path = verp.encode(row["id"], self.return_domain, self.return_secret)
         sender = creditor.get("sender_email") or self.sender
-        message = mime.build_email(rendered, sender=sender, recipient=recipient, message_id=message_id,
-                                   date=self.clock.now())
-        await self.email.send(envelope_from=return_path, recipients=mime.envelope_recipients(recipient),
-                              message=message)
+        message = mime.build_email(
+            rendered, sender=sender, recipient=recipient, message_id=message_id, date=self.clock.now()
+        )
+        await self.email.send(
+            envelope_from=return_path, recipients=mime.envelope_recipients(recipient), message=message
+        )
         return message_id, return_path
 
-    async def _send_letter(self, row: asyncpg.Record, reminder: content.ReminderContent,
-                           debtor: dict[str, Any]) -> None:
+    async def _send_letter(
+        self, row: asyncpg.Record, reminder: content.ReminderContent, debtor: dict[str, Any]
+    ) -> None:
         pdf = await asyncio.to_thread(letter.render_letter_pdf, reminder, self.renderer)
-        await self.letters.send(client_ref=str(row["id"]), pdf=pdf, recipient_name=debtor["address"]["name"],
-                                country=debtor["address"]["country"])
+        await self.letters.send(
+            client_ref=str(row["id"]),
+            pdf=pdf,
+            recipient_name=debtor["address"]["name"],
+            country=debtor["address"]["country"],
+        )
 
-    async def _sent(self, row: asyncpg.Record, channel: Channel, recipient: str, message_id: str | None,
-                    return_path: str | None, claim_ids: list[uuid.UUID]) -> None:
+    async def _sent(
+        self,
+        row: asyncpg.Record,
+        channel: Channel,
+        recipient: str,
+        message_id: str | None,
+        return_path: str | None,
+        claim_ids: list[uuid.UUID],
+    ) -> None:
         now = self.clock.now()
         async with self.db.uow() as uow:
             await uow.conn.execute(
                 "UPDATE deliveries SET status = 'sent', channel = $2, recipient = $3, message_id = $4,"
                 " return_path = $5, sent_at = $6, claimed_by = NULL WHERE id = $1",
-                row["id"], channel.value, recipient, message_id, return_path, now,
+                row["id"],
+                channel.value,
+                recipient,
+                message_id,
+                return_path,
+                now,
             )
-            uow.outbox.add(ReminderSent(
-                creditor_id=row["creditor_id"], debtor_id=row["debtor_id"], delivery_id=row["id"],
-                reminder_id=row["reminder_id"], claim_ids=tuple(claim_ids), step=row["step"], channel=channel,
-                recipient=recipient, message_id=message_id, return_path=return_path,
-                fallback_for=row["fallback_for"], sent_at=now,
-            ), time=now)
+            uow.outbox.add(
+                ReminderSent(
+                    creditor_id=row["creditor_id"],
+                    debtor_id=row["debtor_id"],
+                    delivery_id=row["id"],
+                    reminder_id=row["reminder_id"],
+                    claim_ids=tuple(claim_ids),
+                    step=row["step"],
+                    channel=channel,
+                    recipient=recipient,
+                    message_id=message_id,
+                    return_path=return_path,
+                    fallback_for=row["fallback_for"],
+                    sent_at=now,
+                ),
+                time=now,
+            )
             await uow.commit()
         metrics.REMINDERS_SENT.labels(channel.value, str(row["step"]), row["kind"]).inc()
 
-    async def _fail(self, row: asyncpg.Record, channel: Channel | None, reason: str,
-                    fallback: Channel | None) -> None:
+    async def _fail(self, row: asyncpg.Record, channel: Channel | None, reason: str, fallback: Channel | None) -> None:
         now = self.clock.now()
         async with self.db.uow() as uow:
             await uow.conn.execute(
-                "UPDATE deliveries SET status = 'failed', channel = $2, last_error = $3, claimed_by = NULL WHERE id = $1",
-                row["id"], channel.value if channel else None, reason[:500],
+                "UPDATE deliveries SET status = 'failed', channel = $2, last_error = $3, claimed_by = NULL"
+                " WHERE id = $1",
+                row["id"],
+                channel.value if channel else None,
+                reason[:500],
             )
-            uow.outbox.add(DeliveryFailed(
-                creditor_id=row["creditor_id"], debtor_id=row["debtor_id"], delivery_id=row["id"],
-                reminder_id=row["reminder_id"], claim_ids=tuple(row["claim_ids"]),
-                channel=channel or Channel(row["channels"][0]), reason=reason[:500], fallback_channel=fallback,
-                failed_at=now,
-            ), time=now)
+            uow.outbox.add(
+                DeliveryFailed(
+                    creditor_id=row["creditor_id"],
+                    debtor_id=row["debtor_id"],
+                    delivery_id=row["id"],
+                    reminder_id=row["reminder_id"],
+                    claim_ids=tuple(row["claim_ids"]),
+                    channel=channel or Channel(row["channels"][0]),
+                    reason=reason[:500],
+                    fallback_channel=fallback,
+                    failed_at=now,
+                ),
+                time=now,
+            )
             if fallback is not None and row["kind"] == "primary":
-                await repository.insert_delivery(uow.conn, {
-                    "id": delivery_id(row["reminder_id"], "fallback"), "reminder_id": row["reminder_id"],
-                    "kind": "fallback", "creditor_id": row["creditor_id"], "debtor_id": row["debtor_id"],
-                    "claim_ids": list(row["claim_ids"]), "step": row["step"], "tone": row["tone"],
-                    "template": row["template"], "fee_minor": row["fee_minor"], "channels": [fallback.value],
-                    "fallback_for": row["id"], "due_at": now,
-                })
+                await repository.insert_delivery(
+                    uow.conn,
+                    {
+                        "id": delivery_id(row["reminder_id"], "fallback"),
+                        "reminder_id": row["reminder_id"],
+                        "kind": "fallback",
+                        "creditor_id": row["creditor_id"],
+                        "debtor_id": row["debtor_id"],
+                        "claim_ids": list(row["claim_ids"]),
+                        "step": row["step"],
+                        "tone": row["tone"],
+                        "template": row["template"],
+                        "fee_minor": row["fee_minor"],
+                        "channels": [fallback.value],
+                        "fallback_for": row["id"],
+                        "due_at": now,
+                    },
+                )
             await uow.commit()
 
     async def _retry_later(self, row: asyncpg.Record, reason: str, *, count_attempt: bool = True) -> None:
@@ -265,23 +367,34 @@ class Dispatcher:
                 "UPDATE deliveries SET status = 'pending', last_error = $2, claimed_by = NULL,"
                 " attempts = CASE WHEN $4 THEN attempts ELSE attempts - 1 END,"
                 " next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
-                row["id"], reason[:500], delay, count_attempt,
+                row["id"],
+                reason[:500],
+                delay,
+                count_attempt,
             )
 
     async def _finish(self, row: asyncpg.Record, status: str, *, last_error: str) -> None:
         async with self.db.connection() as conn:
             await conn.execute(
                 "UPDATE deliveries SET status = $2, last_error = $3, claimed_by = NULL WHERE id = $1",
-                row["id"], status, last_error,
+                row["id"],
+                status,
+                last_error,
             )
 
 
 def claim_view_values(event: Any) -> tuple[Any, ...]:
     return (
-        event.claim_id, event.creditor_id, event.debtor_id, event.invoice_no, event.description,
-        event.amount_minor, event.fees_minor, event.currency, event.due_date, event.reference,
-        json.loads(event.creditor.model_dump_json()), json.loads(event.debtor.model_dump_json()),
+        event.claim_id,
+        event.creditor_id,
+        event.debtor_id,
+        event.invoice_no,
+        event.description,
+        event.amount_minor,
+        event.fees_minor,
+        event.currency,
+        event.due_date,
+        event.reference,
+        json.loads(event.creditor.model_dump_json()),
+        json.loads(event.debtor.model_dump_json()),
     )
-
-
-

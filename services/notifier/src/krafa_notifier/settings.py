@@ -1,8 +1,7 @@
 from typing import Literal
 
-from pydantic import SecretStr
-
 from krafa_kit.settings import ServiceSettings
+from pydantic import SecretStr
 
 
 class Settings(ServiceSettings):

@@ -11,10 +11,9 @@ from krafa.sinks.provider_sink import create_app as create_provider_app
 from krafa.sinks.smtp_catcher import SmtpCatcher
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import serving
-
 from krafa_notifier.settings import Settings
 
-SECRET = "test-return-path-secret"
+SECRET = "test-return-path-secret"  # noqa: S105
 
 
 @dataclass
@@ -27,8 +26,12 @@ class World:
         from pydantic import SecretStr
 
         return Settings(
-            database_url=database_url, kafka_bootstrap=broker.bootstrap, smtp_port=self.smtp.port,
-            print_url=self.print_url, return_path_secret=SecretStr(SECRET), return_domain="returns.test",
+            database_url=database_url,
+            kafka_bootstrap=broker.bootstrap,
+            smtp_port=self.smtp.port,
+            print_url=self.print_url,
+            return_path_secret=SecretStr(SECRET),
+            return_domain="returns.test",
         )
 
     def letters(self) -> list[Path]:
@@ -37,5 +40,8 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with SmtpCatcher(tmp_path / "mail", port=0) as smtp, serving(create_provider_app(tmp_path / "providers")) as url:
+    async with (
+        SmtpCatcher(tmp_path / "mail", port=0) as smtp,
+        serving(create_provider_app(tmp_path / "providers")) as url,
+    ):
         yield World(smtp=smtp, print_url=url, spool=tmp_path)

@@ -14,9 +14,8 @@ from krafa_events.catalog import DebtorSnapshot
 from krafa_events.testing import a_claim_created, a_reminder_due
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import TopicReader, eventually, publish, serving
-from pypdf import PdfReader
-
 from krafa_notifier.app import create_app
+from pypdf import PdfReader
 
 from .conftest import SECRET, World
 
@@ -66,8 +65,14 @@ async def test_claim_paid_while_its_reminder_is_queued_gets_no_reminder(
     app = create_app(world.settings(database_url, broker))
     async with serving(app):
         db = app.state.runtime.db
-        paid = ClaimPaid(creditor_id=claim.creditor_id, debtor_id=claim.debtor_id, claim_id=claim.claim_id,
-                         amount_paid_minor=10_390, currency="ISK", paid_at=datetime.now(UTC))
+        paid = ClaimPaid(
+            creditor_id=claim.creditor_id,
+            debtor_id=claim.debtor_id,
+            claim_id=claim.claim_id,
+            amount_paid_minor=10_390,
+            currency="ISK",
+            paid_at=datetime.now(UTC),
+        )
         await publish(broker.bootstrap, claim, paid, a_reminder_due(claim))
 
         async def dropped() -> bool:
@@ -89,9 +94,17 @@ async def test_hard_bounce_sends_exactly_one_letter_and_suppresses_the_address(
         await eventually(lambda: len(notifications.of_type(ReminderSent)) == 1)
         first = notifications.of_type(ReminderSent)[0]
         bounce = EmailBounced(
-            creditor_id=claim.creditor_id, debtor_id=claim.debtor_id, bounce_id=uuid.uuid4(),
-            delivery_id=first.delivery_id, reminder_id=first.reminder_id, claim_ids=first.claim_ids, step=1,
-            recipient="jon@example.is", kind="hard", status="5.1.1", reason="user unknown",
+            creditor_id=claim.creditor_id,
+            debtor_id=claim.debtor_id,
+            bounce_id=uuid.uuid4(),
+            delivery_id=first.delivery_id,
+            reminder_id=first.reminder_id,
+            claim_ids=first.claim_ids,
+            step=1,
+            recipient="jon@example.is",
+            kind="hard",
+            status="5.1.1",
+            reason="user unknown",
             bounced_at=datetime.now(UTC),
         )
         second_bounce = bounce.model_copy(update={"bounce_id": uuid.uuid4()})

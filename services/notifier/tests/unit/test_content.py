@@ -48,18 +48,14 @@ FINAL_WORDS = {"is": "innheimtu", "nb": "inkasso", "et": "inkasso", "en": "debt 
 def claims(n: int) -> tuple[ClaimLine, ...]:
     """n claims; with 3 the last is in EUR, so totals are per currency."""
     base = [
-        ClaimLine(
-            "1001", "Æfingagjöld vor 2024", date(2024, 3, 1), 10_000, "ISK", 390, 0, "1001-77"
-        ),
+        ClaimLine("1001", "Æfingagjöld vor 2024", date(2024, 3, 1), 10_000, "ISK", 390, 0, "1001-77"),
         ClaimLine("1002", None, date(2024, 3, 15), 25_500, "ISK", 390, 1_234, "1002-55"),
         ClaimLine("1003", "Keppnisferð", date(2024, 4, 2), 12_050, "EUR", 500, 175, "RF18 5390"),
     ]
     return tuple(base[:n])
 
 
-def content(
-    language: str = "en", tone: str = "friendly", n: int = 1, **changes: Any
-) -> ReminderContent:
+def content(language: str = "en", tone: str = "friendly", n: int = 1, **changes: Any) -> ReminderContent:
     c = ReminderContent(
         creditor_name="Íþróttafélagið Hörður",
         creditor_contact_phone=PHONE,
@@ -91,9 +87,7 @@ def renderer() -> ReminderRenderer:
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("tone", TONES)
 @pytest.mark.parametrize("n", [1, 3])
-def test_email_carries_every_fact(
-    renderer: ReminderRenderer, language: str, tone: str, n: int
-) -> None:
+def test_email_carries_every_fact(renderer: ReminderRenderer, language: str, tone: str, n: int) -> None:
     c = content(language, tone, n)
     email = renderer.email(c)
     assert email.language == language
@@ -135,9 +129,7 @@ def test_email_carries_every_fact(
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("tone", TONES)
 @pytest.mark.parametrize("n", [1, 3])
-def test_sms_is_one_complete_line(
-    renderer: ReminderRenderer, language: str, tone: str, n: int
-) -> None:
+def test_sms_is_one_complete_line(renderer: ReminderRenderer, language: str, tone: str, n: int) -> None:
     c = content(language, tone, n)
     sms = renderer.sms(c)
     assert "\n" not in sms
@@ -236,9 +228,7 @@ MACROS = (
 )
 def test_template_injection_fails_in_the_sandbox(tmp_path: Path, payload: str) -> None:
     # A creditor-edited template tries to reach Python internals or mutate the data.
-    r = _override(
-        tmp_path, "en", f"{LABELS}{MACROS}{{% macro subject(v) %}}{payload}{{% endmacro %}}"
-    )
+    r = _override(tmp_path, "en", f"{LABELS}{MACROS}{{% macro subject(v) %}}{payload}{{% endmacro %}}")
     with pytest.raises(SecurityError):
         r.email(content("en"))
 
@@ -290,13 +280,9 @@ def test_letter_text(renderer: ReminderRenderer) -> None:
     assert text.date == "20. apríl 2024"
     assert len(text.claims) == 3
     assert text.totals == ("37.514\xa0kr.", "127,25\xa0EUR")
-    abroad = content(
-        "is", address=PostalAddress("Ola Nordmann", ("Storgata 1",), "0150", "Oslo", "NO")
-    )
+    abroad = content("is", address=PostalAddress("Ola Nordmann", ("Storgata 1",), "0150", "Oslo", "NO"))
     assert renderer.letter_text(abroad).address_lines[-1] == "NOREGUR"
-    uk = content(
-        "en", address=PostalAddress("J. Smith", ("1 High St",), "SW1A 1AA", "London", "GB")
-    )
+    uk = content("en", address=PostalAddress("J. Smith", ("1 High St",), "SW1A 1AA", "London", "GB"))
     assert renderer.letter_text(uk).address_lines[-3:] == ("LONDON", "SW1A 1AA", "UNITED KINGDOM")
     with pytest.raises(ValueError, match="postal address"):
         renderer.letter_text(content("en", address=None))

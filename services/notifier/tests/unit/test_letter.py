@@ -49,9 +49,7 @@ ADDRESSES = {
 }
 
 
-def content(
-    language: str = "is", tone: str = "final", n: int = 3, **changes: Any
-) -> ReminderContent:
+def content(language: str = "is", tone: str = "final", n: int = 3, **changes: Any) -> ReminderContent:
     claims = tuple(
         ClaimLine(
             invoice_no=f"20{i:02d}",
@@ -180,9 +178,7 @@ def test_address_lies_in_the_envelope_window(renderer: ReminderRenderer, languag
         _assert_in_window(run)
     # Name first, top to bottom in order, sender line above them all.
     address = [r for r in found if r.text != letter.sender_line]
-    assert [r.text for r in sorted(address, key=lambda r: r.baseline_mm)] == list(
-        letter.address_lines
-    )
+    assert [r.text for r in sorted(address, key=lambda r: r.baseline_mm)] == list(letter.address_lines)
     sender = next(r for r in found if r.text == letter.sender_line)
     assert sender.baseline_mm < min(r.baseline_mm for r in address)
 
@@ -207,10 +203,7 @@ def test_long_address_shrinks_to_fit_the_window(renderer: ReminderRenderer) -> N
     placed = runs(render_letter_pdf(c, renderer))
     lines = renderer.letter_text(c).address_lines
     found = [
-        r
-        for r in placed
-        if r.text in lines
-        or (r.text.endswith("…") and any(x.startswith(r.text[:-1]) for x in lines))
+        r for r in placed if r.text in lines or (r.text.endswith("…") and any(x.startswith(r.text[:-1]) for x in lines))
     ]
     assert len(found) == len(lines)
     for run in found:
@@ -292,9 +285,7 @@ def _parse_w(w: str) -> dict[int, int]:
     return out
 
 
-def test_missing_glyphs_are_logged_not_fatal(
-    renderer: ReminderRenderer, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_missing_glyphs_are_logged_not_fatal(renderer: ReminderRenderer, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="krafa_notifier.letter"):
         pdf = render_letter_pdf(content("en", debtor_name="山田 太郎"), renderer)
     assert pdf.startswith(b"%PDF-")

@@ -111,9 +111,7 @@ def test_default_date_is_now(rendered: RenderedEmail) -> None:
     msg = parse(build_email(rendered, sender=SENDER, recipient=RECIPIENT, message_id="<a@b.c>"))
     assert before <= msg["Date"].datetime <= datetime.now(UTC)
     local = datetime(2024, 4, 20, 9, 30, tzinfo=timezone(timedelta(hours=-1)))
-    msg = parse(
-        build_email(rendered, sender=SENDER, recipient=RECIPIENT, message_id="x@y", date=local)
-    )
+    msg = parse(build_email(rendered, sender=SENDER, recipient=RECIPIENT, message_id="x@y", date=local))
     assert msg["Date"].datetime == local
     with pytest.raises(ValueError, match="timezone"):
         build_email(
@@ -152,9 +150,7 @@ def test_message_id_is_kept_deterministic(rendered: RenderedEmail) -> None:
         {"headers": {"Bad Name": "x"}},
     ],
 )
-def test_header_injection_and_bad_addresses_are_refused(
-    rendered: RenderedEmail, field: dict[str, object]
-) -> None:
+def test_header_injection_and_bad_addresses_are_refused(rendered: RenderedEmail, field: dict[str, object]) -> None:
     args: dict[str, object] = {"sender": SENDER, "recipient": RECIPIENT, "message_id": "<a@b.c>"}
     args.update(field)
     with pytest.raises(ValueError):
@@ -173,9 +169,7 @@ def test_caller_header_replaces_ours(rendered: RenderedEmail) -> None:
 
 
 def test_internationalised_domain_is_sent_as_punycode(rendered: RenderedEmail) -> None:
-    raw = build_email(
-        rendered, sender=SENDER, recipient="Jón <jon@bókhald.is>", message_id="<a@b.c>"
-    )
+    raw = build_email(rendered, sender=SENDER, recipient="Jón <jon@bókhald.is>", message_id="<a@b.c>")
     assert parse(raw)["To"].addresses[0].addr_spec == "jon@xn--bkhald-bxa.is"
     assert envelope_recipients("jon@bókhald.is") == ["jon@xn--bkhald-bxa.is"]
 

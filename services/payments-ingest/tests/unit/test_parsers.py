@@ -217,9 +217,7 @@ def test_corpus_file_parses_to_manifest_entries(spec: dict[str, Any] | None) -> 
 
     want = expected_entries(spec)
     credit_entries = (
-        len(spec["transactions"])
-        if fmt == "ocr"
-        else sum(len(s["credit_entries"]) for s in spec["statements"])
+        len(spec["transactions"]) if fmt == "ocr" else sum(len(s["credit_entries"]) for s in spec["statements"])
     )
     assert credit_entries == spec["n_credit_entries"]
     assert len(parsed.entries) == len(want), [e.amount_minor for e in parsed.entries]

@@ -134,11 +134,7 @@ def test_unbooked_entries_are_left_out(status: str) -> None:
 
 
 def test_batched_entry_yields_one_item_per_detail() -> None:
-    details = (
-        tx("6.00", ref="111", ustrd=("a", "b"))
-        + tx("5.00", ref="222", name="B")
-        + tx("1.00", ind="DBIT")
-    )
+    details = tx("6.00", ref="111", ustrd=("a", "b")) + tx("5.00", ref="222", name="B") + tx("1.00", ind="DBIT")
     entries = parse_bank_file(camt054(ntry("10.00", details=details))).entries
     assert [e.amount_minor for e in entries] == [600, 500, -100]
     assert [e.detail_index for e in entries] == [0, 1, 2]
@@ -320,13 +316,8 @@ def test_latin1_declared_document() -> None:
 
 
 def test_several_statements_keep_global_entry_index_and_mixed_accounts() -> None:
-    stmt = (
-        "<Stmt><Id>{0}</Id><Acct><Id><IBAN>{0}</IBAN></Id></Acct>"
-        '<Bal><Amt Ccy="EUR">0</Amt></Bal>{1}</Stmt>'
-    )
-    body = stmt.format("DE1", ntry("1.00", ind="DBIT") + ntry("2.00")) + stmt.format(
-        "DE2", ntry("3.00")
-    )
+    stmt = '<Stmt><Id>{0}</Id><Acct><Id><IBAN>{0}</IBAN></Id></Acct><Bal><Amt Ccy="EUR">0</Amt></Bal>{1}</Stmt>'
+    body = stmt.format("DE1", ntry("1.00", ind="DBIT") + ntry("2.00")) + stmt.format("DE2", ntry("3.00"))
     data = (
         '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">'
         f"<BkToCstmrStmt>{body}</BkToCstmrStmt></Document>"

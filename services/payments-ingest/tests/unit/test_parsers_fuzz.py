@@ -77,11 +77,7 @@ def test_any_bytes(prefix: bytes, tail: bytes) -> None:
 
 
 @settings(max_examples=150, deadline=timedelta(seconds=LIMIT_SECONDS))
-@given(
-    text=st.text(
-        st.sampled_from(list(":0123456789CDRNTF,/?-{}\n\r ")) | st.characters(), max_size=400
-    )
-)
+@given(text=st.text(st.sampled_from(list(":0123456789CDRNTF,/?-{}\n\r ")) | st.characters(), max_size=400))
 def test_mt940_like_text(text: str) -> None:
     check(b":20:A\n:25:B\n:28C:1\n:60F:C240101EUR0,\n:61:" + text.encode("utf-8", "replace"))
 

@@ -133,10 +133,7 @@ def test_camt053_round_trip_property(credits: list[GeneratedCredit], opening: in
 
 
 def test_large_file_streams() -> None:
-    credits = [
-        GeneratedCredit(100 + i, "NOK", f"{i:010d}", date(2024, 1, 2), f"B{i}", f"D {i}")
-        for i in range(20_000)
-    ]
+    credits = [GeneratedCredit(100 + i, "NOK", f"{i:010d}", date(2024, 1, 2), f"B{i}", f"D {i}") for i in range(20_000)]
     data = camt054(credits, account_iban=IBAN, msg_id="BIG", created=CREATED)
     parsed = parse_bank_file(data)
     assert len(parsed.entries) == 20_000

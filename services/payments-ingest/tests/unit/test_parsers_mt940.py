@@ -75,9 +75,7 @@ def test_swift_blocks_crlf_and_several_statements() -> None:
         ":86:NL56ASNB9999999999 name\r\n\r\nINTERNE OVERBOEKING\r\n\r\n"
         ":62F:C200101EUR0,00\r\n-}}{5:}}\r\n"
     )
-    text = block.replace("{n}", "1").replace("}}", "}") + block.replace("{n}", "2").replace(
-        "}}", "}"
-    )
+    text = block.replace("{n}", "1").replace("}}", "}") + block.replace("{n}", "2").replace("}}", "}")
     parsed = parse_bank_file(text.encode())
     assert [e.amount_minor for e in parsed.entries] == [100, 200]
     assert parsed.entries[0].remittance_text == "NL56ASNB9999999999 name INTERNE OVERBOEKING"

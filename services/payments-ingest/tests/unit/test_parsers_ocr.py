@@ -33,28 +33,20 @@ def ocr_file(txs: list[Tx], *, account: str = "12029007290", newline: str = "\n"
         sign = "-" if tx.amount_ore < 0 else "0"
         body.append(
             record(
-                f"NY09{tx.tx_type}30{n:07d}{tx.settlement}5013900000{sign}"
-                f"{abs(tx.amount_ore):017d}{tx.kid:>25}000000"
+                f"NY09{tx.tx_type}30{n:07d}{tx.settlement}5013900000{sign}{abs(tx.amount_ore):017d}{tx.kid:>25}000000"
             )
         )
         body.append(
             record(
-                f"NY09{tx.tx_type}31{n:07d}{'0' * 10}{tx.archive}{'0' * 7}{tx.bank_date}"
-                f"{tx.debit_account}{'0' * 22}"
+                f"NY09{tx.tx_type}31{n:07d}{'0' * 10}{tx.archive}{'0' * 7}{tx.bank_date}{tx.debit_account}{'0' * 22}"
             )
         )
         if tx.text is not None:
             body.append(record(f"NY09{tx.tx_type}32{n:07d}{tx.text:<40}{'0' * 25}"))
     total = sum(tx.amount_ore for tx in txs)
-    body.append(
-        record(
-            f"NY090088{len(txs):08d}{len(body) + 1:08d}{abs(total):017d}" + "150124" * 3 + "0" * 21
-        )
-    )
+    body.append(record(f"NY090088{len(txs):08d}{len(body) + 1:08d}{abs(total):017d}" + "150124" * 3 + "0" * 21))
     lines += body
-    lines.append(
-        record(f"NY000089{len(txs):08d}{len(lines) + 1:08d}{abs(total):017d}150124" + "0" * 33)
-    )
+    lines.append(record(f"NY000089{len(txs):08d}{len(lines) + 1:08d}{abs(total):017d}150124" + "0" * 33))
     return (newline.join(lines) + newline).encode("ascii")
 
 

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -28,7 +29,7 @@ class Step:
     number: int
     channels: tuple[Channel, ...]
     template: str
-    tone: str
+    tone: Literal["friendly", "firm", "final"]
 
 
 STEPS: dict[int, Step] = {

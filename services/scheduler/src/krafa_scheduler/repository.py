@@ -52,7 +52,5 @@ async def advance(conn: asyncpg.Connection, updates: list[tuple[UUID, int, datet
 
 
 async def next_due_at(conn: asyncpg.Connection) -> datetime | None:
-    value: datetime | None = await conn.fetchval(
-        "SELECT min(next_action_at) FROM timelines WHERE status = 'active'"
-    )
+    value: datetime | None = await conn.fetchval("SELECT min(next_action_at) FROM timelines WHERE status = 'active'")
     return value

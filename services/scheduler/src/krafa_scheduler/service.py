@@ -22,8 +22,17 @@ async def plan(uow: UnitOfWork, event: ClaimCreated) -> None:
     )
     await repository.insert_timeline(
         uow.conn,
-        (event.claim_id, event.creditor_id, event.debtor_id, event.currency, event.due_date,
-         event.final_due_date, event.jurisdiction, event.debtor.time_zone, first),
+        (
+            event.claim_id,
+            event.creditor_id,
+            event.debtor_id,
+            event.currency,
+            event.due_date,
+            event.final_due_date,
+            event.jurisdiction,
+            event.debtor.time_zone,
+            first,
+        ),
     )
 
 
@@ -31,15 +40,26 @@ def events_for_step(row: Any, step: domain.Step, now: datetime) -> list[Event]:
     events: list[Event] = []
     if step.number == 1:
         events.append(
-            DueDatePassed(creditor_id=row["creditor_id"], debtor_id=row["debtor_id"], claim_id=row["claim_id"],
-                          due_date=row["due_date"], passed_at=now)
+            DueDatePassed(
+                creditor_id=row["creditor_id"],
+                debtor_id=row["debtor_id"],
+                claim_id=row["claim_id"],
+                due_date=row["due_date"],
+                passed_at=now,
+            )
         )
     events.append(
         ReminderDue(
-            creditor_id=row["creditor_id"], debtor_id=row["debtor_id"],
-            reminder_id=domain.reminder_id(row["claim_id"], step.number), claim_ids=(row["claim_id"],),
-            step=step.number, channels=step.channels, template=step.template, tone=step.tone,  # type: ignore[arg-type]
-            currency=row["currency"], due_at=row["next_action_at"],
+            creditor_id=row["creditor_id"],
+            debtor_id=row["debtor_id"],
+            reminder_id=domain.reminder_id(row["claim_id"], step.number),
+            claim_ids=(row["claim_id"],),
+            step=step.number,
+            channels=step.channels,
+            template=step.template,
+            tone=step.tone,
+            currency=row["currency"],
+            due_at=row["next_action_at"],
         )
     )
     return events
@@ -60,7 +80,8 @@ async def sweep_once(db: Database, clock: Clock, limit: int) -> int:
             if step.number < domain.LAST_STEP:
                 next_at: datetime | None = domain.send_moment(
                     domain.step_day(step.number + 1, row["due_date"], row["final_due_date"]),
-                    row["jurisdiction"], row["time_zone"],
+                    row["jurisdiction"],
+                    row["time_zone"],
                 )
                 status = "active"
             else:

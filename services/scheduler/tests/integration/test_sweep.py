@@ -10,7 +10,6 @@ from krafa_events.testing import a_claim_created
 from krafa_kit.clock import ManualClock
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import TopicReader, eventually, publish, serving
-
 from krafa_scheduler.app import create_app
 from krafa_scheduler.settings import Settings
 
@@ -38,14 +37,24 @@ async def test_due_steps_fire_once_and_stop_when_paid(database_url: str, broker:
         assert len(dunning.of_type(DueDatePassed)) == 2
         assert {e.step for e in dunning.of_type(ReminderDue)} == {1}
 
-        await publish(broker.bootstrap, ClaimPaid(
-            creditor_id=paid_claim.creditor_id, debtor_id=paid_claim.debtor_id, claim_id=paid_claim.claim_id,
-            amount_paid_minor=10_390, currency="ISK", paid_at=clock.now()))
+        await publish(
+            broker.bootstrap,
+            ClaimPaid(
+                creditor_id=paid_claim.creditor_id,
+                debtor_id=paid_claim.debtor_id,
+                claim_id=paid_claim.claim_id,
+                amount_paid_minor=10_390,
+                currency="ISK",
+                paid_at=clock.now(),
+            ),
+        )
 
         async def stopped() -> bool:
             async with db.connection() as conn:
-                return await conn.fetchval("SELECT status FROM timelines WHERE claim_id = $1",
-                                           paid_claim.claim_id) == "stopped"
+                return (
+                    await conn.fetchval("SELECT status FROM timelines WHERE claim_id = $1", paid_claim.claim_id)
+                    == "stopped"
+                )
 
         await eventually(stopped)
         clock.advance(timedelta(days=30))

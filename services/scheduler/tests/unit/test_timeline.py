@@ -3,7 +3,6 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from krafa_scheduler import domain
 
 

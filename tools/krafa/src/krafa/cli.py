@@ -53,9 +53,13 @@ async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -
                 while not stop.is_set():
                     if task is not None and task.done() and verdict is None:
                         verdict = task.result()
-                        messages.append("demo scenario complete: " + ("every expected outcome happened"
-                                                                       if verdict.ok else "SOME OUTCOMES MISSING"))
-                    status = (messages[-1] + "   " if messages else "") + "Ctrl-C stops everything; data stays in .krafa/"
+                        messages.append(
+                            "demo scenario complete: "
+                            + ("every expected outcome happened" if verdict.ok else "SOME OUTCOMES MISSING")
+                        )
+                    status = (
+                        messages[-1] + "   " if messages else ""
+                    ) + "Ctrl-C stops everything; data stays in .krafa/"
                     view.update(render(stack, observer, status))
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), 0.25)
@@ -66,9 +70,11 @@ async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -
                 if time.monotonic() - last > 5:
                     last = time.monotonic()
                     c = observer.counts
-                    console.print(f"[dim]{stack.sim_now():%Y-%m-%d %H:%M}[/dim] claims {c['ClaimCreated']}, "
-                                  f"reminders {c['ReminderSent']}, bounces {c['EmailBounced']}, "
-                                  f"paid {c['ClaimPaid']}")
+                    console.print(
+                        f"[dim]{stack.sim_now():%Y-%m-%d %H:%M}[/dim] claims {c['ClaimCreated']}, "
+                        f"reminders {c['ReminderSent']}, bounces {c['EmailBounced']}, "
+                        f"paid {c['ClaimPaid']}"
+                    )
             if task.done():
                 verdict = task.result()
     finally:
@@ -125,12 +131,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="krafa-demo-") as tmp:
-        config = StackConfig.with_free_ports(Path(tmp), sim_speed=86400 / (args.day_seconds or day_seconds_for(args.claims)),
-                                             durable=False)
+        config = StackConfig.with_free_ports(
+            Path(tmp), sim_speed=86400 / (args.day_seconds or day_seconds_for(args.claims)), durable=False
+        )
         config.sim_start = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
         stack = Stack(config)
-        print(f"krafa demo: {args.claims} claims, one simulated day every "
-              f"{86400 / config.sim_speed:.1f} s, stack in {tmp}", flush=True)
+        print(
+            f"krafa demo: {args.claims} claims, one simulated day every "
+            f"{86400 / config.sim_speed:.1f} s, stack in {tmp}",
+            flush=True,
+        )
         try:
             stack.start(on_progress=lambda m: print(f"  {m}", flush=True))
             code = asyncio.run(_drive(stack, args.claims, live=False, timeout=args.timeout))
@@ -158,11 +168,10 @@ def _stack_database_url(args: argparse.Namespace) -> str:
 
 def cmd_creditors_create(args: argparse.Namespace) -> int:
     from krafa_claims_api.api.schemas import CreditorIn
+    from krafa_claims_api.app import MIGRATIONS, SCHEMA
     from krafa_claims_api.service import create_creditor
     from krafa_kit.db import Database
     from krafa_kit.migrations import migrate
-
-    from krafa_claims_api.app import MIGRATIONS, SCHEMA
 
     url = _stack_database_url(args)
 
@@ -171,8 +180,12 @@ def cmd_creditors_create(args: argparse.Namespace) -> int:
         db = Database(url, SCHEMA)
         await db.connect(attempts=3)
         try:
-            creditor_id, key = await create_creditor(db, CreditorIn(
-                name=args.name, country=args.country, currency=args.currency, default_language=args.language))
+            creditor_id, key = await create_creditor(
+                db,
+                CreditorIn(
+                    name=args.name, country=args.country, currency=args.currency, default_language=args.language
+                ),
+            )
         finally:
             await db.close()
         return {"creditor_id": str(creditor_id), "api_key": key.token}
@@ -189,8 +202,13 @@ def cmd_payments_import(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get("KRAFA_OPERATOR_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    response = httpx.post(args.url.rstrip("/") + "/v1/payments/files", content=data, headers=headers,
-                          params={"filename": Path(args.file).name}, timeout=600)
+    response = httpx.post(
+        args.url.rstrip("/") + "/v1/payments/files",
+        content=data,
+        headers=headers,
+        params={"filename": Path(args.file).name},
+        timeout=600,
+    )
     print(json.dumps(response.json(), indent=2))
     return 0 if response.status_code < 400 else 1
 
@@ -208,8 +226,10 @@ def cmd_payments_parse(args: argparse.Namespace) -> int:
     else:
         print(f"{args.file}: {parsed.format}, {len(parsed.entries)} credit item(s)")
         for entry in parsed.to_json_dict()["entries"]:  # type: ignore[attr-defined]
-            print(f"  {entry['booking_date']}  {entry['amount_minor']:>12} {entry['currency']}  "
-                  f"ref={entry['reference'] or '-'}  bank_ref={entry['bank_ref'] or '-'}")
+            print(
+                f"  {entry['booking_date']}  {entry['amount_minor']:>12} {entry['currency']}  "
+                f"ref={entry['reference'] or '-'}  bank_ref={entry['bank_ref'] or '-'}"
+            )
     return 0
 
 

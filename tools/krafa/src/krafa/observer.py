@@ -54,9 +54,14 @@ class Observer:
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            *[t.value for t in Topic], bootstrap_servers=self.bootstrap, group_id=f"krafa.observer.{uuid.uuid4().hex[:8]}",
-            auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=50,
-            session_timeout_ms=3000, heartbeat_interval_ms=500,
+            *[t.value for t in Topic],
+            bootstrap_servers=self.bootstrap,
+            group_id=f"krafa.observer.{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=50,
+            session_timeout_ms=3000,
+            heartbeat_interval_ms=500,
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run())
@@ -97,7 +102,10 @@ class Observer:
         if isinstance(event, ClaimCreated):
             trace = self.trace(event.claim_id)
             trace.created, trace.invoice_no = True, event.invoice_no
-            self.feed.append(f"ClaimCreated     {event.invoice_no}  {event.amount_minor + event.fees_minor} {event.currency}  due {event.due_date}")
+            self.feed.append(
+                f"ClaimCreated     {event.invoice_no}  {event.amount_minor + event.fees_minor} {event.currency}"
+                f"  due {event.due_date}"
+            )
         elif isinstance(event, DueDatePassed):
             self.trace(event.claim_id).due_passed = True
             self.feed.append(f"DueDatePassed    {self.trace(event.claim_id).invoice_no}  due {event.due_date}")
@@ -110,7 +118,9 @@ class Observer:
             if event.fallback_for is not None:
                 self.fallback_letters += 1
             extra = " (fallback after bounce)" if event.fallback_for else ""
-            self.feed.append(f"ReminderSent     {self._invoices(event.claim_ids)}  step {event.step} by {event.channel.value}{extra}")
+            self.feed.append(
+                f"ReminderSent     {self._invoices(event.claim_ids)}  step {event.step} by {event.channel.value}{extra}"
+            )
         elif isinstance(event, EmailBounced):
             for claim_id in event.claim_ids:
                 self.trace(claim_id).bounces += 1
@@ -119,7 +129,9 @@ class Observer:
             self.feed.append(f"DeliveryFailed   {self._invoices(event.claim_ids)}  {event.reason[:40]}")
         elif isinstance(event, PaymentReceived):
             self.trace(event.claim_id).payments_minor += event.amount_minor
-            self.feed.append(f"PaymentReceived  {self.trace(event.claim_id).invoice_no}  {event.amount_minor} {event.currency}")
+            self.feed.append(
+                f"PaymentReceived  {self.trace(event.claim_id).invoice_no}  {event.amount_minor} {event.currency}"
+            )
         elif isinstance(event, PaymentUnmatched):
             self.feed.append(f"PaymentUnmatched {event.amount_minor} {event.currency}: {event.reason[:40]}")
         elif isinstance(event, ClaimPaid):

@@ -58,8 +58,9 @@ class Verdict:
 
 
 class Scenario:
-    def __init__(self, stack: Stack, observer: Observer, claims: int = 40,
-                 say: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self, stack: Stack, observer: Observer, claims: int = 40, say: Callable[[str], None] = lambda _: None
+    ) -> None:
         self.stack = stack
         self.observer = observer
         self.n = claims
@@ -75,10 +76,17 @@ class Scenario:
         response = await client.post(
             self.stack.url("claims-api") + "/v1/admin/creditors",
             headers={"Authorization": f"Bearer {self.stack.state.admin_token}"},
-            json={"name": "Ungmennafélagið Fram", "country": "IS", "currency": "ISK", "default_language": "is",
-                  "contact_phone": "+354 555 1234", "payment_account": "0133-26-012345",
-                  "payment_link_template": "https://pay.krafa.localhost/{reference}",
-                  "sender_email": "innheimta@fram.localhost", "slip_fee_minor": 390},
+            json={
+                "name": "Ungmennafélagið Fram",
+                "country": "IS",
+                "currency": "ISK",
+                "default_language": "is",
+                "contact_phone": "+354 555 1234",
+                "payment_account": "0133-26-012345",
+                "payment_link_template": "https://pay.krafa.localhost/{reference}",
+                "sender_email": "innheimta@fram.localhost",
+                "slip_fee_minor": 390,
+            },
         )
         response.raise_for_status()
         self.api_key = response.json()["api_key"]
@@ -86,8 +94,11 @@ class Scenario:
     def claim_body(self, i: int) -> dict[str, Any]:
         kind = kind_of(i)
         name = f"{FIRST_NAMES[i % len(FIRST_NAMES)]} {LAST_NAMES[i % len(LAST_NAMES)]}"
-        email = None if kind == "no_email" else (
-            f"payer{i}@{BOUNCE_DOMAIN}" if kind == "bounces" else f"payer{i}@example.is")
+        email = (
+            None
+            if kind == "no_email"
+            else (f"payer{i}@{BOUNCE_DOMAIN}" if kind == "bounces" else f"payer{i}@example.is")
+        )
         return {
             "invoice_no": f"FRAM-{i + 1:05d}",
             "amount_minor": 5_000 + (i * 1_237) % 20_000,
@@ -97,11 +108,18 @@ class Scenario:
             "description": "Æfingagjöld vor 2026",
             "department": ("knattspyrna", "handknattleikur", "körfubolti")[i % 3],
             "debtor": {
-                "customer_no": f"C-{i + 1:05d}", "name": name, "country": "IS",
-                "language": "en" if i % 4 == 3 else "is", "time_zone": "Atlantic/Reykjavik",
+                "customer_no": f"C-{i + 1:05d}",
+                "name": name,
+                "country": "IS",
+                "language": "en" if i % 4 == 3 else "is",
+                "time_zone": "Atlantic/Reykjavik",
                 "email": email,
-                "address": {"lines": [f"{STREETS[i % len(STREETS)]} {i % 90 + 1}"], "postcode": "101",
-                            "city": "Reykjavík", "country": "IS"},
+                "address": {
+                    "lines": [f"{STREETS[i % len(STREETS)]} {i % 90 + 1}"],
+                    "postcode": "101",
+                    "city": "Reykjavík",
+                    "country": "IS",
+                },
             },
         }
 
@@ -110,8 +128,9 @@ class Scenario:
         chunk = 2_000
         for first in range(0, self.n, chunk):
             bodies = [self.claim_body(i) for i in range(first, min(first + chunk, self.n))]
-            response = await client.post(self.stack.url("claims-api") + "/v1/claims/bulk",
-                                         json={"claims": bodies}, headers=headers, timeout=120)
+            response = await client.post(
+                self.stack.url("claims-api") + "/v1/claims/bulk", json={"claims": bodies}, headers=headers, timeout=120
+            )
             response.raise_for_status()
             for offset, claim in enumerate(response.json()["claims"]):
                 claim["kind"] = kind_of(first + offset)
@@ -121,23 +140,40 @@ class Scenario:
     async def pay(self, client: httpx.AsyncClient, kind: str, booking: date, *, with_unknown: bool = False) -> int:
         paying = [c for c in self.claims if c["kind"] == kind]
         credits = [
-            GeneratedCredit(amount_minor=c["balance_minor"], currency=c["currency"], reference=c["reference"],
-                            booking_date=booking, bank_ref=f"DEMO-{booking:%Y%m%d}-{n:06d}")
+            GeneratedCredit(
+                amount_minor=c["balance_minor"],
+                currency=c["currency"],
+                reference=c["reference"],
+                booking_date=booking,
+                bank_ref=f"DEMO-{booking:%Y%m%d}-{n:06d}",
+            )
             for n, c in enumerate(paying)
         ]
         if with_unknown:
-            credits.append(GeneratedCredit(amount_minor=4_200, currency="ISK", reference="RF18539007547034",
-                                           booking_date=booking, bank_ref=f"DEMO-{booking:%Y%m%d}-UNKNOWN"))
+            credits.append(
+                GeneratedCredit(
+                    amount_minor=4_200,
+                    currency="ISK",
+                    reference="RF18539007547034",
+                    booking_date=booking,
+                    bank_ref=f"DEMO-{booking:%Y%m%d}-UNKNOWN",
+                )
+            )
         if not credits:
             return 0
         self.posted_files += 1
-        document = camt054(credits, account_iban="IS140159260076545510730339",
-                           msg_id=f"DEMO-{self.posted_files}-{uuid.uuid4().hex[:8]}", created=datetime.now(UTC))
+        document = camt054(
+            credits,
+            account_iban="IS140159260076545510730339",
+            msg_id=f"DEMO-{self.posted_files}-{uuid.uuid4().hex[:8]}",
+            created=datetime.now(UTC),
+        )
         response = await client.post(
-            self.stack.url("payments-ingest") + "/v1/payments/files", content=document,
+            self.stack.url("payments-ingest") + "/v1/payments/files",
+            content=document,
             params={"filename": f"camt054-{booking:%Y%m%d}.xml"},
-            headers={"Content-Type": "application/xml",
-                     "Authorization": f"Bearer {self.stack.state.admin_token}"}, timeout=120,
+            headers={"Content-Type": "application/xml", "Authorization": f"Bearer {self.stack.state.admin_token}"},
+            timeout=120,
         )
         response.raise_for_status()
         self.say(f"bank file of {booking}: {len(paying)} payments for '{kind}' claims imported")
@@ -156,8 +192,9 @@ class Scenario:
             await self.until(datetime.combine(self.day0, datetime.min.time(), UTC) + timedelta(hours=12))
             await self.pay(client, "pays_early", self.day0)
             # After the first reminders, before the second.
-            await self.until(datetime.combine(self.day0 + timedelta(days=7), datetime.min.time(), UTC)
-                             + timedelta(hours=12))
+            await self.until(
+                datetime.combine(self.day0 + timedelta(days=7), datetime.min.time(), UTC) + timedelta(hours=12)
+            )
             await self.pay(client, "pays_after_reminder", self.day0 + timedelta(days=7), with_unknown=True)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -191,41 +228,66 @@ class Scenario:
         paid_claims = by_kind.get("pays_early", []) + by_kind.get("pays_after_reminder", [])
         late = obs.reminders_after_payment()
         early_reminded = [c for c in by_kind.get("pays_early", []) if trace(c) and trace(c).sent]
-        second_for_paid = [c for c in by_kind.get("pays_after_reminder", [])
-                           if trace(c) and any(s.step == 2 for s in trace(c).sent)]
+        second_for_paid = [
+            c for c in by_kind.get("pays_after_reminder", []) if trace(c) and any(s.step == 2 for s in trace(c).sent)
+        ]
         bounced = [c for c in by_kind.get("bounces", []) if trace(c) and trace(c).bounces]
-        bounced_with_letter = [c for c in bounced if any(s.fallback_for and s.channel.value == "letter"
-                                                          for s in trace(c).sent)]
-        second_by_letter = [c for c in by_kind.get("bounces", [])
-                            if trace(c) and any(s.step == 2 and s.channel.value == "letter" for s in trace(c).sent)]
+        bounced_with_letter = [
+            c for c in bounced if any(s.fallback_for and s.channel.value == "letter" for s in trace(c).sent)
+        ]
+        second_by_letter = [
+            c
+            for c in by_kind.get("bounces", [])
+            if trace(c) and any(s.step == 2 and s.channel.value == "letter" for s in trace(c).sent)
+        ]
         mail = list((self.stack.spool / "mail" / "new").glob("*.eml"))
         letters = list((self.stack.spool / "providers" / "print").glob("*.pdf"))
         v = Verdict()
         v.checks = [
             Check("claims created", obs.counts["ClaimCreated"] >= self.n, f"{obs.counts['ClaimCreated']} of {self.n}"),
             Check("due dates passed", obs.counts["DueDatePassed"] > 0, f"{obs.counts['DueDatePassed']} DueDatePassed"),
-            Check("reminder emails sent", obs.sent_by_channel["email"] > 0 and len(mail) > 0,
-                  f"{obs.sent_by_channel['email']} ReminderSent by email, {len(mail)} messages at the SMTP server"),
-            Check("bounce turned into a letter", len(bounced_with_letter) >= 1 and len(bounced_with_letter) == len(bounced),
-                  f"{obs.counts['EmailBounced']} EmailBounced, {len(bounced_with_letter)} fallback letters "
-                  f"for {len(bounced)} bounced debtors"),
-            Check("bounced address not used again", len(second_by_letter) == len(by_kind.get("bounces", [])),
-                  f"{len(second_by_letter)} second reminders went by letter"),
-            Check("letters at the print provider", len(letters) >= obs.sent_by_channel["letter"] > 0,
-                  f"{obs.sent_by_channel['letter']} ReminderSent by letter, {len(letters)} PDFs at the print sink"),
-            Check("payments matched", obs.counts["PaymentReceived"] == len(paid_claims)
-                  and obs.counts["ClaimPaid"] == len(paid_claims),
-                  f"{obs.counts['PaymentReceived']} PaymentReceived, {obs.counts['ClaimPaid']} ClaimPaid "
-                  f"for {len(paid_claims)} paying debtors, {obs.counts['PaymentUnmatched']} unmatched"),
-            Check("zero reminders after payment", not late and not early_reminded and not second_for_paid,
-                  f"{len(late)} reminders sent after a claim was paid; {len(early_reminded)} to early payers; "
-                  f"{len(second_for_paid)} second reminders to payers"),
+            Check(
+                "reminder emails sent",
+                obs.sent_by_channel["email"] > 0 and len(mail) > 0,
+                f"{obs.sent_by_channel['email']} ReminderSent by email, {len(mail)} messages at the SMTP server",
+            ),
+            Check(
+                "bounce turned into a letter",
+                len(bounced_with_letter) >= 1 and len(bounced_with_letter) == len(bounced),
+                f"{obs.counts['EmailBounced']} EmailBounced, {len(bounced_with_letter)} fallback letters "
+                f"for {len(bounced)} bounced debtors",
+            ),
+            Check(
+                "bounced address not used again",
+                len(second_by_letter) == len(by_kind.get("bounces", [])),
+                f"{len(second_by_letter)} second reminders went by letter",
+            ),
+            Check(
+                "letters at the print provider",
+                len(letters) >= obs.sent_by_channel["letter"] > 0,
+                f"{obs.sent_by_channel['letter']} ReminderSent by letter, {len(letters)} PDFs at the print sink",
+            ),
+            Check(
+                "payments matched",
+                obs.counts["PaymentReceived"] == len(paid_claims) and obs.counts["ClaimPaid"] == len(paid_claims),
+                f"{obs.counts['PaymentReceived']} PaymentReceived, {obs.counts['ClaimPaid']} ClaimPaid "
+                f"for {len(paid_claims)} paying debtors, {obs.counts['PaymentUnmatched']} unmatched",
+            ),
+            Check(
+                "zero reminders after payment",
+                not late and not early_reminded and not second_for_paid,
+                f"{len(late)} reminders sent after a claim was paid; {len(early_reminded)} to early payers; "
+                f"{len(second_for_paid)} second reminders to payers",
+            ),
             Check("every unpaid claim got its second reminder", self.finished(), "step 2 for every unpaid claim"),
         ]
         v.figures = {
-            "claims": self.n, "reminders_email": obs.sent_by_channel["email"],
-            "reminders_letter": obs.sent_by_channel["letter"], "bounces": obs.counts["EmailBounced"],
-            "payments": obs.counts["PaymentReceived"], "claims_paid": obs.counts["ClaimPaid"],
+            "claims": self.n,
+            "reminders_email": obs.sent_by_channel["email"],
+            "reminders_letter": obs.sent_by_channel["letter"],
+            "bounces": obs.counts["EmailBounced"],
+            "payments": obs.counts["PaymentReceived"],
+            "claims_paid": obs.counts["ClaimPaid"],
             "undecodable": obs.undecodable,
         }
         return v

@@ -26,11 +26,24 @@ from krafa_kit.kafka import ensure_topics
 log = logging.getLogger("krafa.stack")
 
 SERVICES = ("claims-api", "scheduler", "notifier", "bounce-handler", "payments-ingest")
-SCHEMAS = {"claims-api": "claims", "scheduler": "scheduler", "notifier": "notifier",
-           "bounce-handler": "bounces", "payments-ingest": "payments"}
+SCHEMAS = {
+    "claims-api": "claims",
+    "scheduler": "scheduler",
+    "notifier": "notifier",
+    "bounce-handler": "bounces",
+    "payments-ingest": "payments",
+}
 DEFAULT_PORTS = {
-    "claims-api": 8000, "scheduler": 8001, "notifier": 8002, "bounce-handler": 8003, "payments-ingest": 8004,
-    "bounce-smtp": 2525, "smtp-catcher": 1025, "provider-sink": 8090, "postgres": 55432, "broker": 19092,
+    "claims-api": 8000,
+    "scheduler": 8001,
+    "notifier": 8002,
+    "bounce-handler": 8003,
+    "payments-ingest": 8004,
+    "bounce-smtp": 2525,
+    "smtp-catcher": 1025,
+    "provider-sink": 8090,
+    "postgres": 55432,
+    "broker": 19092,
 }
 BOUNCE_DOMAIN = "invalid.example"
 RETURN_DOMAIN = "returns.krafa.localhost"
@@ -121,24 +134,28 @@ class Stack:
     def service_env(self, service: str) -> dict[str, str]:
         ports = self.config.ports
         env = dict(os.environ)
-        env.update({
-            "KRAFA_DATABASE_URL": self.database_url,
-            "KRAFA_KAFKA_BOOTSTRAP": self.broker.bootstrap,
-            "KRAFA_HTTP_PORT": str(ports[service]),
-            "KRAFA_LOG_FORMAT": "json",
-            "KRAFA_RETURN_PATH_SECRET": self.state.return_path_secret,
-            "KRAFA_RETURN_DOMAIN": RETURN_DOMAIN,
-            "KRAFA_ADMIN_TOKEN": self.state.admin_token,
-            "KRAFA_OPERATOR_TOKEN": self.state.admin_token,
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "KRAFA_DATABASE_URL": self.database_url,
+                "KRAFA_KAFKA_BOOTSTRAP": self.broker.bootstrap,
+                "KRAFA_HTTP_PORT": str(ports[service]),
+                "KRAFA_LOG_FORMAT": "json",
+                "KRAFA_RETURN_PATH_SECRET": self.state.return_path_secret,
+                "KRAFA_RETURN_DOMAIN": RETURN_DOMAIN,
+                "KRAFA_ADMIN_TOKEN": self.state.admin_token,
+                "KRAFA_OPERATOR_TOKEN": self.state.admin_token,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         if self.config.simulated:
-            env.update({
-                "KRAFA_CLOCK": "simulated",
-                "KRAFA_SIM_START": self.sim_start.isoformat(),
-                "KRAFA_SIM_EPOCH": repr(self.sim_epoch),
-                "KRAFA_SIM_SPEED": repr(self.config.sim_speed),
-            })
+            env.update(
+                {
+                    "KRAFA_CLOCK": "simulated",
+                    "KRAFA_SIM_START": self.sim_start.isoformat(),
+                    "KRAFA_SIM_EPOCH": repr(self.sim_epoch),
+                    "KRAFA_SIM_SPEED": repr(self.config.sim_speed),
+                }
+            )
         if service == "notifier":
             env["KRAFA_SMTP_PORT"] = str(ports["smtp-catcher"])
             env["KRAFA_PRINT_URL"] = self.url("provider-sink")
@@ -177,16 +194,42 @@ class Stack:
 
     def _start_sinks(self) -> None:
         ports = self.config.ports
-        self._spawn("smtp-catcher", [
-            sys.executable, "-m", "krafa.sinks.smtp_catcher", "--host", "127.0.0.1",
-            "--port", str(ports["smtp-catcher"]), "--spool", str(self.spool / "mail"),
-            "--bounce-domains", BOUNCE_DOMAIN, "--bounce-to", f"127.0.0.1:{ports['bounce-smtp']}",
-            "--hostname", "mx.debtors.localhost",
-        ], os.environ.copy())
-        self._spawn("provider-sink", [
-            sys.executable, "-m", "krafa.sinks.provider_sink", "--host", "127.0.0.1",
-            "--port", str(ports["provider-sink"]), "--spool", str(self.spool / "providers"),
-        ], os.environ.copy())
+        self._spawn(
+            "smtp-catcher",
+            [
+                sys.executable,
+                "-m",
+                "krafa.sinks.smtp_catcher",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports["smtp-catcher"]),
+                "--spool",
+                str(self.spool / "mail"),
+                "--bounce-domains",
+                BOUNCE_DOMAIN,
+                "--bounce-to",
+                f"127.0.0.1:{ports['bounce-smtp']}",
+                "--hostname",
+                "mx.debtors.localhost",
+            ],
+            os.environ.copy(),
+        )
+        self._spawn(
+            "provider-sink",
+            [
+                sys.executable,
+                "-m",
+                "krafa.sinks.provider_sink",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports["provider-sink"]),
+                "--spool",
+                str(self.spool / "providers"),
+            ],
+            os.environ.copy(),
+        )
         self.wait_ready(("provider-sink",), path="/healthz")
 
     def start_service(self, service: str) -> None:
@@ -194,8 +237,9 @@ class Stack:
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         with open(self.home / "logs" / f"{name}.log", "ab") as out:
-            self.processes[name] = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                                    start_new_session=True)
+            self.processes[name] = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
 
     def wait_ready(self, services: tuple[str, ...], timeout: float = 90, path: str = "/readyz") -> None:
         deadline = time.monotonic() + timeout
@@ -205,8 +249,9 @@ class Stack:
                 for service in list(pending):
                     process = self.processes.get(service)
                     if process is not None and process.poll() is not None:
-                        raise RuntimeError(f"{service} exited with {process.returncode}; see "
-                                           f"{self.home / 'logs' / (service + '.log')}")
+                        raise RuntimeError(
+                            f"{service} exited with {process.returncode}; see {self.home / 'logs' / (service + '.log')}"
+                        )
                     with contextlib.suppress(httpx.HTTPError):
                         if client.get(self.url(service) + path).status_code == 200:
                             pending.discard(service)

@@ -26,9 +26,12 @@ ROWS = (
 
 def render(stack: Stack, observer: Observer, status: str) -> Group:
     header = Text.assemble(
-        ("Krafa ", "bold magenta"), ("embedded pipeline   ", "dim"),
-        ("simulated time ", "dim"), (stack.sim_now().strftime("%a %Y-%m-%d %H:%M"), "bold cyan"),
-        ("   API docs ", "dim"), (stack.url("claims-api") + "/docs", "underline"),
+        ("Krafa ", "bold magenta"),
+        ("embedded pipeline   ", "dim"),
+        ("simulated time ", "dim"),
+        (stack.sim_now().strftime("%a %Y-%m-%d %H:%M"), "bold cyan"),
+        ("   API docs ", "dim"),
+        (stack.url("claims-api") + "/docs", "underline"),
     )
     counts = Table(show_header=True, header_style="bold", expand=False, box=None, padding=(0, 2))
     counts.add_column("events")
@@ -47,7 +50,9 @@ def render(stack: Stack, observer: Observer, status: str) -> Group:
     outside.add_row("emails at the mail server", str(sum(1 for _ in mail.glob("*.eml")) if mail.exists() else 0))
     dsn = stack.spool / "mail" / "dsn"
     outside.add_row("bounce messages (DSN) sent", str(sum(1 for _ in dsn.glob("*.eml")) if dsn.exists() else 0))
-    outside.add_row("letters at the print provider", str(sum(1 for _ in prints.glob("*.pdf")) if prints.exists() else 0))
+    outside.add_row(
+        "letters at the print provider", str(sum(1 for _ in prints.glob("*.pdf")) if prints.exists() else 0)
+    )
     feed = Text("\n".join(observer.feed) or "waiting for events…", style="white")
     grid = Table.grid(padding=(0, 4))
     grid.add_row(counts, outside)

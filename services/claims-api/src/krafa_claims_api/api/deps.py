@@ -16,8 +16,7 @@ from krafa_claims_api.settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 
-UNAUTHORIZED = Problem(401, "Unauthorized", "a valid API key is required",
-                       headers={"WWW-Authenticate": "Bearer"})
+UNAUTHORIZED = Problem(401, "Unauthorized", "a valid API key is required", headers={"WWW-Authenticate": "Bearer"})
 
 
 def get_db(request: Request) -> Database:

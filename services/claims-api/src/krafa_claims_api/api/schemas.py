@@ -55,7 +55,9 @@ class ClaimIn(Strict):
     currency: CurrencyCode
     issue_date: date | None = None
     due_date: date
-    final_due_date: date | None = Field(default=None, description="default: due date + the country's offset (IS: 10 days)")
+    final_due_date: date | None = Field(
+        default=None, description="default: due date + the country's offset (IS: 10 days)"
+    )
     reference: str | None = Field(default=None, max_length=35, description="validated if given, generated if not")
     description: str | None = Field(default=None, max_length=500)
     department: str | None = Field(default=None, max_length=64)

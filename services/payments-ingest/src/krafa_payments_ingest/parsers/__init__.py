@@ -156,9 +156,7 @@ def decimal_to_minor(text: str, currency: str, *, separator: str = ".") -> int:
     exponent = currency_exponent(currency)
     if len(frac) > exponent:
         if frac[exponent:].strip("0"):
-            raise ValueError(
-                f"amount {text!r} has more decimals than {currency} allows ({exponent})"
-            )
+            raise ValueError(f"amount {text!r} has more decimals than {currency} allows ({exponent})")
         frac = frac[:exponent]
     scale: int = 10**exponent
     return int(whole or "0") * scale + int(frac.ljust(exponent, "0") or "0")

@@ -153,11 +153,7 @@ def _entry_items(ntry: _Element, index: int) -> list[BankEntry]:
     value = _date_choice(kids.get("ValDt"), fail, "ValDt")
     bank_ref = _text(kids.get("AcctSvcrRef"))
 
-    details = (
-        [tx for nd in _all(ntry, "NtryDtls") for tx in _all(nd, "TxDtls")]
-        if "NtryDtls" in kids
-        else []
-    )
+    details = [tx for nd in _all(ntry, "NtryDtls") for tx in _all(nd, "TxDtls")] if "NtryDtls" in kids else []
     parsed = [_detail(tx, fail, f"TxDtls {i + 1}") for i, tx in enumerate(details)]
 
     if indicator != "CRDT" or status in _UNBOOKED:

@@ -24,10 +24,7 @@ _NS_053 = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"
 _IBAN_RE = re.compile(r"[A-Z]{2}[0-9]{2}[a-zA-Z0-9]{1,30}")
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _ENTITIES = {"\r": "&#13;"}
-_BK_TX_CD = (
-    "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>DMCT</SubFmlyCd></Fmly>"
-    "</Domn></BkTxCd>"
-)
+_BK_TX_CD = "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>DMCT</SubFmlyCd></Fmly></Domn></BkTxCd>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +94,7 @@ def camt053(
 
 def _group_header(msg_id: str, created: datetime) -> str:
     return (
-        f"<GrpHdr>\n<MsgId>{_text(msg_id, 35, 'msg_id')}</MsgId>\n"
-        f"<CreDtTm>{created.isoformat()}</CreDtTm>\n</GrpHdr>\n"
+        f"<GrpHdr>\n<MsgId>{_text(msg_id, 35, 'msg_id')}</MsgId>\n<CreDtTm>{created.isoformat()}</CreDtTm>\n</GrpHdr>\n"
     )
 
 
@@ -127,15 +123,9 @@ def _entries(entries: Sequence[GeneratedCredit]) -> list[str]:
         ccy = check_currency(e.currency)
         amt = f"<Amt Ccy={quoteattr(ccy)}>{format_minor(e.amount_minor, ccy)}</Amt>"
         day = e.booking_date.isoformat()
-        bank_ref = (
-            f"<AcctSvcrRef>{_text(e.bank_ref, 35, 'bank_ref')}</AcctSvcrRef>\n"
-            if e.bank_ref
-            else ""
-        )
+        bank_ref = f"<AcctSvcrRef>{_text(e.bank_ref, 35, 'bank_ref')}</AcctSvcrRef>\n" if e.bank_ref else ""
         parties = (
-            "<RltdPties><Dbtr><Pty><Nm>"
-            f"{_text(e.debtor_name, 140, 'debtor_name')}"
-            "</Nm></Pty></Dbtr></RltdPties>\n"
+            f"<RltdPties><Dbtr><Pty><Nm>{_text(e.debtor_name, 140, 'debtor_name')}</Nm></Pty></Dbtr></RltdPties>\n"
             if e.debtor_name
             else ""
         )

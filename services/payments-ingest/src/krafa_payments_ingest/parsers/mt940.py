@@ -326,9 +326,7 @@ def _german(flat: str) -> _Info:
     for key, val in zip(pieces[1::2], pieces[2::2], strict=False):
         sub.setdefault(key, []).append(val)
     purpose_parts = [
-        val
-        for key in [f"{n}" for n in range(20, 30)] + ["60", "61", "62", "63"]
-        for val in sub.get(key, [])
+        val for key in [f"{n}" for n in range(20, 30)] + ["60", "61", "62", "63"] for val in sub.get(key, [])
     ]
     purpose = _unwrap(purpose_parts, _WRAP_SUBFIELD) or ""
     info = _Info()

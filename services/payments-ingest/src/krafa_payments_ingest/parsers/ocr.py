@@ -54,10 +54,7 @@ def looks_like_ocr(data: bytes) -> bool:
     text = data.lstrip(b"\xef\xbb\xbf").lstrip()
     first = text[:_RECORD_LEN]
     return (
-        first.startswith(b"NY")
-        and first[6:8] in (b"10", b"20")
-        and _digits(first[2:8])
-        and len(first) == _RECORD_LEN
+        first.startswith(b"NY") and first[6:8] in (b"10", b"20") and _digits(first[2:8]) and len(first) == _RECORD_LEN
     )
 
 
@@ -133,9 +130,7 @@ def parse_ocr(data: bytes) -> ParsedBankFile:
             raise fail(f"record type {rtype!r} outside an assignment")
         assignment.records += 1
         if rtype == "88":
-            _check_trailer(
-                rec, assignment.txs, assignment.records, fail, "assignment end (type 88)"
-            )
+            _check_trailer(rec, assignment.txs, assignment.records, fail, "assignment end (type 88)")
             assignment = None
             continue
         number = rec[8:15]
@@ -235,9 +230,7 @@ def _amount_item_1(rec: str, number: str, index: int, line_no: int, fail: _Fail)
     elif sign_char not in "0 +":
         raise fail(f"amount sign {sign_char!r} is neither '-' nor '0'")
     kid = "".join(rec[49:74].split()) or None
-    return _Tx(
-        index=index, line=line_no, number=number, settlement=settlement, amount=amount, kid=kid
-    )
+    return _Tx(index=index, line=line_no, number=number, settlement=settlement, amount=amount, kid=kid)
 
 
 def _ddmmyy(text: str, fail: _Fail, what: str, *, optional: bool = False) -> date | None:

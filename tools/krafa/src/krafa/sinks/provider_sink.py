@@ -105,9 +105,7 @@ _GSM7_BASIC = set(
 )
 _GSM7_EXTENDED = set("^{}\\[~]|€\f")
 _PAGE_OBJECT = re.compile(rb"/Type\s*/Page(?![A-Za-z0-9])")
-_PAGES_COUNT = re.compile(
-    rb"/Type\s*/Pages\b[^>]*?/Count\s+(\d+)|/Count\s+(\d+)[^>]*?/Type\s*/Pages\b"
-)
+_PAGES_COUNT = re.compile(rb"/Type\s*/Pages\b[^>]*?/Count\s+(\d+)|/Count\s+(\d+)[^>]*?/Type\s*/Pages\b")
 
 
 def sms_segments(text: str) -> int:
@@ -258,11 +256,9 @@ class _Channel:
         self.replayed += 1
         if rec.get("fingerprint") != fingerprint:
             # Same reference, different content: almost certainly a caller bug worth seeing.
-            log.warning("%s: client_ref of %s reused with a different payload", self.name,
-                        rec["id"])
+            log.warning("%s: client_ref of %s reused with a different payload", self.name, rec["id"])
         log.info("%s: replayed %s", self.name, rec["id"])
-        return JSONResponse(copy.deepcopy(rec["response"]), status_code=201,
-                            headers={"Idempotent-Replayed": "true"})
+        return JSONResponse(copy.deepcopy(rec["response"]), status_code=201, headers={"Idempotent-Replayed": "true"})
 
     def record(
         self,
@@ -324,11 +320,11 @@ class NetbankIn(BaseModel):
 
 def _require_pdf(data: bytes, what: str) -> None:
     if not data.startswith(b"%PDF-"):
-        raise ProblemError(422, "not-a-pdf", "Document is not a PDF",
-                           f"The {what} must be a PDF document (starting with %PDF-).")
+        raise ProblemError(
+            422, "not-a-pdf", "Document is not a PDF", f"The {what} must be a PDF document (starting with %PDF-)."
+        )
     if len(data) > MAX_PDF_BYTES:
-        raise ProblemError(413, "too-large", "Document too large",
-                           f"The {what} exceeds {MAX_PDF_BYTES} bytes.")
+        raise ProblemError(413, "too-large", "Document too large", f"The {what} exceeds {MAX_PDF_BYTES} bytes.")
 
 
 def create_app(spool: Path, fail_rate: float = 0.0, fail_seed: int = 0) -> FastAPI:
@@ -345,8 +341,7 @@ def create_app(spool: Path, fail_rate: float = 0.0, fail_seed: int = 0) -> FastA
     async def _on_problem(request: Request, exc: ProblemError) -> Response:
         if request.url.path.startswith("/twilio/"):
             return _twilio_error(exc.status, 20000 + exc.status, exc.title)
-        return _problem(request, exc.status, exc.slug, exc.title, exc.detail, exc.headers,
-                        exc.extra)
+        return _problem(request, exc.status, exc.slug, exc.title, exc.detail, exc.headers, exc.extra)
 
     @app.exception_handler(_TwilioError)
     async def _on_twilio(request: Request, exc: _TwilioError) -> Response:
@@ -356,19 +351,28 @@ def create_app(spool: Path, fail_rate: float = 0.0, fail_seed: int = 0) -> FastA
     async def _on_invalid(request: Request, exc: RequestValidationError) -> Response:
         # Echoing "input" back could return a whole base64 PDF; location and reason suffice.
         errors = [
-            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")),
-             "type": str(err.get("type", ""))}
+            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
             for err in exc.errors()
         ]
-        return _problem(request, 422, "validation", "Request validation failed",
-                        f"{len(errors)} invalid field(s).", extra={"errors": errors})
+        return _problem(
+            request,
+            422,
+            "validation",
+            "Request validation failed",
+            f"{len(errors)} invalid field(s).",
+            extra={"errors": errors},
+        )
 
     def maybe_fail() -> None:
         if injector.should_fail():
             log.info("injected transient failure #%d", injector.injected)
-            raise ProblemError(503, "injected-failure", "Service temporarily unavailable",
-                               "Injected transient failure; retry later.",
-                               headers={"Retry-After": "1"})
+            raise ProblemError(
+                503,
+                "injected-failure",
+                "Service temporarily unavailable",
+                "Injected transient failure; retry later.",
+                headers={"Retry-After": "1"},
+            )
 
     inject = [Depends(maybe_fail)]
 
@@ -407,8 +411,7 @@ def create_app(spool: Path, fail_rate: float = 0.0, fail_seed: int = 0) -> FastA
         log.info("sms: accepted %s segments=%d", msg_id, segments)
         return JSONResponse(response, status_code=201)
 
-    @app.post("/twilio/2010-04-01/Accounts/{account_sid}/Messages.json", status_code=201,
-              dependencies=inject)
+    @app.post("/twilio/2010-04-01/Accounts/{account_sid}/Messages.json", status_code=201, dependencies=inject)
     def twilio_send(
         account_sid: str,
         to: Annotated[str | None, Form(alias="To")] = None,
@@ -424,8 +427,7 @@ def create_app(spool: Path, fail_rate: float = 0.0, fail_seed: int = 0) -> FastA
         if not body:
             raise _TwilioError(400, 21602, "Message body is required.")
         if len(body) > MAX_SMS_CHARS:
-            raise _TwilioError(400, 21617, "The concatenated message body exceeds the 1600 "
-                                           "character limit.")
+            raise _TwilioError(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
         segments = sms_segments(body)
         sid = "SM" + uuid.uuid4().hex
         now = format_datetime(datetime.now(UTC), usegmt=True)
@@ -447,9 +449,7 @@ def create_app(spool: Path, fail_rate: float = 0.0, fail_seed: int = 0) -> FastA
             "price": None,
             "price_unit": "USD",
             "status": "queued",
-            "subresource_uris": {
-                "media": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}/Media.json"
-            },
+            "subresource_uris": {"media": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}/Media.json"},
             "to": to,
             "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
         }
@@ -500,8 +500,9 @@ def create_app(spool: Path, fail_rate: float = 0.0, fail_seed: int = 0) -> FastA
         try:
             data = base64.b64decode(body.pdf_base64, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise ProblemError(422, "bad-base64", "pdf_base64 is not valid base64",
-                               "The pdf_base64 field could not be decoded.") from exc
+            raise ProblemError(
+                422, "bad-base64", "pdf_base64 is not valid base64", "The pdf_base64 field could not be decoded."
+            ) from exc
         _require_pdf(data, "decoded pdf_base64")
         national_id = body.national_id.replace("-", "")
         fp = _fingerprint(data, national_id, body.title)
@@ -534,8 +535,7 @@ def create_app(spool: Path, fail_rate: float = 0.0, fail_seed: int = 0) -> FastA
         with channel.lock:
             rec = channel.by_id.get(item_id)
         if rec is None:
-            return _problem(request, 404, "not-found", "Not found",
-                            f"No {channel.name} item with that id.")
+            return _problem(request, 404, "not-found", "Not found", f"No {channel.name} item with that id.")
         return JSONResponse(rec)
 
     @app.get("/sms/messages/{item_id}")
@@ -574,10 +574,18 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (see READY line)")
     p.add_argument("--spool", type=Path, required=True)
-    p.add_argument("--fail-rate", type=float, default=_env_float("KRAFA_SINK_FAIL_RATE", 0.0),
-                   help="fraction of channel POSTs answered 503 (env KRAFA_SINK_FAIL_RATE)")
-    p.add_argument("--fail-seed", type=int, default=_env_int("KRAFA_SINK_FAIL_SEED", 0),
-                   help="seed for the failure draws (env KRAFA_SINK_FAIL_SEED)")
+    p.add_argument(
+        "--fail-rate",
+        type=float,
+        default=_env_float("KRAFA_SINK_FAIL_RATE", 0.0),
+        help="fraction of channel POSTs answered 503 (env KRAFA_SINK_FAIL_RATE)",
+    )
+    p.add_argument(
+        "--fail-seed",
+        type=int,
+        default=_env_int("KRAFA_SINK_FAIL_SEED", 0),
+        help="seed for the failure draws (env KRAFA_SINK_FAIL_SEED)",
+    )
     p.add_argument("--log-level", default=os.environ.get("KRAFA_LOG_LEVEL", "INFO"))
     return p
 
@@ -624,8 +632,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
 
-    config = uvicorn.Config(app, log_config=_log_config(level), log_level=level.lower(),
-                            lifespan="off", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app, log_config=_log_config(level), log_level=level.lower(), lifespan="off", timeout_graceful_shutdown=5
+    )
     ready = f"READY http {_format_hostport(args.host, sock.getsockname()[1])}"
     server = _AnnouncingServer(config, ready)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal against the

@@ -128,8 +128,10 @@ def _line_ending(raw: bytes) -> bytes:
 def _with_envelope(raw: bytes, mail_from: str, rcpt_tos: Sequence[str]) -> bytes:
     eol = _line_ending(raw)
     prefix = (
-        f"{ENVELOPE_FROM_HEADER}: <{mail_from}>".encode() + eol
-        + f"{ENVELOPE_TO_HEADER}: {', '.join(f'<{r}>' for r in rcpt_tos)}".encode() + eol
+        f"{ENVELOPE_FROM_HEADER}: <{mail_from}>".encode()
+        + eol
+        + f"{ENVELOPE_TO_HEADER}: {', '.join(f'<{r}>' for r in rcpt_tos)}".encode()
+        + eol
     )
     return prefix + raw
 
@@ -413,10 +415,7 @@ class SmtpCatcher:
 
     def is_bounce_recipient(self, address: str) -> bool:
         local, domain = _split_address(address)
-        return (
-            domain.lower() in self.bounce_domains
-            or local.lower().startswith(BOUNCE_LOCALPART_PREFIX)
-        )
+        return domain.lower() in self.bounce_domains or local.lower().startswith(BOUNCE_LOCALPART_PREFIX)
 
     async def start(self) -> None:
         if self._server is not None:
@@ -428,12 +427,15 @@ class SmtpCatcher:
         for sub in ("tmp", "new", "cur", "dsn"):
             (self.spool / sub).mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._make_protocol, host=self.host,
-                                                port=self._requested_port)
+        self._server = await loop.create_server(self._make_protocol, host=self.host, port=self._requested_port)
         self._port = int(self._server.sockets[0].getsockname()[1])
-        log.info("smtp catcher listening on %s:%d (bounce domains: %d, bounce-to: %s)",
-                 self.host, self._port, len(self.bounce_domains),
-                 "set" if self.bounce_to else "unset")
+        log.info(
+            "smtp catcher listening on %s:%d (bounce domains: %d, bounce-to: %s)",
+            self.host,
+            self._port,
+            len(self.bounce_domains),
+            "set" if self.bounce_to else "unset",
+        )
 
     async def stop(self, dsn_grace: float = 1.0) -> None:
         """Stop listening, drop open sessions, give queued DSNs ``dsn_grace`` seconds to go out."""
@@ -452,8 +454,7 @@ class SmtpCatcher:
             task.cancel()
         if leftover:
             await asyncio.gather(*leftover, return_exceptions=True)
-            log.warning("stopped with %d DSN(s) undelivered (copies remain in dsn/)",
-                        len(leftover))
+            log.warning("stopped with %d DSN(s) undelivered (copies remain in dsn/)", len(leftover))
         log.info("smtp catcher stopped")
 
     async def wait_dsns_idle(self) -> None:
@@ -491,9 +492,7 @@ class SmtpCatcher:
         received = _utcnow()
         bounced = [r for r in rcpt_tos if self.is_bounce_recipient(r)]
         try:
-            name, message_id = await asyncio.to_thread(
-                self._store, raw, mail_from, rcpt_tos, received, bounced
-            )
+            name, message_id = await asyncio.to_thread(self._store, raw, mail_from, rcpt_tos, received, bounced)
         except OSError:
             log.exception("could not spool message")
             # Transient on purpose: the client keeps the message and retries, like with a real MTA.
@@ -554,9 +553,7 @@ class SmtpCatcher:
         created = _utcnow()
         name = _spool_name(created)
         try:
-            await asyncio.to_thread(
-                self._store_dsn, name, dsn, return_path, failed, original_name, message_id, created
-            )
+            await asyncio.to_thread(self._store_dsn, name, dsn, return_path, failed, original_name, message_id, created)
         except OSError:
             log.exception("could not store DSN copy for message %s", original_name)
         dsn_id = name.removesuffix(".eml")
@@ -572,8 +569,7 @@ class SmtpCatcher:
         )
         self._dsn_tasks.add(task)
         task.add_done_callback(self._dsn_tasks.discard)
-        log.info("DSN %s queued for message %s (%d failed rcpts)", dsn_id, original_name,
-                 len(failed))
+        log.info("DSN %s queued for message %s (%d failed rcpts)", dsn_id, original_name, len(failed))
 
     def _store_dsn(
         self,
@@ -608,14 +604,12 @@ class SmtpCatcher:
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 codes = [r.code for r in exc.recipients]
                 if all(code >= 500 for code in codes):
-                    log.warning("DSN %s permanently refused by bounce receiver (codes %s)",
-                                pending.dsn_id, codes)
+                    log.warning("DSN %s permanently refused by bounce receiver (codes %s)", pending.dsn_id, codes)
                     return
                 reason = f"recipient refused {codes}"
             except aiosmtplib.SMTPResponseException as exc:
                 if exc.code >= 500:
-                    log.warning("DSN %s permanently refused by bounce receiver (code %d)",
-                                pending.dsn_id, exc.code)
+                    log.warning("DSN %s permanently refused by bounce receiver (code %d)", pending.dsn_id, exc.code)
                     return
                 reason = f"SMTP {exc.code}"
             except (OSError, aiosmtplib.SMTPException, TimeoutError) as exc:
@@ -626,17 +620,16 @@ class SmtpCatcher:
                 return
             waited = time.monotonic() - pending.queued_at
             if waited + delay > self.dsn_retry_for:
-                log.error("giving up on DSN %s after %d attempts over %.0fs (%s)",
-                          pending.dsn_id, attempt, waited, reason)
+                log.error(
+                    "giving up on DSN %s after %d attempts over %.0fs (%s)", pending.dsn_id, attempt, waited, reason
+                )
                 return
-            log.info("DSN %s attempt %d failed (%s); retrying in %.1fs",
-                     pending.dsn_id, attempt, reason, delay)
+            log.info("DSN %s attempt %d failed (%s); retrying in %.1fs", pending.dsn_id, attempt, reason, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, DSN_RETRY_MAX_DELAY)
 
     async def _send_dsn(self, host: str, port: int, pending: _PendingDsn) -> None:
-        client = aiosmtplib.SMTP(hostname=host, port=port, timeout=30,
-                                 local_hostname=self.hostname, start_tls=False)
+        client = aiosmtplib.SMTP(hostname=host, port=port, timeout=30, local_hostname=self.hostname, start_tls=False)
         async with client:
             mail_options: list[str] = []
             if not pending.return_path.isascii():
@@ -644,8 +637,7 @@ class SmtpCatcher:
             if not pending.raw.isascii() and client.supports_extension("8bitmime"):
                 mail_options.append("BODY=8BITMIME")
             # aiosmtplib.send() refuses an empty sender, but a DSN must go out as MAIL FROM:<>.
-            await client.sendmail("", [pending.return_path], pending.raw,
-                                  mail_options=mail_options)
+            await client.sendmail("", [pending.return_path], pending.raw, mail_options=mail_options)
 
 
 class _Handler:
@@ -680,13 +672,18 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (see READY line)")
     p.add_argument("--spool", type=Path, required=True)
-    p.add_argument("--bounce-domains", default="",
-                   help="comma-separated recipient domains that bounce with 5.1.1")
-    p.add_argument("--bounce-to", type=_parse_hostport, default=None, metavar="HOST:PORT",
-                   help="SMTP server that receives the DSNs (the bounce handler)")
+    p.add_argument("--bounce-domains", default="", help="comma-separated recipient domains that bounce with 5.1.1")
+    p.add_argument(
+        "--bounce-to",
+        type=_parse_hostport,
+        default=None,
+        metavar="HOST:PORT",
+        help="SMTP server that receives the DSNs (the bounce handler)",
+    )
     p.add_argument("--hostname", default=None, help="name used in greetings and DSNs")
-    p.add_argument("--dsn-retry-for", type=float, default=DEFAULT_DSN_RETRY_FOR,
-                   help="seconds to keep retrying DSN delivery")
+    p.add_argument(
+        "--dsn-retry-for", type=float, default=DEFAULT_DSN_RETRY_FOR, help="seconds to keep retrying DSN delivery"
+    )
     p.add_argument("--log-level", default=os.environ.get("KRAFA_LOG_LEVEL", "INFO"))
     return p
 
