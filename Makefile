@@ -8,7 +8,7 @@ MEMBERS := libs/events libs/kit services/claims-api services/scheduler services/
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run demo test test-unit test-integration test-e2e bench lint fmt typecheck \
+.PHONY: install run demo test test-unit test-integration test-e2e lint fmt typecheck \
         schemas asyncapi constraints up down clean
 
 install: $(STAMP)
@@ -26,7 +26,7 @@ run: install
 demo: install
 	$(BIN)/krafa demo
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: install
@@ -34,9 +34,6 @@ test-unit: install
 
 test-e2e: install
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
-
-bench: install
-	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -45,8 +45,8 @@ class ContainerPostgres:
         self.container = PostgresContainer(
             "postgres:17",
             username="postgres",
-            password="postgres",
-            dbname="postgres",  # noqa: S106
+            password="postgres",  # noqa: S106 (a throwaway test container)
+            dbname="postgres",
         )
 
     def start(self) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from krafa_bounce_handler.dsn import BouncedRecipient, BounceReport
+from krafa_bounce_handler.dsn import REASON_MAX, BouncedRecipient, BounceReport
 
 Kind = Literal["hard", "soft"]
 
@@ -121,3 +122,30 @@ def is_duplicate(
     (kind, raw sha256) pairs: the same report received again (an MTA retrying after a lost
     250), or a hard bounce when one was already emitted (the address is already marked)."""
     return any(sha == raw_sha256 or (kind == "hard" and verdict_kind == "hard") for kind, sha in emitted)
+
+
+@dataclass(frozen=True, slots=True)
+class SoftBouncePolicy:
+    """The `max_soft`-th soft bounce for one (creditor, recipient address) within `window` counts
+    as hard: an address that keeps failing temporarily is not worth more reminders."""
+
+    max_soft: int = 3
+    window: timedelta = timedelta(hours=72)
+
+    def __post_init__(self) -> None:
+        if self.max_soft < 1:
+            raise ValueError("max_soft must be at least 1")
+
+
+def apply_soft_policy(verdict: BounceVerdict, earlier_soft: int, policy: SoftBouncePolicy) -> BounceVerdict | None:
+    """The hard verdict a soft one escalates to, given how many soft bounces (escalated ones
+    included) the same creditor and address had within the policy's window before it; None when
+    the verdict stands."""
+    if verdict.kind != "soft":
+        return None
+    nth = earlier_soft + 1
+    if nth < policy.max_soft:
+        return None
+    hours = policy.window.total_seconds() / 3600
+    reason = f"escalated: soft bounce {nth} within {hours:g}h (limit {policy.max_soft}): {verdict.reason}"
+    return replace(verdict, kind="hard", reason=reason[:REASON_MAX])

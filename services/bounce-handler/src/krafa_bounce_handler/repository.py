@@ -14,6 +14,7 @@ Row = Mapping[str, Any]
 
 # Two-key advisory locks have their own key space; the first key names what is locked.
 _DELIVERY_LOCK = "krafa.bounce-handler.delivery"
+_ADDRESS_LOCK = "krafa.bounce-handler.address"
 
 
 async def lock_delivery(conn: Connection, delivery_id: UUID) -> None:
@@ -99,7 +100,7 @@ async def insert_bounce(conn: Connection, **values: Any) -> None:
 async def awaiting_bounces(conn: Connection, delivery_id: UUID) -> list[Row]:
     return list(
         await conn.fetch(
-            "SELECT id, report, received_at, raw_sha256 FROM bounces"
+            "SELECT id, report, received_at, raw_sha256, source FROM bounces"
             " WHERE delivery_id = $1 AND state = 'awaiting_delivery'"
             " ORDER BY received_at, id FOR UPDATE",
             delivery_id,
@@ -119,10 +120,11 @@ async def resolve_bounce(
     reason: str,
     emitted_at: datetime | None,
     event_id: UUID | None,
+    escalated: bool = False,
 ) -> None:
     await conn.execute(
         "UPDATE bounces SET state = $2, recipient = $3, reported_address = $4, kind = $5,"
-        " status = $6, reason = $7, emitted_at = $8, event_id = $9 WHERE id = $1",
+        " status = $6, reason = $7, emitted_at = $8, event_id = $9, escalated = $10 WHERE id = $1",
         bounce_id,
         state,
         recipient,
@@ -132,7 +134,60 @@ async def resolve_bounce(
         reason,
         emitted_at,
         event_id,
+        escalated,
     )
+
+
+async def lock_address(conn: Connection, creditor_id: UUID, recipient: str) -> None:
+    """Serialise the soft-bounce count of one (creditor, address): two soft bounces for two
+    deliveries to it, committed at once, must not both see one bounce too few."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2::uuid::text || '|' || lower($3)))",
+        _ADDRESS_LOCK,
+        creditor_id,
+        recipient,
+    )
+
+
+async def count_soft_bounces(
+    conn: Connection, creditor_id: UUID, recipient: str, *, since: datetime, until: datetime
+) -> int:
+    """Emitted bounces classified soft (escalated ones included) for a creditor's address,
+    received in (since, until]."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM bounces b JOIN deliveries d ON d.delivery_id = b.delivery_id"
+        " WHERE d.creditor_id = $1 AND lower(d.recipient) = lower($2)"
+        " AND b.state = 'emitted' AND (b.kind = 'soft' OR b.escalated)"
+        " AND b.received_at > $3 AND b.received_at <= $4",
+        creditor_id,
+        recipient,
+        since,
+        until,
+    )
+    return count
+
+
+async def claim_webhook_token(conn: Connection, provider: str, token: str, signed_at: datetime) -> bool:
+    """Record a signature token as used; False when it was used before (a replay)."""
+    inserted = await conn.fetchval(
+        "INSERT INTO webhook_tokens (provider, token, signed_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING RETURNING true",
+        provider,
+        token,
+        signed_at,
+    )
+    return bool(inserted)
+
+
+async def prune_webhook_tokens(conn: Connection, before: datetime) -> None:
+    """Tokens signed before `before` are refused as stale anyway: no need to remember them."""
+    await conn.execute("DELETE FROM webhook_tokens WHERE signed_at < $1", before)
+
+
+async def insert_webhook_event(conn: Connection, **values: Any) -> None:
+    columns = ", ".join(values)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    await conn.execute(f"INSERT INTO webhook_events ({columns}) VALUES ({placeholders})", *values.values())
 
 
 BOUNCE_COLUMNS = (

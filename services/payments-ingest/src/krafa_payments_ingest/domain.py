@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -135,6 +136,101 @@ def match(reference: str | None, currency: str, candidates: Sequence[IndexedClai
     if not candidates:
         return Match(None, UnmatchedReason.UNKNOWN_REFERENCE)
     same_currency = [claim for claim in candidates if claim.currency == currency.upper()]
+    if not same_currency:
+        return Match(None, UnmatchedReason.CURRENCY_MISMATCH)
+    if len(same_currency) > 1:
+        return Match(None, UnmatchedReason.AMBIGUOUS_REFERENCE)
+    return Match(same_currency[0], None)
+
+
+# --- matching by the remittance text ---------------------------------------------------------
+#
+# A payer who does not use the structured reference often types the invoice number or the
+# reference into the free text ("Invoice INV-1042, thanks"). A key is found there only as a
+# whole word (not inside a longer one), case-insensitively, and with the spaces a payer may
+# put into a reference ignored. Keys shorter than MIN_TEXT_KEY characters or without a digit
+# are never looked for: "12" or "March" would match far too much.
+
+MIN_TEXT_KEY = 5
+MAX_TEXT_KEY = 40  # longest key looked for; ISO 11649 references have 25 characters at most
+MAX_TEXT = 2_000  # only the start of a longer remittance text is searched
+
+
+@dataclass(frozen=True, slots=True)
+class TextKeyed:
+    """A claim and the keys it may be named by in a remittance text: compact reference, invoice no."""
+
+    claim: IndexedClaim
+    keys: tuple[str, ...]
+
+
+def text_key(value: str | None) -> str | None:
+    """A reference or invoice number as looked for in text: compacted, upper case; None when too weak."""
+    if value is None:
+        return None
+    key = compact(value)
+    if len(key) < MIN_TEXT_KEY or len(key) > MAX_TEXT_KEY or not any(c.isdigit() for c in key):
+        return None
+    return key
+
+
+_WORD = re.compile(r"\w+")
+
+
+def text_candidates(text: str | None) -> set[str]:
+    """Every compacted run of whole words of the text that could be a key (for the index lookup).
+
+    A run starts at a word's start and ends at a word's end, so a key found in it is bounded
+    by non-word characters; the punctuation inside a run is kept (``INV-1042``, ``2026/17``).
+    """
+    if not text:
+        return set()
+    text = text[:MAX_TEXT]
+    words = list(_WORD.finditer(text))
+    found: set[str] = set()
+    for i, first in enumerate(words):
+        for last in words[i:]:
+            if last.end() - first.start() > 3 * MAX_TEXT_KEY:
+                break
+            key = text_key(text[first.start() : last.end()])
+            if key is not None:
+                found.add(key)
+            elif len(compact(text[first.start() : last.end()])) > MAX_TEXT_KEY:
+                break
+    return found
+
+
+def _key_pattern(key: str) -> re.Pattern[str]:
+    body = r"\s*".join(re.escape(c) for c in key)
+    start = r"(?<!\w)" if key[0].isalnum() or key[0] == "_" else ""
+    end = r"(?!\w)" if key[-1].isalnum() or key[-1] == "_" else ""
+    return re.compile(start + body + end, re.IGNORECASE)
+
+
+def text_mentions(text: str | None, key: str) -> bool:
+    """Whether the text names the key as a whole word, case-insensitively, spaces ignored."""
+    return bool(text) and _key_pattern(key).search((text or "")[:MAX_TEXT]) is not None
+
+
+def match_text(text: str | None, currency: str, structured: Match, candidates: Iterable[TextKeyed]) -> Match:
+    """Second chance for an entry the structured reference did not match (no reference or an
+    unknown one): the claims whose invoice number or reference the remittance text names.
+
+    One claim in the entry's currency takes the payment; several are ``ambiguous_reference``;
+    named claims only in other currencies are ``currency_mismatch``; none keeps ``structured``.
+    """
+    if structured.matched or structured.reason not in (
+        UnmatchedReason.NO_REFERENCE,
+        UnmatchedReason.UNKNOWN_REFERENCE,
+    ):
+        return structured
+    named: dict[UUID, IndexedClaim] = {}
+    for keyed in candidates:
+        if any(text_mentions(text, key) for key in keyed.keys):
+            named[keyed.claim.claim_id] = keyed.claim
+    if not named:
+        return structured
+    same_currency = [claim for claim in named.values() if claim.currency == currency.upper()]
     if not same_currency:
         return Match(None, UnmatchedReason.CURRENCY_MISMATCH)
     if len(same_currency) > 1:

@@ -78,6 +78,33 @@ async def claims_by_reference(conn: Connection, references: list[str]) -> dict[s
     return found
 
 
+async def claims_by_text_key(conn: Connection, keys: list[str]) -> dict[str, list[domain.TextKeyed]]:
+    """The claims whose compact reference or invoice number is one of the keys, by each key."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT claim_id, creditor_id, debtor_id, reference, invoice_no, currency, status FROM claim_index"
+        " WHERE reference = ANY($1::text[])"
+        " OR upper(regexp_replace(invoice_no, '\\s', '', 'g')) = ANY($1::text[]) ORDER BY claim_id",
+        keys,
+    )
+    wanted = set(keys)
+    found: dict[str, list[domain.TextKeyed]] = defaultdict(list)
+    for row in rows:
+        claim = domain.IndexedClaim(
+            claim_id=row["claim_id"],
+            creditor_id=row["creditor_id"],
+            debtor_id=row["debtor_id"],
+            currency=row["currency"],
+            status=row["status"],
+        )
+        claim_keys = tuple(k for k in (domain.text_key(row["reference"]), domain.text_key(row["invoice_no"])) if k)
+        keyed = domain.TextKeyed(claim, claim_keys)
+        for key in set(claim_keys) & wanted:
+            found[key].append(keyed)
+    return found
+
+
 async def first_import_of(conn: Connection, sha256: str) -> UUID | None:
     first: UUID | None = await conn.fetchval(
         "SELECT id FROM imports WHERE sha256 = $1 ORDER BY imported_at, id LIMIT 1", sha256

@@ -9,6 +9,7 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -17,7 +18,7 @@ from krafa_events import ClaimCreated, PaymentReceived, PaymentUnmatched
 from krafa_kit.db import Database, UnitOfWork
 
 from krafa_payments_ingest import domain, metrics, repository
-from krafa_payments_ingest.parsers import ParsedBankFile, parse_bank_file
+from krafa_payments_ingest.parsers import BankEntry, ParsedBankFile, parse_bank_file
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,9 @@ async def import_file(db: Database, data: bytes, filename: str | None, now: date
         )
         references = sorted({r for e in parsed.entries if (r := domain.normalise_reference(e.reference))})
         index = await repository.claims_by_reference(uow.conn, references)
-        rows = await asyncio.to_thread(_payment_rows, read, index)
+        texts = await asyncio.to_thread(_text_candidates, read.parsed.entries, index)
+        by_text = await repository.claims_by_text_key(uow.conn, sorted(set().union(*texts)))
+        rows = await asyncio.to_thread(_payment_rows, read, index, texts, by_text)
         inserted = await repository.insert_payments(uow.conn, import_id, now, rows)
         new = [row for row in rows if row.id in inserted]
         # Encoding is ~75 µs an event: a large file's events are built off the event loop too.
@@ -110,10 +113,30 @@ async def import_file(db: Database, data: bytes, filename: str | None, now: date
     return result
 
 
-def _payment_rows(read: _ReadFile, index: dict[str, list[domain.IndexedClaim]]) -> list[repository.PaymentRow]:
-    rows = []
-    for entry, identity in zip(read.parsed.entries, read.identities, strict=True):
+def _text_candidates(entries: Sequence[BankEntry], index: dict[str, list[domain.IndexedClaim]]) -> list[set[str]]:
+    """Per entry, the keys its remittance text could name; only for entries whose structured
+    reference is missing or unknown (the only ones matched by their text)."""
+    found: list[set[str]] = []
+    for entry in entries:
         reference = domain.normalise_reference(entry.reference)
+        needed = reference is None or reference not in index
+        found.append(domain.text_candidates(entry.remittance_text) if needed else set())
+    return found
+
+
+def _payment_rows(
+    read: _ReadFile,
+    index: dict[str, list[domain.IndexedClaim]],
+    texts: list[set[str]],
+    by_text: dict[str, list[domain.TextKeyed]],
+) -> list[repository.PaymentRow]:
+    rows = []
+    for entry, identity, keys in zip(read.parsed.entries, read.identities, texts, strict=True):
+        reference = domain.normalise_reference(entry.reference)
+        decision = domain.match(reference, entry.currency, index.get(reference, []) if reference else [])
+        if keys:
+            named = [keyed for key in sorted(keys) for keyed in by_text.get(key, [])]
+            decision = domain.match_text(entry.remittance_text, entry.currency, decision, named)
         rows.append(
             repository.PaymentRow(
                 id=uuid.uuid4(),
@@ -130,7 +153,7 @@ def _payment_rows(read: _ReadFile, index: dict[str, list[domain.IndexedClaim]]) 
                 end_to_end_id=entry.end_to_end_id,
                 debtor_name=entry.debtor_name,
                 debtor_account=entry.debtor_account,
-                match=domain.match(reference, entry.currency, index.get(reference, []) if reference else []),
+                match=decision,
             )
         )
     return rows

@@ -137,3 +137,92 @@ def test_reference_at_two_creditors_is_ambiguous() -> None:
 def test_currency_settles_a_reference_shared_across_currencies() -> None:
     eur = a_claim("EUR")
     assert domain.match("RF18539007547034", "eur", [a_claim("ISK"), eur]).claim == eur
+
+
+# --- the remittance text ---------------------------------------------------------------------
+
+
+def keyed(claim: IndexedClaim, *keys: str) -> domain.TextKeyed:
+    return domain.TextKeyed(claim, tuple(k for key in keys if (k := domain.text_key(key))))
+
+
+UNKNOWN = domain.Match(None, UnmatchedReason.UNKNOWN_REFERENCE)
+NO_REFERENCE = domain.Match(None, UnmatchedReason.NO_REFERENCE)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "found"),
+    [("Invoice INV-1042, thanks", "INV-1042", True), ("invoice inv-1042", "INV-1042", True),
+     ("XINV-1042", "INV-1042", False), ("INV-10421", "INV-1042", False), ("INV-1042/2", "INV-1042", True),
+     ("ref RF18 5390 0754 7034.", "RF18539007547034", True), ("rf185390 07547034", "RF18539007547034", True),
+     ("RF185390075470345", "RF18539007547034", False), (None, "INV-1042", False), ("", "INV-1042", False)],
+)  # fmt: skip
+def test_text_mentions_a_key_as_a_whole_word(text: str | None, key: str, found: bool) -> None:
+    assert domain.text_mentions(text, key) is found
+
+
+def test_text_candidates_hold_the_keys_the_text_names() -> None:
+    found = domain.text_candidates("Invoice INV-1042, ref rf18 5390 0754 7034")
+    assert {"INV-1042", "RF18539007547034"} <= found
+    assert "INV-104" not in found and "NV-1042" not in found
+    assert domain.text_candidates(None) == set() and domain.text_candidates("thanks") == set()
+
+
+@pytest.mark.parametrize(("raw", "key"), [("INV-1042", "INV-1042"), ("inv 1042", "INV1042"), ("12", None),
+                                          ("MARCH", None), ("x" * 41 + "1", None), (None, None)])  # fmt: skip
+def test_weak_keys_are_never_looked_for(raw: str | None, key: str | None) -> None:
+    assert domain.text_key(raw) == key
+
+
+def test_invoice_number_in_the_text_matches_an_entry_without_reference() -> None:
+    claim = a_claim()
+    decision = domain.match_text("Payment for INV-1042", "isk", NO_REFERENCE, [keyed(claim, "INV-1042")])
+    assert decision == domain.Match(claim, None)
+
+
+def test_reference_in_the_text_matches_an_entry_with_an_unknown_reference() -> None:
+    claim = a_claim()
+    decision = domain.match_text("RF18 5390 0754 7034", "ISK", UNKNOWN, [keyed(claim, "RF18539007547034")])
+    assert decision.claim == claim
+
+
+def test_the_same_claim_named_twice_is_one_candidate() -> None:
+    claim = a_claim()
+    candidate = keyed(claim, "RF18539007547034", "INV-1042")
+    text = "INV-1042 RF18539007547034"
+    assert domain.match_text(text, "ISK", NO_REFERENCE, [candidate, candidate]).claim == claim
+
+
+def test_two_claims_named_in_the_text_are_ambiguous() -> None:
+    text = "INV-1042 and INV-1043"
+    decision = domain.match_text(
+        text, "ISK", NO_REFERENCE, [keyed(a_claim(), "INV-1042"), keyed(a_claim(), "INV-1043")]
+    )
+    assert decision == domain.Match(None, UnmatchedReason.AMBIGUOUS_REFERENCE)
+
+
+def test_one_invoice_number_at_two_creditors_is_ambiguous() -> None:
+    both = [keyed(a_claim(), "INV-1042"), keyed(a_claim(), "INV-1042")]
+    assert domain.match_text("INV-1042", "ISK", NO_REFERENCE, both).reason is UnmatchedReason.AMBIGUOUS_REFERENCE
+
+
+def test_currency_decides_between_claims_named_in_the_text() -> None:
+    eur = a_claim("EUR")
+    both = [keyed(a_claim("ISK"), "INV-1042"), keyed(eur, "INV-1042")]
+    assert domain.match_text("INV-1042", "EUR", NO_REFERENCE, both).claim == eur
+    only_isk = [keyed(a_claim("ISK"), "INV-1042")]
+    assert domain.match_text("INV-1042", "EUR", NO_REFERENCE, only_isk).reason is UnmatchedReason.CURRENCY_MISMATCH
+
+
+def test_text_that_names_no_candidate_keeps_the_structured_reason() -> None:
+    candidate = [keyed(a_claim(), "INV-1042")]
+    assert domain.match_text("INV-10420", "ISK", UNKNOWN, candidate) == UNKNOWN
+    assert domain.match_text(None, "ISK", NO_REFERENCE, candidate) == NO_REFERENCE
+
+
+def test_text_never_overrides_a_structured_decision() -> None:
+    claim, other = a_claim(), a_claim()
+    matched = domain.Match(claim, None)
+    assert domain.match_text("INV-1042", "ISK", matched, [keyed(other, "INV-1042")]) == matched
+    ambiguous = domain.Match(None, UnmatchedReason.AMBIGUOUS_REFERENCE)
+    assert domain.match_text("INV-1042", "ISK", ambiguous, [keyed(other, "INV-1042")]) == ambiguous

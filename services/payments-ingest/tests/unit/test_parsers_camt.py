@@ -119,13 +119,21 @@ def test_debits_are_left_out_even_with_credit_details() -> None:
 
 
 @pytest.mark.parametrize(
-    ("ind", "expected"),
-    [("CRDT", [700]), ("DBIT", [])],
-)
-def test_reversal_indicator_follows_the_entry_direction(ind: str, expected: list[int]) -> None:
-    # CRDT+RvslInd: a debit coming back (credit). DBIT+RvslInd: a credit charged back (debit).
-    data = camt054(ntry("7.00", "EUR", ind, extra="<RvslInd>true</RvslInd>"))
-    assert [e.amount_minor for e in parse_bank_file(data).entries] == expected
+    ("ind", "rvsl", "expected"),
+    [("CRDT", "true", [(700, False)]), ("DBIT", "true", [(-700, True)]), ("DBIT", "false", []),
+     ("CRDT", "false", [(700, False)])],
+)  # fmt: skip
+def test_reversal_indicator_follows_the_entry_direction(ind: str, rvsl: str, expected: list[tuple[int, bool]]) -> None:
+    # CRDT+RvslInd: a debit coming back, a credit like any other (the manifest counts it).
+    # DBIT+RvslInd: a credit charged back, returned negative as a reversal of that credit.
+    data = camt054(ntry("7.00", "EUR", ind, extra=f"<RvslInd>{rvsl}</RvslInd>"))
+    assert [(e.amount_minor, e.reversal) for e in parse_bank_file(data).entries] == expected
+
+
+def test_a_batched_credit_charged_back_is_negative_in_every_detail() -> None:
+    data = camt054(ntry("5.00", "EUR", "DBIT", details=tx("2.00", "EUR") + tx("3.00", "EUR"),
+                        extra="<RvslInd>true</RvslInd>"))  # fmt: skip
+    assert [(e.amount_minor, e.reversal) for e in parse_bank_file(data).entries] == [(-200, True), (-300, True)]
 
 
 @pytest.mark.parametrize("status", ["<Sts>PDNG</Sts>", "<Sts><Cd>INFO</Cd></Sts>"])

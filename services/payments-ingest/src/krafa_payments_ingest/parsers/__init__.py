@@ -6,9 +6,11 @@ Public API::
     parse_bank_file(data) -> ParsedBankFile          # raises BankFileError, nothing else
 
 Only credits to the account are returned; the entry's own direction decides (camt entry-level
-``CdtDbtInd``, MT940 mark ``C``/``RD``), so debits, including charged-back credits, are left
-out. A correction carried inside the credits (a negative Nets OCR transaction, a debit
-``TxDtls`` netted into a batched camt credit) is returned with a negative ``amount_minor``.
+``CdtDbtInd``, MT940 mark ``C``/``RD``), so debits are left out. The exception is a camt
+credit charged back (``DBIT`` with ``RvslInd`` true): it is returned negative with ``reversal``
+set, so that the payment it reverses can be found (an MT940 ``RC`` is still left out). A
+correction carried inside the credits (a negative Nets OCR transaction, a debit ``TxDtls``
+netted into a batched camt credit) is returned with a negative ``amount_minor``.
 Amounts are integer minor units of the ISO 4217 currency; they are never floats.
 
 The format parsers live in the submodules ``camt``, ``mt940`` and ``ocr``; they import the
@@ -76,6 +78,8 @@ class BankEntry:
     entry_index: int  # 1-based position of the entry (Ntry, :61:, OCR transaction) in the file
     detail_index: int  # 0-based position of the TxDtls inside a batched entry (0 otherwise)
     line: int | None  # 1-based line where the entry (or the batched TxDtls) starts
+    # True for a credit charged back (camt DBIT entry with RvslInd true): amount_minor is negative
+    reversal: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,11 @@ a document with a DOCTYPE is rejected outright (billion laughs, XXE).
 Rules (see the package docstring for the data model):
 
 * Only entries whose entry-level ``CdtDbtInd`` is ``CRDT`` are credits; ``DBIT`` entries are
-  left out whatever their ``TxDtls`` say. ``RvslInd`` does not change that: ``CRDT`` with
-  ``RvslInd`` true (a debit coming back) is a credit, ``DBIT`` with ``RvslInd`` true (a credit
-  charged back, e.g. a refunded direct debit) is a debit and is left out.
+  left out whatever their ``TxDtls`` say. ``CRDT`` with ``RvslInd`` true (a debit coming back)
+  is a credit like any other, as the corpus manifest counts it. The one exception: ``DBIT``
+  with ``RvslInd`` true is a credit charged back (the reversal of an earlier credit); it is
+  returned with every amount negative and ``reversal`` set, so that payments-ingest can find
+  the payment it reverses by its bank references.
 * Entries whose status is ``PDNG`` (pending) or ``INFO`` (information only) are not booked
   and are left out.
 * An entry with several ``TxDtls`` (a batch) yields one item per detail, with the detail's
@@ -23,7 +25,8 @@ Rules (see the package docstring for the data model):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Callable, Iterator
 from datetime import date
 from io import BytesIO
 from typing import Any
@@ -156,7 +159,8 @@ def _entry_items(ntry: _Element, index: int) -> list[BankEntry]:
     details = [tx for nd in _all(ntry, "NtryDtls") for tx in _all(nd, "TxDtls")] if "NtryDtls" in kids else []
     parsed = [_detail(tx, fail, f"TxDtls {i + 1}") for i, tx in enumerate(details)]
 
-    if indicator != "CRDT" or status in _UNBOOKED:
+    reversal = indicator == "DBIT" and (_text(kids.get("RvslInd")) or "").lower() in ("true", "1")
+    if (indicator != "CRDT" and not reversal) or status in _UNBOOKED:
         return []
 
     def item(
@@ -180,8 +184,22 @@ def _entry_items(ntry: _Element, index: int) -> list[BankEntry]:
             entry_index=index,
             detail_index=detail_index,
             line=at_line,
+            reversal=reversal,
         )
 
+    if reversal:  # every part of a credit charged back takes money away
+        items = _credit_items(amount, currency, parsed, line, item)
+        return [dataclasses.replace(e, amount_minor=-abs(e.amount_minor)) for e in items]
+    return _credit_items(amount, currency, parsed, line, item)
+
+
+def _credit_items(
+    amount: int,
+    currency: str,
+    parsed: list[_Detail],
+    line: int | None,
+    item: Callable[[int, str, _Detail | None, int, int | None], BankEntry],
+) -> list[BankEntry]:
     if not parsed:
         return [item(amount, currency, None, 0, line)]
     if len(parsed) == 1:

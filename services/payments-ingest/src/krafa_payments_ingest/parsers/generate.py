@@ -35,6 +35,7 @@ class GeneratedCredit:
     booking_date: date  # also used as the value date
     bank_ref: str | None  # AcctSvcrRef, max 35 characters
     debtor_name: str | None = None  # max 140 characters
+    remittance_text: str | None = None  # unstructured remittance (Ustrd), max 140 characters
 
 
 def camt054(
@@ -129,12 +130,14 @@ def _entries(entries: Sequence[GeneratedCredit]) -> list[str]:
             if e.debtor_name
             else ""
         )
-        remittance = (
-            "<RmtInf><Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry></Tp>"
-            f"<Ref>{_text(e.reference, 35, 'reference')}</Ref></CdtrRefInf></Strd></RmtInf>\n"
+        unstructured = f"<Ustrd>{_text(e.remittance_text, 140, 'remittance_text')}</Ustrd>" if e.remittance_text else ""
+        structured = (
+            "<Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry></Tp>"
+            f"<Ref>{_text(e.reference, 35, 'reference')}</Ref></CdtrRefInf></Strd>"
             if e.reference
             else ""
         )
+        remittance = f"<RmtInf>{unstructured}{structured}</RmtInf>\n" if unstructured or structured else ""
         append(
             f"<Ntry>\n{amt}\n<CdtDbtInd>CRDT</CdtDbtInd>\n<Sts><Cd>BOOK</Cd></Sts>\n"
             f"<BookgDt><Dt>{day}</Dt></BookgDt>\n<ValDt><Dt>{day}</Dt></ValDt>\n"
