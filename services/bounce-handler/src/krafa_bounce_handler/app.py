@@ -11,6 +11,7 @@ from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_bounce_handler import service
+from krafa_bounce_handler.api import webhooks as webhook_api
 from krafa_bounce_handler.api.routes import router
 from krafa_bounce_handler.domain import InboundMessage
 from krafa_bounce_handler.handlers import build_routes
@@ -35,11 +36,12 @@ class BounceRuntime(Runtime):
 
 def create_runtime(settings: Settings, clock: Clock | None = None) -> BounceRuntime:
     runtime = BounceRuntime(ServiceSpec("bounce-handler", SCHEMA, MIGRATIONS), settings, clock)
-    runtime.spec.routes = build_routes(runtime.clock)
+    policy = settings.soft_bounce_policy
+    runtime.spec.routes = build_routes(runtime.clock, policy)
     secret = settings.return_path_secret.get_secret_value().encode()
 
     async def receive(message: InboundMessage) -> object:
-        return await service.receive_message(runtime.db, runtime.clock, message, secret=secret)
+        return await service.receive_message(runtime.db, runtime.clock, message, secret=secret, policy=policy)
 
     runtime.smtp = InboundSmtp(
         receive,
@@ -67,4 +69,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.smtp = runtime.smtp
     app.include_router(router)
+    app.include_router(webhook_api.router)
     return app

@@ -11,17 +11,18 @@ from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
 
 from krafa_bounce_handler import service
+from krafa_bounce_handler.domain import SoftBouncePolicy
 
 log = logging.getLogger(__name__)
 
 
-def build_routes(clock: Clock) -> dict[type[Event], Handler]:
+def build_routes(clock: Clock, policy: SoftBouncePolicy = service.DEFAULT_POLICY) -> dict[type[Event], Handler]:
     async def on_reminder_sent(uow: UnitOfWork, envelope: DecodedEvent) -> None:
         event = envelope.event
         assert isinstance(event, ReminderSent)
         if event.channel != Channel.EMAIL:
             return  # only email bounces; the inbox has still recorded the event
-        emitted = await service.record_delivery(uow, event, clock.now())
+        emitted = await service.record_delivery(uow, event, clock.now(), policy)
         service.count_emitted(emitted)
         log.info(
             "delivery recorded",

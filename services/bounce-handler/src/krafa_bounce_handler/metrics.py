@@ -19,3 +19,9 @@ SMTP_MESSAGES = Counter(
     "SMTP transactions by answer (accepted, tempfail, rejected_recipient, shutting_down)",
     ["outcome"],
 )
+WEBHOOKS = Counter(
+    "krafa_bounce_webhooks_total",
+    "Provider webhook requests by outcome (bounce, ignored, unmatched, bad_signature, stale, replayed,"
+    " invalid, not_configured)",
+    ["provider", "outcome"],
+)

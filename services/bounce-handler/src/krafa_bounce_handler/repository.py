@@ -149,20 +149,18 @@ async def lock_address(conn: Connection, creditor_id: UUID, recipient: str) -> N
     )
 
 
-async def count_soft_bounces(
-    conn: Connection, creditor_id: UUID, recipient: str, *, since: datetime, until: datetime
-) -> int:
+async def count_soft_bounces(conn: Connection, creditor_id: UUID, recipient: str, *, since: datetime) -> int:
     """Emitted bounces classified soft (escalated ones included) for a creditor's address,
-    received in (since, until]."""
+    received after `since`. No upper bound: under the address lock, the bounces committed before
+    are the earlier ones, even when a concurrent one took its timestamp a moment later."""
     count: int = await conn.fetchval(
         "SELECT count(*) FROM bounces b JOIN deliveries d ON d.delivery_id = b.delivery_id"
         " WHERE d.creditor_id = $1 AND lower(d.recipient) = lower($2)"
         " AND b.state = 'emitted' AND (b.kind = 'soft' OR b.escalated)"
-        " AND b.received_at > $3 AND b.received_at <= $4",
+        " AND b.received_at > $3",
         creditor_id,
         recipient,
         since,
-        until,
     )
     return count
 

@@ -26,6 +26,8 @@ from pydantic import SecretStr
 
 SECRET = "test-return-path-secret"  # noqa: S105 (a test value, not a credential)
 DOMAIN = "returns.test"
+MAILGUN_KEY = "test-mailgun-signing-key"
+POSTMARK_CREDENTIALS = "krafa:test-postmark-password"
 
 
 @dataclass
@@ -87,6 +89,8 @@ async def bounce_handler(database_url: str, broker: EmbeddedBroker) -> AsyncIter
         smtp_port=free_port(),
         return_domain=DOMAIN,
         return_path_secret=SecretStr(SECRET),
+        mailgun_webhook_signing_key=SecretStr(MAILGUN_KEY),
+        postmark_webhook_credentials=SecretStr(POSTMARK_CREDENTIALS),
     )
     app = create_app(settings)
     async with serving(app) as base_url:

@@ -34,7 +34,7 @@ from krafa_events.references import compact
 
 from krafa_payments_ingest.parsers import BankEntry
 
-IdentityBasis = Literal["bank_ref", "end_to_end_id", "content"]
+IdentityBasis = Literal["bank_ref", "end_to_end_id", "content", "source_id"]  # source_id: api:<id>
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,16 +137,17 @@ async def insert_import(
 
 
 async def set_import_counts(
-    conn: Connection, import_id: UUID, *, entries: int, new: int, matched: int, unmatched: int
+    conn: Connection, import_id: UUID, *, entries: int, new: int, matched: int, unmatched: int, reversals: int = 0
 ) -> None:
     await conn.execute(
         "UPDATE imports SET entries = $2, new_entries = $3, duplicates = $2::int - $3::int,"
-        " matched = $4, unmatched = $5 WHERE id = $1",
+        " matched = $4, unmatched = $5, reversals = $6 WHERE id = $1",
         import_id,
         entries,
         new,
         matched,
         unmatched,
+        reversals,
     )
 
 
@@ -167,6 +168,7 @@ class PaymentRow:
     debtor_name: str | None
     debtor_account: str | None
     match: domain.Match
+    reversal_of: UUID | None = None  # the earlier payment this one reverses
 
 
 async def insert_payments(
@@ -185,18 +187,20 @@ async def insert_payments(
         INSERT INTO payments (id, identity, identity_basis, import_id, entry_index, detail_index,
                               amount_minor, currency, booking_date, value_date, reference,
                               remittance_text, bank_ref, end_to_end_id, debtor_name, debtor_account,
-                              state, claim_id, creditor_id, debtor_id, unmatched_reason, received_at)
+                              state, claim_id, creditor_id, debtor_id, unmatched_reason, received_at,
+                              reversal_of)
         SELECT u.id, u.identity, u.basis, $20, u.entry_index, u.detail_index, u.amount_minor,
                u.currency, u.booking_date, u.value_date, u.reference, u.remittance_text, u.bank_ref,
                u.end_to_end_id, u.debtor_name, u.debtor_account,
                CASE WHEN u.claim_id IS NULL THEN 'unmatched' ELSE 'matched' END,
-               u.claim_id, u.creditor_id, u.debtor_id, u.reason, $21
+               u.claim_id, u.creditor_id, u.debtor_id, u.reason, $21, u.reversal_of
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::text[],
                     $8::date[], $9::date[], $10::text[], $11::text[], $12::text[], $13::text[],
-                    $14::text[], $15::text[], $16::uuid[], $17::uuid[], $18::uuid[], $19::text[])
+                    $14::text[], $15::text[], $16::uuid[], $17::uuid[], $18::uuid[], $19::text[],
+                    $22::uuid[])
              AS u(id, identity, basis, entry_index, detail_index, amount_minor, currency, booking_date,
                   value_date, reference, remittance_text, bank_ref, end_to_end_id, debtor_name,
-                  debtor_account, claim_id, creditor_id, debtor_id, reason)
+                  debtor_account, claim_id, creditor_id, debtor_id, reason, reversal_of)
         ON CONFLICT (identity) DO NOTHING
         RETURNING id
         """,
@@ -221,14 +225,62 @@ async def insert_payments(
         [r.match.reason.value if r.match.reason else None for r in rows],
         import_id,
         received_at,
+        [r.reversal_of for r in rows],
     )
     return {row["id"] for row in inserted}
+
+
+async def reversible_payment(
+    conn: Connection,
+    *,
+    amount_minor: int,
+    currency: str,
+    bank_ref: str | None,
+    end_to_end_id: str | None,
+    reference: str | None,
+    identity: str,
+    exclude: list[UUID],
+) -> tuple[UUID, domain.Match] | None:
+    """The earliest credit of ``amount_minor`` that a charge-back with these bank references
+    reverses, and its match; None when there is none, or it was reversed already (by a payment
+    of another identity: the same reversal imported again is a duplicate, not a second one)."""
+    if not bank_ref and not end_to_end_id:
+        return None
+    row = await conn.fetchrow(
+        "SELECT p.id, p.claim_id, p.creditor_id, p.debtor_id, p.unmatched_reason, c.currency, c.status"
+        " FROM payments p LEFT JOIN claim_index c ON c.claim_id = p.claim_id"
+        " WHERE p.amount_minor = $1 AND p.currency = $2 AND p.reversal_of IS NULL"
+        " AND (p.bank_ref = $3 OR p.end_to_end_id = $4)"
+        " AND ($5::text IS NULL OR p.reference IS NULL OR p.reference = $5)"
+        " AND p.id <> ALL($7::uuid[])"
+        " AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reversal_of = p.id AND r.identity <> $6)"
+        " ORDER BY p.seq LIMIT 1",
+        amount_minor,
+        currency,
+        bank_ref,
+        end_to_end_id,
+        reference,
+        identity,
+        exclude,
+    )
+    if row is None:
+        return None
+    if row["claim_id"] is None:
+        return row["id"], domain.Match(None, domain.UnmatchedReason(row["unmatched_reason"]))
+    claim = domain.IndexedClaim(
+        claim_id=row["claim_id"],
+        creditor_id=row["creditor_id"],
+        debtor_id=row["debtor_id"],
+        currency=row["currency"] or currency,
+        status=row["status"] or "open",
+    )
+    return row["id"], domain.Match(claim, None)
 
 
 async def get_import(conn: Connection, import_id: UUID) -> Row | None:
     row: Row | None = await conn.fetchrow(
         "SELECT id, sha256, filename, format, size_bytes, repeat_of, entries, new_entries, duplicates,"
-        " matched, unmatched, imported_at FROM imports WHERE id = $1",
+        " matched, unmatched, reversals, imported_at FROM imports WHERE id = $1",
         import_id,
     )
     return row

@@ -5,13 +5,14 @@ only if its PaymentReceived or PaymentUnmatched will be published."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from krafa_events import ClaimCreated, PaymentReceived, PaymentUnmatched
@@ -35,6 +36,7 @@ class ImportResult:
     matched: int
     unmatched: int
     repeat_of: UUID | None  # the first import of the very same file, when this is a repeat
+    reversals: int = 0  # charge-backs (camt DBIT + RvslInd) recorded as reversing an earlier payment
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,20 @@ async def import_file(db: Database, data: bytes, filename: str | None, now: date
     started = time.perf_counter()
     # Parsing a large file takes seconds of CPU: keep it off the event loop, which also runs the consumer.
     read = await asyncio.to_thread(_read, data)
+    return await _import(db, read, filename, len(data), now, started=started)
+
+
+async def _import(
+    db: Database,
+    read: _ReadFile,
+    filename: str | None,
+    size_bytes: int,
+    now: datetime,
+    *,
+    started: float,
+    source: str | None = None,
+) -> ImportResult:
+    """Record the new entries of a read file (or a batch of notifications) in one transaction."""
     parsed = read.parsed
     import_id = uuid.uuid4()
     async with db.uow() as uow:
@@ -67,7 +83,7 @@ async def import_file(db: Database, data: bytes, filename: str | None, now: date
             sha256=read.sha256,
             filename=filename,
             format_=parsed.format,
-            size_bytes=len(data),
+            size_bytes=size_bytes,
             repeat_of=repeat_of,
             imported_at=now,
         )
@@ -75,18 +91,31 @@ async def import_file(db: Database, data: bytes, filename: str | None, now: date
         index = await repository.claims_by_reference(uow.conn, references)
         texts = await asyncio.to_thread(_text_candidates, read.parsed.entries, index)
         by_text = await repository.claims_by_text_key(uow.conn, sorted(set().union(*texts)))
-        rows = await asyncio.to_thread(_payment_rows, read, index, texts, by_text)
-        inserted = await repository.insert_payments(uow.conn, import_id, now, rows)
+        rows = await asyncio.to_thread(_payment_rows, parsed.entries, read.identities, index, texts, by_text)
+        credits = [row for row in rows if row.amount_minor >= 0]
+        inserted = await repository.insert_payments(uow.conn, import_id, now, credits)
+        # Corrections and charge-backs after the credits: they may reverse a credit of this very file.
+        rows = await _find_reversed(uow, rows)
+        charged_back = await _find_reversed(uow, _reversal_rows(read), drop_unfound=True)
+        later = [row for row in [*rows, *charged_back] if row.amount_minor < 0]
+        inserted |= await repository.insert_payments(uow.conn, import_id, now, later)
+        reversals = [row for row in charged_back if row.id in inserted]
         new = [row for row in rows if row.id in inserted]
         # Encoding is ~75 µs an event: a large file's events are built off the event loop too.
         # Only this task uses the unit of work, and it waits for the thread.
-        await asyncio.to_thread(_add_events, uow, new, import_id, now)
+        await asyncio.to_thread(_add_events, uow, [*new, *reversals], source or str(import_id), now)
         matched = sum(1 for row in new if row.match.matched)
         await repository.set_import_counts(
-            uow.conn, import_id, entries=len(rows), new=len(new), matched=matched, unmatched=len(new) - matched
+            uow.conn,
+            import_id,
+            entries=len(rows),
+            new=len(new),
+            matched=matched,
+            unmatched=len(new) - matched,
+            reversals=len(reversals),
         )
         await uow.commit()
-    _record_metrics(parsed.format, new, len(rows) - len(new), time.perf_counter() - started)
+    _record_metrics(parsed.format, [*new, *reversals], len(rows) - len(new), time.perf_counter() - started)
     result = ImportResult(
         import_id=import_id,
         format=parsed.format,
@@ -96,6 +125,7 @@ async def import_file(db: Database, data: bytes, filename: str | None, now: date
         matched=matched,
         unmatched=len(new) - matched,
         repeat_of=repeat_of,
+        reversals=len(reversals),
     )
     log.info(
         "bank file imported",
@@ -124,14 +154,116 @@ def _text_candidates(entries: Sequence[BankEntry], index: dict[str, list[domain.
     return found
 
 
+def _reversal_rows(read: _ReadFile) -> list[repository.PaymentRow]:
+    """The charge-backs of the file as payments; matched only through the payment they reverse."""
+    reversals = read.parsed.reversals
+    identities = domain.entry_identities(reversals, read.parsed.account)
+    no_text = [set[str]() for _ in reversals]
+    return _payment_rows(reversals, identities, {}, no_text, {})
+
+
+async def _find_reversed(
+    uow: UnitOfWork, rows: list[repository.PaymentRow], *, drop_unfound: bool = False
+) -> list[repository.PaymentRow]:
+    """A negative payment whose bank references (bank_ref or end-to-end id, same reference)
+    find an earlier credit of the same absolute amount reverses it: it takes that credit's
+    claim (or its unmatched reason). A negative row that finds none keeps its own match, or is
+    dropped with ``drop_unfound`` (a charge-back of money this service never recorded)."""
+    out: list[repository.PaymentRow] = []
+    used: list[UUID] = []
+    for row in rows:
+        if row.amount_minor >= 0:
+            out.append(row)
+            continue
+        found = await repository.reversible_payment(
+            uow.conn,
+            amount_minor=-row.amount_minor,
+            currency=row.currency,
+            bank_ref=row.bank_ref,
+            end_to_end_id=row.end_to_end_id,
+            reference=row.reference,
+            identity=row.identity.value,
+            exclude=used,
+        )
+        if found is None:
+            if not drop_unfound:
+                out.append(row)
+            continue
+        original, decision = found
+        used.append(original)
+        out.append(dataclasses.replace(row, match=decision, reversal_of=original))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A payment reported by a real-time source (not a bank file), by the source's own unique id."""
+
+    source_id: str
+    amount_minor: int
+    currency: str
+    reference: str | None
+    remittance_text: str | None
+    booking_date: date | None
+    payer_account: str | None
+
+
+NOTIFICATION_FORMAT = "api"
+
+
+def notification_identity(source_id: str) -> domain.EntryIdentity:
+    """A notification is the same payment as every other with its source id: ``api:<id>``."""
+    return domain.EntryIdentity(hashlib.sha256(f"api:{source_id}".encode()).hexdigest(), "source_id")
+
+
+def _notifications_read(notifications: Sequence[Notification], body_sha256: str) -> _ReadFile:
+    entries = tuple(
+        BankEntry(
+            amount_minor=n.amount_minor,
+            currency=n.currency.upper(),
+            booking_date=n.booking_date,
+            value_date=n.booking_date,
+            reference=n.reference,
+            remittance_text=n.remittance_text,
+            bank_ref=n.source_id,
+            end_to_end_id=None,
+            debtor_name=None,
+            debtor_account=n.payer_account,
+            entry_index=number,
+            detail_index=0,
+            line=None,
+        )
+        for number, n in enumerate(notifications, start=1)
+    )
+    parsed = ParsedBankFile(format=NOTIFICATION_FORMAT, account=None, entries=entries)
+    return _ReadFile(parsed, body_sha256, [notification_identity(n.source_id) for n in notifications])
+
+
+async def import_notifications(
+    db: Database,
+    notifications: Sequence[Notification],
+    body_sha256: str,
+    size_bytes: int,
+    now: datetime,
+    *,
+    started: float | None = None,
+) -> ImportResult:
+    """Record the notifications whose source id is new, matched and evented exactly as a bank
+    file's entries (the events' ``source`` is ``api``); a known source id is a duplicate."""
+    started = time.perf_counter() if started is None else started
+    read = _notifications_read(notifications, body_sha256)
+    return await _import(db, read, None, size_bytes, now, started=started, source=NOTIFICATION_FORMAT)
+
+
 def _payment_rows(
-    read: _ReadFile,
+    entries: Sequence[BankEntry],
+    identities: Sequence[domain.EntryIdentity],
     index: dict[str, list[domain.IndexedClaim]],
     texts: list[set[str]],
     by_text: dict[str, list[domain.TextKeyed]],
 ) -> list[repository.PaymentRow]:
     rows = []
-    for entry, identity, keys in zip(read.parsed.entries, read.identities, texts, strict=True):
+    for entry, identity, keys in zip(entries, identities, texts, strict=True):
         reference = domain.normalise_reference(entry.reference)
         decision = domain.match(reference, entry.currency, index.get(reference, []) if reference else [])
         if keys:
@@ -159,13 +291,15 @@ def _payment_rows(
     return rows
 
 
-def _add_events(uow: UnitOfWork, rows: list[repository.PaymentRow], import_id: UUID, now: datetime) -> None:
+def _add_events(uow: UnitOfWork, rows: list[repository.PaymentRow], source: str, now: datetime) -> None:
     for row in rows:
-        uow.outbox.add(event_for(row, import_id, now), time=now)
+        uow.outbox.add(event_for(row, source, now), time=now)
 
 
-def event_for(row: repository.PaymentRow, import_id: UUID, now: datetime) -> PaymentReceived | PaymentUnmatched:
-    """The event of one new payment; a correction (negative amount) keeps its sign."""
+def event_for(row: repository.PaymentRow, source: UUID | str, now: datetime) -> PaymentReceived | PaymentUnmatched:
+    """The event of one new payment; a correction (negative amount) keeps its sign.
+
+    ``source`` is the import id of a bank file, or ``api`` for a payment notification."""
     claim = row.match.claim
     if claim is not None:
         return PaymentReceived(
@@ -179,7 +313,7 @@ def event_for(row: repository.PaymentRow, import_id: UUID, now: datetime) -> Pay
             booking_date=row.booking_date,
             value_date=row.value_date,
             bank_ref=row.bank_ref,
-            source=str(import_id),
+            source=str(source),
             received_at=now,
         )
     assert row.match.reason is not None

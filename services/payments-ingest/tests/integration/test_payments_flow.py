@@ -60,7 +60,9 @@ async def test_file_pays_one_claim_and_leaves_an_unknown_reference_unmatched_onc
         assert first.status_code == 201, first.text
         body = first.json()
         import_id = body.pop("import_id")
-        assert body == {"format": "camt.054", "entries": 2, "new": 2, "duplicates": 0, "matched": 1, "unmatched": 1}
+        assert body == {
+            "format": "camt.054", "entries": 2, "new": 2, "duplicates": 0, "matched": 1, "unmatched": 1, "reversals": 0,
+        }  # fmt: skip
         assert first.headers["location"] == f"/v1/payments/imports/{import_id}"
 
         await eventually(lambda: len(payments_topic.events) >= 2, timeout=60)

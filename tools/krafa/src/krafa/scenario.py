@@ -135,6 +135,8 @@ class Scenario:
             for offset, claim in enumerate(response.json()["claims"]):
                 claim["kind"] = kind_of(first + offset)
                 self.claims.append(claim)
+        self.stack.state.demo_loaded = True
+        self.stack.state.save(self.stack.state_path)
         self.say(f"posted {len(self.claims)} claims")
 
     async def pay(self, client: httpx.AsyncClient, kind: str, booking: date, *, with_unknown: bool = False) -> int:

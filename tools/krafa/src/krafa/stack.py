@@ -20,7 +20,14 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from krafa_kit.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, stop_process
+from krafa_kit.embedded import (
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    die_with_parent,
+    free_port,
+    port_is_free,
+    stop_process,
+)
 from krafa_kit.kafka import ensure_topics
 
 log = logging.getLogger("krafa.stack")
@@ -78,6 +85,7 @@ class State:
     sim_now: str | None = None
     last_started_at: str | None = None
     last_clean_stop_at: str | None = None
+    demo_loaded: bool = False
 
     @classmethod
     def load(cls, path: Path) -> State:
@@ -103,6 +111,7 @@ class Stack:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.sim_start, self.sim_epoch = self._sim_anchor()
         self.started_at = datetime.now(UTC)
+        self.running = False
 
     def _sim_anchor(self) -> tuple[datetime, float]:
         if self.config.sim_start is not None:
@@ -167,6 +176,9 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, on_progress: object = None) -> None:
         say = on_progress if callable(on_progress) else (lambda message: None)
+        busy = sorted(f"{name} {port}" for name, port in self.config.ports.items() if not port_is_free(port))
+        if busy:
+            raise RuntimeError(f"ports in use ({', '.join(busy)}): is another Krafa stack running?")
         say("starting PostgreSQL")
         self.pg.start()
         self.pg.create_database(DATABASE)
@@ -183,6 +195,7 @@ class Stack:
         self.wait_ready(SERVICES)
         self.state.last_started_at = self.started_at.isoformat()
         self.state.save(self.state_path)
+        self.running = True
 
     async def _prepare_broker(self) -> None:
         await ensure_topics(self.broker.bootstrap)
@@ -238,7 +251,7 @@ class Stack:
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         with open(self.home / "logs" / f"{name}.log", "ab") as out:
             self.processes[name] = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True, preexec_fn=die_with_parent
             )
 
     def wait_ready(self, services: tuple[str, ...], timeout: float = 90, path: str = "/readyz") -> None:
@@ -272,6 +285,9 @@ class Stack:
                 stop_process(process)
         self.broker.stop()
         self.pg.stop()
+        if not self.running:
+            return
+        self.running = False
         if self.config.simulated:
             self.state.sim_now = self.sim_now().isoformat()
         self.state.last_clean_stop_at = datetime.now(UTC).isoformat()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from krafa_kit.clock import Clock
 from krafa_kit.db import Database
 
 from krafa_bounce_handler.settings import Settings
@@ -15,10 +16,16 @@ def get_db(request: Request) -> Database:
     return db
 
 
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.runtime.clock
+    return clock
+
+
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
 DB = Annotated[Database, Depends(get_db)]
+RuntimeClock = Annotated[Clock, Depends(get_clock)]
 CurrentSettings = Annotated[Settings, Depends(get_settings)]

@@ -85,7 +85,7 @@ async def list_bounces(
     },
 )
 async def parse(request: Request, settings: CurrentSettings) -> ParseOut:
-    raw = await _read_body(request, settings.max_message_bytes)
+    raw = await read_body(request, settings.max_message_bytes)
     report = await asyncio.to_thread(dsn.classify, raw)
     return ParseOut(
         is_bounce=report.is_bounce,
@@ -97,7 +97,7 @@ async def parse(request: Request, settings: CurrentSettings) -> ParseOut:
     )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

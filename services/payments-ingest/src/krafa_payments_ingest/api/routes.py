@@ -3,15 +3,26 @@ shape the answer."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Response, status
 from krafa_kit.http import Problem
+from pydantic import Field
 
 from krafa_payments_ingest import repository, service
 from krafa_payments_ingest.api.deps import DB, PROBLEMS, CurrentClock, UploadedFile, require_operator
-from krafa_payments_ingest.api.schemas import ImportOut, ImportSummary, UnmatchedPage, UnmatchedPaymentOut
+from krafa_payments_ingest.api.schemas import (
+    ImportOut,
+    ImportSummary,
+    PaymentNotificationIn,
+    UnmatchedPage,
+    UnmatchedPaymentOut,
+)
 from krafa_payments_ingest.parsers import BankFileError
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"], dependencies=[Depends(require_operator)])
@@ -66,6 +77,10 @@ async def import_file(upload: UploadedFile, db: DB, clock: CurrentClock, respons
         response.status_code = status.HTTP_200_OK
     else:
         response.headers["Location"] = f"/v1/payments/imports/{result.import_id}"
+    return _import_out(result)
+
+
+def _import_out(result: service.ImportResult) -> ImportOut:
     return ImportOut(
         import_id=result.import_id,
         format=result.format,
@@ -74,7 +89,68 @@ async def import_file(upload: UploadedFile, db: DB, clock: CurrentClock, respons
         duplicates=result.duplicates,
         matched=result.matched,
         unmatched=result.unmatched,
+        reversals=result.reversals,
     )
+
+
+MAX_NOTIFICATIONS = 1000
+
+
+@router.post(
+    "/notifications",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ImportOut,
+    summary="Record payments notified by a real-time source",
+    description="One notification or a list of them. Idempotent on each notification's `id`: a payment whose "
+    "id was recorded before is a duplicate and is not applied again. Matching and events are those of a bank "
+    "file entry (the events' `source` is `api`). 200 when nothing in the request was new.",
+    responses={
+        200: {"description": "every notification was recorded before; nothing was applied", "model": ImportOut},
+        422: {"description": "invalid body (unknown fields are refused) or an id repeated within it"},
+    },
+)
+async def notify(
+    body: Annotated[
+        PaymentNotificationIn
+        | Annotated[list[PaymentNotificationIn], Field(min_length=1, max_length=MAX_NOTIFICATIONS)],
+        Body(),
+    ],
+    db: DB,
+    clock: CurrentClock,
+    response: Response,
+) -> ImportOut:
+    started = time.perf_counter()
+    items = body if isinstance(body, list) else [body]
+    ids = [item.id for item in items]
+    if len(set(ids)) != len(ids):
+        raise Problem(
+            422,
+            "Validation failed",
+            "a notification id appears more than once in the request",
+            type_=PROBLEMS + "validation",
+            extra={"errors": [{"pointer": "/id", "detail": "duplicate id"}]},
+        )
+    canonical = json.dumps([item.model_dump(mode="json") for item in items], sort_keys=True).encode()
+    notifications = [
+        service.Notification(
+            source_id=item.id,
+            amount_minor=item.amount_minor,
+            currency=item.currency,
+            reference=item.reference,
+            remittance_text=item.remittance_text,
+            booking_date=item.booked_at.date() if isinstance(item.booked_at, datetime) else item.booked_at,
+            payer_account=item.payer_account,
+        )
+        for item in items
+    ]
+    result = await service.import_notifications(
+        db, notifications, hashlib.sha256(canonical).hexdigest(), len(canonical), clock.now(), started=started
+    )
+    if result.new == 0 and result.reversals == 0:
+        response.status_code = status.HTTP_200_OK
+    else:
+        response.headers["Location"] = f"/v1/payments/imports/{result.import_id}"
+    return _import_out(result)
 
 
 @router.get("/imports/{import_id}", response_model=ImportSummary, summary="The summary of one import")
@@ -91,6 +167,7 @@ async def get_import(import_id: UUID, db: DB) -> ImportSummary:
         duplicates=row["duplicates"],
         matched=row["matched"],
         unmatched=row["unmatched"],
+        reversals=row["reversals"],
         filename=row["filename"],
         sha256=row["sha256"],
         size_bytes=row["size_bytes"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class ImportOut(BaseModel):
@@ -16,6 +16,11 @@ class ImportOut(BaseModel):
     duplicates: int = Field(description="entries recorded before, by an earlier or overlapping file")
     matched: int = Field(description="new entries matched to a claim (PaymentReceived)")
     unmatched: int = Field(description="new entries left for the operator queue (PaymentUnmatched)")
+    reversals: int = Field(
+        default=0,
+        description="credits charged back (camt DBIT with RvslInd) that reversed an earlier payment: a negative "
+        "PaymentReceived for its claim, or a negative PaymentUnmatched when it was unmatched",
+    )
 
 
 class ImportSummary(ImportOut):
@@ -49,3 +54,19 @@ class UnmatchedPaymentOut(BaseModel):
 class UnmatchedPage(BaseModel):
     items: list[UnmatchedPaymentOut]
     next_cursor: int | None = Field(description="pass as `cursor` for the next (older) page; null at the end")
+
+
+class PaymentNotificationIn(BaseModel):
+    """One payment reported by a real-time source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200, description="the source's own unique id of the payment")
+    amount_minor: int = Field(description="integer minor units; negative for a correction")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["ISK"])
+    reference: str | None = Field(max_length=35, description="structured reference (RF, KID, ...), or null")
+    remittance_text: str | None = Field(default=None, max_length=1000)
+    booked_at: AwareDatetime | date | None = Field(
+        default=None, description="when the source booked it; its calendar date is the booking date"
+    )
+    payer_account: str | None = Field(default=None, max_length=70)

@@ -6,9 +6,10 @@ Public API::
     parse_bank_file(data) -> ParsedBankFile          # raises BankFileError, nothing else
 
 Only credits to the account are returned; the entry's own direction decides (camt entry-level
-``CdtDbtInd``, MT940 mark ``C``/``RD``), so debits are left out. The exception is a camt
-credit charged back (``DBIT`` with ``RvslInd`` true): it is returned negative with ``reversal``
-set, so that the payment it reverses can be found (an MT940 ``RC`` is still left out). A
+``CdtDbtInd``, MT940 mark ``C``/``RD``), so debits are left out. A camt credit charged back
+(``DBIT`` with ``RvslInd`` true) is no credit either (the corpus manifest does not count it),
+but it is returned apart, in ``ParsedBankFile.reversals``, negative and with ``reversal`` set,
+so that the payment it reverses can be found (an MT940 ``RC`` is still left out). A
 correction carried inside the credits (a negative Nets OCR transaction, a debit ``TxDtls``
 netted into a batched camt credit) is returned with a negative ``amount_minor``.
 Amounts are integer minor units of the ISO 4217 currency; they are never floats.
@@ -87,6 +88,8 @@ class ParsedBankFile:
     format: str  # "camt.053", "camt.054", "camt.052", "mt940", "ocr"
     account: str | None  # the account the file reports on (None when absent or mixed)
     entries: tuple[BankEntry, ...]
+    # camt credits charged back (DBIT with RvslInd true), negative; not credits, so apart from entries
+    reversals: tuple[BankEntry, ...] = ()
 
     def to_json_dict(self) -> dict[str, object]:
         return {

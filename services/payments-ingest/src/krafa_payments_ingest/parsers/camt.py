@@ -12,10 +12,10 @@ Rules (see the package docstring for the data model):
 
 * Only entries whose entry-level ``CdtDbtInd`` is ``CRDT`` are credits; ``DBIT`` entries are
   left out whatever their ``TxDtls`` say. ``CRDT`` with ``RvslInd`` true (a debit coming back)
-  is a credit like any other, as the corpus manifest counts it. The one exception: ``DBIT``
-  with ``RvslInd`` true is a credit charged back (the reversal of an earlier credit); it is
-  returned with every amount negative and ``reversal`` set, so that payments-ingest can find
-  the payment it reverses by its bank references.
+  is a credit like any other, as the corpus manifest counts it. ``DBIT`` with ``RvslInd`` true
+  is a credit charged back (the reversal of an earlier credit): not a credit (the manifest
+  leaves it out), but returned apart in ``reversals``, every amount negative and ``reversal``
+  set, so that payments-ingest can find the payment it reverses by its bank references.
 * Entries whose status is ``PDNG`` (pending) or ``INFO`` (information only) are not booked
   and are left out.
 * An entry with several ``TxDtls`` (a batch) yields one item per detail, with the detail's
@@ -106,6 +106,7 @@ def detect_message(data: bytes) -> str:
 def parse_camt(data: bytes) -> ParsedBankFile:
     fmt = detect_message(data)
     items: list[BankEntry] = []
+    reversals: list[BankEntry] = []
     accounts: list[str | None] = []
     index = 0
     first = True
@@ -117,7 +118,8 @@ def parse_camt(data: bytes) -> ParsedBankFile:
             name = _local(elem.tag)
             if name == "Ntry":
                 index += 1
-                items.extend(_entry_items(elem, index))
+                for found in _entry_items(elem, index):
+                    (reversals if found.reversal else items).append(found)
                 _release(elem)
             elif name == "Acct":
                 parent = elem.getparent()
@@ -131,7 +133,7 @@ def parse_camt(data: bytes) -> ParsedBankFile:
         raise _syntax_error(exc) from exc
     distinct = set(accounts)
     account = accounts[0] if len(distinct) == 1 else None
-    return ParsedBankFile(format=fmt, account=account, entries=tuple(items))
+    return ParsedBankFile(format=fmt, account=account, entries=tuple(items), reversals=tuple(reversals))
 
 
 # --- one entry ---------------------------------------------------------------------------
