@@ -234,10 +234,11 @@ async def receive_webhook(
     WebhookRejected("replayed")."""
     now = clock.now()
     webhook_event_id = uuid.uuid4()
+    detail: str | None = None
     if event.kind is None:
-        outcome = "ignored"
+        outcome, detail = "ignored", "not a delivery failure"
     elif event.delivery_id is None:
-        outcome = "unmatched"
+        outcome, detail = "unmatched", "names no delivery: neither our Message-ID nor krafa_delivery_id"
     else:
         outcome = "bounce"
     result = WebhookOutcome(webhook_event_id, outcome, event.delivery_id, event.kind)
@@ -256,7 +257,7 @@ async def receive_webhook(
             event=event.event,
             outcome=outcome,
             delivery_id=event.delivery_id,
-            detail=None,
+            detail=detail,
             body_sha256=hashlib.sha256(body).digest(),
             body=body,
         )

@@ -1,0 +1,76 @@
+"""The idempotent consumer over the real broker and PostgreSQL: effects once per event id,
+poison records to the dead-letter topic with the reason, and the consumer goes on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from krafa_events import ClaimCreated, DecodedEvent, Topic, dlq_topic, encode
+from krafa_events.testing import a_claim_created
+from krafa_kit.consumer import InboxConsumer, PermanentError
+from krafa_kit.db import Database, UnitOfWork
+from krafa_kit.embedded import EmbeddedBroker
+from krafa_kit.kafka import create_consumer, create_producer
+from krafa_kit.migrations import migrate_async
+from krafa_kit.settings import ServiceSettings
+from krafa_kit.testing import TopicReader, eventually
+
+pytestmark = pytest.mark.integration
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def test_redelivered_event_has_one_effect_and_poison_goes_to_the_dlq(
+    database_url: str, broker: EmbeddedBroker
+) -> None:
+    await migrate_async(database_url, "kit_test", MIGRATIONS)
+    db = Database(database_url, "kit_test")
+    await db.connect()
+    settings = ServiceSettings(database_url=database_url, kafka_bootstrap=broker.bootstrap)
+    producer = create_producer(settings)
+    await producer.start()
+    effects: list[str] = []
+
+    async def on_claim_created(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        assert isinstance(envelope.event, ClaimCreated)
+        if envelope.event.invoice_no == "REFUSED":
+            raise PermanentError("this claim can never be handled")
+        await uow.conn.execute("INSERT INTO effects (invoice_no) VALUES ($1)", envelope.event.invoice_no)
+        effects.append(envelope.event.invoice_no)
+
+    consumer = InboxConsumer(
+        service="kit-test", db=db, producer=producer,
+        consumer=create_consumer(settings, (Topic.CLAIMS.value,), "kit-test"),
+        routes={ClaimCreated: on_claim_created},
+    )  # fmt: skip
+    import asyncio
+
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with TopicReader(broker.bootstrap, dlq_topic(Topic.CLAIMS.value)) as dlq:
+            good = encode(a_claim_created(invoice_no="ONCE"), source="/t")
+            refused = encode(a_claim_created(invoice_no="REFUSED"), source="/t")
+            raw = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+            await raw.start()
+            try:
+                for record in (good, good, refused):  # `good` twice: a redelivery
+                    await raw.send_and_wait(record.topic, record.value, key=record.key, headers=list(record.headers))
+                await raw.send_and_wait(Topic.CLAIMS.value, b"not json", key=b"k", headers=[("ce_type", b"x.v1")])
+                after = encode(a_claim_created(invoice_no="AFTER"), source="/t")
+                await raw.send_and_wait(after.topic, after.value, key=after.key, headers=list(after.headers))
+            finally:
+                await raw.stop()
+            await eventually(lambda: len(dlq.raw) == 2 and "AFTER" in effects, timeout=60)
+            reasons = sorted(dict(r.headers)["krafa_dlq_reason"].decode() for r in dlq.raw)  # type: ignore[attr-defined]
+            assert reasons[0].startswith("PermanentError: this claim can never be handled")
+            assert "missing CloudEvents headers" in reasons[1]
+        assert effects == ["ONCE", "AFTER"]
+        async with db.connection() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM effects WHERE invoice_no = 'ONCE'") == 1
+    finally:
+        consumer.stop()
+        task.cancel()
+        await producer.stop()
+        await db.close()
