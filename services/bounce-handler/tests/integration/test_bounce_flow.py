@@ -171,3 +171,29 @@ async def test_a_database_that_does_not_answer_gets_451_and_the_retry_is_recorde
 
 async def _published(bounce_handler: BounceHandler) -> bool:
     return await bounce_handler.count("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+
+async def test_the_third_soft_dsn_for_a_creditors_address_is_emitted_hard(
+    bounce_handler: BounceHandler, broker: EmbeddedBroker
+) -> None:
+    """The soft-bounce policy holds for DSNs as for webhooks, whatever the deliveries."""
+    creditor_id = uuid.uuid4()
+    async with TopicReader(broker.bootstrap, Topic.BOUNCES) as reader:
+        for _ in range(3):
+            delivery_id = uuid.uuid4()
+            return_path = bounce_handler.return_path(delivery_id)
+            sent = a_reminder_sent(
+                delivery_id=delivery_id, creditor_id=creditor_id, recipient=RECIPIENT, return_path=return_path
+            )
+            await publish(broker.bootstrap, sent)
+            await eventually(lambda d=delivery_id: bounce_handler.delivery_known(d))
+            full = a_dsn(RECIPIENT, return_path, status="4.2.2", action="delayed", diagnostic="smtp; 452 4.2.2 full")
+            assert await bounce_handler.send(full, return_path) == 250
+        await eventually(lambda: len(bounced(reader)) == 3)
+        events = sorted(bounced(reader), key=lambda e: e.bounced_at)
+        assert [(e.kind, e.status, e.source) for e in events] == [
+            ("soft", "4.2.2", "dsn"),
+            ("soft", "4.2.2", "dsn"),
+            ("hard", "4.2.2", "dsn"),
+        ]
+        assert events[2].reason == "escalated: soft bounce 3 within 72h (limit 3): 452 4.2.2 full"

@@ -120,7 +120,8 @@ def test_a_temporary_mailgun_failure_is_soft_and_a_complaint_is_a_hard_complaint
 
 def test_the_delivery_variable_names_the_delivery_and_other_message_ids_none() -> None:
     delivery_id = uuid.uuid4()
-    by_variable = a_mailgun_event(**{"user-variables": {"krafa_delivery_id": str(delivery_id)}, "message": {}})
+    by_variable = a_mailgun_event(message={})
+    by_variable["event-data"]["user-variables"] = {"krafa_delivery_id": str(delivery_id)}
     assert webhooks.parse_mailgun(by_variable, return_domain=DOMAIN).delivery_id == delivery_id
     for message_id in (f"<{delivery_id}@elsewhere.example>", "20260101.123@mg.example", f"<{delivery_id}>"):
         foreign = a_mailgun_event(message={"headers": {"message-id": message_id}})
