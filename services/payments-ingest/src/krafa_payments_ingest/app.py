@@ -13,6 +13,7 @@ from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_payments_ingest.api.routes import router
 from krafa_payments_ingest.handlers import build_routes
+from krafa_payments_ingest.inbox import Inbox
 from krafa_payments_ingest.settings import Settings
 
 SCHEMA = "payments"
@@ -24,6 +25,15 @@ log = logging.getLogger(__name__)
 def create_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     runtime = Runtime(ServiceSpec("payments-ingest", SCHEMA, MIGRATIONS), settings, clock)
     runtime.spec.routes = build_routes(runtime.clock)
+    if settings.inbox_dir is not None:
+        inbox = Inbox(
+            settings.inbox_dir,
+            runtime.db,
+            runtime.clock,
+            csv_mapping=settings.inbox_csv_mapping,
+            interval_s=settings.inbox_poll_interval_s,
+        )
+        runtime.add_background("inbox", inbox.run)
     return runtime
 
 

@@ -299,3 +299,68 @@ async def unmatched_payments(conn: Connection, *, limit: int, before: int | None
             limit,
         )
     )
+
+
+async def save_csv_mapping(conn: Connection, name: str, mapping: dict[str, Any], now: datetime) -> bool:
+    """Create or replace a CSV mapping; True when it was created."""
+    created: bool = await conn.fetchval(
+        "INSERT INTO csv_mappings (name, mapping, created_at, updated_at) VALUES ($1, $2::jsonb, $3, $3)"
+        " ON CONFLICT (name) DO UPDATE SET mapping = excluded.mapping, updated_at = excluded.updated_at"
+        " RETURNING (xmax = 0)",
+        name,
+        mapping,  # the pool's jsonb codec encodes it
+        now,
+    )
+    return created
+
+
+async def get_csv_mapping(conn: Connection, name: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = await conn.fetchval("SELECT mapping FROM csv_mappings WHERE name = $1", name)
+    return found
+
+
+async def indexed_claim(conn: Connection, claim_id: UUID) -> domain.IndexedClaim | None:
+    row = await conn.fetchrow(
+        "SELECT claim_id, creditor_id, debtor_id, currency, status FROM claim_index WHERE claim_id = $1", claim_id
+    )
+    if row is None:
+        return None
+    return domain.IndexedClaim(
+        claim_id=row["claim_id"],
+        creditor_id=row["creditor_id"],
+        debtor_id=row["debtor_id"],
+        currency=row["currency"],
+        status=row["status"],
+    )
+
+
+async def payment_for_operator(conn: Connection, payment_id: UUID) -> Row | None:
+    """A payment with what an operator action needs, locked against a concurrent action."""
+    row: Row | None = await conn.fetchrow(
+        "SELECT p.id, p.state, p.operator_action, p.amount_minor, p.currency, p.reference, p.booking_date,"
+        " p.value_date, p.bank_ref, p.import_id, i.format FROM payments p JOIN imports i ON i.id = p.import_id"
+        " WHERE p.id = $1 FOR UPDATE OF p",
+        payment_id,
+    )
+    return row
+
+
+async def operator_match(conn: Connection, payment_id: UUID, claim: domain.IndexedClaim, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE payments SET state = 'matched', claim_id = $2, creditor_id = $3, debtor_id = $4,"
+        " operator_action = 'matched', handled_at = $5 WHERE id = $1 AND state = 'unmatched'",
+        payment_id,
+        claim.claim_id,
+        claim.creditor_id,
+        claim.debtor_id,
+        at,
+    )
+
+
+async def operator_refund(conn: Connection, payment_id: UUID, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE payments SET state = 'refund_requested', operator_action = 'refund_requested', handled_at = $2"
+        " WHERE id = $1 AND state = 'unmatched'",
+        payment_id,
+        at,
+    )

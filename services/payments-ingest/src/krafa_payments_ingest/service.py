@@ -20,6 +20,7 @@ from krafa_kit.db import Database, UnitOfWork
 
 from krafa_payments_ingest import domain, metrics, repository
 from krafa_payments_ingest.parsers import BankEntry, ParsedBankFile, parse_bank_file
+from krafa_payments_ingest.parsers.csv_mapped import CsvMapping, parse_csv
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +47,23 @@ class _ReadFile:
     identities: list[domain.EntryIdentity]
 
 
-def _read(data: bytes) -> _ReadFile:
-    parsed = parse_bank_file(data)
+def _read(data: bytes, csv_mapping: CsvMapping | None = None) -> _ReadFile:
+    parsed = parse_csv(data, csv_mapping) if csv_mapping is not None else parse_bank_file(data)
     return _ReadFile(parsed, hashlib.sha256(data).hexdigest(), domain.entry_identities(parsed.entries, parsed.account))
 
 
-async def import_file(db: Database, data: bytes, filename: str | None, now: datetime) -> ImportResult:
+async def import_file(
+    db: Database, data: bytes, filename: str | None, now: datetime, *, csv_mapping: CsvMapping | None = None
+) -> ImportResult:
     """Record every entry of a bank file not recorded before, match it, and emit its event.
 
-    Raises BankFileError (naming the line and entry) for a malformed file; nothing is applied then.
+    With ``csv_mapping`` the file is a CSV export read with that mapping, else a bank file of a
+    format detected from its content. Raises BankFileError (naming the line and entry) for a
+    malformed file; nothing is applied then.
     """
     started = time.perf_counter()
     # Parsing a large file takes seconds of CPU: keep it off the event loop, which also runs the consumer.
-    read = await asyncio.to_thread(_read, data)
+    read = await asyncio.to_thread(_read, data, csv_mapping)
     return await _import(db, read, filename, len(data), now, started=started)
 
 
@@ -87,6 +92,9 @@ async def _import(
             repeat_of=repeat_of,
             imported_at=now,
         )
+        # Claims indexed concurrently wait for this import to commit, so their rematch sees the
+        # payments it leaves unmatched; and this lookup sees every claim indexed before it.
+        await uow.conn.execute("LOCK TABLE claim_index IN SHARE MODE")
         references = sorted({r for e in parsed.entries if (r := domain.normalise_reference(e.reference))})
         index = await repository.claims_by_reference(uow.conn, references)
         texts = await asyncio.to_thread(_text_candidates, read.parsed.entries, index)
@@ -364,41 +372,91 @@ async def index_claim(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> No
 async def _rematch(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> None:
     """A payment can reach the bank file before its claim reaches this index (the claim's event
     travels through Kafka). Payments left unmatched for an unknown reference are matched when
-    the claim with that reference arrives, instead of waiting for an operator."""
+    the claim with that reference arrives, instead of waiting for an operator; so are those
+    whose remittance text names the claim's invoice number or reference (``_rematch_by_text``)."""
     reference = domain.normalise_reference(event.reference)
-    if not reference:
+    if reference:
+        rows = await uow.conn.fetch(
+            "UPDATE payments p SET state = 'matched', claim_id = $1, creditor_id = $2, debtor_id = $3,"
+            " unmatched_reason = NULL FROM imports i"
+            " WHERE i.id = p.import_id AND p.state = 'unmatched' AND p.unmatched_reason = 'unknown_reference'"
+            " AND upper(replace(p.reference, ' ', '')) = $4 AND p.currency = $5"
+            " RETURNING p.id, p.import_id, i.format, p.amount_minor, p.currency, p.reference, p.booking_date,"
+            " p.value_date, p.bank_ref",
+            event.claim_id,
+            event.creditor_id,
+            event.debtor_id,
+            reference,
+            event.currency.upper(),
+        )
+        for row in rows:
+            _add_rematched(uow, event, row, now)
+    await _rematch_by_text(uow, event, now)
+
+
+def _add_rematched(uow: UnitOfWork, event: ClaimCreated, row: repository.Row, now: datetime) -> None:
+    uow.outbox.add(
+        PaymentReceived(
+            creditor_id=event.creditor_id,
+            debtor_id=event.debtor_id,
+            payment_id=row["id"],
+            claim_id=event.claim_id,
+            amount_minor=row["amount_minor"],
+            currency=row["currency"],
+            reference=row["reference"],
+            booking_date=row["booking_date"],
+            value_date=row["value_date"],
+            bank_ref=row["bank_ref"],
+            source=NOTIFICATION_FORMAT if row["format"] == NOTIFICATION_FORMAT else str(row["import_id"]),
+            received_at=now,
+        ),
+        time=now,
+    )
+    metrics.PAYMENTS_MATCHED.inc()
+
+
+def _like_escaped(key: str) -> str:
+    return key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def _rematch_by_text(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> None:
+    """Queued payments without a usable reference whose text names the new claim are matched by
+    the same rule as at import (``domain.match_text`` over every indexed claim the text names),
+    so a text that also names another claim stays ambiguous. The queue's texts are scanned
+    (compacted ``LIKE``), once per new claim."""
+    keys = sorted({k for k in (domain.text_key(event.reference), domain.text_key(event.invoice_no)) if k})
+    if not keys:
         return
-    rows = await uow.conn.fetch(
-        "UPDATE payments SET state = 'matched', claim_id = $1, creditor_id = $2, debtor_id = $3,"
-        " unmatched_reason = NULL"
-        " WHERE state = 'unmatched' AND unmatched_reason = 'unknown_reference'"
-        " AND upper(replace(reference, ' ', '')) = $4 AND currency = $5"
-        " RETURNING id, import_id, amount_minor, currency, reference, booking_date, value_date, bank_ref",
-        event.claim_id,
-        event.creditor_id,
-        event.debtor_id,
-        reference,
+    queued = await uow.conn.fetch(
+        "SELECT p.id, p.remittance_text, p.currency, p.unmatched_reason FROM payments p"
+        " WHERE p.state = 'unmatched' AND p.unmatched_reason IN ('no_reference', 'unknown_reference')"
+        " AND p.currency = $2 AND p.remittance_text IS NOT NULL"
+        " AND upper(regexp_replace(p.remittance_text, '\\s', '', 'g')) LIKE ANY($1::text[])",
+        [f"%{_like_escaped(key)}%" for key in keys],
         event.currency.upper(),
     )
-    for row in rows:
-        uow.outbox.add(
-            PaymentReceived(
-                creditor_id=event.creditor_id,
-                debtor_id=event.debtor_id,
-                payment_id=row["id"],
-                claim_id=event.claim_id,
-                amount_minor=row["amount_minor"],
-                currency=row["currency"],
-                reference=row["reference"],
-                booking_date=row["booking_date"],
-                value_date=row["value_date"],
-                bank_ref=row["bank_ref"],
-                source=str(row["import_id"]),
-                received_at=now,
-            ),
-            time=now,
+    for payment in queued:
+        text = payment["remittance_text"]
+        candidates = domain.text_candidates(text)
+        by_text = await repository.claims_by_text_key(uow.conn, sorted(candidates))
+        named = [keyed for key in sorted(candidates) for keyed in by_text.get(key, [])]
+        structured = domain.Match(None, domain.UnmatchedReason(payment["unmatched_reason"]))
+        decision = domain.match_text(text, payment["currency"], structured, named)
+        if decision.claim is None or decision.claim.claim_id != event.claim_id:
+            continue
+        row = await uow.conn.fetchrow(
+            "UPDATE payments p SET state = 'matched', claim_id = $2, creditor_id = $3, debtor_id = $4,"
+            " unmatched_reason = NULL FROM imports i"
+            " WHERE i.id = p.import_id AND p.id = $1 AND p.state = 'unmatched'"
+            " RETURNING p.id, p.import_id, i.format, p.amount_minor, p.currency, p.reference, p.booking_date,"
+            " p.value_date, p.bank_ref",
+            payment["id"],
+            event.claim_id,
+            event.creditor_id,
+            event.debtor_id,
         )
-        metrics.PAYMENTS_MATCHED.inc()
+        if row is not None:
+            _add_rematched(uow, event, row, now)
 
 
 async def close_claim(
@@ -413,3 +471,75 @@ async def close_claim(
             "closed claim is not in the index",
             extra={"event_id": event_id, "claim_id": str(claim_id), "status": status},
         )
+
+
+class QueueActionError(Exception):
+    """An operator action the payment does not allow; ``status`` is the HTTP status it means."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class QueueActionResult:
+    payment_id: UUID
+    state: str
+    claim_id: UUID | None
+    handled_at: datetime
+
+
+async def _queued(uow: UnitOfWork, payment_id: UUID) -> repository.Row:
+    """The unmatched payment, locked; 404 unknown or never queued for an operator, 409 handled."""
+    row = await repository.payment_for_operator(uow.conn, payment_id)
+    if row is None:
+        raise QueueActionError(404, "no such unmatched payment")
+    if row["operator_action"] is not None:
+        raise QueueActionError(409, f"an operator has handled this payment already ({row['operator_action']})")
+    if row["state"] != "unmatched":
+        raise QueueActionError(404, "no such unmatched payment: it was matched without an operator")
+    return row
+
+
+async def match_by_operator(db: Database, payment_id: UUID, claim_id: UUID, now: datetime) -> QueueActionResult:
+    """An operator puts an unmatched payment on a claim: PaymentReceived, and it leaves the queue."""
+    async with db.uow() as uow:
+        row = await _queued(uow, payment_id)
+        claim = await repository.indexed_claim(uow.conn, claim_id)
+        if claim is None:
+            raise QueueActionError(422, "no claim with this id is indexed")
+        if claim.currency != row["currency"]:
+            raise QueueActionError(422, f"the claim is in {claim.currency}, the payment in {row['currency']}")
+        await repository.operator_match(uow.conn, payment_id, claim, now)
+        uow.outbox.add(
+            PaymentReceived(
+                creditor_id=claim.creditor_id,
+                debtor_id=claim.debtor_id,
+                payment_id=payment_id,
+                claim_id=claim.claim_id,
+                amount_minor=row["amount_minor"],
+                currency=row["currency"],
+                reference=row["reference"],
+                booking_date=row["booking_date"],
+                value_date=row["value_date"],
+                bank_ref=row["bank_ref"],
+                source=NOTIFICATION_FORMAT if row["format"] == NOTIFICATION_FORMAT else str(row["import_id"]),
+                received_at=now,
+            ),
+            time=now,
+        )
+        await uow.commit()
+    metrics.PAYMENTS_MATCHED.inc()
+    log.info("payment matched by an operator", extra={"payment_id": str(payment_id), "claim_id": str(claim_id)})
+    return QueueActionResult(payment_id, "matched", claim_id, now)
+
+
+async def refund_by_operator(db: Database, payment_id: UUID, now: datetime) -> QueueActionResult:
+    """An operator asks for an unmatched payment to be paid back: it leaves the queue (no event)."""
+    async with db.uow() as uow:
+        await _queued(uow, payment_id)
+        await repository.operator_refund(uow.conn, payment_id, now)
+        await uow.commit()
+    log.info("refund requested by an operator", extra={"payment_id": str(payment_id)})
+    return QueueActionResult(payment_id, "refund_requested", None, now)

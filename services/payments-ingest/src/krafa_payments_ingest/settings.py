@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from krafa_kit.settings import ServiceSettings
 from pydantic import Field, SecretStr
 
@@ -11,3 +13,8 @@ class Settings(ServiceSettings):
         default=None, description="bearer token of the operator API; None leaves it open (development only)"
     )
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0, description="largest bank file accepted")
+    inbox_dir: Path | None = Field(
+        default=None, description="a directory watched for bank files (see inbox.py); None: no inbox"
+    )
+    inbox_poll_interval_s: float = Field(default=1.0, gt=0, description="how often the inbox is listed")
+    inbox_csv_mapping: str | None = Field(default=None, description="the saved CSV mapping for *.csv in the inbox")

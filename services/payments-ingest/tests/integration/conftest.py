@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -76,12 +77,15 @@ class PaymentsIngest:
 
 
 @contextlib.asynccontextmanager
-async def running(database_url: str, broker: EmbeddedBroker, *, consume: bool) -> AsyncIterator[PaymentsIngest]:
+async def running(
+    database_url: str, broker: EmbeddedBroker, *, consume: bool, **settings_overrides: Any
+) -> AsyncIterator[PaymentsIngest]:
     settings = Settings(
         database_url=database_url,
         kafka_bootstrap=broker.bootstrap,
         operator_token=SecretStr(TOKEN),
         max_upload_bytes=MAX_UPLOAD,
+        **settings_overrides,
     )
     app = create_app(settings, clock=ManualClock(NOW))
     if not consume:

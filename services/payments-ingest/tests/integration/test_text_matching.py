@@ -42,3 +42,27 @@ async def test_remittance_text_matches_by_invoice_number_or_reference(
     assert received[2_000].claim_id == by_reference.claim_id
     unmatched = {event.amount_minor: event.reason for event in payments_topic.of_type(PaymentUnmatched)}
     assert unmatched == {3_000: "ambiguous_reference", 4_000: "no_reference"}
+
+
+async def test_a_queued_payment_is_matched_when_the_claim_its_text_names_arrives(
+    payments_topic: TopicReader, payments_ingest: PaymentsIngest
+) -> None:
+    early = a_notification(
+        a_credit(1_100, None, "L-1", remittance_text="invoice inv-100091"),
+        a_credit(1_200, UNKNOWN_REFERENCE, "L-2", remittance_text="for INV-100092"),
+        a_credit(1_300, None, "L-3", remittance_text="INV-1000910"),
+    )
+    async with payments_ingest.client() as client:
+        response = await client.post("/v1/payments/files", content=early, headers={"Content-Type": "text/xml"})
+    assert response.status_code == 201 and response.json()["unmatched"] == 3, response.text
+    await eventually(lambda: len(payments_topic.events) >= 3, timeout=60)
+
+    claim, other = a_claim(100_091), a_claim(100_092, currency="EUR")  # names L-2, in another currency
+    await payments_ingest.publish(other, claim)
+    await payments_ingest.wait_indexed(2)
+    await eventually(lambda: len(payments_topic.of_type(PaymentReceived)) >= 1, timeout=60)
+    await payments_ingest.wait_published()
+    [received] = payments_topic.of_type(PaymentReceived)
+    assert (received.claim_id, received.amount_minor, received.bank_ref) == (claim.claim_id, 1_100, "L-1")
+    assert received.source == response.json()["import_id"]
+    assert await payments_ingest.count("SELECT count(*) FROM payments WHERE state = 'unmatched'") == 2

@@ -19,7 +19,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from krafa_payments_ingest.settings import Settings
 
 PROBLEMS = "https://docs.krafa.dev/problems/"
-RAW_TYPES = frozenset({"application/octet-stream", "application/xml", "text/xml", "text/plain"})
+RAW_TYPES = frozenset({"application/octet-stream", "application/xml", "text/xml", "text/plain", "text/csv"})
 # Room for the multipart boundaries and part headers around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
 
@@ -91,7 +91,8 @@ async def read_upload(
         raise Problem(
             415,
             "Unsupported Media Type",
-            f"send the file as application/octet-stream, application/xml, text/plain or multipart/form-data,"
+            f"send the file as application/octet-stream, application/xml, text/plain, text/csv or"
+            f" multipart/form-data,"
             f" not {media_type}",
         )
     body_limit = limit + MULTIPART_OVERHEAD if multipart else limit

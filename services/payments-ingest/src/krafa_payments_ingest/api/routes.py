@@ -10,20 +10,25 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 from krafa_kit.http import Problem
 from pydantic import Field
 
 from krafa_payments_ingest import repository, service
 from krafa_payments_ingest.api.deps import DB, PROBLEMS, CurrentClock, UploadedFile, require_operator
 from krafa_payments_ingest.api.schemas import (
+    CsvMappingIn,
+    CsvMappingOut,
     ImportOut,
     ImportSummary,
+    OperatorMatchIn,
     PaymentNotificationIn,
+    QueueActionOut,
     UnmatchedPage,
     UnmatchedPaymentOut,
 )
 from krafa_payments_ingest.parsers import BankFileError
+from krafa_payments_ingest.parsers.csv_mapped import CsvColumns, CsvMapping
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"], dependencies=[Depends(require_operator)])
 
@@ -36,6 +41,7 @@ UPLOAD_BODY: dict[str, Any] = {
             "application/octet-stream": _BINARY,
             "application/xml": _BINARY,
             "text/plain": _BINARY,
+            "text/csv": _BINARY,
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -62,9 +68,31 @@ UPLOAD_BODY: dict[str, Any] = {
         422: {"description": "the file is malformed; `line`, `entry` and `reason` say where and why"},
     },
 )
-async def import_file(upload: UploadedFile, db: DB, clock: CurrentClock, response: Response) -> ImportOut:
+async def import_file(
+    upload: UploadedFile,
+    db: DB,
+    clock: CurrentClock,
+    response: Response,
+    csv_mapping: Annotated[
+        str | None,
+        Query(max_length=64, description="read the file as CSV with this saved mapping (PUT /csv-mappings/{name})"),
+    ] = None,
+) -> ImportOut:
+    mapping = None
+    if csv_mapping is not None:
+        async with db.connection() as conn:
+            stored = await repository.get_csv_mapping(conn, csv_mapping)
+        if stored is None:
+            raise Problem(
+                422,
+                "Validation failed",
+                f"no CSV mapping named {csv_mapping!r}",
+                type_=PROBLEMS + "validation",
+                extra={"errors": [{"pointer": "/csv_mapping", "detail": "unknown CSV mapping"}]},
+            )
+        mapping = _csv_mapping(CsvMappingIn.model_validate(stored))
     try:
-        result = await service.import_file(db, upload.data, upload.filename, clock.now())
+        result = await service.import_file(db, upload.data, upload.filename, clock.now(), csv_mapping=mapping)
     except BankFileError as exc:
         raise Problem(
             422,
@@ -153,6 +181,60 @@ async def notify(
     return _import_out(result)
 
 
+CSV_MAPPING_NAME = r"^[A-Za-z0-9._-]{1,64}$"
+
+
+def _csv_mapping(body: CsvMappingIn) -> CsvMapping:
+    return CsvMapping(
+        columns=CsvColumns(**body.columns.model_dump()),
+        delimiter=body.delimiter,
+        decimal_separator=body.decimal_separator,
+        date_format=body.date_format,
+        has_header=body.has_header,
+    )
+
+
+@router.put(
+    "/csv-mappings/{name}",
+    response_model=CsvMappingOut,
+    status_code=status.HTTP_200_OK,
+    summary="Save the column mapping of a CSV bank export",
+    description="Creates (201) or replaces (200) the mapping; import a CSV with it as "
+    "`POST /v1/payments/files?csv_mapping={name}`.",
+    responses={201: {"description": "created", "model": CsvMappingOut}, 422: {"description": "unusable mapping"}},
+)
+async def put_csv_mapping(
+    name: Annotated[str, Path(pattern=CSV_MAPPING_NAME)],
+    body: CsvMappingIn,
+    db: DB,
+    clock: CurrentClock,
+    response: Response,
+) -> CsvMappingOut:
+    if problems := _csv_mapping(body).problems():
+        raise Problem(
+            422,
+            "Validation failed",
+            "; ".join(problems),
+            type_=PROBLEMS + "validation",
+            extra={"errors": [{"pointer": "/", "detail": problem} for problem in problems]},
+        )
+    async with db.uow() as uow:
+        created = await repository.save_csv_mapping(uow.conn, name, body.model_dump(mode="json"), clock.now())
+        await uow.commit()
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return CsvMappingOut(name=name, **body.model_dump())
+
+
+@router.get("/csv-mappings/{name}", response_model=CsvMappingOut, summary="A saved CSV column mapping")
+async def get_csv_mapping(name: Annotated[str, Path(pattern=CSV_MAPPING_NAME)], db: DB) -> CsvMappingOut:
+    async with db.connection() as conn:
+        stored = await repository.get_csv_mapping(conn, name)
+    if stored is None:
+        raise Problem(404, "Not Found", "no such CSV mapping")
+    return CsvMappingOut(name=name, **stored)
+
+
 @router.get("/imports/{import_id}", response_model=ImportSummary, summary="The summary of one import")
 async def get_import(import_id: UUID, db: DB) -> ImportSummary:
     async with db.connection() as conn:
@@ -204,3 +286,48 @@ async def unmatched(
         for r in rows
     ]
     return UnmatchedPage(items=items, next_cursor=rows[-1]["seq"] if len(rows) == limit else None)
+
+
+_QUEUE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such payment, or it was matched without an operator"},
+    409: {"description": "an operator has handled the payment already"},
+}
+
+
+def _queue_problem(exc: service.QueueActionError) -> Problem:
+    titles = {404: "Not Found", 409: "Conflict", 422: "Validation failed"}
+    return Problem(exc.status, titles[exc.status], exc.detail)
+
+
+def _queue_out(result: service.QueueActionResult) -> QueueActionOut:
+    return QueueActionOut(
+        payment_id=result.payment_id, state=result.state, claim_id=result.claim_id, handled_at=result.handled_at
+    )
+
+
+@router.post(
+    "/unmatched/{payment_id}/match",
+    response_model=QueueActionOut,
+    summary="Match an unmatched payment to a claim (PaymentReceived); it leaves the queue",
+    responses={**_QUEUE_RESPONSES, 422: {"description": "the claim is not indexed or in another currency"}},
+)
+async def match_unmatched(payment_id: UUID, body: OperatorMatchIn, db: DB, clock: CurrentClock) -> QueueActionOut:
+    try:
+        result = await service.match_by_operator(db, payment_id, body.claim_id, clock.now())
+    except service.QueueActionError as exc:
+        raise _queue_problem(exc) from exc
+    return _queue_out(result)
+
+
+@router.post(
+    "/unmatched/{payment_id}/refund",
+    response_model=QueueActionOut,
+    summary="Ask for an unmatched payment to be refunded; it leaves the queue",
+    responses=_QUEUE_RESPONSES,
+)
+async def refund_unmatched(payment_id: UUID, db: DB, clock: CurrentClock) -> QueueActionOut:
+    try:
+        result = await service.refund_by_operator(db, payment_id, clock.now())
+    except service.QueueActionError as exc:
+        raise _queue_problem(exc) from exc
+    return _queue_out(result)

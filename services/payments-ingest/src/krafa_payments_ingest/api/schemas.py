@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -70,3 +71,47 @@ class PaymentNotificationIn(BaseModel):
         default=None, description="when the source booked it; its calendar date is the booking date"
     )
     payer_account: str | None = Field(default=None, max_length=70)
+
+
+Column = Annotated[str, Field(min_length=1, max_length=200)] | Annotated[int, Field(ge=1)]
+
+
+class CsvColumnsIn(BaseModel):
+    """Where each field is: a header name (with `has_header`) or a 1-based column number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Column
+    booking_date: Column
+    currency: Column | None = None
+    default_currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", description="when no currency column")
+    reference: Column | None = None
+    remittance_text: Column | None = None
+    bank_ref: Column | None = None
+
+
+class CsvMappingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    decimal_separator: str = Field(default=".", pattern=r"^[.,]$")
+    date_format: str = Field(default="%Y-%m-%d", min_length=2, max_length=50, description="strptime format")
+    columns: CsvColumnsIn
+    has_header: bool = True
+
+
+class CsvMappingOut(CsvMappingIn):
+    name: str
+
+
+class OperatorMatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    claim_id: UUID = Field(description="an indexed claim in the payment's currency")
+
+
+class QueueActionOut(BaseModel):
+    payment_id: UUID
+    state: str = Field(description="matched or refund_requested")
+    claim_id: UUID | None
+    handled_at: datetime
