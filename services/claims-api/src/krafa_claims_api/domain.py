@@ -56,6 +56,35 @@ class Balance:
         return self.paid_minor >= self.owed_minor
 
 
+# Aging report: days past the due date of open balances. "current" is not yet overdue (day 0 is the
+# due date itself).
+AGING_BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
+
+
+def aging_bucket(days_overdue: int) -> str:
+    if days_overdue <= 0:
+        return "current"
+    if days_overdue <= 30:
+        return "1-30"
+    if days_overdue <= 60:
+        return "31-60"
+    if days_overdue <= 90:
+        return "61-90"
+    return "90+"
+
+
+def aging_report(rows: list[tuple[str, int, int, int]]) -> dict[str, dict[str, tuple[int, int]]]:
+    """(currency, days overdue, count, balance) groups → currency → bucket → (count, balance).
+    Every bucket is present for each currency seen, so the shape is stable."""
+    report: dict[str, dict[str, tuple[int, int]]] = {}
+    for currency, days, count, balance in rows:
+        buckets = report.setdefault(currency, dict.fromkeys(AGING_BUCKETS, (0, 0)))
+        name = aging_bucket(days)
+        n, total = buckets[name]
+        buckets[name] = (n + count, total + balance)
+    return dict(sorted(report.items()))
+
+
 # API keys: "krf_<prefix>_<secret>". Keys are 256-bit random, so a fast hash is safe to store
 # (no dictionary to guess from); the prefix finds the row, the hash is compared in constant time.
 KEY_PREFIX = "krf"

@@ -10,7 +10,7 @@ import asyncpg
 CLAIM_COLUMNS = """
     c.id, c.creditor_id, c.debtor_id, c.invoice_no, c.amount_minor, c.fees_minor, c.paid_minor,
     c.currency, c.issue_date, c.due_date, c.final_due_date, c.reference, c.description,
-    c.department, c.status, c.overdue, c.created_at, c.paid_at, d.customer_no
+    c.department, c.status, c.overdue, c.created_at, c.paid_at, c.cancelled_at, c.cancel_reason, d.customer_no
 """
 
 
@@ -83,3 +83,60 @@ async def upsert_debtors(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) 
 async def email_states(conn: asyncpg.Connection, debtor_ids: list[UUID]) -> dict[UUID, str]:
     rows = await conn.fetch("SELECT id, email_state FROM debtors WHERE id = ANY($1::uuid[])", debtor_ids)
     return {r["id"]: r["email_state"] for r in rows}
+
+
+async def list_claims(
+    conn: asyncpg.Connection,
+    creditor_id: UUID,
+    *,
+    filters: dict[str, Any],
+    after: tuple[Any, UUID] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """One page of the creditor's claims in (created_at, id) order. `filters` keys: status,
+    customer_no, department, due_from, due_to, due_on_or_before (for overdue_days_min)."""
+    where = ["c.creditor_id = $1"]
+    args: list[Any] = [creditor_id]
+
+    def add(condition: str, value: Any) -> None:
+        args.append(value)
+        where.append(condition.format(f"${len(args)}"))
+
+    if filters.get("status") is not None:
+        add("c.status = {}", filters["status"])
+    if filters.get("customer_no") is not None:
+        add("d.customer_no = {}", filters["customer_no"])
+    if filters.get("department") is not None:
+        add("c.department = {}", filters["department"])
+    if filters.get("due_from") is not None:
+        add("c.due_date >= {}", filters["due_from"])
+    if filters.get("due_to") is not None:
+        add("c.due_date <= {}", filters["due_to"])
+    if filters.get("due_on_or_before") is not None:
+        where.append("c.status = 'open'")
+        add("c.due_date <= {}", filters["due_on_or_before"])
+    if after is not None:
+        args.extend(after)
+        where.append(f"(c.created_at, c.id) > (${len(args) - 1}, ${len(args)})")
+    args.append(limit)
+    return list(
+        await conn.fetch(
+            f"SELECT {CLAIM_COLUMNS} FROM claims c JOIN debtors d ON d.id = c.debtor_id"
+            f" WHERE {' AND '.join(where)} ORDER BY c.created_at, c.id LIMIT ${len(args)}",
+            *args,
+        )
+    )
+
+
+async def aging_groups(conn: asyncpg.Connection, creditor_id: UUID, as_of: Any) -> list[tuple[str, int, int, int]]:
+    """Open balances (amount + fees - paid > 0) of claims issued by `as_of`, grouped by currency and
+    days past the due date."""
+    rows = await conn.fetch(
+        "SELECT currency, $2::date - due_date AS days, count(*) AS n,"
+        " sum(amount_minor + fees_minor - paid_minor) AS balance"
+        " FROM claims WHERE creditor_id = $1 AND status = 'open' AND issue_date <= $2"
+        " AND amount_minor + fees_minor - paid_minor > 0 GROUP BY 1, 2",
+        creditor_id,
+        as_of,
+    )
+    return [(r["currency"], r["days"], r["n"], int(r["balance"])) for r in rows]

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from krafa_events import ClaimCreated, ClaimPaid, CreditorSnapshot, DebtorSnapshot, PostalAddress
+from krafa_events import ClaimCancelled, ClaimCreated, ClaimPaid, CreditorSnapshot, DebtorSnapshot, PostalAddress
 from krafa_events.references import InvalidReference
 from krafa_kit.consumer import PermanentError
 from krafa_kit.db import Database, UnitOfWork
@@ -35,8 +35,8 @@ async def create_creditor(db: Database, data: CreditorIn) -> tuple[UUID, domain.
     async with db.uow() as uow:
         await uow.conn.execute(
             "INSERT INTO creditors (id, name, country, currency, default_language, contact_phone,"
-            " payment_account, payment_link_template, sender_email, slip_fee_minor)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            " payment_account, payment_link_template, sender_email, slip_fee_minor, cancellation_fee_minor)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             creditor_id,
             data.name,
             data.country,
@@ -47,6 +47,7 @@ async def create_creditor(db: Database, data: CreditorIn) -> tuple[UUID, domain.
             data.payment_link_template,
             data.sender_email,
             data.slip_fee_minor,
+            data.cancellation_fee_minor,
         )
         await uow.conn.execute(
             "INSERT INTO api_keys (id, creditor_id, prefix, secret_hash, scopes) VALUES ($1, $2, $3, $4, $5)",
@@ -72,153 +73,152 @@ async def authenticate(db: Database, token: str) -> Caller | None:
     return Caller(creditor_id=row["creditor_id"], scopes=frozenset(row["scopes"]))
 
 
-async def create_claims(db: Database, caller: Caller, claims: list[ClaimIn], now: datetime) -> list[UUID]:
-    async with db.uow() as uow:
-        creditor = await repository.get_creditor(uow.conn, caller.creditor_id)
-        if creditor is None:
-            raise Problem(404, "Not Found", "creditor not found")
-        jurisdiction = creditor["country"]
-        debtor_rows: dict[str, tuple[Any, ...]] = {}
-        for claim in claims:
-            d = claim.debtor
-            debtor_rows[d.customer_no] = (
-                uuid.uuid4(),
-                caller.creditor_id,
-                d.customer_no,
-                d.kind,
-                d.name,
-                d.national_id,
-                d.language,
-                d.time_zone,
-                d.country,
-                d.email,
-                d.phone,
-                json.dumps(d.address.model_dump()) if d.address else None,
-                d.fallback_channel,
-            )
-        debtor_ids = await repository.upsert_debtors(uow.conn, list(debtor_rows.values()))
-        email_states = await repository.email_states(uow.conn, list(debtor_ids.values()))
-        sequence = await uow.conn.fetch(
-            "SELECT nextval('claim_reference_seq') AS n FROM generate_series(1, $1)", len(claims)
+async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], now: datetime) -> list[UUID]:
+    """Register claims in the caller's unit of work (the caller commits)."""
+    creditor = await repository.get_creditor(uow.conn, caller.creditor_id)
+    if creditor is None:
+        raise Problem(404, "Not Found", "creditor not found")
+    jurisdiction = creditor["country"]
+    debtor_rows: dict[str, tuple[Any, ...]] = {}
+    for claim in claims:
+        d = claim.debtor
+        debtor_rows[d.customer_no] = (
+            uuid.uuid4(),
+            caller.creditor_id,
+            d.customer_no,
+            d.kind,
+            d.name,
+            d.national_id,
+            d.language,
+            d.time_zone,
+            d.country,
+            d.email,
+            d.phone,
+            json.dumps(d.address.model_dump()) if d.address else None,
+            d.fallback_channel,
         )
-        creditor_snapshot = CreditorSnapshot(
-            name=creditor["name"],
-            contact_phone=creditor["contact_phone"],
-            payment_account=creditor["payment_account"],
-            payment_link_template=creditor["payment_link_template"],
-            sender_email=creditor["sender_email"],
-        )
-        rows: list[tuple[Any, ...]] = []
-        claim_ids: list[UUID] = []
-        for index, (claim, seq) in enumerate(zip(claims, sequence, strict=True)):
-            try:
-                reference = domain.payment_reference(jurisdiction, claim.reference, seq["n"])
-            except InvalidReference as exc:
-                raise Problem(
-                    422,
-                    "Invalid payment reference",
-                    str(exc),
-                    type_=PROBLEMS + "invalid-reference",
-                    extra={"errors": [{"pointer": f"/claims/{index}/reference", "detail": str(exc)}]},
-                ) from exc
-            if claim.due_date < (claim.issue_date or claim.due_date):
-                raise Problem(
-                    422,
-                    "Validation failed",
-                    "due_date is before issue_date",
-                    type_=PROBLEMS + "validation",
-                    extra={"errors": [{"pointer": f"/claims/{index}/due_date", "detail": "before issue_date"}]},
-                )
-            claim_id = uuid.uuid4()
-            claim_ids.append(claim_id)
-            debtor_id = debtor_ids[claim.debtor.customer_no]
-            issue_date = claim.issue_date or now.date()
-            final_due = claim.final_due_date or domain.default_final_due_date(jurisdiction, claim.due_date)
-            fees = creditor["slip_fee_minor"] if claim.currency == creditor["currency"] else 0
-            rows.append(
-                (
-                    claim_id,
-                    caller.creditor_id,
-                    debtor_id,
-                    claim.invoice_no,
-                    claim.amount_minor,
-                    fees,
-                    claim.currency,
-                    issue_date,
-                    claim.due_date,
-                    final_due,
-                    reference,
-                    claim.description,
-                    claim.department,
-                    now,
-                )
-            )
-            d = claim.debtor
-            debtor_snapshot = DebtorSnapshot(
-                customer_no=d.customer_no,
-                name=d.name,
-                kind=d.kind,
-                language=d.language,
-                time_zone=d.time_zone,
-                country=d.country,
-                # A bounced address is never used again for this creditor (seed 000).
-                email=d.email if email_states.get(debtor_id) != "bounced" else None,
-                phone=d.phone,
-                address=PostalAddress(
-                    name=d.name,
-                    lines=tuple(d.address.lines),
-                    postcode=d.address.postcode,
-                    city=d.address.city,
-                    country=d.address.country,
-                )
-                if d.address
-                else None,
-                fallback_channel=d.fallback_channel,
-            )
-            event = ClaimCreated(
-                creditor_id=caller.creditor_id,
-                debtor_id=debtor_id,
-                claim_id=claim_id,
-                invoice_no=claim.invoice_no,
-                amount_minor=claim.amount_minor,
-                currency=claim.currency,
-                fees_minor=fees,
-                issue_date=issue_date,
-                due_date=claim.due_date,
-                final_due_date=final_due,
-                reference=reference,
-                description=claim.description,
-                department=claim.department,
-                jurisdiction=jurisdiction,
-                creditor=creditor_snapshot,
-                debtor=debtor_snapshot,
-                created_at=now,
-            )
-            event_id = uow.outbox.add(event, time=now)
-            rows[-1] = (*rows[-1], event_id)
+    debtor_ids = await repository.upsert_debtors(uow.conn, list(debtor_rows.values()))
+    email_states = await repository.email_states(uow.conn, list(debtor_ids.values()))
+    sequence = await uow.conn.fetch(
+        "SELECT nextval('claim_reference_seq') AS n FROM generate_series(1, $1)", len(claims)
+    )
+    creditor_snapshot = CreditorSnapshot(
+        name=creditor["name"],
+        contact_phone=creditor["contact_phone"],
+        payment_account=creditor["payment_account"],
+        payment_link_template=creditor["payment_link_template"],
+        sender_email=creditor["sender_email"],
+    )
+    rows: list[tuple[Any, ...]] = []
+    claim_ids: list[UUID] = []
+    for index, (claim, seq) in enumerate(zip(claims, sequence, strict=True)):
         try:
-            await uow.conn.executemany(
-                "INSERT INTO claims (id, creditor_id, debtor_id, invoice_no, amount_minor, fees_minor,"
-                " currency, issue_date, due_date, final_due_date, reference, description, department, created_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                [row[:14] for row in rows],
+            reference = domain.payment_reference(jurisdiction, claim.reference, seq["n"])
+        except InvalidReference as exc:
+            raise Problem(
+                422,
+                "Invalid payment reference",
+                str(exc),
+                type_=PROBLEMS + "invalid-reference",
+                extra={"errors": [{"pointer": f"/claims/{index}/reference", "detail": str(exc)}]},
+            ) from exc
+        if claim.due_date < (claim.issue_date or claim.due_date):
+            raise Problem(
+                422,
+                "Validation failed",
+                "due_date is before issue_date",
+                type_=PROBLEMS + "validation",
+                extra={"errors": [{"pointer": f"/claims/{index}/due_date", "detail": "before issue_date"}]},
             )
-        except asyncpg.UniqueViolationError as exc:
-            raise Problem(409, "Conflict", _conflict_detail(exc), type_=PROBLEMS + "duplicate-claim") from exc
-        await repository.add_history(
-            uow.conn,
-            [
-                (
-                    row[0],
-                    uuid.UUID(row[14]),
-                    ClaimCreated.TYPE,
-                    now,
-                    {"amount_minor": row[4], "fees_minor": row[5], "currency": row[6]},
-                )
-                for row in rows
-            ],
+        claim_id = uuid.uuid4()
+        claim_ids.append(claim_id)
+        debtor_id = debtor_ids[claim.debtor.customer_no]
+        issue_date = claim.issue_date or now.date()
+        final_due = claim.final_due_date or domain.default_final_due_date(jurisdiction, claim.due_date)
+        fees = creditor["slip_fee_minor"] if claim.currency == creditor["currency"] else 0
+        rows.append(
+            (
+                claim_id,
+                caller.creditor_id,
+                debtor_id,
+                claim.invoice_no,
+                claim.amount_minor,
+                fees,
+                claim.currency,
+                issue_date,
+                claim.due_date,
+                final_due,
+                reference,
+                claim.description,
+                claim.department,
+                now,
+            )
         )
-        await uow.commit()
+        d = claim.debtor
+        debtor_snapshot = DebtorSnapshot(
+            customer_no=d.customer_no,
+            name=d.name,
+            kind=d.kind,
+            language=d.language,
+            time_zone=d.time_zone,
+            country=d.country,
+            # A bounced address is never used again for this creditor (seed 000).
+            email=d.email if email_states.get(debtor_id) != "bounced" else None,
+            phone=d.phone,
+            address=PostalAddress(
+                name=d.name,
+                lines=tuple(d.address.lines),
+                postcode=d.address.postcode,
+                city=d.address.city,
+                country=d.address.country,
+            )
+            if d.address
+            else None,
+            fallback_channel=d.fallback_channel,
+        )
+        event = ClaimCreated(
+            creditor_id=caller.creditor_id,
+            debtor_id=debtor_id,
+            claim_id=claim_id,
+            invoice_no=claim.invoice_no,
+            amount_minor=claim.amount_minor,
+            currency=claim.currency,
+            fees_minor=fees,
+            issue_date=issue_date,
+            due_date=claim.due_date,
+            final_due_date=final_due,
+            reference=reference,
+            description=claim.description,
+            department=claim.department,
+            jurisdiction=jurisdiction,
+            creditor=creditor_snapshot,
+            debtor=debtor_snapshot,
+            created_at=now,
+        )
+        event_id = uow.outbox.add(event, time=now)
+        rows[-1] = (*rows[-1], event_id)
+    try:
+        await uow.conn.executemany(
+            "INSERT INTO claims (id, creditor_id, debtor_id, invoice_no, amount_minor, fees_minor,"
+            " currency, issue_date, due_date, final_due_date, reference, description, department, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            [row[:14] for row in rows],
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise Problem(409, "Conflict", _conflict_detail(exc), type_=PROBLEMS + "duplicate-claim") from exc
+    await repository.add_history(
+        uow.conn,
+        [
+            (
+                row[0],
+                uuid.UUID(row[14]),
+                ClaimCreated.TYPE,
+                now,
+                {"amount_minor": row[4], "fees_minor": row[5], "currency": row[6]},
+            )
+            for row in rows
+        ],
+    )
     return claim_ids
 
 
@@ -291,3 +291,64 @@ async def apply_payment(
             ],
         )
     return settles
+
+
+CANCELLATION_FEE = "cancellation_fee"
+
+
+async def cancel_claim(uow: UnitOfWork, caller: Caller, claim_id: UUID, reason: str | None, now: datetime) -> bool:
+    """Cancel an open claim; returns False when it was already cancelled (no second effect).
+
+    The creditor's cancellation fee (niðurfellingargjald, seed 003) becomes a settlement entry
+    with a negative amount: it is deducted from what the creditor is paid out next. The state
+    change, the fee, the history entry and ClaimCancelled commit together."""
+    claim = await uow.conn.fetchrow(
+        "SELECT * FROM claims WHERE id = $1 AND creditor_id = $2 FOR UPDATE", claim_id, caller.creditor_id
+    )
+    if claim is None:
+        raise Problem(404, "Not Found", "no such claim")
+    if claim["status"] == domain.ClaimStatus.CANCELLED:
+        return False
+    if claim["status"] != domain.ClaimStatus.OPEN:
+        raise Problem(
+            409,
+            "Conflict",
+            f"a {claim['status']} claim cannot be cancelled",
+            type_=PROBLEMS + "claim-not-cancellable",
+            extra={"claim_status": claim["status"]},
+        )
+    creditor = await repository.get_creditor(uow.conn, caller.creditor_id)
+    assert creditor is not None
+    await uow.conn.execute(
+        "UPDATE claims SET status = 'cancelled', cancelled_at = $2, cancel_reason = $3 WHERE id = $1",
+        claim_id,
+        now,
+        reason,
+    )
+    fee = creditor["cancellation_fee_minor"]
+    if fee:
+        await uow.conn.execute(
+            "INSERT INTO settlement_entries (creditor_id, claim_id, kind, amount_minor, currency, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (claim_id, kind) DO NOTHING",
+            caller.creditor_id,
+            claim_id,
+            CANCELLATION_FEE,
+            -fee,
+            creditor["currency"],
+            now,
+        )
+    event_id = uow.outbox.add(
+        ClaimCancelled(
+            creditor_id=caller.creditor_id,
+            debtor_id=claim["debtor_id"],
+            claim_id=claim_id,
+            reason=reason,
+            cancelled_at=now,
+        ),
+        time=now,
+    )
+    await repository.add_history(
+        uow.conn,
+        [(claim_id, uuid.UUID(event_id), ClaimCancelled.TYPE, now, {"reason": reason, "cancellation_fee_minor": fee})],
+    )
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
@@ -63,3 +63,16 @@ DB = Annotated[Database, Depends(get_db)]
 CurrentClock = Annotated[Clock, Depends(get_clock)]
 Reader = Annotated[service.Caller, Depends(require("read"))]
 ClaimsWriter = Annotated[service.Caller, Depends(require("claims:write"))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Makes a POST safe to retry: the same key with the same request returns the first "
+        "response without repeating the effect; with a different request it answers 422 "
+        "idempotency-key-reused. Scoped per creditor; kept for 24 hours.",
+        examples=["0b6c2f0e-6a3e-4f57-9a0e-2a8f7f0c1d11"],
+    ),
+]

@@ -2,27 +2,123 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import JSONResponse, Response
+from krafa_kit.clock import Clock
+from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.http import Problem
+from pydantic import BaseModel
 
-from krafa_claims_api import domain, repository, service
-from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, Reader, require_admin
+from krafa_claims_api import domain, idempotency, pagination, repository, service
+from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, require_admin
 from krafa_claims_api.api.schemas import (
+    AgingBucket,
+    AgingCurrency,
+    AgingReport,
     BulkClaimsIn,
     BulkClaimsOut,
+    CancelIn,
     ClaimIn,
     ClaimOut,
+    ClaimPage,
     CreditorCreated,
     CreditorIn,
     HistoryItem,
+    ProblemOut,
 )
 
 router = APIRouter(prefix="/v1")
 
+PROBLEM_SCHEMA = ProblemOut.model_json_schema()
+PROBLEM_EXAMPLES: dict[int, tuple[str, dict[str, object]]] = {
+    401: ("no or invalid API key", {"type": "about:blank", "title": "Unauthorized", "status": 401}),
+    403: (
+        "the API key lacks the scope",
+        {"type": "about:blank", "title": "Forbidden", "status": 403, "detail": "the API key lacks the scope"},
+    ),
+    404: (
+        "no such claim for this creditor (another creditor's claim answers the same)",
+        {"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no such claim"},
+    ),
+    409: (
+        "conflict: a duplicate invoice number or reference, a claim that cannot change state, or a request "
+        "with the same Idempotency-Key still in progress",
+        {
+            "type": service.PROBLEMS + "idempotency-key-in-progress",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "a request with this Idempotency-Key is still being processed; retry later",
+        },
+    ),
+    422: (
+        "validation failed, or an Idempotency-Key reused with a different request",
+        {
+            "type": service.PROBLEMS + "validation",
+            "title": "Validation failed",
+            "status": 422,
+            "detail": "1 invalid field(s)",
+            "errors": [{"pointer": "/body/amount_minor", "field": "body.amount_minor", "detail": "must be > 0"}],
+        },
+    ),
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI `responses` for RFC 9457 problems of the given statuses."""
+    return {
+        code: {
+            "description": PROBLEM_EXAMPLES[code][0],
+            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA, "example": PROBLEM_EXAMPLES[code][1]}},
+        }
+        for code in codes
+    }
+
+
 NOT_FOUND = Problem(404, "Not Found", "no such claim")
+
+
+async def idempotent(
+    request: Request,
+    db: Database,
+    clock: Clock,
+    caller: service.Caller,
+    key: str | None,
+    status_code: int,
+    action: Callable[[UnitOfWork], Awaitable[BaseModel]],
+) -> Response:
+    """Run `action` in one unit of work; with an Idempotency-Key, claim the key first and store
+    the response in the same transaction (see krafa_claims_api.idempotency)."""
+    async with db.uow() as uow:
+        if key is not None:
+            digest = idempotency.request_hash(
+                request.method, request.url.path, idempotency.parse_body(await request.body())
+            )
+            stored = await idempotency.claim_key(
+                uow.conn,
+                creditor_id=caller.creditor_id,
+                key=key,
+                digest=digest,
+                now=clock.now(),
+                lock_timeout_ms=request.app.state.settings.idempotency_lock_timeout_ms,
+            )
+            if stored is not None:
+                return JSONResponse(
+                    stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+                )
+        result = await action(uow)
+        body = result.model_dump(mode="json")
+        if key is not None:
+            await idempotency.store(
+                uow.conn, creditor_id=caller.creditor_id, key=key, status_code=status_code, body=body
+            )
+        await uow.commit()
+    return JSONResponse(body, status_code=status_code)
 
 
 def claim_out(row: asyncpg.Record, history: list[asyncpg.Record] | None = None) -> ClaimOut:
@@ -48,6 +144,8 @@ def claim_out(row: asyncpg.Record, history: list[asyncpg.Record] | None = None) 
         department=row["department"],
         created_at=row["created_at"],
         paid_at=row["paid_at"],
+        cancelled_at=row["cancelled_at"],
+        cancel_reason=row["cancel_reason"],
         history=[
             HistoryItem(event_type=h["event_type"], occurred_at=h["occurred_at"], details=h["details"])
             for h in history or []
@@ -61,14 +159,23 @@ def claim_out(row: asyncpg.Record, history: list[asyncpg.Record] | None = None) 
     response_model=ClaimOut,
     tags=["claims"],
     summary="Register one claim",
-    responses={409: {"description": "duplicate invoice number"}},
+    responses=problems(401, 403, 409, 422),
 )
-async def create_claim(body: ClaimIn, caller: ClaimsWriter, db: DB, clock: CurrentClock) -> ClaimOut:
-    [claim_id] = await service.create_claims(db, caller, [body], clock.now())
-    async with db.connection() as conn:
-        row = await repository.get_claim(conn, caller.creditor_id, claim_id)
+async def create_claim(
+    request: Request,
+    body: ClaimIn,
+    caller: ClaimsWriter,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def action(uow: UnitOfWork) -> ClaimOut:
+        [claim_id] = await service.create_claims(uow, caller, [body], clock.now())
+        row = await repository.get_claim(uow.conn, caller.creditor_id, claim_id)
         assert row is not None
-        return claim_out(row, await repository.history(conn, claim_id))
+        return claim_out(row, await repository.history(uow.conn, claim_id))
+
+    return await idempotent(request, db, clock, caller, idempotency_key, 201, action)
 
 
 @router.post(
@@ -77,18 +184,75 @@ async def create_claim(body: ClaimIn, caller: ClaimsWriter, db: DB, clock: Curre
     response_model=BulkClaimsOut,
     tags=["claims"],
     summary="Register up to 10,000 claims in one all-or-nothing request",
+    responses=problems(401, 403, 409, 422),
 )
-async def create_claims_bulk(body: BulkClaimsIn, caller: ClaimsWriter, db: DB, clock: CurrentClock) -> BulkClaimsOut:
-    claim_ids = await service.create_claims(db, caller, body.claims, clock.now())
-    async with db.connection() as conn:
-        rows = await conn.fetch(
+async def create_claims_bulk(
+    request: Request,
+    body: BulkClaimsIn,
+    caller: ClaimsWriter,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def action(uow: UnitOfWork) -> BulkClaimsOut:
+        claim_ids = await service.create_claims(uow, caller, body.claims, clock.now())
+        rows = await uow.conn.fetch(
             f"SELECT {repository.CLAIM_COLUMNS} FROM claims c JOIN debtors d ON d.id = c.debtor_id"
             " WHERE c.id = ANY($1::uuid[]) AND c.creditor_id = $2",
             claim_ids,
             caller.creditor_id,
         )
-    by_id = {row["id"]: row for row in rows}
-    return BulkClaimsOut(created=len(claim_ids), claims=[claim_out(by_id[i]) for i in claim_ids])
+        by_id = {row["id"]: row for row in rows}
+        return BulkClaimsOut(created=len(claim_ids), claims=[claim_out(by_id[i]) for i in claim_ids])
+
+    return await idempotent(request, db, clock, caller, idempotency_key, 201, action)
+
+
+@router.get(
+    "/claims",
+    response_model=ClaimPage,
+    tags=["claims"],
+    summary="List the creditor's claims, filtered, with cursor pagination",
+    responses=problems(401, 403, 422),
+    description="Ordered by creation time (then id). `overdue_days_min=N` keeps open claims whose due date "
+    "is at least N days before today (the service clock). Follow `next_cursor` until it is null.",
+)
+async def list_claims(
+    caller: Reader,
+    db: DB,
+    clock: CurrentClock,
+    status_: Annotated[Literal["open", "paid", "cancelled"] | None, Query(alias="status")] = None,
+    customer_no: Annotated[str | None, Query(max_length=64)] = None,
+    department: Annotated[str | None, Query(max_length=64)] = None,
+    due_from: date | None = None,
+    due_to: date | None = None,
+    overdue_days_min: Annotated[int | None, Query(ge=0, le=36_500)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ClaimPage:
+    after = None
+    if cursor is not None:
+        try:
+            after = pagination.decode_cursor(cursor)
+        except pagination.InvalidCursor as exc:
+            raise Problem(422, "Invalid cursor", str(exc), type_=service.PROBLEMS + "invalid-cursor") from exc
+    filters = {
+        "status": status_,
+        "customer_no": customer_no,
+        "department": department,
+        "due_from": due_from,
+        "due_to": due_to,
+        "due_on_or_before": clock.now().date() - timedelta(days=overdue_days_min)
+        if overdue_days_min is not None
+        else None,
+    }
+    async with db.connection() as conn:
+        rows = await repository.list_claims(conn, caller.creditor_id, filters=filters, after=after, limit=limit + 1)
+    page = rows[:limit]
+    next_cursor = (
+        pagination.encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit and page else None
+    )
+    return ClaimPage(items=[claim_out(row) for row in page], next_cursor=next_cursor)
 
 
 @router.get(
@@ -96,6 +260,7 @@ async def create_claims_bulk(body: BulkClaimsIn, caller: ClaimsWriter, db: DB, c
     response_model=ClaimOut,
     tags=["claims"],
     summary="A claim with its status, balance and event history",
+    responses=problems(401, 403, 404, 422),
 )
 async def get_claim(claim_id: UUID, caller: Reader, db: DB) -> ClaimOut:
     async with db.connection() as conn:
@@ -107,11 +272,67 @@ async def get_claim(claim_id: UUID, caller: Reader, db: DB) -> ClaimOut:
 
 
 @router.post(
+    "/claims/{claim_id}/cancel",
+    response_model=ClaimOut,
+    tags=["claims"],
+    summary="Cancel an open claim (idempotent; the creditor's cancellation fee is set off)",
+    responses=problems(401, 403, 404, 409, 422),
+    description="An open claim becomes `cancelled`, `ClaimCancelled` is published and no further reminder "
+    "goes out. The creditor's cancellation fee is set off against its next settlement. Cancelling a cancelled "
+    "claim answers 200 with its state and has no second effect; a paid claim answers 409.",
+)
+async def cancel_claim(
+    request: Request,
+    claim_id: UUID,
+    caller: ClaimsWriter,
+    db: DB,
+    clock: CurrentClock,
+    body: CancelIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def action(uow: UnitOfWork) -> ClaimOut:
+        await service.cancel_claim(uow, caller, claim_id, body.reason if body else None, clock.now())
+        row = await repository.get_claim(uow.conn, caller.creditor_id, claim_id)
+        assert row is not None
+        return claim_out(row, await repository.history(uow.conn, claim_id))
+
+    return await idempotent(request, db, clock, caller, idempotency_key, 200, action)
+
+
+@router.get(
+    "/reports/aging",
+    response_model=AgingReport,
+    tags=["reports"],
+    summary="Aging of open balances per currency: current, 1-30, 31-60, 61-90 and 90+ days overdue",
+    responses=problems(401, 403, 422),
+    description="Open claims issued by `as_of` with a balance (amount + fees - paid) above zero, bucketed by "
+    "days past the due date on `as_of` (default: today on the service clock). Sums are in minor units.",
+)
+async def aging_report(caller: Reader, db: DB, clock: CurrentClock, as_of: date | None = None) -> AgingReport:
+    day = as_of or clock.now().date()
+    async with db.connection() as conn:
+        groups = await repository.aging_groups(conn, caller.creditor_id, day)
+    currencies = []
+    for currency, buckets in domain.aging_report(groups).items():
+        items = [AgingBucket(bucket=name, count=n, balance_minor=total) for name, (n, total) in buckets.items()]
+        currencies.append(
+            AgingCurrency(
+                currency=currency,
+                count=sum(b.count for b in items),
+                balance_minor=sum(b.balance_minor for b in items),
+                buckets=items,
+            )
+        )
+    return AgingReport(as_of=day, currencies=currencies)
+
+
+@router.post(
     "/admin/creditors",
     status_code=status.HTTP_201_CREATED,
     response_model=CreditorCreated,
     tags=["admin"],
     summary="Create a creditor and its first API key",
+    responses=problems(401, 422),
     dependencies=[Depends(require_admin)],
 )
 async def create_creditor(body: CreditorIn, db: DB) -> CreditorCreated:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 CountryCode = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$", examples=["IS"])]
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$", examples=["ISK"])]
@@ -48,7 +49,31 @@ class DebtorIn(Strict):
         return value
 
 
+CLAIM_EXAMPLE: JsonDict = {
+    "invoice_no": "INV-2026-0001",
+    "amount_minor": 10000,
+    "currency": "ISK",
+    "issue_date": "2026-01-15",
+    "due_date": "2026-02-01",
+    "description": "Æfingagjöld vor 2026",
+    "department": "football",
+    "debtor": {
+        "customer_no": "C-1001",
+        "name": "Jón Jónsson",
+        "kind": "person",
+        "language": "is",
+        "time_zone": "Atlantic/Reykjavik",
+        "country": "IS",
+        "email": "jon@example.is",
+        "phone": "+3545551234",
+        "address": {"lines": ["Laugavegur 1"], "postcode": "101", "city": "Reykjavík", "country": "IS"},
+    },
+}
+
+
 class ClaimIn(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [CLAIM_EXAMPLE]})
+
     invoice_no: str = Field(min_length=1, max_length=64, examples=["INV-2026-0001"])
     debtor: DebtorIn
     amount_minor: int = Field(gt=0, le=10**13, description="integer minor units", examples=[1_000_000])
@@ -64,6 +89,8 @@ class ClaimIn(Strict):
 
 
 class BulkClaimsIn(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"claims": [CLAIM_EXAMPLE]}]})
+
     claims: list[ClaimIn] = Field(min_length=1, max_length=10_000)
 
 
@@ -94,6 +121,8 @@ class ClaimOut(BaseModel):
     department: str | None
     created_at: datetime
     paid_at: datetime | None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
     history: list[HistoryItem] = Field(default_factory=list)
 
 
@@ -102,7 +131,32 @@ class BulkClaimsOut(BaseModel):
     claims: list[ClaimOut]
 
 
+class CancelIn(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "paid in cash at the desk"}]})
+
+    reason: str | None = Field(default=None, max_length=500, description="why the creditor cancels the claim")
+
+
 class CreditorIn(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Íþróttafélagið Fram",
+                    "country": "IS",
+                    "currency": "ISK",
+                    "default_language": "is",
+                    "contact_phone": "+3545871234",
+                    "payment_account": "0115-26-012345",
+                    "sender_email": "innheimta@fram.is",
+                    "slip_fee_minor": 390,
+                    "cancellation_fee_minor": 290,
+                }
+            ]
+        },
+    )
+
     name: str = Field(min_length=1, max_length=200)
     country: CountryCode = "IS"
     currency: CurrencyCode = "ISK"
@@ -112,9 +166,73 @@ class CreditorIn(Strict):
     payment_link_template: str | None = Field(default=None, max_length=500)
     sender_email: str = Field(default="", max_length=254)
     slip_fee_minor: int = Field(default=0, ge=0)
+    cancellation_fee_minor: int = Field(
+        default=0,
+        ge=0,
+        description="charged to the creditor for each cancelled claim, set off against its next settlement "
+        "(seed 003: 290 ISK)",
+    )
 
 
 class CreditorCreated(BaseModel):
     creditor_id: UUID
     api_key: str = Field(description="shown once; only its hash is stored")
     scopes: list[str]
+
+
+class ClaimPage(BaseModel):
+    items: list[ClaimOut] = Field(description="claims in (created_at, id) order, without their history")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class AgingBucket(BaseModel):
+    bucket: Literal["current", "1-30", "31-60", "61-90", "90+"] = Field(description="days past the due date")
+    count: int
+    balance_minor: int
+
+
+class AgingCurrency(BaseModel):
+    currency: str
+    count: int
+    balance_minor: int
+    buckets: list[AgingBucket]
+
+
+class AgingReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "as_of": "2026-03-01",
+                    "currencies": [
+                        {
+                            "currency": "ISK",
+                            "count": 3,
+                            "balance_minor": 31170,
+                            "buckets": [
+                                {"bucket": "current", "count": 1, "balance_minor": 10390},
+                                {"bucket": "1-30", "count": 1, "balance_minor": 10390},
+                                {"bucket": "31-60", "count": 1, "balance_minor": 10390},
+                                {"bucket": "61-90", "count": 0, "balance_minor": 0},
+                                {"bucket": "90+", "count": 0, "balance_minor": 0},
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    as_of: date
+    currencies: list[AgingCurrency]
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details (`application/problem+json`)."""
+
+    type: str = Field(description="a URI naming the problem, or about:blank")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = Field(default=None, description="the request path")
+    errors: list[dict[str, str]] | None = Field(default=None, description="validation errors, with JSON pointers")

@@ -1,0 +1,127 @@
+"""Idempotency-Key for every POST.
+
+The key is claimed with `INSERT ... ON CONFLICT` inside the same transaction as the effect, and
+the response is stored in that transaction before it commits. So:
+
+* a committed effect always has its stored response (a crash cannot leave one without the other);
+* a failed request (a 4xx problem, a crash) rolls its key back, and a retry runs afresh;
+* a concurrent duplicate waits on the first transaction's uncommitted key row; if the first has
+  not finished within `idempotency_lock_timeout_ms` it gets 409 `idempotency-key-in-progress`,
+  otherwise it replays the stored response;
+* the same key with a different request (method, path, canonical JSON body) answers 422
+  `idempotency-key-reused`.
+
+Keys are scoped per creditor and expire after 24 hours: an older row is treated as absent and is
+overwritten when its key is used again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from krafa_kit.http import PROBLEM_BASE, Problem
+
+KEY_TTL = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+
+
+def canonical_json(body: Any) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def request_hash(method: str, path: str, body: Any) -> str:
+    """sha256 of method, path and the canonical JSON body (key order and spacing do not matter)."""
+    material = f"{method.upper()}\n{path}\n{canonical_json(body)}"
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def parse_body(raw: bytes) -> Any:
+    """The request body as JSON for hashing; an empty body hashes as `null`."""
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status_code: int
+    body: Any
+
+
+REUSED = "idempotency-key-reused"
+IN_PROGRESS = "idempotency-key-in-progress"
+
+
+async def claim_key(
+    conn: asyncpg.Connection,
+    *,
+    creditor_id: UUID,
+    key: str,
+    digest: str,
+    now: datetime,
+    lock_timeout_ms: int,
+) -> StoredResponse | None:
+    """Claim `key` in the caller's open transaction. None: go ahead (and `store` the response).
+    A StoredResponse: replay it. Raises a Problem for a reused key or a duplicate in progress."""
+    await conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
+    try:
+        claimed = await conn.fetchval(
+            "INSERT INTO idempotency_keys (creditor_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (creditor_id, key) DO UPDATE SET request_hash = excluded.request_hash,"
+            " status_code = NULL, response_body = NULL, created_at = excluded.created_at"
+            " WHERE idempotency_keys.created_at < $5"
+            " RETURNING true",
+            creditor_id,
+            key,
+            digest,
+            now,
+            now - KEY_TTL,
+        )
+    except asyncpg.LockNotAvailableError as exc:
+        raise Problem(
+            409,
+            "Conflict",
+            "a request with this Idempotency-Key is still being processed; retry later",
+            type_=PROBLEM_BASE + IN_PROGRESS,
+            headers={"Retry-After": "1"},
+        ) from exc
+    await conn.execute("SET LOCAL lock_timeout = DEFAULT")
+    if claimed:
+        return None
+    row = await conn.fetchrow(
+        "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE creditor_id = $1 AND key = $2",
+        creditor_id,
+        key,
+    )
+    assert row is not None  # the conflicting row is committed and live
+    if row["request_hash"] != digest:
+        raise Problem(
+            422,
+            "Idempotency-Key reused",
+            "this Idempotency-Key was already used with a different request",
+            type_=PROBLEM_BASE + REUSED,
+        )
+    if row["status_code"] is None:  # only possible for a row written outside this protocol
+        raise Problem(
+            409, "Conflict", "the request with this Idempotency-Key is in progress", type_=PROBLEM_BASE + IN_PROGRESS
+        )
+    return StoredResponse(row["status_code"], row["response_body"])
+
+
+async def store(conn: asyncpg.Connection, *, creditor_id: UUID, key: str, status_code: int, body: Any) -> None:
+    await conn.execute(
+        "UPDATE idempotency_keys SET status_code = $3, response_body = $4 WHERE creditor_id = $1 AND key = $2",
+        creditor_id,
+        key,
+        status_code,
+        body,
+    )
