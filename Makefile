@@ -7,9 +7,10 @@ MEMBERS := libs/events libs/kit services/claims-api services/scheduler services/
            services/bounce-handler services/payments-ingest tools/krafa
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: install run demo test test-unit test-integration test-e2e lint fmt typecheck \
-        schemas asyncapi constraints up down clean
+        schemas asyncapi constraints up down clean bench
 
 install: $(STAMP)
 
@@ -34,6 +35,10 @@ test-unit: install
 
 test-e2e: install
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+# Throughput/latency figures into bench/results.json: make bench BENCH_ARGS="--quick".
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

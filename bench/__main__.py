@@ -1,0 +1,90 @@
+"""`python -m bench [--quick] [--runs N] [--only KEY,...]`: run the figures, print a table and
+write bench/results.json."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.common import Figure, Options, git_commit
+
+# Figure key -> module, in priority order.
+FIGURES: dict[str, str] = {
+    "letters_per_s": "bench.letters",
+    "emails_per_s": "bench.emails",
+    "camt_100k_s": "bench.camt",
+    "ingest_claims_per_s": "bench.ingest_bulk",
+    "ingest_single_p99_ms": "bench.ingest_single",
+}
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, 1 run unless --runs")
+    parser.add_argument("--runs", type=int, default=None, help="runs per figure (default 3, quick 1)")
+    parser.add_argument("--only", default="", help=f"comma-separated keys: {', '.join(FIGURES)}")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    keys = [k.strip() for k in args.only.split(",") if k.strip()] or list(FIGURES)
+    unknown = [k for k in keys if k not in FIGURES]
+    if unknown:
+        parser.error(f"unknown figure(s): {', '.join(unknown)}")
+    runs = args.runs if args.runs is not None else (1 if args.quick else 3)
+    if runs < 1:
+        parser.error("--runs must be at least 1")
+    opts = Options(quick=args.quick, runs=runs)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+    figures: list[Figure] = []
+    failed: list[str] = []
+    for key in keys:
+        print(f"== {key}", file=sys.stderr, flush=True)
+        try:
+            figures.append(importlib.import_module(FIGURES[key]).run(opts))
+        except Exception:
+            traceback.print_exc()
+            failed.append(key)
+
+    results: dict[str, object] = {}
+    for figure in figures:
+        results.update(figure.flat())
+    results.update(
+        {
+            "quick": opts.quick,
+            "runs": opts.runs,
+            "cores": os.cpu_count(),
+            "git_commit": git_commit(),
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    )
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(figures, opts))
+    print(f"\nwrote {args.output}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+def table(figures: list[Figure], opts: Options) -> str:
+    head = f"{'figure':<30} {'median':>10} {'min':>10} {'max':>10} {'unit':<10} {'n':>7} {'component':>10} {'ratio':>7}"
+    lines = [f"runs={opts.runs} quick={opts.quick} cores={os.cpu_count()}", head, "-" * len(head)]
+    for f in figures:
+        lines.append(
+            f"{f.key:<30} {f.median:>10.2f} {min(f.values):>10.2f} {max(f.values):>10.2f} {f.unit:<10} {f.n:>7}"
+            f" {f.component_median:>10.2f} {f.median / f.component_median if f.component_median else 0:>7.3f}"
+        )
+        for name, value in f.extra.items():
+            lines.append(f"  {name:<28} {value:>10.2f}")
+    lines.append("")
+    lines.extend(f"component of {f.key}: {f.component_label}" for f in figures)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
