@@ -7,6 +7,7 @@ and the sinks."""
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,7 +67,10 @@ class Scenario:
         self.n = claims
         self.say = say
         self.start = stack.sim_now()
-        self.day0 = self.start.date()
+        # Large runs take a while to post; due dates start late enough that posting ends first.
+        day_seconds = 86400 / stack.config.sim_speed
+        lead_days = 0 if claims <= 1000 else math.ceil(claims / 150 / day_seconds)
+        self.day0 = self.start.date() + timedelta(days=lead_days)
         self.claims: list[dict[str, Any]] = []
         self.api_key = ""
         self.posted_files = 0
