@@ -57,3 +57,20 @@ def test_payments_parse_rejects_a_malformed_file_with_its_line(
     code, out = run(["payments", "parse", str(bad)], capsys)
     assert code == 1
     assert "line 5" in out
+
+
+def _bounce_manifest() -> list[dict[str, object]]:
+    manifest = json.loads((shared_dir() / "corpus/bounces/manifest.json").read_text())
+    return list(manifest["files"])
+
+
+@pytest.mark.parametrize("entry", _bounce_manifest(), ids=lambda e: Path(str(e["file"])).name)
+def test_bounces_parse_cli_agrees_with_the_corpus_manifest(
+    entry: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run(["bounces", "parse", str(shared_dir() / str(entry["file"])), "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0
+    assert report["is_bounce"] == entry["is_bounce"]
+    expected = {str(r["address"]).lower(): r["class"] for r in entry["expected_failed_recipients"]}  # type: ignore[attr-defined]
+    assert {r["address"].lower(): r["kind"] for r in report["recipients"]} == expected
