@@ -22,6 +22,7 @@ FIGURES: dict[str, str] = {
     "camt_100k_s": "bench.camt",
     "ingest_claims_per_s": "bench.ingest_bulk",
     "ingest_single_p99_ms": "bench.ingest_single",
+    "sweep_1m_s": "bench.sweep",
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"
 

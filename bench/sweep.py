@@ -1,0 +1,120 @@
+"""sweep_1m_s: 1,000,000 open timelines in the scheduler's schema, 100,000 of them due; seconds
+for the scheduler's own sweep (`service.sweep_once`, batches of 1,000 with FOR UPDATE SKIP LOCKED)
+to fire every due step: DueDatePassed + ReminderDue per claim into the outbox, the timeline moved
+to its next step, one commit per batch. PostgreSQL is durable (fsync on), as in production.
+
+Component: the bare SKIP LOCKED sweep of perf-limits.md on the same rows (select a batch of due
+ids, move their indexed next_action_at, commit), without events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from krafa_kit.clock import ManualClock
+from krafa_kit.db import Database
+from krafa_kit.embedded import EmbeddedPostgres
+from krafa_kit.migrations import migrate_async
+from krafa_scheduler import service
+from krafa_scheduler.app import MIGRATIONS, SCHEMA
+
+from bench.common import Figure, Options, say, temp_dir
+
+KEY = "sweep_1m_s"
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+BATCH = 1000
+COLUMNS = ["claim_id", "creditor_id", "debtor_id", "currency", "due_date", "final_due_date",
+           "jurisdiction", "time_zone", "step", "next_action_at", "status"]  # fmt: skip
+
+
+async def _load(db: Database, total: int, due: int) -> None:
+    creditor = uuid.uuid4()
+    past, future = NOW - timedelta(hours=1), NOW + timedelta(days=30)
+    rows = [
+        (uuid.uuid4(), creditor, uuid.uuid4(), "ISK", date(2026, 3, 2), date(2026, 3, 12), "IS",
+         "Atlantic/Reykjavik", 0, past if i < due else future, "active")
+        for i in range(total)
+    ]  # fmt: skip
+    async with db.connection() as conn:
+        for start in range(0, total, 100_000):
+            await conn.copy_records_to_table("timelines", records=rows[start : start + 100_000], columns=COLUMNS)
+        await conn.execute("VACUUM ANALYZE timelines")
+
+
+async def _reset(db: Database, due: int) -> None:
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE timelines SET step = 0, status = 'active', next_action_at = $1"
+            " WHERE claim_id IN (SELECT claim_id FROM timelines WHERE next_action_at > $2 OR status <> 'active'"
+            " ORDER BY next_action_at NULLS FIRST LIMIT $3)",
+            NOW - timedelta(hours=1), NOW + timedelta(days=29), due,
+        )  # fmt: skip
+        await conn.execute("TRUNCATE outbox")
+        await conn.execute("VACUUM ANALYZE timelines")
+        assert await conn.fetchval("SELECT count(*) FROM timelines WHERE next_action_at <= $1", NOW) == due
+
+
+async def _sweep(db: Database) -> tuple[float, int]:
+    clock = ManualClock(NOW)
+    fired = 0
+    started = time.perf_counter()
+    while (n := await service.sweep_once(db, clock, BATCH)) > 0:
+        fired += n
+    return time.perf_counter() - started, fired
+
+
+async def _bare_sweep(db: Database) -> float:
+    started = time.perf_counter()
+    async with db.connection() as conn:
+        while True:
+            async with conn.transaction():
+                ids = await conn.fetch(
+                    "SELECT claim_id FROM timelines WHERE status = 'active' AND next_action_at <= $1"
+                    " ORDER BY next_action_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                    NOW, BATCH,
+                )  # fmt: skip
+                if not ids:
+                    break
+                await conn.execute(
+                    "UPDATE timelines SET next_action_at = next_action_at + interval '14 days', step = step + 1"
+                    " WHERE claim_id = ANY($1::uuid[])",
+                    [r["claim_id"] for r in ids],
+                )
+    return time.perf_counter() - started
+
+
+async def _run(opts: Options) -> Figure:
+    total, due = opts.size(1_000_000, 100_000), opts.size(100_000, 10_000)
+    values, component = [], []
+    with temp_dir("sweep") as home:
+        pg = EmbeddedPostgres(home / "pg", durable=True)
+        pg.start()
+        try:
+            await migrate_async(pg.dsn, SCHEMA, MIGRATIONS)
+            db = Database(pg.dsn, SCHEMA, pool_size=4)
+            await db.connect()
+            try:
+                await _load(db, total, due)
+                for i in range(opts.runs):
+                    if i:
+                        await _reset(db, due)
+                    seconds, fired = await _sweep(db)
+                    if fired != due:
+                        raise RuntimeError(f"swept {fired} steps, expected {due}")
+                    values.append(seconds)
+                    await _reset(db, due)
+                    component.append(await _bare_sweep(db))
+                    say(
+                        f"{KEY} run {i + 1}: {seconds:.2f} s for {due} due of {total}, bare sweep {component[-1]:.2f} s"
+                    )
+            finally:
+                await db.close()
+        finally:
+            pg.stop()
+    return Figure(KEY, "s", total, values, component, "bare SKIP LOCKED sweep of the same due rows, s")
+
+
+def run(opts: Options) -> Figure:
+    return asyncio.run(_run(opts))
