@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -76,8 +77,6 @@ class Outbox:
 
 
 def _record(e: EncodedEvent) -> tuple[Any, ...]:
-    import uuid
-
     headers = [[name, value.decode()] for name, value in e.headers]
     event_type = next(v.decode() for n, v in e.headers if n == "ce_type")
     return (uuid.UUID(e.event_id), event_type, e.topic, e.key, json.dumps(headers), e.value)

@@ -394,22 +394,29 @@ async def _rematch(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> None:
     await _rematch_by_text(uow, event, now)
 
 
+def _later_match(
+    row: repository.Row, *, creditor_id: UUID, debtor_id: UUID, claim_id: UUID, now: datetime
+) -> PaymentReceived:
+    """The event of a stored payment matched after its import (its claim arrived, or an operator)."""
+    return PaymentReceived(
+        creditor_id=creditor_id,
+        debtor_id=debtor_id,
+        payment_id=row["id"],
+        claim_id=claim_id,
+        amount_minor=row["amount_minor"],
+        currency=row["currency"],
+        reference=row["reference"],
+        booking_date=row["booking_date"],
+        value_date=row["value_date"],
+        bank_ref=row["bank_ref"],
+        source=NOTIFICATION_FORMAT if row["format"] == NOTIFICATION_FORMAT else str(row["import_id"]),
+        received_at=now,
+    )
+
+
 def _add_rematched(uow: UnitOfWork, event: ClaimCreated, row: repository.Row, now: datetime) -> None:
     uow.outbox.add(
-        PaymentReceived(
-            creditor_id=event.creditor_id,
-            debtor_id=event.debtor_id,
-            payment_id=row["id"],
-            claim_id=event.claim_id,
-            amount_minor=row["amount_minor"],
-            currency=row["currency"],
-            reference=row["reference"],
-            booking_date=row["booking_date"],
-            value_date=row["value_date"],
-            bank_ref=row["bank_ref"],
-            source=NOTIFICATION_FORMAT if row["format"] == NOTIFICATION_FORMAT else str(row["import_id"]),
-            received_at=now,
-        ),
+        _later_match(row, creditor_id=event.creditor_id, debtor_id=event.debtor_id, claim_id=event.claim_id, now=now),
         time=now,
     )
     metrics.PAYMENTS_MATCHED.inc()
@@ -513,19 +520,8 @@ async def match_by_operator(db: Database, payment_id: UUID, claim_id: UUID, now:
             raise QueueActionError(422, f"the claim is in {claim.currency}, the payment in {row['currency']}")
         await repository.operator_match(uow.conn, payment_id, claim, now)
         uow.outbox.add(
-            PaymentReceived(
-                creditor_id=claim.creditor_id,
-                debtor_id=claim.debtor_id,
-                payment_id=payment_id,
-                claim_id=claim.claim_id,
-                amount_minor=row["amount_minor"],
-                currency=row["currency"],
-                reference=row["reference"],
-                booking_date=row["booking_date"],
-                value_date=row["value_date"],
-                bank_ref=row["bank_ref"],
-                source=NOTIFICATION_FORMAT if row["format"] == NOTIFICATION_FORMAT else str(row["import_id"]),
-                received_at=now,
+            _later_match(
+                row, creditor_id=claim.creditor_id, debtor_id=claim.debtor_id, claim_id=claim.claim_id, now=now
             ),
             time=now,
         )
