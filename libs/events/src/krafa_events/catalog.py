@@ -46,6 +46,8 @@ class DebtorSnapshot(Contract):
     phone: str | None = Field(default=None, description="E.164")
     address: PostalAddress | None = None
     fallback_channel: Literal["letter", "netbank"] = "letter"
+    customer_class: str = Field(default="regular", description="gold, silver, bronze, regular, risky…")
+    netbank_opt_in: bool = Field(default=False, description="the debtor accepts documents in the online bank")
 
 
 class ClaimCreated(Event):
@@ -134,6 +136,10 @@ class ReminderDue(Event):
     fee_minor: int = Field(default=0, ge=0)
     currency: Currency
     due_at: AwareDatetime
+    interest_minor: int = Field(default=0, ge=0, description="late interest accrued up to due_at")
+    pay_by: date | None = Field(default=None, description="the date the reminder asks payment by")
+    cc: tuple[str, ...] = Field(default=(), description="copy addresses the policy adds (email only)")
+    policy: str | None = Field(default=None, description="policy key and version, e.g. 'is-default@3'")
 
     def subject(self) -> str:
         return str(self.reminder_id)
@@ -158,6 +164,9 @@ class ReminderSent(Event):
         default=None, description="the delivery this one replaces (e.g. a letter after a bounce)"
     )
     sent_at: AwareDatetime
+    cost_minor: int | None = Field(default=None, ge=0, description="what the provider charges (SMS, postage)")
+    cost_currency: Currency | None = None
+    segments: int | None = Field(default=None, ge=1, description="SMS segments (GSM-7 or UCS-2)")
 
     def subject(self) -> str:
         return str(self.delivery_id)
@@ -250,3 +259,276 @@ class PaymentUnmatched(Event):
 
     def subject(self) -> str:
         return str(self.payment_id)
+
+
+class Instalment(Contract):
+    """One instalment of a payment plan."""
+
+    due_date: date
+    amount_minor: int = Field(gt=0)
+
+
+class DebtorUpdated(Event):
+    """Sent by claims-api when a creditor upserts a debtor or changes a contact point (including
+    a contact point marked bounced or opted out). Carries the whole usable snapshot: consumers
+    replace what they hold for (creditor, debtor)."""
+
+    TYPE: ClassVar[str] = "krafa.claim.debtor_updated.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    debtor: DebtorSnapshot
+    updated_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.debtor_id)
+
+
+class ClaimAmended(Event):
+    """Sent by claims-api when the creditor changes a claim's amount or dates; the scheduler
+    re-plans the timeline from the new dates."""
+
+    TYPE: ClassVar[str] = "krafa.claim.amended.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    claim_id: UUID
+    amount_minor: int = Field(ge=0)
+    currency: Currency = Field(min_length=3, max_length=3)
+    due_date: date
+    final_due_date: date
+    reason: str | None = None
+    amended_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.claim_id)
+
+
+class ClaimDisputed(Event):
+    """Sent by claims-api when the debtor disputes a claim: dunning pauses until resolved."""
+
+    TYPE: ClassVar[str] = "krafa.claim.disputed.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    claim_id: UUID
+    reason: str
+    disputed_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.claim_id)
+
+
+class ClaimDisputeResolved(Event):
+    """Sent by claims-api when a dispute is settled: `resume` re-plans dunning from now,
+    `cancel` is followed by ClaimCancelled."""
+
+    TYPE: ClassVar[str] = "krafa.claim.dispute_resolved.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    claim_id: UUID
+    outcome: Literal["resume", "cancel"]
+    note: str | None = None
+    resolved_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.claim_id)
+
+
+class ClaimDeferred(Event):
+    """Sent by claims-api when the creditor (or an agent's call outcome) moves the due date."""
+
+    TYPE: ClassVar[str] = "krafa.claim.deferred.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    claim_id: UUID
+    due_date: date
+    final_due_date: date
+    deferred_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.claim_id)
+
+
+class ClaimInstalmentPlanAgreed(Event):
+    """Sent by claims-api when a claim is split into instalments; dunning follows the plan and a
+    missed instalment re-arms it."""
+
+    TYPE: ClassVar[str] = "krafa.claim.instalment_plan_agreed.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    claim_id: UUID
+    currency: Currency
+    instalments: tuple[Instalment, ...] = Field(min_length=1)
+    agreed_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.claim_id)
+
+
+class ClaimHeld(Event):
+    """Sent by claims-api when the creditor holds a claim (e.g. within the 24-hour notice before
+    handover): no step fires until released or `until`."""
+
+    TYPE: ClassVar[str] = "krafa.claim.held.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    claim_id: UUID
+    until: AwareDatetime | None = None
+    reason: str | None = None
+    held_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.claim_id)
+
+
+class ClaimReleased(Event):
+    """Sent by claims-api when a hold is lifted; the scheduler re-plans from now."""
+
+    TYPE: ClassVar[str] = "krafa.claim.released.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    claim_id: UUID
+    released_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.claim_id)
+
+
+class ClaimWrittenOff(Event):
+    """Sent by claims-api when the creditor writes off what is left of a claim: dunning ends."""
+
+    TYPE: ClassVar[str] = "krafa.claim.written_off.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    claim_id: UUID
+    amount_minor: int = Field(ge=0, description="the balance written off")
+    currency: Currency
+    reason: str | None = None
+    written_off_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.claim_id)
+
+
+class FeeCharged(Event):
+    """Sent by the scheduler when a step adds a fee (reminder fee, collection fee, the EU €40
+    compensation); claims-api adds it to the claim's ledger. `fee_id` is stable per (claim,
+    step, kind), so a replay never charges twice."""
+
+    TYPE: ClassVar[str] = "krafa.dunning.fee_charged.v1"
+    TOPIC: ClassVar[Topic] = Topic.DUNNING
+
+    fee_id: UUID
+    claim_id: UUID
+    step: int = Field(ge=1)
+    kind: str = Field(description="reminder_fee, collection_fee, compensation, …")
+    amount_minor: int = Field(gt=0)
+    currency: Currency
+    charged_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.claim_id)
+
+
+class CreditorNoticeDue(Event):
+    """Sent by the scheduler 24 hours (per policy) before claims are handed over to collection:
+    the creditor may hold them until `handover_at`."""
+
+    TYPE: ClassVar[str] = "krafa.dunning.creditor_notice_due.v1"
+    TOPIC: ClassVar[Topic] = Topic.DUNNING
+
+    notice_id: UUID
+    claim_ids: tuple[UUID, ...] = Field(min_length=1)
+    handover_at: AwareDatetime
+    noticed_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.notice_id)
+
+
+class ClaimEscalated(Event):
+    """Sent by the scheduler when a claim moves to a later stage (handover to collection, legal)."""
+
+    TYPE: ClassVar[str] = "krafa.dunning.claim_escalated.v1"
+    TOPIC: ClassVar[Topic] = Topic.DUNNING
+
+    claim_id: UUID
+    stage: str = Field(description="collection, legal, …")
+    escalated_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.claim_id)
+
+
+class ClaimWatchStarted(Event):
+    """Sent by the scheduler when an unpaid claim goes into claim watch: periodic contact until
+    paid, recoveries split between creditor and collector."""
+
+    TYPE: ClassVar[str] = "krafa.dunning.claim_watch_started.v1"
+    TOPIC: ClassVar[Topic] = Topic.DUNNING
+
+    claim_id: UUID
+    creditor_share_pct: int = Field(default=50, ge=0, le=100)
+    interval_days: int = Field(gt=0)
+    started_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.claim_id)
+
+
+class ReminderDelivered(Event):
+    """Sent by the notifier when a provider confirms delivery (an SMS delivery receipt, a netbank
+    document accepted, a letter posted)."""
+
+    TYPE: ClassVar[str] = "krafa.notification.reminder_delivered.v1"
+    TOPIC: ClassVar[Topic] = Topic.NOTIFICATIONS
+
+    delivery_id: UUID
+    reminder_id: UUID
+    claim_ids: tuple[UUID, ...]
+    channel: Channel
+    delivered_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.delivery_id)
+
+
+class CallOutcomeRecorded(Event):
+    """Sent by the notifier when an agent records the outcome of a phone-call task. claims-api
+    turns `promise_to_pay`/`deferral` into a deferral, `instalments` into a plan, `dispute` into
+    a dispute."""
+
+    TYPE: ClassVar[str] = "krafa.notification.call_outcome_recorded.v1"
+    TOPIC: ClassVar[Topic] = Topic.NOTIFICATIONS
+
+    task_id: UUID
+    reminder_id: UUID
+    claim_ids: tuple[UUID, ...]
+    outcome: Literal["reached", "no_answer", "promise_to_pay", "deferral", "instalments", "dispute"]
+    promised_date: date | None = None
+    instalments: tuple[Instalment, ...] = ()
+    note: str | None = None
+    agent: str | None = None
+    recorded_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.task_id)
+
+
+class CardInstalmentFailed(Event):
+    """Sent by payments-ingest when a card processor reports a failed instalment: claims-api
+    turns it into a payment-slip claim due today; the next instalment is retried on the card."""
+
+    TYPE: ClassVar[str] = "krafa.payment.card_instalment_failed.v1"
+    TOPIC: ClassVar[Topic] = Topic.PAYMENTS
+
+    failure_id: UUID
+    customer_no: str = Field(description="the debtor's customer number at the creditor")
+    agreement_ref: str = Field(description="the card agreement (subscription) the instalment belongs to")
+    instalment_no: int = Field(ge=1)
+    amount_minor: int = Field(gt=0)
+    currency: Currency
+    reason: str
+    next_attempt_date: date | None = None
+    failed_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.failure_id)

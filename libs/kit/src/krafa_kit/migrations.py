@@ -26,8 +26,9 @@ def _config(dsn: str, schema: str, script_location: Path) -> Config:
 
 
 def migrate(dsn: str, schema: str, script_location: Path) -> None:
-    """Bring the schema to head. Blocking: call through asyncio.to_thread from async code."""
-    command.upgrade(_config(dsn, schema, script_location), "head")
+    """Bring the schema to every head (a service may carry parallel branches until a merge
+    revision joins them). Blocking: call through asyncio.to_thread from async code."""
+    command.upgrade(_config(dsn, schema, script_location), "heads")
 
 
 async def migrate_async(dsn: str, schema: str, script_location: Path) -> None:
