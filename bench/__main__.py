@@ -23,6 +23,10 @@ FIGURES: dict[str, str] = {
     "ingest_claims_per_s": "bench.ingest_bulk",
     "ingest_single_p99_ms": "bench.ingest_single",
     "sweep_1m_s": "bench.sweep",
+    "due_to_sent_p99_ms": "bench.due_to_sent",
+    "payment_to_stop_p99_ms": "bench.payment_to_stop",
+    "bounce_to_letter_p99_ms": "bench.bounce_to_letter",
+    "e2e_claims_per_s": "bench.e2e",
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
