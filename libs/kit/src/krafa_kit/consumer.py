@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from krafa_events import DecodedEvent, Event, UndecodableMessage, decode, dlq_topic
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -82,7 +83,13 @@ class InboxConsumer:
                 for tp, records in batches.items():
                     await self.handle_batch(records)
                     # Offsets move only after every effect of the batch has committed.
-                    await self.consumer.commit({tp: records[-1].offset + 1})
+                    try:
+                        await self.consumer.commit({tp: records[-1].offset + 1})
+                    except KafkaError as exc:
+                        # A rebalance, or a broker that came back without the group: the records
+                        # come again after the rejoin and the inbox drops them as duplicates.
+                        log.warning("offset commit failed, batch will be redelivered", extra={"error": repr(exc)})
+                        continue
                     self._positions[tp] = records[-1].offset + 1
                 if time.monotonic() - last_lag > 2:
                     self._record_lag()

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
 from krafa_kit.outbox import Outbox
+from krafa_kit.settings import ServiceSettings, database_tls_params
 
 Connection = asyncpg.Connection
 
@@ -26,10 +29,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 class Database:
-    """One pool per process. Nothing connects until `connect()` (never at import)."""
+    """One pool per process. Nothing connects until `connect()` (never at import).
 
-    def __init__(self, dsn: str, schema: str, *, pool_size: int = 10, source: str = "") -> None:
-        self.dsn = _plain_dsn(dsn)
+    TLS and the password come from the settings (`tls`, by default read from the environment:
+    KRAFA_DATABASE_SSLMODE, …) and are merged into `dsn`, so every connection made from
+    `self.dsn` (the pool, the outbox relay's listener, advisory-lock holders) uses them."""
+
+    def __init__(
+        self, dsn: str, schema: str, *, pool_size: int = 10, source: str = "", tls: Mapping[str, str] | None = None
+    ) -> None:
+        self.dsn = with_params(_plain_dsn(dsn), database_tls_params(ServiceSettings()) if tls is None else tls)
         self.schema = schema
         self.pool_size = pool_size
         self.source = source or f"/krafa/{schema}"
@@ -128,5 +137,28 @@ def _plain_dsn(dsn: str) -> str:
     return dsn.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def sqlalchemy_url(dsn: str) -> str:
-    return _plain_dsn(dsn).replace("postgresql://", "postgresql+asyncpg://", 1)
+def with_params(dsn: str, params: Mapping[str, str]) -> str:
+    """`dsn` with libpq query parameters added (those already in the DSN win)."""
+    if not params:
+        return dsn
+    parts = urlsplit(dsn)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    for name, value in params.items():
+        query.setdefault(name, value)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def sqlalchemy_url(dsn: str, tls: Mapping[str, str] | None = None) -> str:
+    """The SQLAlchemy (Alembic) URL for `dsn` with the same TLS settings. SQLAlchemy hands URL
+    parameters to asyncpg.connect() as arguments, which knows `ssl` but not the libpq file
+    parameters: those go through the environment variables asyncpg reads (PGSSLROOTCERT, ...)."""
+    url = with_params(_plain_dsn(dsn), database_tls_params(ServiceSettings()) if tls is None else tls)
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if "sslmode" in query:
+        query["ssl"] = query.pop("sslmode")
+    for name, variable in (("sslrootcert", "PGSSLROOTCERT"), ("sslcert", "PGSSLCERT"), ("sslkey", "PGSSLKEY")):
+        if name in query:
+            os.environ.setdefault(variable, query.pop(name))
+    url = urlunsplit(parts._replace(query=urlencode(query)))
+    return url.replace("postgresql://", "postgresql+asyncpg://", 1)

@@ -1,9 +1,14 @@
-"""The HTTP face every service shares: /healthz, /readyz, /metrics, request metrics, and RFC 9457
-problem details for every error."""
+"""The HTTP face every service shares: /healthz, /readyz, /metrics, request metrics, RFC 9457
+problem details for every error, and the guards in front of every route: a body size limit, JSON
+that is valid UTF-8 and not nested too deeply, and a rate limit per API key."""
 
 from __future__ import annotations
 
+import hashlib
+import math
+import re
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,7 +18,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from krafa_kit import metrics
 from krafa_kit.runtime import Runtime
@@ -62,6 +69,257 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _problem_asgi(
+    scope: Scope, status: int, title: str, detail: str, type_: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"type": type_, "title": title, "status": status, "instance": scope.get("path", ""), "detail": detail}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+# -- request bodies --------------------------------------------------------------------------------
+# Raw uploads (bank files, messages) stream to the route, which applies its own finer limit;
+# everything else is parsed in memory and gets the smaller limit.
+UPLOAD_TYPES = frozenset(
+    {
+        "multipart/form-data",
+        "application/octet-stream",
+        "application/xml",
+        "text/xml",
+        "text/plain",
+        "text/csv",
+        "message/rfc822",
+        "application/zip",
+    }
+)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_PAIR = re.compile(rb"\[\]|\{\}")  # one pass strips one level: removals do not cascade
+
+
+def json_too_deep(body: bytes, limit: int) -> bool:
+    """Whether the brackets of `body` nest deeper than `limit`, at C speed: keep only the
+    brackets, then strip innermost pairs once per level. Brackets inside strings are counted too
+    (legitimate text rarely holds dozens of balanced ones); whatever slips past this is still
+    bounded by the JSON parser's recursion limit, which answers 400."""
+    brackets = body.translate(None, _NOT_BRACKET)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        shorter = _PAIR.sub(b"", brackets)
+        if len(shorter) == len(brackets):
+            return False  # unbalanced: the parser will say so
+        brackets = shorter
+    return bool(brackets) and (b"[]" in brackets or b"{}" in brackets)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyGuard:
+    """ASGI middleware: 413 for a body over the limit (by Content-Length, or counted while it
+    streams, so it is never held whole); 400 for JSON that is not UTF-8 or nests too deeply."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int, max_json_depth: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
+        self.max_json_depth = max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        is_json = media_type == "application/json" or media_type.endswith("+json")
+        limit = self.max_upload_bytes if media_type in UPLOAD_TYPES else self.max_body_bytes
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await self._too_large(scope, receive, send, limit)
+            return
+        if is_json:
+            await self._json(scope, receive, send, limit)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await self._too_large(scope, receive, send, limit)
+
+    async def _json(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await self._too_large(scope, receive, send, limit)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            response = _problem_asgi(
+                scope,
+                400,
+                "Invalid UTF-8",
+                f"the JSON body is not valid UTF-8 (byte {exc.start})",
+                PROBLEM_BASE + "invalid-utf8",
+            )
+            await response(scope, receive, send)
+            return
+        if json_too_deep(body, self.max_json_depth):
+            response = _problem_asgi(
+                scope,
+                400,
+                "JSON nested too deeply",
+                f"the JSON body nests deeper than {self.max_json_depth} levels",
+                PROBLEM_BASE + "json-too-deep",
+            )
+            await response(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = _problem_asgi(
+            scope,
+            413,
+            "Content Too Large",
+            f"the request body may have at most {limit} bytes",
+            PROBLEM_BASE + "body-too-large",
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+# -- rate limiting ---------------------------------------------------------------------------------
+class TokenBucketLimiter:
+    """One token bucket per key: `rate` tokens a second, at most `burst` saved up. In-process
+    (each replica limits on its own); the least recently seen keys are forgotten past `max_keys`."""
+
+    def __init__(
+        self, rate: float, burst: int, *, max_keys: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self.rate = rate
+        self.burst = float(burst)
+        self.max_keys = max_keys
+        self.clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, key: str) -> float:
+        """Take a token: 0.0 if there was one, else the seconds until there will be."""
+        now = self.clock()
+        tokens, last = self._buckets.pop(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        wait = 0.0
+        if tokens >= 1.0:
+            tokens -= 1.0
+        else:
+            wait = (1.0 - tokens) / self.rate
+        self._buckets[key] = (tokens, now)
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+        return wait
+
+
+def api_key_id(authorization: str) -> str:
+    # The limiter never holds the key itself, only a hash of the whole header.
+    return hashlib.sha256(authorization.encode()).hexdigest()
+
+
+class RateLimit:
+    """ASGI middleware: a token bucket per API key (the Authorization header). Over the limit:
+    429 with Retry-After and a problem document. Requests without credentials and the probes
+    are not limited here (the routes refuse the former)."""
+
+    EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+
+    def __init__(self, app: ASGIApp, *, limiter: TokenBucketLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") not in self.EXEMPT:
+            authorization = Headers(scope=scope).get("authorization")
+            if authorization:
+                wait = self.limiter.take(api_key_id(authorization))
+                if wait > 0:
+                    retry_after = max(1, math.ceil(wait))
+                    response = _problem_asgi(
+                        scope,
+                        429,
+                        "Too Many Requests",
+                        f"more than {self.limiter.rate:g} requests a second (burst {self.limiter.burst:g}) with "
+                        f"this API key; retry after {retry_after} s",
+                        PROBLEM_BASE + "rate-limited",
+                        headers={"Retry-After": str(retry_after)},
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def install_guards(app: FastAPI, settings: ServiceSettings) -> None:
+    """The body guard and, unless switched off (rate 0), the rate limit per API key."""
+    app.add_middleware(
+        BodyGuard,
+        max_body_bytes=settings.http_max_body_bytes,
+        max_upload_bytes=settings.http_max_upload_bytes,
+        max_json_depth=settings.http_max_json_depth,
+    )
+    if settings.http_rate_limit_per_s > 0:
+        limiter = TokenBucketLimiter(settings.http_rate_limit_per_s, settings.http_rate_limit_burst)
+        app.add_middleware(RateLimit, limiter=limiter)  # added last: runs first, before the body is read
+
+
+_STATUS_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+}
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> JSONResponse:
@@ -71,7 +329,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not Found", 405: "Method Not Allowed", 401: "Unauthorized"}.get(exc.status_code, "Error")
+        title = _STATUS_TITLES.get(exc.status_code, "Error")
         return problem_response(
             request,
             exc.status_code,
@@ -129,6 +387,7 @@ def create_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
     install_problem_handlers(app)
+    install_guards(app, runtime.settings)
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -144,7 +403,12 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: database, broker and consumer")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: database, broker and consumer",
+        responses={503: {"description": "not ready yet: the failing checks are false"}},
+    )
     async def readyz() -> JSONResponse:
         checks = await runtime.ready() if runtime.started else {"started": False}
         ok = all(checks.values())

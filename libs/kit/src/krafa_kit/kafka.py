@@ -1,4 +1,5 @@
-"""Kafka clients built from settings: security, idempotence and fetch wait all come from config."""
+"""Kafka clients built from settings: security (SSL, SASL_SSL with PLAIN/SCRAM, mutual TLS),
+idempotence, transactions and fetch wait all come from config."""
 
 from __future__ import annotations
 
@@ -8,20 +9,31 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from krafa_events.topics import PARTITIONS, Topic, dlq_topic
 
-from krafa_kit.settings import ServiceSettings
+from krafa_kit.settings import ServiceSettings, client_ssl_context
 
 
-def _security(settings: ServiceSettings) -> dict[str, Any]:
+def security_options(settings: ServiceSettings) -> dict[str, Any]:
+    """The aiokafka keyword arguments for the configured security protocol (also for
+    `ensure_topics`); the SASL password comes from the environment as a SecretStr."""
     options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
     if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        options["ssl_context"] = create_ssl_context()
-    if settings.kafka_sasl_mechanism:
+        options["ssl_context"] = client_ssl_context(
+            settings.kafka_ssl_cafile,
+            settings.kafka_ssl_certfile,
+            settings.kafka_ssl_keyfile,
+            check_hostname=settings.kafka_ssl_check_hostname,
+        )
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        if not settings.kafka_sasl_mechanism:
+            raise ValueError(f"{settings.kafka_security_protocol} needs KRAFA_KAFKA_SASL_MECHANISM")
         options["sasl_mechanism"] = settings.kafka_sasl_mechanism
         options["sasl_plain_username"] = settings.kafka_sasl_username
-        options["sasl_plain_password"] = settings.kafka_sasl_password
+        if settings.kafka_sasl_password is not None:
+            options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     return options
+
+
+_security = security_options
 
 
 def create_producer(settings: ServiceSettings) -> AIOKafkaProducer:
@@ -29,7 +41,9 @@ def create_producer(settings: ServiceSettings) -> AIOKafkaProducer:
         bootstrap_servers=settings.kafka_bootstrap,
         client_id=f"{settings.service_name}-producer",
         acks="all",
-        enable_idempotence=settings.kafka_idempotence,
+        # A transactional producer is idempotent by definition; both stay off unless configured.
+        enable_idempotence=settings.kafka_idempotence or settings.kafka_transactional_id is not None,
+        transactional_id=settings.kafka_transactional_id,
         linger_ms=2,
         max_batch_size=256 * 1024,
         request_timeout_ms=15000,

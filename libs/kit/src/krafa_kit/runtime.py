@@ -106,13 +106,20 @@ class Runtime:
 
     def _spawn(self, name: str, task: BackgroundTask) -> None:
         async def guarded() -> None:
-            try:
-                await task()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("background task crashed", extra={"task": name})
-                raise
+            # Supervised: a loop that dies on an error its own handling did not expect (e.g. the
+            # database restarting) is started again with backoff instead of staying dead while
+            # /readyz keeps answering 200.
+            backoff = 0.5
+            while True:
+                try:
+                    await task()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("background task crashed, restarting", extra={"task": name, "in_s": backoff})
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
 
         self._tasks.append(asyncio.create_task(guarded(), name=f"{self.spec.name}:{name}"))
 
