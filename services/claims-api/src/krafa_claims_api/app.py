@@ -9,9 +9,15 @@ from krafa_kit.clock import Clock
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
+from krafa_claims_api import kpi
+from krafa_claims_api.api.debtors import router as debtors_router
+from krafa_claims_api.api.errors import install as install_error_handlers
+from krafa_claims_api.api.integrations import router as integrations_router
+from krafa_claims_api.api.lifecycle import router as lifecycle_router
 from krafa_claims_api.api.routes import router
 from krafa_claims_api.handlers import build_routes
 from krafa_claims_api.settings import Settings
+from krafa_claims_api.webhooks import WebhookWorker
 
 SCHEMA = "claims"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -19,12 +25,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     runtime = Runtime(ServiceSpec("claims-api", SCHEMA, MIGRATIONS), settings, clock)
+    kpi.install(runtime)  # collection KPIs from this service's tables, on /metrics
     runtime.spec.routes = build_routes(runtime.clock)
     return runtime
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     runtime = create_runtime(settings, clock)
+    webhook_worker = WebhookWorker(runtime.db)  # signed webhooks to creditors, from their table
+    runtime.add_background("webhooks", webhook_worker.run)
     app = create_service_app(
         runtime,
         title="Krafa claims API",
@@ -32,5 +41,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         "Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 problem details.",
     )
     app.state.settings = settings
+    app.state.webhook_worker = webhook_worker
+    install_error_handlers(app)  # NUL in text → 422, not 500
     app.include_router(router)
+    app.include_router(lifecycle_router)  # claim lifecycle, ledger, timeline
+    app.include_router(integrations_router)  # departments, webhooks, API keys
+    app.include_router(debtors_router)  # debtors, contact points, uploads, credit status, GDPR
     return app

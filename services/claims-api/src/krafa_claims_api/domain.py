@@ -14,15 +14,56 @@ from krafa_events import references
 
 class ClaimStatus(StrEnum):
     OPEN = "open"
+    DISPUTED = "disputed"
+    HELD = "held"
     PAID = "paid"
     CANCELLED = "cancelled"
+    WRITTEN_OFF = "written_off"
+
+
+# Statuses in which the debtor still owes the claim (a payment can settle it).
+ACTIVE = frozenset({ClaimStatus.OPEN, ClaimStatus.DISPUTED, ClaimStatus.HELD})
+
+
+class Action(StrEnum):
+    AMEND = "amend"
+    CANCEL = "cancel"
+    DISPUTE = "dispute"
+    RESOLVE = "resolve"
+    DEFER = "defer"
+    SPLIT = "split"
+    HOLD = "hold"
+    RELEASE = "release"
+    WRITE_OFF = "write-off"
+
+
+# The state machine: which statuses each action may start from. A disputed claim can be amended
+# (a corrected invoice), cancelled or written off, but dunning actions wait for the resolution.
+ALLOWED_FROM: dict[Action, frozenset[ClaimStatus]] = {
+    Action.AMEND: ACTIVE,
+    Action.CANCEL: ACTIVE,
+    Action.DISPUTE: frozenset({ClaimStatus.OPEN, ClaimStatus.HELD}),
+    Action.RESOLVE: frozenset({ClaimStatus.DISPUTED}),
+    Action.DEFER: frozenset({ClaimStatus.OPEN, ClaimStatus.HELD}),
+    Action.SPLIT: frozenset({ClaimStatus.OPEN, ClaimStatus.HELD}),
+    Action.HOLD: frozenset({ClaimStatus.OPEN}),
+    Action.RELEASE: frozenset({ClaimStatus.HELD}),
+    Action.WRITE_OFF: ACTIVE,
+}
+
+
+def allowed(action: Action, status: str) -> bool:
+    return status in ALLOWED_FROM[action]
 
 
 # Iceland: the final due date (eindagi) defaults to due + 10 days (seed 003).
 FINAL_DUE_OFFSET_DAYS = {"IS": 10}
 
 
-def default_final_due_date(jurisdiction: str, due: date) -> date:
+def default_final_due_date(jurisdiction: str, due: date, department_offset_days: int | None = None) -> date:
+    """The department's rule first (seed 003: each division sets its own), else the country's."""
+    if department_offset_days is not None:
+        return due + timedelta(days=department_offset_days)
     return due + timedelta(days=FINAL_DUE_OFFSET_DAYS.get(jurisdiction.upper(), 0))
 
 
@@ -38,10 +79,12 @@ class Balance:
     amount_minor: int
     fees_minor: int
     paid_minor: int
+    interest_minor: int = 0
+    written_off_minor: int = 0
 
     @property
     def owed_minor(self) -> int:
-        return self.amount_minor + self.fees_minor
+        return self.amount_minor + self.fees_minor + self.interest_minor - self.written_off_minor
 
     @property
     def balance_minor(self) -> int:
@@ -54,6 +97,45 @@ class Balance:
     @property
     def settled(self) -> bool:
         return self.paid_minor >= self.owed_minor
+
+
+# Partial payments cover fees, then interest, then principal: the order of Icelandic, Norwegian
+# and Estonian law alike (costs before interest before the claim itself, e.g. Estonian LOA § 88).
+# A jurisdiction that says otherwise gets its own entry.
+COMPONENTS = ("fees", "interest", "principal")
+ALLOCATION_ORDER: dict[str, tuple[str, ...]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    fees_minor: int
+    interest_minor: int
+    principal_minor: int
+    overpaid_minor: int
+
+
+def allocate_payment(
+    jurisdiction: str, amount_minor: int, outstanding: dict[str, int], overpaid_minor: int = 0
+) -> Allocation:
+    """Split a payment over the outstanding components in the jurisdiction's order; what is left
+    over is an overpayment. A negative amount (a reversal) first takes back overpayment, then
+    restores the components in reverse order, principal first."""
+    order = ALLOCATION_ORDER.get(jurisdiction.upper(), COMPONENTS)
+    parts = dict.fromkeys(COMPONENTS, 0)
+    if amount_minor >= 0:
+        left = amount_minor
+        for component in order:
+            take = min(left, max(outstanding.get(component, 0), 0))
+            parts[component] = take
+            left -= take
+        return Allocation(parts["fees"], parts["interest"], parts["principal"], left)
+    back = min(-amount_minor, overpaid_minor)
+    parts[order[-1]] = -(-amount_minor - back)
+    return Allocation(parts["fees"], parts["interest"], parts["principal"], -back)
+
+
+def instalments_cover(balance_minor: int, amounts: list[int]) -> bool:
+    return sum(amounts) == balance_minor
 
 
 # Aging report: days past the due date of open balances. "current" is not yet overdue (day 0 is the

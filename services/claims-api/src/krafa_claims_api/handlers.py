@@ -3,6 +3,7 @@ history, and mark a bounced address so it is never used again for this creditor.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Any
@@ -14,14 +15,29 @@ from krafa_events import (
     EmailBounced,
     Event,
     PaymentReceived,
+    PaymentUnmatched,
     ReminderDue,
     ReminderSent,
 )
+from krafa_events.catalog import (
+    CallOutcomeRecorded,
+    CardInstalmentFailed,
+    ClaimEscalated,
+    ClaimWatchStarted,
+    CreditorNoticeDue,
+    FeeCharged,
+    ReminderDelivered,
+)
 from krafa_kit.clock import Clock
-from krafa_kit.consumer import Handler
+from krafa_kit.consumer import Handler, PermanentError
 from krafa_kit.db import UnitOfWork
+from krafa_kit.http import Problem
 
-from krafa_claims_api import repository, service
+from krafa_claims_api import cards, lifecycle, repository, service
+from krafa_claims_api.debtors import service as debtor_service
+from krafa_claims_api.webhooks import enqueue_webhook
+
+log = logging.getLogger(__name__)
 
 
 def build_routes(clock: Clock) -> dict[type[Event], Handler]:
@@ -95,17 +111,163 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
             },
         )
 
+    async def on_fee_charged(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, FeeCharged)
+        claim = await repository.get_claim_for_update(uow.conn, event.claim_id)
+        if claim is None or claim["creditor_id"] != event.creditor_id:
+            raise PermanentError(f"fee for unknown claim {event.claim_id}")
+        if claim["currency"] != event.currency:
+            raise PermanentError(f"fee in {event.currency} for a claim in {claim['currency']}")
+        added = await lifecycle.charge_fee(
+            uow,
+            claim,
+            fee_id=event.fee_id,
+            kind=event.kind,
+            amount_minor=event.amount_minor,
+            step=event.step,
+            charged_at=event.charged_at,
+        )
+        if added:
+            await _history(
+                uow,
+                envelope,
+                [event.claim_id],
+                event.charged_at,
+                {
+                    "fee_id": str(event.fee_id),
+                    "kind": event.kind,
+                    "step": event.step,
+                    "amount_minor": event.amount_minor,
+                    "currency": event.currency,
+                },
+            )
+
+    async def on_creditor_notice_due(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, CreditorNoticeDue)
+        owned = await _history(
+            uow,
+            envelope,
+            list(event.claim_ids),
+            event.noticed_at,
+            {"notice_id": str(event.notice_id), "handover_at": event.handover_at.isoformat()},
+        )
+        if owned:
+            # Seed 003: the creditor has 24 hours to hold claims before the handover.
+            await enqueue_webhook(
+                uow.conn,
+                event.creditor_id,
+                "claim.handover_pending",
+                {
+                    "notice_id": str(event.notice_id),
+                    "claims": [{"claim_id": str(r["id"]), "invoice_no": r["invoice_no"]} for r in owned],
+                    "handover_at": event.handover_at.isoformat(),
+                },
+            )
+
+    async def on_claim_escalated(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, ClaimEscalated)
+        await _set_stage(uow, event.creditor_id, event.claim_id, event.stage)
+        await _history(uow, envelope, [event.claim_id], event.escalated_at, {"stage": event.stage})
+
+    async def on_claim_watch_started(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, ClaimWatchStarted)
+        await _set_stage(uow, event.creditor_id, event.claim_id, "watch")
+        await _history(
+            uow,
+            envelope,
+            [event.claim_id],
+            event.started_at,
+            {"creditor_share_pct": event.creditor_share_pct, "interval_days": event.interval_days},
+        )
+
+    async def on_reminder_delivered(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, ReminderDelivered)
+        await _history(
+            uow,
+            envelope,
+            list(event.claim_ids),
+            event.delivered_at,
+            {"channel": event.channel.value, "delivery_id": str(event.delivery_id)},
+        )
+
+    async def on_call_outcome(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, CallOutcomeRecorded)
+        owned = await _history(
+            uow,
+            envelope,
+            list(event.claim_ids),
+            event.recorded_at,
+            {
+                "channel": "call",
+                "outcome": event.outcome,
+                "promised_date": event.promised_date.isoformat() if event.promised_date else None,
+                "instalments": [
+                    {"due_date": i.due_date.isoformat(), "amount_minor": i.amount_minor} for i in event.instalments
+                ],
+                "note": event.note,
+                "agent": event.agent,
+            },
+        )
+        now = clock.now()
+        for row in owned:
+            await _apply_call_outcome(uow, event, row["id"], now)
+
+    async def on_payment_unmatched(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, PaymentUnmatched)
+        if event.creditor_id.int == 0 or await repository.get_creditor(uow.conn, event.creditor_id) is None:
+            return  # nobody to tell: it waits in the operator queue
+        await enqueue_webhook(
+            uow.conn,
+            event.creditor_id,
+            "payment.unmatched",
+            {
+                "payment_id": str(event.payment_id),
+                "amount_minor": event.amount_minor,
+                "currency": event.currency,
+                "reference": event.reference,
+                "remittance_text": event.remittance_text,
+                "booking_date": event.booking_date.isoformat() if event.booking_date else None,
+                "bank_ref": event.bank_ref,
+                "reason": event.reason,
+            },
+        )
+
+    async def on_card_instalment_failed(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, CardInstalmentFailed)
+        await cards.slip_for_failed_instalment(uow, event, clock.now())
+
     async def on_email_bounced(uow: UnitOfWork, envelope: DecodedEvent) -> None:
         event = envelope.event
         assert isinstance(event, EmailBounced)
         if event.kind == "hard":
-            await uow.conn.execute(
-                "UPDATE debtors SET email_state = 'bounced', updated_at = now()"
-                " WHERE id = $1 AND creditor_id = $2 AND lower(email) = lower($3)",
-                event.debtor_id,
-                event.creditor_id,
-                event.recipient,
+            # The contact point is never used again for this creditor; DebtorUpdated tells the others.
+            changed = await debtor_service.mark_bounced(
+                uow, event.creditor_id, event.debtor_id, event.recipient, event.reason, clock.now()
             )
+            if changed:
+                # The creditor fixes their contact list from this; sent once, when the state changes.
+                await enqueue_webhook(
+                    uow.conn,
+                    event.creditor_id,
+                    "contact.bounced",
+                    {
+                        "debtor_id": str(event.debtor_id),
+                        "address": event.recipient,
+                        "kind": event.kind,
+                        "status": event.status,
+                        "reason": event.reason,
+                        "claim_ids": [str(c) for c in event.claim_ids],
+                        "bounced_at": event.bounced_at.isoformat(),
+                    },
+                )
         await _history(
             uow,
             envelope,
@@ -121,17 +283,59 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
         ReminderSent: on_reminder_sent,
         DeliveryFailed: on_delivery_failed,
         EmailBounced: on_email_bounced,
+        FeeCharged: on_fee_charged,
+        CreditorNoticeDue: on_creditor_notice_due,
+        ClaimEscalated: on_claim_escalated,
+        ClaimWatchStarted: on_claim_watch_started,
+        ReminderDelivered: on_reminder_delivered,
+        CallOutcomeRecorded: on_call_outcome,
+        PaymentUnmatched: on_payment_unmatched,
+        CardInstalmentFailed: on_card_instalment_failed,
     }
+
+
+async def _set_stage(uow: UnitOfWork, creditor_id: uuid.UUID, claim_id: uuid.UUID, stage: str) -> None:
+    await uow.conn.execute(
+        "UPDATE claims SET stage = $3, updated_at = now() WHERE id = $1 AND creditor_id = $2",
+        claim_id,
+        creditor_id,
+        stage,
+    )
+
+
+async def _apply_call_outcome(uow: UnitOfWork, event: CallOutcomeRecorded, claim_id: uuid.UUID, now: datetime) -> None:
+    """Turn an agent's call outcome into the lifecycle change it stands for. An outcome the claim's
+    state no longer allows (already paid, already disputed, a plan that does not add up) stays in
+    the history only: the agent's record is true even when it changes nothing."""
+    creditor_id = event.creditor_id
+    source = f"call:{event.task_id}"
+    try:
+        async with uow.conn.transaction():  # a savepoint: a refused change leaves no partial write
+            if event.outcome == "dispute":
+                reason = event.note or "disputed on the phone"
+                await lifecycle.dispute(uow, creditor_id, claim_id, reason, now, source=source)
+            elif event.outcome in ("promise_to_pay", "deferral") and event.promised_date is not None:
+                await lifecycle.defer(uow, creditor_id, claim_id, event.promised_date, None, now, source=source)
+            elif event.outcome == "instalments" and event.instalments:
+                plan = [(i.due_date, i.amount_minor) for i in event.instalments]
+                await lifecycle.split(uow, creditor_id, claim_id, plan, now, source=source)
+    except Problem as exc:
+        log.info(
+            "call outcome not applied",
+            extra={"claim": str(claim_id), "outcome": event.outcome, "reason": exc.detail, "status": exc.status},
+        )
 
 
 async def _history(
     uow: UnitOfWork, envelope: DecodedEvent, claim_ids: list[uuid.UUID], at: datetime, details: dict[str, Any]
-) -> None:
+) -> list[Any]:
+    """Add the event to the history of those claims that belong to its creditor; returns them."""
     creditor_id = envelope.event.creditor_id
     # Only claims of the event's creditor get its history (tenant isolation on event paths too).
     owned = await uow.conn.fetch(
-        "SELECT id FROM claims WHERE id = ANY($1::uuid[]) AND creditor_id = $2", claim_ids, creditor_id
+        "SELECT id, invoice_no FROM claims WHERE id = ANY($1::uuid[]) AND creditor_id = $2", claim_ids, creditor_id
     )
     await repository.add_history(
         uow.conn, [(row["id"], uuid.UUID(envelope.id), envelope.type, at, details) for row in owned]
     )
+    return list(owned)

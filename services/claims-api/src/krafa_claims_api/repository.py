@@ -10,7 +10,8 @@ import asyncpg
 CLAIM_COLUMNS = """
     c.id, c.creditor_id, c.debtor_id, c.invoice_no, c.amount_minor, c.fees_minor, c.paid_minor,
     c.currency, c.issue_date, c.due_date, c.final_due_date, c.reference, c.description,
-    c.department, c.status, c.overdue, c.created_at, c.paid_at, c.cancelled_at, c.cancel_reason, d.customer_no
+    c.department, c.status, c.overdue, c.created_at, c.paid_at, c.cancelled_at, c.cancel_reason, d.customer_no,
+    c.interest_minor, c.written_off_minor, c.dispute_reason, c.held_until, c.stage
 """
 
 
@@ -38,6 +39,29 @@ async def get_claim_for_update(conn: asyncpg.Connection, claim_id: UUID) -> asyn
     return await conn.fetchrow("SELECT * FROM claims WHERE id = $1 FOR UPDATE", claim_id)
 
 
+async def history_with_ids(conn: asyncpg.Connection, claim_id: UUID) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT event_id, event_type, occurred_at, details FROM claim_history WHERE claim_id = $1"
+            " ORDER BY occurred_at, id",
+            claim_id,
+        )
+    )
+
+
+async def instalments(conn: asyncpg.Connection, claim_id: UUID) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT no, due_date, amount_minor FROM claim_instalments WHERE claim_id = $1 ORDER BY no", claim_id
+        )
+    )
+
+
+async def department_offsets(conn: asyncpg.Connection, creditor_id: UUID) -> dict[str, int]:
+    rows = await conn.fetch("SELECT key, final_due_offset_days FROM departments WHERE creditor_id = $1", creditor_id)
+    return {r["key"]: r["final_due_offset_days"] for r in rows}
+
+
 async def history(conn: asyncpg.Connection, claim_id: UUID) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(
@@ -54,35 +78,6 @@ async def add_history(conn: asyncpg.Connection, rows: list[tuple[UUID, UUID, str
         " ON CONFLICT DO NOTHING",
         rows,
     )
-
-
-async def upsert_debtors(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> dict[str, UUID]:
-    """Upsert by (creditor, customer_no); returns customer_no → debtor id."""
-    result = await conn.fetch(
-        """
-        INSERT INTO debtors (id, creditor_id, customer_no, kind, name, national_id, language,
-                             time_zone, country, email, phone, address, fallback_channel)
-        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-                             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[],
-                             $13::text[])
-        ON CONFLICT (creditor_id, customer_no) DO UPDATE SET
-            kind = excluded.kind, name = excluded.name, national_id = excluded.national_id,
-            language = excluded.language, time_zone = excluded.time_zone, country = excluded.country,
-            email = excluded.email,
-            email_state = CASE WHEN debtors.email IS DISTINCT FROM excluded.email THEN 'active'
-                               ELSE debtors.email_state END,
-            phone = excluded.phone, address = excluded.address,
-            fallback_channel = excluded.fallback_channel, updated_at = now()
-        RETURNING customer_no, id, email_state
-        """,
-        *[list(col) for col in zip(*rows, strict=True)],
-    )
-    return {r["customer_no"]: r["id"] for r in result}
-
-
-async def email_states(conn: asyncpg.Connection, debtor_ids: list[UUID]) -> dict[UUID, str]:
-    rows = await conn.fetch("SELECT id, email_state FROM debtors WHERE id = ANY($1::uuid[])", debtor_ids)
-    return {r["id"]: r["email_state"] for r in rows}
 
 
 async def list_claims(

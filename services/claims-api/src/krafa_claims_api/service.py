@@ -3,7 +3,6 @@ it emits ride in the same transaction through the outbox."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,14 +10,15 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from krafa_events import ClaimCancelled, ClaimCreated, ClaimPaid, CreditorSnapshot, DebtorSnapshot, PostalAddress
+from krafa_events import ClaimCreated, CreditorSnapshot
 from krafa_events.references import InvalidReference
 from krafa_kit.consumer import PermanentError
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.http import Problem
 
-from krafa_claims_api import domain, repository
+from krafa_claims_api import domain, ledger, lifecycle, repository
 from krafa_claims_api.api.schemas import ClaimIn, CreditorIn
+from krafa_claims_api.debtors import service as debtor_service
 
 PROBLEMS = "https://docs.krafa.dev/problems/"
 
@@ -79,26 +79,9 @@ async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], 
     if creditor is None:
         raise Problem(404, "Not Found", "creditor not found")
     jurisdiction = creditor["country"]
-    debtor_rows: dict[str, tuple[Any, ...]] = {}
-    for claim in claims:
-        d = claim.debtor
-        debtor_rows[d.customer_no] = (
-            uuid.uuid4(),
-            caller.creditor_id,
-            d.customer_no,
-            d.kind,
-            d.name,
-            d.national_id,
-            d.language,
-            d.time_zone,
-            d.country,
-            d.email,
-            d.phone,
-            json.dumps(d.address.model_dump()) if d.address else None,
-            d.fallback_channel,
-        )
-    debtor_ids = await repository.upsert_debtors(uow.conn, list(debtor_rows.values()))
-    email_states = await repository.email_states(uow.conn, list(debtor_ids.values()))
+    # Debtors and their contact points live in krafa_claims_api.debtors; the snapshot carries only
+    # this creditor's usable contact points (a bounced address is never used again, seed 000).
+    debtors = await debtor_service.upsert_for_claims(uow, caller.creditor_id, [c.debtor for c in claims], now)
     sequence = await uow.conn.fetch(
         "SELECT nextval('claim_reference_seq') AS n FROM generate_series(1, $1)", len(claims)
     )
@@ -109,6 +92,8 @@ async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], 
         payment_link_template=creditor["payment_link_template"],
         sender_email=creditor["sender_email"],
     )
+    # Seed 003: each department (a club's division) may set its own final-due-date rule.
+    department_offsets = await repository.department_offsets(uow.conn, caller.creditor_id)
     rows: list[tuple[Any, ...]] = []
     claim_ids: list[UUID] = []
     for index, (claim, seq) in enumerate(zip(claims, sequence, strict=True)):
@@ -132,9 +117,11 @@ async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], 
             )
         claim_id = uuid.uuid4()
         claim_ids.append(claim_id)
-        debtor_id = debtor_ids[claim.debtor.customer_no]
+        debtor_id, debtor_snapshot = debtors[claim.debtor.customer_no]
         issue_date = claim.issue_date or now.date()
-        final_due = claim.final_due_date or domain.default_final_due_date(jurisdiction, claim.due_date)
+        final_due = claim.final_due_date or domain.default_final_due_date(
+            jurisdiction, claim.due_date, department_offsets.get(claim.department or "")
+        )
         fees = creditor["slip_fee_minor"] if claim.currency == creditor["currency"] else 0
         rows.append(
             (
@@ -153,28 +140,6 @@ async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], 
                 claim.department,
                 now,
             )
-        )
-        d = claim.debtor
-        debtor_snapshot = DebtorSnapshot(
-            customer_no=d.customer_no,
-            name=d.name,
-            kind=d.kind,
-            language=d.language,
-            time_zone=d.time_zone,
-            country=d.country,
-            # A bounced address is never used again for this creditor (seed 000).
-            email=d.email if email_states.get(debtor_id) != "bounced" else None,
-            phone=d.phone,
-            address=PostalAddress(
-                name=d.name,
-                lines=tuple(d.address.lines),
-                postcode=d.address.postcode,
-                city=d.address.city,
-                country=d.address.country,
-            )
-            if d.address
-            else None,
-            fallback_channel=d.fallback_channel,
         )
         event = ClaimCreated(
             creditor_id=caller.creditor_id,
@@ -206,6 +171,7 @@ async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], 
         )
     except asyncpg.UniqueViolationError as exc:
         raise Problem(409, "Conflict", _conflict_detail(exc), type_=PROBLEMS + "duplicate-claim") from exc
+    await ledger.record_created(uow.conn, claim_ids)
     await repository.add_history(
         uow.conn,
         [
@@ -245,110 +211,23 @@ async def apply_payment(
     occurred_at: datetime,
     now: datetime,
 ) -> bool:
-    """Apply one payment allocation; returns True when it settled the claim."""
+    """Apply one payment allocation through the claim's ledger; returns True when it settled the claim."""
     claim = await repository.get_claim_for_update(uow.conn, claim_id)
     # Tenant isolation: a payment can only touch a claim of the creditor it was matched for.
     if claim is None or claim["creditor_id"] != creditor_id:
         raise PermanentError(f"payment for unknown claim {claim_id}")
-    paid = claim["paid_minor"] + amount_minor
-    balance = domain.Balance(claim["amount_minor"], claim["fees_minor"], paid)
-    settles = claim["status"] == domain.ClaimStatus.OPEN and balance.settled
-    await uow.conn.execute(
-        "UPDATE claims SET paid_minor = $2,"
-        " status = CASE WHEN $3 THEN 'paid' ELSE status END,"
-        " paid_at = CASE WHEN $3 THEN $4 ELSE paid_at END WHERE id = $1",
-        claim_id,
-        paid,
-        settles,
-        now,
-    )
+    creditor = await repository.get_creditor(uow.conn, creditor_id)
+    assert creditor is not None
     await repository.add_history(
         uow.conn, [(claim_id, uuid.UUID(event_id), "krafa.payment.received.v1", occurred_at, details)]
     )
-    if settles:
-        paid_event_id = uow.outbox.add(
-            ClaimPaid(
-                creditor_id=creditor_id,
-                debtor_id=claim["debtor_id"],
-                claim_id=claim_id,
-                amount_paid_minor=paid,
-                overpaid_minor=balance.overpaid_minor,
-                currency=claim["currency"],
-                paid_at=now,
-            ),
-            time=now,
-        )
-        await repository.add_history(
-            uow.conn,
-            [
-                (
-                    claim_id,
-                    uuid.UUID(paid_event_id),
-                    ClaimPaid.TYPE,
-                    now,
-                    {"amount_paid_minor": paid, "overpaid_minor": balance.overpaid_minor},
-                )
-            ],
-        )
-    return settles
-
-
-CANCELLATION_FEE = "cancellation_fee"
-
-
-async def cancel_claim(uow: UnitOfWork, caller: Caller, claim_id: UUID, reason: str | None, now: datetime) -> bool:
-    """Cancel an open claim; returns False when it was already cancelled (no second effect).
-
-    The creditor's cancellation fee (niðurfellingargjald, seed 003) becomes a settlement entry
-    with a negative amount: it is deducted from what the creditor is paid out next. The state
-    change, the fee, the history entry and ClaimCancelled commit together."""
-    claim = await uow.conn.fetchrow(
-        "SELECT * FROM claims WHERE id = $1 AND creditor_id = $2 FOR UPDATE", claim_id, caller.creditor_id
+    return await lifecycle.record_payment(
+        uow,
+        claim,
+        source_id=f"payment:{event_id}",
+        jurisdiction=creditor["country"],
+        amount_minor=amount_minor,
+        details=details,
+        occurred_at=occurred_at,
+        now=now,
     )
-    if claim is None:
-        raise Problem(404, "Not Found", "no such claim")
-    if claim["status"] == domain.ClaimStatus.CANCELLED:
-        return False
-    if claim["status"] != domain.ClaimStatus.OPEN:
-        raise Problem(
-            409,
-            "Conflict",
-            f"a {claim['status']} claim cannot be cancelled",
-            type_=PROBLEMS + "claim-not-cancellable",
-            extra={"claim_status": claim["status"]},
-        )
-    creditor = await repository.get_creditor(uow.conn, caller.creditor_id)
-    assert creditor is not None
-    await uow.conn.execute(
-        "UPDATE claims SET status = 'cancelled', cancelled_at = $2, cancel_reason = $3 WHERE id = $1",
-        claim_id,
-        now,
-        reason,
-    )
-    fee = creditor["cancellation_fee_minor"]
-    if fee:
-        await uow.conn.execute(
-            "INSERT INTO settlement_entries (creditor_id, claim_id, kind, amount_minor, currency, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (claim_id, kind) DO NOTHING",
-            caller.creditor_id,
-            claim_id,
-            CANCELLATION_FEE,
-            -fee,
-            creditor["currency"],
-            now,
-        )
-    event_id = uow.outbox.add(
-        ClaimCancelled(
-            creditor_id=caller.creditor_id,
-            debtor_id=claim["debtor_id"],
-            claim_id=claim_id,
-            reason=reason,
-            cancelled_at=now,
-        ),
-        time=now,
-    )
-    await repository.add_history(
-        uow.conn,
-        [(claim_id, uuid.UUID(event_id), ClaimCancelled.TYPE, now, {"reason": reason, "cancellation_fee_minor": fee})],
-    )
-    return True

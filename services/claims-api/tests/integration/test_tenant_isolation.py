@@ -17,12 +17,32 @@ pytestmark = pytest.mark.integration
 CASES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/v1/claims/{claim_id}"): None,
     ("POST", "/v1/claims/{claim_id}/cancel"): {"reason": "not yours"},
+    ("POST", "/v1/claims/{claim_id}/amend"): {"amount_minor": 1},
+    ("POST", "/v1/claims/{claim_id}/dispute"): {"reason": "not yours"},
+    ("POST", "/v1/claims/{claim_id}/resolve"): {"outcome": "cancel"},
+    ("POST", "/v1/claims/{claim_id}/defer"): {"due_date": "2030-01-01"},
+    ("POST", "/v1/claims/{claim_id}/instalments"): {"instalments": [{"due_date": "2030-01-01", "amount_minor": 1}]},
+    ("POST", "/v1/claims/{claim_id}/hold"): {},
+    ("POST", "/v1/claims/{claim_id}/release"): None,
+    ("POST", "/v1/claims/{claim_id}/write-off"): {},
+    ("GET", "/v1/claims/{claim_id}/ledger"): None,
+    ("GET", "/v1/claims/{claim_id}/timeline"): None,
+    ("GET", "/v1/departments/{department_id}"): None,
+    ("DELETE", "/v1/webhooks/{webhook_id}"): None,
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): None,
+    ("DELETE", "/v1/api-keys/{key_id}"): None,
 }
+# Debtor, contact-point and upload routes have their own matrix (test_debtors_isolation.py); the
+# admin routes are not scoped to a creditor's key.
+OTHER_MATRIX = ("/v1/debtors", "/v1/contact-uploads", "/v1/admin/")
 
 
 async def test_other_creditors_ids_answer_404(api: Api) -> None:
     id_routes = {
-        (method.upper(), path) for path, item in api.app.openapi()["paths"].items() if "{" in path for method in item
+        (method.upper(), path)
+        for path, item in api.app.openapi()["paths"].items()
+        if "{" in path and not path.startswith(OTHER_MATRIX)
+        for method in item
     }
     assert id_routes == set(CASES), "add every route that takes an id to CASES"
 
@@ -30,10 +50,17 @@ async def test_other_creditors_ids_answer_404(api: Api) -> None:
     _, intruder = await api.creditor("Intruder")
     claim = (await owner.post("/v1/claims", json=claim_body())).json()
     before = (await owner.get(f"/v1/claims/{claim['id']}")).json()
+    owned = {
+        "claim_id": claim["id"],
+        "department_id": (await owner.post("/v1/departments", json={"key": "k", "name": "K"})).json()["id"],
+        "webhook_id": (await owner.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x"})).json()["id"],
+        "key_id": (await owner.post("/v1/api-keys", json={"scopes": ["read"]})).json()["id"],
+    }
+    absent = {name: str(uuid.uuid4()) for name in owned}
 
     for (method, template), body in CASES.items():
-        foreign = await intruder.request(method, template.format(claim_id=claim["id"]), json=body)
-        missing = await intruder.request(method, template.format(claim_id=uuid.uuid4()), json=body)
+        foreign = await intruder.request(method, template.format(**owned), json=body)
+        missing = await intruder.request(method, template.format(**absent), json=body)
         for response in (foreign, missing):
             assert response.status_code == 404, (method, template, response.text)
             assert response.headers["content-type"] == "application/problem+json"
@@ -45,6 +72,9 @@ async def test_other_creditors_ids_answer_404(api: Api) -> None:
         }
 
     assert (await owner.get(f"/v1/claims/{claim['id']}")).json() == before
+    assert (await owner.get(f"/v1/webhooks/{owned['webhook_id']}/deliveries")).status_code == 200
+    keys = (await owner.get("/v1/api-keys")).json()["items"]
+    assert all(k["revoked_at"] is None for k in keys) and len(keys) == 2
     listing = (await intruder.get("/v1/claims")).json()
     assert listing["items"] == []
     assert (await intruder.get("/v1/reports/aging")).json()["currencies"] == []

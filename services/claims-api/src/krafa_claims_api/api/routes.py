@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 import asyncpg
@@ -15,7 +15,7 @@ from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.http import Problem
 from pydantic import BaseModel
 
-from krafa_claims_api import domain, idempotency, pagination, repository, service
+from krafa_claims_api import domain, idempotency, lifecycle, pagination, repository, service
 from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, require_admin
 from krafa_claims_api.api.schemas import (
     AgingBucket,
@@ -27,9 +27,11 @@ from krafa_claims_api.api.schemas import (
     ClaimIn,
     ClaimOut,
     ClaimPage,
+    ClaimStatusName,
     CreditorCreated,
     CreditorIn,
     HistoryItem,
+    InstalmentOut,
     ProblemOut,
 )
 
@@ -121,8 +123,14 @@ async def idempotent(
     return JSONResponse(body, status_code=status_code)
 
 
-def claim_out(row: asyncpg.Record, history: list[asyncpg.Record] | None = None) -> ClaimOut:
-    balance = domain.Balance(row["amount_minor"], row["fees_minor"], row["paid_minor"])
+def claim_out(
+    row: asyncpg.Record,
+    history: list[asyncpg.Record] | None = None,
+    instalments: list[asyncpg.Record] | None = None,
+) -> ClaimOut:
+    balance = domain.Balance(
+        row["amount_minor"], row["fees_minor"], row["paid_minor"], row["interest_minor"], row["written_off_minor"]
+    )
     return ClaimOut(
         id=row["id"],
         invoice_no=row["invoice_no"],
@@ -146,6 +154,14 @@ def claim_out(row: asyncpg.Record, history: list[asyncpg.Record] | None = None) 
         paid_at=row["paid_at"],
         cancelled_at=row["cancelled_at"],
         cancel_reason=row["cancel_reason"],
+        interest_minor=row["interest_minor"],
+        written_off_minor=row["written_off_minor"],
+        dispute_reason=row["dispute_reason"],
+        held_until=row["held_until"],
+        stage=row["stage"],
+        instalments=[
+            InstalmentOut(no=i["no"], due_date=i["due_date"], amount_minor=i["amount_minor"]) for i in instalments or []
+        ],
         history=[
             HistoryItem(event_type=h["event_type"], occurred_at=h["occurred_at"], details=h["details"])
             for h in history or []
@@ -221,7 +237,7 @@ async def list_claims(
     caller: Reader,
     db: DB,
     clock: CurrentClock,
-    status_: Annotated[Literal["open", "paid", "cancelled"] | None, Query(alias="status")] = None,
+    status_: Annotated[ClaimStatusName | None, Query(alias="status")] = None,
     customer_no: Annotated[str | None, Query(max_length=64)] = None,
     department: Annotated[str | None, Query(max_length=64)] = None,
     due_from: date | None = None,
@@ -268,7 +284,7 @@ async def get_claim(claim_id: UUID, caller: Reader, db: DB) -> ClaimOut:
         if row is None:
             # Another creditor's claim answers exactly like a missing one.
             raise NOT_FOUND
-        return claim_out(row, await repository.history(conn, claim_id))
+        return claim_out(row, await repository.history(conn, claim_id), await repository.instalments(conn, claim_id))
 
 
 @router.post(
@@ -277,9 +293,9 @@ async def get_claim(claim_id: UUID, caller: Reader, db: DB) -> ClaimOut:
     tags=["claims"],
     summary="Cancel an open claim (idempotent; the creditor's cancellation fee is set off)",
     responses=problems(401, 403, 404, 409, 422),
-    description="An open claim becomes `cancelled`, `ClaimCancelled` is published and no further reminder "
-    "goes out. The creditor's cancellation fee is set off against its next settlement. Cancelling a cancelled "
-    "claim answers 200 with its state and has no second effect; a paid claim answers 409.",
+    description="An open, disputed or held claim becomes `cancelled`, `ClaimCancelled` is published and no "
+    "further reminder goes out. The creditor's cancellation fee is set off against its next settlement. "
+    "Cancelling a cancelled claim answers 200 with its state and has no second effect; a paid claim answers 409.",
 )
 async def cancel_claim(
     request: Request,
@@ -291,7 +307,7 @@ async def cancel_claim(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     async def action(uow: UnitOfWork) -> ClaimOut:
-        await service.cancel_claim(uow, caller, claim_id, body.reason if body else None, clock.now())
+        await lifecycle.cancel(uow, caller.creditor_id, claim_id, body.reason if body else None, clock.now())
         row = await repository.get_claim(uow.conn, caller.creditor_id, claim_id)
         assert row is not None
         return claim_out(row, await repository.history(uow.conn, claim_id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -100,10 +100,56 @@ class HistoryItem(BaseModel):
     details: dict[str, object]
 
 
+class InstalmentOut(BaseModel):
+    no: int
+    due_date: date
+    amount_minor: int
+
+
+ClaimStatusName = Literal["open", "disputed", "held", "paid", "cancelled", "written_off"]
+
+
 class ClaimOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "7d0f1f8e-3c2a-4d8b-9a71-2f0e4f0b5a11",
+                    "invoice_no": "INV-2026-0001",
+                    "status": "disputed",
+                    "overdue": False,
+                    "debtor_id": "0f7d3b8a-1c2e-4a5b-8d9e-6f1a2b3c4d5e",
+                    "customer_no": "C-1001",
+                    "amount_minor": 10000,
+                    "fees_minor": 390,
+                    "paid_minor": 0,
+                    "balance_minor": 10390,
+                    "overpaid_minor": 0,
+                    "currency": "ISK",
+                    "issue_date": "2026-01-15",
+                    "due_date": "2026-02-01",
+                    "final_due_date": "2026-02-11",
+                    "reference": "RF18100001",
+                    "description": "Æfingagjöld vor 2026",
+                    "department": "knattspyrna",
+                    "created_at": "2026-01-15T10:00:00Z",
+                    "paid_at": None,
+                    "dispute_reason": "the course was cancelled",
+                    "history": [
+                        {
+                            "event_type": "krafa.claim.created.v1",
+                            "occurred_at": "2026-01-15T10:00:00Z",
+                            "details": {"amount_minor": 10000, "fees_minor": 390, "currency": "ISK"},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     id: UUID
     invoice_no: str
-    status: Literal["open", "paid", "cancelled"]
+    status: ClaimStatusName
     overdue: bool
     debtor_id: UUID
     customer_no: str
@@ -123,6 +169,12 @@ class ClaimOut(BaseModel):
     paid_at: datetime | None
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
+    interest_minor: int = 0
+    written_off_minor: int = 0
+    dispute_reason: str | None = None
+    held_until: datetime | None = None
+    stage: str | None = Field(default=None, description="collection stage: collection, legal, watch …")
+    instalments: list[InstalmentOut] = Field(default_factory=list, description="the agreed payment plan, if any")
     history: list[HistoryItem] = Field(default_factory=list)
 
 
@@ -236,3 +288,299 @@ class ProblemOut(BaseModel):
     detail: str | None = None
     instance: str | None = Field(default=None, description="the request path")
     errors: list[dict[str, str]] | None = Field(default=None, description="validation errors, with JSON pointers")
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+
+def _example(body: JsonDict) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [body]})
+
+
+class AmendIn(Strict):
+    model_config = _example({"amount_minor": 8000, "due_date": "2026-02-15", "reason": "one training missed"})
+
+    amount_minor: int | None = Field(default=None, gt=0, le=10**13, description="the new principal")
+    due_date: date | None = None
+    final_due_date: date | None = Field(default=None, description="default: keeps the gap to the due date")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class DisputeIn(Strict):
+    model_config = _example({"reason": "the debtor says the course was cancelled"})
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ResolveIn(Strict):
+    model_config = _example({"outcome": "resume", "note": "attendance records confirm the claim"})
+
+    outcome: Literal["resume", "cancel"] = Field(description="resume dunning, or cancel the claim")
+    note: str | None = Field(default=None, max_length=500)
+
+
+class DeferIn(Strict):
+    model_config = _example({"due_date": "2026-03-01"})
+
+    due_date: date = Field(description="the new due date, after the current one")
+    final_due_date: date | None = Field(default=None, description="default: keeps the gap to the due date")
+
+
+class InstalmentIn(Strict):
+    due_date: date
+    amount_minor: int = Field(gt=0, le=10**13)
+
+
+class SplitIn(Strict):
+    model_config = _example(
+        {
+            "instalments": [
+                {"due_date": "2026-03-01", "amount_minor": 5195},
+                {"due_date": "2026-04-01", "amount_minor": 5195},
+            ]
+        }
+    )
+
+    instalments: list[InstalmentIn] = Field(
+        min_length=1, max_length=60, description="ascending due dates; the amounts must add up to the balance"
+    )
+
+
+class HoldIn(Strict):
+    model_config = _example({"until": "2026-03-10T12:00:00Z", "reason": "agreed with the parents"})
+
+    until: datetime | None = Field(default=None, description="lift the hold by itself at this time")
+    reason: str | None = Field(default=None, max_length=500)
+
+    @field_validator("until")
+    @classmethod
+    def aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must include a time zone offset")
+        return value
+
+
+class WriteOffIn(Strict):
+    model_config = _example({"reason": "debtor deceased, no estate"})
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class LedgerEntryOut(BaseModel):
+    kind: Literal["charge", "fee", "interest", "payment", "reversal", "amendment", "write_off"]
+    amount_minor: int = Field(description="the movement's own amount (a payment: what was paid)")
+    principal_minor: int = Field(description="change of the outstanding principal")
+    fees_minor: int = Field(description="change of the outstanding fees")
+    interest_minor: int = Field(description="change of the outstanding interest")
+    overpaid_minor: int = Field(description="change of the overpaid credit")
+    currency: str
+    occurred_at: datetime
+    details: dict[str, object]
+
+
+class LedgerOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "claim_id": "7d0f1f8e-3c2a-4d8b-9a71-2f0e4f0b5a11",
+                    "currency": "ISK",
+                    "principal_minor": 10000,
+                    "fees_minor": 390,
+                    "interest_minor": 0,
+                    "payments_minor": 0,
+                    "written_off_minor": 0,
+                    "outstanding": {"principal_minor": 10000, "fees_minor": 390, "interest_minor": 0},
+                    "balance_minor": 10390,
+                    "overpaid_minor": 0,
+                    "entries": [
+                        {
+                            "kind": "charge",
+                            "amount_minor": 10390,
+                            "principal_minor": 10000,
+                            "fees_minor": 390,
+                            "interest_minor": 0,
+                            "overpaid_minor": 0,
+                            "currency": "ISK",
+                            "occurred_at": "2026-01-15T10:00:00Z",
+                            "details": {"fees_kind": "slip_fee"},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    claim_id: UUID
+    currency: str
+    principal_minor: int = Field(description="principal charged (after amendments)")
+    fees_minor: int = Field(description="fees charged")
+    interest_minor: int = Field(description="interest charged")
+    payments_minor: int = Field(description="paid in total (net of reversals)")
+    written_off_minor: int
+    outstanding: dict[str, int] = Field(description="what is still owed per component")
+    balance_minor: int
+    overpaid_minor: int
+    entries: list[LedgerEntryOut]
+
+
+class TimelineItem(BaseModel):
+    at: datetime
+    kind: str = Field(
+        description="created, reminder_due, reminder_sent, reminder_delivered, delivery_failed, bounce, payment, "
+        "paid, fee, dispute, dispute_resolved, hold, release, deferral, instalment_plan, amendment, cancelled, "
+        "written_off, escalated, claim_watch, handover_notice, call_outcome, due_date_passed, other"
+    )
+    event_type: str
+    event_id: UUID
+    channel: str | None = None
+    content_link: str | None = Field(
+        default=None, description="the notifier's delivery resource (GET it on the notifier) for a reminder"
+    )
+    fallback_for: str | None = Field(default=None, description="the delivery a fallback replaces")
+    details: dict[str, object]
+
+
+class TimelineOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "claim_id": "7d0f1f8e-3c2a-4d8b-9a71-2f0e4f0b5a11",
+                    "items": [
+                        {
+                            "at": "2026-02-21T09:00:00Z",
+                            "kind": "reminder_sent",
+                            "event_type": "krafa.notification.reminder_sent.v1",
+                            "event_id": "5b1d2c3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+                            "channel": "email",
+                            "content_link": "/v1/deliveries/2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d",
+                            "fallback_for": None,
+                            "details": {"step": 1, "channel": "email"},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    claim_id: UUID
+    items: list[TimelineItem]
+
+
+# --- departments -----------------------------------------------------------------------------
+
+
+class DepartmentIn(Strict):
+    model_config = _example(
+        {"key": "knattspyrna", "name": "Knattspyrnudeild", "final_due_offset_days": 10, "policy_key": "is-sports"}
+    )
+
+    key: str = Field(min_length=1, max_length=64, pattern=r"^[^\s/]+$", description="what claims reference")
+    name: str = Field(min_length=1, max_length=200)
+    final_due_offset_days: int = Field(default=10, ge=0, le=365, description="final due date = due date + N days")
+    policy_key: str | None = Field(default=None, max_length=64, description="the dunning policy for its claims")
+
+
+class DepartmentOut(BaseModel):
+    id: UUID
+    key: str
+    name: str
+    final_due_offset_days: int
+    policy_key: str | None
+    created_at: datetime
+
+
+class DepartmentList(BaseModel):
+    items: list[DepartmentOut]
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+WebhookType = Literal["claim.paid", "claim.disputed", "claim.handover_pending", "payment.unmatched", "contact.bounced"]
+
+
+class WebhookIn(Strict):
+    model_config = _example(
+        {"url": "https://erp.example.is/krafa/webhooks", "event_types": ["claim.paid", "claim.disputed"]}
+    )
+
+    url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")
+    event_types: list[WebhookType] = Field(
+        default_factory=lambda: list(get_args(WebhookType)),
+        min_length=1,
+        max_length=5,
+    )
+    description: str | None = Field(default=None, max_length=200)
+
+
+class WebhookOut(BaseModel):
+    id: UUID
+    url: str
+    event_types: list[str]
+    description: str | None
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="whsec_…: shown once; verify `webhook-signature` with it")
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookOut]
+
+
+class WebhookAttemptOut(BaseModel):
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: UUID
+    message_id: str = Field(description="the webhook-id header (the same on every retry)")
+    event_type: str
+    payload: dict[str, object]
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None
+    attempt_log: list[WebhookAttemptOut]
+
+
+class WebhookDeliveryList(BaseModel):
+    items: list[WebhookDeliveryOut]
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+Scope = Literal["claims:write", "contacts:write", "read"]
+
+
+class ApiKeyIn(Strict):
+    model_config = _example({"name": "ERP read-only", "scopes": ["read"]})
+
+    name: str | None = Field(default=None, max_length=100)
+    scopes: list[Scope] = Field(min_length=1, max_length=3)
+
+
+class ApiKeyOut(BaseModel):
+    id: UUID
+    prefix: str
+    name: str | None
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    api_key: str = Field(description="shown once; only its hash is stored")
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKeyOut]

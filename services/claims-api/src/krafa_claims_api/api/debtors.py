@@ -1,0 +1,588 @@
+"""REST routes for debtors, their contact points, contact-list uploads, credit status and GDPR.
+Every query is scoped to the caller's creditor: another creditor's ids answer 404."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from krafa_kit.clock import Clock
+from krafa_kit.db import Database, UnitOfWork
+from krafa_kit.http import PROBLEM_BASE, Problem
+from pydantic import BaseModel
+
+from krafa_claims_api import idempotency, pagination
+from krafa_claims_api import repository as claims_repository
+from krafa_claims_api import service as claims_service
+from krafa_claims_api.api.deps import DB, CurrentClock, IdempotencyKey, Reader, require
+from krafa_claims_api.api.schemas import ProblemOut
+from krafa_claims_api.debtors import domain, repository, service, uploads
+from krafa_claims_api.debtors.schemas import (
+    ConsentIn,
+    ContactPointIn,
+    ContactPointOut,
+    ContactPointPatch,
+    CreditStatusOut,
+    CurrencyExposure,
+    DebtorChange,
+    DebtorCreateIn,
+    DebtorExport,
+    DebtorIn,
+    DebtorOut,
+    DebtorPage,
+    ErasureOut,
+    ExportClaim,
+    ExportHistoryItem,
+    Money,
+    OptOutIn,
+    Thresholds,
+    UploadJobOut,
+    UploadReject,
+)
+
+router = APIRouter(prefix="/v1")
+
+ContactsWriter = Annotated[claims_service.Caller, Depends(require("contacts:write"))]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
+CustomerNoPath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=NO_NUL, description="the creditor's own customer number")
+]
+
+PROBLEM_SCHEMA = ProblemOut.model_json_schema()
+DESCRIPTIONS = {
+    401: "no or invalid API key",
+    403: "the API key lacks the scope",
+    404: "no such debtor, contact point or upload for this creditor (another creditor's id answers the same)",
+    409: "a request with the same Idempotency-Key is still in progress",
+    413: "the upload is larger than the limit",
+    415: "the upload's Content-Type is not CSV, JSON or NDJSON",
+    422: "validation failed (with a JSON pointer per field), or an Idempotency-Key reused with another request",
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        code: {
+            "description": DESCRIPTIONS[code],
+            "content": {
+                "application/problem+json": {
+                    "schema": PROBLEM_SCHEMA,
+                    "example": {"type": "about:blank", "title": DESCRIPTIONS[code], "status": code},
+                }
+            },
+        }
+        for code in codes
+    }
+
+
+async def _idempotent(
+    request: Request,
+    db: Database,
+    clock: Clock,
+    caller: claims_service.Caller,
+    key: str | None,
+    action: Callable[[UnitOfWork], Awaitable[tuple[int, BaseModel]]],
+) -> Response:
+    """Run `action` in one unit of work; with an Idempotency-Key the response is stored in the same
+    transaction and replayed for a repeat (see krafa_claims_api.idempotency)."""
+    async with db.uow() as uow:
+        if key is not None:
+            digest = idempotency.request_hash(
+                request.method, request.url.path, idempotency.parse_body(await request.body())
+            )
+            stored = await idempotency.claim_key(
+                uow.conn,
+                creditor_id=caller.creditor_id,
+                key=key,
+                digest=digest,
+                now=clock.now(),
+                lock_timeout_ms=request.app.state.settings.idempotency_lock_timeout_ms,
+            )
+            if stored is not None:
+                return JSONResponse(stored.body, stored.status_code, headers={"Idempotent-Replayed": "true"})
+        status_code, result = await action(uow)
+        body = result.model_dump(mode="json")
+        if key is not None:
+            await idempotency.store(
+                uow.conn, creditor_id=caller.creditor_id, key=key, status_code=status_code, body=body
+            )
+        await uow.commit()
+    return JSONResponse(body, status_code=status_code)
+
+
+# --- debtors ---
+
+
+@router.put(
+    "/debtors/by-customer-no/{customer_no}",
+    response_model=DebtorOut,
+    status_code=status.HTTP_200_OK,
+    tags=["debtors"],
+    summary="Create or replace a debtor's master data by the creditor's customer number",
+    description="201 when the debtor is new, 200 when it existed. Master data is replaced whole; `email`, "
+    "`phone` and `netbank_opt_in` add contact points and never remove any. Emits DebtorUpdated when "
+    "anything changed.",
+    responses={201: {"description": "created", "model": DebtorOut}, **problems(401, 403, 422)},
+)
+async def put_debtor(
+    customer_no: CustomerNoPath, body: DebtorIn, caller: ContactsWriter, db: DB, clock: CurrentClock
+) -> Response:
+    async with db.uow() as uow:
+        debtor, created = await service.upsert_debtor(uow, caller.creditor_id, body.row(customer_no), clock.now())
+        await uow.commit()
+    return JSONResponse(DebtorOut.of(debtor).model_dump(mode="json"), status_code=201 if created else 200)
+
+
+@router.get(
+    "/debtors/by-customer-no/{customer_no}",
+    response_model=DebtorOut,
+    tags=["debtors"],
+    summary="A debtor by the creditor's customer number",
+    responses=problems(401, 403, 404, 422),
+)
+async def get_debtor_by_customer_no(customer_no: CustomerNoPath, caller: Reader, db: DB) -> DebtorOut:
+    async with db.connection() as conn:
+        debtor_id = await conn.fetchval(
+            "SELECT id FROM debtors WHERE creditor_id = $1 AND customer_no = $2", caller.creditor_id, customer_no
+        )
+        if debtor_id is None:
+            raise service.NOT_FOUND
+        return DebtorOut.of(await service.get_debtor(conn, caller.creditor_id, debtor_id))
+
+
+@router.post(
+    "/debtors",
+    response_model=DebtorOut,
+    status_code=status.HTTP_200_OK,
+    tags=["debtors"],
+    summary="Upsert a debtor by the creditor's customer number",
+    description="The same as PUT /v1/debtors/by-customer-no/{customer_no}, with the customer number in the "
+    "body: 201 when created, 200 when it existed.",
+    responses={201: {"description": "created", "model": DebtorOut}, **problems(401, 403, 409, 422)},
+)
+async def upsert_debtor(
+    request: Request,
+    body: DebtorCreateIn,
+    caller: ContactsWriter,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def action(uow: UnitOfWork) -> tuple[int, DebtorOut]:
+        debtor, created = await service.upsert_debtor(uow, caller.creditor_id, body.row(body.customer_no), clock.now())
+        return (201 if created else 200), DebtorOut.of(debtor)
+
+    return await _idempotent(request, db, clock, caller, idempotency_key, action)
+
+
+@router.get(
+    "/debtors",
+    response_model=DebtorPage,
+    tags=["debtors"],
+    summary="List the creditor's debtors with cursor pagination",
+    responses=problems(401, 403, 422),
+)
+async def list_debtors(
+    caller: Reader,
+    db: DB,
+    customer_class: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> DebtorPage:
+    after = None
+    if cursor is not None:
+        try:
+            after = pagination.decode_cursor(cursor)
+        except pagination.InvalidCursor as exc:
+            raise Problem(422, "Invalid cursor", str(exc), type_=PROBLEM_BASE + "invalid-cursor") from exc
+    async with db.connection() as conn:
+        rows = await repository.page(
+            conn, caller.creditor_id, customer_class=customer_class, after=after, limit=limit + 1
+        )
+    page = rows[:limit]
+    next_cursor = pagination.encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return DebtorPage(items=[DebtorOut.of(d) for d in page], next_cursor=next_cursor)
+
+
+@router.get(
+    "/debtors/{debtor_id}",
+    response_model=DebtorOut,
+    tags=["debtors"],
+    summary="A debtor with its contact points",
+    responses=problems(401, 403, 404, 422),
+)
+async def get_debtor(debtor_id: UUID, caller: Reader, db: DB) -> DebtorOut:
+    async with db.connection() as conn:
+        return DebtorOut.of(await service.get_debtor(conn, caller.creditor_id, debtor_id))
+
+
+# --- contact points ---
+
+
+@router.post(
+    "/debtors/{debtor_id}/contact-points",
+    response_model=ContactPointOut,
+    status_code=status.HTTP_201_CREATED,
+    tags=["contact points"],
+    summary="Add a contact point (or name an existing one again: it becomes the current one)",
+    description="An email, a mobile number (stored in E.164) or the netbank e-document opt-in. A bounced or "
+    "opted-out address stays so when the creditor adds it again; only `origin: debtor_opt_in` (the debtor's own "
+    "choice) re-activates it. Emits DebtorUpdated when anything changed.",
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def add_contact_point(
+    request: Request,
+    debtor_id: UUID,
+    body: ContactPointIn,
+    caller: ContactsWriter,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def action(uow: UnitOfWork) -> tuple[int, ContactPointOut]:
+        debtor = await repository.get(uow.conn, caller.creditor_id, debtor_id)
+        if debtor is None:
+            raise service.NOT_FOUND
+        kind = domain.ContactKind(body.kind)
+        try:
+            value = domain.contact_value(kind, body.value, debtor.master["country"])
+        except domain.InvalidValue as exc:
+            raise service.invalid(domain.InvalidValue("value", exc.message), "/body") from exc
+        offer = domain.ContactOffer(
+            kind,
+            value,
+            origin=domain.ContactOrigin(body.origin),
+            verified=body.verified,
+            consent=(body.consent or ConsentIn()).value(),
+            source_if_new="api",
+        )
+        _, cp = await service.add_contact(uow, caller.creditor_id, debtor_id, offer, clock.now())
+        return 201, ContactPointOut.of(cp)
+
+    return await _idempotent(request, db, clock, caller, idempotency_key, action)
+
+
+@router.patch(
+    "/debtors/{debtor_id}/contact-points/{contact_id}",
+    response_model=ContactPointOut,
+    tags=["contact points"],
+    summary="Update a contact point's verified flag or consent",
+    responses=problems(401, 403, 404, 422),
+)
+async def update_contact_point(
+    debtor_id: UUID, contact_id: UUID, body: ContactPointPatch, caller: ContactsWriter, db: DB, clock: CurrentClock
+) -> ContactPointOut:
+    async with db.uow() as uow:
+        _, cp = await service.change_contact(
+            uow,
+            caller.creditor_id,
+            debtor_id,
+            contact_id,
+            clock.now(),
+            verified=body.verified,
+            consent=body.consent.value() if body.consent else None,
+        )
+        await uow.commit()
+    return ContactPointOut.of(cp)
+
+
+@router.post(
+    "/debtors/{debtor_id}/contact-points/{contact_id}/opt-out",
+    response_model=ContactPointOut,
+    tags=["contact points"],
+    summary="Opt a contact point out: it is never used again unless the debtor opts in",
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def opt_out_contact_point(
+    request: Request,
+    debtor_id: UUID,
+    contact_id: UUID,
+    caller: ContactsWriter,
+    db: DB,
+    clock: CurrentClock,
+    body: OptOutIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def action(uow: UnitOfWork) -> tuple[int, ContactPointOut]:
+        _, cp = await service.change_contact(
+            uow,
+            caller.creditor_id,
+            debtor_id,
+            contact_id,
+            clock.now(),
+            opt_out=True,
+            opt_out_reason=body.reason if body else None,
+        )
+        return 200, ContactPointOut.of(cp)
+
+    return await _idempotent(request, db, clock, caller, idempotency_key, action)
+
+
+# --- credit status ---
+
+
+@router.get(
+    "/debtors/{debtor_id}/credit-status",
+    response_model=CreditStatusOut,
+    tags=["debtors"],
+    summary="Overdue total, oldest overdue days, credit-limit use and a verdict before confirming a sale",
+    description="`block` when the oldest overdue claim passed the block threshold, the overdue amount reached "
+    "the block amount, or the open balance exceeds the credit limit; `warn` at the warn thresholds or at 90 % "
+    "of the limit. Thresholds are the debtor's own, else its customer class's (gold 30/90 days, silver 21/60, "
+    "bronze 14/45, regular 7/30, risky 1/14). Disputed claims do not count.",
+    responses=problems(401, 403, 404, 422),
+)
+async def credit_status(debtor_id: UUID, caller: Reader, db: DB, clock: CurrentClock) -> CreditStatusOut:
+    async with db.connection() as conn:
+        report = await service.credit_report(conn, caller.creditor_id, debtor_id, clock.now())
+    m, st, fig = report.debtor.master, report.status, report.figures
+    return CreditStatusOut(
+        debtor_id=report.debtor.id,
+        customer_no=report.debtor.customer_no,
+        as_of=report.today,
+        customer_class=m["customer_class"],
+        currencies=[
+            CurrencyExposure(currency=c, open_minor=fig.open_minor[c], overdue_minor=fig.overdue_minor.get(c, 0))
+            for c in sorted(fig.open_minor)
+        ],
+        oldest_overdue_days=st.oldest_overdue_days,
+        credit_limit=Money(amount_minor=m["credit_limit_minor"], currency=m["credit_limit_currency"])
+        if m["credit_limit_minor"] is not None and m["credit_limit_currency"]
+        else None,
+        limit_used_minor=st.limit_used_minor,
+        limit_used_percent=st.limit_used_percent,
+        thresholds=Thresholds(
+            warn_days=st.warn_days,
+            block_days=st.block_days,
+            warn_minor=m["overdue_warn_minor"],
+            block_minor=m["overdue_block_minor"],
+        ),
+        verdict=st.verdict.value,
+        reasons=list(st.reasons),
+    )
+
+
+# --- GDPR ---
+
+
+@router.get(
+    "/debtors/{debtor_id}/export",
+    response_model=DebtorExport,
+    tags=["gdpr"],
+    summary="Everything held on a debtor for this creditor (GDPR access and portability)",
+    responses=problems(401, 403, 404, 422),
+)
+async def export_debtor(debtor_id: UUID, caller: Reader, db: DB, clock: CurrentClock) -> DebtorExport:
+    async with db.connection() as conn:
+        data = await service.export(conn, caller.creditor_id, debtor_id)
+    return DebtorExport(
+        exported_at=clock.now(),
+        debtor=DebtorOut.of(data.debtor),
+        claims=[ExportClaim.model_validate(dict(c)) for c in data.claims],
+        claim_history=[ExportHistoryItem.model_validate(dict(h)) for h in data.claim_history],
+        debtor_history=[DebtorChange.model_validate(dict(h)) for h in data.debtor_history],
+    )
+
+
+@router.delete(
+    "/debtors/{debtor_id}/personal-data",
+    response_model=ErasureOut,
+    tags=["gdpr"],
+    summary="Erase the debtor's personal data; the financial records stay under a pseudonym",
+    description="Removes the name, national id, postal address and every contact point. Claims, payments and "
+    "their history stay (bookkeeping retention), now under a pseudonym. Emits DebtorUpdated with the "
+    "pseudonymised snapshot. Idempotent: a repeat answers 200 with `erased_now: false` and emits nothing.",
+    responses=problems(401, 403, 404, 422),
+)
+async def erase_personal_data(debtor_id: UUID, caller: ContactsWriter, db: DB, clock: CurrentClock) -> ErasureOut:
+    async with db.uow() as uow:
+        debtor, erased_now = await service.erase(uow, caller.creditor_id, debtor_id, clock.now())
+        await uow.commit()
+    assert debtor.erased_at is not None
+    return ErasureOut(
+        debtor_id=debtor.id, pseudonym=debtor.master["name"], erased_at=debtor.erased_at, erased_now=erased_now
+    )
+
+
+# --- contact-list uploads ---
+
+UPLOAD_BODY = {
+    "required": True,
+    "description": "The whole contact list. CSV (`,` or `;` separated, UTF-8, header row with `customer_no` and "
+    "any of name, kind, national_id, country, language, time_zone, email, phone, netbank, verified, "
+    "consent_source, consent_at, terms_version, address_line1-3, postcode, city, address_country, "
+    "customer_class, fallback_channel, credit_limit_minor, credit_limit_currency, overdue_warn_days, "
+    "overdue_block_days, overdue_warn_minor, overdue_block_minor), a JSON array of objects with the same "
+    "fields, or NDJSON. A debtor not yet known needs name and country.",
+    "content": {
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "customer_no;name;country;email;phone\nC-1001;Jón Jónsson;IS;jon@example.is;5551234\n",
+        },
+        "application/json": {
+            "schema": {"type": "array", "items": {"type": "object"}},
+            "example": [{"customer_no": "C-1001", "name": "Jón Jónsson", "country": "IS", "email": "jon@example.is"}],
+        },
+        "application/x-ndjson": {"schema": {"type": "string"}},
+    },
+}
+
+
+def _job_out(job: Any, rejects: list[Any], limit: int) -> UploadJobOut:
+    page = rejects[:limit]
+    failed = job["stale"]
+    return UploadJobOut(
+        id=job["id"],
+        status="failed" if failed else job["status"],
+        format=job["format"],
+        size_bytes=job["size_bytes"],
+        rows_total=job["rows_total"],
+        rows_accepted=job["rows_accepted"],
+        rows_rejected=job["rows_rejected"],
+        debtors_created=job["debtors_created"],
+        debtors_updated=job["debtors_updated"],
+        rows_unchanged=job["rows_unchanged"],
+        failure="interrupted: upload the file again" if failed else job["failure"],
+        created_at=job["created_at"],
+        started_at=job["started_at"],
+        finished_at=job["finished_at"],
+        rejects=[UploadReject.model_validate(dict(r)) for r in page],
+        next_rejects_after=page[-1]["line"] if len(rejects) > limit else None,
+    )
+
+
+async def _load_job(db: Database, creditor_id: UUID, job_id: UUID, after: int = 0, limit: int = 1000) -> UploadJobOut:
+    async with db.connection() as conn:
+        found = await uploads.get_job(conn, creditor_id, job_id, rejects_after=after, rejects_limit=limit)
+    if found is None:
+        raise Problem(404, "Not Found", "no such contact upload")
+    return _job_out(*found, limit)
+
+
+@router.post(
+    "/contact-uploads",
+    response_model=UploadJobOut,
+    status_code=status.HTTP_201_CREATED,
+    tags=["contact points"],
+    summary="Upload the whole contact list (CSV, JSON or NDJSON) as an upsert",
+    description="Rows not in the list are kept. A small file is applied before the answer (201, `done`); a "
+    "large one is applied in the background (202 with `Location`: poll GET /v1/contact-uploads/{upload_id}). "
+    "The same file uploaded again changes nothing and answers 200 with the first upload's job. Every rejected "
+    "row is reported with its line number and reason. Consent given in the query applies to rows that carry "
+    "none of their own.",
+    openapi_extra={"requestBody": UPLOAD_BODY},
+    responses={
+        200: {"description": "the same file was uploaded before: its job", "model": UploadJobOut},
+        202: {"description": "accepted: applied in the background", "model": UploadJobOut},
+        **problems(401, 403, 409, 413, 415, 422),
+    },
+)
+async def upload_contacts(
+    request: Request,
+    caller: ContactsWriter,
+    db: DB,
+    clock: CurrentClock,
+    consent_source: Annotated[
+        str | None, Query(max_length=100, pattern=NO_NUL, description="e.g. terms of business")
+    ] = None,
+    terms_version: Annotated[str | None, Query(max_length=50, pattern=NO_NUL)] = None,
+    consent_at: Annotated[datetime | None, Query(description="when consent was given (ISO 8601)")] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    fmt = uploads.MEDIA_TYPES.get(media_type)
+    if fmt is None:
+        raise Problem(
+            415,
+            "Unsupported Media Type",
+            "send text/csv, application/json or application/x-ndjson",
+            type_=PROBLEM_BASE + "unsupported-upload-type",
+        )
+    if consent_at is not None and consent_at.tzinfo is None:
+        raise Problem(
+            422, "Validation failed", "consent_at must carry a time zone offset", type_=PROBLEM_BASE + "validation"
+        )
+    consent = domain.Consent(consent_source, consent_at, terms_version)
+    max_bytes = getattr(request.app.state, "contact_upload_max_bytes", uploads.MAX_BYTES)
+    length = request.headers.get("content-length")
+    received = await uploads.receive(request.stream(), int(length) if length and length.isdigit() else None, max_bytes)
+    key = uploads.content_key(received.sha256, fmt, consent)
+    inline = received.size <= getattr(request.app.state, "contact_upload_inline_bytes", uploads.INLINE_BYTES)
+    try:
+        async with db.uow() as uow:
+            if idempotency_key is not None:
+                stored = await idempotency.claim_key(
+                    uow.conn,
+                    creditor_id=caller.creditor_id,
+                    key=idempotency_key,
+                    digest=idempotency.request_hash("POST", request.url.path, key),
+                    now=clock.now(),
+                    lock_timeout_ms=request.app.state.settings.idempotency_lock_timeout_ms,
+                )
+                if stored is not None:
+                    job = await _load_job(db, caller.creditor_id, UUID(stored.body["id"]))
+                    return JSONResponse(job.model_dump(mode="json"), 200, headers={"Idempotent-Replayed": "true"})
+            duplicate = await uploads.find_duplicate(uow.conn, caller.creditor_id, key)
+            job_id = duplicate or await uploads.create_job(
+                uow.conn, caller.creditor_id, key, fmt, received.size, clock.now()
+            )
+            if idempotency_key is not None:
+                await idempotency.store(
+                    uow.conn,
+                    creditor_id=caller.creditor_id,
+                    key=idempotency_key,
+                    status_code=200,
+                    body={"id": str(job_id)},
+                )
+            await uow.commit()
+    except BaseException:
+        uploads.discard(received)
+        raise
+    if duplicate is not None:
+        uploads.discard(received)
+        job = await _load_job(db, caller.creditor_id, duplicate)
+        return JSONResponse(job.model_dump(mode="json"), 200, headers={"Krafa-Duplicate-Upload": "true"})
+    creditor = await _creditor_country(db, caller.creditor_id)
+    work = uploads.process(
+        db, clock, caller.creditor_id, job_id, received.path, fmt, default_country=creditor, consent=consent
+    )
+    location = {"Location": f"/v1/contact-uploads/{job_id}"}
+    if inline:
+        await work
+        job = await _load_job(db, caller.creditor_id, job_id)
+        return JSONResponse(job.model_dump(mode="json"), 201, headers=location)
+    tasks: set[asyncio.Task[None]] = request.app.state.__dict__.setdefault("contact_upload_tasks", set())
+    task = asyncio.create_task(work, name=f"contact-upload:{job_id}")
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    job = await _load_job(db, caller.creditor_id, job_id)
+    return JSONResponse(job.model_dump(mode="json"), 202, headers=location)
+
+
+async def _creditor_country(db: Database, creditor_id: UUID) -> str:
+    async with db.connection() as conn:
+        creditor = await claims_repository.get_creditor(conn, creditor_id)
+    assert creditor is not None
+    return str(creditor["country"])
+
+
+@router.get(
+    "/contact-uploads/{upload_id}",
+    response_model=UploadJobOut,
+    tags=["contact points"],
+    summary="A contact upload's status, counts and rejected rows",
+    responses=problems(401, 403, 404, 422),
+)
+async def get_upload(
+    upload_id: UUID,
+    caller: Reader,
+    db: DB,
+    rejects_after: Annotated[int, Query(ge=0, le=2**31 - 1, description="line after which to list rejects")] = 0,
+    rejects_limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> UploadJobOut:
+    return await _load_job(db, caller.creditor_id, upload_id, rejects_after, rejects_limit)

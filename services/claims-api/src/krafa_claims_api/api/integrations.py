@@ -1,0 +1,302 @@
+"""REST routes for what a creditor configures: departments, webhook endpoints (with the delivery
+log), and API keys (scoped, revocable), plus the admin's key endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import Response
+from krafa_kit.db import UnitOfWork
+from krafa_kit.http import Problem
+
+from krafa_claims_api import apikeys, departments, webhooks
+from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, get_caller, require_admin
+from krafa_claims_api.api.routes import idempotent, problems
+from krafa_claims_api.api.schemas import (
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyList,
+    ApiKeyOut,
+    DepartmentIn,
+    DepartmentList,
+    DepartmentOut,
+    WebhookCreated,
+    WebhookDeliveryList,
+    WebhookDeliveryOut,
+    WebhookIn,
+    WebhookList,
+    WebhookOut,
+)
+from krafa_claims_api.service import Caller
+
+router = APIRouter(prefix="/v1")
+Authenticated = Annotated[Caller, Depends(get_caller)]
+
+
+def department_out(row: asyncpg.Record) -> DepartmentOut:
+    return DepartmentOut(
+        id=row["id"],
+        key=row["key"],
+        name=row["name"],
+        final_due_offset_days=row["final_due_offset_days"],
+        policy_key=row["policy_key"],
+        created_at=row["created_at"],
+    )
+
+
+@router.post(
+    "/departments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DepartmentOut,
+    tags=["departments"],
+    summary="Add a department (a division) with its own final-due-date rule and policy",
+    responses=problems(401, 403, 409, 422),
+    description="Claims whose `department` is this key get final due date = due date + "
+    "`final_due_offset_days` unless they give one; without a department the country's rule applies "
+    "(Iceland: + 10 days).",
+)
+async def create_department(
+    request: Request,
+    body: DepartmentIn,
+    caller: ClaimsWriter,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def action(uow: UnitOfWork) -> DepartmentOut:
+        row = await departments.create(
+            uow.conn,
+            caller.creditor_id,
+            key=body.key,
+            name=body.name,
+            final_due_offset_days=body.final_due_offset_days,
+            policy_key=body.policy_key,
+        )
+        return department_out(row)
+
+    return await idempotent(request, db, clock, caller, idempotency_key, 201, action)
+
+
+@router.get(
+    "/departments",
+    response_model=DepartmentList,
+    tags=["departments"],
+    summary="The creditor's departments",
+    responses=problems(401, 403),
+)
+async def list_departments(caller: Reader, db: DB) -> DepartmentList:
+    async with db.connection() as conn:
+        rows = await departments.list_all(conn, caller.creditor_id)
+    return DepartmentList(items=[department_out(r) for r in rows])
+
+
+@router.get(
+    "/departments/{department_id}",
+    response_model=DepartmentOut,
+    tags=["departments"],
+    summary="One department",
+    responses=problems(401, 403, 404, 422),
+)
+async def get_department(department_id: UUID, caller: Reader, db: DB) -> DepartmentOut:
+    async with db.connection() as conn:
+        row = await departments.get(conn, caller.creditor_id, department_id)
+    if row is None:
+        raise Problem(404, "Not Found", "no such department")
+    return department_out(row)
+
+
+def webhook_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "url": row["url"],
+        "event_types": list(row["event_types"]),
+        "description": row["description"],
+        "created_at": row["created_at"],
+        "disabled_at": row["disabled_at"],
+    }
+
+
+@router.post(
+    "/webhooks",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WebhookCreated,
+    tags=["webhooks"],
+    summary="Register a webhook endpoint; the signing secret is shown once",
+    responses=problems(401, 403, 409, 422),
+    description="Krafa POSTs JSON `{type, timestamp, data}` with the Standard Webhooks headers `webhook-id`, "
+    '`webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, keyed '
+    "with the base64 part of the `whsec_` secret. Non-2xx answers are retried after 5 s, 5 min, 30 min, "
+    "2 h, 5 h, 10 h and 10 h.",
+)
+async def create_webhook(
+    request: Request,
+    body: WebhookIn,
+    caller: ClaimsWriter,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def action(uow: UnitOfWork) -> WebhookCreated:
+        row = await webhooks.create_endpoint(
+            uow.conn, caller.creditor_id, body.url, sorted(set(body.event_types)), body.description
+        )
+        return WebhookCreated(**webhook_out(row), secret=row["secret"])
+
+    return await idempotent(request, db, clock, caller, idempotency_key, 201, action)
+
+
+@router.get(
+    "/webhooks",
+    response_model=WebhookList,
+    tags=["webhooks"],
+    summary="The creditor's webhook endpoints (without their secrets)",
+    responses=problems(401, 403),
+)
+async def list_webhooks(caller: Reader, db: DB) -> WebhookList:
+    async with db.connection() as conn:
+        rows = await webhooks.list_endpoints(conn, caller.creditor_id)
+    return WebhookList(items=[WebhookOut(**webhook_out(r)) for r in rows])
+
+
+@router.delete(
+    "/webhooks/{webhook_id}",
+    response_model=WebhookOut,
+    tags=["webhooks"],
+    summary="Disable a webhook endpoint (idempotent); its delivery log stays",
+    responses=problems(401, 403, 404, 422),
+)
+async def disable_webhook(webhook_id: UUID, caller: ClaimsWriter, db: DB) -> WebhookOut:
+    async with db.uow() as uow:
+        row = await webhooks.disable_endpoint(uow.conn, caller.creditor_id, webhook_id)
+        await uow.commit()
+    if row is None:
+        raise Problem(404, "Not Found", "no such webhook endpoint")
+    return WebhookOut(**webhook_out(row))
+
+
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    response_model=WebhookDeliveryList,
+    tags=["webhooks"],
+    summary="The endpoint's delivery log, newest first, with every attempt",
+    responses=problems(401, 403, 404, 422),
+)
+async def list_deliveries(
+    webhook_id: UUID, caller: Reader, db: DB, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> WebhookDeliveryList:
+    async with db.connection() as conn:
+        rows = await webhooks.deliveries(conn, caller.creditor_id, webhook_id, limit)
+    if rows is None:
+        raise Problem(404, "Not Found", "no such webhook endpoint")
+    return WebhookDeliveryList(items=[WebhookDeliveryOut(**dict(r)) for r in rows])
+
+
+def key_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "prefix": row["prefix"],
+        "name": row["name"],
+        "scopes": list(row["scopes"]),
+        "created_at": row["created_at"],
+        "revoked_at": row["revoked_at"],
+    }
+
+
+@router.post(
+    "/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    tags=["api keys"],
+    summary="Create another API key for this creditor, with some of the caller's scopes",
+    responses=problems(401, 403, 422),
+    description="A key can only hand out scopes it has itself. The key is shown once; only its hash is stored.",
+)
+async def create_api_key(
+    request: Request,
+    body: ApiKeyIn,
+    caller: Authenticated,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    missing = sorted(set(body.scopes) - caller.scopes)
+    if missing:
+        raise Problem(403, "Forbidden", f"the API key cannot grant scopes it lacks: {', '.join(missing)}")
+
+    async def action(uow: UnitOfWork) -> ApiKeyCreated:
+        row, key = await apikeys.create(uow.conn, caller.creditor_id, list(body.scopes), body.name)
+        return ApiKeyCreated(**key_out(row), api_key=key.token)
+
+    return await idempotent(request, db, clock, caller, idempotency_key, 201, action)
+
+
+@router.get(
+    "/api-keys",
+    response_model=ApiKeyList,
+    tags=["api keys"],
+    summary="The creditor's API keys (prefixes and scopes, never the secrets)",
+    responses=problems(401, 403),
+)
+async def list_api_keys(caller: Reader, db: DB) -> ApiKeyList:
+    async with db.connection() as conn:
+        rows = await apikeys.list_keys(conn, caller.creditor_id)
+    return ApiKeyList(items=[ApiKeyOut(**key_out(r)) for r in rows])
+
+
+@router.delete(
+    "/api-keys/{key_id}",
+    response_model=ApiKeyOut,
+    tags=["api keys"],
+    summary="Revoke an API key (idempotent); it stops working at once",
+    responses=problems(401, 403, 404, 422),
+)
+async def revoke_api_key(key_id: UUID, caller: Authenticated, db: DB) -> ApiKeyOut:
+    async with db.uow() as uow:
+        scopes = await apikeys.scopes_of(uow.conn, caller.creditor_id, key_id)
+        if scopes is None:
+            raise Problem(404, "Not Found", "no such API key")
+        # A narrower key cannot revoke a wider one (a read-only key cannot lock out the ERP).
+        if not set(scopes) <= caller.scopes:
+            raise Problem(403, "Forbidden", "the API key cannot revoke a key with scopes it lacks")
+        row = await apikeys.revoke(uow.conn, caller.creditor_id, key_id)
+        await uow.commit()
+    assert row is not None
+    return ApiKeyOut(**key_out(row))
+
+
+@router.post(
+    "/admin/creditors/{creditor_id}/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    tags=["admin"],
+    summary="Create an API key for a creditor (admin token)",
+    responses=problems(401, 404, 422),
+    dependencies=[Depends(require_admin)],
+)
+async def admin_create_api_key(creditor_id: UUID, body: ApiKeyIn, db: DB) -> ApiKeyCreated:
+    async with db.uow() as uow:
+        if not await apikeys.creditor_exists(uow.conn, creditor_id):
+            raise Problem(404, "Not Found", "no such creditor")
+        row, key = await apikeys.create(uow.conn, creditor_id, list(body.scopes), body.name)
+        await uow.commit()
+    return ApiKeyCreated(**key_out(row), api_key=key.token)
+
+
+@router.delete(
+    "/admin/creditors/{creditor_id}/api-keys/{key_id}",
+    response_model=ApiKeyOut,
+    tags=["admin"],
+    summary="Revoke a creditor's API key (admin token)",
+    responses=problems(401, 404, 422),
+    dependencies=[Depends(require_admin)],
+)
+async def admin_revoke_api_key(creditor_id: UUID, key_id: UUID, db: DB) -> ApiKeyOut:
+    async with db.uow() as uow:
+        row = await apikeys.revoke(uow.conn, creditor_id, key_id)
+        await uow.commit()
+    if row is None:
+        raise Problem(404, "Not Found", "no such API key")
+    return ApiKeyOut(**key_out(row))

@@ -1,0 +1,125 @@
+"""Seed 003: when a card instalment fails authorisation, a payment slip is created for that
+instalment with due date and final due date today; the next instalment retries the card."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from krafa_events import (
+    ClaimCreated,
+    CreditorSnapshot,
+)
+from krafa_events.catalog import (
+    CardInstalmentFailed,
+)
+from krafa_kit.consumer import PermanentError
+from krafa_kit.db import UnitOfWork
+
+from krafa_claims_api import domain, ledger, repository
+from krafa_claims_api.debtors import domain as debtor_domain
+from krafa_claims_api.debtors import repository as debtor_repository
+
+
+def invoice_no(event: CardInstalmentFailed) -> str:
+    return f"CARD-{event.agreement_ref}-{event.instalment_no}"
+
+
+async def slip_for_failed_instalment(uow: UnitOfWork, event: CardInstalmentFailed, now: datetime) -> uuid.UUID | None:
+    """Create the payment-slip claim (idempotent by failure_id); returns its id, or None on a
+    replay. An unknown creditor or customer number is a permanent error (the DLQ)."""
+    conn = uow.conn
+    if await conn.fetchval("SELECT true FROM card_instalment_failures WHERE failure_id = $1", event.failure_id):
+        return None
+    creditor = await repository.get_creditor(conn, event.creditor_id)
+    if creditor is None:
+        raise PermanentError(f"card instalment failure for unknown creditor {event.creditor_id}")
+    debtor = await conn.fetchrow(
+        "SELECT id FROM debtors WHERE creditor_id = $1 AND customer_no = $2", event.creditor_id, event.customer_no
+    )
+    if debtor is None:
+        raise PermanentError(f"customer {event.customer_no!r} is unknown to creditor {event.creditor_id}")
+    today = now.date()
+    claim_id = uuid.uuid4()
+    seq = await conn.fetchval("SELECT nextval('claim_reference_seq')")
+    reference = domain.payment_reference(creditor["country"], None, seq)
+    fees = creditor["slip_fee_minor"] if event.currency == creditor["currency"] else 0
+    description = f"Card instalment {event.instalment_no} ({event.agreement_ref}) was declined: {event.reason}"[:500]
+    # The debtors package decides what is usable (bounced and opted-out contact points left out).
+    loaded = await debtor_repository.get(conn, event.creditor_id, debtor["id"])
+    assert loaded is not None
+    snapshot = debtor_domain.snapshot(loaded)
+    event_out = ClaimCreated(
+        creditor_id=event.creditor_id,
+        debtor_id=debtor["id"],
+        claim_id=claim_id,
+        invoice_no=invoice_no(event),
+        amount_minor=event.amount_minor,
+        currency=event.currency,
+        fees_minor=fees,
+        issue_date=today,
+        due_date=today,
+        final_due_date=today,
+        reference=reference,
+        description=description,
+        department=None,
+        jurisdiction=creditor["country"],
+        creditor=CreditorSnapshot(
+            name=creditor["name"],
+            contact_phone=creditor["contact_phone"],
+            payment_account=creditor["payment_account"],
+            payment_link_template=creditor["payment_link_template"],
+            sender_email=creditor["sender_email"],
+        ),
+        debtor=snapshot,
+        created_at=now,
+    )
+    inserted = await conn.fetchval(
+        "INSERT INTO claims (id, creditor_id, debtor_id, invoice_no, amount_minor, fees_minor, currency,"
+        " issue_date, due_date, final_due_date, reference, description, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11)"
+        " ON CONFLICT (creditor_id, invoice_no) DO NOTHING RETURNING true",
+        claim_id,
+        event.creditor_id,
+        debtor["id"],
+        invoice_no(event),
+        event.amount_minor,
+        fees,
+        event.currency,
+        today,
+        reference,
+        description,
+        now,
+    )
+    if not inserted:
+        # The same instalment under another failure id (the processor re-reported it): one slip.
+        return None
+    await conn.execute(
+        "INSERT INTO card_instalment_failures (failure_id, creditor_id, claim_id) VALUES ($1, $2, $3)",
+        event.failure_id,
+        event.creditor_id,
+        claim_id,
+    )
+    await ledger.record_created(conn, [claim_id])
+    event_id = uow.outbox.add(event_out, time=now)
+    await repository.add_history(
+        conn,
+        [
+            (
+                claim_id,
+                uuid.UUID(event_id),
+                ClaimCreated.TYPE,
+                now,
+                {
+                    "amount_minor": event.amount_minor,
+                    "fees_minor": fees,
+                    "currency": event.currency,
+                    "source": "card_instalment_failed",
+                    "failure_id": str(event.failure_id),
+                    "agreement_ref": event.agreement_ref,
+                    "instalment_no": event.instalment_no,
+                },
+            )
+        ],
+    )
+    return claim_id

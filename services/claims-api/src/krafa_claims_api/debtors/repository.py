@@ -1,0 +1,291 @@
+"""SQL for debtors and contact points. Every query is scoped to a creditor."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from krafa_claims_api.debtors.domain import (
+    MASTER_FIELDS,
+    ContactPoint,
+    CreditFigures,
+    Debtor,
+    legacy_email,
+    primary,
+)
+from krafa_claims_api.debtors.domain import ContactKind as Kind
+
+DEBTOR_COLUMNS = "id, customer_no, created_at, erased_at, " + ", ".join(MASTER_FIELDS)
+CONTACT_COLUMNS = (
+    "id, debtor_id, kind, value, origin, state, verified, consent_source, consent_at, terms_version,"
+    " state_reason, listed_at, created_at, updated_at"
+)
+# Claims in these states owe nothing any more; everything else counts towards credit status.
+SETTLED_STATUSES = ["paid", "cancelled", "written_off"]
+
+
+def _debtor(row: asyncpg.Record, contact_points: list[ContactPoint]) -> Debtor:
+    master = {name: row[name] for name in MASTER_FIELDS}
+    if isinstance(master["address"], str):  # written as a JSON string before 0003
+        master["address"] = json.loads(master["address"])
+    return Debtor(row["id"], row["customer_no"], master, contact_points, row["created_at"], row["erased_at"])
+
+
+def _contact(row: asyncpg.Record) -> ContactPoint:
+    return ContactPoint(**{k: v for k, v in dict(row).items() if k != "debtor_id"})
+
+
+async def _attach_contacts(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[Debtor]:
+    ids = [r["id"] for r in rows]
+    by_debtor: dict[UUID, list[ContactPoint]] = defaultdict(list)
+    if ids:
+        for cp in await conn.fetch(
+            f"SELECT {CONTACT_COLUMNS} FROM contact_points WHERE debtor_id = ANY($1::uuid[]) ORDER BY created_at, id",
+            ids,
+        ):
+            by_debtor[cp["debtor_id"]].append(_contact(cp))
+    return [_debtor(r, by_debtor[r["id"]]) for r in rows]
+
+
+async def load_for_update(conn: asyncpg.Connection, creditor_id: UUID, customer_nos: list[str]) -> list[Debtor]:
+    """The creditor's debtors with these customer numbers, locked for the rest of the transaction
+    (in customer-number order, so two concurrent uploads cannot deadlock)."""
+    rows = await conn.fetch(
+        f"SELECT {DEBTOR_COLUMNS} FROM debtors WHERE creditor_id = $1 AND customer_no = ANY($2::text[])"
+        " ORDER BY customer_no FOR UPDATE",
+        creditor_id,
+        customer_nos,
+    )
+    return await _attach_contacts(conn, list(rows))
+
+
+async def get(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID, *, lock: bool = False) -> Debtor | None:
+    row = await conn.fetchrow(
+        f"SELECT {DEBTOR_COLUMNS} FROM debtors WHERE id = $1 AND creditor_id = $2" + (" FOR UPDATE" if lock else ""),
+        debtor_id,
+        creditor_id,
+    )
+    if row is None:
+        return None
+    [debtor] = await _attach_contacts(conn, [row])
+    return debtor
+
+
+async def page(
+    conn: asyncpg.Connection,
+    creditor_id: UUID,
+    *,
+    customer_class: str | None,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[Debtor]:
+    where = ["creditor_id = $1"]
+    args: list[Any] = [creditor_id]
+    if customer_class is not None:
+        args.append(customer_class)
+        where.append(f"customer_class = ${len(args)}")
+    if after is not None:
+        args.extend(after)
+        where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
+    args.append(limit)
+    rows = await conn.fetch(
+        f"SELECT {DEBTOR_COLUMNS} FROM debtors WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT ${len(args)}",
+        *args,
+    )
+    return await _attach_contacts(conn, list(rows))
+
+
+def _master_values(debtor: Debtor) -> list[Any]:
+    # The connection's jsonb codec serialises the address dict itself.
+    values = [debtor.master[name] for name in MASTER_FIELDS]
+    email, email_state = legacy_email(debtor)
+    phone = primary(debtor, Kind.PHONE)
+    return [*values, email, email_state, phone.value if phone else None]
+
+
+_MASTER_TYPES = [
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "jsonb",
+    "text",
+    "text",
+    "bigint",
+    "text",
+    "integer",
+    "integer",
+    "bigint",
+    "bigint",
+]
+
+
+async def insert_new(conn: asyncpg.Connection, creditor_id: UUID, debtors: list[Debtor]) -> set[str]:
+    """Insert new debtors; returns the customer numbers inserted (a concurrent request may have
+    inserted some of them first: those are left out and must be merged instead)."""
+    if not debtors:
+        return set()
+    columns = [*MASTER_FIELDS, "email", "email_state", "phone"]
+    types = [*_MASTER_TYPES, "text", "text", "text"]
+    values = [[d.id, d.customer_no, d.created_at, *_master_values(d)] for d in debtors]
+    placeholders = ", ".join(f"${i + 5}::{t}[]" for i, t in enumerate(types))
+    names = ", ".join(columns)
+    rows = await conn.fetch(
+        f"INSERT INTO debtors (creditor_id, id, customer_no, created_at, {names}, updated_at)"
+        f" SELECT $1, u.*, u.created_at FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], {placeholders})"
+        f" AS u(id, customer_no, created_at, {names})"
+        " ON CONFLICT (creditor_id, customer_no) DO NOTHING RETURNING customer_no",
+        creditor_id,
+        *[list(col) for col in zip(*values, strict=True)],
+    )
+    return {r["customer_no"] for r in rows}
+
+
+async def update_changed(conn: asyncpg.Connection, creditor_id: UUID, debtors: list[Debtor], now: datetime) -> None:
+    """Write master data and the legacy email/phone projection of existing debtors that changed."""
+    if not debtors:
+        return
+    columns = [*MASTER_FIELDS, "email", "email_state", "phone"]
+    sets = ", ".join(f"{name} = ${i + 4}" for i, name in enumerate(columns))
+    await conn.executemany(
+        f"UPDATE debtors SET {sets}, updated_at = $3 WHERE id = $1 AND creditor_id = $2",
+        [(d.id, creditor_id, now, *_master_values(d)) for d in debtors],
+    )
+
+
+async def save_contacts(conn: asyncpg.Connection, creditor_id: UUID, debtors: list[Debtor]) -> None:
+    new = [(cp, d.id) for d in debtors for cp in d.contact_points if cp.new]
+    dirty = [cp for d in debtors for cp in d.contact_points if cp.dirty and not cp.new]
+    if new:
+        rows = [
+            (
+                cp.id,
+                creditor_id,
+                debtor_id,
+                cp.kind,
+                cp.value,
+                cp.origin,
+                cp.state,
+                cp.verified,
+                cp.consent_source,
+                cp.consent_at,
+                cp.terms_version,
+                cp.state_reason,
+                cp.listed_at,
+                cp.created_at,
+                cp.updated_at,
+            )
+            for cp, debtor_id in new
+        ]
+        await conn.execute(
+            "INSERT INTO contact_points (id, creditor_id, debtor_id, kind, value, origin, state, verified,"
+            " consent_source, consent_at, terms_version, state_reason, listed_at, created_at, updated_at)"
+            " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],"
+            " $7::text[], $8::boolean[], $9::text[], $10::timestamptz[], $11::text[], $12::text[],"
+            " $13::timestamptz[], $14::timestamptz[], $15::timestamptz[])",
+            *[list(col) for col in zip(*rows, strict=True)],
+        )
+    if dirty:
+        await conn.executemany(
+            "UPDATE contact_points SET origin = $3, state = $4, verified = $5, consent_source = $6,"
+            " consent_at = $7, terms_version = $8, state_reason = $9, listed_at = $10, updated_at = $11"
+            " WHERE id = $1 AND creditor_id = $2",
+            [
+                (
+                    cp.id,
+                    creditor_id,
+                    cp.origin,
+                    cp.state,
+                    cp.verified,
+                    cp.consent_source,
+                    cp.consent_at,
+                    cp.terms_version,
+                    cp.state_reason,
+                    cp.listed_at,
+                    cp.updated_at,
+                )
+                for cp in dirty
+            ],
+        )
+    for d in debtors:
+        for cp in d.contact_points:
+            cp.new = cp.dirty = False
+
+
+async def add_history(conn: asyncpg.Connection, rows: list[tuple[UUID, UUID, str, datetime, dict[str, Any]]]) -> None:
+    if rows:
+        await conn.executemany(
+            "INSERT INTO debtor_history (debtor_id, event_id, source, occurred_at, details)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            rows,
+        )
+
+
+async def credit_figures(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID, today: date) -> CreditFigures:
+    rows = await conn.fetch(
+        "SELECT currency, sum(amount_minor + fees_minor - paid_minor) AS open_minor,"
+        " sum(amount_minor + fees_minor - paid_minor) FILTER (WHERE due_date < $3) AS overdue_minor,"
+        " min(due_date) FILTER (WHERE due_date < $3) AS oldest_due"
+        " FROM claims WHERE creditor_id = $1 AND debtor_id = $2 AND status <> ALL($4::text[])"
+        " AND status <> 'disputed' AND amount_minor + fees_minor - paid_minor > 0 GROUP BY currency",
+        creditor_id,
+        debtor_id,
+        today,
+        SETTLED_STATUSES,
+    )
+    oldest = [r["oldest_due"] for r in rows if r["oldest_due"] is not None]
+    return CreditFigures(
+        overdue_minor={r["currency"]: int(r["overdue_minor"]) for r in rows if r["overdue_minor"]},
+        open_minor={r["currency"]: int(r["open_minor"]) for r in rows},
+        oldest_due=min(oldest) if oldest else None,
+    )
+
+
+async def claims_of(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT * FROM claims WHERE creditor_id = $1 AND debtor_id = $2 ORDER BY created_at, id",
+            creditor_id,
+            debtor_id,
+        )
+    )
+
+
+async def claim_history(conn: asyncpg.Connection, claim_ids: list[UUID]) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT claim_id, event_type, occurred_at, details FROM claim_history"
+            " WHERE claim_id = ANY($1::uuid[]) ORDER BY occurred_at, id",
+            claim_ids,
+        )
+    )
+
+
+async def debtor_history(conn: asyncpg.Connection, debtor_id: UUID) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT event_id, source, occurred_at, details FROM debtor_history WHERE debtor_id = $1"
+            " ORDER BY occurred_at, id",
+            debtor_id,
+        )
+    )
+
+
+async def erase(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID, pseudonym: str, now: datetime) -> None:
+    await conn.execute("DELETE FROM contact_points WHERE debtor_id = $1 AND creditor_id = $2", debtor_id, creditor_id)
+    await conn.execute(
+        "UPDATE debtors SET name = $3, national_id = NULL, address = NULL, email = NULL, phone = NULL,"
+        " email_state = 'active', fallback_channel = 'letter', erased_at = $4, updated_at = $4"
+        " WHERE id = $1 AND creditor_id = $2",
+        debtor_id,
+        creditor_id,
+        pseudonym,
+        now,
+    )

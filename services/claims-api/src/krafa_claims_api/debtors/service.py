@@ -1,0 +1,338 @@
+"""Use cases for debtors. They run in the caller's unit of work (the caller commits), and every
+change to a debtor or a contact point adds a DebtorUpdated event to the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from krafa_events import DebtorSnapshot
+from krafa_events.catalog import DebtorUpdated
+from krafa_kit.db import UnitOfWork
+from krafa_kit.http import Problem
+
+from krafa_claims_api.debtors import repository
+from krafa_claims_api.debtors.domain import (
+    Consent,
+    ContactKind,
+    ContactOffer,
+    ContactPoint,
+    ContactState,
+    CreditFigures,
+    CreditStatus,
+    Debtor,
+    InvalidValue,
+    credit_status,
+    merge_master,
+    new_debtor,
+    normalize_email,
+    normalize_national_id,
+    normalize_phone,
+    offer_contact,
+    pseudonym,
+    set_state,
+    snapshot,
+)
+
+NOT_FOUND = Problem(404, "Not Found", "no such debtor")
+CONTACT_NOT_FOUND = Problem(404, "Not Found", "no such contact point")
+
+
+@dataclass(frozen=True, slots=True)
+class DebtorRow:
+    """One validated upsert of a debtor: the master fields to set (absent ones are kept) and the
+    contact points it names. `line` is where it came from in an uploaded file."""
+
+    customer_no: str
+    master: dict[str, Any]
+    offers: tuple[ContactOffer, ...] = ()
+    line: int = 0
+
+
+@dataclass(slots=True)
+class Applied:
+    debtors: dict[str, Debtor] = field(default_factory=dict)
+    created: set[str] = field(default_factory=set)
+    updated: set[str] = field(default_factory=set)
+    rejected: list[tuple[DebtorRow, InvalidValue]] = field(default_factory=list)
+
+
+async def apply_rows(
+    uow: UnitOfWork,
+    creditor_id: UUID,
+    rows: list[DebtorRow],
+    now: datetime,
+    *,
+    source: str,
+    announce_new: bool = True,
+    details: dict[str, Any] | None = None,
+) -> Applied:
+    """Upsert debtors by customer number, in row order (a later row for the same customer wins).
+
+    Contact points are only ever added or updated, never removed: a list that leaves a debtor or an
+    address out keeps it (seed 000). A row that changes nothing writes nothing and emits nothing.
+    With `announce_new=False` a newly created debtor gets no DebtorUpdated (its snapshot rides on
+    the ClaimCreated that created it)."""
+    result = Applied()
+    customer_nos = list(dict.fromkeys(row.customer_no for row in rows))
+    loaded = {d.customer_no: d for d in await repository.load_for_update(uow.conn, creditor_id, customer_nos)}
+    state = dict(loaded)
+    _fold(state, rows, now, result)
+    fresh = [d for d in state.values() if d.new]
+    inserted = await repository.insert_new(uow.conn, creditor_id, fresh)
+    raced = [d.customer_no for d in fresh if d.customer_no not in inserted]
+    if raced:
+        # Another transaction created these first; lock its rows (waiting for it) and merge.
+        for debtor in await repository.load_for_update(uow.conn, creditor_id, raced):
+            state[debtor.customer_no] = debtor
+        result.rejected = [(row, err) for row, err in result.rejected if row.customer_no not in raced]
+        _fold(state, [row for row in rows if row.customer_no in raced], now, result, only=set(raced))
+    debtors = [d for d in state.values() if not d.new or d.customer_no in inserted]
+    result.created = set(inserted)
+    result.updated = {d.customer_no for d in debtors if d.touched and not d.new}
+    await persist(uow, creditor_id, debtors, now, source=source, announce_new=announce_new, details=details)
+    result.debtors = {d.customer_no: d for d in debtors}
+    return result
+
+
+def _fold(
+    state: dict[str, Debtor], rows: list[DebtorRow], now: datetime, result: Applied, only: set[str] | None = None
+) -> None:
+    for row in rows:
+        if only is not None and row.customer_no not in only:
+            continue
+        debtor = state.get(row.customer_no)
+        try:
+            if debtor is None:
+                debtor = state[row.customer_no] = new_debtor(row.customer_no, row.master, now)
+            else:
+                merge_master(debtor, row.master)
+        except InvalidValue as exc:
+            result.rejected.append((row, exc))
+            continue
+        for offer in row.offers:
+            offer_contact(debtor, offer, now)
+
+
+async def persist(
+    uow: UnitOfWork,
+    creditor_id: UUID,
+    debtors: list[Debtor],
+    now: datetime,
+    *,
+    source: str,
+    announce_new: bool = True,
+    details: dict[str, Any] | None = None,
+) -> list[Debtor]:
+    """Write what changed on already-inserted debtors and announce each changed one; returns them."""
+    touched = [d for d in debtors if d.touched]
+    await repository.update_changed(uow.conn, creditor_id, [d for d in touched if not d.new], now)
+    contacts_changed = {d.id: sum(cp.new or cp.dirty for cp in d.contact_points) for d in touched}
+    await repository.save_contacts(uow.conn, creditor_id, touched)
+    history = []
+    for debtor in touched:
+        if debtor.new and not announce_new:
+            continue
+        event_id = uow.outbox.add(
+            DebtorUpdated(creditor_id=creditor_id, debtor_id=debtor.id, debtor=snapshot(debtor), updated_at=now),
+            time=now,
+        )
+        history.append(
+            (
+                debtor.id,
+                uuid.UUID(event_id),
+                source,
+                now,
+                {
+                    **(details or {}),
+                    "created": debtor.new,
+                    "fields": sorted(debtor.changed_fields),
+                    "contact_points_changed": contacts_changed[debtor.id],
+                },
+            )
+        )
+    await repository.add_history(uow.conn, history)
+    for debtor in touched:
+        debtor.new = debtor.dirty = False
+        debtor.changed_fields = set()
+    return touched
+
+
+async def upsert_debtor(uow: UnitOfWork, creditor_id: UUID, row: DebtorRow, now: datetime) -> tuple[Debtor, bool]:
+    applied = await apply_rows(uow, creditor_id, [row], now, source="api")
+    if applied.rejected:
+        _, error = applied.rejected[0]
+        raise invalid(error, "/body")
+    return applied.debtors[row.customer_no], row.customer_no in applied.created
+
+
+def invalid(error: InvalidValue, prefix: str) -> Problem:
+    return Problem(
+        422,
+        "Validation failed",
+        error.message,
+        type_="https://docs.krafa.dev/problems/validation",
+        extra={"errors": [{"pointer": f"{prefix}/{error.field}", "field": error.field, "detail": error.message}]},
+    )
+
+
+async def get_debtor(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID) -> Debtor:
+    debtor = await repository.get(conn, creditor_id, debtor_id)
+    if debtor is None:
+        # Another creditor's debtor answers exactly like a missing one.
+        raise NOT_FOUND
+    return debtor
+
+
+async def add_contact(
+    uow: UnitOfWork, creditor_id: UUID, debtor_id: UUID, offer: ContactOffer, now: datetime
+) -> tuple[Debtor, ContactPoint]:
+    debtor = await repository.get(uow.conn, creditor_id, debtor_id, lock=True)
+    if debtor is None:
+        raise NOT_FOUND
+    cp = offer_contact(debtor, offer, now)
+    await persist(uow, creditor_id, [debtor], now, source="api")
+    return debtor, cp
+
+
+async def change_contact(
+    uow: UnitOfWork,
+    creditor_id: UUID,
+    debtor_id: UUID,
+    contact_id: UUID,
+    now: datetime,
+    *,
+    verified: bool | None = None,
+    consent: Consent | None = None,
+    opt_out_reason: str | None = None,
+    opt_out: bool = False,
+) -> tuple[Debtor, ContactPoint]:
+    debtor = await repository.get(uow.conn, creditor_id, debtor_id, lock=True)
+    if debtor is None:
+        raise NOT_FOUND
+    cp = next((cp for cp in debtor.contact_points if cp.id == contact_id), None)
+    if cp is None:
+        raise CONTACT_NOT_FOUND
+    if opt_out:
+        set_state(cp, ContactState.OPTED_OUT, opt_out_reason or "opted out", now)
+    else:
+        offer_contact(
+            debtor,
+            ContactOffer(ContactKind(cp.kind), cp.value, verified=verified, consent=consent or Consent()),
+            now,
+        )
+    await persist(uow, creditor_id, [debtor], now, source="api")
+    return debtor, cp
+
+
+async def mark_bounced(
+    uow: UnitOfWork, creditor_id: UUID, debtor_id: UUID, recipient: str, reason: str, now: datetime
+) -> bool:
+    """A hard bounce: the address is never used again for this creditor. True when it changed."""
+    debtor = await repository.get(uow.conn, creditor_id, debtor_id, lock=True)
+    if debtor is None:
+        return False
+    changed = False
+    for cp in debtor.contact_points:
+        if cp.kind == ContactKind.EMAIL and cp.value.lower() == recipient.strip().lower():
+            changed |= set_state(cp, ContactState.BOUNCED, reason[:500], now)
+    if changed:
+        await persist(uow, creditor_id, [debtor], now, source="bounce")
+    return changed
+
+
+async def erase(uow: UnitOfWork, creditor_id: UUID, debtor_id: UUID, now: datetime) -> tuple[Debtor, bool]:
+    """GDPR erasure: name, national id, address and every contact point go; the claims, their
+    history and payments stay, under a pseudonym. A second call changes nothing."""
+    debtor = await repository.get(uow.conn, creditor_id, debtor_id, lock=True)
+    if debtor is None:
+        raise NOT_FOUND
+    if debtor.erased_at is not None:
+        return debtor, False
+    name = pseudonym(debtor.id)
+    await repository.erase(uow.conn, creditor_id, debtor_id, name, now)
+    debtor.master.update(name=name, national_id=None, address=None, fallback_channel="letter")
+    debtor.contact_points = []
+    debtor.erased_at = now
+    event_id = uow.outbox.add(
+        DebtorUpdated(creditor_id=creditor_id, debtor_id=debtor_id, debtor=snapshot(debtor), updated_at=now),
+        time=now,
+    )
+    await repository.add_history(uow.conn, [(debtor_id, uuid.UUID(event_id), "erasure", now, {"erased": True})])
+    return debtor, True
+
+
+@dataclass(frozen=True, slots=True)
+class CreditReport:
+    debtor: Debtor
+    today: date
+    figures: CreditFigures
+    status: CreditStatus
+
+
+async def credit_report(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID, now: datetime) -> CreditReport:
+    debtor = await get_debtor(conn, creditor_id, debtor_id)
+    # "Today" is the debtor's calendar day: a claim due yesterday in Reykjavík is overdue there.
+    today = now.astimezone(ZoneInfo(debtor.master["time_zone"])).date()
+    figures = await repository.credit_figures(conn, creditor_id, debtor_id, today)
+    return CreditReport(debtor, today, figures, credit_status(debtor.master, figures, today))
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    debtor: Debtor
+    claims: list[asyncpg.Record]
+    claim_history: list[asyncpg.Record]
+    debtor_history: list[asyncpg.Record]
+
+
+async def export(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID) -> Export:
+    debtor = await get_debtor(conn, creditor_id, debtor_id)
+    claims = await repository.claims_of(conn, creditor_id, debtor_id)
+    history = await repository.claim_history(conn, [c["id"] for c in claims])
+    return Export(debtor, claims, history, await repository.debtor_history(conn, debtor_id))
+
+
+async def upsert_for_claims(
+    uow: UnitOfWork, creditor_id: UUID, debtors: list[Any], now: datetime
+) -> dict[str, tuple[UUID, DebtorSnapshot]]:
+    """The debtors named inline by claims (api.schemas.DebtorIn, in claim order): customer number →
+    (debtor id, snapshot with the usable contact points of this creditor)."""
+    rows: list[DebtorRow] = []
+    for index, debtor in enumerate(debtors):
+        try:
+            rows.append(row_from_claim(debtor))
+        except InvalidValue as exc:
+            raise invalid(exc, f"/claims/{index}/debtor") from exc
+    applied = await apply_rows(uow, creditor_id, rows, now, source="claims", announce_new=False)
+    if applied.rejected:
+        row, error = applied.rejected[0]
+        raise invalid(error, f"/claims/{rows.index(row)}/debtor")
+    return {cno: (d.id, snapshot(d)) for cno, d in applied.debtors.items()}
+
+
+def row_from_claim(debtor: Any) -> DebtorRow:
+    """A claim's inline debtor (api.schemas.DebtorIn) as an upsert: only the fields the ERP sent
+    are set, so a claim does not reset what the debtor routes or an upload set (language, class…)."""
+    given = debtor.model_fields_set
+    master: dict[str, Any] = {
+        name: getattr(debtor, name)
+        for name in ("kind", "name", "language", "time_zone", "country", "fallback_channel")
+        if name in given or name in ("name", "country")
+    }
+    if debtor.national_id:
+        master["national_id"] = normalize_national_id(debtor.country, debtor.kind, debtor.national_id)
+    if debtor.address is not None:
+        master["address"] = debtor.address.model_dump()
+    offers = []
+    if debtor.email:
+        offers.append(ContactOffer(ContactKind.EMAIL, normalize_email(debtor.email), source_if_new="claim"))
+    if debtor.phone:
+        phone = normalize_phone(debtor.phone, debtor.country)
+        offers.append(ContactOffer(ContactKind.PHONE, phone, source_if_new="claim"))
+    return DebtorRow(debtor.customer_no, master, tuple(offers))

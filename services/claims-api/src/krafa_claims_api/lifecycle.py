@@ -1,0 +1,568 @@
+"""The claim lifecycle after creation: amend, cancel, dispute and resolve, defer, split into
+instalments, hold and release, write off, and the ledger effects of fees and payments.
+
+Every use case locks the claim row, checks the state machine (domain.ALLOWED_FROM) before it
+writes anything, and then writes the new state, the ledger entry, the history entry and the
+event (through the outbox) in the caller's unit of work: they commit together or not at all.
+The REST routes and the event handlers (call outcomes) share these functions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from krafa_events import (
+    ClaimCancelled,
+    ClaimPaid,
+    Event,
+)
+from krafa_events.catalog import (
+    ClaimAmended,
+    ClaimDeferred,
+    ClaimDisputed,
+    ClaimDisputeResolved,
+    ClaimHeld,
+    ClaimInstalmentPlanAgreed,
+    ClaimReleased,
+    ClaimWrittenOff,
+    Instalment,
+)
+from krafa_kit.db import UnitOfWork
+from krafa_kit.http import Problem
+
+from krafa_claims_api import domain, ledger, repository
+from krafa_claims_api.webhooks import enqueue_webhook
+
+PROBLEMS = "https://docs.krafa.dev/problems/"
+CANCELLATION_FEE = "cancellation_fee"
+MAX_INSTALMENTS = 60
+
+PAST_TENSE = {
+    domain.Action.AMEND: "amended",
+    domain.Action.CANCEL: "cancelled",
+    domain.Action.DISPUTE: "disputed",
+    domain.Action.RESOLVE: "resolved (it is not disputed)",
+    domain.Action.DEFER: "deferred",
+    domain.Action.SPLIT: "split into instalments",
+    domain.Action.HOLD: "held",
+    domain.Action.RELEASE: "released (it is not held)",
+    domain.Action.WRITE_OFF: "written off",
+}
+
+
+def invalid(pointer: str, detail: str) -> Problem:
+    return Problem(
+        422,
+        "Validation failed",
+        detail,
+        type_=PROBLEMS + "validation",
+        extra={"errors": [{"pointer": pointer, "field": pointer.strip("/").replace("/", "."), "detail": detail}]},
+    )
+
+
+async def lock_claim(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID) -> asyncpg.Record:
+    """The claim, locked for this transaction; another creditor's claim is simply not found."""
+    claim = await uow.conn.fetchrow(
+        "SELECT * FROM claims WHERE id = $1 AND creditor_id = $2 FOR UPDATE", claim_id, creditor_id
+    )
+    if claim is None:
+        raise Problem(404, "Not Found", "no such claim")
+    return claim
+
+
+def check(action: domain.Action, claim: asyncpg.Record) -> None:
+    if not domain.allowed(action, claim["status"]):
+        raise Problem(
+            409,
+            "Conflict",
+            f"a {claim['status']} claim cannot be {PAST_TENSE[action]}",
+            type_=PROBLEMS + ("claim-not-cancellable" if action is domain.Action.CANCEL else "illegal-transition"),
+            extra={
+                "claim_status": claim["status"],
+                "action": action.value,
+                "allowed_from": sorted(domain.ALLOWED_FROM[action]),
+            },
+        )
+
+
+async def emit(uow: UnitOfWork, claim: asyncpg.Record, event: Event, now: datetime, details: dict[str, Any]) -> str:
+    event_id = uow.outbox.add(event, time=now)
+    await repository.add_history(uow.conn, [(claim["id"], uuid.UUID(event_id), event.TYPE, now, details)])
+    return event_id
+
+
+def balance_of(claim: asyncpg.Record) -> domain.Balance:
+    return domain.Balance(
+        claim["amount_minor"],
+        claim["fees_minor"],
+        claim["paid_minor"],
+        claim["interest_minor"],
+        claim["written_off_minor"],
+    )
+
+
+async def amend(
+    uow: UnitOfWork,
+    creditor_id: UUID,
+    claim_id: UUID,
+    *,
+    amount_minor: int | None,
+    due_date: date | None,
+    final_due_date: date | None,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    claim = await lock_claim(uow, creditor_id, claim_id)
+    check(domain.Action.AMEND, claim)
+    new_due = due_date or claim["due_date"]
+    if final_due_date is None:
+        # Moving the due date keeps the creditor's gap to the final due date.
+        final_due_date = new_due + (claim["final_due_date"] - claim["due_date"])
+    if final_due_date < new_due:
+        raise invalid("/body/final_due_date", "before the due date")
+    if due_date is not None and due_date < claim["issue_date"]:
+        raise invalid("/body/due_date", "before the issue date")
+    amount = claim["amount_minor"] if amount_minor is None else amount_minor
+    delta = amount - claim["amount_minor"]
+    if delta:
+        current = await ledger.outstanding(uow.conn, claim_id)
+        if current["principal"] + delta < 0:
+            raise invalid("/body/amount_minor", "below what has already been paid towards the principal")
+    event = ClaimAmended(
+        creditor_id=creditor_id,
+        debtor_id=claim["debtor_id"],
+        claim_id=claim_id,
+        amount_minor=amount,
+        currency=claim["currency"],
+        due_date=new_due,
+        final_due_date=final_due_date,
+        reason=reason,
+        amended_at=now,
+    )
+    event_id = await emit(
+        uow,
+        claim,
+        event,
+        now,
+        {
+            "amount_minor": amount,
+            "previous_amount_minor": claim["amount_minor"],
+            "due_date": new_due.isoformat(),
+            "final_due_date": final_due_date.isoformat(),
+            "reason": reason,
+        },
+    )
+    if delta:
+        await ledger.record(
+            uow.conn,
+            claim,
+            kind="amendment",
+            source_id=f"event:{event_id}",
+            amount_minor=delta,
+            principal_minor=delta,
+            occurred_at=now,
+            details={"reason": reason},
+        )
+    await uow.conn.execute(
+        "UPDATE claims SET amount_minor = $2, due_date = $3, final_due_date = $4,"
+        " overdue = overdue AND $3 <= $5::date, updated_at = $6 WHERE id = $1",
+        claim_id,
+        amount,
+        new_due,
+        final_due_date,
+        now.date(),
+        now,
+    )
+
+
+async def cancel(
+    uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, reason: str | None, now: datetime, *, resolving: bool = False
+) -> bool:
+    """Cancel an active claim; False when it was already cancelled (no second effect).
+
+    The creditor's cancellation fee (niðurfellingargjald, seed 003) becomes a settlement entry
+    with a negative amount, booked to the claim's department: it is deducted from what that
+    department is paid out next."""
+    claim = await lock_claim(uow, creditor_id, claim_id)
+    if claim["status"] == domain.ClaimStatus.CANCELLED and not resolving:
+        return False
+    if not resolving:
+        check(domain.Action.CANCEL, claim)
+    creditor = await repository.get_creditor(uow.conn, creditor_id)
+    assert creditor is not None
+    await uow.conn.execute(
+        "UPDATE claims SET status = 'cancelled', cancelled_at = $2, cancel_reason = $3, updated_at = $2 WHERE id = $1",
+        claim_id,
+        now,
+        reason,
+    )
+    fee = creditor["cancellation_fee_minor"]
+    if fee:
+        await uow.conn.execute(
+            "INSERT INTO settlement_entries (creditor_id, claim_id, kind, amount_minor, currency, created_at,"
+            " department) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (claim_id, kind) DO NOTHING",
+            creditor_id,
+            claim_id,
+            CANCELLATION_FEE,
+            -fee,
+            creditor["currency"],
+            now,
+            claim["department"],
+        )
+    await emit(
+        uow,
+        claim,
+        ClaimCancelled(
+            creditor_id=creditor_id, debtor_id=claim["debtor_id"], claim_id=claim_id, reason=reason, cancelled_at=now
+        ),
+        now,
+        {"reason": reason, "cancellation_fee_minor": fee},
+    )
+    return True
+
+
+async def dispute(
+    uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, reason: str, now: datetime, *, source: str = "creditor"
+) -> None:
+    claim = await lock_claim(uow, creditor_id, claim_id)
+    check(domain.Action.DISPUTE, claim)
+    await uow.conn.execute(
+        "UPDATE claims SET status = 'disputed', dispute_reason = $2, held_until = NULL, updated_at = $3 WHERE id = $1",
+        claim_id,
+        reason,
+        now,
+    )
+    await emit(
+        uow,
+        claim,
+        ClaimDisputed(
+            creditor_id=creditor_id, debtor_id=claim["debtor_id"], claim_id=claim_id, reason=reason, disputed_at=now
+        ),
+        now,
+        {"reason": reason, "source": source},
+    )
+    # The creditor decides a dispute (seed 002): tell them.
+    await enqueue_webhook(
+        uow.conn,
+        creditor_id,
+        "claim.disputed",
+        {"claim_id": str(claim_id), "invoice_no": claim["invoice_no"], "reason": reason, "source": source},
+    )
+
+
+async def resolve(
+    uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, outcome: str, note: str | None, now: datetime
+) -> None:
+    claim = await lock_claim(uow, creditor_id, claim_id)
+    check(domain.Action.RESOLVE, claim)
+    await emit(
+        uow,
+        claim,
+        ClaimDisputeResolved(
+            creditor_id=creditor_id,
+            debtor_id=claim["debtor_id"],
+            claim_id=claim_id,
+            outcome="cancel" if outcome == "cancel" else "resume",
+            note=note,
+            resolved_at=now,
+        ),
+        now,
+        {"outcome": outcome, "note": note},
+    )
+    if outcome == "cancel":
+        await cancel(uow, creditor_id, claim_id, note or "dispute upheld", now, resolving=True)
+    else:
+        await uow.conn.execute("UPDATE claims SET status = 'open', updated_at = $2 WHERE id = $1", claim_id, now)
+
+
+async def defer(
+    uow: UnitOfWork,
+    creditor_id: UUID,
+    claim_id: UUID,
+    due_date: date,
+    final_due_date: date | None,
+    now: datetime,
+    *,
+    source: str = "creditor",
+) -> None:
+    claim = await lock_claim(uow, creditor_id, claim_id)
+    check(domain.Action.DEFER, claim)
+    if due_date <= claim["due_date"]:
+        raise invalid("/body/due_date", f"must be after the current due date {claim['due_date'].isoformat()}")
+    final = final_due_date or due_date + (claim["final_due_date"] - claim["due_date"])
+    if final < due_date:
+        raise invalid("/body/final_due_date", "before the due date")
+    await uow.conn.execute(
+        "UPDATE claims SET due_date = $2, final_due_date = $3, overdue = false, updated_at = $4 WHERE id = $1",
+        claim_id,
+        due_date,
+        final,
+        now,
+    )
+    await emit(
+        uow,
+        claim,
+        ClaimDeferred(
+            creditor_id=creditor_id,
+            debtor_id=claim["debtor_id"],
+            claim_id=claim_id,
+            due_date=due_date,
+            final_due_date=final,
+            deferred_at=now,
+        ),
+        now,
+        {
+            "due_date": due_date.isoformat(),
+            "final_due_date": final.isoformat(),
+            "previous_due_date": claim["due_date"].isoformat(),
+            "source": source,
+        },
+    )
+
+
+async def split(
+    uow: UnitOfWork,
+    creditor_id: UUID,
+    claim_id: UUID,
+    instalments: list[tuple[date, int]],
+    now: datetime,
+    *,
+    source: str = "creditor",
+) -> None:
+    claim = await lock_claim(uow, creditor_id, claim_id)
+    check(domain.Action.SPLIT, claim)
+    if not 1 <= len(instalments) <= MAX_INSTALMENTS:
+        raise invalid("/body/instalments", f"between 1 and {MAX_INSTALMENTS} instalments")
+    dates = [d for d, _ in instalments]
+    if dates != sorted(set(dates)):
+        raise invalid("/body/instalments", "due dates must be distinct and in ascending order")
+    if any(amount <= 0 for _, amount in instalments):
+        raise invalid("/body/instalments", "every instalment must be above zero")
+    balance = balance_of(claim).balance_minor
+    if not domain.instalments_cover(balance, [a for _, a in instalments]):
+        raise invalid(
+            "/body/instalments",
+            f"the instalments add up to {sum(a for _, a in instalments)}, the balance is {balance}",
+        )
+    await uow.conn.execute("DELETE FROM claim_instalments WHERE claim_id = $1", claim_id)
+    await uow.conn.executemany(
+        "INSERT INTO claim_instalments (claim_id, no, due_date, amount_minor) VALUES ($1, $2, $3, $4)",
+        [(claim_id, no, d, a) for no, (d, a) in enumerate(instalments, start=1)],
+    )
+    await uow.conn.execute("UPDATE claims SET updated_at = $2 WHERE id = $1", claim_id, now)
+    await emit(
+        uow,
+        claim,
+        ClaimInstalmentPlanAgreed(
+            creditor_id=creditor_id,
+            debtor_id=claim["debtor_id"],
+            claim_id=claim_id,
+            currency=claim["currency"],
+            instalments=tuple(Instalment(due_date=d, amount_minor=a) for d, a in instalments),
+            agreed_at=now,
+        ),
+        now,
+        {
+            "instalments": [{"due_date": d.isoformat(), "amount_minor": a} for d, a in instalments],
+            "source": source,
+        },
+    )
+
+
+async def hold(
+    uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, until: datetime | None, reason: str | None, now: datetime
+) -> None:
+    claim = await lock_claim(uow, creditor_id, claim_id)
+    check(domain.Action.HOLD, claim)
+    if until is not None and until <= now:
+        raise invalid("/body/until", "must be in the future")
+    await uow.conn.execute(
+        "UPDATE claims SET status = 'held', held_until = $2, updated_at = $3 WHERE id = $1", claim_id, until, now
+    )
+    await emit(
+        uow,
+        claim,
+        ClaimHeld(
+            creditor_id=creditor_id,
+            debtor_id=claim["debtor_id"],
+            claim_id=claim_id,
+            until=until,
+            reason=reason,
+            held_at=now,
+        ),
+        now,
+        {"until": until.isoformat() if until else None, "reason": reason},
+    )
+
+
+async def release(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, now: datetime) -> None:
+    claim = await lock_claim(uow, creditor_id, claim_id)
+    check(domain.Action.RELEASE, claim)
+    await uow.conn.execute(
+        "UPDATE claims SET status = 'open', held_until = NULL, updated_at = $2 WHERE id = $1", claim_id, now
+    )
+    await emit(
+        uow,
+        claim,
+        ClaimReleased(creditor_id=creditor_id, debtor_id=claim["debtor_id"], claim_id=claim_id, released_at=now),
+        now,
+        {},
+    )
+
+
+async def write_off(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, reason: str | None, now: datetime) -> None:
+    claim = await lock_claim(uow, creditor_id, claim_id)
+    check(domain.Action.WRITE_OFF, claim)
+    current = await ledger.outstanding(uow.conn, claim_id)
+    amount = max(current["principal"] + current["fees"] + current["interest"], 0)
+    event_id = await emit(
+        uow,
+        claim,
+        ClaimWrittenOff(
+            creditor_id=creditor_id,
+            debtor_id=claim["debtor_id"],
+            claim_id=claim_id,
+            amount_minor=amount,
+            currency=claim["currency"],
+            reason=reason,
+            written_off_at=now,
+        ),
+        now,
+        {"amount_minor": amount, "reason": reason},
+    )
+    await ledger.record(
+        uow.conn,
+        claim,
+        kind="write_off",
+        source_id=f"event:{event_id}",
+        amount_minor=amount,
+        principal_minor=-max(current["principal"], 0),
+        fees_minor=-max(current["fees"], 0),
+        interest_minor=-max(current["interest"], 0),
+        occurred_at=now,
+        details={"reason": reason},
+    )
+    await uow.conn.execute(
+        "UPDATE claims SET status = 'written_off', written_off_minor = written_off_minor + $2, updated_at = $3"
+        " WHERE id = $1",
+        claim_id,
+        amount,
+        now,
+    )
+
+
+async def charge_fee(
+    uow: UnitOfWork,
+    claim: asyncpg.Record,
+    *,
+    fee_id: UUID,
+    kind: str,
+    amount_minor: int,
+    step: int,
+    charged_at: datetime,
+) -> bool:
+    """Add a dunning fee to the claim (idempotent by fee_id); False on a replay."""
+    added = await ledger.record(
+        uow.conn,
+        claim,
+        kind="fee",
+        source_id=f"fee:{fee_id}",
+        amount_minor=amount_minor,
+        fees_minor=amount_minor,
+        occurred_at=charged_at,
+        details={"fee_kind": kind, "step": step, "fee_id": str(fee_id)},
+    )
+    if added:
+        await uow.conn.execute(
+            "UPDATE claims SET fees_minor = fees_minor + $2, updated_at = $3 WHERE id = $1",
+            claim["id"],
+            amount_minor,
+            charged_at,
+        )
+    return added
+
+
+async def record_payment(
+    uow: UnitOfWork,
+    claim: asyncpg.Record,
+    *,
+    source_id: str,
+    jurisdiction: str,
+    amount_minor: int,
+    details: dict[str, Any],
+    occurred_at: datetime,
+    now: datetime,
+) -> bool:
+    """Allocate a payment over the claim's ledger (fees → interest → principal, excess recorded
+    as overpaid) and settle the claim when nothing is left; True when it settled it. A replayed
+    source is a no-op."""
+    current = await ledger.outstanding(uow.conn, claim["id"])
+    allocation, deltas = ledger.payment_allocation(jurisdiction, amount_minor, current)
+    added = await ledger.record(
+        uow.conn,
+        claim,
+        kind="payment" if amount_minor >= 0 else "reversal",
+        source_id=source_id,
+        amount_minor=amount_minor,
+        occurred_at=occurred_at,
+        details={
+            **details,
+            "allocated": {
+                "fees_minor": allocation.fees_minor,
+                "interest_minor": allocation.interest_minor,
+                "principal_minor": allocation.principal_minor,
+                "overpaid_minor": allocation.overpaid_minor,
+            },
+        },
+        **deltas,
+    )
+    if not added:
+        return False
+    paid = claim["paid_minor"] + amount_minor
+    remaining = sum(current[k] for k in ("principal", "fees", "interest")) + sum(
+        deltas[k] for k in ("principal_minor", "fees_minor", "interest_minor")
+    )
+    settles = claim["status"] in domain.ACTIVE and remaining <= 0
+    await uow.conn.execute(
+        "UPDATE claims SET paid_minor = $2,"
+        " status = CASE WHEN $3 THEN 'paid' ELSE status END,"
+        " paid_at = CASE WHEN $3 THEN $4 ELSE paid_at END WHERE id = $1",
+        claim["id"],
+        paid,
+        settles,
+        now,
+    )
+    if settles:
+        overpaid = current["overpaid"] + allocation.overpaid_minor
+        await emit(
+            uow,
+            claim,
+            ClaimPaid(
+                creditor_id=claim["creditor_id"],
+                debtor_id=claim["debtor_id"],
+                claim_id=claim["id"],
+                amount_paid_minor=paid,
+                overpaid_minor=overpaid,
+                currency=claim["currency"],
+                paid_at=now,
+            ),
+            now,
+            {"amount_paid_minor": paid, "overpaid_minor": overpaid},
+        )
+        await enqueue_webhook(
+            uow.conn,
+            claim["creditor_id"],
+            "claim.paid",
+            {
+                "claim_id": str(claim["id"]),
+                "invoice_no": claim["invoice_no"],
+                "amount_paid_minor": paid,
+                "overpaid_minor": overpaid,
+                "currency": claim["currency"],
+                "paid_at": now.isoformat(),
+            },
+        )
+    return settles
