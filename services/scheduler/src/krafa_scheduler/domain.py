@@ -1,54 +1,58 @@
-"""The escalation timeline of one claim: which step comes next and when. Pure: no I/O.
+"""The escalation engine's rules, pure (no I/O): when each step of a policy falls due for a
+claim, which channels may carry it, which fees it may charge and how much late interest has
+accrued. The sweep and the dry run both walk a claim's timeline through `plan_next` and `fire`,
+so what `GET /v1/claims/{id}/schedule` shows is what the sweep will do.
 
-The default policy (until per-creditor policies arrive): at the first sending window after the
-due date has passed, DueDatePassed and a friendly reminder (step 1); after the final due date
-(Iceland: due + 10) or 14 days, a firmer reminder (step 2); then the timeline completes.
-Debtor-facing steps land at 09:00 in the debtor's time zone on a business day of the
-jurisdiction (weekends and public holidays from the `holidays` package are skipped).
+Timing rules, in order: the step's planned moment (anchor + offset at the policy's local time);
+the policy's spacing from the previous step, kept after a delay (pause, budget, holiday); the
+sending windows of every channel the step may use (debtor's time zone, public holidays); the
+debtor's contact budget. A skippable step whose successor is already due is obsolete.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 import holidays
 from krafa_events import Channel
 
-SEND_AT = time(9, 0)
-SECOND_STEP_DAYS = 14
+from krafa_scheduler.policy import ChannelWindows, Jurisdiction, Policy, Step, dated_value
+
 REMINDER_NAMESPACE = uuid.UUID("6f0b2c8e-8a43-4c55-9d7e-7f7d6b0d7a11")
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    number: int
-    channels: tuple[Channel, ...]
-    template: str
-    tone: Literal["friendly", "firm", "final"]
-
-
-STEPS: dict[int, Step] = {
-    1: Step(1, (Channel.EMAIL, Channel.LETTER), "reminder", "friendly"),
-    2: Step(2, (Channel.EMAIL, Channel.LETTER), "reminder", "firm"),
-}
-LAST_STEP = max(STEPS)
+FEE_NAMESPACE = uuid.UUID("0c6e4f7a-3d0b-4d53-8f0e-2a7e9a1b5c42")
+NOTICE_NAMESPACE = uuid.UUID("b1f7a0d2-58c4-4f7b-9a55-5a3e1c0e9d67")
+CONTACT_KINDS = ("reminder", "call", "claim_watch")
+SEARCH_DAYS = 60
 
 
 @lru_cache(maxsize=64)
 def _holidays(country: str) -> holidays.HolidayBase:
     try:
+        if country.upper() == "ECB":
+            return holidays.financial_holidays("XECB")
         return holidays.country_holidays(country.upper())
     except NotImplementedError:
         return holidays.HolidayBase()
 
 
+def zone(time_zone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(time_zone)
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def is_holiday(day: date, country: str) -> bool:
+    return day in _holidays(country)
+
+
 def is_business_day(day: date, country: str) -> bool:
-    return day.weekday() < 5 and day not in _holidays(country)
+    return day.weekday() < 5 and not is_holiday(day, country)
 
 
 def next_business_day(day: date, country: str) -> date:
@@ -57,24 +61,516 @@ def next_business_day(day: date, country: str) -> date:
     return day
 
 
-def send_moment(day: date, country: str, time_zone: str) -> datetime:
-    """09:00 local on the first business day on or after `day`."""
-    try:
-        zone = ZoneInfo(time_zone)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    return datetime.combine(next_business_day(day, country), SEND_AT, tzinfo=zone)
+def add_business_days(day: date, n: int, country: str) -> date:
+    while n > 0:
+        day += timedelta(days=1)
+        if is_business_day(day, country):
+            n -= 1
+    return day
 
 
-def step_day(step: int, due_date: date, final_due_date: date) -> date:
-    """The calendar day a step is due, before business-day adjustment."""
-    if step == 1:
-        return due_date + timedelta(days=1)
-    later = max(final_due_date, due_date + timedelta(days=SECOND_STEP_DAYS - 1))
-    return later + timedelta(days=1)
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What planning needs to know about one claim and its debtor."""
+
+    claim_id: uuid.UUID
+    creditor_id: uuid.UUID
+    debtor_id: uuid.UUID
+    currency: str
+    amount_minor: int
+    due_date: date
+    final_due_date: date
+    jurisdiction: str
+    time_zone: str = "UTC"
+    debtor_country: str = ""
+    debtor_kind: str = "person"
+    customer_class: str = "regular"
+    payments: tuple[tuple[date, int], ...] = ()
 
 
-def reminder_id(claim_id: uuid.UUID, step: int) -> uuid.UUID:
-    # Stable per (claim, step): a redelivered or re-swept step keeps its identity, and the
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a timeline stands: the next step's index, when the previous step fired, the fees
+    charged so far (kind, amount) and how many free reminders went out."""
+
+    index: int = 0
+    last_fired_at: datetime | None = None
+    watch_round: int = 0
+    fees: tuple[tuple[str, int], ...] = ()
+    free_reminders: int = 0
+    # How far a pause (or a late resume) pushed the rest of the timeline, in seconds.
+    shift_s: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    channel: Channel
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Next:
+    index: int
+    at: datetime
+    channels: tuple[Channel, ...]
+    shift_s: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """One claim's share of a fired step; the service turns it into events (and groups
+    reminders per debtor)."""
+
+    claim: Claim
+    index: int
+    step: Step
+    at: datetime
+    channels: tuple[Channel, ...]
+    fees: tuple[tuple[str, int], ...]
+    interest_minor: int
+    pay_by: date | None
+    watch_round: int
+    cursor: Cursor  # the cursor after this step
+    skipped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    claim: Claim
+    policy: Policy
+    pack: Jurisdiction
+
+    @property
+    def holiday_country(self) -> str:
+        # The generic EU pack has no calendar of its own: the debtor's country decides.
+        if self.pack.code == "EU":
+            return self.claim.debtor_country or self.pack.holidays
+        return self.pack.holidays
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return zone(self.claim.time_zone)
+
+
+# -- dates -----------------------------------------------------------------------------------
+
+
+def effective_due(ctx: Context, day: date) -> date:
+    """A due date on a non-business day moves where the jurisdiction says so."""
+    if ctx.pack.due_date_shift == "next_business_day":
+        return next_business_day(day, ctx.holiday_country)
+    return day
+
+
+def _local(ctx: Context, day: date, at: time) -> datetime:
+    return datetime.combine(day, at, tzinfo=ctx.tz).astimezone(UTC)
+
+
+def planned(ctx: Context, index: int) -> datetime:
+    """The undelayed moment of step `index` (each `previous` anchor on the undelayed previous)."""
+    return _planned_all(ctx)[index]
+
+
+def _planned_all(ctx: Context) -> tuple[datetime, ...]:
+    # Pure in (claim, policy, pack); the sweep asks for it several times per claim.
+    key = (ctx.claim, ctx.policy.ref, id(ctx.policy), ctx.pack.code)
+    hit = _PLANS.get(key)
+    if hit is None:
+        if len(_PLANS) > 50_000:
+            _PLANS.clear()
+        hit = _PLANS[key] = (_plan_steps(ctx), ctx.policy)  # holding the policy pins its id
+    return hit[0]
+
+
+_PLANS: dict[tuple[object, ...], tuple[tuple[datetime, ...], Policy]] = {}
+
+
+def _plan_steps(ctx: Context) -> tuple[datetime, ...]:
+    out: list[datetime] = []
+    for step in ctx.policy.steps:
+        when = step.when
+        if when.after == "previous" and out:
+            prev = out[-1]
+            if when.hours and not when.days and not when.business_days:
+                out.append(prev + timedelta(hours=when.hours))
+                continue
+            base = prev.astimezone(ctx.tz).date()
+        else:
+            base = effective_due(
+                ctx, ctx.claim.final_due_date if when.after == "final_due_date" else ctx.claim.due_date
+            )
+        day = (
+            add_business_days(base, when.business_days, ctx.holiday_country)
+            if when.business_days
+            else base + timedelta(days=when.days)
+        )
+        out.append(_local(ctx, day, when.at) + timedelta(hours=when.hours))
+    return tuple(out)
+
+
+# -- windows and budget ----------------------------------------------------------------------
+
+
+def _intervals(ctx: Context, channel: Channel, day: date) -> list[tuple[time, time]]:
+    rule: ChannelWindows | None = ctx.pack.windows.get(channel)
+    if rule is None:
+        return [(time(0, 0), time(23, 59))]
+    if not rule.holidays and is_holiday(day, ctx.holiday_country):
+        return []
+    return [(w.start, w.end) for w in rule.windows if day.weekday() in w.days]
+
+
+def _spans(ctx: Context, channels: tuple[Channel, ...], day: date) -> list[tuple[time, time]]:
+    """The intersection of the channels' windows on one local day (cached: packs are static)."""
+    key = (ctx.pack.code, ctx.holiday_country, channels, day)
+    hit = _SPANS.get(key)
+    if hit is None:
+        hit = [(time(0, 0), time(23, 59, 59))]
+        for channel in channels:
+            hit = _intersect(hit, _intervals(ctx, channel, day))
+        if len(_SPANS) > 50_000:
+            _SPANS.clear()
+        _SPANS[key] = hit
+    return hit
+
+
+_SPANS: dict[tuple[object, ...], list[tuple[time, time]]] = {}
+
+
+def _intersect(a: list[tuple[time, time]], b: list[tuple[time, time]]) -> list[tuple[time, time]]:
+    out = [(max(s1, s2), min(e1, e2)) for s1, e1 in a for s2, e2 in b]
+    return sorted((s, e) for s, e in out if s < e)
+
+
+def step_windows(ctx: Context, step: Step) -> tuple[Channel, ...]:
+    """Channels whose windows bind a step. A creditor notice needs the creditor's business day;
+    a handover is internal and fires exactly on time."""
+    if step.kind == "creditor_notice":
+        return (Channel.LETTER,)
+    if step.kind == "handover":
+        return ()
+    return step.channels
+
+
+def in_window(ctx: Context, channels: tuple[Channel, ...], moment: datetime) -> bool:
+    local = moment.astimezone(ctx.tz)
+    t = local.time().replace(tzinfo=None)
+    return any(s <= t < e for s, e in _spans(ctx, channels, local.date()))
+
+
+def next_window(ctx: Context, channels: tuple[Channel, ...], moment: datetime, prefer: time | None = None) -> datetime:
+    """The earliest moment at or after `moment` inside the windows of every channel; on a later
+    day, at the step's preferred time of day when the window allows it."""
+    if not channels:
+        return moment
+    local = moment.astimezone(ctx.tz)
+    for offset in range(SEARCH_DAYS):
+        day = local.date() + timedelta(days=offset)
+        for start, end in _spans(ctx, channels, day):
+            if offset > 0 and prefer is not None and start < prefer < end:
+                start = prefer
+            candidate = datetime.combine(day, start, tzinfo=ctx.tz)
+            if offset == 0 and local.time().replace(tzinfo=None) >= start:
+                if local.time().replace(tzinfo=None) < end:
+                    return moment
+                continue
+            return candidate.astimezone(UTC)
+    return moment  # no window within the horizon: a misconfigured pack must not stall forever
+
+
+def budget_free_at(policy: Policy, contacts: list[Contact], channel: Channel, moment: datetime) -> datetime:
+    """The earliest moment ≥ `moment` at which one more contact on `channel` keeps every rule of
+    the debtor's budget (at most `max` contacts in any `days`-long window)."""
+    if not contacts:
+        return moment
+    while True:
+        later = moment
+        for rule in policy.contact_budget:
+            if rule.channel is not None and rule.channel != channel:
+                continue
+            span = timedelta(days=rule.days)
+            inside = sorted(
+                c.at
+                for c in contacts
+                if moment - span < c.at <= moment + span and (rule.channel is None or c.channel == rule.channel)
+            )
+            before = [at for at in inside if at <= moment]
+            if len(before) >= rule.max:
+                later = max(later, before[len(before) - rule.max] + span)
+        if later == moment:
+            return moment
+        moment = later
+
+
+def usable_channels(
+    ctx: Context, step: Step, contacts: list[Contact], moment: datetime
+) -> tuple[tuple[Channel, ...], datetime]:
+    """The step's channels that the budget allows at `moment`, or (empty, the next moment worth
+    trying). A channel over its own budget drops out and the next one in order carries the step."""
+    allowed = tuple(ch for ch in step.channels if budget_free_at(ctx.policy, contacts, ch, moment) == moment)
+    if allowed:
+        return allowed, moment
+    return (), min(budget_free_at(ctx.policy, contacts, ch, moment) for ch in step.channels)
+
+
+def schedule(
+    ctx: Context, step: Step, earliest: datetime, contacts: list[Contact]
+) -> tuple[datetime, tuple[Channel, ...]]:
+    """Windows and budget together: the first moment both allow, and the channels usable then."""
+    moment = next_window(ctx, step_windows(ctx, step), earliest, step.when.at)
+    if step.kind not in CONTACT_KINDS:
+        return moment, step.channels
+    for _ in range(100):
+        moment = next_window(ctx, step_windows(ctx, step), moment, step.when.at)
+        channels, later = usable_channels(ctx, step, contacts, moment)
+        if channels:
+            # The surviving channels may have narrower windows than the full list.
+            if in_window(ctx, channels, moment):
+                return moment, channels
+            later = next_window(ctx, channels, moment, step.when.at)
+        moment = later if later > moment else moment + timedelta(minutes=1)
+    return moment, step.channels
+
+
+# -- planning --------------------------------------------------------------------------------
+
+
+def earliest_for(ctx: Context, cursor: Cursor, index: int) -> datetime:
+    """Step `index` before windows and budget: a step anchored on the previous one counts from
+    when that step really fired; the others keep their planned day, moved by any pause."""
+    step = ctx.policy.steps[index]
+    when = step.when
+    if when.after == "previous" and cursor.last_fired_at is not None and index > 0:
+        if when.hours and not when.days and not when.business_days:
+            return cursor.last_fired_at + timedelta(hours=when.hours)
+        base = cursor.last_fired_at.astimezone(ctx.tz).date()
+        day = (
+            add_business_days(base, when.business_days, ctx.holiday_country)
+            if when.business_days
+            else base + timedelta(days=when.days)
+        )
+        return _local(ctx, day, when.at) + timedelta(hours=when.hours)
+    return _planned_all(ctx)[index] + timedelta(seconds=cursor.shift_s)
+
+
+def plan_next(
+    ctx: Context, cursor: Cursor, not_before: datetime, contacts: list[Contact], *, resume: bool = False
+) -> Next | None:
+    """The next step to fire, at or after `not_before`; None when the timeline is complete.
+    On `resume` (a re-plan after a pause, a deferral, a claim posted late) the rest of the
+    timeline shifts by the lateness, so the policy's spacing — and every payment deadline it
+    implies — survives; a step merely held back by a window or the budget shifts nothing."""
+    steps = ctx.policy.steps
+    index = cursor.index
+    if index >= len(steps):
+        return None
+    step = steps[index]
+    if step.kind == "claim_watch" and cursor.watch_round > 0 and cursor.last_fired_at is not None:
+        day = cursor.last_fired_at.astimezone(ctx.tz).date() + timedelta(days=step.interval_days)
+        earliest = max(_local(ctx, day, step.when.at), not_before)
+        at, channels = schedule(ctx, step, earliest, contacts)
+        return Next(index, at, channels, cursor.shift_s)
+    # A skippable step is obsolete when the step after it is already due.
+    while steps[index].skippable and index + 1 < len(steps) and earliest_for(ctx, cursor, index + 1) <= not_before:
+        index += 1
+    planned_at = earliest_for(ctx, cursor, index)
+    at, channels = schedule(ctx, steps[index], max(planned_at, not_before), contacts)
+    shift = cursor.shift_s
+    if resume and planned_at < not_before and steps[index].when.after != "previous":
+        # Late by the pause and by the window it then waited for: the rest moves as much.
+        shift += int((at - planned_at).total_seconds())
+    return Next(index, at, channels, shift)
+
+
+# -- money -----------------------------------------------------------------------------------
+
+
+def outstanding(claim: Claim, day: date) -> int:
+    return max(claim.amount_minor - sum(amount for paid_on, amount in claim.payments if paid_on <= day), 0)
+
+
+def interest_minor(ctx: Context, on: date) -> int:
+    """Late interest accrued up to and including `on`: each day after the interest start, the
+    outstanding principal at that day's rate (Actual/365), rounded once at the end."""
+    start = effective_due(
+        ctx, ctx.claim.final_due_date if ctx.pack.interest_from == "final_due_date" else ctx.claim.due_date
+    )
+    total = Decimal(0)
+    day = start + timedelta(days=1)
+    while day <= on:
+        rate = dated_value(ctx.pack.interest_rate_pct, day)
+        principal = outstanding(ctx.claim, day)
+        if rate and principal:
+            total += Decimal(principal) * Decimal(str(rate)) / Decimal(36500)
+        day += timedelta(days=1)
+    return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def fee_cap(ctx: Context, rule_name: str, on: date) -> int | None:
+    """What the jurisdiction allows for this rule on this day; None: the rule forbids it now."""
+    rule = ctx.pack.fees.get(rule_name)
+    if rule is None:
+        return None
+    if rule.bands:
+        principal = outstanding(ctx.claim, on)
+        for band in rule.bands:
+            if band.up_to_minor is None or principal <= band.up_to_minor:
+                return band.amount_minor
+        return None
+    if rule.fraction_of is not None:
+        base = dated_value(ctx.pack.tables.get(rule.fraction_of, ()), on)
+        return None if base is None else int(Decimal(str(base)) * Decimal(str(rule.fraction)))
+    value = dated_value(rule.amount_minor, on)
+    return None if value is None else int(value)
+
+
+def fees_for(ctx: Context, step: Step, cursor: Cursor, at: datetime) -> tuple[tuple[str, int], ...]:
+    """The fees a step charges now: each within its legal cap, none before it is allowed."""
+    day = at.astimezone(ctx.tz).date()
+    charged: list[tuple[str, int]] = []
+    for fee in step.fees:
+        amount = fee.amount_minor
+        if fee.rule is not None:
+            rule = ctx.pack.fees.get(fee.rule)
+            if rule is None:
+                continue
+            if rule.debtor_kinds and ctx.claim.debtor_kind not in rule.debtor_kinds:
+                continue
+            if day < effective_due(ctx, ctx.claim.due_date) + timedelta(days=rule.min_days_after_due):
+                continue
+            if rule.max_per_claim is not None and sum(1 for k, _ in cursor.fees if k == fee.kind) >= rule.max_per_claim:
+                continue
+            if cursor.free_reminders < rule.after_free_reminders:
+                continue
+            if rule.min_pay_within_days and (step.pay_within_days or 0) < rule.min_pay_within_days:
+                continue
+            cap = fee_cap(ctx, fee.rule, day)
+            if cap is None:
+                continue
+            amount = cap if amount is None else min(amount, cap)
+        if amount:
+            charged.append((fee.kind, amount))
+    return tuple(charged)
+
+
+def conditions_met(ctx: Context, step: Step, contacts: list[Contact], at: datetime) -> bool:
+    cond = step.conditions
+    if outstanding(ctx.claim, at.astimezone(ctx.tz).date()) < cond.min_amount_minor:
+        return False
+    if cond.customer_classes and ctx.claim.customer_class not in cond.customer_classes:
+        return False
+    if cond.debtor_kinds and ctx.claim.debtor_kind not in cond.debtor_kinds:
+        return False
+    if cond.no_contact_days:
+        since = at - timedelta(days=cond.no_contact_days)
+        if any(since < c.at <= at for c in contacts):
+            return False
+    return True
+
+
+def fire(ctx: Context, cursor: Cursor, nxt: Next, contacts: list[Contact]) -> Fired:
+    """Fire step `nxt.index` at `nxt.at`; the cursor moves past it (claim watch stays put)."""
+    step = ctx.policy.steps[nxt.index]
+    if not conditions_met(ctx, step, contacts, nxt.at):
+        after = replace(cursor, index=nxt.index + 1, shift_s=nxt.shift_s)
+        return Fired(ctx.claim, nxt.index, step, nxt.at, (), (), 0, None, 0, after, skipped=True)
+    fees = fees_for(ctx, step, cursor, nxt.at)
+    day = nxt.at.astimezone(ctx.tz).date()
+    pay_by = day + timedelta(days=step.pay_within_days) if step.pay_within_days else None
+    watch = step.kind == "claim_watch"
+    after = Cursor(
+        index=nxt.index if watch else nxt.index + 1,
+        last_fired_at=nxt.at,
+        watch_round=cursor.watch_round + 1 if watch else 0,
+        fees=cursor.fees + fees,
+        free_reminders=cursor.free_reminders + (1 if step.kind == "reminder" and not fees else 0),
+        shift_s=nxt.shift_s,
+    )
+    return Fired(
+        ctx.claim,
+        nxt.index,
+        step,
+        nxt.at,
+        nxt.channels,
+        fees,
+        interest_minor(ctx, day),
+        pay_by,
+        after.watch_round,
+        after,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One line of the dry run."""
+
+    step: int
+    name: str
+    kind: str
+    at: datetime
+    channels: tuple[Channel, ...]
+    template: str
+    tone: str
+    fees: tuple[tuple[str, int], ...]
+    interest_minor: int
+    pay_by: date | None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def dry_run(
+    ctx: Context, cursor: Cursor, now: datetime, contacts: list[Contact], *, limit: int = 20, watch_rounds: int = 2
+) -> list[Planned]:
+    """What the debtor (and creditor) will receive next and when, if nothing else happens."""
+    out: list[Planned] = []
+    contacts = list(contacts)
+    moment = now
+    while len(out) < limit:
+        nxt = plan_next(ctx, cursor, moment, contacts)
+        if nxt is None:
+            break
+        fired = fire(ctx, cursor, nxt, contacts)
+        cursor, moment = fired.cursor, nxt.at
+        if fired.skipped:
+            continue
+        if fired.step.kind in CONTACT_KINDS and fired.channels:
+            contacts.append(Contact(fired.channels[0], nxt.at))
+        out.append(
+            Planned(
+                nxt.index + 1,
+                fired.step.name,
+                fired.step.kind,
+                nxt.at,
+                fired.channels,
+                fired.step.template,
+                fired.step.tone,
+                fired.fees,
+                fired.interest_minor,
+                fired.pay_by,
+            )
+        )
+        if fired.step.kind == "claim_watch" and fired.watch_round >= watch_rounds:
+            break
+    return out
+
+
+# -- identities ------------------------------------------------------------------------------
+
+
+def reminder_id(claim_ids: uuid.UUID | tuple[uuid.UUID, ...], step: int, watch_round: int = 0) -> uuid.UUID:
+    # Stable per (claims, step): a redelivered or re-swept step keeps its identity, and the
     # notifier's unique delivery key turns a second ReminderDue into nothing.
-    return uuid.uuid5(REMINDER_NAMESPACE, f"{claim_id}:{step}")
+    ids = (claim_ids,) if isinstance(claim_ids, uuid.UUID) else tuple(sorted(claim_ids))
+    name = f"{','.join(str(i) for i in ids)}:{step}" + (f":{watch_round}" if watch_round > 1 else "")
+    return uuid.uuid5(REMINDER_NAMESPACE, name)
+
+
+def fee_id(claim_id: uuid.UUID, step: int, kind: str, watch_round: int = 0) -> uuid.UUID:
+    return uuid.uuid5(FEE_NAMESPACE, f"{claim_id}:{step}:{kind}" + (f":{watch_round}" if watch_round > 1 else ""))
+
+
+def notice_id(claim_id: uuid.UUID, step: int) -> uuid.UUID:
+    return uuid.uuid5(NOTICE_NAMESPACE, f"{claim_id}:{step}")
+
+
+def afternoon_retry_id(reminder_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(REMINDER_NAMESPACE, f"{reminder_id}:afternoon")

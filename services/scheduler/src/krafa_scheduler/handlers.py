@@ -1,32 +1,236 @@
-"""The scheduler plans a timeline for every new claim and stops it when the claim is paid or
-cancelled."""
+"""What the scheduler does with each event it consumes: plan a timeline for a new claim, stop it
+when the claim is paid, cancelled or written off, pause it (dispute, hold, instalment plan) and
+re-plan it (resolution, release, deferral, amendment, a debtor's new time zone)."""
 
 from __future__ import annotations
 
-from krafa_events import ClaimCancelled, ClaimCreated, ClaimPaid, DecodedEvent, Event
+import logging
+from datetime import date, datetime
+from typing import Any
+
+from krafa_events import Channel, DecodedEvent, Event
+from krafa_events.catalog import (
+    CallOutcomeRecorded,
+    ClaimAmended,
+    ClaimCancelled,
+    ClaimCreated,
+    ClaimDeferred,
+    ClaimDisputed,
+    ClaimDisputeResolved,
+    ClaimHeld,
+    ClaimInstalmentPlanAgreed,
+    ClaimPaid,
+    ClaimReleased,
+    ClaimWrittenOff,
+    DebtorUpdated,
+    PaymentReceived,
+)
+from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
 
-from krafa_scheduler import repository, service
+from krafa_scheduler import domain, repository, service
+
+log = logging.getLogger(__name__)
+
+LIVE = ("active", "paused", "plan")
 
 
-async def on_claim_created(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-    assert isinstance(envelope.event, ClaimCreated)
-    await service.plan(uow, envelope.event)
+async def _stop(uow: UnitOfWork, claim_id: Any, reason: str) -> None:
+    row = await repository.get_timeline(uow.conn, claim_id, lock=True)
+    if row is not None and row["status"] in LIVE:
+        await repository.update_timeline(
+            uow.conn, claim_id, {"status": "stopped", "stop_reason": reason, "next_action_at": None}
+        )
 
 
-async def on_claim_paid(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-    assert isinstance(envelope.event, ClaimPaid)
-    await repository.stop_timeline(uow.conn, envelope.event.claim_id, "paid")
+def make_routes(clock: Clock) -> dict[type[Event], Handler]:
+    """The handlers, bound to the service's clock (re-plans count from its `now`)."""
 
+    async def on_claim_created(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        assert isinstance(envelope.event, ClaimCreated)
+        await service.plan(uow, envelope.event, clock.now())
 
-async def on_claim_cancelled(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-    assert isinstance(envelope.event, ClaimCancelled)
-    await repository.stop_timeline(uow.conn, envelope.event.claim_id, "cancelled")
+    async def on_claim_paid(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        assert isinstance(envelope.event, ClaimPaid)
+        await _stop(uow, envelope.event.claim_id, "paid")
 
+    async def on_claim_cancelled(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        assert isinstance(envelope.event, ClaimCancelled)
+        await _stop(uow, envelope.event.claim_id, "cancelled")
 
-ROUTES: dict[type[Event], Handler] = {
-    ClaimCreated: on_claim_created,
-    ClaimPaid: on_claim_paid,
-    ClaimCancelled: on_claim_cancelled,
-}
+    async def on_claim_written_off(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        assert isinstance(envelope.event, ClaimWrittenOff)
+        await _stop(uow, envelope.event.claim_id, "written_off")
+
+    async def on_claim_disputed(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        assert isinstance(envelope.event, ClaimDisputed)
+        row = await repository.get_timeline(uow.conn, envelope.event.claim_id, lock=True)
+        if row is not None and row["status"] in LIVE:
+            # Nothing fires while disputed, not even a hold's expiry or an instalment check.
+            await repository.update_timeline(
+                uow.conn, row["claim_id"], {"status": "paused", "pause_reason": "dispute", "next_action_at": None}
+            )
+
+    async def on_dispute_resolved(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, ClaimDisputeResolved)
+        row = await repository.get_timeline(uow.conn, event.claim_id, lock=True)
+        # `cancel` is followed by ClaimCancelled; the timeline stays paused until then.
+        resumable = row is not None and row["status"] == "paused" and row["pause_reason"] == "dispute"
+        if resumable and event.outcome == "resume":
+            assert row is not None
+            await service.replan(uow.conn, row, clock.now(), {"status": "active"})
+
+    async def on_claim_held(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, ClaimHeld)
+        row = await repository.get_timeline(uow.conn, event.claim_id, lock=True)
+        if row is not None and row["status"] in ("active", "plan"):
+            await repository.update_timeline(
+                uow.conn, row["claim_id"], {"status": "paused", "pause_reason": "hold", "next_action_at": event.until}
+            )
+
+    async def on_claim_released(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        assert isinstance(envelope.event, ClaimReleased)
+        row = await repository.get_timeline(uow.conn, envelope.event.claim_id, lock=True)
+        if row is not None and row["status"] == "paused" and row["pause_reason"] == "hold":
+            await service.replan(uow.conn, row, clock.now(), {"status": "active"})
+
+    async def on_claim_deferred(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, ClaimDeferred)
+        await _redate(uow, event.claim_id, {"due_date": event.due_date, "final_due_date": event.final_due_date})
+
+    async def on_claim_amended(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, ClaimAmended)
+        await _redate(
+            uow,
+            event.claim_id,
+            {
+                "amount_minor": event.amount_minor,
+                "currency": event.currency,
+                "due_date": event.due_date,
+                "final_due_date": event.final_due_date,
+            },
+        )
+
+    async def _redate(uow: UnitOfWork, claim_id: Any, changes: dict[str, Any]) -> None:
+        # New dates make a new plan: an earlier pause's shift does not carry over onto them.
+        changes = {**changes, "shift_s": 0}
+        row = await repository.get_timeline(uow.conn, claim_id, lock=True)
+        if row is None or row["status"] not in LIVE:
+            return
+        if row["status"] == "active":
+            await service.replan(uow.conn, row, clock.now(), changes)
+        else:
+            # Paused or on a plan: the new dates count once it resumes.
+            await repository.update_timeline(uow.conn, claim_id, changes)
+
+    async def on_instalment_plan(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, ClaimInstalmentPlanAgreed)
+        row = await repository.get_timeline(uow.conn, event.claim_id, lock=True)
+        if row is None or row["status"] not in LIVE:
+            return
+        instalments = [{"due_date": i.due_date.isoformat(), "amount_minor": i.amount_minor} for i in event.instalments]
+        today = clock.now().astimezone(domain.zone(row["time_zone"])).date()
+        checkpoint = service.instalment_checkpoint(row, instalments, today)
+        await repository.update_timeline(
+            uow.conn,
+            row["claim_id"],
+            {"status": "plan", "pause_reason": "instalments", "instalments": instalments, "next_action_at": checkpoint},
+        )
+
+    async def on_payment_received(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, PaymentReceived)
+        row = await repository.get_timeline(uow.conn, event.claim_id, lock=True)
+        if row is None:
+            return
+        paid_on: date = event.value_date or event.booking_date or event.received_at.date()
+        payments = (*service.claim_of(row).payments, (paid_on, event.amount_minor))
+        # Partial payments lower the principal that interest, fee bands and conditions see.
+        await repository.update_timeline(
+            uow.conn, row["claim_id"], {"payments": [[d.isoformat(), a] for d, a in payments]}
+        )
+
+    async def on_call_outcome(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, CallOutcomeRecorded)
+        if event.outcome != "no_answer" or not event.claim_ids:
+            return
+        row = await repository.get_timeline(uow.conn, event.claim_ids[0])
+        if row is None or row["status"] != "active":
+            return
+        pol = await service.policy_of(uow.conn, row)
+        ids = tuple(sorted(event.claim_ids))
+        number = next(
+            (
+                i + 1
+                for i, step in enumerate(pol.steps)
+                if step.kind == "call" and domain.reminder_id(ids, i + 1) == event.reminder_id
+            ),
+            None,
+        )
+        if number is None:
+            return  # not a planned call (an afternoon retry itself): no second retry
+        ctx = service.context_of(row, pol)
+        local = event.recorded_at.astimezone(ctx.tz)
+        if local.hour >= 12:
+            return
+        retry_at = datetime.combine(local.date(), service.AFTERNOON, tzinfo=ctx.tz)
+        if not domain.in_window(ctx, (Channel.CALL,), retry_at):
+            return
+        step = pol.steps[number - 1]
+        await repository.add_call_retry(
+            uow.conn,
+            {
+                "reminder_id": domain.afternoon_retry_id(event.reminder_id),
+                "creditor_id": event.creditor_id,
+                "debtor_id": event.debtor_id,
+                "claim_ids": list(ids),
+                "step": number,
+                "template": step.template,
+                "tone": step.tone,
+                "currency": row["currency"],
+                "due_at": retry_at,
+            },
+        )
+
+    async def on_debtor_updated(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, DebtorUpdated)
+        debtor = event.debtor
+        changes = {
+            "time_zone": debtor.time_zone,
+            "debtor_country": debtor.country,
+            "customer_class": debtor.customer_class,
+            "debtor_kind": debtor.kind,
+        }
+        for row in await repository.debtor_timelines(uow.conn, event.creditor_id, event.debtor_id):
+            if row["status"] == "active":
+                # A new time zone moves the next send to the morning where the debtor now lives.
+                await service.replan(uow.conn, row, clock.now(), changes, reselect=False)
+            elif row["status"] in LIVE:
+                await repository.update_timeline(uow.conn, row["claim_id"], changes)
+
+    return {
+        ClaimCreated: on_claim_created,
+        ClaimPaid: on_claim_paid,
+        ClaimCancelled: on_claim_cancelled,
+        ClaimWrittenOff: on_claim_written_off,
+        ClaimDisputed: on_claim_disputed,
+        ClaimDisputeResolved: on_dispute_resolved,
+        ClaimHeld: on_claim_held,
+        ClaimReleased: on_claim_released,
+        ClaimDeferred: on_claim_deferred,
+        ClaimAmended: on_claim_amended,
+        ClaimInstalmentPlanAgreed: on_instalment_plan,
+        # Routed here, but the registry lists the scheduler as a consumer of krafa.payments only
+        # once the lead adds it; until then partial payments arrive via ClaimAmended.
+        PaymentReceived: on_payment_received,
+        CallOutcomeRecorded: on_call_outcome,
+        DebtorUpdated: on_debtor_updated,
+    }

@@ -2,28 +2,65 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+# Columns a use case may write through `update_timeline`; anything else is a bug.
+WRITABLE = frozenset(
+    {
+        "amount_minor", "payments", "due_date", "final_due_date", "time_zone", "debtor_country", "customer_class",
+        "debtor_kind", "policy_creditor", "policy_key", "policy_version", "step", "next_action_at", "status",
+        "stop_reason", "last_fired_at", "watch_round", "fees", "free_reminders", "shift_s", "pause_reason",
+        "instalments", "currency",
+    }
+)  # fmt: skip
+# jsonb parameters take Python values: the pool's codec encodes them (krafa_kit.db).
+JSON_COLUMNS = frozenset({"payments", "fees", "instalments"})
 
-async def insert_timeline(conn: asyncpg.Connection, values: tuple[Any, ...]) -> None:
-    await conn.execute(
-        "INSERT INTO timelines (claim_id, creditor_id, debtor_id, currency, due_date, final_due_date,"
-        " jurisdiction, time_zone, next_action_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        " ON CONFLICT (claim_id) DO NOTHING",
-        *values,
+
+async def insert_timeline(conn: asyncpg.Connection, values: dict[str, Any]) -> bool:
+    columns = list(values)
+    placeholders = ", ".join(f"${i + 1}" + ("::jsonb" if c in JSON_COLUMNS else "") for i, c in enumerate(columns))
+    inserted = await conn.fetchval(
+        f"INSERT INTO timelines ({', '.join(columns)}) VALUES ({placeholders})"
+        " ON CONFLICT (claim_id) DO NOTHING RETURNING true",
+        *[values[c] for c in columns],
+    )
+    return bool(inserted)
+
+
+async def get_timeline(conn: asyncpg.Connection, claim_id: UUID, *, lock: bool = False) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM timelines WHERE claim_id = $1" + (" FOR UPDATE" if lock else ""), claim_id
+    )
+    return row
+
+
+async def debtor_timelines(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT * FROM timelines WHERE creditor_id = $1 AND debtor_id = $2 ORDER BY claim_id FOR UPDATE",
+            creditor_id,
+            debtor_id,
+        )
     )
 
 
-async def stop_timeline(conn: asyncpg.Connection, claim_id: UUID, reason: str) -> None:
+async def update_timeline(conn: asyncpg.Connection, claim_id: UUID, fields: dict[str, Any]) -> None:
+    unknown = set(fields) - WRITABLE
+    if unknown:
+        raise ValueError(f"not writable: {sorted(unknown)}")
+    columns = list(fields)
+    sets = ", ".join(f"{c} = ${i + 2}" + ("::jsonb" if c in JSON_COLUMNS else "") for i, c in enumerate(columns))
     await conn.execute(
-        "UPDATE timelines SET status = 'stopped', stop_reason = $2, next_action_at = NULL, updated_at = now()"
-        " WHERE claim_id = $1 AND status = 'active'",
+        f"UPDATE timelines SET {sets}, updated_at = now() WHERE claim_id = $1",
         claim_id,
-        reason,
+        *[fields[c] for c in columns],
     )
 
 
@@ -31,7 +68,7 @@ async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list
     # SKIP LOCKED lets several scheduler replicas sweep side by side without firing a step twice.
     return list(
         await conn.fetch(
-            "SELECT * FROM timelines WHERE status = 'active' AND next_action_at <= $1"
+            "SELECT * FROM timelines WHERE next_action_at <= $1 AND status IN ('active', 'paused', 'plan')"
             " ORDER BY next_action_at LIMIT $2 FOR UPDATE SKIP LOCKED",
             now,
             limit,
@@ -39,18 +76,174 @@ async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list
     )
 
 
-async def advance(conn: asyncpg.Connection, updates: list[tuple[UUID, int, datetime | None, str]]) -> None:
-    await conn.execute(
-        "UPDATE timelines t SET step = u.step, next_action_at = u.next_at, status = u.status, updated_at = now()"
-        " FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::text[]) AS u(claim_id, step, next_at, status)"
-        " WHERE t.claim_id = u.claim_id",
-        [u[0] for u in updates],
-        [u[1] for u in updates],
-        [u[2] for u in updates],
-        [u[3] for u in updates],
+async def claim_due_of_debtors(
+    conn: asyncpg.Connection, now: datetime, pairs: list[tuple[UUID, UUID]], taken: list[UUID]
+) -> list[asyncpg.Record]:
+    """The other due claims of the batch's debtors, so one reminder can list them all; rows
+    another replica holds are left to it."""
+    if not pairs:
+        return []
+    return list(
+        await conn.fetch(
+            "SELECT t.* FROM timelines t JOIN unnest($2::uuid[], $3::uuid[]) AS p(c, d)"
+            " ON t.creditor_id = p.c AND t.debtor_id = p.d"
+            " WHERE t.next_action_at <= $1 AND t.status = 'active' AND NOT (t.claim_id = ANY($4::uuid[]))"
+            " FOR UPDATE OF t SKIP LOCKED",
+            now,
+            [p[0] for p in pairs],
+            [p[1] for p in pairs],
+            taken,
+        )
     )
 
 
+async def save_sweep(conn: asyncpg.Connection, updates: list[dict[str, Any]]) -> None:
+    """Write back every swept row in one statement."""
+    if not updates:
+        return
+    await conn.execute(
+        "UPDATE timelines t SET step = u.step, next_action_at = u.next_at, status = u.status,"
+        " last_fired_at = u.last_fired_at, watch_round = u.watch_round, fees = u.fees::jsonb,"
+        " free_reminders = u.free_reminders, shift_s = u.shift_s, pause_reason = u.pause_reason,"
+        " instalments = u.instalments::jsonb, updated_at = now()"
+        " FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::int[],"
+        " $7::text[], $8::int[], $9::bigint[], $10::text[], $11::text[])"
+        " AS u(claim_id, step, next_at, status, last_fired_at, watch_round, fees, free_reminders, shift_s,"
+        " pause_reason, instalments)"
+        " WHERE t.claim_id = u.claim_id",
+        [u["claim_id"] for u in updates],
+        [u["step"] for u in updates],
+        [u["next_action_at"] for u in updates],
+        [u["status"] for u in updates],
+        [u["last_fired_at"] for u in updates],
+        [u["watch_round"] for u in updates],
+        [json.dumps(u["fees"]) for u in updates],
+        [u["free_reminders"] for u in updates],
+        [u["shift_s"] for u in updates],
+        [u["pause_reason"] for u in updates],
+        [None if u["instalments"] is None else json.dumps(u["instalments"]) for u in updates],
+    )
+
+
+async def contacts_of(
+    conn: asyncpg.Connection, pairs: Iterable[tuple[UUID, UUID]], since: datetime
+) -> list[asyncpg.Record]:
+    pairs = list(pairs)
+    if not pairs:
+        return []
+    return list(
+        await conn.fetch(
+            "SELECT c.creditor_id, c.debtor_id, c.channel, c.at FROM contacts c"
+            " JOIN unnest($1::uuid[], $2::uuid[]) AS p(c, d) ON c.creditor_id = p.c AND c.debtor_id = p.d"
+            " WHERE c.at > $3",
+            [p[0] for p in pairs],
+            [p[1] for p in pairs],
+            since,
+        )
+    )
+
+
+async def add_contacts(conn: asyncpg.Connection, rows: list[tuple[UUID, UUID, str, datetime, UUID]]) -> None:
+    if rows:
+        await conn.executemany(
+            "INSERT INTO contacts (creditor_id, debtor_id, channel, at, reminder_id) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (reminder_id) DO NOTHING",
+            rows,
+        )
+
+
 async def next_due_at(conn: asyncpg.Connection) -> datetime | None:
-    value: datetime | None = await conn.fetchval("SELECT min(next_action_at) FROM timelines WHERE status = 'active'")
+    value: datetime | None = await conn.fetchval(
+        "SELECT min(next_action_at) FROM timelines WHERE status IN ('active', 'paused', 'plan')"
+    )
     return value
+
+
+# -- policies --------------------------------------------------------------------------------
+
+
+async def insert_policy(
+    conn: asyncpg.Connection, creditor_id: UUID, department: str, customer_class: str, document: dict[str, Any]
+) -> int:
+    """A new version of the creditor's policy `key`; earlier versions stay for their timelines."""
+    key = document["key"]
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"policy:{creditor_id}:{key}")
+    version: int = await conn.fetchval(
+        "SELECT coalesce(max(version), 0) + 1 FROM policies WHERE creditor_id = $1 AND key = $2", creditor_id, key
+    )
+    document = {**document, "version": version}
+    await conn.execute(
+        "INSERT INTO policies (creditor_id, key, version, department, customer_class, document)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+        creditor_id,
+        key,
+        version,
+        department,
+        customer_class,
+        document,
+    )
+    return version
+
+
+async def scoped_policy(
+    conn: asyncpg.Connection, creditor_id: UUID, department: str | None, customer_class: str | None
+) -> asyncpg.Record | None:
+    """The creditor's newest policy for the most specific matching scope."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT key, version, department, customer_class, document FROM policies"
+        " WHERE creditor_id = $1 AND department IN ('', $2) AND customer_class IN ('', $3)"
+        " ORDER BY (department <> '') DESC, (customer_class <> '') DESC, created_at DESC, version DESC LIMIT 1",
+        creditor_id,
+        department or "",
+        customer_class or "",
+    )
+    return row
+
+
+async def policy_version(conn: asyncpg.Connection, creditor_id: UUID, key: str, version: int) -> str | None:
+    value: str | None = await conn.fetchval(
+        "SELECT document::text FROM policies WHERE creditor_id = $1 AND key = $2 AND version = $3",
+        creditor_id,
+        key,
+        version,
+    )
+    return value
+
+
+# -- call retries ----------------------------------------------------------------------------
+
+
+async def add_call_retry(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
+    await conn.execute(
+        "INSERT INTO call_retries (reminder_id, creditor_id, debtor_id, claim_ids, step, template, tone, currency,"
+        " due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (reminder_id) DO NOTHING",
+        values["reminder_id"],
+        values["creditor_id"],
+        values["debtor_id"],
+        values["claim_ids"],
+        values["step"],
+        values["template"],
+        values["tone"],
+        values["currency"],
+        values["due_at"],
+    )
+
+
+async def claim_due_retries(conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT * FROM call_retries WHERE fired_at IS NULL AND due_at <= $1"
+            " ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now,
+            limit,
+        )
+    )
+
+
+async def mark_retries_fired(conn: asyncpg.Connection, ids: list[UUID], now: datetime) -> None:
+    await conn.execute("UPDATE call_retries SET fired_at = $2 WHERE reminder_id = ANY($1::uuid[])", ids, now)
+
+
+async def active_statuses(conn: asyncpg.Connection, claim_ids: list[UUID]) -> dict[UUID, str]:
+    rows = await conn.fetch("SELECT claim_id, status FROM timelines WHERE claim_id = ANY($1::uuid[])", claim_ids)
+    return {r["claim_id"]: r["status"] for r in rows}

@@ -1,40 +1,108 @@
-"""The scheduler over the real PostgreSQL and broker, driven by a manual clock."""
+"""The scheduler as a service over the real PostgreSQL and broker, driven by a manual clock:
+consumption, the sweep, the policy API and the dry run."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
+import httpx
 import pytest
-from krafa_events import ClaimPaid, DueDatePassed, ReminderDue, Topic
+from krafa_events import Topic
+from krafa_events.catalog import ClaimDisputed, ClaimPaid, DueDatePassed, ReminderDue
 from krafa_events.testing import a_claim_created
 from krafa_kit.clock import ManualClock
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import TopicReader, eventually, publish, serving
 from krafa_scheduler.app import create_app
 from krafa_scheduler.settings import Settings
+from pydantic import SecretStr
 
 pytestmark = pytest.mark.integration
 
+TOKEN = "operator-test-token"  # noqa: S105
 
-async def test_due_steps_fire_once_and_stop_when_paid(database_url: str, broker: EmbeddedBroker) -> None:
+
+async def test_steps_fire_once_stop_when_paid_and_follow_a_creditor_policy(
+    database_url: str, broker: EmbeddedBroker
+) -> None:
     clock = ManualClock(datetime(2026, 3, 1, tzinfo=UTC))
-    app = create_app(Settings(database_url=database_url, kafka_bootstrap=broker.bootstrap), clock)
+    settings = Settings(database_url=database_url, kafka_bootstrap=broker.bootstrap, operator_token=SecretStr(TOKEN))
+    app = create_app(settings, clock)
     paid_claim = a_claim_created(invoice_no="PAID")
     open_claim = a_claim_created(invoice_no="OPEN")
-    async with serving(app), TopicReader(broker.bootstrap, Topic.DUNNING) as dunning:
+    disputed = a_claim_created(invoice_no="DISPUTED")
+    gold = a_claim_created(
+        invoice_no="GOLD",
+        department="knattspyrna",
+        debtor=a_claim_created().debtor.model_copy(update={"customer_class": "gold"}),
+    )
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        serving(app) as url,
+        httpx.AsyncClient(base_url=url) as client,
+        TopicReader(broker.bootstrap, Topic.DUNNING) as dunning,
+    ):
         db = app.state.runtime.db
+
+        # A creditor's own policy for its gold customers of one department: one gentle email on
+        # the third business day, copied to the club's treasurer, nothing else.
+        policy = {
+            "key": "gold-members",
+            "jurisdiction": "IS",
+            "aggregation": "claim",
+            "steps": [
+                {"name": "gentle", "when": {"after": "due_date", "business_days": 3, "at": "10:00"},
+                 "channels": ["email"], "template": "gentle", "cc": ["gjaldkeri@fram.example"]},
+            ],
+        }  # fmt: skip
+        assert (await client.put(f"/v1/policies/{gold.creditor_id}", json=policy)).status_code == 401
+        bad = await client.put(
+            f"/v1/policies/{gold.creditor_id}",
+            json={**policy, "steps": [{**policy["steps"][0], "fees": [{"rule": "no_such_rule"}]}]},  # type: ignore[dict-item]
+            headers=auth,
+        )
+        assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+        assert bad.json()["errors"][0]["pointer"] == "/steps/0/fees/0/rule"
+        shapeless = await client.put(f"/v1/policies/{gold.creditor_id}", json={"key": "x", "steps": []}, headers=auth)
+        assert shapeless.status_code == 422 and shapeless.json()["title"] == "Validation failed"
+        scope = {"department": "knattspyrna", "customer_class": "gold"}
+        for version in (1, 2):
+            put = await client.put(f"/v1/policies/{gold.creditor_id}", json=policy, params=scope, headers=auth)
+            assert put.status_code == 201 and put.json()["policy"]["version"] == version
+        got = await client.get(f"/v1/policies/{gold.creditor_id}", params=scope, headers=auth)
+        assert got.json()["source"] == "creditor" and got.json()["policy"]["version"] == 2
+        shipped = await client.get(f"/v1/policies/{uuid4()}", params={"jurisdiction": "NO"}, headers=auth)
+        assert shipped.json()["policy"]["key"] == "no-default"
+
         # Published twice: the second copy is a redelivery and must plan nothing new.
-        await publish(broker.bootstrap, paid_claim, open_claim)
+        await publish(broker.bootstrap, paid_claim, open_claim, disputed, gold)
         await publish(broker.bootstrap, paid_claim)
 
         async def planned() -> bool:
             async with db.connection() as conn:
-                return bool(await conn.fetchval("SELECT count(*) = 2 FROM timelines"))
+                return bool(await conn.fetchval("SELECT count(*) = 4 FROM timelines"))
 
-        await eventually(planned)
+        await eventually(planned, timeout=60)
+
+        schedule = (await client.get(f"/v1/claims/{open_claim.claim_id}/schedule")).json()
+        assert [s["name"] for s in schedule["steps"][:3]] == [
+            "due_date_passed",
+            "final_due_date_passed",
+            "collection_warning",
+        ]
+        assert schedule["steps"][0]["at"] == "2026-03-03T09:00:00+00:00"
+        assert schedule["steps"][2]["fees"] == [{"kind": "collection_fee", "amount_minor": 950}]
+        assert schedule["policy"] == "is-default@1"
+        other = await client.get(f"/v1/claims/{open_claim.claim_id}/schedule", params={"creditor_id": str(uuid4())})
+        assert other.status_code == 404 and other.json()["status"] == 404
+        gold_plan = (await client.get(f"/v1/claims/{gold.claim_id}/schedule")).json()
+        assert gold_plan["policy"] == "gold-members@2"
+        assert [(s["at"], s["channels"]) for s in gold_plan["steps"]] == [("2026-03-05T10:00:00+00:00", ["email"])]
+
         clock.set(datetime(2026, 3, 3, 9, 30, tzinfo=UTC))
-        await eventually(lambda: len(dunning.of_type(ReminderDue)) == 2)
-        assert len(dunning.of_type(DueDatePassed)) == 2
+        await eventually(lambda: len(dunning.of_type(ReminderDue)) == 3, timeout=60)
+        assert len(dunning.of_type(DueDatePassed)) == 3
         assert {e.step for e in dunning.of_type(ReminderDue)} == {1}
 
         await publish(
@@ -47,18 +115,39 @@ async def test_due_steps_fire_once_and_stop_when_paid(database_url: str, broker:
                 currency="ISK",
                 paid_at=clock.now(),
             ),
+            ClaimDisputed(
+                creditor_id=disputed.creditor_id,
+                debtor_id=disputed.debtor_id,
+                claim_id=disputed.claim_id,
+                reason="never a member",
+                disputed_at=clock.now(),
+            ),
         )
 
         async def stopped() -> bool:
             async with db.connection() as conn:
-                return (
-                    await conn.fetchval("SELECT status FROM timelines WHERE claim_id = $1", paid_claim.claim_id)
-                    == "stopped"
+                rows = await conn.fetch(
+                    "SELECT status FROM timelines WHERE claim_id = ANY($1::uuid[])",
+                    [paid_claim.claim_id, disputed.claim_id],
                 )
+                return sorted(r["status"] for r in rows) == ["paused", "stopped"]
 
-        await eventually(stopped)
-        clock.advance(timedelta(days=30))
-        await eventually(lambda: len(dunning.of_type(ReminderDue)) == 3)
+        await eventually(stopped, timeout=60)
+        clock.set(datetime(2026, 3, 5, 10, 30, tzinfo=UTC))
+        await eventually(lambda: len(dunning.of_type(ReminderDue)) == 4, timeout=60)
+        gentle = dunning.of_type(ReminderDue)[-1]
+        assert gentle.claim_ids == (gold.claim_id,)
+        assert gentle.cc == ("gjaldkeri@fram.example",) and gentle.template == "gentle"
+        assert gentle.policy == "gold-members@2"
+
+        clock.advance(timedelta(days=12))
+        await eventually(lambda: len(dunning.of_type(ReminderDue)) == 5, timeout=60)
         second = [e for e in dunning.of_type(ReminderDue) if e.step == 2]
         assert [e.claim_ids for e in second] == [(open_claim.claim_id,)]
         assert second[0].tone == "firm"
+        # Neither the paid nor the disputed claim ever got a second step.
+        fired = {c for e in dunning.of_type(ReminderDue) if e.step > 1 for c in e.claim_ids}
+        assert not fired & {paid_claim.claim_id, disputed.claim_id}
+        # The operations dashboard's gauges are served.
+        exposed = (await client.get("/metrics")).text
+        assert "krafa_scheduler_due_steps " in exposed and "krafa_scheduler_timer_lag_seconds " in exposed

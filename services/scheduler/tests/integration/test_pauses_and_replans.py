@@ -1,0 +1,212 @@
+"""Pauses and re-plans over the real database: each event re-plans the timeline predictably, and
+resuming never fires a step the pause made obsolete."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+from krafa_events import Channel
+from krafa_events.catalog import (
+    CallOutcomeRecorded,
+    ClaimAmended,
+    ClaimDeferred,
+    ClaimDisputed,
+    ClaimDisputeResolved,
+    ClaimEscalated,
+    ClaimHeld,
+    ClaimInstalmentPlanAgreed,
+    ClaimReleased,
+    ClaimWrittenOff,
+    CreditorNoticeDue,
+    DebtorUpdated,
+    Instalment,
+    ReminderDue,
+)
+from krafa_events.testing import a_claim_created, a_payment_received
+from krafa_scheduler import domain, repository
+
+from .conftest import Engine
+
+pytestmark = pytest.mark.integration
+
+
+def utc(month: int, day: int, hour: int = 9) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
+
+
+async def test_dispute_hold_deferral_and_plan_replan_predictably(engine: Engine) -> None:
+    disputed = a_claim_created(invoice_no="DISPUTED", due_date=date(2026, 3, 2), final_due_date=date(2026, 3, 12))
+    held = a_claim_created(invoice_no="HELD", due_date=date(2026, 3, 2), final_due_date=date(2026, 3, 12))
+    deferred = a_claim_created(invoice_no="DEFERRED", due_date=date(2026, 3, 2), final_due_date=date(2026, 3, 12))
+    plan = a_claim_created(invoice_no="PLAN", due_date=date(2026, 3, 2), final_due_date=date(2026, 3, 12))
+    written_off = a_claim_created(invoice_no="GONE", due_date=date(2026, 3, 2), final_due_date=date(2026, 3, 12))
+    await engine.deliver(disputed, held, deferred, plan, written_off)
+    await engine.run_until(utc(3, 4))
+    assert len([e for e in await engine.new_events() if isinstance(e, ReminderDue)]) == 5
+
+    now = engine.clock.now()
+    # Disputed on 4 March, resolved on 10 April: the friendly reminder after the eindagi and
+    # every step that fell due meanwhile must not fire during the dispute.
+    dispute = ClaimDisputed(
+        creditor_id=disputed.creditor_id, debtor_id=disputed.debtor_id, claim_id=disputed.claim_id,
+        reason="never ordered", disputed_at=now,
+    )  # fmt: skip
+    deferral = ClaimDeferred(
+        creditor_id=deferred.creditor_id, debtor_id=deferred.debtor_id, claim_id=deferred.claim_id,
+        due_date=date(2026, 4, 1), final_due_date=date(2026, 4, 11), deferred_at=now,
+    )  # fmt: skip
+    instalments = ClaimInstalmentPlanAgreed(
+        creditor_id=plan.creditor_id, debtor_id=plan.debtor_id, claim_id=plan.claim_id, currency="ISK",
+        instalments=(Instalment(due_date=date(2026, 3, 20), amount_minor=5_000),
+                     Instalment(due_date=date(2026, 4, 20), amount_minor=5_390)),
+        agreed_at=now,
+    )  # fmt: skip
+    gone = ClaimWrittenOff(
+        creditor_id=written_off.creditor_id, debtor_id=written_off.debtor_id, claim_id=written_off.claim_id,
+        amount_minor=10_390, currency="ISK", written_off_at=now,
+    )  # fmt: skip
+    await engine.deliver(dispute, deferral, instalments, gone)
+    # The first instalment is paid on time; the second is not.
+    await engine.deliver(a_payment_received(plan, amount_minor=5_000, value_date=date(2026, 3, 19)))
+
+    # The held claim: held within the creditor's 24-hour notice window, released five days later.
+    await engine.run_until(utc(3, 31, 9))
+    notices = [e for e in await engine.new_events() if isinstance(e, CreditorNoticeDue)]
+    assert {n.claim_ids for n in notices} == {(held.claim_id,)}
+    await engine.deliver(
+        ClaimHeld(
+            creditor_id=held.creditor_id, debtor_id=held.debtor_id, claim_id=held.claim_id,
+            reason="special handling", held_at=engine.clock.now(),
+        )
+    )  # fmt: skip
+    await engine.run_until(utc(4, 5, 12))
+    assert not [e for e in await engine.new_events() if isinstance(e, ClaimEscalated)], "no handover while held"
+    await engine.deliver(
+        ClaimReleased(
+            creditor_id=held.creditor_id, debtor_id=held.debtor_id, claim_id=held.claim_id,
+            released_at=engine.clock.now(),
+        )
+    )  # fmt: skip
+    await engine.run_until(utc(4, 10, 12))
+    await engine.deliver(
+        ClaimDisputeResolved(
+            creditor_id=disputed.creditor_id, debtor_id=disputed.debtor_id, claim_id=disputed.claim_id,
+            outcome="resume", resolved_at=engine.clock.now(),
+        )
+    )  # fmt: skip
+    await engine.run_until(utc(5, 30))
+    events = await engine.new_events()
+
+    def steps_of(claim_id: object) -> list[tuple[int, datetime]]:
+        return [(e.step, e.due_at) for e in events if isinstance(e, ReminderDue) and claim_id in e.claim_ids]
+
+    # Released on 5 April: the handover fires on release (Monday 6 April is a holiday; a
+    # handover is internal), the first collection letter the next business day after it.
+    escalated = [e for e in events if isinstance(e, ClaimEscalated)]
+    assert [(e.claim_id, e.escalated_at) for e in escalated if e.claim_id == held.claim_id] == [
+        (held.claim_id, utc(4, 5, 12))
+    ]
+    # Resumed on Friday 10 April at noon: step 2 (not skippable) fires at once, and the rest keeps
+    # the policy's spacing from it: the collection warning 9 days later falls on a Sunday, so
+    # Monday the 20th at the policy's 09:00.
+    disputed_steps = steps_of(disputed.claim_id)
+    assert disputed_steps[:2] == [(2, utc(4, 10, 12)), (3, utc(4, 20))]
+    # Deferred to 1 April: step 1 already went out; the new eindagi, Saturday 11 April, moves
+    # to Monday the 13th, and step 2 follows the morning after.
+    assert steps_of(deferred.claim_id)[0] == (2, utc(4, 14))
+    # Instalment 1 paid by 20 March; instalment 2 missed on 20 April → dunning re-armed the next
+    # morning with step 2.
+    assert steps_of(plan.claim_id)[0] == (2, utc(4, 21))
+    assert steps_of(written_off.claim_id) == []
+    assert (await engine.timeline(written_off.claim_id))["status"] == "stopped"
+
+
+async def test_amendment_partial_payment_call_retry_and_new_time_zone(engine: Engine) -> None:
+    claim = a_claim_created(amount_minor=100_000, due_date=date(2026, 3, 2), final_due_date=date(2026, 3, 12))
+    await engine.deliver(claim)
+    # The creditor raises the amount and moves the due date a week; the debtor pays half.
+    await engine.deliver(
+        ClaimAmended(
+            creditor_id=claim.creditor_id, debtor_id=claim.debtor_id, claim_id=claim.claim_id,
+            amount_minor=120_000, currency="ISK", due_date=date(2026, 3, 9), final_due_date=date(2026, 3, 19),
+            amended_at=engine.clock.now(),
+        ),
+        a_payment_received(claim, amount_minor=60_000, value_date=date(2026, 3, 25)),
+    )  # fmt: skip
+    await engine.run_until(utc(3, 10, 9))
+    first = [e for e in await engine.new_events() if isinstance(e, ReminderDue)]
+    assert [(r.step, r.due_at) for r in first] == [(1, utc(3, 10))]
+    # The debtor moves to Oslo: the next step lands at 09:00 Oslo time (08:00 UTC).
+    debtor = claim.debtor.model_copy(update={"time_zone": "Europe/Oslo"})
+    await engine.deliver(
+        DebtorUpdated(
+            creditor_id=claim.creditor_id, debtor_id=claim.debtor_id, debtor=debtor, updated_at=engine.clock.now()
+        )
+    )
+    await engine.run_until(utc(3, 31))
+    later = [e for e in await engine.new_events() if isinstance(e, ReminderDue)]
+    assert [(r.step, r.due_at) for r in later] == [(2, utc(3, 20, 8)), (3, utc(3, 30, 7))]
+    # Interest on the amended amount from the new eindagi, on half of it after the payment.
+    days_full, days_half = (
+        (date(2026, 3, 25) - date(2026, 3, 19)).days - 1,
+        (date(2026, 3, 30) - date(2026, 3, 24)).days,
+    )
+    expected = round((120_000 * days_full + 60_000 * days_half) * 0.155 / 365)
+    assert later[1].interest_minor == expected
+    # Letters on 9 and 20 April (19th a Sunday), the call ten days later on 30 April.
+    await engine.run_until(utc(4, 30, 7))
+    calls = [e for e in await engine.new_events() if isinstance(e, ReminderDue) and e.channels == (Channel.CALL,)]
+    assert len(calls) == 1
+    call = calls[0]
+    # Nobody answered the 09:00 call: an afternoon retry at 14:00 local, once.
+    await engine.deliver(
+        CallOutcomeRecorded(
+            creditor_id=claim.creditor_id, debtor_id=claim.debtor_id, task_id=uuid4(),
+            reminder_id=call.reminder_id, claim_ids=call.claim_ids, outcome="no_answer",
+            recorded_at=call.due_at + timedelta(minutes=20),
+        )
+    )  # fmt: skip
+    await engine.run_until(call.due_at + timedelta(days=1))
+    retry = [e for e in await engine.new_events() if isinstance(e, ReminderDue)]
+    local = call.due_at.astimezone(domain.zone("Europe/Oslo"))
+    assert [(r.channels, r.due_at.astimezone(domain.zone("Europe/Oslo")).replace(tzinfo=None)) for r in retry] == [
+        ((Channel.CALL,), local.replace(hour=14, tzinfo=None))
+    ]
+    assert retry[0].reminder_id == domain.afternoon_retry_id(call.reminder_id)
+
+
+async def test_a_new_policy_version_reaches_a_planned_timeline_only_when_re_planned(engine: Engine) -> None:
+    claim = a_claim_created(due_date=date(2026, 3, 2), final_due_date=date(2026, 3, 12))
+
+    def version(template: str) -> dict[str, object]:
+        return {
+            "key": "club",
+            "jurisdiction": "IS",
+            "steps": [
+                {"name": "first", "when": {"after": "due_date", "days": 1}, "template": template},
+                {"name": "second", "when": {"after": "due_date", "days": 20}, "template": template},
+            ],
+        }
+
+    async with engine.db.uow() as uow:
+        await repository.insert_policy(uow.conn, claim.creditor_id, "", "", version("v1"))
+        await uow.commit()
+    await engine.deliver(claim)
+    async with engine.db.uow() as uow:
+        await repository.insert_policy(uow.conn, claim.creditor_id, "", "", version("v2"))
+        await uow.commit()
+    await engine.run_until(utc(3, 4))
+    first = [e for e in await engine.new_events() if isinstance(e, ReminderDue)]
+    assert [(r.template, r.policy) for r in first] == [("v1", "club@1")]
+    # A deferral re-plans the timeline: from then on it follows the newest version.
+    await engine.deliver(
+        ClaimDeferred(
+            creditor_id=claim.creditor_id, debtor_id=claim.debtor_id, claim_id=claim.claim_id,
+            due_date=date(2026, 3, 9), final_due_date=date(2026, 3, 19), deferred_at=engine.clock.now(),
+        )
+    )  # fmt: skip
+    await engine.run_until(utc(4, 1))
+    second = [e for e in await engine.new_events() if isinstance(e, ReminderDue)]
+    assert [(r.step, r.template, r.policy, r.due_at) for r in second] == [(2, "v2", "club@2", utc(3, 30))]
