@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import signal
 import socket
@@ -19,8 +21,10 @@ import aiosmtplib
 import httpx
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from krafa.sinks.provider_sink import count_pdf_pages, create_app, sms_segments
+from fastapi import FastAPI, Request
+from krafa.sinks.provider_sink import count_pdf_pages, create_app, sms_segments, twilio_signature
 from krafa.sinks.smtp_catcher import SmtpCatcher, build_dsn, read_spool
+from krafa_kit.testing import eventually, serving
 
 RETURN_PATH = "bounce+TOKEN123@returns.test"
 TWO_PAGE_PDF = (
@@ -513,3 +517,60 @@ def test_count_pdf_pages_falls_back_to_page_tree_count() -> None:
     assert count_pdf_pages(TWO_PAGE_PDF) == 2
     assert count_pdf_pages(b"%PDF-1.7\n<< /Type /Pages /Count 5 /Kids [] >>") == 5
     assert count_pdf_pages(b"%PDF-1.7\n") == 1
+
+
+RECEIPT_KEY = "receipt-key"
+
+
+async def test_sms_receipts_are_posted_signed_and_report_unreachable_numbers(tmp_path: Path) -> None:
+    received: list[tuple[str, bytes, dict[str, str]]] = []
+    receiver = FastAPI()
+
+    @receiver.post("/receipts/{provider}", status_code=204)
+    async def receipt(provider: str, request: Request) -> None:
+        received.append((provider, await request.body(), dict(request.headers)))
+
+    app = create_app(tmp_path / "prov", receipt_secret=RECEIPT_KEY, undeliverable=("+4790000",))
+    async with (
+        serving(receiver) as url,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sink.test") as sink,
+    ):
+        for to in ("+3546612345", "+4790000123"):
+            r = await sink.post(
+                "/sms/messages",
+                json={"to": to, "text": "x", "client_ref": f"d-{to[1:]}", "callback_url": f"{url}/receipts/generic"},
+            )
+            assert r.status_code == 201
+        twilio = await sink.post(
+            "/twilio/2010-04-01/Accounts/AC1/Messages.json",
+            data={"To": "+4790000999", "From": "Krafa", "Body": "x", "StatusCallback": f"{url}/receipts/twilio"},
+            auth=("AC1", "tok"),
+        )
+        assert twilio.status_code == 201
+        await eventually(lambda: len(received) == 3, timeout=30)
+    statuses = {(b := json.loads(body))["client_ref"]: b["status"] for p, body, _ in received if p == "generic"}
+    assert statuses == {"d-3546612345": "delivered", "d-4790000123": "failed"}
+    for provider, body, headers in received:
+        if provider == "generic":
+            assert (
+                headers["x-krafa-signature"]
+                == "sha256=" + hmac.new(RECEIPT_KEY.encode(), body, hashlib.sha256).hexdigest()
+            )
+        else:
+            params = dict(httpx.QueryParams(body.decode()))
+            assert params["MessageStatus"] == "undelivered" and params["ErrorCode"] == "30003"
+            assert params["MessageSid"] == twilio.json()["sid"]
+            assert headers["x-twilio-signature"] == twilio_signature("tok", f"{url}/receipts/twilio", params)
+
+
+async def test_netbank_document_by_customer_number(provider: httpx.AsyncClient) -> None:
+    body = {
+        "customer_no": "C-77",
+        "client_ref": "doc-9",
+        "title": "Reminder",
+        "pdf_base64": base64.b64encode(TWO_PAGE_PDF).decode(),
+    }
+    assert (await provider.post("/netbank/documents", json=body)).status_code == 201
+    nobody = {**body, "client_ref": "doc-10", "customer_no": None}
+    r = await provider.post("/netbank/documents", json=nobody)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"

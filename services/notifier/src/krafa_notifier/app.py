@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from uuid import UUID
 
@@ -11,19 +12,28 @@ from krafa_kit.http import Problem
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
-from krafa_notifier.channels import EmailChannel, LetterChannel
+from krafa_notifier import calls, kpi, soft_retry
+from krafa_notifier.api.routes import agents, creditors, receipts
+from krafa_notifier.channels import EmailChannel, LetterChannel, NetbankChannel
 from krafa_notifier.content import ReminderRenderer
 from krafa_notifier.handlers import ROUTES
+from krafa_notifier.mime import DkimSigner
 from krafa_notifier.service import Dispatcher
 from krafa_notifier.settings import Settings
+from krafa_notifier.sms import GenericJsonSms, SmsProvider, TwilioSms
 
 SCHEMA = "notifier"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    if settings.sms_provider == "twilio" and (not settings.twilio_account_sid or settings.twilio_auth_token is None):
+        # Refuse to start rather than fail every SMS later.
+        raise ValueError("KRAFA_SMS_PROVIDER=twilio needs KRAFA_TWILIO_ACCOUNT_SID and KRAFA_TWILIO_AUTH_TOKEN")
     runtime = Runtime(ServiceSpec("notifier", SCHEMA, MIGRATIONS, ROUTES), settings, clock)
-    channels: dict[str, EmailChannel | LetterChannel] = {}
+    kpi.install(runtime)  # collection KPIs from this service's tables, on /metrics
+    channels: dict[str, EmailChannel | LetterChannel | NetbankChannel | SmsProvider] = {}
+    renderer = ReminderRenderer()
 
     async def dispatch() -> None:
         email = EmailChannel(
@@ -39,12 +49,24 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             settings.print_url, settings.print_token.get_secret_value() if settings.print_token else None
         )
         channels.update(email=email, letters=letters)
+        sms_provider = _sms_provider(settings)
+        if sms_provider is not None:
+            channels["sms"] = sms_provider
+        netbank = None
+        if settings.netbank_url:
+            token = settings.netbank_token.get_secret_value() if settings.netbank_token else None
+            netbank = channels["netbank"] = NetbankChannel(settings.netbank_url, token)
         dispatcher = Dispatcher(
             runtime.db,
             runtime.clock,
             email=email,
             letters=letters,
-            renderer=ReminderRenderer(),
+            renderer=renderer,
+            sms_provider=sms_provider,
+            netbank=netbank,
+            receipts_url=f"{settings.public_url.rstrip('/')}/v1/receipts/sms" if settings.public_url else None,
+            dkim_signer=_dkim_signer(settings),
+            sms_quiet_hours=settings.sms_quiet_hours,
             sender=settings.sender_email,
             return_domain=settings.return_domain,
             return_secret=settings.return_path_secret.get_secret_value().encode(),
@@ -59,15 +81,28 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await channel.close()
 
     runtime.add_background("dispatcher", dispatch)
+
+    async def load_calendars() -> None:
+        year = runtime.clock.now().year
+        await asyncio.to_thread(calls.preload, ("IS", "NO", "EE"), (year, year + 1))
+
+    runtime.add_background("calendars", load_calendars)
+    runtime.add_background("soft-retry", lambda: soft_retry.sweep_forever(runtime.db, runtime.clock))
     app = create_service_app(
         runtime, title="Krafa notifier", description="Deliveries of reminders.", on_shutdown=close_channels
     )
+
+    app.state.settings = settings
+    app.state.renderer = renderer
+    for router in (receipts, agents, creditors):
+        app.include_router(router)
 
     @app.get("/v1/deliveries/{delivery_id}", tags=["deliveries"], summary="One delivery and its state")
     async def get_delivery(delivery_id: UUID) -> dict[str, object]:
         async with runtime.db.connection() as conn:
             row = await conn.fetchrow(
-                "SELECT id, reminder_id, kind, channel, status, step, attempts, last_error, sent_at, fallback_for"
+                "SELECT id, reminder_id, kind, channel, status, step, attempts, last_error, sent_at, fallback_for,"
+                " provider, provider_ref, cost_minor, cost_currency, segments, delivered_at"
                 " FROM deliveries WHERE id = $1",
                 delivery_id,
             )
@@ -76,3 +111,31 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         return {k: (str(v) if v is not None else None) for k, v in dict(row).items()}
 
     return app
+
+
+def _sms_provider(settings: Settings) -> SmsProvider | None:
+    if settings.sms_provider == "generic":
+        token = settings.sms_token.get_secret_value() if settings.sms_token else None
+        return GenericJsonSms(settings.sms_url, sender=settings.sms_sender, token=token)
+    if settings.sms_provider == "twilio":
+        assert settings.twilio_account_sid and settings.twilio_auth_token is not None  # checked in create_app
+        return TwilioSms(
+            settings.sms_url,
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            sender=settings.sms_sender,
+            price_per_segment_minor=settings.sms_price_per_segment_minor,
+            currency=settings.sms_price_currency,
+        )
+    return None
+
+
+def _dkim_signer(settings: Settings) -> DkimSigner | None:
+    key: bytes | None = None
+    if settings.dkim_private_key is not None:
+        key = settings.dkim_private_key.get_secret_value().encode()
+    elif settings.dkim_private_key_file is not None:
+        key = settings.dkim_private_key_file.read_bytes()
+    if key is None or not settings.dkim_selector or not settings.dkim_domain:
+        return None
+    return DkimSigner(selector=settings.dkim_selector, domain=settings.dkim_domain, private_key_pem=key)

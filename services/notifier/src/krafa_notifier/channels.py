@@ -4,8 +4,10 @@ transient (retried with backoff) and permanent (DeliveryFailed, then the fallbac
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ssl
+from dataclasses import dataclass
 
 import aiosmtplib
 import httpx
@@ -99,6 +101,31 @@ async def _discard(client: aiosmtplib.SMTP | None) -> None:
             client.close()
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderAccepted:
+    """What an HTTP provider answered: its id for the item and what it charges (postage, fee)."""
+
+    provider_ref: str
+    cost_minor: int | None
+    cost_currency: str | None
+    delivered: bool = False  # the provider confirmed delivery in its answer (netbank)
+
+
+def _accepted(response: httpx.Response, what: str) -> ProviderAccepted:
+    if response.status_code >= 500 or response.status_code == 429:
+        raise TransientSendError(f"{what} answered {response.status_code}")
+    if response.status_code >= 400:
+        raise PermanentSendError(f"{what} refused the document ({response.status_code})")
+    data = response.json()
+    price = data.get("price_minor")
+    return ProviderAccepted(
+        provider_ref=str(data.get("id", "")),
+        cost_minor=int(price) if price is not None else None,
+        cost_currency=data.get("currency"),
+        delivered=data.get("status") == "delivered",
+    )
+
+
 class LetterChannel:
     """A print-and-post provider over HTTP. The delivery id is the provider's client reference,
     so a retried or re-sent letter is printed once."""
@@ -107,7 +134,7 @@ class LetterChannel:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=headers)
 
-    async def send(self, *, client_ref: str, pdf: bytes, recipient_name: str, country: str) -> str:
+    async def send(self, *, client_ref: str, pdf: bytes, recipient_name: str, country: str) -> ProviderAccepted:
         try:
             response = await self.client.post(
                 "/print/letters",
@@ -116,11 +143,38 @@ class LetterChannel:
             )
         except httpx.HTTPError as exc:
             raise TransientSendError(f"print provider unreachable: {type(exc).__name__}") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientSendError(f"print provider answered {response.status_code}")
-        if response.status_code >= 400:
-            raise PermanentSendError(f"print provider refused the letter ({response.status_code})")
-        return str(response.json().get("id", ""))
+        return _accepted(response, "print provider")
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class NetbankChannel:
+    """The "document in the online bank" (seed 000): the letter's PDF posted as JSON to a
+    configurable endpoint with the debtor's national id and/or customer number. The delivery id
+    is the client reference, so a retry files the document once."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url
+        self.client = httpx.AsyncClient(timeout=timeout, headers=headers)
+
+    async def send(
+        self, *, client_ref: str, pdf: bytes, title: str, national_id: str | None, customer_no: str
+    ) -> ProviderAccepted:
+        body: dict[str, str] = {
+            "client_ref": client_ref,
+            "customer_no": customer_no,
+            "title": title,
+            "pdf_base64": base64.b64encode(pdf).decode("ascii"),
+        }
+        if national_id:
+            body["national_id"] = national_id
+        try:
+            response = await self.client.post(self.url, json=body)
+        except httpx.HTTPError as exc:
+            raise TransientSendError(f"netbank endpoint unreachable: {type(exc).__name__}") from exc
+        return _accepted(response, "netbank endpoint")
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -26,7 +26,7 @@ from typing import Any, Final, Literal
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, get_currency_precision
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 Tone = Literal["friendly", "firm", "final"]
@@ -46,6 +46,7 @@ _HOME_COUNTRY: Final[Mapping[str, str]] = MappingProxyType({"is": "IS", "nb": "N
 # Countries whose postal format puts the postcode on its own line after the town.
 _POSTCODE_LAST: Final = frozenset({"GB", "IE"})
 
+MAX_TEMPLATE_CHARS: Final = 20_000
 _TONES: Final = frozenset({"friendly", "firm", "final"})
 _CURRENCY_RE: Final = re.compile(r"[A-Z]{3}")
 # Two or more line breaks (with optional blanks between) separate paragraphs in template prose.
@@ -127,6 +128,8 @@ class ReminderContent:
     claims: tuple[ClaimLine, ...]
     address: PostalAddress | None
     sent_on: date
+    pay_by: date | None = None  # the date the reminder asks payment by, when the policy sets one
+    default_language: str = FALLBACK_LANGUAGE  # the creditor's, for debtors in other languages
 
     def __post_init__(self) -> None:
         if not self.claims:
@@ -186,6 +189,24 @@ class LetterText:
     contact_phone: str
     address_lines: tuple[str, ...]  # recipient block, name first, country last when foreign
     sender_line: str  # the small return line above the address in the envelope window
+    pay_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateOverride:
+    """A creditor's own wording for one (template key, channel, language): `body` replaces the
+    prose (the whole text of an SMS; the paragraphs above the itemised claims of an email or a
+    letter, which keep the amounts, payment details and contact number whatever the creditor
+    writes), `subject` the email subject. Both are Jinja2, rendered in the sandbox with `v`
+    (the formatted reminder) and `labels`."""
+
+    body: str
+    subject: str | None = None
+
+
+class TemplateInvalid(ValueError):
+    """A creditor template that does not compile, reads what it may not, or names an unknown
+    value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +220,15 @@ class _Language:
     territories: Mapping[str, str] = field(default_factory=dict)
 
 
-def normalise_language(language: str) -> str:
-    """`"IS"`, `"is-IS"`, `"nb_NO"` and `"no"` all name a language we write; others become en."""
-    code = language.strip().lower().replace("_", "-").split("-", 1)[0]
-    code = _LANGUAGE_ALIASES.get(code, code)
-    return code if code in LOCALES else FALLBACK_LANGUAGE
+def normalise_language(language: str, default: str = FALLBACK_LANGUAGE) -> str:
+    """`"IS"`, `"is-IS"`, `"nb_NO"` and `"no"` all name a language we write; any other falls back
+    to `default` (the creditor's language) if we write that, else to English."""
+    for candidate in (language, default):
+        code = candidate.strip().lower().replace("_", "-").split("-", 1)[0]
+        code = _LANGUAGE_ALIASES.get(code, code)
+        if code in LOCALES:
+            return code
+    return FALLBACK_LANGUAGE
 
 
 @lru_cache(maxsize=64)
@@ -254,40 +279,51 @@ class ReminderRenderer:
         self._env.filters["paragraphs"] = paragraphs
         self._env.filters["oneline"] = _oneline
         self._templates: dict[str, Template] = {}
+        self._overrides: dict[str, Template] = {}  # creditors' templates, compiled once per source
         self._languages: dict[str, _Language] = {}
         self._locales = {code: Locale.parse(loc) for code, loc in LOCALES.items()}
 
     # -- public API ---------------------------------------------------------------------------
 
-    def email(self, c: ReminderContent) -> RenderedEmail:
-        lang = self._language(c.language)
+    def language_of(self, c: ReminderContent) -> str:
+        """The language a reminder is written in: the debtor's, else the creditor's, else en."""
+        return normalise_language(c.language, c.default_language)
+
+    def email(self, c: ReminderContent, override: TemplateOverride | None = None) -> RenderedEmail:
+        lang = self._language(self.language_of(c))
         view = self._view(c, lang)
-        subject = _oneline(lang.module.subject(view))
-        ctx = {"v": view, "t": lang.module, "subject": subject}
+        if override is not None and override.subject:
+            subject = _oneline(self._render_override(override.subject, view, lang))
+        else:
+            subject = _oneline(lang.module.subject(view))
+        intro = self._intro(override, view, lang)
+        ctx = {"v": view, "t": lang.module, "subject": subject, "intro": intro}
         text = self._template("email/body.txt.j2").render(ctx).strip() + "\n"
         html = self._template("email/body.html.j2").render(ctx)
         return RenderedEmail(subject=subject, text=text, html=html, language=lang.code)
 
-    def sms(self, c: ReminderContent) -> str:
-        lang = self._language(c.language)
+    def sms(self, c: ReminderContent, override: TemplateOverride | None = None) -> str:
+        lang = self._language(self.language_of(c))
         view = self._view(c, lang)
+        if override is not None:
+            return _oneline(self._render_override(override.body, view, lang))
         return self._template("sms/body.txt.j2").render(v=view, t=lang.module).strip()
 
     def subject(self, c: ReminderContent) -> str:
-        lang = self._language(c.language)
+        lang = self._language(self.language_of(c))
         return _oneline(lang.module.subject(self._view(c, lang)))
 
-    def letter_text(self, c: ReminderContent) -> LetterText:
+    def letter_text(self, c: ReminderContent, override: TemplateOverride | None = None) -> LetterText:
         if c.address is None:
             raise ValueError("a letter needs the debtor's postal address")
-        lang = self._language(c.language)
+        lang = self._language(self.language_of(c))
         view = self._view(c, lang)
         m = lang.module
         return LetterText(
             language=lang.code,
             heading=_oneline(m.heading(view)),
             greeting=_oneline(m.greeting(view)),
-            intro=tuple(paragraphs(m.intro(view))),
+            intro=self._intro(override, view, lang),
             closing=tuple(paragraphs(m.closing(view))),
             sign_off=_oneline(m.sign_off(view)),
             creditor_name=c.creditor_name,
@@ -302,7 +338,18 @@ class ReminderRenderer:
             contact_phone=c.creditor_contact_phone,
             address_lines=self._address_lines(c.address, lang),
             sender_line=" · ".join(p for p in (c.creditor_name, c.creditor_contact_phone) if p.strip()),
+            pay_by=view["pay_by"],
         )
+
+    def check_override(self, override: TemplateOverride, sample: ReminderContent) -> str:
+        """Compile and render a creditor's template against a sample reminder; returns the
+        rendered body, or raises TemplateInvalid (syntax, an unknown value, or anything the
+        sandbox refuses, such as walking to `__class__` or `__globals__`)."""
+        lang = self._language(self.language_of(sample))
+        view = self._view(sample, lang)
+        if override.subject:
+            self._render_override(override.subject, view, lang)
+        return self._render_override(override.body, view, lang)
 
     def resource(self, relative: str) -> Path:
         """A non-template file (a font) from the same search path as the templates."""
@@ -313,6 +360,34 @@ class ReminderRenderer:
         raise FileNotFoundError(f"{relative} not found in {', '.join(map(str, self.search_path))}")
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _intro(self, override: TemplateOverride | None, view: dict[str, Any], lang: _Language) -> tuple[str, ...]:
+        if override is None:
+            return tuple(paragraphs(lang.module.intro(view)))
+        return tuple(paragraphs(self._render_override(override.body, view, lang)))
+
+    def _render_override(self, source: str, view: dict[str, Any], lang: _Language) -> str:
+        try:
+            template = self._compiled(source)
+            return str(template.render(v=view, labels=lang.labels))
+        except TemplateInvalid:
+            raise
+        except (TemplateError, TypeError, ValueError, AttributeError, LookupError, ArithmeticError) as exc:
+            raise TemplateInvalid(f"{type(exc).__name__}: {exc}") from exc
+
+    def _compiled(self, source: str) -> Template:
+        if len(source) > MAX_TEMPLATE_CHARS:
+            raise TemplateInvalid(f"a template may have at most {MAX_TEMPLATE_CHARS} characters")
+        template = self._overrides.get(source)
+        if template is None:
+            try:
+                template = self._env.from_string(source)
+            except TemplateError as exc:
+                raise TemplateInvalid(f"{type(exc).__name__}: {exc}") from exc
+            if len(self._overrides) > 1024:
+                self._overrides.clear()
+            self._overrides[source] = template
+        return template
 
     def _template(self, name: str) -> Template:
         template = self._templates.get(name)
@@ -326,6 +401,8 @@ class ReminderRenderer:
         if lang is None:
             module: Any = self._template(f"lang/{code}.j2").module
             labels = dict(module.labels)
+            # Added after the first translations: a language directory without it says "due date".
+            labels.setdefault("pay_by", labels.get("due_date", "Pay by"))
             missing = LABEL_KEYS - labels.keys()
             if missing:
                 raise ValueError(f"lang/{code}.j2 labels lack {', '.join(sorted(missing))}")
@@ -389,6 +466,7 @@ class ReminderRenderer:
             "total_text": " + ".join(totals),
             "common_reference": common_reference or None,
             "any_reference": any(references),
+            "pay_by": str(format_date(c.pay_by, "long", locale=loc)) if c.pay_by else None,
         }
 
     @staticmethod

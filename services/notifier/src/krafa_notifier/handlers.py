@@ -7,12 +7,14 @@ from krafa_events import ClaimCancelled, ClaimCreated, ClaimPaid, DecodedEvent, 
 from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
 
-from krafa_notifier import repository, service
+from krafa_notifier import claim_view, repository, service, soft_retry
 
 
 async def on_claim_created(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-    assert isinstance(envelope.event, ClaimCreated)
-    await repository.upsert_claim(uow.conn, service.claim_view_values(envelope.event))
+    event = envelope.event
+    assert isinstance(event, ClaimCreated)
+    await repository.upsert_claim(uow.conn, service.claim_view_values(event))
+    await service.record_debtor(uow, event.creditor_id, event.debtor_id, event.debtor, event.created_at)
 
 
 async def on_claim_paid(uow: UnitOfWork, envelope: DecodedEvent) -> None:
@@ -32,7 +34,10 @@ async def on_reminder_due(uow: UnitOfWork, envelope: DecodedEvent) -> None:
 
 async def on_email_bounced(uow: UnitOfWork, envelope: DecodedEvent) -> None:
     assert isinstance(envelope.event, EmailBounced)
-    await service.plan_fallback(uow, envelope.event)
+    # A soft bounce schedules a re-send; the one after the last re-send comes back as hard.
+    bounce = await soft_retry.absorb(uow, envelope.event)
+    if bounce is not None:
+        await service.plan_fallback(uow, bounce)
 
 
 ROUTES: dict[type[Event], Handler] = {
@@ -41,4 +46,5 @@ ROUTES: dict[type[Event], Handler] = {
     ClaimCancelled: on_claim_cancelled,
     ReminderDue: on_reminder_due,
     EmailBounced: on_email_bounced,
+    **claim_view.ROUTES,  # disputes, holds, deferrals, write-offs, debtor contact changes
 }

@@ -44,7 +44,7 @@ from fpdf.fonts import SubsetMap, TTFFont
 from fpdf.output import CIDSystemInfo, OutputProducer, PDFFont
 from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
 
-from krafa_notifier.content import LetterText, ReminderContent, ReminderRenderer
+from krafa_notifier.content import LetterText, ReminderContent, ReminderRenderer, TemplateOverride
 
 log = logging.getLogger(__name__)
 
@@ -460,9 +460,11 @@ class _Flow:
             self.line(line, height)
 
 
-def render_letter_pdf(c: ReminderContent, renderer: ReminderRenderer) -> bytes:
+def render_letter_pdf(
+    c: ReminderContent, renderer: ReminderRenderer, override: TemplateOverride | None = None
+) -> bytes:
     """The reminder as a one- or more-page A4 PDF, addressed for a windowed envelope."""
-    text = renderer.letter_text(c)
+    text = renderer.letter_text(c, override)
     faces = {style: _face(renderer.resource(rel), style) for style, rel in FONT_FILES.items()}
     pdf = _LetterPDF(text, faces)
     # Reproducible output: the same reminder gives the same bytes (and the same /ID).
@@ -668,7 +670,8 @@ def _payment_box(flow: _Flow, text: LetterText, accent: tuple[int, int, int]) ->
     """Where and how to pay, set off by a bar in the tone's colour."""
     pdf = flow.pdf
     labels = text.labels
-    rows: list[tuple[str, str]] = [
+    rows: list[tuple[str, str]] = [(labels["pay_by"], text.pay_by)] if text.pay_by else []
+    rows += [
         (labels["payee"], text.creditor_name),
         (labels["account"], text.account),
     ]

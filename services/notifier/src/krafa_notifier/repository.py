@@ -3,22 +3,118 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 DISPATCH_COLUMNS = (
     "id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone, template, fee_minor, channels,"
-    " fallback_for, attempts, due_at"
+    " fallback_for, attempts, due_at, interest_minor, pay_by, cc"
 )
 
 
 async def upsert_claim(conn: asyncpg.Connection, values: tuple[Any, ...]) -> None:
     await conn.execute(
         "INSERT INTO claims_view (claim_id, creditor_id, debtor_id, invoice_no, description, amount_minor,"
-        " fees_minor, currency, due_date, reference, creditor, debtor)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (claim_id) DO NOTHING",
+        " fees_minor, currency, due_date, reference, creditor, debtor, jurisdiction)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (claim_id) DO NOTHING",
         *values,
+    )
+
+
+async def set_claim_status(
+    conn: asyncpg.Connection, claim_id: uuid.UUID, status: str, *, only_from: tuple[str, ...] | None = None
+) -> None:
+    """A dunning state change. `only_from` guards the reopening ones (a release never reopens a
+    paid claim)."""
+    if only_from is None:
+        await close_claim(conn, claim_id, status)
+        return
+    await conn.execute(
+        "UPDATE claims_view SET status = $2, updated_at = now() WHERE claim_id = $1 AND status = ANY($3::text[])",
+        claim_id,
+        status,
+        list(only_from),
+    )
+
+
+async def replanned(conn: asyncpg.Connection, claim_id: uuid.UUID, at: datetime, **changes: Any) -> None:
+    """The claim's timeline was re-planned at `at`: reminders due before it are stale. `changes`
+    are new values for amount_minor / due_date."""
+    sets = ["replanned_at = GREATEST(coalesce(replanned_at, $2), $2)", "updated_at = now()"]
+    args: list[Any] = [claim_id, at]
+    for column in ("amount_minor", "due_date"):
+        if column in changes:
+            args.append(changes[column])
+            sets.append(f"{column} = ${len(args)}")
+    await conn.execute(f"UPDATE claims_view SET {', '.join(sets)} WHERE claim_id = $1", *args)
+
+
+async def upsert_debtor(
+    conn: asyncpg.Connection,
+    creditor_id: uuid.UUID,
+    debtor_id: uuid.UUID,
+    snapshot: dict[str, Any],
+    phone: str | None,
+    updated_at: datetime,
+) -> None:
+    """The debtor's current contact snapshot: a newer one replaces it, an older one is ignored."""
+    await conn.execute(
+        "INSERT INTO debtors (creditor_id, debtor_id, snapshot, phone, updated_at) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (creditor_id, debtor_id) DO UPDATE SET snapshot = EXCLUDED.snapshot,"
+        " phone = EXCLUDED.phone, updated_at = EXCLUDED.updated_at WHERE debtors.updated_at <= EXCLUDED.updated_at",
+        creditor_id,
+        debtor_id,
+        snapshot,
+        phone,
+        updated_at,
+    )
+
+
+async def debtor(conn: asyncpg.Connection, creditor_id: uuid.UUID, debtor_id: uuid.UUID) -> dict[str, Any] | None:
+    snapshot = await conn.fetchval(
+        "SELECT snapshot FROM debtors WHERE creditor_id = $1 AND debtor_id = $2", creditor_id, debtor_id
+    )
+    return dict(snapshot) if snapshot is not None else None
+
+
+async def template(
+    conn: asyncpg.Connection, creditor_id: uuid.UUID, keys: list[str], channel: str, language: str
+) -> asyncpg.Record | None:
+    """The creditor's most specific template among `keys` (most specific first)."""
+    return await conn.fetchrow(
+        "SELECT key, subject, body FROM templates WHERE creditor_id = $1 AND key = ANY($2::text[])"
+        " AND channel = $3 AND language = $4 ORDER BY array_position($2::text[], key) LIMIT 1",
+        creditor_id,
+        keys,
+        channel,
+        language,
+    )
+
+
+async def put_template(
+    conn: asyncpg.Connection,
+    creditor_id: uuid.UUID,
+    key: str,
+    channel: str,
+    language: str,
+    subject: str | None,
+    body: str,
+) -> bool:
+    """True when the template is new."""
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO templates (creditor_id, key, channel, language, subject, body) VALUES ($1, $2, $3, $4, $5, $6)"
+            " ON CONFLICT (creditor_id, key, channel, language) DO UPDATE SET subject = EXCLUDED.subject,"
+            " body = EXCLUDED.body, updated_at = now() RETURNING (xmax = 0)",
+            creditor_id,
+            key,
+            channel,
+            language,
+            subject,
+            body,
+        )
     )
 
 
@@ -30,8 +126,8 @@ async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> b
     """A delivery per (reminder, kind): a second ReminderDue or a second bounce adds nothing."""
     inserted = await conn.fetchval(
         "INSERT INTO deliveries (id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone,"
-        " template, fee_minor, channels, fallback_for, due_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        " template, fee_minor, channels, fallback_for, due_at, currency, interest_minor, pay_by, cc)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         " ON CONFLICT (reminder_id, kind) DO NOTHING RETURNING true",
         values["id"],
         values["reminder_id"],
@@ -46,6 +142,10 @@ async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> b
         values["channels"],
         values.get("fallback_for"),
         values["due_at"],
+        values.get("currency"),
+        values.get("interest_minor", 0),
+        values.get("pay_by"),
+        list(values.get("cc", ())),
     )
     return bool(inserted)
 
@@ -104,3 +204,128 @@ async def release_orphans(conn: asyncpg.Connection) -> int:
             released += int(result.split()[-1])
             await conn.execute("SELECT pg_advisory_unlock(hashtext($1::text))", str(worker))
     return released
+
+
+# -- call tasks -------------------------------------------------------------------------------
+
+CALL_COLUMNS = (
+    "t.id, t.reminder_id, t.creditor_id, t.debtor_id, t.claim_ids, t.step, t.status, t.attempts,"
+    " t.window_opens_at, t.window_closes_at, t.claimed_by, t.claimed_at, t.outcome, d.snapshot AS debtor"
+)
+
+
+async def insert_call_task(conn: asyncpg.Connection, values: dict[str, Any]) -> bool:
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO call_tasks (id, reminder_id, creditor_id, debtor_id, claim_ids, step, window_opens_at,"
+            " window_closes_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (reminder_id) DO NOTHING"
+            " RETURNING true",
+            values["id"],
+            values["reminder_id"],
+            values["creditor_id"],
+            values["debtor_id"],
+            values["claim_ids"],
+            values["step"],
+            values["opens_at"],
+            values["closes_at"],
+        )
+    )
+
+
+async def lapsed_call_tasks(conn: asyncpg.Connection, now: datetime) -> list[asyncpg.Record]:
+    """Open tasks whose window closed before anyone called, and tasks an agent claimed but never
+    answered for (30 minutes): both go back to the queue in their next window."""
+    return list(
+        await conn.fetch(
+            f"SELECT {CALL_COLUMNS} FROM call_tasks t LEFT JOIN debtors d USING (creditor_id, debtor_id)"
+            " WHERE (t.status = 'open' AND t.window_closes_at <= $1)"
+            " OR (t.status = 'claimed' AND t.claimed_at < $1 - interval '30 minutes')"
+            " FOR UPDATE OF t SKIP LOCKED",
+            now,
+        )
+    )
+
+
+async def reschedule_call_task(
+    conn: asyncpg.Connection, task_id: uuid.UUID, opens_at: datetime, closes_at: datetime, *, attempted: bool
+) -> None:
+    await conn.execute(
+        "UPDATE call_tasks SET status = 'open', window_opens_at = $2, window_closes_at = $3, claimed_by = NULL,"
+        " claimed_at = NULL, attempts = attempts + $4::int, updated_at = now() WHERE id = $1",
+        task_id,
+        opens_at,
+        closes_at,
+        1 if attempted else 0,
+    )
+
+
+async def due_call_tasks(conn: asyncpg.Connection, now: datetime, limit: int, *, lock: bool) -> list[asyncpg.Record]:
+    """Open tasks in their calling window now, oldest window first, whose claims are still open.
+    With `lock`, rows another agent is claiming are skipped (SKIP LOCKED), never waited for."""
+    return list(
+        await conn.fetch(
+            f"SELECT {CALL_COLUMNS} FROM call_tasks t LEFT JOIN debtors d USING (creditor_id, debtor_id)"
+            " WHERE t.status = 'open' AND t.window_opens_at <= $1 AND t.window_closes_at > $1"
+            " AND EXISTS (SELECT 1 FROM claims_view c WHERE c.claim_id = ANY(t.claim_ids) AND c.status = 'open')"
+            " ORDER BY t.window_opens_at, t.created_at LIMIT $2" + (" FOR UPDATE OF t SKIP LOCKED" if lock else ""),
+            now,
+            limit,
+        )
+    )
+
+
+async def claim_call_task(conn: asyncpg.Connection, task_id: uuid.UUID, agent: str, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE call_tasks SET status = 'claimed', claimed_by = $2, claimed_at = $3, updated_at = now() WHERE id = $1",
+        task_id,
+        agent,
+        now,
+    )
+
+
+async def call_task(conn: asyncpg.Connection, task_id: uuid.UUID, *, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {CALL_COLUMNS} FROM call_tasks t LEFT JOIN debtors d USING (creditor_id, debtor_id)"
+        " WHERE t.id = $1" + (" FOR UPDATE OF t" if lock else ""),
+        task_id,
+    )
+
+
+async def finish_call_task(conn: asyncpg.Connection, task_id: uuid.UUID, outcome: str) -> None:
+    await conn.execute(
+        "UPDATE call_tasks SET status = 'done', outcome = $2, attempts = attempts + 1, claimed_by = NULL,"
+        " updated_at = now() WHERE id = $1",
+        task_id,
+        outcome,
+    )
+
+
+async def open_claims_by_phone(conn: asyncpg.Connection, phone: str) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT c.claim_id, c.creditor_id, c.debtor_id, c.invoice_no, c.amount_minor, c.fees_minor, c.currency,"
+            " c.due_date, c.reference, c.status, c.creditor->>'name' AS creditor_name,"
+            " d.snapshot->>'name' AS debtor_name"
+            " FROM debtors d JOIN claims_view c USING (creditor_id, debtor_id)"
+            " WHERE d.phone = $1 AND c.status NOT IN ('paid', 'cancelled', 'written_off') ORDER BY c.due_date",
+            phone,
+        )
+    )
+
+
+async def costs(
+    conn: asyncpg.Connection, creditor_id: uuid.UUID, since: datetime, until: datetime
+) -> list[asyncpg.Record]:
+    """Messages handed to a provider, with what it charges, per channel and currency."""
+    return list(
+        await conn.fetch(
+            "SELECT channel, cost_currency, count(*) AS messages, coalesce(sum(segments), 0)::bigint AS segments,"
+            " coalesce(sum(cost_minor), 0)::bigint AS cost_minor FROM deliveries"
+            " WHERE creditor_id = $1 AND sent_at >= $2 AND sent_at < $3 AND channel IS NOT NULL"
+            " AND status IN ('sent', 'delivered', 'failed') AND provider IS NOT NULL"
+            " GROUP BY channel, cost_currency ORDER BY channel, cost_currency",
+            creditor_id,
+            since,
+            until,
+        )
+    )

@@ -1,12 +1,13 @@
-"""Use cases of the notifier: plan deliveries from ReminderDue and bounces, and the dispatcher
-that renders and sends them.
+"""Use cases of the notifier: plan deliveries (and call tasks) from ReminderDue, fallbacks from
+bounces, refusals and SMS receipts, and the dispatcher that renders and sends them.
 
 Exactly once, never stale: a delivery is keyed by (reminder, kind), so a redelivered ReminderDue
 or a second bounce adds nothing; the dispatcher claims rows with SKIP LOCKED, so replicas never
 share one; and just before sending it re-reads its view of the claims and drops the message if
-every claim was paid or cancelled meanwhile. A crash between the provider's acceptance and our
-commit can repeat a send: the Message-ID is deterministic and the print provider deduplicates on
-the delivery id (docs/adr/0003).
+every claim was paid, cancelled, disputed, held or written off, or re-planned after the reminder
+fell due. A crash between the provider's acceptance and our commit can repeat a send: the
+Message-ID is deterministic, and the generic SMS, print and netbank providers deduplicate on the
+delivery id sent as their client reference (Twilio has no such key) (docs/adr/0003).
 """
 
 from __future__ import annotations
@@ -17,28 +18,68 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 from krafa_events import Channel, DeliveryFailed, EmailBounced, ReminderDue, ReminderSent
 from krafa_events import return_path as verp
+from krafa_events.catalog import DebtorSnapshot, ReminderDelivered
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
+from stdnum.is_ import kennitala
 
-from krafa_notifier import content, letter, metrics, mime, repository
-from krafa_notifier.channels import EmailChannel, LetterChannel, PermanentSendError, TransientSendError
+from krafa_notifier import bounce_metrics, calls, content, letter, metrics, mime, repository, sms
+from krafa_notifier.channels import (
+    EmailChannel,
+    LetterChannel,
+    NetbankChannel,
+    PermanentSendError,
+    TransientSendError,
+)
 
 log = logging.getLogger(__name__)
 
 DELIVERY_NAMESPACE = uuid.UUID("1b4e28ba-2fa1-11d2-883f-0016d3cca427")
 MAX_ATTEMPTS = 8
+# The language of a creditor's claims when its debtor's language is one we do not write.
+JURISDICTION_LANGUAGE = {"IS": "is", "NO": "nb", "EE": "et"}
+# Fallback kinds: one per replacement, so a bounce and an SMTP refusal of the same email plan
+# one paper reminder between them, never two.
+FALLBACK_EMAIL = "fallback:email"  # after an SMS that could not be delivered
+# Letter or netbank document, as the creditor chose (seed 000); the kind soft_retry looks for.
+FALLBACK_PAPER = "fallback"
+FALLBACK_LETTER = "fallback:letter"  # a letter after a netbank document was refused
 
 
 def delivery_id(reminder_id: uuid.UUID, kind: str) -> uuid.UUID:
     return uuid.uuid5(DELIVERY_NAMESPACE, f"{reminder_id}:{kind}")
 
 
+def call_task_id(reminder_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(DELIVERY_NAMESPACE, f"{reminder_id}:call")
+
+
+def fallback_after(channel: Channel) -> tuple[str, list[str]] | None:
+    """What replaces a delivery that failed for good on `channel`: SMS → email → letter; a
+    refused netbank document → a letter."""
+    if channel == Channel.SMS:
+        return FALLBACK_EMAIL, [Channel.EMAIL.value, Channel.LETTER.value]
+    if channel == Channel.EMAIL:
+        return FALLBACK_PAPER, [Channel.LETTER.value]
+    if channel == Channel.NETBANK:
+        return FALLBACK_LETTER, [Channel.LETTER.value]
+    return None
+
+
 async def plan_reminder(uow: UnitOfWork, event: ReminderDue) -> None:
+    channels = [c.value for c in event.channels if c != Channel.CALL]
+    if Channel.CALL in event.channels:
+        await plan_call(uow, event)
+    if not channels:
+        return
     await repository.insert_delivery(
         uow.conn,
         {
@@ -52,36 +93,216 @@ async def plan_reminder(uow: UnitOfWork, event: ReminderDue) -> None:
             "tone": event.tone,
             "template": event.template,
             "fee_minor": event.fee_minor,
-            "channels": [c.value for c in event.channels],
+            "channels": channels,
             "due_at": event.due_at,
+            "currency": event.currency,
+            "interest_minor": event.interest_minor,
+            "pay_by": event.pay_by,
+            "cc": list(event.cc),
+        },
+    )
+
+
+async def plan_call(uow: UnitOfWork, event: ReminderDue) -> None:
+    """A call task for agents, queued for the debtor's first calling window from the due time."""
+    debtor = await repository.debtor(uow.conn, event.creditor_id, event.debtor_id) or {}
+    window = calls.window_at_or_after(
+        event.due_at, time_zone=debtor.get("time_zone"), country=debtor.get("country") or "IS"
+    )
+    await repository.insert_call_task(
+        uow.conn,
+        {
+            "id": call_task_id(event.reminder_id),
+            "reminder_id": event.reminder_id,
+            "creditor_id": event.creditor_id,
+            "debtor_id": event.debtor_id,
+            "claim_ids": list(event.claim_ids),
+            "step": event.step,
+            "opens_at": window.opens_at,
+            "closes_at": window.closes_at,
         },
     )
 
 
 async def plan_fallback(uow: UnitOfWork, event: EmailBounced) -> None:
     """A hard bounce: never use the address again for this creditor, and send the reminder on
-    paper to the legal address instead (seed 000)."""
+    paper to the legal address (or as a netbank document, as the creditor chose) instead (seed 000)."""
     if event.kind != "hard":
         return
     await repository.suppress(uow.conn, event.creditor_id, event.recipient, f"hard bounce {event.status or ''}".strip())
+    original = await uow.conn.fetchrow(
+        "SELECT template, fee_minor, currency, interest_minor, pay_by, tone FROM deliveries WHERE id = $1",
+        event.delivery_id,
+    )
     await repository.insert_delivery(
         uow.conn,
         {
-            "id": delivery_id(event.reminder_id, "fallback"),
+            "id": delivery_id(event.reminder_id, FALLBACK_PAPER),
             "reminder_id": event.reminder_id,
-            "kind": "fallback",
+            "kind": FALLBACK_PAPER,
             "creditor_id": event.creditor_id,
             "debtor_id": event.debtor_id,
             "claim_ids": list(event.claim_ids),
             "step": event.step,
-            "tone": "friendly" if event.step <= 1 else "firm",
-            "template": "reminder",
-            "fee_minor": 0,
+            "tone": original["tone"] if original else ("friendly" if event.step <= 1 else "firm"),
+            "template": original["template"] if original else "reminder",
+            "fee_minor": original["fee_minor"] if original else 0,
             "channels": [Channel.LETTER.value],
             "fallback_for": event.delivery_id,
             "due_at": event.bounced_at,
+            "currency": original["currency"] if original else None,
+            "interest_minor": original["interest_minor"] if original else 0,
+            "pay_by": original["pay_by"] if original else None,
         },
     )
+
+
+async def record_debtor(
+    uow: UnitOfWork, creditor_id: uuid.UUID, debtor_id: uuid.UUID, snapshot: DebtorSnapshot, at: datetime
+) -> None:
+    """The debtor's contact points as the creditor last gave them, the phone in E.164 so an
+    inbound call finds them."""
+    phone = None
+    if snapshot.phone:
+        with contextlib.suppress(ValueError):
+            phone = calls.normalise_phone(snapshot.phone, snapshot.country)
+    values = json.loads(snapshot.model_dump_json())
+    await repository.upsert_debtor(uow.conn, creditor_id, debtor_id, values, phone, at)
+
+
+async def record_receipt(db: Database, clock: Clock, provider: str, receipt: sms.Receipt) -> bool:
+    """A provider's delivery receipt: Delivered, or DeliveryFailed and the next channel (SMS →
+    email → letter). A repeated or late receipt changes nothing; one that arrives before we have
+    recorded the send is kept and applied right after. False only for an unknown pending one."""
+    if receipt.outcome == "pending":
+        async with db.connection() as conn:
+            return bool(
+                await conn.fetchval(
+                    "SELECT true FROM deliveries WHERE provider = $1 AND provider_ref = $2",
+                    provider,
+                    receipt.provider_ref,
+                )
+            )
+    now = clock.now()
+    async with db.uow() as uow:
+        row = await uow.conn.fetchrow(
+            f"SELECT {repository.DISPATCH_COLUMNS}, channel, status FROM deliveries"
+            " WHERE provider = $1 AND provider_ref = $2 FOR UPDATE",
+            provider,
+            receipt.provider_ref,
+        )
+        if row is None:
+            # The receipt overtook our record of the send: keep it for `apply_early_receipt`.
+            await uow.conn.execute(
+                "INSERT INTO early_receipts (provider, provider_ref, outcome, reason) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT DO NOTHING",
+                provider,
+                receipt.provider_ref,
+                receipt.outcome,
+                receipt.reason,
+            )
+            await uow.commit()
+            return True
+        if row["status"] != "sent":
+            return True  # already delivered or failed: the provider repeated itself
+        channel = Channel(row["channel"])
+        if receipt.outcome == "delivered":
+            await uow.conn.execute(
+                "UPDATE deliveries SET status = 'delivered', delivered_at = $2 WHERE id = $1", row["id"], now
+            )
+            uow.outbox.add(_delivered(row, channel, now), time=now)
+        else:
+            await _record_failure(uow, row, channel, receipt.reason or "not delivered", now)
+        await uow.commit()
+    return True
+
+
+async def apply_early_receipt(db: Database, clock: Clock, provider: str, provider_ref: str) -> None:
+    async with db.connection() as conn:
+        early = await conn.fetchrow(
+            "DELETE FROM early_receipts WHERE provider = $1 AND provider_ref = $2 RETURNING outcome, reason",
+            provider,
+            provider_ref,
+        )
+    if early is not None:
+        await record_receipt(db, clock, provider, sms.Receipt(provider_ref, early["outcome"], early["reason"]))
+
+
+def _delivered(row: asyncpg.Record, channel: Channel, now: Any) -> ReminderDelivered:
+    return ReminderDelivered(
+        creditor_id=row["creditor_id"],
+        debtor_id=row["debtor_id"],
+        delivery_id=row["id"],
+        reminder_id=row["reminder_id"],
+        claim_ids=tuple(row["claim_ids"]),
+        channel=channel,
+        delivered_at=now,
+    )
+
+
+async def _record_failure(
+    uow: UnitOfWork, row: asyncpg.Record, channel: Channel | None, reason: str, now: Any, *, fallback: bool = True
+) -> None:
+    """Mark the delivery failed, say so (DeliveryFailed) and plan what replaces it, in one
+    transaction with the caller's."""
+    plan = fallback_after(channel) if channel is not None and fallback else None
+    await uow.conn.execute(
+        "UPDATE deliveries SET status = 'failed', channel = $2, last_error = $3, claimed_by = NULL WHERE id = $1",
+        row["id"],
+        channel.value if channel else None,
+        reason[:500],
+    )
+    uow.outbox.add(
+        DeliveryFailed(
+            creditor_id=row["creditor_id"],
+            debtor_id=row["debtor_id"],
+            delivery_id=row["id"],
+            reminder_id=row["reminder_id"],
+            claim_ids=tuple(row["claim_ids"]),
+            channel=channel or Channel(row["channels"][0]),
+            reason=reason[:500],
+            fallback_channel=Channel(plan[1][0]) if plan else None,
+            failed_at=now,
+        ),
+        time=now,
+    )
+    if plan is None:
+        return
+    kind, channels = plan
+    await repository.insert_delivery(
+        uow.conn,
+        {
+            "id": delivery_id(row["reminder_id"], kind),
+            "reminder_id": row["reminder_id"],
+            "kind": kind,
+            "creditor_id": row["creditor_id"],
+            "debtor_id": row["debtor_id"],
+            "claim_ids": list(row["claim_ids"]),
+            "step": row["step"],
+            "tone": row["tone"],
+            "template": row["template"],
+            "fee_minor": row["fee_minor"],
+            "channels": channels,
+            "fallback_for": row["id"],
+            "due_at": row["due_at"],
+            "interest_minor": row["interest_minor"],
+            "pay_by": row["pay_by"],
+            "cc": list(row["cc"]),
+        },
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    recipient: str
+    message_id: str | None = None
+    return_path: str | None = None
+    provider: str | None = None
+    provider_ref: str | None = None
+    cost_minor: int | None = None
+    cost_currency: str | None = None
+    segments: int | None = None
+    delivered: bool = False
 
 
 class Dispatcher:
@@ -96,12 +317,20 @@ class Dispatcher:
         sender: str,
         return_domain: str,
         return_secret: bytes,
+        sms_provider: sms.SmsProvider | None = None,
+        netbank: NetbankChannel | None = None,
+        receipts_url: str | None = None,
+        dkim_signer: Callable[[bytes], bytes] | None = None,
+        sms_quiet_hours: bool = True,
         batch_size: int = 200,
         concurrency: int = 16,
         idle_wall_s: float = 0.05,
     ) -> None:
         self.db, self.clock = db, clock
         self.email, self.letters, self.renderer = email, letters, renderer
+        self.sms, self.netbank = sms_provider, netbank
+        self.receipts_url, self.dkim_signer = receipts_url, dkim_signer
+        self.sms_quiet_hours = sms_quiet_hours
         self.sender, self.return_domain, self.return_secret = sender, return_domain, return_secret
         self.batch_size, self.idle_wall_s = batch_size, idle_wall_s
         self.worker_id = uuid.uuid4()
@@ -150,146 +379,246 @@ class Dispatcher:
     async def deliver(self, row: asyncpg.Record) -> None:
         async with self.db.connection() as conn:
             claims = await repository.claims_for(conn, list(row["claim_ids"]))
+            debtor = await repository.debtor(conn, row["creditor_id"], row["debtor_id"])
         if len(claims) < len(row["claim_ids"]):
             # The claim's ClaimCreated has not reached us yet (another topic): try again shortly.
             await self._retry_later(row, "claim not yet known", count_attempt=False)
             return
-        open_claims = [c for c in claims if c["status"] == "open"]
-        if not open_claims:
-            await self._finish(row, "dropped", last_error=f"claims {claims[0]['status']}")
-            metrics.DELIVERIES_DROPPED.labels(claims[0]["status"]).inc()
+        # Never stale: only claims still open and not re-planned since this reminder fell due.
+        live = [c for c in claims if c["status"] == "open" and not _stale(row, c)]
+        if not live:
+            reason = next((c["status"] for c in claims if c["status"] != "open"), "replanned")
+            await self._finish(row, "dropped", last_error=f"claims {reason}")
+            metrics.DELIVERIES_DROPPED.labels(reason).inc()
             return
-        debtor = claims[0]["debtor"]
+        debtor = debtor or claims[0]["debtor"]
         creditor = claims[0]["creditor"]
         channel, recipient = await self._choose_channel(row, debtor)
         if channel is None:
-            await self._fail(row, None, "no usable channel: no email and no postal address", fallback=None)
+            await self._fail(row, None, "no usable channel for this debtor")
             return
+        if channel == Channel.SMS and self.sms_quiet_hours:
+            now = self.clock.now()
+            window = calls.window_at_or_after(
+                now, time_zone=debtor.get("time_zone"), country=debtor.get("country") or "IS"
+            )
+            if window.opens_at > now:
+                # No texts at night, at weekends or on public holidays (good collection practice):
+                # the SMS waits for the debtor's next daytime window, on this service's clock.
+                await self._defer(row, self.clock.wall_seconds(window.opens_at - now), "quiet hours")
+                return
         started = time.perf_counter()
-        reminder = self._content(row, open_claims, creditor, debtor)
+        reminder = self._content(row, live, creditor, debtor)
+        override = await self._override(row, channel, reminder)
         try:
             if channel == Channel.EMAIL:
                 assert recipient is not None
-                message_id, return_path = await self._send_email(row, reminder, creditor, recipient)
+                result = await self._send_email(row, reminder, override, creditor, recipient)
+            elif channel == Channel.SMS:
+                assert recipient is not None
+                result = await self._send_sms(row, reminder, override, recipient)
+            elif channel == Channel.NETBANK:
+                result = await self._send_netbank(row, reminder, override, debtor)
             else:
-                await self._send_letter(row, reminder, debtor)
-                message_id, return_path, recipient = None, None, debtor["address"]["name"]
+                result = await self._send_letter(row, reminder, override, debtor)
         except TransientSendError as exc:
             metrics.DELIVERY_FAILURES.labels(channel.value, "transient").inc()
             await self._retry_later(row, str(exc))
             return
         except PermanentSendError as exc:
             metrics.DELIVERY_FAILURES.labels(channel.value, "permanent").inc()
-            fallback = Channel.LETTER if channel == Channel.EMAIL and debtor.get("address") else None
-            await self._fail(row, channel, str(exc), fallback=fallback)
+            await self._fail(row, channel, str(exc))
+            return
+        except content.TemplateInvalid as exc:
+            # A creditor template that no longer renders (e.g. edited to name a missing value):
+            # nothing a retry fixes.
+            await self._fail(row, channel, f"template: {exc}", fallback=False)
             return
         metrics.SEND_SECONDS.labels(channel.value).observe(time.perf_counter() - started)
-        await self._sent(row, channel, recipient, message_id, return_path, [c["claim_id"] for c in open_claims])
+        await self._sent(row, channel, result, [c["claim_id"] for c in live])
 
     async def _choose_channel(self, row: asyncpg.Record, debtor: dict[str, Any]) -> tuple[Channel | None, str | None]:
         for name in row["channels"]:
             channel = Channel(name)
             if channel == Channel.EMAIL and debtor.get("email"):
-                async with self.db.connection() as conn:
-                    if not await repository.suppressed(conn, row["creditor_id"], debtor["email"]):
-                        return channel, debtor["email"]
-            elif channel == Channel.LETTER and debtor.get("address"):
+                if not await self._suppressed(row, debtor["email"]):
+                    return channel, debtor["email"]
+            elif channel == Channel.SMS and self.sms is not None and debtor.get("phone"):
+                try:
+                    phone = calls.normalise_phone(debtor["phone"], debtor.get("country") or "IS")
+                except ValueError:
+                    continue
+                if not await self._suppressed(row, phone):
+                    return channel, phone
+            elif channel == Channel.NETBANK and self.netbank is not None:
                 return channel, None
-        # No email (or a suppressed one): the creditor's chosen paper channel (seed 000).
-        if debtor.get("address") and Channel.LETTER.value not in row["channels"]:
-            return Channel.LETTER, None
-        return None, None
+            elif channel == Channel.LETTER:
+                paper = self._paper(row, debtor)
+                if paper is not None:
+                    return paper, None
+        # Nothing usable (no email, or a suppressed one): the creditor's chosen paper channel.
+        return self._paper(row, debtor), None
+
+    def _paper(self, row: asyncpg.Record, debtor: dict[str, Any]) -> Channel | None:
+        """Letter or netbank document, as the creditor chose or the debtor opted in (seed 000)."""
+        wants_netbank = debtor.get("fallback_channel") == "netbank" or bool(debtor.get("netbank_opt_in"))
+        if wants_netbank and self.netbank is not None and row["kind"] != FALLBACK_LETTER:
+            return Channel.NETBANK
+        return Channel.LETTER if debtor.get("address") else None
+
+    async def _suppressed(self, row: asyncpg.Record, address: str) -> bool:
+        async with self.db.connection() as conn:
+            return await repository.suppressed(conn, row["creditor_id"], address)
+
+    async def _override(
+        self, row: asyncpg.Record, channel: Channel, reminder: content.ReminderContent
+    ) -> content.TemplateOverride | None:
+        """The creditor's own template: for this step of the key, else for the key; in the
+        language the reminder is written in. Netbank documents use the letter's."""
+        template_channel = Channel.LETTER if channel == Channel.NETBANK else channel
+        keys = [f"{row['template']}.{row['step']}", row["template"]]
+        async with self.db.connection() as conn:
+            found = await repository.template(
+                conn, row["creditor_id"], keys, template_channel.value, self.renderer.language_of(reminder)
+            )
+        return content.TemplateOverride(body=found["body"], subject=found["subject"]) if found else None
 
     def _content(
         self, row: asyncpg.Record, claims: list[asyncpg.Record], creditor: dict[str, Any], debtor: dict[str, Any]
     ) -> content.ReminderContent:
-        lines = tuple(
-            content.ClaimLine(
-                invoice_no=c["invoice_no"],
-                description=c["description"],
-                due_date=c["due_date"],
-                amount_minor=c["amount_minor"],
-                currency=c["currency"],
-                fees_minor=c["fees_minor"] + (row["fee_minor"] if i == 0 else 0),
-                reference=c["reference"],
-            )
-            for i, c in enumerate(claims)
-        )
-        link_template = creditor.get("payment_link_template")
-        link = None
-        if link_template:
-            link = link_template.replace("{reference}", claims[0]["reference"]).replace(
-                "{amount_minor}", str(sum(line.total_minor for line in lines))
-            )
-        address = debtor.get("address")
-        return content.ReminderContent(
-            creditor_name=creditor["name"],
-            creditor_contact_phone=creditor.get("contact_phone", ""),
-            creditor_account=creditor.get("payment_account", ""),
-            payment_link=link,
-            debtor_name=debtor["name"],
-            language=debtor.get("language", "en"),
+        return reminder_content(
+            claims,
+            creditor,
+            debtor,
             step=row["step"],
             tone=row["tone"],
-            claims=lines,
-            address=content.PostalAddress(
-                name=address["name"],
-                lines=tuple(address.get("lines", ())),
-                postcode=address.get("postcode", ""),
-                city=address.get("city", ""),
-                country=address["country"],
-            )
-            if address
-            else None,
+            fee_minor=row["fee_minor"],
+            interest_minor=row["interest_minor"],
+            pay_by=row["pay_by"],
             sent_on=self.clock.now().date(),
         )
 
     async def _send_email(
-        self, row: asyncpg.Record, reminder: content.ReminderContent, creditor: dict[str, Any], recipient: str
-    ) -> tuple[str, str]:
-        rendered = self.renderer.email(reminder)
+        self,
+        row: asyncpg.Record,
+        reminder: content.ReminderContent,
+        override: content.TemplateOverride | None,
+        creditor: dict[str, Any],
+        recipient: str,
+    ) -> SendResult:
+        rendered = self.renderer.email(reminder, override)
         message_id = f"<{row['id']}@{self.return_domain}>"
         return_path = verp.encode(row["id"], self.return_domain, self.return_secret)
         sender = creditor.get("sender_email") or self.sender
+        cc = [a for a in row["cc"] if a.lower() != recipient.lower() and not await self._suppressed(row, a)]
         message = mime.build_email(
-            rendered, sender=sender, recipient=recipient, message_id=message_id, date=self.clock.now()
+            rendered, sender=sender, recipient=recipient, message_id=message_id, cc=cc, date=self.clock.now()
         )
+        if self.dkim_signer is not None:
+            message = self.dkim_signer(message)
         await self.email.send(
-            envelope_from=return_path, recipients=mime.envelope_recipients(recipient), message=message
+            envelope_from=return_path, recipients=mime.envelope_recipients(recipient, cc), message=message
         )
-        return message_id, return_path
+        return SendResult(recipient=recipient, message_id=message_id, return_path=return_path)
+
+    async def _send_sms(
+        self,
+        row: asyncpg.Record,
+        reminder: content.ReminderContent,
+        override: content.TemplateOverride | None,
+        phone: str,
+    ) -> SendResult:
+        assert self.sms is not None
+        text = self.renderer.sms(reminder, override)
+        callback = f"{self.receipts_url.rstrip('/')}/{self.sms.name}" if self.receipts_url else None
+        accepted = await self.sms.send(to=phone, text=text, client_ref=str(row["id"]), callback_url=callback)
+        return SendResult(
+            recipient=phone,
+            provider=self.sms.name,
+            provider_ref=accepted.provider_ref,
+            cost_minor=accepted.cost_minor,
+            cost_currency=accepted.cost_currency,
+            segments=accepted.segments,
+        )
+
+    async def _pdf(self, reminder: content.ReminderContent, override: content.TemplateOverride | None) -> bytes:
+        return await asyncio.to_thread(letter.render_letter_pdf, reminder, self.renderer, override)
 
     async def _send_letter(
-        self, row: asyncpg.Record, reminder: content.ReminderContent, debtor: dict[str, Any]
-    ) -> None:
-        pdf = await asyncio.to_thread(letter.render_letter_pdf, reminder, self.renderer)
-        await self.letters.send(
+        self,
+        row: asyncpg.Record,
+        reminder: content.ReminderContent,
+        override: content.TemplateOverride | None,
+        debtor: dict[str, Any],
+    ) -> SendResult:
+        pdf = await self._pdf(reminder, override)
+        accepted = await self.letters.send(
             client_ref=str(row["id"]),
             pdf=pdf,
             recipient_name=debtor["address"]["name"],
             country=debtor["address"]["country"],
         )
+        return SendResult(
+            recipient=debtor["address"]["name"],
+            provider="print",
+            provider_ref=accepted.provider_ref or None,
+            cost_minor=accepted.cost_minor,
+            cost_currency=accepted.cost_currency,
+        )
 
-    async def _sent(
+    async def _send_netbank(
         self,
         row: asyncpg.Record,
-        channel: Channel,
-        recipient: str,
-        message_id: str | None,
-        return_path: str | None,
-        claim_ids: list[uuid.UUID],
+        reminder: content.ReminderContent,
+        override: content.TemplateOverride | None,
+        debtor: dict[str, Any],
+    ) -> SendResult:
+        assert self.netbank is not None
+        if reminder.address is None:
+            # The document is the letter, so it needs the letter's address block; a debtor
+            # without one gets it addressed by name alone.
+            reminder = replace(reminder, address=content.PostalAddress(debtor["name"], (), "", "", debtor["country"]))
+        pdf = await self._pdf(reminder, override)
+        customer_no = str(debtor.get("customer_no", ""))
+        national_id = kennitala.compact(customer_no) if kennitala.is_valid(customer_no) else None
+        accepted = await self.netbank.send(
+            client_ref=str(row["id"]),
+            pdf=pdf,
+            title=self.renderer.subject(reminder),
+            national_id=national_id,
+            customer_no=customer_no,
+        )
+        return SendResult(
+            recipient=national_id or customer_no,
+            provider="netbank",
+            provider_ref=accepted.provider_ref or None,
+            cost_minor=accepted.cost_minor,
+            cost_currency=accepted.cost_currency,
+            delivered=accepted.delivered,
+        )
+
+    async def _sent(
+        self, row: asyncpg.Record, channel: Channel, result: SendResult, claim_ids: list[uuid.UUID]
     ) -> None:
         now = self.clock.now()
         async with self.db.uow() as uow:
             await uow.conn.execute(
-                "UPDATE deliveries SET status = 'sent', channel = $2, recipient = $3, message_id = $4,"
-                " return_path = $5, sent_at = $6, claimed_by = NULL WHERE id = $1",
+                "UPDATE deliveries SET status = $9, channel = $2, recipient = $3, message_id = $4,"
+                " return_path = $5, sent_at = $6, claimed_by = NULL, provider = $7, provider_ref = $8,"
+                " cost_minor = $10, cost_currency = $11, segments = $12,"
+                " delivered_at = CASE WHEN $9::text = 'delivered' THEN $6::timestamptz END WHERE id = $1",
                 row["id"],
                 channel.value,
-                recipient,
-                message_id,
-                return_path,
+                result.recipient,
+                result.message_id,
+                result.return_path,
                 now,
+                result.provider,
+                result.provider_ref,
+                "delivered" if result.delivered else "sent",
+                result.cost_minor,
+                result.cost_currency,
+                result.segments,
             )
             uow.outbox.add(
                 ReminderSent(
@@ -300,66 +629,35 @@ class Dispatcher:
                     claim_ids=tuple(claim_ids),
                     step=row["step"],
                     channel=channel,
-                    recipient=recipient,
-                    message_id=message_id,
-                    return_path=return_path,
+                    recipient=result.recipient,
+                    message_id=result.message_id,
+                    return_path=result.return_path,
                     fallback_for=row["fallback_for"],
                     sent_at=now,
+                    cost_minor=result.cost_minor,
+                    cost_currency=result.cost_currency,
+                    segments=result.segments,
                 ),
                 time=now,
             )
+            if result.delivered:
+                uow.outbox.add(_delivered(row, channel, now), time=now)
             await uow.commit()
         metrics.REMINDERS_SENT.labels(channel.value, str(row["step"]), row["kind"]).inc()
+        if channel == Channel.SMS and result.provider and result.provider_ref:
+            await apply_early_receipt(self.db, self.clock, result.provider, result.provider_ref)
+        bounce_metrics.observe_fallback_letter(row, channel, now, self.clock)
 
-    async def _fail(self, row: asyncpg.Record, channel: Channel | None, reason: str, fallback: Channel | None) -> None:
+    async def _fail(self, row: asyncpg.Record, channel: Channel | None, reason: str, *, fallback: bool = True) -> None:
         now = self.clock.now()
         async with self.db.uow() as uow:
-            await uow.conn.execute(
-                "UPDATE deliveries SET status = 'failed', channel = $2, last_error = $3, claimed_by = NULL"
-                " WHERE id = $1",
-                row["id"],
-                channel.value if channel else None,
-                reason[:500],
-            )
-            uow.outbox.add(
-                DeliveryFailed(
-                    creditor_id=row["creditor_id"],
-                    debtor_id=row["debtor_id"],
-                    delivery_id=row["id"],
-                    reminder_id=row["reminder_id"],
-                    claim_ids=tuple(row["claim_ids"]),
-                    channel=channel or Channel(row["channels"][0]),
-                    reason=reason[:500],
-                    fallback_channel=fallback,
-                    failed_at=now,
-                ),
-                time=now,
-            )
-            if fallback is not None and row["kind"] == "primary":
-                await repository.insert_delivery(
-                    uow.conn,
-                    {
-                        "id": delivery_id(row["reminder_id"], "fallback"),
-                        "reminder_id": row["reminder_id"],
-                        "kind": "fallback",
-                        "creditor_id": row["creditor_id"],
-                        "debtor_id": row["debtor_id"],
-                        "claim_ids": list(row["claim_ids"]),
-                        "step": row["step"],
-                        "tone": row["tone"],
-                        "template": row["template"],
-                        "fee_minor": row["fee_minor"],
-                        "channels": [fallback.value],
-                        "fallback_for": row["id"],
-                        "due_at": now,
-                    },
-                )
+            await _record_failure(uow, row, channel, reason, now, fallback=fallback)
             await uow.commit()
 
     async def _retry_later(self, row: asyncpg.Record, reason: str, *, count_attempt: bool = True) -> None:
         attempts = row["attempts"] if count_attempt else 0
         if attempts >= MAX_ATTEMPTS:
-            await self._fail(row, None, f"gave up after {attempts} attempts: {reason}", fallback=None)
+            await self._fail(row, None, f"gave up after {attempts} attempts: {reason}")
             return
         delay = min(0.5 * 2 ** max(attempts - 1, 0), 60.0)
         async with self.db.connection() as conn:
@@ -373,6 +671,16 @@ class Dispatcher:
                 count_attempt,
             )
 
+    async def _defer(self, row: asyncpg.Record, wall_seconds: float, reason: str) -> None:
+        async with self.db.connection() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET status = 'pending', last_error = $2, claimed_by = NULL,"
+                " attempts = attempts - 1, next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
+                row["id"],
+                reason,
+                max(wall_seconds, 0.0),
+            )
+
     async def _finish(self, row: asyncpg.Record, status: str, *, last_error: str) -> None:
         async with self.db.connection() as conn:
             await conn.execute(
@@ -381,6 +689,71 @@ class Dispatcher:
                 status,
                 last_error,
             )
+
+
+def _stale(row: asyncpg.Record, claim: asyncpg.Record) -> bool:
+    replanned = claim["replanned_at"]
+    return replanned is not None and row["due_at"] < replanned
+
+
+def reminder_content(
+    claims: Sequence[Mapping[str, Any]],
+    creditor: dict[str, Any],
+    debtor: dict[str, Any],
+    *,
+    step: int,
+    tone: Any,
+    fee_minor: int,
+    interest_minor: int,
+    pay_by: date | None,
+    sent_on: date,
+    language: str | None = None,
+) -> content.ReminderContent:
+    """What a reminder says: every claim itemised, this step's fee and the accrued interest on
+    the first line, the creditor's payment details and a link built from its URL template."""
+    lines = tuple(
+        content.ClaimLine(
+            invoice_no=c["invoice_no"],
+            description=c["description"],
+            due_date=c["due_date"],
+            amount_minor=c["amount_minor"],
+            currency=c["currency"],
+            fees_minor=c["fees_minor"] + (fee_minor if i == 0 else 0),
+            interest_minor=interest_minor if i == 0 else 0,
+            reference=c["reference"],
+        )
+        for i, c in enumerate(claims)
+    )
+    link_template = creditor.get("payment_link_template")
+    link = None
+    if link_template:
+        link = link_template.replace("{reference}", claims[0]["reference"]).replace(
+            "{amount_minor}", str(sum(line.total_minor for line in lines))
+        )
+    address = debtor.get("address")
+    return content.ReminderContent(
+        creditor_name=creditor["name"],
+        creditor_contact_phone=creditor.get("contact_phone", ""),
+        creditor_account=creditor.get("payment_account", ""),
+        payment_link=link,
+        debtor_name=debtor["name"],
+        language=language or debtor.get("language", "en"),
+        step=step,
+        tone=tone,
+        claims=lines,
+        address=content.PostalAddress(
+            name=address["name"],
+            lines=tuple(address.get("lines", ())),
+            postcode=address.get("postcode", ""),
+            city=address.get("city", ""),
+            country=address["country"],
+        )
+        if address
+        else None,
+        sent_on=sent_on,
+        pay_by=pay_by,
+        default_language=JURISDICTION_LANGUAGE.get(str(claims[0].get("jurisdiction") or "").upper(), "en"),
+    )
 
 
 def claim_view_values(event: Any) -> tuple[Any, ...]:
@@ -397,4 +770,5 @@ def claim_view_values(event: Any) -> tuple[Any, ...]:
         event.reference,
         json.loads(event.creditor.model_dump_json()),
         json.loads(event.debtor.model_dump_json()),
+        event.jurisdiction,
     )

@@ -39,7 +39,11 @@ async def test_reminder_email_reaches_the_smtp_server_with_a_verp_return_path(
         assert verp.decode(caught.mail_from, SECRET.encode()) == sent.delivery_id
         message = email.message_from_bytes(caught.raw())
         assert message["Message-ID"] == sent.message_id
-        text, html = (part.get_payload(decode=True).decode() for part in message.walk() if not part.is_multipart())
+        text, html = (
+            part.get_payload(decode=True).decode()  # type: ignore[union-attr]
+            for part in message.walk()
+            if not part.is_multipart()
+        )
         assert "10.390" in text and claim.reference in text  # amount with the slip fee, Icelandic format
         assert claim.reference in html
     assert len(world.smtp.messages()) == 1
@@ -77,7 +81,7 @@ async def test_claim_paid_while_its_reminder_is_queued_gets_no_reminder(
 
         async def dropped() -> bool:
             async with db.connection() as conn:
-                return await conn.fetchval("SELECT status FROM deliveries") == "dropped"
+                return bool(await conn.fetchval("SELECT status FROM deliveries") == "dropped")
 
         await eventually(dropped)
     assert world.smtp.messages() == []

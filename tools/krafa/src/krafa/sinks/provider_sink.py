@@ -11,16 +11,27 @@ Once listening it prints ``READY http <host>:<port>`` on stdout. SIGTERM/SIGINT 
 Endpoints:
 
 ``POST /sms/messages``
-    JSON ``{"to": "+354...", "from": "...", "text": "...", "client_ref": "..."}`` -> 201
-    ``{"id", "status": "accepted", "segments", "price_minor", "currency", "client_ref"}``.
+    JSON ``{"to": "+354...", "from": "...", "text": "...", "client_ref": "...", "callback_url": "..."}``
+    -> 201 ``{"id", "status": "accepted", "segments", "price_minor", "currency", "client_ref"}``.
+    With ``callback_url``, a delivery receipt follows as a JSON POST ``{"id", "client_ref",
+    "status": "delivered"|"failed", "error"}`` signed ``X-Krafa-Signature: sha256=<hex HMAC-SHA256
+    of the body>`` with ``--receipt-secret`` (env ``KRAFA_SINK_RECEIPT_SECRET``).
 ``POST /twilio/2010-04-01/Accounts/{sid}/Messages.json``
-    Twilio's form-encoded ``To``/``From``/``Body`` -> 201 Twilio-shaped message resource; errors
-    use Twilio's ``{"code", "message", "more_info", "status"}`` shape.
+    Twilio's form-encoded ``To``/``From``/``Body`` (and ``StatusCallback``) -> 201 Twilio-shaped
+    message resource; errors use Twilio's ``{"code", "message", "more_info", "status"}`` shape.
+    With ``StatusCallback``, a form-encoded status callback (``MessageSid``, ``MessageStatus``
+    ``delivered``/``undelivered``, ``ErrorCode``) follows, signed ``X-Twilio-Signature`` with the
+    auth token of the request's basic auth, as Twilio does.
+
+Numbers starting with an ``--undeliverable`` prefix (env ``KRAFA_SINK_UNDELIVERABLE``, comma
+separated, default ``+999``) are accepted and then reported failed in the receipt, the way a
+switched-off or unallocated handset shows up in real life.
 ``POST /print/letters``
     multipart: ``file`` (a PDF), ``client_ref``, ``recipient_name``, ``country`` -> 201
     ``{"id", "status": "queued", "pages", "price_minor", "currency", "client_ref"}``.
 ``POST /netbank/documents``
-    JSON ``{"national_id", "client_ref", "pdf_base64", "title"}`` -> 201
+    JSON ``{"national_id"?, "customer_no"?, "client_ref", "pdf_base64", "title"}`` (at least one
+    of the two identifiers) -> 201
     ``{"id", "status": "delivered", "pages", "price_minor", "currency", "client_ref"}``.
 ``GET /sms/messages/{id}``, ``GET /print/letters/{id}``, ``GET /netbank/documents/{id}``
     the stored record (request and response), for tests.
@@ -56,6 +67,7 @@ import base64
 import binascii
 import copy
 import hashlib
+import hmac
 import json
 import logging
 import math
@@ -66,6 +78,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -73,7 +86,9 @@ from email.utils import format_datetime
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
+import httpx
 import uvicorn
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -309,10 +324,12 @@ class SmsIn(BaseModel):
     sender: Annotated[str | None, Field(alias="from", min_length=1, max_length=16)] = None
     text: Annotated[str, Field(min_length=1, max_length=MAX_SMS_CHARS)]
     client_ref: Annotated[str | None, Field(pattern=CLIENT_REF)] = None
+    callback_url: Annotated[str | None, Field(pattern=r"^https?://", max_length=2000)] = None
 
 
 class NetbankIn(BaseModel):
-    national_id: Annotated[str, Field(pattern=KENNITALA)]
+    national_id: Annotated[str | None, Field(pattern=KENNITALA)] = None
+    customer_no: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     client_ref: Annotated[str, Field(pattern=CLIENT_REF)]
     pdf_base64: Annotated[str, Field(min_length=1)]
     title: Annotated[str, Field(min_length=1, max_length=200)]
@@ -327,9 +344,58 @@ def _require_pdf(data: bytes, what: str) -> None:
         raise ProblemError(413, "too-large", "Document too large", f"The {what} exceeds {MAX_PDF_BYTES} bytes.")
 
 
-def create_app(spool: Path, fail_rate: float = 0.0, fail_seed: int = 0) -> FastAPI:
+def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
+    """X-Twilio-Signature: base64 HMAC-SHA1 of the URL followed by the sorted POST parameters."""
+    payload = url + "".join(f"{key}{params[key]}" for key in sorted(params))
+    return base64.b64encode(hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()).decode()
+
+
+def _basic_auth_password(header: str | None) -> str | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2] or None
+
+
+class _ReceiptSender:
+    """Posts delivery receipts from a background thread, a moment after the send was answered
+    (as real providers do), retrying a few times while the receiver is unreachable."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent = 0
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        threading.Thread(target=self._deliver, args=(url, body, headers), daemon=True).start()
+
+    def _deliver(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        for attempt in range(5):
+            time.sleep(0.1 * (attempt + 1))
+            try:
+                response = httpx.post(url, content=body, headers=headers, timeout=10)
+            except httpx.HTTPError:
+                continue
+            if response.status_code < 500:
+                with self._lock:
+                    self.sent += 1
+                log.info("receipt posted: %s", response.status_code)
+                return
+        log.warning("receipt could not be posted to %s", url)
+
+
+def create_app(
+    spool: Path,
+    fail_rate: float = 0.0,
+    fail_seed: int = 0,
+    receipt_secret: str | None = None,
+    undeliverable: Sequence[str] = ("+999",),
+) -> FastAPI:
     """The provider sink as an ASGI app writing under ``spool`` (see the module docstring)."""
     spool = Path(spool)
+    receipts = _ReceiptSender()
     sms = _Channel(spool, "sms", "sms")
     letters = _Channel(spool, "print", "ltr")
     netbank = _Channel(spool, "netbank", "doc")
@@ -409,14 +475,30 @@ def create_app(spool: Path, fail_rate: float = 0.0, fail_seed: int = 0) -> FastA
             request = {"api": "generic", "to": body.to, "from": body.sender, "text": body.text}
             sms.record(msg_id, body.client_ref, fp, request, response)
         log.info("sms: accepted %s segments=%d", msg_id, segments)
+        if body.callback_url:
+            failed = body.to.startswith(tuple(undeliverable))
+            receipt = {
+                "id": msg_id,
+                "client_ref": body.client_ref,
+                "status": "failed" if failed else "delivered",
+                "error": "handset unreachable" if failed else None,
+            }
+            raw = json.dumps(receipt).encode()
+            headers = {"Content-Type": "application/json"}
+            if receipt_secret:
+                digest = hmac.new(receipt_secret.encode(), raw, hashlib.sha256).hexdigest()
+                headers["X-Krafa-Signature"] = f"sha256={digest}"
+            receipts.post(body.callback_url, raw, headers)
         return JSONResponse(response, status_code=201)
 
     @app.post("/twilio/2010-04-01/Accounts/{account_sid}/Messages.json", status_code=201, dependencies=inject)
     def twilio_send(
         account_sid: str,
+        request: Request,
         to: Annotated[str | None, Form(alias="To")] = None,
         from_: Annotated[str | None, Form(alias="From")] = None,
         body: Annotated[str | None, Form(alias="Body")] = None,
+        status_callback: Annotated[str | None, Form(alias="StatusCallback")] = None,
     ) -> Response:
         if not to:
             raise _TwilioError(400, 21604, "A 'To' phone number is required.")
@@ -453,11 +535,29 @@ def create_app(spool: Path, fail_rate: float = 0.0, fail_seed: int = 0) -> FastA
             "to": to,
             "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
         }
-        request = {"api": "twilio", "to": to, "from": from_, "text": body}
+        record = {"api": "twilio", "to": to, "from": from_, "text": body}
         with sms.lock:
             # Twilio has no client reference, so nothing to dedupe on.
-            sms.record(sid, None, _fingerprint(to, from_, body), request, response)
+            sms.record(sid, None, _fingerprint(to, from_, body), record, response)
         log.info("sms: accepted %s (twilio) segments=%d", sid, segments)
+        if status_callback:
+            failed = to.startswith(tuple(undeliverable))
+            params = {
+                "AccountSid": account_sid,
+                "MessageSid": sid,
+                "SmsSid": sid,
+                "MessageStatus": "undelivered" if failed else "delivered",
+                "To": to,
+                "From": from_,
+                "ApiVersion": "2010-04-01",
+            }
+            if failed:
+                params["ErrorCode"] = "30003"  # Twilio: unreachable destination handset
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            token = _basic_auth_password(request.headers.get("Authorization"))
+            if token:
+                headers["X-Twilio-Signature"] = twilio_signature(token, status_callback, params)
+            receipts.post(status_callback, urlencode(params).encode(), headers)
         return JSONResponse(response, status_code=201)
 
     @app.post("/print/letters", status_code=201, dependencies=inject)
@@ -504,8 +604,10 @@ def create_app(spool: Path, fail_rate: float = 0.0, fail_seed: int = 0) -> FastA
                 422, "bad-base64", "pdf_base64 is not valid base64", "The pdf_base64 field could not be decoded."
             ) from exc
         _require_pdf(data, "decoded pdf_base64")
-        national_id = body.national_id.replace("-", "")
-        fp = _fingerprint(data, national_id, body.title)
+        if not body.national_id and not body.customer_no:
+            raise ProblemError(422, "no-recipient", "No recipient", "A document needs a national_id or a customer_no.")
+        national_id = (body.national_id or "").replace("-", "")
+        fp = _fingerprint(data, national_id, body.customer_no or "", body.title)
         with netbank.lock:
             replay = netbank.replay(body.client_ref, fp)
             if replay is not None:
@@ -524,7 +626,8 @@ def create_app(spool: Path, fail_rate: float = 0.0, fail_seed: int = 0) -> FastA
             request = {
                 "file": f"netbank/{body.client_ref}.pdf",
                 "bytes": len(data),
-                "national_id": national_id,
+                "national_id": national_id or None,
+                "customer_no": body.customer_no,
                 "title": body.title,
             }
             netbank.record(doc_id, body.client_ref, fp, request, response)
@@ -586,6 +689,16 @@ def _build_parser() -> argparse.ArgumentParser:
         default=_env_int("KRAFA_SINK_FAIL_SEED", 0),
         help="seed for the failure draws (env KRAFA_SINK_FAIL_SEED)",
     )
+    p.add_argument(
+        "--receipt-secret",
+        default=os.environ.get("KRAFA_SINK_RECEIPT_SECRET"),
+        help="HMAC-SHA256 key signing generic SMS receipts (env KRAFA_SINK_RECEIPT_SECRET)",
+    )
+    p.add_argument(
+        "--undeliverable",
+        default=os.environ.get("KRAFA_SINK_UNDELIVERABLE", "+999"),
+        help="comma-separated number prefixes whose SMS are reported failed (env KRAFA_SINK_UNDELIVERABLE)",
+    )
     p.add_argument("--log-level", default=os.environ.get("KRAFA_LOG_LEVEL", "INFO"))
     return p
 
@@ -623,7 +736,13 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     level = str(args.log_level).upper()
-    app = create_app(args.spool, fail_rate=args.fail_rate, fail_seed=args.fail_seed)
+    app = create_app(
+        args.spool,
+        fail_rate=args.fail_rate,
+        fail_seed=args.fail_seed,
+        receipt_secret=args.receipt_secret,
+        undeliverable=tuple(p.strip() for p in str(args.undeliverable).split(",") if p.strip()),
+    )
 
     # Bind ourselves and hand uvicorn the socket: the port is known before the READY line and
     # nobody can grab it between choosing and listening.

@@ -1,0 +1,412 @@
+"""The notifier's HTTP API: SMS delivery receipts from providers (signed), the agents' call queue,
+creditors' own templates and previews.
+
+Receipts are authenticated by the provider's signature. Everything else needs the operator token
+(`Authorization: Bearer`, KRAFA_OPERATOR_TOKEN); creditor-scoped routes also name the creditor in
+`X-Krafa-Creditor-Id`, as set by the gateway (claims-api) that verified the creditor's API key,
+and answer 404 for another creditor's claims.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from krafa_events import Channel
+from krafa_events.catalog import Instalment
+from krafa_kit.clock import Clock
+from krafa_kit.db import Database
+from krafa_kit.http import PROBLEM_BASE, Problem
+from pydantic import BaseModel, Field, model_validator
+
+from krafa_notifier import call_queue, calls, content, repository, service, sms
+from krafa_notifier.settings import Settings
+
+bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <operator token>")
+UNAUTHORIZED = Problem(
+    401, "Unauthorized", "a valid operator token is required", headers={"WWW-Authenticate": "Bearer"}
+)
+TEMPLATE_CHANNELS = ("email", "sms", "letter")
+LANGUAGES = tuple(content.LOCALES)
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.runtime.db
+    return db
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.runtime.clock
+    return clock
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_renderer(request: Request) -> content.ReminderRenderer:
+    renderer: content.ReminderRenderer = request.app.state.renderer
+    return renderer
+
+
+def require_operator(
+    settings: Annotated[Settings, Depends(get_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    if settings.operator_token is None:
+        return  # development only
+    expected = settings.operator_token.get_secret_value().encode()
+    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected):
+        raise UNAUTHORIZED
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+CreditorDep = Annotated[uuid.UUID, Header(alias="X-Krafa-Creditor-Id", description="the creditor acting")]
+RendererDep = Annotated[content.ReminderRenderer, Depends(get_renderer)]
+
+
+# -- receipts -------------------------------------------------------------------------------
+
+receipts = APIRouter(tags=["receipts"])
+
+
+@receipts.post(
+    "/v1/receipts/sms/{provider}",
+    status_code=204,
+    summary="An SMS provider's delivery receipt (signed)",
+    responses={403: {"description": "bad signature"}, 404: {"description": "unknown provider"}},
+)
+async def sms_receipt(
+    provider: str,
+    request: Request,
+    db: DbDep,
+    clock: ClockDep,
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Response:
+    if provider == "twilio":
+        if settings.twilio_auth_token is None:
+            raise Problem(404, "Not Found", "Twilio receipts are not configured")
+        params = {k: str(v) for k, v in (await request.form()).items()}
+        # Twilio signs the URL it called: ours as the public sees it, not as the proxy forwards it.
+        url = f"{settings.public_url.rstrip('/')}{request.url.path}" if settings.public_url else str(request.url)
+        if request.url.query and settings.public_url:
+            url += f"?{request.url.query}"
+        expected = sms.twilio_signature(settings.twilio_auth_token.get_secret_value(), url, params)
+        if not sms.signature_valid(expected, request.headers.get("X-Twilio-Signature")):
+            raise Problem(403, "Forbidden", "the X-Twilio-Signature does not match", type_=PROBLEM_BASE + "signature")
+        try:
+            receipt = sms.parse_twilio_receipt(params)
+        except ValueError as exc:
+            raise Problem(422, "Unprocessable Content", str(exc)) from exc
+    elif provider == "generic":
+        if settings.sms_receipt_secret is None:
+            raise Problem(404, "Not Found", "generic receipts are not configured")
+        body = await request.body()
+        expected = sms.generic_signature(settings.sms_receipt_secret.get_secret_value(), body)
+        if not sms.signature_valid(expected, request.headers.get("X-Krafa-Signature")):
+            raise Problem(403, "Forbidden", "the X-Krafa-Signature does not match", type_=PROBLEM_BASE + "signature")
+        try:
+            data = json.loads(body)
+            receipt = sms.parse_generic_receipt(data if isinstance(data, dict) else {})
+        except ValueError as exc:
+            raise Problem(422, "Unprocessable Content", str(exc)) from exc
+    else:
+        raise Problem(404, "Not Found", "no such SMS provider")
+    await service.record_receipt(db, clock, provider, receipt)
+    return Response(status_code=204)
+
+
+# -- call queue -----------------------------------------------------------------------------
+
+agents = APIRouter(tags=["calls"], dependencies=[Depends(require_operator)])
+
+
+class ClaimNext(BaseModel):
+    agent: str = Field(min_length=1, max_length=100)
+
+
+class OutcomeIn(BaseModel):
+    outcome: call_queue.Outcome
+    agent: str | None = Field(default=None, max_length=100)
+    promised_date: date | None = None
+    instalments: tuple[Instalment, ...] = ()
+    note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OutcomeIn:
+        if self.outcome in {"promise_to_pay", "deferral"} and self.promised_date is None:
+            raise ValueError(f"{self.outcome} needs promised_date")
+        if self.outcome == "instalments" and len(self.instalments) < 2:
+            raise ValueError("instalments needs at least two instalments")
+        return self
+
+
+@agents.get("/v1/calls/due", summary="Calls due now, in each debtor's calling window")
+async def calls_due(db: DbDep, clock: ClockDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    return {"items": await call_queue.due(db, clock.now(), limit)}
+
+
+@agents.post(
+    "/v1/calls/next",
+    summary="Claim the next due call (two agents never get the same one)",
+    responses={204: {"description": "no call is due"}},
+)
+async def claim_next_call(body: ClaimNext, db: DbDep, clock: ClockDep) -> Response:
+    task = await call_queue.claim_next(db, clock.now(), body.agent)
+    if task is None:
+        return Response(status_code=204)
+    return Response(json.dumps(task), media_type="application/json")
+
+
+@agents.post("/v1/calls/{task_id}/outcome", summary="Record what came of a call")
+async def record_call_outcome(task_id: uuid.UUID, body: OutcomeIn, db: DbDep, clock: ClockDep) -> dict[str, Any]:
+    try:
+        recorded = await call_queue.record_outcome(
+            db,
+            clock.now(),
+            task_id,
+            outcome=body.outcome,
+            agent=body.agent,
+            promised_date=body.promised_date,
+            instalments=body.instalments,
+            note=body.note,
+        )
+    except call_queue.CallTaskConflict as exc:
+        raise Problem(409, "Conflict", str(exc)) from exc
+    if recorded is None:
+        raise Problem(404, "Not Found", "no such call task")
+    return {
+        "task_id": str(task_id),
+        "status": recorded.status,
+        "next_window_opens_at": recorded.next_window_opens_at.isoformat() if recorded.next_window_opens_at else None,
+    }
+
+
+@agents.get("/v1/calls/lookup", summary="An inbound caller's open cases, by phone number")
+async def lookup_caller(db: DbDep, phone: Annotated[str, Query(min_length=3, max_length=32)]) -> dict[str, Any]:
+    try:
+        e164 = calls.normalise_phone(phone)
+    except ValueError as exc:
+        raise Problem(422, "Unprocessable Content", "not a phone number") from exc
+    return {"phone": e164, "cases": await call_queue.lookup(db, e164)}
+
+
+# -- templates and previews ---------------------------------------------------------------
+
+creditors = APIRouter(tags=["templates"], dependencies=[Depends(require_operator)])
+
+TemplateChannel = Literal["email", "sms", "letter"]
+Language = Literal["is", "nb", "et", "en"]
+
+
+class TemplateIn(BaseModel):
+    body: str = Field(min_length=1, max_length=content.MAX_TEMPLATE_CHARS)
+    subject: str | None = Field(default=None, max_length=500)
+
+
+def _sample(language: str, step: int) -> content.ReminderContent:
+    """What a template is checked against: two claims with fees and interest, every field set."""
+    lines = (
+        content.ClaimLine("INV-1001", "Membership 2026", date(2026, 3, 2), 10_000, "ISK", 390, 125, "RF18539007547034"),
+        content.ClaimLine("INV-1002", None, date(2026, 4, 2), 4_500, "ISK", 0, 0, "RF18539007547034"),
+    )
+    return content.ReminderContent(
+        creditor_name="Sample Creditor",
+        creditor_contact_phone="+354 555 1234",
+        creditor_account="0133-26-012345",
+        payment_link="https://pay.example/RF18539007547034",
+        debtor_name="Sample Debtor",
+        language=language,
+        step=step,
+        tone="friendly" if step <= 1 else "firm" if step == 2 else "final",
+        claims=lines,
+        address=content.PostalAddress("Sample Debtor", ("Laugavegur 1",), "101", "Reykjavík", "IS"),
+        sent_on=date(2026, 3, 20),
+        pay_by=date(2026, 4, 3),
+    )
+
+
+def _template_problem(exc: content.TemplateInvalid) -> Problem:
+    return Problem(422, "Invalid template", str(exc)[:500], type_=PROBLEM_BASE + "invalid-template")
+
+
+@creditors.put(
+    "/v1/templates/{key}/{channel}/{language}",
+    summary="Set the creditor's own template for a key (or key.step), channel and language",
+    responses={422: {"description": "the template does not render (syntax, unknown value, sandbox)"}},
+)
+async def put_template(
+    key: Annotated[str, PathParam(pattern=r"^[a-z0-9_-]{1,40}(\.[0-9]{1,2})?$")],
+    channel: TemplateChannel,
+    language: Language,
+    body: TemplateIn,
+    creditor_id: CreditorDep,
+    db: DbDep,
+    renderer: RendererDep,
+    response: Response,
+) -> dict[str, Any]:
+    step = int(key.rpartition(".")[2]) if "." in key else 1
+    override = content.TemplateOverride(body=body.body, subject=body.subject if channel == "email" else None)
+    try:
+        rendered = renderer.check_override(override, _sample(language, max(step, 1)))
+    except content.TemplateInvalid as exc:
+        raise _template_problem(exc) from exc
+    async with db.connection() as conn:
+        created = await repository.put_template(conn, creditor_id, key, channel, language, override.subject, body.body)
+    response.status_code = 201 if created else 200
+    return {"key": key, "channel": channel, "language": language, "sample": rendered}
+
+
+class PreviewIn(BaseModel):
+    claim_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
+    step: int = Field(default=1, ge=1)
+    channel: Literal["email", "sms", "letter", "netbank"] = "email"
+    language: Language | None = None
+    template: str = "reminder"
+    tone: content.Tone | None = None
+    fee_minor: int = Field(default=0, ge=0)
+    interest_minor: int = Field(default=0, ge=0)
+    pay_by: date | None = None
+    # An unsaved template to try out; without it, the creditor's saved one or ours.
+    body: str | None = Field(default=None, max_length=content.MAX_TEMPLATE_CHARS)
+    subject: str | None = None
+
+
+@creditors.post("/v1/preview", summary="Render a reminder for claims without sending it")
+async def preview(
+    body: PreviewIn, creditor_id: CreditorDep, db: DbDep, clock: ClockDep, renderer: RendererDep
+) -> dict[str, Any]:
+    return await _preview(body, creditor_id, db, clock, renderer)
+
+
+@creditors.get("/v1/claims/{claim_id}/preview", summary="Render a claim's reminder without sending it")
+async def claim_preview(
+    claim_id: uuid.UUID,
+    creditor_id: CreditorDep,
+    db: DbDep,
+    clock: ClockDep,
+    renderer: RendererDep,
+    step: Annotated[int, Query(ge=1)] = 1,
+    channel: Literal["email", "sms", "letter", "netbank"] = "email",
+    language: Language | None = None,
+) -> dict[str, Any]:
+    return await _preview(
+        PreviewIn(claim_ids=[claim_id], step=step, channel=channel, language=language), creditor_id, db, clock, renderer
+    )
+
+
+async def _preview(
+    body: PreviewIn, creditor_id: uuid.UUID, db: Database, clock: Clock, renderer: content.ReminderRenderer
+) -> dict[str, Any]:
+    async with db.connection() as conn:
+        claims = await repository.claims_for(conn, body.claim_ids)
+        # Another creditor's claim is as unknown as a claim that does not exist.
+        claims = [c for c in claims if c["creditor_id"] == creditor_id]
+        if len(claims) < len(set(body.claim_ids)) or len({c["debtor_id"] for c in claims}) > 1:
+            raise Problem(404, "Not Found", "no such claim (or the claims are not one debtor's)")
+        debtor = await repository.debtor(conn, creditor_id, claims[0]["debtor_id"]) or claims[0]["debtor"]
+        tone = body.tone or ("friendly" if body.step <= 1 else "firm" if body.step == 2 else "final")
+        reminder = service.reminder_content(
+            claims,
+            claims[0]["creditor"],
+            debtor,
+            step=body.step,
+            tone=tone,
+            fee_minor=body.fee_minor,
+            interest_minor=body.interest_minor,
+            pay_by=body.pay_by,
+            sent_on=clock.now().date(),
+            language=body.language,
+        )
+        template_channel = "letter" if body.channel == "netbank" else body.channel
+        override: content.TemplateOverride | None = None
+        if body.body is not None:
+            override = content.TemplateOverride(body=body.body, subject=body.subject)
+        else:
+            found = await repository.template(
+                conn,
+                creditor_id,
+                [f"{body.template}.{body.step}", body.template],
+                template_channel,
+                renderer.language_of(reminder),
+            )
+            if found is not None:
+                override = content.TemplateOverride(body=found["body"], subject=found["subject"])
+    try:
+        return _rendered(renderer, reminder, override, Channel(body.channel))
+    except content.TemplateInvalid as exc:
+        raise _template_problem(exc) from exc
+
+
+def _rendered(
+    renderer: content.ReminderRenderer,
+    reminder: content.ReminderContent,
+    override: content.TemplateOverride | None,
+    channel: Channel,
+) -> dict[str, Any]:
+    language = renderer.language_of(reminder)
+    if channel == Channel.EMAIL:
+        email = renderer.email(reminder, override)
+        return {
+            "channel": "email",
+            "language": language,
+            "subject": email.subject,
+            "text": email.text,
+            "html": email.html,
+        }
+    if channel == Channel.SMS:
+        text = renderer.sms(reminder, override)
+        count = sms.count_segments(text)
+        return {
+            "channel": "sms",
+            "language": language,
+            "text": text,
+            "encoding": count.encoding,
+            "segments": count.segments,
+        }
+    if reminder.address is None:
+        raise Problem(422, "Unprocessable Content", "the debtor has no postal address for a letter")
+    letter = renderer.letter_text(reminder, override)
+    return {
+        "channel": channel.value,
+        "language": language,
+        "heading": letter.heading,
+        "paragraphs": [letter.greeting, *letter.intro, *letter.closing],
+        "totals": list(letter.totals),
+        "address": list(letter.address_lines),
+    }
+
+
+@creditors.get("/v1/costs", summary="What the providers charged for the creditor's messages, for reconciliation")
+async def costs(
+    creditor_id: CreditorDep,
+    db: DbDep,
+    since: Annotated[datetime, Query(description="sent at or after (ISO 8601)")],
+    until: Annotated[datetime, Query(description="sent before (ISO 8601)")],
+) -> dict[str, Any]:
+    if since.tzinfo is None or until.tzinfo is None:
+        raise Problem(422, "Unprocessable Content", "since and until need a time zone")
+    async with db.connection() as conn:
+        rows = await repository.costs(conn, creditor_id, since, until)
+    return {
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "items": [
+            {
+                "channel": r["channel"],
+                "currency": r["cost_currency"],
+                "messages": r["messages"],
+                "segments": r["segments"],
+                "cost_minor": r["cost_minor"],
+            }
+            for r in rows
+        ],
+    }
