@@ -145,7 +145,11 @@ def _classify(raw: bytes) -> BounceReport:
     if not data.strip():
         return _not_bounce("empty input")
     # compat32 is the most forgiving parser: it records MIME defects instead of raising.
-    msg = email.message_from_bytes(data, policy=email.policy.compat32)
+    try:
+        msg = email.message_from_bytes(data, policy=email.policy.compat32)
+    except RecursionError:
+        # The stdlib parser recurses once per nested multipart; real reports nest three deep.
+        return _not_bounce("MIME parts nested too deeply")
     if not msg.keys():
         return _not_bounce("not an email message (no header fields)")
     if _is_mdn(msg):

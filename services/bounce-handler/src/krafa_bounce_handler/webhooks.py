@@ -28,6 +28,8 @@ DELIVERY_VARIABLE = "krafa_delivery_id"
 COMPLAINT_REASON = "complaint"
 # Mailgun tokens are 50 hex characters; anything much longer is not one and is not stored.
 _MAX_TOKEN = 256
+# Unix seconds; eleven digits reach the year 5138, beyond which datetime overflows anyway.
+_MAX_TIMESTAMP_DIGITS = 11
 _ENHANCED_RE = re.compile(r"(?<![\w.])([245]\.\d{1,3}\.\d{1,3})(?!\w|\.\d)")
 
 
@@ -145,8 +147,11 @@ def verify_mailgun(payload: Mapping[str, Any], signing_key: bytes, *, now: datet
         timestamp = str(timestamp)
     if not (isinstance(timestamp, str) and isinstance(token, str) and isinstance(digest, str)):
         raise WebhookRejected("bad_signature", "incomplete signature")
-    if not token or len(token) > _MAX_TOKEN or not timestamp.isdigit():
+    # ASCII digits only ("²".isdigit() is true, int() refuses it), and few enough for a datetime.
+    if not token or len(token) > _MAX_TOKEN or not (timestamp.isascii() and timestamp.isdigit()):
         raise WebhookRejected("bad_signature", "malformed signature")
+    if len(timestamp) > _MAX_TIMESTAMP_DIGITS:
+        raise WebhookRejected("stale", "timestamp outside the replay window")
     expected = hmac.new(signing_key, (timestamp + token).encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, digest.strip().lower()):
         raise WebhookRejected("bad_signature", "signature mismatch")
