@@ -11,7 +11,8 @@ from krafa_kit.clock import Clock
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
-from krafa_payments_ingest.api.routes import router
+from krafa_payments_ingest import kpi
+from krafa_payments_ingest.api.routes import card_router, router
 from krafa_payments_ingest.handlers import build_routes
 from krafa_payments_ingest.inbox import Inbox
 from krafa_payments_ingest.settings import Settings
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 def create_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     runtime = Runtime(ServiceSpec("payments-ingest", SCHEMA, MIGRATIONS), settings, clock)
+    kpi.install(runtime)  # collection KPIs from this service's tables, on /metrics
     runtime.spec.routes = build_routes(runtime.clock)
     if settings.inbox_dir is not None:
         inbox = Inbox(
@@ -45,9 +47,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         runtime,
         title="Krafa payments ingest",
         description="Operators upload bank files (camt.052/053/054, MT940, Nets OCR) here and work the "
-        "queue of payments no claim matched. Authenticate with `Authorization: Bearer <operator token>` "
+        "queue of payments no claim matched; card processors report failed card instalments. "
+        "Authenticate with `Authorization: Bearer <operator token>` "
         "(KRAFA_OPERATOR_TOKEN; must be set in production). Errors are RFC 9457 problem details.",
     )
     app.state.settings = settings
     app.include_router(router)
+    app.include_router(card_router)
     return app

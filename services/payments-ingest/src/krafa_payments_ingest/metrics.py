@@ -20,3 +20,6 @@ IMPORT_SECONDS = Histogram(
     ["format"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+CARD_FAILURES = Counter(
+    "krafa_card_instalment_failures_total", "New card instalment failures (CardInstalmentFailed)", ["currency"]
+)

@@ -28,10 +28,11 @@ async def index_claim(
     amount_owed_minor: int,
     created_at: datetime,
     indexed_at: datetime,
+    customer_no: str | None = None,
 ) -> None:
     await conn.execute(
         "INSERT INTO claim_index (claim_id, creditor_id, debtor_id, reference, invoice_no, currency,"
-        " amount_owed_minor, created_at, indexed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " amount_owed_minor, created_at, indexed_at, customer_no) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         " ON CONFLICT (claim_id) DO NOTHING",
         claim_id,
         creditor_id,
@@ -42,7 +43,77 @@ async def index_claim(
         amount_owed_minor,
         created_at,
         indexed_at,
+        customer_no,
     )
+
+
+async def debtor_of_customer(conn: Connection, creditor_id: UUID, customer_no: str) -> UUID | None:
+    """The debtor id claims-api gave this creditor's customer, as its latest indexed claim says;
+    None when no claim of the customer was indexed. Never another creditor's debtor."""
+    found: UUID | None = await conn.fetchval(
+        "SELECT debtor_id FROM claim_index WHERE creditor_id = $1 AND customer_no = $2"
+        " ORDER BY indexed_at DESC, claim_id LIMIT 1",
+        creditor_id,
+        customer_no,
+    )
+    return found
+
+
+CARD_FAILURE_COLUMNS = (
+    "id, source_id, creditor_id, debtor_id, customer_no, agreement_ref, instalment_no, instalment_count,"
+    " amount_minor, currency, reason, next_attempt_date, failed_at, received_at"
+)
+
+
+async def insert_card_failure(
+    conn: Connection,
+    *,
+    failure_id: UUID,
+    source_id: str,
+    creditor_id: UUID,
+    debtor_id: UUID | None,
+    customer_no: str,
+    agreement_ref: str,
+    instalment_no: int,
+    instalment_count: int | None,
+    amount_minor: int,
+    currency: str,
+    reason: str,
+    next_attempt_date: date | None,
+    failed_at: datetime,
+    received_at: datetime,
+) -> Row | None:
+    """Record a failure; None when the processor's id was recorded before (a concurrent report
+    of the same id waits for the first transaction on the unique index, then conflicts)."""
+    row: Row | None = await conn.fetchrow(
+        f"INSERT INTO card_instalment_failures ({CARD_FAILURE_COLUMNS})"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        f" ON CONFLICT (source_id) DO NOTHING RETURNING {CARD_FAILURE_COLUMNS}",
+        failure_id,
+        source_id,
+        creditor_id,
+        debtor_id,
+        customer_no,
+        agreement_ref,
+        instalment_no,
+        instalment_count,
+        amount_minor,
+        currency,
+        reason,
+        next_attempt_date,
+        failed_at,
+        received_at,
+    )
+    return row
+
+
+async def card_failure(conn: Connection, *, failure_id: UUID | None = None, source_id: str | None = None) -> Row | None:
+    row: Row | None = await conn.fetchrow(
+        f"SELECT {CARD_FAILURE_COLUMNS} FROM card_instalment_failures WHERE id = $1 OR source_id = $2",
+        failure_id,
+        source_id,
+    )
+    return row
 
 
 async def close_claim(conn: Connection, *, claim_id: UUID, creditor_id: UUID, status: str, closed_at: datetime) -> bool:

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from uuid import UUID
 
 from krafa_events import ClaimCreated, PaymentReceived, PaymentUnmatched
+from krafa_events.catalog import CardInstalmentFailed
 from krafa_kit.db import Database, UnitOfWork
 
 from krafa_payments_ingest import domain, metrics, repository
@@ -365,6 +366,7 @@ async def index_claim(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> No
         amount_owed_minor=event.amount_minor + event.fees_minor,
         created_at=event.created_at,
         indexed_at=now,
+        customer_no=event.debtor.customer_no,
     )
     await _rematch(uow, event, now)
 
@@ -539,3 +541,76 @@ async def refund_by_operator(db: Database, payment_id: UUID, now: datetime) -> Q
         await uow.commit()
     log.info("refund requested by an operator", extra={"payment_id": str(payment_id)})
     return QueueActionResult(payment_id, "refund_requested", None, now)
+
+
+@dataclass(frozen=True, slots=True)
+class CardFailure:
+    """A card processor's report that one instalment of a card agreement was not authorised."""
+
+    source_id: str  # the processor's own unique id of the report
+    creditor_id: UUID
+    customer_no: str
+    agreement_ref: str
+    instalment_no: int
+    instalment_count: int | None
+    amount_minor: int
+    currency: str
+    reason: str
+    next_attempt_date: date | None  # when the card is charged again (the next instalment)
+    failed_at: datetime
+
+
+async def record_card_failure(db: Database, failure: CardFailure, now: datetime) -> tuple[repository.Row, bool]:
+    """Record a failed card instalment once per processor id and emit CardInstalmentFailed, on
+    which claims-api creates the payment-slip claim due today. Returns the stored failure and
+    whether this call recorded it (False: the id was reported before; the first report wins).
+
+    The event's debtor is the one claims-api gave the creditor's customer, as the claim index
+    knows it; a customer without any indexed claim gets the nil id, and claims-api resolves the
+    debtor by creditor and customer number (both are in the event)."""
+    async with db.uow() as uow:
+        debtor_id = await repository.debtor_of_customer(uow.conn, failure.creditor_id, failure.customer_no)
+        row = await repository.insert_card_failure(
+            uow.conn,
+            failure_id=uuid.uuid4(),
+            source_id=failure.source_id,
+            creditor_id=failure.creditor_id,
+            debtor_id=debtor_id,
+            customer_no=failure.customer_no,
+            agreement_ref=failure.agreement_ref,
+            instalment_no=failure.instalment_no,
+            instalment_count=failure.instalment_count,
+            amount_minor=failure.amount_minor,
+            currency=failure.currency,
+            reason=failure.reason,
+            next_attempt_date=failure.next_attempt_date,
+            failed_at=failure.failed_at,
+            received_at=now,
+        )
+        if row is None:
+            known = await repository.card_failure(uow.conn, source_id=failure.source_id)
+            assert known is not None  # the conflict means it is there, committed
+            return known, False
+        uow.outbox.add(
+            CardInstalmentFailed(
+                creditor_id=failure.creditor_id,
+                debtor_id=debtor_id or NIL,
+                failure_id=row["id"],
+                customer_no=failure.customer_no,
+                agreement_ref=failure.agreement_ref,
+                instalment_no=failure.instalment_no,
+                amount_minor=failure.amount_minor,
+                currency=failure.currency,
+                reason=failure.reason,
+                next_attempt_date=failure.next_attempt_date,
+                failed_at=failure.failed_at,
+            ),
+            time=now,
+        )
+        await uow.commit()
+    metrics.CARD_FAILURES.labels(failure.currency).inc()
+    log.info(
+        "card instalment failure recorded",
+        extra={"failure_id": str(row["id"]), "instalment_no": failure.instalment_no, "debtor_known": bool(debtor_id)},
+    )
+    return row, True

@@ -62,6 +62,27 @@ def test_marks_and_funds_codes(mark: str, included: bool) -> None:
     assert got == ([(1000, date(2024, 1, 15), None)] if included else [])
 
 
+def test_reversal_of_a_credit_is_returned_apart_negative() -> None:
+    """RC (a credit charged back, e.g. a SEPA return) is no credit, but the import needs it to
+    undo the payment it reverses: it comes apart, negative, with its references; RD (a debit
+    coming back) is money in, an ordinary credit."""
+    parsed = parse_bank_file(
+        statement(
+            ":61:2401150115C10,00NTRFE2E-1//B-100",
+            ":86:/EREF/E2E-1/REMI/STRD/CUR/RF18539007547034/",
+            ":61:2401160116RC10,00NRTIE2E-1//B-200",
+            ":86:/RTRN/MS03/EREF/E2E-1/REMI/STRD/CUR/RF18539007547034/",
+            ":61:240117RCR5,00NRTINONREF",
+            ":61:240117RD7,00NRTINONREF",
+        ).encode()
+    )
+    assert [(e.amount_minor, e.reversal) for e in parsed.entries] == [(1000, False), (700, False)]
+    first, second = parsed.reversals
+    assert (first.amount_minor, first.reversal, first.bank_ref, first.end_to_end_id) == (-1000, True, "B-200", "E2E-1")
+    assert (first.reference, first.booking_date, first.entry_index) == ("RF18539007547034", date(2024, 1, 16), 2)
+    assert (second.amount_minor, second.bank_ref, second.entry_index) == (-500, None, 3)  # funds code R after RC
+
+
 def test_entry_date_across_year_end() -> None:
     got = parse(statement(":61:2312310102C1,00NTRFREF", ":61:2401011231C2,00NTRFREF"))
     assert [g[1] for g in got] == [date(2024, 1, 2), date(2023, 12, 31)]

@@ -95,6 +95,16 @@ async def read_upload(
             f" multipart/form-data,"
             f" not {media_type}",
         )
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        # Compressed uploads (and archives: application/zip, application/gzip are no accepted
+        # media type) are refused outright, so no decompression bomb can reach a parser.
+        raise Problem(
+            415,
+            "Unsupported Media Type",
+            f"send the file uncompressed: Content-Encoding {encoding} is not accepted",
+            type_=PROBLEMS + "compressed-upload",
+        )
     body_limit = limit + MULTIPART_OVERHEAD if multipart else limit
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > body_limit:

@@ -17,6 +17,8 @@ from pydantic import Field
 from krafa_payments_ingest import repository, service
 from krafa_payments_ingest.api.deps import DB, PROBLEMS, CurrentClock, UploadedFile, require_operator
 from krafa_payments_ingest.api.schemas import (
+    CardInstalmentFailedIn,
+    CardInstalmentFailureOut,
     CsvMappingIn,
     CsvMappingOut,
     ImportOut,
@@ -331,3 +333,85 @@ async def refund_unmatched(payment_id: UUID, db: DB, clock: CurrentClock) -> Que
     except service.QueueActionError as exc:
         raise _queue_problem(exc) from exc
     return _queue_out(result)
+
+
+# Card processors authenticate with the operator token, like the payment-notification endpoint.
+card_router = APIRouter(
+    prefix="/v1/card-instalments", tags=["card instalments"], dependencies=[Depends(require_operator)]
+)
+
+
+def _card_failure_out(row: repository.Row) -> CardInstalmentFailureOut:
+    return CardInstalmentFailureOut(
+        failure_id=row["id"],
+        id=row["source_id"],
+        creditor_id=row["creditor_id"],
+        debtor_id=row["debtor_id"],
+        customer_no=row["customer_no"],
+        agreement_ref=row["agreement_ref"],
+        instalment_no=row["instalment_no"],
+        instalment_count=row["instalment_count"],
+        amount_minor=row["amount_minor"],
+        currency=row["currency"],
+        reason=row["reason"],
+        next_attempt_date=row["next_attempt_date"],
+        failed_at=row["failed_at"],
+        received_at=row["received_at"],
+    )
+
+
+@card_router.post(
+    "/failed",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CardInstalmentFailureOut,
+    summary="Report a card instalment that failed authorisation",
+    description="Emits CardInstalmentFailed: claims-api turns the instalment into a payment-slip claim with due and "
+    "final due date today, and the next instalment is retried on the card on `next_attempt_date`. Idempotent on "
+    "the processor's `id`: a known id answers 200 with the failure recorded first, and nothing is emitted again.",
+    responses={
+        200: {"description": "this id was reported before; nothing new was applied", "model": CardInstalmentFailureOut},
+        422: {"description": "invalid body (unknown fields are refused, dates and counts must agree)"},
+    },
+)
+async def card_instalment_failed(
+    body: CardInstalmentFailedIn, db: DB, clock: CurrentClock, response: Response
+) -> CardInstalmentFailureOut:
+    now = clock.now()
+    failure = service.CardFailure(
+        source_id=body.id,
+        creditor_id=body.creditor_id,
+        customer_no=body.customer_no,
+        agreement_ref=body.agreement_ref,
+        instalment_no=body.instalment_no,
+        instalment_count=body.instalment_count,
+        amount_minor=body.amount_minor,
+        currency=body.currency,
+        reason=body.reason,
+        next_attempt_date=body.next_attempt_date,
+        failed_at=body.failed_at or now,
+    )
+    if body.failed_at is None and failure.next_attempt_date is not None and failure.next_attempt_date <= now.date():
+        raise Problem(
+            422,
+            "Validation failed",
+            "next_attempt_date must be after the day the instalment failed",
+            type_=PROBLEMS + "validation",
+            extra={"errors": [{"pointer": "/next_attempt_date", "detail": "not after the failure"}]},
+        )
+    row, created = await service.record_card_failure(db, failure, now)
+    if created:
+        response.headers["Location"] = f"/v1/card-instalments/failed/{row['id']}"
+    else:
+        response.status_code = status.HTTP_200_OK
+    return _card_failure_out(row)
+
+
+@card_router.get(
+    "/failed/{failure_id}", response_model=CardInstalmentFailureOut, summary="One reported card instalment failure"
+)
+async def get_card_instalment_failure(failure_id: UUID, db: DB) -> CardInstalmentFailureOut:
+    async with db.connection() as conn:
+        row = await repository.card_failure(conn, failure_id=failure_id)
+    if row is None:
+        raise Problem(404, "Not Found", "no such card instalment failure")
+    return _card_failure_out(row)

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 
 class ImportOut(BaseModel):
@@ -115,3 +115,77 @@ class QueueActionOut(BaseModel):
     state: str = Field(description="matched or refund_requested")
     claim_id: UUID | None
     handled_at: datetime
+
+
+class CardInstalmentFailedIn(BaseModel):
+    """A card processor's report: one instalment of a card agreement was not authorised."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "evt_1QbX7c2eZvKYlo2C",
+                    "creditor_id": "0b6c4c1e-6a39-4c8e-9d3c-2f1f5b0e8a11",
+                    "customer_no": "C-00042",
+                    "agreement_ref": "SUB-2026-0042",
+                    "instalment_no": 3,
+                    "instalment_count": 5,
+                    "amount_minor": 10_000,
+                    "currency": "ISK",
+                    "reason": "insufficient_funds",
+                    "next_attempt_date": "2026-04-01",
+                    "failed_at": "2026-03-01T06:12:00+00:00",
+                }
+            ]
+        },
+    )
+
+    id: str = Field(min_length=1, max_length=200, description="the processor's own unique id of this report")
+    creditor_id: UUID = Field(description="the Krafa creditor whose card agreement it is")
+    customer_no: str = Field(min_length=1, max_length=64, description="the debtor's customer number at the creditor")
+    agreement_ref: str = Field(min_length=1, max_length=100, description="the card agreement (subscription)")
+    instalment_no: int = Field(ge=1, le=10_000, description="which instalment failed, 1-based")
+    instalment_count: int | None = Field(default=None, ge=1, le=10_000, description="instalments in the agreement")
+    amount_minor: int = Field(gt=0, le=10**15, description="the instalment in integer minor units")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["ISK"])
+    reason: str = Field(min_length=1, max_length=200, description="the processor's decline reason")
+    next_attempt_date: date | None = Field(
+        description="when the card is charged again (the next instalment); null when none is left"
+    )
+    failed_at: AwareDatetime | None = Field(default=None, description="when authorisation failed; default: now")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CardInstalmentFailedIn:
+        if self.instalment_count is not None:
+            if self.instalment_no > self.instalment_count:
+                raise ValueError("instalment_no exceeds instalment_count")
+            if self.instalment_no == self.instalment_count and self.next_attempt_date is not None:
+                raise ValueError("the last instalment has no next attempt: next_attempt_date must be null")
+        if (
+            self.failed_at is not None
+            and self.next_attempt_date is not None
+            and self.next_attempt_date <= self.failed_at.date()
+        ):
+            raise ValueError("next_attempt_date must be after the day the instalment failed")
+        return self
+
+
+class CardInstalmentFailureOut(BaseModel):
+    failure_id: UUID = Field(description="Krafa's id of the failure (the event's failure_id)")
+    id: str = Field(description="the processor's id")
+    creditor_id: UUID
+    debtor_id: UUID | None = Field(
+        description="the debtor of the customer when a claim of theirs was indexed here; else null, and claims-api "
+        "finds the debtor by customer_no"
+    )
+    customer_no: str
+    agreement_ref: str
+    instalment_no: int
+    instalment_count: int | None
+    amount_minor: int
+    currency: str
+    reason: str
+    next_attempt_date: date | None = Field(description="the retry on the card: when the next instalment is charged")
+    failed_at: datetime
+    received_at: datetime

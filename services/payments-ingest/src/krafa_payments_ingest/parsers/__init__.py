@@ -9,7 +9,7 @@ Only credits to the account are returned; the entry's own direction decides (cam
 ``CdtDbtInd``, MT940 mark ``C``/``RD``), so debits are left out. A camt credit charged back
 (``DBIT`` with ``RvslInd`` true) is no credit either (the corpus manifest does not count it),
 but it is returned apart, in ``ParsedBankFile.reversals``, negative and with ``reversal`` set,
-so that the payment it reverses can be found (an MT940 ``RC`` is still left out). A
+so that the payment it reverses can be found; so is an MT940 ``RC`` (reversal of a credit). A
 correction carried inside the credits (a negative Nets OCR transaction, a debit ``TxDtls``
 netted into a batched camt credit) is returned with a negative ``amount_minor``.
 Amounts are integer minor units of the ISO 4217 currency; they are never floats.
@@ -79,7 +79,7 @@ class BankEntry:
     entry_index: int  # 1-based position of the entry (Ntry, :61:, OCR transaction) in the file
     detail_index: int  # 0-based position of the TxDtls inside a batched entry (0 otherwise)
     line: int | None  # 1-based line where the entry (or the batched TxDtls) starts
-    # True for a credit charged back (camt DBIT entry with RvslInd true): amount_minor is negative
+    # True for a credit charged back (camt DBIT entry with RvslInd true, MT940 RC): amount_minor is negative
     reversal: bool = False
 
 
@@ -88,7 +88,7 @@ class ParsedBankFile:
     format: str  # "camt.053", "camt.054", "camt.052", "mt940", "ocr"
     account: str | None  # the account the file reports on (None when absent or mixed)
     entries: tuple[BankEntry, ...]
-    # camt credits charged back (DBIT with RvslInd true), negative; not credits, so apart from entries
+    # credits charged back (camt DBIT with RvslInd true, MT940 RC), negative; not credits, so apart from entries
     reversals: tuple[BankEntry, ...] = ()
 
     def to_json_dict(self) -> dict[str, object]:

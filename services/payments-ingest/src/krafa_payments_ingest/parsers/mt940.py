@@ -8,8 +8,11 @@ details on the next line, and ``:86:`` in free text, German ``?nn`` subfields or
 or DOS code page 852, whichever reads as more letters.
 
 Credits are ``:61:`` lines with mark ``C`` or ``RD`` (reversal of a debit: money coming back).
-``D``, ``RC`` (reversal of a credit, i.e. money going out) and the MT942 "expected" marks
-``EC``/``ED`` are left out, as in camt where the entry's direction decides.
+``D`` and the MT942 "expected" marks ``EC``/``ED`` are left out, as in camt where the entry's
+direction decides. ``RC`` (reversal of a credit: a payment charged back) is no credit either,
+but it is returned apart, in ``ParsedBankFile.reversals``, negative and with ``reversal`` set,
+like a camt ``DBIT`` with ``RvslInd``: the import looks for the credit it undoes (same amount,
+bank reference or end-to-end id from ``:86:``).
 ``booking_date`` is the entry date when given, else the value date.
 """
 
@@ -41,6 +44,7 @@ _DUTCH_TAGS = (
 _DUTCH_FIELD = re.compile(rf"/({_DUTCH_TAGS})/")
 _NO_REF = frozenset({"NONREF", "NOTPROVIDED", ""})
 _CREDIT_MARKS = frozenset({"C", "RD"})
+_CHARGE_BACK = "RC"  # reversal of a credit: returned apart, as a negative reversal
 _WRAP_86 = 65  # SWIFT x-character lines of :86: are 65 wide; a full line is a wrapped line
 _WRAP_SUBFIELD = 27  # German ?20..?29 purpose lines are 27 wide
 _AMOUNT_RE = re.compile(r"[^A-Z]*")
@@ -103,6 +107,7 @@ def parse_mt940(data: bytes) -> ParsedBankFile:
     text = decode(data)
     statements = _statements(_fields(text))
     items: list[BankEntry] = []
+    reversals: list[BankEntry] = []
     accounts: list[str | None] = []
     index = 0
     for stmt in statements:
@@ -118,12 +123,12 @@ def parse_mt940(data: bytes) -> ParsedBankFile:
             index += 1
             entry = _entry(f61, f86, currency, index)
             if entry is not None:
-                items.append(entry)
+                (reversals if entry.reversal else items).append(entry)
     if not statements:
         raise BankFileError("no MT940 statement (:20: ... :62F:) found")
     distinct = set(accounts)
     account = accounts[0] if len(distinct) == 1 else None
-    return ParsedBankFile(format="mt940", account=account, entries=tuple(items))
+    return ParsedBankFile(format="mt940", account=account, entries=tuple(items), reversals=tuple(reversals))
 
 
 # --- tokenising --------------------------------------------------------------------------
@@ -242,11 +247,11 @@ def _entry(f61: _Field, f86: _Field | None, currency: str, index: int) -> BankEn
     _customer_ref, sep, bank_ref = rest.partition("//")
     bank_ref = bank_ref.strip() if sep else ""
 
-    if mark not in _CREDIT_MARKS:
+    if mark not in _CREDIT_MARKS and mark != _CHARGE_BACK:
         return None
     info = _Info() if f86 is None else _info(f86)
     return BankEntry(
-        amount_minor=amount,
+        amount_minor=-amount if mark == _CHARGE_BACK else amount,
         currency=currency,
         booking_date=entry_date or value_date,
         value_date=value_date,
@@ -259,6 +264,7 @@ def _entry(f61: _Field, f86: _Field | None, currency: str, index: int) -> BankEn
         entry_index=index,
         detail_index=0,
         line=f61.line,
+        reversal=mark == _CHARGE_BACK,
     )
 
 

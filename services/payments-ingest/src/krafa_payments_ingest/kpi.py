@@ -1,0 +1,95 @@
+"""Payment KPIs from payments-ingest's own tables, exported at scrape time: payments matched and
+unmatched by creditor and currency (counted from the table, so exact across restarts), and the
+operator queue of unmatched payments nobody has handled yet. A background loop refreshes one
+snapshot every REFRESH_S; the collector serves the last one, so a scrape never waits on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Iterator
+
+import asyncpg
+from krafa_kit.runtime import Runtime
+from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = 10.0  # about one scrape interval; the queries scan whole tables
+
+QUERIES = {
+    # Credits only: reversals are negative entries and are not payments.
+    "payments": """
+        SELECT coalesce(creditor_id::text, 'unknown') AS creditor, state, currency,
+               count(*) AS n, sum(amount_minor) AS amount
+        FROM payments WHERE amount_minor > 0 GROUP BY 1, 2, 3""",
+    "queue": """
+        SELECT currency, count(*) AS n, coalesce(sum(amount_minor), 0) AS amount FROM payments
+        WHERE state = 'unmatched' AND handled_at IS NULL AND amount_minor > 0 GROUP BY 1""",
+}
+
+
+async def snapshot(conn: asyncpg.Connection) -> dict[str, list[asyncpg.Record]]:
+    return {name: list(await conn.fetch(sql)) for name, sql in QUERIES.items()}
+
+
+def families(rows: dict[str, list[asyncpg.Record]]) -> Iterator[Metric]:
+    labels = ["creditor", "state", "currency"]
+    count = CounterMetricFamily(
+        "krafa_collection_payments", "Bank payments recorded, by creditor, state (matched, unmatched)", labels=labels
+    )
+    amount = CounterMetricFamily(
+        "krafa_collection_payments_amount_minor", "Sum of recorded bank payments in minor units", labels=labels
+    )
+    for r in rows.get("payments", []):
+        count.add_metric([r["creditor"], r["state"], r["currency"]], r["n"])
+        amount.add_metric([r["creditor"], r["state"], r["currency"]], int(r["amount"]))
+    yield count
+    yield amount
+    queue = GaugeMetricFamily(
+        "krafa_collection_unmatched_queue", "Unmatched payments waiting for an operator", labels=["currency"]
+    )
+    queue_amount = GaugeMetricFamily(
+        "krafa_collection_unmatched_queue_amount_minor",
+        "Amount of unmatched payments waiting for an operator, in minor units",
+        labels=["currency"],
+    )
+    for r in rows.get("queue", []):
+        queue.add_metric([r["currency"]], r["n"])
+        queue_amount.add_metric([r["currency"]], int(r["amount"]))
+    yield queue
+    yield queue_amount
+
+
+class Snapshot(Collector):
+    def __init__(self) -> None:
+        self.rows: dict[str, list[asyncpg.Record]] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        return list(families(self.rows))
+
+    def describe(self) -> Iterable[Metric]:
+        return list(families({}))
+
+
+SNAPSHOT = Snapshot()
+REGISTRY.register(SNAPSHOT)
+
+
+def install(runtime: Runtime) -> None:
+    """Refresh the snapshot in the background while the service runs."""
+
+    async def refresh() -> None:
+        while True:
+            try:
+                async with runtime.db.connection() as conn, conn.transaction(readonly=True):
+                    await conn.execute("SET LOCAL statement_timeout = '5s'")
+                    SNAPSHOT.rows = await snapshot(conn)
+            except Exception as exc:  # a failed refresh keeps the last snapshot; the next one retries
+                log.warning("KPI refresh failed", extra={"error": repr(exc)})
+            await asyncio.sleep(REFRESH_S)
+
+    runtime.add_background("kpi", refresh)
