@@ -7,15 +7,17 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 from prometheus_client import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,11 +83,12 @@ def test_metric_names_parser() -> None:
 def _metrics_modules() -> Iterator[str]:
     yield "krafa_kit.metrics"
     for service in SERVICES:
-        module = f"krafa_{service.replace('-', '_')}.metrics"
-        package_spec = importlib.util.find_spec(module.rsplit(".", 1)[0])
-        assert package_spec is not None, f"{module.rsplit('.', 1)[0]} is not installed"
-        if importlib.util.find_spec(module) is not None:
-            yield module
+        package = f"krafa_{service.replace('-', '_')}"
+        assert importlib.util.find_spec(package) is not None, f"{package} is not installed"
+        # metrics.py: counters of flows; kpi.py: collectors reading the service's tables at scrape time.
+        for module in (f"{package}.metrics", f"{package}.kpi"):
+            if importlib.util.find_spec(module) is not None:
+                yield module
 
 
 SUFFIXES = {
@@ -137,6 +140,16 @@ def _dashboard_exprs(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
         for match in LABEL_VALUES.finditer(text):
             if match.group(1):
                 yield f"variable {variable.get('name')}", match.group(1)
+
+
+def test_dashboards_are_generated() -> None:
+    spec = importlib.util.spec_from_file_location("krafa_dashboards", DEPLOY / "grafana" / "dashboards.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    committed = {p.name: p.read_text() for p in _dashboards()}
+    assert committed == module.render_all(), "run `python deploy/grafana/dashboards.py` and commit the JSON"
 
 
 def test_three_dashboards_exist() -> None:
@@ -226,6 +239,8 @@ def test_alert_has_runbook(alert: dict[str, Any]) -> None:
 def test_promtool_check_rules() -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool missing: .ci/run installs the prometheus package")
         pytest.skip("promtool not installed")
     result = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -312,3 +327,122 @@ def test_overlays_build_with_kubectl_kustomize() -> None:
         assert result.returncode == 0, result.stderr
         kinds = {doc["kind"] for doc in yaml.safe_load_all(result.stdout) if doc}
         assert {"Deployment", "Service", "PodDisruptionBudget", "ScaledObject", "ConfigMap"} <= kinds
+
+
+# -- Kubernetes schemas (kubernetes-validate ships them; no network) ----------------------------------
+
+
+def _rendered_k8s() -> list[tuple[str, dict[str, Any]]]:
+    """The overlays as kustomize renders them (kubectl), else the base files as written."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return [
+            (str(path.relative_to(K8S)), doc)
+            for path, doc in _k8s_documents()
+            if doc["kind"] != "Kustomization" and "overlays" not in path.parts
+        ]
+    documents = []
+    for overlay in ("dev", "prod"):
+        result = subprocess.run(
+            [kubectl, "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        documents += [(overlay, doc) for doc in yaml.safe_load_all(result.stdout) if doc]
+    return documents
+
+
+def _validate_k8s(doc: dict[str, Any]) -> None:
+    import kubernetes_validate  # type: ignore[import-untyped]
+
+    kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_k8s_manifests_validate_against_the_kubernetes_schemas() -> None:
+    import kubernetes_validate
+
+    errors = []
+    checked = set()
+    for source, doc in _rendered_k8s():
+        if doc["apiVersion"].startswith("keda.sh/"):
+            continue  # a CRD: kubernetes-validate has no KEDA schema; test_consumers_scale_* checks it
+        try:
+            _validate_k8s(doc)
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(f"{source} {doc['kind']}/{doc['metadata']['name']}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError:
+            errors.append(f"{source} {doc['kind']} {doc['apiVersion']}: no such Kubernetes API")
+        checked.add(doc["kind"])
+    assert not errors, errors
+    assert {"Deployment", "Service", "PodDisruptionBudget", "ConfigMap"} <= checked, checked
+
+
+def test_the_kubernetes_schema_check_catches_a_broken_manifest() -> None:
+    import kubernetes_validate
+
+    deployment = json.loads(json.dumps(_by_kind("Deployment")["claims-api"]))
+    deployment["spec"]["replicas"] = "two"
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["prot"] = 8000
+    with pytest.raises(kubernetes_validate.ValidationError):
+        _validate_k8s(deployment)
+
+
+# -- docker-compose ---------------------------------------------------------------------------------------
+
+COMPOSE = ROOT / "docker-compose.yml"
+
+
+def _docker_compose_works() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    return subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30).returncode == 0
+
+
+def test_docker_compose_config() -> None:
+    """`docker compose config` where the compose plugin exists; the same essentials from the YAML
+    where it does not (this machine has docker without the compose plugin)."""
+    if _docker_compose_works():
+        result = subprocess.run(
+            ["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+    compose = yaml.safe_load(COMPOSE.read_text())
+    services = compose["services"]
+    assert {*SERVICES, "kafka", "postgres", "prometheus", "grafana", "mailcatcher"} <= set(services)
+    for name, service in services.items():
+        assert "image" in service or "build" in service, name
+        depends = service.get("depends_on", {})
+        assert set(depends) <= set(services), f"{name} depends on unknown services {set(depends) - set(services)}"
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+    for name in SERVICES:
+        service = services[name]
+        assert service["build"]["args"]["SERVICE"] == name
+        assert (ROOT / service["build"].get("context", ".") / "Dockerfile").exists()
+        env = service["environment"]
+        assert env["KRAFA_KAFKA_BOOTSTRAP"] == "kafka:9092" and "postgres:5432" in env["KRAFA_DATABASE_URL"]
+        assert {"postgres", "kafka"} <= set(service["depends_on"]), name
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^USER (?!root\b)\w+", dockerfile, re.MULTILINE), "the images must run as a non-root user"
+    assert "HEALTHCHECK" in dockerfile and "/healthz" in dockerfile
+    # Prometheus scrapes the five services by their compose names and ports, and loads the rules.
+    targets = {
+        t
+        for job in yaml.safe_load(PROMETHEUS.read_text())["scrape_configs"]
+        for c in job["static_configs"]
+        for t in c["targets"]
+    }
+    assert {f"{name}:{services[name]['environment']['KRAFA_HTTP_PORT']}" for name in SERVICES} == targets
+    topics = services["kafka-topics"]["command"][0]
+    for topic in ("krafa.claims", "krafa.dunning", "krafa.notifications", "krafa.bounces", "krafa.payments"):
+        assert topic in topics
+
+
+def test_runbook_consumer_table_follows_the_registry() -> None:
+    from krafa_events.registry import topics_consumed_by
+
+    table = dict(re.findall(r"^\| (\S+) \| (krafa\.[^|]*?) \|$", RUNBOOKS.read_text(), re.MULTILINE))
+    for service in SERVICES:
+        assert table.get(service) == ", ".join(topics_consumed_by(service)), f"docs/runbooks.md: {service}"

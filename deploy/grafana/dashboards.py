@@ -1,0 +1,574 @@
+"""The Grafana dashboards as code: `python deploy/grafana/dashboards.py` writes
+deploy/grafana/dashboards/*.json (provisioned by Grafana in docker-compose). Every query names
+only metrics the services export; tests/contract checks the committed JSON is this output and
+tests/observability evaluates every query against a Prometheus scraping the running stack.
+
+Creditor KPIs carry the creditor's id; `* on (creditor) group_left (name) krafa_creditor_info`
+adds its name for the legend. Money is in minor units of its currency (ISK has none, EUR two).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+OUT = Path(__file__).resolve().parent / "dashboards"
+NAMES = "* on (creditor) group_left (name) krafa_creditor_info"
+C = 'creditor=~"$creditor"'
+
+
+@dataclass
+class Panel:
+    title: str
+    targets: list[tuple[str, str]]  # (expr, legend)
+    unit: str = "short"
+    description: str = ""
+    kind: str = "timeseries"
+    width: int = 12
+    height: int = 8
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Row:
+    title: str
+    panels: list[Panel]
+
+
+def _panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": panel_id,
+        "type": panel.kind,
+        "title": panel.title,
+        "description": panel.description,
+        "datasource": DATASOURCE,
+        "gridPos": {"x": x, "y": y, "w": panel.width, "h": panel.height},
+        "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
+        "options": {
+            "legend": {"displayMode": "table", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        }
+        if panel.kind == "timeseries"
+        else {"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "value"},
+        "targets": [
+            {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "range": True}
+            for i, (expr, legend) in enumerate(panel.targets)
+        ],
+    }
+    body.update(panel.extra)
+    return body
+
+
+def _variable(name: str, label: str, query: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": query, "refId": f"{name}-values"},
+        "definition": query,
+        "includeAll": True,
+        "allValue": ".*",
+        "multi": True,
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "refresh": 2,
+        "sort": 1,
+    }
+
+
+def dashboard(
+    uid: str, title: str, tags: list[str], rows: list[Row], variables: list[dict[str, Any]]
+) -> dict[str, Any]:
+    panels: list[dict[str, Any]] = []
+    y = 0
+    panel_id = 1
+    for row in rows:
+        panels.append(
+            {
+                "id": panel_id,
+                "type": "row",
+                "title": row.title,
+                "collapsed": False,
+                "gridPos": {"x": 0, "y": y, "w": 24, "h": 1},
+                "panels": [],
+            }
+        )
+        panel_id += 1
+        y += 1
+        x = 0
+        row_height = 0
+        for panel in row.panels:
+            if x + panel.width > 24:
+                x, y = 0, y + row_height
+                row_height = 0
+            panels.append(_panel(panel, panel_id, x, y))
+            panel_id += 1
+            x += panel.width
+            row_height = max(row_height, panel.height)
+        y += row_height
+    return {
+        "uid": uid,
+        "title": title,
+        "tags": ["krafa", *tags],
+        "timezone": "browser",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "annotations": {"list": []},
+        "links": [{"title": "Krafa", "type": "dashboards", "tags": ["krafa"], "asDropdown": True}],
+        "templating": {"list": variables},
+        "panels": panels,
+    }
+
+
+def collection() -> dict[str, Any]:
+    rows = [
+        Row(
+            "Claims and balances",
+            [
+                Panel("Claims by state", [(f"sum by (state) (krafa_collection_claims{{{C}}})", "{{state}}")]),
+                Panel(
+                    "Open claims by creditor",
+                    [(f'sum by (creditor) (krafa_collection_claims{{{C},state="open"}}) {NAMES}', "{{name}}")],
+                ),
+                Panel(
+                    "Open amount by currency (minor units)",
+                    [(f"sum by (currency) (krafa_collection_open_amount_minor{{{C}}})", "{{currency}}")],
+                    description="Principal, fees and interest still owed on open, disputed and held claims.",
+                ),
+                Panel(
+                    "Open amount by creditor / currency (minor units)",
+                    [
+                        (
+                            f"sum by (creditor, currency) (krafa_collection_open_amount_minor{{{C}}}) {NAMES}",
+                            "{{name}} {{currency}}",
+                        )
+                    ],
+                ),
+            ],
+        ),
+        Row(
+            "Reminders and channels",
+            [
+                Panel(
+                    "Reminders sent by creditor / channel / step (1h)",
+                    [
+                        (
+                            "sum by (creditor, channel, step) (increase(krafa_collection_reminders_sent_total"
+                            f'{{{C},channel=~"$channel"}}[1h])) {NAMES}',
+                            "{{name}} {{channel}} step {{step}}",
+                        )
+                    ],
+                ),
+                Panel(
+                    "Reminders sent by channel / step (rate)",
+                    [
+                        (
+                            'sum by (channel, step) (rate(krafa_reminders_sent_total{channel=~"$channel"}'
+                            "[$__rate_interval]))",
+                            "{{channel}} step {{step}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "Fallback letters by creditor",
+                    [
+                        (
+                            f'sum by (creditor) (krafa_collection_reminders_sent_total{{{C},kind="fallback"}}) {NAMES}',
+                            "{{name}}",
+                        )
+                    ],
+                    description="Letters sent because the email to the debtor bounced.",
+                ),
+                Panel(
+                    "Bounce rate by creditor (bounced / emails sent)",
+                    [
+                        (
+                            f"(sum by (creditor) (krafa_collection_emails_bounced_total{{{C}}})"
+                            f" / sum by (creditor) (krafa_collection_emails_sent_total{{{C}}})) {NAMES}",
+                            "{{name}}",
+                        )
+                    ],
+                    unit="percentunit",
+                ),
+                Panel(
+                    "Bounce rate (hard+soft bounces / emails sent, 1h)",
+                    [
+                        (
+                            'sum(increase(krafa_bounces_received_total{kind=~"hard|soft"}[1h]))'
+                            ' / sum(increase(krafa_reminders_sent_total{channel="email"}[1h]))',
+                            "bounce rate",
+                        )
+                    ],
+                    unit="percentunit",
+                ),
+                Panel(
+                    "Bounces received by kind / source",
+                    [
+                        (
+                            "sum by (kind, source) (rate(krafa_bounces_received_total[$__rate_interval]))",
+                            "{{kind}} {{source}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "Delivery failures by channel / outcome",
+                    [
+                        (
+                            "sum by (channel, outcome) (rate(krafa_delivery_failures_total[$__rate_interval]))",
+                            "{{channel}} {{outcome}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "Delivery failures (permanent) by creditor / channel",
+                    [
+                        (
+                            f"sum by (creditor, channel) (krafa_collection_delivery_failures_total"
+                            f'{{{C},channel=~"$channel"}}) {NAMES}',
+                            "{{name}} {{channel}}",
+                        )
+                    ],
+                ),
+                Panel(
+                    "Deliveries dropped (claim closed) by reason",
+                    [("sum by (reason) (rate(krafa_deliveries_dropped_total[$__rate_interval]))", "{{reason}}")],
+                    unit="ops",
+                ),
+                Panel(
+                    "SMS segments by creditor",
+                    [(f"sum by (creditor) (krafa_collection_sms_segments_total{{{C}}}) {NAMES}", "{{name}}")],
+                ),
+                Panel(
+                    "Provider cost by channel / currency",
+                    [
+                        (
+                            f"sum by (channel, currency) (krafa_collection_message_cost_minor_total{{{C}}})",
+                            "{{channel}} {{currency}}",
+                        )
+                    ],
+                    description="What the SMS and print providers charged, in minor units of their currency.",
+                ),
+                Panel(
+                    "Send latency p99 by channel",
+                    [
+                        (
+                            "histogram_quantile(0.99, sum by (le, channel) (rate(krafa_send_seconds_bucket"
+                            "[$__rate_interval])))",
+                            "{{channel}}",
+                        )
+                    ],
+                    unit="s",
+                ),
+            ],
+        ),
+        Row(
+            "Payments and recovery",
+            [
+                Panel(
+                    "Payments matched / unmatched by currency",
+                    [
+                        (
+                            'sum by (state, currency) (krafa_collection_payments_total{creditor=~"$creditor|unknown"})',
+                            "{{state}} {{currency}}",
+                        )
+                    ],
+                ),
+                Panel(
+                    "Payments matched / unmatched (rate)",
+                    [
+                        ("sum(rate(krafa_payments_matched_total[$__rate_interval]))", "matched"),
+                        (
+                            "sum by (reason) (rate(krafa_payments_unmatched_total[$__rate_interval]))",
+                            "unmatched {{reason}}",
+                        ),
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "Unmatched payments waiting for an operator",
+                    [("sum by (currency) (krafa_collection_unmatched_queue)", "{{currency}}")],
+                ),
+                Panel(
+                    "Payment amount by currency (minor units, per hour)",
+                    [
+                        (
+                            "sum by (currency, direction) (increase(krafa_payment_amount_minor_total[1h]))",
+                            "{{currency}} {{direction}}",
+                        )
+                    ],
+                ),
+                Panel(
+                    "Amount recovered per reminder step (minor units)",
+                    [
+                        (
+                            f"sum by (step, currency) (krafa_collection_recovered_amount_minor_total{{{C}}})",
+                            "step {{step}} {{currency}}",
+                        )
+                    ],
+                    description="Payments credited to the last reminder step sent before them; step 0: before any.",
+                ),
+                Panel(
+                    "Days from due date to payment (median, p90)",
+                    [
+                        (
+                            f"histogram_quantile(0.5, sum by (le) (krafa_collection_days_to_payment_bucket{{{C}}}))",
+                            "median",
+                        ),
+                        (
+                            f"histogram_quantile(0.9, sum by (le) (krafa_collection_days_to_payment_bucket{{{C}}}))",
+                            "p90",
+                        ),
+                    ],
+                    unit="d",
+                ),
+                Panel(
+                    "Recovery rate within 30 / 60 / 90 days by creditor",
+                    [
+                        (
+                            f"max by (creditor, within) (krafa_collection_recovery_ratio{{{C}}}) {NAMES}",
+                            "{{name}} within {{within}} days",
+                        )
+                    ],
+                    unit="percentunit",
+                    description="Share of claims due at least N days ago paid in full within N days of the due date.",
+                ),
+                Panel(
+                    "Timeline steps fired by step",
+                    [("sum by (step) (rate(krafa_scheduler_steps_fired_total[$__rate_interval]))", "step {{step}}")],
+                    unit="ops",
+                ),
+            ],
+        ),
+        Row(
+            "Phone calls",
+            [
+                Panel(
+                    "Call queue by state",
+                    [(f"sum by (state) (krafa_collection_call_tasks{{{C}}})", "{{state}}")],
+                ),
+                Panel(
+                    "Phone-call outcomes",
+                    [(f"sum by (outcome) (krafa_collection_call_outcomes_total{{{C}}})", "{{outcome}}")],
+                ),
+            ],
+        ),
+    ]
+    variables = [
+        _variable("creditor", "Creditor", "label_values(krafa_collection_claims, creditor)"),
+        _variable("channel", "Channel", "label_values(krafa_collection_reminders_sent_total, channel)"),
+    ]
+    return dashboard("krafa-collection", "Krafa / Collection performance", ["collection"], rows, variables)
+
+
+def pipeline() -> dict[str, Any]:
+    s = 'service=~"$service"'
+    rows = [
+        Row(
+            "Events",
+            [
+                Panel(
+                    "Events consumed by service / topic / outcome",
+                    [
+                        (
+                            f"sum by (service, topic, outcome) (rate(krafa_events_consumed_total{{{s}}}"
+                            "[$__rate_interval]))",
+                            "{{service}} {{topic}} {{outcome}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "Outbox published by service / topic",
+                    [
+                        (
+                            f"sum by (service, topic) (rate(krafa_outbox_published_total{{{s}}}[$__rate_interval]))",
+                            "{{service}} → {{topic}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "Consumer lag (records behind) by service / topic",
+                    [(f"sum by (service, topic) (krafa_consumer_lag_messages{{{s}}})", "{{service}} {{topic}}")],
+                ),
+                Panel(
+                    "Handler latency p99 by service / topic",
+                    [
+                        (
+                            "histogram_quantile(0.99, sum by (le, service, topic) ("
+                            "rate(krafa_event_handler_seconds_bucket"
+                            f"{{{s}}}[$__rate_interval])))",
+                            "{{service}} {{topic}}",
+                        )
+                    ],
+                    unit="s",
+                ),
+                Panel(
+                    "Dead-lettered records (increase over 1h)",
+                    [
+                        (
+                            f"sum by (service, topic) (increase(krafa_events_dead_lettered_total{{{s}}}[1h]))",
+                            "{{service}} {{topic}}.dlq",
+                        )
+                    ],
+                ),
+            ],
+        ),
+        Row(
+            "Outbox and timers",
+            [
+                Panel(
+                    "Outbox backlog (unpublished rows)",
+                    [(f"max by (service) (krafa_outbox_backlog_rows{{{s}}})", "{{service}}")],
+                ),
+                Panel(
+                    "Outbox oldest unpublished age",
+                    [(f"max by (service) (krafa_outbox_oldest_unpublished_age_seconds{{{s}}})", "{{service}}")],
+                    unit="s",
+                ),
+                Panel(
+                    "Scheduler: due steps not yet fired / timer lag",
+                    [
+                        ("max(krafa_scheduler_due_steps)", "due steps"),
+                        ("max(krafa_scheduler_timer_lag_seconds)", "lag (s)"),
+                    ],
+                ),
+                Panel("Timelines by status", [("sum by (status) (krafa_scheduler_timelines)", "{{status}}")]),
+                Panel("Notifier send queue", [("sum by (status) (krafa_notifier_send_queue)", "{{status}}")]),
+            ],
+        ),
+    ]
+    variables = [_variable("service", "Service", "label_values(krafa_events_consumed_total, service)")]
+    return dashboard("krafa-pipeline", "Krafa / Pipeline overview", ["pipeline"], rows, variables)
+
+
+def health() -> dict[str, Any]:
+    s = 'service=~"$service"'
+    rows = [
+        Row(
+            "Rate, errors, duration per service",
+            [
+                Panel("Targets up", [('up{job="krafa"}', "{{instance}}")], kind="stat", width=24, height=4),
+                Panel(
+                    "Request rate by service",
+                    [(f"sum by (service) (rate(krafa_http_requests_total{{{s}}}[$__rate_interval]))", "{{service}}")],
+                    unit="reqps",
+                ),
+                Panel(
+                    "5xx ratio by service",
+                    [
+                        (
+                            f'sum by (service) (rate(krafa_http_requests_total{{{s},status=~"5.."}}[$__rate_interval]))'
+                            f" / sum by (service) (rate(krafa_http_requests_total{{{s}}}[$__rate_interval]))",
+                            "{{service}}",
+                        )
+                    ],
+                    unit="percentunit",
+                ),
+                Panel(
+                    "Latency p50 by service",
+                    [
+                        (
+                            "histogram_quantile(0.5, sum by (le, service) ("
+                            "rate(krafa_http_request_duration_seconds_bucket"
+                            f"{{{s}}}[$__rate_interval])))",
+                            "{{service}}",
+                        )
+                    ],
+                    unit="s",
+                ),
+                Panel(
+                    "Latency p99 by service",
+                    [
+                        (
+                            "histogram_quantile(0.99, sum by (le, service) ("
+                            "rate(krafa_http_request_duration_seconds_bucket"
+                            f"{{{s}}}[$__rate_interval])))",
+                            "{{service}}",
+                        )
+                    ],
+                    unit="s",
+                ),
+                Panel(
+                    "Requests by route / status",
+                    [
+                        (
+                            f"sum by (service, route, status) (rate(krafa_http_requests_total{{{s}}}"
+                            "[$__rate_interval]))",
+                            "{{service}} {{route}} {{status}}",
+                        )
+                    ],
+                    unit="reqps",
+                ),
+                Panel(
+                    "Mean latency by route",
+                    [
+                        (
+                            "sum by (service, route) (rate(krafa_http_request_duration_seconds_sum"
+                            f"{{{s}}}[$__rate_interval])) / sum by (service, route) "
+                            f"(rate(krafa_http_request_duration_seconds_count{{{s}}}[$__rate_interval]))",
+                            "{{service}} {{route}}",
+                        )
+                    ],
+                    unit="s",
+                ),
+                Panel(
+                    "Events: consumed and failed by service",
+                    [
+                        (
+                            f"sum by (service, outcome) (rate(krafa_events_consumed_total{{{s}}}[$__rate_interval]))",
+                            "{{service}} {{outcome}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "Event handler p99 by service",
+                    [
+                        (
+                            "histogram_quantile(0.99, sum by (le, service) (rate(krafa_event_handler_seconds_bucket"
+                            f"{{{s}}}[$__rate_interval])))",
+                            "{{service}}",
+                        )
+                    ],
+                    unit="s",
+                ),
+            ],
+        )
+    ]
+    variables = [_variable("service", "Service", "label_values(krafa_http_requests_total, service)")]
+    return dashboard("krafa-service-health", "Krafa / Service health", ["health"], rows, variables)
+
+
+def render_all() -> dict[str, str]:
+    return {
+        f"{name}.json": json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+        for name, build in (
+            ("collection-performance", collection),
+            ("pipeline-overview", pipeline),
+            ("service-health", health),
+        )
+    }
+
+
+def main(argv: list[str]) -> int:
+    target = Path(argv[0]) if argv else OUT
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in render_all().items():
+        (target / name).write_text(text)
+    print(f"wrote {len(render_all())} dashboards to {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
