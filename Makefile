@@ -8,9 +8,10 @@ MEMBERS := libs/events libs/kit services/claims-api services/scheduler services/
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+CHAOS_ARGS ?= --repeat 3
 
 .PHONY: install run demo test test-unit test-integration test-e2e lint fmt typecheck \
-        schemas asyncapi constraints up down clean bench
+        schemas asyncapi constraints up down clean bench chaos
 
 install: $(STAMP)
 
@@ -35,6 +36,11 @@ test-unit: install
 
 test-e2e: install
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+# Faults under load on an embedded stack, then every invariant (its short form runs in make test
+# as tests/chaos): by default three full runs in a row; make chaos CHAOS_ARGS="--repeat 1" for one.
+chaos: install
+	$(BIN)/krafa chaos $(CHAOS_ARGS)
 
 # Throughput/latency figures into bench/results.json: make bench BENCH_ARGS="--quick".
 bench: install

@@ -257,6 +257,28 @@ def cmd_outbox_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from krafa.chaos import ChaosOptions, run_chaos
+
+    passes = 0
+    for run in range(args.repeat):
+        options = ChaosOptions(
+            short=args.short,
+            rounds=args.rounds,
+            seed=None if args.seed is None else args.seed + run,
+            day_seconds=args.day_seconds,
+            say=lambda m: print(f"  {m}", flush=True),
+        )
+        report = run_chaos(options, keep_logs=Path(args.logs) / f"run-{run + 1}" if args.logs else None)
+        print(report.render(), flush=True)
+        if not report.ok:
+            print(f"chaos run {run + 1} of {args.repeat} FAILED", flush=True)
+            return 1
+        passes += 1
+    print(f"chaos: {passes} run(s) in a row passed", flush=True)
+    return 0
+
+
 def cmd_service(args: argparse.Namespace) -> int:
     import importlib
 
@@ -315,6 +337,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", required=True, help="ISO 8601 time")
     replay.add_argument("--database-url", default=None)
     replay.set_defaults(func=cmd_outbox_replay)
+
+    chaos = sub.add_parser("chaos", help="faults under load on an embedded stack; exit 0 only if every invariant held")
+    chaos.add_argument("--short", action="store_true", help="the quick form run by make test")
+    chaos.add_argument("--rounds", type=int, default=1, help="how many times the fault schedule runs")
+    chaos.add_argument("--repeat", type=int, default=1, help="whole runs in a row, each on a fresh stack")
+    chaos.add_argument("--seed", type=int, default=None, help="the fault schedule's random seed")
+    chaos.add_argument("--day-seconds", type=float, default=None, help="wall seconds per simulated day")
+    chaos.add_argument("--logs", default=None, help="keep a copy of every log under this directory")
+    chaos.set_defaults(func=cmd_chaos)
 
     service = sub.add_parser("service", help="run one service alone (how containers run them)")
     service.add_argument("name", choices=SERVICES)

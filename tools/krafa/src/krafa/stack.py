@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -137,8 +139,19 @@ class Stack:
         return self.pg.dsn_for(DATABASE)
 
     @property
+    def receipt_secret(self) -> str:
+        # Derived from the stack's own secret, so a restarted stack keeps verifying receipts.
+        return hmac.new(self.state.return_path_secret.encode(), b"sms-receipts", hashlib.sha256).hexdigest()
+
+    @property
     def spool(self) -> Path:
         return self.home / "spool"
+
+    @property
+    def smtp_faults_file(self) -> Path:
+        """Write a FaultMode here (krafa.sinks.smtp_catcher.write_fault_mode) to make the SMTP
+        catcher refuse or drop messages; chaos runs use it."""
+        return self.home / "smtp-faults.json"
 
     def service_env(self, service: str) -> dict[str, str]:
         ports = self.config.ports
@@ -168,6 +181,13 @@ class Stack:
         if service == "notifier":
             env["KRAFA_SMTP_PORT"] = str(ports["smtp-catcher"])
             env["KRAFA_PRINT_URL"] = self.url("provider-sink")
+            # The provider sink stands in for the SMS gateway and the netbank too; it signs its
+            # delivery receipts and posts them back to the notifier's public URL.
+            env["KRAFA_SMS_PROVIDER"] = "generic"
+            env["KRAFA_SMS_URL"] = self.url("provider-sink")
+            env["KRAFA_SMS_RECEIPT_SECRET"] = self.receipt_secret
+            env["KRAFA_NETBANK_URL"] = self.url("provider-sink") + "/netbank/documents"
+            env["KRAFA_PUBLIC_URL"] = self.url("notifier")
         if service == "bounce-handler":
             env["KRAFA_SMTP_PORT"] = str(ports["bounce-smtp"])
         env.update(self.config.extra_env)
@@ -225,6 +245,8 @@ class Stack:
                 f"127.0.0.1:{ports['bounce-smtp']}",
                 "--hostname",
                 "mx.debtors.localhost",
+                "--faults-file",
+                str(self.smtp_faults_file),
             ],
             os.environ.copy(),
         )
@@ -240,6 +262,8 @@ class Stack:
                 str(ports["provider-sink"]),
                 "--spool",
                 str(self.spool / "providers"),
+                "--receipt-secret",
+                self.receipt_secret,
             ],
             os.environ.copy(),
         )
@@ -277,6 +301,41 @@ class Stack:
         os.kill(process.pid, sig)
         if sig == signal.SIGKILL:
             process.wait(10)
+
+    def restart_service(self, name: str, *, wait: bool = True) -> None:
+        """Start a service again after it died (or was killed) and wait until it is ready."""
+        process = self.processes.get(name)
+        if process is not None and process.poll() is None:
+            stop_process(process)
+        self.start_service(name)
+        if wait:
+            self.wait_ready((name,))
+
+    def restart_postgres(self, pause: float = 0.0) -> None:
+        """Stop PostgreSQL (fast shutdown), optionally stay down `pause` seconds, start it again."""
+        self.pg.stop()
+        time.sleep(pause)
+        self.pg.start()
+
+    def replace_broker(self) -> None:
+        """Lose the broker with everything in it and start an empty one on the same port with the
+        topics created, as after losing a Kafka cluster; `replay_outboxes` restores the events.
+        The services are frozen (SIGSTOP) until the topics exist: Tansu creates a topic on first
+        use with its own partition count, which Apache Kafka does too unless
+        auto.create.topics.enable is off (the runbook says to turn it off)."""
+        frozen = [p for name, p in self.processes.items() if name in SERVICES and p.poll() is None]
+        for process in frozen:
+            os.kill(process.pid, signal.SIGSTOP)
+        try:
+            if self.broker.process is not None and self.broker.process.poll() is None:
+                os.kill(self.broker.process.pid, signal.SIGKILL)
+                self.broker.process.wait(10)
+            self.broker.start()
+            asyncio.run(ensure_topics(self.broker.bootstrap))
+        finally:
+            for process in frozen:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         for name in (*SERVICES, "smtp-catcher", "provider-sink"):

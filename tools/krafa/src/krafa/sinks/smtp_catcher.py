@@ -8,7 +8,14 @@ is how a real receiving MTA behaves once the message has left the sender's hands
 CLI::
 
     python -m krafa.sinks.smtp_catcher --host 127.0.0.1 --port 0 --spool DIR \
-        [--bounce-domains invalid.example,...] [--bounce-to HOST:PORT] [--hostname NAME]
+        [--bounce-domains invalid.example,...] [--bounce-to HOST:PORT] [--hostname NAME] \
+        [--faults-file FILE]
+
+Fault mode (for chaos runs): ``--faults-file`` names a JSON file ``{"refuse_rate": 0.3,
+"drop_rate": 0.1}``, re-read whenever it changes. While it asks for faults, that share of
+messages is refused with a transient ``451`` at the end of DATA (nothing stored) and that share
+has its connection cut before the reply (nothing stored either), so a correct client retries and
+nothing is lost or doubled. Every injected fault is appended to ``DIR/faults.jsonl``.
 
 Once listening it prints ``READY smtp <host>:<port>`` on stdout. SIGTERM/SIGINT stop it (exit 0).
 
@@ -33,6 +40,7 @@ import email.utils
 import json
 import logging
 import os
+import random
 import signal
 import socket
 import sys
@@ -356,6 +364,41 @@ def build_dsn(
     )
 
 
+@dataclass(frozen=True)
+class FaultMode:
+    """Shares of messages the catcher refuses (451, transient) or cuts off (connection dropped)."""
+
+    refuse_rate: float = 0.0
+    drop_rate: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: object) -> FaultMode:
+        if not isinstance(data, dict):
+            return cls()
+
+        def rate(name: str) -> float:
+            value = data.get(name, 0.0)
+            return min(max(float(value), 0.0), 1.0) if isinstance(value, (int, float)) else 0.0
+
+        return cls(refuse_rate=rate("refuse_rate"), drop_rate=rate("drop_rate"))
+
+    @property
+    def active(self) -> bool:
+        return self.refuse_rate > 0 or self.drop_rate > 0
+
+
+def write_fault_mode(path: Path, mode: FaultMode) -> None:
+    """Switch a running catcher's fault mode (atomically, so it never reads half a file)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"refuse_rate": mode.refuse_rate, "drop_rate": mode.drop_rate}))
+    os.replace(tmp, path)
+
+
+def read_faults(spool: Path) -> list[dict[str, Any]]:
+    """The faults a catcher injected: ``{"fault": "refused"|"dropped", "at": ...}`` per message."""
+    return _read_jsonl(spool / "faults.jsonl")
+
+
 @dataclass
 class _PendingDsn:
     dsn_id: str
@@ -381,8 +424,15 @@ class SmtpCatcher:
         hostname: str | None = None,
         dsn_retry_for: float = DEFAULT_DSN_RETRY_FOR,
         dsn_retry_initial: float = DEFAULT_DSN_RETRY_INITIAL,
+        faults_file: Path | None = None,
+        fault_seed: int | None = None,
     ) -> None:
         self.spool = Path(spool)
+        self.faults_file = faults_file
+        self._faults = FaultMode()
+        self._faults_stamp: tuple[int, int, int] | None = None
+        self._random = random.Random(fault_seed)  # fault injection, not security
+        self._faults_lock = threading.Lock()
         self.host = host
         self._requested_port = port
         self.bounce_domains = frozenset(d.strip().lower() for d in bounce_domains if d.strip())
@@ -412,6 +462,43 @@ class SmtpCatcher:
     @property
     def pending_dsns(self) -> int:
         return len(self._dsn_tasks)
+
+    def set_faults(self, mode: FaultMode) -> None:
+        """Fault mode for in-process use; a ``faults_file`` overrides it when it changes."""
+        self._faults = mode
+
+    def fault_mode(self) -> FaultMode:
+        if self.faults_file is not None:
+            try:
+                # The inode too: write_fault_mode replaces the file, and two writes can share an
+                # mtime on a coarse filesystem clock.
+                info = self.faults_file.stat()
+                stamp: tuple[int, int, int] | None = (info.st_mtime_ns, info.st_ino, info.st_size)
+            except FileNotFoundError:
+                stamp = None
+            if stamp != self._faults_stamp:
+                self._faults_stamp = stamp
+                try:
+                    data = json.loads(self.faults_file.read_text()) if stamp is not None else {}
+                except (OSError, ValueError):
+                    data = {}
+                self._faults = FaultMode.from_json(data)
+                log.warning("fault mode now %s", self._faults)
+        return self._faults
+
+    def _pick_fault(self) -> str | None:
+        mode = self.fault_mode()
+        if not mode.active:
+            return None
+        roll = self._random.random()
+        if roll < mode.refuse_rate:
+            fault = "refused"
+        elif roll < mode.refuse_rate + mode.drop_rate:
+            fault = "dropped"
+        else:
+            return None
+        _append_jsonl(self.spool / "faults.jsonl", {"fault": fault, "at": _iso(_utcnow())}, self._faults_lock)
+        return fault
 
     def is_bounce_recipient(self, address: str) -> bool:
         local, domain = _split_address(address)
@@ -647,6 +734,15 @@ class _Handler:
         self._catcher = catcher
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        fault = self._catcher._pick_fault()
+        if fault == "refused":
+            # Transient on purpose: a greylisting or overloaded MTA; the client must retry later.
+            return "451 4.7.1 Try again later (fault injection)"
+        if fault == "dropped" and isinstance(server.transport, asyncio.Transport):
+            # The connection dies after the data arrived and before any reply: the client cannot
+            # know, and nothing was stored, so only a retry delivers it.
+            server.transport.abort()
+            return "421 4.4.2 Connection dropped (fault injection)"
         return await self._catcher._accept(envelope)
 
 
@@ -684,6 +780,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dsn-retry-for", type=float, default=DEFAULT_DSN_RETRY_FOR, help="seconds to keep retrying DSN delivery"
     )
+    p.add_argument("--faults-file", type=Path, default=None, help="JSON fault mode, re-read when it changes")
     p.add_argument("--log-level", default=os.environ.get("KRAFA_LOG_LEVEL", "INFO"))
     return p
 
@@ -697,6 +794,7 @@ async def _serve(args: argparse.Namespace) -> None:
         bounce_to=args.bounce_to,
         hostname=args.hostname,
         dsn_retry_for=args.dsn_retry_for,
+        faults_file=args.faults_file,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

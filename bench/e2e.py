@@ -1,0 +1,253 @@
+"""e2e_claims_per_s: claims per second through the whole path with every service running on the
+embedded stack (separate processes, durable PostgreSQL): created over REST (bulk POSTs of 500),
+timeline planned and step 1 fired by the scheduler (the claims are overdue already), the reminder
+rendered and accepted by the SMTP server, then paid by a camt.054 bank file uploaded as soon as
+the reminder is seen, matched, the claim paid and its timeline stopped. Timed from the first
+POST to the moment every claim's timeline is stopped; N claims / that time.
+
+Component: the bulk ingest alone on the same stack (the same N claims POSTed the same way, due in
+a year so nothing else happens for them), in claims/s."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from krafa.stack import Stack, StackConfig
+from krafa_events import ClaimPaid, ReminderSent, Topic, UndecodableMessage, decode
+from krafa_events.topics import PARTITIONS
+from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
+from krafa_scheduler.domain import is_business_day
+
+from bench.common import Figure, Options, say, temp_dir
+
+KEY = "e2e_claims_per_s"
+CHUNK = 500
+# A simulated day lasts two wall minutes: step 1 of an overdue claim fires at once, step 2 is
+# more than a week (twenty minutes) away, so every reminder a run sends is a first one.
+DAY_SECONDS = 120.0
+SIM_START = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)  # a Tuesday
+
+
+def _claim(run: str, i: int, due: date) -> dict[str, Any]:
+    return {
+        "invoice_no": f"E2E-{run}-{i:06d}",
+        "amount_minor": 5_000 + i % 50_000,
+        "currency": "ISK",
+        "issue_date": (due - timedelta(days=20)).isoformat(),
+        "due_date": due.isoformat(),
+        "description": "Árgjald 2026",
+        "debtor": {
+            "customer_no": f"E-{run}-{i:06d}",
+            "name": f"Jón Jónsson {i}",
+            "country": "IS",
+            "language": "is",
+            "time_zone": "Atlantic/Reykjavik",
+            "email": f"jon{i}.{run}@example.is",
+            "address": {"lines": ["Laugavegur 1"], "postcode": "101", "city": "Reykjavík", "country": "IS"},
+        },
+    }
+
+
+def _overdue_due_date(today: date) -> date:
+    """A due date whose step-1 day (due + 1) is a business day already past: step 1 fires now."""
+    due = today - timedelta(days=3)
+    while not is_business_day(due + timedelta(days=1), "IS"):
+        due -= timedelta(days=1)
+    return due
+
+
+class Watcher:
+    """Reads ReminderSent and ClaimPaid from the end of the topics as they are now."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.reminded: dict[uuid.UUID, float] = {}
+        self.paid: set[uuid.UUID] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=20
+        )
+        await consumer.start()
+        partitions = [
+            TopicPartition(topic.value, p)
+            for topic in (Topic.NOTIFICATIONS, Topic.CLAIMS)
+            for p in range(PARTITIONS[topic])
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await consumer.position(tp)  # resolve the end offsets before anything is produced
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            for records in (await self._consumer.getmany(timeout_ms=100)).values():
+                for record in records:
+                    try:
+                        event = decode(list(record.headers or ()), record.value).event
+                    except UndecodableMessage:
+                        continue
+                    if isinstance(event, ReminderSent) and event.step == 1:
+                        for claim_id in event.claim_ids:
+                            self.reminded.setdefault(claim_id, time.perf_counter())
+                    elif isinstance(event, ClaimPaid):
+                        self.paid.add(event.claim_id)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
+async def _creditor(client: httpx.AsyncClient, stack: Stack, name: str) -> dict[str, str]:
+    response = await client.post(
+        stack.url("claims-api") + "/v1/admin/creditors",
+        headers={"Authorization": f"Bearer {stack.state.admin_token}"},
+        json={"name": name, "country": "IS", "currency": "ISK", "default_language": "is"},
+    )
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['api_key']}"}
+
+
+async def _post_all(
+    client: httpx.AsyncClient, stack: Stack, headers: dict[str, str], bodies: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    created: list[dict[str, Any]] = []
+    for first in range(0, len(bodies), CHUNK):
+        response = await client.post(
+            stack.url("claims-api") + "/v1/claims/bulk",
+            json={"claims": bodies[first : first + CHUNK]},
+            headers=headers,
+        )
+        response.raise_for_status()
+        created += response.json()["claims"]
+    return created
+
+
+async def _one_run(stack: Stack, n: int, run: str) -> tuple[float, float, float]:
+    """(e2e claims/s, ingest-alone claims/s, emails/s during the e2e run)"""
+    watcher = Watcher(stack.broker.bootstrap)
+    await watcher.start()
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        async with httpx.AsyncClient(timeout=300) as client:
+            headers = await _creditor(client, stack, f"E2E {run}")
+            due = _overdue_due_date(stack.sim_now().date())
+            bodies = [_claim(run, i, due) for i in range(n)]
+            started = time.perf_counter()
+            posting = asyncio.create_task(_post_all(client, stack, headers, bodies))
+            claims: dict[uuid.UUID, dict[str, Any]] = {}
+            paid_for: set[uuid.UUID] = set()
+            files = 0
+            ids: list[uuid.UUID] = []
+            while True:
+                if posting.done() and not claims:
+                    claims = {uuid.UUID(c["id"]): c for c in posting.result()}
+                    ids = list(claims)
+                payable = [c for c in watcher.reminded if c in claims and c not in paid_for]
+                if payable:
+                    files += 1
+                    document = camt054(
+                        [
+                            GeneratedCredit(
+                                amount_minor=claims[c]["balance_minor"],
+                                currency="ISK",
+                                reference=claims[c]["reference"],
+                                booking_date=stack.sim_now().date(),
+                                bank_ref=f"E2E{run}{files:05d}{k:05d}",
+                            )
+                            for k, c in enumerate(payable)
+                        ],
+                        account_iban="IS140159260076545510730339",
+                        msg_id=f"E2E-{run}-{files}",
+                        created=datetime.now(UTC),
+                    )
+                    response = await client.post(
+                        stack.url("payments-ingest") + "/v1/payments/files",
+                        content=document,
+                        params={"filename": f"e2e-{run}-{files}.xml"},
+                        headers={
+                            "Content-Type": "application/xml",
+                            "Authorization": f"Bearer {stack.state.admin_token}",
+                        },
+                    )
+                    response.raise_for_status()
+                    paid_for.update(payable)
+                if ids and len(paid_for) == n and len(watcher.paid.intersection(ids)) == n:
+                    stopped = await conn.fetchval(
+                        "SELECT count(*) FROM scheduler.timelines WHERE claim_id = ANY($1::uuid[])"
+                        " AND status = 'stopped'",
+                        ids,
+                    )
+                    if stopped == n:
+                        break
+                if time.perf_counter() - started > 900:
+                    raise TimeoutError(
+                        f"after 900 s: {len(watcher.reminded)} reminded, {len(paid_for)} paid for, "
+                        f"{len(watcher.paid)} ClaimPaid of {n}"
+                    )
+                await asyncio.sleep(0.2)
+            elapsed = time.perf_counter() - started
+            reminded_at = [watcher.reminded[c] for c in ids]
+            email_rate = n / max(max(reminded_at) - min(reminded_at), 1e-3)
+
+            # The component: the same claims POSTed alone, due in a year (nothing else follows).
+            alone_headers = await _creditor(client, stack, f"E2E ingest {run}")
+            later = stack.sim_now().date() + timedelta(days=365)
+            alone = [_claim(f"{run}i", i, later) for i in range(n)]
+            started = time.perf_counter()
+            await _post_all(client, stack, alone_headers, alone)
+            ingest_rate = n / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+        await watcher.stop()
+    return n / elapsed, ingest_rate, email_rate
+
+
+def run(opts: Options) -> Figure:
+    n = opts.size(3000, 300)
+    values: list[float] = []
+    component: list[float] = []
+    emails: list[float] = []
+    with temp_dir("e2e") as home:
+        config = StackConfig.with_free_ports(home, sim_speed=86400 / DAY_SECONDS, durable=True)
+        config.sim_start = SIM_START
+        config.extra_env["KRAFA_LOG_LEVEL"] = "WARNING"
+        stack = Stack(config)
+        try:
+            say("starting the embedded stack (PostgreSQL, broker, sinks, five services)")
+            stack.start()
+            for i in range(opts.runs):
+                rate, ingest, email_rate = asyncio.run(_one_run(stack, n, f"{i}{uuid.uuid4().hex[:4]}"))
+                say(f"run {i + 1}: {n} claims end to end at {rate:.1f}/s; ingest alone {ingest:.0f}/s")
+                values.append(rate)
+                component.append(ingest)
+                emails.append(email_rate)
+        finally:
+            stack.stop()
+    emails.sort()
+    return Figure(
+        key=KEY,
+        unit="claims/s",
+        n=n,
+        values=values,
+        component=component,
+        component_label="bulk ingest alone on the same stack (POST /v1/claims/bulk, 500 a request)",
+        extra={f"{KEY}_reminder_emails_per_s": emails[len(emails) // 2]},
+    )
