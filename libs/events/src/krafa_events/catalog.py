@@ -139,6 +139,9 @@ class ReminderDue(Event):
     interest_minor: int = Field(default=0, ge=0, description="late interest accrued up to due_at")
     pay_by: date | None = Field(default=None, description="the date the reminder asks payment by")
     cc: tuple[str, ...] = Field(default=(), description="copy addresses the policy adds (email only)")
+    bcc: tuple[str, ...] = Field(
+        default=(), description="blind copies the policy adds (email only): envelope recipients, never a header"
+    )
     policy: str | None = Field(default=None, description="policy key and version, e.g. 'is-default@3'")
 
     def subject(self) -> str:

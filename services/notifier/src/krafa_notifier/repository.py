@@ -10,7 +10,7 @@ import asyncpg
 
 DISPATCH_COLUMNS = (
     "id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone, template, fee_minor, channels,"
-    " fallback_for, attempts, due_at, interest_minor, pay_by, cc"
+    " fallback_for, attempts, due_at, interest_minor, pay_by, cc, bcc"
 )
 
 
@@ -126,8 +126,8 @@ async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> b
     """A delivery per (reminder, kind): a second ReminderDue or a second bounce adds nothing."""
     inserted = await conn.fetchval(
         "INSERT INTO deliveries (id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone,"
-        " template, fee_minor, channels, fallback_for, due_at, currency, interest_minor, pay_by, cc)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        " template, fee_minor, channels, fallback_for, due_at, currency, interest_minor, pay_by, cc, bcc)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         " ON CONFLICT (reminder_id, kind) DO NOTHING RETURNING true",
         values["id"],
         values["reminder_id"],
@@ -146,6 +146,7 @@ async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> b
         values.get("interest_minor", 0),
         values.get("pay_by"),
         list(values.get("cc", ())),
+        list(values.get("bcc", ())),
     )
     return bool(inserted)
 

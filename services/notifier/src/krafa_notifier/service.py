@@ -99,6 +99,7 @@ async def plan_reminder(uow: UnitOfWork, event: ReminderDue) -> None:
             "interest_minor": event.interest_minor,
             "pay_by": event.pay_by,
             "cc": list(event.cc),
+            "bcc": list(event.bcc),
         },
     )
 
@@ -288,6 +289,7 @@ async def _record_failure(
             "interest_minor": row["interest_minor"],
             "pay_by": row["pay_by"],
             "cc": list(row["cc"]),
+            "bcc": list(row["bcc"]),
         },
     )
 
@@ -511,13 +513,15 @@ class Dispatcher:
         return_path = verp.encode(row["id"], self.return_domain, self.return_secret)
         sender = creditor.get("sender_email") or self.sender
         cc = [a for a in row["cc"] if a.lower() != recipient.lower() and not await self._suppressed(row, a)]
+        # Blind copies go only into the SMTP envelope: the debtor never sees them in a header.
+        bcc = [a for a in row["bcc"] if a.lower() != recipient.lower() and not await self._suppressed(row, a)]
         message = mime.build_email(
             rendered, sender=sender, recipient=recipient, message_id=message_id, cc=cc, date=self.clock.now()
         )
         if self.dkim_signer is not None:
             message = self.dkim_signer(message)
         await self.email.send(
-            envelope_from=return_path, recipients=mime.envelope_recipients(recipient, cc), message=message
+            envelope_from=return_path, recipients=mime.envelope_recipients(recipient, cc, bcc), message=message
         )
         return SendResult(recipient=recipient, message_id=message_id, return_path=return_path)
 

@@ -149,7 +149,7 @@ async def test_every_channel_in_every_language(database_url: str, broker: Embedd
     sms_first = (Channel.SMS, Channel.EMAIL, Channel.LETTER)
     reminders = [
         a_reminder_due(sms_is, channels=sms_first),
-        a_reminder_due(sms_nb, channels=sms_first, cc=("regnskap@fram.example",)),
+        a_reminder_due(sms_nb, channels=sms_first, cc=("regnskap@fram.example",), bcc=("arkiv@fram.example",)),
         a_reminder_due(netbank_et),
         a_reminder_due(email_en, step=2, tone="firm", fee_minor=500, interest_minor=225, pay_by=date(2026, 4, 3)),
         a_reminder_due(letter_is),
@@ -181,9 +181,12 @@ async def test_every_channel_in_every_language(database_url: str, broker: Embedd
         assert email_nb.channel == Channel.EMAIL and email_nb.fallback_for == failed.delivery_id
         caught = {m.rcpt_tos[0]: m for m in providers.smtp.messages()}
         nb = caught["kari@example.no"]
-        assert nb.rcpt_tos == ["kari@example.no", "regnskap@fram.example"]
+        assert nb.rcpt_tos == ["kari@example.no", "regnskap@fram.example", "arkiv@fram.example"]
         message = email.message_from_bytes(nb.raw())
         assert message["Cc"] == "regnskap@fram.example" and message["Content-Language"] == "nb"
+        # Blind: in the envelope only (the catcher records it as X-Krafa-Envelope-To), no header shows it.
+        shown = [v for k, v in message.items() if not k.startswith("X-Krafa-Envelope")]
+        assert message["Bcc"] is None and not any("arkiv@fram.example" in str(v) for v in shown)
         assert message["Message-ID"] == email_nb.message_id
         text, html = parts(message)
         assert f"1{NBSP}234,50{NBSP}kr" in text and f"1{NBSP}234,50{NBSP}kr" in html

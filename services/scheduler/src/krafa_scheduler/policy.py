@@ -76,6 +76,7 @@ class Step(Model):
     pay_within_days: int | None = Field(default=None, ge=1, le=365)
     conditions: Conditions = Conditions()
     cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
     # A late friendly step is pointless once the next step is due as well; a legally required
     # one (a collection warning before handover) must never be skipped.
     skippable: bool = False

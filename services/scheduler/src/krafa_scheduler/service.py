@@ -284,6 +284,7 @@ def events_of(fired: list[domain.Fired], group: list[Due], now: datetime, handov
                 interest_minor=sum(f.interest_minor for f in real),
                 pay_by=first.pay_by,
                 cc=step.cc,
+                bcc=step.bcc,
                 policy=group[0].ctx.policy.ref,
             )
         )
