@@ -25,14 +25,15 @@ RATE = 100.0
 CLIENTS = 4
 
 
-async def _paced(n: int, send: Callable[[int], Awaitable[None]]) -> tuple[list[float], float]:
-    """Call `send(k)` for k in 0..n-1 on CLIENTS workers, each request due at k / RATE; returns
-    the latencies (ms) and the rate achieved (requests/s)."""
+async def _paced(n: int, send: Callable[[int, int], Awaitable[None]]) -> tuple[list[float], float]:
+    """Call `send(k, worker)` for k in 0..n-1 on CLIENTS workers, each request due at k / RATE;
+    returns the latencies (ms) and the rate achieved (requests/s). Each worker owns its
+    connection: one connection never carries two requests at once."""
     latencies: list[float] = []
     next_k = 0
     start = time.perf_counter() + 0.05
 
-    async def worker() -> None:
+    async def worker(w: int) -> None:
         nonlocal next_k
         while next_k < n:
             k = next_k
@@ -41,10 +42,10 @@ async def _paced(n: int, send: Callable[[int], Awaitable[None]]) -> tuple[list[f
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await send(k)
+            await send(k, w)
             latencies.append((time.perf_counter() - due) * 1000)
 
-    await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+    await asyncio.gather(*(worker(w) for w in range(CLIENTS)))
     return latencies, n / (time.perf_counter() - start)
 
 
@@ -57,8 +58,8 @@ async def _posts(base: str, token: str, run: str, n: int) -> tuple[list[float], 
         for c in clients:  # open the connections before the clock starts
             await c.get("/healthz")
 
-        async def send(k: int) -> None:
-            response = await clients[k % CLIENTS].post("/v1/claims", json=claim(run, k))
+        async def send(k: int, w: int) -> None:
+            response = await clients[w].post("/v1/claims", json=claim(run, k))
             if response.status_code != 201:
                 raise RuntimeError(f"POST /v1/claims answered {response.status_code}: {response.text[:300]}")
 
@@ -73,10 +74,8 @@ async def _inserts(dsn: str, n: int) -> tuple[list[float], float]:
     try:
         await conns[0].execute("CREATE TABLE IF NOT EXISTS public.bench_one_row (id uuid PRIMARY KEY, body text)")
 
-        async def send(k: int) -> None:
-            await conns[k % CLIENTS].execute(
-                "INSERT INTO public.bench_one_row VALUES ($1, $2)", uuid.uuid4(), f"claim {k}"
-            )
+        async def send(k: int, w: int) -> None:
+            await conns[w].execute("INSERT INTO public.bench_one_row VALUES ($1, $2)", uuid.uuid4(), f"claim {k}")
 
         return await _paced(n, send)
     finally:
