@@ -163,7 +163,9 @@ class ChaosReport:
 # -- personal data of the load, for the log scan ------------------------------------------------
 def kennitala(birth: date, serial: int) -> str:
     """A valid Icelandic national id (check digit per Þjóðskrá) for a person born on `birth`."""
-    for rr in range(serial % 80 + 20, 100):
+    start = serial % 80 + 20
+    # From the serial's own number onwards, wrapping round: a check digit of 10 skips a number.
+    for rr in [*range(start, 100), *range(20, start)]:
         digits = f"{birth:%d%m%y}{rr:02d}"
         total = sum(int(d) * w for d, w in zip(digits, (3, 2, 7, 6, 5, 4, 3, 2), strict=True))
         check = (11 - total % 11) % 11
