@@ -11,17 +11,16 @@ name), currency, state, step, within — all bounded.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+from krafa_kit.kpi import SnapshotCollector
 from krafa_kit.runtime import Runtime
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -147,32 +146,10 @@ def _days_histogram(rows: list[asyncpg.Record]) -> HistogramMetricFamily:
     return histogram
 
 
-class Snapshot(Collector):
-    def __init__(self) -> None:
-        self.rows: dict[str, list[asyncpg.Record]] = {}
-
-    def collect(self) -> Iterable[Metric]:
-        return list(families(self.rows))
-
-    def describe(self) -> Iterable[Metric]:
-        return list(families({}))
-
-
-SNAPSHOT = Snapshot()
+SNAPSHOT = SnapshotCollector(families, REFRESH_S)
 REGISTRY.register(SNAPSHOT)
 
 
 def install(runtime: Runtime) -> None:
     """Refresh the snapshot in the background while the service runs."""
-
-    async def refresh() -> None:
-        while True:
-            try:
-                async with runtime.db.connection() as conn, conn.transaction(readonly=True):
-                    await conn.execute("SET LOCAL statement_timeout = '5s'")
-                    SNAPSHOT.rows = await snapshot(conn, runtime.clock.now())
-            except Exception as exc:  # a failed refresh keeps the last snapshot; the next one retries
-                log.warning("KPI refresh failed", extra={"error": repr(exc)})
-            await asyncio.sleep(REFRESH_S)
-
-    runtime.add_background("kpi", refresh)
+    SNAPSHOT.install(runtime, lambda conn: snapshot(conn, runtime.clock.now()))

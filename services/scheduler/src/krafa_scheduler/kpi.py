@@ -8,18 +8,17 @@ scrape never waits on PostgreSQL.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 from krafa_kit.clock import Clock
+from krafa_kit.kpi import SnapshotCollector
 from krafa_kit.runtime import Runtime
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -62,32 +61,10 @@ def families(rows: dict[str, Any]) -> Iterator[Metric]:
     yield lag
 
 
-class Snapshot(Collector):
-    def __init__(self) -> None:
-        self.rows: dict[str, Any] = {}
-
-    def collect(self) -> Iterable[Metric]:
-        return list(families(self.rows))
-
-    def describe(self) -> Iterable[Metric]:
-        return list(families({}))
-
-
-SNAPSHOT = Snapshot()
+SNAPSHOT = SnapshotCollector(families, REFRESH_S)
 REGISTRY.register(SNAPSHOT)
 
 
 def install(runtime: Runtime) -> None:
     """Refresh the snapshot in the background while the service runs."""
-
-    async def refresh() -> None:
-        while True:
-            try:
-                async with runtime.db.connection() as conn, conn.transaction(readonly=True):
-                    await conn.execute("SET LOCAL statement_timeout = '5s'")
-                    SNAPSHOT.rows = await snapshot(conn, runtime.clock)
-            except Exception as exc:  # a failed refresh keeps the last snapshot; the next one retries
-                log.warning("KPI refresh failed", extra={"error": repr(exc)})
-            await asyncio.sleep(REFRESH_S)
-
-    runtime.add_background("kpi", refresh)
+    SNAPSHOT.install(runtime, lambda conn: snapshot(conn, runtime.clock))
