@@ -16,8 +16,9 @@ from krafa_claims_api.api.integrations import router as integrations_router
 from krafa_claims_api.api.lifecycle import router as lifecycle_router
 from krafa_claims_api.api.routes import router
 from krafa_claims_api.handlers import build_routes
+from krafa_claims_api.lifecycle import HoldExpiry
 from krafa_claims_api.settings import Settings
-from krafa_claims_api.webhooks import WebhookWorker
+from krafa_claims_api.webhooks import UrlPolicy, WebhookWorker
 
 SCHEMA = "claims"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -30,10 +31,18 @@ def create_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     return runtime
 
 
+def url_policy(settings: Settings) -> UrlPolicy:
+    return UrlPolicy(allow_http=settings.webhook_allow_http, allow_private=settings.webhook_allow_private)
+
+
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     runtime = create_runtime(settings, clock)
-    webhook_worker = WebhookWorker(runtime.db)  # signed webhooks to creditors, from their table
+    # Signed webhooks to creditors, from their table; the SSRF guard checks every attempt.
+    webhook_worker = WebhookWorker(runtime.db, url_policy=url_policy(settings))
     runtime.add_background("webhooks", webhook_worker.run)
+    # Holds end on their own at `until` (supervised by the runtime like every background loop).
+    hold_expiry = HoldExpiry(runtime.db, runtime.clock, poll_interval_s=settings.hold_expiry_poll_s)
+    runtime.add_background("hold-expiry", hold_expiry.run)
     app = create_service_app(
         runtime,
         title="Krafa claims API",
@@ -42,6 +51,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.webhook_worker = webhook_worker
+    app.state.hold_expiry = hold_expiry
     install_error_handlers(app)  # NUL in text → 422, not 500
     app.include_router(router)
     app.include_router(lifecycle_router)  # claim lifecycle, ledger, timeline

@@ -77,7 +77,14 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
             envelope,
             list(event.claim_ids),
             event.due_at,
-            {"step": event.step, "channels": [c.value for c in event.channels], "tone": event.tone},
+            {
+                "step": event.step,
+                "channels": [c.value for c in event.channels],
+                "tone": event.tone,
+                # What the reminder tells the debtor (summed over the claims it groups).
+                "fee_minor": event.fee_minor,
+                "interest_minor": event.interest_minor,
+            },
         )
 
     async def on_reminder_sent(uow: UnitOfWork, envelope: DecodedEvent) -> None:
@@ -137,6 +144,8 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
                 {
                     "fee_id": str(event.fee_id),
                     "kind": event.kind,
+                    # Late interest is the ledger's interest component; every other kind a fee.
+                    "component": "interest" if event.kind == lifecycle.LATE_INTEREST else "fees",
                     "step": event.step,
                     "amount_minor": event.amount_minor,
                     "currency": event.currency,

@@ -1,5 +1,6 @@
 """The claim lifecycle after creation: amend, cancel, dispute and resolve, defer, split into
-instalments, hold and release, write off, and the ledger effects of fees and payments.
+instalments, hold and release (by hand, or on its own at the hold's `until`: HoldExpiry), write
+off, and the ledger effects of fees, late interest and payments.
 
 Every use case locks the claim row, checks the state machine (domain.ALLOWED_FROM) before it
 writes anything, and then writes the new state, the ledger entry, the history entry and the
@@ -8,6 +9,8 @@ The REST routes and the event handlers (call outcomes) share these functions."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -30,14 +33,19 @@ from krafa_events.catalog import (
     ClaimWrittenOff,
     Instalment,
 )
-from krafa_kit.db import UnitOfWork
+from krafa_kit.clock import Clock
+from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.http import Problem
 
 from krafa_claims_api import domain, ledger, repository
 from krafa_claims_api.webhooks import enqueue_webhook
 
+log = logging.getLogger(__name__)
+
 PROBLEMS = "https://docs.krafa.dev/problems/"
 CANCELLATION_FEE = "cancellation_fee"
+# FeeCharged.kind of the late interest the scheduler accrues at each reminder step.
+LATE_INTEREST = "late_interest"
 MAX_INSTALMENTS = 60
 
 PAST_TENSE = {
@@ -401,16 +409,87 @@ async def hold(
 async def release(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, now: datetime) -> None:
     claim = await lock_claim(uow, creditor_id, claim_id)
     check(domain.Action.RELEASE, claim)
+    await _release(uow, claim, now, {})
+
+
+async def _release(uow: UnitOfWork, claim: asyncpg.Record, now: datetime, details: dict[str, Any]) -> None:
     await uow.conn.execute(
-        "UPDATE claims SET status = 'open', held_until = NULL, updated_at = $2 WHERE id = $1", claim_id, now
+        "UPDATE claims SET status = 'open', held_until = NULL, updated_at = $2 WHERE id = $1", claim["id"], now
     )
     await emit(
         uow,
         claim,
-        ClaimReleased(creditor_id=creditor_id, debtor_id=claim["debtor_id"], claim_id=claim_id, released_at=now),
+        ClaimReleased(
+            creditor_id=claim["creditor_id"], debtor_id=claim["debtor_id"], claim_id=claim["id"], released_at=now
+        ),
         now,
-        {},
+        details,
     )
+
+
+HOLD_EXPIRED = "hold expired"
+
+
+async def release_expired_holds(uow: UnitOfWork, now: datetime, limit: int) -> int:
+    """Release up to `limit` held claims whose `until` has passed, as a manual release does
+    (ClaimReleased, history with reason "hold expired"); returns how many. SKIP LOCKED lets
+    several replicas share the work: a claim locked by one is skipped by the others, and once
+    released it no longer matches, so each hold ends exactly once."""
+    claims = await uow.conn.fetch(
+        "SELECT * FROM claims WHERE status = 'held' AND held_until <= $1"
+        " ORDER BY held_until LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    for claim in claims:
+        await _release(uow, claim, now, {"reason": HOLD_EXPIRED, "until": claim["held_until"].isoformat()})
+    return len(claims)
+
+
+async def next_hold_expiry(conn: asyncpg.Connection) -> datetime | None:
+    value: datetime | None = await conn.fetchval("SELECT min(held_until) FROM claims WHERE status = 'held'")
+    return value
+
+
+class HoldExpiry:
+    """Background loop ending holds at their `until` on the service's clock. It sleeps until the
+    next `until` (simulated clocks run days in seconds), but never longer than `poll_interval_s`,
+    so a hold placed meanwhile is seen in time."""
+
+    MIN_WAIT_S = 0.05  # a clock that does not move on its own (tests) must not spin the loop
+
+    def __init__(self, db: Database, clock: Clock, *, poll_interval_s: float = 1.0, batch_size: int = 200) -> None:
+        self.db = db
+        self.clock = clock
+        self.poll_interval_s = poll_interval_s
+        self.batch_size = batch_size
+        self.released = 0
+
+    async def run(self) -> None:
+        while True:
+            try:
+                released, upcoming = await self.release_due()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("hold expiry: database unavailable", extra={"error": repr(exc)})
+                released, upcoming = 0, None
+            if released >= self.batch_size:
+                continue  # more may be due
+            wait = self.poll_interval_s
+            if upcoming is not None:
+                wait = min(wait, self.clock.wall_seconds(upcoming - self.clock.now()))
+            await asyncio.sleep(max(wait, self.MIN_WAIT_S))
+
+    async def release_due(self) -> tuple[int, datetime | None]:
+        """One batch in one transaction; also returns the next `until` still ahead."""
+        async with self.db.uow() as uow:
+            released = await release_expired_holds(uow, self.clock.now(), self.batch_size)
+            await uow.commit()
+        async with self.db.connection() as conn:
+            upcoming = await next_hold_expiry(conn)
+        if released:
+            self.released += released
+            log.info("holds expired", extra={"released": released})
+        return released, upcoming
 
 
 async def write_off(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, reason: str | None, now: datetime) -> None:
@@ -464,20 +543,26 @@ async def charge_fee(
     step: int,
     charged_at: datetime,
 ) -> bool:
-    """Add a dunning fee to the claim (idempotent by fee_id); False on a replay."""
+    """Add a dunning charge to the claim (idempotent by fee_id); False on a replay. Late interest
+    is the ledger's interest component (kind "interest", claims.interest_minor); every other kind
+    is a fee. Both go on the balance, and payments cover fees, then interest, then principal."""
+    interest = kind == LATE_INTEREST
     added = await ledger.record(
         uow.conn,
         claim,
-        kind="fee",
+        kind="interest" if interest else "fee",
         source_id=f"fee:{fee_id}",
         amount_minor=amount_minor,
-        fees_minor=amount_minor,
+        fees_minor=0 if interest else amount_minor,
+        interest_minor=amount_minor if interest else 0,
         occurred_at=charged_at,
         details={"fee_kind": kind, "step": step, "fee_id": str(fee_id)},
     )
     if added:
         await uow.conn.execute(
-            "UPDATE claims SET fees_minor = fees_minor + $2, updated_at = $3 WHERE id = $1",
+            "UPDATE claims SET interest_minor = interest_minor + $2, updated_at = $3 WHERE id = $1"
+            if interest
+            else "UPDATE claims SET fees_minor = fees_minor + $2, updated_at = $3 WHERE id = $1",
             claim["id"],
             amount_minor,
             charged_at,

@@ -1,5 +1,5 @@
 from krafa_kit.settings import ServiceSettings
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 
 class Settings(ServiceSettings):
@@ -10,3 +10,12 @@ class Settings(ServiceSettings):
     # How long a duplicate request waits for the first one holding its Idempotency-Key before
     # answering 409 idempotency-key-in-progress.
     idempotency_lock_timeout_ms: int = 3000
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="webhook endpoints may be private, loopback or link-local addresses, over http "
+        "(tests and demos with 127.0.0.1 sinks; never in production)",
+    )
+    webhook_allow_http: bool = Field(default=False, description="webhook endpoints may use http instead of https")
+    hold_expiry_poll_s: float = Field(
+        default=1.0, gt=0, description="longest wait (wall seconds) between looks for holds whose `until` passed"
+    )

@@ -8,6 +8,15 @@ Every attempt is logged for the delivery-log endpoint.
 
 Signature: `webhook-signature: v1,<base64 HMAC-SHA256 over "{webhook-id}.{webhook-timestamp}.{body}">`
 keyed with the base64-decoded part of the endpoint's `whsec_...` secret.
+
+SSRF guard: a creditor chooses the URL Krafa calls, so an endpoint must be https without
+credentials, and its host must be, and resolve only to, public unicast addresses (not loopback,
+private, link-local, multicast, reserved or unspecified; IPv4 inside IPv6 is checked as IPv4).
+The check runs at registration and again before every attempt, and the attempt connects to the
+address just checked (the Host header and TLS name stay the URL's), so a DNS answer that changes
+in between (DNS rebinding) cannot point it inwards. Redirects are never followed.
+`KRAFA_WEBHOOK_ALLOW_PRIVATE` (tests, demos: 127.0.0.1 sinks) lifts the address rules and allows
+http; `KRAFA_WEBHOOK_ALLOW_HTTP` allows http alone.
 """
 
 from __future__ import annotations
@@ -16,13 +25,17 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 from uuid import UUID
 
 import asyncpg
@@ -38,6 +51,124 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secr
 RETRY_DELAYS_S: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
 LEASE_S = 60
 USER_AGENT = "Krafa-Webhooks/1"
+RESOLVE_TIMEOUT_S = 5.0
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class UnsafeUrl(ValueError):
+    """A webhook URL Krafa must not call; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class UrlPolicy:
+    allow_http: bool = False
+    allow_private: bool = False  # tests and demos: 127.0.0.1 sinks, over http
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one attempt goes: `url` has the checked address as its host; `host` is the Host
+    header and `sni` the TLS server name (certificate check), both the endpoint's own."""
+
+    url: str
+    host: str
+    sni: str | None
+    address: str
+
+
+# Checked in this order so the reason names the narrowest class (127.0.0.1 is also "private").
+_ADDRESS_CLASSES = (
+    ("unspecified", "is_unspecified"),
+    ("loopback", "is_loopback"),
+    ("link-local", "is_link_local"),
+    ("multicast", "is_multicast"),
+    ("reserved", "is_reserved"),
+    ("private", "is_private"),
+)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def address_problem(ip: IPAddress) -> str | None:
+    """Why Krafa must not connect to `ip` ("loopback", "private", …), or None for a public
+    unicast address. IPv4 carried in IPv6 (mapped ::ffff:a.b.c.d, 6to4 2002::/16, NAT64
+    64:ff9b::/96) is judged as the IPv4 address it reaches."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return address_problem(embedded)
+    for name, flag in _ADDRESS_CLASSES:
+        if getattr(ip, flag):
+            return name
+    if not ip.is_global:  # e.g. 100.64.0.0/10 (carrier-grade NAT)
+        return "non-public"
+    return None
+
+
+def parse_url(url: str, policy: UrlPolicy) -> SplitResult:
+    """The URL's parts when its form is acceptable (scheme, no credentials, a host)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number in range)
+    except ValueError as exc:
+        raise UnsafeUrl(f"not a valid URL: {exc}") from exc
+    scheme = parts.scheme.lower()
+    if scheme != "https" and not (scheme == "http" and (policy.allow_http or policy.allow_private)):
+        raise UnsafeUrl("the URL must use https")
+    if "@" in parts.netloc:
+        raise UnsafeUrl("the URL must not carry credentials (user:password@)")
+    if not parts.hostname:
+        raise UnsafeUrl("the URL has no host")
+    return parts
+
+
+async def resolve(url: str, policy: UrlPolicy) -> Target:
+    """Check `url` and resolve its host (with the event loop's getaddrinfo, which also reads
+    decimal, octal and hex IPv4 forms such as 2130706433 or 0177.0.0.1); UnsafeUrl when the form
+    is refused, the host does not resolve, or any address it resolves to is not public."""
+    parts = parse_url(url, policy)
+    host = parts.hostname
+    assert host is not None
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout=RESOLVE_TIMEOUT_S)
+        addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0])) for info in infos))
+    except (OSError, TimeoutError, UnicodeError, ValueError) as exc:
+        raise UnsafeUrl(f"the host {host} does not resolve") from exc
+    if not addresses:
+        raise UnsafeUrl(f"the host {host} does not resolve")
+    if not policy.allow_private:
+        # Every address must be public: a name with one public and one internal record is refused.
+        for ip in addresses:
+            reason = address_problem(ip)
+            if reason is not None:
+                where = f"the host {host} is" if _literal(host) == ip else f"the host {host} resolves to {ip},"
+                raise UnsafeUrl(f"{where} a {reason} address")
+    return pin(parts, addresses[0], port)
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def pin(parts: SplitResult, ip: IPAddress, port: int) -> Target:
+    """The request for `parts` sent to `ip`: the endpoint's Host header and TLS name."""
+    host = parts.hostname
+    assert host is not None
+    shown = f"[{ip.compressed}]" if isinstance(ip, ipaddress.IPv6Address) else ip.compressed
+    pinned = parts._replace(netloc=f"{shown}:{port}").geturl()
+    header = parts.netloc
+    if not header.isascii():  # an internationalised name goes on the wire as IDNA (as getaddrinfo read it)
+        host = host.encode("idna").decode("ascii")
+        header = host + (f":{parts.port}" if parts.port is not None else "")
+    sni = host if parts.scheme.lower() == "https" and _literal(host) is None else None
+    return Target(url=pinned, host=header, sni=sni, address=str(ip))
 
 
 def new_secret() -> str:
@@ -94,12 +225,14 @@ class WebhookWorker:
         self,
         db: Database,
         *,
+        url_policy: UrlPolicy | None = None,
         retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
         poll_interval_s: float = 0.5,
         timeout_s: float = 10.0,
         batch_size: int = 20,
     ) -> None:
         self.db = db
+        self.url_policy = url_policy or UrlPolicy()
         self.retry_delays_s = retry_delays_s
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
@@ -107,8 +240,9 @@ class WebhookWorker:
         self.delivered = 0
 
     async def run(self) -> None:
+        # No redirects and no proxies from the environment: the request goes to the checked address.
         async with httpx.AsyncClient(
-            timeout=self.timeout_s, follow_redirects=False, headers={"user-agent": USER_AGENT}
+            timeout=self.timeout_s, follow_redirects=False, trust_env=False, headers={"user-agent": USER_AGENT}
         ) as client:
             while True:
                 try:
@@ -149,11 +283,20 @@ class WebhookWorker:
         status_code: int | None = None
         error: str | None = None
         try:
-            response = await client.post(row["url"], content=body, headers=headers)
+            # Checked again now, not only at registration: the name may resolve elsewhere today.
+            target = await resolve(row["url"], self.url_policy)
+            response = await client.post(
+                target.url,
+                content=body,
+                headers={**headers, "host": target.host},
+                extensions={"sni_hostname": target.sni} if target.sni else None,
+            )
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
-        except httpx.HTTPError as exc:
+        except UnsafeUrl as exc:
+            error = f"refused: {exc}"[:500]
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         duration_ms = int((time.perf_counter() - started) * 1000)
         attempts = row["attempts"] + 1

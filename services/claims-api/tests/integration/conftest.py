@@ -63,7 +63,13 @@ def clock() -> Clock | None:
 
 @pytest.fixture
 def settings(database_url: str, broker: EmbeddedBroker) -> Settings:
-    return Settings(database_url=database_url, kafka_bootstrap=broker.bootstrap, idempotency_lock_timeout_ms=300)
+    # Tests receive webhooks on 127.0.0.1 over http: the SSRF guard's test-only allowance.
+    return Settings(
+        database_url=database_url,
+        kafka_bootstrap=broker.bootstrap,
+        idempotency_lock_timeout_ms=300,
+        webhook_allow_private=True,
+    )
 
 
 @pytest.fixture

@@ -169,13 +169,19 @@ def _stack_database_url(args: argparse.Namespace) -> str:
 def cmd_creditors_create(args: argparse.Namespace) -> int:
     from krafa_claims_api.api.schemas import CreditorIn
     from krafa_claims_api.app import MIGRATIONS, SCHEMA
+    from krafa_claims_api.domain import SCOPES
     from krafa_claims_api.service import create_creditor
     from krafa_kit.db import Database
     from krafa_kit.migrations import migrate
 
+    scopes = sorted(set(args.scope or SCOPES))
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        print(f"unknown scope {', '.join(unknown)}: choose from {', '.join(SCOPES)}", file=sys.stderr)
+        return 2
     url = _stack_database_url(args)
 
-    async def create() -> dict[str, str]:
+    async def create() -> dict[str, object]:
         await asyncio.to_thread(migrate, url, SCHEMA, MIGRATIONS)
         db = Database(url, SCHEMA)
         await db.connect(attempts=3)
@@ -186,9 +192,14 @@ def cmd_creditors_create(args: argparse.Namespace) -> int:
                     name=args.name, country=args.country, currency=args.currency, default_language=args.language
                 ),
             )
+            if scopes != sorted(SCOPES):
+                # The creditor's first key is made with every scope; narrow it before it is shown.
+                async with db.uow() as uow:
+                    await uow.conn.execute("UPDATE api_keys SET scopes = $2 WHERE prefix = $1", key.prefix, scopes)
+                    await uow.commit()
         finally:
             await db.close()
-        return {"creditor_id": str(creditor_id), "api_key": key.token}
+        return {"creditor_id": str(creditor_id), "api_key": key.token, "scopes": scopes}
 
     print(json.dumps(asyncio.run(create())))
     return 0
@@ -307,12 +318,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     creditors = sub.add_parser("creditors", help="manage creditors").add_subparsers(dest="action", required=True)
-    create = creditors.add_parser("create", help="create a creditor; prints its id and API key as JSON")
+    create = creditors.add_parser(
+        "create", help="create a creditor; prints its id, API key and the key's scopes as JSON"
+    )
     create.add_argument("--name", required=True)
     create.add_argument("--country", default="IS")
     create.add_argument("--currency", default="ISK")
     create.add_argument("--language", default="en")
     create.add_argument("--database-url", default=None)
+    create.add_argument(
+        "--scope",
+        action="append",
+        default=None,
+        help="a scope of the API key: claims:write, contacts:write or read (repeat for several; default: all)",
+    )
     create.set_defaults(func=cmd_creditors_create)
 
     payments = sub.add_parser("payments", help="bank files").add_subparsers(dest="action", required=True)

@@ -143,11 +143,32 @@ class Scenario:
         self.stack.state.save(self.stack.state_path)
         self.say(f"posted {len(self.claims)} claims")
 
+    async def open_balances(self, client: httpx.AsyncClient) -> dict[str, int]:
+        """What each open claim's debtor owes now, as the creditor's ERP reads it: the principal
+        with the slip fee, reminder fees and late interest booked so far (what the last reminder
+        told the debtor). One listing, page by page, instead of a request per claim."""
+        balances: dict[str, int] = {}
+        params: dict[str, str | int] = {"status": "open", "limit": 500}
+        while True:
+            response = await client.get(
+                self.stack.url("claims-api") + "/v1/claims",
+                params=params,
+                headers={"Authorization": f"Bearer {self.api_key}"},
+            )
+            response.raise_for_status()
+            page = response.json()
+            balances.update({c["id"]: int(c["balance_minor"]) for c in page["items"]})
+            if not page.get("next_cursor"):
+                return balances
+            params["cursor"] = page["next_cursor"]
+
     async def pay(self, client: httpx.AsyncClient, kind: str, booking: date, *, with_unknown: bool = False) -> int:
-        paying = [c for c in self.claims if c["kind"] == kind]
+        # Every payer pays the whole current balance, fees and interest included.
+        balances = await self.open_balances(client)
+        paying = [c for c in self.claims if c["kind"] == kind and balances.get(c["id"], 0) > 0]
         credits = [
             GeneratedCredit(
-                amount_minor=c["balance_minor"],
+                amount_minor=balances[c["id"]],
                 currency=c["currency"],
                 reference=c["reference"],
                 booking_date=booking,

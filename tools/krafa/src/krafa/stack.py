@@ -166,6 +166,7 @@ class Stack:
                 "KRAFA_RETURN_DOMAIN": RETURN_DOMAIN,
                 "KRAFA_ADMIN_TOKEN": self.state.admin_token,
                 "KRAFA_OPERATOR_TOKEN": self.state.admin_token,
+                "KRAFA_WEBHOOK_ALLOW_PRIVATE": "true",  # claims-api: webhook sinks on 127.0.0.1 (local stack only)
                 "PYTHONUNBUFFERED": "1",
             }
         )

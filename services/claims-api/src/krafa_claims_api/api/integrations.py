@@ -10,7 +10,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import Response
 from krafa_kit.db import UnitOfWork
-from krafa_kit.http import Problem
+from krafa_kit.http import PROBLEM_BASE, Problem
 
 from krafa_claims_api import apikeys, departments, webhooks
 from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, get_caller, require_admin
@@ -129,7 +129,10 @@ def webhook_out(row: asyncpg.Record) -> dict[str, Any]:
     description="Krafa POSTs JSON `{type, timestamp, data}` with the Standard Webhooks headers `webhook-id`, "
     '`webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, keyed '
     "with the base64 part of the `whsec_` secret. Non-2xx answers are retried after 5 s, 5 min, 30 min, "
-    "2 h, 5 h, 10 h and 10 h.",
+    "2 h, 5 h, 10 h and 10 h. The URL must be https without credentials, and its host must be and resolve "
+    "to public addresses only (no loopback, private, link-local, multicast, reserved or unspecified address); "
+    "otherwise 422 `unsafe-webhook-url`. The address is checked again before every attempt, and redirects "
+    "are not followed.",
 )
 async def create_webhook(
     request: Request,
@@ -139,6 +142,19 @@ async def create_webhook(
     clock: CurrentClock,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    settings = request.app.state.settings
+    policy = webhooks.UrlPolicy(allow_http=settings.webhook_allow_http, allow_private=settings.webhook_allow_private)
+    try:
+        await webhooks.resolve(body.url, policy)  # the SSRF guard; checked again at every delivery
+    except webhooks.UnsafeUrl as exc:
+        raise Problem(
+            422,
+            "Validation failed",
+            str(exc),
+            type_=PROBLEM_BASE + "unsafe-webhook-url",
+            extra={"errors": [{"pointer": "/body/url", "field": "body.url", "detail": str(exc)}]},
+        ) from exc
+
     async def action(uow: UnitOfWork) -> WebhookCreated:
         row = await webhooks.create_endpoint(
             uow.conn, caller.creditor_id, body.url, sorted(set(body.event_types)), body.description

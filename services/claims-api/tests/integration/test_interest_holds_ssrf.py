@@ -1,0 +1,234 @@
+"""Over the real PostgreSQL and broker, with a clock the test moves: late interest from the
+scheduler is the ledger's interest component (a replay books nothing; a payment of the original
+amount leaves the claim open, one of the balance pays it); holds end on their own at `until`,
+once, with several replicas; and the SSRF guard refuses internal webhook URLs at registration
+and again at delivery."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request, Response
+from krafa_claims_api import lifecycle, webhooks
+from krafa_claims_api.settings import Settings
+from krafa_events import ClaimPaid, PaymentReceived
+from krafa_events.catalog import ClaimReleased, FeeCharged
+from krafa_kit.clock import Clock, ManualClock
+from krafa_kit.embedded import EmbeddedBroker
+from krafa_kit.testing import TopicReader, eventually, publish, serving
+
+from .conftest import Api, claim_body
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 1, 20, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def settings(database_url: str, broker: EmbeddedBroker) -> Settings:
+    # As in production: no private webhook addresses, no http.
+    return Settings(database_url=database_url, kafka_bootstrap=broker.bootstrap, hold_expiry_poll_s=0.1)
+
+
+async def claim_of(client: httpx.AsyncClient, claim_id: str) -> dict[str, Any]:
+    response = await client.get(f"/v1/claims/{claim_id}")
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_late_interest_hold_expiry_and_the_webhook_ssrf_guard(api: Api, clock: ManualClock) -> None:
+    # One app, database and broker for the three (each costs seconds to set up and tear down).
+    await _webhook_urls_to_internal_addresses_are_refused(api)
+    await _late_interest_is_booked_as_interest_and_paid_after_fees(api)
+    await _holds_expire_once_on_the_service_clock(api, clock)
+
+
+async def _late_interest_is_booked_as_interest_and_paid_after_fees(api: Api) -> None:
+    broker = api.app.state.settings.kafka_bootstrap
+    creditor_id, client = await api.creditor("Fram", slip_fee_minor=390)
+    claim = (await client.post("/v1/claims", json=claim_body())).json()
+    assert claim["balance_minor"] == 10_390
+    claim_id, debtor_id = uuid.UUID(claim["id"]), uuid.UUID(claim["debtor_id"])
+    now = START + timedelta(days=13)
+
+    def charge(kind: str, amount: int) -> FeeCharged:
+        return FeeCharged(
+            creditor_id=creditor_id,
+            debtor_id=debtor_id,
+            fee_id=uuid.uuid5(claim_id, f"2:{kind}"),
+            claim_id=claim_id,
+            step=2,
+            kind=kind,
+            amount_minor=amount,
+            currency="ISK",
+            charged_at=now,
+        )
+
+    def payment(amount: int) -> PaymentReceived:
+        return PaymentReceived(
+            creditor_id=creditor_id,
+            debtor_id=debtor_id,
+            claim_id=claim_id,
+            payment_id=uuid.uuid4(),
+            amount_minor=amount,
+            currency="ISK",
+            reference=claim["reference"],
+            booking_date=date(2026, 2, 14),
+            value_date=date(2026, 2, 14),
+            bank_ref=f"B-{amount}",
+            source="test",
+            received_at=now,
+        )
+
+    # The reminder's fee and its late interest, each published twice (a replay under a new event id).
+    interest, fee = charge("late_interest", 123), charge("reminder_fee", 950)
+    await publish(broker, interest, fee, interest.model_copy(), fee.model_copy())
+    await eventually(lambda: _balance_is(client, claim["id"], 10_390 + 950 + 123), timeout=60)
+    booked = await claim_of(client, claim["id"])
+    assert (booked["interest_minor"], booked["fees_minor"], booked["status"]) == (123, 1_340, "open")
+    ledger = (await client.get(f"/v1/claims/{claim['id']}/ledger")).json()
+    assert ledger["interest_minor"] == 123 and ledger["fees_minor"] == 1_340
+    assert ledger["outstanding"] == {"principal_minor": 10_000, "fees_minor": 1_340, "interest_minor": 123}
+    assert sorted(e["kind"] for e in ledger["entries"]) == ["charge", "fee", "interest"]
+    timeline = (await client.get(f"/v1/claims/{claim['id']}/timeline")).json()["items"]
+    charged = {i["details"]["kind"]: i["details"] for i in timeline if i["kind"] == "fee"}
+    assert set(charged) == {"late_interest", "reminder_fee"}
+    assert charged["late_interest"]["component"] == "interest" and charged["late_interest"]["amount_minor"] == 123
+
+    async with TopicReader(broker, "krafa.claims") as reader:
+        # What the claim was created for covers fees, then interest, then part of the principal.
+        await publish(broker, payment(10_390))
+        await eventually(lambda: _balance_is(client, claim["id"], 1_073), timeout=60)
+        partly = await claim_of(client, claim["id"])
+        assert partly["status"] == "open" and partly["paid_at"] is None
+        outstanding = (await client.get(f"/v1/claims/{claim['id']}/ledger")).json()["outstanding"]
+        assert outstanding == {"principal_minor": 1_073, "fees_minor": 0, "interest_minor": 0}
+
+        # The balance pays it.
+        await publish(broker, payment(1_073))
+        await eventually(lambda: [p for p in reader.of_type(ClaimPaid) if p.claim_id == claim_id], timeout=60)
+        paid = [p for p in reader.of_type(ClaimPaid) if p.claim_id == claim_id]
+        assert len(paid) == 1 and (paid[0].amount_paid_minor, paid[0].overpaid_minor) == (11_463, 0)
+    final = await claim_of(client, claim["id"])
+    assert (final["status"], final["balance_minor"], final["interest_minor"]) == ("paid", 0, 123)
+
+    # A late replay of the interest books nothing more.
+    (replay,) = await publish(broker, interest.model_copy())
+    await eventually(lambda: _handled(api, replay), timeout=60)
+    assert (await claim_of(client, claim["id"]))["interest_minor"] == 123
+    entries = (await client.get(f"/v1/claims/{claim['id']}/ledger")).json()["entries"]
+    assert [e["kind"] for e in entries].count("interest") == 1
+
+
+async def _holds_expire_once_on_the_service_clock(api: Api, clock: ManualClock) -> None:
+    broker = api.app.state.settings.kafka_bootstrap
+    _, client = await api.creditor("Valur")
+    ids = [
+        (await client.post("/v1/claims", json=claim_body(f"H-{i}", customer_no=f"C-{i}"))).json()["id"]
+        for i in range(5)
+    ]
+    soon, later = START + timedelta(hours=1), START + timedelta(days=2)
+    for claim_id, until in zip(ids, (soon, soon, soon, later, None), strict=True):
+        body = {"reason": "handover notice"} | ({"until": until.isoformat()} if until else {})
+        held = await client.post(f"/v1/claims/{claim_id}/hold", json=body)
+        assert held.status_code == 200 and held.json()["status"] == "held", held.text
+
+    # Two replicas at once: what one has locked the other skips, and nothing is released twice.
+    past_soon = START + timedelta(hours=2)  # the service's own clock has not got there yet
+    async with api.db.uow() as first, api.db.uow() as second:
+        assert await lifecycle.release_expired_holds(first, past_soon, 1) == 1
+        assert await lifecycle.release_expired_holds(second, past_soon, 10) == 2
+        await second.commit()
+        await first.commit()
+    async with api.db.uow() as third:
+        assert await lifecycle.release_expired_holds(third, past_soon, 10) == 0
+
+    async with TopicReader(broker, "krafa.claims") as reader:
+        # The service's loop, on the service's clock: the later hold ends when the clock passes it.
+        clock.set(later + timedelta(minutes=1))
+        await eventually(lambda: _status_is(client, ids[3], "open"), timeout=60)
+
+        def released() -> list[uuid.UUID]:
+            return [e.claim_id for e in reader.of_type(ClaimReleased)]
+
+        await eventually(lambda: len(released()) == 4, timeout=60)
+    assert sorted(released()) == sorted(uuid.UUID(i) for i in ids[:4])
+    assert (await claim_of(client, ids[4]))["status"] == "held"  # no `until`: held until released by hand
+    for claim_id in ids[:4]:
+        claim = await claim_of(client, claim_id)
+        assert claim["status"] == "open" and claim["held_until"] is None
+        releases = [h for h in claim["history"] if h["event_type"] == ClaimReleased.TYPE]
+        assert len(releases) == 1 and releases[0]["details"]["reason"] == "hold expired"
+    timeline = (await client.get(f"/v1/claims/{ids[3]}/timeline")).json()["items"]
+    assert [i["kind"] for i in timeline][-2:] == ["hold", "release"]
+    assert timeline[-1]["details"] == {"reason": "hold expired", "until": later.isoformat()}
+
+
+async def _webhook_urls_to_internal_addresses_are_refused(api: Api) -> None:
+    creditor_id, client = await api.creditor("Víkingur")
+    for url, says in [
+        ("http://erp.example.is/hooks", "https"),
+        ("https://127.0.0.1:8443/hooks", "loopback"),
+        ("https://2130706433/hooks", "resolves to 127.0.0.1"),
+        ("https://[::ffff:169.254.169.254]/latest", "link-local"),
+        ("https://10.0.0.5/hooks", "private"),
+        ("https://ops:pw@1.1.1.1/hooks", "credentials"),
+    ]:
+        refused = await client.post("/v1/webhooks", json={"url": url})
+        assert refused.status_code == 422, (url, refused.text)
+        problem = refused.json()
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert problem["type"].endswith("/unsafe-webhook-url") and says in problem["detail"], problem
+        assert problem["errors"][0]["pointer"] == "/body/url"
+    assert (await client.get("/v1/webhooks")).json()["items"] == []
+
+    # An endpoint stored earlier whose host now points inwards (DNS rebinding, or a rule made
+    # stricter): the attempt is refused before any connection, and the log says why.
+    calls: list[str] = []
+    receiver = FastAPI()
+
+    @receiver.post("/hook")
+    async def hook(request: Request) -> Response:
+        calls.append(request.headers.get("webhook-id", ""))
+        return Response(status_code=204)
+
+    api.app.state.webhook_worker.poll_interval_s = 0.1
+    # http allowed, so that what refuses the attempt is the address rule (the sink has no TLS).
+    api.app.state.webhook_worker.url_policy = webhooks.UrlPolicy(allow_http=True)
+    async with serving(receiver) as base:
+        async with api.db.uow() as uow:
+            endpoint = await webhooks.create_endpoint(uow.conn, creditor_id, f"{base}/hook", ["claim.disputed"], None)
+            await uow.commit()
+        claim = (await client.post("/v1/claims", json=claim_body())).json()
+        assert (await client.post(f"/v1/claims/{claim['id']}/dispute", json={"reason": "x"})).status_code == 200
+
+        async def attempts() -> list[dict[str, Any]]:
+            log = (await client.get(f"/v1/webhooks/{endpoint['id']}/deliveries")).json()["items"]
+            return list(log[0]["attempt_log"]) if log else []
+
+        logged = await eventually(attempts, timeout=60)
+    assert logged[0]["status_code"] is None and logged[0]["error"].startswith("refused: ")
+    assert "loopback" in logged[0]["error"] and calls == []
+
+
+async def _balance_is(client: httpx.AsyncClient, claim_id: str, expected: int) -> bool:
+    return int((await claim_of(client, claim_id))["balance_minor"]) == expected
+
+
+async def _status_is(client: httpx.AsyncClient, claim_id: str, expected: str) -> bool:
+    return bool((await claim_of(client, claim_id))["status"] == expected)
+
+
+async def _handled(api: Api, event_id: str) -> bool:
+    async with api.db.connection() as conn:
+        return bool(await conn.fetchval("SELECT true FROM inbox WHERE event_id::text = $1", event_id))
