@@ -8,7 +8,8 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +230,196 @@ class TopicReader:
 
     def of_type(self, kind: type) -> list:  # type: ignore[type-arg]
         return [e for e in self.events if isinstance(e, kind)]
+
+
+# -- schemathesis over a live app ------------------------------------------------------------------
+def fuzz_openapi(
+    spec: dict[str, Any],
+    base_url: str,
+    headers: dict[str, str],
+    *,
+    examples: int | None = None,
+    headers_for: dict[str, dict[str, str]] | None = None,
+    known: Mapping[str, object] | None = None,
+    bodies: dict[str, tuple[str, object]] | None = None,
+) -> tuple[int, dict[str, Counter[int]], list[str]]:
+    """Schemathesis over every operation of a published OpenAPI document, against the live app at
+    `base_url`: no 5xx, no undocumented status, content type or header, no body off its schema.
+    Deterministic (derandomized, no example database) and capped at `examples` per operation
+    (default 8, or KRAFA_FUZZ_EXAMPLES for a deeper run by hand).
+    `headers` go with every request; `headers_for` adds some per operation label ("POST /v1/x").
+    `known` names parameters (by name, in any operation) with a value of seeded data: it becomes
+    the parameter's example, so the explicit phase reaches the happy path (a known claim's id);
+    `bodies` does the same for request bodies: operation label -> (media type, example), e.g. a
+    freshly signed webhook. Then a fixed set of odd requests per operation (wrong and missing
+    content types, broken JSON, NUL, invalid UTF-8, huge numbers, long values) must each get a
+    documented problem document.
+    Blocking: run it in a worker thread (asyncio.to_thread) while the app serves on the loop.
+    Returns (operations run, responses per status for each operation label, failure reports)."""
+    import schemathesis
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+    from schemathesis.core.result import Ok
+    from schemathesis.generation.hypothesis.builder import add_examples
+
+    @schemathesis.serializer("message/rfc822")
+    def raw_message(ctx: Any, value: Any) -> bytes:  # a raw .eml, as the SMTP endpoint gets it
+        return value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
+
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+    ]
+    negative_checks = [not_a_server_error, status_code_conformance, content_type_conformance]
+    for item in spec.get("paths", {}).values():
+        for operation_spec in item.values():
+            for parameter in operation_spec.get("parameters", []) if isinstance(operation_spec, dict) else []:
+                if parameter.get("name") in (known or {}):
+                    parameter["example"] = (known or {})[parameter["name"]]
+    for label, (media_type, example) in (bodies or {}).items():
+        method, _, path = label.partition(" ")
+        content = spec["paths"][path][method.lower()]["requestBody"]["content"][media_type]
+        content.pop("examples", None)
+        content["example"] = example
+    examples = examples or int(os.environ.get("KRAFA_FUZZ_EXAMPLES", "8"))
+    schema = schemathesis.openapi.from_dict(spec)
+
+    def spec_of(operation: Any) -> dict[str, Any]:
+        operation_spec: dict[str, Any] = spec["paths"][operation.path][operation.method.lower()]
+        return operation_spec
+
+    failures: list[str] = []
+    statuses: dict[str, Counter[int]] = {}
+    operations = 0
+    for result in schema.get_all_operations():
+        # An operation the loader cannot read is itself a failure of the published contract.
+        if not isinstance(result, Ok):
+            failures.append(f"unloadable operation: {result}")
+            continue
+        operation = result.ok()
+        operations += 1
+        sent = {**headers, **(headers_for or {}).get(operation.label, {})}
+        answered = statuses.setdefault(operation.label, Counter())
+        for mode, count, mode_checks in (
+            (GenerationMode.POSITIVE, examples, checks),
+            # Data off the schema (wrong types, bad formats, missing fields, odd bytes): answered
+            # with a documented 4xx problem, never a 5xx.
+            (GenerationMode.NEGATIVE, max(2, examples // 2), negative_checks),
+        ):
+            run = _fuzz_test(operation, mode, count, base_url, sent, mode_checks, answered)
+            if mode is GenerationMode.POSITIVE:
+                # The document's own examples first (hypothesis' explicit phase): the happy paths.
+                run = add_examples(run, operation, fill_missing=True)
+            try:
+                run()
+            except Unsatisfiable:
+                continue  # nothing of this operation can be made invalid (no parameters, no body)
+            except BaseException as exc:  # schemathesis raises exception groups: collect all, report at the end
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                failures.append(f"{operation.label} ({mode.value}): {exc}"[:3000])
+        failures.extend(_odd_requests(base_url, operation.path, operation.method, spec_of(operation), sent, known))
+    return operations, statuses, failures
+
+
+def _fuzz_test(
+    operation: Any,
+    mode: Any,
+    count: int,
+    base_url: str,
+    headers: dict[str, str],
+    checks: list[Any],
+    answered: Counter[int],
+) -> Any:
+    """One hypothesis test of one operation in one generation mode, deterministic."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis import GenerationMode
+
+    @settings(
+        max_examples=count,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate] if mode is GenerationMode.POSITIVE else [Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(mode))
+    def run(case: Any) -> None:
+        response = case.call_and_validate(base_url=base_url, headers=headers, checks=checks, timeout=30)
+        answered[response.status_code] += 1
+
+    return run
+
+
+# What a careless or hostile client sends that no schema describes: each must get a documented 4xx
+# problem document, never a 5xx. (Content type, body.)
+_ODD_BODIES: tuple[tuple[str | None, bytes], ...] = (
+    (None, b"no content type"),
+    ("text/plain", b"hello"),
+    ("application/json", b"{not json"),
+    ("application/json", b"\xff\xfe\x00"),
+    ("application/json", b'{"id": "\\u0000", "name": "\\ud800"}'),
+    ("application/json", b"123456789012345678901234567890"),
+    ("application/json", b"[]"),
+    ("application/xml", b"<a><b></a>"),
+    ("application/x-www-form-urlencoded", b"a=%00&b=%FF"),
+    ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data\r\n\r\n"),
+)
+# Parameter values, percent-encoded as sent: NUL, a number past any integer column, the UTF-8 bytes
+# of a lone surrogate (invalid UTF-8), a long one.
+_ODD_VALUES = ("%00", "123456789012345678901234567890", "%ED%A0%80", "x" * 3000)
+
+
+def _odd_requests(
+    base_url: str,
+    path: str,
+    method: str,
+    operation: dict[str, Any],
+    headers: dict[str, str],
+    known: Mapping[str, object] | None,
+) -> list[str]:
+    """Each odd value in every path and query parameter (seeded values stay in the path, so the
+    query is what is odd there); where there is a body, each odd body with the first of them."""
+    from urllib.parse import quote
+
+    import httpx
+
+    declared = set(operation.get("responses", {}))
+    parameters = operation.get("parameters", [])
+    failures: list[str] = []
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+        for i, value in enumerate(_ODD_VALUES):
+            url = path
+            for parameter in parameters:
+                if parameter["in"] == "path":
+                    seeded = (known or {}).get(parameter["name"])
+                    url = url.replace("{" + parameter["name"] + "}", value if seeded is None else quote(str(seeded)))
+            query = "&".join(f"{p['name']}={value}" for p in parameters if p["in"] == "query")
+            url += f"?{query}" if query else ""
+            bodies: tuple[tuple[str | None, bytes | None], ...] = ((None, None),)
+            if "requestBody" in operation:
+                bodies = _ODD_BODIES if i == 0 else (("application/json", b"{}"),)
+            for media_type, body in bodies:
+                sent = {"Content-Type": media_type} if media_type else {}
+                response = client.request(method.upper(), url, content=body, headers=sent)
+                problem = response.headers.get("content-type", "").startswith("application/problem+json")
+                if (
+                    response.status_code >= 500
+                    or str(response.status_code) not in declared
+                    or (response.status_code >= 400 and not problem)
+                ):
+                    failures.append(
+                        f"{method.upper()} {url[:120]} (odd input: {media_type} {body!r:.40}): "
+                        f"{response.status_code} {response.headers.get('content-type')} {response.text[:300]}"
+                    )
+    return failures

@@ -12,6 +12,7 @@ from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_bounce_handler import service
 from krafa_bounce_handler.api import webhooks as webhook_api
+from krafa_bounce_handler.api.problems import document_guards, install_text_errors
 from krafa_bounce_handler.api.routes import router
 from krafa_bounce_handler.domain import InboundMessage
 from krafa_bounce_handler.handlers import build_routes
@@ -70,4 +71,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.smtp = runtime.smtp
     app.include_router(router)
     app.include_router(webhook_api.router)
+    document_guards(app)
+    install_text_errors(app)  # NUL in text → 422, not 500
     return app

@@ -13,6 +13,7 @@ from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_notifier import calls, kpi, soft_retry
+from krafa_notifier.api.problems import document_guards, install_text_errors, problems
 from krafa_notifier.api.routes import agents, creditors, receipts
 from krafa_notifier.channels import EmailChannel, LetterChannel, NetbankChannel
 from krafa_notifier.content import ReminderRenderer
@@ -97,7 +98,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     for router in (receipts, agents, creditors):
         app.include_router(router)
 
-    @app.get("/v1/deliveries/{delivery_id}", tags=["deliveries"], summary="One delivery and its state")
+    @app.get(
+        "/v1/deliveries/{delivery_id}",
+        tags=["deliveries"],
+        summary="One delivery and its state",
+        responses=problems(404, 422),
+        response_model=dict[str, str | None],
+    )
     async def get_delivery(delivery_id: UUID) -> dict[str, object]:
         async with runtime.db.connection() as conn:
             row = await conn.fetchrow(
@@ -110,6 +117,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             raise Problem(404, "Not Found", "no such delivery")
         return {k: (str(v) if v is not None else None) for k, v in dict(row).items()}
 
+    document_guards(app)
+    install_text_errors(app)  # NUL in text → 422, not 500
     return app
 
 

@@ -12,6 +12,7 @@ from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_payments_ingest import kpi
+from krafa_payments_ingest.api.problems import document_guards, install_text_errors
 from krafa_payments_ingest.api.routes import card_router, router
 from krafa_payments_ingest.handlers import build_routes
 from krafa_payments_ingest.inbox import Inbox
@@ -54,4 +55,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(router)
     app.include_router(card_router)
+    document_guards(app)
+    install_text_errors(app)  # NUL in text → 422, not 500
     return app

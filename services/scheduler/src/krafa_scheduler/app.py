@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hmac
 import json
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Header, Query
+import asyncpg
+from fastapi import Body, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_kit.clock import Clock, clock_from_settings
-from krafa_kit.http import PROBLEM_BASE, Problem
+from krafa_kit.http import PROBLEM_BASE, Problem, problem_response
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
+from pydantic import BaseModel, ConfigDict, Field
 
 from krafa_scheduler import kpi, policy, repository, service
 from krafa_scheduler.handlers import make_routes
@@ -20,6 +26,158 @@ from krafa_scheduler.settings import Settings
 
 SCHEMA = "scheduler"
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <operator token>")
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details (`application/problem+json`)."""
+
+    type: str = Field(description="a URI naming the problem, or about:blank")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = Field(default=None, description="the request path")
+    errors: list[dict[str, Any]] | None = Field(default=None, description="what is wrong, with JSON pointers")
+
+
+PROBLEM_SCHEMA = ProblemOut.model_json_schema()
+PROBLEM_EXAMPLES: dict[int, tuple[str, dict[str, object]]] = {
+    401: (
+        "no or a wrong operator token",
+        {"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "operator token required"},
+    ),
+    404: (
+        "no timeline for this claim (or not this creditor's), or no policy of this creditor",
+        {"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no timeline for this claim"},
+    ),
+    422: (
+        "validation failed: a malformed parameter or body, or a policy the jurisdiction pack cannot run",
+        {
+            "type": PROBLEM_BASE + "validation",
+            "title": "Validation failed",
+            "status": 422,
+            "detail": "1 invalid field(s)",
+            "errors": [{"pointer": "/path/claim_id", "field": "path.claim_id", "detail": "Input should be a UUID"}],
+        },
+    ),
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for RFC 9457 problems of the given statuses."""
+    return {
+        code: {
+            "description": PROBLEM_EXAMPLES[code][0],
+            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA, "example": PROBLEM_EXAMPLES[code][1]}},
+        }
+        for code in codes
+    }
+
+
+# ISO 8601 as the use cases write it (`+00:00`, not re-serialised as `Z`).
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class _Open(BaseModel):
+    # Bodies the use cases build: documented here, and whatever they add later still passes.
+    model_config = ConfigDict(extra="allow")
+
+
+class FeeOut(_Open):
+    kind: str
+    amount_minor: int = Field(description="integer minor units of the claim's currency")
+
+
+class PlannedStepOut(_Open):
+    step: int = Field(description="1-based position in the policy")
+    name: str
+    kind: str = Field(description="reminder, call, creditor_notice, handover or claim_watch")
+    at: Timestamp = Field(description="when it falls due (UTC)")
+    local_time: Timestamp = Field(description="the same moment in the debtor's time zone")
+    channels: list[str]
+    template: str
+    tone: str
+    fees: list[FeeOut]
+    interest_minor: int = Field(description="late interest accrued by then, integer minor units")
+    pay_by: date | None
+    currency: str
+
+
+class ScheduleOut(_Open):
+    claim_id: UUID
+    creditor_id: UUID
+    status: str = Field(description="active, paused, plan (instalments), completed or stopped")
+    pause_reason: str | None
+    policy: str = Field(description="the policy planned with, `key@version`")
+    jurisdiction: str
+    as_of: Timestamp
+    interest_minor_today: int
+    steps: list[PlannedStepOut] = Field(description="empty unless the timeline is active")
+
+
+class PolicyPut(BaseModel):
+    creditor_id: UUID
+    department: str | None
+    customer_class: str | None
+    policy: dict[str, Any] = Field(description="the policy as stored, with its new `version`")
+
+
+class PolicyGot(BaseModel):
+    source: Literal["creditor", "shipped"] = Field(description="the creditor's own, or the jurisdiction's default")
+    department: str | None = None
+    customer_class: str | None = None
+    policy: dict[str, Any]
+
+
+class ClockOut(BaseModel):
+    now: Timestamp
+
+
+POLICY_EXAMPLES: dict[str, Any] = {
+    "gentle": {
+        "summary": "a friendly email 3 days after the due date, a firm one with the slip fee 10 days later",
+        "value": {
+            "key": "gentle",
+            "jurisdiction": "IS",
+            "steps": [
+                {"name": "friendly", "when": {"after": "due_date", "days": 3}, "channels": ["email"]},
+                {
+                    "name": "firm",
+                    "when": {"after": "previous", "days": 10},
+                    "channels": ["email", "sms"],
+                    "tone": "firm",
+                    "fees": [{"kind": "slip_fee", "rule": "slip_fee"}],
+                },
+            ],
+        },
+    }
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
+
+
+def document_guards(app: FastAPI) -> None:
+    """Declare on every operation what the kit's guards (krafa_kit.http) may answer before the
+    route runs: 413 and 400 (not UTF-8, nested too deeply) where there is a body, 429 where a key
+    is rate limited. Call after every route is added."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        for path, item in schema.get("paths", {}).items():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                if "requestBody" in operation:
+                    responses.setdefault("400", _problem("the body is not valid UTF-8 JSON, or nests too deeply"))
+                    responses.setdefault("413", _problem("the body is larger than the limit"))
+                if path not in ("/healthz", "/readyz", "/metrics"):
+                    responses.setdefault("429", _problem("too many requests with this key: retry after Retry-After s"))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def check_policy(candidate: Policy) -> list[dict[str, str]]:
@@ -47,6 +205,18 @@ def check_policy(candidate: Policy) -> list[dict[str, str]]:
     return errors
 
 
+async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+    # PostgreSQL text cannot hold NUL (U+0000): a parameter carrying one is invalid, not a 500.
+    return problem_response(
+        request,
+        422,
+        "Validation failed",
+        "a text value contains a character that cannot be stored (U+0000)",
+        type_=PROBLEM_BASE + "validation",
+        extra={"errors": [{"pointer": "", "field": "", "detail": "contains U+0000"}]},
+    )
+
+
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     clock = clock or clock_from_settings(settings)
     runtime = Runtime(ServiceSpec("scheduler", SCHEMA, MIGRATIONS, make_routes(clock)), settings, clock)
@@ -56,14 +226,24 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         lambda: service.sweep_forever(runtime.db, runtime.clock, settings.sweep_batch_size, settings.sweep_idle_wall_s),
     )
     app = create_service_app(runtime, title="Krafa scheduler", description="Claim timelines and their steps.")
+    app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, unstorable_text)
+    app.add_exception_handler(asyncpg.UntranslatableCharacterError, unstorable_text)
 
-    async def operator(authorization: Annotated[str | None, Header()] = None) -> None:
+    async def operator(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         # Policies change what debtors receive: behind the operator token when one is set.
-        token = settings.operator_token.get_secret_value() if settings.operator_token else None
-        if token is not None and authorization != f"Bearer {token}":
+        if settings.operator_token is None:
+            return  # development only
+        expected = settings.operator_token.get_secret_value().encode()
+        if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected):
             raise Problem(401, "Unauthorized", "operator token required", headers={"WWW-Authenticate": "Bearer"})
 
-    @app.get("/v1/timelines/{claim_id}", tags=["timelines"], summary="A claim's timeline: step, next action, status")
+    @app.get(
+        "/v1/timelines/{claim_id}",
+        tags=["timelines"],
+        summary="A claim's timeline: step, next action, status",
+        responses=problems(404, 422),
+        response_model=dict[str, str | None],
+    )
     async def timeline(claim_id: UUID) -> dict[str, object]:
         async with runtime.db.connection() as conn:
             row = await conn.fetchrow("SELECT * FROM timelines WHERE claim_id = $1", claim_id)
@@ -75,6 +255,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         "/v1/claims/{claim_id}/schedule",
         tags=["timelines"],
         summary="Dry run: what the debtor receives next and when, with fees and late interest",
+        responses=problems(404, 422),
+        response_model=ScheduleOut,
     )
     async def schedule(
         claim_id: UUID,
@@ -91,10 +273,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         summary="A new version of the creditor's policy for a scope (department and/or customer class)",
         dependencies=[Depends(operator)],
         status_code=201,
+        responses=problems(401, 422),
+        response_model=PolicyPut,
     )
     async def put_policy(
         creditor_id: UUID,
-        body: Policy,
+        body: Annotated[Policy, Body(openapi_examples=POLICY_EXAMPLES)],
         department: Annotated[str | None, Query(max_length=100)] = None,
         customer_class: Annotated[str | None, Query(max_length=40)] = None,
     ) -> dict[str, Any]:
@@ -125,12 +309,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         tags=["policies"],
         summary="The policy a new claim of this creditor (and scope) would be planned with",
         dependencies=[Depends(operator)],
+        responses=problems(401, 404, 422),
+        response_model=PolicyGot,
     )
     async def get_policy(
         creditor_id: UUID,
         department: Annotated[str | None, Query(max_length=100)] = None,
         customer_class: Annotated[str | None, Query(max_length=40)] = None,
-        jurisdiction: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
+        jurisdiction: Annotated[str | None, Query(pattern="^[A-Za-z]{2}$", description="ISO 3166 country")] = None,
     ) -> dict[str, Any]:
         async with runtime.db.connection() as conn:
             row = await repository.scoped_policy(conn, creditor_id, department, customer_class)
@@ -145,8 +331,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             raise Problem(404, "Not Found", "no policy of this creditor; pass ?jurisdiction= for the default")
         return {"source": "shipped", "policy": json.loads(policy.default_policy(jurisdiction).model_dump_json())}
 
-    @app.get("/v1/clock", tags=["operations"], summary="The service's notion of now (simulated or wall)")
+    @app.get(
+        "/v1/clock",
+        tags=["operations"],
+        summary="The service's notion of now (simulated or wall)",
+        response_model=ClockOut,
+    )
     async def now() -> dict[str, str]:
         return {"now": runtime.clock.now().isoformat()}
 
+    document_guards(app)
     return app

@@ -14,6 +14,7 @@ from krafa_kit.http import Problem
 
 from krafa_bounce_handler import dsn, repository
 from krafa_bounce_handler.api.deps import DB, CurrentSettings
+from krafa_bounce_handler.api.problems import problems
 from krafa_bounce_handler.api.schemas import BounceList, BounceOut, ParseOut, RecipientOut
 
 router = APIRouter(prefix="/v1", tags=["bounces"])
@@ -53,7 +54,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
 
 
 @router.get(
-    "/bounces", response_model=BounceList, summary="Bounces recorded, newest first, optionally for one delivery"
+    "/bounces",
+    response_model=BounceList,
+    summary="Bounces recorded, newest first, optionally for one delivery",
+    responses=problems(_400="the cursor is not one this API issued", _422="a malformed parameter"),
 )
 async def list_bounces(
     db: DB,
@@ -77,6 +81,7 @@ async def list_bounces(
     "/bounces/parse",
     response_model=ParseOut,
     summary="Classify a raw message (.eml) as the SMTP endpoint would; records nothing",
+    responses=problems(_413="the message is larger than the SMTP endpoint accepts"),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -15,15 +15,53 @@ from pydantic import BaseModel, Field, SecretStr
 
 from krafa_bounce_handler import metrics, service, webhooks
 from krafa_bounce_handler.api.deps import DB, CurrentSettings, RuntimeClock
+from krafa_bounce_handler.api.problems import problems
 from krafa_bounce_handler.api.routes import read_body
 from krafa_bounce_handler.webhooks import WebhookRejected
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "not the provider's format"},
-    401: {"description": "bad signature or credentials, stale timestamp, or a replayed token"},
-    404: {"description": "this provider's webhook is not configured"},
+_PROBLEMS = problems(
+    _400="not the provider's format",
+    _401="bad signature or credentials, stale timestamp, or a replayed token",
+    _404="this provider's webhook is not configured",
+    _413="the body is larger than a message may be",
+)
+
+
+def _body(description: str, example: dict[str, Any]) -> dict[str, Any]:
+    # The routes read the raw body (the signature covers bytes, not a parsed model): documented here.
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
+        }
+    }
+
+
+MAILGUN_EXAMPLE: dict[str, Any] = {
+    "signature": {
+        "timestamp": "1767225600",
+        "token": "c8a1b2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4",
+        "signature": "0" * 64,
+    },
+    "event-data": {
+        "event": "failed",
+        "id": "G9Bn5sl1TC6nu79C8C0bwg",
+        "severity": "permanent",
+        "recipient": "jon@example.is",
+        "delivery-status": {"code": 550, "message": "5.1.1 The email account does not exist"},
+        "message": {"headers": {"message-id": "<0f8fad5b-d9cb-469f-a165-70867728950e@returns.krafa.example>"}},
+    },
+}
+POSTMARK_EXAMPLE: dict[str, Any] = {
+    "RecordType": "Bounce",
+    "ID": 4323372036854775807,
+    "Type": "HardBounce",
+    "Email": "jon@example.is",
+    "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist",
+    "Metadata": {"krafa_delivery_id": "0f8fad5b-d9cb-469f-a165-70867728950e"},
 }
 
 
@@ -50,7 +88,21 @@ def _json(body: bytes) -> Mapping[str, Any]:
         raise WebhookRejected("invalid", "the body is not JSON", status=400) from exc
     if not isinstance(payload, dict):
         raise WebhookRejected("invalid", "the body is not a JSON object", status=400)
+    if _has_nul(payload):
+        # No provider sends U+0000, and PostgreSQL text cannot hold it: refuse here, not with a 500.
+        raise WebhookRejected("invalid", "the body contains U+0000", status=400)
     return payload
+
+
+def _has_nul(value: object) -> bool:
+    # The body guard bounds the nesting, so the recursion is bounded too.
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _rejected(provider: str, exc: WebhookRejected, headers: dict[str, str] | None = None) -> Problem:
@@ -76,6 +128,7 @@ def _out(provider: str, result: service.WebhookOutcome) -> WebhookOut:
     response_model=WebhookOut,
     responses=_PROBLEMS,
     summary="Mailgun event webhook (failed, complained); signed with the webhook signing key",
+    openapi_extra=_body("a Mailgun webhook: `signature` and `event-data`", MAILGUN_EXAMPLE),
 )
 async def mailgun(request: Request, db: DB, clock: RuntimeClock, settings: CurrentSettings) -> WebhookOut:
     key = _secret("mailgun", settings.mailgun_webhook_signing_key)
@@ -106,6 +159,7 @@ async def mailgun(request: Request, db: DB, clock: RuntimeClock, settings: Curre
     response_model=WebhookOut,
     responses=_PROBLEMS,
     summary="Postmark bounce and spam complaint webhook; HTTP Basic credentials of the webhook URL",
+    openapi_extra=_body("a Postmark bounce or spam complaint record", POSTMARK_EXAMPLE),
 )
 async def postmark(request: Request, db: DB, clock: RuntimeClock, settings: CurrentSettings) -> WebhookOut:
     credentials = _secret("postmark", settings.postmark_webhook_credentials)

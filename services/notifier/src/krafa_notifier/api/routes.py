@@ -26,6 +26,16 @@ from krafa_kit.http import PROBLEM_BASE, Problem
 from pydantic import BaseModel, Field, model_validator
 
 from krafa_notifier import call_queue, calls, content, repository, service, sms
+from krafa_notifier.api.problems import problems
+from krafa_notifier.api.schemas import (
+    CallsDueOut,
+    CallTaskOut,
+    CostsOut,
+    LookupOut,
+    OutcomeOut,
+    PreviewOut,
+    TemplateOut,
+)
 from krafa_notifier.settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <operator token>")
@@ -82,7 +92,28 @@ receipts = APIRouter(tags=["receipts"])
     "/v1/receipts/sms/{provider}",
     status_code=204,
     summary="An SMS provider's delivery receipt (signed)",
-    responses={403: {"description": "bad signature"}, 404: {"description": "unknown provider"}},
+    responses=problems(
+        _403="the provider's signature does not match (or is missing)",
+        _404="no such provider, or its receipts are not configured",
+        _422="a malformed provider, or the receipt names no message",
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "`generic`: JSON `{id, status, error}` signed in X-Krafa-Signature; `twilio`: the "
+            "status callback form signed in X-Twilio-Signature",
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object"},
+                    "example": {"id": "msg-1", "status": "delivered"},
+                },
+                "application/x-www-form-urlencoded": {
+                    "schema": {"type": "object"},
+                    "example": {"MessageSid": "SM0123456789abcdef0123456789abcdef", "MessageStatus": "delivered"},
+                },
+            },
+        }
+    },
 )
 async def sms_receipt(
     provider: str,
@@ -149,7 +180,12 @@ class OutcomeIn(BaseModel):
         return self
 
 
-@agents.get("/v1/calls/due", summary="Calls due now, in each debtor's calling window")
+@agents.get(
+    "/v1/calls/due",
+    summary="Calls due now, in each debtor's calling window",
+    responses=problems(401, 422),
+    response_model=CallsDueOut,
+)
 async def calls_due(db: DbDep, clock: ClockDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     return {"items": await call_queue.due(db, clock.now(), limit)}
 
@@ -157,7 +193,11 @@ async def calls_due(db: DbDep, clock: ClockDep, limit: Annotated[int, Query(ge=1
 @agents.post(
     "/v1/calls/next",
     summary="Claim the next due call (two agents never get the same one)",
-    responses={204: {"description": "no call is due"}},
+    responses={
+        200: {"description": "the call, now claimed by this agent", "model": CallTaskOut},
+        204: {"description": "no call is due"},
+        **problems(401, 422),
+    },
 )
 async def claim_next_call(body: ClaimNext, db: DbDep, clock: ClockDep) -> Response:
     task = await call_queue.claim_next(db, clock.now(), body.agent)
@@ -166,7 +206,12 @@ async def claim_next_call(body: ClaimNext, db: DbDep, clock: ClockDep) -> Respon
     return Response(json.dumps(task), media_type="application/json")
 
 
-@agents.post("/v1/calls/{task_id}/outcome", summary="Record what came of a call")
+@agents.post(
+    "/v1/calls/{task_id}/outcome",
+    summary="Record what came of a call",
+    responses=problems(401, 422, _404="no such call task", _409="the call is not claimed, or already done"),
+    response_model=OutcomeOut,
+)
 async def record_call_outcome(task_id: uuid.UUID, body: OutcomeIn, db: DbDep, clock: ClockDep) -> dict[str, Any]:
     try:
         recorded = await call_queue.record_outcome(
@@ -190,7 +235,12 @@ async def record_call_outcome(task_id: uuid.UUID, body: OutcomeIn, db: DbDep, cl
     }
 
 
-@agents.get("/v1/calls/lookup", summary="An inbound caller's open cases, by phone number")
+@agents.get(
+    "/v1/calls/lookup",
+    summary="An inbound caller's open cases, by phone number",
+    responses=problems(401, _422="not a phone number"),
+    response_model=LookupOut,
+)
 async def lookup_caller(db: DbDep, phone: Annotated[str, Query(min_length=3, max_length=32)]) -> dict[str, Any]:
     try:
         e164 = calls.normalise_phone(phone)
@@ -241,7 +291,12 @@ def _template_problem(exc: content.TemplateInvalid) -> Problem:
 @creditors.put(
     "/v1/templates/{key}/{channel}/{language}",
     summary="Set the creditor's own template for a key (or key.step), channel and language",
-    responses={422: {"description": "the template does not render (syntax, unknown value, sandbox)"}},
+    status_code=200,
+    responses={
+        201: {"description": "the first template for this key, channel and language"},
+        **problems(401, _422="the template does not render (syntax, unknown value, sandbox)"),
+    },
+    response_model=TemplateOut,
 )
 async def put_template(
     key: Annotated[str, PathParam(pattern=r"^[a-z0-9_-]{1,40}(\.[0-9]{1,2})?$")],
@@ -267,34 +322,52 @@ async def put_template(
 
 class PreviewIn(BaseModel):
     claim_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
-    step: int = Field(default=1, ge=1)
+    # Bounded like the template keys (`key.step`, two digits) and every amount here.
+    step: int = Field(default=1, ge=1, le=99)
     channel: Literal["email", "sms", "letter", "netbank"] = "email"
     language: Language | None = None
-    template: str = "reminder"
+    template: str = Field(default="reminder", pattern=r"^[a-z0-9_-]{1,40}$")
     tone: content.Tone | None = None
-    fee_minor: int = Field(default=0, ge=0)
-    interest_minor: int = Field(default=0, ge=0)
+    fee_minor: int = Field(default=0, ge=0, le=10**15)
+    interest_minor: int = Field(default=0, ge=0, le=10**15)
     pay_by: date | None = None
     # An unsaved template to try out; without it, the creditor's saved one or ours.
     body: str | None = Field(default=None, max_length=content.MAX_TEMPLATE_CHARS)
-    subject: str | None = None
+    subject: str | None = Field(default=None, max_length=500)
 
 
-@creditors.post("/v1/preview", summary="Render a reminder for claims without sending it")
+PREVIEW_PROBLEMS = problems(
+    401,
+    _404="no such claim of this creditor, or the claims are not one debtor's",
+    _422="validation failed, the template does not render, or a letter without a postal address",
+)
+
+
+@creditors.post(
+    "/v1/preview",
+    summary="Render a reminder for claims without sending it",
+    responses=PREVIEW_PROBLEMS,
+    response_model=PreviewOut,
+)
 async def preview(
     body: PreviewIn, creditor_id: CreditorDep, db: DbDep, clock: ClockDep, renderer: RendererDep
 ) -> dict[str, Any]:
     return await _preview(body, creditor_id, db, clock, renderer)
 
 
-@creditors.get("/v1/claims/{claim_id}/preview", summary="Render a claim's reminder without sending it")
+@creditors.get(
+    "/v1/claims/{claim_id}/preview",
+    summary="Render a claim's reminder without sending it",
+    responses=PREVIEW_PROBLEMS,
+    response_model=PreviewOut,
+)
 async def claim_preview(
     claim_id: uuid.UUID,
     creditor_id: CreditorDep,
     db: DbDep,
     clock: ClockDep,
     renderer: RendererDep,
-    step: Annotated[int, Query(ge=1)] = 1,
+    step: Annotated[int, Query(ge=1, le=99)] = 1,
     channel: Literal["email", "sms", "letter", "netbank"] = "email",
     language: Language | None = None,
 ) -> dict[str, Any]:
@@ -385,7 +458,12 @@ def _rendered(
     }
 
 
-@creditors.get("/v1/costs", summary="What the providers charged for the creditor's messages, for reconciliation")
+@creditors.get(
+    "/v1/costs",
+    summary="What the providers charged for the creditor's messages, for reconciliation",
+    responses=problems(401, _422="validation failed, or a time without a time zone"),
+    response_model=CostsOut,
+)
 async def costs(
     creditor_id: CreditorDep,
     db: DbDep,

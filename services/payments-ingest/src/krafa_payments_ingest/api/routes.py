@@ -16,6 +16,7 @@ from pydantic import Field
 
 from krafa_payments_ingest import repository, service
 from krafa_payments_ingest.api.deps import DB, PROBLEMS, CurrentClock, UploadedFile, require_operator
+from krafa_payments_ingest.api.problems import problems
 from krafa_payments_ingest.api.schemas import (
     CardInstalmentFailedIn,
     CardInstalmentFailureOut,
@@ -32,8 +33,11 @@ from krafa_payments_ingest.api.schemas import (
 from krafa_payments_ingest.parsers import BankFileError
 from krafa_payments_ingest.parsers.csv_mapped import CsvColumns, CsvMapping
 
-router = APIRouter(prefix="/v1/payments", tags=["payments"], dependencies=[Depends(require_operator)])
+router = APIRouter(
+    prefix="/v1/payments", tags=["payments"], dependencies=[Depends(require_operator)], responses=problems(401)
+)
 
+CSV_MAPPING_NAME = r"^[A-Za-z0-9._-]{1,64}$"
 _BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -66,8 +70,12 @@ UPLOAD_BODY: dict[str, Any] = {
     openapi_extra=UPLOAD_BODY,
     responses={
         200: {"description": "the very same file was imported before; nothing new was applied", "model": ImportOut},
-        413: {"description": "the file exceeds the upload limit"},
-        422: {"description": "the file is malformed; `line`, `entry` and `reason` say where and why"},
+        **problems(
+            _400="an unreadable multipart body",
+            _413="the file exceeds the upload limit",
+            _415="not one of the accepted media types, or a compressed (Content-Encoding) upload",
+            _422="the file is malformed (`line`, `entry` and `reason` say where and why), or an unknown CSV mapping",
+        ),
     },
 )
 async def import_file(
@@ -77,7 +85,10 @@ async def import_file(
     response: Response,
     csv_mapping: Annotated[
         str | None,
-        Query(max_length=64, description="read the file as CSV with this saved mapping (PUT /csv-mappings/{name})"),
+        Query(
+            pattern=CSV_MAPPING_NAME,
+            description="read the file as CSV with this saved mapping (PUT /csv-mappings/{name})",
+        ),
     ] = None,
 ) -> ImportOut:
     mapping = None
@@ -136,7 +147,7 @@ MAX_NOTIFICATIONS = 1000
     "file entry (the events' `source` is `api`). 200 when nothing in the request was new.",
     responses={
         200: {"description": "every notification was recorded before; nothing was applied", "model": ImportOut},
-        422: {"description": "invalid body (unknown fields are refused) or an id repeated within it"},
+        **problems(_422="invalid body (unknown fields are refused) or an id repeated within it"),
     },
 )
 async def notify(
@@ -183,9 +194,6 @@ async def notify(
     return _import_out(result)
 
 
-CSV_MAPPING_NAME = r"^[A-Za-z0-9._-]{1,64}$"
-
-
 def _csv_mapping(body: CsvMappingIn) -> CsvMapping:
     return CsvMapping(
         columns=CsvColumns(**body.columns.model_dump()),
@@ -203,7 +211,7 @@ def _csv_mapping(body: CsvMappingIn) -> CsvMapping:
     summary="Save the column mapping of a CSV bank export",
     description="Creates (201) or replaces (200) the mapping; import a CSV with it as "
     "`POST /v1/payments/files?csv_mapping={name}`.",
-    responses={201: {"description": "created", "model": CsvMappingOut}, 422: {"description": "unusable mapping"}},
+    responses={201: {"description": "created", "model": CsvMappingOut}, **problems(_422="unusable mapping")},
 )
 async def put_csv_mapping(
     name: Annotated[str, Path(pattern=CSV_MAPPING_NAME)],
@@ -228,7 +236,12 @@ async def put_csv_mapping(
     return CsvMappingOut(name=name, **body.model_dump())
 
 
-@router.get("/csv-mappings/{name}", response_model=CsvMappingOut, summary="A saved CSV column mapping")
+@router.get(
+    "/csv-mappings/{name}",
+    response_model=CsvMappingOut,
+    summary="A saved CSV column mapping",
+    responses=problems(422, _404="no such CSV mapping"),
+)
 async def get_csv_mapping(name: Annotated[str, Path(pattern=CSV_MAPPING_NAME)], db: DB) -> CsvMappingOut:
     async with db.connection() as conn:
         stored = await repository.get_csv_mapping(conn, name)
@@ -237,7 +250,12 @@ async def get_csv_mapping(name: Annotated[str, Path(pattern=CSV_MAPPING_NAME)], 
     return CsvMappingOut(name=name, **stored)
 
 
-@router.get("/imports/{import_id}", response_model=ImportSummary, summary="The summary of one import")
+@router.get(
+    "/imports/{import_id}",
+    response_model=ImportSummary,
+    summary="The summary of one import",
+    responses=problems(422, _404="no such import"),
+)
 async def get_import(import_id: UUID, db: DB) -> ImportSummary:
     async with db.connection() as conn:
         row = await repository.get_import(conn, import_id)
@@ -260,11 +278,17 @@ async def get_import(import_id: UUID, db: DB) -> ImportSummary:
     )
 
 
-@router.get("/unmatched", response_model=UnmatchedPage, summary="The operator queue: unmatched payments, newest first")
+@router.get(
+    "/unmatched",
+    response_model=UnmatchedPage,
+    summary="The operator queue: unmatched payments, newest first",
+    responses=problems(422),
+)
 async def unmatched(
     db: DB,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[int | None, Query(ge=1, description="`next_cursor` of the previous page")] = None,
+    # A bigint sequence number: anything past it was never issued, and is refused as invalid.
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="`next_cursor` of the previous page")] = None,
 ) -> UnmatchedPage:
     async with db.connection() as conn:
         rows = await repository.unmatched_payments(conn, limit=limit, before=cursor)
@@ -290,10 +314,11 @@ async def unmatched(
     return UnmatchedPage(items=items, next_cursor=rows[-1]["seq"] if len(rows) == limit else None)
 
 
-_QUEUE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"description": "no such payment, or it was matched without an operator"},
-    409: {"description": "an operator has handled the payment already"},
-}
+_QUEUE_RESPONSES = problems(
+    422,
+    _404="no such payment, or it was matched without an operator",
+    _409="an operator has handled the payment already",
+)
 
 
 def _queue_problem(exc: service.QueueActionError) -> Problem:
@@ -311,7 +336,7 @@ def _queue_out(result: service.QueueActionResult) -> QueueActionOut:
     "/unmatched/{payment_id}/match",
     response_model=QueueActionOut,
     summary="Match an unmatched payment to a claim (PaymentReceived); it leaves the queue",
-    responses={**_QUEUE_RESPONSES, 422: {"description": "the claim is not indexed or in another currency"}},
+    responses={**_QUEUE_RESPONSES, **problems(_422="invalid body, or the claim is not indexed or in another currency")},
 )
 async def match_unmatched(payment_id: UUID, body: OperatorMatchIn, db: DB, clock: CurrentClock) -> QueueActionOut:
     try:
@@ -337,7 +362,10 @@ async def refund_unmatched(payment_id: UUID, db: DB, clock: CurrentClock) -> Que
 
 # Card processors authenticate with the operator token, like the payment-notification endpoint.
 card_router = APIRouter(
-    prefix="/v1/card-instalments", tags=["card instalments"], dependencies=[Depends(require_operator)]
+    prefix="/v1/card-instalments",
+    tags=["card instalments"],
+    dependencies=[Depends(require_operator)],
+    responses=problems(401),
 )
 
 
@@ -370,7 +398,7 @@ def _card_failure_out(row: repository.Row) -> CardInstalmentFailureOut:
     "the processor's `id`: a known id answers 200 with the failure recorded first, and nothing is emitted again.",
     responses={
         200: {"description": "this id was reported before; nothing new was applied", "model": CardInstalmentFailureOut},
-        422: {"description": "invalid body (unknown fields are refused, dates and counts must agree)"},
+        **problems(_422="invalid body (unknown fields are refused, dates and counts must agree)"),
     },
 )
 async def card_instalment_failed(
@@ -407,7 +435,10 @@ async def card_instalment_failed(
 
 
 @card_router.get(
-    "/failed/{failure_id}", response_model=CardInstalmentFailureOut, summary="One reported card instalment failure"
+    "/failed/{failure_id}",
+    response_model=CardInstalmentFailureOut,
+    summary="One reported card instalment failure",
+    responses=problems(422, _404="no such card instalment failure"),
 )
 async def get_card_instalment_failure(failure_id: UUID, db: DB) -> CardInstalmentFailureOut:
     async with db.connection() as conn:

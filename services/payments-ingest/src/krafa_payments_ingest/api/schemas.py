@@ -60,10 +60,26 @@ class UnmatchedPage(BaseModel):
 class PaymentNotificationIn(BaseModel):
     """One payment reported by a real-time source."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "pmt-2026-03-05-000123",
+                    "amount_minor": 10_390,
+                    "currency": "ISK",
+                    "reference": "RF18539007547034",
+                    "remittance_text": "INV-1001",
+                    "booked_at": "2026-03-05T09:14:00+00:00",
+                    "payer_account": "0133-26-012345",
+                }
+            ]
+        },
+    )
 
     id: str = Field(min_length=1, max_length=200, description="the source's own unique id of the payment")
-    amount_minor: int = Field(description="integer minor units; negative for a correction")
+    # Bounded like every amount here: a bigint column, and far beyond any real payment.
+    amount_minor: int = Field(ge=-(10**15), le=10**15, description="integer minor units; negative for a correction")
     currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["ISK"])
     reference: str | None = Field(max_length=35, description="structured reference (RF, KID, ...), or null")
     remittance_text: str | None = Field(default=None, max_length=1000)
@@ -91,7 +107,26 @@ class CsvColumnsIn(BaseModel):
 
 
 class CsvMappingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "delimiter": ";",
+                    "decimal_separator": ",",
+                    "date_format": "%d.%m.%Y",
+                    "columns": {
+                        "amount": "Upphæð",
+                        "booking_date": "Dagsetning",
+                        "default_currency": "ISK",
+                        "reference": "Tilvísun",
+                        "remittance_text": "Skýring",
+                    },
+                    "has_header": True,
+                }
+            ]
+        },
+    )
 
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     decimal_separator: str = Field(default=".", pattern=r"^[.,]$")
@@ -101,6 +136,8 @@ class CsvMappingIn(BaseModel):
 
 
 class CsvMappingOut(CsvMappingIn):
+    model_config = ConfigDict(json_schema_extra=None)
+
     name: str
 
 
