@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +51,36 @@ class Outbox:
         encoded = encode(event, source=self.source, time=time, event_id=event_id)
         self._pending.append(encoded)
         return encoded.event_id
+
+    def add_many(self, events: Sequence[Event], *, time: datetime, event_ids: Sequence[str]) -> None:
+        """`add` for a batch of events with their ids, all at `time`: the very records `add` makes,
+        but the CloudEvents envelope is built once per event type and reused, since between events
+        of one type at one time only the id, the subject and the trace differ (a 10,000-claim bulk
+        spends half its encoding time in the envelope otherwise)."""
+        template: EncodedEvent | None = None
+        shape: tuple[type[Event], bool] | None = None
+        # Fresh W3C trace ids as new_traceparent makes them, from one read of the OS's randomness.
+        entropy = os.urandom(24 * len(events)).hex()
+        for n, (event, event_id) in enumerate(zip(events, event_ids, strict=True)):
+            subject = event.subject()
+            if template is None or shape != (type(event), subject is not None):
+                template = encode(event, source=self.source, time=time, event_id=event_id)
+                shape = (type(event), subject is not None)
+                self._pending.append(template)
+                continue
+            trace = entropy[48 * n : 48 * n + 48]
+            fresh = {"ce_id": event_id.encode(), "traceparent": f"00-{trace[:32]}-{trace[32:]}-01".encode()}
+            if subject is not None:
+                fresh["ce_subject"] = subject.encode()
+            self._pending.append(
+                EncodedEvent(
+                    event_id=event_id,
+                    topic=template.topic,
+                    key=event.key().encode(),
+                    headers=tuple((name, fresh.get(name, value)) for name, value in template.headers),
+                    value=event.model_dump_json().encode(),
+                )
+            )
 
     @property
     def pending(self) -> tuple[EncodedEvent, ...]:

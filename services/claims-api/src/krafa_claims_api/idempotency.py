@@ -125,3 +125,17 @@ async def store(conn: asyncpg.Connection, *, creditor_id: UUID, key: str, status
         status_code,
         body,
     )
+
+
+async def store_encoded(
+    conn: asyncpg.Connection, *, creditor_id: UUID, key: str, status_code: int, body: bytes
+) -> None:
+    """`store` for a body already encoded as JSON (PostgreSQL parses it; nothing is encoded twice)."""
+    await conn.execute(
+        "UPDATE idempotency_keys SET status_code = $3, response_body = $4::text::jsonb"
+        " WHERE creditor_id = $1 AND key = $2",
+        creditor_id,
+        key,
+        status_code,
+        body.decode(),
+    )

@@ -64,17 +64,21 @@ async def record(
     return bool(inserted)
 
 
+# The opening charge of a new claim (principal and creation fees), selected from rows shaped like
+# `claims` (id, creditor_id, amount_minor, fees_minor, currency, created_at).
+OPENING_CHARGE_INSERT = (
+    "INSERT INTO ledger_entries (claim_id, creditor_id, kind, source_id, principal_minor, fees_minor,"
+    " amount_minor, currency, occurred_at, details)"
+    " SELECT id, creditor_id, 'charge', 'created', amount_minor, fees_minor, amount_minor + fees_minor,"
+    " currency, created_at, jsonb_build_object('fees_kind', CASE WHEN fees_minor > 0 THEN 'slip_fee' END)"
+    " FROM {source}"
+)
+
+
 async def record_created(conn: asyncpg.Connection, claim_ids: list[UUID]) -> None:
-    """The opening charge of new claims (principal and creation fees), in one statement so a
-    10,000-claim bulk request costs one round trip."""
-    await conn.execute(
-        "INSERT INTO ledger_entries (claim_id, creditor_id, kind, source_id, principal_minor, fees_minor,"
-        " amount_minor, currency, occurred_at, details)"
-        " SELECT id, creditor_id, 'charge', 'created', amount_minor, fees_minor, amount_minor + fees_minor,"
-        " currency, created_at, jsonb_build_object('fees_kind', CASE WHEN fees_minor > 0 THEN 'slip_fee' END)"
-        " FROM claims WHERE id = ANY($1::uuid[])",
-        claim_ids,
-    )
+    """The opening charge of claims already inserted, in one statement (a bulk of new claims gets
+    it inside repository.insert_claims instead)."""
+    await conn.execute(OPENING_CHARGE_INSERT.format(source="claims WHERE id = ANY($1::uuid[])"), claim_ids)
 
 
 async def entries(conn: asyncpg.Connection, claim_id: UUID) -> list[asyncpg.Record]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+from krafa_claims_api.ledger import OPENING_CHARGE_INSERT
 
 CLAIM_COLUMNS = """
     c.id, c.creditor_id, c.debtor_id, c.invoice_no, c.amount_minor, c.fees_minor, c.paid_minor,
@@ -13,6 +17,89 @@ CLAIM_COLUMNS = """
     c.department, c.status, c.overdue, c.created_at, c.paid_at, c.cancelled_at, c.cancel_reason, d.customer_no,
     c.interest_minor, c.written_off_minor, c.dispute_reason, c.held_until, c.stage
 """
+
+
+# What a new claim's row holds after INSERT (CLAIM_COLUMNS but the debtor's customer number).
+CREATED_COLUMNS = """
+    id, creditor_id, debtor_id, invoice_no, amount_minor, fees_minor, paid_minor, currency, issue_date, due_date,
+    final_due_date, reference, description, department, status, overdue, created_at, paid_at, cancelled_at,
+    cancel_reason, interest_minor, written_off_minor, dispute_reason, held_until, stage
+"""
+
+
+@dataclass(slots=True)
+class NewClaims:
+    """New claims column by column, as `insert_claims` sends them (one array per column)."""
+
+    id: list[UUID] = field(default_factory=list)
+    debtor_id: list[UUID] = field(default_factory=list)
+    invoice_no: list[str] = field(default_factory=list)
+    amount_minor: list[int] = field(default_factory=list)
+    fees_minor: list[int] = field(default_factory=list)
+    currency: list[str] = field(default_factory=list)
+    issue_date: list[date] = field(default_factory=list)
+    due_date: list[date] = field(default_factory=list)
+    final_due_date: list[date] = field(default_factory=list)
+    reference: list[str] = field(default_factory=list)
+    description: list[str | None] = field(default_factory=list)
+    department: list[str | None] = field(default_factory=list)
+    # The id of the claim's ClaimCreated, which its history row names.
+    event_id: list[UUID] = field(default_factory=list)
+
+    def add(self, **values: Any) -> None:
+        for name, value in values.items():
+            getattr(self, name).append(value)
+
+
+# The PostgreSQL type of each NewClaims column, in field order.
+_NEW_CLAIM_TYPES = [
+    "uuid",
+    "uuid",
+    "text",
+    "bigint",
+    "bigint",
+    "text",
+    "date",
+    "date",
+    "date",
+    "text",
+    "text",
+    "text",
+    "uuid",
+]
+_NEW_CLAIM_NAMES = [f.name for f in fields(NewClaims)]
+_UNNEST = ", ".join(f"${i + 4}::{t}[]" for i, t in enumerate(_NEW_CLAIM_TYPES))
+_CLAIM_COLUMNS = ", ".join(_NEW_CLAIM_NAMES[:-1])
+INSERT_CLAIMS = f"""
+    WITH u AS (
+        SELECT * FROM unnest({_UNNEST}) AS u({", ".join(_NEW_CLAIM_NAMES)})
+    ), c AS (
+        INSERT INTO claims (creditor_id, created_at, {_CLAIM_COLUMNS})
+        SELECT $1, $2, {_CLAIM_COLUMNS} FROM u
+        RETURNING {CREATED_COLUMNS}
+    ), ledger AS (
+        {OPENING_CHARGE_INSERT.format(source="c")}
+    ), history AS (
+        INSERT INTO claim_history (claim_id, event_id, event_type, occurred_at, details)
+        SELECT id, event_id, $3, $2,
+               jsonb_build_object('amount_minor', amount_minor, 'fees_minor', fees_minor, 'currency', currency)
+        FROM u
+    )
+    SELECT * FROM c
+"""
+
+
+async def insert_claims(
+    conn: asyncpg.Connection, creditor_id: UUID, now: datetime, new: NewClaims, event_type: str
+) -> list[asyncpg.Record]:
+    """Insert new claims with their opening ledger charge and their `event_type` history row, in
+    one statement whatever their number; returns the claims rows (CREATED_COLUMNS) in `new`'s
+    order. A duplicate invoice number or reference raises UniqueViolationError and inserts nothing."""
+    rows = await conn.fetch(
+        INSERT_CLAIMS, creditor_id, now, event_type, *(getattr(new, name) for name in _NEW_CLAIM_NAMES)
+    )
+    by_id = {row["id"]: row for row in rows}
+    return [by_id[claim_id] for claim_id in new.id]
 
 
 async def get_creditor(conn: asyncpg.Connection, creditor_id: UUID) -> asyncpg.Record | None:

@@ -3,20 +3,25 @@ it emits ride in the same transaction through the outbox."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from krafa_events import ClaimCreated, CreditorSnapshot
+from krafa_events import ClaimCreated, CreditorSnapshot, DebtorSnapshot
 from krafa_events.references import InvalidReference
 from krafa_kit.consumer import PermanentError
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.http import Problem
 
-from krafa_claims_api import domain, ledger, lifecycle, repository
+from krafa_claims_api import domain, lifecycle, repository
 from krafa_claims_api.api.schemas import ClaimIn, CreditorIn
 from krafa_claims_api.debtors import service as debtor_service
 
@@ -27,6 +32,34 @@ PROBLEMS = "https://docs.krafa.dev/problems/"
 class Caller:
     creditor_id: UUID
     scopes: frozenset[str]
+
+
+class _GcPause:
+    """Counts the requests that keep the cyclic garbage collector paused (see `gc_paused`)."""
+
+    holders = 0
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a bulk request runs.
+
+    A 10,000-claim request keeps about a million container objects alive until it answers (the
+    parsed body, the models, the rows, the events), and every full collection walks all of them:
+    measured, that was 40 % of the request's CPU, for nothing, since reference counting frees
+    them when the request ends. Overlapping requests share the pause; the collector resumes when
+    the last one ends. A collector that someone else switched off is left alone."""
+    if _GcPause.holders == 0 and not gc.isenabled():
+        yield
+        return
+    _GcPause.holders += 1
+    gc.disable()
+    try:
+        yield
+    finally:
+        _GcPause.holders -= 1
+        if _GcPause.holders == 0:
+            gc.enable()
 
 
 async def create_creditor(db: Database, data: CreditorIn) -> tuple[UUID, domain.NewApiKey]:
@@ -73,32 +106,64 @@ async def authenticate(db: Database, token: str) -> Caller | None:
     return Caller(creditor_id=row["creditor_id"], scopes=frozenset(row["scopes"]))
 
 
-async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], now: datetime) -> list[UUID]:
-    """Register claims in the caller's unit of work (the caller commits)."""
+async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], now: datetime) -> list[asyncpg.Record]:
+    """Register claims in the caller's unit of work (the caller commits); returns their rows
+    (repository.CREATED_COLUMNS), in the order given.
+
+    Set-based, so a 10,000-claim bulk costs a handful of statements, not 10,000 round trips: the
+    debtors and their contact points in one statement each, then the claims with their opening
+    ledger charge and ClaimCreated history in one more. While PostgreSQL runs each of them (on
+    another core), this process prepares what comes next: the debtors' snapshots during their
+    insert, the claims' rows during the contact points', the ClaimCreated events (with ids chosen
+    up front, so the history rows can name them) during the claims'."""
     creditor = await repository.get_creditor(uow.conn, caller.creditor_id)
     if creditor is None:
         raise Problem(404, "Not Found", "creditor not found")
-    jurisdiction = creditor["country"]
-    # Debtors and their contact points live in krafa_claims_api.debtors; the snapshot carries only
-    # this creditor's usable contact points (a bounced address is never used again, seed 000).
-    debtors = await debtor_service.upsert_for_claims(uow, caller.creditor_id, [c.debtor for c in claims], now)
-    sequence = await uow.conn.fetch(
-        "SELECT nextval('claim_reference_seq') AS n FROM generate_series(1, $1)", len(claims)
-    )
-    creditor_snapshot = CreditorSnapshot(
-        name=creditor["name"],
-        contact_phone=creditor["contact_phone"],
-        payment_account=creditor["payment_account"],
-        payment_link_template=creditor["payment_link_template"],
-        sender_email=creditor["sender_email"],
+    sequence = await uow.conn.fetchval(
+        "SELECT array_agg(nextval('claim_reference_seq')) FROM generate_series(1, $1)", len(claims)
     )
     # Seed 003: each department (a club's division) may set its own final-due-date rule.
     department_offsets = await repository.department_offsets(uow.conn, caller.creditor_id)
-    rows: list[tuple[Any, ...]] = []
-    claim_ids: list[UUID] = []
+    # Debtors and their contact points live in krafa_claims_api.debtors; the snapshot carries only
+    # this creditor's usable contact points (a bounced address is never used again, seed 000).
+    # Their contact points are still being written while the claims' rows are prepared here.
+    debtors, writing = await debtor_service.upsert_for_claims(uow, caller.creditor_id, [c.debtor for c in claims], now)
+    try:
+        new = _new_claims(creditor, claims, sequence, debtors, department_offsets, now)
+    except BaseException:
+        await debtor_service.settle(writing)
+        raise
+    await writing
+    inserting = asyncio.ensure_future(
+        repository.insert_claims(uow.conn, caller.creditor_id, now, new, ClaimCreated.TYPE)
+    )
+    try:
+        await _add_created_events(uow, caller.creditor_id, creditor, claims, debtors, new, now)
+    except BaseException:
+        await debtor_service.settle(inserting)
+        raise
+    try:
+        return await inserting
+    except asyncpg.UniqueViolationError as exc:
+        raise Problem(409, "Conflict", _conflict_detail(exc), type_=PROBLEMS + "duplicate-claim") from exc
+
+
+def _new_claims(
+    creditor: asyncpg.Record,
+    claims: list[ClaimIn],
+    sequence: list[int],
+    debtors: dict[str, tuple[UUID, DebtorSnapshot]],
+    department_offsets: dict[str, int],
+    now: datetime,
+) -> repository.NewClaims:
+    """The claims' rows, checked (a 422 names the first claim at fault), with their references."""
+    jurisdiction = creditor["country"]
+    slip_fee, home_currency = creditor["slip_fee_minor"], creditor["currency"]
+    new = repository.NewClaims()
+    ids = _uuid4s(2 * len(claims))
     for index, (claim, seq) in enumerate(zip(claims, sequence, strict=True)):
         try:
-            reference = domain.payment_reference(jurisdiction, claim.reference, seq["n"])
+            reference = domain.payment_reference(jurisdiction, claim.reference, seq)
         except InvalidReference as exc:
             raise Problem(
                 422,
@@ -115,77 +180,80 @@ async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], 
                 type_=PROBLEMS + "validation",
                 extra={"errors": [{"pointer": f"/claims/{index}/due_date", "detail": "before issue_date"}]},
             )
-        claim_id = uuid.uuid4()
-        claim_ids.append(claim_id)
-        debtor_id, debtor_snapshot = debtors[claim.debtor.customer_no]
-        issue_date = claim.issue_date or now.date()
-        final_due = claim.final_due_date or domain.default_final_due_date(
-            jurisdiction, claim.due_date, department_offsets.get(claim.department or "")
-        )
-        fees = creditor["slip_fee_minor"] if claim.currency == creditor["currency"] else 0
-        rows.append(
-            (
-                claim_id,
-                caller.creditor_id,
-                debtor_id,
-                claim.invoice_no,
-                claim.amount_minor,
-                fees,
-                claim.currency,
-                issue_date,
-                claim.due_date,
-                final_due,
-                reference,
-                claim.description,
-                claim.department,
-                now,
-            )
-        )
-        event = ClaimCreated(
-            creditor_id=caller.creditor_id,
-            debtor_id=debtor_id,
-            claim_id=claim_id,
+        new.add(
+            id=ids[2 * index],
+            debtor_id=debtors[claim.debtor.customer_no][0],
             invoice_no=claim.invoice_no,
             amount_minor=claim.amount_minor,
+            # Seed 003: the creditor's slip fee (seðilgjald) is owed on slips in its own currency.
+            fees_minor=slip_fee if claim.currency == home_currency else 0,
             currency=claim.currency,
-            fees_minor=fees,
-            issue_date=issue_date,
+            issue_date=claim.issue_date or now.date(),
             due_date=claim.due_date,
-            final_due_date=final_due,
+            final_due_date=claim.final_due_date
+            or domain.default_final_due_date(
+                jurisdiction, claim.due_date, department_offsets.get(claim.department or "")
+            ),
             reference=reference,
             description=claim.description,
             department=claim.department,
-            jurisdiction=jurisdiction,
-            creditor=creditor_snapshot,
-            debtor=debtor_snapshot,
-            created_at=now,
+            event_id=ids[2 * index + 1],
         )
-        event_id = uow.outbox.add(event, time=now)
-        rows[-1] = (*rows[-1], event_id)
-    try:
-        await uow.conn.executemany(
-            "INSERT INTO claims (id, creditor_id, debtor_id, invoice_no, amount_minor, fees_minor,"
-            " currency, issue_date, due_date, final_due_date, reference, description, department, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            [row[:14] for row in rows],
-        )
-    except asyncpg.UniqueViolationError as exc:
-        raise Problem(409, "Conflict", _conflict_detail(exc), type_=PROBLEMS + "duplicate-claim") from exc
-    await ledger.record_created(uow.conn, claim_ids)
-    await repository.add_history(
-        uow.conn,
-        [
-            (
-                row[0],
-                uuid.UUID(row[14]),
-                ClaimCreated.TYPE,
-                now,
-                {"amount_minor": row[4], "fees_minor": row[5], "currency": row[6]},
-            )
-            for row in rows
-        ],
+    return new
+
+
+async def _add_created_events(
+    uow: UnitOfWork,
+    creditor_id: UUID,
+    creditor: asyncpg.Record,
+    claims: list[ClaimIn],
+    debtors: dict[str, tuple[UUID, DebtorSnapshot]],
+    new: repository.NewClaims,
+    now: datetime,
+) -> None:
+    """One ClaimCreated per claim, into the outbox. It yields to the event loop every few hundred
+    events, so the statement in flight on the connection makes progress meanwhile."""
+    creditor_snapshot = CreditorSnapshot(
+        name=creditor["name"],
+        contact_phone=creditor["contact_phone"],
+        payment_account=creditor["payment_account"],
+        payment_link_template=creditor["payment_link_template"],
+        sender_email=creditor["sender_email"],
     )
-    return claim_ids
+    for start in range(0, len(claims), 500):
+        await asyncio.sleep(0)
+        events = []
+        for index in range(start, min(start + 500, len(claims))):
+            claim = claims[index]
+            debtor_id, debtor_snapshot = debtors[claim.debtor.customer_no]
+            events.append(
+                ClaimCreated(
+                    creditor_id=creditor_id,
+                    debtor_id=debtor_id,
+                    claim_id=new.id[index],
+                    invoice_no=claim.invoice_no,
+                    amount_minor=claim.amount_minor,
+                    currency=claim.currency,
+                    fees_minor=new.fees_minor[index],
+                    issue_date=new.issue_date[index],
+                    due_date=claim.due_date,
+                    final_due_date=new.final_due_date[index],
+                    reference=new.reference[index],
+                    description=claim.description,
+                    department=claim.department,
+                    jurisdiction=creditor["country"],
+                    creditor=creditor_snapshot,
+                    debtor=debtor_snapshot,
+                    created_at=now,
+                )
+            )
+        uow.outbox.add_many(events, time=now, event_ids=[str(e) for e in new.event_id[start : start + 500]])
+
+
+def _uuid4s(n: int) -> list[UUID]:
+    """n random (version 4) UUIDs, as uuid.uuid4() makes them, from one read of the OS's randomness."""
+    entropy = os.urandom(16 * n)
+    return [UUID(bytes=entropy[16 * i : 16 * i + 16], version=4) for i in range(n)]
 
 
 def _conflict_detail(exc: asyncpg.UniqueViolationError) -> str:

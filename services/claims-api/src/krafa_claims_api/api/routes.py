@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
+import pydantic_core
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 from krafa_kit.clock import Clock
@@ -85,6 +87,19 @@ def problems(*codes: int) -> dict[int | str, dict[str, object]]:
 NOT_FOUND = Problem(404, "Not Found", "no such claim")
 
 
+async def gc_paused() -> AsyncIterator[None]:
+    """A dependency: the cyclic garbage collector paused for the request (see service.gc_paused)."""
+    with service.gc_paused():
+        yield
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedBody:
+    """A response body already encoded as JSON: a bulk answer is built without a model per claim."""
+
+    json: bytes
+
+
 async def idempotent(
     request: Request,
     db: Database,
@@ -92,7 +107,7 @@ async def idempotent(
     caller: service.Caller,
     key: str | None,
     status_code: int,
-    action: Callable[[UnitOfWork], Awaitable[BaseModel]],
+    action: Callable[[UnitOfWork], Awaitable[BaseModel | EncodedBody]],
 ) -> Response:
     """Run `action` in one unit of work; with an Idempotency-Key, claim the key first and store
     the response in the same transaction (see krafa_claims_api.idempotency)."""
@@ -114,6 +129,13 @@ async def idempotent(
                     stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
                 )
         result = await action(uow)
+        if isinstance(result, EncodedBody):
+            if key is not None:
+                await idempotency.store_encoded(
+                    uow.conn, creditor_id=caller.creditor_id, key=key, status_code=status_code, body=result.json
+                )
+            await uow.commit()
+            return Response(result.json, status_code=status_code, media_type="application/json")
         body = result.model_dump(mode="json")
         if key is not None:
             await idempotency.store(
@@ -124,7 +146,7 @@ async def idempotent(
 
 
 def claim_out(
-    row: asyncpg.Record,
+    row: Mapping[str, Any],
     history: list[asyncpg.Record] | None = None,
     instalments: list[asyncpg.Record] | None = None,
 ) -> ClaimOut:
@@ -169,6 +191,45 @@ def claim_out(
     )
 
 
+def claim_json(row: Mapping[str, Any], customer_no: str) -> dict[str, Any]:
+    """`claim_out(row)` without its history, as plain values for pydantic_core.to_json: the same
+    JSON at a fraction of the cost, for the thousands of claims of a bulk answer."""
+    balance = domain.Balance(
+        row["amount_minor"], row["fees_minor"], row["paid_minor"], row["interest_minor"], row["written_off_minor"]
+    )
+    return {
+        "id": row["id"],
+        "invoice_no": row["invoice_no"],
+        "status": row["status"],
+        "overdue": row["overdue"],
+        "debtor_id": row["debtor_id"],
+        "customer_no": customer_no,
+        "amount_minor": row["amount_minor"],
+        "fees_minor": row["fees_minor"],
+        "paid_minor": row["paid_minor"],
+        "balance_minor": balance.balance_minor,
+        "overpaid_minor": balance.overpaid_minor,
+        "currency": row["currency"],
+        "issue_date": row["issue_date"],
+        "due_date": row["due_date"],
+        "final_due_date": row["final_due_date"],
+        "reference": row["reference"],
+        "description": row["description"],
+        "department": row["department"],
+        "created_at": row["created_at"],
+        "paid_at": row["paid_at"],
+        "cancelled_at": row["cancelled_at"],
+        "cancel_reason": row["cancel_reason"],
+        "interest_minor": row["interest_minor"],
+        "written_off_minor": row["written_off_minor"],
+        "dispute_reason": row["dispute_reason"],
+        "held_until": row["held_until"],
+        "stage": row["stage"],
+        "instalments": [],
+        "history": [],
+    }
+
+
 @router.post(
     "/claims",
     status_code=status.HTTP_201_CREATED,
@@ -186,10 +247,9 @@ async def create_claim(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     async def action(uow: UnitOfWork) -> ClaimOut:
-        [claim_id] = await service.create_claims(uow, caller, [body], clock.now())
-        row = await repository.get_claim(uow.conn, caller.creditor_id, claim_id)
-        assert row is not None
-        return claim_out(row, await repository.history(uow.conn, claim_id))
+        [row] = await service.create_claims(uow, caller, [body], clock.now())
+        history = await repository.history(uow.conn, row["id"])
+        return claim_out({**row, "customer_no": body.debtor.customer_no}, history)
 
     return await idempotent(request, db, clock, caller, idempotency_key, 201, action)
 
@@ -201,6 +261,8 @@ async def create_claim(
     tags=["claims"],
     summary="Register up to 10,000 claims in one all-or-nothing request",
     responses=problems(401, 403, 409, 422),
+    # Before the body is validated into 10,000 models (FastAPI solves dependencies first).
+    dependencies=[Depends(gc_paused)],
 )
 async def create_claims_bulk(
     request: Request,
@@ -210,16 +272,11 @@ async def create_claims_bulk(
     clock: CurrentClock,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    async def action(uow: UnitOfWork) -> BulkClaimsOut:
-        claim_ids = await service.create_claims(uow, caller, body.claims, clock.now())
-        rows = await uow.conn.fetch(
-            f"SELECT {repository.CLAIM_COLUMNS} FROM claims c JOIN debtors d ON d.id = c.debtor_id"
-            " WHERE c.id = ANY($1::uuid[]) AND c.creditor_id = $2",
-            claim_ids,
-            caller.creditor_id,
-        )
-        by_id = {row["id"]: row for row in rows}
-        return BulkClaimsOut(created=len(claim_ids), claims=[claim_out(by_id[i]) for i in claim_ids])
+    async def action(uow: UnitOfWork) -> EncodedBody:
+        rows = await service.create_claims(uow, caller, body.claims, clock.now())
+        # BulkClaimsOut, encoded straight from the rows (see claim_json).
+        claims = [claim_json(row, claim.debtor.customer_no) for row, claim in zip(rows, body.claims, strict=True)]
+        return EncodedBody(pydantic_core.to_json({"created": len(rows), "claims": claims}))
 
     return await idempotent(request, db, clock, caller, idempotency_key, 201, action)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -148,75 +149,90 @@ async def insert_new(conn: asyncpg.Connection, creditor_id: UUID, debtors: list[
     return {r["customer_no"] for r in rows}
 
 
-async def update_changed(conn: asyncpg.Connection, creditor_id: UUID, debtors: list[Debtor], now: datetime) -> None:
-    """Write master data and the legacy email/phone projection of existing debtors that changed."""
-    if not debtors:
+def debtor_updates(creditor_id: UUID, debtors: list[Debtor], now: datetime) -> list[tuple[Any, ...]]:
+    """Master data and the legacy email/phone projection of existing debtors that changed, as they
+    are now: the rows `write_updates` writes."""
+    return [(d.id, creditor_id, now, *_master_values(d)) for d in debtors]
+
+
+async def write_updates(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
         return
     columns = [*MASTER_FIELDS, "email", "email_state", "phone"]
     sets = ", ".join(f"{name} = ${i + 4}" for i, name in enumerate(columns))
-    await conn.executemany(
-        f"UPDATE debtors SET {sets}, updated_at = $3 WHERE id = $1 AND creditor_id = $2",
-        [(d.id, creditor_id, now, *_master_values(d)) for d in debtors],
-    )
+    await conn.executemany(f"UPDATE debtors SET {sets}, updated_at = $3 WHERE id = $1 AND creditor_id = $2", rows)
 
 
-async def save_contacts(conn: asyncpg.Connection, creditor_id: UUID, debtors: list[Debtor]) -> None:
-    new = [(cp, d.id) for d in debtors for cp in d.contact_points if cp.new]
-    dirty = [cp for d in debtors for cp in d.contact_points if cp.dirty and not cp.new]
-    if new:
-        rows = [
-            (
-                cp.id,
-                creditor_id,
-                debtor_id,
-                cp.kind,
-                cp.value,
-                cp.origin,
-                cp.state,
-                cp.verified,
-                cp.consent_source,
-                cp.consent_at,
-                cp.terms_version,
-                cp.state_reason,
-                cp.listed_at,
-                cp.created_at,
-                cp.updated_at,
-            )
-            for cp, debtor_id in new
-        ]
+@dataclass(frozen=True, slots=True)
+class ContactWrites:
+    inserts: list[tuple[Any, ...]]
+    updates: list[tuple[Any, ...]]
+
+
+def contact_writes(creditor_id: UUID, debtors: list[Debtor]) -> ContactWrites:
+    """The new and changed contact points of these debtors as rows for `write_contacts`, taken as
+    they are now; their new/dirty flags are cleared."""
+    inserts = []
+    updates = []
+    for d in debtors:
+        for cp in d.contact_points:
+            if cp.new:
+                inserts.append(
+                    (
+                        cp.id,
+                        creditor_id,
+                        d.id,
+                        cp.kind,
+                        cp.value,
+                        cp.origin,
+                        cp.state,
+                        cp.verified,
+                        cp.consent_source,
+                        cp.consent_at,
+                        cp.terms_version,
+                        cp.state_reason,
+                        cp.listed_at,
+                        cp.created_at,
+                        cp.updated_at,
+                    )
+                )
+            elif cp.dirty:
+                updates.append(
+                    (
+                        cp.id,
+                        creditor_id,
+                        cp.origin,
+                        cp.state,
+                        cp.verified,
+                        cp.consent_source,
+                        cp.consent_at,
+                        cp.terms_version,
+                        cp.state_reason,
+                        cp.listed_at,
+                        cp.updated_at,
+                    )
+                )
+            cp.new = cp.dirty = False
+    return ContactWrites(inserts, updates)
+
+
+async def write_contacts(conn: asyncpg.Connection, writes: ContactWrites) -> None:
+    if writes.inserts:
         await conn.execute(
             "INSERT INTO contact_points (id, creditor_id, debtor_id, kind, value, origin, state, verified,"
             " consent_source, consent_at, terms_version, state_reason, listed_at, created_at, updated_at)"
             " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],"
             " $7::text[], $8::boolean[], $9::text[], $10::timestamptz[], $11::text[], $12::text[],"
             " $13::timestamptz[], $14::timestamptz[], $15::timestamptz[])",
-            *[list(col) for col in zip(*rows, strict=True)],
+            *[list(col) for col in zip(*writes.inserts, strict=True)],
         )
-    if dirty:
+    if writes.updates:
         await conn.executemany(
             "UPDATE contact_points SET origin = $3, state = $4, verified = $5, consent_source = $6,"
             " consent_at = $7, terms_version = $8, state_reason = $9, listed_at = $10, updated_at = $11"
             " WHERE id = $1 AND creditor_id = $2",
-            [
-                (
-                    cp.id,
-                    creditor_id,
-                    cp.origin,
-                    cp.state,
-                    cp.verified,
-                    cp.consent_source,
-                    cp.consent_at,
-                    cp.terms_version,
-                    cp.state_reason,
-                    cp.listed_at,
-                    cp.updated_at,
-                )
-                for cp in dirty
-            ],
+            writes.updates,
         )
-    for d in debtors:
-        for cp in d.contact_points:
-            cp.new = cp.dirty = False
 
 
 async def add_history(conn: asyncpg.Connection, rows: list[tuple[UUID, UUID, str, datetime, dict[str, Any]]]) -> None:

@@ -3,7 +3,10 @@ change to a debtor or a contact point adds a DebtorUpdated event to the same tra
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -60,6 +63,8 @@ class Applied:
     created: set[str] = field(default_factory=set)
     updated: set[str] = field(default_factory=set)
     rejected: list[tuple[DebtorRow, InvalidValue]] = field(default_factory=list)
+    # With apply_rows(wait=False): the rows still being written (see start_persist).
+    writing: asyncio.Future[None] | None = None
 
 
 async def apply_rows(
@@ -71,20 +76,33 @@ async def apply_rows(
     source: str,
     announce_new: bool = True,
     details: dict[str, Any] | None = None,
+    wait: bool = True,
+    meanwhile: Callable[[dict[str, Debtor]], None] | None = None,
 ) -> Applied:
     """Upsert debtors by customer number, in row order (a later row for the same customer wins).
 
     Contact points are only ever added or updated, never removed: a list that leaves a debtor or an
     address out keeps it (seed 000). A row that changes nothing writes nothing and emits nothing.
     With `announce_new=False` a newly created debtor gets no DebtorUpdated (its snapshot rides on
-    the ClaimCreated that created it)."""
+    the ClaimCreated that created it). With `wait=False` it returns while the changes are still
+    being written, in `writing`: the caller must await it before it uses the connection again.
+    `meanwhile` runs on the folded debtors while PostgreSQL inserts the new ones: a debtor another
+    request created first is replaced after it, by the one in `debtors`."""
     result = Applied()
     customer_nos = list(dict.fromkeys(row.customer_no for row in rows))
     loaded = {d.customer_no: d for d in await repository.load_for_update(uow.conn, creditor_id, customer_nos)}
     state = dict(loaded)
     _fold(state, rows, now, result)
     fresh = [d for d in state.values() if d.new]
-    inserted = await repository.insert_new(uow.conn, creditor_id, fresh)
+    inserting = asyncio.ensure_future(repository.insert_new(uow.conn, creditor_id, fresh))
+    if meanwhile is not None:
+        await asyncio.sleep(0)  # the INSERT goes out before the work starts
+        try:
+            meanwhile(state)
+        except BaseException:
+            await settle(inserting)
+            raise
+    inserted = await inserting
     raced = [d.customer_no for d in fresh if d.customer_no not in inserted]
     if raced:
         # Another transaction created these first; lock its rows (waiting for it) and merge.
@@ -95,8 +113,14 @@ async def apply_rows(
     debtors = [d for d in state.values() if not d.new or d.customer_no in inserted]
     result.created = set(inserted)
     result.updated = {d.customer_no for d in debtors if d.touched and not d.new}
-    await persist(uow, creditor_id, debtors, now, source=source, announce_new=announce_new, details=details)
+    _, writing = start_persist(
+        uow, creditor_id, debtors, now, source=source, announce_new=announce_new, details=details
+    )
     result.debtors = {d.customer_no: d for d in debtors}
+    if wait:
+        await writing
+    else:
+        result.writing = writing
     return result
 
 
@@ -130,10 +154,27 @@ async def persist(
     details: dict[str, Any] | None = None,
 ) -> list[Debtor]:
     """Write what changed on already-inserted debtors and announce each changed one; returns them."""
+    touched, writes = start_persist(
+        uow, creditor_id, debtors, now, source=source, announce_new=announce_new, details=details
+    )
+    await writes
+    return touched
+
+
+def start_persist(
+    uow: UnitOfWork,
+    creditor_id: UUID,
+    debtors: list[Debtor],
+    now: datetime,
+    *,
+    source: str,
+    announce_new: bool = True,
+    details: dict[str, Any] | None = None,
+) -> tuple[list[Debtor], asyncio.Task[None]]:
+    """`persist`, returning as soon as the events are in the outbox: the task writing the rows is
+    left for the caller to await, which may use the connection only after it (see `settle`)."""
     touched = [d for d in debtors if d.touched]
-    await repository.update_changed(uow.conn, creditor_id, [d for d in touched if not d.new], now)
     contacts_changed = {d.id: sum(cp.new or cp.dirty for cp in d.contact_points) for d in touched}
-    await repository.save_contacts(uow.conn, creditor_id, touched)
     history = []
     for debtor in touched:
         if debtor.new and not announce_new:
@@ -156,11 +197,29 @@ async def persist(
                 },
             )
         )
-    await repository.add_history(uow.conn, history)
+
+    # The rows are taken now, and the flags that chose them cleared, so that whatever the caller
+    # does meanwhile cannot change what is written.
+    updates = repository.debtor_updates(creditor_id, [d for d in touched if not d.new], now)
+    contacts = repository.contact_writes(creditor_id, touched)
     for debtor in touched:
         debtor.new = debtor.dirty = False
         debtor.changed_fields = set()
-    return touched
+
+    async def write() -> None:
+        await repository.write_updates(uow.conn, updates)
+        await repository.write_contacts(uow.conn, contacts)
+        await repository.add_history(uow.conn, history)
+
+    return touched, asyncio.ensure_future(write())
+
+
+async def settle(task: asyncio.Future[Any]) -> None:
+    """Wait for a statement still running on the unit of work's connection, whatever its outcome,
+    so that the connection can roll back (an error is on its way out already)."""
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
 
 
 async def upsert_debtor(uow: UnitOfWork, creditor_id: UUID, row: DebtorRow, now: datetime) -> tuple[Debtor, bool]:
@@ -300,20 +359,44 @@ async def export(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID) -
 
 async def upsert_for_claims(
     uow: UnitOfWork, creditor_id: UUID, debtors: list[Any], now: datetime
-) -> dict[str, tuple[UUID, DebtorSnapshot]]:
+) -> tuple[dict[str, tuple[UUID, DebtorSnapshot]], asyncio.Future[None]]:
     """The debtors named inline by claims (api.schemas.DebtorIn, in claim order): customer number →
-    (debtor id, snapshot with the usable contact points of this creditor)."""
+    (debtor id, snapshot with the usable contact points of this creditor). Returns while their
+    contact points are still being written, with that write: await it (or `settle` it) before the
+    connection is used again; meanwhile the caller can prepare its claims on this core."""
     rows: list[DebtorRow] = []
     for index, debtor in enumerate(debtors):
         try:
             rows.append(row_from_claim(debtor))
         except InvalidValue as exc:
             raise invalid(exc, f"/claims/{index}/debtor") from exc
-    applied = await apply_rows(uow, creditor_id, rows, now, source="claims", announce_new=False)
-    if applied.rejected:
-        row, error = applied.rejected[0]
-        raise invalid(error, f"/claims/{rows.index(row)}/debtor")
-    return {cno: (d.id, snapshot(d)) for cno, d in applied.debtors.items()}
+    snapshots: dict[str, tuple[Debtor, DebtorSnapshot]] = {}
+
+    def take_snapshots(state: dict[str, Debtor]) -> None:
+        snapshots.update((cno, (d, snapshot(d))) for cno, d in state.items())
+
+    applied = await apply_rows(
+        uow, creditor_id, rows, now, source="claims", announce_new=False, wait=False, meanwhile=take_snapshots
+    )
+    assert applied.writing is not None
+    try:
+        if applied.rejected:
+            row, error = applied.rejected[0]
+            raise invalid(error, f"/claims/{rows.index(row)}/debtor")
+        result = {}
+        for cno, debtor in applied.debtors.items():
+            taken, snap = snapshots.get(cno, (None, None))
+            # A debtor that another request created first was merged after the snapshot was taken.
+            result[cno] = (debtor.id, snap if taken is debtor and snap is not None else snapshot(debtor))
+        return result, applied.writing
+    except BaseException:
+        await settle(applied.writing)
+        raise
+
+
+# A bulk of claims often names one number many times (a family's phone on each child's slip), and
+# parsing with phonenumbers is the dearest step of a claim's debtor. Errors are not cached.
+_normalize_phone = functools.lru_cache(maxsize=4096)(normalize_phone)
 
 
 def row_from_claim(debtor: Any) -> DebtorRow:
@@ -333,6 +416,6 @@ def row_from_claim(debtor: Any) -> DebtorRow:
     if debtor.email:
         offers.append(ContactOffer(ContactKind.EMAIL, normalize_email(debtor.email), source_if_new="claim"))
     if debtor.phone:
-        phone = normalize_phone(debtor.phone, debtor.country)
+        phone = _normalize_phone(debtor.phone, debtor.country)
         offers.append(ContactOffer(ContactKind.PHONE, phone, source_if_new="claim"))
     return DebtorRow(debtor.customer_no, master, tuple(offers))
