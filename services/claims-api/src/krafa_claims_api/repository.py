@@ -211,13 +211,13 @@ async def list_claims(
 
 
 async def aging_groups(conn: asyncpg.Connection, creditor_id: UUID, as_of: Any) -> list[tuple[str, int, int, int]]:
-    """Open balances (amount + fees - paid > 0) of claims issued by `as_of`, grouped by currency and
-    days past the due date."""
+    """Open balances (amount + fees + interest - paid - written off > 0) of claims issued by `as_of`,
+    grouped by currency and days past the due date."""
     rows = await conn.fetch(
         "SELECT currency, $2::date - due_date AS days, count(*) AS n,"
-        " sum(amount_minor + fees_minor - paid_minor) AS balance"
+        " sum(amount_minor + fees_minor + interest_minor - paid_minor - written_off_minor) AS balance"
         " FROM claims WHERE creditor_id = $1 AND status = 'open' AND issue_date <= $2"
-        " AND amount_minor + fees_minor - paid_minor > 0 GROUP BY 1, 2",
+        " AND amount_minor + fees_minor + interest_minor - paid_minor - written_off_minor > 0 GROUP BY 1, 2",
         creditor_id,
         as_of,
     )

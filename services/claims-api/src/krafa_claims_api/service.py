@@ -7,7 +7,7 @@ import asyncio
 import gc
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,7 +62,10 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-async def create_creditor(db: Database, data: CreditorIn) -> tuple[UUID, domain.NewApiKey]:
+async def create_creditor(
+    db: Database, data: CreditorIn, scopes: Sequence[str] = domain.SCOPES
+) -> tuple[UUID, domain.NewApiKey]:
+    """The creditor and its first API key (with `scopes`), in one transaction."""
     creditor_id = uuid.uuid4()
     key = domain.new_api_key()
     async with db.uow() as uow:
@@ -88,7 +91,7 @@ async def create_creditor(db: Database, data: CreditorIn) -> tuple[UUID, domain.
             creditor_id,
             key.prefix,
             key.secret_hash,
-            list(domain.SCOPES),
+            list(scopes),
         )
         await uow.commit()
     return creditor_id, key

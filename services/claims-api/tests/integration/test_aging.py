@@ -41,6 +41,8 @@ async def test_aging_buckets_open_balances(api: Api) -> None:
     async with api.db.connection() as conn:
         await conn.execute("UPDATE claims SET status = 'paid', paid_minor = 10390 WHERE id = $1::uuid", ids["paid"])
         await conn.execute("UPDATE claims SET paid_minor = 4000 WHERE id = $1::uuid", ids["partial"])
+        # Booked late interest is owed too.
+        await conn.execute("UPDATE claims SET interest_minor = 250 WHERE id = $1::uuid", ids["d91"])
     await b.post("/v1/claims", json=claim_body("other", due="2026-01-01", issue_date="2026-01-01"))
 
     response = await a.get("/v1/reports/aging")
@@ -55,10 +57,10 @@ async def test_aging_buckets_open_balances(api: Api) -> None:
         "1-30": (2, 10_390 + 6_390),
         "31-60": (1, 10_390),
         "61-90": (1, 10_390),
-        "90+": (1, 10_390),
+        "90+": (1, 10_640),
     }
     assert by_currency["ISK"]["count"] == 6
-    assert by_currency["ISK"]["balance_minor"] == 5 * 10_390 + 6_390
+    assert by_currency["ISK"]["balance_minor"] == 5 * 10_390 + 6_390 + 250
     eur = {b["bucket"]: (b["count"], b["balance_minor"]) for b in by_currency["EUR"]["buckets"]}
     assert eur["1-30"] == (1, 5000)
 

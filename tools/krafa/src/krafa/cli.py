@@ -191,12 +191,8 @@ def cmd_creditors_create(args: argparse.Namespace) -> int:
                 CreditorIn(
                     name=args.name, country=args.country, currency=args.currency, default_language=args.language
                 ),
+                scopes,
             )
-            if scopes != sorted(SCOPES):
-                # The creditor's first key is made with every scope; narrow it before it is shown.
-                async with db.uow() as uow:
-                    await uow.conn.execute("UPDATE api_keys SET scopes = $2 WHERE prefix = $1", key.prefix, scopes)
-                    await uow.commit()
         finally:
             await db.close()
         return {"creditor_id": str(creditor_id), "api_key": key.token, "scopes": scopes}
