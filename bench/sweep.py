@@ -1,7 +1,13 @@
 """sweep_1m_s: 1,000,000 open timelines in the scheduler's schema, 100,000 of them due; seconds
-for the scheduler's own sweep (`service.sweep_once`, batches of 1,000 with FOR UPDATE SKIP LOCKED)
-to fire every due step: DueDatePassed + ReminderDue per claim into the outbox, the timeline moved
-to its next step, one commit per batch. PostgreSQL is durable (fsync on), as in production.
+for the scheduler's own sweep (`service.sweep_due`, what its sweeper runs: batches of 1,000 with
+FOR UPDATE SKIP LOCKED, the next batch claimed and planned while the previous one commits) to fire
+every due step: DueDatePassed + ReminderDue + the late interest booked (FeeCharged late_interest)
+per claim into the outbox, the timeline moved to its next step, one commit per batch. PostgreSQL
+is durable (fsync on), as in production.
+
+The due claims are a week past their eindagi (final due date), with real amounts: the step that
+fires is the firm reminder after it, which plans, prices and books the week's dráttarvextir —
+every part of firing a step (a zero amount before the interest start would skip that work).
 
 Component: the bare SKIP LOCKED sweep of perf-limits.md on the same rows (select a batch of due
 ids, move their indexed next_action_at, commit), without events.
@@ -29,7 +35,7 @@ from bench.common import Figure, Options, say, temp_dir
 KEY = "sweep_1m_s"
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 BATCH = 1000
-COLUMNS = ["claim_id", "creditor_id", "debtor_id", "currency", "due_date", "final_due_date",
+COLUMNS = ["claim_id", "creditor_id", "debtor_id", "currency", "amount_minor", "due_date", "final_due_date",
            "jurisdiction", "time_zone", "step", "next_action_at", "status"]  # fmt: skip
 
 
@@ -37,8 +43,8 @@ async def _load(db: Database, total: int, due: int) -> None:
     creditor = uuid.uuid4()
     past, future = NOW - timedelta(hours=1), NOW + timedelta(days=30)
     rows = [
-        (uuid.uuid4(), creditor, uuid.uuid4(), "ISK", date(2026, 3, 2), date(2026, 3, 12), "IS",
-         "Atlantic/Reykjavik", 0, past if i < due else future, "active")
+        (uuid.uuid4(), creditor, uuid.uuid4(), "ISK", 5_000 + i * 7_919 % 95_000, date(2026, 2, 20),
+         date(2026, 3, 2), "IS", "Atlantic/Reykjavik", 0, past if i < due else future, "active")
         for i in range(total)
     ]  # fmt: skip
     async with db.connection() as conn:
@@ -51,7 +57,7 @@ async def _reset(db: Database, due: int) -> None:
     async with db.connection() as conn:
         await conn.execute(
             "UPDATE timelines SET step = 0, status = 'active', next_action_at = $1, last_fired_at = NULL,"
-            " watch_round = 0, fees = '[]', free_reminders = 0, shift_s = 0"
+            " watch_round = 0, fees = '[]', free_reminders = 0, shift_s = 0, interest_booked_minor = 0"
             " WHERE claim_id IN (SELECT claim_id FROM timelines WHERE next_action_at > $2 OR status <> 'active'"
             " ORDER BY next_action_at NULLS FIRST LIMIT $3)",
             NOW - timedelta(hours=1), NOW + timedelta(days=29), due,
@@ -63,10 +69,8 @@ async def _reset(db: Database, due: int) -> None:
 
 async def _sweep(db: Database) -> tuple[float, int]:
     clock = ManualClock(NOW)
-    fired = 0
     started = time.perf_counter()
-    while (n := await service.sweep_once(db, clock, BATCH)) > 0:
-        fired += n
+    fired = await service.sweep_due(db, clock, BATCH)
     return time.perf_counter() - started, fired
 
 
@@ -78,10 +82,7 @@ async def _sweep_replicas(dsn: str, replicas: int = 3) -> tuple[float, int]:
         await pool.connect()
 
     async def sweeper(db: Database) -> int:
-        fired = 0
-        while (n := await service.sweep_once(db, clock, BATCH)) > 0:
-            fired += n
-        return fired
+        return await service.sweep_due(db, clock, BATCH)
 
     try:
         started = time.perf_counter()
@@ -98,8 +99,9 @@ async def _fired_once(db: Database, due: int) -> None:
         steps = await conn.fetchval("SELECT count(*) FROM outbox WHERE event_type LIKE '%reminder_due%'")
         distinct = await conn.fetchval("SELECT count(DISTINCT event_id) FROM outbox")
         total = await conn.fetchval("SELECT count(*) FROM outbox")
-    if steps != due or distinct != total:
-        raise RuntimeError(f"three replicas fired {steps} reminders for {due} due timelines")
+        interest = await conn.fetchval("SELECT count(*) FROM outbox WHERE event_type LIKE '%fee_charged%'")
+    if steps != due or distinct != total or interest != due:
+        raise RuntimeError(f"three replicas fired {steps} reminders and {interest} bookings for {due} due timelines")
 
 
 async def _bare_sweep(db: Database) -> float:

@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import asyncpg
-from fastapi import Body, Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import Body, Depends, FastAPI, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_kit.clock import Clock, clock_from_settings
-from krafa_kit.http import PROBLEM_BASE, Problem, problem_response
+from krafa_kit.http import PROBLEM_BASE, PROBLEM_SCHEMA, Problem, document_guards, install_text_errors
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,18 +28,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <operator token>")
 
 
-class ProblemOut(BaseModel):
-    """RFC 9457 problem details (`application/problem+json`)."""
-
-    type: str = Field(description="a URI naming the problem, or about:blank")
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = Field(default=None, description="the request path")
-    errors: list[dict[str, Any]] | None = Field(default=None, description="what is wrong, with JSON pointers")
-
-
-PROBLEM_SCHEMA = ProblemOut.model_json_schema()
 PROBLEM_EXAMPLES: dict[int, tuple[str, dict[str, object]]] = {
     401: (
         "no or a wrong operator token",
@@ -155,31 +141,6 @@ POLICY_EXAMPLES: dict[str, Any] = {
 }
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
-
-
-def document_guards(app: FastAPI) -> None:
-    """Declare on every operation what the kit's guards (krafa_kit.http) may answer before the
-    route runs: 413 and 400 (not UTF-8, nested too deeply) where there is a body, 429 where a key
-    is rate limited. Call after every route is added."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        schema = build()
-        for path, item in schema.get("paths", {}).items():
-            for operation in item.values():
-                responses = operation.setdefault("responses", {})
-                if "requestBody" in operation:
-                    responses.setdefault("400", _problem("the body is not valid UTF-8 JSON, or nests too deeply"))
-                    responses.setdefault("413", _problem("the body is larger than the limit"))
-                if path not in ("/healthz", "/readyz", "/metrics"):
-                    responses.setdefault("429", _problem("too many requests with this key: retry after Retry-After s"))
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def check_policy(candidate: Policy) -> list[dict[str, str]]:
     """What the models cannot see alone: the jurisdiction pack and its fee rules must exist."""
     errors: list[dict[str, str]] = []
@@ -205,18 +166,6 @@ def check_policy(candidate: Policy) -> list[dict[str, str]]:
     return errors
 
 
-async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:
-    # PostgreSQL text cannot hold NUL (U+0000): a parameter carrying one is invalid, not a 500.
-    return problem_response(
-        request,
-        422,
-        "Validation failed",
-        "a text value contains a character that cannot be stored (U+0000)",
-        type_=PROBLEM_BASE + "validation",
-        extra={"errors": [{"pointer": "", "field": "", "detail": "contains U+0000"}]},
-    )
-
-
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     clock = clock or clock_from_settings(settings)
     runtime = Runtime(ServiceSpec("scheduler", SCHEMA, MIGRATIONS, make_routes(clock)), settings, clock)
@@ -226,11 +175,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         lambda: service.sweep_forever(runtime.db, runtime.clock, settings.sweep_batch_size, settings.sweep_idle_wall_s),
     )
     app = create_service_app(runtime, title="Krafa scheduler", description="Claim timelines and their steps.")
-    app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, unstorable_text)
-    app.add_exception_handler(asyncpg.UntranslatableCharacterError, unstorable_text)
+    install_text_errors(app)  # NUL in text → 422, not 500
 
     async def operator(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-        # Policies change what debtors receive: behind the operator token when one is set.
+        # Policies change what debtors receive, timelines and dry runs show debtor data: behind the
+        # operator token when one is set.
         if settings.operator_token is None:
             return  # development only
         expected = settings.operator_token.get_secret_value().encode()
@@ -241,7 +190,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         "/v1/timelines/{claim_id}",
         tags=["timelines"],
         summary="A claim's timeline: step, next action, status",
-        responses=problems(404, 422),
+        dependencies=[Depends(operator)],
+        responses=problems(401, 404, 422),
         response_model=dict[str, str | None],
     )
     async def timeline(claim_id: UUID) -> dict[str, object]:
@@ -255,7 +205,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         "/v1/claims/{claim_id}/schedule",
         tags=["timelines"],
         summary="Dry run: what the debtor receives next and when, with fees and late interest",
-        responses=problems(404, 422),
+        dependencies=[Depends(operator)],
+        responses=problems(401, 404, 422),
         response_model=ScheduleOut,
     )
     async def schedule(

@@ -21,12 +21,15 @@ from zoneinfo import ZoneInfo
 import holidays
 from krafa_events import Channel
 
-from krafa_scheduler.policy import ChannelWindows, Jurisdiction, Policy, Step, dated_value
+from krafa_scheduler.policy import ChannelWindows, Dated, Jurisdiction, Policy, Step, dated_value
 
 REMINDER_NAMESPACE = uuid.UUID("6f0b2c8e-8a43-4c55-9d7e-7f7d6b0d7a11")
 FEE_NAMESPACE = uuid.UUID("0c6e4f7a-3d0b-4d53-8f0e-2a7e9a1b5c42")
 NOTICE_NAMESPACE = uuid.UUID("b1f7a0d2-58c4-4f7b-9a55-5a3e1c0e9d67")
 CONTACT_KINDS = ("reminder", "call", "claim_watch")
+# FeeCharged.kind of the late interest booked on a claim when a step fires (claims-api books it
+# as the ledger's interest).
+LATE_INTEREST = "late_interest"
 SEARCH_DAYS = 60
 
 
@@ -40,6 +43,7 @@ def _holidays(country: str) -> holidays.HolidayBase:
         return holidays.HolidayBase()
 
 
+@lru_cache(maxsize=1024)
 def zone(time_zone: str) -> ZoneInfo:
     try:
         return ZoneInfo(time_zone)
@@ -100,6 +104,8 @@ class Cursor:
     free_reminders: int = 0
     # How far a pause (or a late resume) pushed the rest of the timeline, in seconds.
     shift_s: int = 0
+    # Late interest already booked on the claim (FeeCharged kind late_interest), in minor units.
+    interest_booked_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +138,8 @@ class Fired:
     watch_round: int
     cursor: Cursor  # the cursor after this step
     skipped: bool = False
+    # Late interest to book now: accrued to the step's day minus what was booked before.
+    interest_charge_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,9 +179,16 @@ def planned(ctx: Context, index: int) -> datetime:
     return _planned_all(ctx)[index]
 
 
+def _calendar_key(ctx: Context) -> tuple[object, ...]:
+    """What a claim's planned moments depend on: its policy (by identity: the caches below hold
+    the policy, so its id cannot be reused), pack, calendar, zone and dates — not the claim, so
+    the thousands of claims due on one day share one plan."""
+    claim = ctx.claim
+    return (id(ctx.policy), ctx.pack.code, ctx.holiday_country, claim.time_zone, claim.due_date, claim.final_due_date)
+
+
 def _planned_all(ctx: Context) -> tuple[datetime, ...]:
-    # Pure in (claim, policy, pack); the sweep asks for it several times per claim.
-    key = (ctx.claim, ctx.policy.ref, id(ctx.policy), ctx.pack.code)
+    key = _calendar_key(ctx)
     hit = _PLANS.get(key)
     if hit is None:
         if len(_PLANS) > 50_000:
@@ -283,6 +298,13 @@ def budget_free_at(policy: Policy, contacts: list[Contact], channel: Channel, mo
     the debtor's budget (at most `max` contacts in any `days`-long window)."""
     if not contacts:
         return moment
+    # Fewer contacts in all than any rule allows: nothing can be over budget (the common case).
+    if all(
+        rule.max > (len(contacts) if rule.channel is None else sum(1 for c in contacts if c.channel == rule.channel))
+        for rule in policy.contact_budget
+        if rule.channel is None or rule.channel == channel
+    ):
+        return moment
     while True:
         later = moment
         for rule in policy.contact_budget:
@@ -359,7 +381,36 @@ def plan_next(
     """The next step to fire, at or after `not_before`; None when the timeline is complete.
     On `resume` (a re-plan after a pause, a deferral, a claim posted late) the rest of the
     timeline shifts by the lateness, so the policy's spacing — and every payment deadline it
-    implies — survives; a step merely held back by a window or the budget shifts nothing."""
+    implies — survives; a step merely held back by a window or the budget shifts nothing.
+
+    Pure in the calendar key, the cursor's position, the moment and the debtor's contacts (never
+    the amount, payments or fees), so it is memoised on exactly those: a sweep batch plans each
+    distinct (policy, pack, zone, dates, step, contacts) once, however many claims share it."""
+    key = (
+        _calendar_key(ctx),
+        cursor.index,
+        cursor.last_fired_at,
+        cursor.watch_round,
+        cursor.shift_s,
+        not_before,
+        resume,
+        tuple(contacts),
+    )
+    hit = _NEXT.get(key)
+    if hit is None:
+        if len(_NEXT) > 50_000:
+            _NEXT.clear()
+        # Holding the policy pins its id, which the key names.
+        hit = _NEXT[key] = (_plan_next(ctx, cursor, not_before, contacts, resume=resume), ctx.policy)
+    return hit[0]
+
+
+_NEXT: dict[tuple[object, ...], tuple[Next | None, Policy]] = {}
+
+
+def _plan_next(
+    ctx: Context, cursor: Cursor, not_before: datetime, contacts: list[Contact], *, resume: bool
+) -> Next | None:
     steps = ctx.policy.steps
     index = cursor.index
     if index >= len(steps):
@@ -391,19 +442,56 @@ def outstanding(claim: Claim, day: date) -> int:
 
 def interest_minor(ctx: Context, on: date) -> int:
     """Late interest accrued up to and including `on`: each day after the interest start, the
-    outstanding principal at that day's rate (Actual/365), rounded once at the end."""
-    start = effective_due(
-        ctx, ctx.claim.final_due_date if ctx.pack.interest_from == "final_due_date" else ctx.claim.due_date
-    )
-    total = Decimal(0)
-    day = start + timedelta(days=1)
-    while day <= on:
-        rate = dated_value(ctx.pack.interest_rate_pct, day)
-        principal = outstanding(ctx.claim, day)
-        if rate and principal:
-            total += Decimal(principal) * Decimal(str(rate)) / Decimal(36500)
-        day += timedelta(days=1)
-    return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    outstanding principal at that day's rate (Actual/365), rounded once at the end. Summed per
+    run of days with one rate and one principal (they change only on a rate's valid_from or a
+    payment's date), exactly: the sum of principal x rate x days is divided once."""
+    claim = ctx.claim
+    start = effective_due(ctx, claim.final_due_date if ctx.pack.interest_from == "final_due_date" else claim.due_date)
+    first = start + timedelta(days=1)
+    if on < first:
+        return 0
+    rate_days, runs = _rate_runs(ctx.pack.interest_rate_pct, first, on)
+    if not any(paid_on <= on for paid_on, _ in claim.payments):
+        numerator = max(claim.amount_minor, 0) * rate_days  # one principal throughout
+    else:
+        numerator = Decimal(0)
+        for begin, end, rate in runs:
+            cuts = sorted({paid_on for paid_on, _ in claim.payments if begin < paid_on < end})
+            for b, e in zip([begin, *cuts], [*cuts, end], strict=True):
+                numerator += outstanding(claim, b) * rate * (e - b).days
+    return int((numerator / Decimal(36500)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _rate_runs(
+    table: tuple[Dated, ...], first: date, on: date
+) -> tuple[Decimal, tuple[tuple[date, date, Decimal], ...]]:
+    """The runs of days [begin, end) from `first` to `on` with one rate each (percent, exact), and
+    the sum of rate x days over them; the same for every claim whose interest starts on `first`."""
+    key = (id(table), first, on)
+    hit = _RATE_RUNS.get(key)
+    if hit is None:
+        ordered = tuple(sorted(table, key=lambda e: e.valid_from))
+        bounds = sorted({e.valid_from for e in ordered if first < e.valid_from <= on})
+        runs = []
+        for begin, end in zip([first, *bounds], [*bounds, on + timedelta(days=1)], strict=True):
+            rate = dated_value(ordered, begin)
+            if rate:
+                runs.append((begin, end, Decimal(str(rate))))
+        total = sum((rate * (end - begin).days for begin, end, rate in runs), Decimal(0))
+        if len(_RATE_RUNS) > 50_000:
+            _RATE_RUNS.clear()
+        hit = _RATE_RUNS[key] = (total, tuple(runs), table)  # holding the table pins its id
+    return hit[0], hit[1]
+
+
+_RATE_RUNS: dict[tuple[object, ...], tuple[Decimal, tuple[tuple[date, date, Decimal], ...], object]] = {}
+
+
+def late_interest_charge(accrued_minor: int, booked_minor: int) -> int:
+    """What to book now: the interest accrued beyond what the claim was already charged. Never
+    negative — a backdated payment that lowers the accrual books nothing, and the next step books
+    only once the accrual passes what is on the ledger again."""
+    return max(accrued_minor - booked_minor, 0)
 
 
 def fee_cap(ctx: Context, rule_name: str, on: date) -> int | None:
@@ -478,6 +566,8 @@ def fire(ctx: Context, cursor: Cursor, nxt: Next, contacts: list[Contact]) -> Fi
     day = nxt.at.astimezone(ctx.tz).date()
     pay_by = day + timedelta(days=step.pay_within_days) if step.pay_within_days else None
     watch = step.kind == "claim_watch"
+    accrued = interest_minor(ctx, day)
+    charge = late_interest_charge(accrued, cursor.interest_booked_minor)
     after = Cursor(
         index=nxt.index if watch else nxt.index + 1,
         last_fired_at=nxt.at,
@@ -485,6 +575,7 @@ def fire(ctx: Context, cursor: Cursor, nxt: Next, contacts: list[Contact]) -> Fi
         fees=cursor.fees + fees,
         free_reminders=cursor.free_reminders + (1 if step.kind == "reminder" and not fees else 0),
         shift_s=nxt.shift_s,
+        interest_booked_minor=cursor.interest_booked_minor + charge,
     )
     return Fired(
         ctx.claim,
@@ -493,10 +584,11 @@ def fire(ctx: Context, cursor: Cursor, nxt: Next, contacts: list[Contact]) -> Fi
         nxt.at,
         nxt.channels,
         fees,
-        interest_minor(ctx, day),
+        accrued,
         pay_by,
         after.watch_round,
         after,
+        interest_charge_minor=charge,
     )
 
 
@@ -566,6 +658,14 @@ def reminder_id(claim_ids: uuid.UUID | tuple[uuid.UUID, ...], step: int, watch_r
 
 def fee_id(claim_id: uuid.UUID, step: int, kind: str, watch_round: int = 0) -> uuid.UUID:
     return uuid.uuid5(FEE_NAMESPACE, f"{claim_id}:{step}:{kind}" + (f":{watch_round}" if watch_round > 1 else ""))
+
+
+def late_interest_fee_id(claim_id: uuid.UUID, step: int, watch_round: int = 0) -> uuid.UUID:
+    # The id agreed with claims-api, which books it idempotently: "{claim}:late_interest:{step}".
+    # Claim watch fires one step number again and again; like every other fee, its later rounds
+    # get their own id, or claims-api would take each round's interest for a replay of the first.
+    name = f"{claim_id}:late_interest:{step}" + (f":{watch_round}" if watch_round > 1 else "")
+    return uuid.uuid5(FEE_NAMESPACE, name)
 
 
 def notice_id(claim_id: uuid.UUID, step: int) -> uuid.UUID:

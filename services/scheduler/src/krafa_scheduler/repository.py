@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -105,11 +105,11 @@ async def save_sweep(conn: asyncpg.Connection, updates: list[dict[str, Any]]) ->
         "UPDATE timelines t SET step = u.step, next_action_at = u.next_at, status = u.status,"
         " last_fired_at = u.last_fired_at, watch_round = u.watch_round, fees = u.fees::jsonb,"
         " free_reminders = u.free_reminders, shift_s = u.shift_s, pause_reason = u.pause_reason,"
-        " instalments = u.instalments::jsonb, updated_at = now()"
+        " instalments = u.instalments::jsonb, interest_booked_minor = u.interest_booked, updated_at = now()"
         " FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::int[],"
-        " $7::text[], $8::int[], $9::bigint[], $10::text[], $11::text[])"
+        " $7::text[], $8::int[], $9::bigint[], $10::text[], $11::text[], $12::bigint[])"
         " AS u(claim_id, step, next_at, status, last_fired_at, watch_round, fees, free_reminders, shift_s,"
-        " pause_reason, instalments)"
+        " pause_reason, instalments, interest_booked)"
         " WHERE t.claim_id = u.claim_id",
         [u["claim_id"] for u in updates],
         [u["step"] for u in updates],
@@ -122,6 +122,7 @@ async def save_sweep(conn: asyncpg.Connection, updates: list[dict[str, Any]]) ->
         [u["shift_s"] for u in updates],
         [u["pause_reason"] for u in updates],
         [None if u["instalments"] is None else json.dumps(u["instalments"]) for u in updates],
+        [u["interest_booked_minor"] for u in updates],
     )
 
 
@@ -133,7 +134,7 @@ async def contacts_of(
         return []
     return list(
         await conn.fetch(
-            "SELECT c.creditor_id, c.debtor_id, c.channel, c.at FROM contacts c"
+            "SELECT c.creditor_id, c.debtor_id, c.channel, c.at, c.reminder_id FROM contacts c"
             " JOIN unnest($1::uuid[], $2::uuid[]) AS p(c, d) ON c.creditor_id = p.c AND c.debtor_id = p.d"
             " WHERE c.at > $3",
             [p[0] for p in pairs],
@@ -143,13 +144,36 @@ async def contacts_of(
     )
 
 
-async def add_contacts(conn: asyncpg.Connection, rows: list[tuple[UUID, UUID, str, datetime, UUID]]) -> None:
+async def add_contacts(conn: asyncpg.Connection, rows: Sequence[tuple[UUID, UUID, str, datetime, UUID]]) -> None:
     if rows:
-        await conn.executemany(
-            "INSERT INTO contacts (creditor_id, debtor_id, channel, at, reminder_id) VALUES ($1, $2, $3, $4, $5)"
+        # One statement for the batch (executemany is a round of binds per row).
+        columns = list(zip(*rows, strict=True))
+        await conn.execute(
+            "INSERT INTO contacts (creditor_id, debtor_id, channel, at, reminder_id)"
+            " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::uuid[])"
             " ON CONFLICT (reminder_id) DO NOTHING",
-            rows,
+            *[list(c) for c in columns],
         )
+
+
+OutboxRecord = tuple[UUID, str, str, bytes, str, bytes]
+OUTBOX_COLUMNS = ["event_id", "event_type", "topic", "key", "headers", "value"]
+
+
+async def add_outbox(conn: asyncpg.Connection, records: list[OutboxRecord], channel: str) -> None:
+    """The sweep's events, already encoded, into the transactional outbox (the table and the
+    NOTIFY that krafa_kit's Outbox uses): COPY for a batch, a plain INSERT for a few."""
+    if not records:
+        return
+    if len(records) > 50:
+        await conn.copy_records_to_table("outbox", records=records, columns=OUTBOX_COLUMNS)
+    else:
+        await conn.executemany(
+            "INSERT INTO outbox (event_id, event_type, topic, key, headers, value) VALUES ($1, $2, $3, $4, $5, $6)",
+            records,
+        )
+    # Delivered at commit: it wakes the relay without a polling delay.
+    await conn.execute("SELECT pg_notify($1, '')", channel)
 
 
 async def next_due_at(conn: asyncpg.Connection) -> datetime | None:

@@ -5,16 +5,21 @@ domain and writes the outcome with its events in one unit of work."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
-from collections import defaultdict
+import os
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from krafa_events import Channel, Event
+from krafa_events import Channel, Event, encode
 from krafa_events.catalog import (
     ClaimCreated,
     ClaimEscalated,
@@ -26,6 +31,7 @@ from krafa_events.catalog import (
 )
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
+from krafa_kit.outbox import notify_channel
 
 from krafa_scheduler import domain, metrics, policy, repository
 from krafa_scheduler.policy import Policy
@@ -72,6 +78,7 @@ def cursor_of(row: Any) -> domain.Cursor:
         fees=tuple((str(k), int(a)) for k, a in fees),
         free_reminders=row["free_reminders"],
         shift_s=row["shift_s"],
+        interest_booked_minor=row.get("interest_booked_minor", 0),
     )
 
 
@@ -107,11 +114,19 @@ def context_of(row: Any, pol: Policy) -> domain.Context:
 
 
 async def contacts_of(
-    conn: asyncpg.Connection, pairs: set[tuple[UUID, UUID]], now: datetime
+    conn: asyncpg.Connection, pairs: set[tuple[UUID, UUID]], now: datetime, pending: Handoff | None = None
 ) -> dict[tuple[UUID, UUID], list[domain.Contact]]:
+    """The debtors' recent contacts; with `pending`, also those a batch still writing is about to
+    record (each once, by reminder id, whether or not it committed meanwhile)."""
     out: dict[tuple[UUID, UUID], list[domain.Contact]] = defaultdict(list)
+    seen: dict[tuple[UUID, UUID], set[UUID]] = defaultdict(set)
     for r in await repository.contacts_of(conn, pairs, now - CONTACT_LOOKBACK):
-        out[(r["creditor_id"], r["debtor_id"])].append(domain.Contact(Channel(r["channel"]), r["at"]))
+        pair = (r["creditor_id"], r["debtor_id"])
+        out[pair].append(domain.Contact(Channel(r["channel"]), r["at"]))
+        seen[pair].add(r["reminder_id"])
+    if pending is not None:
+        for pair in pairs & pending.contacts.keys():
+            out[pair].extend(c for rid, c in pending.contacts[pair].items() if rid not in seen[pair])
     return out
 
 
@@ -153,6 +168,7 @@ async def plan(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> None:
         "free_reminders": 0,
         "shift_s": 0,
         "last_fired_at": None,
+        "interest_booked_minor": 0,
     }
     contacts = await contacts_of(uow.conn, {(event.creditor_id, event.debtor_id)}, now)
     # Planning never starts before the claim exists: a claim posted late starts dunning now.
@@ -213,12 +229,59 @@ def instalment_missed(row: Any, instalments: list[dict[str, Any]], today: date) 
 
 # -- the sweep -------------------------------------------------------------------------------
 
+_ID, _SUBJECT, _TRACE = "@krafa-ce-id@", "@krafa-ce-subject@", "@krafa-traceparent@"
+
+
+class Envelopes:
+    """A sweep batch's events as outbox rows, in the CloudEvents envelope krafa_events' `encode`
+    makes. Every event of a batch shares its source and time, and every event of one type its
+    ce_type, dataschema and header order; so `encode` runs once per type and batch (with markers
+    for what differs) and each event only gets its own id, subject, traceparent, key and payload
+    put in — the same bytes `encode` would give (tests/unit/test_sweep_units.py holds them equal),
+    at a fraction of the cost of building a CloudEvent per event."""
+
+    def __init__(self, source: str, time: datetime) -> None:
+        self.source = source
+        self.time = time
+        self.records: list[repository.OutboxRecord] = []
+        self._templates: dict[tuple[type[Event], bool], tuple[str, str, str]] = {}
+        self._random, self._used = b"", 0
+
+    def add(self, event: Event) -> UUID:
+        subject = event.subject()
+        kind = (type(event), subject is None)
+        template = self._templates.get(kind)
+        if template is None:
+            template = self._templates[kind] = self._template(event)
+        headers, event_type, topic = template
+        if self._used + 40 > len(self._random):
+            self._random, self._used = os.urandom(40 * 512), 0
+        random = self._random[self._used : self._used + 40]
+        self._used += 40
+        # A version 4 UUID and a W3C trace context, as encode makes them (one urandom call for many).
+        event_id = uuid.UUID(bytes=random[:16], version=4)
+        trace = random[16:].hex()
+        headers = headers.replace(_ID, str(event_id), 1).replace(_TRACE, f"00-{trace[:32]}-{trace[32:]}-01", 1)
+        if subject is not None:
+            headers = headers.replace(_SUBJECT, json.dumps(subject)[1:-1], 1)
+        self.records.append(
+            (event_id, event_type, topic, event.key().encode(), headers, event.model_dump_json().encode())
+        )
+        return event_id
+
+    def _template(self, event: Event) -> tuple[str, str, str]:
+        encoded = encode(event, source=self.source, time=self.time, event_id=_ID, traceparent=_TRACE)
+        pairs = [[name, _SUBJECT if name == "ce_subject" else value.decode()] for name, value in encoded.headers]
+        event_type = next(value for name, value in pairs if name == "ce_type")
+        # The outbox's `headers` column holds exactly this JSON (krafa_kit.outbox).
+        return json.dumps(pairs), event_type, encoded.topic
+
 
 @dataclass
 class SweepResult:
     events: list[Event] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
-    contacts: list[tuple[UUID, UUID, str, datetime, UUID]] = field(default_factory=list)
+    contacts: list[tuple[UUID, UUID, Channel, datetime, UUID]] = field(default_factory=list)
     fired_steps: list[int] = field(default_factory=list)
 
 
@@ -235,6 +298,7 @@ def _update_of(row: Any, cursor: domain.Cursor, nxt: domain.Next | None, **extra
         "shift_s": nxt.shift_s if nxt is not None else cursor.shift_s,
         "pause_reason": None,
         "instalments": extra.get("instalments"),
+        "interest_booked_minor": cursor.interest_booked_minor,
     }
 
 
@@ -246,12 +310,21 @@ class Due:
     nxt: domain.Next | None
 
 
-def events_of(fired: list[domain.Fired], group: list[Due], now: datetime, handover_at: datetime | None) -> list[Event]:
-    """Every event of one fired step (a group of one debtor's claims when it aggregates)."""
+def events_of(
+    fired: list[domain.Fired],
+    group: list[Due],
+    now: datetime,
+    handover_at: datetime | None,
+    rid: UUID | None = None,
+) -> list[Event]:
+    """Every event of one fired step (a group of one debtor's claims when it aggregates); `rid`
+    is the group's reminder id when the caller already has it."""
     events: list[Event] = []
     real = [f for f in fired if not f.skipped]
     if not real:
         return events
+    if len(real) < len(fired):
+        rid = None  # a claim dropped out at the last moment: the id lists only the others
     first = real[0]
     step, number = first.step, first.index + 1
     creditor_id, debtor_id = first.claim.creditor_id, first.claim.debtor_id
@@ -272,7 +345,7 @@ def events_of(fired: list[domain.Fired], group: list[Due], now: datetime, handov
             ReminderDue(
                 creditor_id=creditor_id,
                 debtor_id=debtor_id,
-                reminder_id=domain.reminder_id(claim_ids, number, first.watch_round),
+                reminder_id=rid or domain.reminder_id(claim_ids, number, first.watch_round),
                 claim_ids=claim_ids,
                 step=number,
                 channels=first.channels,
@@ -338,6 +411,21 @@ def events_of(fired: list[domain.Fired], group: list[Due], now: datetime, handov
             )
             for kind, amount in f.fees
         )
+        if f.interest_charge_minor:
+            # Late interest accrued since the last step goes onto the claim's ledger.
+            events.append(
+                FeeCharged(
+                    creditor_id=creditor_id,
+                    debtor_id=debtor_id,
+                    fee_id=domain.late_interest_fee_id(f.claim.claim_id, number, f.watch_round),
+                    claim_id=f.claim.claim_id,
+                    step=number,
+                    kind=domain.LATE_INTEREST,
+                    amount_minor=f.interest_charge_minor,
+                    currency=f.claim.currency,
+                    charged_at=now,
+                )
+            )
     return events
 
 
@@ -382,15 +470,14 @@ def sweep_debtor(dues: list[Due], now: datetime, contacts: list[domain.Contact],
             )
         ]
         fired = [domain.fire(d.ctx, d.cursor, d.nxt, contacts) for d in group if d.nxt is not None]
+        rid = None
         if lead_step.kind in domain.CONTACT_KINDS and lead_channels:
             ids = tuple(sorted(f.claim.claim_id for f in fired))
             rid = domain.reminder_id(ids, lead_index + 1, fired[0].watch_round)
             contacts.append(domain.Contact(lead_channels[0], now))
-            out.contacts.append(
-                (lead.ctx.claim.creditor_id, lead.ctx.claim.debtor_id, lead_channels[0].value, now, rid)
-            )
+            out.contacts.append((lead.ctx.claim.creditor_id, lead.ctx.claim.debtor_id, lead_channels[0], now, rid))
         nexts = [domain.plan_next(d.ctx, f.cursor, now, contacts) for d, f in zip(group, fired, strict=True)]
-        out.events.extend(events_of(fired, group, now, nexts[0].at if nexts[0] is not None else None))
+        out.events.extend(events_of(fired, group, now, nexts[0].at if nexts[0] is not None else None, rid))
         for d, f, n in zip(group, fired, nexts, strict=True):
             out.updates.append(_update_of(d.row, f.cursor, n))
             out.fired_steps.append(f.index + 1)
@@ -430,38 +517,170 @@ def _sweep_fields(row: Any, fields: dict[str, Any]) -> dict[str, Any]:
 
 async def sweep_once(db: Database, clock: Clock, limit: int) -> int:
     """Fire every step due now, up to `limit` rows, in one transaction; returns rows handled."""
-    now = clock.now()
-    async with db.uow() as uow:
-        conn = uow.conn
-        rows = await repository.claim_due(conn, now, limit)
-        retries = await repository.claim_due_retries(conn, now, limit)
-        if not rows and not retries:
-            return 0
-        out = SweepResult()
-        active = [r for r in rows if r["status"] == "active"]
-        pairs = {(r["creditor_id"], r["debtor_id"]) for r in active}
-        active += await repository.claim_due_of_debtors(conn, now, sorted(pairs), [r["claim_id"] for r in rows])
-        contacts = await contacts_of(conn, pairs, now)
-        by_debtor: dict[tuple[UUID, UUID], list[Due]] = defaultdict(list)
-        for row in active:
-            pol = await policy_of(conn, row)
-            by_debtor[(row["creditor_id"], row["debtor_id"])].append(
-                Due(row, context_of(row, pol), cursor_of(row), None)
+    with _gc_paused():
+        return await _sweep_batch(db, clock.now(), limit)
+
+
+async def sweep_due(db: Database, clock: Clock, limit: int) -> int:
+    """Fire everything due, batch after batch, with two batches in flight: batch N+1 claims its
+    rows (SKIP LOCKED passes over N's) and plans them while N writes and commits. N hands N+1
+    the contacts it made, so N+1 plans exactly as if N had committed, and N+1 writes only after
+    N committed (and fails, rolling back, if N did). Each batch is still one transaction; the
+    outcome is that of `sweep_once` called until nothing is due. Returns rows handled."""
+    with _gc_paused():
+        return await _drain(db, clock, limit)
+
+
+async def _drain(db: Database, clock: Clock, limit: int) -> int:
+    loop = asyncio.get_running_loop()
+    fired = 0
+    previous: tuple[asyncio.Task[int], Handoff] | None = None
+    current: asyncio.Task[int] | None = None
+    collected = loop.time()
+    try:
+        while True:
+            if loop.time() - collected > GC_EVERY_S:
+                # A long drain still lets the rest of the process's cyclic garbage go, now and then.
+                gc.collect()
+                collected = loop.time()
+            planned: asyncio.Future[Handoff] = loop.create_future()
+            task = current = asyncio.create_task(
+                _sweep_batch(db, clock.now(), limit, previous[1] if previous else None, planned)
             )
-        for pair, dues in by_debtor.items():
-            sweep_debtor(dues, now, contacts[pair], out)
-        for row in rows:
-            if row["status"] != "active":
-                await _wake(conn, row, now, out)
-        out.events.extend(await _fire_retries(conn, retries, now))
-        await repository.save_sweep(conn, out.updates)
-        await repository.add_contacts(conn, out.contacts)
-        for event in out.events:
-            uow.outbox.add(event, time=now)
-        await uow.commit()
-    for number in out.fired_steps:
-        metrics.STEPS_FIRED.labels(str(number)).inc()
+            waiting: set[asyncio.Future[Any]] = {task, planned}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            looked_early = previous is not None
+            if previous is not None:
+                fired += await previous[0]
+                previous = None
+            current = None
+            if planned.done():
+                previous = (task, planned.result())
+                continue
+            n = await task
+            fired += n
+            if n == 0 and not looked_early:
+                return fired
+            # It looked while the previous batch still held rows that may be due again (a step
+            # whose successor is due at once): look again now that they are committed.
+    finally:
+        # On a failure (or cancellation) no batch is left running behind the caller's back.
+        for left in (current, previous[0] if previous else None):
+            if left is not None:
+                left.cancel()
+                with suppress(BaseException):
+                    await left
+
+
+@dataclass
+class Handoff:
+    """What a planned batch tells the next one: the contacts it is about to record, per
+    (creditor, debtor) and by reminder id, and its commit (or failure)."""
+
+    contacts: dict[tuple[UUID, UUID], dict[UUID, domain.Contact]]
+    committed: asyncio.Future[None]
+
+
+async def _sweep_batch(
+    db: Database,
+    now: datetime,
+    limit: int,
+    previous: Handoff | None = None,
+    planned: asyncio.Future[Handoff] | None = None,
+) -> int:
+    handoff: Handoff | None = None
+    try:
+        async with db.uow() as uow:
+            conn = uow.conn
+            rows = await repository.claim_due(conn, now, limit)
+            retries = await repository.claim_due_retries(conn, now, limit)
+            if not rows and not retries:
+                return 0
+            out = SweepResult()
+            active = [r for r in rows if r["status"] == "active"]
+            pairs = {(r["creditor_id"], r["debtor_id"]) for r in active}
+            active += await repository.claim_due_of_debtors(conn, now, sorted(pairs), [r["claim_id"] for r in rows])
+            contacts = await contacts_of(conn, pairs, now, previous)
+            policies = await _policies_of(conn, active)
+            envelopes = Envelopes(uow.outbox.source, now)
+            by_debtor: dict[tuple[UUID, UUID], list[Due]] = defaultdict(list)
+            for row in active:
+                ctx = context_of(row, policies[_policy_ref(row)])
+                by_debtor[(row["creditor_id"], row["debtor_id"])].append(Due(row, ctx, cursor_of(row), None))
+            for pair, dues in by_debtor.items():
+                sweep_debtor(dues, now, contacts[pair], out)
+            for event in out.events:
+                envelopes.add(event)
+            if planned is not None:
+                made: dict[tuple[UUID, UUID], dict[UUID, domain.Contact]] = defaultdict(dict)
+                for creditor_id, debtor_id, channel, at, rid in out.contacts:
+                    made[(creditor_id, debtor_id)][rid] = domain.Contact(channel, at)
+                handoff = Handoff(made, asyncio.get_running_loop().create_future())
+                # Retrieved here so that a failure nobody waits for is not reported twice.
+                handoff.committed.add_done_callback(lambda f: f.cancelled() or f.exception())
+                planned.set_result(handoff)
+            if previous is not None:
+                # Nothing of this batch is written before the previous one committed (shielded: a
+                # cancelled batch must not cancel its predecessor's outcome).
+                await asyncio.shield(previous.committed)
+            for row in rows:
+                if row["status"] != "active":
+                    await _wake(conn, row, now, out)
+            for event in await _fire_retries(conn, retries, now):
+                envelopes.add(event)
+            await repository.save_sweep(conn, out.updates)
+            await repository.add_contacts(conn, out.contacts)
+            await repository.add_outbox(conn, envelopes.records, notify_channel(db.schema))
+            await uow.commit()
+    except BaseException as exc:
+        if handoff is not None and not handoff.committed.done():
+            handoff.committed.set_exception(exc if isinstance(exc, Exception) else RuntimeError("batch cancelled"))
+        raise
+    if handoff is not None and not handoff.committed.done():
+        handoff.committed.set_result(None)
+    for number, count in Counter(out.fired_steps).items():
+        metrics.STEPS_FIRED.labels(str(number)).inc(count)
     return len(rows) + len(retries)
+
+
+GC_EVERY_S = 5.0
+_gc_pauses = 0
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while batches are alive. A batch holds tens of thousands of
+    short-lived, acyclic objects (rows, plans, events, records) across its awaits; collections
+    meanwhile promote them to the oldest generation, which then triggers full collections that
+    rescan the whole heap — a third of the sweep's CPU, measured. Reference counting frees them
+    when the batch ends; collection resumes when the last pause ends (`sweep_due` also collects
+    every GC_EVERY_S seconds of a long drain)."""
+    global _gc_pauses
+    if _gc_pauses == 0 and not gc.isenabled():
+        yield  # the host turned collection off itself: not ours to turn on
+        return
+    _gc_pauses += 1
+    gc.disable()
+    try:
+        yield
+    finally:
+        _gc_pauses -= 1
+        if _gc_pauses == 0:
+            gc.enable()
+
+
+def _policy_ref(row: Any) -> tuple[Any, ...]:
+    return (row["policy_creditor"], row["policy_key"], row["policy_version"], row["jurisdiction"])
+
+
+async def _policies_of(conn: asyncpg.Connection, rows: list[Any]) -> dict[tuple[Any, ...], Policy]:
+    """Each distinct policy version of the batch, looked up once."""
+    found: dict[tuple[Any, ...], Policy] = {}
+    for row in rows:
+        ref = _policy_ref(row)
+        if ref not in found:
+            found[ref] = await policy_of(conn, row)
+    return found
 
 
 async def _fire_retries(conn: asyncpg.Connection, retries: list[Any], now: datetime) -> list[Event]:
@@ -495,19 +714,17 @@ async def _fire_retries(conn: asyncpg.Connection, retries: list[Any], now: datet
 async def sweep_forever(db: Database, clock: Clock, batch_size: int, idle_wall_s: float) -> None:
     while True:
         try:
-            fired = await sweep_once(db, clock, batch_size)
+            # Returns once nothing is due: then wait a little for the clock to move on.
+            await sweep_due(db, clock, batch_size)
         except (OSError, ConnectionError, asyncpg.PostgresConnectionError, asyncpg.DeadlockDetectedError) as exc:
             log.warning("sweep failed, retrying", extra={"error": repr(exc)})
-            fired = 0
             await asyncio.sleep(1)
         except Exception:
             # A bug or a bad row must not stop every timeline: the batch rolled back, so
             # nothing fired; log it for the operator and keep sweeping.
             log.exception("sweep batch failed")
-            fired = 0
             await asyncio.sleep(5)
-        if fired < batch_size:
-            await asyncio.sleep(idle_wall_s)
+        await asyncio.sleep(idle_wall_s)
 
 
 # -- the dry run -----------------------------------------------------------------------------

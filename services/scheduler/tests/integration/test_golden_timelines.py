@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from krafa_events.catalog import (
     ReminderDue,
 )
 from krafa_events.testing import a_claim_created
+from krafa_scheduler import domain
 
 from .conftest import Engine
 
@@ -55,39 +57,53 @@ async def test_icelandic_payment_slip_follows_seed_003_to_claim_watch(engine: En
     await engine.run_until(utc(2, 28))
     assert await engine.new_events() == []
 
+    # Every step from the eindagi on also books the dráttarvextir accrued since the previous step
+    # (FeeCharged late_interest): 10,000 kr. x 15.5 % x days since 12 March / 365, rounded once,
+    # minus what is already booked: 4, 47, 81, 85, 110, 153, 195, 255, 382 and 764 kr. accrued.
     expected_by_day: list[tuple[datetime, list[tuple[Any, ...]]]] = [
         # day 1: the due date has passed — a friendly reminder the next morning
         (utc(3, 3), [("DueDatePassed", date(2026, 3, 2), utc(3, 3)),
                      ("ReminderDue", 1, ("email", "letter"), "reminder", "friendly", 0, None, utc(3, 3))]),
         # day 10 = eindagi: the morning after it, a firmer reminder (late interest runs from here)
-        (utc(3, 13), [("ReminderDue", 2, ("email", "letter"), "reminder", "firm", 0, None, utc(3, 13))]),
+        (utc(3, 13), [("ReminderDue", 2, ("email", "letter"), "reminder", "firm", 0, None, utc(3, 13)),
+                      ("FeeCharged", 2, "late_interest", 4, utc(3, 13))]),
         # day 20 (Sunday 22 March) → Monday: innheimtuviðvörun, 950 kr., ten days to pay
         (utc(3, 23), [("ReminderDue", 3, ("email", "letter"), "collection_warning", "firm", 950, date(2026, 4, 2),
                        utc(3, 23)),
-                      ("FeeCharged", 3, "collection_fee", 950, utc(3, 23))]),
+                      ("FeeCharged", 3, "collection_fee", 950, utc(3, 23)),
+                      ("FeeCharged", 3, "late_interest", 43, utc(3, 23))]),
         # day 29: the creditor's notice, 24 hours before the handover on day 30
-        (utc(3, 31), [("CreditorNoticeDue", utc(4, 1), utc(3, 31))]),
-        (utc(4, 1), [("ClaimEscalated", "collection", utc(4, 1))]),
+        (utc(3, 31), [("CreditorNoticeDue", utc(4, 1), utc(3, 31)),
+                      ("FeeCharged", 4, "late_interest", 34, utc(3, 31))]),
+        (utc(4, 1), [("ClaimEscalated", "collection", utc(4, 1)),
+                     ("FeeCharged", 5, "late_interest", 4, utc(4, 1))]),
         # day 31 is Maundy Thursday; Good Friday, the weekend and Easter Monday follow → 7 April
         (utc(4, 7), [("ReminderDue", 6, ("email", "letter"), "collection_letter", "firm", 2100, date(2026, 4, 17),
                       utc(4, 7)),
-                     ("FeeCharged", 6, "collection_fee", 2100, utc(4, 7))]),
+                     ("FeeCharged", 6, "collection_fee", 2100, utc(4, 7)),
+                     ("FeeCharged", 6, "late_interest", 25, utc(4, 7))]),
         # ten days after the first letter, the second; then the phone call
         (utc(4, 17), [("ReminderDue", 7, ("email", "letter"), "collection_letter", "firm", 2100, date(2026, 4, 27),
                        utc(4, 17)),
-                      ("FeeCharged", 7, "collection_fee", 2100, utc(4, 17))]),
+                      ("FeeCharged", 7, "collection_fee", 2100, utc(4, 17)),
+                      ("FeeCharged", 7, "late_interest", 43, utc(4, 17))]),
         (utc(4, 27), [("ReminderDue", 8, ("call",), "collection_call", "firm", 550, None, utc(4, 27)),
-                      ("FeeCharged", 8, "collection_fee", 550, utc(4, 27))]),
+                      ("FeeCharged", 8, "collection_fee", 550, utc(4, 27)),
+                      ("FeeCharged", 8, "late_interest", 42, utc(4, 27))]),
         # day 70: the final letter
         (utc(5, 11), [("ReminderDue", 9, ("email", "letter"), "final_letter", "final", 2100, date(2026, 5, 21),
                        utc(5, 11)),
-                      ("FeeCharged", 9, "collection_fee", 2100, utc(5, 11))]),
+                      ("FeeCharged", 9, "collection_fee", 2100, utc(5, 11)),
+                      ("FeeCharged", 9, "late_interest", 60, utc(5, 11))]),
         # 30 days later: claim watch, 50/50, a letter every 90 days
         (utc(6, 10), [("ReminderDue", 10, ("letter",), "claim_watch", "firm", 0, None, utc(6, 10)),
-                      ("ClaimWatchStarted", 50, 90, utc(6, 10))]),
-        (utc(9, 8), [("ReminderDue", 10, ("letter",), "claim_watch", "firm", 0, None, utc(9, 8))]),
+                      ("ClaimWatchStarted", 50, 90, utc(6, 10)),
+                      ("FeeCharged", 10, "late_interest", 127, utc(6, 10))]),
+        (utc(9, 8), [("ReminderDue", 10, ("letter",), "claim_watch", "firm", 0, None, utc(9, 8)),
+                     ("FeeCharged", 10, "late_interest", 382, utc(9, 8))]),
     ]  # fmt: skip
     reminders: list[ReminderDue] = []
+    interest: list[FeeCharged] = []
     for moment, expected in expected_by_day:
         # Nothing may happen between two expected moments; then exactly the expected events.
         await engine.run_until(moment - timedelta(minutes=1))
@@ -96,6 +112,7 @@ async def test_icelandic_payment_slip_follows_seed_003_to_claim_watch(engine: En
         events = await engine.new_events()
         assert sorted(summary(e) for e in events) == sorted(expected), moment
         reminders += [e for e in events if isinstance(e, ReminderDue)]
+        interest += [e for e in events if isinstance(e, FeeCharged) and e.kind == "late_interest"]
 
     for reminder in reminders:
         assert reminder.claim_ids == (claim.claim_id,)
@@ -104,6 +121,11 @@ async def test_icelandic_payment_slip_follows_seed_003_to_claim_watch(engine: En
         days = max((reminder.due_at.date() - date(2026, 3, 12)).days, 0)
         assert reminder.interest_minor == round(10_000 * 0.155 * days / 365)
     assert len({r.reminder_id for r in reminders}) == len(reminders)
+    # What is booked adds up to what the last reminder shows; every booking has its own id, the
+    # two claim-watch rounds of step 10 included.
+    assert sum(f.amount_minor for f in interest) == reminders[-1].interest_minor == 764
+    assert len({f.fee_id for f in interest}) == len(interest)
+    assert (await engine.timeline(claim.claim_id))["interest_booked_minor"] == 764
 
     await engine.deliver(
         ClaimPaid(
@@ -165,12 +187,23 @@ async def test_norwegian_invoice_gets_sms_call_purring_and_inkassovarsel(engine:
         assert r.interest_minor == sum(
             round(principal[c][0] * 0.12 * (r.due_at.date() - principal[c][1]).days / 365) for c in r.claim_ids
         )
-    fees = [e for e in events if isinstance(e, FeeCharged)]
+    fees = [e for e in events if isinstance(e, FeeCharged) and e.kind != "late_interest"]
     assert {(f.claim_id, f.step, f.amount_minor) for f in fees if f.claim_id == first.claim_id} == {
         (first.claim_id, 3, 3_750),
         (first.claim_id, 4, 3_750),
     }
     assert all(f.amount_minor <= 3_750 for f in fees)
+    # The forsinkelsesrente is booked as it accrues: at each step, a claim's late_interest
+    # bookings so far add up to its interest accrued to that day (rounded half up once).
+    late = [e for e in events if isinstance(e, FeeCharged) and e.kind == "late_interest"]
+    booked: dict[Any, int] = {}
+    for f in late:
+        booked[f.claim_id] = booked.get(f.claim_id, 0) + f.amount_minor
+        amount, due = principal[f.claim_id]
+        days = (f.charged_at.astimezone(domain.zone("Europe/Oslo")).date() - due).days
+        accrued = (Decimal(amount) * Decimal("12") * days / 36500).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        assert booked[f.claim_id] == accrued, f
+    assert set(booked) == set(principal) and len({f.fee_id for f in late}) == len(late)
     escalated = [e for e in events if isinstance(e, ClaimEscalated)]
     assert {(e.claim_id, e.escalated_at) for e in escalated if e.claim_id == first.claim_id} == {
         (first.claim_id, utc(4, 15, 7))

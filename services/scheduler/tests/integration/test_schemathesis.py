@@ -56,9 +56,16 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         metrics = await client.get("/metrics")
         assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
         # Unauthenticated calls to the operator routes get the documented 401 problem.
-        anonymous = await client.get(f"/v1/policies/{claim.creditor_id}", headers={"Authorization": ""})
-        assert anonymous.status_code == 401
-        assert anonymous.headers["content-type"].startswith("application/problem+json")
+        # Timelines and dry runs show debtor data: as closed as the policies.
+        for path in (
+            f"/v1/policies/{claim.creditor_id}",
+            f"/v1/timelines/{claim.claim_id}",
+            f"/v1/claims/{claim.claim_id}/schedule",
+        ):
+            for authorization in ("", "Bearer not-the-token"):
+                anonymous = await client.get(path, headers={"Authorization": authorization})
+                assert anonymous.status_code == 401, (path, anonymous.status_code)
+                assert anonymous.headers["content-type"].startswith("application/problem+json")
 
     assert not failures, "\n\n".join(failures)
     assert operations >= 7

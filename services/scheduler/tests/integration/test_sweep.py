@@ -85,7 +85,7 @@ async def test_steps_fire_once_stop_when_paid_and_follow_a_creditor_policy(
 
         await eventually(planned, timeout=60)
 
-        schedule = (await client.get(f"/v1/claims/{open_claim.claim_id}/schedule")).json()
+        schedule = (await client.get(f"/v1/claims/{open_claim.claim_id}/schedule", headers=auth)).json()
         assert [s["name"] for s in schedule["steps"][:3]] == [
             "due_date_passed",
             "final_due_date_passed",
@@ -94,9 +94,11 @@ async def test_steps_fire_once_stop_when_paid_and_follow_a_creditor_policy(
         assert schedule["steps"][0]["at"] == "2026-03-03T09:00:00+00:00"
         assert schedule["steps"][2]["fees"] == [{"kind": "collection_fee", "amount_minor": 950}]
         assert schedule["policy"] == "is-default@1"
-        other = await client.get(f"/v1/claims/{open_claim.claim_id}/schedule", params={"creditor_id": str(uuid4())})
+        other = await client.get(
+            f"/v1/claims/{open_claim.claim_id}/schedule", params={"creditor_id": str(uuid4())}, headers=auth
+        )
         assert other.status_code == 404 and other.json()["status"] == 404
-        gold_plan = (await client.get(f"/v1/claims/{gold.claim_id}/schedule")).json()
+        gold_plan = (await client.get(f"/v1/claims/{gold.claim_id}/schedule", headers=auth)).json()
         assert gold_plan["policy"] == "gold-members@2"
         assert [(s["at"], s["channels"]) for s in gold_plan["steps"]] == [("2026-03-05T10:00:00+00:00", ["email"])]
 
