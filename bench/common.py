@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import shutil
 import statistics
@@ -145,11 +146,16 @@ def reminders(n: int, seed: int = 7) -> list[ReminderContent]:
 
 @contextlib.contextmanager
 def temp_dir(prefix: str) -> Iterator[Path]:
+    """A temp dir removed afterwards, unless KRAFA_BENCH_KEEP is set: then it stays (with the
+    stack's service and broker logs under logs/) and its path is printed."""
     path = Path(tempfile.mkdtemp(prefix=f"krafa-bench-{prefix}-"))
     try:
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        if os.environ.get("KRAFA_BENCH_KEEP"):
+            say(f"kept {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -5,8 +5,15 @@ catcher, the print sink and the five services, each its own process) under a sim
 The timers: first reminders fall due at 09:00 in the debtor's time zone (the default policy),
 so debtors spread over 24 whole-hour zones (`Etc/GMT±N`) give 24 moments a simulated day, a few
 debtors each; at one simulated hour per wall second that is a handful of reminders every second.
-A timer's wall moment is derived from the stack's clock settings exactly as the services derive
-simulated time; the SMTP catcher stamps each message as it accepts it (`index.jsonl`). The
+The timer of each claim is the moment the scheduler planned for its first step (the timeline's
+`next_action_at`, read once it is planned), not one the bench works out itself: the Icelandic
+pack moves a due date that falls on a weekend or holiday to the next business day, and the step's
+letter window is weekdays only, so a bench-side "due + 1 day, 09:00" was 48 simulated hours
+early for a Saturday due date, which at one simulated hour a second read as a 48 s "stall"
+(p99 48,167 ms in one run of three). Due dates are also picked so that neither the due date nor
+the next day is shifted, to keep the 24 moments of one day. A timer's wall moment is derived
+from the stack's clock settings exactly as the services derive simulated time; the SMTP catcher
+stamps each message as it accepts it (`index.jsonl`). The
 notifier's `deliveries.created_at` (the database's wall clock, when ReminderDue was consumed)
 splits the path into "timer → ReminderDue consumed" and "consumed → SMTP accepted".
 
@@ -34,6 +41,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from krafa.stack import SERVICES, Stack, StackConfig
+from krafa_scheduler.domain import is_business_day
 
 from bench.common import Figure, Options, percentile, reminders, say, temp_dir
 
@@ -42,6 +50,7 @@ SPEED = 3600.0  # one simulated hour per wall second
 # 09:00 local in UTC+14 … UTC-9: 24 distinct hours of one simulated day.
 OFFSETS = list(range(14, -10, -1))
 LEAD = timedelta(hours=40)  # simulated: time for claims to be planned before the first timer
+COUNTRY = "IS"  # the creditor's and the debtors' country: the Icelandic pack and calendar
 RTT_TOPIC = "bench.rtt"
 
 
@@ -131,10 +140,19 @@ def claim_body(run: str, i: int, due: date, offset: int, email: str) -> dict[str
     }
 
 
+def unshifted(due: date) -> bool:
+    """A due date the scheduler keeps (a business day) whose step-1 day is one too, so every
+    timer is 09:00 local on the next day: no weekend or holiday shift, no window delay."""
+    return is_business_day(due, COUNTRY) and is_business_day(due + timedelta(days=1), COUNTRY)
+
+
 def next_due_date(stack: Stack, after: date | None) -> date:
-    """The first due date whose earliest timer (UTC+14) is LEAD ahead of the simulated now."""
+    """The first unshifted due date whose earliest timer (UTC+14) is LEAD ahead of the simulated
+    now."""
     due = (stack.sim_now() + LEAD).date() - timedelta(days=1)
-    while timer_at(due, OFFSETS[0]) < stack.sim_now() + LEAD or (after is not None and due <= after):
+    while (
+        timer_at(due, OFFSETS[0]) < stack.sim_now() + LEAD or (after is not None and due <= after) or not unshifted(due)
+    ):
         due += timedelta(days=1)
     return due
 
@@ -147,8 +165,11 @@ async def wait_for(check: Any, timeout: float, what: str) -> None:
         await asyncio.sleep(0.25)
 
 
-async def create_claims(stack: Stack, run: str, due: date, per_zone: int, email: str) -> list[dict[str, Any]]:
-    """Claims whose first reminders fall due over one simulated day, `per_zone` per hour."""
+async def create_claims(
+    stack: Stack, run: str, due: date, per_zone: int, email: str
+) -> tuple[list[dict[str, Any]], dict[uuid.UUID, datetime]]:
+    """Claims whose first reminders fall due over one simulated day, `per_zone` per hour, and
+    each claim's timer as the scheduler planned it."""
     bodies = [
         claim_body(run, i, due, offset, email.format(run=run, i=i))
         for i, offset in enumerate(o for o in OFFSETS for _ in range(per_zone))
@@ -170,12 +191,23 @@ async def create_claims(stack: Stack, run: str, due: date, per_zone: int, email:
             return int(count) == len(ids)
 
         await wait_for(planned, 300, "timelines planned")
+        timers: dict[uuid.UUID, datetime] = {
+            row["claim_id"]: row["next_action_at"]
+            for row in await conn.fetch(
+                "SELECT claim_id, next_action_at FROM scheduler.timelines WHERE claim_id = ANY($1::uuid[])", ids
+            )
+        }
     finally:
         await conn.close()
-    late = stack.sim_now() - timer_at(due, OFFSETS[0])
+    # Read before the first timer fires: afterwards next_action_at is already the next step's.
+    late = stack.sim_now() - min(timers.values())
     if late > timedelta(0):
         raise PlannedLate(f"timelines planned {late} (simulated) after their first timer")
-    return created
+    expected = {uuid.UUID(c["id"]): timer_at(due, OFFSETS[i // per_zone]) for i, c in enumerate(created)}
+    moved = sum(1 for claim_id, at in timers.items() if at != expected[claim_id])
+    if moved:
+        say(f"{moved} of {len(timers)} timers planned off 09:00 local the day after {due}")
+    return created, timers
 
 
 class PlannedLate(RuntimeError):
@@ -259,10 +291,10 @@ def spool_index(path: Path) -> list[dict[str, Any]]:
 
 
 async def one_run(stack: Stack, run: str, due: date, per_zone: int) -> dict[str, list[float]]:
-    created = await create_claims(stack, run, due, per_zone, "d-{run}-{i}@example.is")
+    created, planned = await create_claims(stack, run, due, per_zone, "d-{run}-{i}@example.is")
     expected = len(created)
-    # ReminderDue.due_at is when the scheduler fired it; the timer itself is 09:00 local.
-    timers = {uuid.UUID(c["id"]): wall_of(stack, timer_at(due, OFFSETS[i // per_zone])) for i, c in enumerate(created)}
+    # ReminderDue.due_at is when the scheduler fired it; the timer is the moment it planned.
+    timers = {claim_id: wall_of(stack, at) for claim_id, at in planned.items()}
     conn = await asyncpg.connect(stack.database_url)
     try:
 
@@ -272,7 +304,7 @@ async def one_run(stack: Stack, run: str, due: date, per_zone: int) -> dict[str,
             )
             return int(count) >= expected
 
-        timeout = (timer_at(due, OFFSETS[-1]) - stack.sim_now()).total_seconds() / SPEED + 120
+        timeout = (max(planned.values()) - stack.sim_now()).total_seconds() / SPEED + 120
         await wait_for(all_sent, timeout, f"{expected} reminders of run {run}")
         rows = await conn.fetch(
             "SELECT message_id, claim_ids, created_at FROM notifier.deliveries WHERE recipient LIKE $1",

@@ -1,12 +1,15 @@
 """The idempotent consumer over the real broker and PostgreSQL: effects once per event id,
-poison records to the dead-letter topic with the reason, and the consumer goes on."""
+poison records to the dead-letter topic with the reason, and the consumer goes on; a fetched
+round over several partitions is committed (effects, then every partition's offset) at once."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.structs import RecordMetadata
 from krafa_events import ClaimCreated, DecodedEvent, Topic, dlq_topic, encode
 from krafa_events.testing import a_claim_created
 from krafa_kit.consumer import InboxConsumer, PermanentError
@@ -45,7 +48,6 @@ async def test_redelivered_event_has_one_effect_and_poison_goes_to_the_dlq(
         consumer=create_consumer(settings, (Topic.CLAIMS.value,), "kit-test"),
         routes={ClaimCreated: on_claim_created},
     )  # fmt: skip
-    import asyncio
 
     task = asyncio.create_task(consumer.run())
     try:
@@ -54,24 +56,46 @@ async def test_redelivered_event_has_one_effect_and_poison_goes_to_the_dlq(
             refused = encode(a_claim_created(invoice_no="REFUSED"), source="/t")
             raw = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
             await raw.start()
+            sent: list[RecordMetadata] = []
+            # After the poison, a burst over several partitions (keys differ), fetched together.
+            burst = [encode(a_claim_created(invoice_no=f"AFTER-{i}"), source="/t") for i in range(8)]
             try:
                 for record in (good, good, refused):  # `good` twice: a redelivery
-                    await raw.send_and_wait(record.topic, record.value, key=record.key, headers=list(record.headers))
-                await raw.send_and_wait(Topic.CLAIMS.value, b"not json", key=b"k", headers=[("ce_type", b"x.v1")])
-                after = encode(a_claim_created(invoice_no="AFTER"), source="/t")
-                await raw.send_and_wait(after.topic, after.value, key=after.key, headers=list(after.headers))
+                    headers = list(record.headers)
+                    sent.append(await raw.send_and_wait(record.topic, record.value, key=record.key, headers=headers))
+                sent.append(
+                    await raw.send_and_wait(Topic.CLAIMS.value, b"not json", key=b"k", headers=[("ce_type", b"x.v1")])
+                )
+                pending = [await raw.send(b.topic, b.value, key=b.key, headers=list(b.headers)) for b in burst]
+                sent += await asyncio.gather(*pending)
             finally:
                 await raw.stop()
-            await eventually(lambda: len(dlq.raw) == 2 and {"ONCE", "AFTER"} <= set(effects), timeout=60)
+            after = {f"AFTER-{i}" for i in range(8)}
+            await eventually(lambda: len(dlq.raw) == 2 and {"ONCE", *after} <= set(effects), timeout=60)
             reasons = sorted(dict(r.headers)["krafa_dlq_reason"].decode() for r in dlq.raw)  # type: ignore[attr-defined]
             assert reasons[0].startswith("PermanentError: this claim can never be handled")
             assert "missing CloudEvents headers" in reasons[1]
         # The list is outside the transaction (a rolled-back batch may have appended); the table
         # is what committed.
-        assert set(effects) == {"ONCE", "AFTER"}
+        assert set(effects) == {"ONCE", *after}
         async with db.connection() as conn:
             rows = await conn.fetch("SELECT invoice_no, count(*) AS n FROM effects GROUP BY 1 ORDER BY 1")
-        assert [(r["invoice_no"], r["n"]) for r in rows] == [("AFTER", 1), ("ONCE", 1)]
+        assert [(r["invoice_no"], r["n"]) for r in rows] == [(name, 1) for name in sorted({"ONCE", *after})]
+        # Every partition's offset moved past what it delivered, poison included: a restarted
+        # consumer resumes after them.
+        ends: dict[TopicPartition, int] = {}
+        for meta in sent:
+            tp = TopicPartition(meta.topic, meta.partition)
+            ends[tp] = max(ends.get(tp, 0), meta.offset + 1)
+        assert len(ends) > 1
+
+        async def committed() -> bool:
+            for tp, end in ends.items():
+                if (await consumer.consumer.committed(tp) or 0) < end:
+                    return False
+            return True
+
+        await eventually(committed, timeout=60)
     finally:
         consumer.stop()
         task.cancel()

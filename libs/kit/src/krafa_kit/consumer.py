@@ -80,17 +80,8 @@ class InboxConsumer:
             last_lag = 0.0
             while not self._stopping:
                 batches = await self.consumer.getmany(timeout_ms=200)
-                for tp, records in batches.items():
-                    await self.handle_batch(records)
-                    # Offsets move only after every effect of the batch has committed.
-                    try:
-                        await self.consumer.commit({tp: records[-1].offset + 1})
-                    except KafkaError as exc:
-                        # A rebalance, or a broker that came back without the group: the records
-                        # come again after the rejoin and the inbox drops them as duplicates.
-                        log.warning("offset commit failed, batch will be redelivered", extra={"error": repr(exc)})
-                        continue
-                    self._positions[tp] = records[-1].offset + 1
+                if batches:
+                    await self.handle_round(batches)
                 if time.monotonic() - last_lag > 2:
                     self._record_lag()
                     last_lag = time.monotonic()
@@ -109,6 +100,21 @@ class InboxConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5)
 
+    async def handle_round(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        """Everything one fetch returned, over all partitions: one transaction (each partition's
+        records in their order) and then one offset commit, instead of one of each per
+        partition. Offsets move only after every effect of the round has committed."""
+        await self.handle_batch([record for records in batches.values() for record in records])
+        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError as exc:
+            # A rebalance, or a broker that came back without the group: the records come again
+            # after the rejoin and the inbox drops them as duplicates.
+            log.warning("offset commit failed, batch will be redelivered", extra={"error": repr(exc)})
+            return
+        self._positions.update(offsets)
+
     def _record_lag(self) -> None:
         for tp in self.consumer.assignment():
             highwater = self.consumer.highwater(tp)
@@ -118,10 +124,11 @@ class InboxConsumer:
             metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(highwater - done, 0))
 
     async def handle_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        """One partition's records in one transaction: the inbox takes every id in one statement
-        and each new event's handler runs in order, so a burst costs one commit instead of one per
-        event. If anything in the batch fails, the batch rolls back and every record goes the
-        careful way, one transaction each, with retries and dead-lettering."""
+        """Records in one transaction: the inbox takes every id in one statement and each new
+        event's handler runs in order (per partition, the partition's order), so a burst costs
+        one commit instead of one per event. If anything in the batch fails, the batch rolls back
+        and every record goes the careful way, one transaction each, with retries and
+        dead-lettering."""
         if len(records) == 1:
             await self.handle_record(records[0])
             return

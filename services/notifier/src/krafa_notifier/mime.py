@@ -20,6 +20,7 @@ not be able to inject headers (a name ending in "\\r\\nBcc: ..." would otherwise
 from __future__ import annotations
 
 import re
+import uuid
 from binascii import b2a_qp
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -76,7 +77,7 @@ def build_email(
     `envelope_recipients`; it is validated and never written. `date` defaults to now (UTC).
     """
     _mailboxes(bcc)  # same validation as the others, even though they are not written
-    msg = MIMEMultipart("alternative")
+    msg = MIMEMultipart("alternative", boundary=_boundary())
     msg["From"] = _mailbox(sender)
     msg["To"] = _mailbox(recipient)
     if cc:
@@ -108,6 +109,14 @@ def envelope_recipients(recipient: str, cc: Sequence[str] = (), bcc: Sequence[st
             seen.add(key)
             out.append(address)
     return out
+
+
+def _boundary() -> str:
+    """A multipart boundary that cannot occur in the parts: both are quoted-printable, where "="
+    only starts an escape ("=XX" or a soft line break), so "=_" never appears in them. Given one,
+    the generator skips its own search for a free boundary (a fresh regex over the whole text per
+    message: about 30% of the build)."""
+    return "=_" + uuid.uuid4().hex
 
 
 def _text_part(body: str, subtype: str) -> MIMENonMultipart:

@@ -295,6 +295,18 @@ async def _record_failure(
 
 
 @dataclass(frozen=True, slots=True)
+class _Sent:
+    """A send the provider accepted, waiting for the group commit that records it."""
+
+    row: asyncpg.Record
+    channel: Channel
+    result: SendResult
+    claim_ids: list[uuid.UUID]
+    at: datetime
+    recorded: asyncio.Future[None]
+
+
+@dataclass(frozen=True, slots=True)
 class SendResult:
     recipient: str
     message_id: str | None = None
@@ -338,6 +350,8 @@ class Dispatcher:
         self.worker_id = uuid.uuid4()
         self._slots = asyncio.Semaphore(concurrency)
         self._lock_conn: asyncpg.Connection | None = None
+        self._unrecorded: list[_Sent] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         self._lock_conn = await asyncpg.connect(self.db.dsn)
@@ -379,23 +393,32 @@ class Dispatcher:
                 await self._retry_later(row, "internal error")
 
     async def deliver(self, row: asyncpg.Record) -> None:
+        # Every read before the send on one pooled connection: each checkout costs a round trip
+        # (the session reset) when it goes back.
         async with self.db.connection() as conn:
             claims = await repository.claims_for(conn, list(row["claim_ids"]))
-            debtor = await repository.debtor(conn, row["creditor_id"], row["debtor_id"])
-        if len(claims) < len(row["claim_ids"]):
+            snapshot = await repository.debtor(conn, row["creditor_id"], row["debtor_id"])
+            debtor: dict[str, Any] = snapshot or (claims[0]["debtor"] if claims else {})
+            # Never stale: only claims still open and not re-planned since this reminder fell due.
+            live = [c for c in claims if c["status"] == "open" and not _stale(row, c)]
+            known = len(claims) == len(row["claim_ids"])
+            channel: Channel | None = None
+            recipient: str | None = None
+            if known and live:
+                channel, recipient = await self._choose_channel(row, debtor, conn)
+            if channel is not None:
+                reminder = self._content(row, live, claims[0]["creditor"], debtor)
+                override = await self._override(row, channel, reminder, conn)
+        if not known:
             # The claim's ClaimCreated has not reached us yet (another topic): try again shortly.
             await self._retry_later(row, "claim not yet known", count_attempt=False)
             return
-        # Never stale: only claims still open and not re-planned since this reminder fell due.
-        live = [c for c in claims if c["status"] == "open" and not _stale(row, c)]
         if not live:
             reason = next((c["status"] for c in claims if c["status"] != "open"), "replanned")
             await self._finish(row, "dropped", last_error=f"claims {reason}")
             metrics.DELIVERIES_DROPPED.labels(reason).inc()
             return
-        debtor = debtor or claims[0]["debtor"]
         creditor = claims[0]["creditor"]
-        channel, recipient = await self._choose_channel(row, debtor)
         if channel is None:
             await self._fail(row, None, "no usable channel for this debtor")
             return
@@ -410,8 +433,6 @@ class Dispatcher:
                 await self._defer(row, self.clock.wall_seconds(window.opens_at - now), "quiet hours")
                 return
         started = time.perf_counter()
-        reminder = self._content(row, live, creditor, debtor)
-        override = await self._override(row, channel, reminder)
         try:
             if channel == Channel.EMAIL:
                 assert recipient is not None
@@ -439,18 +460,20 @@ class Dispatcher:
         metrics.SEND_SECONDS.labels(channel.value).observe(time.perf_counter() - started)
         await self._sent(row, channel, result, [c["claim_id"] for c in live])
 
-    async def _choose_channel(self, row: asyncpg.Record, debtor: dict[str, Any]) -> tuple[Channel | None, str | None]:
+    async def _choose_channel(
+        self, row: asyncpg.Record, debtor: dict[str, Any], conn: asyncpg.Connection
+    ) -> tuple[Channel | None, str | None]:
         for name in row["channels"]:
             channel = Channel(name)
             if channel == Channel.EMAIL and debtor.get("email"):
-                if not await self._suppressed(row, debtor["email"]):
+                if not await repository.suppressed(conn, row["creditor_id"], debtor["email"]):
                     return channel, debtor["email"]
             elif channel == Channel.SMS and self.sms is not None and debtor.get("phone"):
                 try:
                     phone = calls.normalise_phone(debtor["phone"], debtor.get("country") or "IS")
                 except ValueError:
                     continue
-                if not await self._suppressed(row, phone):
+                if not await repository.suppressed(conn, row["creditor_id"], phone):
                     return channel, phone
             elif channel == Channel.NETBANK and self.netbank is not None:
                 return channel, None
@@ -473,16 +496,15 @@ class Dispatcher:
             return await repository.suppressed(conn, row["creditor_id"], address)
 
     async def _override(
-        self, row: asyncpg.Record, channel: Channel, reminder: content.ReminderContent
+        self, row: asyncpg.Record, channel: Channel, reminder: content.ReminderContent, conn: asyncpg.Connection
     ) -> content.TemplateOverride | None:
         """The creditor's own template: for this step of the key, else for the key; in the
         language the reminder is written in. Netbank documents use the letter's."""
         template_channel = Channel.LETTER if channel == Channel.NETBANK else channel
         keys = [f"{row['template']}.{row['step']}", row["template"]]
-        async with self.db.connection() as conn:
-            found = await repository.template(
-                conn, row["creditor_id"], keys, template_channel.value, self.renderer.language_of(reminder)
-            )
+        found = await repository.template(
+            conn, row["creditor_id"], keys, template_channel.value, self.renderer.language_of(reminder)
+        )
         return content.TemplateOverride(body=found["body"], subject=found["subject"]) if found else None
 
     def _content(
@@ -604,53 +626,90 @@ class Dispatcher:
     async def _sent(
         self, row: asyncpg.Record, channel: Channel, result: SendResult, claim_ids: list[uuid.UUID]
     ) -> None:
+        """Record a send (and its ReminderSent) before this delivery gives up its slot. The sends
+        that finish while one commit is under way share the next (a group commit), so a burst
+        costs one commit per group instead of one per message; as each waits in its slot for its
+        record, at most `concurrency` sends are ever accepted but unrecorded (ADR 0003's bound on
+        what a killed notifier can send twice)."""
         now = self.clock.now()
-        async with self.db.uow() as uow:
-            await uow.conn.execute(
-                "UPDATE deliveries SET status = $9, channel = $2, recipient = $3, message_id = $4,"
-                " return_path = $5, sent_at = $6, claimed_by = NULL, provider = $7, provider_ref = $8,"
-                " cost_minor = $10, cost_currency = $11, segments = $12,"
-                " delivered_at = CASE WHEN $9::text = 'delivered' THEN $6::timestamptz END WHERE id = $1",
-                row["id"],
-                channel.value,
-                result.recipient,
-                result.message_id,
-                result.return_path,
-                now,
-                result.provider,
-                result.provider_ref,
-                "delivered" if result.delivered else "sent",
-                result.cost_minor,
-                result.cost_currency,
-                result.segments,
-            )
-            uow.outbox.add(
-                ReminderSent(
-                    creditor_id=row["creditor_id"],
-                    debtor_id=row["debtor_id"],
-                    delivery_id=row["id"],
-                    reminder_id=row["reminder_id"],
-                    claim_ids=tuple(claim_ids),
-                    step=row["step"],
-                    channel=channel,
-                    recipient=result.recipient,
-                    message_id=result.message_id,
-                    return_path=result.return_path,
-                    fallback_for=row["fallback_for"],
-                    sent_at=now,
-                    cost_minor=result.cost_minor,
-                    cost_currency=result.cost_currency,
-                    segments=result.segments,
-                ),
-                time=now,
-            )
-            if result.delivered:
-                uow.outbox.add(_delivered(row, channel, now), time=now)
-            await uow.commit()
+        sent = _Sent(row, channel, result, claim_ids, now, asyncio.get_running_loop().create_future())
+        self._unrecorded.append(sent)
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_sends())
+        await sent.recorded
         metrics.REMINDERS_SENT.labels(channel.value, str(row["step"]), row["kind"]).inc()
         if channel == Channel.SMS and result.provider and result.provider_ref:
             await apply_early_receipt(self.db, self.clock, result.provider, result.provider_ref)
         bounce_metrics.observe_fallback_letter(row, channel, now, self.clock)
+
+    async def _record_sends(self) -> None:
+        while self._unrecorded:
+            group, self._unrecorded = self._unrecorded, []
+            try:
+                await self._commit_sends(group)
+            except Exception:
+                # One bad row must not fail the others: each alone, in its own transaction.
+                for sent in group:
+                    try:
+                        await self._commit_sends([sent])
+                    except Exception as exc:
+                        _settle(sent.recorded, exc)
+                    else:
+                        _settle(sent.recorded, None)
+            else:
+                for sent in group:
+                    _settle(sent.recorded, None)
+
+    async def _commit_sends(self, group: list[_Sent]) -> None:
+        async with self.db.uow() as uow:
+            await uow.conn.executemany(
+                "UPDATE deliveries SET status = $9, channel = $2, recipient = $3, message_id = $4,"
+                " return_path = $5, sent_at = $6, claimed_by = NULL, provider = $7, provider_ref = $8,"
+                " cost_minor = $10, cost_currency = $11, segments = $12,"
+                " delivered_at = CASE WHEN $9::text = 'delivered' THEN $6::timestamptz END WHERE id = $1",
+                [
+                    (
+                        s.row["id"],
+                        s.channel.value,
+                        s.result.recipient,
+                        s.result.message_id,
+                        s.result.return_path,
+                        s.at,
+                        s.result.provider,
+                        s.result.provider_ref,
+                        "delivered" if s.result.delivered else "sent",
+                        s.result.cost_minor,
+                        s.result.cost_currency,
+                        s.result.segments,
+                    )
+                    for s in group
+                ],
+            )
+            for s in group:
+                row, result = s.row, s.result
+                uow.outbox.add(
+                    ReminderSent(
+                        creditor_id=row["creditor_id"],
+                        debtor_id=row["debtor_id"],
+                        delivery_id=row["id"],
+                        reminder_id=row["reminder_id"],
+                        claim_ids=tuple(s.claim_ids),
+                        step=row["step"],
+                        channel=s.channel,
+                        recipient=result.recipient,
+                        message_id=result.message_id,
+                        return_path=result.return_path,
+                        fallback_for=row["fallback_for"],
+                        sent_at=s.at,
+                        cost_minor=result.cost_minor,
+                        cost_currency=result.cost_currency,
+                        segments=result.segments,
+                    ),
+                    time=s.at,
+                )
+                if result.delivered:
+                    uow.outbox.add(_delivered(row, s.channel, s.at), time=s.at)
+            await uow.commit()
 
     async def _fail(self, row: asyncpg.Record, channel: Channel | None, reason: str, *, fallback: bool = True) -> None:
         now = self.clock.now()
@@ -693,6 +752,15 @@ class Dispatcher:
                 status,
                 last_error,
             )
+
+
+def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
+    if future.done():  # its delivery was cancelled meanwhile (shutdown)
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 def _stale(row: asyncpg.Record, claim: asyncpg.Record) -> bool:

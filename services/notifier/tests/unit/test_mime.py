@@ -106,6 +106,24 @@ def test_wire_format(rendered: RenderedEmail) -> None:
     assert b"\r\n\r\n" in raw
 
 
+def test_parts_that_look_like_boundaries_stay_whole() -> None:
+    # The boundary is fixed up front ("=_" + random hex), not searched for in the bodies: text
+    # that imitates one must still come back as exactly the two parts it was.
+    tricky = "--=_\n--=_0123456789abcdef0123456789abcdef--\n=_ end"
+    raw = build_email(
+        RenderedEmail(subject="S", text=tricky, html=f"<p>{tricky}</p>", language="en"),
+        sender=SENDER,
+        recipient=RECIPIENT,
+        message_id="<a@b.c>",
+    )
+    msg = parse(raw)
+    parts = list(msg.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    assert body(parts[0]) == tricky
+    assert body(parts[1]) == f"<p>{tricky}</p>"
+    assert (msg.get_boundary() or "").startswith("=_")
+
+
 def test_default_date_is_now(rendered: RenderedEmail) -> None:
     before = datetime.now(UTC).replace(microsecond=0)
     msg = parse(build_email(rendered, sender=SENDER, recipient=RECIPIENT, message_id="<a@b.c>"))
