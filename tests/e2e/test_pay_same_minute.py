@@ -88,7 +88,10 @@ class Api:
         return body
 
     async def timeline(self, claim_id: str) -> dict[str, Any] | None:
-        response = await self.client.get(self.stack.url("scheduler") + f"/v1/timelines/{claim_id}")
+        response = await self.client.get(
+            self.stack.url("scheduler") + f"/v1/timelines/{claim_id}",
+            headers={"Authorization": f"Bearer {self.stack.state.admin_token}"},
+        )
         if response.status_code == 404:
             return None
         assert response.status_code == 200, response.text

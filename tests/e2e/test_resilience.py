@@ -126,7 +126,8 @@ async def test_broker_paused_delays_events_but_api_keeps_accepting_claims(stack:
         await eventually(lambda: {str(e.claim_id) for e in claims.of_type(ClaimCreated)} >= set(created), timeout=120)
 
         async def all_planned() -> bool:
-            async with httpx.AsyncClient(timeout=5) as probe:
+            operator = {"Authorization": f"Bearer {stack.state.admin_token}"}
+            async with httpx.AsyncClient(timeout=5, headers=operator) as probe:
                 for claim_id in created:
                     if (await probe.get(stack.url("scheduler") + f"/v1/timelines/{claim_id}")).status_code != 200:
                         return False

@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -432,3 +434,84 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         timeout_graceful_shutdown=10,
     )
     uvicorn.Server(config).run()
+
+
+# -- problems in the OpenAPI document --------------------------------------------------------------
+# What every service declares about its problem answers: `problems(...)` for a route's
+# `responses=`, `document_guards(app)` for what the guards above answer in front of every route,
+# and `install_text_errors(app)` so text PostgreSQL cannot store is a 422, not a 500.
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details (`application/problem+json`)."""
+
+    type: str = Field(description="a URI naming the problem, or about:blank")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = Field(default=None, description="the request path")
+    errors: list[dict[str, Any]] | None = Field(default=None, description="validation errors, with JSON pointers")
+
+
+PROBLEM_SCHEMA = ProblemOut.model_json_schema()
+PROBLEM_DESCRIPTIONS: dict[int, str] = {
+    400: "the body cannot be read",
+    401: "no or a wrong operator token",
+    403: "the signature does not match",
+    404: "not found",
+    409: "the state does not allow it",
+    413: "the body is larger than the limit",
+    415: "a media type this operation does not take",
+    422: "validation failed",
+    429: "too many requests with this key: retry after Retry-After seconds",
+}
+_GUARDED_BODY = "the body is not valid UTF-8 JSON, or nests too deeply"
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def problem_doc(description: str) -> dict[str, Any]:
+    """One OpenAPI response: a problem document with this description."""
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
+
+
+def problems(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """`responses` for problems of the given statuses; `_404="..."` says more than the default."""
+    texts = {**PROBLEM_DESCRIPTIONS, **{int(code.lstrip("_")): text for code, text in described.items()}}
+    return {code: problem_doc(texts[code]) for code in sorted({*codes, *(int(c.lstrip("_")) for c in described)})}
+
+
+def document_guards(app: FastAPI) -> None:
+    """Declare on every operation what the guards may answer before the route runs: 413 and 400
+    where there is a body, 429 where a key is limited. Call after every router is included."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        for path, item in schema.get("paths", {}).items():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                if "requestBody" in operation:
+                    responses.setdefault("400", problem_doc(_GUARDED_BODY))
+                    responses.setdefault("413", problem_doc(PROBLEM_DESCRIPTIONS[413]))
+                if path not in _PROBES:
+                    responses.setdefault("429", problem_doc(PROBLEM_DESCRIPTIONS[429]))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+    # PostgreSQL text cannot hold NUL (U+0000): a value carrying one is invalid, not a 500.
+    return problem_response(
+        request,
+        422,
+        "Validation failed",
+        "a text value contains a character that cannot be stored (U+0000)",
+        type_=PROBLEM_BASE + "validation",
+        extra={"errors": [{"pointer": "", "field": "", "detail": "contains U+0000"}]},
+    )
+
+
+def install_text_errors(app: FastAPI) -> None:
+    app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, unstorable_text)
+    app.add_exception_handler(asyncpg.UntranslatableCharacterError, unstorable_text)

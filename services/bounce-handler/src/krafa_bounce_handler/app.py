@@ -8,11 +8,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from krafa_kit.clock import Clock
 from krafa_kit.http import create_app as create_service_app
+from krafa_kit.http import document_guards, install_text_errors
 from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_bounce_handler import service
 from krafa_bounce_handler.api import webhooks as webhook_api
-from krafa_bounce_handler.api.problems import document_guards, install_text_errors
 from krafa_bounce_handler.api.routes import router
 from krafa_bounce_handler.domain import InboundMessage
 from krafa_bounce_handler.handlers import build_routes

@@ -16,6 +16,11 @@ class Settings(ServiceSettings):
     # Shared with the notifier: verifies the HMAC in every return path (krafa_events.return_path).
     return_path_secret: SecretStr
     max_message_bytes: int = 10 * 1024 * 1024
+    # The operator API (the bounce list names recipients' addresses): Bearer token. Without one it
+    # is open, on a developer's machine only; production sets KRAFA_OPERATOR_TOKEN.
+    operator_token: SecretStr | None = Field(
+        default=None, description="bearer token of the operator API; None leaves it open (development only)"
+    )
     # How long one inbound message may take to classify and commit before the MTA is told to retry.
     smtp_transaction_timeout_s: float = 30.0
     # Provider webhooks. No secret ships with the service: an endpoint answers 404 until its

@@ -28,6 +28,8 @@ SECRET = "test-return-path-secret"  # noqa: S105 (a test value, not a credential
 DOMAIN = "returns.test"
 MAILGUN_KEY = "test-mailgun-signing-key"
 POSTMARK_CREDENTIALS = "krafa:test-postmark-password"
+OPERATOR_TOKEN = "operator-test-token"  # noqa: S105 (a test value, not a credential)
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 @dataclass
@@ -91,6 +93,7 @@ async def bounce_handler(database_url: str, broker: EmbeddedBroker) -> AsyncIter
         return_path_secret=SecretStr(SECRET),
         mailgun_webhook_signing_key=SecretStr(MAILGUN_KEY),
         postmark_webhook_credentials=SecretStr(POSTMARK_CREDENTIALS),
+        operator_token=SecretStr(OPERATOR_TOKEN),
     )
     app = create_app(settings)
     async with serving(app) as base_url:

@@ -18,7 +18,7 @@ from krafa_events.testing import a_reminder_sent
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import TopicReader, eventually, publish
 
-from .conftest import DOMAIN, BounceHandler, a_dsn, an_out_of_office_reply
+from .conftest import DOMAIN, OPERATOR, BounceHandler, a_dsn, an_out_of_office_reply
 
 pytestmark = pytest.mark.integration
 
@@ -71,15 +71,17 @@ async def test_dsn_for_a_known_delivery_emits_one_hard_bounce_even_when_received
     async with httpx.AsyncClient(base_url=bounce_handler.base_url) as client:
         ready = (await client.get("/readyz")).json()
         assert ready["checks"]["smtp"] is True
-        listed = (await client.get("/v1/bounces", params={"delivery_id": str(delivery_id)})).json()
+        listed = (await client.get("/v1/bounces", params={"delivery_id": str(delivery_id)}, headers=OPERATOR)).json()
         assert [(b["state"], b["kind"], b["status"]) for b in listed["items"]] == [
             ("duplicate", "hard", "5.1.1"),
             ("emitted", "hard", "5.1.1"),
         ]
         assert listed["items"][1]["event_id"] is not None
         assert listed["next_cursor"] is None
-        first_page = (await client.get("/v1/bounces", params={"limit": 1})).json()
-        second_page = (await client.get("/v1/bounces", params={"limit": 1, "cursor": first_page["next_cursor"]})).json()
+        first_page = (await client.get("/v1/bounces", params={"limit": 1}, headers=OPERATOR)).json()
+        second_page = (
+            await client.get("/v1/bounces", params={"limit": 1, "cursor": first_page["next_cursor"]}, headers=OPERATOR)
+        ).json()
         assert [b["id"] for b in first_page["items"] + second_page["items"]] == [b["id"] for b in listed["items"]]
 
 

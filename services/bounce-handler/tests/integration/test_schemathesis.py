@@ -2,7 +2,8 @@
 served on a socket): no response may be a 5xx, have an undocumented status or content type, or
 violate its documented schema. A delivery is known and a bounce recorded first, so the listing
 has rows; each webhook gets one authentic request (a freshly signed Mailgun event, Postmark's
-Basic credentials) besides the fuzzed ones, which must be refused with the documented 400/401."""
+Basic credentials) besides the fuzzed ones, which must be refused with the documented 400/401.
+The operator routes are fuzzed with the operator token, and refuse requests without it (401)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from krafa_events.testing import a_reminder_sent
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import eventually, fuzz_openapi, publish
 
-from .conftest import DOMAIN, MAILGUN_KEY, POSTMARK_CREDENTIALS, BounceHandler, a_dsn
+from .conftest import DOMAIN, MAILGUN_KEY, OPERATOR, POSTMARK_CREDENTIALS, BounceHandler, a_dsn
 
 pytestmark = [
     pytest.mark.integration,
@@ -70,7 +71,12 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             spec,
             bounce_handler.base_url,
             {},
-            headers_for={"POST /v1/webhooks/postmark": basic},
+            # The operator routes get the token; the webhooks only their providers' credentials.
+            headers_for={
+                "POST /v1/webhooks/postmark": basic,
+                "GET /v1/bounces": OPERATOR,
+                "POST /v1/bounces/parse": OPERATOR,
+            },
             known={"delivery_id": str(sent.delivery_id)},
             bodies={
                 "POST /v1/webhooks/mailgun": ("application/json", mailgun),
@@ -82,9 +88,20 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         nul = await client.post("/v1/webhooks/postmark", json={**postmark, "Details": "550\x00"}, headers=basic)
         assert nul.status_code == 400 and nul.headers["content-type"].startswith("application/problem+json")
         # The authentic webhooks reached the service: both recorded a bounce of the other delivery.
-        listed = (await client.get("/v1/bounces", params={"delivery_id": str(other.delivery_id)})).json()
+        listed = (
+            await client.get("/v1/bounces", params={"delivery_id": str(other.delivery_id)}, headers=OPERATOR)
+        ).json()
+        # The operator routes (the list names recipients' addresses) refuse anyone without the token.
+        anonymous = [
+            await client.get("/v1/bounces"),
+            await client.get("/v1/bounces", headers={"Authorization": "Bearer not-the-token"}),
+            await client.post("/v1/bounces/parse", content=dsn, headers={"Content-Type": "message/rfc822"}),
+        ]
 
     assert not failures, "\n\n".join(failures)
+    for response in anonymous:
+        assert response.status_code == 401 and response.headers["content-type"].startswith("application/problem+json")
+        assert response.headers["www-authenticate"] == "Bearer"
     assert operations >= 6
     # (Postmark's example may go more than once: a repeat of its event id is recorded as a duplicate.)
     assert {item["source"] for item in listed["items"]} == {"webhook"} and len(listed["items"]) >= 2, listed

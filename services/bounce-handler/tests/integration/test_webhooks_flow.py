@@ -18,7 +18,7 @@ from krafa_events.testing import a_reminder_sent
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import TopicReader, eventually, publish
 
-from .conftest import DOMAIN, MAILGUN_KEY, POSTMARK_CREDENTIALS, BounceHandler
+from .conftest import DOMAIN, MAILGUN_KEY, OPERATOR, POSTMARK_CREDENTIALS, BounceHandler
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +110,7 @@ async def test_signed_mailgun_failure_emits_one_hard_bounce_and_a_replay_is_refu
             == 2
         )
 
-        listed = (await http.get("/v1/bounces", params={"delivery_id": str(sent.delivery_id)})).json()
+        listed = (await http.get("/v1/bounces", params={"delivery_id": str(sent.delivery_id)}, headers=OPERATOR)).json()
         assert {b["source"] for b in listed["items"]} == {"webhook"}
         metrics = (await http.get("/metrics")).text
         assert 'krafa_bounce_webhooks_total{outcome="replayed",provider="mailgun"}' in metrics

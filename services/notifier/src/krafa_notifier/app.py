@@ -6,15 +6,14 @@ import asyncio
 from pathlib import Path
 from uuid import UUID
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from krafa_kit.clock import Clock
-from krafa_kit.http import Problem
+from krafa_kit.http import Problem, document_guards, install_text_errors, problems
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_notifier import calls, kpi, soft_retry
-from krafa_notifier.api.problems import document_guards, install_text_errors, problems
-from krafa_notifier.api.routes import agents, creditors, receipts
+from krafa_notifier.api.routes import agents, creditors, receipts, require_operator
 from krafa_notifier.channels import EmailChannel, LetterChannel, NetbankChannel
 from krafa_notifier.content import ReminderRenderer
 from krafa_notifier.handlers import ROUTES
@@ -102,7 +101,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         "/v1/deliveries/{delivery_id}",
         tags=["deliveries"],
         summary="One delivery and its state",
-        responses=problems(404, 422),
+        dependencies=[Depends(require_operator)],  # names the debtor's channel and provider refs
+        responses=problems(401, 404, 422),
         response_model=dict[str, str | None],
     )
     async def get_delivery(delivery_id: UUID) -> dict[str, object]:

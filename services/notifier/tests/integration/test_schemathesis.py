@@ -89,13 +89,19 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             bodies={"POST /v1/preview": ("application/json", {"claim_ids": [str(claim.claim_id)], "channel": "sms"})},
         )
         anonymous = await client.get("/v1/calls/due", headers={"Authorization": ""})
+        # A delivery names the debtor's channel and the provider's references: operators only.
+        hidden = [
+            await client.get(f"/v1/deliveries/{delivery_id}", headers={"Authorization": authorization})
+            for authorization in ("", "Bearer not-the-token")
+        ]
         # The fuzzed creditor header aside: another creditor's view of the known claim is a 404.
         foreign = await client.get(
             f"/v1/claims/{claim.claim_id}/preview", headers={"X-Krafa-Creditor-Id": str(uuid4())}
         )
 
     assert not failures, "\n\n".join(failures)
-    assert anonymous.status_code == 401 and anonymous.headers["content-type"].startswith("application/problem+json")
+    for response in (anonymous, *hidden):
+        assert response.status_code == 401 and response.headers["content-type"].startswith("application/problem+json")
     assert foreign.status_code == 404
     assert operations >= 12
     # The seeded claim was found: previews rendered, not only validation answers.

@@ -9,10 +9,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from krafa_kit.clock import Clock
 from krafa_kit.http import create_app as create_service_app
+from krafa_kit.http import document_guards, install_text_errors
 from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_payments_ingest import kpi
-from krafa_payments_ingest.api.problems import document_guards, install_text_errors
 from krafa_payments_ingest.api.routes import card_router, router
 from krafa_payments_ingest.handlers import build_routes
 from krafa_payments_ingest.inbox import Inbox

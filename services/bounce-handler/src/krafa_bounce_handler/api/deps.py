@@ -1,14 +1,23 @@
-"""Dependencies of the routes: the runtime's database and the service settings."""
+"""Dependencies of the routes: the runtime's database, the service settings and the operator
+check."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
+from krafa_kit.http import Problem
 
 from krafa_bounce_handler.settings import Settings
+
+bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <operator token>")
+UNAUTHORIZED = Problem(
+    401, "Unauthorized", "a valid operator token is required", headers={"WWW-Authenticate": "Bearer"}
+)
 
 
 def get_db(request: Request) -> Database:
@@ -24,6 +33,17 @@ def get_clock(request: Request) -> Clock:
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def require_operator(
+    settings: Annotated[Settings, Depends(get_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    if settings.operator_token is None:
+        return  # development only
+    expected = settings.operator_token.get_secret_value().encode()
+    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected):
+        raise UNAUTHORIZED
 
 
 DB = Annotated[Database, Depends(get_db)]

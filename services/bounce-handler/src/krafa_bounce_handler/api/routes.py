@@ -1,4 +1,5 @@
-"""REST routes of the bounce-handler, for operators: thin, they parse, query and shape."""
+"""REST routes of the bounce-handler, for operators (Bearer KRAFA_OPERATOR_TOKEN): thin, they parse,
+query and shape."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
-from krafa_kit.http import Problem
+from fastapi import APIRouter, Depends, Query, Request
+from krafa_kit.http import Problem, problems
 
 from krafa_bounce_handler import dsn, repository
-from krafa_bounce_handler.api.deps import DB, CurrentSettings
-from krafa_bounce_handler.api.problems import problems
+from krafa_bounce_handler.api.deps import DB, CurrentSettings, require_operator
 from krafa_bounce_handler.api.schemas import BounceList, BounceOut, ParseOut, RecipientOut
 
-router = APIRouter(prefix="/v1", tags=["bounces"])
+# The provider webhooks (api/webhooks.py) have their own router and their providers' signatures.
+router = APIRouter(prefix="/v1", tags=["bounces"], dependencies=[Depends(require_operator)])
 
 BAD_CURSOR = Problem(400, "Bad Request", "the cursor is not one this API issued")
 
@@ -57,7 +58,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     "/bounces",
     response_model=BounceList,
     summary="Bounces recorded, newest first, optionally for one delivery",
-    responses=problems(_400="the cursor is not one this API issued", _422="a malformed parameter"),
+    responses=problems(401, _400="the cursor is not one this API issued", _422="a malformed parameter"),
 )
 async def list_bounces(
     db: DB,
@@ -81,7 +82,7 @@ async def list_bounces(
     "/bounces/parse",
     response_model=ParseOut,
     summary="Classify a raw message (.eml) as the SMTP endpoint would; records nothing",
-    responses=problems(_413="the message is larger than the SMTP endpoint accepts"),
+    responses=problems(401, _413="the message is larger than the SMTP endpoint accepts"),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -10,12 +10,11 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
-from krafa_kit.http import Problem
+from krafa_kit.http import Problem, problems
 from pydantic import BaseModel, Field, SecretStr
 
 from krafa_bounce_handler import metrics, service, webhooks
 from krafa_bounce_handler.api.deps import DB, CurrentSettings, RuntimeClock
-from krafa_bounce_handler.api.problems import problems
 from krafa_bounce_handler.api.routes import read_body
 from krafa_bounce_handler.webhooks import WebhookRejected
 

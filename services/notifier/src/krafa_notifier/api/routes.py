@@ -22,11 +22,10 @@ from krafa_events import Channel
 from krafa_events.catalog import Instalment
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
-from krafa_kit.http import PROBLEM_BASE, Problem
+from krafa_kit.http import PROBLEM_BASE, Problem, problems
 from pydantic import BaseModel, Field, model_validator
 
 from krafa_notifier import call_queue, calls, content, repository, service, sms
-from krafa_notifier.api.problems import problems
 from krafa_notifier.api.schemas import (
     CallsDueOut,
     CallTaskOut,

@@ -11,12 +11,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
-from krafa_kit.http import Problem
+from krafa_kit.http import Problem, problems
 from pydantic import Field
 
 from krafa_payments_ingest import repository, service
 from krafa_payments_ingest.api.deps import DB, PROBLEMS, CurrentClock, UploadedFile, require_operator
-from krafa_payments_ingest.api.problems import problems
 from krafa_payments_ingest.api.schemas import (
     CardInstalmentFailedIn,
     CardInstalmentFailureOut,
