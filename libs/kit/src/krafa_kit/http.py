@@ -5,6 +5,7 @@ that is valid UTF-8 and not nested too deeply, and a rate limit per API key."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import re
 import time
@@ -515,3 +516,16 @@ async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:
 def install_text_errors(app: FastAPI) -> None:
     app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, unstorable_text)
     app.add_exception_handler(asyncpg.UntranslatableCharacterError, unstorable_text)
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def operator_allowed(settings: ServiceSettings, token: Any, presented: str | None) -> bool:
+    """The operator check every service shares: the presented bearer token against the configured
+    one, in constant time. With no token configured the operator routes answer only on a loopback
+    listener (a developer's machine); a service listening on the network fails closed."""
+    if token is None:
+        return settings.http_host in _LOOPBACK_HOSTS
+    expected = token.get_secret_value().encode()
+    return presented is not None and hmac.compare_digest(presented.encode(), expected)

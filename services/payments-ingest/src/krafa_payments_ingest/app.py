@@ -43,7 +43,7 @@ def create_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     runtime = create_runtime(settings, clock)
     if settings.operator_token is None:
-        log.warning("the operator API is open: set KRAFA_OPERATOR_TOKEN outside development")
+        log.warning("KRAFA_OPERATOR_TOKEN is unset: the operator API answers only on a loopback listener")
     app = create_service_app(
         runtime,
         title="Krafa payments ingest",

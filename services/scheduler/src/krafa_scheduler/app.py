@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 from datetime import date
 from pathlib import Path
@@ -12,7 +11,7 @@ from uuid import UUID
 from fastapi import Body, Depends, FastAPI, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_kit.clock import Clock, clock_from_settings
-from krafa_kit.http import PROBLEM_BASE, PROBLEM_SCHEMA, Problem, document_guards, install_text_errors
+from krafa_kit.http import PROBLEM_BASE, PROBLEM_SCHEMA, Problem, document_guards, install_text_errors, operator_allowed
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 from pydantic import BaseModel, ConfigDict, Field
@@ -179,11 +178,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     async def operator(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         # Policies change what debtors receive, timelines and dry runs show debtor data: behind the
-        # operator token when one is set.
-        if settings.operator_token is None:
-            return  # development only
-        expected = settings.operator_token.get_secret_value().encode()
-        if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected):
+        # operator token (no token: loopback listeners only).
+        if not operator_allowed(settings, settings.operator_token, credentials.credentials if credentials else None):
             raise Problem(401, "Unauthorized", "operator token required", headers={"WWW-Authenticate": "Bearer"})
 
     @app.get(

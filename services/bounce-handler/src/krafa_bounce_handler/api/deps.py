@@ -3,14 +3,13 @@ check."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
-from krafa_kit.http import Problem
+from krafa_kit.http import Problem, operator_allowed
 
 from krafa_bounce_handler.settings import Settings
 
@@ -39,10 +38,7 @@ def require_operator(
     settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
-    if settings.operator_token is None:
-        return  # development only
-    expected = settings.operator_token.get_secret_value().encode()
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected):
+    if not operator_allowed(settings, settings.operator_token, credentials.credentials if credentials else None):
         raise UNAUTHORIZED
 
 

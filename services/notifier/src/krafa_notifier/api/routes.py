@@ -9,7 +9,6 @@ and answer 404 for another creditor's claims.
 
 from __future__ import annotations
 
-import hmac
 import json
 import uuid
 from datetime import date, datetime
@@ -22,7 +21,7 @@ from krafa_events import Channel
 from krafa_events.catalog import Instalment
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
-from krafa_kit.http import PROBLEM_BASE, Problem, problems
+from krafa_kit.http import PROBLEM_BASE, Problem, operator_allowed, problems
 from pydantic import BaseModel, Field, model_validator
 
 from krafa_notifier import call_queue, calls, content, repository, service, sms
@@ -69,10 +68,7 @@ def require_operator(
     settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
-    if settings.operator_token is None:
-        return  # development only
-    expected = settings.operator_token.get_secret_value().encode()
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected):
+    if not operator_allowed(settings, settings.operator_token, credentials.credentials if credentials else None):
         raise UNAUTHORIZED
 
 

@@ -3,7 +3,6 @@ uploaded bank file read within the size limit."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Annotated
@@ -12,7 +11,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
-from krafa_kit.http import Problem
+from krafa_kit.http import Problem, operator_allowed
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -49,10 +48,7 @@ def require_operator(
     settings: Annotated[Settings, Depends(get_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
-    if settings.operator_token is None:
-        return  # development only: documented, and warned about at start-up
-    expected = settings.operator_token.get_secret_value().encode()
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected):
+    if not operator_allowed(settings, settings.operator_token, credentials.credentials if credentials else None):
         raise UNAUTHORIZED
 
 

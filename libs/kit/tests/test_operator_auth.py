@@ -1,0 +1,32 @@
+"""The shared operator check: constant-time token match, and fail closed off loopback."""
+
+from __future__ import annotations
+
+import pytest
+from krafa_kit.http import operator_allowed
+from krafa_kit.settings import ServiceSettings
+from pydantic import SecretStr
+
+
+def _settings(host: str) -> ServiceSettings:
+    return ServiceSettings(service_name="test", http_host=host)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
+def test_no_token_is_open_only_on_loopback(host: str) -> None:
+    assert operator_allowed(_settings(host), None, None)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5"])
+def test_no_token_fails_closed_on_the_network(host: str) -> None:
+    assert not operator_allowed(_settings(host), None, None)
+    assert not operator_allowed(_settings(host), None, "anything")
+
+
+def test_a_configured_token_must_match_everywhere() -> None:
+    token = SecretStr("s3cret")
+    for host in ("127.0.0.1", "0.0.0.0"):
+        assert operator_allowed(_settings(host), token, "s3cret")
+        assert not operator_allowed(_settings(host), token, "s3cret ")
+        assert not operator_allowed(_settings(host), token, "")
+        assert not operator_allowed(_settings(host), token, None)
