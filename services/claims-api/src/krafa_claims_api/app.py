@@ -7,11 +7,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from krafa_kit.clock import Clock
 from krafa_kit.http import create_app as create_service_app
+from krafa_kit.http import install_text_errors
 from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_claims_api import kpi
 from krafa_claims_api.api.debtors import router as debtors_router
-from krafa_claims_api.api.errors import install as install_error_handlers
+from krafa_claims_api.api.errors import document_problems
 from krafa_claims_api.api.integrations import router as integrations_router
 from krafa_claims_api.api.lifecycle import router as lifecycle_router
 from krafa_claims_api.api.routes import router
@@ -52,9 +53,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.webhook_worker = webhook_worker
     app.state.hold_expiry = hold_expiry
-    install_error_handlers(app)  # NUL in text → 422, not 500
+    install_text_errors(app)  # NUL in text → 422, not 500
     app.include_router(router)
     app.include_router(lifecycle_router)  # claim lifecycle, ledger, timeline
     app.include_router(integrations_router)  # departments, webhooks, API keys
     app.include_router(debtors_router)  # debtors, contact points, uploads, credit status, GDPR
+    document_problems(app)  # the 400/413/429 the body guard and rate limit answer before any route
     return app

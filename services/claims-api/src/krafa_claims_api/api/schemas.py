@@ -297,6 +297,10 @@ def _example(body: JsonDict) -> ConfigDict:
     return ConfigDict(extra="forbid", json_schema_extra={"examples": [body]})
 
 
+def _response_example(body: JsonDict) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [body]})
+
+
 class AmendIn(Strict):
     model_config = _example({"amount_minor": 8000, "due_date": "2026-02-15", "reason": "one training missed"})
 
@@ -483,6 +487,17 @@ class DepartmentIn(Strict):
 
 
 class DepartmentOut(BaseModel):
+    model_config = _response_example(
+        {
+            "id": "5b1f0c2e-8d4a-4e7b-9c3f-1a2b3c4d5e6f",
+            "key": "knattspyrna",
+            "name": "Knattspyrnudeild",
+            "final_due_offset_days": 10,
+            "policy_key": None,
+            "created_at": "2026-01-10T09:00:00Z",
+        }
+    )
+
     id: UUID
     key: str
     name: str
@@ -514,7 +529,19 @@ class WebhookIn(Strict):
     description: str | None = Field(default=None, max_length=200)
 
 
+_WEBHOOK_EXAMPLE: JsonDict = {
+    "id": "2c4e6a8b-0d1f-4a3c-8e5b-7d9f1a3c5e7b",
+    "url": "https://erp.example.is/krafa/webhooks",
+    "event_types": ["claim.paid", "claim.disputed"],
+    "description": None,
+    "created_at": "2026-01-10T09:00:00Z",
+    "disabled_at": None,
+}
+
+
 class WebhookOut(BaseModel):
+    model_config = _response_example(_WEBHOOK_EXAMPLE)
+
     id: UUID
     url: str
     event_types: list[str]
@@ -524,6 +551,8 @@ class WebhookOut(BaseModel):
 
 
 class WebhookCreated(WebhookOut):
+    model_config = _response_example({**_WEBHOOK_EXAMPLE, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+
     secret: str = Field(description="whsec_…: shown once; verify `webhook-signature` with it")
 
 
@@ -569,7 +598,19 @@ class ApiKeyIn(Strict):
     scopes: list[Scope] = Field(min_length=1, max_length=3)
 
 
+_API_KEY_EXAMPLE: JsonDict = {
+    "id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+    "prefix": "k3J9xQ2m",
+    "name": "ERP read-only",
+    "scopes": ["read"],
+    "created_at": "2026-01-10T09:00:00Z",
+    "revoked_at": None,
+}
+
+
 class ApiKeyOut(BaseModel):
+    model_config = _response_example(_API_KEY_EXAMPLE)
+
     id: UUID
     prefix: str
     name: str | None
@@ -579,6 +620,8 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyOut):
+    model_config = _response_example({**_API_KEY_EXAMPLE, "api_key": "krf_k3J9xQ2m_<the secret, shown once>"})
+
     api_key: str = Field(description="shown once; only its hash is stored")
 
 
