@@ -9,6 +9,7 @@ import ctypes
 import logging
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -48,7 +49,31 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A free port below the kernel's ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` comes from the range it also uses for outgoing
+    connections: between choosing it and the server binding it, a client socket (to PostgreSQL,
+    the broker...) can take it and the server fails to start. Ports below that range are never
+    picked for outgoing connections; each is handed out once per process.
+    """
+    low = max(1024, min(_ephemeral_low(), 65536) - 1)
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(10000 if low > 11000 else 1024, low)
+        if port not in _HANDED_OUT and port_is_free(port, host):
+            _HANDED_OUT.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
