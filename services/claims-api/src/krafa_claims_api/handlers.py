@@ -126,6 +126,13 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
             raise PermanentError(f"fee for unknown claim {event.claim_id}")
         if claim["currency"] != event.currency:
             raise PermanentError(f"fee in {event.currency} for a claim in {claim['currency']}")
+        waived = lifecycle.waived_on_settled(claim, event.charged_at)
+        if waived and await uow.conn.fetchval(
+            "SELECT 1 FROM claim_history WHERE claim_id = $1 AND details->>'fee_id' = $2",
+            event.claim_id,
+            str(event.fee_id),
+        ):
+            return  # the waiver of this charge is on record already (a replay)
         added = await lifecycle.charge_fee(
             uow,
             claim,
@@ -135,7 +142,7 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
             step=event.step,
             charged_at=event.charged_at,
         )
-        if added:
+        if added or waived:
             await _history(
                 uow,
                 envelope,
@@ -143,6 +150,7 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
                 event.charged_at,
                 {
                     "fee_id": str(event.fee_id),
+                    **({"waived": waived} if waived else {}),
                     "kind": event.kind,
                     # Late interest is the ledger's interest component; every other kind a fee.
                     "component": "interest" if event.kind == lifecycle.LATE_INTEREST else "fees",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -533,6 +534,21 @@ async def write_off(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, reason: 
     )
 
 
+def waived_on_settled(claim: Mapping[str, Any], charged_at: datetime) -> str | None:
+    """Why a charge is not booked on this claim, or None. A step can fire in the moment between a
+    claim being settled and the scheduler hearing of it (or while an outage holds that news back):
+    its fee and interest are not owed for a claim settled before the step, and a written-off claim
+    is collected no further. A charge from before the settlement is booked (it was owed)."""
+    status = claim["status"]
+    if status == "written_off":
+        return "claim written off"
+    if status == "paid" and claim["paid_at"] is not None and claim["paid_at"] <= charged_at:
+        return "claim paid before the step"
+    if status == "cancelled" and claim["cancelled_at"] is not None and claim["cancelled_at"] <= charged_at:
+        return "claim cancelled before the step"
+    return None
+
+
 async def charge_fee(
     uow: UnitOfWork,
     claim: asyncpg.Record,
@@ -547,6 +563,8 @@ async def charge_fee(
     is the ledger's interest component (kind "interest", claims.interest_minor); every other kind
     is a fee. Both go on the balance, and payments cover fees, then interest, then principal."""
     interest = kind == LATE_INTEREST
+    if waived_on_settled(claim, charged_at) is not None:
+        return False
     added = await ledger.record(
         uow.conn,
         claim,

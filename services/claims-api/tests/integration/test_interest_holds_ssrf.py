@@ -129,6 +129,28 @@ async def _late_interest_is_booked_as_interest_and_paid_after_fees(api: Api) -> 
     entries = (await client.get(f"/v1/claims/{claim['id']}/ledger")).json()["entries"]
     assert [e["kind"] for e in entries].count("interest") == 1
 
+    # A step that fired after the claim was paid (before the scheduler heard) charges nothing:
+    # the fee and interest are waived, on the timeline once, even when replayed.
+    after = FeeCharged(
+        creditor_id=creditor_id,
+        debtor_id=debtor_id,
+        fee_id=uuid.uuid5(claim_id, "3:reminder_fee"),
+        claim_id=claim_id,
+        step=3,
+        kind="reminder_fee",
+        amount_minor=950,
+        currency="ISK",
+        charged_at=datetime.fromisoformat(final["paid_at"]) + timedelta(minutes=1),
+    )
+    first, again = await publish(broker, after, after.model_copy())
+    await eventually(lambda: _handled(api, again), timeout=60)
+    await eventually(lambda: _handled(api, first), timeout=60)
+    waived = await claim_of(client, claim["id"])
+    assert (waived["status"], waived["balance_minor"], waived["fees_minor"]) == ("paid", 0, 1_340)
+    timeline = (await client.get(f"/v1/claims/{claim['id']}/timeline")).json()["items"]
+    notes = [i["details"] for i in timeline if i["kind"] == "fee" and i["details"].get("waived")]
+    assert [n["waived"] for n in notes] == ["claim paid before the step"]
+
 
 async def _holds_expire_once_on_the_service_clock(api: Api, clock: ManualClock) -> None:
     broker = api.app.state.settings.kafka_bootstrap
