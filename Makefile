@@ -8,7 +8,7 @@ MEMBERS := libs/events libs/kit services/claims-api services/scheduler services/
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
-CHAOS_ARGS ?= --repeat 3
+CHAOS_ARGS ?= --repeat 3 --keep-failed .krafa/chaos-failed
 
 .PHONY: install run demo test test-unit test-integration test-e2e lint fmt typecheck \
         schemas asyncapi constraints up down clean bench chaos
@@ -38,7 +38,8 @@ test-e2e: install
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 # Faults under load on an embedded stack, then every invariant (its short form runs in make test
-# as tests/chaos): by default three full runs in a row; make chaos CHAOS_ARGS="--repeat 1" for one.
+# as tests/chaos): by default three full runs in a row, a failed run's stack directory (logs and
+# database) kept in .krafa/chaos-failed; make chaos CHAOS_ARGS="--repeat 1" for one.
 chaos: install
 	$(BIN)/krafa chaos $(CHAOS_ARGS)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -19,6 +20,8 @@ import asyncpg
 
 from krafa_kit.outbox import Outbox
 from krafa_kit.settings import ServiceSettings, database_tls_params
+
+log = logging.getLogger(__name__)
 
 Connection = asyncpg.Connection
 
@@ -60,10 +63,16 @@ class Database:
                     raise
                 await asyncio.sleep(0.5)
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 10) -> None:
+        """Close the pool, waiting up to `timeout` seconds for connections still in use; then
+        terminate them (their transactions roll back), so a stop never hangs on a stuck query."""
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), timeout)
+            except TimeoutError:
+                log.warning("database pool did not close in %ss; terminating its connections", timeout)
+                pool.terminate()
 
     @property
     def pool(self) -> asyncpg.Pool:

@@ -126,7 +126,7 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
             raise PermanentError(f"fee for unknown claim {event.claim_id}")
         if claim["currency"] != event.currency:
             raise PermanentError(f"fee in {event.currency} for a claim in {claim['currency']}")
-        waived = lifecycle.waived_on_settled(claim, event.charged_at)
+        waived = await lifecycle.waiver_reason(uow.conn, claim, event.charged_at)
         if waived and await uow.conn.fetchval(
             "SELECT 1 FROM claim_history WHERE claim_id = $1 AND details->>'fee_id' = $2",
             event.claim_id,

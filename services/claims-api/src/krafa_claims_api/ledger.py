@@ -92,6 +92,37 @@ async def entries(conn: asyncpg.Connection, claim_id: UUID) -> list[asyncpg.Reco
     )
 
 
+async def charges_after(conn: asyncpg.Connection, claim_id: UUID, moment: datetime) -> list[asyncpg.Record]:
+    """The dunning charges (fees and late interest of reminder steps) booked for steps after
+    `moment` and not waived since."""
+    return list(
+        await conn.fetch(
+            "SELECT source_id, fees_minor, interest_minor, occurred_at, details FROM ledger_entries e"
+            " WHERE claim_id = $1 AND kind IN ('fee', 'interest') AND source_id LIKE 'fee:%' AND occurred_at > $2"
+            " AND NOT EXISTS (SELECT 1 FROM ledger_entries w"
+            "  WHERE w.claim_id = e.claim_id AND w.source_id = 'waiver:' || e.source_id)",
+            claim_id,
+            moment,
+        )
+    )
+
+
+async def has_entry(conn: asyncpg.Connection, claim_id: UUID, source_id: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT true FROM ledger_entries WHERE claim_id = $1 AND source_id = $2", claim_id, source_id
+        )
+    )
+
+
+async def last_payment_at(conn: asyncpg.Connection, claim_id: UUID) -> datetime | None:
+    """When the latest payment on the claim was received."""
+    moment: datetime | None = await conn.fetchval(
+        "SELECT max(occurred_at) FROM ledger_entries WHERE claim_id = $1 AND kind = 'payment'", claim_id
+    )
+    return moment
+
+
 def payment_allocation(
     jurisdiction: str, amount_minor: int, current: dict[str, int]
 ) -> tuple[domain.Allocation, dict[str, int]]:

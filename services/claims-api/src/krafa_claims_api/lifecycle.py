@@ -534,19 +534,60 @@ async def write_off(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, reason: 
     )
 
 
-def waived_on_settled(claim: Mapping[str, Any], charged_at: datetime) -> str | None:
-    """Why a charge is not booked on this claim, or None. A step can fire in the moment between a
-    claim being settled and the scheduler hearing of it (or while an outage holds that news back):
-    its fee and interest are not owed for a claim settled before the step, and a written-off claim
-    is collected no further. A charge from before the settlement is booked (it was owed)."""
+async def waiver_reason(conn: asyncpg.Connection, claim: Mapping[str, Any], charged_at: datetime) -> str | None:
+    """Why a charge arriving now is not booked on this claim, or None. A step can fire in the
+    moment between a claim being settled and the scheduler hearing of it (or while an outage holds
+    that news back): its fee and interest are not owed for a claim settled before the step, and a
+    written-off claim is collected no further. A charge from before the settlement is booked (it
+    was owed). A payment counts from when it was received, not from when it was booked here."""
     status = claim["status"]
     if status == "written_off":
         return "claim written off"
-    if status == "paid" and claim["paid_at"] is not None and claim["paid_at"] <= charged_at:
-        return "claim paid before the step"
+    if status == "paid":
+        received = await ledger.last_payment_at(conn, claim["id"]) or claim["paid_at"]
+        if received is not None and received <= charged_at:
+            return "claim paid before the step"
     if status == "cancelled" and claim["cancelled_at"] is not None and claim["cancelled_at"] <= charged_at:
         return "claim cancelled before the step"
     return None
+
+
+async def waive_charges_after(
+    uow: UnitOfWork, claim: asyncpg.Record, received_at: datetime, amount_minor: int, current: dict[str, int]
+) -> dict[str, int]:
+    """The other order of the race `waiver_reason` covers: charges of steps that fired after this
+    payment was received, booked before it. When the payment settles the claim as it stood at its
+    receipt, those charges were never owed and are waived (a `waiver` entry each, idempotent);
+    otherwise the steps were due and their charges stand. Returns what is outstanding after."""
+    if amount_minor <= 0 or claim["status"] not in domain.ACTIVE:
+        return current
+    late = await ledger.charges_after(uow.conn, claim["id"], received_at)
+    if not late:
+        return current
+    late_fees = sum(int(r["fees_minor"]) for r in late)
+    late_interest = sum(int(r["interest_minor"]) for r in late)
+    owed_at_receipt = current["principal"] + current["fees"] + current["interest"] - late_fees - late_interest
+    if amount_minor < owed_at_receipt:
+        return current
+    for row in late:
+        await ledger.record(
+            uow.conn,
+            claim,
+            kind="waiver",
+            source_id="waiver:" + row["source_id"],
+            amount_minor=-(row["fees_minor"] + row["interest_minor"]),
+            fees_minor=-row["fees_minor"],
+            interest_minor=-row["interest_minor"],
+            occurred_at=received_at,
+            details={**dict(row["details"]), "waived": "charged after the payment was received"},
+        )
+    await uow.conn.execute(
+        "UPDATE claims SET fees_minor = fees_minor - $2, interest_minor = interest_minor - $3 WHERE id = $1",
+        claim["id"],
+        late_fees,
+        late_interest,
+    )
+    return await ledger.outstanding(uow.conn, claim["id"])
 
 
 async def charge_fee(
@@ -563,7 +604,7 @@ async def charge_fee(
     is the ledger's interest component (kind "interest", claims.interest_minor); every other kind
     is a fee. Both go on the balance, and payments cover fees, then interest, then principal."""
     interest = kind == LATE_INTEREST
-    if waived_on_settled(claim, charged_at) is not None:
+    if await waiver_reason(uow.conn, claim, charged_at) is not None:
         return False
     added = await ledger.record(
         uow.conn,
@@ -603,6 +644,9 @@ async def record_payment(
     as overpaid) and settle the claim when nothing is left; True when it settled it. A replayed
     source is a no-op."""
     current = await ledger.outstanding(uow.conn, claim["id"])
+    if await ledger.has_entry(uow.conn, claim["id"], source_id):
+        return False  # a replay: nothing to waive or allocate
+    current = await waive_charges_after(uow, claim, occurred_at, amount_minor, current)
     allocation, deltas = ledger.payment_allocation(jurisdiction, amount_minor, current)
     added = await ledger.record(
         uow.conn,

@@ -50,6 +50,7 @@ async def test_late_interest_hold_expiry_and_the_webhook_ssrf_guard(api: Api, cl
     # One app, database and broker for the three (each costs seconds to set up and tear down).
     await _webhook_urls_to_internal_addresses_are_refused(api)
     await _late_interest_is_booked_as_interest_and_paid_after_fees(api)
+    await _charges_of_a_step_after_the_payment_was_received_are_waived(api)
     await _holds_expire_once_on_the_service_clock(api, clock)
 
 
@@ -140,7 +141,7 @@ async def _late_interest_is_booked_as_interest_and_paid_after_fees(api: Api) -> 
         kind="reminder_fee",
         amount_minor=950,
         currency="ISK",
-        charged_at=datetime.fromisoformat(final["paid_at"]) + timedelta(minutes=1),
+        charged_at=now + timedelta(minutes=1),  # the payments were received at `now`
     )
     first, again = await publish(broker, after, after.model_copy())
     await eventually(lambda: _handled(api, again), timeout=60)
@@ -150,6 +151,66 @@ async def _late_interest_is_booked_as_interest_and_paid_after_fees(api: Api) -> 
     timeline = (await client.get(f"/v1/claims/{claim['id']}/timeline")).json()["items"]
     notes = [i["details"] for i in timeline if i["kind"] == "fee" and i["details"].get("waived")]
     assert [n["waived"] for n in notes] == ["claim paid before the step"]
+
+
+async def _charges_of_a_step_after_the_payment_was_received_are_waived(api: Api) -> None:
+    # The bank received the payment at 10:00; the step fired at 10:05, before the news arrived, and
+    # its charges were booked first. A payment that covered the claim as it stood at 10:00 settles
+    # it and waives them; one that did not leaves them standing.
+    broker = api.app.state.settings.kafka_bootstrap
+    creditor_id, client = await api.creditor("Haukar", slip_fee_minor=390)
+    received = START + timedelta(days=13, hours=1)
+    settled, short = [
+        (await client.post("/v1/claims", json=claim_body(f"W-{i}", customer_no=f"W-{i}"))).json() for i in range(2)
+    ]
+
+    def charge(claim: dict[str, Any], kind: str, amount: int) -> FeeCharged:
+        claim_id = uuid.UUID(claim["id"])
+        return FeeCharged(
+            creditor_id=creditor_id,
+            debtor_id=uuid.UUID(claim["debtor_id"]),
+            fee_id=uuid.uuid5(claim_id, f"2:{kind}"),
+            claim_id=claim_id,
+            step=2,
+            kind=kind,
+            amount_minor=amount,
+            currency="ISK",
+            charged_at=received + timedelta(minutes=5),
+        )
+
+    def payment(claim: dict[str, Any], amount: int) -> PaymentReceived:
+        return PaymentReceived(
+            creditor_id=creditor_id,
+            debtor_id=uuid.UUID(claim["debtor_id"]),
+            claim_id=uuid.UUID(claim["id"]),
+            payment_id=uuid.uuid4(),
+            amount_minor=amount,
+            currency="ISK",
+            reference=claim["reference"],
+            booking_date=received.date(),
+            value_date=received.date(),
+            bank_ref=f"W-{claim['id']}-{amount}",
+            source="test",
+            received_at=received,
+        )
+
+    for claim in (settled, short):
+        await publish(broker, charge(claim, "reminder_fee", 950), charge(claim, "late_interest", 40))
+        await eventually(lambda c=claim: _balance_is(client, c["id"], 10_390 + 990), timeout=60)
+    await publish(broker, payment(settled, 10_390), payment(short, 10_000))
+    await eventually(lambda: _balance_is(client, settled["id"], 0), timeout=60)
+    await eventually(lambda: _balance_is(client, short["id"], 1_380), timeout=60)
+
+    paid = await claim_of(client, settled["id"])
+    assert (paid["status"], paid["fees_minor"], paid["interest_minor"], paid["paid_minor"]) == ("paid", 390, 0, 10_390)
+    ledger = (await client.get(f"/v1/claims/{settled['id']}/ledger")).json()
+    assert [e["kind"] for e in ledger["entries"]].count("waiver") == 2
+    assert (ledger["fees_minor"], ledger["interest_minor"], ledger["balance_minor"]) == (390, 0, 0)
+    assert {e["details"]["waived"] for e in ledger["entries"] if e["kind"] == "waiver"} == {
+        "charged after the payment was received"
+    }
+    still = await claim_of(client, short["id"])
+    assert (still["status"], still["fees_minor"], still["interest_minor"]) == ("open", 1_340, 40)
 
 
 async def _holds_expire_once_on_the_service_clock(api: Api, clock: ManualClock) -> None:

@@ -276,7 +276,11 @@ def cmd_chaos(args: argparse.Namespace) -> int:
             day_seconds=args.day_seconds,
             say=lambda m: print(f"  {m}", flush=True),
         )
-        report = run_chaos(options, keep_logs=Path(args.logs) / f"run-{run + 1}" if args.logs else None)
+        report = run_chaos(
+            options,
+            keep_logs=Path(args.logs) / f"run-{run + 1}" if args.logs else None,
+            keep_failed=Path(args.keep_failed) / f"run-{run + 1}" if args.keep_failed else None,
+        )
         print(report.render(), flush=True)
         if not report.ok:
             print(f"chaos run {run + 1} of {args.repeat} FAILED", flush=True)
@@ -360,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--seed", type=int, default=None, help="the fault schedule's random seed")
     chaos.add_argument("--day-seconds", type=float, default=None, help="wall seconds per simulated day")
     chaos.add_argument("--logs", default=None, help="keep a copy of every log under this directory")
+    chaos.add_argument(
+        "--keep-failed", default=None, help="keep a failed run's whole stack directory (logs, database) here"
+    )
     chaos.set_defaults(func=cmd_chaos)
 
     service = sub.add_parser("service", help="run one service alone (how containers run them)")

@@ -371,7 +371,7 @@ class WriteOffIn(Strict):
 
 
 class LedgerEntryOut(BaseModel):
-    kind: Literal["charge", "fee", "interest", "payment", "reversal", "amendment", "write_off"]
+    kind: Literal["charge", "fee", "interest", "payment", "reversal", "amendment", "write_off", "waiver"]
     amount_minor: int = Field(description="the movement's own amount (a payment: what was paid)")
     principal_minor: int = Field(description="change of the outstanding principal")
     fees_minor: int = Field(description="change of the outstanding fees")
@@ -418,8 +418,8 @@ class LedgerOut(BaseModel):
     claim_id: UUID
     currency: str
     principal_minor: int = Field(description="principal charged (after amendments)")
-    fees_minor: int = Field(description="fees charged")
-    interest_minor: int = Field(description="interest charged")
+    fees_minor: int = Field(description="fees charged (net of waivers)")
+    interest_minor: int = Field(description="interest charged (net of waivers)")
     payments_minor: int = Field(description="paid in total (net of reversals)")
     written_off_minor: int
     outstanding: dict[str, int] = Field(description="what is still owed per component")
