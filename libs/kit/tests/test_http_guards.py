@@ -19,6 +19,7 @@ from krafa_kit.http import (
     TokenBucketLimiter,
     api_key_id,
     create_app,
+    document_guards,
     install_guards,
     install_problem_handlers,
     json_too_deep,
@@ -136,6 +137,15 @@ async def test_body_limits_json_checks_and_rate_limit_over_a_real_socket(base: s
         assert (await client.get("/thing", headers={"Authorization": "Bearer bob-key"})).status_code == 200
         assert (await client.get("/thing")).status_code == 200  # no key: the route decides
         assert (await client.get("/healthz", headers=alice)).status_code == 200  # probes are exempt
+
+
+def test_the_documented_429_declares_retry_after() -> None:
+    app = tiny_app()
+    document_guards(app)
+    paths = app.openapi()["paths"]
+    limited = paths["/thing"]["get"]["responses"]["429"]
+    assert limited["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+    assert "429" not in paths["/healthz"]["get"]["responses"]
 
 
 def test_token_bucket_refills_at_its_rate_and_forgets_old_keys() -> None:

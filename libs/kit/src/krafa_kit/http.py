@@ -470,6 +470,13 @@ _GUARDED_BODY = "the body is not valid UTF-8 JSON, or nests too deeply"
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "description": "seconds until the key has a request to spend again (RFC 9110)",
+    "schema": {"type": "integer", "minimum": 1},
+    "required": True,
+}
+
+
 def problem_doc(description: str) -> dict[str, Any]:
     """One OpenAPI response: a problem document with this description."""
     return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
@@ -495,7 +502,8 @@ def document_guards(app: FastAPI) -> None:
                     responses.setdefault("400", problem_doc(_GUARDED_BODY))
                     responses.setdefault("413", problem_doc(PROBLEM_DESCRIPTIONS[413]))
                 if path not in _PROBES:
-                    responses.setdefault("429", problem_doc(PROBLEM_DESCRIPTIONS[429]))
+                    limited = responses.setdefault("429", problem_doc(PROBLEM_DESCRIPTIONS[429]))
+                    limited.setdefault("headers", {}).setdefault("Retry-After", RETRY_AFTER_HEADER)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
