@@ -39,6 +39,42 @@ def settings(database_url: str, broker: EmbeddedBroker) -> Settings:
     return Settings(database_url=database_url, kafka_bootstrap=broker.bootstrap, hold_expiry_poll_s=0.1)
 
 
+def fee_charged(creditor_id: uuid.UUID, claim: dict[str, Any], kind: str, amount: int, at: datetime) -> FeeCharged:
+    """Step 2's charge of `kind` on the claim (a ClaimOut as JSON), as the scheduler emits it."""
+    claim_id = uuid.UUID(claim["id"])
+    return FeeCharged(
+        creditor_id=creditor_id,
+        debtor_id=uuid.UUID(claim["debtor_id"]),
+        fee_id=uuid.uuid5(claim_id, f"2:{kind}"),
+        claim_id=claim_id,
+        step=2,
+        kind=kind,
+        amount_minor=amount,
+        currency="ISK",
+        charged_at=at,
+    )
+
+
+def payment_received(
+    creditor_id: uuid.UUID, claim: dict[str, Any], amount: int, at: datetime, booked: date | None = None
+) -> PaymentReceived:
+    """A payment of `amount` on the claim received at `at`, as payments-ingest emits it."""
+    return PaymentReceived(
+        creditor_id=creditor_id,
+        debtor_id=uuid.UUID(claim["debtor_id"]),
+        claim_id=uuid.UUID(claim["id"]),
+        payment_id=uuid.uuid4(),
+        amount_minor=amount,
+        currency="ISK",
+        reference=claim["reference"],
+        booking_date=booked or at.date(),
+        value_date=booked or at.date(),
+        bank_ref=f"B-{claim['id']}-{amount}",
+        source="test",
+        received_at=at,
+    )
+
+
 async def claim_of(client: httpx.AsyncClient, claim_id: str) -> dict[str, Any]:
     response = await client.get(f"/v1/claims/{claim_id}")
     assert response.status_code == 200, response.text
@@ -63,33 +99,10 @@ async def _late_interest_is_booked_as_interest_and_paid_after_fees(api: Api) -> 
     now = START + timedelta(days=13)
 
     def charge(kind: str, amount: int) -> FeeCharged:
-        return FeeCharged(
-            creditor_id=creditor_id,
-            debtor_id=debtor_id,
-            fee_id=uuid.uuid5(claim_id, f"2:{kind}"),
-            claim_id=claim_id,
-            step=2,
-            kind=kind,
-            amount_minor=amount,
-            currency="ISK",
-            charged_at=now,
-        )
+        return fee_charged(creditor_id, claim, kind, amount, now)
 
     def payment(amount: int) -> PaymentReceived:
-        return PaymentReceived(
-            creditor_id=creditor_id,
-            debtor_id=debtor_id,
-            claim_id=claim_id,
-            payment_id=uuid.uuid4(),
-            amount_minor=amount,
-            currency="ISK",
-            reference=claim["reference"],
-            booking_date=date(2026, 2, 14),
-            value_date=date(2026, 2, 14),
-            bank_ref=f"B-{amount}",
-            source="test",
-            received_at=now,
-        )
+        return payment_received(creditor_id, claim, amount, now, booked=date(2026, 2, 14))
 
     # The reminder's fee and its late interest, each published twice (a replay under a new event id).
     interest, fee = charge("late_interest", 123), charge("reminder_fee", 950)
@@ -165,34 +178,10 @@ async def _charges_of_a_step_after_the_payment_was_received_are_waived(api: Api)
     ]
 
     def charge(claim: dict[str, Any], kind: str, amount: int) -> FeeCharged:
-        claim_id = uuid.UUID(claim["id"])
-        return FeeCharged(
-            creditor_id=creditor_id,
-            debtor_id=uuid.UUID(claim["debtor_id"]),
-            fee_id=uuid.uuid5(claim_id, f"2:{kind}"),
-            claim_id=claim_id,
-            step=2,
-            kind=kind,
-            amount_minor=amount,
-            currency="ISK",
-            charged_at=received + timedelta(minutes=5),
-        )
+        return fee_charged(creditor_id, claim, kind, amount, received + timedelta(minutes=5))
 
     def payment(claim: dict[str, Any], amount: int) -> PaymentReceived:
-        return PaymentReceived(
-            creditor_id=creditor_id,
-            debtor_id=uuid.UUID(claim["debtor_id"]),
-            claim_id=uuid.UUID(claim["id"]),
-            payment_id=uuid.uuid4(),
-            amount_minor=amount,
-            currency="ISK",
-            reference=claim["reference"],
-            booking_date=received.date(),
-            value_date=received.date(),
-            bank_ref=f"W-{claim['id']}-{amount}",
-            source="test",
-            received_at=received,
-        )
+        return payment_received(creditor_id, claim, amount, received)
 
     for claim in (settled, short):
         await publish(broker, charge(claim, "reminder_fee", 950), charge(claim, "late_interest", 40))
