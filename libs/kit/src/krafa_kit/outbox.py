@@ -90,7 +90,9 @@ class Outbox:
         if not self._pending:
             return
         assert self._conn is not None
-        records = [_record(e) for e in self._pending]
+        # Taken first: events added while the rows are being written wait for the next flush.
+        batch, self._pending = self._pending, []
+        records = [_record(e) for e in batch]
         if len(records) > 50:
             await self._conn.copy_records_to_table(
                 "outbox",
@@ -105,7 +107,6 @@ class Outbox:
         schema = await self._conn.fetchval("SELECT current_schema()")
         # NOTIFY is delivered at commit: it wakes the relay without polling delay.
         await self._conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
-        self._pending.clear()
 
 
 def _record(e: EncodedEvent) -> tuple[Any, ...]:
