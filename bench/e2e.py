@@ -35,9 +35,11 @@ from bench.common import Figure, Options, say, temp_dir
 
 KEY = "e2e_claims_per_s"
 CHUNK = 500
-# A simulated day lasts two wall minutes: step 1 of an overdue claim fires at once, step 2 is
-# more than a week (twenty minutes) away, so every reminder a run sends is a first one.
-DAY_SECONDS = 120.0
+# A simulated day lasts half an hour of wall time: step 1 of an overdue claim fires at once, step 2
+# is more than a week away, so every reminder a run sends is a first one; and every run stays in
+# the email sending window (08:00-21:00 in Iceland). With two-minute days the third run crossed
+# 21:00 and its last reminders waited for the morning: the "one run in three at ~45/s" stall.
+DAY_SECONDS = 1800.0
 SIM_START = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)  # a Tuesday
 TOP_UP_AFTER_S = 20.0  # a paid-for claim without ClaimPaid this long: pay what its balance says
 
