@@ -30,3 +30,30 @@ def test_a_configured_token_must_match_everywhere() -> None:
         assert not operator_allowed(_settings(host), token, "s3cret ")
         assert not operator_allowed(_settings(host), token, "")
         assert not operator_allowed(_settings(host), token, None)
+
+
+class _OperatorSettings(ServiceSettings):
+    operator_token: SecretStr | None = None
+
+
+def test_the_require_operator_dependency_answers_401_problems() -> None:
+    from fastapi import Depends, FastAPI
+    from fastapi.testclient import TestClient
+    from krafa_kit.http import install_problem_handlers, require_operator
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.state.settings = _OperatorSettings(service_name="test", http_host="0.0.0.0", operator_token=SecretStr("op"))
+
+    @app.get("/ops", dependencies=[Depends(require_operator)])
+    def ops() -> dict[str, bool]:
+        return {"ok": True}
+
+    client = TestClient(app)
+    assert client.get("/ops", headers={"Authorization": "Bearer op"}).json() == {"ok": True}
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        refused = client.get("/ops", headers=headers)
+        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
+        assert refused.headers["content-type"] == "application/problem+json"
+    scheme = app.openapi()["components"]["securitySchemes"]["HTTPBearer"]
+    assert scheme == {"type": "http", "description": "Authorization: Bearer <operator token>", "scheme": "bearer"}

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from krafa_events import DecodedEvent, Event, UndecodableMessage, decode, dlq_topic
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -45,6 +45,22 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+class Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Counts the group's rebalances (revocations and assignments) so that offsets fetched before
+    one are never committed after it. A round whose handling outlasted a rebalance, for example
+    a rejoin after the broker was replaced by an empty one, would otherwise commit the old
+    positions under the new generation, and the records before them would be skipped for good."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        self.epoch += 1
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        self.epoch += 1
+
+
 class InboxConsumer:
     def __init__(
         self,
@@ -66,6 +82,10 @@ class InboxConsumer:
         self.started = False
         self.processed = 0
         self._positions: dict[TopicPartition, int] = {}
+        self.rebalances = Rebalances()
+        topics = consumer.subscription()
+        if topics:
+            consumer.subscribe(topics=sorted(topics), listener=self.rebalances)
 
     @property
     def assigned(self) -> bool:
@@ -79,9 +99,10 @@ class InboxConsumer:
         try:
             last_lag = 0.0
             while not self._stopping:
+                epoch = self.rebalances.epoch
                 batches = await self.consumer.getmany(timeout_ms=200)
                 if batches:
-                    await self.handle_round(batches)
+                    await self.handle_round(batches, epoch)
                 if time.monotonic() - last_lag > 2:
                     self._record_lag()
                     last_lag = time.monotonic()
@@ -100,11 +121,18 @@ class InboxConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5)
 
-    async def handle_round(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+    async def handle_round(
+        self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]], epoch: int | None = None
+    ) -> None:
         """Everything one fetch returned, over all partitions: one transaction (each partition's
         records in their order) and then one offset commit, instead of one of each per
-        partition. Offsets move only after every effect of the round has committed."""
+        partition. Offsets move only after every effect of the round has committed, and not at
+        all when the group rebalanced since the fetch (`epoch`, see Rebalances): the partitions
+        start again from what the group committed, and the inbox drops what comes twice."""
         await self.handle_batch([record for records in batches.values() for record in records])
+        if epoch is not None and epoch != self.rebalances.epoch:
+            log.warning("group rebalanced while a round was handled: its offsets are not committed")
+            return
         offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
         try:
             await self.consumer.commit(offsets)

@@ -12,13 +12,14 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
@@ -527,6 +528,19 @@ def install_text_errors(app: FastAPI) -> None:
 
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+OPERATOR_BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer <operator token>")
+
+
+def require_operator(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(OPERATOR_BEARER)]
+) -> None:
+    """FastAPI dependency of the operator routes: the bearer token against the app's
+    `settings.operator_token` (app.state.settings), by `operator_allowed`; else a 401 problem."""
+    settings = request.app.state.settings
+    if not operator_allowed(settings, settings.operator_token, credentials.credentials if credentials else None):
+        raise Problem(401, "Unauthorized", "a valid operator token is required", headers={"WWW-Authenticate": "Bearer"})
 
 
 def operator_allowed(settings: ServiceSettings, token: Any, presented: str | None) -> bool:

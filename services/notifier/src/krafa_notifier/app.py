@@ -8,12 +8,12 @@ from uuid import UUID
 
 from fastapi import Depends, FastAPI
 from krafa_kit.clock import Clock
-from krafa_kit.http import Problem, document_guards, install_text_errors, problems
+from krafa_kit.http import Problem, document_guards, install_text_errors, problems, require_operator
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_notifier import calls, kpi, soft_retry
-from krafa_notifier.api.routes import agents, creditors, receipts, require_operator
+from krafa_notifier.api.routes import agents, creditors, receipts
 from krafa_notifier.channels import EmailChannel, LetterChannel, NetbankChannel
 from krafa_notifier.content import ReminderRenderer
 from krafa_notifier.handlers import ROUTES

@@ -1,22 +1,15 @@
-"""Dependencies of the routes: the runtime's database, the service settings and the operator
-check."""
+"""Dependencies of the routes: the runtime's database, clock and the service settings (the operator
+check is krafa_kit.http.require_operator)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
-from krafa_kit.http import Problem, operator_allowed
 
 from krafa_bounce_handler.settings import Settings
-
-bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <operator token>")
-UNAUTHORIZED = Problem(
-    401, "Unauthorized", "a valid operator token is required", headers={"WWW-Authenticate": "Bearer"}
-)
 
 
 def get_db(request: Request) -> Database:
@@ -32,14 +25,6 @@ def get_clock(request: Request) -> Clock:
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def require_operator(
-    settings: Annotated[Settings, Depends(get_settings)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> None:
-    if not operator_allowed(settings, settings.operator_token, credentials.credentials if credentials else None):
-        raise UNAUTHORIZED
 
 
 DB = Annotated[Database, Depends(get_db)]

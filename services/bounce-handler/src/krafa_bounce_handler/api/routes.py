@@ -11,10 +11,10 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from krafa_kit.http import Problem, problems
+from krafa_kit.http import Problem, problems, require_operator
 
 from krafa_bounce_handler import dsn, repository
-from krafa_bounce_handler.api.deps import DB, CurrentSettings, require_operator
+from krafa_bounce_handler.api.deps import DB, CurrentSettings
 from krafa_bounce_handler.api.schemas import BounceList, BounceOut, ParseOut, RecipientOut
 
 # The provider webhooks (api/webhooks.py) have their own router and their providers' signatures.

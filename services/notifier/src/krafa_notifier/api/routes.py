@@ -16,12 +16,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_events import Channel
 from krafa_events.catalog import Instalment
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
-from krafa_kit.http import PROBLEM_BASE, Problem, operator_allowed, problems
+from krafa_kit.http import PROBLEM_BASE, Problem, problems, require_operator
 from pydantic import BaseModel, Field, model_validator
 
 from krafa_notifier import call_queue, calls, content, repository, service, sms
@@ -36,10 +35,6 @@ from krafa_notifier.api.schemas import (
 )
 from krafa_notifier.settings import Settings
 
-bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <operator token>")
-UNAUTHORIZED = Problem(
-    401, "Unauthorized", "a valid operator token is required", headers={"WWW-Authenticate": "Bearer"}
-)
 TEMPLATE_CHANNELS = ("email", "sms", "letter")
 LANGUAGES = tuple(content.LOCALES)
 
@@ -62,14 +57,6 @@ def get_settings(request: Request) -> Settings:
 def get_renderer(request: Request) -> content.ReminderRenderer:
     renderer: content.ReminderRenderer = request.app.state.renderer
     return renderer
-
-
-def require_operator(
-    settings: Annotated[Settings, Depends(get_settings)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> None:
-    if not operator_allowed(settings, settings.operator_token, credentials.credentials if credentials else None):
-        raise UNAUTHORIZED
 
 
 DbDep = Annotated[Database, Depends(get_db)]

@@ -1,5 +1,5 @@
-"""Dependencies of the routes: the runtime's database and clock, the operator check, and the
-uploaded bank file read within the size limit."""
+"""Dependencies of the routes: the runtime's database and clock and the uploaded bank file read
+within the size limit (the operator check is krafa_kit.http.require_operator)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
-from krafa_kit.http import Problem, operator_allowed
+from krafa_kit.http import Problem
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -21,12 +20,6 @@ PROBLEMS = "https://docs.krafa.dev/problems/"
 RAW_TYPES = frozenset({"application/octet-stream", "application/xml", "text/xml", "text/plain", "text/csv"})
 # Room for the multipart boundaries and part headers around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
-
-bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <operator token>")
-
-UNAUTHORIZED = Problem(
-    401, "Unauthorized", "a valid operator token is required", headers={"WWW-Authenticate": "Bearer"}
-)
 
 
 def get_db(request: Request) -> Database:
@@ -42,14 +35,6 @@ def get_clock(request: Request) -> Clock:
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def require_operator(
-    settings: Annotated[Settings, Depends(get_settings)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> None:
-    if not operator_allowed(settings, settings.operator_token, credentials.credentials if credentials else None):
-        raise UNAUTHORIZED
 
 
 @dataclass(frozen=True, slots=True)

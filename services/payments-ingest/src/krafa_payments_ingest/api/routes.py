@@ -11,11 +11,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
-from krafa_kit.http import Problem, problems
+from krafa_kit.http import Problem, problems, require_operator
 from pydantic import Field
 
 from krafa_payments_ingest import repository, service
-from krafa_payments_ingest.api.deps import DB, PROBLEMS, CurrentClock, UploadedFile, require_operator
+from krafa_payments_ingest.api.deps import DB, PROBLEMS, CurrentClock, UploadedFile
 from krafa_payments_ingest.api.schemas import (
     CardInstalmentFailedIn,
     CardInstalmentFailureOut,
