@@ -36,10 +36,11 @@ class _OperatorSettings(ServiceSettings):
     operator_token: SecretStr | None = None
 
 
-def test_the_require_operator_dependency_answers_401_problems() -> None:
+async def test_the_require_operator_dependency_answers_401_problems() -> None:
+    import httpx
     from fastapi import Depends, FastAPI
-    from fastapi.testclient import TestClient
     from krafa_kit.http import install_problem_handlers, require_operator
+    from krafa_kit.testing import serving
 
     app = FastAPI()
     install_problem_handlers(app)
@@ -49,11 +50,11 @@ def test_the_require_operator_dependency_answers_401_problems() -> None:
     def ops() -> dict[str, bool]:
         return {"ok": True}
 
-    client = TestClient(app)
-    assert client.get("/ops", headers={"Authorization": "Bearer op"}).json() == {"ok": True}
-    for headers in ({}, {"Authorization": "Bearer nope"}):
-        refused = client.get("/ops", headers=headers)
-        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
-        assert refused.headers["content-type"] == "application/problem+json"
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        assert (await client.get("/ops", headers={"Authorization": "Bearer op"})).json() == {"ok": True}
+        for headers in ({}, {"Authorization": "Bearer nope"}):
+            refused = await client.get("/ops", headers=headers)
+            assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
+            assert refused.headers["content-type"] == "application/problem+json"
     scheme = app.openapi()["components"]["securitySchemes"]["HTTPBearer"]
     assert scheme == {"type": "http", "description": "Authorization: Bearer <operator token>", "scheme": "bearer"}
