@@ -132,6 +132,8 @@ class InboxConsumer:
         await self.handle_batch([record for records in batches.values() for record in records])
         if epoch is not None and epoch != self.rebalances.epoch:
             log.warning("group rebalanced while a round was handled: its offsets are not committed")
+            for tp in batches:
+                self._positions.pop(tp, None)  # unknown until the next commit: no lag reported from it
             return
         offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
         try:
