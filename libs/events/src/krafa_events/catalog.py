@@ -30,6 +30,35 @@ class CreditorSnapshot(Contract):
         default=None, description="URL with {reference} and {amount_minor} placeholders"
     )
     sender_email: str = ""
+    registration_no: str = Field(
+        default="",
+        description="the creditor's registry id: kennitala (IS), organisasjonsnummer (NO), registrikood (EE)",
+    )
+
+
+class PaymentIdentity(Contract):
+    """How the debtor pays this claim where they already pay, decided by claims-api when the claim
+    is registered. `bank_claim` (Iceland): the claim sits in the payer's netbank, issued through the
+    banks' claims interface under the creditor's kennitala, a claim bank and a claim number; the payer
+    types nothing. `kid` (Norway): a KID on a transfer to the creditor's account. `reference_number`
+    (Estonia, Finland): the 7-3-1 reference number with the IBAN. `rf`: the ISO 11649 reference with
+    the account, everywhere else; `plain`: a creditor's own unstructured reference."""
+
+    kind: Literal["bank_claim", "kid", "reference_number", "rf", "plain"]
+    reference: str = Field(description="the compact reference payments are matched by (as ClaimCreated.reference)")
+    account: str = Field(default="", description="the creditor's account the payer transfers to (none: bank claim)")
+    kid_scheme: Literal["mod10", "mod11"] | None = Field(
+        default=None, description="KID check digit, per the creditor's agreement"
+    )
+    claimant_id: str | None = Field(default=None, description="bank claim: the creditor's kennitala it is issued under")
+    claim_bank: str | None = Field(default=None, description="bank claim: the four-digit claim bank (branch)")
+    claim_number: str | None = Field(default=None, description="bank claim: the six-digit claim number (ledger 66)")
+    payor_id: str | None = Field(default=None, description="bank claim: the payer's kennitala (whose netbank shows it)")
+    template_code: str | None = Field(default=None, description="bank claim: the creditor's claim template at the bank")
+    secondary_template_code: str | None = Field(
+        default=None, description="bank claim: the collection agency's template the claim moves to at handover"
+    )
+    partial_payment_allowed: bool = True
 
 
 class DebtorSnapshot(Contract):
@@ -64,13 +93,16 @@ class ClaimCreated(Event):
     issue_date: date
     due_date: date
     final_due_date: date
-    reference: str = Field(description="structured payment reference (KID, RF, viitenumber)")
+    reference: str = Field(description="structured payment reference (KID, RF, viitenumber, bank claim id)")
     description: str | None = None
     department: str | None = None
     jurisdiction: str = Field(min_length=2, max_length=2)
     creditor: CreditorSnapshot
     debtor: DebtorSnapshot
     created_at: AwareDatetime
+    payment: PaymentIdentity | None = Field(
+        default=None, description="how the debtor pays (None in events from before it existed: an RF-style reference)"
+    )
 
     def subject(self) -> str:
         return str(self.claim_id)
@@ -101,6 +133,31 @@ class ClaimPaid(Event):
     overpaid_minor: int = 0
     currency: Currency
     paid_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.claim_id)
+
+
+class ClaimBalanceChanged(Event):
+    """Sent by claims-api whenever its ledger changes what a claim's debtor owes: a fee or late
+    interest booked, a payment or reversal applied (with any waiver it caused), the principal
+    amended. It carries the balance as booked, by component, so whoever shows or mirrors the amount
+    (the claim in the payer's netbank, a message) replaces what it holds instead of recomputing it;
+    `ledger_entries` grows with every ledger entry of the claim and orders them."""
+
+    TYPE: ClassVar[str] = "krafa.claim.balance_changed.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    claim_id: UUID
+    currency: Currency = Field(min_length=3, max_length=3)
+    principal_minor: int = Field(description="principal outstanding")
+    fees_minor: int = Field(description="fees outstanding (slip fee, reminder and collection fees)")
+    interest_minor: int = Field(description="late interest outstanding")
+    paid_minor: int = Field(description="everything paid towards the claim so far, net of reversals")
+    balance_minor: int = Field(ge=0, description="what the debtor owes now: principal + fees + interest")
+    cause: Literal["fee", "interest", "payment", "reversal", "amendment"]
+    ledger_entries: int = Field(ge=1)
+    changed_at: AwareDatetime
 
     def subject(self) -> str:
         return str(self.claim_id)

@@ -3,10 +3,15 @@ debtors print them on their transfers and payments-ingest matches bank entries b
 
 python-stdnum covers RF (ISO 11649) and the Luhn MOD10 used by Norwegian KID; it has no KID
 MOD11 and no Estonian/Finnish 7-3-1 reference, which are a few lines each and written here.
+
+An Icelandic claim in the payer's netbank is keyed by the creditor's kennitala, the claim bank
+(four digits), ledger 66 with a six-digit claim number, and the due date; its reference here is
+those digits run together (``bank_claim_reference``), 30 digits that are unique across creditors.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from stdnum import iso11649, luhn
@@ -40,10 +45,63 @@ def _731_check(body: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def kid_from(number: int) -> str:
-    """Norwegian KID with a MOD10 (Luhn) check digit."""
-    body = str(number)
-    return body + luhn.calc_check_digit(body)
+KidScheme = Literal["mod10", "mod11"]
+KID_MOD11_WIDTH = 8
+
+
+def kid_from(number: int, scheme: KidScheme = "mod10") -> str:
+    """Norwegian KID for a sequence number, with the check digit of the creditor's agreement with
+    Nets: MOD10 (Luhn) or MOD11. A MOD11 body whose check digit would be 10 cannot be printed on a
+    giro, so MOD11 bodies are zero-padded to a fixed width behind a lead digit 0, and such a body
+    takes lead digit 1 instead (changing one digit by one changes the weighted sum by its weight,
+    never a multiple of 11, so the check is then valid); the two ranges cannot meet."""
+    if scheme == "mod10":
+        body = str(number)
+        return body + luhn.calc_check_digit(body)
+    digits = str(number).zfill(KID_MOD11_WIDTH)
+    for lead in "01":
+        check = _kid_mod11_check(lead + digits)
+        if check is not None:
+            return lead + digits + check
+    raise AssertionError("unreachable: one of two adjacent lead digits gives a printable check")
+
+
+def kid_scheme_of(kid: str) -> KidScheme | None:
+    """Which KID check digit a reference carries (MOD10 first, as Nets tries it); None: neither."""
+    ref = compact(kid)
+    if not (ref.isdigit() and 2 <= len(ref) <= 25):
+        return None
+    if luhn.is_valid(ref):
+        return "mod10"
+    if _kid_mod11_check(ref[:-1]) == ref[-1]:
+        return "mod11"
+    return None
+
+
+CLAIM_LEDGER = "66"
+
+
+def claim_number_from(number: int) -> str:
+    """The six-digit number of an Icelandic bank claim (ledger 66) for a sequence number: 000001
+    to 999999, then round again (the due date in the claim's key tells the rounds apart)."""
+    return f"{(number - 1) % 999_999 + 1:06d}"
+
+
+def bank_claim_account(claim_bank: str, claim_number: str) -> str:
+    """The claim's account as the banks write it: claim bank, ledger 66, claim number (12 digits)."""
+    if not (len(claim_bank) == 4 and claim_bank.isdigit() and len(claim_number) == 6 and claim_number.isdigit()):
+        raise InvalidReference("a claim bank is 4 digits and a claim number 6")
+    return claim_bank + CLAIM_LEDGER + claim_number
+
+
+def bank_claim_id(claimant_id: str, claim_bank: str, claim_number: str, due: date) -> str:
+    """The banks' claim id: kennitala, account and due date (``0101010101000166000001+20221231``)."""
+    return f"{claimant_id}{bank_claim_account(claim_bank, claim_number)}+{due:%Y%m%d}"
+
+
+def bank_claim_reference(claimant_id: str, claim_bank: str, claim_number: str, due: date) -> str:
+    """The claim id as a compact reference (digits only): how claims are indexed and matched."""
+    return bank_claim_id(claimant_id, claim_bank, claim_number, due).replace("+", "")
 
 
 def viitenumber_from(number: int) -> str:
@@ -58,10 +116,10 @@ def rf_from(number: int | str) -> str:
     return "RF" + mod_97_10.calc_check_digits(body + "RF") + body
 
 
-def generate(jurisdiction: str, number: int) -> str:
+def generate(jurisdiction: str, number: int, kid_scheme: KidScheme = "mod10") -> str:
     match jurisdiction.upper():
         case "NO":
-            return kid_from(number)
+            return kid_from(number, kid_scheme)
         case "EE" | "FI":
             return viitenumber_from(number)
         case _:

@@ -10,6 +10,7 @@ from krafa_events.catalog import (
     CallOutcomeRecorded,
     CardInstalmentFailed,
     ClaimAmended,
+    ClaimBalanceChanged,
     ClaimCancelled,
     ClaimCreated,
     ClaimDeferred,
@@ -74,17 +75,18 @@ REGISTRY: tuple[EventSpec, ...] = (
     EventSpec(ClaimAmended, CLAIMS_API, (SCHEDULER, NOTIFIER, PAYMENTS_INGEST)),
     EventSpec(ClaimDisputed, CLAIMS_API, (SCHEDULER, NOTIFIER)),
     EventSpec(ClaimDisputeResolved, CLAIMS_API, (SCHEDULER, NOTIFIER)),
-    EventSpec(ClaimDeferred, CLAIMS_API, (SCHEDULER, NOTIFIER)),
+    EventSpec(ClaimDeferred, CLAIMS_API, (SCHEDULER, NOTIFIER, PAYMENTS_INGEST)),
     EventSpec(ClaimInstalmentPlanAgreed, CLAIMS_API, (SCHEDULER, NOTIFIER)),
     EventSpec(ClaimHeld, CLAIMS_API, (SCHEDULER, NOTIFIER)),
     EventSpec(ClaimReleased, CLAIMS_API, (SCHEDULER, NOTIFIER)),
     EventSpec(ClaimWrittenOff, CLAIMS_API, (SCHEDULER, NOTIFIER, PAYMENTS_INGEST)),
     EventSpec(FeeCharged, SCHEDULER, (CLAIMS_API,)),
     EventSpec(CreditorNoticeDue, SCHEDULER, (CLAIMS_API,)),
-    EventSpec(ClaimEscalated, SCHEDULER, (CLAIMS_API,)),
+    EventSpec(ClaimEscalated, SCHEDULER, (CLAIMS_API, PAYMENTS_INGEST)),
     EventSpec(ClaimWatchStarted, SCHEDULER, (CLAIMS_API,)),
     EventSpec(ReminderDelivered, NOTIFIER, (CLAIMS_API,)),
     EventSpec(CallOutcomeRecorded, NOTIFIER, (CLAIMS_API, SCHEDULER)),
+    EventSpec(ClaimBalanceChanged, CLAIMS_API, (PAYMENTS_INGEST,)),
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {spec.type: spec.model for spec in REGISTRY}

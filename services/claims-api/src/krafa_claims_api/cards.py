@@ -8,7 +8,6 @@ from datetime import datetime
 
 from krafa_events import (
     ClaimCreated,
-    CreditorSnapshot,
 )
 from krafa_events.catalog import (
     CardInstalmentFailed,
@@ -42,13 +41,22 @@ async def slip_for_failed_instalment(uow: UnitOfWork, event: CardInstalmentFaile
     today = now.date()
     claim_id = uuid.uuid4()
     seq = await conn.fetchval("SELECT nextval('claim_reference_seq')")
-    reference = domain.payment_reference(creditor["country"], None, seq)
     fees = creditor["slip_fee_minor"] if event.currency == creditor["currency"] else 0
     description = f"Card instalment {event.instalment_no} ({event.agreement_ref}) was declined: {event.reason}"[:500]
     # The debtors package decides what is usable (bounced and opted-out contact points left out).
     loaded = await debtor_repository.get(conn, event.creditor_id, debtor["id"])
     assert loaded is not None
     snapshot = debtor_domain.snapshot(loaded)
+    # Seed 003: the slip for a declined instalment is a claim like any other (in the netbank, in Iceland).
+    payment = domain.payment_identity(
+        domain.payment_terms(creditor),
+        None,
+        seq,
+        debtor_country=snapshot.country,
+        debtor_national_id=loaded.master.get("national_id"),
+        due_date=today,
+    )
+    reference = payment.reference
     event_out = ClaimCreated(
         creditor_id=event.creditor_id,
         debtor_id=debtor["id"],
@@ -64,20 +72,15 @@ async def slip_for_failed_instalment(uow: UnitOfWork, event: CardInstalmentFaile
         description=description,
         department=None,
         jurisdiction=creditor["country"],
-        creditor=CreditorSnapshot(
-            name=creditor["name"],
-            contact_phone=creditor["contact_phone"],
-            payment_account=creditor["payment_account"],
-            payment_link_template=creditor["payment_link_template"],
-            sender_email=creditor["sender_email"],
-        ),
+        creditor=domain.creditor_snapshot(creditor),
         debtor=snapshot,
         created_at=now,
+        payment=payment,
     )
     inserted = await conn.fetchval(
         "INSERT INTO claims (id, creditor_id, debtor_id, invoice_no, amount_minor, fees_minor, currency,"
-        " issue_date, due_date, final_due_date, reference, description, created_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11)"
+        " issue_date, due_date, final_due_date, reference, description, created_at, payment)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12)"
         " ON CONFLICT (creditor_id, invoice_no) DO NOTHING RETURNING true",
         claim_id,
         event.creditor_id,
@@ -90,6 +93,7 @@ async def slip_for_failed_instalment(uow: UnitOfWork, event: CardInstalmentFaile
         reference,
         description,
         now,
+        payment.model_dump(mode="json"),
     )
     if not inserted:
         # The same instalment under another failure id (the processor re-reported it): one slip.

@@ -5,11 +5,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import Any
 
 from krafa_events import references
+from krafa_events.catalog import CreditorSnapshot, PaymentIdentity
+from stdnum.ee import registrikood
+from stdnum.exceptions import ValidationError
+from stdnum.is_ import kennitala
+from stdnum.no import orgnr
 
 
 class ClaimStatus(StrEnum):
@@ -67,11 +74,105 @@ def default_final_due_date(jurisdiction: str, due: date, department_offset_days:
     return due + timedelta(days=FINAL_DUE_OFFSET_DAYS.get(jurisdiction.upper(), 0))
 
 
-def payment_reference(jurisdiction: str, given: str | None, sequence_number: int) -> str:
+def payment_reference(
+    jurisdiction: str, given: str | None, sequence_number: int, kid_scheme: references.KidScheme = "mod10"
+) -> str:
     """The creditor's reference, validated; or a new one with check digits for the country."""
     if given:
         return references.validate(jurisdiction, given)
-    return references.generate(jurisdiction, sequence_number)
+    return references.generate(jurisdiction, sequence_number, kid_scheme)
+
+
+def normalize_registration_no(country: str, value: str) -> str:
+    """The creditor's registry id, validated and compact where the country's format is known:
+    kennitala (IS), organisasjonsnummer (NO), registrikood (EE). Raises ValueError saying why."""
+    validators = {"IS": kennitala, "NO": orgnr, "EE": registrikood}
+    module = validators.get(country.upper())
+    if module is None:
+        return " ".join(value.split())
+    try:
+        return str(module.validate(value))
+    except ValidationError as exc:
+        raise ValueError(f"{value!r} is not a valid registry id for {country.upper()}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class CreditorPaymentTerms:
+    """What decides how a creditor's debtors pay: its country, account, KID scheme and, in
+    Iceland, its agreement with a claim bank (api.schemas.BankClaimsIn as a dict)."""
+
+    country: str
+    account: str
+    registration_no: str
+    kid_scheme: references.KidScheme
+    bank_claims: dict[str, object] | None
+
+
+def payment_terms(creditor: Mapping[str, Any]) -> CreditorPaymentTerms:
+    """A creditors row's payment terms."""
+    return CreditorPaymentTerms(
+        country=creditor["country"],
+        account=creditor["payment_account"],
+        registration_no=creditor["registration_no"],
+        kid_scheme=creditor["kid_scheme"],
+        bank_claims=creditor["bank_claims"],
+    )
+
+
+def creditor_snapshot(creditor: Mapping[str, Any]) -> CreditorSnapshot:
+    """What a debtor-facing message needs to know about the creditor (a creditors row)."""
+    return CreditorSnapshot(
+        name=creditor["name"],
+        contact_phone=creditor["contact_phone"],
+        payment_account=creditor["payment_account"],
+        payment_link_template=creditor["payment_link_template"],
+        sender_email=creditor["sender_email"],
+        registration_no=creditor["registration_no"],
+    )
+
+
+def payment_identity(
+    terms: CreditorPaymentTerms,
+    given_reference: str | None,
+    sequence_number: int,
+    *,
+    debtor_country: str,
+    debtor_national_id: str | None,
+    due_date: date,
+) -> PaymentIdentity:
+    """How the debtor of a new claim pays it, where debtors of the creditor's country already pay.
+
+    Iceland with a claim bank: the claim is created in the payer's netbank, so a debtor with an
+    Icelandic kennitala gets a bank claim (the creditor's own reference, if any, is checked but the
+    claim's key at the bank identifies it). Everyone else: the creditor's reference, validated, or
+    a new one with the country's check digits (KID by the creditor's scheme in Norway, the 7-3-1
+    reference number in Estonia, RF elsewhere), paid to the creditor's account."""
+    reference = payment_reference(terms.country, given_reference, sequence_number, terms.kid_scheme)
+    bank = terms.bank_claims
+    if bank and debtor_country.upper() == "IS" and debtor_national_id and kennitala.is_valid(debtor_national_id):
+        claim_bank, claim_number = str(bank["claim_bank"]), references.claim_number_from(sequence_number)
+        return PaymentIdentity(
+            kind="bank_claim",
+            reference=references.bank_claim_reference(terms.registration_no, claim_bank, claim_number, due_date),
+            claimant_id=terms.registration_no,
+            claim_bank=claim_bank,
+            claim_number=claim_number,
+            payor_id=kennitala.compact(debtor_national_id),
+            template_code=str(bank["template_code"]),
+            secondary_template_code=str(secondary) if (secondary := bank.get("secondary_template_code")) else None,
+            partial_payment_allowed=bool(bank.get("partial_payment_allowed", True)),
+        )
+    match references.kind_of(reference):
+        case "kid" if terms.country.upper() == "NO":
+            return PaymentIdentity(
+                kind="kid", reference=reference, account=terms.account, kid_scheme=references.kid_scheme_of(reference)
+            )
+        case "viitenumber" if terms.country.upper() in ("EE", "FI"):
+            return PaymentIdentity(kind="reference_number", reference=reference, account=terms.account)
+        case "rf":
+            return PaymentIdentity(kind="rf", reference=reference, account=terms.account)
+        case _:
+            return PaymentIdentity(kind="plain", reference=reference, account=terms.account)
 
 
 @dataclass(frozen=True, slots=True)

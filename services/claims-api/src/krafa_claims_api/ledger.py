@@ -28,6 +28,22 @@ async def outstanding(conn: asyncpg.Connection, claim_id: UUID) -> dict[str, int
     return {key: int(row[key]) for key in ("principal", "fees", "interest", "overpaid")}
 
 
+POSITION_SQL = """
+    SELECT coalesce(sum(principal_minor), 0) AS principal, coalesce(sum(fees_minor), 0) AS fees,
+           coalesce(sum(interest_minor), 0) AS interest,
+           coalesce(sum(amount_minor) FILTER (WHERE kind IN ('payment', 'reversal')), 0) AS paid,
+           count(*) AS entries
+    FROM ledger_entries WHERE claim_id = $1
+"""
+
+
+async def position(conn: asyncpg.Connection, claim_id: UUID) -> dict[str, int]:
+    """Outstanding principal, fees and interest, what was paid, and the number of entries."""
+    row = await conn.fetchrow(POSITION_SQL, claim_id)
+    assert row is not None
+    return {key: int(row[key]) for key in ("principal", "fees", "interest", "paid", "entries")}
+
+
 async def record(
     conn: asyncpg.Connection,
     claim: asyncpg.Record,

@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -25,6 +25,7 @@ from krafa_events import (
 )
 from krafa_events.catalog import (
     ClaimAmended,
+    ClaimBalanceChanged,
     ClaimDeferred,
     ClaimDisputed,
     ClaimDisputeResolved,
@@ -103,6 +104,34 @@ async def emit(uow: UnitOfWork, claim: asyncpg.Record, event: Event, now: dateti
     return event_id
 
 
+async def announce_balance(
+    uow: UnitOfWork,
+    claim: Mapping[str, Any],
+    cause: Literal["fee", "interest", "payment", "reversal", "amendment"],
+    now: datetime,
+) -> None:
+    """ClaimBalanceChanged with the ledger as it now stands: called by every use case that books
+    an entry changing what the debtor owes, in its transaction."""
+    at = await ledger.position(uow.conn, claim["id"])
+    uow.outbox.add(
+        ClaimBalanceChanged(
+            creditor_id=claim["creditor_id"],
+            debtor_id=claim["debtor_id"],
+            claim_id=claim["id"],
+            currency=claim["currency"],
+            principal_minor=at["principal"],
+            fees_minor=at["fees"],
+            interest_minor=at["interest"],
+            paid_minor=at["paid"],
+            balance_minor=max(at["principal"] + at["fees"] + at["interest"], 0),
+            cause=cause,
+            ledger_entries=max(at["entries"], 1),
+            changed_at=now,
+        ),
+        time=now,
+    )
+
+
 def balance_of(claim: asyncpg.Record) -> domain.Balance:
     return domain.Balance(
         claim["amount_minor"],
@@ -175,6 +204,7 @@ async def amend(
             occurred_at=now,
             details={"reason": reason},
         )
+        await announce_balance(uow, claim, "amendment", now)
     await uow.conn.execute(
         "UPDATE claims SET amount_minor = $2, due_date = $3, final_due_date = $4,"
         " overdue = overdue AND $3 <= $5::date, updated_at = $6 WHERE id = $1",
@@ -626,6 +656,7 @@ async def charge_fee(
             amount_minor,
             charged_at,
         )
+        await announce_balance(uow, claim, "interest" if interest else "fee", charged_at)
     return added
 
 
@@ -682,6 +713,7 @@ async def record_payment(
         settles,
         now,
     )
+    await announce_balance(uow, claim, "payment" if amount_minor >= 0 else "reversal", now)
     if settles:
         overpaid = current["overpaid"] + allocation.overpaid_minor
         await emit(

@@ -15,7 +15,7 @@ CLAIM_COLUMNS = """
     c.id, c.creditor_id, c.debtor_id, c.invoice_no, c.amount_minor, c.fees_minor, c.paid_minor,
     c.currency, c.issue_date, c.due_date, c.final_due_date, c.reference, c.description,
     c.department, c.status, c.overdue, c.created_at, c.paid_at, c.cancelled_at, c.cancel_reason, d.customer_no,
-    c.interest_minor, c.written_off_minor, c.dispute_reason, c.held_until, c.stage
+    c.interest_minor, c.written_off_minor, c.dispute_reason, c.held_until, c.stage, c.payment
 """
 
 
@@ -23,7 +23,7 @@ CLAIM_COLUMNS = """
 CREATED_COLUMNS = """
     id, creditor_id, debtor_id, invoice_no, amount_minor, fees_minor, paid_minor, currency, issue_date, due_date,
     final_due_date, reference, description, department, status, overdue, created_at, paid_at, cancelled_at,
-    cancel_reason, interest_minor, written_off_minor, dispute_reason, held_until, stage
+    cancel_reason, interest_minor, written_off_minor, dispute_reason, held_until, stage, payment
 """
 
 
@@ -43,6 +43,8 @@ class NewClaims:
     reference: list[str] = field(default_factory=list)
     description: list[str | None] = field(default_factory=list)
     department: list[str | None] = field(default_factory=list)
+    # The claim's PaymentIdentity as JSON text (cast to jsonb in the insert).
+    payment: list[str] = field(default_factory=list)
     # The id of the claim's ClaimCreated, which its history row names.
     event_id: list[UUID] = field(default_factory=list)
 
@@ -65,6 +67,7 @@ _NEW_CLAIM_TYPES = [
     "text",
     "text",
     "text",
+    "text",
     "uuid",
 ]
 _NEW_CLAIM_NAMES = [f.name for f in fields(NewClaims)]
@@ -75,7 +78,7 @@ INSERT_CLAIMS = f"""
         SELECT * FROM unnest({_UNNEST}) AS u({", ".join(_NEW_CLAIM_NAMES)})
     ), c AS (
         INSERT INTO claims (creditor_id, created_at, {_CLAIM_COLUMNS})
-        SELECT $1, $2, {_CLAIM_COLUMNS} FROM u
+        SELECT $1, $2, {_CLAIM_COLUMNS.replace("payment", "payment::jsonb")} FROM u
         RETURNING {CREATED_COLUMNS}
     ), ledger AS (
         {OPENING_CHARGE_INSERT.format(source="c")}

@@ -15,7 +15,8 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from krafa_events import ClaimCreated, CreditorSnapshot, DebtorSnapshot
+from krafa_events import ClaimCreated, DebtorSnapshot
+from krafa_events.catalog import PaymentIdentity
 from krafa_events.references import InvalidReference
 from krafa_kit.consumer import PermanentError
 from krafa_kit.db import Database, UnitOfWork
@@ -71,8 +72,9 @@ async def create_creditor(
     async with db.uow() as uow:
         await uow.conn.execute(
             "INSERT INTO creditors (id, name, country, currency, default_language, contact_phone,"
-            " payment_account, payment_link_template, sender_email, slip_fee_minor, cancellation_fee_minor)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            " payment_account, payment_link_template, sender_email, slip_fee_minor, cancellation_fee_minor,"
+            " registration_no, kid_scheme, bank_claims)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             creditor_id,
             data.name,
             data.country,
@@ -84,6 +86,9 @@ async def create_creditor(
             data.sender_email,
             data.slip_fee_minor,
             data.cancellation_fee_minor,
+            data.registration_no,
+            data.kid_scheme,
+            data.bank_claims.model_dump() if data.bank_claims is not None else None,
         )
         await uow.conn.execute(
             "INSERT INTO api_keys (id, creditor_id, prefix, secret_hash, scopes) VALUES ($1, $2, $3, $4, $5)",
@@ -130,9 +135,12 @@ async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], 
     # Debtors and their contact points live in krafa_claims_api.debtors; the snapshot carries only
     # this creditor's usable contact points (a bounced address is never used again, seed 000).
     # Their contact points are still being written while the claims' rows are prepared here.
-    debtors, writing = await debtor_service.upsert_for_claims(uow, caller.creditor_id, [c.debtor for c in claims], now)
+    national_ids: dict[str, str] = {}
+    debtors, writing = await debtor_service.upsert_for_claims(
+        uow, caller.creditor_id, [c.debtor for c in claims], now, national_ids=national_ids
+    )
     try:
-        new = _new_claims(creditor, claims, sequence, debtors, department_offsets, now)
+        new = _new_claims(creditor, claims, sequence, debtors, national_ids, department_offsets, now)
     except BaseException:
         await debtor_service.settle(writing)
         raise
@@ -156,17 +164,28 @@ def _new_claims(
     claims: list[ClaimIn],
     sequence: list[int],
     debtors: dict[str, tuple[UUID, DebtorSnapshot]],
+    national_ids: dict[str, str],
     department_offsets: dict[str, int],
     now: datetime,
 ) -> repository.NewClaims:
-    """The claims' rows, checked (a 422 names the first claim at fault), with their references."""
+    """The claims' rows, checked (a 422 names the first claim at fault), with their references
+    and how each debtor pays (domain.payment_identity)."""
     jurisdiction = creditor["country"]
+    terms = domain.payment_terms(creditor)
     slip_fee, home_currency = creditor["slip_fee_minor"], creditor["currency"]
     new = repository.NewClaims()
     ids = _uuid4s(2 * len(claims))
     for index, (claim, seq) in enumerate(zip(claims, sequence, strict=True)):
+        customer_no = claim.debtor.customer_no
         try:
-            reference = domain.payment_reference(jurisdiction, claim.reference, seq)
+            payment = domain.payment_identity(
+                terms,
+                claim.reference,
+                seq,
+                debtor_country=debtors[customer_no][1].country,
+                debtor_national_id=national_ids.get(customer_no),
+                due_date=claim.due_date,
+            )
         except InvalidReference as exc:
             raise Problem(
                 422,
@@ -197,9 +216,10 @@ def _new_claims(
             or domain.default_final_due_date(
                 jurisdiction, claim.due_date, department_offsets.get(claim.department or "")
             ),
-            reference=reference,
+            reference=payment.reference,
             description=claim.description,
             department=claim.department,
+            payment=payment.model_dump_json(),
             event_id=ids[2 * index + 1],
         )
     return new
@@ -216,13 +236,7 @@ async def _add_created_events(
 ) -> None:
     """One ClaimCreated per claim, into the outbox. It yields to the event loop every few hundred
     events, so the statement in flight on the connection makes progress meanwhile."""
-    creditor_snapshot = CreditorSnapshot(
-        name=creditor["name"],
-        contact_phone=creditor["contact_phone"],
-        payment_account=creditor["payment_account"],
-        payment_link_template=creditor["payment_link_template"],
-        sender_email=creditor["sender_email"],
-    )
+    creditor_snapshot = domain.creditor_snapshot(creditor)
     for start in range(0, len(claims), 500):
         await asyncio.sleep(0)
         events = []
@@ -248,6 +262,7 @@ async def _add_created_events(
                     creditor=creditor_snapshot,
                     debtor=debtor_snapshot,
                     created_at=now,
+                    payment=PaymentIdentity.model_validate_json(new.payment[index]),
                 )
             )
         uow.outbox.add_many(events, time=now, event_ids=[str(e) for e in new.event_id[start : start + 500]])

@@ -34,6 +34,7 @@ from krafa_claims_api.api.schemas import (
     CreditorIn,
     HistoryItem,
     InstalmentOut,
+    PaymentOut,
     ProblemOut,
 )
 
@@ -181,6 +182,7 @@ def claim_out(
         dispute_reason=row["dispute_reason"],
         held_until=row["held_until"],
         stage=row["stage"],
+        payment=PaymentOut.model_validate(row["payment"]) if row.get("payment") else None,
         instalments=[
             InstalmentOut(no=i["no"], due_date=i["due_date"], amount_minor=i["amount_minor"]) for i in instalments or []
         ],
@@ -225,9 +227,13 @@ def claim_json(row: Mapping[str, Any], customer_no: str) -> dict[str, Any]:
         "dispute_reason": row["dispute_reason"],
         "held_until": row["held_until"],
         "stage": row["stage"],
+        "payment": {k: v for k, v in row["payment"].items() if k in _PAYMENT_FIELDS} if row["payment"] else None,
         "instalments": [],
         "history": [],
     }
+
+
+_PAYMENT_FIELDS = frozenset(PaymentOut.model_fields)
 
 
 @router.post(

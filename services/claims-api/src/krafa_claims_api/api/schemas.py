@@ -6,8 +6,10 @@ from datetime import date, datetime
 from typing import Annotated, Literal, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
+
+from krafa_claims_api import domain
 
 CountryCode = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$", examples=["IS"])]
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$", examples=["ISK"])]
@@ -174,6 +176,7 @@ class ClaimOut(BaseModel):
     dispute_reason: str | None = None
     held_until: datetime | None = None
     stage: str | None = Field(default=None, description="collection stage: collection, legal, watch …")
+    payment: PaymentOut | None = Field(default=None, description="how the debtor pays: the netbank claim, KID, …")
     instalments: list[InstalmentOut] = Field(default_factory=list, description="the agreed payment plan, if any")
     history: list[HistoryItem] = Field(default_factory=list)
 
@@ -187,6 +190,39 @@ class CancelIn(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "paid in cash at the desk"}]})
 
     reason: str | None = Field(default=None, max_length=500, description="why the creditor cancels the claim")
+
+
+class BankClaimsIn(Strict):
+    """The creditor's agreement with its claim bank: Icelandic debtors with a kennitala get the claim
+    in their netbank (created through the banks' claims interface) instead of a reference to type."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"claim_bank": "0133", "template_code": "001", "partial_payment_allowed": True}]
+        },
+    )
+
+    claim_bank: str = Field(pattern=r"^[0-9]{4}$", description="the bank (branch) that holds the creditor's claims")
+    template_code: str = Field(pattern=r"^[0-9A-Z]{3}$", description="the creditor's claim template at that bank")
+    partial_payment_allowed: bool = Field(default=True, description="the netbank lets the payer pay part of the claim")
+    secondary_template_code: str | None = Field(
+        default=None,
+        pattern=r"^[0-9A-Za-z]{3}$",
+        description="the collection agency's template the claim moves to at handover (the bank's default if unset)",
+    )
+
+
+class PaymentOut(BaseModel):
+    """How the debtor pays this claim (see krafa_events.catalog.PaymentIdentity)."""
+
+    kind: Literal["bank_claim", "kid", "reference_number", "rf", "plain"]
+    reference: str
+    account: str = ""
+    kid_scheme: Literal["mod10", "mod11"] | None = None
+    claimant_id: str | None = None
+    claim_bank: str | None = None
+    claim_number: str | None = None
 
 
 class CreditorIn(Strict):
@@ -224,6 +260,29 @@ class CreditorIn(Strict):
         description="charged to the creditor for each cancelled claim, set off against its next settlement "
         "(seed 003: 290 ISK)",
     )
+    registration_no: str = Field(
+        default="",
+        max_length=32,
+        description="the creditor's registry id, shown on every letter: kennitala (IS), organisasjonsnummer (NO), "
+        "registrikood (EE); required for bank claims",
+    )
+    kid_scheme: Literal["mod10", "mod11"] = Field(
+        default="mod10", description="Norway: the KID check digit the creditor's agreement with Nets uses"
+    )
+    bank_claims: BankClaimsIn | None = Field(
+        default=None, description="Iceland: create each claim in the payer's netbank through this claim bank"
+    )
+
+    @model_validator(mode="after")
+    def _registration(self) -> CreditorIn:
+        if self.registration_no:
+            self.registration_no = domain.normalize_registration_no(self.country, self.registration_no)
+        if self.bank_claims is not None:
+            if self.country != "IS":
+                raise ValueError("bank claims are Icelandic: set them only for a creditor in IS")
+            if not self.registration_no:
+                raise ValueError("bank claims are issued under the creditor's kennitala: set registration_no")
+        return self
 
 
 class CreditorCreated(BaseModel):

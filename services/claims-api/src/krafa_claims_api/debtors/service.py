@@ -358,12 +358,19 @@ async def export(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID) -
 
 
 async def upsert_for_claims(
-    uow: UnitOfWork, creditor_id: UUID, debtors: list[Any], now: datetime
+    uow: UnitOfWork,
+    creditor_id: UUID,
+    debtors: list[Any],
+    now: datetime,
+    *,
+    national_ids: dict[str, str] | None = None,
 ) -> tuple[dict[str, tuple[UUID, DebtorSnapshot]], asyncio.Future[None]]:
     """The debtors named inline by claims (api.schemas.DebtorIn, in claim order): customer number →
     (debtor id, snapshot with the usable contact points of this creditor). Returns while their
     contact points are still being written, with that write: await it (or `settle` it) before the
-    connection is used again; meanwhile the caller can prepare its claims on this core."""
+    connection is used again; meanwhile the caller can prepare its claims on this core.
+    `national_ids`, if given, receives customer number → national id for the debtors that have one
+    (the snapshot leaves it out: only the payment identity needs it)."""
     rows: list[DebtorRow] = []
     for index, debtor in enumerate(debtors):
         try:
@@ -388,6 +395,8 @@ async def upsert_for_claims(
             taken, snap = snapshots.get(cno, (None, None))
             # A debtor that another request created first was merged after the snapshot was taken.
             result[cno] = (debtor.id, snap if taken is debtor and snap is not None else snapshot(debtor))
+            if national_ids is not None and debtor.master.get("national_id"):
+                national_ids[cno] = debtor.master["national_id"]
         return result, applied.writing
     except BaseException:
         await settle(applied.writing)

@@ -1,0 +1,70 @@
+"""The local payment identities: KID (MOD10 and MOD11, as Nets checks them), the Estonian 7-3-1
+reference number, and the Icelandic bank claim's keys."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from krafa_events import references
+from stdnum import luhn
+
+
+def _mod11_valid(kid: str) -> bool:
+    # The Nets rule written out independently: weights 2..7 from the right, check 11 - sum % 11,
+    # 11 gives 0 and 10 is not a printable digit.
+    weights = [2, 3, 4, 5, 6, 7]
+    total = sum(int(d) * weights[i % 6] for i, d in enumerate(reversed(kid[:-1])))
+    check = 11 - total % 11
+    return check != 10 and str(0 if check == 11 else check) == kid[-1]
+
+
+@given(st.integers(min_value=1, max_value=10**12))
+def test_mod11_kids_are_valid_digits_and_unique(number: int) -> None:
+    kid = references.kid_from(number, "mod11")
+    assert kid.isdigit()
+    assert _mod11_valid(kid)
+    assert references.validate("NO", kid) == kid
+    assert references.kid_from(number + 1, "mod11") != kid
+
+
+def test_mod11_uses_the_second_lead_digit_only_when_the_first_has_no_check() -> None:
+    # Bodies whose MOD11 check would be "-" exist; they take lead digit 1.
+    kids = [references.kid_from(n, "mod11") for n in range(1, 400)]
+    assert len(set(kids)) == len(kids)
+    assert {k[0] for k in kids} == {"0", "1"}
+    assert all(_mod11_valid(k) for k in kids)
+
+
+def test_known_kids() -> None:
+    # Worked examples: Luhn of 1234567 is 4; MOD11 of 0 0000 1234 (weights 7,6,5,4,3,2 on 1234… from
+    # the right: 4*2+3*3+2*4+1*5 = 30, 30 % 11 = 8, 11 - 8 = 3).
+    assert references.kid_from(1234567) == "12345674"
+    assert luhn.is_valid(references.kid_from(1234567))
+    assert references.kid_from(1234, "mod11") == "0000012343"
+    assert references.kid_scheme_of("0000012343") == "mod11"
+    assert references.kid_scheme_of("12345674") == "mod10"
+    assert references.kid_scheme_of("12345675") is None
+
+
+def test_estonian_reference_number_7_3_1() -> None:
+    # Weights 7, 3, 1 from the right: 1*7 + 6*3 + 5*1 + 4*7 + 3*3 + 2*1 + 1*7 = 76, check (10 - 6) = 4.
+    assert references.viitenumber_from(1234561) == "12345614"
+    assert references.validate("EE", "12345614") == "12345614"
+    with pytest.raises(references.InvalidReference):
+        references.validate("EE", "12345616")
+
+
+def test_bank_claim_keys() -> None:
+    due = date(2026, 9, 1)
+    assert references.claim_number_from(1) == "000001"
+    assert references.claim_number_from(999_999) == "999999"
+    assert references.claim_number_from(1_000_000) == "000001"
+    assert references.bank_claim_account("0133", "000123") == "013366000123"
+    claim_id = references.bank_claim_id("4101692069", "0133", "000123", due)
+    assert claim_id == "4101692069013366000123+20260901"
+    assert references.bank_claim_reference("4101692069", "0133", "000123", due) == claim_id.replace("+", "")
+    with pytest.raises(references.InvalidReference):
+        references.bank_claim_account("133", "000123")
