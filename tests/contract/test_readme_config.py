@@ -104,6 +104,11 @@ TOOL_VARIABLES = {
     "KRAFA_BROKER_LOG": ("`warn`", "embedded broker", "log level of the embedded broker (RUST_LOG)"),
     "KRAFA_TEST_BACKEND": ("`embedded`", "tests", "test fixtures: `embedded` PostgreSQL and broker"),
     "KRAFA_FUZZ_EXAMPLES": ("`8`", "tests", "schemathesis examples per operation (raise for a deeper run)"),
+    "KRAFA_IOBWS_CLAIMS_DOC": (
+        "unset",
+        "tests",
+        "a copy of the standard's IOBWS-Claims3.2.yaml; libs/iobws/tests/test_standard.py compares ours with it",
+    ),
     "KRAFA_SINK_RECEIPT_SECRET": ("unset", "provider sink", "signs the sink's SMS delivery receipts"),
     "KRAFA_SINK_UNDELIVERABLE": ("`+999`", "provider sink", "phone prefix the sink refuses"),
     "KRAFA_SINK_FAIL_RATE": ("`0.0`", "provider sink", "fraction of channel POSTs answered 503 (failure injection)"),
