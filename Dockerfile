@@ -10,7 +10,7 @@ COPY constraints.txt requirements.in ./
 COPY libs ./libs
 COPY services ./services
 COPY tools ./tools
-RUN pip install --no-cache-dir -c constraints.txt ./libs/events ./libs/kit ./libs/iobws "./services/${SERVICE}" ${EXTRA} \
+RUN pip install --no-cache-dir -c constraints.txt ./libs/events ./libs/law ./libs/kit ./libs/iobws "./services/${SERVICE}" ${EXTRA} \
     && useradd --system --uid 10001 krafa
 USER krafa
 ENV KRAFA_HTTP_HOST=0.0.0.0 SERVICE=${SERVICE}

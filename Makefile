@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-MEMBERS := libs/events libs/kit libs/iobws services/claims-api services/scheduler services/notifier \
+MEMBERS := libs/events libs/law libs/kit libs/iobws services/claims-api services/scheduler services/notifier \
            services/bounce-handler services/payments-ingest tools/krafa
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=

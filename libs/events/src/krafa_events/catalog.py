@@ -177,9 +177,20 @@ class DueDatePassed(Event):
         return str(self.claim_id)
 
 
+class DeliveryPlan(Contract):
+    """One delivery of a reminder: the channel that carries it, and the channels that carry it
+    instead, in order, when this one cannot (no usable address, opted out, a hard bounce)."""
+
+    channel: Channel
+    fallbacks: tuple[Channel, ...] = ()
+
+
 class ReminderDue(Event):
-    """Sent by the scheduler when a reminder step of a claim's timeline falls due: the notifier
-    sends it on the first usable channel in `channels`."""
+    """Sent by the scheduler when a reminder step of a claim's timeline falls due. `deliveries`
+    lists each delivery of its own (e.g. an SMS and an email), each with its fallbacks; a reminder
+    without `deliveries` (an older producer) is one delivery on the first usable channel in
+    `channels`. `notice_kind` names the legal notice kind of the jurisdiction pack (krafa_law): the
+    message renders every element that kind requires."""
 
     TYPE: ClassVar[str] = "krafa.dunning.reminder_due.v1"
     TOPIC: ClassVar[Topic] = Topic.DUNNING
@@ -194,12 +205,43 @@ class ReminderDue(Event):
     currency: Currency
     due_at: AwareDatetime
     interest_minor: int = Field(default=0, ge=0, description="late interest accrued up to due_at")
-    pay_by: date | None = Field(default=None, description="the date the reminder asks payment by")
+    pay_by: date | None = Field(
+        default=None,
+        description="the date the reminder asks payment by: a business day of the jurisdiction, at least the notice "
+        "kind's minimum days after the step",
+    )
     cc: tuple[str, ...] = Field(default=(), description="copy addresses the policy adds (email only)")
     bcc: tuple[str, ...] = Field(
         default=(), description="blind copies the policy adds (email only): envelope recipients, never a header"
     )
     policy: str | None = Field(default=None, description="policy key and version, e.g. 'is-default@3'")
+    jurisdiction: str | None = Field(
+        default=None, min_length=2, max_length=2, description="the jurisdiction pack the step was planned with"
+    )
+    notice_kind: str | None = Field(
+        default=None,
+        description="the pack's legal notice kind (e.g. 'innheimtuvidvorun', 'inkassovarsel'); None: a plain "
+        "contact with no legal form",
+    )
+    stage: Literal["reminder", "collection", "watch"] | None = Field(
+        default=None,
+        description="reminder: sent in the creditor's name; collection: by the collection agency after the "
+        "handover; watch: claim watch (the notice kind's stage)",
+    )
+    deliveries: tuple[DeliveryPlan, ...] = Field(
+        default=(), description="each a delivery of its own; empty: one delivery over `channels`"
+    )
+    fee_ids: tuple[UUID, ...] = Field(
+        default=(),
+        description="the FeeCharged ids this step books (its fees and late interest): the message states the "
+        "balance with them booked",
+    )
+    interest_rate_pct: str | None = Field(
+        default=None,
+        pattern=r"^\d{1,3}(\.\d{1,4})?$",
+        description="the annual late-interest rate in force on the step's day, in percent (e.g. '15.50')",
+    )
+    watch_round: int = Field(default=0, ge=0, description="claim watch: which round of contact this is (1, 2, …)")
 
     def subject(self) -> str:
         return str(self.reminder_id)

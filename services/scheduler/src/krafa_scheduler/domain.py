@@ -18,10 +18,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays
+import krafa_law
 from krafa_events import Channel
+from krafa_law import Calendar, Jurisdiction, dated_value
+from krafa_law import rates as law_rates
+from krafa_law import windows as law_windows
 
-from krafa_scheduler.policy import ChannelWindows, Dated, Jurisdiction, Policy, Step, dated_value
+from krafa_scheduler.policy import Policy, Step
 
 REMINDER_NAMESPACE = uuid.UUID("6f0b2c8e-8a43-4c55-9d7e-7f7d6b0d7a11")
 FEE_NAMESPACE = uuid.UUID("0c6e4f7a-3d0b-4d53-8f0e-2a7e9a1b5c42")
@@ -30,17 +33,6 @@ CONTACT_KINDS = ("reminder", "call", "claim_watch")
 # FeeCharged.kind of the late interest booked on a claim when a step fires (claims-api books it
 # as the ledger's interest).
 LATE_INTEREST = "late_interest"
-SEARCH_DAYS = 60
-
-
-@lru_cache(maxsize=64)
-def _holidays(country: str) -> holidays.HolidayBase:
-    try:
-        if country.upper() == "ECB":
-            return holidays.financial_holidays("XECB")
-        return holidays.country_holidays(country.upper())
-    except NotImplementedError:
-        return holidays.HolidayBase()
 
 
 @lru_cache(maxsize=1024)
@@ -49,28 +41,6 @@ def zone(time_zone: str) -> ZoneInfo:
         return ZoneInfo(time_zone)
     except (KeyError, ValueError):
         return ZoneInfo("UTC")
-
-
-def is_holiday(day: date, country: str) -> bool:
-    return day in _holidays(country)
-
-
-def is_business_day(day: date, country: str) -> bool:
-    return day.weekday() < 5 and not is_holiday(day, country)
-
-
-def next_business_day(day: date, country: str) -> date:
-    while not is_business_day(day, country):
-        day += timedelta(days=1)
-    return day
-
-
-def add_business_days(day: date, n: int, country: str) -> date:
-    while n > 0:
-        day += timedelta(days=1)
-        if is_business_day(day, country):
-            n -= 1
-    return day
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +70,7 @@ class Cursor:
     index: int = 0
     last_fired_at: datetime | None = None
     watch_round: int = 0
-    fees: tuple[tuple[str, int], ...] = ()
+    fees: tuple[tuple[str, int, str], ...] = ()  # (kind, amount, the pack's fee rule or "")
     free_reminders: int = 0
     # How far a pause (or a late resume) pushed the rest of the timeline, in seconds.
     shift_s: int = 0
@@ -151,9 +121,11 @@ class Context:
     @property
     def holiday_country(self) -> str:
         # The generic EU pack has no calendar of its own: the debtor's country decides.
-        if self.pack.code == "EU":
-            return self.claim.debtor_country or self.pack.holidays
-        return self.pack.holidays
+        return krafa_law.holiday_country(self.pack, self.claim.debtor_country)
+
+    @property
+    def cal(self) -> Calendar:
+        return krafa_law.calendar(self.pack, self.claim.debtor_country)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -166,8 +138,15 @@ class Context:
 def effective_due(ctx: Context, day: date) -> date:
     """A due date on a non-business day moves where the jurisdiction says so."""
     if ctx.pack.due_date_shift == "next_business_day":
-        return next_business_day(day, ctx.holiday_country)
+        return ctx.cal.next_business_day(day)
     return day
+
+
+def _offset(ctx: Context, base: date, step: Step) -> date:
+    when = step.when
+    if when.business_days:
+        return ctx.cal.add_business_days(base, when.business_days)
+    return base + timedelta(days=when.days)
 
 
 def _local(ctx: Context, day: date, at: time) -> datetime:
@@ -214,47 +193,12 @@ def _plan_steps(ctx: Context) -> tuple[datetime, ...]:
             base = effective_due(
                 ctx, ctx.claim.final_due_date if when.after == "final_due_date" else ctx.claim.due_date
             )
-        day = (
-            add_business_days(base, when.business_days, ctx.holiday_country)
-            if when.business_days
-            else base + timedelta(days=when.days)
-        )
+        day = _offset(ctx, base, step)
         out.append(_local(ctx, day, when.at) + timedelta(hours=when.hours))
     return tuple(out)
 
 
 # -- windows and budget ----------------------------------------------------------------------
-
-
-def _intervals(ctx: Context, channel: Channel, day: date) -> list[tuple[time, time]]:
-    rule: ChannelWindows | None = ctx.pack.windows.get(channel)
-    if rule is None:
-        return [(time(0, 0), time(23, 59))]
-    if not rule.holidays and is_holiday(day, ctx.holiday_country):
-        return []
-    return [(w.start, w.end) for w in rule.windows if day.weekday() in w.days]
-
-
-def _spans(ctx: Context, channels: tuple[Channel, ...], day: date) -> list[tuple[time, time]]:
-    """The intersection of the channels' windows on one local day (cached: packs are static)."""
-    key = (ctx.pack.code, ctx.holiday_country, channels, day)
-    hit = _SPANS.get(key)
-    if hit is None:
-        hit = [(time(0, 0), time(23, 59, 59))]
-        for channel in channels:
-            hit = _intersect(hit, _intervals(ctx, channel, day))
-        if len(_SPANS) > 50_000:
-            _SPANS.clear()
-        _SPANS[key] = hit
-    return hit
-
-
-_SPANS: dict[tuple[object, ...], list[tuple[time, time]]] = {}
-
-
-def _intersect(a: list[tuple[time, time]], b: list[tuple[time, time]]) -> list[tuple[time, time]]:
-    out = [(max(s1, s2), min(e1, e2)) for s1, e1 in a for s2, e2 in b]
-    return sorted((s, e) for s, e in out if s < e)
 
 
 def step_windows(ctx: Context, step: Step) -> tuple[Channel, ...]:
@@ -268,29 +212,13 @@ def step_windows(ctx: Context, step: Step) -> tuple[Channel, ...]:
 
 
 def in_window(ctx: Context, channels: tuple[Channel, ...], moment: datetime) -> bool:
-    local = moment.astimezone(ctx.tz)
-    t = local.time().replace(tzinfo=None)
-    return any(s <= t < e for s, e in _spans(ctx, channels, local.date()))
+    return law_windows.in_window(ctx.pack, ctx.cal, channels, moment, ctx.tz)
 
 
 def next_window(ctx: Context, channels: tuple[Channel, ...], moment: datetime, prefer: time | None = None) -> datetime:
-    """The earliest moment at or after `moment` inside the windows of every channel; on a later
-    day, at the step's preferred time of day when the window allows it."""
-    if not channels:
-        return moment
-    local = moment.astimezone(ctx.tz)
-    for offset in range(SEARCH_DAYS):
-        day = local.date() + timedelta(days=offset)
-        for start, end in _spans(ctx, channels, day):
-            if offset > 0 and prefer is not None and start < prefer < end:
-                start = prefer
-            candidate = datetime.combine(day, start, tzinfo=ctx.tz)
-            if offset == 0 and local.time().replace(tzinfo=None) >= start:
-                if local.time().replace(tzinfo=None) < end:
-                    return moment
-                continue
-            return candidate.astimezone(UTC)
-    return moment  # no window within the horizon: a misconfigured pack must not stall forever
+    """The earliest moment at or after `moment` inside the windows of every channel (krafa_law:
+    the same rule the notifier holds its sends to)."""
+    return law_windows.next_window(ctx.pack, ctx.cal, channels, moment, ctx.tz, prefer)
 
 
 def budget_free_at(policy: Policy, contacts: list[Contact], channel: Channel, moment: datetime) -> datetime:
@@ -366,11 +294,7 @@ def earliest_for(ctx: Context, cursor: Cursor, index: int) -> datetime:
         if when.hours and not when.days and not when.business_days:
             return cursor.last_fired_at + timedelta(hours=when.hours)
         base = cursor.last_fired_at.astimezone(ctx.tz).date()
-        day = (
-            add_business_days(base, when.business_days, ctx.holiday_country)
-            if when.business_days
-            else base + timedelta(days=when.days)
-        )
+        day = _offset(ctx, base, step)
         return _local(ctx, day, when.at) + timedelta(hours=when.hours)
     return _planned_all(ctx)[index] + timedelta(seconds=cursor.shift_s)
 
@@ -450,7 +374,8 @@ def interest_minor(ctx: Context, on: date) -> int:
     first = start + timedelta(days=1)
     if on < first:
         return 0
-    rate_days, runs = _rate_runs(ctx.pack.interest_rate_pct, first, on)
+    runs = law_rates.runs(ctx.pack, first, on)
+    rate_days = sum((rate * (end - begin).days for begin, end, rate in runs), Decimal(0))
     if not any(paid_on <= on for paid_on, _ in claim.payments):
         numerator = max(claim.amount_minor, 0) * rate_days  # one principal throughout
     else:
@@ -460,31 +385,6 @@ def interest_minor(ctx: Context, on: date) -> int:
             for b, e in zip([begin, *cuts], [*cuts, end], strict=True):
                 numerator += outstanding(claim, b) * rate * (e - b).days
     return int((numerator / Decimal(36500)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def _rate_runs(
-    table: tuple[Dated, ...], first: date, on: date
-) -> tuple[Decimal, tuple[tuple[date, date, Decimal], ...]]:
-    """The runs of days [begin, end) from `first` to `on` with one rate each (percent, exact), and
-    the sum of rate x days over them; the same for every claim whose interest starts on `first`."""
-    key = (id(table), first, on)
-    hit = _RATE_RUNS.get(key)
-    if hit is None:
-        ordered = tuple(sorted(table, key=lambda e: e.valid_from))
-        bounds = sorted({e.valid_from for e in ordered if first < e.valid_from <= on})
-        runs = []
-        for begin, end in zip([first, *bounds], [*bounds, on + timedelta(days=1)], strict=True):
-            rate = dated_value(ordered, begin)
-            if rate:
-                runs.append((begin, end, Decimal(str(rate))))
-        total = sum((rate * (end - begin).days for begin, end, rate in runs), Decimal(0))
-        if len(_RATE_RUNS) > 50_000:
-            _RATE_RUNS.clear()
-        hit = _RATE_RUNS[key] = (total, tuple(runs), table)  # holding the table pins its id
-    return hit[0], hit[1]
-
-
-_RATE_RUNS: dict[tuple[object, ...], tuple[Decimal, tuple[tuple[date, date, Decimal], ...], object]] = {}
 
 
 def late_interest_charge(accrued_minor: int, booked_minor: int) -> int:
@@ -507,15 +407,30 @@ def fee_cap(ctx: Context, rule_name: str, on: date) -> int | None:
         return None
     if rule.fraction_of is not None:
         base = dated_value(ctx.pack.tables.get(rule.fraction_of, ()), on)
-        return None if base is None else int(Decimal(str(base)) * Decimal(str(rule.fraction)))
+        return None if base is None else int(base * rule.fraction)
     value = dated_value(rule.amount_minor, on)
     return None if value is None else int(value)
 
 
-def fees_for(ctx: Context, step: Step, cursor: Cursor, at: datetime) -> tuple[tuple[str, int], ...]:
-    """The fees a step charges now: each within its legal cap, none before it is allowed."""
+def cap_allows(ctx: Context, rule_name: str, booked: tuple[tuple[str, int, str], ...], amount: int) -> int:
+    """How much of `amount` the pack's per-claim caps still allow for one more fee of
+    `rule_name`, given the fees the claim already carries (0: none)."""
+    for cap in ctx.pack.fee_caps.values():
+        if rule_name not in cap.rules:
+            continue
+        same = [a for _, a, r in booked if r in cap.rules]
+        if cap.max_count is not None and len(same) >= cap.max_count:
+            return 0
+        if cap.max_total_minor is not None:
+            amount = min(amount, max(cap.max_total_minor - sum(same), 0))
+    return amount
+
+
+def fees_for(ctx: Context, step: Step, cursor: Cursor, at: datetime) -> tuple[tuple[str, int, str], ...]:
+    """The fees a step charges now as (kind, amount, rule): each within its legal amount and the
+    claim's caps, none before it is allowed."""
     day = at.astimezone(ctx.tz).date()
-    charged: list[tuple[str, int]] = []
+    charged: list[tuple[str, int, str]] = []
     for fee in step.fees:
         amount = fee.amount_minor
         if fee.rule is not None:
@@ -526,8 +441,6 @@ def fees_for(ctx: Context, step: Step, cursor: Cursor, at: datetime) -> tuple[tu
                 continue
             if day < effective_due(ctx, ctx.claim.due_date) + timedelta(days=rule.min_days_after_due):
                 continue
-            if rule.max_per_claim is not None and sum(1 for k, _ in cursor.fees if k == fee.kind) >= rule.max_per_claim:
-                continue
             if cursor.free_reminders < rule.after_free_reminders:
                 continue
             if rule.min_pay_within_days and (step.pay_within_days or 0) < rule.min_pay_within_days:
@@ -535,9 +448,11 @@ def fees_for(ctx: Context, step: Step, cursor: Cursor, at: datetime) -> tuple[tu
             cap = fee_cap(ctx, fee.rule, day)
             if cap is None:
                 continue
-            amount = cap if amount is None else min(amount, cap)
+            amount = cap_allows(
+                ctx, fee.rule, cursor.fees + tuple(charged), cap if amount is None else min(amount, cap)
+            )
         if amount:
-            charged.append((fee.kind, amount))
+            charged.append((fee.kind, amount, fee.rule or ""))
     return tuple(charged)
 
 
@@ -562,9 +477,10 @@ def fire(ctx: Context, cursor: Cursor, nxt: Next, contacts: list[Contact]) -> Fi
     if not conditions_met(ctx, step, contacts, nxt.at):
         after = replace(cursor, index=nxt.index + 1, shift_s=nxt.shift_s)
         return Fired(ctx.claim, nxt.index, step, nxt.at, (), (), 0, None, 0, after, skipped=True)
-    fees = fees_for(ctx, step, cursor, nxt.at)
+    booked = fees_for(ctx, step, cursor, nxt.at)
+    fees = tuple((kind, amount) for kind, amount, _ in booked)
     day = nxt.at.astimezone(ctx.tz).date()
-    pay_by = day + timedelta(days=step.pay_within_days) if step.pay_within_days else None
+    pay_by = ctx.cal.deadline(day, step.pay_within_days) if step.pay_within_days else None
     watch = step.kind == "claim_watch"
     accrued = interest_minor(ctx, day)
     charge = late_interest_charge(accrued, cursor.interest_booked_minor)
@@ -572,7 +488,7 @@ def fire(ctx: Context, cursor: Cursor, nxt: Next, contacts: list[Contact]) -> Fi
         index=nxt.index if watch else nxt.index + 1,
         last_fired_at=nxt.at,
         watch_round=cursor.watch_round + 1 if watch else 0,
-        fees=cursor.fees + fees,
+        fees=cursor.fees + booked,
         free_reminders=cursor.free_reminders + (1 if step.kind == "reminder" and not fees else 0),
         shift_s=nxt.shift_s,
         interest_booked_minor=cursor.interest_booked_minor + charge,

@@ -1,23 +1,27 @@
-"""Escalation policies and jurisdiction packs as data. Pure: pydantic models and the shipped JSON
-files under `data/`; no I/O beyond reading those files once.
+"""Escalation policies as data. Pure: pydantic models and the shipped JSON files under
+`data/policies`; no I/O beyond reading those files once.
 
-A policy is an ordered list of steps; a jurisdiction pack holds the law around it (dated fee
-caps and interest rates, sending windows, how a due date on a holiday moves). Policies are
-immutable per version: a timeline remembers `key@version` and keeps it until it is re-planned.
+A policy is an ordered list of steps. The law around it — notice kinds, fee caps, interest
+rates, calendars and sending windows — is the jurisdiction pack's (krafa_law), shared with every
+service. Policies are immutable per version: a timeline remembers `key@version` and keeps it
+until it is re-planned.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date, time
+from datetime import time
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
 from krafa_events import Channel
+from krafa_law import Dated, Jurisdiction, dated_value, jurisdiction, jurisdictions
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DATA = Path(__file__).parent / "data"
+
+__all__ = ["Dated", "Jurisdiction", "Policy", "Step", "dated_value", "jurisdiction", "jurisdictions"]
 
 StepKind = Literal["reminder", "call", "creditor_notice", "handover", "claim_watch"]
 Anchor = Literal["due_date", "final_due_date", "previous"]
@@ -129,55 +133,6 @@ class Policy(Model):
         return f"{self.key}@{self.version}"
 
 
-class Dated(Model):
-    valid_from: date
-    value: float
-    source: str = ""
-
-
-class Band(Model):
-    up_to_minor: int | None = None  # None: no upper bound
-    amount_minor: int
-
-
-class FeeRule(Model):
-    """A jurisdiction's fee rule. The amount is the cap; `fraction_of` takes it from a dated
-    base table (Norway: 1/20 of the inkassosats)."""
-
-    amount_minor: tuple[Dated, ...] = ()
-    fraction_of: str | None = None
-    fraction: float = 1.0
-    bands: tuple[Band, ...] = ()  # by outstanding principal
-    min_days_after_due: int = 0
-    max_per_claim: int | None = None
-    debtor_kinds: tuple[Literal["person", "company"], ...] = ()
-    after_free_reminders: int = 0
-    min_pay_within_days: int = 0
-
-
-class Window(Model):
-    days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
-    start: time = time(9, 0)
-    end: time = time(20, 0)
-
-
-class ChannelWindows(Model):
-    windows: tuple[Window, ...]
-    holidays: bool = Field(default=False, description="allowed on public holidays")
-
-
-class Jurisdiction(Model):
-    code: str = Field(min_length=2, max_length=2)
-    holidays: str = Field(description="country code for the `holidays` package")
-    due_date_shift: Literal["next_business_day", "none"] = "next_business_day"
-    interest_from: Literal["due_date", "final_due_date"] = "due_date"
-    interest_rate_pct: tuple[Dated, ...] = ()
-    tables: dict[str, tuple[Dated, ...]] = {}
-    fees: dict[str, FeeRule] = {}
-    windows: dict[Channel, ChannelWindows] = {}
-    default_policy: str
-
-
 def _read(path: Path) -> object:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -200,26 +155,5 @@ def shipped_policy_versions() -> dict[str, Policy]:
     return {(p := Policy.model_validate(_read(path))).ref: p for path in sorted((DATA / "policies").glob("*.json"))}
 
 
-@cache
-def jurisdictions() -> dict[str, Jurisdiction]:
-    packs = [Jurisdiction.model_validate(_read(p)) for p in sorted((DATA / "jurisdictions").glob("*.json"))]
-    return {pack.code: pack for pack in packs}
-
-
-def jurisdiction(code: str) -> Jurisdiction:
-    """The pack for a country, else the generic EU pack (Late Payment Directive)."""
-    packs = jurisdictions()
-    return packs.get(code.upper()) or packs["EU"]
-
-
 def default_policy(code: str) -> Policy:
     return shipped_policies()[jurisdiction(code).default_policy]
-
-
-def dated_value(table: tuple[Dated, ...], day: date) -> float | None:
-    """The value in force on `day`: the last entry that started on or before it."""
-    value: float | None = None
-    for entry in sorted(table, key=lambda e: e.valid_from):
-        if entry.valid_from <= day:
-            value = entry.value
-    return value

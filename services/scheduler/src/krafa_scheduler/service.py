@@ -75,7 +75,8 @@ def cursor_of(row: Any) -> domain.Cursor:
         index=row["step"],
         last_fired_at=row["last_fired_at"],
         watch_round=row["watch_round"],
-        fees=tuple((str(k), int(a)) for k, a in fees),
+        # Rows written before fee rules were recorded hold [kind, amount]: no rule, no cap counted.
+        fees=tuple((str(f[0]), int(f[1]), str(f[2]) if len(f) > 2 else "") for f in fees),
         free_reminders=row["free_reminders"],
         shift_s=row["shift_s"],
         interest_booked_minor=row.get("interest_booked_minor", 0),

@@ -67,8 +67,9 @@ async def test_icelandic_payment_slip_follows_seed_003_to_claim_watch(engine: En
         # day 10 = eindagi: the morning after it, a firmer reminder (late interest runs from here)
         (utc(3, 13), [("ReminderDue", 2, ("email", "letter"), "reminder", "firm", 0, None, utc(3, 13)),
                       ("FeeCharged", 2, "late_interest", 4, utc(3, 13))]),
-        # day 20 (Sunday 22 March) → Monday: innheimtuviðvörun, 950 kr., ten days to pay
-        (utc(3, 23), [("ReminderDue", 3, ("email", "letter"), "collection_warning", "firm", 950, date(2026, 4, 2),
+        # day 20 (Sunday 22 March) → Monday: innheimtuviðvörun, 950 kr., ten days to pay — to
+        # Thursday 2 April, Maundy Thursday, so the deadline is the next business day: 7 April
+        (utc(3, 23), [("ReminderDue", 3, ("email", "letter"), "collection_warning", "firm", 950, date(2026, 4, 7),
                        utc(3, 23)),
                       ("FeeCharged", 3, "collection_fee", 950, utc(3, 23)),
                       ("FeeCharged", 3, "late_interest", 43, utc(3, 23))]),

@@ -22,6 +22,7 @@ from krafa_events.catalog import (
     FeeCharged,
     ReminderDue,
 )
+from krafa_law import rates as law_rates
 from krafa_scheduler import domain, policy, service
 
 NOW = datetime(2026, 3, 23, 9, 30, tzinfo=UTC)
@@ -81,7 +82,7 @@ def _daily_reference(ctx: domain.Context, on: date) -> int:
     total = Fraction(0)
     day = start + timedelta(days=1)
     while day <= on:
-        rate = policy.dated_value(ctx.pack.interest_rate_pct, day)
+        rate = law_rates.rate_on(ctx.pack, day)
         total += Fraction(domain.outstanding(ctx.claim, day)) * Fraction(str(rate or 0)) / 36500
         day += timedelta(days=1)
     return int(Decimal(total.numerator / Decimal(total.denominator)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
