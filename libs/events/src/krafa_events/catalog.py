@@ -8,16 +8,29 @@ A breaking change is a new class with a new versioned TYPE, never an edit of an 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import ClassVar, Literal
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 
+from krafa_events import locales
 from krafa_events.base import Channel, Contract, Event, PostalAddress
 from krafa_events.topics import Topic
 
 Currency = str
 Tone = Literal["friendly", "firm", "final"]
+
+
+class CollectionAgency(Contract):
+    """The collection agency that collects a creditor's claims after handover: its letters are
+    sent in its own name and name the creditor too."""
+
+    name: str
+    org_id: str = Field(default="", description="its national company id (kennitala, org.nr, registrikood)")
+    address: PostalAddress | None = None
+    phone: str = ""
+    email: str = ""
 
 
 class CreditorSnapshot(Contract):
@@ -33,6 +46,10 @@ class CreditorSnapshot(Contract):
     registration_no: str = Field(
         default="",
         description="the creditor's registry id: kennitala (IS), organisasjonsnummer (NO), registrikood (EE)",
+    )
+    address: PostalAddress | None = Field(default=None, description="the sender address every letter shows")
+    agency: CollectionAgency | None = Field(
+        default=None, description="the collection agency that takes over the claims at handover"
     )
 
 
@@ -68,8 +85,12 @@ class DebtorSnapshot(Contract):
     customer_no: str
     name: str
     kind: Literal["person", "company"] = "person"
-    language: str = Field(default="en", description="BCP 47 primary language: is, nb, et, en")
-    time_zone: str = "UTC"
+    language: str = Field(
+        default="en",
+        description="ISO 639-1 language we write in: is, nb, nn, et, ru, en; when absent, the country's "
+        "(krafa_events.locales), never English by accident",
+    )
+    time_zone: str = Field(default="UTC", description="IANA time zone; when absent, the country's")
     country: str = Field(min_length=2, max_length=2)
     email: str | None = None
     phone: str | None = Field(default=None, description="E.164")
@@ -77,6 +98,18 @@ class DebtorSnapshot(Contract):
     fallback_channel: Literal["letter", "netbank"] = "letter"
     customer_class: str = Field(default="regular", description="gold, silver, bronze, regular, risky…")
     netbank_opt_in: bool = Field(default=False, description="the debtor accepts documents in the online bank")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _country_defaults(cls, data: Any) -> Any:
+        # A snapshot that names no language or zone gets its country's, not English and UTC.
+        if isinstance(data, dict) and data.get("country"):
+            country = str(data["country"])
+            if not data.get("language"):
+                data = {**data, "language": locales.country_language(country)}
+            if not data.get("time_zone"):
+                data = {**data, "time_zone": locales.country_time_zone(country)}
+        return data
 
 
 class ClaimCreated(Event):
@@ -138,6 +171,30 @@ class ClaimPaid(Event):
         return str(self.claim_id)
 
 
+class LedgerLine(Contract):
+    """One entry of a claim's ledger as claims-api booked it. The component fields are signed
+    changes of what is outstanding (a fee +950 on fees; a payment of 5,000 allocated −950 fees,
+    −50 interest, −4,000 principal); their sum is the entry's effect on the balance."""
+
+    kind: str = Field(
+        description="charge (principal and creation fees), fee, interest, payment, reversal, waiver, "
+        "write_off, amendment"
+    )
+    fee_kind: str | None = Field(default=None, description="slip_fee, reminder_fee, collection_fee, late_interest…")
+    step: int | None = Field(default=None, description="the reminder step that booked a fee or interest")
+    charge_id: UUID | None = Field(default=None, description="the FeeCharged fee_id (also on its waiver)")
+    amount_minor: int = Field(description="the entry's own amount: the fee, the payment, the amount written off")
+    principal_minor: int = 0
+    fees_minor: int = 0
+    interest_minor: int = 0
+    overpaid_minor: int = 0
+    occurred_at: AwareDatetime
+    value_date: date | None = Field(default=None, description="payments: the day the money counts from")
+    rate_pct: Decimal | None = Field(default=None, description="late interest: the annual rate applied")
+    interest_from: date | None = None
+    interest_to: date | None = None
+
+
 class ClaimBalanceChanged(Event):
     """Sent by claims-api whenever its ledger changes what a claim's debtor owes: a fee or late
     interest booked, a payment or reversal applied (with any waiver it caused), the principal
@@ -155,9 +212,15 @@ class ClaimBalanceChanged(Event):
     interest_minor: int = Field(description="late interest outstanding")
     paid_minor: int = Field(description="everything paid towards the claim so far, net of reversals")
     balance_minor: int = Field(ge=0, description="what the debtor owes now: principal + fees + interest")
-    cause: Literal["fee", "interest", "payment", "reversal", "amendment"]
+    cause: Literal["fee", "interest", "payment", "reversal", "amendment", "write_off"]
     ledger_entries: int = Field(ge=1)
     changed_at: AwareDatetime
+    overpaid_minor: int = Field(default=0, ge=0, description="paid beyond what was owed")
+    lines: tuple[LedgerLine, ...] = Field(
+        default=(),
+        description="the whole ledger in booking order (`ledger_entries` of them): what each message itemises — "
+        "principal, every fee and interest line with its rate, every payment with what it covered",
+    )
 
     def subject(self) -> str:
         return str(self.claim_id)
@@ -525,6 +588,11 @@ class FeeCharged(Event):
     amount_minor: int = Field(gt=0)
     currency: Currency
     charged_at: AwareDatetime
+    rate_pct: Decimal | None = Field(
+        default=None, description="late interest: the annual rate in percent in force on the day it runs to"
+    )
+    interest_from: date | None = Field(default=None, description="late interest: the first day it accrued")
+    interest_to: date | None = Field(default=None, description="late interest: the last day it accrued")
 
     def subject(self) -> str:
         return str(self.claim_id)

@@ -68,7 +68,7 @@ REGISTRY: tuple[EventSpec, ...] = (
     EventSpec(ReminderSent, NOTIFIER, (CLAIMS_API, BOUNCE_HANDLER)),
     EventSpec(DeliveryFailed, NOTIFIER, (CLAIMS_API,)),
     EventSpec(EmailBounced, BOUNCE_HANDLER, (NOTIFIER, CLAIMS_API)),
-    EventSpec(PaymentReceived, PAYMENTS_INGEST, (CLAIMS_API, SCHEDULER)),
+    EventSpec(PaymentReceived, PAYMENTS_INGEST, (CLAIMS_API,)),
     EventSpec(PaymentUnmatched, PAYMENTS_INGEST, (CLAIMS_API,)),
     EventSpec(CardInstalmentFailed, PAYMENTS_INGEST, (CLAIMS_API,)),
     EventSpec(DebtorUpdated, CLAIMS_API, (SCHEDULER, NOTIFIER)),
@@ -86,7 +86,7 @@ REGISTRY: tuple[EventSpec, ...] = (
     EventSpec(ClaimWatchStarted, SCHEDULER, (CLAIMS_API,)),
     EventSpec(ReminderDelivered, NOTIFIER, (CLAIMS_API,)),
     EventSpec(CallOutcomeRecorded, NOTIFIER, (CLAIMS_API, SCHEDULER)),
-    EventSpec(ClaimBalanceChanged, CLAIMS_API, (PAYMENTS_INGEST,)),
+    EventSpec(ClaimBalanceChanged, CLAIMS_API, (PAYMENTS_INGEST, SCHEDULER, NOTIFIER)),
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {spec.type: spec.model for spec in REGISTRY}

@@ -8,9 +8,11 @@ from typing import Any
 
 from krafa_events.base import Channel, PostalAddress
 from krafa_events.catalog import (
+    ClaimBalanceChanged,
     ClaimCreated,
     CreditorSnapshot,
     DebtorSnapshot,
+    LedgerLine,
     PaymentReceived,
     ReminderDue,
     ReminderSent,
@@ -101,3 +103,55 @@ def a_payment_received(claim: ClaimCreated | None = None, **overrides: Any) -> P
     }
     values.update(overrides)
     return PaymentReceived(**values)
+
+
+def a_payment_line(
+    amount_minor: int, value_date: date, *, principal: int, fees: int = 0, interest: int = 0, overpaid: int = 0
+) -> LedgerLine:
+    """A payment as claims-api's ledger allocated it: `principal`, `fees` and `interest` are what it
+    took off each (positive numbers here; the line holds them as negative changes)."""
+    assert principal + fees + interest + overpaid == amount_minor, "an allocation adds up to the payment"
+    return LedgerLine(
+        kind="payment",
+        amount_minor=amount_minor,
+        principal_minor=-principal,
+        fees_minor=-fees,
+        interest_minor=-interest,
+        overpaid_minor=overpaid,
+        occurred_at=datetime.combine(value_date, datetime.min.time(), tzinfo=UTC).replace(hour=12),
+        value_date=value_date,
+    )
+
+
+def a_balance_changed(claim: ClaimCreated, *lines: LedgerLine, **overrides: Any) -> ClaimBalanceChanged:
+    """The claim's ledger after `lines` (its opening charge first), with the totals they add up to."""
+    opening = LedgerLine(
+        kind="charge",
+        fee_kind="slip_fee" if claim.fees_minor else None,
+        amount_minor=claim.amount_minor + claim.fees_minor,
+        principal_minor=claim.amount_minor,
+        fees_minor=claim.fees_minor,
+        occurred_at=claim.created_at,
+    )
+    every = (opening, *lines)
+    principal = sum(line.principal_minor for line in every)
+    fees = sum(line.fees_minor for line in every)
+    interest = sum(line.interest_minor for line in every)
+    values: dict[str, Any] = {
+        "creditor_id": claim.creditor_id,
+        "debtor_id": claim.debtor_id,
+        "claim_id": claim.claim_id,
+        "currency": claim.currency,
+        "ledger_entries": len(every),
+        "cause": "payment" if any(line.kind == "payment" for line in lines) else "fee",
+        "principal_minor": principal,
+        "fees_minor": fees,
+        "interest_minor": interest,
+        "overpaid_minor": sum(line.overpaid_minor for line in every),
+        "balance_minor": principal + fees + interest,
+        "paid_minor": sum(line.amount_minor for line in every if line.kind in ("payment", "reversal")),
+        "lines": every,
+        "changed_at": max(line.occurred_at for line in every),
+    }
+    values.update(overrides)
+    return ClaimBalanceChanged(**values)

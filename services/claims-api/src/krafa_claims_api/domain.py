@@ -200,11 +200,39 @@ class Balance:
         return self.paid_minor >= self.owed_minor
 
 
-# Partial payments cover fees, then interest, then principal: the order of Icelandic, Norwegian
-# and Estonian law alike (costs before interest before the claim itself, e.g. Estonian LOA § 88).
-# A jurisdiction that says otherwise gets its own entry.
 COMPONENTS = ("fees", "interest", "principal")
-ALLOCATION_ORDER: dict[str, tuple[str, ...]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationRule:
+    """Which component of a claim a part payment covers first, and the rule it follows."""
+
+    order: tuple[str, ...]
+    source: str
+
+
+# One allocation order per jurisdiction, owned here: claims-api's ledger is the only place a
+# payment is split, and every other service reads the split from ClaimBalanceChanged.
+ALLOCATION_ORDER: dict[str, AllocationRule] = {
+    "EE": AllocationRule(
+        COMPONENTS,
+        "võlaõigusseadus § 88 (1): costs of collecting the claim first, then interest, then the principal",
+    ),
+    "IS": AllocationRule(
+        COMPONENTS,
+        "Icelandic claims law and collection practice (innheimtulög 95/2008; the debtor's statement splits a "
+        "payment over collection costs, then dráttarvextir, then höfuðstóll)",
+    ),
+    "NO": AllocationRule(
+        COMPONENTS,
+        "Norwegian law of obligations, as inkassoforskriften's statements show it: costs (gebyr, salær), then "
+        "interest (forsinkelsesrente), then the principal (hovedstol)",
+    ),
+    "EU": AllocationRule(
+        COMPONENTS,
+        "the general European rule where a national one is silent (e.g. BGB § 367 (1)): costs, interest, principal",
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +249,8 @@ def allocate_payment(
     """Split a payment over the outstanding components in the jurisdiction's order; what is left
     over is an overpayment. A negative amount (a reversal) first takes back overpayment, then
     restores the components in reverse order, principal first."""
-    order = ALLOCATION_ORDER.get(jurisdiction.upper(), COMPONENTS)
+    rule = ALLOCATION_ORDER.get(jurisdiction.upper(), ALLOCATION_ORDER["EU"])
+    order = rule.order
     parts = dict.fromkeys(COMPONENTS, 0)
     if amount_minor >= 0:
         left = amount_minor

@@ -58,6 +58,8 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
                 "reference": event.reference,
                 "bank_ref": event.bank_ref,
                 "payment_id": str(event.payment_id),
+                # The day the money counts from, for the interest on what it leaves unpaid.
+                "value_date": (event.value_date or event.booking_date or event.received_at.date()).isoformat(),
             },
         )
 
@@ -141,6 +143,15 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
             amount_minor=event.amount_minor,
             step=event.step,
             charged_at=event.charged_at,
+            interest_terms={
+                key: str(value)
+                for key, value in (
+                    ("rate_pct", event.rate_pct),
+                    ("interest_from", event.interest_from),
+                    ("interest_to", event.interest_to),
+                )
+                if value is not None
+            },
         )
         if added or waived:
             await _history(

@@ -6,13 +6,18 @@ same transaction, so listing claims never has to sum the ledger."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
+from krafa_events.catalog import ClaimBalanceChanged, LedgerLine
 
 from krafa_claims_api import domain
+
+BalanceCause = Literal["fee", "interest", "payment", "reversal", "amendment", "write_off"]
 
 OUTSTANDING_SQL = """
     SELECT coalesce(sum(principal_minor), 0) AS principal, coalesce(sum(fees_minor), 0) AS fees,
@@ -156,3 +161,63 @@ def payment_allocation(
         "overpaid_minor": allocation.overpaid_minor,
     }
     return allocation, deltas
+
+
+async def balance_changed(
+    conn: asyncpg.Connection, claim: Mapping[str, Any], cause: BalanceCause, at: datetime
+) -> ClaimBalanceChanged:
+    """The claim's whole ledger as booked, in booking order, and what is outstanding: the event
+    every message's amounts come from. Called in the transaction that changed the ledger, after
+    the change (the claim row is locked, so the version counts entries in commit order)."""
+    rows = await conn.fetch(
+        "SELECT kind, principal_minor, fees_minor, interest_minor, overpaid_minor, amount_minor, occurred_at,"
+        " details FROM ledger_entries WHERE claim_id = $1 ORDER BY id",
+        claim["id"],
+    )
+    lines = tuple(_line(row) for row in rows)
+    principal = sum(line.principal_minor for line in lines)
+    fees = sum(line.fees_minor for line in lines)
+    interest = sum(line.interest_minor for line in lines)
+    return ClaimBalanceChanged(
+        creditor_id=claim["creditor_id"],
+        debtor_id=claim["debtor_id"],
+        claim_id=claim["id"],
+        currency=claim["currency"],
+        principal_minor=principal,
+        fees_minor=fees,
+        interest_minor=interest,
+        paid_minor=sum(line.amount_minor for line in lines if line.kind in ("payment", "reversal")),
+        balance_minor=max(principal + fees + interest, 0),
+        overpaid_minor=max(sum(line.overpaid_minor for line in lines), 0),
+        cause=cause,
+        ledger_entries=max(len(lines), 1),
+        changed_at=at,
+        lines=lines,
+    )
+
+
+def _line(row: asyncpg.Record) -> LedgerLine:
+    details: dict[str, Any] = dict(row["details"] or {})
+    charge = details.get("fee_id")
+
+    def day(key: str) -> date | None:
+        value = details.get(key)
+        return date.fromisoformat(value) if isinstance(value, str) else None
+
+    rate = details.get("rate_pct")
+    return LedgerLine(
+        kind=row["kind"],
+        fee_kind=details.get("fee_kind") or details.get("fees_kind"),  # the opening charge says "fees_kind"
+        step=details.get("step"),
+        charge_id=UUID(charge) if isinstance(charge, str) else None,
+        amount_minor=row["amount_minor"],
+        principal_minor=row["principal_minor"],
+        fees_minor=row["fees_minor"],
+        interest_minor=row["interest_minor"],
+        overpaid_minor=row["overpaid_minor"],
+        occurred_at=row["occurred_at"],
+        value_date=day("value_date"),
+        rate_pct=Decimal(str(rate)) if rate is not None else None,
+        interest_from=day("interest_from"),
+        interest_to=day("interest_to"),
+    )

@@ -25,7 +25,6 @@ from krafa_events import (
 )
 from krafa_events.catalog import (
     ClaimAmended,
-    ClaimBalanceChanged,
     ClaimDeferred,
     ClaimDisputed,
     ClaimDisputeResolved,
@@ -107,29 +106,13 @@ async def emit(uow: UnitOfWork, claim: asyncpg.Record, event: Event, now: dateti
 async def announce_balance(
     uow: UnitOfWork,
     claim: Mapping[str, Any],
-    cause: Literal["fee", "interest", "payment", "reversal", "amendment"],
+    cause: Literal["fee", "interest", "payment", "reversal", "amendment", "write_off"],
     now: datetime,
 ) -> None:
-    """ClaimBalanceChanged with the ledger as it now stands: called by every use case that books
-    an entry changing what the debtor owes, in its transaction."""
-    at = await ledger.position(uow.conn, claim["id"])
-    uow.outbox.add(
-        ClaimBalanceChanged(
-            creditor_id=claim["creditor_id"],
-            debtor_id=claim["debtor_id"],
-            claim_id=claim["id"],
-            currency=claim["currency"],
-            principal_minor=at["principal"],
-            fees_minor=at["fees"],
-            interest_minor=at["interest"],
-            paid_minor=at["paid"],
-            balance_minor=max(at["principal"] + at["fees"] + at["interest"], 0),
-            cause=cause,
-            ledger_entries=max(at["entries"], 1),
-            changed_at=now,
-        ),
-        time=now,
-    )
+    """ClaimBalanceChanged with the ledger as it now stands, every entry itemised: called by every
+    use case that books an entry changing what the debtor owes, in its transaction. The amounts
+    every message states come from here."""
+    uow.outbox.add(await ledger.balance_changed(uow.conn, claim, cause, now), time=now)
 
 
 def balance_of(claim: asyncpg.Record) -> domain.Balance:
@@ -555,6 +538,7 @@ async def write_off(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, reason: 
         occurred_at=now,
         details={"reason": reason},
     )
+    await announce_balance(uow, claim, "write_off", now)
     await uow.conn.execute(
         "UPDATE claims SET status = 'written_off', written_off_minor = written_off_minor + $2, updated_at = $3"
         " WHERE id = $1",
@@ -629,10 +613,13 @@ async def charge_fee(
     amount_minor: int,
     step: int,
     charged_at: datetime,
+    interest_terms: Mapping[str, str] | None = None,
 ) -> bool:
     """Add a dunning charge to the claim (idempotent by fee_id); False on a replay. Late interest
-    is the ledger's interest component (kind "interest", claims.interest_minor); every other kind
-    is a fee. Both go on the balance, and payments cover fees, then interest, then principal."""
+    is the ledger's interest component (kind "interest", claims.interest_minor) and keeps the rate
+    and the days it covers (`interest_terms`: rate_pct, interest_from, interest_to) for the message
+    that states it; every other kind is a fee. Both go on the balance, and payments cover them in
+    the jurisdiction's order (domain.ALLOCATION_ORDER)."""
     interest = kind == LATE_INTEREST
     if await waiver_reason(uow.conn, claim, charged_at) is not None:
         return False
@@ -645,7 +632,7 @@ async def charge_fee(
         fees_minor=0 if interest else amount_minor,
         interest_minor=amount_minor if interest else 0,
         occurred_at=charged_at,
-        details={"fee_kind": kind, "step": step, "fee_id": str(fee_id)},
+        details={"fee_kind": kind, "step": step, "fee_id": str(fee_id), **(interest_terms or {})},
     )
     if added:
         await uow.conn.execute(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 from krafa_claims_api import lifecycle, webhooks
 from krafa_claims_api.settings import Settings
 from krafa_events import ClaimPaid, PaymentReceived
-from krafa_events.catalog import ClaimReleased, FeeCharged
+from krafa_events.catalog import ClaimBalanceChanged, ClaimReleased, FeeCharged
 from krafa_kit.clock import Clock, ManualClock
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import TopicReader, eventually, publish, serving
@@ -75,6 +76,12 @@ def payment_received(
     )
 
 
+def _balances(reader: TopicReader, claim_id: uuid.UUID) -> list[ClaimBalanceChanged]:
+    return sorted(
+        (b for b in reader.of_type(ClaimBalanceChanged) if b.claim_id == claim_id), key=lambda b: b.ledger_entries
+    )
+
+
 async def claim_of(client: httpx.AsyncClient, claim_id: str) -> dict[str, Any]:
     response = await client.get(f"/v1/claims/{claim_id}")
     assert response.status_code == 200, response.text
@@ -106,6 +113,9 @@ async def _late_interest_is_booked_as_interest_and_paid_after_fees(api: Api) -> 
 
     # The reminder's fee and its late interest, each published twice (a replay under a new event id).
     interest, fee = charge("late_interest", 123), charge("reminder_fee", 950)
+    interest = interest.model_copy(
+        update={"rate_pct": Decimal("15.5"), "interest_from": date(2026, 1, 31), "interest_to": date(2026, 2, 2)}
+    )
     await publish(broker, interest, fee, interest.model_copy(), fee.model_copy())
     await eventually(lambda: _balance_is(client, claim["id"], 10_390 + 950 + 123), timeout=60)
     booked = await claim_of(client, claim["id"])
@@ -127,6 +137,26 @@ async def _late_interest_is_booked_as_interest_and_paid_after_fees(api: Api) -> 
         assert partly["status"] == "open" and partly["paid_at"] is None
         outstanding = (await client.get(f"/v1/claims/{claim['id']}/ledger")).json()["outstanding"]
         assert outstanding == {"principal_minor": 1_073, "fees_minor": 0, "interest_minor": 0}
+        # Every change of the ledger is announced whole, the payment with its allocation: what the
+        # notifier states and what the scheduler charges interest on.
+        await eventually(lambda: _balances(reader, claim_id) and _balances(reader, claim_id)[-1].ledger_entries == 4)
+        changes = _balances(reader, claim_id)
+        assert [(c.ledger_entries, c.cause) for c in changes] == [(2, "interest"), (3, "fee"), (4, "payment")]
+        latest = changes[-1]
+        assert (latest.principal_minor, latest.fees_minor, latest.interest_minor) == (1_073, 0, 0)
+        assert (latest.balance_minor, latest.paid_minor, latest.currency) == (1_073, 10_390, "ISK")
+        kinds = [(line.kind, line.fee_kind) for line in latest.lines]
+        assert kinds == [
+            ("charge", "slip_fee"),
+            ("interest", "late_interest"),
+            ("fee", "reminder_fee"),
+            ("payment", None),
+        ]
+        booked_interest, paid = latest.lines[1], latest.lines[3]
+        assert (booked_interest.charge_id, booked_interest.rate_pct) == (interest.fee_id, Decimal("15.5"))
+        assert (booked_interest.interest_from, booked_interest.interest_to) == (date(2026, 1, 31), date(2026, 2, 2))
+        assert (paid.fees_minor, paid.interest_minor, paid.principal_minor) == (-1_340, -123, -8_927)
+        assert paid.value_date == date(2026, 2, 14)
 
         # The balance pays it.
         await publish(broker, payment(1_073))

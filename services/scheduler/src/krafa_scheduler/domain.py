@@ -370,8 +370,7 @@ def interest_minor(ctx: Context, on: date) -> int:
     run of days with one rate and one principal (they change only on a rate's valid_from or a
     payment's date), exactly: the sum of principal x rate x days is divided once."""
     claim = ctx.claim
-    start = effective_due(ctx, claim.final_due_date if ctx.pack.interest_from == "final_due_date" else claim.due_date)
-    first = start + timedelta(days=1)
+    first = interest_start(ctx)
     if on < first:
         return 0
     runs = law_rates.runs(ctx.pack, first, on)
@@ -385,6 +384,20 @@ def interest_minor(ctx: Context, on: date) -> int:
             for b, e in zip([begin, *cuts], [*cuts, end], strict=True):
                 numerator += outstanding(claim, b) * rate * (e - b).days
     return int((numerator / Decimal(36500)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def interest_start(ctx: Context) -> date:
+    """The first day late interest accrues: the day after the (final) due date, moved off a
+    non-business day where the jurisdiction says so."""
+    claim = ctx.claim
+    start = effective_due(ctx, claim.final_due_date if ctx.pack.interest_from == "final_due_date" else claim.due_date)
+    return start + timedelta(days=1)
+
+
+def interest_rate(ctx: Context, on: date) -> Decimal | None:
+    """The annual late-interest rate in percent in force on `on` (what a message says was applied)."""
+    rate = law_rates.rate_on(ctx.pack, on)
+    return rate if rate else None
 
 
 def late_interest_charge(accrued_minor: int, booked_minor: int) -> int:

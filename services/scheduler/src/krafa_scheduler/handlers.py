@@ -4,14 +4,16 @@ re-plan it (resolution, release, deferral, amendment, a debtor's new time zone).
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from krafa_events import Channel, DecodedEvent, Event
 from krafa_events.catalog import (
     CallOutcomeRecorded,
     ClaimAmended,
+    ClaimBalanceChanged,
     ClaimCancelled,
     ClaimCreated,
     ClaimDeferred,
@@ -23,7 +25,6 @@ from krafa_events.catalog import (
     ClaimReleased,
     ClaimWrittenOff,
     DebtorUpdated,
-    PaymentReceived,
 )
 from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler
@@ -143,18 +144,23 @@ def make_routes(clock: Clock) -> dict[type[Event], Handler]:
             {"status": "plan", "pause_reason": "instalments", "instalments": instalments, "next_action_at": checkpoint},
         )
 
-    async def on_payment_received(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+    async def on_balance_changed(uow: UnitOfWork, envelope: DecodedEvent) -> None:
         event = envelope.event
-        assert isinstance(event, PaymentReceived)
+        assert isinstance(event, ClaimBalanceChanged)
         row = await repository.get_timeline(uow.conn, event.claim_id, lock=True)
-        if row is None:
-            return
-        paid_on: date = event.value_date or event.booking_date or event.received_at.date()
-        payments = (*service.claim_of(row).payments, (paid_on, event.amount_minor))
-        # Partial payments lower the principal that interest, fee bands and conditions see.
-        await repository.update_timeline(
-            uow.conn, row["claim_id"], {"payments": [[d.isoformat(), a] for d, a in payments]}
-        )
+        if row is None or not event.lines:
+            return  # (an announcement from before the ledger was itemised says nothing of payments)
+        # The payments as claims-api's ledger allocated them (costs, then interest, then principal,
+        # in the jurisdiction's order): interest, fee bands and conditions see the principal the
+        # ledger holds, never one this service works out on its own. The event carries the whole
+        # ledger, so the newest replaces the rest whatever order they arrive in.
+        payments = [
+            [(line.value_date or line.occurred_at.date()).isoformat(), line.amount_minor, -line.principal_minor]
+            for line in event.lines
+            if line.kind in ("payment", "reversal")
+        ]
+        if payments != (json.loads(row["payments"]) if isinstance(row["payments"], str) else row["payments"]):
+            await repository.update_timeline(uow.conn, row["claim_id"], {"payments": payments})
 
     async def on_call_outcome(uow: UnitOfWork, envelope: DecodedEvent) -> None:
         event = envelope.event
@@ -228,9 +234,7 @@ def make_routes(clock: Clock) -> dict[type[Event], Handler]:
         ClaimDeferred: on_claim_deferred,
         ClaimAmended: on_claim_amended,
         ClaimInstalmentPlanAgreed: on_instalment_plan,
-        # Routed here, but the registry lists the scheduler as a consumer of krafa.payments only
-        # once the lead adds it; until then partial payments arrive via ClaimAmended.
-        PaymentReceived: on_payment_received,
+        ClaimBalanceChanged: on_balance_changed,
         CallOutcomeRecorded: on_call_outcome,
         DebtorUpdated: on_debtor_updated,
     }

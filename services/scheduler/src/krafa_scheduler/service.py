@@ -63,7 +63,9 @@ def claim_of(row: Any) -> domain.Claim:
         debtor_country=row["debtor_country"],
         debtor_kind=row["debtor_kind"],
         customer_class=row["customer_class"],
-        payments=tuple((date.fromisoformat(p[0]), int(p[1])) for p in payments),
+        # What each payment took off the principal, as claims-api's ledger allocated it (rows
+        # written before the ledger said so hold the whole payment).
+        payments=tuple((date.fromisoformat(p[0]), int(p[2] if len(p) > 2 else p[1])) for p in payments),
     )
 
 
@@ -222,9 +224,12 @@ def instalment_checkpoint(row: Any, instalments: list[dict[str, Any]], today: da
 
 
 def instalment_missed(row: Any, instalments: list[dict[str, Any]], today: date) -> bool:
-    claim = claim_of(row)
+    payments = row["payments"]
+    if isinstance(payments, str):
+        payments = json.loads(payments)
     owed = sum(int(i["amount_minor"]) for i in instalments if date.fromisoformat(i["due_date"]) < today)
-    paid = sum(amount for paid_on, amount in claim.payments if paid_on < today)
+    # Instalments are of the whole balance: every payment counts in full, whatever it covered.
+    paid = sum(int(p[1]) for p in payments if date.fromisoformat(p[0]) < today)
     return paid < owed
 
 
@@ -329,6 +334,7 @@ def events_of(
     first = real[0]
     step, number = first.step, first.index + 1
     creditor_id, debtor_id = first.claim.creditor_id, first.claim.debtor_id
+    charges = _charges_of(fired, group, number, now)
     for f, due in zip(fired, group, strict=True):
         if not f.skipped and due.cursor.last_fired_at is None:
             events.append(
@@ -360,6 +366,8 @@ def events_of(
                 cc=step.cc,
                 bcc=step.bcc,
                 policy=group[0].ctx.policy.ref,
+                # The notifier states the balance only once the ledger holds this step's charges.
+                fee_ids=tuple(c.fee_id for c in charges),
             )
         )
         if step.kind == "claim_watch" and first.watch_round == 1:
@@ -397,8 +405,18 @@ def events_of(
             )
             for f in real
         )
-    for f in real:
-        events.extend(
+    events.extend(charges)
+    return events
+
+
+def _charges_of(fired: list[domain.Fired], group: list[Due], number: int, now: datetime) -> list[FeeCharged]:
+    """The fees and the late interest a fired step books, one FeeCharged each."""
+    charges: list[FeeCharged] = []
+    for f, due in zip(fired, group, strict=True):
+        if f.skipped:
+            continue
+        creditor_id, debtor_id = f.claim.creditor_id, f.claim.debtor_id
+        charges.extend(
             FeeCharged(
                 creditor_id=creditor_id,
                 debtor_id=debtor_id,
@@ -413,8 +431,15 @@ def events_of(
             for kind, amount in f.fees
         )
         if f.interest_charge_minor:
-            # Late interest accrued since the last step goes onto the claim's ledger.
-            events.append(
+            # Late interest accrued since the last step goes onto the claim's ledger, with the
+            # rate and the period the debtor is told.
+            day = f.at.astimezone(due.ctx.tz).date()
+            since = domain.interest_start(due.ctx)
+            before = due.cursor
+            if before.interest_booked_minor and before.last_fired_at is not None:
+                # Booked up to the previous step's day already: this line is the days since.
+                since = max(since, before.last_fired_at.astimezone(due.ctx.tz).date() + timedelta(days=1))
+            charges.append(
                 FeeCharged(
                     creditor_id=creditor_id,
                     debtor_id=debtor_id,
@@ -425,9 +450,12 @@ def events_of(
                     amount_minor=f.interest_charge_minor,
                     currency=f.claim.currency,
                     charged_at=now,
+                    rate_pct=domain.interest_rate(due.ctx, day),
+                    interest_from=since,
+                    interest_to=day,
                 )
             )
-    return events
+    return charges
 
 
 def sweep_debtor(dues: list[Due], now: datetime, contacts: list[domain.Contact], out: SweepResult) -> None:

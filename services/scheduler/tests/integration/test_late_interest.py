@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from krafa_events import Channel, Topic
 from krafa_events.catalog import FeeCharged, ReminderDue
-from krafa_events.testing import a_claim_created, a_payment_received
+from krafa_events.testing import a_balance_changed, a_claim_created, a_payment_line
 from krafa_kit.clock import ManualClock
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import TopicReader, eventually, publish, serving
@@ -59,24 +60,34 @@ async def test_late_interest_is_booked_with_each_step_once(database_url: str, br
         assert (first.creditor_id, first.debtor_id) == (claim.creditor_id, claim.debtor_id)
         assert first.charged_at == clock.now()
 
-        # Half is paid on 15 March: from that day interest runs on 50,000.
-        payment = a_payment_received(
-            claim, amount_minor=50_000, value_date=date(2026, 3, 15), booking_date=date(2026, 3, 15),
-            received_at=datetime(2026, 3, 15, 12, tzinfo=UTC),
-        )  # fmt: skip
+        # 50,000 is paid on 15 March. claims-api's ledger takes the slip fee (390) and the interest
+        # booked (42) first, the rest off the principal: from that day interest runs on 50,432 —
+        # what the ledger says, not 50,000 worked out here.
+        payment = a_balance_changed(
+            claim, a_payment_line(50_000, date(2026, 3, 15), fees=390, interest=42, principal=49_568)
+        )
         await publish(broker.bootstrap, payment)
         await eventually(lambda: timeline_has_payment(timeline), timeout=60)
         before = {c: (await timeline())[c] for c in CURSOR}
 
-        # The collection warning: (100,000 x 2 + 50,000 x 9 days) x 15.5 % / 365 = 276 accrued.
+        # The collection warning: (100,000 x 2 + 50,432 x 9 days) x 15.5 % / 365 = 277.68 accrued.
         clock.set(datetime(2026, 3, 23, 9, 30, tzinfo=UTC))
         await eventually(lambda: len(booked()) == 2, timeout=60)
         second = booked()[1]
-        assert (second.step, second.amount_minor) == (3, 276 - 42)
+        assert (second.step, second.amount_minor) == (3, 278 - 42)
+        # With the rate and the days it covers, for the message that states it.
+        assert (second.rate_pct, second.interest_from, second.interest_to) == (
+            Decimal("15.5"),
+            date(2026, 3, 14),
+            date(2026, 3, 23),
+        )
+        # The warning renders only once the ledger holds the charges its step booked.
+        warning_due = next(r for r in dunning.of_type(ReminderDue) if r.step == 3)
+        assert second.fee_id in warning_due.fee_ids
         assert second.fee_id == uuid.uuid5(domain.FEE_NAMESPACE, f"{claim.claim_id}:late_interest:3")
         warning = [r for r in dunning.of_type(ReminderDue) if r.step == 3]
-        assert [r.interest_minor for r in warning] == [276]
-        assert (await timeline())["interest_booked_minor"] == 276
+        assert [r.interest_minor for r in warning] == [278]
+        assert (await timeline())["interest_booked_minor"] == 278
 
         # Replayed: the step fires again from the state it fired from (a restored row, as after a
         # failover to a copy that missed the commit). The same booking — same id, same amount —
@@ -90,7 +101,7 @@ async def test_late_interest_is_booked_with_each_step_once(database_url: str, br
         await eventually(lambda: len(booked()) == 3, timeout=60)
         replay = booked()[2]
         assert (replay.fee_id, replay.amount_minor, replay.step) == (second.fee_id, second.amount_minor, 3)
-        assert (await timeline())["interest_booked_minor"] == 276
+        assert (await timeline())["interest_booked_minor"] == 278
 
         # Swept again on the same day (nothing new accrued): the next step is weeks away and no
         # booking appears; the claim's bookings add up to the accrual, by distinct ids.
@@ -101,7 +112,7 @@ async def test_late_interest_is_booked_with_each_step_once(database_url: str, br
             )
         await eventually(lambda: timeline_moved(timeline, clock.now()), timeout=60)
         assert len(booked()) == 3
-        assert sum(f.amount_minor for f in {f.fee_id: f for f in booked()}.values()) == 276
+        assert sum(f.amount_minor for f in {f.fee_id: f for f in booked()}.values()) == 278
 
 
 async def timeline_has_payment(timeline: Any) -> bool:

@@ -24,7 +24,7 @@ from krafa_events.catalog import (
     Instalment,
     ReminderDue,
 )
-from krafa_events.testing import a_claim_created, a_payment_received
+from krafa_events.testing import a_balance_changed, a_claim_created, a_payment_line
 from krafa_scheduler import domain, repository
 
 from .conftest import Engine
@@ -69,7 +69,7 @@ async def test_dispute_hold_deferral_and_plan_replan_predictably(engine: Engine)
     )  # fmt: skip
     await engine.deliver(dispute, deferral, instalments, gone)
     # The first instalment is paid on time; the second is not.
-    await engine.deliver(a_payment_received(plan, amount_minor=5_000, value_date=date(2026, 3, 19)))
+    await engine.deliver(a_balance_changed(plan, a_payment_line(5_000, date(2026, 3, 19), fees=390, principal=4_610)))
 
     # The held claim: held within the creditor's 24-hour notice window, released five days later.
     await engine.run_until(utc(3, 31, 9))
@@ -126,14 +126,15 @@ async def test_dispute_hold_deferral_and_plan_replan_predictably(engine: Engine)
 async def test_amendment_partial_payment_call_retry_and_new_time_zone(engine: Engine) -> None:
     claim = a_claim_created(amount_minor=100_000, due_date=date(2026, 3, 2), final_due_date=date(2026, 3, 12))
     await engine.deliver(claim)
-    # The creditor raises the amount and moves the due date a week; the debtor pays half.
+    # The creditor raises the amount and moves the due date a week; the debtor pays half, which
+    # claims-api's ledger applies to the slip fee first and the rest to the principal.
     await engine.deliver(
         ClaimAmended(
             creditor_id=claim.creditor_id, debtor_id=claim.debtor_id, claim_id=claim.claim_id,
             amount_minor=120_000, currency="ISK", due_date=date(2026, 3, 9), final_due_date=date(2026, 3, 19),
             amended_at=engine.clock.now(),
         ),
-        a_payment_received(claim, amount_minor=60_000, value_date=date(2026, 3, 25)),
+        a_balance_changed(claim, a_payment_line(60_000, date(2026, 3, 25), fees=390, principal=59_610)),
     )  # fmt: skip
     await engine.run_until(utc(3, 10, 9))
     first = [e for e in await engine.new_events() if isinstance(e, ReminderDue)]
@@ -148,12 +149,13 @@ async def test_amendment_partial_payment_call_retry_and_new_time_zone(engine: En
     await engine.run_until(utc(3, 31))
     later = [e for e in await engine.new_events() if isinstance(e, ReminderDue)]
     assert [(r.step, r.due_at) for r in later] == [(2, utc(3, 20, 8)), (3, utc(3, 30, 7))]
-    # Interest on the amended amount from the new eindagi, on half of it after the payment.
+    # Interest on the amended amount from the new eindagi, on what the ledger left of it after the
+    # payment (120,000 - 59,610), not on half of it.
     days_full, days_half = (
         (date(2026, 3, 25) - date(2026, 3, 19)).days - 1,
         (date(2026, 3, 30) - date(2026, 3, 24)).days,
     )
-    expected = round((120_000 * days_full + 60_000 * days_half) * 0.155 / 365)
+    expected = round((120_000 * days_full + 60_390 * days_half) * 0.155 / 365)
     assert later[1].interest_minor == expected
     # Letters on 9 and 20 April (19th a Sunday), the call ten days later on 30 April.
     await engine.run_until(utc(4, 30, 7))
