@@ -19,3 +19,8 @@ class Settings(ServiceSettings):
     hold_expiry_poll_s: float = Field(
         default=1.0, gt=0, description="longest wait (wall seconds) between looks for holds whose `until` passed"
     )
+    portal_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token of the web service's `/v1/portal/*` calls; unset: only a loopback "
+        "`KRAFA_HTTP_HOST` serves them",
+    )

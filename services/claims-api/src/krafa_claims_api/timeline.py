@@ -31,6 +31,8 @@ KINDS = {
     "krafa.dunning.claim_escalated.v1": "escalated",
     "krafa.dunning.claim_watch_started.v1": "claim_watch",
     "krafa.dunning.creditor_notice_due.v1": "handover_notice",
+    "krafa.portal.arrangement_requested": "arrangement_requested",
+    "krafa.portal.arrangement_decided": "arrangement_decided",
 }
 
 # The notifier serves each delivery (state, channel, and its rendered content) here.

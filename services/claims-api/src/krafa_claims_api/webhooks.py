@@ -44,7 +44,14 @@ from krafa_kit.db import Database
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("claim.paid", "claim.disputed", "claim.handover_pending", "payment.unmatched", "contact.bounced")
+EVENT_TYPES = (
+    "claim.paid",
+    "claim.disputed",
+    "claim.handover_pending",
+    "payment.unmatched",
+    "contact.bounced",
+    "arrangement.requested",
+)
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secret)
 # Standard Webhooks' suggested schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h,
 # 10 h, 10 h; then the delivery is marked failed (it stays in the log).

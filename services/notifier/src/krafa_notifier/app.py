@@ -13,6 +13,7 @@ from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_notifier import calls, kpi, soft_retry
+from krafa_notifier.api.portal import portal
 from krafa_notifier.api.routes import agents, creditors, receipts
 from krafa_notifier.channels import EmailChannel, LetterChannel, NetbankChannel
 from krafa_notifier.content import ReminderRenderer
@@ -73,6 +74,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             batch_size=settings.dispatch_batch_size,
             concurrency=settings.dispatch_concurrency,
             idle_wall_s=settings.dispatch_idle_wall_s,
+            portal_url=settings.portal_url,
+            portal_link_secret=settings.portal_link_secret.get_secret_value().encode()
+            if settings.portal_link_secret
+            else None,
         )
         await dispatcher.run()
 
@@ -94,7 +99,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     app.state.settings = settings
     app.state.renderer = renderer
-    for router in (receipts, agents, creditors):
+    app.state.channels = channels  # the one-time codes of the portal go out on the same channels
+    for router in (receipts, agents, creditors, portal):
         app.include_router(router)
 
     @app.get(

@@ -130,6 +130,9 @@ class ReminderContent:
     sent_on: date
     pay_by: date | None = None  # the date the reminder asks payment by, when the policy sets one
     default_language: str = FALLBACK_LANGUAGE  # the creditor's, for debtors in other languages
+    # The debtor's personal link to the portal (see, pay by card, object, ask for time); where
+    # there is one it is the message's link, in place of the creditor's payment link.
+    portal_link: str | None = None
 
     def __post_init__(self) -> None:
         if not self.claims:
@@ -139,8 +142,9 @@ class ReminderContent:
         if self.step < 1:
             raise ValueError("step starts at 1")
         # The link becomes an href: only web links, never javascript: or data: URLs.
-        if self.payment_link is not None and not self.payment_link.startswith(("https://", "http://")):
-            raise ValueError("payment_link must be an http(s) URL")
+        for link in (self.payment_link, self.portal_link):
+            if link is not None and not link.startswith(("https://", "http://")):
+                raise ValueError("payment_link and portal_link must be http(s) URLs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +194,7 @@ class LetterText:
     address_lines: tuple[str, ...]  # recipient block, name first, country last when foreign
     sender_line: str  # the small return line above the address in the envelope window
     pay_by: str | None = None
+    portal_link: str | None = None  # printed with a QR code
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,11 +339,12 @@ class ReminderRenderer:
             totals=view["totals"],
             common_reference=view["common_reference"],
             account=c.creditor_account,
-            payment_link=c.payment_link,
+            payment_link=c.portal_link or c.payment_link,
             contact_phone=c.creditor_contact_phone,
             address_lines=self._address_lines(c.address, lang),
             sender_line=" · ".join(p for p in (c.creditor_name, c.creditor_contact_phone) if p.strip()),
             pay_by=view["pay_by"],
+            portal_link=c.portal_link,
         )
 
     def check_override(self, override: TemplateOverride, sample: ReminderContent) -> str:
@@ -403,6 +409,8 @@ class ReminderRenderer:
             labels = dict(module.labels)
             # Added after the first translations: a language directory without it says "due date".
             labels.setdefault("pay_by", labels.get("due_date", "Pay by"))
+            labels.setdefault("portal_link", labels.get("payment_link", "My pages"))
+            labels.setdefault("portal", labels.get("payment_link", "My pages"))
             missing = LABEL_KEYS - labels.keys()
             if missing:
                 raise ValueError(f"lang/{code}.j2 labels lack {', '.join(sorted(missing))}")
@@ -454,7 +462,8 @@ class ReminderRenderer:
             "creditor_name": c.creditor_name,
             "contact_phone": c.creditor_contact_phone,
             "account": c.creditor_account,
-            "payment_link": c.payment_link,
+            "payment_link": c.portal_link or c.payment_link,
+            "portal_link": c.portal_link,
             "debtor_name": c.debtor_name,
             "sent_on": str(format_date(c.sent_on, "long", locale=loc)),
             "claims": claims,

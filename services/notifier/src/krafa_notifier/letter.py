@@ -37,6 +37,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any, Final
 
+import segno
 from fontTools import subset as ftsubset  # type: ignore[import-untyped]
 from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from fpdf import FPDF
@@ -679,7 +680,9 @@ def _payment_box(flow: _Flow, text: LetterText, accent: tuple[int, int, int]) ->
         rows.append((labels["reference"], text.common_reference))
     elif any(cl.reference for cl in text.claims):
         rows.append((labels["reference"], labels["reference_each"]))
-    if text.payment_link:
+    if text.portal_link:
+        rows.append((labels["portal"], text.portal_link))
+    elif text.payment_link:
         rows.append((labels["payment_link"], text.payment_link))
     rows.append((labels["phone"], text.contact_phone))
 
@@ -688,10 +691,14 @@ def _payment_box(flow: _Flow, text: LetterText, accent: tuple[int, int, int]) ->
     flow.font("B", 9.5)
     label_w = max(flow.width(label) for label, _ in rows) + 4
     value_x = x + label_w
-    value_w = MARGIN_LEFT_MM + CONTENT_WIDTH_MM - value_x
+    # The personal link as a QR code at the right: a phone opens it without typing.
+    qr_w = _QR_MM if text.portal_link else 0.0
+    value_w = MARGIN_LEFT_MM + CONTENT_WIDTH_MM - value_x - (qr_w + 4 if qr_w else 0)
     flow.font("", 9.5)
     wrapped = [(label, flow.wrap(value, value_w) or [""]) for label, value in rows]
-    top = flow.need(line_h * sum(len(lines) for _, lines in wrapped))
+    top = flow.need(max(line_h * sum(len(lines) for _, lines in wrapped), qr_w))
+    if text.portal_link:
+        _qr(pdf, text.portal_link, MARGIN_LEFT_MM + CONTENT_WIDTH_MM - qr_w, top, qr_w)
     y = top
     for (label, lines), (_, value) in zip(wrapped, rows, strict=True):
         flow.font("B", 9.5)
@@ -700,10 +707,34 @@ def _payment_box(flow: _Flow, text: LetterText, accent: tuple[int, int, int]) ->
         for line in lines:
             flow.put(value_x, y, line_h, line)
             y += line_h
-        if value == text.payment_link:
+        if value in (text.payment_link, text.portal_link):
             pdf.link(value_x, y - line_h * len(lines), value_w, line_h * len(lines), value)
+    y = max(y, top + qr_w)
     pdf.set_draw_color(*accent)
     pdf.set_line_width(0.8)
     pdf.line(MARGIN_LEFT_MM + 0.4, top, MARGIN_LEFT_MM + 0.4, y)
     pdf.set_line_width(0.2)
     pdf.set_y(y + 5)
+
+
+_QR_MM = 24.0
+
+
+def _qr(pdf: FPDF, url: str, x: float, y: float, size: float) -> None:
+    """The URL as a QR code drawn in vector squares (crisp in print at any resolution), with the
+    quiet zone of four modules the standard asks for inside `size`."""
+    matrix = segno.make(url, error="m", micro=False).matrix
+    modules = len(matrix) + 8
+    cell = size / modules
+    pdf.set_fill_color(0, 0, 0)
+    for row, bits in enumerate(matrix):
+        col = 0
+        while col < len(bits):
+            if not bits[col]:
+                col += 1
+                continue
+            run = col
+            while run < len(bits) and bits[run]:
+                run += 1
+            pdf.rect(x + (col + 4) * cell, y + (row + 4) * cell, (run - col) * cell, cell, style="F")
+            col = run

@@ -25,6 +25,7 @@ from typing import Any
 
 import asyncpg
 from krafa_events import Channel, DeliveryFailed, EmailBounced, ReminderDue, ReminderSent
+from krafa_events import portal_link as links
 from krafa_events import return_path as verp
 from krafa_events.catalog import DebtorSnapshot, ReminderDelivered
 from krafa_kit.clock import Clock
@@ -339,8 +340,11 @@ class Dispatcher:
         batch_size: int = 200,
         concurrency: int = 16,
         idle_wall_s: float = 0.05,
+        portal_url: str | None = None,
+        portal_link_secret: bytes | None = None,
     ) -> None:
         self.db, self.clock = db, clock
+        self.portal_url, self.portal_link_secret = portal_url, portal_link_secret
         self.email, self.letters, self.renderer = email, letters, renderer
         self.sms, self.netbank = sms_provider, netbank
         self.receipts_url, self.dkim_signer = receipts_url, dkim_signer
@@ -520,7 +524,14 @@ class Dispatcher:
             interest_minor=row["interest_minor"],
             pay_by=row["pay_by"],
             sent_on=self.clock.now().date(),
+            portal_link=self._portal_link(row["id"]),
         )
+
+    def _portal_link(self, delivery: uuid.UUID) -> str | None:
+        """The debtor's personal link to the portal, the same whenever this delivery is rendered."""
+        if not self.portal_url or not self.portal_link_secret:
+            return None
+        return links.url(self.portal_url, delivery, self.portal_link_secret)
 
     async def _send_email(
         self,
@@ -780,6 +791,7 @@ def reminder_content(
     pay_by: date | None,
     sent_on: date,
     language: str | None = None,
+    portal_link: str | None = None,
 ) -> content.ReminderContent:
     """What a reminder says: every claim itemised, this step's fee and the accrued interest on
     the first line, the creditor's payment details and a link built from its URL template."""
@@ -824,6 +836,7 @@ def reminder_content(
         else None,
         sent_on=sent_on,
         pay_by=pay_by,
+        portal_link=portal_link,
         default_language=JURISDICTION_LANGUAGE.get(str(claims[0].get("jurisdiction") or "").upper(), "en"),
     )
 

@@ -59,3 +59,14 @@ class Settings(ServiceSettings):
     dispatch_batch_size: int = 200
     dispatch_concurrency: int = 16
     dispatch_idle_wall_s: float = 0.05
+    portal_url: str | None = Field(
+        default=None, description="the debtor portal's public URL: every reminder carries a personal link to it"
+    )
+    portal_link_secret: SecretStr | None = Field(
+        default=None, description="HMAC key of the personal portal links (the notifier and the web share it)"
+    )
+    portal_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token of the web service's calls (one-time codes, documents); unset: only a "
+        "loopback `KRAFA_HTTP_HOST` serves them",
+    )

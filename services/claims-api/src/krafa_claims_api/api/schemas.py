@@ -571,7 +571,14 @@ class DepartmentList(BaseModel):
 
 # --- webhooks --------------------------------------------------------------------------------
 
-WebhookType = Literal["claim.paid", "claim.disputed", "claim.handover_pending", "payment.unmatched", "contact.bounced"]
+WebhookType = Literal[
+    "claim.paid",
+    "claim.disputed",
+    "claim.handover_pending",
+    "payment.unmatched",
+    "contact.bounced",
+    "arrangement.requested",
+]
 
 
 class WebhookIn(Strict):
