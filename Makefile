@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MEMBERS := libs/events libs/law libs/kit libs/iobws services/claims-api services/scheduler services/notifier \
-           services/bounce-handler services/payments-ingest tools/krafa
+           services/bounce-handler services/payments-ingest services/web tools/krafa
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=

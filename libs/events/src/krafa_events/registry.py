@@ -42,6 +42,7 @@ SCHEDULER = "scheduler"
 NOTIFIER = "notifier"
 BOUNCE_HANDLER = "bounce-handler"
 PAYMENTS_INGEST = "payments-ingest"
+WEB = "web"  # the pages for people: learns each reminder's personal link
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ REGISTRY: tuple[EventSpec, ...] = (
     EventSpec(ClaimPaid, CLAIMS_API, (SCHEDULER, NOTIFIER, PAYMENTS_INGEST)),
     EventSpec(DueDatePassed, SCHEDULER, (CLAIMS_API,)),
     EventSpec(ReminderDue, SCHEDULER, (NOTIFIER, CLAIMS_API)),
-    EventSpec(ReminderSent, NOTIFIER, (CLAIMS_API, BOUNCE_HANDLER)),
+    EventSpec(ReminderSent, NOTIFIER, (CLAIMS_API, BOUNCE_HANDLER, WEB)),
     EventSpec(DeliveryFailed, NOTIFIER, (CLAIMS_API,)),
     EventSpec(EmailBounced, BOUNCE_HANDLER, (NOTIFIER, CLAIMS_API)),
     EventSpec(PaymentReceived, PAYMENTS_INGEST, (CLAIMS_API,)),

@@ -67,6 +67,6 @@ class Settings(ServiceSettings):
     )
     portal_token: SecretStr | None = Field(
         default=None,
-        description="bearer token of the web service's calls (one-time codes, documents); unset: only a "
-        "loopback `KRAFA_HTTP_HOST` serves them",
+        description="bearer token the web service presents on the portal routes of the other services; unset: "
+        "only a loopback `KRAFA_HTTP_HOST` serves them",
     )

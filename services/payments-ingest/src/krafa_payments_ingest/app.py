@@ -12,7 +12,8 @@ from krafa_kit.http import create_app as create_service_app
 from krafa_kit.http import document_guards, install_text_errors
 from krafa_kit.runtime import Runtime, ServiceSpec
 
-from krafa_payments_ingest import kpi
+from krafa_payments_ingest import kpi, psp
+from krafa_payments_ingest.api.cards import portal_router, webhook_router
 from krafa_payments_ingest.api.routes import card_router, router
 from krafa_payments_ingest.handlers import build_routes
 from krafa_payments_ingest.inbox import Inbox
@@ -44,6 +45,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     runtime = create_runtime(settings, clock)
     if settings.operator_token is None:
         log.warning("KRAFA_OPERATOR_TOKEN is unset: the operator API answers only on a loopback listener")
+    client = (
+        psp.CheckoutClient(settings.psp_url, settings.psp_secret_key.get_secret_value())
+        if settings.psp_url and settings.psp_secret_key
+        else None
+    )
+
+    async def close() -> None:
+        if client is not None:
+            await client.close()
+
     app = create_service_app(
         runtime,
         title="Krafa payments ingest",
@@ -51,10 +62,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         "queue of payments no claim matched; card processors report failed card instalments. "
         "Authenticate with `Authorization: Bearer <operator token>` "
         "(KRAFA_OPERATOR_TOKEN; must be set in production). Errors are RFC 9457 problem details.",
+        on_shutdown=close,
     )
     app.state.settings = settings
+    app.state.psp = client
     app.include_router(router)
     app.include_router(card_router)
+    app.include_router(portal_router)  # card checkouts started from the debtor portal
+    app.include_router(webhook_router)  # the provider's signed webhook
     document_guards(app)
     install_text_errors(app)  # NUL in text → 422, not 500
     return app

@@ -18,3 +18,15 @@ class Settings(ServiceSettings):
     )
     inbox_poll_interval_s: float = Field(default=1.0, gt=0, description="how often the inbox is listed")
     inbox_csv_mapping: str | None = Field(default=None, description="the saved CSV mapping for *.csv in the inbox")
+    portal_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token the web service presents on the portal routes of the other services; unset: "
+        "only a loopback `KRAFA_HTTP_HOST` serves them",
+    )
+    psp_url: str | None = Field(
+        default=None, description="card payments: the provider's API (Stripe Checkout's shape); unset: no card payments"
+    )
+    psp_secret_key: SecretStr | None = Field(default=None, description="card payments: the provider's secret API key")
+    psp_webhook_secret: SecretStr | None = Field(
+        default=None, description="card payments: the key of the provider's webhook signatures (Stripe-Signature)"
+    )

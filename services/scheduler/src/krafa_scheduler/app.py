@@ -197,11 +197,21 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             raise Problem(404, "Not Found", "no timeline for this claim")
         return {k: (str(v) if v is not None else None) for k, v in dict(row).items()}
 
+    async def operator_or_portal(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        # The debtor portal shows a debtor what happens next (the web asks with its own token).
+        presented = credentials.credentials if credentials else None
+        if not operator_allowed(settings, settings.operator_token, presented) and not (
+            settings.portal_token is not None and operator_allowed(settings, settings.portal_token, presented)
+        ):
+            raise Problem(401, "Unauthorized", "operator token required", headers={"WWW-Authenticate": "Bearer"})
+
     @app.get(
         "/v1/claims/{claim_id}/schedule",
         tags=["timelines"],
         summary="Dry run: what the debtor receives next and when, with fees and late interest",
-        dependencies=[Depends(operator)],
+        dependencies=[Depends(operator_or_portal)],
         responses=problems(401, 404, 422),
         response_model=ScheduleOut,
     )

@@ -1,5 +1,5 @@
 from krafa_kit.settings import ServiceSettings
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 
 class Settings(ServiceSettings):
@@ -8,3 +8,8 @@ class Settings(ServiceSettings):
     sweep_batch_size: int = 1000
     sweep_idle_wall_s: float = 0.1
     operator_token: SecretStr | None = None
+    portal_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token the web service presents on the portal routes of the other services; unset: "
+        "only a loopback `KRAFA_HTTP_HOST` serves them",
+    )

@@ -34,13 +34,14 @@ from krafa_kit.kafka import ensure_topics
 
 log = logging.getLogger("krafa.stack")
 
-SERVICES = ("claims-api", "scheduler", "notifier", "bounce-handler", "payments-ingest")
+SERVICES = ("claims-api", "scheduler", "notifier", "bounce-handler", "payments-ingest", "web")
 SCHEMAS = {
     "claims-api": "claims",
     "scheduler": "scheduler",
     "notifier": "notifier",
     "bounce-handler": "bounces",
     "payments-ingest": "payments",
+    "web": "web",
 }
 DEFAULT_PORTS = {
     "claims-api": 8000,
@@ -48,9 +49,12 @@ DEFAULT_PORTS = {
     "notifier": 8002,
     "bounce-handler": 8003,
     "payments-ingest": 8004,
+    "web": 8005,
     "bounce-smtp": 2525,
     "smtp-catcher": 1025,
     "provider-sink": 8090,
+    "psp-sink": 8091,
+    "idp-sink": 8092,
     "postgres": 55432,
     "broker": 19092,
 }
@@ -143,6 +147,29 @@ class Stack:
         # Derived from the stack's own secret, so a restarted stack keeps verifying receipts.
         return hmac.new(self.state.return_path_secret.encode(), b"sms-receipts", hashlib.sha256).hexdigest()
 
+    def _derived(self, purpose: bytes) -> str:
+        return hmac.new(self.state.return_path_secret.encode(), purpose, hashlib.sha256).hexdigest()
+
+    @property
+    def portal_link_secret(self) -> str:
+        return self._derived(b"portal-links")
+
+    @property
+    def portal_token(self) -> str:
+        return self._derived(b"portal-token")
+
+    @property
+    def psp_secret_key(self) -> str:
+        return "sk_test_" + self._derived(b"psp-key")[:32]
+
+    @property
+    def psp_webhook_secret(self) -> str:
+        return "whsec_" + self._derived(b"psp-webhook")[:32]
+
+    @property
+    def oidc_client_secret(self) -> str:
+        return self._derived(b"oidc-client")
+
     @property
     def spool(self) -> Path:
         return self.home / "spool"
@@ -167,6 +194,8 @@ class Stack:
                 "KRAFA_ADMIN_TOKEN": self.state.admin_token,
                 "KRAFA_OPERATOR_TOKEN": self.state.admin_token,
                 "KRAFA_WEBHOOK_ALLOW_PRIVATE": "true",  # claims-api: webhook sinks on 127.0.0.1 (local stack only)
+                "KRAFA_PORTAL_TOKEN": self.portal_token,
+                "KRAFA_PORTAL_URL": self.url("web"),
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -189,8 +218,23 @@ class Stack:
             env["KRAFA_SMS_RECEIPT_SECRET"] = self.receipt_secret
             env["KRAFA_NETBANK_URL"] = self.url("provider-sink") + "/netbank/documents"
             env["KRAFA_PUBLIC_URL"] = self.url("notifier")
+            env["KRAFA_PORTAL_LINK_SECRET"] = self.portal_link_secret
         if service == "bounce-handler":
             env["KRAFA_SMTP_PORT"] = str(ports["bounce-smtp"])
+        if service == "payments-ingest":
+            env["KRAFA_PSP_URL"] = self.url("psp-sink")
+            env["KRAFA_PSP_SECRET_KEY"] = self.psp_secret_key
+            env["KRAFA_PSP_WEBHOOK_SECRET"] = self.psp_webhook_secret
+        if service == "web":
+            env["KRAFA_PORTAL_LINK_SECRET"] = self.portal_link_secret
+            env["KRAFA_CLAIMS_API_URL"] = self.url("claims-api")
+            env["KRAFA_SCHEDULER_URL"] = self.url("scheduler")
+            env["KRAFA_NOTIFIER_URL"] = self.url("notifier")
+            env["KRAFA_PAYMENTS_URL"] = self.url("payments-ingest")
+            env["KRAFA_OIDC_ISSUER"] = self.url("idp-sink")
+            env["KRAFA_OIDC_CLIENT_ID"] = "krafa-web"
+            env["KRAFA_OIDC_CLIENT_SECRET"] = self.oidc_client_secret
+            env["KRAFA_OIDC_NAME"] = "Test e-ID"
         env.update(self.config.extra_env)
         return env
 
@@ -208,7 +252,7 @@ class Stack:
         asyncio.run(self._prepare_broker())
         say("starting the SMTP catcher and the provider sink")
         self._start_sinks()
-        say("starting the five services")
+        say("starting the services")
         # Simulated time starts now, so the seconds spent booting do not eat simulated days.
         self.sim_epoch = time.time()
         for service in SERVICES:
@@ -268,7 +312,39 @@ class Stack:
             ],
             os.environ.copy(),
         )
-        self.wait_ready(("provider-sink",), path="/healthz")
+        self._spawn(
+            "psp-sink",
+            [
+                sys.executable,
+                "-m",
+                "krafa.sinks.psp_sink",
+                "--port",
+                str(ports["psp-sink"]),
+                "--secret-key",
+                self.psp_secret_key,
+                "--webhook-url",
+                self.url("payments-ingest") + "/v1/psp/webhook",
+                "--webhook-secret",
+                self.psp_webhook_secret,
+                "--spool",
+                str(self.spool / "psp"),
+            ],
+            os.environ.copy(),
+        )
+        self._spawn(
+            "idp-sink",
+            [
+                sys.executable,
+                "-m",
+                "krafa.sinks.idp_sink",
+                "--port",
+                str(ports["idp-sink"]),
+                "--client-secret",
+                self.oidc_client_secret,
+            ],
+            os.environ.copy(),
+        )
+        self.wait_ready(("provider-sink", "psp-sink", "idp-sink"), path="/healthz")
 
     def start_service(self, service: str) -> None:
         self._spawn(service, [sys.executable, "-m", module_for(service)], self.service_env(service))
@@ -339,7 +415,7 @@ class Stack:
                     os.kill(process.pid, signal.SIGCONT)
 
     def stop(self) -> None:
-        for name in (*SERVICES, "smtp-catcher", "provider-sink"):
+        for name in (*SERVICES, "smtp-catcher", "provider-sink", "psp-sink", "idp-sink"):
             process = self.processes.get(name)
             if process is not None:
                 stop_process(process)

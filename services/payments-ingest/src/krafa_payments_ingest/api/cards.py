@@ -1,0 +1,104 @@
+"""Card payments from the debtor portal: checkouts (the web service, KRAFA_PORTAL_TOKEN) and the
+provider's signed webhook."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials
+from krafa_kit.http import OPERATOR_BEARER, Problem, operator_allowed, problems
+from pydantic import BaseModel, ConfigDict, Field
+
+from krafa_payments_ingest import checkouts, psp
+from krafa_payments_ingest.api.deps import DB, CurrentClock
+
+
+def require_portal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(OPERATOR_BEARER)]
+) -> None:
+    settings = request.app.state.settings
+    if not operator_allowed(settings, settings.portal_token, credentials.credentials if credentials else None):
+        raise Problem(401, "Unauthorized", "the portal token is required", headers={"WWW-Authenticate": "Bearer"})
+
+
+portal_router = APIRouter(prefix="/v1/card-checkouts", tags=["card payments"], dependencies=[Depends(require_portal)])
+webhook_router = APIRouter(tags=["card payments"])
+
+
+class CheckoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    creditor_id: UUID
+    debtor_id: UUID
+    claim_id: UUID
+    amount_minor: int = Field(gt=0, description="integer minor units of `currency` (ISO 4217)")
+    currency: str = Field(pattern="^[A-Z]{3}$")
+    description: str = Field(min_length=1, max_length=200)
+    language: str = Field(default="en", max_length=8)
+    success_url: str = Field(pattern="^https?://", max_length=2000)
+    cancel_url: str = Field(pattern="^https?://", max_length=2000)
+
+
+class CheckoutOut(BaseModel):
+    id: str
+    url: str
+
+
+class CheckoutStatus(BaseModel):
+    id: str
+    claim_id: UUID
+    amount_minor: int
+    currency: str
+    status: Literal["open", "paid", "expired"]
+
+
+def _client(request: Request) -> psp.CheckoutClient:
+    client: psp.CheckoutClient | None = request.app.state.psp
+    if client is None:
+        raise Problem(503, "Service Unavailable", "card payments are not configured (KRAFA_PSP_URL)")
+    return client
+
+
+@portal_router.post(
+    "",
+    status_code=201,
+    response_model=CheckoutOut,
+    summary="Start a hosted card checkout for (part of) a claim",
+    responses=problems(401, 404, 409, 422, _503="the provider is unreachable or not configured"),
+)
+async def create_checkout(body: CheckoutIn, request: Request, db: DB, clock: CurrentClock) -> CheckoutOut:
+    session = await checkouts.start(db, _client(request), checkouts.CheckoutRequest(**body.model_dump()), clock.now())
+    return CheckoutOut(id=session.id, url=session.url)
+
+
+@portal_router.get(
+    "/{checkout_id}", response_model=CheckoutStatus, summary="A checkout's state", responses=problems(401, 404)
+)
+async def get_checkout(checkout_id: str, db: DB) -> dict[str, Any]:
+    found = await checkouts.status(db, checkout_id)
+    if found is None:
+        raise Problem(404, "Not Found", "no such checkout")
+    return found
+
+
+@webhook_router.post(
+    "/v1/psp/webhook",
+    summary="The payment-service provider's webhook (Stripe-Signature)",
+    responses=problems(403, 404, 422),
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}},
+)
+async def psp_webhook(request: Request, db: DB, clock: CurrentClock) -> dict[str, bool]:
+    settings = request.app.state.settings
+    if settings.psp_webhook_secret is None:
+        raise Problem(404, "Not Found", "card payments are not configured")
+    payload = await request.body()
+    try:
+        event = psp.verify(
+            payload, request.headers.get("stripe-signature"), settings.psp_webhook_secret.get_secret_value()
+        )
+    except psp.BadSignature as exc:
+        raise Problem(403, "Forbidden", str(exc)) from exc
+    applied = await checkouts.completed(db, event, clock.now())
+    return {"received": True, "applied": applied}

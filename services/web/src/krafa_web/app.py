@@ -1,0 +1,68 @@
+"""web: the pages for people — the debtor portal (Mínar síður). Server-rendered HTML over the
+owning services' APIs; its own schema holds links, logins and sessions only (docs/adr/0006)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from krafa_kit.clock import Clock
+from krafa_kit.http import create_app as create_service_app
+from krafa_kit.http import install_text_errors
+from krafa_kit.runtime import Runtime, ServiceSpec
+
+from krafa_web.api.pages import install_pages, router
+from krafa_web.clients import Clients
+from krafa_web.handlers import build_routes
+from krafa_web.identity import OidcClient
+from krafa_web.service import Portal
+from krafa_web.settings import Settings
+
+SCHEMA = "web"
+MIGRATIONS = Path(__file__).parent / "migrations"
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    runtime = Runtime(ServiceSpec("web", SCHEMA, MIGRATIONS), settings, clock)
+    clients = Clients.create(
+        claims_url=settings.claims_api_url,
+        scheduler_url=settings.scheduler_url,
+        notifier_url=settings.notifier_url,
+        payments_url=settings.payments_url,
+        token=settings.portal_token.get_secret_value() if settings.portal_token else None,
+    )
+    portal = Portal(runtime.db, runtime.clock, clients, settings)
+    runtime.spec.routes = build_routes(portal)
+    oidc = None
+    if settings.oidc_issuer and settings.oidc_client_id:
+        oidc = OidcClient(
+            issuer=settings.oidc_issuer,
+            client_id=settings.oidc_client_id,
+            client_secret=settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None,
+            redirect_uri=settings.portal_url.rstrip("/") + "/auth/callback",
+            scopes=settings.oidc_scopes,
+            national_id_claim=settings.oidc_national_id_claim,
+        )
+
+    async def close() -> None:
+        await clients.close()
+        if oidc is not None:
+            await oidc.close()
+
+    app = create_service_app(
+        runtime,
+        title="Krafa web",
+        description="The debtor portal: server-rendered pages for people (not an API).",
+        on_shutdown=close,
+    )
+    app.state.settings = settings
+    app.state.portal = portal
+    app.state.clients = clients
+    app.state.oidc = oidc
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(router)
+    install_pages(app)
+    install_text_errors(app)
+    return app

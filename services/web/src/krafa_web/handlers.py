@@ -1,0 +1,18 @@
+"""What the web learns from the other services: each reminder's personal link (ReminderSent)."""
+
+from __future__ import annotations
+
+from krafa_events import DecodedEvent, Event, ReminderSent
+from krafa_kit.consumer import Handler
+from krafa_kit.db import UnitOfWork
+
+from krafa_web.service import Portal
+
+
+def build_routes(portal: Portal) -> dict[type[Event], Handler]:
+    async def on_reminder_sent(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        event = envelope.event
+        assert isinstance(event, ReminderSent)
+        await portal.record_link(uow, event)
+
+    return {ReminderSent: on_reminder_sent}
