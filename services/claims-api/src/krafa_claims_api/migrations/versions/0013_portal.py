@@ -1,15 +1,15 @@
 """claims-api: the debtor portal's self-service terms and arrangement requests.
 
-Revision ID: 0012_portal
-Revises: 0011_hold_expiry
+Revision ID: 0013_portal
+Revises: 0012_payment_identity
 Create Date: 2026-12-06
 """
 
 from alembic import op
 from krafa_kit.migrations import run_sql
 
-revision = "0012_portal"
-down_revision = "0011_hold_expiry"
+revision = "0013_portal"
+down_revision = "0012_payment_identity"
 branch_labels = None
 depends_on = None
 
