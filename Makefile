@@ -9,11 +9,22 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 CHAOS_ARGS ?= --repeat 3 --keep-failed .krafa/chaos-failed
+# Apache Kafka's jars (deploy/kafka/pom.xml pins the version), copied by Maven, never committed.
+KAFKA_DIR := .krafa-kafka
+KAFKA_STAMP := $(KAFKA_DIR)/libs/.copied
 
-.PHONY: install run demo test test-unit test-integration test-e2e lint fmt typecheck \
+.PHONY: install kafka run demo test test-unit test-integration test-e2e lint fmt typecheck \
         schemas asyncapi constraints up down clean bench chaos
 
-install: $(STAMP)
+install: $(STAMP) $(KAFKA_STAMP)
+
+kafka: $(KAFKA_STAMP)
+
+$(KAFKA_STAMP): deploy/kafka/pom.xml
+	rm -rf $(KAFKA_DIR)/libs
+	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+	    -DoutputDirectory=$(CURDIR)/$(KAFKA_DIR)/libs
+	@touch $@
 
 $(STAMP): constraints.txt requirements.in $(addsuffix /pyproject.toml,$(MEMBERS))
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -75,4 +86,4 @@ down:
 	docker compose down
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(KAFKA_DIR) .pytest_cache .mypy_cache .ruff_cache

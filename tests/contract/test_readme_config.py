@@ -34,7 +34,7 @@ MEANING = {
     "kafka_sasl_password": "SASL password",
     "kafka_ssl_check_hostname": "verify the brokers' host names against their certificates",
     "kafka_idempotence": "idempotent producer (Apache Kafka; the embedded broker lacks it)",
-    "kafka_fetch_max_wait_ms": "consumer fetch wait (latency follows it on the embedded broker)",
+    "kafka_fetch_max_wait_ms": "consumer fetch wait (latency follows it on the embedded broker; `500` on Apache Kafka)",
     "kafka_consumer_group_prefix": "consumer groups are `<prefix>.<service>`",
     "kafka_session_timeout_ms": "consumer session timeout; the embedded broker holds joins for half of it",
     "http_host": "HTTP listen address",
@@ -101,8 +101,17 @@ MEANING = {
 # Read straight from the environment by the tools, not by a Settings class.
 TOOL_VARIABLES = {
     "KRAFA_HOME": ("`./.krafa`", "krafa CLI", "where `krafa run` keeps its data and logs"),
-    "KRAFA_BROKER_LOG": ("`warn`", "embedded broker", "log level of the embedded broker (RUST_LOG)"),
-    "KRAFA_TEST_BACKEND": ("`embedded`", "tests", "test fixtures: `embedded` PostgreSQL and broker"),
+    "KRAFA_BROKER_LOG": ("`warn`", "embedded broker", "log level of the embedded broker (RUST_LOG) or of Apache Kafka"),
+    "KRAFA_KAFKA_LIBS": (
+        "`./.krafa-kafka/libs`",
+        "kit",
+        "Apache Kafka's jars for the local cluster (`make kafka` copies them there)",
+    ),
+    "KRAFA_TEST_BACKEND": (
+        "`embedded`",
+        "tests",
+        "test fixtures: `embedded` PostgreSQL and Tansu, or `kafka`: a three-node Apache Kafka cluster",
+    ),
     "KRAFA_FUZZ_EXAMPLES": ("`8`", "tests", "schemathesis examples per operation (raise for a deeper run)"),
     "KRAFA_IOBWS_CLAIMS_DOC": (
         "unset",

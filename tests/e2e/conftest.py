@@ -1,5 +1,6 @@
 """The whole embedded stack as separate processes, one per test module: PostgreSQL, the broker,
-the sinks and the five services, on free ports, with a simulated clock (a day every 3 s)."""
+the sinks and the five services, on free ports, with a simulated clock (a day every 3 s). With
+KRAFA_TEST_BACKEND=kafka the broker is the session's three-node Apache Kafka cluster."""
 
 from __future__ import annotations
 
@@ -9,19 +10,22 @@ from pathlib import Path
 
 import pytest
 from krafa.stack import Stack, StackConfig
+from krafa_kit.kafka_cluster import KafkaCluster
 
 SIM_START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
 
-def make_stack(home: Path, day_seconds: float = 3.0) -> Stack:
+def make_stack(home: Path, day_seconds: float = 3.0, kafka: KafkaCluster | None = None) -> Stack:
     config = StackConfig.with_free_ports(home, sim_speed=86400 / day_seconds, durable=False)
     config.sim_start = SIM_START
+    if kafka is not None:
+        config.broker, config.kafka = "kafka", kafka
     return Stack(config)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    instance = make_stack(tmp_path_factory.mktemp("stack"))
+def stack(tmp_path_factory: pytest.TempPathFactory, stack_kafka: KafkaCluster | None) -> Iterator[Stack]:
+    instance = make_stack(tmp_path_factory.mktemp("stack"), kafka=stack_kafka)
     try:
         instance.start()
         yield instance

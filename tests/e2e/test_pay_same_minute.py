@@ -20,6 +20,7 @@ import pytest
 from krafa.observer import Observer
 from krafa.sinks.smtp_catcher import read_spool
 from krafa.stack import Stack
+from krafa_kit.kafka_cluster import KafkaCluster
 from krafa_kit.testing import eventually
 from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt053, camt054
 
@@ -46,8 +47,8 @@ IBAN = "IS140159260076545510730339"
 
 
 @pytest.fixture(scope="module")
-def minute_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    instance = make_stack(tmp_path_factory.mktemp("stack"), day_seconds=86400 / SPEED)
+def minute_stack(tmp_path_factory: pytest.TempPathFactory, stack_kafka: KafkaCluster | None) -> Iterator[Stack]:
+    instance = make_stack(tmp_path_factory.mktemp("stack"), day_seconds=86400 / SPEED, kafka=stack_kafka)
     instance.config.sim_start = SIM_START
     instance.sim_start = SIM_START
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import email
-import os
 import signal
 import time
 from collections import Counter
@@ -18,6 +17,7 @@ import pytest
 from krafa.sinks.smtp_catcher import read_spool
 from krafa.stack import Stack
 from krafa_events import ClaimCreated, ReminderSent, Topic
+from krafa_kit.kafka_cluster import KafkaCluster
 from krafa_kit.testing import TopicReader, eventually
 from krafa_notifier.settings import Settings as NotifierSettings
 
@@ -27,10 +27,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def slow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def slow_stack(tmp_path_factory: pytest.TempPathFactory, stack_kafka: KafkaCluster | None) -> Iterator[Stack]:
     # Simulated time starts a minute before the first reminders fall due, and a day lasts 20 s,
     # so the second reminders stay far away while the first batch is sent.
-    instance = make_stack(tmp_path_factory.mktemp("stack"), day_seconds=20)
+    instance = make_stack(tmp_path_factory.mktemp("stack"), day_seconds=20, kafka=stack_kafka)
     instance.config.sim_start = datetime(2026, 3, 3, 8, 59, tzinfo=UTC)
     instance.sim_start = instance.config.sim_start
     try:
@@ -105,8 +105,7 @@ async def test_broker_paused_delays_events_but_api_keeps_accepting_claims(stack:
     async with httpx.AsyncClient(timeout=30) as client, TopicReader(stack.broker.bootstrap, Topic.CLAIMS) as claims:
         key = await new_creditor(client, stack)
         headers = {"Authorization": f"Bearer {key}"}
-        assert stack.broker.process is not None
-        os.kill(stack.broker.process.pid, signal.SIGSTOP)
+        stack.broker.pause()  # every node of a cluster
         try:
             created = []
             slowest = 0.0
@@ -122,7 +121,7 @@ async def test_broker_paused_delays_events_but_api_keeps_accepting_claims(stack:
             # producer's request timeout (15 s); these return as soon as their transaction commits.
             assert slowest < 10
         finally:
-            os.kill(stack.broker.process.pid, signal.SIGCONT)
+            stack.broker.resume()
         await eventually(lambda: {str(e.claim_id) for e in claims.of_type(ClaimCreated)} >= set(created), timeout=120)
 
         async def all_planned() -> bool:

@@ -69,9 +69,12 @@ def test_kafka_ssl_and_sasl_from_the_environment(tmp_path: Path, monkeypatch: py
 
 async def test_producer_idempotence_and_transactions_are_off_unless_switched_on() -> None:
     default = create_producer(ServiceSettings(kafka_bootstrap="127.0.0.1:1"))
-    transactional = create_producer(ServiceSettings(kafka_bootstrap="127.0.0.1:1", kafka_transactional_id="notifier-0"))
+    configured = ServiceSettings(kafka_bootstrap="127.0.0.1:1", kafka_transactional_id="notifier-0")
+    transactional = create_producer(configured, transactional=True)
     assert default._txn_manager is None
     assert transactional._txn_manager is not None and transactional._txn_manager.transactional_id == "notifier-0"
+    # The service's own producer (dead letters) never joins the relay's transactions.
+    assert create_producer(configured)._txn_manager is None
 
 
 async def test_database_tls_and_password_reach_the_real_connection(

@@ -27,12 +27,12 @@ PG_USER = "postgres"
 PG_SYSTEM_USER = "embedded_postgres"
 
 
-def die_with_parent() -> None:
-    """In a child, before exec: ask Linux to SIGTERM us when the parent dies, so a supervisor or
-    test run that is killed outright leaves no servers behind."""
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """In a child, before exec: ask Linux to send `sig` to us when the parent dies, so a
+    supervisor or test run that is killed outright leaves no servers behind."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(PR_SET_PDEATHSIG, sig)
 
 
 PR_SET_PDEATHSIG = 1
@@ -320,6 +320,20 @@ class EmbeddedBroker:
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process)
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.process.pid] if self.process is not None and self.process.poll() is None else []
+
+    def pause(self) -> None:
+        """The broker stops answering (SIGSTOP): unreachable, not lost."""
+        for pid in self.pids:
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
 
 @contextlib.contextmanager

@@ -7,6 +7,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from krafa_events.topics import PARTITIONS, Topic, dlq_topic
 
 from krafa_kit.settings import ServiceSettings, client_ssl_context
@@ -36,14 +38,17 @@ def security_options(settings: ServiceSettings) -> dict[str, Any]:
 _security = security_options
 
 
-def create_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+def create_producer(settings: ServiceSettings, *, transactional: bool = False) -> AIOKafkaProducer:
+    """The service's producer (DLQ records, and the relay's unless transactions are configured);
+    with `transactional`, the outbox relay's own producer under KRAFA_KAFKA_TRANSACTIONAL_ID."""
+    transactional_id = settings.kafka_transactional_id if transactional else None
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
-        client_id=f"{settings.service_name}-producer",
+        client_id=f"{settings.service_name}-{'relay' if transactional_id else 'producer'}",
         acks="all",
         # A transactional producer is idempotent by definition; both stay off unless configured.
-        enable_idempotence=settings.kafka_idempotence or settings.kafka_transactional_id is not None,
-        transactional_id=settings.kafka_transactional_id,
+        enable_idempotence=settings.kafka_idempotence or transactional_id is not None,
+        transactional_id=transactional_id,
         linger_ms=2,
         max_batch_size=256 * 1024,
         request_timeout_ms=15000,
@@ -63,22 +68,80 @@ def create_consumer(settings: ServiceSettings, topics: tuple[str, ...], group: s
         max_poll_records=settings.consumer_batch_size,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=max(settings.kafka_session_timeout_ms // 6, 250),
+        isolation_level="read_committed" if settings.kafka_read_committed else "read_uncommitted",
+        partition_assignment_strategy=(
+            (StickyPartitionAssignor,) if settings.kafka_assignor == "sticky" else (RoundRobinPartitionAssignor,)
+        ),
         **_security(settings),
     )
 
 
-async def ensure_topics(bootstrap: str, *, replication: int = 1, **security: Any) -> None:
-    """Create every Krafa topic and its dead-letter topic; existing ones are left alone."""
+TOPIC_ALREADY_EXISTS = 36
+
+
+async def _create(admin: AIOKafkaAdminClient, names: list[str], replication: int) -> dict[str, int]:
+    """Create `names` with their documented partitions; returns the topics that failed, with the
+    broker's error code (one that already exists is no failure)."""
+    partitions = {name: PARTITIONS[topic] for topic in Topic for name in (topic.value, dlq_topic(topic.value))}
+    if not names:
+        return {}
+    response = await admin.create_topics([NewTopic(name, partitions[name], replication) for name in names])
+    return {error[0]: error[1] for error in response.topic_errors if error[1] not in (0, TOPIC_ALREADY_EXISTS)}
+
+
+async def ensure_topics(bootstrap: str, *, replication: int = 1, timeout: float = 120, **security: Any) -> None:
+    """Create every Krafa topic and its dead-letter topic; existing ones are left alone. Retried
+    while the cluster cannot place the replicas yet (a node of a new cluster not registered)."""
+    import asyncio
+
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        wanted = []
-        for topic in Topic:
-            for name in (topic.value, dlq_topic(topic.value)):
-                if name not in existing:
-                    wanted.append(NewTopic(name, PARTITIONS[topic], replication))
-        if wanted:
-            await admin.create_topics(wanted)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            existing = set(await admin.list_topics())
+            failed = await _create(admin, [n for n in krafa_topic_names() if n not in existing], replication)
+            if not failed:
+                return
+            if loop.time() > deadline:
+                raise RuntimeError(f"topics not created within {timeout}s (error codes): {failed}")
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+
+
+def krafa_topic_names() -> list[str]:
+    return [name for topic in Topic for name in (topic.value, dlq_topic(topic.value))]
+
+
+async def reset_topics(bootstrap: str, *, replication: int = 1, timeout: float = 60, **security: Any) -> None:
+    """Delete every Krafa topic and create it again, empty (a cluster shared by test stacks
+    one after another: each starts as on a new cluster)."""
+    import asyncio
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
+    await admin.start()
+    try:
+        existing = [name for name in krafa_topic_names() if name in set(await admin.list_topics())]
+        if existing:
+            await admin.delete_topics(existing)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        # The controller forgets a deleted topic at once, but creating it again can race the
+        # deletion: retried until every name is created anew.
+        wanted = krafa_topic_names()
+        while wanted:
+            left = set(await admin.list_topics()) & set(existing)
+            failed = (
+                await _create(admin, [n for n in wanted if n not in left], replication)
+                if len(left) < len(wanted)
+                else {}
+            )
+            wanted = [n for n in wanted if n in left or n in failed]
+            if wanted and loop.time() > deadline:
+                raise TimeoutError(f"topics not recreated within {timeout}s: {sorted(wanted)}")
+            if wanted:
+                await asyncio.sleep(0.2)
     finally:
         await admin.close()

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -125,9 +125,14 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 0.5,
         retention_days: int = 7,
+        transactional_producer: Callable[[], Any] | None = None,
     ) -> None:
         self.db = db
         self.producer = producer
+        # With Apache Kafka and KRAFA_KAFKA_TRANSACTIONAL_ID: a producer of its own, made once
+        # this replica holds the relay lock, and each batch one Kafka transaction.
+        self.transactional_producer = transactional_producer
+        self._publisher: Any = producer
         self.service = service
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
@@ -166,6 +171,11 @@ class OutboxRelay:
                     break
                 await asyncio.sleep(1.0)  # a standby: another replica's relay is publishing
             self.is_leader = True
+            if self.transactional_producer is not None:
+                # Starting it fences any earlier producer under the same transactional id (a
+                # relay that lost its lock but not its process): its open transaction aborts.
+                self._publisher = self.transactional_producer()
+                await self._publisher.start()
             await conn.add_listener(notify_channel(self.db.schema), self._on_notify)
             last_housekeeping = 0.0
             while not self._stopping:
@@ -180,6 +190,10 @@ class OutboxRelay:
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
         finally:
             self.is_leader = False
+            if self._publisher is not self.producer:
+                with contextlib.suppress(Exception):
+                    await self._publisher.stop()
+                self._publisher = self.producer
             with contextlib.suppress(Exception):
                 await conn.close()
 
@@ -194,13 +208,13 @@ class OutboxRelay:
         )
         if not rows:
             return 0
-        futures = []
-        for row in rows:
-            headers = [(name, value.encode()) for name, value in json.loads(row["headers"])]
-            futures.append(await self.producer.send(row["topic"], value=row["value"], key=row["key"], headers=headers))
-        # Every record must be acknowledged before any row is marked: a failure leaves the whole
-        # batch unpublished, to be sent again (consumers absorb the duplicates).
-        await asyncio.gather(*futures)
+        if self._publisher is self.producer:
+            await self._send_all(rows)
+        else:
+            # One transaction per batch: read_committed consumers see all of it or, when the
+            # commit fails and the rows are sent again, nothing of the first attempt.
+            async with self._publisher.transaction():
+                await self._send_all(rows)
         await conn.execute(
             "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
             [row["id"] for row in rows],
@@ -209,6 +223,17 @@ class OutboxRelay:
             metrics.OUTBOX_PUBLISHED.labels(self.service, row["topic"]).inc()
         self.published_total += len(rows)
         return len(rows)
+
+    async def _send_all(self, rows: Sequence[asyncpg.Record]) -> None:
+        futures = []
+        for row in rows:
+            headers = [(name, value.encode()) for name, value in json.loads(row["headers"])]
+            futures.append(
+                await self._publisher.send(row["topic"], value=row["value"], key=row["key"], headers=headers)
+            )
+        # Every record must be acknowledged before any row is marked: a failure leaves the whole
+        # batch unpublished, to be sent again (consumers absorb the duplicates).
+        await asyncio.gather(*futures)
 
     async def _housekeeping(self, conn: asyncpg.Connection) -> None:
         backlog, oldest = await conn.fetchrow(

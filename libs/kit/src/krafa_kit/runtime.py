@@ -68,6 +68,11 @@ class Runtime:
             batch_size=self.settings.outbox_batch_size,
             poll_interval_s=self.settings.outbox_poll_interval_s,
             retention_days=self.settings.outbox_retention_days,
+            transactional_producer=(
+                (lambda: create_producer(self.settings, transactional=True))
+                if self.settings.kafka_transactional_id
+                else None
+            ),
         )
         self._spawn("producer", self._start_producer)
         topics = topics_consumed_by(self.spec.name)

@@ -56,8 +56,15 @@ class ServiceSettings(BaseSettings):
     smtp_tls_cafile: Path | None = Field(
         default=None, description="CA bundle for SMTP over TLS/STARTTLS (default: the system's)"
     )
-    # Tansu answers a waiting fetch only when it times out, so latency follows this value.
+    # Tansu answers a waiting fetch only when it times out, so latency follows this value there;
+    # Apache Kafka answers as soon as records arrive, so it runs at Kafka's own 500 ms.
     kafka_fetch_max_wait_ms: int = 10
+    kafka_read_committed: bool = Field(
+        default=False, description="consumers skip records of aborted transactions (Apache Kafka)"
+    )
+    kafka_assignor: Literal["roundrobin", "sticky"] = Field(
+        default="roundrobin", description="how a consumer group divides partitions; sticky keeps them on rebalance"
+    )
     kafka_consumer_group_prefix: str = "krafa"
     # Tansu holds a group join for half the session timeout, so a short one makes starts and
     # rebalances quick; heartbeats run in the background every sixth of it.

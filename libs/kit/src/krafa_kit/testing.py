@@ -1,6 +1,11 @@
 """Pytest fixtures over the real pieces: an embedded PostgreSQL per test session with a fresh
 database per test, and a fresh embedded broker per test (Tansu starts in ~0.1 s), so tests never
-see each other's rows or events. Registered as a plugin by the root conftest.py."""
+see each other's rows or events. Registered as a plugin by the root conftest.py.
+
+KRAFA_TEST_BACKEND=kafka puts the same tests on Apache Kafka: one three-node KRaft cluster per
+test session (a JVM start is seconds, not 0.1 s), every Krafa topic deleted and created anew for
+each test, and the services' Kafka settings (idempotent, transactional relay, read_committed)
+in the environment."""
 
 from __future__ import annotations
 
@@ -19,7 +24,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from krafa_kit.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
-from krafa_kit.kafka import ensure_topics
+from krafa_kit.kafka import ensure_topics, reset_topics
+from krafa_kit.kafka_cluster import REPLICATION, KafkaCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -32,9 +38,21 @@ def shared_dir() -> Path:
     return path
 
 
-# KRAFA_TEST_BACKEND=testcontainers runs the same suite against Apache Kafka and PostgreSQL
-# images where a Docker engine is available; the default is the embedded pair.
+# KRAFA_TEST_BACKEND=kafka runs the same suite against a three-node Apache Kafka cluster (the
+# jars `make kafka` fetched, on the local JDK); =testcontainers against Apache Kafka and
+# PostgreSQL images where a Docker engine is available; the default is the embedded pair.
 BACKEND = os.environ.get("KRAFA_TEST_BACKEND", "embedded")
+BACKENDS = ("embedded", "kafka", "testcontainers")
+if BACKEND not in BACKENDS:
+    raise RuntimeError(f"KRAFA_TEST_BACKEND={BACKEND!r}: choose one of {', '.join(BACKENDS)}")
+
+# What every service runs with on Apache Kafka (krafa.stack.kafka_env sets the same for stacks).
+KAFKA_SERVICE_ENV = {
+    "KRAFA_KAFKA_IDEMPOTENCE": "true",
+    "KRAFA_KAFKA_READ_COMMITTED": "true",
+    "KRAFA_KAFKA_FETCH_MAX_WAIT_MS": "500",
+    "KRAFA_KAFKA_ASSIGNOR": "sticky",
+}
 
 
 class ContainerPostgres:
@@ -117,8 +135,49 @@ async def database_url(embedded_pg: EmbeddedPostgres) -> AsyncIterator[str]:
         await conn.close()
 
 
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """Apache Kafka, three KRaft nodes, once per test session; its start time and memory are
+    printed in the session's output (-s) and kept in the cluster's directory."""
+    cluster = KafkaCluster(tmp_path_factory.mktemp("kafka"))
+    cluster.start()
+    rss = cluster.memory_rss_bytes()
+    note = f"Apache Kafka {cluster.bootstrap}: started in {cluster.started_in_s:.1f} s, {rss >> 20} MiB resident"
+    (cluster.home / "started.txt").write_text(note + "\n")
+    print(note)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_kafka(request: pytest.FixtureRequest) -> KafkaCluster | None:
+    """The cluster whole-stack tests (e2e, chaos) run on: the session's Apache Kafka with
+    KRAFA_TEST_BACKEND=kafka, else None (each stack starts its own embedded broker)."""
+    if BACKEND != "kafka":
+        return None
+    cluster: KafkaCluster = request.getfixturevalue("kafka_cluster")
+    return cluster
+
+
 @pytest.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[EmbeddedBroker]:
+async def broker(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[EmbeddedBroker]:
+    if BACKEND == "kafka":
+        cluster: KafkaCluster = request.getfixturevalue("kafka_cluster")
+        await reset_topics(cluster.bootstrap, replication=REPLICATION)
+        env = {**KAFKA_SERVICE_ENV, "KRAFA_KAFKA_CONSUMER_GROUP_PREFIX": f"krafa-{uuid.uuid4().hex[:8]}"}
+        saved = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        try:
+            yield cluster  # type: ignore[misc]
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        return
     instance: Any = (
         ContainerKafka() if BACKEND == "testcontainers" else EmbeddedBroker(log_path=tmp_path / "broker.log")
     )

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
 import re
 import shutil
@@ -57,6 +56,7 @@ from krafa_events import (
 from krafa_events.catalog import ClaimDisputed, FeeCharged
 from krafa_events.registry import topics_consumed_by
 from krafa_events.topics import PARTITIONS
+from krafa_kit.kafka_cluster import KafkaCluster
 from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
 
 from krafa.sinks.smtp_catcher import FaultMode, read_faults, read_spool, write_fault_mode
@@ -99,6 +99,7 @@ class ChaosOptions:
     day_seconds: float | None = None
     claims_per_s: float | None = None
     broker_pause_s: float | None = None
+    broker: str = "embedded"  # or "kafka": Apache Kafka, and the faults of krafa.kafka_faults too
     say: Callable[[str], None] = field(default=lambda message: None)
 
     def __post_init__(self) -> None:
@@ -818,13 +819,11 @@ class Chaos:
             raise RuntimeError(f"not ready after {timeout:.0f} s: {', '.join(sorted(pending))}") from None
 
     async def pause_broker(self, seconds: float) -> str:
-        process = self.stack.broker.process
-        assert process is not None
-        os.kill(process.pid, signal.SIGSTOP)
+        self.stack.broker.pause()
         try:
             await asyncio.sleep(seconds)
         finally:
-            os.kill(process.pid, signal.SIGCONT)
+            self.stack.broker.resume()
         return f"{seconds:.0f} s stopped"
 
     async def lose_broker(self) -> str:
@@ -927,9 +926,7 @@ class Chaos:
                 write_fault_mode(self.stack.smtp_faults_file, FaultMode())
 
     async def _together(self, victims: list[str], pause: float) -> str:
-        process = self.stack.broker.process
-        assert process is not None
-        os.kill(process.pid, signal.SIGSTOP)
+        self.stack.broker.pause()
         try:
             await asyncio.to_thread(self.stack.restart_postgres, 1.0)
             for service in victims:
@@ -937,7 +934,7 @@ class Chaos:
                 self.down_on_purpose.discard(service)
             await asyncio.sleep(max(pause / 2, 2))
         finally:
-            os.kill(process.pid, signal.SIGCONT)
+            self.stack.broker.resume()
         await self.wait_ready(victims, 180)
         return "recovered"
 
@@ -1315,15 +1312,24 @@ async def _eventually(check: Callable[[], Any], *, timeout: float, interval: flo
         await asyncio.sleep(interval)
 
 
-def run_chaos(options: ChaosOptions, *, keep_logs: Path | None = None, keep_failed: Path | None = None) -> ChaosReport:
+def run_chaos(
+    options: ChaosOptions,
+    *,
+    keep_logs: Path | None = None,
+    keep_failed: Path | None = None,
+    kafka: KafkaCluster | None = None,
+) -> ChaosReport:
     """Start a stack in a temporary directory, run the chaos, stop the stack; `keep_logs` gets a
-    copy of every log, `keep_failed` the whole stack directory (database files too) of a failed run."""
+    copy of every log, `keep_failed` the whole stack directory (database files too) of a failed run;
+    `kafka` a running Apache Kafka cluster to use (broker "kafka") instead of starting one."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="krafa-chaos-") as tmp:
         config = StackConfig.with_free_ports(
             Path(tmp), sim_speed=86400 / float(options.day_seconds or 3), durable=False
         )
         config.sim_start = SIM_START
+        config.broker = "kafka" if kafka is not None or options.broker == "kafka" else "embedded"
+        config.kafka = kafka
         stack = Stack(config)
         report = ChaosReport(seed=options.seed or 0)
         try:

@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from krafa.stack import DEFAULT_PORTS, SERVICES, Stack, StackConfig, module_for, replay_outboxes
+from krafa.stack import BROKERS, DEFAULT_PORTS, SERVICES, Stack, StackConfig, module_for, replay_outboxes
 
 
 def repo_home() -> Path:
@@ -111,7 +111,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         shutil.rmtree(home)
     claims = args.claims if args.demo else None
-    config = StackConfig(home=home, sim_speed=86400 / (args.day_seconds or day_seconds_for(claims or 40)))
+    config = StackConfig(
+        home=home, sim_speed=86400 / (args.day_seconds or day_seconds_for(claims or 40)), broker=args.broker
+    )
     if args.demo and not (home / "state.json").exists():
         config.sim_start = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
     stack = Stack(config)
@@ -135,9 +137,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             Path(tmp), sim_speed=86400 / (args.day_seconds or day_seconds_for(args.claims)), durable=False
         )
         config.sim_start = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+        config.broker = args.broker
         stack = Stack(config)
         print(
-            f"krafa demo: {args.claims} claims, one simulated day every "
+            f"krafa demo: {args.claims} claims on the {args.broker} broker, one simulated day every "
             f"{86400 / config.sim_speed:.1f} s, stack in {tmp}",
             flush=True,
         )
@@ -274,6 +277,7 @@ def cmd_chaos(args: argparse.Namespace) -> int:
             rounds=args.rounds,
             seed=None if args.seed is None else args.seed + run,
             day_seconds=args.day_seconds,
+            broker=args.broker,
             say=lambda m: print(f"  {m}", flush=True),
         )
         report = run_chaos(
@@ -298,6 +302,15 @@ def cmd_service(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_broker_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--broker",
+        choices=BROKERS,
+        default="embedded",
+        help="embedded: Tansu, in memory (default); kafka: a three-node Apache Kafka cluster (make kafka)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="krafa", description="Krafa debt-collection pipeline")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -309,12 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--home", default=None, help="state directory (default ./.krafa)")
     run.add_argument("--fresh", action="store_true", help="start from an empty state directory")
     run.add_argument("--timeout", type=float, default=600)
+    add_broker_option(run)
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="run the demo scenario headless; exit 0 only if every outcome happened")
     demo.add_argument("--claims", type=int, default=40)
     demo.add_argument("--day-seconds", type=float, default=None)
     demo.add_argument("--timeout", type=float, default=900)
+    add_broker_option(demo)
     demo.set_defaults(func=cmd_demo)
 
     creditors = sub.add_parser("creditors", help="manage creditors").add_subparsers(dest="action", required=True)
@@ -367,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument(
         "--keep-failed", default=None, help="keep a failed run's whole stack directory (logs, database) here"
     )
+    add_broker_option(chaos)
     chaos.set_defaults(func=cmd_chaos)
 
     service = sub.add_parser("service", help="run one service alone (how containers run them)")

@@ -1,6 +1,11 @@
 """The embedded stack supervisor behind `krafa run` and `krafa demo`: PostgreSQL, the broker,
 the local SMTP and provider sinks, and the five services, each a real separate process on
-127.0.0.1, with their logs under `<home>/logs/`. Data lives under `<home>` (`.krafa/`)."""
+127.0.0.1, with their logs under `<home>/logs/`. Data lives under `<home>` (`.krafa/`).
+
+The broker is the embedded Tansu (default) or, with `broker="kafka"`, a three-node Apache Kafka
+cluster (krafa_kit.kafka_cluster) that the stack starts, or one it is given and shares with other
+stacks (the test session's): then the stack starts from empty topics and uses consumer groups and
+transactional ids of its own."""
 
 from __future__ import annotations
 
@@ -16,9 +21,11 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import asyncpg
 import httpx
@@ -30,7 +37,8 @@ from krafa_kit.embedded import (
     port_is_free,
     stop_process,
 )
-from krafa_kit.kafka import ensure_topics
+from krafa_kit.kafka import ensure_topics, reset_topics
+from krafa_kit.kafka_cluster import REPLICATION, KafkaCluster
 
 log = logging.getLogger("krafa.stack")
 
@@ -61,6 +69,8 @@ DEFAULT_PORTS = {
 BOUNCE_DOMAIN = "invalid.example"
 RETURN_DOMAIN = "returns.krafa.localhost"
 DATABASE = "krafa"
+BrokerKind = Literal["embedded", "kafka"]
+BROKERS: tuple[BrokerKind, ...] = ("embedded", "kafka")
 
 
 def module_for(service: str) -> str:
@@ -76,6 +86,9 @@ class StackConfig:
     sim_start: datetime | None = None
     durable: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    broker: BrokerKind = "embedded"
+    # A running Apache Kafka cluster to use instead of starting one (broker="kafka" only).
+    kafka: KafkaCluster | None = None
 
     @classmethod
     def with_free_ports(cls, home: Path, **kwargs: object) -> StackConfig:
@@ -113,7 +126,14 @@ class Stack:
         self.state_path = self.home / "state.json"
         self.state = State.load(self.state_path)
         self.pg = EmbeddedPostgres(self.home / "pgdata", port=config.ports["postgres"], durable=config.durable)
-        self.broker = EmbeddedBroker(port=config.ports["broker"], log_path=self.home / "logs" / "broker.log")
+        self.broker: EmbeddedBroker | KafkaCluster
+        self.owns_broker = config.kafka is None
+        # Consumer groups and transactional ids of this stack's own on a shared cluster.
+        self.namespace = "krafa" if self.owns_broker else f"krafa-{uuid.uuid4().hex[:8]}"
+        if config.broker == "kafka":
+            self.broker = config.kafka or KafkaCluster(self.home / "kafka", ports=[config.ports["broker"]])
+        else:
+            self.broker = EmbeddedBroker(port=config.ports["broker"], log_path=self.home / "logs" / "broker.log")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.sim_start, self.sim_epoch = self._sim_anchor()
         self.started_at = datetime.now(UTC)
@@ -235,6 +255,8 @@ class Stack:
             env["KRAFA_OIDC_CLIENT_ID"] = "krafa-web"
             env["KRAFA_OIDC_CLIENT_SECRET"] = self.oidc_client_secret
             env["KRAFA_OIDC_NAME"] = "Test e-ID"
+        if self.config.broker == "kafka":
+            env.update(kafka_env(service, self.namespace))
         env.update(self.config.extra_env)
         return env
 
@@ -247,8 +269,15 @@ class Stack:
         say("starting PostgreSQL")
         self.pg.start()
         self.pg.create_database(DATABASE)
-        say("starting the Kafka-protocol broker (Tansu)")
-        self.broker.start()
+        if isinstance(self.broker, KafkaCluster):
+            if self.owns_broker:
+                say("starting Apache Kafka (three KRaft nodes)")
+                self.broker.start()
+                rss = self.broker.memory_rss_bytes() >> 20
+                say(f"  Kafka up in {self.broker.started_in_s:.1f} s, {rss} MiB resident")
+        else:
+            say("starting the Kafka-protocol broker (Tansu)")
+            self.broker.start()
         asyncio.run(self._prepare_broker())
         say("starting the SMTP catcher and the provider sink")
         self._start_sinks()
@@ -262,8 +291,18 @@ class Stack:
         self.state.save(self.state_path)
         self.running = True
 
+    @property
+    def replication(self) -> int:
+        return REPLICATION if isinstance(self.broker, KafkaCluster) else 1
+
     async def _prepare_broker(self) -> None:
-        await ensure_topics(self.broker.bootstrap)
+        if not self.owns_broker:
+            # A shared cluster still holds the topics of the stack before: start from empty ones.
+            await reset_topics(self.broker.bootstrap, replication=self.replication)
+            return
+        await ensure_topics(self.broker.bootstrap, replication=self.replication)
+        if isinstance(self.broker, KafkaCluster):
+            return  # Apache Kafka keeps its topics on disk across restarts
         # The embedded broker keeps topics in memory: a fresh one has lost every event. Replay
         # each service's outbox since the previous run started; inboxes absorb duplicates.
         since = self.state.last_started_at
@@ -404,11 +443,13 @@ class Stack:
         for process in frozen:
             os.kill(process.pid, signal.SIGSTOP)
         try:
-            if self.broker.process is not None and self.broker.process.poll() is None:
+            if isinstance(self.broker, KafkaCluster):
+                self.broker.wipe()  # every node killed and its data deleted
+            elif self.broker.process is not None and self.broker.process.poll() is None:
                 os.kill(self.broker.process.pid, signal.SIGKILL)
                 self.broker.process.wait(10)
             self.broker.start()
-            asyncio.run(ensure_topics(self.broker.bootstrap))
+            asyncio.run(ensure_topics(self.broker.bootstrap, replication=self.replication))
         finally:
             for process in frozen:
                 with contextlib.suppress(ProcessLookupError):
@@ -419,7 +460,8 @@ class Stack:
             process = self.processes.get(name)
             if process is not None:
                 stop_process(process)
-        self.broker.stop()
+        if self.owns_broker:
+            self.broker.stop()
         self.pg.stop()
         if not self.running:
             return
@@ -428,6 +470,21 @@ class Stack:
             self.state.sim_now = self.sim_now().isoformat()
         self.state.last_clean_stop_at = datetime.now(UTC).isoformat()
         self.state.save(self.state_path)
+
+
+def kafka_env(service: str, namespace: str = "krafa") -> dict[str, str]:
+    """What a service runs with on Apache Kafka (as docker-compose.yml and deploy/k8s set it): the
+    idempotent producer, a transactional relay (one transactional id per service: only the
+    replica holding the relay lock publishes), read_committed consumers, Kafka's own fetch wait
+    (the broker answers as soon as records arrive) and the sticky assignor."""
+    return {
+        "KRAFA_KAFKA_IDEMPOTENCE": "true",
+        "KRAFA_KAFKA_TRANSACTIONAL_ID": f"{namespace}-{service}-relay",
+        "KRAFA_KAFKA_READ_COMMITTED": "true",
+        "KRAFA_KAFKA_FETCH_MAX_WAIT_MS": "500",
+        "KRAFA_KAFKA_ASSIGNOR": "sticky",
+        "KRAFA_KAFKA_CONSUMER_GROUP_PREFIX": namespace,
+    }
 
 
 async def replay_outboxes(database_url: str, since: datetime) -> dict[str, int]:
