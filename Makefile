@@ -13,7 +13,7 @@ CHAOS_ARGS ?= --repeat 3 --keep-failed .krafa/chaos-failed
 KAFKA_DIR := .krafa-kafka
 KAFKA_STAMP := $(KAFKA_DIR)/libs/.copied
 
-.PHONY: install kafka run demo test test-unit test-integration test-e2e lint fmt typecheck \
+.PHONY: install kafka run demo test test-fast test-unit test-integration test-e2e lint fmt typecheck \
         schemas asyncapi constraints up down clean bench chaos
 
 install: $(STAMP) $(KAFKA_STAMP)
@@ -39,14 +39,23 @@ run: install
 demo: install
 	$(BIN)/krafa demo
 
+# Two workers (pytest-xdist), each file on one worker so a module's stack starts once; every
+# worker has its own PostgreSQL with each service's template database.
+XDIST ?= -n 2 --dist loadfile
+
+# Everything, as CI runs it (.ci/run).
 test: install lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+
+# Lint, unit and integration tests: everything but the whole-stack e2e runs.
+test-fast: install lint
+	$(BIN)/python -m pytest $(XDIST) -m "not e2e" $(PYTEST_ARGS)
 
 test-unit: install
-	$(BIN)/python -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not integration and not e2e" $(PYTEST_ARGS)
 
 test-e2e: install
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) tests $(PYTEST_ARGS)
 
 # Faults under load on an embedded stack, then every invariant (its short form runs in make test
 # as tests/chaos): by default three full runs in a row, a failed run's stack directory (logs and

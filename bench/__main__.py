@@ -13,6 +13,8 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
+from krafa_kit.embedded import stop_on_signals
+
 from bench.common import Figure, Options, git_commit
 
 # Figure key -> module, in priority order.
@@ -47,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--runs must be at least 1")
     opts = Options(quick=args.quick, runs=runs)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    # Ctrl-C and SIGTERM unwind through each figure's `finally`, which stops its servers.
+    stop_on_signals()
 
     figures: list[Figure] = []
     failed: list[str] = []
@@ -54,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {key}", file=sys.stderr, flush=True)
         try:
             figures.append(importlib.import_module(FIGURES[key]).run(opts))
+        except KeyboardInterrupt:
+            print(f"interrupted during {key}: servers stopped, no results written", file=sys.stderr)
+            return 130
         except Exception:
             traceback.print_exc()
             failed.append(key)

@@ -164,16 +164,14 @@ def subprocess_server(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A child process stopped (SIGTERM, then SIGKILL) by its PID when the block ends. Its
     stdout is a pipe (for a READY line) unless `log` is given; then both streams go there."""
-    from krafa_kit.embedded import die_with_parent, stop_process
+    from krafa_kit.embedded import spawn, stop_process
 
     out = open(log, "ab") if log is not None else None  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
+    process = spawn(
         args,
         stdout=out if out is not None else subprocess.PIPE,
         stderr=subprocess.STDOUT if out is not None else subprocess.DEVNULL,
         env=env,
-        start_new_session=True,
-        preexec_fn=die_with_parent,
     )
     if out is not None:
         out.close()

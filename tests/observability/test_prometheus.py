@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaProducer
 from krafa.observer import Observer
 from krafa.scenario import Scenario
 from krafa.stack import SERVICES, Stack, StackConfig
-from krafa_kit.embedded import free_port, stop_process
+from krafa_kit.embedded import free_port, spawn, stop_process
 from krafa_kit.testing import eventually
 
 from tests.contract.test_deploy_artifacts import DASHBOARDS, RULES, metric_names
@@ -130,7 +130,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, prometheus_binary: str,
     (home / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
     with open(home / "prometheus.log", "wb") as log:
-        process = subprocess.Popen(
+        process = spawn(
             [
                 prometheus_binary,
                 f"--config.file={home / 'prometheus.yml'}",
@@ -141,7 +141,6 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, prometheus_binary: str,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     try:

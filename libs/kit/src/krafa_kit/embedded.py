@@ -4,6 +4,7 @@ port chosen free at run time (or a fixed one). Used by `krafa run` and by the te
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import logging
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +29,68 @@ PG_USER = "postgres"
 PG_SYSTEM_USER = "embedded_postgres"
 
 
-def die_with_parent(sig: int = signal.SIGTERM) -> None:
-    """In a child, before exec: ask Linux to send `sig` to us when the parent dies, so a
-    supervisor or test run that is killed outright leaves no servers behind."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, sig)
-
-
 PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> None:
+    """In a child, before exec: ask Linux to send `sig` when the parent dies, so a supervisor or
+    test run that is killed outright leaves no servers behind. Linux clears this on a change of
+    user id, so a child that drops privileges calls it after the change (see `spawn`). If the
+    parent (`parent`, its pid) died before this call, the signal comes at once."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, sig)
+        if parent is not None and os.getppid() != parent:
+            os.kill(os.getpid(), sig)
+
+
+# Linux sends the parent-death signal when the *thread* that started the child ends, so children
+# are started from one thread that lives as long as the process (a worker of asyncio.to_thread
+# can end long before the child should).
+_SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="krafa-spawn")
+
+
+def spawn(
+    args: list[str],
+    *,
+    death_signal: int = signal.SIGTERM,
+    user: tuple[int, int] | None = None,
+    **popen: Any,
+) -> subprocess.Popen[bytes]:
+    """Start a server as a child in its own session (a Ctrl-C at the terminal reaches only us; we
+    stop it by its PID) that gets `death_signal` if this process dies without stopping it: with
+    `stop_on_signals` installed, Ctrl-C, SIGTERM and a crash stop every server we started, and
+    SIGKILL leaves none behind either. `user` = (uid, gid) to run as (PostgreSQL refuses root)."""
+    parent = os.getpid()
+
+    def before_exec() -> None:
+        if user is not None:
+            os.setgid(user[1])
+            os.setuid(user[0])
+            os.environ["HOME"] = pwd.getpwuid(user[0]).pw_dir
+        die_with_parent(death_signal, parent)
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(args, start_new_session=True, preexec_fn=before_exec, **popen)
+
+    return _SPAWNER.submit(start).result()
+
+
+def stop_on_signals() -> None:
+    """For a command that starts servers: SIGTERM and SIGHUP raise KeyboardInterrupt as Ctrl-C
+    does, so its `finally` blocks stop what it started (Python's default for SIGTERM is to die
+    without unwinding). Ctrl-C itself raises at once, even inside asyncio.run (whose own handler
+    only cancels the main task, which code that swallows a cancellation could ignore). Once: a
+    second signal during the clean-up gets the default action, and the children then get their
+    parent-death signal."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -199,13 +254,8 @@ class EmbeddedPostgres:
         if not self.durable:
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         log_file = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            args,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_demote(ids),
-            start_new_session=True,
-        )
+        # SIGINT is PostgreSQL's fast shutdown: sessions end, a clean checkpoint, no recovery.
+        self.process = spawn(args, death_signal=signal.SIGINT, user=ids, stdout=log_file, stderr=subprocess.STDOUT)
         log_file.close()
         self._wait_ready(timeout)
 
@@ -239,7 +289,10 @@ class EmbeddedPostgres:
 
     @staticmethod
     def _run_as(args: list[str], ids: tuple[int, int] | None) -> None:
-        subprocess.run(args, check=True, capture_output=True, preexec_fn=_demote(ids))
+        process = spawn(args, user=ids, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = process.communicate()
+        if process.returncode != 0:
+            raise subprocess.CalledProcessError(process.returncode, args, out, err)
 
     def stop(self) -> None:
         # SIGINT is PostgreSQL's "fast shutdown": clean, and quick.
@@ -254,19 +307,6 @@ class EmbeddedPostgres:
         )
         if result.returncode != 0 and b"already exists" not in result.stderr:
             raise RuntimeError(result.stderr.decode(errors="replace"))
-
-
-def _demote(ids: tuple[int, int] | None):  # type: ignore[no-untyped-def]
-    if ids is None:
-        return die_with_parent
-
-    def demote() -> None:
-        die_with_parent()
-        os.setgid(ids[1])
-        os.setuid(ids[0])
-        os.environ["HOME"] = pwd.getpwuid(ids[0]).pw_dir
-
-    return demote
 
 
 def tansu_binary() -> str:
@@ -295,7 +335,7 @@ class EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = dict(os.environ, RUST_LOG=os.environ.get("KRAFA_BROKER_LOG", "warn"))
-        self.process = subprocess.Popen(
+        self.process = spawn(
             [
                 tansu_binary(),
                 "broker",
@@ -309,8 +349,6 @@ class EmbeddedBroker:
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
         )
         if self.log_path:
             assert not isinstance(out, int)

@@ -58,7 +58,7 @@ class Runtime:
         self._background.append((name, task))
 
     async def start(self) -> None:
-        await migrate_async(self.settings.database_url, self.db.schema, self.spec.migrations)
+        await migrate_async(self.db.dsn, self.db.schema, self.spec.migrations)
         await self.db.connect()
         self.producer = create_producer(self.settings)
         self.relay = OutboxRelay(
@@ -76,7 +76,7 @@ class Runtime:
         )
         self._spawn("producer", self._start_producer)
         topics = topics_consumed_by(self.spec.name)
-        if self.spec.routes and topics:
+        if self.spec.routes and topics and self.settings.consume:
             kafka_consumer = create_consumer(
                 self.settings, topics, group_for(self.settings.kafka_consumer_group_prefix, self.spec.name)
             )

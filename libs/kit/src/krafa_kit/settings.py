@@ -91,6 +91,10 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval_s: float = 0.5
     outbox_retention_days: int = 7
     consumer_batch_size: int = 500
+    consume: bool = Field(
+        default=True,
+        description="false: serve HTTP and relay the outbox without consuming any topic (an API-only replica)",
+    )
 
 
 def client_ssl_context(

@@ -5,13 +5,20 @@ see each other's rows or events. Registered as a plugin by the root conftest.py.
 KRAFA_TEST_BACKEND=kafka puts the same tests on Apache Kafka: one three-node KRaft cluster per
 test session (a JVM start is seconds, not 0.1 s), every Krafa topic deleted and created anew for
 each test, and the services' Kafka settings (idempotent, transactional relay, read_committed)
-in the environment."""
+in the environment.
+
+A service's tests get a database already migrated: its conftest names the service's schema and
+migrations (the `migrated_schema` fixture); the first test of the session migrates a template
+database once, and every test gets a copy of it (`CREATE DATABASE ... TEMPLATE`, a file copy of
+a few MB instead of an Alembic run per test)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -23,11 +30,41 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from krafa_kit.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from krafa_kit.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, stop_on_signals
 from krafa_kit.kafka import ensure_topics, reset_topics
 from krafa_kit.kafka_cluster import REPLICATION, KafkaCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each run gets a private temporary root of its own instead of the shared
+    `pytest-of-<user>`: every pytest start chmods that one to 0700 (and deletes its older
+    numbered dirs), so an embedded PostgreSQL running as its own system user (we run as root)
+    lost its data directory in the middle of another run — a second checkout's, or the pytest
+    that tests/e2e/test_no_orphans.py starts. xdist workers inherit the controller's."""
+    # SIGTERM (a CI timeout, a supervisor) unwinds like Ctrl-C: fixtures stop their servers.
+    stop_on_signals()
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="krafa-pytest-", dir=os.environ.get("PYTEST_DEBUG_TEMPROOT"))
+        config.stash[_OWN_BASETEMP] = Path(config.option.basetemp)
+
+
+_OWN_BASETEMP = pytest.StashKey[Path]()
+
+
+_PASSED = pytest.StashKey[bool]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_PASSED] = exitstatus == 0
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # After every fixture is torn down; a failed run keeps its files (logs, a stack's data).
+    own = config.stash.get(_OWN_BASETEMP, None)
+    if own is not None and config.stash.get(_PASSED, False):
+        shutil.rmtree(own, ignore_errors=True)
 
 
 def shared_dir() -> Path:
@@ -119,20 +156,72 @@ def embedded_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPo
         pg.stop()
 
 
+class DatabaseTemplates:
+    """One template database per service schema, migrated on first use in a test session; every
+    test database is a copy of one (or an empty database when no schema is named)."""
+
+    def __init__(self, pg: EmbeddedPostgres) -> None:
+        self.pg = pg
+        self._templates: dict[tuple[str, Path], str] = {}
+        self._lock = asyncio.Lock()
+
+    async def _template(self, schema: str, migrations: Path) -> str:
+        async with self._lock:
+            key = (schema, migrations)
+            if key not in self._templates:
+                from krafa_kit.migrations import migrate_async
+
+                name = f"template_{schema}_{len(self._templates)}"
+                await self._execute(f'CREATE DATABASE "{name}"')
+                await migrate_async(self.pg.dsn_for(name), schema, migrations)
+                self._templates[key] = name
+            return self._templates[key]
+
+    async def create(self, migrated: tuple[str, Path] | None = None) -> str:
+        """A new database (its name); a copy of `migrated` = (schema, migrations) when given."""
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        template = await self._template(*migrated) if migrated is not None else None
+        await self._execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return name
+
+    async def drop(self, name: str) -> None:
+        await self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    async def _execute(self, statement: str) -> None:
+        conn = await asyncpg.connect(self.pg.dsn)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_templates(embedded_pg: EmbeddedPostgres) -> DatabaseTemplates:
+    return DatabaseTemplates(embedded_pg)
+
+
 @pytest.fixture
-async def database_url(embedded_pg: EmbeddedPostgres) -> AsyncIterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(embedded_pg.dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+def migrated_schema() -> tuple[str, Path] | None:
+    """(schema, migrations directory) of the service under test, or None for an empty database.
+    A service's tests/conftest.py overrides it, so `database_url` arrives migrated."""
+    return None
+
+
+@pytest.fixture
+async def database_url(
+    embedded_pg: EmbeddedPostgres, database_templates: DatabaseTemplates, migrated_schema: tuple[str, Path] | None
+) -> AsyncIterator[str]:
+    name = await database_templates.create(migrated_schema)
     yield embedded_pg.dsn_for(name)
-    conn = await asyncpg.connect(embedded_pg.dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await database_templates.drop(name)
+
+
+@pytest.fixture
+def consume(request: pytest.FixtureRequest) -> bool:
+    """Whether the app under test runs its Kafka consumer: only for tests marked `consumes`. A
+    consumer group join costs seconds (the embedded broker holds a join for half the session
+    timeout), and a test of the HTTP side has no use for it."""
+    return request.node.get_closest_marker("consumes") is not None
 
 
 @pytest.fixture(scope="session")
@@ -244,29 +333,38 @@ async def publish(bootstrap: str, *events: object, source: str = "/krafa/test") 
 
 
 class TopicReader:
-    """Reads a topic from the beginning in the background; tests poll `.events` with `eventually`."""
+    """Reads topics from the beginning in the background; tests poll `.events` with `eventually`.
+    Every partition is assigned directly, without a consumer group: no group join to wait for."""
 
     def __init__(self, bootstrap: str, *topics: str) -> None:
         from aiokafka import AIOKafkaConsumer
 
+        self.topics = topics
         self.consumer = AIOKafkaConsumer(
-            *topics,
             bootstrap_servers=bootstrap,
-            group_id=f"test-{uuid.uuid4().hex[:8]}",
+            group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             fetch_max_wait_ms=20,
-            session_timeout_ms=3000,
-            heartbeat_interval_ms=500,
         )
         self.events: list[object] = []
         self.raw: list[object] = []
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> TopicReader:
+        from aiokafka import TopicPartition
         from krafa_events import UndecodableMessage, decode
 
         await self.consumer.start()
+        cluster = await self.consumer._client.fetch_all_metadata()
+        partitions = []
+        for topic in self.topics:
+            ids = cluster.partitions_for_topic(topic)
+            if not ids:
+                raise RuntimeError(f"topic {topic} does not exist (the broker fixture creates every Krafa topic)")
+            partitions += [TopicPartition(topic, i) for i in sorted(ids)]
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_beginning(*partitions)
 
         async def run() -> None:
             while True:

@@ -62,13 +62,15 @@ def clock() -> Clock | None:
 
 
 @pytest.fixture
-def settings(database_url: str, broker: EmbeddedBroker) -> Settings:
-    # Tests receive webhooks on 127.0.0.1 over http: the SSRF guard's test-only allowance.
+def settings(database_url: str, broker: EmbeddedBroker, consume: bool) -> Settings:
+    # Tests receive webhooks on 127.0.0.1 over http: the SSRF guard's test-only allowance. Only
+    # tests marked `consumes` run the consumer (see krafa_kit.testing.consume).
     return Settings(
         database_url=database_url,
         kafka_bootstrap=broker.bootstrap,
         idempotency_lock_timeout_ms=300,
         webhook_allow_private=True,
+        consume=consume,
     )
 
 

@@ -103,7 +103,7 @@ async def test_claim_created_published_and_paid(database_url: str, broker: Embed
 
 
 async def test_other_creditors_claim_answers_404(database_url: str, broker: EmbeddedBroker) -> None:
-    app = create_app(Settings(database_url=database_url, kafka_bootstrap=broker.bootstrap))
+    app = create_app(Settings(database_url=database_url, kafka_bootstrap=broker.bootstrap, consume=False))
     async with serving(app) as base:
         db = app.state.runtime.db
         _, key_a = await service.create_creditor(db, CreditorIn(name="A"))

@@ -15,7 +15,7 @@ from krafa_kit.testing import TopicReader, eventually, publish
 
 from .conftest import Api, claim_body
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.consumes]
 
 
 async def test_contact_point_states_bounce_and_purpose_limitation(api: Api, broker: EmbeddedBroker) -> None:

@@ -24,7 +24,7 @@ from krafa_kit.testing import TopicReader, eventually, publish, serving
 
 from .conftest import Api, claim_body
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.consumes]
 
 START = datetime(2026, 1, 20, 9, 0, tzinfo=UTC)
 

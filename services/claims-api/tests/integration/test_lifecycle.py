@@ -179,6 +179,7 @@ async def test_lifecycle_events_state_machine_idempotency_and_isolation(api: Api
     ]
 
 
+@pytest.mark.consumes
 async def test_ledger_fees_partial_payments_and_overpayment(api: Api) -> None:
     broker = api.app.state.settings.kafka_bootstrap
     creditor_id, client = await api.creditor("Fram", slip_fee_minor=390)

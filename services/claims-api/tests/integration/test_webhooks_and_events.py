@@ -32,7 +32,7 @@ from krafa_kit.testing import TopicReader, eventually, publish, serving
 
 from .conftest import Api, claim_body
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.consumes]
 
 
 class Receiver:

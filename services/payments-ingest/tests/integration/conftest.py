@@ -85,13 +85,12 @@ async def running(
         kafka_bootstrap=broker.bootstrap,
         operator_token=SecretStr(TOKEN),
         max_upload_bytes=MAX_UPLOAD,
+        # No consumer where a test needs none: its group join (and the ~5 s the broker holds a
+        # join on shutdown) is of no use to a test of the HTTP side alone.
+        consume=consume,
         **settings_overrides,
     )
     app = create_app(settings, clock=ManualClock(NOW))
-    if not consume:
-        # No consumer: its group join (and the ~5 s the broker holds a join on shutdown) is
-        # of no use to a test of the HTTP side alone.
-        app.state.runtime.spec.routes = {}
     async with serving(app) as base_url:
         yield PaymentsIngest(app=app, base_url=base_url, settings=settings)
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from krafa_events import Topic
 from krafa_events.catalog import DueDatePassed, ReminderDue
-from krafa_kit.embedded import EmbeddedBroker, free_port
+from krafa_kit.embedded import EmbeddedBroker, free_port, spawn
 from krafa_kit.testing import TopicReader, eventually
 
 from .conftest import Engine
@@ -54,9 +54,7 @@ def schedulers(database_url: str, bootstrap: str, logs: Path, n: int) -> Iterato
                 "KRAFA_LOG_LEVEL": "WARNING",
             }
             log = (logs / f"scheduler-{i}.log").open("wb")
-            processes.append(
-                subprocess.Popen([sys.executable, "-m", "krafa_scheduler"], env=env, stdout=log, stderr=log)
-            )
+            processes.append(spawn([sys.executable, "-m", "krafa_scheduler"], env=env, stdout=log, stderr=log))
             urls.append(f"http://127.0.0.1:{port}")
         yield urls
     finally:

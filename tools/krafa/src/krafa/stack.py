@@ -32,9 +32,9 @@ import httpx
 from krafa_kit.embedded import (
     EmbeddedBroker,
     EmbeddedPostgres,
-    die_with_parent,
     free_port,
     port_is_free,
+    spawn,
     stop_process,
 )
 from krafa_kit.kafka import ensure_topics, reset_topics
@@ -390,9 +390,7 @@ class Stack:
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         with open(self.home / "logs" / f"{name}.log", "ab") as out:
-            self.processes[name] = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True, preexec_fn=die_with_parent
-            )
+            self.processes[name] = spawn(args, stdout=out, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self, services: tuple[str, ...], timeout: float = 90, path: str = "/readyz") -> None:
         deadline = time.monotonic() + timeout
