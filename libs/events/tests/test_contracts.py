@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import uuid
 from pathlib import Path
@@ -109,6 +110,18 @@ def test_generated_references_validate(number: int) -> None:
     for country in ("NO", "EE", "IS", "DE"):
         ref = references.generate(country, number)
         assert references.validate(country, ref) == ref
+
+
+def test_random_references_validate_and_do_not_follow_each_other() -> None:
+    for country in ("NO", "EE", "FI", "IS", "DE"):
+        drawn = [references.random_reference(country) for _ in range(200)]
+        for ref in drawn:
+            assert references.validate(country, ref) == ref
+            assert ref.startswith("RF") == (country not in ("NO", "EE", "FI"))
+        assert len(set(drawn)) == len(drawn)
+        # No counter behind them: consecutive draws are far apart.
+        bodies = sorted(int(ref.removeprefix("RF")[2:] if ref.startswith("RF") else ref[:-1]) for ref in drawn)
+        assert min(b - a for a, b in itertools.pairwise(bodies)) > 1000
 
 
 def test_reference_with_wrong_check_digit_is_refused() -> None:

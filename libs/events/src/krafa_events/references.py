@@ -11,6 +11,7 @@ those digits run together (``bank_claim_reference``), 30 digits that are unique 
 
 from __future__ import annotations
 
+import secrets
 from datetime import date
 from typing import Literal
 
@@ -116,7 +117,28 @@ def rf_from(number: int | str) -> str:
     return "RF" + mod_97_10.calc_check_digits(body + "RF") + body
 
 
+# Generated references are drawn at random, not counted: a counter shared by creditors lets each
+# infer the others' volume and guess their debtors' valid references. 15 random digits make a
+# guess hit an issued reference about once in a hundred million tries (fewer than 10^7 claims),
+# and stay short enough to type into a netbank form (KID 16-17 digits, RF 19 characters).
+RANDOM_DIGITS = 15
+
+
+def random_number() -> int:
+    """A reference body from the CSPRNG, without a leading zero (a payer typing the reference as a
+    number would drop it)."""
+    return 10 ** (RANDOM_DIGITS - 1) + secrets.randbelow(9 * 10 ** (RANDOM_DIGITS - 1))
+
+
+def random_reference(jurisdiction: str, kid_scheme: KidScheme = "mod10") -> str:
+    """A new reference for the creditor's country (`generate` of a random number). Uniqueness
+    across creditors is the caller's database's."""
+    return generate(jurisdiction, random_number(), kid_scheme)
+
+
 def generate(jurisdiction: str, number: int, kid_scheme: KidScheme = "mod10") -> str:
+    """The reference with check digits for `number` in the country's scheme (NO: KID by the
+    creditor's scheme, EE/FI: 7-3-1, elsewhere RF)."""
     match jurisdiction.upper():
         case "NO":
             return kid_from(number, kid_scheme)

@@ -33,7 +33,7 @@ def a_claim_created(**overrides: Any) -> ClaimCreated:
         "final_due_date": date(2026, 3, 12),
         "reference": "RF18539007547034",
         "jurisdiction": "IS",
-        "creditor": CreditorSnapshot(name="Fram", contact_phone="+354 555 1234", payment_account="0133-26-012345"),
+        "creditor": CreditorSnapshot(name="Fram", contact_phone="+354 555 1234", payment_account="0159-26-007654"),
         "debtor": DebtorSnapshot(
             customer_no="C-1",
             name="Jón Jónsson",

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from krafa_events import (
     ClaimCreated,
+    references,
 )
 from krafa_events.catalog import (
     CardInstalmentFailed,
@@ -15,7 +16,7 @@ from krafa_events.catalog import (
 from krafa_kit.consumer import PermanentError
 from krafa_kit.db import UnitOfWork
 
-from krafa_claims_api import domain, ledger, repository
+from krafa_claims_api import claim_keys, domain, ledger, repository
 from krafa_claims_api.debtors import domain as debtor_domain
 from krafa_claims_api.debtors import repository as debtor_repository
 
@@ -40,7 +41,6 @@ async def slip_for_failed_instalment(uow: UnitOfWork, event: CardInstalmentFaile
         raise PermanentError(f"customer {event.customer_no!r} is unknown to creditor {event.creditor_id}")
     today = now.date()
     claim_id = uuid.uuid4()
-    seq = await conn.fetchval("SELECT nextval('claim_reference_seq')")
     fees = creditor["slip_fee_minor"] if event.currency == creditor["currency"] else 0
     description = f"Card instalment {event.instalment_no} ({event.agreement_ref}) was declined: {event.reason}"[:500]
     # The debtors package decides what is usable (bounced and opted-out contact points left out).
@@ -48,13 +48,18 @@ async def slip_for_failed_instalment(uow: UnitOfWork, event: CardInstalmentFaile
     assert loaded is not None
     snapshot = debtor_domain.snapshot(loaded)
     # Seed 003: the slip for a declined instalment is a claim like any other (in the netbank, in Iceland).
-    payment = domain.payment_identity(
-        domain.payment_terms(creditor),
-        None,
-        seq,
-        debtor_country=snapshot.country,
-        debtor_national_id=loaded.master.get("national_id"),
-        due_date=today,
+    terms = domain.payment_terms(creditor)
+    payment = await claim_keys.free_payment(
+        conn,
+        event.creditor_id,
+        lambda: domain.payment_identity(
+            terms,
+            None,
+            references.random_number(),
+            debtor_country=snapshot.country,
+            debtor_national_id=loaded.master.get("national_id"),
+            due_date=today,
+        ),
     )
     reference = payment.reference
     event_out = ClaimCreated(

@@ -75,12 +75,14 @@ def default_final_due_date(jurisdiction: str, due: date, department_offset_days:
 
 
 def payment_reference(
-    jurisdiction: str, given: str | None, sequence_number: int, kid_scheme: references.KidScheme = "mod10"
+    jurisdiction: str, given: str | None, number: int, kid_scheme: references.KidScheme = "mod10"
 ) -> str:
-    """The creditor's reference, validated; or a new one with check digits for the country."""
+    """The creditor's reference, validated; or a new one with check digits for the country, made
+    from `number`, a random draw (references.random_number): no counter, so one creditor's
+    references say nothing about another's."""
     if given:
         return references.validate(jurisdiction, given)
-    return references.generate(jurisdiction, sequence_number, kid_scheme)
+    return references.generate(jurisdiction, number, kid_scheme)
 
 
 def normalize_registration_no(country: str, value: str) -> str:
@@ -134,7 +136,7 @@ def creditor_snapshot(creditor: Mapping[str, Any]) -> CreditorSnapshot:
 def payment_identity(
     terms: CreditorPaymentTerms,
     given_reference: str | None,
-    sequence_number: int,
+    number: int,
     *,
     debtor_country: str,
     debtor_national_id: str | None,
@@ -147,10 +149,10 @@ def payment_identity(
     claim's key at the bank identifies it). Everyone else: the creditor's reference, validated, or
     a new one with the country's check digits (KID by the creditor's scheme in Norway, the 7-3-1
     reference number in Estonia, RF elsewhere), paid to the creditor's account."""
-    reference = payment_reference(terms.country, given_reference, sequence_number, terms.kid_scheme)
+    reference = payment_reference(terms.country, given_reference, number, terms.kid_scheme)
     bank = terms.bank_claims
     if bank and debtor_country.upper() == "IS" and debtor_national_id and kennitala.is_valid(debtor_national_id):
-        claim_bank, claim_number = str(bank["claim_bank"]), references.claim_number_from(sequence_number)
+        claim_bank, claim_number = str(bank["claim_bank"]), references.claim_number_from(number)
         return PaymentIdentity(
             kind="bank_claim",
             reference=references.bank_claim_reference(terms.registration_no, claim_bank, claim_number, due_date),

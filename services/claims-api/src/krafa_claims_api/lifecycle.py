@@ -143,15 +143,15 @@ async def amend(
         # Moving the due date keeps the creditor's gap to the final due date.
         final_due_date = new_due + (claim["final_due_date"] - claim["due_date"])
     if final_due_date < new_due:
-        raise invalid("/body/final_due_date", "before the due date")
+        raise invalid("/final_due_date", "before the due date")
     if due_date is not None and due_date < claim["issue_date"]:
-        raise invalid("/body/due_date", "before the issue date")
+        raise invalid("/due_date", "before the issue date")
     amount = claim["amount_minor"] if amount_minor is None else amount_minor
     delta = amount - claim["amount_minor"]
     if delta:
         current = await ledger.outstanding(uow.conn, claim_id)
         if current["principal"] + delta < 0:
-            raise invalid("/body/amount_minor", "below what has already been paid towards the principal")
+            raise invalid("/amount_minor", "below what has already been paid towards the principal")
     event = ClaimAmended(
         creditor_id=creditor_id,
         debtor_id=claim["debtor_id"],
@@ -313,10 +313,10 @@ async def defer(
     claim = await lock_claim(uow, creditor_id, claim_id)
     check(domain.Action.DEFER, claim)
     if due_date <= claim["due_date"]:
-        raise invalid("/body/due_date", f"must be after the current due date {claim['due_date'].isoformat()}")
+        raise invalid("/due_date", f"must be after the current due date {claim['due_date'].isoformat()}")
     final = final_due_date or due_date + (claim["final_due_date"] - claim["due_date"])
     if final < due_date:
-        raise invalid("/body/final_due_date", "before the due date")
+        raise invalid("/final_due_date", "before the due date")
     await uow.conn.execute(
         "UPDATE claims SET due_date = $2, final_due_date = $3, overdue = false, updated_at = $4 WHERE id = $1",
         claim_id,
@@ -357,16 +357,16 @@ async def split(
     claim = await lock_claim(uow, creditor_id, claim_id)
     check(domain.Action.SPLIT, claim)
     if not 1 <= len(instalments) <= MAX_INSTALMENTS:
-        raise invalid("/body/instalments", f"between 1 and {MAX_INSTALMENTS} instalments")
+        raise invalid("/instalments", f"between 1 and {MAX_INSTALMENTS} instalments")
     dates = [d for d, _ in instalments]
     if dates != sorted(set(dates)):
-        raise invalid("/body/instalments", "due dates must be distinct and in ascending order")
+        raise invalid("/instalments", "due dates must be distinct and in ascending order")
     if any(amount <= 0 for _, amount in instalments):
-        raise invalid("/body/instalments", "every instalment must be above zero")
+        raise invalid("/instalments", "every instalment must be above zero")
     balance = balance_of(claim).balance_minor
     if not domain.instalments_cover(balance, [a for _, a in instalments]):
         raise invalid(
-            "/body/instalments",
+            "/instalments",
             f"the instalments add up to {sum(a for _, a in instalments)}, the balance is {balance}",
         )
     await uow.conn.execute("DELETE FROM claim_instalments WHERE claim_id = $1", claim_id)
@@ -400,7 +400,7 @@ async def hold(
     claim = await lock_claim(uow, creditor_id, claim_id)
     check(domain.Action.HOLD, claim)
     if until is not None and until <= now:
-        raise invalid("/body/until", "must be in the future")
+        raise invalid("/until", "must be in the future")
     await uow.conn.execute(
         "UPDATE claims SET status = 'held', held_until = $2, updated_at = $3 WHERE id = $1", claim_id, until, now
     )

@@ -105,6 +105,22 @@ async def insert_claims(
     return [by_id[claim_id] for claim_id in new.id]
 
 
+async def holders(
+    conn: asyncpg.Connection, creditor_id: UUID, invoice_nos: list[str], references: list[str]
+) -> list[asyncpg.Record]:
+    """Claims that already hold one of these invoice numbers (of this creditor) or payment
+    references (of any creditor: a reference is unique across all of them)."""
+    return list(
+        await conn.fetch(
+            "SELECT id, creditor_id, invoice_no, reference FROM claims"
+            " WHERE (creditor_id = $1 AND invoice_no = ANY($2::text[])) OR reference = ANY($3::text[])",
+            creditor_id,
+            invoice_nos,
+            references,
+        )
+    )
+
+
 async def get_creditor(conn: asyncpg.Connection, creditor_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM creditors WHERE id = $1", creditor_id)
 

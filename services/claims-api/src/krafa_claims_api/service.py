@@ -15,14 +15,14 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from krafa_events import ClaimCreated, DebtorSnapshot
+from krafa_events import ClaimCreated, DebtorSnapshot, references
 from krafa_events.catalog import PaymentIdentity
 from krafa_events.references import InvalidReference
 from krafa_kit.consumer import PermanentError
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.http import Problem
 
-from krafa_claims_api import domain, lifecycle, repository
+from krafa_claims_api import claim_keys, domain, lifecycle, repository
 from krafa_claims_api.api.schemas import ClaimIn, CreditorIn
 from krafa_claims_api.debtors import service as debtor_service
 
@@ -114,9 +114,12 @@ async def authenticate(db: Database, token: str) -> Caller | None:
     return Caller(creditor_id=row["creditor_id"], scopes=frozenset(row["scopes"]))
 
 
-async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], now: datetime) -> list[asyncpg.Record]:
+async def create_claims(
+    uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], now: datetime, *, pointer: str = "/claims/{}"
+) -> list[asyncpg.Record]:
     """Register claims in the caller's unit of work (the caller commits); returns their rows
-    (repository.CREATED_COLUMNS), in the order given.
+    (repository.CREATED_COLUMNS), in the order given. `pointer` is the JSON pointer of a claim in
+    the request body, `{}` standing for its index: every problem names each claim at fault.
 
     Set-based, so a 10,000-claim bulk costs a handful of statements, not 10,000 round trips: the
     debtors and their contact points in one statement each, then the claims with their opening
@@ -127,9 +130,6 @@ async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], 
     creditor = await repository.get_creditor(uow.conn, caller.creditor_id)
     if creditor is None:
         raise Problem(404, "Not Found", "creditor not found")
-    sequence = await uow.conn.fetchval(
-        "SELECT array_agg(nextval('claim_reference_seq')) FROM generate_series(1, $1)", len(claims)
-    )
     # Seed 003: each department (a club's division) may set its own final-due-date rule.
     department_offsets = await repository.department_offsets(uow.conn, caller.creditor_id)
     # Debtors and their contact points live in krafa_claims_api.debtors; the snapshot carries only
@@ -137,17 +137,30 @@ async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], 
     # Their contact points are still being written while the claims' rows are prepared here.
     national_ids: dict[str, str] = {}
     debtors, writing = await debtor_service.upsert_for_claims(
-        uow, caller.creditor_id, [c.debtor for c in claims], now, national_ids=national_ids
+        uow, caller.creditor_id, [c.debtor for c in claims], now, national_ids=national_ids, pointer=pointer
     )
     try:
-        new = _new_claims(creditor, claims, sequence, debtors, national_ids, department_offsets, now)
+        payments = _payment_identities(creditor, claims, debtors, national_ids, pointer)
     except BaseException:
         await debtor_service.settle(writing)
         raise
     await writing
-    inserting = asyncio.ensure_future(
-        repository.insert_claims(uow.conn, caller.creditor_id, now, new, ClaimCreated.TYPE)
-    )
+    refs = [p.reference for p in payments]
+    invoice_nos = [c.invoice_no for c in claims]
+    # Drawn, not given: the creditor's own reference is kept unless a bank claim's key replaces it.
+    generated = {
+        i
+        for i, (c, p) in enumerate(zip(claims, payments, strict=True))
+        if c.reference is None or p.kind == "bank_claim"
+    }
+
+    def redraw(index: int) -> str:
+        payments[index] = _payment_identity(creditor, claims[index], debtors, national_ids)
+        return payments[index].reference
+
+    await claim_keys.settle(uow.conn, caller.creditor_id, invoice_nos, refs, generated, redraw=redraw, prefix=pointer)
+    new = _new_claims(creditor, claims, payments, debtors, department_offsets, now)
+    inserting = asyncio.ensure_future(_insert(uow, caller.creditor_id, now, new))
     try:
         await _add_created_events(uow, caller.creditor_id, creditor, claims, debtors, new, now)
     except BaseException:
@@ -156,52 +169,86 @@ async def create_claims(uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], 
     try:
         return await inserting
     except asyncpg.UniqueViolationError as exc:
-        raise Problem(409, "Conflict", _conflict_detail(exc), type_=PROBLEMS + "duplicate-claim") from exc
+        # A concurrent request registered the same invoice number or reference after the check
+        # above: check again (it is committed now) to name the claim that holds it.
+        await claim_keys.settle(uow.conn, caller.creditor_id, invoice_nos, refs, set(), redraw=redraw, prefix=pointer)
+        raise Problem(
+            409, "Conflict", "the claim conflicts with one registered meanwhile", type_=PROBLEMS + "conflict"
+        ) from exc
+
+
+async def _insert(uow: UnitOfWork, creditor_id: UUID, now: datetime, new: repository.NewClaims) -> list[asyncpg.Record]:
+    """insert_claims inside a savepoint, so that after a unique violation the transaction can
+    still look up what the claims collided with."""
+    savepoint = uow.conn.transaction()
+    await savepoint.start()
+    try:
+        rows = await repository.insert_claims(uow.conn, creditor_id, now, new, ClaimCreated.TYPE)
+    except BaseException:
+        await savepoint.rollback()
+        raise
+    await savepoint.commit()
+    return rows
+
+
+def _payment_identity(
+    creditor: asyncpg.Record,
+    claim: ClaimIn,
+    debtors: dict[str, tuple[UUID, DebtorSnapshot]],
+    national_ids: dict[str, str],
+) -> PaymentIdentity:
+    customer_no = claim.debtor.customer_no
+    return domain.payment_identity(
+        domain.payment_terms(creditor),
+        claim.reference,
+        references.random_number(),
+        debtor_country=debtors[customer_no][1].country,
+        debtor_national_id=national_ids.get(customer_no),
+        due_date=claim.due_date,
+    )
+
+
+def _payment_identities(
+    creditor: asyncpg.Record,
+    claims: list[ClaimIn],
+    debtors: dict[str, tuple[UUID, DebtorSnapshot]],
+    national_ids: dict[str, str],
+    pointer: str,
+) -> list[PaymentIdentity]:
+    """How each claim's debtor pays (domain.payment_identity, drawn at random where not given);
+    a 422 names every invalid reference at once."""
+    payments: list[PaymentIdentity] = []
+    errors = []
+    for index, claim in enumerate(claims):
+        try:
+            payments.append(_payment_identity(creditor, claim, debtors, national_ids))
+        except InvalidReference as exc:
+            errors.append({"pointer": f"{pointer.format(index)}/reference", "detail": str(exc)})
+    if errors:
+        raise Problem(
+            422,
+            "Invalid payment reference",
+            errors[0]["detail"] if len(errors) == 1 else f"{len(errors)} invalid payment references",
+            type_=PROBLEMS + "invalid-reference",
+            extra={"errors": errors},
+        )
+    return payments
 
 
 def _new_claims(
     creditor: asyncpg.Record,
     claims: list[ClaimIn],
-    sequence: list[int],
+    payments: list[PaymentIdentity],
     debtors: dict[str, tuple[UUID, DebtorSnapshot]],
-    national_ids: dict[str, str],
     department_offsets: dict[str, int],
     now: datetime,
 ) -> repository.NewClaims:
-    """The claims' rows, checked (a 422 names the first claim at fault), with their references
-    and how each debtor pays (domain.payment_identity)."""
+    """The claims' rows, with their references and how each debtor pays."""
     jurisdiction = creditor["country"]
-    terms = domain.payment_terms(creditor)
     slip_fee, home_currency = creditor["slip_fee_minor"], creditor["currency"]
     new = repository.NewClaims()
     ids = _uuid4s(2 * len(claims))
-    for index, (claim, seq) in enumerate(zip(claims, sequence, strict=True)):
-        customer_no = claim.debtor.customer_no
-        try:
-            payment = domain.payment_identity(
-                terms,
-                claim.reference,
-                seq,
-                debtor_country=debtors[customer_no][1].country,
-                debtor_national_id=national_ids.get(customer_no),
-                due_date=claim.due_date,
-            )
-        except InvalidReference as exc:
-            raise Problem(
-                422,
-                "Invalid payment reference",
-                str(exc),
-                type_=PROBLEMS + "invalid-reference",
-                extra={"errors": [{"pointer": f"/claims/{index}/reference", "detail": str(exc)}]},
-            ) from exc
-        if claim.due_date < (claim.issue_date or claim.due_date):
-            raise Problem(
-                422,
-                "Validation failed",
-                "due_date is before issue_date",
-                type_=PROBLEMS + "validation",
-                extra={"errors": [{"pointer": f"/claims/{index}/due_date", "detail": "before issue_date"}]},
-            )
+    for index, (claim, payment) in enumerate(zip(claims, payments, strict=True)):
         new.add(
             id=ids[2 * index],
             debtor_id=debtors[claim.debtor.customer_no][0],
@@ -272,18 +319,6 @@ def _uuid4s(n: int) -> list[UUID]:
     """n random (version 4) UUIDs, as uuid.uuid4() makes them, from one read of the OS's randomness."""
     entropy = os.urandom(16 * n)
     return [UUID(bytes=entropy[16 * i : 16 * i + 16], version=4) for i in range(n)]
-
-
-def _conflict_detail(exc: asyncpg.UniqueViolationError) -> str:
-    detail = getattr(exc, "detail", "") or ""
-    if "invoice_no" in detail:
-        return (
-            "a claim with this invoice number already exists for this creditor: "
-            + detail.split("=(")[-1].rstrip(").").split(", ")[-1]
-        )
-    if "reference" in detail:
-        return "a claim with this payment reference already exists for this creditor"
-    return "the claim conflicts with an existing one"
 
 
 async def apply_payment(

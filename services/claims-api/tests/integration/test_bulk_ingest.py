@@ -176,7 +176,9 @@ async def test_failed_bulk_leaves_nothing_behind(api: Api) -> None:
     assert "E-1" in existing["detail"]
     taken = (await client.get("/v1/claims")).json()["items"][0]["reference"]
     reference = await refused([claim_body("N-5", customer_no="N-5", reference=taken)], 409)
-    assert reference["detail"] == "a claim with this payment reference already exists for this creditor"
+    assert reference["type"].endswith("/reference-in-use")
+    assert reference["errors"][0]["pointer"] == "/claims/0/reference"
+    assert reference["existing_claim_id"] in reference["detail"]
     invalid_ref = await refused([claim_body("N-6", customer_no="N-6"), claim_body("N-7", reference="RF00123")], 422)
     assert invalid_ref["errors"][0]["pointer"] == "/claims/1/reference"
     early = await refused([claim_body("N-8", customer_no="N-8"), claim_body("N-9", issue_date="2026-03-01")], 422)
@@ -186,7 +188,7 @@ async def test_failed_bulk_leaves_nothing_behind(api: Api) -> None:
     national = await refused([claim_body("N-11", customer_no="N-11"), bad_id], 422)
     assert national["errors"][0]["pointer"] == "/claims/1/debtor/national_id"
     amount = await refused([claim_body("N-12", customer_no="N-12"), claim_body("N-13", 0)], 422)
-    assert amount["errors"][0]["pointer"] == "/body/claims/1/amount_minor"
+    assert amount["errors"][0]["pointer"] == "/claims/1/amount_minor"
 
     # All or nothing: not a debtor, contact point, ledger row or event of the refused bulks stays.
     assert await counts(api) == before

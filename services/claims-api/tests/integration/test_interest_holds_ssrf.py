@@ -291,7 +291,7 @@ async def _webhook_urls_to_internal_addresses_are_refused(api: Api) -> None:
         problem = refused.json()
         assert refused.headers["content-type"] == "application/problem+json"
         assert problem["type"].endswith("/unsafe-webhook-url") and says in problem["detail"], problem
-        assert problem["errors"][0]["pointer"] == "/body/url"
+        assert problem["errors"][0]["pointer"] == "/url"
     assert (await client.get("/v1/webhooks")).json()["items"] == []
 
     # An endpoint stored earlier whose host now points inwards (DNS rebinding, or a rule made

@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from krafa_claims_api import domain
 from krafa_events.references import InvalidReference
+from stdnum import luhn
 
 
 def test_iceland_final_due_date_is_ten_days_after_the_due_date() -> None:
@@ -13,11 +14,13 @@ def test_iceland_final_due_date_is_ten_days_after_the_due_date() -> None:
 
 
 def test_reference_is_generated_per_country_and_validated_when_given() -> None:
-    assert domain.payment_reference("NO", None, 1234567) == "12345674"
-    assert domain.payment_reference("IS", None, 100045).startswith("RF")
-    assert domain.payment_reference("NO", "1234 5674", 1) == "12345674"
+    kid = domain.payment_reference("NO", None)
+    assert kid.isdigit() and len(kid) == 16 and luhn.is_valid(kid)
+    assert domain.payment_reference("IS", None).startswith("RF")
+    assert domain.payment_reference("NO", None) != kid
+    assert domain.payment_reference("NO", "1234 5674") == "12345674"
     with pytest.raises(InvalidReference):
-        domain.payment_reference("NO", "12345675", 1)
+        domain.payment_reference("NO", "12345675")
 
 
 @given(st.integers(0, 10**9), st.integers(0, 10**6), st.integers(0, 2 * 10**9))

@@ -25,9 +25,10 @@ from typing import Any, Final, Literal
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_currency
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from krafa_events import currencies
 
 Tone = Literal["friendly", "firm", "final"]
 
@@ -238,8 +239,8 @@ def normalise_language(language: str, default: str = FALLBACK_LANGUAGE) -> str:
 
 @lru_cache(maxsize=64)
 def _precision(currency: str) -> int:
-    # ISK and JPY have 0 decimals, most have 2, a few (KWD, BHD) 3: CLDR knows which.
-    return int(get_currency_precision(currency))
+    # The minor unit the amount is counted in (ISK 0, EUR 2, KWD 3): the one currency table.
+    return currencies.minor_units(currency)
 
 
 @lru_cache(maxsize=4096)

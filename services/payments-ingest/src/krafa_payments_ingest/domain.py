@@ -102,7 +102,39 @@ class UnmatchedReason(StrEnum):
     NO_REFERENCE = "no_reference"  # the entry carries no structured reference
     UNKNOWN_REFERENCE = "unknown_reference"  # no claim has it
     CURRENCY_MISMATCH = "currency_mismatch"  # claims have it, none in the entry's currency
-    AMBIGUOUS_REFERENCE = "ambiguous_reference"  # claims of several creditors have it
+    AMBIGUOUS_REFERENCE = "ambiguous_reference"  # several claims have it (or the text names several)
+    ACCOUNT_MISMATCH = "account_mismatch"  # claims have it, of creditors collecting on other accounts
+
+
+# --- collection accounts -----------------------------------------------------------------------
+#
+# A bank file reports on one account (camt Acct, MT940 :25:), and every creditor collects on its
+# own account (its payment_account in ClaimCreated). A payment is only ever matched to a claim of
+# a creditor collecting on the account it was paid into, when both are known. Accounts are given
+# as IBANs or in national form; both reduce to one key: Iceland's 4+2+6-digit bank account (the
+# IBAN's BBAN carries the owner's kennitala after it), Norway's 11 digits, otherwise the IBAN.
+
+_ICELANDIC_ACCOUNT = re.compile(r"^(\d{1,4})-(\d{1,2})-(\d{1,6})$")
+
+
+def account_key(account: str | None) -> str | None:
+    """The comparable form of an account number, or None when there is none."""
+    if account is None:
+        return None
+    text = account.strip()
+    if parts := _ICELANDIC_ACCOUNT.match(text):
+        bank, ledger, number = parts.groups()
+        return bank.zfill(4) + ledger.zfill(2) + number.zfill(6)
+    compacted = "".join(c for c in text.upper() if c.isalnum())
+    if not compacted:
+        return None
+    if re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]+", compacted):
+        country, bban = compacted[:2], compacted[4:]
+        if country == "IS" and len(bban) == 22:
+            return bban[:12]
+        if country == "NO" and len(bban) == 11:
+            return bban
+    return compacted
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,35 +144,72 @@ class IndexedClaim:
     debtor_id: UUID
     currency: str
     status: str  # open, paid, cancelled
+    account: str | None = None  # account_key of the creditor's collection account, if it gave one
 
 
 @dataclass(frozen=True, slots=True)
 class Match:
     claim: IndexedClaim | None
     reason: UnmatchedReason | None
+    # For the operator queue: what was looked at and why it was not enough.
+    explanation: str | None = None
+    candidates: tuple[IndexedClaim, ...] = ()
 
     @property
     def matched(self) -> bool:
         return self.claim is not None
 
 
-def match(reference: str | None, currency: str, candidates: Sequence[IndexedClaim]) -> Match:
-    """Decide the claim of a payment from the claims indexed under its normalised reference.
+def _describe(claims: Sequence[IndexedClaim]) -> str:
+    return ", ".join(f"claim {c.claim_id} ({c.currency}, {c.status}, creditor {c.creditor_id})" for c in claims)
+
+
+def _decide(candidates: Sequence[IndexedClaim], currency: str, account: str | None, named_by: str) -> Match:
+    """One claim among those a reference or a text names, or why none."""
+    on_account = [c for c in candidates if account is None or c.account is None or c.account == account]
+    if not on_account:
+        return Match(
+            None,
+            UnmatchedReason.ACCOUNT_MISMATCH,
+            f"{named_by} belongs to {_describe(candidates)}, but the payment was made into account {account}, "
+            "which is not that creditor's collection account",
+            tuple(candidates),
+        )
+    same_currency = [claim for claim in on_account if claim.currency == currency.upper()]
+    if not same_currency:
+        return Match(
+            None,
+            UnmatchedReason.CURRENCY_MISMATCH,
+            f"the payment is in {currency.upper()}, {named_by} belongs to {_describe(on_account)}",
+            tuple(on_account),
+        )
+    if len(same_currency) > 1:
+        return Match(
+            None,
+            UnmatchedReason.AMBIGUOUS_REFERENCE,
+            f"{named_by} fits {len(same_currency)} claims: {_describe(same_currency)}; money is never guessed "
+            "onto one of them",
+            tuple(same_currency),
+        )
+    return Match(same_currency[0], None)
+
+
+def match(
+    reference: str | None, currency: str, candidates: Sequence[IndexedClaim], account: str | None = None
+) -> Match:
+    """Decide the claim of a payment from the claims indexed under its normalised reference,
+    among those of creditors collecting on `account` (the account_key the payment was made into,
+    when the bank file says).
 
     A closed claim still takes the payment: claims-api records it as an overpayment, which is
     better than leaving money the debtor clearly meant for that claim in the operator queue.
     Money is never guessed onto one of several claims: an ambiguous reference waits for an operator.
     """
     if reference is None:
-        return Match(None, UnmatchedReason.NO_REFERENCE)
+        return Match(None, UnmatchedReason.NO_REFERENCE, "the payment carries no structured reference")
     if not candidates:
-        return Match(None, UnmatchedReason.UNKNOWN_REFERENCE)
-    same_currency = [claim for claim in candidates if claim.currency == currency.upper()]
-    if not same_currency:
-        return Match(None, UnmatchedReason.CURRENCY_MISMATCH)
-    if len(same_currency) > 1:
-        return Match(None, UnmatchedReason.AMBIGUOUS_REFERENCE)
-    return Match(same_currency[0], None)
+        return Match(None, UnmatchedReason.UNKNOWN_REFERENCE, f"no claim has the reference {reference}")
+    return _decide(candidates, currency, account, f"the reference {reference}")
 
 
 # --- matching by the remittance text ---------------------------------------------------------
@@ -234,12 +303,20 @@ def text_mentions(text: str | None, key: str) -> bool:
     return bool(text) and _key_pattern(key).search((text or "")[:MAX_TEXT]) is not None
 
 
-def match_text(text: str | None, currency: str, structured: Match, candidates: Iterable[TextKeyed]) -> Match:
+def match_text(
+    text: str | None,
+    currency: str,
+    structured: Match,
+    candidates: Iterable[TextKeyed],
+    account: str | None = None,
+) -> Match:
     """Second chance for an entry the structured reference did not match (no reference or an
-    unknown one): the claims whose invoice number or reference the remittance text names.
+    unknown one): the claims whose invoice number or reference the remittance text names, among
+    those of creditors collecting on `account` (invoice numbers repeat across creditors).
 
     One claim in the entry's currency takes the payment; several are ``ambiguous_reference``;
-    named claims only in other currencies are ``currency_mismatch``; none keeps ``structured``.
+    named claims only in other currencies are ``currency_mismatch``, only on other accounts
+    ``account_mismatch``; none keeps ``structured``.
     """
     if structured.matched or structured.reason not in (
         UnmatchedReason.NO_REFERENCE,
@@ -252,9 +329,4 @@ def match_text(text: str | None, currency: str, structured: Match, candidates: I
             named[keyed.claim.claim_id] = keyed.claim
     if not named:
         return structured
-    same_currency = [claim for claim in named.values() if claim.currency == currency.upper()]
-    if not same_currency:
-        return Match(None, UnmatchedReason.CURRENCY_MISMATCH)
-    if len(same_currency) > 1:
-        return Match(None, UnmatchedReason.AMBIGUOUS_REFERENCE)
-    return Match(same_currency[0], None)
+    return _decide(list(named.values()), currency, account, "the remittance text")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,11 +30,12 @@ async def index_claim(
     created_at: datetime,
     indexed_at: datetime,
     customer_no: str | None = None,
+    account: str | None = None,
 ) -> None:
     await conn.execute(
         "INSERT INTO claim_index (claim_id, creditor_id, debtor_id, reference, invoice_no, currency,"
-        " amount_owed_minor, created_at, indexed_at, customer_no) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        " ON CONFLICT (claim_id) DO NOTHING",
+        " amount_owed_minor, created_at, indexed_at, customer_no, account)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (claim_id) DO NOTHING",
         claim_id,
         creditor_id,
         debtor_id,
@@ -44,6 +46,7 @@ async def index_claim(
         created_at,
         indexed_at,
         customer_no,
+        account,
     )
 
 
@@ -131,21 +134,13 @@ async def close_claim(conn: Connection, *, claim_id: UUID, creditor_id: UUID, st
 
 async def claims_by_reference(conn: Connection, references: list[str]) -> dict[str, list[domain.IndexedClaim]]:
     rows = await conn.fetch(
-        "SELECT claim_id, creditor_id, debtor_id, reference, currency, status FROM claim_index"
+        "SELECT claim_id, creditor_id, debtor_id, reference, currency, status, account FROM claim_index"
         " WHERE reference = ANY($1::text[]) ORDER BY claim_id",
         references,
     )
     found: dict[str, list[domain.IndexedClaim]] = defaultdict(list)
     for row in rows:
-        found[row["reference"]].append(
-            domain.IndexedClaim(
-                claim_id=row["claim_id"],
-                creditor_id=row["creditor_id"],
-                debtor_id=row["debtor_id"],
-                currency=row["currency"],
-                status=row["status"],
-            )
-        )
+        found[row["reference"]].append(indexed(row))
     return found
 
 
@@ -154,7 +149,7 @@ async def claims_by_text_key(conn: Connection, keys: list[str]) -> dict[str, lis
     if not keys:
         return {}
     rows = await conn.fetch(
-        "SELECT claim_id, creditor_id, debtor_id, reference, invoice_no, currency, status FROM claim_index"
+        "SELECT claim_id, creditor_id, debtor_id, reference, invoice_no, currency, status, account FROM claim_index"
         " WHERE reference = ANY($1::text[])"
         " OR upper(regexp_replace(invoice_no, '\\s', '', 'g')) = ANY($1::text[]) ORDER BY claim_id",
         keys,
@@ -162,13 +157,7 @@ async def claims_by_text_key(conn: Connection, keys: list[str]) -> dict[str, lis
     wanted = set(keys)
     found: dict[str, list[domain.TextKeyed]] = defaultdict(list)
     for row in rows:
-        claim = domain.IndexedClaim(
-            claim_id=row["claim_id"],
-            creditor_id=row["creditor_id"],
-            debtor_id=row["debtor_id"],
-            currency=row["currency"],
-            status=row["status"],
-        )
+        claim = indexed(row)
         claim_keys = tuple(k for k in (domain.text_key(row["reference"]), domain.text_key(row["invoice_no"])) if k)
         keyed = domain.TextKeyed(claim, claim_keys)
         for key in set(claim_keys) & wanted:
@@ -240,6 +229,7 @@ class PaymentRow:
     debtor_account: str | None
     match: domain.Match
     reversal_of: UUID | None = None  # the earlier payment this one reverses
+    account: str | None = None  # account_key of the account paid into, when known
 
 
 async def insert_payments(
@@ -259,19 +249,21 @@ async def insert_payments(
                               amount_minor, currency, booking_date, value_date, reference,
                               remittance_text, bank_ref, end_to_end_id, debtor_name, debtor_account,
                               state, claim_id, creditor_id, debtor_id, unmatched_reason, received_at,
-                              reversal_of)
+                              reversal_of, account, unmatched_detail, candidates)
         SELECT u.id, u.identity, u.basis, $20, u.entry_index, u.detail_index, u.amount_minor,
                u.currency, u.booking_date, u.value_date, u.reference, u.remittance_text, u.bank_ref,
                u.end_to_end_id, u.debtor_name, u.debtor_account,
                CASE WHEN u.claim_id IS NULL THEN 'unmatched' ELSE 'matched' END,
-               u.claim_id, u.creditor_id, u.debtor_id, u.reason, $21, u.reversal_of
+               u.claim_id, u.creditor_id, u.debtor_id, u.reason, $21, u.reversal_of, u.account, u.detail,
+               u.candidates::jsonb
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::text[],
                     $8::date[], $9::date[], $10::text[], $11::text[], $12::text[], $13::text[],
                     $14::text[], $15::text[], $16::uuid[], $17::uuid[], $18::uuid[], $19::text[],
-                    $22::uuid[])
+                    $22::uuid[], $23::text[], $24::text[], $25::text[])
              AS u(id, identity, basis, entry_index, detail_index, amount_minor, currency, booking_date,
                   value_date, reference, remittance_text, bank_ref, end_to_end_id, debtor_name,
-                  debtor_account, claim_id, creditor_id, debtor_id, reason, reversal_of)
+                  debtor_account, claim_id, creditor_id, debtor_id, reason, reversal_of, account, detail,
+                  candidates)
         ON CONFLICT (identity) DO NOTHING
         RETURNING id
         """,
@@ -297,6 +289,9 @@ async def insert_payments(
         import_id,
         received_at,
         [r.reversal_of for r in rows],
+        [r.account for r in rows],
+        [r.match.explanation if r.match.claim is None else None for r in rows],
+        [json.dumps(candidates_json(r.match)) if r.match.claim is None else "[]" for r in rows],
     )
     return {row["id"] for row in inserted}
 
@@ -363,7 +358,7 @@ async def unmatched_payments(conn: Connection, *, limit: int, before: int | None
         await conn.fetch(
             "SELECT id, seq, import_id, amount_minor, currency, booking_date, value_date, reference,"
             " remittance_text, bank_ref, end_to_end_id, debtor_name, debtor_account, unmatched_reason,"
-            " received_at FROM payments"
+            " unmatched_detail, candidates, account, received_at FROM payments"
             " WHERE state = 'unmatched' AND ($1::bigint IS NULL OR seq < $1)"
             " ORDER BY seq DESC LIMIT $2",
             before,
@@ -392,17 +387,35 @@ async def get_csv_mapping(conn: Connection, name: str) -> dict[str, Any] | None:
 
 async def indexed_claim(conn: Connection, claim_id: UUID) -> domain.IndexedClaim | None:
     row = await conn.fetchrow(
-        "SELECT claim_id, creditor_id, debtor_id, currency, status FROM claim_index WHERE claim_id = $1", claim_id
+        "SELECT claim_id, creditor_id, debtor_id, currency, status, account FROM claim_index WHERE claim_id = $1",
+        claim_id,
     )
-    if row is None:
-        return None
+    return None if row is None else indexed(row)
+
+
+def indexed(row: Row) -> domain.IndexedClaim:
     return domain.IndexedClaim(
         claim_id=row["claim_id"],
         creditor_id=row["creditor_id"],
         debtor_id=row["debtor_id"],
         currency=row["currency"],
         status=row["status"],
+        account=row["account"],
     )
+
+
+def candidates_json(match: domain.Match) -> list[dict[str, Any]]:
+    """The claims an unmatched payment was weighed against, for the operator queue."""
+    return [
+        {
+            "claim_id": str(c.claim_id),
+            "creditor_id": str(c.creditor_id),
+            "currency": c.currency,
+            "status": c.status,
+            "account": c.account,
+        }
+        for c in match.candidates
+    ]
 
 
 async def payment_for_operator(conn: Connection, payment_id: UUID) -> Row | None:

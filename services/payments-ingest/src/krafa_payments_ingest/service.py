@@ -100,7 +100,9 @@ async def _import(
         index = await repository.claims_by_reference(uow.conn, references)
         texts = await asyncio.to_thread(_text_candidates, read.parsed.entries, index)
         by_text = await repository.claims_by_text_key(uow.conn, sorted(set().union(*texts)))
-        rows = await asyncio.to_thread(_payment_rows, parsed.entries, read.identities, index, texts, by_text)
+        rows = await asyncio.to_thread(
+            _payment_rows, parsed.entries, read.identities, index, texts, by_text, parsed.account
+        )
         credits = [row for row in rows if row.amount_minor >= 0]
         inserted = await repository.insert_payments(uow.conn, import_id, now, credits)
         # Corrections and charge-backs after the credits: they may reverse a credit of this very file.
@@ -168,7 +170,7 @@ def _reversal_rows(read: _ReadFile) -> list[repository.PaymentRow]:
     reversals = read.parsed.reversals
     identities = domain.entry_identities(reversals, read.parsed.account)
     no_text = [set[str]() for _ in reversals]
-    return _payment_rows(reversals, identities, {}, no_text, {})
+    return _payment_rows(reversals, identities, {}, no_text, {}, read.parsed.account)
 
 
 async def _find_reversed(
@@ -215,6 +217,7 @@ class Notification:
     remittance_text: str | None
     booking_date: date | None
     payer_account: str | None
+    account: str | None = None  # the creditor's collection account the payment was made into
 
 
 NOTIFICATION_FORMAT = "api"
@@ -238,6 +241,7 @@ def _notifications_read(notifications: Sequence[Notification], body_sha256: str)
             end_to_end_id=None,
             debtor_name=None,
             debtor_account=n.payer_account,
+            account=n.account,
             entry_index=number,
             detail_index=0,
             line=None,
@@ -270,14 +274,17 @@ def _payment_rows(
     index: dict[str, list[domain.IndexedClaim]],
     texts: list[set[str]],
     by_text: dict[str, list[domain.TextKeyed]],
+    file_account: str | None,
 ) -> list[repository.PaymentRow]:
     rows = []
+    file_key = domain.account_key(file_account)
     for entry, identity, keys in zip(entries, identities, texts, strict=True):
         reference = domain.normalise_reference(entry.reference)
-        decision = domain.match(reference, entry.currency, index.get(reference, []) if reference else [])
+        account = domain.account_key(entry.account) or file_key
+        decision = domain.match(reference, entry.currency, index.get(reference, []) if reference else [], account)
         if keys:
             named = [keyed for key in sorted(keys) for keyed in by_text.get(key, [])]
-            decision = domain.match_text(entry.remittance_text, entry.currency, decision, named)
+            decision = domain.match_text(entry.remittance_text, entry.currency, decision, named, account)
         rows.append(
             repository.PaymentRow(
                 id=uuid.uuid4(),
@@ -295,6 +302,7 @@ def _payment_rows(
                 debtor_name=entry.debtor_name,
                 debtor_account=entry.debtor_account,
                 match=decision,
+                account=account,
             )
         )
     return rows
@@ -367,6 +375,7 @@ async def index_claim(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> No
         created_at=event.created_at,
         indexed_at=now,
         customer_no=event.debtor.customer_no,
+        account=domain.account_key(event.creditor.payment_account),
     )
     await _rematch(uow, event, now)
 
@@ -377,12 +386,15 @@ async def _rematch(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> None:
     the claim with that reference arrives, instead of waiting for an operator; so are those
     whose remittance text names the claim's invoice number or reference (``_rematch_by_text``)."""
     reference = domain.normalise_reference(event.reference)
+    account = domain.account_key(event.creditor.payment_account)
     if reference:
+        # Only payments made into this creditor's collection account (or of unknown account).
         rows = await uow.conn.fetch(
             "UPDATE payments p SET state = 'matched', claim_id = $1, creditor_id = $2, debtor_id = $3,"
-            " unmatched_reason = NULL FROM imports i"
+            " unmatched_reason = NULL, unmatched_detail = NULL, candidates = '[]'::jsonb FROM imports i"
             " WHERE i.id = p.import_id AND p.state = 'unmatched' AND p.unmatched_reason = 'unknown_reference'"
             " AND upper(replace(p.reference, ' ', '')) = $4 AND p.currency = $5"
+            " AND (p.account IS NULL OR $6::text IS NULL OR p.account = $6)"
             " RETURNING p.id, p.import_id, i.format, p.amount_minor, p.currency, p.reference, p.booking_date,"
             " p.value_date, p.bank_ref",
             event.claim_id,
@@ -390,6 +402,7 @@ async def _rematch(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> None:
             event.debtor_id,
             reference,
             event.currency.upper(),
+            account,
         )
         for row in rows:
             _add_rematched(uow, event, row, now)
@@ -437,7 +450,7 @@ async def _rematch_by_text(uow: UnitOfWork, event: ClaimCreated, now: datetime) 
     if not keys:
         return
     queued = await uow.conn.fetch(
-        "SELECT p.id, p.remittance_text, p.currency, p.unmatched_reason FROM payments p"
+        "SELECT p.id, p.remittance_text, p.currency, p.unmatched_reason, p.account FROM payments p"
         " WHERE p.state = 'unmatched' AND p.unmatched_reason IN ('no_reference', 'unknown_reference')"
         " AND p.currency = $2 AND p.remittance_text IS NOT NULL"
         " AND upper(regexp_replace(p.remittance_text, '\\s', '', 'g')) LIKE ANY($1::text[])",
@@ -450,12 +463,12 @@ async def _rematch_by_text(uow: UnitOfWork, event: ClaimCreated, now: datetime) 
         by_text = await repository.claims_by_text_key(uow.conn, sorted(candidates))
         named = [keyed for key in sorted(candidates) for keyed in by_text.get(key, [])]
         structured = domain.Match(None, domain.UnmatchedReason(payment["unmatched_reason"]))
-        decision = domain.match_text(text, payment["currency"], structured, named)
+        decision = domain.match_text(text, payment["currency"], structured, named, payment["account"])
         if decision.claim is None or decision.claim.claim_id != event.claim_id:
             continue
         row = await uow.conn.fetchrow(
             "UPDATE payments p SET state = 'matched', claim_id = $2, creditor_id = $3, debtor_id = $4,"
-            " unmatched_reason = NULL FROM imports i"
+            " unmatched_reason = NULL, unmatched_detail = NULL, candidates = '[]'::jsonb FROM imports i"
             " WHERE i.id = p.import_id AND p.id = $1 AND p.state = 'unmatched'"
             " RETURNING p.id, p.import_id, i.format, p.amount_minor, p.currency, p.reference, p.booking_date,"
             " p.value_date, p.bank_ref",

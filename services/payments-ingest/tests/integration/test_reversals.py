@@ -61,7 +61,7 @@ async def test_charge_back_reverses_the_payment_once(
 
 
 def mt940(*lines: str, statement: str) -> bytes:
-    head = [f":20:{statement}", ":25:NL91ABNA0417164300", ":28C:1/1", ":60F:C260305ISK0,"]
+    head = [f":20:{statement}", ":25:IS140159260076545510730339", ":28C:1/1", ":60F:C260305ISK0,"]
     return ("\n".join([*head, *lines, ":62F:C260306ISK0,", "-"]) + "\n").encode()
 
 

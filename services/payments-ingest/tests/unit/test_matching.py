@@ -198,7 +198,8 @@ def test_two_claims_named_in_the_text_are_ambiguous() -> None:
     decision = domain.match_text(
         text, "ISK", NO_REFERENCE, [keyed(a_claim(), "INV-1042"), keyed(a_claim(), "INV-1043")]
     )
-    assert decision == domain.Match(None, UnmatchedReason.AMBIGUOUS_REFERENCE)
+    assert decision.claim is None and decision.reason is UnmatchedReason.AMBIGUOUS_REFERENCE
+    assert len(decision.candidates) == 2
 
 
 def test_one_invoice_number_at_two_creditors_is_ambiguous() -> None:
@@ -226,3 +227,54 @@ def test_text_never_overrides_a_structured_decision() -> None:
     assert domain.match_text("INV-1042", "ISK", matched, [keyed(other, "INV-1042")]) == matched
     ambiguous = domain.Match(None, UnmatchedReason.AMBIGUOUS_REFERENCE)
     assert domain.match_text("INV-1042", "ISK", ambiguous, [keyed(other, "INV-1042")]) == ambiguous
+
+
+def test_account_keys_compare_ibans_with_national_forms() -> None:
+    # Iceland: bank-ledger-account; the IBAN's BBAN carries the owner's kennitala after it.
+    assert domain.account_key("IS14 0159 2600 7654 5510 7303 39") == domain.account_key("0159-26-007654")
+    assert domain.account_key("159-26-7654") == "015926007654"
+    # Norway: 11 digits, written with dots.
+    assert domain.account_key("NO93 8601 1117 947") == domain.account_key("8601.11.17947") == "86011117947"
+    # Elsewhere the IBAN itself.
+    assert domain.account_key("ee38 2200 2210 2014 5685") == "EE382200221020145685"
+    assert domain.account_key("0159-26-007654") != domain.account_key("0133-26-012345")
+    assert domain.account_key(None) is None and domain.account_key(" - ") is None
+
+
+def test_a_reference_only_matches_claims_of_the_creditor_collecting_on_the_account() -> None:
+    ours = dataclasses.replace(a_claim(), account="015926007654")
+    theirs = dataclasses.replace(a_claim(), account="013326012345")
+    unknown = a_claim()  # a creditor that gave no account
+    assert domain.match("RF1", "ISK", [ours], "015926007654").claim == ours
+    assert domain.match("RF1", "ISK", [ours, theirs], "015926007654").claim == ours
+    assert domain.match("RF1", "ISK", [unknown], "015926007654").claim == unknown
+    # The file does not say which account: nothing to filter on.
+    assert domain.match("RF1", "ISK", [theirs], None).claim == theirs
+    wrong = domain.match("RF1", "ISK", [theirs], "015926007654")
+    assert wrong.reason is UnmatchedReason.ACCOUNT_MISMATCH and wrong.candidates == (theirs,)
+    assert wrong.explanation is not None and "015926007654" in wrong.explanation
+    assert str(theirs.claim_id) in wrong.explanation
+
+
+def test_every_unmatched_decision_explains_itself() -> None:
+    a, b, eur = a_claim(), a_claim(), a_claim("EUR")
+    for decision, claims in (
+        (domain.match(None, "ISK", []), ()),
+        (domain.match("RF1", "ISK", []), ()),
+        (domain.match("RF1", "ISK", [eur]), (eur,)),
+        (domain.match("RF1", "ISK", [a, b]), (a, b)),
+    ):
+        assert decision.claim is None and decision.explanation, decision
+        assert decision.candidates == claims
+        for claim in claims:
+            assert str(claim.claim_id) in (decision.explanation or "")
+
+
+def test_text_matches_respect_the_account_too() -> None:
+    ours = dataclasses.replace(a_claim(), account="015926007654")
+    theirs = dataclasses.replace(a_claim(), account="013326012345")
+    keyed = [domain.TextKeyed(ours, ("INV-1001",)), domain.TextKeyed(theirs, ("INV-1001",))]
+    none = domain.match(None, "ISK", [])
+    assert domain.match_text("invoice INV-1001", "ISK", none, keyed, "015926007654").claim == ours
+    both = domain.match_text("invoice INV-1001", "ISK", none, keyed, None)
+    assert both.reason is UnmatchedReason.AMBIGUOUS_REFERENCE and set(both.candidates) == {ours, theirs}

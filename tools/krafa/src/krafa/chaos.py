@@ -289,7 +289,7 @@ class Load:
                 "currency": "ISK",
                 "default_language": "is",
                 "contact_phone": "+3545551234",
-                "payment_account": "0133-26-012345",
+                "payment_account": "0159-26-007654",
                 "sender_email": "innheimta@vikingur.localhost",
             },
         )

@@ -86,7 +86,7 @@ class Scenario:
                 "currency": "ISK",
                 "default_language": "is",
                 "contact_phone": "+354 555 1234",
-                "payment_account": "0133-26-012345",
+                "payment_account": "0159-26-007654",
                 "payment_link_template": "https://pay.krafa.localhost/{reference}",
                 "sender_email": "innheimta@fram.localhost",
                 "slip_fee_minor": 390,

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.http import PROBLEM_BASE, Problem
+from krafa_kit.inputs import IDENTIFIER_PATTERN
 from pydantic import BaseModel
 
 from krafa_claims_api import idempotency, pagination
@@ -51,6 +52,11 @@ ContactsWriter = Annotated[claims_service.Caller, Depends(require("contacts:writ
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 CustomerNoPath = Annotated[
     str, Path(min_length=1, max_length=64, pattern=NO_NUL, description="the creditor's own customer number")
+]
+# A new customer number must read back by this URL: no '/', control characters or surrounding spaces.
+NewCustomerNoPath = Annotated[
+    str,
+    Path(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN, description="the creditor's own customer number"),
 ]
 
 PROBLEM_SCHEMA = ProblemOut.model_json_schema()
@@ -130,7 +136,7 @@ async def _idempotent(
     responses={201: {"description": "created", "model": DebtorOut}, **problems(401, 403, 422)},
 )
 async def put_debtor(
-    customer_no: CustomerNoPath, body: DebtorIn, caller: ContactsWriter, db: DB, clock: CurrentClock
+    customer_no: NewCustomerNoPath, body: DebtorIn, caller: ContactsWriter, db: DB, clock: CurrentClock
 ) -> Response:
     async with db.uow() as uow:
         debtor, created = await service.upsert_debtor(uow, caller.creditor_id, body.row(customer_no), clock.now())
@@ -252,7 +258,7 @@ async def add_contact_point(
         try:
             value = domain.contact_value(kind, body.value, debtor.master["country"])
         except domain.InvalidValue as exc:
-            raise service.invalid(domain.InvalidValue("value", exc.message), "/body") from exc
+            raise service.invalid(domain.InvalidValue("value", exc.message), "") from exc
         offer = domain.ContactOffer(
             kind,
             value,

@@ -152,7 +152,7 @@ async def create_webhook(
             "Validation failed",
             str(exc),
             type_=PROBLEM_BASE + "unsafe-webhook-url",
-            extra={"errors": [{"pointer": "/body/url", "field": "body.url", "detail": str(exc)}]},
+            extra={"errors": [{"pointer": "/url", "field": "body.url", "detail": str(exc)}]},
         ) from exc
 
     async def action(uow: UnitOfWork) -> WebhookCreated:

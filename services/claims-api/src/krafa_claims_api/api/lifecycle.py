@@ -77,7 +77,7 @@ async def amend_claim(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     if body.amount_minor is None and body.due_date is None and body.final_due_date is None:
-        raise lifecycle.invalid("/body", "give amount_minor, due_date or final_due_date")
+        raise lifecycle.invalid("", "give amount_minor, due_date or final_due_date")
 
     async def change(uow: UnitOfWork) -> None:
         await lifecycle.amend(

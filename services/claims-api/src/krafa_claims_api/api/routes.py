@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.http import Problem
+from krafa_kit.inputs import BoundedDate
 from pydantic import BaseModel
 
 from krafa_claims_api import domain, idempotency, lifecycle, pagination, repository, service
@@ -68,7 +69,7 @@ PROBLEM_EXAMPLES: dict[int, tuple[str, dict[str, object]]] = {
             "title": "Validation failed",
             "status": 422,
             "detail": "1 invalid field(s)",
-            "errors": [{"pointer": "/body/amount_minor", "field": "body.amount_minor", "detail": "must be > 0"}],
+            "errors": [{"pointer": "/amount_minor", "field": "body.amount_minor", "detail": "must be > 0"}],
         },
     ),
 }
@@ -253,7 +254,7 @@ async def create_claim(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     async def action(uow: UnitOfWork) -> ClaimOut:
-        [row] = await service.create_claims(uow, caller, [body], clock.now())
+        [row] = await service.create_claims(uow, caller, [body], clock.now(), pointer="")
         history = await repository.history(uow.conn, row["id"])
         return claim_out({**row, "customer_no": body.debtor.customer_no}, history)
 
@@ -303,8 +304,8 @@ async def list_claims(
     status_: Annotated[ClaimStatusName | None, Query(alias="status")] = None,
     customer_no: Annotated[str | None, Query(max_length=64)] = None,
     department: Annotated[str | None, Query(max_length=64)] = None,
-    due_from: date | None = None,
-    due_to: date | None = None,
+    due_from: BoundedDate | None = None,
+    due_to: BoundedDate | None = None,
     overdue_days_min: Annotated[int | None, Query(ge=0, le=36_500)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -387,7 +388,7 @@ async def cancel_claim(
     description="Open claims issued by `as_of` with a balance (amount + fees - paid) above zero, bucketed by "
     "days past the due date on `as_of` (default: today on the service clock). Sums are in minor units.",
 )
-async def aging_report(caller: Reader, db: DB, clock: CurrentClock, as_of: date | None = None) -> AgingReport:
+async def aging_report(caller: Reader, db: DB, clock: CurrentClock, as_of: BoundedDate | None = None) -> AgingReport:
     day = as_of or clock.now().date()
     async with db.connection() as conn:
         groups = await repository.aging_groups(conn, caller.creditor_id, day)

@@ -6,13 +6,15 @@ from datetime import date, datetime
 from typing import Annotated, Literal, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from krafa_events.currencies import CurrencyCode
+from krafa_kit.inputs import IDENTIFIER_PATTERN, LABEL_PATTERN, BoundedDate, BoundedDatetime, Integer
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from krafa_claims_api import domain
+from krafa_claims_api.debtors import domain as debtor_domain
 
 CountryCode = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$", examples=["IS"])]
-CurrencyCode = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$", examples=["ISK"])]
 
 
 class Strict(BaseModel):
@@ -27,17 +29,50 @@ class AddressIn(Strict):
 
 
 class DebtorIn(Strict):
-    customer_no: str = Field(min_length=1, max_length=64, description="the creditor's own customer number")
+    customer_no: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=IDENTIFIER_PATTERN,
+        description="the creditor's own customer number: no '/', control characters or surrounding spaces, so "
+        "GET /v1/debtors/by-customer-no/{customer_no} reads it back",
+    )
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["person", "company"] = "person"
-    national_id: str | None = Field(default=None, max_length=32)
+    country: CountryCode
+    national_id: str | None = Field(
+        default=None,
+        max_length=32,
+        description="validated for IS (kennitala), NO (fødselsnummer / organisasjonsnummer) and EE (isikukood / "
+        "registrikood); other countries are stored as given",
+    )
     language: Literal["is", "nb", "et", "en"] = "en"
     time_zone: str = Field(default="UTC", max_length=64)
-    country: CountryCode
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     phone: str | None = Field(default=None, max_length=20, pattern=r"^\+[1-9][0-9]{6,14}$")
     address: AddressIn | None = None
     fallback_channel: Literal["letter", "netbank"] = "letter"
+
+    @field_validator("national_id")
+    @classmethod
+    def valid_national_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Checked here, so that every bad national id of a bulk is reported at once (by pointer).
+        country, kind = info.data.get("country"), info.data.get("kind", "person")
+        if value is None or country is None:
+            return value
+        try:
+            return debtor_domain.normalize_national_id(country, kind, value)
+        except debtor_domain.InvalidValue as exc:
+            raise ValueError(exc.message) from exc
+
+    @field_validator("phone")
+    @classmethod
+    def valid_phone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        try:
+            return debtor_domain.normalize_phone_cached(value, info.data.get("country"))
+        except debtor_domain.InvalidValue as exc:
+            raise ValueError(exc.message) from exc
 
     @field_validator("time_zone")
     @classmethod
@@ -76,18 +111,53 @@ CLAIM_EXAMPLE: JsonDict = {
 class ClaimIn(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [CLAIM_EXAMPLE]})
 
-    invoice_no: str = Field(min_length=1, max_length=64, examples=["INV-2026-0001"])
-    debtor: DebtorIn
-    amount_minor: int = Field(gt=0, le=10**13, description="integer minor units", examples=[1_000_000])
-    currency: CurrencyCode
-    issue_date: date | None = None
-    due_date: date
-    final_due_date: date | None = Field(
-        default=None, description="default: due date + the country's offset (IS: 10 days)"
+    invoice_no: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=LABEL_PATTERN,
+        description="unique per creditor; no control characters or surrounding spaces",
+        examples=["INV-2026-0001"],
     )
-    reference: str | None = Field(default=None, max_length=35, description="validated if given, generated if not")
+    debtor: DebtorIn
+    amount_minor: Integer = Field(
+        gt=0,
+        le=10**13,
+        description="a JSON integer in the currency's minor unit (1200 EUR cents = 12.00 EUR; ISK has none); "
+        '12.0, "1200" and true are refused',
+        examples=[1_000_000],
+    )
+    currency: CurrencyCode
+    issue_date: BoundedDate | None = None
+    due_date: BoundedDate = Field(description="on or after the issue date; within 100 years of today")
+    final_due_date: BoundedDate | None = Field(
+        default=None,
+        description="on or after the due date; default: due date + the department's or the country's offset "
+        "(IS: 10 days)",
+    )
+    reference: str | None = Field(
+        default=None,
+        max_length=35,
+        description="the creditor's own payment reference (KID, RF, viitenumber, Icelandic claim number), validated "
+        "and unique across all creditors; if absent one is drawn at random for the creditor's country",
+    )
     description: str | None = Field(default=None, max_length=500)
     department: str | None = Field(default=None, max_length=64)
+
+    @field_validator("due_date")
+    @classmethod
+    def due_after_issue(cls, value: date, info: ValidationInfo) -> date:
+        issue = info.data.get("issue_date")
+        if issue is not None and value < issue:
+            raise ValueError(f"before the issue date {issue.isoformat()}")
+        return value
+
+    @field_validator("final_due_date")
+    @classmethod
+    def final_after_due(cls, value: date | None, info: ValidationInfo) -> date | None:
+        due = info.data.get("due_date")
+        if value is not None and due is not None and value < due:
+            raise ValueError(f"before the due date {due.isoformat()}")
+        return value
 
 
 class BulkClaimsIn(Strict):
@@ -253,10 +323,11 @@ class CreditorIn(Strict):
     payment_account: str = Field(default="", max_length=64)
     payment_link_template: str | None = Field(default=None, max_length=500)
     sender_email: str = Field(default="", max_length=254)
-    slip_fee_minor: int = Field(default=0, ge=0)
-    cancellation_fee_minor: int = Field(
+    slip_fee_minor: Integer = Field(default=0, ge=0, le=10**13)
+    cancellation_fee_minor: Integer = Field(
         default=0,
         ge=0,
+        le=10**13,
         description="charged to the creditor for each cancelled claim, set off against its next settlement "
         "(seed 003: 290 ISK)",
     )
@@ -363,9 +434,9 @@ def _response_example(body: JsonDict) -> ConfigDict:
 class AmendIn(Strict):
     model_config = _example({"amount_minor": 8000, "due_date": "2026-02-15", "reason": "one training missed"})
 
-    amount_minor: int | None = Field(default=None, gt=0, le=10**13, description="the new principal")
-    due_date: date | None = None
-    final_due_date: date | None = Field(default=None, description="default: keeps the gap to the due date")
+    amount_minor: Integer | None = Field(default=None, gt=0, le=10**13, description="the new principal")
+    due_date: BoundedDate | None = None
+    final_due_date: BoundedDate | None = Field(default=None, description="default: keeps the gap to the due date")
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -385,13 +456,13 @@ class ResolveIn(Strict):
 class DeferIn(Strict):
     model_config = _example({"due_date": "2026-03-01"})
 
-    due_date: date = Field(description="the new due date, after the current one")
-    final_due_date: date | None = Field(default=None, description="default: keeps the gap to the due date")
+    due_date: BoundedDate = Field(description="the new due date, after the current one")
+    final_due_date: BoundedDate | None = Field(default=None, description="default: keeps the gap to the due date")
 
 
 class InstalmentIn(Strict):
-    due_date: date
-    amount_minor: int = Field(gt=0, le=10**13)
+    due_date: BoundedDate
+    amount_minor: Integer = Field(gt=0, le=10**13)
 
 
 class SplitIn(Strict):
@@ -412,7 +483,7 @@ class SplitIn(Strict):
 class HoldIn(Strict):
     model_config = _example({"until": "2026-03-10T12:00:00Z", "reason": "agreed with the parents"})
 
-    until: datetime | None = Field(default=None, description="lift the hold by itself at this time")
+    until: BoundedDatetime | None = Field(default=None, description="lift the hold by itself at this time")
     reason: str | None = Field(default=None, max_length=500)
 
     @field_validator("until")
@@ -541,7 +612,7 @@ class DepartmentIn(Strict):
 
     key: str = Field(min_length=1, max_length=64, pattern=r"^[^\s/]+$", description="what claims reference")
     name: str = Field(min_length=1, max_length=200)
-    final_due_offset_days: int = Field(default=10, ge=0, le=365, description="final due date = due date + N days")
+    final_due_offset_days: Integer = Field(default=10, ge=0, le=365, description="final due date = due date + N days")
     policy_key: str | None = Field(default=None, max_length=64, description="the dunning policy for its claims")
 
 

@@ -6,6 +6,8 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from krafa_events.currencies import CurrencyCode
+from krafa_kit.inputs import IDENTIFIER_PATTERN, BoundedDatetime, Integer
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
@@ -13,8 +15,17 @@ from krafa_claims_api.debtors import domain
 from krafa_claims_api.debtors.service import DebtorRow
 
 CountryCode = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$", examples=["IS"])]
-CurrencyCode = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$", examples=["ISK"])]
-CustomerNo = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^/\s]([^/]*[^/\s])?$")]
+CustomerNo = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=IDENTIFIER_PATTERN,
+        description="the creditor's own customer number: no '/', control characters or surrounding spaces, so "
+        "it reads back by URL",
+        examples=["C-1001"],
+    ),
+]
 CustomerClass = Annotated[
     str,
     Field(
@@ -57,20 +68,20 @@ class PostalAddressIn(Strict):
 
 
 class Money(Strict):
-    amount_minor: int = Field(ge=0, le=10**15, description="integer minor units")
+    amount_minor: Integer = Field(ge=0, le=10**15, description="a JSON integer in the currency's minor unit")
     currency: CurrencyCode
 
 
 class Thresholds(Strict):
-    warn_days: int | None = Field(default=None, ge=1, le=3650, description="overdue days that warn the seller")
-    block_days: int | None = Field(default=None, ge=1, le=3650, description="overdue days that block new sales")
-    warn_minor: int | None = Field(default=None, ge=0, le=10**15, description="overdue amount that warns")
-    block_minor: int | None = Field(default=None, ge=0, le=10**15, description="overdue amount that blocks")
+    warn_days: Integer | None = Field(default=None, ge=1, le=3650, description="overdue days that warn the seller")
+    block_days: Integer | None = Field(default=None, ge=1, le=3650, description="overdue days that block new sales")
+    warn_minor: Integer | None = Field(default=None, ge=0, le=10**15, description="overdue amount that warns")
+    block_minor: Integer | None = Field(default=None, ge=0, le=10**15, description="overdue amount that blocks")
 
 
 class ConsentIn(Strict):
     source: str | None = Field(default=None, max_length=100, examples=["terms of business §7"])
-    at: datetime | None = Field(default=None, description="when consent was given")
+    at: BoundedDatetime | None = Field(default=None, description="when consent was given")
     terms_version: str | None = Field(default=None, max_length=50, examples=["2026-01"])
 
     @field_validator("at")
@@ -180,7 +191,7 @@ class DebtorCreateIn(DebtorIn):
         extra="forbid", json_schema_extra={"examples": [{"customer_no": "C-1001", **DEBTOR_EXAMPLE}]}
     )
 
-    customer_no: str = Field(min_length=1, max_length=64, description="the creditor's own customer number")
+    customer_no: CustomerNo
 
 
 class ContactPointIn(Strict):

@@ -4,7 +4,6 @@ change to a debtor or a contact point adds a DebtorUpdated event to the same tra
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from krafa_claims_api.debtors.domain import (
     new_debtor,
     normalize_email,
     normalize_national_id,
-    normalize_phone,
+    normalize_phone_cached,
     offer_contact,
     pseudonym,
     set_state,
@@ -226,17 +225,27 @@ async def upsert_debtor(uow: UnitOfWork, creditor_id: UUID, row: DebtorRow, now:
     applied = await apply_rows(uow, creditor_id, [row], now, source="api")
     if applied.rejected:
         _, error = applied.rejected[0]
-        raise invalid(error, "/body")
+        raise invalid(error, "")
     return applied.debtors[row.customer_no], row.customer_no in applied.created
 
 
 def invalid(error: InvalidValue, prefix: str) -> Problem:
+    return invalid_all([(prefix, error)])
+
+
+def invalid_all(errors: list[tuple[str, InvalidValue]]) -> Problem:
+    """One 422 naming every invalid value: (JSON pointer of the object, its error)."""
     return Problem(
         422,
         "Validation failed",
-        error.message,
+        errors[0][1].message if len(errors) == 1 else f"{len(errors)} invalid field(s)",
         type_="https://docs.krafa.dev/problems/validation",
-        extra={"errors": [{"pointer": f"{prefix}/{error.field}", "field": error.field, "detail": error.message}]},
+        extra={
+            "errors": [
+                {"pointer": f"{prefix}/{error.field}", "field": error.field, "detail": error.message}
+                for prefix, error in errors
+            ]
+        },
     )
 
 
@@ -364,19 +373,24 @@ async def upsert_for_claims(
     now: datetime,
     *,
     national_ids: dict[str, str] | None = None,
+    pointer: str = "/claims/{}",
 ) -> tuple[dict[str, tuple[UUID, DebtorSnapshot]], asyncio.Future[None]]:
     """The debtors named inline by claims (api.schemas.DebtorIn, in claim order): customer number →
     (debtor id, snapshot with the usable contact points of this creditor). Returns while their
     contact points are still being written, with that write: await it (or `settle` it) before the
     connection is used again; meanwhile the caller can prepare its claims on this core.
     `national_ids`, if given, receives customer number → national id for the debtors that have one
-    (the snapshot leaves it out: only the payment identity needs it)."""
+    (the snapshot leaves it out: only the payment identity needs it). A 422 names every debtor at
+    fault (`pointer`: a claim's JSON pointer, `{}` for its index)."""
     rows: list[DebtorRow] = []
+    errors: list[tuple[str, InvalidValue]] = []
     for index, debtor in enumerate(debtors):
         try:
             rows.append(row_from_claim(debtor))
         except InvalidValue as exc:
-            raise invalid(exc, f"/claims/{index}/debtor") from exc
+            errors.append((pointer.format(index) + "/debtor", exc))
+    if errors:
+        raise invalid_all(errors)
     snapshots: dict[str, tuple[Debtor, DebtorSnapshot]] = {}
 
     def take_snapshots(state: dict[str, Debtor]) -> None:
@@ -388,8 +402,7 @@ async def upsert_for_claims(
     assert applied.writing is not None
     try:
         if applied.rejected:
-            row, error = applied.rejected[0]
-            raise invalid(error, f"/claims/{rows.index(row)}/debtor")
+            raise invalid_all([(pointer.format(rows.index(row)) + "/debtor", error) for row, error in applied.rejected])
         result = {}
         for cno, debtor in applied.debtors.items():
             taken, snap = snapshots.get(cno, (None, None))
@@ -401,11 +414,6 @@ async def upsert_for_claims(
     except BaseException:
         await settle(applied.writing)
         raise
-
-
-# A bulk of claims often names one number many times (a family's phone on each child's slip), and
-# parsing with phonenumbers is the dearest step of a claim's debtor. Errors are not cached.
-_normalize_phone = functools.lru_cache(maxsize=4096)(normalize_phone)
 
 
 def row_from_claim(debtor: Any) -> DebtorRow:
@@ -425,6 +433,6 @@ def row_from_claim(debtor: Any) -> DebtorRow:
     if debtor.email:
         offers.append(ContactOffer(ContactKind.EMAIL, normalize_email(debtor.email), source_if_new="claim"))
     if debtor.phone:
-        phone = _normalize_phone(debtor.phone, debtor.country)
+        phone = normalize_phone_cached(debtor.phone, debtor.country)
         offers.append(ContactOffer(ContactKind.PHONE, phone, source_if_new="claim"))
     return DebtorRow(debtor.customer_no, master, tuple(offers))

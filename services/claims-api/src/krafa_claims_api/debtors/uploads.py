@@ -273,6 +273,7 @@ def parse_row(record: dict[str, Any], line: int, *, default_country: str, consen
     customer_no = _text(record, "customer_no", 64)
     if not customer_no:
         raise domain.InvalidValue("customer_no", "required")
+    domain.check_customer_no(customer_no)
     master: dict[str, Any] = {}
     if name := _text(record, "name"):
         master["name"] = name

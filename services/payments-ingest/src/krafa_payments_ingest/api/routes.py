@@ -17,6 +17,7 @@ from pydantic import Field
 from krafa_payments_ingest import repository, service
 from krafa_payments_ingest.api.deps import DB, PROBLEMS, CurrentClock, UploadedFile
 from krafa_payments_ingest.api.schemas import (
+    CandidateClaimOut,
     CardInstalmentFailedIn,
     CardInstalmentFailureOut,
     CsvMappingIn,
@@ -180,6 +181,7 @@ async def notify(
             remittance_text=item.remittance_text,
             booking_date=item.booked_at.date() if isinstance(item.booked_at, datetime) else item.booked_at,
             payer_account=item.payer_account,
+            account=item.account,
         )
         for item in items
     ]
@@ -306,6 +308,9 @@ async def unmatched(
             debtor_name=r["debtor_name"],
             debtor_account=r["debtor_account"],
             reason=r["unmatched_reason"],
+            explanation=r["unmatched_detail"],
+            candidates=[CandidateClaimOut.model_validate(c) for c in r["candidates"]],
+            account=r["account"],
             received_at=r["received_at"],
         )
         for r in rows

@@ -6,7 +6,11 @@ from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from krafa_events.currencies import CurrencyCode
+from krafa_kit.inputs import BoundedDate, Integer, check_datetime
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+BoundedAwareDatetime = Annotated[AwareDatetime, AfterValidator(check_datetime)]
 
 
 class ImportOut(BaseModel):
@@ -32,6 +36,14 @@ class ImportSummary(ImportOut):
     imported_at: datetime
 
 
+class CandidateClaimOut(BaseModel):
+    claim_id: UUID
+    creditor_id: UUID
+    currency: str
+    status: str
+    account: str | None = Field(description="the creditor's collection account, when it gave one")
+
+
 class UnmatchedPaymentOut(BaseModel):
     payment_id: UUID
     import_id: UUID
@@ -46,9 +58,13 @@ class UnmatchedPaymentOut(BaseModel):
     debtor_name: str | None
     debtor_account: str | None
     reason: str = Field(
-        description="no_reference, unknown_reference, currency_mismatch or ambiguous_reference "
-        "(the reference belongs to claims of several creditors)"
+        description="no_reference, unknown_reference, currency_mismatch, ambiguous_reference (the reference or the "
+        "remittance text fits several claims) or account_mismatch (the claims it names belong to creditors "
+        "collecting on other accounts)"
     )
+    explanation: str | None = Field(description="why the payment waits here, in words, naming the claims weighed")
+    candidates: list[CandidateClaimOut] = Field(description="the claims the payment was weighed against")
+    account: str | None = Field(description="the account the payment was made into, when the file says")
     received_at: datetime
 
 
@@ -79,14 +95,22 @@ class PaymentNotificationIn(BaseModel):
 
     id: str = Field(min_length=1, max_length=200, description="the source's own unique id of the payment")
     # Bounded like every amount here: a bigint column, and far beyond any real payment.
-    amount_minor: int = Field(ge=-(10**15), le=10**15, description="integer minor units; negative for a correction")
-    currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["ISK"])
+    amount_minor: Integer = Field(
+        ge=-(10**15), le=10**15, description="a JSON integer in minor units; negative for a correction"
+    )
+    currency: CurrencyCode
     reference: str | None = Field(max_length=35, description="structured reference (RF, KID, ...), or null")
     remittance_text: str | None = Field(default=None, max_length=1000)
-    booked_at: AwareDatetime | date | None = Field(
+    booked_at: BoundedAwareDatetime | BoundedDate | None = Field(
         default=None, description="when the source booked it; its calendar date is the booking date"
     )
     payer_account: str | None = Field(default=None, max_length=70)
+    account: str | None = Field(
+        default=None,
+        max_length=70,
+        description="the creditor's collection account the payment was made into (IBAN or national): only "
+        "claims of the creditor collecting on it can take the payment",
+    )
 
 
 Column = Annotated[str, Field(min_length=1, max_length=200)] | Annotated[int, Field(ge=1)]
@@ -182,15 +206,15 @@ class CardInstalmentFailedIn(BaseModel):
     creditor_id: UUID = Field(description="the Krafa creditor whose card agreement it is")
     customer_no: str = Field(min_length=1, max_length=64, description="the debtor's customer number at the creditor")
     agreement_ref: str = Field(min_length=1, max_length=100, description="the card agreement (subscription)")
-    instalment_no: int = Field(ge=1, le=10_000, description="which instalment failed, 1-based")
-    instalment_count: int | None = Field(default=None, ge=1, le=10_000, description="instalments in the agreement")
-    amount_minor: int = Field(gt=0, le=10**15, description="the instalment in integer minor units")
-    currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["ISK"])
+    instalment_no: Integer = Field(ge=1, le=10_000, description="which instalment failed, 1-based")
+    instalment_count: Integer | None = Field(default=None, ge=1, le=10_000, description="instalments in the agreement")
+    amount_minor: Integer = Field(gt=0, le=10**15, description="the instalment as a JSON integer in minor units")
+    currency: CurrencyCode
     reason: str = Field(min_length=1, max_length=200, description="the processor's decline reason")
-    next_attempt_date: date | None = Field(
+    next_attempt_date: BoundedDate | None = Field(
         description="when the card is charged again (the next instalment); null when none is left"
     )
-    failed_at: AwareDatetime | None = Field(default=None, description="when authorisation failed; default: now")
+    failed_at: BoundedAwareDatetime | None = Field(default=None, description="when authorisation failed; default: now")
 
     @model_validator(mode="after")
     def _consistent(self) -> CardInstalmentFailedIn:

@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from krafa_events import currencies
+
 __all__ = [
     "BankEntry",
     "BankFileError",
@@ -81,6 +83,9 @@ class BankEntry:
     line: int | None  # 1-based line where the entry (or the batched TxDtls) starts
     # True for a credit charged back (camt DBIT entry with RvslInd true, MT940 RC): amount_minor is negative
     reversal: bool = False
+    # The account credited, when it is given per payment (a real-time notification); a file's
+    # entries share ParsedBankFile.account.
+    account: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,30 +120,24 @@ def _iso(d: date | None) -> str | None:
 
 # --- currencies and amounts --------------------------------------------------------------
 
-# ISO 4217 minor-unit exponents that differ from 2 (current codes plus a few pre-euro ones
-# that still turn up in old statements). Everything else has 2.
-_EXPONENTS: dict[str, int] = {
-    # current ISO 4217 codes without minor units, and pre-euro ones seen in old statements
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
-    "PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0,
-    "XPF": 0, "ADP": 0, "BEF": 0, "ESP": 0, "GRD": 0, "ITL": 0, "LUF": 0, "PTE": 0,
-    "TRL": 0,
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-    "CLF": 4, "UYW": 4,
-}  # fmt: skip
 _CURRENCY_RE = re.compile(r"[A-Z]{3}")
 _MAX_AMOUNT_DIGITS = 24  # ISO 20022 allows 18 digits; anything longer is garbage
 
 
 def currency_exponent(currency: str) -> int:
-    """Number of minor-unit digits of an ISO 4217 currency (2 unless listed otherwise)."""
-    return _EXPONENTS.get(currency, 2)
+    """Number of minor-unit digits of an ISO 4217 currency, from the one currency table
+    (krafa_events.currencies), withdrawn pre-euro codes of old statements included."""
+    try:
+        return currencies.statement_minor_units(currency)
+    except currencies.UnknownCurrency:
+        raise ValueError(f"currency {currency!r} is not an ISO 4217 code") from None
 
 
 def check_currency(currency: str | None) -> str:
     """Return the currency code, raising ValueError unless it is three capital letters."""
     if currency is None or not _CURRENCY_RE.fullmatch(currency):
         raise ValueError(f"currency {currency!r} is not an ISO 4217 code")
+    currency_exponent(currency)
     return currency
 
 
