@@ -127,7 +127,8 @@ RANDOM_DIGITS = 15
 def random_number() -> int:
     """A reference body from the CSPRNG, without a leading zero (a payer typing the reference as a
     number would drop it)."""
-    return 10 ** (RANDOM_DIGITS - 1) + secrets.randbelow(9 * 10 ** (RANDOM_DIGITS - 1))
+    low: int = 10 ** (RANDOM_DIGITS - 1)
+    return low + secrets.randbelow(9 * low)
 
 
 def random_reference(jurisdiction: str, kid_scheme: KidScheme = "mod10") -> str:

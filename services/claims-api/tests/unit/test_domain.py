@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from krafa_claims_api import domain
+from krafa_events import references
 from krafa_events.references import InvalidReference
 from stdnum import luhn
 
@@ -14,13 +15,15 @@ def test_iceland_final_due_date_is_ten_days_after_the_due_date() -> None:
 
 
 def test_reference_is_generated_per_country_and_validated_when_given() -> None:
-    kid = domain.payment_reference("NO", None)
+    kid = domain.payment_reference("NO", None, references.random_number())
     assert kid.isdigit() and len(kid) == 16 and luhn.is_valid(kid)
-    assert domain.payment_reference("IS", None).startswith("RF")
-    assert domain.payment_reference("NO", None) != kid
-    assert domain.payment_reference("NO", "1234 5674") == "12345674"
+    assert domain.payment_reference("IS", None, references.random_number()).startswith("RF")
+    assert domain.payment_reference("NO", None, references.random_number()) != kid
+    mod11 = domain.payment_reference("NO", None, references.random_number(), "mod11")
+    assert len(mod11) == 17 and references.validate("NO", mod11) == mod11
+    assert domain.payment_reference("NO", "1234 5674", 1) == "12345674"
     with pytest.raises(InvalidReference):
-        domain.payment_reference("NO", "12345675")
+        domain.payment_reference("NO", "12345675", 1)
 
 
 @given(st.integers(0, 10**9), st.integers(0, 10**6), st.integers(0, 2 * 10**9))

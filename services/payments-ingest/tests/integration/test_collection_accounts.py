@@ -82,7 +82,13 @@ async def test_without_the_account_an_invoice_number_of_two_creditors_waits_expl
     async with payments_ingest.client() as client:
         note = await client.post(
             "/v1/payments/notifications",
-            json={"id": "N-2", "amount_minor": 3_000, "currency": "ISK", "reference": None, "remittance_text": "2026-2077"},
+            json={
+                "id": "N-2",
+                "amount_minor": 3_000,
+                "currency": "ISK",
+                "reference": None,
+                "remittance_text": "2026-2077",
+            },
         )
         assert note.json()["unmatched"] == 1
         [waiting] = (await client.get("/v1/payments/unmatched")).json()["items"]
