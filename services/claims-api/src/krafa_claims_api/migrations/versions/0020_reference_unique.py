@@ -6,7 +6,7 @@ neither (it waits for an operator while the right claim keeps being dunned). The
 that impossible rather than unlikely.
 
 Revision ID: 0020_reference_unique
-Revises: 0012_payment_identity
+Revises: 0013_portal
 Create Date: 2026-11-25
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from krafa_kit.migrations import run_sql
 
 revision = "0020_reference_unique"
-down_revision = "0012_payment_identity"
+down_revision = "0013_portal"
 branch_labels = None
 depends_on = None
 
