@@ -27,6 +27,7 @@ FIGURES: dict[str, str] = {
     "sweep_1m_s": "bench.sweep",
     "due_to_sent_p99_ms": "bench.due_to_sent",
     "payment_to_stop_p99_ms": "bench.payment_to_stop",
+    "bank_payment_to_stop_p99_ms": "bench.bank_payment_to_stop",
     "bounce_to_letter_p99_ms": "bench.bounce_to_letter",
     "e2e_claims_per_s": "bench.e2e",
 }

@@ -68,3 +68,9 @@ def test_bank_claim_keys() -> None:
     assert references.bank_claim_reference("4101692069", "0133", "000123", due) == claim_id.replace("+", "")
     with pytest.raises(references.InvalidReference):
         references.bank_claim_account("133", "000123")
+    reference = references.bank_claim_reference("4101692069", "0133", "000123", due)
+    assert references.is_bank_claim_reference(reference)
+    assert references.is_bank_claim_reference(claim_id)
+    assert not references.is_bank_claim_reference(reference[:-2] + "32")  # 2026-09-32
+    assert not references.is_bank_claim_reference(reference.replace("013366", "013326"))
+    assert not references.is_bank_claim_reference(references.rf_from(123))

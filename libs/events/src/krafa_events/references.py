@@ -100,6 +100,19 @@ def bank_claim_id(claimant_id: str, claim_bank: str, claim_number: str, due: dat
     return f"{claimant_id}{bank_claim_account(claim_bank, claim_number)}+{due:%Y%m%d}"
 
 
+def is_bank_claim_reference(reference: str) -> bool:
+    """Whether a (compact) reference is an Icelandic bank claim's: a kennitala, a claim bank,
+    ledger 66, a claim number and a due date (YYYYMMDD), 30 digits."""
+    ref = compact(reference).replace("+", "")
+    if len(ref) != 30 or not ref.isdigit() or ref[14:16] != CLAIM_LEDGER:
+        return False
+    try:
+        date(int(ref[22:26]), int(ref[26:28]), int(ref[28:30]))
+    except ValueError:
+        return False
+    return True
+
+
 def bank_claim_reference(claimant_id: str, claim_bank: str, claim_number: str, due: date) -> str:
     """The claim id as a compact reference (digits only): how claims are indexed and matched."""
     return bank_claim_id(claimant_id, claim_bank, claim_number, due).replace("+", "")

@@ -83,15 +83,16 @@ class _Request:
         return _header(self.headers, "content-type") or "application/octet-stream"
 
 
-@dataclass(frozen=True, slots=True)
 class _Response:
-    status_code: int
-    headers: Mapping[str, str]
-    data: bytes
+    """openapi-core's response protocol; header names are matched regardless of case."""
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], data: bytes) -> None:
+        self.status_code, self.data = status_code, data
+        self.headers = Headers(dict(headers))
 
     @property
     def content_type(self) -> str:
-        return _header(self.headers, "content-type") or ""
+        return str(self.headers.get("content-type") or "")
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -59,6 +59,7 @@ async def slip_for_failed_instalment(uow: UnitOfWork, event: CardInstalmentFaile
             debtor_country=snapshot.country,
             debtor_national_id=loaded.master.get("national_id"),
             due_date=today,
+            currency=event.currency,
         ),
     )
     reference = payment.reference

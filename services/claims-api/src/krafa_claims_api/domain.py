@@ -141,17 +141,19 @@ def payment_identity(
     debtor_country: str,
     debtor_national_id: str | None,
     due_date: date,
+    currency: str = "ISK",
 ) -> PaymentIdentity:
     """How the debtor of a new claim pays it, where debtors of the creditor's country already pay.
 
     Iceland with a claim bank: the claim is created in the payer's netbank, so a debtor with an
-    Icelandic kennitala gets a bank claim (the creditor's own reference, if any, is checked but the
+    Icelandic kennitala owing krónur gets a bank claim (the creditor's own reference, if any, is checked but the
     claim's key at the bank identifies it). Everyone else: the creditor's reference, validated, or
     a new one with the country's check digits (KID by the creditor's scheme in Norway, the 7-3-1
     reference number in Estonia, RF elsewhere), paid to the creditor's account."""
     reference = payment_reference(terms.country, given_reference, number, terms.kid_scheme)
     bank = terms.bank_claims
-    if bank and debtor_country.upper() == "IS" and debtor_national_id and kennitala.is_valid(debtor_national_id):
+    netbank = debtor_country.upper() == "IS" and currency.upper() == "ISK"
+    if bank and netbank and debtor_national_id and kennitala.is_valid(debtor_national_id):
         claim_bank, claim_number = str(bank["claim_bank"]), references.claim_number_from(number)
         return PaymentIdentity(
             kind="bank_claim",

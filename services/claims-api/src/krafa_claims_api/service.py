@@ -205,6 +205,7 @@ def _payment_identity(
         debtor_country=debtors[customer_no][1].country,
         debtor_national_id=national_ids.get(customer_no),
         due_date=claim.due_date,
+        currency=claim.currency,
     )
 
 

@@ -81,6 +81,54 @@ LABEL_KEYS: Final = frozenset(
 )
 
 
+# How a debtor pays where debtors of the country already pay (krafa_events PaymentIdentity): the
+# labels of the payment section beyond LABEL_KEYS, with English for a language that lacks them.
+PAYMENT_LABELS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "netbank": "Pay in your online bank: the claim is among your unpaid bills",
+        "claimant": "Creditor (ID no.)",
+        "claim_no": "Claim (bank-ledger-number)",
+        "kid": "KID",
+        "iban": "IBAN",
+        "reference_number": "Reference number",
+        "slip": "Payment slip",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """How the debtor pays one claim: `bank_claim` (in the Icelandic netbank, under the creditor's
+    kennitala, a claim bank and number), `kid` (Norway), `reference_number` (Estonia), `rf`/`plain`."""
+
+    kind: str
+    reference: str
+    account: str = ""
+    claimant_id: str | None = None
+    claim_bank: str | None = None
+    claim_number: str | None = None
+
+
+def format_account(account: str, kind: str) -> str:
+    """An account as its country prints it: an IBAN in groups of four, a Norwegian account number
+    as 4.2.5 digits; anything else as given."""
+    compact = "".join(account.split()).upper()
+    if len(compact) > 4 and compact[:2].isalpha() and compact[2:4].isdigit():
+        return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+    digits = compact.replace(".", "")
+    if kind == "kid" and len(digits) == 11 and digits.isdigit():
+        return f"{digits[:4]}.{digits[4:6]}.{digits[6:]}"
+    return account
+
+
+def format_kennitala(value: str) -> str:
+    return f"{value[:6]}-{value[6:]}" if len(value) == 10 and value.isdigit() else value
+
+
+def _claim_number(payment: Payment) -> str:
+    return f"{payment.claim_bank}-66-{payment.claim_number}"
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimLine:
     """One overdue claim. Money is integer minor units of `currency` (ISO 4217)."""
@@ -93,6 +141,7 @@ class ClaimLine:
     fees_minor: int = 0
     interest_minor: int = 0
     reference: str = ""
+    payment: Payment | None = None
 
     def __post_init__(self) -> None:
         if not _CURRENCY_RE.fullmatch(self.currency):
@@ -196,6 +245,9 @@ class LetterText:
     sender_line: str  # the small return line above the address in the envelope window
     pay_by: str | None = None
     portal_link: str | None = None  # printed with a QR code
+    # The payment section as the country's payers know it: (label, value) rows and a title.
+    pay_rows: tuple[tuple[str, str], ...] = ()
+    pay_title: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,13 +391,15 @@ class ReminderRenderer:
             claims=view["claims"],
             totals=view["totals"],
             common_reference=view["common_reference"],
-            account=c.creditor_account,
+            account=view["account"],
             payment_link=c.portal_link or c.payment_link,
             contact_phone=c.creditor_contact_phone,
             address_lines=self._address_lines(c.address, lang),
             sender_line=" · ".join(p for p in (c.creditor_name, c.creditor_contact_phone) if p.strip()),
             pay_by=view["pay_by"],
             portal_link=c.portal_link,
+            pay_rows=view["pay_rows"],
+            pay_title=view["pay_title"],
         )
 
     def check_override(self, override: TemplateOverride, sample: ReminderContent) -> str:
@@ -412,6 +466,8 @@ class ReminderRenderer:
             labels.setdefault("pay_by", labels.get("due_date", "Pay by"))
             labels.setdefault("portal_link", labels.get("payment_link", "My pages"))
             labels.setdefault("portal", labels.get("payment_link", "My pages"))
+            for key, english in PAYMENT_LABELS.items():
+                labels.setdefault(key, english)
             missing = LABEL_KEYS - labels.keys()
             if missing:
                 raise ValueError(f"lang/{code}.j2 labels lack {', '.join(sorted(missing))}")
@@ -456,13 +512,14 @@ class ReminderRenderer:
         references = {cl.reference for cl in c.claims}
         common_reference = next(iter(references)) if len(references) == 1 else None
         oldest = min(cl.due_date for cl in c.claims)
+        payment = self._payment_view(c, lang, common_reference)
         return {
+            **payment,
             "lang": lang.code,
             "tone": c.tone,
             "step": c.step,
             "creditor_name": c.creditor_name,
             "contact_phone": c.creditor_contact_phone,
-            "account": c.creditor_account,
             "payment_link": c.portal_link or c.payment_link,
             "portal_link": c.portal_link,
             "debtor_name": c.debtor_name,
@@ -477,6 +534,49 @@ class ReminderRenderer:
             "common_reference": common_reference or None,
             "any_reference": any(references),
             "pay_by": str(format_date(c.pay_by, "long", locale=loc)) if c.pay_by else None,
+        }
+
+    @staticmethod
+    def _payment_view(c: ReminderContent, lang: _Language, common_reference: str | None) -> dict[str, Any]:
+        """The payment section: an Icelandic claim sits in the payer's netbank (creditor's
+        kennitala and the claim's number, nothing to type); a KID or reference number goes with
+        the creditor's account in the country's format; anything else as reference and account."""
+        labels = lang.labels
+        payments = [cl.payment for cl in c.claims]
+        kinds = {p.kind if p else "rf" for p in payments}
+        kind = kinds.pop() if len(kinds) == 1 else "mixed"
+        account = c.creditor_account
+        rows: list[tuple[str, str]] = []
+        claim_numbers: tuple[str, ...] = ()
+        claimant = ""
+        if kind == "bank_claim":
+            claimant = format_kennitala(next(p.claimant_id for p in payments if p and p.claimant_id) or "")
+            claim_numbers = tuple(_claim_number(p) for p in payments if p)
+            rows = [
+                (labels["payee"], c.creditor_name),
+                (labels["claimant"], claimant),
+                (labels["claim_no"], ", ".join(claim_numbers)),
+            ]
+        else:
+            label = {"kid": "kid", "reference_number": "reference_number"}.get(kind, "reference")
+            account = format_account(account, kind)
+            rows = [
+                (labels["payee"], c.creditor_name),
+                (labels["iban" if kind == "reference_number" else "account"], account),
+            ]
+            if common_reference:
+                rows.append((labels[label], common_reference))
+            elif any(cl.reference for cl in c.claims):
+                rows.append((labels[label], labels["reference_each"]))
+        return {
+            "payment_kind": kind,
+            "netbank": kind == "bank_claim",
+            "netbank_text": labels["netbank"],
+            "claimant": claimant,
+            "claim_numbers": claim_numbers,
+            "account": account,
+            "pay_rows": tuple(rows),
+            "pay_title": labels["slip"],
         }
 
     @staticmethod

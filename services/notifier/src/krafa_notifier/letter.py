@@ -631,9 +631,10 @@ def _claims_table(flow: _Flow, text: LetterText) -> None:
     head()
     pdf.set_draw_color(*_RULE_RGB)
     pdf.set_line_width(0.2)
+    in_netbank = any(label == labels.get("claim_no") for label, _ in text.pay_rows)
     for cl, row in zip(text.claims, rows, strict=True):
         notes = [n for n in (cl.description,) if n]
-        if cl.reference and not text.common_reference:
+        if cl.reference and not text.common_reference and not in_netbank:
             notes.append(f"{labels['reference']}: {cl.reference}")
         height = _ROW_H + (_SUB_H if notes else 0.0) + 1.0
         if pdf.get_y() + height > pdf.page_break_trigger:
@@ -672,14 +673,17 @@ def _payment_box(flow: _Flow, text: LetterText, accent: tuple[int, int, int]) ->
     pdf = flow.pdf
     labels = text.labels
     rows: list[tuple[str, str]] = [(labels["pay_by"], text.pay_by)] if text.pay_by else []
-    rows += [
-        (labels["payee"], text.creditor_name),
-        (labels["account"], text.account),
-    ]
-    if text.common_reference:
-        rows.append((labels["reference"], text.common_reference))
-    elif any(cl.reference for cl in text.claims):
-        rows.append((labels["reference"], labels["reference_each"]))
+    if text.pay_rows:
+        # The country's own slip: the claim in the netbank (IS), account and KID (NO), IBAN and
+        # reference number (EE), account and reference elsewhere.
+        rows += list(text.pay_rows)
+        rows.append((labels["total_due"], " + ".join(text.totals)))
+    else:
+        rows += [(labels["payee"], text.creditor_name), (labels["account"], text.account)]
+        if text.common_reference:
+            rows.append((labels["reference"], text.common_reference))
+        elif any(cl.reference for cl in text.claims):
+            rows.append((labels["reference"], labels["reference_each"]))
     if text.portal_link:
         rows.append((labels["portal"], text.portal_link))
     elif text.payment_link:
@@ -688,6 +692,17 @@ def _payment_box(flow: _Flow, text: LetterText, accent: tuple[int, int, int]) ->
 
     line_h = 5.0
     x = MARGIN_LEFT_MM + 4
+    if text.pay_title:
+        flow.font("B", 10.5)
+        title_top = flow.need(line_h + 1)
+        flow.put(x, title_top, line_h, text.pay_title.upper())
+        pdf.set_y(title_top + line_h + 1)
+    netbank = labels.get("netbank") if any(label == labels.get("claim_no") for label, _ in rows) else None
+    if netbank:
+        flow.font("", 9.5)
+        note_top = flow.need(line_h)
+        flow.put(x, note_top, line_h, netbank)
+        pdf.set_y(note_top + line_h)
     flow.font("B", 9.5)
     label_w = max(flow.width(label) for label, _ in rows) + 4
     value_x = x + label_w

@@ -17,8 +17,8 @@ DISPATCH_COLUMNS = (
 async def upsert_claim(conn: asyncpg.Connection, values: tuple[Any, ...]) -> None:
     await conn.execute(
         "INSERT INTO claims_view (claim_id, creditor_id, debtor_id, invoice_no, description, amount_minor,"
-        " fees_minor, currency, due_date, reference, creditor, debtor, jurisdiction)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (claim_id) DO NOTHING",
+        " fees_minor, currency, due_date, reference, creditor, debtor, jurisdiction, payment)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (claim_id) DO NOTHING",
         *values,
     )
 

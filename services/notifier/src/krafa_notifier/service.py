@@ -805,6 +805,7 @@ def reminder_content(
             fees_minor=c["fees_minor"] + (fee_minor if i == 0 else 0),
             interest_minor=interest_minor if i == 0 else 0,
             reference=c["reference"],
+            payment=_payment(c.get("payment")),
         )
         for i, c in enumerate(claims)
     )
@@ -841,6 +842,21 @@ def reminder_content(
     )
 
 
+def _payment(stored: Any) -> content.Payment | None:
+    """The claim's payment identity as ClaimCreated carried it (None for claims from before it)."""
+    if not stored:
+        return None
+    data = json.loads(stored) if isinstance(stored, str) else stored
+    return content.Payment(
+        kind=data["kind"],
+        reference=data["reference"],
+        account=data.get("account") or "",
+        claimant_id=data.get("claimant_id"),
+        claim_bank=data.get("claim_bank"),
+        claim_number=data.get("claim_number"),
+    )
+
+
 def claim_view_values(event: Any) -> tuple[Any, ...]:
     return (
         event.claim_id,
@@ -856,4 +872,5 @@ def claim_view_values(event: Any) -> tuple[Any, ...]:
         json.loads(event.creditor.model_dump_json()),
         json.loads(event.debtor.model_dump_json()),
         event.jurisdiction,
+        json.loads(event.payment.model_dump_json()) if getattr(event, "payment", None) is not None else None,
     )

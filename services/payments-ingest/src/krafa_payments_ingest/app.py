@@ -15,6 +15,8 @@ from krafa_kit.runtime import Runtime, ServiceSpec
 from krafa_payments_ingest import kpi, psp
 from krafa_payments_ingest.api.cards import portal_router, webhook_router
 from krafa_payments_ingest.api.routes import card_router, router
+from krafa_payments_ingest.bank_claims.client import ClaimsClient
+from krafa_payments_ingest.bank_claims.worker import BankClaimsWorker
 from krafa_payments_ingest.handlers import build_routes
 from krafa_payments_ingest.inbox import Inbox
 from krafa_payments_ingest.settings import Settings
@@ -38,6 +40,24 @@ def create_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             interval_s=settings.inbox_poll_interval_s,
         )
         runtime.add_background("inbox", inbox.run)
+    if settings.iobws_url:
+        client = ClaimsClient(
+            settings.iobws_url,
+            token_url=settings.iobws_token_url or settings.iobws_url.rstrip("/") + "/oauth2/token",
+            client_id=settings.iobws_client_id,
+            client_secret=settings.iobws_client_secret.get_secret_value() if settings.iobws_client_secret else "",
+            scope=settings.iobws_scope,
+            timeout_s=settings.iobws_timeout_s,
+        )
+        worker = BankClaimsWorker(
+            runtime.db,
+            runtime.clock,
+            client,
+            sync_idle_s=settings.iobws_sync_idle_s,
+            poll_interval_s=settings.iobws_poll_interval_s,
+        )
+        runtime.add_background("bank-claims-sync", worker.run_sync)
+        runtime.add_background("bank-claims-poll", worker.run_poll)
     return runtime
 
 

@@ -9,6 +9,11 @@ entry gets an identity that does not depend on the file it came in:
    reference) with the detail index inside a batched entry, the amount, the currency, the
    booking date and the structured reference — the last because some banks repeat one
    reference over a whole batch (the Nets OCR archive reference);
+   A payment of an Icelandic bank claim is the exception: it is identified by the bank's own
+   reference (the transaction's batch id) with its amount and currency alone, because the claims
+   interface reports the same payment in near real time and the bank file reports it again later,
+   with another booking date but the same reference; one identity makes the second report a
+   duplicate whichever arrives first;
 2. else the payer's ``end_to_end_id`` with the amount, currency, booking date and reference;
 3. else a SHA-256 content hash of the normalised entry: account, amount, currency, dates,
    reference, remittance text and the payer's account and name.
@@ -30,11 +35,11 @@ from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
-from krafa_events.references import compact
+from krafa_events.references import compact, is_bank_claim_reference
 
 from krafa_payments_ingest.parsers import BankEntry
 
-IdentityBasis = Literal["bank_ref", "end_to_end_id", "content", "source_id"]  # source_id: api:<id>
+IdentityBasis = Literal["bank_ref", "end_to_end_id", "content", "source_id", "bank_claim"]  # source_id: api:<id>
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +73,9 @@ def identity_key(entry: BankEntry, account: str | None) -> tuple[IdentityBasis, 
     reference = normalise_reference(entry.reference)
     common = [entry.amount_minor, entry.currency.upper(), booking, reference]
     basis: IdentityBasis
-    if bank_ref := _token(entry.bank_ref):
+    if (bank_ref := _token(entry.bank_ref)) and reference and is_bank_claim_reference(reference):
+        basis, fields = "bank_claim", [bank_ref, entry.amount_minor, entry.currency.upper()]
+    elif bank_ref:
         basis, fields = "bank_ref", [bank_ref, entry.detail_index, *common]
     elif end_to_end := _token(entry.end_to_end_id):
         basis, fields = "end_to_end_id", [end_to_end, *common]

@@ -23,3 +23,16 @@ IMPORT_SECONDS = Histogram(
 CARD_FAILURES = Counter(
     "krafa_card_instalment_failures_total", "New card instalment failures (CardInstalmentFailed)", ["currency"]
 )
+BANK_CLAIM_CALLS = Counter(
+    "krafa_bank_claim_calls_total",
+    "Calls to the banks' claims interface by operation and outcome (ok, transient, refused)",
+    ["operation", "outcome"],
+)
+BANK_CLAIM_PAYMENTS = Counter(
+    "krafa_bank_claim_payments_total", "Payments the claims interface reported, new ones only", ["kind"]
+)
+BANK_CLAIM_SYNC_SECONDS = Histogram(
+    "krafa_bank_claim_sync_duration_seconds",
+    "Time to bring one claim at the bank to what Krafa wants (create, amend, cancel)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

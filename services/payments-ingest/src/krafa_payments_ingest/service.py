@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
@@ -68,6 +69,23 @@ async def import_file(
     return await _import(db, read, filename, len(data), now, started=started)
 
 
+Inside = Callable[[UnitOfWork, list[repository.PaymentRow]], Awaitable[None]]
+
+
+def read_entries(parsed: ParsedBankFile) -> _ReadFile:
+    """Entries read from elsewhere than a file (the banks' claims interface), with their identities."""
+    body = json.dumps([e.bank_ref for e in parsed.entries]).encode()
+    return _ReadFile(parsed, hashlib.sha256(body).hexdigest(), domain.entry_identities(parsed.entries, parsed.account))
+
+
+async def import_read(
+    db: Database, read: _ReadFile, now: datetime, *, source: str, inside: Inside | None = None
+) -> ImportResult:
+    """Record entries read by `read_entries` as a file's are; `inside` runs in the same transaction
+    with the rows that were new."""
+    return await _import(db, read, None, 0, now, started=time.perf_counter(), source=source, inside=inside)
+
+
 async def _import(
     db: Database,
     read: _ReadFile,
@@ -77,6 +95,7 @@ async def _import(
     *,
     started: float,
     source: str | None = None,
+    inside: Inside | None = None,
 ) -> ImportResult:
     """Record the new entries of a read file (or a batch of notifications) in one transaction."""
     parsed = read.parsed
@@ -115,6 +134,8 @@ async def _import(
         # Encoding is ~75 µs an event: a large file's events are built off the event loop too.
         # Only this task uses the unit of work, and it waits for the thread.
         await asyncio.to_thread(_add_events, uow, [*new, *reversals], source or str(import_id), now)
+        if inside is not None:
+            await inside(uow, new)
         matched = sum(1 for row in new if row.match.matched)
         await repository.set_import_counts(
             uow.conn,

@@ -30,3 +30,19 @@ class Settings(ServiceSettings):
     psp_webhook_secret: SecretStr | None = Field(
         default=None, description="card payments: the key of the provider's webhook signatures (Stripe-Signature)"
     )
+    iobws_url: str | None = Field(
+        default=None, description="the claim bank's IOBWS 3.2 Claims API; unset turns bank claims off"
+    )
+    iobws_token_url: str | None = Field(
+        default=None, description="its OAuth2 token endpoint (default: <KRAFA_IOBWS_URL>/oauth2/token)"
+    )
+    iobws_client_id: str = Field(default="", description="OAuth2 client id at the claim bank")
+    iobws_client_secret: SecretStr | None = Field(default=None, description="OAuth2 client secret at the claim bank")
+    iobws_scope: str | None = Field(default=None, description="OAuth2 scope to ask for, if the bank wants one")
+    iobws_poll_interval_s: float = Field(
+        default=2.0, gt=0, description="wall seconds between reads of the bank's payments"
+    )
+    iobws_sync_idle_s: float = Field(
+        default=0.1, gt=0, description="wall seconds the claim sync waits when nothing is to be sent"
+    )
+    iobws_timeout_s: float = Field(default=10.0, gt=0, description="timeout of one call to the bank")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from krafa_events import ClaimCancelled, ClaimCreated, ClaimPaid
+from krafa_events.catalog import ClaimAmended, ClaimBalanceChanged, ClaimDeferred, ClaimEscalated, ClaimWrittenOff
 from krafa_payments_ingest.app import create_app
 from krafa_payments_ingest.settings import Settings
 
@@ -23,7 +24,17 @@ def test_app_is_built_without_connecting() -> None:
     app = create_app(Settings(database_url="postgresql://nobody@127.0.0.1:1/none", kafka_bootstrap="127.0.0.1:1"))
     runtime = app.state.runtime
     assert (runtime.spec.name, runtime.spec.schema) == ("payments-ingest", "payments")
-    assert set(runtime.spec.routes) == {ClaimCreated, ClaimCancelled, ClaimPaid}
+    assert set(runtime.spec.routes) == {
+        ClaimCreated,
+        ClaimCancelled,
+        ClaimPaid,
+        # what an Icelandic bank claim follows
+        ClaimWrittenOff,
+        ClaimBalanceChanged,
+        ClaimAmended,
+        ClaimDeferred,
+        ClaimEscalated,
+    }
     assert not runtime.started
     paths = app.openapi()["paths"]
     assert {"/v1/payments/files", "/v1/payments/imports/{import_id}", "/v1/payments/unmatched"} <= set(paths)

@@ -228,6 +228,49 @@ def cmd_payments_import(args: argparse.Namespace) -> int:
     return 0 if response.status_code < 400 else 1
 
 
+def cmd_bank_claims(args: argparse.Namespace) -> int:
+    import httpx
+
+    response = httpx.get(f"{args.url.rstrip('/')}/netbank/{args.kennitala}/claims", timeout=30)
+    response.raise_for_status()
+    claims = response.json()["claims"]
+    if args.json:
+        print(json.dumps(claims, indent=2, ensure_ascii=False))
+        return 0
+    if not claims:
+        print(f"no unpaid claims in the netbank of {args.kennitala}")
+    for c in claims:
+        kt = c["claimantId"]
+        print(
+            f"{c['claimId']}  creditor {kt[:6]}-{kt[6:]}  claim {c['claimBank']}-{c['ledger']}-{c['claimNumber']}"
+            f"  due {c['dueDate']} / final {c['finalDueDate']}  {c['totalAmountDue']:>10,} kr."
+            + ("  (partial payment allowed)" if c["isPartialPaymentAllowed"] else "")
+        )
+    return 0
+
+
+def cmd_bank_pay(args: argparse.Namespace) -> int:
+    """The payer pays in the netbank: one claim (or every unpaid one), all that is due or `--amount`."""
+    import httpx
+
+    base = f"{args.url.rstrip('/')}/netbank/{args.kennitala}"
+    with httpx.Client(timeout=30) as client:
+        shown = client.get(base + "/claims")
+        shown.raise_for_status()
+        claims = [c for c in shown.json()["claims"] if args.claim in (None, c["claimId"], c["claimNumber"])]
+        if not claims:
+            print(f"no such unpaid claim in the netbank of {args.kennitala}", file=sys.stderr)
+            return 1
+        for c in claims:
+            response = client.post(f"{base}/claims/{c['claimId']}/pay", json={"amount": args.amount})
+            if response.status_code != 201:
+                print(f"{c['claimId']}: {response.json().get('detail')}", file=sys.stderr)
+                return 1
+            paid = response.json()
+            print(f"{c['claimId']}: paid {paid['totalAmountPaid']:,} kr. ({paid['paymentType']})")
+    return 0
+
+
 def cmd_payments_parse(args: argparse.Namespace) -> int:
     from krafa_payments_ingest.parsers import BankFileError, parse_bank_file
 
@@ -367,6 +410,22 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("file")
     parse.add_argument("--json", action="store_true")
     parse.set_defaults(func=cmd_payments_parse)
+
+    bank = sub.add_parser("bank", help="the local claim bank's netbank, as a payer sees it").add_subparsers(
+        dest="action", required=True
+    )
+    bank_url = f"http://127.0.0.1:{DEFAULT_PORTS['bank-sink']}"
+    bclaims = bank.add_parser("claims", help="the unpaid claims in a payer's netbank")
+    bclaims.add_argument("--kennitala", required=True, help="the payer's kennitala (10 digits)")
+    bclaims.add_argument("--url", default=bank_url)
+    bclaims.add_argument("--json", action="store_true")
+    bclaims.set_defaults(func=cmd_bank_claims)
+    bpay = bank.add_parser("pay", help="pay a claim in a payer's netbank (all unpaid ones without --claim)")
+    bpay.add_argument("--kennitala", required=True, help="the payer's kennitala (10 digits)")
+    bpay.add_argument("--claim", default=None, help="the claim's id or six-digit number")
+    bpay.add_argument("--amount", type=int, default=None, help="krónur to pay (default: all that is due)")
+    bpay.add_argument("--url", default=bank_url)
+    bpay.set_defaults(func=cmd_bank_pay)
 
     bounces = sub.add_parser("bounces", help="bounce messages").add_subparsers(dest="action", required=True)
     bparse = bounces.add_parser("parse", help="print what the bounce-handler concludes from a raw message")

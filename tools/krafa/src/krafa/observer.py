@@ -48,6 +48,7 @@ class Observer:
         self.undecodable = 0
         self.sent_by_channel: Counter[str] = Counter()
         self.fallback_letters = 0
+        self.payments: list[PaymentReceived] = []
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self.assigned = asyncio.Event()
@@ -129,9 +130,10 @@ class Observer:
             self.feed.append(f"DeliveryFailed   {self._invoices(event.claim_ids)}  {event.reason[:40]}")
         elif isinstance(event, PaymentReceived):
             self.trace(event.claim_id).payments_minor += event.amount_minor
-            self.feed.append(
-                f"PaymentReceived  {self.trace(event.claim_id).invoice_no}  {event.amount_minor} {event.currency}"
-            )
+            self.payments.append(event)
+            where = " (paid in the netbank)" if event.source == "iobws" else ""
+            invoice = self.trace(event.claim_id).invoice_no
+            self.feed.append(f"PaymentReceived  {invoice}  {event.amount_minor} {event.currency}{where}")
         elif isinstance(event, PaymentUnmatched):
             self.feed.append(f"PaymentUnmatched {event.amount_minor} {event.currency}: {event.reason[:40]}")
         elif isinstance(event, ClaimPaid):

@@ -1,8 +1,9 @@
-"""The demo scenario: a sports club (seed 003) with a few dozen payment slips. Some debtors pay
-before the due date, some after the first reminder, one mailbox does not exist (the email
-bounces and a letter goes out instead), some have no email at all (a letter from the start),
-the rest get both reminders. The verdict checks every expected outcome from the event topics
-and the sinks."""
+"""The demo scenario: a sports club with a few dozen payment slips. The club has a claim bank, so
+each slip of a debtor with a kennitala is a claim in the payer's netbank. Some debtors pay by
+transfer before the due date, some after the first reminder, some pay the claim in their netbank
+after the first reminder; one mailbox does not exist (the email bounces and a letter goes out
+instead), some have no email at all (a letter from the start), the rest get both reminders. The
+verdict checks every expected outcome from the event topics and the sinks."""
 
 from __future__ import annotations
 
@@ -17,8 +18,13 @@ from typing import Any
 import httpx
 from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
 
+from krafa.chaos import kennitala
 from krafa.observer import Observer
 from krafa.stack import BOUNCE_DOMAIN, Stack
+
+CLUB_KENNITALA = "5101690509"  # the club's (a company's) kennitala
+CLAIM_BANK = "0133"
+PAYING = ("pays_early", "pays_after_reminder", "pays_in_netbank")
 
 FIRST_NAMES = ("Jón", "Guðrún", "Sigríður", "Ólafur", "Þórdís", "Einar", "Kristín", "Björn", "Helga", "Ásgeir")
 LAST_NAMES = ("Jónsson", "Sigurðardóttir", "Magnússon", "Ólafsdóttir", "Einarsson", "Þórsson")
@@ -26,19 +32,30 @@ STREETS = ("Laugavegur", "Hverfisgata", "Skólavörðustígur", "Bankastræti", 
 
 
 def kind_of(index: int) -> str:
-    """Every ten debtors: 5 pays before the due date, 0-2 pay after the first reminder,
-    3 has a mailbox that does not exist, 7 has no email address."""
+    """Every ten debtors: 5 pays before the due date, 0-2 pay by transfer after the first
+    reminder, 4 pays the claim in the netbank after it, 3 has a mailbox that does not exist, 7 has
+    no email address."""
     match index % 10:
         case 5:
             return "pays_early"
         case 0 | 1 | 2:
             return "pays_after_reminder"
+        case 4:
+            return "pays_in_netbank"
         case 3:
             return "bounces"
         case 7:
             return "no_email"
         case _:
             return "never_pays"
+
+
+def national_id_of(index: int) -> str | None:
+    """Most debtors have a kennitala (their claim goes to their netbank); one in ten (9) does not,
+    and is asked to transfer with a reference instead."""
+    if index % 10 == 9:
+        return None
+    return kennitala(date(1970, 1, 1) + timedelta(days=(index * 53) % 12000), index)
 
 
 @dataclass
@@ -74,6 +91,7 @@ class Scenario:
         self.claims: list[dict[str, Any]] = []
         self.api_key = ""
         self.posted_files = 0
+        self.netbank_paid = 0
 
     # -- setup ------------------------------------------------------------------------------
     async def create_creditor(self, client: httpx.AsyncClient) -> None:
@@ -90,6 +108,8 @@ class Scenario:
                 "payment_link_template": "https://pay.krafa.localhost/{reference}",
                 "sender_email": "innheimta@fram.localhost",
                 "slip_fee_minor": 390,
+                "registration_no": CLUB_KENNITALA,
+                "bank_claims": {"claim_bank": CLAIM_BANK, "template_code": "001", "secondary_template_code": "MI1"},
             },
         )
         response.raise_for_status()
@@ -114,6 +134,7 @@ class Scenario:
             "debtor": {
                 "customer_no": f"C-{i + 1:05d}",
                 "name": name,
+                "national_id": national_id_of(i),
                 "country": "IS",
                 "language": "en" if i % 4 == 3 else "is",
                 "time_zone": "Atlantic/Reykjavik",
@@ -206,6 +227,24 @@ class Scenario:
         self.say(f"bank file of {booking}: {len(paying)} payments for '{kind}' claims imported")
         return len(paying)
 
+    async def pay_in_netbank(self, client: httpx.AsyncClient) -> int:
+        """The netbank payers open their netbank and pay the claim they find there, all of it."""
+        bank = self.stack.url("bank-sink")
+        paid = 0
+        for claim in (c for c in self.claims if c["kind"] == "pays_in_netbank"):
+            payor = claim["payment"]["payor_id"] if claim.get("payment") else None
+            if not payor:
+                continue
+            shown = (await client.get(f"{bank}/netbank/{payor}/claims")).json()["claims"]
+            number = claim["payment"]["claim_number"]
+            for bill in (b for b in shown if b["claimNumber"] == number):
+                response = await client.post(f"{bank}/netbank/{payor}/claims/{bill['claimId']}/pay", json={})
+                response.raise_for_status()
+                paid += 1
+        self.netbank_paid = paid
+        self.say(f"{paid} debtors paid the claim in their netbank")
+        return paid
+
     # -- driving simulated time ----------------------------------------------------------------
     async def until(self, moment: datetime) -> None:
         while self.stack.sim_now() < moment:
@@ -223,6 +262,7 @@ class Scenario:
                 datetime.combine(self.day0 + timedelta(days=7), datetime.min.time(), UTC) + timedelta(hours=12)
             )
             await self.pay(client, "pays_after_reminder", self.day0 + timedelta(days=7), with_unknown=True)
+            await self.pay_in_netbank(client)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self.finished() and loop.time() < deadline:
@@ -239,7 +279,7 @@ class Scenario:
                 return False
             if claim["kind"] == "bounces" and not any(s.fallback_for for s in trace.sent):
                 return False
-        paid = [c for c in self.claims if c["kind"] in ("pays_early", "pays_after_reminder")]
+        paid = [c for c in self.claims if c["kind"] in PAYING]
         return all((t := traces.get(uuid.UUID(c["id"]))) is not None and t.paid_at for c in paid)
 
     # -- the verdict ---------------------------------------------------------------------------
@@ -252,7 +292,11 @@ class Scenario:
         def trace(claim: dict[str, Any]) -> Any:
             return obs.claims.get(uuid.UUID(claim["id"]))
 
-        paid_claims = by_kind.get("pays_early", []) + by_kind.get("pays_after_reminder", [])
+        paid_claims = [c for kind in PAYING for c in by_kind.get(kind, [])]
+        in_netbank = by_kind.get("pays_in_netbank", [])
+        netbank_payments = [
+            p for p in obs.payments if p.source == "iobws" and str(p.claim_id) in {c["id"] for c in in_netbank}
+        ]
         late = obs.reminders_after_payment()
         early_reminded = [c for c in by_kind.get("pays_early", []) if trace(c) and trace(c).sent]
         second_for_paid = [
@@ -301,6 +345,15 @@ class Scenario:
                 f"for {len(paid_claims)} paying debtors, {obs.counts['PaymentUnmatched']} unmatched",
             ),
             Check(
+                "claims paid in the netbank",
+                bool(in_netbank)
+                and self.netbank_paid == len(in_netbank)
+                and len(netbank_payments) == len(in_netbank)
+                and all(trace(c) and trace(c).paid_at for c in in_netbank),
+                f"{self.netbank_paid} netbank payments by {len(in_netbank)} payers, {len(netbank_payments)} "
+                "PaymentReceived from the bank's claims interface, each claim paid",
+            ),
+            Check(
                 "zero reminders after payment",
                 not late and not early_reminded and not second_for_paid,
                 f"{len(late)} reminders sent after a claim was paid; {len(early_reminded)} to early payers; "
@@ -314,6 +367,7 @@ class Scenario:
             "reminders_letter": obs.sent_by_channel["letter"],
             "bounces": obs.counts["EmailBounced"],
             "payments": obs.counts["PaymentReceived"],
+            "netbank_payments": len(netbank_payments),
             "claims_paid": obs.counts["ClaimPaid"],
             "undecodable": obs.undecodable,
         }

@@ -1,5 +1,5 @@
 """The embedded stack supervisor behind `krafa run` and `krafa demo`: PostgreSQL, the broker,
-the local SMTP and provider sinks, and the five services, each a real separate process on
+the local SMTP, provider and bank sinks, and the five services, each a real separate process on
 127.0.0.1, with their logs under `<home>/logs/`. Data lives under `<home>` (`.krafa/`).
 
 The broker is the embedded Tansu (default) or, with `broker="kafka"`, a three-node Apache Kafka
@@ -63,6 +63,7 @@ DEFAULT_PORTS = {
     "provider-sink": 8090,
     "psp-sink": 8091,
     "idp-sink": 8092,
+    "bank-sink": 8093,
     "postgres": 55432,
     "broker": 19092,
 }
@@ -191,6 +192,22 @@ class Stack:
         return self._derived(b"oidc-client")
 
     @property
+    def bank_client_secret(self) -> str:
+        # Krafa's OAuth2 client secret at the local claim bank, derived like the receipt secret.
+        return hmac.new(self.state.return_path_secret.encode(), b"bank-client", hashlib.sha256).hexdigest()
+
+    def sim_env(self) -> dict[str, str]:
+        """The simulated clock's settings, for every process that must agree on the date."""
+        if not self.config.simulated:
+            return {}
+        return {
+            "KRAFA_CLOCK": "simulated",
+            "KRAFA_SIM_START": self.sim_start.isoformat(),
+            "KRAFA_SIM_EPOCH": repr(self.sim_epoch),
+            "KRAFA_SIM_SPEED": repr(self.config.sim_speed),
+        }
+
+    @property
     def spool(self) -> Path:
         return self.home / "spool"
 
@@ -219,15 +236,13 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        if self.config.simulated:
-            env.update(
-                {
-                    "KRAFA_CLOCK": "simulated",
-                    "KRAFA_SIM_START": self.sim_start.isoformat(),
-                    "KRAFA_SIM_EPOCH": repr(self.sim_epoch),
-                    "KRAFA_SIM_SPEED": repr(self.config.sim_speed),
-                }
-            )
+        env.update(self.sim_env())
+        if service == "payments-ingest":
+            # Icelandic bank claims go to the local claim bank (the bank sink) over IOBWS 3.2.
+            env["KRAFA_IOBWS_URL"] = self.url("bank-sink")
+            env["KRAFA_IOBWS_CLIENT_ID"] = "krafa"
+            env["KRAFA_IOBWS_CLIENT_SECRET"] = self.bank_client_secret
+            env["KRAFA_IOBWS_POLL_INTERVAL_S"] = "0.5"
         if service == "notifier":
             env["KRAFA_SMTP_PORT"] = str(ports["smtp-catcher"])
             env["KRAFA_PRINT_URL"] = self.url("provider-sink")
@@ -284,6 +299,7 @@ class Stack:
         say("starting the services")
         # Simulated time starts now, so the seconds spent booting do not eat simulated days.
         self.sim_epoch = time.time()
+        self._start_bank()
         for service in SERVICES:
             self.start_service(service)
         self.wait_ready(SERVICES)
@@ -385,6 +401,15 @@ class Stack:
         )
         self.wait_ready(("provider-sink", "psp-sink", "idp-sink"), path="/healthz")
 
+    def _start_bank(self) -> None:
+        """The claim bank: IOBWS claims for payments-ingest, the netbank for the demo's payers. It
+        starts with the services so that it keeps their simulated date."""
+        env = {**os.environ, **self.sim_env(), "KRAFA_BANK_SINK_CLIENT_SECRET": self.bank_client_secret}
+        args = [sys.executable, "-m", "krafa.sinks.bank_sink", "--host", "127.0.0.1"]
+        args += ["--port", str(self.config.ports["bank-sink"]), "--spool", str(self.spool / "bank")]
+        self._spawn("bank-sink", args, env)
+        self.wait_ready(("bank-sink",), path="/healthz")
+
     def start_service(self, service: str) -> None:
         self._spawn(service, [sys.executable, "-m", module_for(service)], self.service_env(service))
 
@@ -454,7 +479,7 @@ class Stack:
                     os.kill(process.pid, signal.SIGCONT)
 
     def stop(self) -> None:
-        for name in (*SERVICES, "smtp-catcher", "provider-sink", "psp-sink", "idp-sink"):
+        for name in (*SERVICES, "smtp-catcher", "provider-sink", "psp-sink", "idp-sink", "bank-sink"):
             process = self.processes.get(name)
             if process is not None:
                 stop_process(process)

@@ -1,0 +1,156 @@
+"""Icelandic bank claims across the whole stack: a claim posted over REST appears in the payer's
+netbank within seconds (through payments-ingest and the bank sink, over IOBWS 3.2 Claims), its
+amount follows every fee and interest the ledger books, it moves to secondary collection at
+handover, the payer pays it in the netbank, ClaimPaid follows and no reminder goes out after; a
+cancelled claim disappears from the netbank. The bank sink checks every request and answer
+against the standard's schemas and must have found no fault."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from krafa.chaos import kennitala
+from krafa.observer import Observer
+from krafa.stack import Stack
+from krafa_kit.testing import eventually
+
+from .conftest import make_stack
+
+pytestmark = pytest.mark.e2e
+
+CLUB = "5101690509"
+DAY_S = 2.0  # wall seconds per simulated day
+
+
+@pytest.fixture(scope="module")
+def bank_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    instance = make_stack(tmp_path_factory.mktemp("stack"), day_seconds=DAY_S)
+    try:
+        instance.start()
+        yield instance
+    finally:
+        instance.stop()
+
+
+async def test_a_claim_lives_in_the_netbank_until_paid_there(bank_stack: Stack) -> None:
+    stack = bank_stack
+    observer = Observer(stack.broker.bootstrap)
+    await observer.start()
+    payer = kennitala(stack.sim_now().date().replace(year=1984), 7)
+    other = kennitala(stack.sim_now().date().replace(year=1990), 8)
+    async with httpx.AsyncClient(timeout=30) as http:
+        created = await http.post(
+            stack.url("claims-api") + "/v1/admin/creditors",
+            headers={"Authorization": f"Bearer {stack.state.admin_token}"},
+            json={
+                "name": "Ungmennafélagið Fram",
+                "country": "IS",
+                "currency": "ISK",
+                "default_language": "is",
+                "slip_fee_minor": 390,
+                "registration_no": CLUB,
+                "bank_claims": {"claim_bank": "0133", "template_code": "001"},
+            },
+        )
+        assert created.status_code == 201, created.text
+        key = {"Authorization": f"Bearer {created.json()['api_key']}"}
+        due = stack.sim_now().date() + timedelta(days=1)
+
+        def body(invoice: str, customer: str, national_id: str) -> dict[str, Any]:
+            return {
+                "invoice_no": invoice,
+                "amount_minor": 12_000,
+                "currency": "ISK",
+                "due_date": due.isoformat(),
+                "debtor": {
+                    "customer_no": customer,
+                    "name": "Jón Jónsson",
+                    "national_id": national_id,
+                    "country": "IS",
+                    "language": "is",
+                    "email": f"{customer.lower()}@example.is",
+                    "address": {"lines": ["Laugavegur 1"], "postcode": "101", "city": "Reykjavík", "country": "IS"},
+                },
+            }
+
+        bank = stack.url("bank-sink")
+
+        async def netbank(kt: str) -> dict[str, dict[str, Any]]:
+            shown = (await http.get(f"{bank}/netbank/{kt}/claims")).json()["claims"]
+            return {c["claimNumber"]: c for c in shown}
+
+        posted_at = time.monotonic()
+        claim = await http.post(stack.url("claims-api") + "/v1/claims", json=body("E2E-1", "C-1", payer), headers=key)
+        assert claim.status_code == 201, claim.text
+        claim_json = claim.json()
+        number = claim_json["payment"]["claim_number"]
+        assert claim_json["payment"]["kind"] == "bank_claim" and claim_json["payment"]["claimant_id"] == CLUB
+        shown = await eventually(lambda: _shown(netbank(payer), number, 12_390), timeout=20)
+        print(f"claim in the netbank {time.monotonic() - posted_at:.2f} s after the POST")
+        assert shown["claimantId"] == CLUB and shown["claimBank"] == "0133"
+
+        # A second claim, cancelled: it leaves the netbank.
+        second = await http.post(stack.url("claims-api") + "/v1/claims", json=body("E2E-2", "C-2", other), headers=key)
+        second_number = second.json()["payment"]["claim_number"]
+        await eventually(lambda: _shown(netbank(other), second_number, 12_390), timeout=20)
+        cancelled = await http.post(
+            stack.url("claims-api") + f"/v1/claims/{second.json()['id']}/cancel",
+            json={"reason": "paid at the desk"},
+            headers=key,
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        await eventually(lambda: _gone(netbank(other), second_number), timeout=20)
+
+        # Every balance the ledger reaches (fees and late interest booked by the steps) is what the
+        # netbank shows, until the handover to collection (day 30) and a collection fee after it.
+        seen: list[int] = []
+
+        async def balance() -> int:
+            got = await http.get(stack.url("claims-api") + f"/v1/claims/{claim_json['id']}", headers=key)
+            return int(got.json()["balance_minor"])
+
+        deadline = time.monotonic() + 50 * DAY_S + 60
+        while time.monotonic() < deadline:
+            current = await balance()
+            if not seen or current != seen[-1]:
+                seen.append(current)
+                await eventually(lambda current=current: _shown(netbank(payer), number, current), timeout=20)
+            shown_now = (await netbank(payer)).get(number, {})
+            if len(seen) >= 3 and shown_now.get("collectionStatus") == "SecondaryCollection" and current > seen[1]:
+                break
+            await asyncio.sleep(0.3)
+        assert len(seen) >= 3, f"the ledger moved only through {seen}"
+        assert (await netbank(payer))[number]["collectionStatus"] == "SecondaryCollection"
+
+        # The payer pays it all in the netbank: ClaimPaid, and no reminder after.
+        owed = (await netbank(payer))[number]["totalAmountDue"]
+        assert owed == await balance()
+        paid = await http.post(f"{bank}/netbank/{payer}/claims/{shown['claimId']}/pay", json={})
+        assert paid.status_code == 201, paid.text
+        claim_id = uuid.UUID(claim_json["id"])
+        await eventually(lambda: observer.claims.get(claim_id) and observer.claims[claim_id].paid_at, timeout=30)
+        assert [p.source for p in observer.payments if p.claim_id == claim_id] == ["iobws"]
+        # Two more simulated weeks: the steps that were due stay silent.
+        await asyncio.sleep(14 * DAY_S)
+        assert not [sent for cid, sent in observer.reminders_after_payment() if cid == claim_id]
+        assert number not in await netbank(payer)
+        stats = (await http.get(f"{bank}/_sink/stats")).json()
+    await observer.stop()
+    assert stats.get("request_violations", 0) == 0 and stats.get("response_violations", 0) == 0
+    assert stats["claims"]["Paid"] == 1 and stats["claims"]["Cancelled"] == 1
+
+
+async def _shown(listing: Any, number: str, total: int) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = (await listing).get(number)
+    return found if found is not None and found["totalAmountDue"] == total else None
+
+
+async def _gone(listing: Any, number: str) -> bool:
+    return number not in await listing
