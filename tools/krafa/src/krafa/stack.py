@@ -417,7 +417,7 @@ class Stack:
         with open(self.home / "logs" / f"{name}.log", "ab") as out:
             self.processes[name] = spawn(args, stdout=out, stderr=subprocess.STDOUT, env=env)
 
-    def wait_ready(self, services: tuple[str, ...], timeout: float = 90, path: str = "/readyz") -> None:
+    def wait_ready(self, services: tuple[str, ...], timeout: float = 240, path: str = "/readyz") -> None:
         deadline = time.monotonic() + timeout
         pending = set(services)
         with httpx.Client(timeout=2) as client:
