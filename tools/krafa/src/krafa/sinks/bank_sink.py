@@ -70,7 +70,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -397,6 +397,7 @@ class Gateway:
     burst: float
     fail_rate: float
     rng: random.Random
+    monotonic: Callable[[], float] = time.monotonic
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
     buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
     forced_faults: list[int] = field(default_factory=list)
@@ -407,7 +408,7 @@ class Gateway:
 
     def issue(self) -> tuple[str, int]:
         token = secrets.token_urlsafe(24)
-        self.tokens[token] = (self.client_id, time.monotonic() + self.token_ttl_s)
+        self.tokens[token] = (self.client_id, self.monotonic() + self.token_ttl_s)
         self.count("tokens_issued")
         return token, round(self.token_ttl_s)
 
@@ -419,7 +420,7 @@ class Gateway:
         if found is None:
             return None, "TOKEN_INVALID"
         client, expires = found
-        if time.monotonic() >= expires:
+        if self.monotonic() >= expires:
             return None, "TOKEN_EXPIRED"
         return client, None
 
@@ -427,7 +428,7 @@ class Gateway:
         """0 when the client's bucket has a token for this call, else the seconds until it has."""
         if self.rate_per_s <= 0:
             return 0.0
-        now = time.monotonic()
+        now = self.monotonic()
         level, at = self.buckets.get(client, (self.burst, now))
         level = min(self.burst, level + (now - at) * self.rate_per_s)
         if level >= 1:
@@ -488,9 +489,14 @@ def create_app(
     burst: float = 100.0,
     fail_rate: float = 0.0,
     fail_seed: int = 0,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
+    """The bank; `clock` dates claims and payments (the services' simulated clock), `monotonic`
+    times tokens and rate limits (wall time; a test may drive it)."""
     bank = Bank(spool, clock or clock_from_env())
-    gateway = Gateway(client_id, client_secret, token_ttl_s, rate_per_s, burst, fail_rate, random.Random(fail_seed))
+    gateway = Gateway(
+        client_id, client_secret, token_ttl_s, rate_per_s, burst, fail_rate, random.Random(fail_seed), monotonic
+    )
     app = FastAPI(title="Krafa bank sink (IOBWS 3.2 Claims)", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.bank, app.state.gateway = bank, gateway
 
