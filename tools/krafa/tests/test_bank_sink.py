@@ -92,11 +92,11 @@ async def bank(tmp_path: Path, ticks: Ticks) -> AsyncIterator[Bank]:
     app = create_app(
         tmp_path,
         clock=clock,
-        client_secret="s3cret",
+        client_secret="s3cret",  # noqa: S106
         token_ttl_s=60,
         rate_per_s=5,
         burst=8,
-        monotonic=ticks,  # noqa: S106
+        monotonic=ticks,
     )
     async with serving(app) as base:
         result = Bank(base, clock)
