@@ -1,5 +1,5 @@
-"""Seed 003: when a card instalment fails authorisation, a payment slip is created for that
-instalment with due date and final due date today; the next instalment retries the card."""
+"""Icelandic payment slips (docs/domain.md): when a card instalment fails authorisation, a payment slip is created
+for that instalment with due date and final due date today; the next instalment retries the card."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ async def slip_for_failed_instalment(uow: UnitOfWork, event: CardInstalmentFaile
     loaded = await debtor_repository.get(conn, event.creditor_id, debtor["id"])
     assert loaded is not None
     snapshot = debtor_domain.snapshot(loaded)
-    # Seed 003: the slip for a declined instalment is a claim like any other (in the netbank, in Iceland).
+    # The slip for a declined instalment is a claim like any other (in the netbank, in Iceland;
+    # docs/domain.md, Icelandic payment slips).
     terms = domain.payment_terms(creditor)
     payment = await claim_keys.free_payment(
         conn,

@@ -1,5 +1,5 @@
-"""Departments of a creditor (seed 003: a sports club's divisions), each with its own rule for
-the final due date and its own dunning policy key."""
+"""Departments of a creditor (docs/domain.md, Icelandic payment slips: a sports club's divisions), each with its own
+rule for the final due date and its own dunning policy key."""
 
 from __future__ import annotations
 

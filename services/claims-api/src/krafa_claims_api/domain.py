@@ -63,12 +63,13 @@ def allowed(action: Action, status: str) -> bool:
     return status in ALLOWED_FROM[action]
 
 
-# Iceland: the final due date (eindagi) defaults to due + 10 days (seed 003).
+# Iceland: the final due date (eindagi) defaults to due + 10 days (docs/domain.md: Icelandic payment slips).
 FINAL_DUE_OFFSET_DAYS = {"IS": 10}
 
 
 def default_final_due_date(jurisdiction: str, due: date, department_offset_days: int | None = None) -> date:
-    """The department's rule first (seed 003: each division sets its own), else the country's."""
+    """The department's rule first (each division sets its own: docs/domain.md, Icelandic payment
+    slips), else the country's."""
     if department_offset_days is not None:
         return due + timedelta(days=department_offset_days)
     return due + timedelta(days=FINAL_DUE_OFFSET_DAYS.get(jurisdiction.upper(), 0))

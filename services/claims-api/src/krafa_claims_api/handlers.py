@@ -182,7 +182,7 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
             {"notice_id": str(event.notice_id), "handover_at": event.handover_at.isoformat()},
         )
         if owned:
-            # Seed 003: the creditor has 24 hours to hold claims before the handover.
+            # Icelandic payment slips (docs/domain.md): the creditor has 24 hours to hold claims before the handover.
             await enqueue_webhook(
                 uow.conn,
                 event.creditor_id,

@@ -205,8 +205,8 @@ async def cancel(
 ) -> bool:
     """Cancel an active claim; False when it was already cancelled (no second effect).
 
-    The creditor's cancellation fee (niðurfellingargjald, seed 003) becomes a settlement entry
-    with a negative amount, booked to the claim's department: it is deducted from what that
+    The creditor's cancellation fee (niðurfellingargjald, Icelandic payment slips (docs/domain.md)) becomes a
+    settlement entry with a negative amount, booked to the claim's department: it is deducted from what that
     department is paid out next."""
     claim = await lock_claim(uow, creditor_id, claim_id)
     if claim["status"] == domain.ClaimStatus.CANCELLED and not resolving:
@@ -266,7 +266,7 @@ async def dispute(
         now,
         {"reason": reason, "source": source},
     )
-    # The creditor decides a dispute (seed 002): tell them.
+    # The creditor decides a dispute (docs/domain.md: SMS, email and phone): tell them.
     await enqueue_webhook(
         uow.conn,
         creditor_id,

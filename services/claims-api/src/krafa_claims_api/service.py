@@ -130,10 +130,11 @@ async def create_claims(
     creditor = await repository.get_creditor(uow.conn, caller.creditor_id)
     if creditor is None:
         raise Problem(404, "Not Found", "creditor not found")
-    # Seed 003: each department (a club's division) may set its own final-due-date rule.
+    # Each department (a club's division) may set its own final-due-date rule (docs/domain.md,
+    # Icelandic payment slips).
     department_offsets = await repository.department_offsets(uow.conn, caller.creditor_id)
     # Debtors and their contact points live in krafa_claims_api.debtors; the snapshot carries only
-    # this creditor's usable contact points (a bounced address is never used again, seed 000).
+    # this creditor's usable contact points (a bounced address is never used again, digital letters (docs/domain.md)).
     # Their contact points are still being written while the claims' rows are prepared here.
     national_ids: dict[str, str] = {}
     debtors, writing = await debtor_service.upsert_for_claims(
@@ -255,7 +256,8 @@ def _new_claims(
             debtor_id=debtors[claim.debtor.customer_no][0],
             invoice_no=claim.invoice_no,
             amount_minor=claim.amount_minor,
-            # Seed 003: the creditor's slip fee (seðilgjald) is owed on slips in its own currency.
+            # Icelandic payment slips (docs/domain.md): the creditor's slip fee (seðilgjald) is owed on slips in its
+            # own currency.
             fees_minor=slip_fee if claim.currency == home_currency else 0,
             currency=claim.currency,
             issue_date=claim.issue_date or now.date(),

@@ -53,9 +53,9 @@ async def test_bulk_writes_claims_ledger_history_debtors_and_events(api: Api) ->
     assert answer["created"] == 5
     created = answer["claims"]
     assert [c["invoice_no"] for c in created] == [b["invoice_no"] for b in bodies]
-    # The slip fee is owed on slips in the creditor's own currency only (seed 003).
+    # The slip fee is owed on slips in the creditor's own currency only (docs/domain.md: Icelandic payment slips).
     assert [c["fees_minor"] for c in created] == [250, 250, 0, 250, 250]
-    # Iceland: due + 10 days, unless the department says otherwise (seed 003).
+    # Iceland: due + 10 days, unless the department says otherwise (docs/domain.md: Icelandic payment slips).
     assert [c["final_due_date"] for c in created] == ["2026-02-11", "2026-02-21", *["2026-02-11"] * 3]
     assert created[3]["reference"] == "RF18539007547034"
     for claim in created:

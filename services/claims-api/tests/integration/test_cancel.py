@@ -37,7 +37,7 @@ async def test_cancel_records_fee_event_and_history_once(api: Api) -> None:
     async with api.db.connection() as conn:
         entries = await conn.fetch("SELECT kind, amount_minor, currency, creditor_id FROM settlement_entries")
         outbox = await conn.fetchval("SELECT count(*) FROM outbox WHERE event_type = $1", ClaimCancelled.TYPE)
-    # The 290 ISK fee is deducted from the creditor's next settlement (seed 003).
+    # The 290 ISK fee is deducted from the creditor's next settlement (docs/domain.md: Icelandic payment slips).
     assert [dict(e) for e in entries] == [
         {"kind": "cancellation_fee", "amount_minor": -290, "currency": "ISK", "creditor_id": creditor_id}
     ]

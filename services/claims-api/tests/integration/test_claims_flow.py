@@ -49,7 +49,7 @@ async def test_claim_created_published_and_paid(database_url: str, broker: Embed
             response = await client.post("/v1/claims", json=claim_body())
             assert response.status_code == 201, response.text
             claim = response.json()
-            # The slip fee (seðilgjald) is added to what the debtor owes (seed 003).
+            # The slip fee (seðilgjald) is added to what the debtor owes (docs/domain.md: Icelandic payment slips).
             assert claim["balance_minor"] == 10_390
             assert claim["final_due_date"] == "2026-02-11"
             assert claim["history"][0]["event_type"] == ClaimCreated.TYPE

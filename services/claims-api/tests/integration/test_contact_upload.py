@@ -1,4 +1,4 @@
-"""Contact-list uploads (seed 000) over the real PostgreSQL: CSV and JSON as a whole-list upsert,
+"""Contact-list uploads (docs/domain.md: digital letters) over the real PostgreSQL: CSV and JSON as a whole-list upsert,
 a line-numbered report of rejected rows, the same file twice changing nothing, large files as a
 background job, and oversized or unknown uploads refused with problem+json."""
 

@@ -1,4 +1,4 @@
-"""Credit status (seed 001) over the real PostgreSQL: overdue totals per currency, the oldest
+"""Credit status (docs/domain.md: ERP reminders) over the real PostgreSQL: overdue totals per currency, the oldest
 overdue days, credit-limit use, and the verdict from the customer class or the debtor's own
 thresholds, on a fixed clock."""
 

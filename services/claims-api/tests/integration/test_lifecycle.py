@@ -47,7 +47,7 @@ async def test_lifecycle_events_state_machine_idempotency_and_isolation(api: Api
     creditor_id, client = await api.creditor("Fram", slip_fee_minor=390, cancellation_fee_minor=290)
     _, other = await api.creditor("Valur")
 
-    # Departments: the handball division gives 14 days to the final due date (seed 003).
+    # Departments: the handball division gives 14 days to the final due date (docs/domain.md: Icelandic payment slips).
     dept = await client.post(
         "/v1/departments", json={"key": "handbolti", "name": "Handknattleiksdeild", "final_due_offset_days": 14}
     )

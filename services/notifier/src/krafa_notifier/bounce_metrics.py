@@ -1,6 +1,6 @@
 """Time from an email failure to its fallback letter: the fallback delivery's `due_at` is the
 moment the bounce was received (`EmailBounced.bounced_at`, or the SMTP refusal), so the letter's
-send time minus it is the latency the debtor's paper reminder waited (seed 000)."""
+send time minus it is the latency the debtor's paper reminder waited (docs/domain.md: digital letters)."""
 
 from __future__ import annotations
 

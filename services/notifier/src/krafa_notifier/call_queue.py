@@ -1,5 +1,5 @@
-"""Use cases of the agents' call queue (seed 002): what is due now, claiming the next call so two
-agents never get the same one (FOR UPDATE SKIP LOCKED), recording the outcome (a
+"""Use cases of the agents' call queue (docs/domain.md: SMS, email and phone): what is due now, claiming the next
+call so two agents never get the same one (FOR UPDATE SKIP LOCKED), recording the outcome (a
 CallOutcomeRecorded event for claims-api and the scheduler), and the inbound-call lookup."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Calling windows for phone-call tasks (seed 002): agents call on weekdays between 09:00 and
-20:00 in the debtor's own time zone, never on the public holidays of the debtor's country
+"""Calling windows for phone-call tasks (docs/domain.md: SMS, email and phone): agents call on weekdays between 09:00
+and 20:00 in the debtor's own time zone, never on the public holidays of the debtor's country
 (calling on a holiday breaches good collection practice). A call not answered in the morning is
 tried again in the afternoon window; one not answered in the afternoon, the next calling morning.
 Pure functions, no I/O."""

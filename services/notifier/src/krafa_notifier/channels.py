@@ -150,7 +150,7 @@ class LetterChannel:
 
 
 class NetbankChannel:
-    """The "document in the online bank" (seed 000): the letter's PDF posted as JSON to a
+    """The "document in the online bank" (docs/domain.md: digital letters): the letter's PDF posted as JSON to a
     configurable endpoint with the debtor's national id and/or customer number. The delivery id
     is the client reference, so a retry files the document once."""
 

@@ -50,7 +50,8 @@ JURISDICTION_LANGUAGE = {"IS": "is", "NO": "nb", "EE": "et"}
 # Fallback kinds: one per replacement, so a bounce and an SMTP refusal of the same email plan
 # one paper reminder between them, never two.
 FALLBACK_EMAIL = "fallback:email"  # after an SMS that could not be delivered
-# Letter or netbank document, as the creditor chose (seed 000); the kind soft_retry looks for.
+# Letter or netbank document, as the creditor chose (docs/domain.md: digital letters); the kind
+# soft_retry looks for.
 FALLBACK_PAPER = "fallback"
 FALLBACK_LETTER = "fallback:letter"  # a letter after a netbank document was refused
 
@@ -128,7 +129,8 @@ async def plan_call(uow: UnitOfWork, event: ReminderDue) -> None:
 
 async def plan_fallback(uow: UnitOfWork, event: EmailBounced) -> None:
     """A hard bounce: never use the address again for this creditor, and send the reminder on
-    paper to the legal address (or as a netbank document, as the creditor chose) instead (seed 000)."""
+    paper to the legal address (or as a netbank document, as the creditor chose) instead (docs/domain.md: digital
+    letters)."""
     if event.kind != "hard":
         return
     await repository.suppress(uow.conn, event.creditor_id, event.recipient, f"hard bounce {event.status or ''}".strip())
@@ -489,7 +491,8 @@ class Dispatcher:
         return self._paper(row, debtor), None
 
     def _paper(self, row: asyncpg.Record, debtor: dict[str, Any]) -> Channel | None:
-        """Letter or netbank document, as the creditor chose or the debtor opted in (seed 000)."""
+        """Letter or netbank document, as the creditor chose or the debtor opted in (docs/domain.md:
+        digital letters)."""
         wants_netbank = debtor.get("fallback_channel") == "netbank" or bool(debtor.get("netbank_opt_in"))
         if wants_netbank and self.netbank is not None and row["kind"] != FALLBACK_LETTER:
             return Channel.NETBANK

@@ -46,7 +46,8 @@ class Settings(ServiceSettings):
         default=None, description="the notifier's URL as providers reach it (receipt callbacks, Twilio's signed URL)"
     )
     netbank_url: str | None = Field(
-        default=None, description="netbank e-document endpoint (seed 000); unset turns the channel off"
+        default=None,
+        description="the online bank's e-document endpoint (letters as netbank documents); unset turns it off",
     )
     netbank_token: SecretStr | None = Field(default=None, description="bearer token of the netbank endpoint")
     dkim_selector: str | None = Field(default=None, description="DKIM selector; signing is on with a domain and key")

@@ -40,7 +40,8 @@ SUBJECT_WORDS = {
     "et": {"friendly": "Maksemeeldetuletus", "firm": "Korduv", "final": "enne inkassot"},
     "en": {"friendly": "Payment reminder", "firm": "overdue", "final": "debt collection"},
 }
-# The friendly first reminder assumes an oversight (seed 002); the final one names collection.
+# The friendly first reminder assumes an oversight (docs/domain.md: SMS, email and phone); the final one names
+# collection.
 FRIENDLY_WORDS = {"is": "farið fram hjá", "nb": "glemt", "et": "märkamata", "en": "overlooked"}
 FINAL_WORDS = {"is": "innheimtu", "nb": "inkasso", "et": "inkasso", "en": "debt collection"}
 
@@ -150,7 +151,7 @@ def test_sms_is_one_complete_line(renderer: ReminderRenderer, language: str, ton
 
 def test_icelandic_krona_has_no_decimals(renderer: ReminderRenderer) -> None:
     email = renderer.email(content("is", "friendly", 1))
-    # 10,000 + 390 slip fee (seed 003), the Icelandic way: dot grouping, no decimals.
+    # 10,000 + 390 slip fee (docs/domain.md: Icelandic payment slips), the Icelandic way: dot grouping, no decimals.
     assert "10.390\xa0kr." in email.text
     assert "1. mars 2024" in email.text  # long date in the prose
     assert "Góðan dag, Þórður Ægisson." in email.text

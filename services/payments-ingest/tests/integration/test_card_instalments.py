@@ -1,5 +1,5 @@
-"""A card processor reports a failed instalment (seed 003): CardInstalmentFailed goes out once per
-processor id, with the creditor's own debtor for the customer and the date the card is retried;
+"""A card processor reports a failed instalment (docs/domain.md: Icelandic payment slips): CardInstalmentFailed goes
+out once per processor id, with the creditor's own debtor for the customer and the date the card is retried;
 a bad report is an RFC 9457 problem and nothing is recorded or emitted."""
 
 from __future__ import annotations

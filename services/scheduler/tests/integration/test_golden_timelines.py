@@ -1,4 +1,4 @@
-"""Golden timelines: seed 003's Icelandic payment slip and seed 002's Norwegian invoice, replayed
+"""Golden timelines: the Icelandic payment slip and the Norwegian invoice of docs/domain.md, replayed
 hour by hour on the manual clock over the real database; every event and its moment is asserted."""
 
 from __future__ import annotations

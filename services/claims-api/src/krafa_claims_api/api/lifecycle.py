@@ -191,7 +191,7 @@ async def split_claim(
     response_model=ClaimOut,
     summary="Hold an open claim: no dunning step fires until released or `until` (ClaimHeld)",
     responses=LIFECYCLE_RESPONSES,
-    description="The creditor's reaction within the 24-hour notice before handover (seed 003). With `until` "
+    description="The creditor's reaction within the 24-hour notice before handover to collection. With `until` "
     "the hold ends on its own at that time: the claim is released (ClaimReleased, history reason "
     "`hold expired`) and dunning resumes; without it, it lasts until released." + ILLEGAL,
 )

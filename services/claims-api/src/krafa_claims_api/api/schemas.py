@@ -329,7 +329,7 @@ class CreditorIn(Strict):
         ge=0,
         le=10**13,
         description="charged to the creditor for each cancelled claim, set off against its next settlement "
-        "(seed 003: 290 ISK)",
+        "(docs/domain.md, Icelandic payment slips: 290 ISK)",
     )
     registration_no: str = Field(
         default="",

@@ -2,7 +2,7 @@
 and the credit verdict. Pure: no I/O.
 
 Contact data is held per (creditor, debtor): a debtor row belongs to one creditor, so a creditor's
-uploaded address can never reach another creditor's claims (seed 000, GDPR Art. 5(1)(b))."""
+uploaded address can never reach another creditor's claims (docs/domain.md: digital letters; GDPR Art. 5(1)(b))."""
 
 from __future__ import annotations
 
@@ -253,8 +253,8 @@ def merge_master(debtor: Debtor, master: dict[str, Any]) -> None:
 def offer_contact(debtor: Debtor, offer: ContactOffer, now: datetime) -> ContactPoint:
     """Apply one named contact point to the debtor; changes nothing when it is already as named.
 
-    A list never revives a bounced or opted-out address (seed 000: a bounced address is never used
-    again); only the debtor's own opt-in can. Naming an address again makes it the newest of its
+    A list never revives a bounced or opted-out address (docs/domain.md, digital letters: a bounced address is never
+    used again); only the debtor's own opt-in can. Naming an address again makes it the newest of its
     origin, so a changed address in a fresh list wins over the older one."""
     existing = next(
         (cp for cp in debtor.contact_points if cp.kind == offer.kind and same_value(cp.kind, cp.value, offer.value)),
@@ -392,7 +392,7 @@ def pseudonym(debtor_id: UUID) -> str:
     return "erased-" + hashlib.sha256(debtor_id.bytes).hexdigest()[:16]
 
 
-# --- Credit status (seed 001: warnings for overdue invoices, credit limits, per-customer
+# --- Credit status (docs/domain.md, ERP reminders: warnings for overdue invoices, credit limits, per-customer
 # thresholds that warn the seller or block new sales). ---
 
 

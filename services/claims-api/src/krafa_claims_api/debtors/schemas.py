@@ -30,7 +30,7 @@ CustomerClass = Annotated[
     str,
     Field(
         pattern=r"^[a-z][a-z0-9_-]{0,31}$",
-        description="gold, silver, bronze, regular, risky, or a class of the creditor's own (seed 001)",
+        description="gold, silver, bronze, regular, risky, or a class of the creditor's own",
         examples=["gold"],
     ),
 ]

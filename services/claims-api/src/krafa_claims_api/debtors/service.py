@@ -81,7 +81,7 @@ async def apply_rows(
     """Upsert debtors by customer number, in row order (a later row for the same customer wins).
 
     Contact points are only ever added or updated, never removed: a list that leaves a debtor or an
-    address out keeps it (seed 000). A row that changes nothing writes nothing and emits nothing.
+    address out keeps it (docs/domain.md: digital letters). A row that changes nothing writes nothing and emits nothing.
     With `announce_new=False` a newly created debtor gets no DebtorUpdated (its snapshot rides on
     the ClaimCreated that created it). With `wait=False` it returns while the changes are still
     being written, in `writing`: the caller must await it before it uses the connection again.

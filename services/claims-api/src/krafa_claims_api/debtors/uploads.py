@@ -1,5 +1,5 @@
-"""Contact-list uploads (seed 000): the creditor re-sends its whole list regularly; each upload is
-an upsert, so debtors and addresses missing from the new list are kept.
+"""Contact-list uploads (docs/domain.md: digital letters): the creditor re-sends its whole list regularly; each
+upload is an upsert, so debtors and addresses missing from the new list are kept.
 
 The file is streamed to a temporary file (never held in memory) while its SHA-256 is computed, then
 read row by row and applied in chunks of CHUNK_ROWS, one transaction each, so memory stays bounded

@@ -1,7 +1,7 @@
 """Self-service terms and the verdict on a debtor's arrangement: pure, no I/O.
 
-A creditor sets how far a debtor may help themselves (seed 002: "move the due date or split the
-bill in two"): a deferral up to N days from today, a plan of at most N instalments within N days,
+A creditor sets how far a debtor may help themselves (docs/domain.md, SMS, email and phone: "move the due date or
+split the bill in two"): a deferral up to N days from today, a plan of at most N instalments within N days,
 each at least an amount. Within the terms the arrangement is granted at once; beyond them it
 becomes a request the creditor decides. One self-service deferral and one self-service plan per
 claim: a second one is always a request."""

@@ -135,7 +135,7 @@ async def arrange(
         "source": "debtor_request",
     }
     await repository.add_history(uow.conn, [(claim_id, uuid.uuid4(), ARRANGEMENT_REQUESTED, now, details)])
-    # The creditor decides (seed 002): tell them, as for a dispute.
+    # The creditor decides (docs/domain.md: SMS, email and phone): tell them, as for a dispute.
     await enqueue_webhook(
         uow.conn,
         creditor_id,

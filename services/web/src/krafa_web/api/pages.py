@@ -711,7 +711,8 @@ async def profile_verify(request: Request) -> Response:
 
 @router.post("/profile/netbank")
 async def profile_netbank(request: Request) -> Response:
-    """Digital delivery to the online bank (seed 000), consent recorded with its terms version."""
+    """Digital delivery to the online bank (docs/domain.md: digital letters), consent recorded with
+    its terms version."""
     p = await page(request)
     form = await form_of(request, p)
     session = require_session(p)

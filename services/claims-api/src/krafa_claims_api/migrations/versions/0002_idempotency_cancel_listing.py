@@ -32,7 +32,7 @@ def upgrade() -> None:
         );
         CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 
-        -- Seed 003: the cancellation fee (niðurfellingargjald) is set off against the
+        -- Icelandic payment slips (docs/domain.md): the cancellation fee (niðurfellingargjald) is set off against the
         -- creditor's next settlement.
         ALTER TABLE creditors ADD COLUMN cancellation_fee_minor bigint NOT NULL DEFAULT 0
             CHECK (cancellation_fee_minor >= 0);

@@ -78,7 +78,7 @@ def upgrade() -> None:
             UNIQUE (creditor_id, key)
         );
 
-        -- Seed 003: the department that would have received the slip's value pays its
+        -- Icelandic payment slips (docs/domain.md): the department that would have received the slip's value pays its
         -- cancellation fee.
         ALTER TABLE settlement_entries ADD COLUMN department text;
 
@@ -124,7 +124,7 @@ def upgrade() -> None:
         );
         CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id);
 
-        -- Seed 003: a failed card instalment becomes one payment slip, whatever the replays.
+        -- Icelandic payment slips (docs/domain.md): a failed card instalment becomes one payment slip, whatever the replays.
         CREATE TABLE card_instalment_failures (
             failure_id uuid PRIMARY KEY,
             creditor_id uuid NOT NULL REFERENCES creditors(id),
