@@ -20,7 +20,7 @@ from krafa_kit.db import Database
 from krafa_kit.kafka import create_consumer, create_producer
 from krafa_kit.migrations import migrate_async
 from krafa_kit.outbox import OutboxRelay
-from krafa_kit.settings import ServiceSettings
+from krafa_kit.settings import ServiceSettings, database_tls_params
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class Runtime:
             settings.db_schema or spec.schema,
             pool_size=settings.database_pool_size,
             source=f"/krafa/{spec.name}",
+            tls=database_tls_params(settings),  # the settings given, not the environment again
         )
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None

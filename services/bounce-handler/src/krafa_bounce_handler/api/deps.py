@@ -5,26 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
+from krafa_kit.deps import get_clock, get_db, settings_dependency
 
 from krafa_bounce_handler.settings import Settings
 
-
-def get_db(request: Request) -> Database:
-    db: Database = request.app.state.runtime.db
-    return db
-
-
-def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.runtime.clock
-    return clock
-
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+get_settings = settings_dependency(Settings)
 
 
 DB = Annotated[Database, Depends(get_db)]

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
+from krafa_kit.deps import get_clock, get_db
 from krafa_kit.http import Problem
 
 from krafa_claims_api import service
@@ -17,16 +18,6 @@ from krafa_claims_api.settings import Settings
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 
 UNAUTHORIZED = Problem(401, "Unauthorized", "a valid API key is required", headers={"WWW-Authenticate": "Bearer"})
-
-
-def get_db(request: Request) -> Database:
-    db: Database = request.app.state.runtime.db
-    return db
-
-
-def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.runtime.clock
-    return clock
 
 
 async def get_caller(

@@ -20,6 +20,7 @@ from krafa_events import Channel
 from krafa_events.catalog import Instalment
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
+from krafa_kit.deps import get_clock, get_db, settings_dependency
 from krafa_kit.http import PROBLEM_BASE, Problem, problems, require_operator
 from pydantic import BaseModel, Field, model_validator
 
@@ -39,19 +40,7 @@ TEMPLATE_CHANNELS = ("email", "sms", "letter")
 LANGUAGES = tuple(content.LOCALES)
 
 
-def get_db(request: Request) -> Database:
-    db: Database = request.app.state.runtime.db
-    return db
-
-
-def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.runtime.clock
-    return clock
-
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+get_settings = settings_dependency(Settings)
 
 
 def get_renderer(request: Request) -> content.ReminderRenderer:

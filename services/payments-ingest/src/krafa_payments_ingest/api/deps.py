@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
+from krafa_kit.deps import get_clock, get_db, settings_dependency
 from krafa_kit.http import Problem
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -22,19 +23,7 @@ RAW_TYPES = frozenset({"application/octet-stream", "application/xml", "text/xml"
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def get_db(request: Request) -> Database:
-    db: Database = request.app.state.runtime.db
-    return db
-
-
-def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.runtime.clock
-    return clock
-
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+get_settings = settings_dependency(Settings)
 
 
 @dataclass(frozen=True, slots=True)
