@@ -13,7 +13,7 @@ CHAOS_ARGS ?= --repeat 3 --keep-failed .krafa/chaos-failed
 KAFKA_DIR := .krafa-kafka
 KAFKA_STAMP := $(KAFKA_DIR)/libs/.copied
 
-.PHONY: install kafka run demo test test-fast test-unit test-integration test-e2e lint fmt typecheck \
+.PHONY: install kafka browser messages screenshots run demo test test-fast test-unit test-integration test-e2e lint fmt typecheck \
         schemas asyncapi constraints up down clean bench chaos
 
 install: $(STAMP) $(KAFKA_STAMP)
@@ -33,6 +33,28 @@ $(STAMP): constraints.txt requirements.in $(addsuffix /pyproject.toml,$(MEMBERS)
 	    -r requirements.in $(addprefix -e ,$(MEMBERS))
 	@touch $(STAMP)
 
+# Pages are tested in a real browser: Debian's chromium (never a downloaded build) driven by
+# Playwright, and axe-core from npm for the accessibility check (no CDN, no package-lock).
+AXE := .cache/npm/node_modules/axe-core/axe.min.js
+AXE_VERSION := 4.14.1
+
+browser: $(AXE)
+	@command -v chromium >/dev/null 2>&1 || { SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
+$(AXE):
+	npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix .cache/npm axe-core@$(AXE_VERSION)
+
+# The portal's texts: extract them from the templates and merge into every language's catalogue.
+messages: install
+	cd services/web && ../../$(BIN)/pybabel extract -F babel.cfg -o src/krafa_web/locale/web.pot --no-location \
+	    --omit-header . && ../../$(BIN)/pybabel update -i src/krafa_web/locale/web.pot -d src/krafa_web/locale \
+	    -D web --no-location --no-fuzzy-matching --width 100
+
+# Every portal page in two languages, on a phone and a desktop, as PNGs: make screenshots DIR=…
+screenshots: install browser
+	$(BIN)/krafa screenshots $(or $(DIR),.krafa/screenshots)
+
 run: install
 	$(BIN)/krafa run --demo
 
@@ -44,7 +66,7 @@ demo: install
 XDIST ?= -n 2 --dist loadfile
 
 # Everything, as CI runs it (.ci/run).
-test: install lint
+test: install lint browser
 	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # Lint, unit and integration tests: everything but the whole-stack e2e runs.
@@ -54,7 +76,7 @@ test-fast: install lint
 test-unit: install
 	$(BIN)/python -m pytest $(XDIST) -m "not integration and not e2e" $(PYTEST_ARGS)
 
-test-e2e: install
+test-e2e: install browser
 	$(BIN)/python -m pytest $(XDIST) tests $(PYTEST_ARGS)
 
 # Faults under load on an embedded stack, then every invariant (its short form runs in make test

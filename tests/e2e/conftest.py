@@ -4,9 +4,10 @@ KRAFA_TEST_BACKEND=kafka the broker is the session's three-node Apache Kafka clu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from krafa.stack import Stack, StackConfig
@@ -31,3 +32,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory, stack_kafka: KafkaCluster | 
         yield instance
     finally:
         instance.stop()
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    """One Chromium for the whole session (each test opens its own context)."""
+    from krafa.browser import launch
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        instance = await launch(playwright)
+        try:
+            yield instance
+        finally:
+            await instance.close()
