@@ -30,6 +30,7 @@ from krafa_events import return_path as verp
 from krafa_events.catalog import DebtorSnapshot, ReminderDelivered
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
+from pydantic import TypeAdapter
 from stdnum.is_ import kennitala
 
 from krafa_notifier import bounce_metrics, calls, content, letter, metrics, mime, repository, sms
@@ -320,6 +321,10 @@ class SendResult:
     cost_currency: str | None = None
     segments: int | None = None
     delivered: bool = False
+    content: str | None = None  # what the message said (JSON of its ReminderContent), kept with the send
+
+
+CONTENT = TypeAdapter(content.ReminderContent)
 
 
 class Dispatcher:
@@ -464,6 +469,7 @@ class Dispatcher:
             await self._fail(row, channel, f"template: {exc}", fallback=False)
             return
         metrics.SEND_SECONDS.labels(channel.value).observe(time.perf_counter() - started)
+        result = replace(result, content=CONTENT.dump_json(reminder).decode())
         await self._sent(row, channel, result, [c["claim_id"] for c in live])
 
     async def _choose_channel(
@@ -679,7 +685,7 @@ class Dispatcher:
             await uow.conn.executemany(
                 "UPDATE deliveries SET status = $9, channel = $2, recipient = $3, message_id = $4,"
                 " return_path = $5, sent_at = $6, claimed_by = NULL, provider = $7, provider_ref = $8,"
-                " cost_minor = $10, cost_currency = $11, segments = $12,"
+                " cost_minor = $10, cost_currency = $11, segments = $12, content = $13::text::jsonb,"
                 " delivered_at = CASE WHEN $9::text = 'delivered' THEN $6::timestamptz END WHERE id = $1",
                 [
                     (
@@ -695,6 +701,7 @@ class Dispatcher:
                         s.result.cost_minor,
                         s.result.cost_currency,
                         s.result.segments,
+                        s.result.content,
                     )
                     for s in group
                 ],

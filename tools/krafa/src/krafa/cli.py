@@ -50,6 +50,7 @@ async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -
         loop.add_signal_handler(sig, stop.set)
     try:
         task = asyncio.create_task(scenario.run(timeout)) if scenario else None
+        portal_checked, portal_line = 0.0, ""
         if live:
             with Live(render(stack, observer, ""), console=console, refresh_per_second=4, screen=False) as view:
                 while not stop.is_set():
@@ -59,9 +60,14 @@ async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -
                             "demo scenario complete: "
                             + ("every expected outcome happened" if verdict.ok else "SOME OUTCOMES MISSING")
                         )
+                    if time.monotonic() - portal_checked > 3:
+                        portal_checked = time.monotonic()
+                        portal_line = portal_login_line(stack)
                     status = (
-                        messages[-1] + "   " if messages else ""
-                    ) + "Ctrl-C stops everything; data stays in .krafa/"
+                        (portal_line + "\n" if portal_line else "")
+                        + (messages[-1] + "   " if messages else "")
+                        + "Ctrl-C stops everything; data stays in .krafa/"
+                    )
                     view.update(render(stack, observer, status))
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), 0.25)
@@ -88,6 +94,22 @@ async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -
         return 0 if live else 130
     print_verdict(console, verdict)
     return 0 if verdict.ok else 1
+
+
+def portal_login_line(stack: Stack) -> str:
+    """The demo debtor's personal link from their latest reminder, and the newest one-time code
+    sent to them (both read at the SMTP catcher), for a person trying the portal."""
+    from krafa.portal_driver import CODE, LINK, messages_to, text_of
+    from krafa.scenario import DEMO_DEBTOR
+
+    address = f"payer{DEMO_DEBTOR}@example.is"
+    messages = messages_to(stack, address)
+    links = [m.group(0) for m in (LINK.search(text_of(msg)) for msg in messages) if m]
+    if not links:
+        return ""
+    codes = [m.group(1) for m in (CODE.search(str(msg["Subject"] or "")) for msg in messages) if m]
+    code = f"; newest code sent to {address}: {codes[-1]}" if codes else f" (the code goes to {address})"
+    return f"Portal login for a demo debtor: {links[-1]}{code}"
 
 
 def print_verdict(console: object, verdict: object) -> None:
@@ -128,6 +150,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         stack.start(on_progress=lambda m: print(f"  {m}", flush=True))
         print(f"  API docs: {stack.url('claims-api')}/docs   (each service: /metrics /healthz /readyz)", flush=True)
+        from krafa.scenario import national_id_of
+
+        print(
+            f"  Debtor portal (Mínar síður): {stack.url('web')}  — a demo debtor's login link shows below once "
+            f"the first reminders are out; or log in with Test e-ID as a demo debtor, kennitala {national_id_of(0)}",
+            flush=True,
+        )
         print(f"  admin token: {home / 'state.json'}", flush=True)
         return asyncio.run(_drive(stack, claims, live=True, timeout=args.timeout))
     finally:
@@ -342,6 +371,12 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_screenshots(args: argparse.Namespace) -> int:
+    from krafa.screens import run
+
+    return run(Path(args.dir))
+
+
 def cmd_service(args: argparse.Namespace) -> int:
     import importlib
 
@@ -451,6 +486,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_broker_option(chaos)
     chaos.set_defaults(func=cmd_chaos)
+
+    screens = sub.add_parser(
+        "screenshots", help="every portal page in two languages, phone and desktop, as PNGs (needs `make browser`)"
+    )
+    screens.add_argument("dir", nargs="?", default=".krafa/screenshots")
+    screens.set_defaults(func=cmd_screenshots)
 
     service = sub.add_parser("service", help="run one service alone (how containers run them)")
     service.add_argument("name", choices=SERVICES)

@@ -26,6 +26,7 @@ from krafa_events import (
     UndecodableMessage,
     decode,
 )
+from krafa_events.catalog import ClaimDisputed, ClaimInstalmentPlanAgreed
 
 
 @dataclass
@@ -37,6 +38,9 @@ class ClaimTrace:
     bounces: int = 0
     paid_at: datetime | None = None
     payments_minor: int = 0
+    card_payments: int = 0  # paid through the portal's card checkout (the provider's session id)
+    disputed_at: datetime | None = None
+    plan_agreed_at: datetime | None = None
 
 
 class Observer:
@@ -134,8 +138,18 @@ class Observer:
             where = " (paid in the netbank)" if event.source == "iobws" else ""
             invoice = self.trace(event.claim_id).invoice_no
             self.feed.append(f"PaymentReceived  {invoice}  {event.amount_minor} {event.currency}{where}")
+            if (event.bank_ref or "").startswith("cs_"):
+                self.trace(event.claim_id).card_payments += 1
         elif isinstance(event, PaymentUnmatched):
             self.feed.append(f"PaymentUnmatched {event.amount_minor} {event.currency}: {event.reason[:40]}")
+        elif isinstance(event, ClaimDisputed):
+            self.trace(event.claim_id).disputed_at = event.disputed_at
+            self.feed.append(f"ClaimDisputed    {self.trace(event.claim_id).invoice_no}  collection paused")
+        elif isinstance(event, ClaimInstalmentPlanAgreed):
+            self.trace(event.claim_id).plan_agreed_at = event.agreed_at
+            self.feed.append(
+                f"PlanAgreed       {self.trace(event.claim_id).invoice_no}  {len(event.instalments)} instalments"
+            )
         elif isinstance(event, ClaimPaid):
             self.trace(event.claim_id).paid_at = event.paid_at
             self.feed.append(f"ClaimPaid        {self.trace(event.claim_id).invoice_no}  reminders stop")

@@ -24,7 +24,7 @@ from krafa.stack import BOUNCE_DOMAIN, Stack
 
 CLUB_KENNITALA = "5101690509"  # the club's (a company's) kennitala
 CLAIM_BANK = "0133"
-PAYING = ("pays_early", "pays_after_reminder", "pays_in_netbank")
+PAYING = ("pays_early", "pays_after_reminder", "pays_in_netbank", "pays_by_card")
 
 FIRST_NAMES = ("Jón", "Guðrún", "Sigríður", "Ólafur", "Þórdís", "Einar", "Kristín", "Björn", "Helga", "Ásgeir")
 LAST_NAMES = ("Jónsson", "Sigurðardóttir", "Magnússon", "Ólafsdóttir", "Einarsson", "Þórsson")
@@ -34,7 +34,12 @@ STREETS = ("Laugavegur", "Hverfisgata", "Skólavörðustígur", "Bankastræti", 
 def kind_of(index: int) -> str:
     """Every ten debtors: 5 pays before the due date, 0-2 pay by transfer after the first
     reminder, 4 pays the claim in the netbank after it, 3 has a mailbox that does not exist, 7 has
-    no email address."""
+    no email address, 8 pays by card in the portal (from the link in the reminder). Debtor 6
+    objects in the portal and debtor 16 asks there for instalments."""
+    if index == 6:
+        return "objects"
+    if index == 16:
+        return "asks_instalments"
     match index % 10:
         case 5:
             return "pays_early"
@@ -46,8 +51,14 @@ def kind_of(index: int) -> str:
             return "bounces"
         case 7:
             return "no_email"
+        case 8:
+            return "pays_by_card"
         case _:
             return "never_pays"
+
+
+PORTAL_KINDS = ("pays_by_card", "objects", "asks_instalments")
+DEMO_DEBTOR = 9  # never pays: `make run` prints a login link to the portal for them
 
 
 def national_id_of(index: int) -> str | None:
@@ -92,6 +103,9 @@ class Scenario:
         self.api_key = ""
         self.posted_files = 0
         self.netbank_paid = 0
+        self.portal_errors: list[str] = []
+        self.webhooks: list[dict[str, Any]] = []
+        self.schedules: dict[str, str] = {}
 
     # -- setup ------------------------------------------------------------------------------
     async def create_creditor(self, client: httpx.AsyncClient) -> None:
@@ -114,6 +128,13 @@ class Scenario:
         )
         response.raise_for_status()
         self.api_key = response.json()["api_key"]
+        self.receiver, url = await self.webhook_receiver()
+        hooked = await client.post(
+            self.stack.url("claims-api") + "/v1/webhooks",
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            json={"url": url, "event_types": ["claim.disputed", "arrangement.requested"]},
+        )
+        hooked.raise_for_status()
 
     def claim_body(self, i: int) -> dict[str, Any]:
         kind = kind_of(i)
@@ -245,6 +266,68 @@ class Scenario:
         self.say(f"{paid} debtors paid the claim in their netbank")
         return paid
 
+    # -- the debtor portal ------------------------------------------------------------------------
+    def address_of(self, claim: dict[str, Any]) -> str:
+        return f"payer{self.claims.index(claim)}@example.is"
+
+    async def use_portal(self) -> None:
+        """Debtors who open the link in their reminder: some pay by card, one objects, one asks
+        for three instalments (within the default self-service terms)."""
+        from krafa.portal_driver import Person
+
+        async def act(claim: dict[str, Any]) -> None:
+            person = Person(self.stack, self.address_of(claim))
+            try:
+                await person.log_in()
+                if claim["kind"] == "pays_by_card":
+                    page = await person.pay_by_card(claim["id"])
+                    if "payment has been received" not in page.text and "payment is on its way" not in page.text:
+                        raise RuntimeError(f"after paying: {page.status_code}")
+                elif claim["kind"] == "objects":
+                    await person.object(claim["id"], "Ég sagði mig úr félaginu í janúar.")
+                else:
+                    await person.instalments(claim["id"], 3)
+            except Exception as exc:
+                self.portal_errors.append(f"{claim['invoice_no']} ({claim['kind']}): {exc!r}")
+            finally:
+                await person.close()
+
+        portal = [c for c in self.claims if c["kind"] in PORTAL_KINDS]
+        for start in range(0, len(portal), 8):
+            await asyncio.gather(*(act(c) for c in portal[start : start + 8]))
+        self.say(f"{len(portal) - len(self.portal_errors)} debtors used the portal")
+
+    async def read_schedules(self, client: httpx.AsyncClient) -> None:
+        """What the scheduler plans for the portal's debtors now (paused, plan, stopped)."""
+        for claim in (c for c in self.claims if c["kind"] in ("objects", "asks_instalments")):
+            response = await client.get(
+                self.stack.url("scheduler") + f"/v1/claims/{claim['id']}/schedule",
+                headers={"Authorization": f"Bearer {self.stack.state.admin_token}"},
+            )
+            if response.status_code == 200:
+                self.schedules[claim["id"]] = response.json()["status"]
+
+    async def webhook_receiver(self) -> tuple[Any, str]:
+        """A creditor's webhook endpoint on 127.0.0.1: records what claims-api tells the creditor."""
+        import uvicorn
+        from fastapi import FastAPI, Request
+        from krafa_kit.embedded import free_port
+
+        app = FastAPI()
+
+        @app.post("/hooks")
+        async def hook(request: Request) -> dict[str, bool]:
+            self.webhooks.append(await request.json())
+            return {"ok": True}
+
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.05)
+        server_task = (server, task)
+        return server_task, f"http://127.0.0.1:{port}/hooks"
+
     # -- driving simulated time ----------------------------------------------------------------
     async def until(self, moment: datetime) -> None:
         while self.stack.sim_now() < moment:
@@ -263,11 +346,16 @@ class Scenario:
             )
             await self.pay(client, "pays_after_reminder", self.day0 + timedelta(days=7), with_unknown=True)
             await self.pay_in_netbank(client)
+            await self.use_portal()
+            await self.read_schedules(client)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self.finished() and loop.time() < deadline:
             await asyncio.sleep(0.25)
         await asyncio.sleep(1.0)  # let the last events of the round reach the observer
+        server, task = self.receiver
+        server.should_exit = True
+        await task
         return self.verdict()
 
     def finished(self) -> bool:
@@ -279,8 +367,24 @@ class Scenario:
                 return False
             if claim["kind"] == "bounces" and not any(s.fallback_for for s in trace.sent):
                 return False
+        if any(self.portal_pending()):
+            return False
         paid = [c for c in self.claims if c["kind"] in PAYING]
         return all((t := traces.get(uuid.UUID(c["id"]))) is not None and t.paid_at for c in paid)
+
+    def portal_pending(self) -> list[str]:
+        traces = self.observer.claims
+        pending = []
+        for claim in self.claims:
+            trace = traces.get(uuid.UUID(claim["id"]))
+            if claim["kind"] == "objects" and (trace is None or trace.disputed_at is None):
+                pending.append(claim["id"])
+            if claim["kind"] == "asks_instalments" and (trace is None or trace.plan_agreed_at is None):
+                pending.append(claim["id"])
+        disputed = [c for c in self.claims if c["kind"] == "objects"]
+        if disputed and not any(w.get("type") == "claim.disputed" for w in self.webhooks):
+            pending.append("webhook")
+        return pending
 
     # -- the verdict ---------------------------------------------------------------------------
     def verdict(self) -> Verdict:
@@ -298,6 +402,24 @@ class Scenario:
             p for p in obs.payments if p.source == "iobws" and str(p.claim_id) in {c["id"] for c in in_netbank}
         ]
         late = obs.reminders_after_payment()
+        card = by_kind.get("pays_by_card", [])
+        paid_by_card = [c for c in card if trace(c) and trace(c).card_payments and trace(c).paid_at]
+        objectors = by_kind.get("objects", [])
+        paused = [
+            c
+            for c in objectors
+            if trace(c)
+            and trace(c).disputed_at
+            and self.schedules.get(c["id"]) == "paused"
+            and not any(s.sent_at > trace(c).disputed_at for s in trace(c).sent)
+        ]
+        told = [
+            c
+            for c in objectors
+            if any(w.get("type") == "claim.disputed" and w["data"]["claim_id"] == c["id"] for w in self.webhooks)
+        ]
+        askers = by_kind.get("asks_instalments", [])
+        planned = [c for c in askers if trace(c) and trace(c).plan_agreed_at and self.schedules.get(c["id"]) == "plan"]
         early_reminded = [c for c in by_kind.get("pays_early", []) if trace(c) and trace(c).sent]
         second_for_paid = [
             c for c in by_kind.get("pays_after_reminder", []) if trace(c) and any(s.step == 2 for s in trace(c).sent)
@@ -360,6 +482,25 @@ class Scenario:
                 f"{len(second_for_paid)} second reminders to payers",
             ),
             Check("every unpaid claim got its second reminder", self.finished(), "step 2 for every unpaid claim"),
+            Check(
+                "paid by card in the portal, reminders stopped",
+                len(paid_by_card) == len(card) > 0 and not late,
+                f"{len(paid_by_card)} of {len(card)} debtors paid by card from their reminder's link "
+                f"(PaymentReceived from the provider's webhook, ClaimPaid)"
+                + (f"; portal errors: {'; '.join(self.portal_errors)}" if self.portal_errors else ""),
+            ),
+            Check(
+                "objection in the portal: paused, creditor notified",
+                len(paused) == len(objectors) == len(told) > 0,
+                f"{len(paused)} of {len(objectors)} objections paused the timeline with no reminder after; "
+                f"{len(told)} claim.disputed webhooks to the creditor",
+            ),
+            Check(
+                "instalments asked in the portal: granted and re-planned",
+                len(planned) == len(askers) > 0,
+                f"{len(planned)} of {len(askers)} plans granted within the terms (ClaimInstalmentPlanAgreed, "
+                "the scheduler follows the plan)",
+            ),
         ]
         v.figures = {
             "claims": self.n,
@@ -369,6 +510,9 @@ class Scenario:
             "payments": obs.counts["PaymentReceived"],
             "netbank_payments": len(netbank_payments),
             "claims_paid": obs.counts["ClaimPaid"],
+            "paid_by_card": len(paid_by_card),
+            "objections": len(paused),
+            "plans": len(planned),
             "undecodable": obs.undecodable,
         }
         return v

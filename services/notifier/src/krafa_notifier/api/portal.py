@@ -3,14 +3,17 @@ and for verifying a new address, sent on the reminders' own email and SMS channe
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from krafa_kit.http import OPERATOR_BEARER, Problem, operator_allowed, problems
 from pydantic import BaseModel, ConfigDict, Field
 
-from krafa_notifier import calls, codes
+from krafa_notifier import calls, codes, content, letter, service
 from krafa_notifier.channels import EmailChannel, PermanentSendError, TransientSendError
 
 
@@ -75,3 +78,30 @@ async def send_code(body: CodeIn, request: Request) -> None:
             await codes.send_sms(provider, message, recipient=phone)
     except (TransientSendError, PermanentSendError) as exc:
         raise Problem(503, "Service Unavailable", f"the {body.channel} channel did not take the code") from exc
+
+
+@portal.get(
+    "/portal/deliveries/{delivery_id}/document",
+    summary="A sent notice as a PDF, for the debtor it was sent to",
+    description="Rendered again from what the message said when it was sent (its content is kept with the send), "
+    "laid out as the letter. 404 unless the delivery was sent to this creditor's debtor.",
+    responses={200: {"content": {"application/pdf": {}}}, **problems(401, 404, 422)},
+    response_class=Response,
+)
+async def document(delivery_id: UUID, creditor_id: UUID, debtor_id: UUID, request: Request) -> Response:
+    db = request.app.state.runtime.db
+    async with db.connection() as conn:
+        row = await conn.fetchrow(
+            "SELECT creditor_id, debtor_id, content FROM deliveries WHERE id = $1 AND status IN ('sent', 'delivered')",
+            delivery_id,
+        )
+    if row is None or row["creditor_id"] != creditor_id or row["debtor_id"] != debtor_id or row["content"] is None:
+        raise Problem(404, "Not Found", "no such notice")
+    reminder = service.CONTENT.validate_python(row["content"])
+    if reminder.address is None:
+        # An email's notice laid out as a letter: addressed by name alone.
+        home = {"nb": "NO", "et": "EE", "en": "GB"}.get(reminder.language, "IS")
+        reminder = replace(reminder, address=content.PostalAddress(reminder.debtor_name, (), "", "", home))
+    renderer: content.ReminderRenderer = request.app.state.renderer
+    pdf = await asyncio.to_thread(letter.render_letter_pdf, reminder, renderer, None)
+    return Response(pdf, media_type="application/pdf", headers={"Cache-Control": "no-store"})

@@ -277,10 +277,21 @@ async def send_code(request: Request, code: str) -> Response:
     return response
 
 
+async def _challenge_page(request: Request) -> tuple[Page, Any]:
+    """The page of a login in progress, in the language of the debtor it is for."""
+    challenge = await _portal(request).challenge(request.cookies.get(_cookies(request).login))
+    language = None
+    if challenge is not None and challenge.principal is not None:
+        try:
+            language = (await _clients(request).debtor(challenge.principal))["debtor"]["language"]
+        except ServiceError:
+            language = None
+    return await page(request, preferred_language=language), challenge
+
+
 @router.get("/login/code")
 async def code_form(request: Request) -> Response:
-    p = await page(request)
-    challenge = await _portal(request).challenge(request.cookies.get(_cookies(request).login))
+    p, challenge = await _challenge_page(request)
     if challenge is None:
         return render(p, "error.html.j2", 410, reason="no_challenge")
     return render(p, "code.html.j2", challenge=challenge)
@@ -288,7 +299,7 @@ async def code_form(request: Request) -> Response:
 
 @router.post("/login/code")
 async def code_submit(request: Request) -> Response:
-    p = await page(request)
+    p, _ = await _challenge_page(request)
     form = await form_of(request, p)
     token = request.cookies.get(_cookies(request).login) or ""
     try:
@@ -818,6 +829,15 @@ def install_pages(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
         return await error_page(request, 404, "not_found")
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.error("page failed", exc_info=exc)
+        if not html_request(request):
+            from krafa_kit.http import problem_response
+
+            return problem_response(request, 500, "Internal Server Error", "an unexpected error occurred")
+        return await error_page(request, 500, "unavailable")
 
     @app.exception_handler(ServiceError)
     async def on_service(request: Request, exc: ServiceError) -> Response:

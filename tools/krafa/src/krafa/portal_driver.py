@@ -1,5 +1,6 @@
-"""Helpers of the portal's browser tests: a creditor and its claims over REST, the reminder
-emails and one-time codes as they arrive at the SMTP catcher."""
+"""Driving the debtor portal as a person would, on a running stack: a creditor and its claims over
+REST, the reminder emails and one-time codes as they arrive at the SMTP catcher. Shared by the
+browser tests, `krafa screenshots` and the demo."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import asyncio
 import email
 import re
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import httpx
+
 from krafa.stack import Stack
 
 LINK = re.compile(r"https?://[\w.:\-]+/l/[a-z2-7]{16}")
@@ -141,10 +142,77 @@ class Creditor:
         await self.http.aclose()
 
 
-def dates_from(today: date, days: int) -> str:
-    return (today + timedelta(days=days)).isoformat()
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+CONTACT = re.compile(r'name="contact" id="contact-1" value="([^"]+)"')
 
 
-def saved(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
+class Person:
+    """A debtor using the portal's pages over HTTP, as a browser would (forms, redirects, the
+    provider's hosted page), for the demo. Cookies are kept by hand: the portal's are Secure
+    and the demo stack answers on http://127.0.0.1, which browsers trust and httpx does not."""
+
+    def __init__(self, stack: Stack, address: str) -> None:
+        self.stack, self.address = stack, address
+        self.cookies: dict[str, str] = {}
+        self.http = httpx.AsyncClient(timeout=30, follow_redirects=False, headers={"Accept-Language": "en"})
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def request(self, method: str, url: str, form: dict[str, str] | None = None) -> httpx.Response:
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+        if form is not None:
+            headers["Origin"] = self.stack.url("web")
+        response = await self.http.request(method, url, data=form, headers=headers)
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            value = rest.split(";", 1)[0]
+            if "max-age=0" in header.lower() or not value.strip('"'):
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        return response
+
+    async def follow(self, response: httpx.Response) -> httpx.Response:
+        while response.status_code in (302, 303):
+            response = await self.request("GET", str(response.url.join(response.headers["location"])))
+        return response
+
+    async def log_in(self) -> None:
+        link = await reminder_link(self.stack, self.address)
+        page = await self.request("GET", link)
+        csrf, contact = CSRF.search(page.text), CONTACT.search(page.text)
+        if page.status_code != 200 or csrf is None or contact is None:
+            raise RuntimeError(f"the link page answered {page.status_code}")
+        seen = len(messages_to(self.stack, self.address))
+        await self.follow(await self.request("POST", link, {"csrf": csrf.group(1), "contact": contact.group(1)}))
+        code = await one_time_code(self.stack, self.address, seen)
+        form = await self.request("GET", self.stack.url("web") + "/login/code")
+        token = CSRF.search(form.text)
+        assert token is not None
+        done = await self.request("POST", self.stack.url("web") + "/login/code", {"csrf": token.group(1), "code": code})
+        if done.headers.get("location") != "/claims":
+            raise RuntimeError(f"login refused ({done.status_code})")
+
+    async def _form(self, path: str, values: dict[str, str]) -> httpx.Response:
+        url = self.stack.url("web") + path
+        page = await self.request("GET", url)
+        token = CSRF.search(page.text)
+        if token is None:
+            raise RuntimeError(f"{path}: no form ({page.status_code})")
+        return await self.request("POST", url, {"csrf": token.group(1), **values})
+
+    async def pay_by_card(self, claim_id: str, card: str = "4242424242424242") -> httpx.Response:
+        """The whole balance, on the provider's hosted page; returns the portal's page after."""
+        checkout = await self._form(f"/claims/{claim_id}/pay", {"whole": "whole"})
+        hosted = checkout.headers["location"]
+        paid = await self.request("POST", hosted, {"number": card, "expiry": "12/30", "cvc": "123"})
+        return await self.follow(paid)
+
+    async def object(self, claim_id: str, reason: str) -> httpx.Response:
+        return await self.follow(await self._form(f"/claims/{claim_id}/object", {"reason": reason}))
+
+    async def instalments(self, claim_id: str, count: int) -> httpx.Response:
+        return await self.follow(
+            await self._form(f"/claims/{claim_id}/arrange", {"kind": "instalments", "count": str(count)})
+        )
