@@ -49,7 +49,7 @@ $(AXE):
 messages: install
 	cd services/web && ../../$(BIN)/pybabel extract -F babel.cfg -o src/krafa_web/locale/web.pot --no-location \
 	    --omit-header . && ../../$(BIN)/pybabel update -i src/krafa_web/locale/web.pot -d src/krafa_web/locale \
-	    -D web --no-location --no-fuzzy-matching --width 100
+	    -D web --no-fuzzy-matching --ignore-obsolete --width 100
 
 # Every portal page in two languages, on a phone and a desktop, as PNGs: make screenshots DIR=…
 screenshots: install browser
