@@ -100,6 +100,16 @@ MEANING = {
 
 # Read straight from the environment by the tools, not by a Settings class.
 TOOL_VARIABLES = {
+    "KRAFA_AXE": (
+        "`.cache/npm/…/axe.min.js`",
+        "browser tests",
+        "axe-core for the accessibility check (`make browser` installs it)",
+    ),
+    "KRAFA_CHROMIUM": (
+        "`/usr/bin/chromium`",
+        "browser tests",
+        "the Chromium Playwright drives (Debian's package, never a downloaded build)",
+    ),
     "KRAFA_HOME": ("`./.krafa`", "krafa CLI", "where `krafa run` keeps its data and logs"),
     "KRAFA_BROKER_LOG": ("`warn`", "embedded broker", "log level of the embedded broker (RUST_LOG) or of Apache Kafka"),
     "KRAFA_KAFKA_LIBS": (

@@ -11,15 +11,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
+from krafa_kit.db import UnitOfWork
 from krafa_kit.http import Problem, operator_allowed, problems
 
 from krafa_claims_api import repository
 from krafa_claims_api.api.debtors import export_debtor
-from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, Reader, bearer
+from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, bearer
 from krafa_claims_api.api.lifecycle import get_ledger, get_timeline
-from krafa_claims_api.api.routes import claim_out
+from krafa_claims_api.api.routes import claim_out, idempotent
 from krafa_claims_api.debtors import domain as debtor_domain
 from krafa_claims_api.debtors import service as debtor_service
 from krafa_claims_api.debtors.schemas import DebtorExport, DebtorOut
@@ -153,14 +154,22 @@ async def portal_claim(creditor_id: UUID, debtor_id: UUID, claim_id: UUID, db: D
     responses=problems(401, 404, 409, 422),
 )
 async def portal_dispute(
-    creditor_id: UUID, debtor_id: UUID, claim_id: UUID, body: PortalDisputeIn, db: DB, clock: CurrentClock
-) -> PortalClaimOut:
-    async with db.uow() as uow:
+    request: Request,
+    creditor_id: UUID,
+    debtor_id: UUID,
+    claim_id: UUID,
+    body: PortalDisputeIn,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def action(uow: UnitOfWork) -> PortalClaimOut:
         await service.dispute(uow, creditor_id, debtor_id, claim_id, body.reason, clock.now())
         row = await repository.get_claim(uow.conn, creditor_id, claim_id)
         assert row is not None
-        await uow.commit()
-    return PortalClaimOut(claim=claim_out(row), jurisdiction="", requests=[])
+        return PortalClaimOut(claim=claim_out(row), jurisdiction="", requests=[])
+
+    return await idempotent(request, db, clock, _reader(creditor_id), idempotency_key, 200, action)
 
 
 @portal.post(
@@ -173,9 +182,16 @@ async def portal_dispute(
     responses=problems(401, 404, 409, 422),
 )
 async def portal_arrange(
-    creditor_id: UUID, debtor_id: UUID, claim_id: UUID, body: ArrangementIn, db: DB, clock: CurrentClock
-) -> ArrangementOut:
-    async with db.uow() as uow:
+    request: Request,
+    creditor_id: UUID,
+    debtor_id: UUID,
+    claim_id: UUID,
+    body: ArrangementIn,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def action(uow: UnitOfWork) -> ArrangementOut:
         outcome = await service.arrange(
             uow,
             creditor_id,
@@ -191,13 +207,14 @@ async def portal_arrange(
         row = await repository.get_claim(uow.conn, creditor_id, claim_id)
         assert row is not None
         instalments = await repository.instalments(uow.conn, claim_id)
-        await uow.commit()
-    return ArrangementOut(
-        outcome=outcome.outcome,
-        request_id=outcome.request_id,
-        reasons=list(outcome.reasons),
-        claim=claim_out(row, None, instalments),
-    )
+        return ArrangementOut(
+            outcome=outcome.outcome,
+            request_id=outcome.request_id,
+            reasons=list(outcome.reasons),
+            claim=claim_out(row, None, instalments),
+        )
+
+    return await idempotent(request, db, clock, _reader(creditor_id), idempotency_key, 200, action)
 
 
 @portal.post(
@@ -210,10 +227,17 @@ async def portal_arrange(
     responses=problems(401, 404, 422),
 )
 async def portal_add_contact(
-    creditor_id: UUID, debtor_id: UUID, body: PortalContactIn, db: DB, clock: CurrentClock
-) -> DebtorOut:
+    request: Request,
+    creditor_id: UUID,
+    debtor_id: UUID,
+    body: PortalContactIn,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     now = clock.now()
-    async with db.uow() as uow:
+
+    async def action(uow: UnitOfWork) -> DebtorOut:
         debtor = await debtor_service.get_debtor(uow.conn, creditor_id, debtor_id)
         kind = debtor_domain.ContactKind(body.kind)
         try:
@@ -229,8 +253,9 @@ async def portal_add_contact(
             source_if_new=PORTAL_SOURCE,
         )
         debtor, _ = await debtor_service.add_contact(uow, creditor_id, debtor_id, offer, now)
-        await uow.commit()
-    return DebtorOut.of(debtor)
+        return DebtorOut.of(debtor)
+
+    return await idempotent(request, db, clock, _reader(creditor_id), idempotency_key, 201, action)
 
 
 @portal.post(
@@ -240,14 +265,22 @@ async def portal_add_contact(
     responses=problems(401, 404, 422),
 )
 async def portal_opt_out(
-    creditor_id: UUID, debtor_id: UUID, contact_id: UUID, body: PortalOptOutIn, db: DB, clock: CurrentClock
-) -> DebtorOut:
-    async with db.uow() as uow:
+    request: Request,
+    creditor_id: UUID,
+    debtor_id: UUID,
+    contact_id: UUID,
+    body: PortalOptOutIn,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def action(uow: UnitOfWork) -> DebtorOut:
         debtor, _ = await debtor_service.change_contact(
             uow, creditor_id, debtor_id, contact_id, clock.now(), opt_out=True, opt_out_reason=body.reason
         )
-        await uow.commit()
-    return DebtorOut.of(debtor)
+        return DebtorOut.of(debtor)
+
+    return await idempotent(request, db, clock, _reader(creditor_id), idempotency_key, 200, action)
 
 
 @portal.get(
@@ -266,7 +299,8 @@ async def portal_export(creditor_id: UUID, debtor_id: UUID, db: DB, clock: Curre
     summary="The debtors registered under a national id, at every creditor (e-ID login)",
     responses=problems(401, 422),
 )
-async def portal_identities(body: IdentityIn, db: DB) -> IdentityOut:
+async def portal_identities(body: IdentityIn, db: DB, idempotency_key: IdempotencyKey = None) -> IdentityOut:
+    # A lookup: it changes nothing, so a repeat with the same key is the same answer anyway.
     national_id = "".join(ch for ch in body.national_id if ch.isalnum())
     async with db.connection() as conn:
         rows = await portal_repository.debtors_by_national_id(conn, national_id)
@@ -327,11 +361,21 @@ async def list_requests(
     return RequestsOut(items=[RequestOut.of(r) for r in rows])
 
 
-async def _decide(caller: Caller, db: Any, clock: Any, request_id: UUID, approve: bool, note: str | None) -> RequestOut:
-    async with db.uow() as uow:
+async def _decide(
+    request: Request,
+    caller: Caller,
+    db: Any,
+    clock: Any,
+    request_id: UUID,
+    approve: bool,
+    note: str | None,
+    key: str | None,
+) -> Response:
+    async def action(uow: UnitOfWork) -> RequestOut:
         row = await service.decide(uow, caller.creditor_id, request_id, approve=approve, note=note, now=clock.now())
-        await uow.commit()
-    return RequestOut.of(row)
+        return RequestOut.of(row)
+
+    return await idempotent(request, db, clock, caller, key, 200, action)
 
 
 @creditor.post(
@@ -341,9 +385,15 @@ async def _decide(caller: Caller, db: Any, clock: Any, request_id: UUID, approve
     responses=problems(401, 403, 404, 409, 422),
 )
 async def approve_request(
-    request_id: UUID, caller: ClaimsWriter, db: DB, clock: CurrentClock, body: DecisionIn | None = None
-) -> RequestOut:
-    return await _decide(caller, db, clock, request_id, True, body.note if body else None)
+    request: Request,
+    request_id: UUID,
+    caller: ClaimsWriter,
+    db: DB,
+    clock: CurrentClock,
+    body: DecisionIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    return await _decide(request, caller, db, clock, request_id, True, body.note if body else None, idempotency_key)
 
 
 @creditor.post(
@@ -353,6 +403,12 @@ async def approve_request(
     responses=problems(401, 403, 404, 409, 422),
 )
 async def refuse_request(
-    request_id: UUID, caller: ClaimsWriter, db: DB, clock: CurrentClock, body: DecisionIn | None = None
-) -> RequestOut:
-    return await _decide(caller, db, clock, request_id, False, body.note if body else None)
+    request: Request,
+    request_id: UUID,
+    caller: ClaimsWriter,
+    db: DB,
+    clock: CurrentClock,
+    body: DecisionIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    return await _decide(request, caller, db, clock, request_id, False, body.note if body else None, idempotency_key)

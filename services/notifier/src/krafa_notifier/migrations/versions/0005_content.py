@@ -1,16 +1,16 @@
 """notifier: what each sent reminder said (its content as rendered), so the notice as sent can be
 shown again (the debtor portal's PDFs).
 
-Revision ID: 0004_content
-Revises: 0003_bcc
+Revision ID: 0005_content
+Revises: 0004_payment_identity
 Create Date: 2026-12-06
 """
 
 from alembic import op
 from krafa_kit.migrations import run_sql
 
-revision = "0004_content"
-down_revision = "0003_bcc"
+revision = "0005_content"
+down_revision = "0004_payment_identity"
 branch_labels = None
 depends_on = None
 
