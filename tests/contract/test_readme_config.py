@@ -132,6 +132,13 @@ TOOL_VARIABLES = {
     "KRAFA_SINK_UNDELIVERABLE": ("`+999`", "provider sink", "phone prefix the sink refuses"),
     "KRAFA_SINK_FAIL_RATE": ("`0.0`", "provider sink", "fraction of channel POSTs answered 503 (failure injection)"),
     "KRAFA_SINK_FAIL_SEED": ("`0`", "provider sink", "seed of those failures"),
+    "KRAFA_BANK_SINK_CLIENT_ID": ("`krafa`", "bank sink", "the OAuth2 client the sink accepts"),
+    "KRAFA_BANK_SINK_CLIENT_SECRET": ("`krafa-bank-secret`", "bank sink", "its secret (`krafa run` derives one)"),
+    "KRAFA_BANK_SINK_TOKEN_TTL_S": ("`300`", "bank sink", "seconds an access token lives"),
+    "KRAFA_BANK_SINK_RATE_LIMIT": ("`50`", "bank sink", "claims calls a second per client (token bucket)"),
+    "KRAFA_BANK_SINK_BURST": ("`100`", "bank sink", "calls a client may save up"),
+    "KRAFA_BANK_SINK_FAIL_RATE": ("`0`", "bank sink", "fraction of claims calls answered 503 (failure injection)"),
+    "KRAFA_BANK_SINK_FAIL_SEED": ("`0`", "bank sink", "seed of those failures"),
 }
 
 
