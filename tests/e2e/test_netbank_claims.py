@@ -135,7 +135,11 @@ async def test_a_claim_lives_in_the_netbank_until_paid_there(bank_stack: Stack) 
         assert len(seen) >= 3, f"the ledger moved only through {seen}"
         assert (await netbank(payer))[number]["collectionStatus"] == "SecondaryCollection"
 
-        # The payer pays it all in the netbank: ClaimPaid, and no reminder after.
+        # Midway to the next step (10 days later), once this step's letter is out, the payer pays it
+        # all in the netbank: ClaimPaid, and no reminder after. (A payment in the very moment a
+        # step fires races the step's own sends: the notifier's stop fence, not the bank's path.)
+        await asyncio.sleep(3 * DAY_S)
+        await eventually(in_step, timeout=20)
         owed = (await netbank(payer))[number]["totalAmountDue"]
         assert owed == await balance()
         paid = await http.post(f"{bank}/netbank/{payer}/claims/{shown['claimId']}/pay", json={})
