@@ -180,6 +180,7 @@ class Scenario:
             response.raise_for_status()
             for offset, claim in enumerate(response.json()["claims"]):
                 claim["kind"] = kind_of(first + offset)
+                claim["national_id"] = national_id_of(first + offset)
                 self.claims.append(claim)
         self.stack.state.demo_loaded = True
         self.stack.state.save(self.stack.state_path)
@@ -253,8 +254,8 @@ class Scenario:
         bank = self.stack.url("bank-sink")
         paid = 0
         for claim in (c for c in self.claims if c["kind"] == "pays_in_netbank"):
-            payor = claim["payment"]["payor_id"] if claim.get("payment") else None
-            if not payor:
+            payor = claim["national_id"]
+            if not payor or not claim.get("payment") or claim["payment"]["kind"] != "bank_claim":
                 continue
             shown = (await client.get(f"{bank}/netbank/{payor}/claims")).json()["claims"]
             number = claim["payment"]["claim_number"]
