@@ -9,7 +9,6 @@ The REST routes and the event handlers (call outcomes) share these functions."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
@@ -37,6 +36,7 @@ from krafa_events.catalog import (
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.http import Problem
+from krafa_kit.worker import PollingWorker, Round
 
 from krafa_claims_api import domain, ledger, repository
 from krafa_claims_api.webhooks import enqueue_webhook
@@ -465,33 +465,24 @@ async def next_hold_expiry(conn: asyncpg.Connection) -> datetime | None:
     return value
 
 
-class HoldExpiry:
+class HoldExpiry(PollingWorker):
     """Background loop ending holds at their `until` on the service's clock. It sleeps until the
     next `until` (simulated clocks run days in seconds), but never longer than `poll_interval_s`,
     so a hold placed meanwhile is seen in time."""
 
-    MIN_WAIT_S = 0.05  # a clock that does not move on its own (tests) must not spin the loop
+    name = "hold expiry"
 
     def __init__(self, db: Database, clock: Clock, *, poll_interval_s: float = 1.0, batch_size: int = 200) -> None:
+        super().__init__(poll_interval_s)
         self.db = db
         self.clock = clock
-        self.poll_interval_s = poll_interval_s
         self.batch_size = batch_size
         self.released = 0
 
-    async def run(self) -> None:
-        while True:
-            try:
-                released, upcoming = await self.release_due()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("hold expiry: database unavailable", extra={"error": repr(exc)})
-                released, upcoming = 0, None
-            if released >= self.batch_size:
-                continue  # more may be due
-            wait = self.poll_interval_s
-            if upcoming is not None:
-                wait = min(wait, self.clock.wall_seconds(upcoming - self.clock.now()))
-            await asyncio.sleep(max(wait, self.MIN_WAIT_S))
+    async def round(self) -> Round:
+        released, upcoming = await self.release_due()
+        due_in = None if upcoming is None else self.clock.wall_seconds(upcoming - self.clock.now())
+        return Round(released, more=released >= self.batch_size, next_due_in_s=due_in)
 
     async def release_due(self) -> tuple[int, datetime | None]:
         """One batch in one transaction; also returns the next `until` still ahead."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -32,6 +33,7 @@ import secrets
 import socket
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +43,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 from krafa_kit.db import Database
+from krafa_kit.worker import PollingWorker, Round
 
 log = logging.getLogger(__name__)
 
@@ -224,9 +227,11 @@ async def enqueue_webhook(conn: asyncpg.Connection, creditor_id: UUID, event_typ
     )
 
 
-class WebhookWorker:
+class WebhookWorker(PollingWorker):
     """Background loop delivering due webhooks. `retry_delays_s` and `poll_interval_s` are
     attributes so tests (and operators) can shorten them."""
+
+    name = "webhook worker"
 
     def __init__(
         self,
@@ -238,27 +243,39 @@ class WebhookWorker:
         timeout_s: float = 10.0,
         batch_size: int = 20,
     ) -> None:
+        super().__init__(poll_interval_s)
         self.db = db
         self.url_policy = url_policy or UrlPolicy()
         self.retry_delays_s = retry_delays_s
-        self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
         self.batch_size = batch_size
         self.delivered = 0
+        self._client: httpx.AsyncClient | None = None
 
-    async def run(self) -> None:
+    @property
+    def poll_interval_s(self) -> float:
+        return self.idle_s
+
+    @poll_interval_s.setter
+    def poll_interval_s(self, value: float) -> None:
+        self.idle_s = value
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
         # No redirects and no proxies from the environment: the request goes to the checked address.
         async with httpx.AsyncClient(
             timeout=self.timeout_s, follow_redirects=False, trust_env=False, headers={"user-agent": USER_AGENT}
         ) as client:
-            while True:
-                try:
-                    done = await self.deliver_due(client)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("webhook worker: database unavailable", extra={"error": repr(exc)})
-                    done = 0
-                if done == 0:
-                    await asyncio.sleep(self.poll_interval_s)
+            self._client = client
+            try:
+                yield
+            finally:
+                self._client = None
+
+    async def round(self) -> Round:
+        assert self._client is not None
+        done = await self.deliver_due(self._client)
+        return Round(done, more=done > 0)
 
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
         """Lease a batch of due deliveries, send them concurrently, record the outcomes."""

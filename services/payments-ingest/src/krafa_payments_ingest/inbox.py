@@ -15,14 +15,16 @@ applied twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
+from krafa_kit.worker import PollingWorker, Round
 
 from krafa_payments_ingest import repository, service
 from krafa_payments_ingest.parsers import BankFileError
@@ -66,14 +68,19 @@ class NotTheFilesFault(Exception):
 
 
 @dataclass
-class Inbox:
+class Inbox(PollingWorker):
     directory: Path
     db: Database
     clock: Clock
     csv_mapping: str | None = None
     interval_s: float = 1.0
 
+    name = "bank-file inbox"
+    # A broken poll (a file system error, the database away) must not end the watch.
+    transient = (Exception,)
+
     def __post_init__(self) -> None:
+        super().__init__(self.interval_s)
         self._previous: dict[str, Stamp] = {}
 
     def _listing(self) -> dict[str, Stamp]:
@@ -85,16 +92,14 @@ class Inbox:
                     found[entry.name] = (stat.st_size, stat.st_mtime_ns)
         return found
 
-    async def run(self) -> None:
-        """Poll forever (the runtime cancels it at shutdown)."""
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
         for sub in (DONE, FAILED):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
-        while True:
-            try:
-                await self.poll()
-            except Exception:  # a broken poll must not end the watch
-                log.exception("inbox poll failed")
-            await asyncio.sleep(self.interval_s)
+        yield
+
+    async def round(self) -> Round:
+        return Round(len(await self.poll()))
 
     async def poll(self) -> list[str]:
         """Import the files that are ready; returns their names."""
