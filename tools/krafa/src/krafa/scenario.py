@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+from fastapi import FastAPI, Request
 from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
 
 from krafa.chaos import kennitala
@@ -312,7 +313,6 @@ class Scenario:
     async def webhook_receiver(self) -> tuple[Any, str]:
         """A creditor's webhook endpoint on 127.0.0.1: records what claims-api tells the creditor."""
         import uvicorn
-        from fastapi import FastAPI, Request
         from krafa_kit.embedded import free_port
 
         app = FastAPI()
@@ -349,12 +349,13 @@ class Scenario:
             await self.pay(client, "pays_after_reminder", self.day0 + timedelta(days=7), with_unknown=True)
             await self.pay_in_netbank(client)
             await self.use_portal()
-            await self.read_schedules(client)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self.finished() and loop.time() < deadline:
             await asyncio.sleep(0.25)
         await asyncio.sleep(1.0)  # let the last events of the round reach the observer
+        async with httpx.AsyncClient(timeout=30) as client:
+            await self.read_schedules(client)  # after the scheduler has heard of the portal's actions
         server, task = self.receiver
         server.should_exit = True
         await task
