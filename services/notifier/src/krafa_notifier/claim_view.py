@@ -10,6 +10,7 @@ from __future__ import annotations
 from krafa_events import DecodedEvent, Event
 from krafa_events.catalog import (
     ClaimAmended,
+    ClaimBalanceChanged,
     ClaimDeferred,
     ClaimDisputed,
     ClaimDisputeResolved,
@@ -22,7 +23,7 @@ from krafa_events.catalog import (
 from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
 
-from krafa_notifier import repository, service
+from krafa_notifier import balance, repository, service
 
 _PAUSED = ("disputed", "held")
 
@@ -78,6 +79,17 @@ async def on_instalment_plan_agreed(uow: UnitOfWork, envelope: DecodedEvent) -> 
     await repository.replanned(uow.conn, event.claim_id, event.agreed_at)
 
 
+async def on_balance_changed(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+    """The claim's ledger as booked: what every later message states."""
+    event = envelope.event
+    assert isinstance(event, ClaimBalanceChanged)
+    if not event.lines:
+        return  # an announcement without the itemised ledger (an older claims-api): nothing to state from
+    await repository.record_balance(
+        uow.conn, event.claim_id, event.ledger_entries, balance.ledger_of(event), balance.booked_fee_ids(event)
+    )
+
+
 async def on_debtor_updated(uow: UnitOfWork, envelope: DecodedEvent) -> None:
     event = envelope.event
     assert isinstance(event, DebtorUpdated)
@@ -94,4 +106,5 @@ ROUTES: dict[type[Event], Handler] = {
     ClaimDeferred: on_claim_deferred,
     ClaimInstalmentPlanAgreed: on_instalment_plan_agreed,
     DebtorUpdated: on_debtor_updated,
+    ClaimBalanceChanged: on_balance_changed,
 }

@@ -25,7 +25,7 @@ from typing import Any, Final, Literal
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal, get_currency_precision
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from krafa_events import currencies
@@ -36,14 +36,17 @@ TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
 
 # The languages we have prose for, and the locale that formats money and dates for each.
 # en_GB rather than en_US: day-month-year dates and the conventions of a European reader.
-LOCALES: Final[Mapping[str, str]] = MappingProxyType({"is": "is_IS", "nb": "nb_NO", "et": "et_EE", "en": "en_GB"})
+# Russian for Estonia's Russian speakers: CLDR has no ru_EE; plain "ru" formats "1 234,56 €" as Estonia does.
+LOCALES: Final[Mapping[str, str]] = MappingProxyType(
+    {"is": "is_IS", "nb": "nb_NO", "nn": "nn_NO", "et": "et_EE", "ru": "ru", "en": "en_GB"}
+)
 FALLBACK_LANGUAGE: Final = "en"
 # "no" is the ISO 639-1 macrolanguage code for Norwegian and what many systems store; its
 # written default is bokmål.
 _LANGUAGE_ALIASES: Final[Mapping[str, str]] = MappingProxyType({"no": "nb"})
 # The country each language's letters are normally posted in: a letter to an address in that
 # country omits the country line (postal convention), any other gets it.
-_HOME_COUNTRY: Final[Mapping[str, str]] = MappingProxyType({"is": "IS", "nb": "NO", "et": "EE"})
+_HOME_COUNTRY: Final[Mapping[str, str]] = MappingProxyType({"is": "IS", "nb": "NO", "nn": "NO", "et": "EE", "ru": "EE"})
 # Countries whose postal format puts the postcode on its own line after the town.
 _POSTCODE_LAST: Final = frozenset({"GB", "IE"})
 
@@ -77,6 +80,33 @@ LABEL_KEYS: Final = frozenset(
         "date",
         "reminder_no",
         "page",
+        "principal",
+        "payment_received",
+        "written_off",
+        "registration_no",
+        "on_behalf_of",
+        "statement",
+        "legal_basis",
+    }
+)
+# The notice kinds of the jurisdiction packs, by what their prose has to do: a courtesy reminder,
+# the formal warning before collection, a collection letter sent by the agency, the last letter
+# before legal steps, a claim-watch letter. A notice kind a pack adds later falls back on the
+# group of its stage; the legal ones each get their own sentence in every language (`lead`).
+NOTICE_GROUPS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "aminning": "courtesy",
+        "purring": "courtesy",
+        "meeldetuletus": "courtesy",
+        "reminder": "courtesy",
+        "innheimtuvidvorun": "warning",
+        "inkassovarsel": "warning",
+        "inkassohoiatus": "warning",
+        "final_notice": "warning",
+        "milliinnheimtubref": "collection",
+        "betalingsoppfordring": "collection",
+        "lokavidvorun": "final",
+        "krofuvakt": "watch",
     }
 )
 
@@ -142,6 +172,11 @@ class ClaimLine:
     interest_minor: int = 0
     reference: str = ""
     payment: Payment | None = None
+    paid_minor: int = 0  # what payments covered, as the ledger allocated them
+    written_off_minor: int = 0
+    # The ledger's lines (krafa_notifier.balance.Entry): principal, each fee and interest line,
+    # each payment. Empty: the line is only its totals.
+    entries: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         if not _CURRENCY_RE.fullmatch(self.currency):
@@ -151,7 +186,8 @@ class ClaimLine:
 
     @property
     def total_minor(self) -> int:
-        return self.amount_minor + self.fees_minor + self.interest_minor
+        """What is owed on the claim now: the ledger's balance."""
+        return self.amount_minor + self.fees_minor + self.interest_minor - self.paid_minor - self.written_off_minor
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +197,16 @@ class PostalAddress:
     postcode: str
     city: str
     country: str  # ISO 3166-1 alpha-2
+
+
+@dataclass(frozen=True, slots=True)
+class Agency:
+    """The collection agency a letter names after handover."""
+
+    name: str
+    registration_no: str = ""
+    address: PostalAddress | None = None
+    phone: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +229,13 @@ class ReminderContent:
     # The debtor's personal link to the portal (see, pay by card, object, ask for time); where
     # there is one it is the message's link, in place of the creditor's payment link.
     portal_link: str | None = None
+    # The legal notice (krafa_law): its kind in the jurisdiction's pack; None is a plain reminder.
+    notice_kind: str | None = None
+    jurisdiction: str | None = None
+    creditor_registration_no: str = ""  # kennitala / organisasjonsnummer / registrikood
+    creditor_address: PostalAddress | None = None  # the sender address a letter shows
+    agency: Agency | None = None  # after handover: the collection agency that sends it
+    interest_rate_pct: Decimal | None = None  # the annual late-interest rate applied
 
     def __post_init__(self) -> None:
         if not self.claims:
@@ -219,6 +272,8 @@ class FormattedClaim:
     reference: str
     has_fees: bool
     has_interest: bool
+    paid: str = ""
+    has_paid: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +303,10 @@ class LetterText:
     # The payment section as the country's payers know it: (label, value) rows and a title.
     pay_rows: tuple[tuple[str, str], ...] = ()
     pay_title: str = ""
+    letterhead: tuple[str, ...] = ()  # under the sender's name: registry id, address, phone
+    statement: tuple[tuple[str, str], ...] = ()  # the ledger's lines: (what, amount)
+    clauses: tuple[str, ...] = ()  # what the notice kind must also say (consequences, rights)
+    sender_name: str = ""  # who signs: the creditor, or the agency after handover
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,8 +423,16 @@ class ReminderRenderer:
         lang = self._language(self.language_of(c))
         view = self._view(c, lang)
         if override is not None:
-            return _oneline(self._render_override(override.body, view, lang))
-        return self._template("sms/body.txt.j2").render(v=view, t=lang.module).strip()
+            return sms_text(_oneline(self._render_override(override.body, view, lang)))
+        # Written for SMS: the shortest wording that still says what, how much, by when, where to
+        # pay and whom to call, tried from the fullest down until it fits two segments.
+        template = self._template("sms/body.txt.j2")
+        text = ""
+        for variant in _sms_variants(c, view, lang):
+            text = sms_text(template.render(v=variant, t=lang.module).strip())
+            if sms_segments(text) <= MAX_SMS_SEGMENTS:
+                return text
+        return text
 
     def subject(self, c: ReminderContent) -> str:
         lang = self._language(self.language_of(c))
@@ -384,7 +451,7 @@ class ReminderRenderer:
             intro=self._intro(override, view, lang),
             closing=tuple(paragraphs(m.closing(view))),
             sign_off=_oneline(m.sign_off(view)),
-            creditor_name=c.creditor_name,
+            creditor_name=view["sender_name"],
             date=view["sent_on"],
             step=c.step,
             labels=lang.labels,
@@ -393,13 +460,22 @@ class ReminderRenderer:
             common_reference=view["common_reference"],
             account=view["account"],
             payment_link=c.portal_link or c.payment_link,
-            contact_phone=c.creditor_contact_phone,
+            contact_phone=view["contact_phone"],
             address_lines=self._address_lines(c.address, lang),
-            sender_line=" · ".join(p for p in (c.creditor_name, c.creditor_contact_phone) if p.strip()),
+            sender_line=view["sender_line"],
             pay_by=view["pay_by"],
             portal_link=c.portal_link,
             pay_rows=view["pay_rows"],
             pay_title=view["pay_title"],
+            letterhead=tuple(view["letterhead"]),
+            statement=tuple(view["statement"]),
+            clauses=tuple(view["clauses"])
+            + (
+                (f"{lang.labels['legal_basis']}: {view['notice']['legal_basis']}",)
+                if view["notice"]["legal_basis"]
+                else ()
+            ),
+            sender_name=view["sender_name"],
         )
 
     def check_override(self, override: TemplateOverride, sample: ReminderContent) -> str:
@@ -500,6 +576,8 @@ class ReminderRenderer:
                 reference=cl.reference,
                 has_fees=cl.fees_minor != 0,
                 has_interest=cl.interest_minor != 0,
+                paid=money(-cl.paid_minor, cl.currency),
+                has_paid=cl.paid_minor != 0,
             )
             for cl in c.claims
         )
@@ -513,6 +591,7 @@ class ReminderRenderer:
         common_reference = next(iter(references)) if len(references) == 1 else None
         oldest = min(cl.due_date for cl in c.claims)
         payment = self._payment_view(c, lang, common_reference)
+        facts = _notice_facts(c, lang, money)
         return {
             **payment,
             "lang": lang.code,
@@ -534,7 +613,20 @@ class ReminderRenderer:
             "common_reference": common_reference or None,
             "any_reference": any(references),
             "pay_by": str(format_date(c.pay_by, "long", locale=loc)) if c.pay_by else None,
+            **facts,
         }
+
+    def view(self, c: ReminderContent) -> dict[str, Any]:
+        """The values a template sees, for a reminder (previews, samples, tests)."""
+        lang = self._language(self.language_of(c))
+        return self._view(c, lang)
+
+    def required_text(self, c: ReminderContent) -> dict[str, str]:
+        """Per element its notice kind requires, the text that carries it in this reminder (a test
+        checks every required element is there, in every language)."""
+        lang = self._language(self.language_of(c))
+        v = self._view(c, lang)
+        return dict(v["element_texts"])
 
     @staticmethod
     def _payment_view(c: ReminderContent, lang: _Language, common_reference: str | None) -> dict[str, Any]:
@@ -597,3 +689,222 @@ def _autoescape(name: str | None) -> bool:
     # HTML templates escape everything they print; text templates (email text, SMS, letter
     # prose) must not, or a debtor named "Ásta & Jón" would get "&amp;".
     return name is not None and name.endswith((".html.j2", ".html"))
+
+
+# Elements whose words the language file's `clause` macro supplies (a sentence each); the others
+# are values the layout shows (krafa_law.notices.Element).
+CLAUSES: Final = (
+    "consequence_collection",
+    "consequence_legal",
+    "notice_fee",
+    "objection_right",
+    "tribunal",
+    "claim_watch_terms",
+)
+
+
+def _notice(c: ReminderContent) -> Any:
+    """The notice kind in its jurisdiction's pack, or None (a plain reminder)."""
+    if not c.notice_kind or not c.jurisdiction:
+        return None
+    from krafa_law import packs
+
+    try:
+        return packs.jurisdiction(c.jurisdiction).notice_kinds.get(c.notice_kind)
+    except (KeyError, ValueError):
+        return None
+
+
+def _address_text(address: PostalAddress | None) -> str:
+    if address is None:
+        return ""
+    parts = [*address.lines, f"{address.postcode} {address.city}".strip()]
+    return ", ".join(p for p in parts if p.strip())
+
+
+def _notice_facts(c: ReminderContent, lang: _Language, money: Any) -> dict[str, Any]:
+    """What a legal notice shows beyond the prose: who sends it (the creditor, or the agency after
+    handover) with registry id and address, the ledger's lines, how a local payer pays, the rate,
+    and the sentences its kind requires. Every value formatted for the reader's locale."""
+    labels, module, loc = lang.labels, lang.module, lang.locale
+    notice = _notice(c)
+    titles = dict(getattr(module, "titles", {}) or {})
+    kind = c.notice_kind or ""
+    title = titles.get(kind) or (notice.name.get(lang.code) or notice.name.get("en") if notice else "") or ""
+    by_agency = c.agency is not None and (notice is not None and notice.sender == "agency")
+    sender_name = c.agency.name if by_agency and c.agency else c.creditor_name
+    sender_id = (c.agency.registration_no if by_agency and c.agency else c.creditor_registration_no) or ""
+    sender_address = c.agency.address if by_agency and c.agency else c.creditor_address
+    sender_phone = (c.agency.phone if by_agency and c.agency and c.agency.phone else c.creditor_contact_phone) or ""
+    id_label = labels.get(f"registration_no_{(c.jurisdiction or '').lower()}") or labels["registration_no"]
+    letterhead = [
+        line
+        for line in (
+            f"{id_label} {sender_id}" if sender_id else "",
+            _address_text(sender_address),
+            f"{labels['phone']}: {sender_phone}" if sender_phone else "",
+        )
+        if line
+    ]
+    if by_agency:
+        creditor = c.creditor_name + (
+            f", {id_label} {c.creditor_registration_no}" if c.creditor_registration_no else ""
+        )
+        letterhead.append(f"{labels['on_behalf_of']}: {creditor}")
+    # The return line in the envelope window: the sender's postal address, else its phone.
+    back = _address_text(sender_address)
+    sender_line = f"{sender_name}, {back}" if back else " · ".join(p for p in (sender_name, sender_phone) if p.strip())
+
+    fee_names = dict(getattr(module, "fee_names", {}) or {})
+
+    def day(d: date | None) -> str:
+        return str(format_date(d, "short", locale=loc)) if d else ""
+
+    def pct(rate: Decimal) -> str:
+        return str(format_decimal(rate, "#,##0.00", locale=loc)) + "\u00a0%"
+
+    statement: list[tuple[str, str]] = []
+    interest_from: date | None = None
+    rate = c.interest_rate_pct
+    several = len(c.claims) > 1
+    for cl in c.claims:
+        prefix = f"{cl.invoice_no}: " if several else ""
+        if not cl.entries:
+            # Only totals known (a preview of made-up claims): one line per component owed.
+            parts = [
+                (labels["principal"], cl.amount_minor),
+                (labels["fees"], cl.fees_minor),
+                (labels["interest"], cl.interest_minor),
+                (labels["payment_received"], -cl.paid_minor),
+            ]
+            statement += [(prefix + what, money(minor, cl.currency)) for what, minor in parts if minor]
+        for e in cl.entries:
+            amount = money(e.amount_minor, cl.currency)
+            if e.kind == "principal":
+                what = labels["principal"]
+            elif e.kind == "interest":
+                interest_from = min(filter(None, (interest_from, e.interest_from)), default=None)
+                rate = e.rate_pct if e.rate_pct is not None else rate
+                span = day(e.booked_on)
+                if e.interest_from and e.interest_to:
+                    span = f"{day(e.interest_from)}–{day(e.interest_to)}"
+                at_rate = f"{pct(e.rate_pct)}, " if e.rate_pct is not None else ""
+                what = f"{labels['interest']} {at_rate}{span}"
+            elif e.kind == "payment":
+                what = f"{labels['payment_received']} {day(e.booked_on)}"
+            elif e.kind == "write_off":
+                what = labels["written_off"]
+            else:
+                what = f"{fee_names.get(e.fee_kind or '', labels['fees'])} {day(e.booked_on)}"
+            statement.append((prefix + what, amount))
+    group = NOTICE_GROUPS.get(kind) or {"collection": "collection", "watch": "watch"}.get(
+        notice.stage if notice else "", {"final": "warning"}.get(c.tone, "courtesy")
+    )
+    view_facts: dict[str, Any] = {
+        "notice": {
+            "kind": kind,
+            "group": group,
+            "title": title,
+            "stage": notice.stage if notice else None,
+            "by_agency": by_agency,
+            "legal_basis": (notice.legal_basis or "") if notice else "",
+            "min_days_to_pay": notice.min_days_to_pay if notice else None,
+        },
+        "sender_name": sender_name,
+        "sender_line": sender_line,
+        # Whom the debtor calls: the agency once it collects, else the creditor.
+        "contact_phone": sender_phone,
+        "letterhead": letterhead,
+        "creditor_registration_no": c.creditor_registration_no,
+        "agency_name": c.agency.name if c.agency else "",
+        "agency_registration_no": c.agency.registration_no if c.agency else "",
+        "statement": statement,
+        "interest_rate": pct(rate) if rate is not None else None,
+        "interest_from": str(format_date(interest_from, "long", locale=loc)) if interest_from else None,
+    }
+    required = sorted(notice.required) if notice else []
+    clause_macro = getattr(module, "clause", None)
+    clauses: list[str] = []
+    view_facts["clauses"] = clauses
+    view_facts["required"] = required
+    view_facts["element_texts"] = {}
+    if clause_macro is not None:
+        for key in CLAUSES:
+            if key in required:
+                text = _oneline(clause_macro(view_facts | {"lang": lang.code}, key))
+                if not text:
+                    raise ValueError(f"lang/{lang.code}.j2 has no text for {key} ({kind})")
+                clauses.append(text)
+                view_facts["element_texts"][key] = text
+    return view_facts
+
+
+MAX_SMS_SEGMENTS: Final = 2
+# Typography an SMS must not carry: each would force the whole message into UCS-2 (70 characters a
+# segment instead of 160). Babel puts no-break spaces inside amounts ("10.390\xa0kr.").
+_SMS_PLAIN: Final = str.maketrans(
+    {
+        "\u00a0": " ",
+        "\u202f": " ",
+        "\u2009": " ",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u2026": "...",
+    }
+)
+
+
+def sms_text(text: str) -> str:
+    """An SMS body as sent: one line, the typographic characters GSM 03.38 lacks made plain."""
+    return _oneline(text.translate(_SMS_PLAIN))
+
+
+def sms_segments(text: str) -> int:
+    from krafa_notifier.sms import count_segments
+
+    return count_segments(text).segments
+
+
+def _sms_variants(c: ReminderContent, view: dict[str, Any], lang: _Language) -> list[dict[str, Any]]:
+    """The SMS's values, fullest first: with the invoice number, the notice's name and the
+    sender's full name; then without the invoice number, with the sender's first word, with the
+    notice's first word, and the sender alone. Amount, pay-by date, where to pay and the phone
+    number are in every variant."""
+    loc = lang.locale
+    labels = lang.labels
+    sums: dict[str, int] = {}
+    for cl in c.claims:
+        sums[cl.currency] = sums.get(cl.currency, 0) + cl.total_minor
+    total = " + ".join(format_money(minor, cur, loc) for cur, minor in sums.items())
+    title = str(view["notice"]["title"] or _oneline(lang.module.heading(view)))
+    short_title = title.split(" (")[0]
+    if view["netbank"]:
+        details = labels["netbank"] + "."  # the claim is in the payer's netbank: nothing to type
+    else:
+        # Account and KID / IBAN and reference number, as the country pays (the payee is the sender).
+        details = " ".join(f"{label} {value}." for label, value in view["pay_rows"][1:])
+    base = {
+        **view,
+        "sms_count": len(c.claims),
+        "sms_total": total,
+        "sms_pay_by": str(format_date(c.pay_by, "short", locale=loc)) if c.pay_by else "",
+        "sms_pay": c.payment_link or details,
+    }
+    sender = str(view["sender_name"])
+    first_word = sender.split(" ")[0]
+    heads = [
+        f"{short_title} - {sender}",
+        f"{short_title} - {first_word}",
+        f"{short_title.split(' ')[0]} - {first_word}",
+        first_word,
+    ]
+    variants = [{**base, "sms_short": False, "sms_head": heads[0]}]
+    variants += [{**base, "sms_short": True, "sms_head": head} for head in heads]
+    return variants

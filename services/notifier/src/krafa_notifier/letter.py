@@ -480,6 +480,8 @@ def render_letter_pdf(
     pdf.set_text_color(*_TEXT_RGB)
     flow = _Flow(pdf)
     accent = _ACCENT_RGB.get(c.tone, _TEXT_RGB)
+    if text.language and c.notice_kind:
+        accent = _ACCENT_RGB.get("final" if text.clauses else "friendly", accent)
 
     _marks(pdf)
     _letterhead(flow, text)
@@ -492,22 +494,26 @@ def render_letter_pdf(
     flow.paragraph(text.heading, 6)
     pdf.set_text_color(*_TEXT_RGB)
     pdf.ln(3)
-    flow.font("", 10)
+    flow.font("", 9.5)
     for paragraph in (text.greeting, *text.intro):
-        flow.paragraph(paragraph, 5)
-        pdf.ln(2.5)
+        flow.paragraph(paragraph, 4.6)
+        pdf.ln(2)
     _claims_table(flow, text)
     _payment_box(flow, text, accent)
-    flow.font("", 10)
+    flow.font("", 8.5)
+    for paragraph in text.clauses:
+        flow.paragraph(paragraph, 4.0)
+        pdf.ln(1.5)
+    flow.font("", 9.5)
     for n, paragraph in enumerate(text.closing):
         if n == len(text.closing) - 1:
             # The last paragraph stays on the page with the signature.
-            flow.need(5 * len(flow.wrap(paragraph, CONTENT_WIDTH_MM)) + 12.5)
-        flow.paragraph(paragraph, 5)
-        pdf.ln(2.5)
-    flow.need(10)
-    flow.line(text.sign_off, 5)
-    flow.line(text.creditor_name, 5)
+            flow.need(4.6 * len(flow.wrap(paragraph, CONTENT_WIDTH_MM)) + 11.2)
+        flow.paragraph(paragraph, 4.6)
+        pdf.ln(2)
+    flow.need(9.2)
+    flow.line(text.sign_off, 4.6)
+    flow.line(text.creditor_name, 4.6)
     return pdf.output_bytes()
 
 
@@ -521,12 +527,14 @@ def _marks(pdf: FPDF) -> None:
 
 def _letterhead(flow: _Flow, text: LetterText) -> None:
     flow.font("B", 14)
-    flow.put(MARGIN_LEFT_MM, 18, 7, flow.fit(text.creditor_name, CONTENT_WIDTH_MM))
-    if text.contact_phone:
-        flow.font("", 9)
-        flow.pdf.set_text_color(*_MUTED_RGB)
-        flow.put(MARGIN_LEFT_MM, 26, 4, f"{text.labels['phone']}: {text.contact_phone}")
-        flow.pdf.set_text_color(*_TEXT_RGB)
+    flow.put(MARGIN_LEFT_MM, 14, 7, flow.fit(text.creditor_name, CONTENT_WIDTH_MM))
+    lines = text.letterhead or ((f"{text.labels['phone']}: {text.contact_phone}",) if text.contact_phone else ())
+    flow.font("", 8.5)
+    flow.pdf.set_text_color(*_MUTED_RGB)
+    # Registry id, address, phone (and the creditor an agency writes for): above the window.
+    for n, line in enumerate(lines[:5]):
+        flow.put(MARGIN_LEFT_MM, 21.5 + 3.8 * n, 3.8, flow.fit(line, CONTENT_WIDTH_MM))
+    flow.pdf.set_text_color(*_TEXT_RGB)
 
 
 def _window(flow: _Flow, text: LetterText) -> None:
@@ -581,35 +589,30 @@ _SUB_H = 4.2
 def _claims_table(flow: _Flow, text: LetterText) -> None:
     pdf = flow.pdf
     labels = text.labels
-    header = (
-        labels["invoice"],
-        labels["due_date"],
-        labels["amount"],
-        labels["fees"],
-        labels["interest"],
-        labels["total"],
-    )
-    rows = [(cl.invoice_no, cl.due_date, cl.amount, cl.fees, cl.interest, cl.total) for cl in text.claims]
+    # The claims, each with what is owed on it now; the statement below itemises every line.
+    header = (labels["invoice"], labels["due_date"], labels["total"])
+    rows = [(cl.invoice_no, cl.due_date, cl.total) for cl in text.claims]
+    last = len(header) - 1
     # Column widths from the content: numbers never wrap; the invoice column takes the rest.
     # Long amounts in a narrow locale shrink the table's type (down to 7 pt) rather than wrap.
     size = 9.0
     while True:
         flow.font("B", size)
         head_w = [flow.width(h) for h in header]
-        bold_totals = [flow.width(r[5]) for r in rows]  # the total column is set in bold
+        bold_totals = [flow.width(r[last]) for r in rows]  # the total column is set in bold
         flow.font("", size)
         widths = [max(head_w[i], *(flow.width(r[i]) for r in rows)) + 2 * _PAD for i in range(len(header) - 1)]
-        widths.append(max(head_w[5], *bold_totals) + 2 * _PAD)
+        widths.append(max(head_w[last], *bold_totals) + 2 * _PAD)
         widths[0] = CONTENT_WIDTH_MM - sum(widths[1:])
         if widths[0] >= max(20.0, head_w[0] + 2 * _PAD) or size <= 7.0:
             break
         size -= 0.5
     lefts = [MARGIN_LEFT_MM + sum(widths[:i]) for i in range(len(widths))]
-    numeric = (False, False, True, True, True, True)
+    numeric = (False, False, True)
 
     def cells(values: Sequence[str], top: float, bold_last: bool) -> None:
         for n, value in enumerate(values):
-            if bold_last and n == 5:
+            if bold_last and n == last:
                 flow.font("B", size)
             inner = widths[n] - 2 * _PAD
             value = flow.fit(value, inner)
@@ -655,12 +658,27 @@ def _claims_table(flow: _Flow, text: LetterText) -> None:
         pdf.line(MARGIN_LEFT_MM, y, MARGIN_LEFT_MM + CONTENT_WIDTH_MM, y)
         pdf.set_y(y + 0.5)
 
+    # The statement: principal, every fee and interest line, every payment, as booked.
+    if text.statement:
+        pdf.ln(2)
+        flow.font("B", size)
+        flow.line(labels["statement"], _ROW_H)
+        for what, amount in text.statement:
+            top = flow.need(_SUB_H)
+            flow.font("", size - 0.5)
+            flow.put(MARGIN_LEFT_MM + _PAD, top, _SUB_H, flow.fit(what, CONTENT_WIDTH_MM - 40))
+            flow.put(0, top, _SUB_H, amount, right=MARGIN_LEFT_MM + CONTENT_WIDTH_MM - _PAD)
+            pdf.set_y(top + _SUB_H)
+        y = pdf.get_y() + 0.5
+        pdf.line(MARGIN_LEFT_MM, y, MARGIN_LEFT_MM + CONTENT_WIDTH_MM, y)
+        pdf.set_y(y + 0.5)
+
     # Totals, one line per currency; only the first carries the label.
     flow.font("B", size)
     right = MARGIN_LEFT_MM + CONTENT_WIDTH_MM - _PAD
     for n, total in enumerate(text.totals):
         top = flow.need(_ROW_H)
-        value_w = max(widths[5], flow.width(total) + 2 * _PAD)
+        value_w = max(widths[last], flow.width(total) + 2 * _PAD)
         if n == 0:
             flow.put(0, top, _ROW_H, labels["total_due"], right=right - value_w)
         flow.put(0, top, _ROW_H, total, right=right)
@@ -690,7 +708,7 @@ def _payment_box(flow: _Flow, text: LetterText, accent: tuple[int, int, int]) ->
         rows.append((labels["payment_link"], text.payment_link))
     rows.append((labels["phone"], text.contact_phone))
 
-    line_h = 5.0
+    line_h = 4.5
     x = MARGIN_LEFT_MM + 4
     if text.pay_title:
         flow.font("B", 10.5)
@@ -716,9 +734,9 @@ def _payment_box(flow: _Flow, text: LetterText, accent: tuple[int, int, int]) ->
         _qr(pdf, text.portal_link, MARGIN_LEFT_MM + CONTENT_WIDTH_MM - qr_w, top, qr_w)
     y = top
     for (label, lines), (_, value) in zip(wrapped, rows, strict=True):
-        flow.font("B", 9.5)
+        flow.font("B", 9)
         flow.put(x, y, line_h, label)
-        flow.font("", 9.5)
+        flow.font("", 9)
         for line in lines:
             flow.put(value_x, y, line_h, line)
             y += line_h

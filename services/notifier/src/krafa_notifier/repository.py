@@ -10,7 +10,8 @@ import asyncpg
 
 DISPATCH_COLUMNS = (
     "id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone, template, fee_minor, channels,"
-    " fallback_for, attempts, due_at, interest_minor, pay_by, cc, bcc"
+    " fallback_for, attempts, due_at, interest_minor, pay_by, cc, bcc, notice_kind, stage, jurisdiction, fee_ids,"
+    " interest_rate_pct"
 )
 
 
@@ -21,6 +22,26 @@ async def upsert_claim(conn: asyncpg.Connection, values: tuple[Any, ...]) -> Non
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (claim_id) DO NOTHING",
         *values,
     )
+
+
+async def record_balance(
+    conn: asyncpg.Connection, claim_id: uuid.UUID, entries: int, ledger: dict[str, Any], fee_ids: list[uuid.UUID]
+) -> None:
+    """The claim's ledger as claims-api last announced it; an older announcement changes nothing."""
+    await conn.execute(
+        "UPDATE claims_view SET ledger = $3, ledger_entries = $2, booked_fee_ids = $4, updated_at = now()"
+        " WHERE claim_id = $1 AND ledger_entries <= $2",
+        claim_id,
+        entries,
+        ledger,
+        fee_ids,
+    )
+
+
+async def record_stated(conn: asyncpg.Connection, delivery_id: uuid.UUID, stated: dict[str, Any]) -> None:
+    """What a rendered message stated (per claim the ledger version and balance, and the total), so
+    anyone can hold it against the ledger."""
+    await conn.execute("UPDATE deliveries SET stated = $2 WHERE id = $1", delivery_id, stated)
 
 
 async def set_claim_status(
@@ -126,8 +147,10 @@ async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> b
     """A delivery per (reminder, kind): a second ReminderDue or a second bounce adds nothing."""
     inserted = await conn.fetchval(
         "INSERT INTO deliveries (id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone,"
-        " template, fee_minor, channels, fallback_for, due_at, currency, interest_minor, pay_by, cc, bcc)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        " template, fee_minor, channels, fallback_for, due_at, currency, interest_minor, pay_by, cc, bcc,"
+        " notice_kind, stage, jurisdiction, fee_ids, interest_rate_pct)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
+        " $19, $20, $21, $22, $23)"
         " ON CONFLICT (reminder_id, kind) DO NOTHING RETURNING true",
         values["id"],
         values["reminder_id"],
@@ -147,6 +170,11 @@ async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> b
         values.get("pay_by"),
         list(values.get("cc", ())),
         list(values.get("bcc", ())),
+        values.get("notice_kind"),
+        values.get("stage"),
+        values.get("jurisdiction"),
+        list(values.get("fee_ids", ())),
+        values.get("interest_rate_pct"),
     )
     return bool(inserted)
 

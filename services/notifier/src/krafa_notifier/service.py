@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -33,7 +34,7 @@ from krafa_kit.db import Database, UnitOfWork
 from pydantic import TypeAdapter
 from stdnum.is_ import kennitala
 
-from krafa_notifier import bounce_metrics, calls, content, letter, metrics, mime, repository, sms
+from krafa_notifier import balance, bounce_metrics, calls, content, letter, metrics, mime, repository, sms
 from krafa_notifier.channels import (
     EmailChannel,
     LetterChannel,
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 DELIVERY_NAMESPACE = uuid.UUID("1b4e28ba-2fa1-11d2-883f-0016d3cca427")
 MAX_ATTEMPTS = 8
 # The language of a creditor's claims when its debtor's language is one we do not write.
-JURISDICTION_LANGUAGE = {"IS": "is", "NO": "nb", "EE": "et"}
+JURISDICTION_LANGUAGE = {"IS": "is", "NO": "nb", "EE": "et", "EU": "en"}
 # Fallback kinds: one per replacement, so a bounce and an SMTP refusal of the same email plan
 # one paper reminder between them, never two.
 FALLBACK_EMAIL = "fallback:email"  # after an SMS that could not be delivered
@@ -78,33 +79,57 @@ def fallback_after(channel: Channel) -> tuple[str, list[str]] | None:
 
 
 async def plan_reminder(uow: UnitOfWork, event: ReminderDue) -> None:
-    channels = [c.value for c in event.channels if c != Channel.CALL]
-    if Channel.CALL in event.channels:
+    """One delivery per planned channel (an SMS and an email are two messages), each with its own
+    fallbacks; a reminder from an older producer is one delivery over `channels`."""
+    if Channel.CALL in event.channels or any(p.channel == Channel.CALL for p in event.deliveries):
         await plan_call(uow, event)
-    if not channels:
-        return
-    await repository.insert_delivery(
-        uow.conn,
-        {
-            "id": delivery_id(event.reminder_id, "primary"),
-            "reminder_id": event.reminder_id,
-            "kind": "primary",
-            "creditor_id": event.creditor_id,
-            "debtor_id": event.debtor_id,
-            "claim_ids": list(event.claim_ids),
-            "step": event.step,
-            "tone": event.tone,
-            "template": event.template,
-            "fee_minor": event.fee_minor,
-            "channels": channels,
-            "due_at": event.due_at,
-            "currency": event.currency,
-            "interest_minor": event.interest_minor,
-            "pay_by": event.pay_by,
-            "cc": list(event.cc),
-            "bcc": list(event.bcc),
-        },
-    )
+    for kind, channels in delivery_plans(event):
+        await repository.insert_delivery(
+            uow.conn,
+            {
+                "id": delivery_id(event.reminder_id, kind),
+                "reminder_id": event.reminder_id,
+                "kind": kind,
+                "creditor_id": event.creditor_id,
+                "debtor_id": event.debtor_id,
+                "claim_ids": list(event.claim_ids),
+                "step": event.step,
+                "tone": event.tone,
+                "template": event.template,
+                "fee_minor": event.fee_minor,
+                "channels": channels,
+                "due_at": event.due_at,
+                "currency": event.currency,
+                "interest_minor": event.interest_minor,
+                "pay_by": event.pay_by,
+                "cc": list(event.cc),
+                "bcc": list(event.bcc),
+                "notice_kind": event.notice_kind,
+                "stage": event.stage,
+                "jurisdiction": event.jurisdiction,
+                "fee_ids": list(event.fee_ids),
+                "interest_rate_pct": event.interest_rate_pct,
+            },
+        )
+
+
+def delivery_plans(event: ReminderDue) -> list[tuple[str, list[str]]]:
+    """(delivery kind, channels in order of preference) for each message of a reminder. The first
+    keeps the kind "primary" (its id is the one a single-channel reminder always had); another is
+    "primary:<channel>". A fallback that is itself a planned delivery of this reminder is left out,
+    so a failed SMS never sends the debtor a second copy of the email."""
+    if not event.deliveries:
+        channels = [c.value for c in event.channels if c != Channel.CALL]
+        return [("primary", channels)] if channels else []
+    planned = [p for p in event.deliveries if p.channel != Channel.CALL]
+    primaries = {p.channel for p in planned}
+    out: list[tuple[str, list[str]]] = []
+    for i, plan in enumerate(planned):
+        channels = [plan.channel.value] + [
+            c.value for c in plan.fallbacks if c not in primaries and c != Channel.CALL and c != plan.channel
+        ]
+        out.append(("primary" if i == 0 else f"primary:{plan.channel.value}", channels))
+    return out
 
 
 async def plan_call(uow: UnitOfWork, event: ReminderDue) -> None:
@@ -136,7 +161,8 @@ async def plan_fallback(uow: UnitOfWork, event: EmailBounced) -> None:
         return
     await repository.suppress(uow.conn, event.creditor_id, event.recipient, f"hard bounce {event.status or ''}".strip())
     original = await uow.conn.fetchrow(
-        "SELECT template, fee_minor, currency, interest_minor, pay_by, tone FROM deliveries WHERE id = $1",
+        "SELECT template, fee_minor, currency, interest_minor, pay_by, tone, notice_kind, stage, jurisdiction,"
+        " fee_ids, interest_rate_pct FROM deliveries WHERE id = $1",
         event.delivery_id,
     )
     await repository.insert_delivery(
@@ -158,6 +184,7 @@ async def plan_fallback(uow: UnitOfWork, event: EmailBounced) -> None:
             "currency": original["currency"] if original else None,
             "interest_minor": original["interest_minor"] if original else 0,
             "pay_by": original["pay_by"] if original else None,
+            **_notice_of(original),
         },
     )
 
@@ -294,8 +321,17 @@ async def _record_failure(
             "pay_by": row["pay_by"],
             "cc": list(row["cc"]),
             "bcc": list(row["bcc"]),
+            **_notice_of(row),
         },
     )
+
+
+def _notice_of(row: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The legal notice a fallback carries on: the same kind, and the same charges to wait for."""
+    if row is None:
+        return {}
+    keys = ("notice_kind", "stage", "jurisdiction", "fee_ids", "interest_rate_pct")
+    return {key: (list(row[key]) if key == "fee_ids" else row[key]) for key in keys}
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,7 +448,9 @@ class Dispatcher:
             debtor: dict[str, Any] = snapshot or (claims[0]["debtor"] if claims else {})
             # Never stale: only claims still open and not re-planned since this reminder fell due.
             live = [c for c in claims if c["status"] == "open" and not _stale(row, c)]
-            known = len(claims) == len(row["claim_ids"])
+            # Known, and its ledger holds the charges this step booked: the balance stated is the
+            # ledger's including them (krafa_notifier.balance).
+            known = len(claims) == len(row["claim_ids"]) and balance.ready(row["fee_ids"], claims)
             channel: Channel | None = None
             recipient: str | None = None
             if known and live:
@@ -421,8 +459,9 @@ class Dispatcher:
                 reminder = self._content(row, live, claims[0]["creditor"], debtor)
                 override = await self._override(row, channel, reminder, conn)
         if not known:
-            # The claim's ClaimCreated has not reached us yet (another topic): try again shortly.
-            await self._retry_later(row, "claim not yet known", count_attempt=False)
+            # The claim's ClaimCreated, or the ledger's booking of this step's charges, has not
+            # reached us yet (other topics): try again shortly.
+            await self._retry_later(row, "claim or its charges not yet known", count_attempt=False)
             return
         if not live:
             reason = next((c["status"] for c in claims if c["status"] != "open"), "replanned")
@@ -470,6 +509,8 @@ class Dispatcher:
             return
         metrics.SEND_SECONDS.labels(channel.value).observe(time.perf_counter() - started)
         result = replace(result, content=CONTENT.dump_json(reminder).decode())
+        async with self.db.connection() as conn:
+            await repository.record_stated(conn, row["id"], balance.stated(live, [balance.money_of(c) for c in live]))
         await self._sent(row, channel, result, [c["claim_id"] for c in live])
 
     async def _choose_channel(
@@ -529,11 +570,13 @@ class Dispatcher:
             debtor,
             step=row["step"],
             tone=row["tone"],
-            fee_minor=row["fee_minor"],
-            interest_minor=row["interest_minor"],
+            # The ledger already holds this step's fee and interest (deliver waits for them).
+            fee_minor=0,
+            interest_minor=0,
             pay_by=row["pay_by"],
             sent_on=self.clock.now().date(),
             portal_link=self._portal_link(row["id"]),
+            notice=row,
         )
 
     def _portal_link(self, delivery: uuid.UUID) -> str | None:
@@ -802,23 +845,39 @@ def reminder_content(
     sent_on: date,
     language: str | None = None,
     portal_link: str | None = None,
+    notice: Mapping[str, Any] | None = None,
 ) -> content.ReminderContent:
-    """What a reminder says: every claim itemised, this step's fee and the accrued interest on
-    the first line, the creditor's payment details and a link built from its URL template."""
-    lines = tuple(
-        content.ClaimLine(
-            invoice_no=c["invoice_no"],
-            description=c["description"],
-            due_date=c["due_date"],
-            amount_minor=c["amount_minor"],
-            currency=c["currency"],
-            fees_minor=c["fees_minor"] + (fee_minor if i == 0 else 0),
-            interest_minor=interest_minor if i == 0 else 0,
-            reference=c["reference"],
-            payment=_payment(c.get("payment")),
+    """What a reminder says: every claim with its ledger as booked (principal, each fee and
+    interest line, each payment), the legal notice it is (`notice`: a delivery row with its
+    notice_kind, jurisdiction and rate), who sends it, and how a local payer pays. `fee_minor` and
+    `interest_minor` are a preview's hypothetical charges of a step not yet fired, added on the
+    first claim; a real send passes 0 (the ledger holds them)."""
+    lines = []
+    for i, c in enumerate(claims):
+        money = balance.money_of(c)
+        extra_fee = fee_minor if i == 0 else 0
+        extra_interest = interest_minor if i == 0 else 0
+        entries = list(money.entries)
+        if extra_fee:
+            entries.append(balance.Entry("fee", "reminder_fee", sent_on, extra_fee))
+        if extra_interest:
+            entries.append(balance.Entry("interest", "late_interest", sent_on, extra_interest))
+        lines.append(
+            content.ClaimLine(
+                invoice_no=c["invoice_no"],
+                description=c["description"],
+                due_date=c["due_date"],
+                amount_minor=money.principal_minor,
+                currency=c["currency"],
+                fees_minor=money.fees_minor + extra_fee,
+                interest_minor=money.interest_minor + extra_interest,
+                reference=c["reference"],
+                paid_minor=money.paid_minor,
+                written_off_minor=money.written_off_minor,
+                entries=tuple(entries),
+                payment=_payment(c.get("payment")),
+            )
         )
-        for i, c in enumerate(claims)
-    )
     link_template = creditor.get("payment_link_template")
     link = None
     if link_template:
@@ -826,29 +885,52 @@ def reminder_content(
             "{amount_minor}", str(sum(line.total_minor for line in lines))
         )
     address = debtor.get("address")
+    jurisdiction = (notice or {}).get("jurisdiction") or str(claims[0].get("jurisdiction") or "").strip() or None
+    rate = (notice or {}).get("interest_rate_pct")
     return content.ReminderContent(
         creditor_name=creditor["name"],
         creditor_contact_phone=creditor.get("contact_phone", ""),
         creditor_account=creditor.get("payment_account", ""),
         payment_link=link,
         debtor_name=debtor["name"],
-        language=language or debtor.get("language", "en"),
+        language=language or debtor.get("language") or "",
         step=step,
         tone=tone,
-        claims=lines,
-        address=content.PostalAddress(
-            name=address["name"],
-            lines=tuple(address.get("lines", ())),
-            postcode=address.get("postcode", ""),
-            city=address.get("city", ""),
-            country=address["country"],
-        )
-        if address
-        else None,
+        claims=tuple(lines),
+        address=_postal(address),
         sent_on=sent_on,
         pay_by=pay_by,
         portal_link=portal_link,
-        default_language=JURISDICTION_LANGUAGE.get(str(claims[0].get("jurisdiction") or "").upper(), "en"),
+        default_language=JURISDICTION_LANGUAGE.get(str(jurisdiction or "").upper(), "en"),
+        notice_kind=(notice or {}).get("notice_kind"),
+        jurisdiction=jurisdiction,
+        creditor_registration_no=creditor.get("registration_no") or "",
+        creditor_address=_postal(creditor.get("address")),
+        agency=_agency(creditor.get("agency")),
+        interest_rate_pct=Decimal(str(rate)) if rate else None,
+    )
+
+
+def _postal(address: Mapping[str, Any] | None) -> content.PostalAddress | None:
+    if not address:
+        return None
+    return content.PostalAddress(
+        name=address.get("name", ""),
+        lines=tuple(address.get("lines", ())),
+        postcode=address.get("postcode", ""),
+        city=address.get("city", ""),
+        country=address.get("country", ""),
+    )
+
+
+def _agency(agency: Mapping[str, Any] | None) -> content.Agency | None:
+    if not agency:
+        return None
+    return content.Agency(
+        name=agency["name"],
+        registration_no=agency.get("org_id") or agency.get("registration_no") or "",
+        address=_postal(agency.get("address")),
+        phone=agency.get("phone", ""),
     )
 
 

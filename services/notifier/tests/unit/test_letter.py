@@ -34,17 +34,21 @@ from krafa_notifier.letter import (
 from pypdf import PdfReader
 
 PT_PER_MM = 72 / 25.4
-LANGUAGES = ("is", "nb", "et", "en")
+LANGUAGES = ("is", "nb", "nn", "et", "ru", "en")
 NAMES = {
     "is": "Þórður Ægisdóttir Ðorvaldsson",
     "nb": "Øystein Åsmund Ærø",
     "et": "Jõgeva Šõžä Ülle",
+    "ru": "Анна Иванова",
     "en": "Siobhán O'Brien",
+    "nn": "Åsne Øvrebø",
 }
 ADDRESSES = {
     "is": PostalAddress(NAMES["is"], ("Þingholtsstræti 27",), "101", "Reykjavík", "IS"),
     "nb": PostalAddress(NAMES["nb"], ("Bjørnstjerne Bjørnsons gate 5",), "0256", "Oslo", "NO"),
     "et": PostalAddress(NAMES["et"], ("Pärnu mnt 22-5",), "10141", "Tallinn", "EE"),
+    "ru": PostalAddress(NAMES["ru"], ("Narva mnt 7-12",), "10117", "Tallinn", "EE"),
+    "nn": PostalAddress(NAMES["nn"], ("Kaigata 3",), "5004", "Bergen", "NO"),
     "en": PostalAddress(NAMES["en"], ("14 Harbour Road", "Flat 2"), "D04 X9Y2", "Dublin", "IE"),
 }
 
@@ -147,23 +151,30 @@ def test_letter_carries_every_fact(renderer: ReminderRenderer, language: str, to
     for claim in c.claims:
         assert claim.invoice_no in text
         assert claim.reference in text
+        # The statement: every component owed, itemised.
         for minor in (claim.amount_minor, claim.fees_minor, claim.interest_minor):
-            assert babel_money(minor, claim.currency, language) in text
+            if minor:
+                assert babel_money(minor, claim.currency, language) in text
         assert babel_money(claim.total_minor, claim.currency, language) in text
     for total in letter.totals:
         assert total in text
-    assert c.creditor_account in text
+    assert c.creditor_account in text  # an IBAN, printed in groups of four
     assert c.creditor_contact_phone in text
     assert "https://pay.example.is/r/AB12" in text
     assert letter.date in text
-    assert len(PdfReader(BytesIO(pdf)).pages) == 1
+    # Three claims, each itemised: two pages at most; one claim fits one (test_one_claim_one_page).
+    assert len(PdfReader(BytesIO(pdf)).pages) <= 2
 
 
 def test_icelandic_amounts(renderer: ReminderRenderer) -> None:
-    text = text_of(render_letter_pdf(content("is", n=1), renderer))
+    c = content("is", n=1, notice_kind="innheimtuvidvorun", jurisdiction="IS", pay_by=date(2024, 5, 2))
+    pdf = render_letter_pdf(c, renderer)
+    text = text_of(pdf)
     assert "10.390\xa0kr." in text
     assert "Innheimtuviðvörun" in text
-    assert "Áminning nr." in text
+    assert "Bréf nr." in text
+    assert "7. gr. innheimtulaga nr. 95/2008" in text
+    assert len(PdfReader(BytesIO(pdf)).pages) == 1  # one claim: one page
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
