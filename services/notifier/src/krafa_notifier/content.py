@@ -25,7 +25,7 @@ from typing import Any, Final, Literal
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.numbers import format_currency, format_decimal
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from krafa_events import currencies
@@ -878,18 +878,15 @@ def _sms_variants(c: ReminderContent, view: dict[str, Any], lang: _Language) -> 
     notice's first word, and the sender alone. Amount, pay-by date, where to pay and the phone
     number are in every variant."""
     loc = lang.locale
-    labels = lang.labels
     sums: dict[str, int] = {}
     for cl in c.claims:
         sums[cl.currency] = sums.get(cl.currency, 0) + cl.total_minor
     total = " + ".join(format_money(minor, cur, loc) for cur, minor in sums.items())
     title = str(view["notice"]["title"] or _oneline(lang.module.heading(view)))
     short_title = title.split(" (")[0]
-    if view["netbank"]:
-        details = labels["netbank"] + "."  # the claim is in the payer's netbank: nothing to type
-    else:
-        # Account and KID / IBAN and reference number, as the country pays (the payee is the sender).
-        details = " ".join(f"{label} {value}." for label, value in view["pay_rows"][1:])
+    # The claim in the netbank (creditor's id and claim number), account and KID, IBAN and
+    # reference number: as the country pays; the payee (the first row) is the sender already.
+    details = " ".join(f"{label} {value}." for label, value in view["pay_rows"][1:])
     base = {
         **view,
         "sms_count": len(c.claims),

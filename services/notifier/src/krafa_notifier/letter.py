@@ -488,7 +488,7 @@ def render_letter_pdf(
     _window(flow, text)
     _info_block(flow, text)
 
-    pdf.set_y(BODY_TOP_MM)
+    pdf.set_y(BODY_TOP_MM - 4)  # the heading may rise into the space under the window
     flow.font("B", 13)
     pdf.set_text_color(*accent)
     flow.paragraph(text.heading, 6)
@@ -747,7 +747,7 @@ def _payment_box(flow: _Flow, text: LetterText, accent: tuple[int, int, int]) ->
     pdf.set_line_width(0.8)
     pdf.line(MARGIN_LEFT_MM + 0.4, top, MARGIN_LEFT_MM + 0.4, y)
     pdf.set_line_width(0.2)
-    pdf.set_y(y + 5)
+    pdf.set_y(y + 3.5)
 
 
 _QR_MM = 24.0

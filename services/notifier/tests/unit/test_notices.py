@@ -37,7 +37,7 @@ SETUP: dict[str, dict[str, Any]] = {
         "payment": {"kind": "bank_claim", "reference": "0133-66-123456", "claimant_id": "4501012340",
                     "claim_bank": "0133", "claim_number": "123456"},
         "registration_no": "450101-2340",
-        "payment_text": "0133-123456",
+        "payment_text": "0133-66-123456",
     },
     "NO": {
         "currency": "NOK",
@@ -55,7 +55,7 @@ SETUP: dict[str, dict[str, Any]] = {
         "currency": "EUR",
         "payment": {"kind": "rf", "reference": "RF18539007547034", "account": "DE89370400440532013000"},
         "registration_no": "HRB 12345",
-        "payment_text": "RF18 5390 0754 7034",
+        "payment_text": "RF18539007547034",
     },
 }  # fmt: skip
 FEE_ID, INTEREST_ID = uuid.uuid4(), uuid.uuid4()
