@@ -471,7 +471,7 @@ async def test_agents_call_queue_and_creditor_templates(
         assert saved.status_code == 201, saved.text
         preview = await client.get(f"/v1/claims/{first.claim_id}/preview", params={"channel": "sms"}, headers=creditor)
         assert preview.status_code == 200, preview.text
-        assert preview.json()["text"] == "Halló Jón Jónsson, 10.390 kr. á reikning 0133-26-012345."
+        assert preview.json()["text"] == "Halló Jón Jónsson, 10.390 kr. á reikning 0159-26-007654."
         assert preview.json()["encoding"] == "UCS-2"
         email_preview = await client.post(
             "/v1/preview",
