@@ -13,7 +13,7 @@ CHAOS_ARGS ?= --repeat 3 --keep-failed .krafa/chaos-failed
 KAFKA_DIR := .krafa-kafka
 KAFKA_STAMP := $(KAFKA_DIR)/libs/.copied
 
-.PHONY: install kafka browser messages screenshots run demo test test-fast test-unit test-integration test-e2e lint fmt typecheck \
+.PHONY: install kafka browser messages screenshots run demo test test-fast test-kafka test-unit test-integration test-e2e lint fmt typecheck \
         schemas asyncapi constraints up down clean bench chaos
 
 install: $(STAMP) $(KAFKA_STAMP)
@@ -64,14 +64,24 @@ demo: install
 # Two workers (pytest-xdist), each file on one worker so a module's stack starts once; every
 # worker has its own PostgreSQL with each service's template database.
 XDIST ?= -n 2 --dist loadfile
+# The layers that run on a three-node Apache Kafka cluster in make test, in one pytest session
+# without workers, so the cluster (three JVMs) starts once (README "Tests" says which layer runs
+# where); make test-kafka KAFKA_TESTS=tests/chaos runs the short chaos run (with the faults only a
+# cluster has) on it.
+KAFKA_TESTS ?= tests/e2e libs/kit/tests/test_kafka_cluster.py
 
-# Everything, as CI runs it (.ci/run).
+# Everything, as CI runs it (.ci/run): all but the e2e suite on the embedded PostgreSQL and Tansu,
+# then the e2e suite and the kit's cluster tests on Apache Kafka.
 test: install lint browser
-	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) --ignore=tests/e2e $(PYTEST_ARGS)
+	KRAFA_TEST_BACKEND=kafka $(BIN)/python -m pytest $(KAFKA_TESTS) $(PYTEST_ARGS)
 
 # Lint, unit and integration tests: everything but the whole-stack e2e runs.
 test-fast: install lint
 	$(BIN)/python -m pytest $(XDIST) -m "not e2e" $(PYTEST_ARGS)
+
+test-kafka: install
+	KRAFA_TEST_BACKEND=kafka $(BIN)/python -m pytest $(KAFKA_TESTS) $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/python -m pytest $(XDIST) -m "not integration and not e2e" $(PYTEST_ARGS)

@@ -30,7 +30,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from krafa.stack import Stack, StackConfig
+from krafa.stack import BrokerKind, Stack, StackConfig
 from krafa_events import ClaimPaid, Topic, UndecodableMessage, decode
 from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
 
@@ -252,6 +252,18 @@ async def _round_trips(bootstrap: str, n: int) -> list[float]:
 
 
 def run(opts: Options) -> Figure:
+    return _run(opts, "embedded")
+
+
+def run_kafka(opts: Options) -> Figure:
+    """The same on a three-node Apache Kafka cluster, the services at Kafka's 500 ms fetch wait."""
+    return _run(opts, "kafka")
+
+
+def _run(opts: Options, broker: BrokerKind) -> Figure:
+    global FETCH_WAIT_MS
+    FETCH_WAIT_MS = 10 if broker == "embedded" else 500
+    key = KEY if broker == "embedded" else f"{KEY}_kafka"
     n = opts.size(150, 25)
     values, component = [], []
     extra: dict[str, list[float]] = {
@@ -261,9 +273,11 @@ def run(opts: Options) -> Figure:
         "payment_to_stop_broker_rtt_p50_ms": [],
     }
     with temp_dir("payment-to-stop") as home:
-        stack = Stack(StackConfig.with_free_ports(home, simulated=False, durable=True))
+        config = StackConfig.with_free_ports(home, simulated=False, durable=True)
+        config.broker = broker
+        stack = Stack(config)
         try:
-            say(f"{KEY}: starting the embedded stack")
+            say(f"{key}: starting the stack on the {broker} broker")
             stack.start()
             for r in range(opts.runs):
                 to_paid, to_stop = asyncio.run(_payments(stack, r, n))
@@ -276,10 +290,11 @@ def run(opts: Options) -> Figure:
                 extra["payment_to_stop_broker_rtt_p50_ms"].append(percentile(rtt, 50) * 1000)
                 p50 = extra["payment_to_stop_p50_ms"][-1]
                 say(
-                    f"{KEY} run {r + 1}: {n} payments, paid and stopped p50 {p50:.1f} ms,"
+                    f"{key} run {r + 1}: {n} payments, paid and stopped p50 {p50:.1f} ms,"
                     f" p99 {values[-1]:.1f} ms; broker round trip p99 {component[-1]:.1f} ms"
                 )
         finally:
             stack.stop()
-    medians = {name: statistics.median(v) for name, v in extra.items()}
-    return Figure(KEY, "ms", n, values, component, "broker produce→consume round trip p99 (ms)", extra=medians)
+    suffix = "" if broker == "embedded" else "_kafka"
+    medians = {name + suffix: statistics.median(v) for name, v in extra.items()}
+    return Figure(key, "ms", n, values, component, "broker produce→consume round trip p99 (ms)", extra=medians)

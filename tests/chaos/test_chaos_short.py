@@ -11,13 +11,19 @@ from pathlib import Path
 
 import pytest
 from krafa.chaos import ChaosOptions, run_chaos
+from krafa.kafka_faults import FAULTS as KAFKA_FAULTS
 from krafa.stack import SERVICES
+from krafa_kit.kafka_cluster import KafkaCluster
+from krafa_kit.testing import BACKEND
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+# On Apache Kafka the run also restarts cluster nodes (JVMs) and starts replicas: longer.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800 if BACKEND == "kafka" else 900)]
 
 
-def test_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
-    report = run_chaos(ChaosOptions(short=True, say=print), keep_logs=tmp_path / "logs")
+def test_short_chaos_run_keeps_every_invariant(tmp_path: Path, stack_kafka: KafkaCluster | None) -> None:
+    # On Apache Kafka (KRAFA_TEST_BACKEND=kafka) the faults only a cluster has run too.
+    options = ChaosOptions(short=True, broker="kafka" if stack_kafka else "embedded", say=print)
+    report = run_chaos(options, keep_logs=tmp_path / "logs", kafka=stack_kafka)
     print(report.render())
     assert report.ok, report.failed
     survived = {fault.name for fault in report.faults}
@@ -27,6 +33,8 @@ def test_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
         "PostgreSQL restart",
         "poison records",
     }
+    if stack_kafka is not None:
+        expected |= set(KAFKA_FAULTS)
     assert expected <= survived, expected - survived
     assert any(name.startswith("SMTP refuses") for name in survived)
     assert any(name.startswith("together:") for name in survived)

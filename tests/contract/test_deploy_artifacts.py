@@ -428,8 +428,9 @@ def test_docker_compose_config() -> None:
         assert service["build"]["args"]["SERVICE"] == name
         assert (ROOT / service["build"].get("context", ".") / "Dockerfile").exists()
         env = service["environment"]
-        assert env["KRAFA_KAFKA_BOOTSTRAP"] == "kafka:9092" and "postgres:5432" in env["KRAFA_DATABASE_URL"]
-        assert {"postgres", "kafka"} <= set(service["depends_on"]), name
+        assert env["KRAFA_KAFKA_BOOTSTRAP"] == "kafka:9092,kafka-2:9092,kafka-3:9092"
+        assert "postgres:5432" in env["KRAFA_DATABASE_URL"]
+        assert {"postgres", "kafka", "kafka-2", "kafka-3"} <= set(service["depends_on"]), name
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^USER (?!root\b)\w+", dockerfile, re.MULTILINE), "the images must run as a non-root user"
     assert "HEALTHCHECK" in dockerfile and "/healthz" in dockerfile
@@ -444,6 +445,35 @@ def test_docker_compose_config() -> None:
     topics = services["kafka-topics"]["command"][0]
     for topic in ("krafa.claims", "krafa.dunning", "krafa.notifications", "krafa.bounces", "krafa.payments"):
         assert topic in topics
+
+
+def test_compose_runs_kafka_as_the_tests_prove_it() -> None:
+    """The three Kafka nodes in docker-compose.yml: the version deploy/kafka/pom.xml pins (the
+    one the tests run), every broker setting of the tested cluster, and the services' Kafka
+    client settings as the tests run them (krafa.stack.kafka_env), one transactional id each."""
+    from krafa.stack import kafka_env
+    from krafa_kit.kafka_cluster import SETTINGS, pinned_version
+
+    version = pinned_version()
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    nodes = {name: s for name, s in services.items() if str(s.get("image", "")).startswith("apache/kafka:")}
+    assert {"kafka", "kafka-2", "kafka-3", "kafka-topics"} == set(nodes)
+    assert {s["image"] for s in nodes.values()} == {f"apache/kafka:{version}"}
+    for number, name in enumerate(("kafka", "kafka-2", "kafka-3"), start=1):
+        env = {k: str(v) for k, v in nodes[name]["environment"].items()}
+        assert env["KAFKA_NODE_ID"] == str(number)
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"
+        for key, value in SETTINGS.items():
+            assert env.get("KAFKA_" + key.upper().replace(".", "_")) == value, f"{name}: {key}"
+    assert "--replication-factor 3" in nodes["kafka-topics"]["command"][0]
+    transactional = set()
+    for name in ("claims-api", "scheduler", "notifier", "bounce-handler", "payments-ingest"):
+        env = {k: str(v) for k, v in services[name]["environment"].items()}
+        expected = kafka_env(name)
+        for key in expected.keys() - {"KRAFA_KAFKA_CONSUMER_GROUP_PREFIX", "KRAFA_KAFKA_TRANSACTIONAL_ID"}:
+            assert env[key] == expected[key], f"{name}: {key}"
+        transactional.add(env["KRAFA_KAFKA_TRANSACTIONAL_ID"])
+    assert len(transactional) == 5, "each service's relay needs a transactional id of its own"
 
 
 def test_runbook_consumer_table_follows_the_registry() -> None:

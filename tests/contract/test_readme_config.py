@@ -44,7 +44,7 @@ MEANING = {
     "clock": "`wall`, or `simulated` (demos) with the three `KRAFA_SIM_*` settings",
     "sim_start": "simulated clock: the simulated time at `KRAFA_SIM_EPOCH`",
     "outbox_batch_size": "outbox rows published per relay round",
-    "outbox_poll_interval_s": "relay poll interval when idle",
+    "outbox_poll_interval_s": "relay poll when idle (NOTIFY at each outbox commit wakes it at once)",
     "outbox_retention_days": "how long published events stay replayable (`krafa outbox replay`)",
     "consumer_batch_size": "records fetched per consumer round",
     "admin_token": "bearer token for `/v1/admin/*`",

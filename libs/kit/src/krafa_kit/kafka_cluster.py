@@ -50,6 +50,16 @@ def kafka_libs() -> Path:
     return path
 
 
+def pinned_version() -> str:
+    """The Kafka version deploy/kafka/pom.xml pins (docker-compose.yml runs the same)."""
+    import re
+
+    found = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", POM.read_text())
+    if found is None:
+        raise RuntimeError(f"no <kafka.version> in {POM}")
+    return found.group(1)
+
+
 def kafka_version() -> str:
     jar = next(kafka_libs().glob("kafka_2.13-*.jar"))
     return jar.stem.removeprefix("kafka_2.13-")
@@ -88,8 +98,14 @@ SETTINGS: dict[str, str] = {
     # A lost node is fenced, and its partitions led elsewhere, within 6 s; a replica that fell
     # behind leaves the ISR within 10 s.
     "broker.session.timeout.ms": "6000",
-    "broker.heartbeat.interval.ms": "1000",
+    "broker.heartbeat.interval.ms": "2000",
     "replica.lag.time.max.ms": "10000",
+    # Idle cost: the active controller writes a no-op record to the metadata log every 5 s
+    # (default 0.5 s, each one replicated to and applied by every node), and followers wait up
+    # to 2 s for new records (the leader answers a waiting fetch as soon as records arrive, so
+    # acks=all latency does not pay for it).
+    "metadata.max.idle.interval.ms": "5000",
+    "replica.fetch.wait.max.ms": "2000",
     # Small machine: few threads, small internal topics and cleaner buffer.
     "num.network.threads": "2",
     "num.io.threads": "2",
@@ -299,6 +315,10 @@ class KafkaCluster:
 
     def _launch(self, node: Node) -> None:
         archive = self._archive
+        libs = kafka_libs()
+        if archive.exists() and archive.stat().st_mtime < max(j.stat().st_mtime for j in libs.glob("*.jar")):
+            # Made from jars copied before the latest `make kafka`: the JVM would ignore it.
+            archive.unlink(missing_ok=True)
         # The first node ever started writes the class-data archive when it stops cleanly.
         dump = None
         if not archive.exists() and node.node_id == 1:

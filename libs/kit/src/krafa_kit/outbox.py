@@ -179,13 +179,15 @@ class OutboxRelay:
             await conn.add_listener(notify_channel(self.db.schema), self._on_notify)
             last_housekeeping = 0.0
             while not self._stopping:
+                # Cleared before the rows are read: a NOTIFY that arrives while a batch is being
+                # published wakes the next wait at once instead of being lost until the poll.
+                self._wake.clear()
                 published = await self._publish_batch(conn)
                 now = time.monotonic()
-                if now - last_housekeeping > 5:
+                if now - last_housekeeping > 30:  # backlog gauges and retention: no hurry
                     await self._housekeeping(conn)
                     last_housekeeping = now
                 if published < self.batch_size:
-                    self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
         finally:

@@ -88,7 +88,8 @@ class ServiceSettings(BaseSettings):
     sim_epoch: float = Field(default=0.0, description="wall time (unix s) at which sim_start held")
     sim_speed: float = Field(default=1.0, description="simulated seconds per wall second")
     outbox_batch_size: int = 500
-    outbox_poll_interval_s: float = 0.5
+    # The relay wakes on the NOTIFY every outbox write sends at commit; the poll only backs that up.
+    outbox_poll_interval_s: float = 5.0
     outbox_retention_days: int = 7
     consumer_batch_size: int = 500
     consume: bool = Field(

@@ -59,6 +59,7 @@ from krafa_events.topics import PARTITIONS
 from krafa_kit.kafka_cluster import KafkaCluster
 from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
 
+from krafa.kafka_faults import run_kafka_faults
 from krafa.sinks.smtp_catcher import FaultMode, read_faults, read_spool, write_fault_mode
 from krafa.stack import BOUNCE_DOMAIN, SCHEMAS, SERVICES, Stack, StackConfig
 
@@ -106,7 +107,9 @@ class ChaosOptions:
         self.seed = self.seed if self.seed is not None else random.SystemRandom().randrange(1 << 30)
         # A step is at least a week (simulated) away from any payment; that week must outlast
         # the broker pause, the longest single fault.
-        self.day_seconds = self.day_seconds or (4.0 if self.short else 6.0)
+        # On Apache Kafka a node restart (a JVM) is one of the faults: a slower day keeps it short.
+        slow = self.broker == "kafka"
+        self.day_seconds = self.day_seconds or ((10.0 if slow else 4.0) if self.short else (15.0 if slow else 6.0))
         self.claims_per_s = self.claims_per_s or (4.0 if self.short else 8.0)
         self.broker_pause_s = self.broker_pause_s or (6.0 if self.short else 30.0)
 
@@ -903,6 +906,8 @@ class Chaos:
             await self.fault("broker unreachable", lambda: self.pause_broker(pause))
             await self.fault("SMTP refuses 30 %, drops 10 %", lambda: self.smtp_faults(8 if short else 30))
             await self.fault("PostgreSQL restart", self.restart_postgres)
+            if self.options.broker == "kafka":
+                await run_kafka_faults(self)  # leader killed, a node stopped, rolling restart, replicas
             await self.wait_ready(SERVICES, 180)
             # The poison of this round must be dead-lettered before the broker (and its DLQs) go.
             batch = self.poisons[-10:]
@@ -1199,7 +1204,11 @@ class Chaos:
 
         def knowable(moment: datetime) -> datetime:
             ends = [end for start, end in spans if start <= moment <= end + LATE_ACT]
-            return max(ends) + LATE_ACT if ends else moment
+            if not ends:
+                return moment
+            # A recovery that falls into the next fault waits for that one's recovery too.
+            later = max(ends) + LATE_ACT
+            return later if later == moment else knowable(later)
 
         closed_at = {claim_id: (how, knowable(at)) for claim_id, (how, at) in closed_at.items()}
         judged = {claim_id: closed for claim_id, closed in closed_at.items() if claim_id not in late}

@@ -478,8 +478,20 @@ class Stack:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGCONT)
 
+    def start_replica(self, service: str, number: int) -> str:
+        """Another replica of `service` (same database schema, consumer group and relay lock) on
+        a port of its own, named `<service>-<number>`; its log is logs/<name>.log."""
+        name = f"{service}-{number}"
+        self.config.ports[name] = free_port()
+        env = self.service_env(service)
+        env["KRAFA_HTTP_PORT"] = str(self.config.ports[name])
+        self._spawn(name, [sys.executable, "-m", module_for(service)], env)
+        return name
+
     def stop(self) -> None:
-        for name in (*SERVICES, "smtp-catcher", "provider-sink", "psp-sink", "idp-sink", "bank-sink"):
+        named = (*SERVICES, "smtp-catcher", "provider-sink", "psp-sink", "idp-sink", "bank-sink")
+        # Replicas started beside the services too (start_replica).
+        for name in (*named, *(n for n in self.processes if n not in named)):
             process = self.processes.get(name)
             if process is not None:
                 stop_process(process)
