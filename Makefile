@@ -68,12 +68,13 @@ XDIST ?= -n 2 --dist loadfile
 # without workers, so the cluster (three JVMs) starts once (README "Tests" says which layer runs
 # where); make test-kafka KAFKA_TESTS=tests/chaos runs the short chaos run (with the faults only a
 # cluster has) on it.
-KAFKA_TESTS ?= tests/e2e libs/kit/tests/test_kafka_cluster.py
+KAFKA_E2E := tests/e2e/test_demo_path.py tests/e2e/test_resilience.py tests/e2e/test_pay_same_minute.py
+KAFKA_TESTS ?= $(KAFKA_E2E) libs/kit/tests/test_kafka_cluster.py
 
-# Everything, as CI runs it (.ci/run): all but the e2e suite on the embedded PostgreSQL and Tansu,
-# then the e2e suite and the kit's cluster tests on Apache Kafka.
+# Everything, as CI runs it (.ci/run): all but the pipeline's e2e tests on the embedded PostgreSQL
+# and Tansu, then those and the kit's cluster tests on Apache Kafka.
 test: install lint browser
-	$(BIN)/python -m pytest $(XDIST) --ignore=tests/e2e $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(addprefix --ignore=,$(KAFKA_E2E)) $(PYTEST_ARGS)
 	KRAFA_TEST_BACKEND=kafka $(BIN)/python -m pytest $(KAFKA_TESTS) $(PYTEST_ARGS)
 
 # Lint, unit and integration tests: everything but the whole-stack e2e runs.
