@@ -394,6 +394,18 @@ def add_broker_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cmd_samples(args: argparse.Namespace) -> int:
+    from krafa.samples import write_samples
+
+    index = write_samples(Path(args.dir), png=not args.no_png)
+    over = [i for i in index if i["sms_segments"] > 2]
+    gsm = sum(1 for i in index if i["sms_encoding"] == "GSM-7")
+    what = "email text + HTML, SMS, PDF letter" + ("" if args.no_png else " + PNG")
+    print(f"wrote {len(index)} samples ({what}) to {args.dir}")
+    print(f"SMS: {gsm} in GSM-7, the rest UCS-2; over two segments: {len(over)}")
+    return 1 if over else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="krafa", description="Krafa debt-collection pipeline")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -492,6 +504,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     screens.add_argument("dir", nargs="?", default=".krafa/screenshots")
     screens.set_defaults(func=cmd_screenshots)
+
+    samples = sub.add_parser(
+        "samples", help="render every notice kind in every language (email, SMS, PDF letter and its PNG) into DIR"
+    )
+    samples.add_argument("dir")
+    samples.add_argument("--no-png", action="store_true", help="skip the letters' page images")
+    samples.set_defaults(func=cmd_samples)
 
     service = sub.add_parser("service", help="run one service alone (how containers run them)")
     service.add_argument("name", choices=SERVICES)
