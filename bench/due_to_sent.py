@@ -41,7 +41,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from krafa.stack import SERVICES, Stack, StackConfig
-from krafa_scheduler.domain import is_business_day
+from krafa_law import calendar, jurisdiction
 
 from bench.common import Figure, Options, percentile, reminders, say, temp_dir
 
@@ -108,6 +108,7 @@ class Api:
             json={"name": name, "country": "IS", "currency": "ISK", "slip_fee_minor": 390},
         )
         response.raise_for_status()
+        await self.stack.use_policy(self.client, response.json()["creditor_id"])  # step 1 the day after due
         self.key = {"Authorization": f"Bearer {response.json()['api_key']}"}
 
     async def claims(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -143,7 +144,8 @@ def claim_body(run: str, i: int, due: date, offset: int, email: str) -> dict[str
 def unshifted(due: date) -> bool:
     """A due date the scheduler keeps (a business day) whose step-1 day is one too, so every
     timer is 09:00 local on the next day: no weekend or holiday shift, no window delay."""
-    return is_business_day(due, COUNTRY) and is_business_day(due + timedelta(days=1), COUNTRY)
+    cal = calendar(jurisdiction(COUNTRY))
+    return cal.is_business_day(due) and cal.is_business_day(due + timedelta(days=1))
 
 
 def next_due_date(stack: Stack, after: date | None) -> date:

@@ -28,8 +28,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from krafa.stack import BrokerKind, Stack, StackConfig
 from krafa_events import ClaimPaid, ReminderDue, ReminderSent, Topic, UndecodableMessage, decode
 from krafa_events.topics import PARTITIONS
+from krafa_law import calendar, jurisdiction
 from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
-from krafa_scheduler.domain import is_business_day
 
 from bench.common import Figure, Options, say, temp_dir
 
@@ -67,7 +67,7 @@ def _claim(run: str, i: int, due: date) -> dict[str, Any]:
 def _overdue_due_date(today: date) -> date:
     """A due date whose step-1 day (due + 1) is a business day already past: step 1 fires now."""
     due = today - timedelta(days=3)
-    while not is_business_day(due + timedelta(days=1), "IS"):
+    while not calendar(jurisdiction("IS")).is_business_day(due + timedelta(days=1)):
         due -= timedelta(days=1)
     return due
 
@@ -139,6 +139,7 @@ async def _creditor(client: httpx.AsyncClient, stack: Stack, name: str) -> dict[
         json={"name": name, "country": "IS", "currency": "ISK", "default_language": "is"},
     )
     response.raise_for_status()
+    await stack.use_policy(client, response.json()["creditor_id"])  # step 1: a reminder the day after due
     return {"Authorization": f"Bearer {response.json()['api_key']}"}
 
 

@@ -66,7 +66,7 @@ REGISTRY: tuple[EventSpec, ...] = (
     EventSpec(ClaimPaid, CLAIMS_API, (SCHEDULER, NOTIFIER, PAYMENTS_INGEST)),
     EventSpec(DueDatePassed, SCHEDULER, (CLAIMS_API,)),
     EventSpec(ReminderDue, SCHEDULER, (NOTIFIER, CLAIMS_API)),
-    EventSpec(ReminderSent, NOTIFIER, (CLAIMS_API, BOUNCE_HANDLER, WEB)),
+    EventSpec(ReminderSent, NOTIFIER, (CLAIMS_API, BOUNCE_HANDLER, WEB, SCHEDULER)),
     EventSpec(DeliveryFailed, NOTIFIER, (CLAIMS_API,)),
     EventSpec(EmailBounced, BOUNCE_HANDLER, (NOTIFIER, CLAIMS_API)),
     EventSpec(PaymentReceived, PAYMENTS_INGEST, (CLAIMS_API,)),
@@ -86,7 +86,7 @@ REGISTRY: tuple[EventSpec, ...] = (
     EventSpec(ClaimEscalated, SCHEDULER, (CLAIMS_API, PAYMENTS_INGEST)),
     EventSpec(ClaimWatchStarted, SCHEDULER, (CLAIMS_API,)),
     EventSpec(ReminderDelivered, NOTIFIER, (CLAIMS_API,)),
-    EventSpec(CallOutcomeRecorded, NOTIFIER, (CLAIMS_API, SCHEDULER)),
+    EventSpec(CallOutcomeRecorded, NOTIFIER, (CLAIMS_API,)),
     EventSpec(ClaimBalanceChanged, CLAIMS_API, (PAYMENTS_INGEST, SCHEDULER, NOTIFIER)),
 )
 

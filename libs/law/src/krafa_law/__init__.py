@@ -11,6 +11,7 @@ the shipped packs once.
 
 from krafa_law import rates, windows
 from krafa_law.calendar import Calendar, calendar, holiday_country
+from krafa_law.calendar import preload as calendar_preload
 from krafa_law.notices import ELEMENTS, Element
 from krafa_law.packs import (
     CallRetry,
@@ -39,6 +40,7 @@ __all__ = [
     "NoticeKind",
     "RateRow",
     "calendar",
+    "calendar_preload",
     "dated_value",
     "holiday_country",
     "jurisdiction",

@@ -124,6 +124,9 @@ class NoticeKind(Model):
         description="no later step (but the creditor's own notice) before this many days after the notice was "
         "actually sent, nor before its pay-by date has passed",
     )
+    business_days_only: bool = Field(
+        default=False, description="goes out on business days only (not on a Sunday, a holiday or after a half day)"
+    )
     fee_rules: tuple[str, ...] = Field(default=(), description="fee rules a notice of this kind may book")
     required: tuple[str, ...] = Field(default=(), description="elements (krafa_law.notices.Element) it must render")
     source: str = ""
@@ -143,6 +146,8 @@ class NoticeKind(Model):
 
 class Jurisdiction(Model):
     code: str = Field(min_length=2, max_length=2)
+    language: str = Field(default="en", description="the language a debtor here is written to unless known otherwise")
+    time_zone: str = Field(default="UTC", description="the debtor's time zone unless known otherwise")
     holidays: str = Field(description="country code for the `holidays` package (ECB: the TARGET calendar)")
     half_days_closed: bool = Field(
         default=False,

@@ -45,13 +45,16 @@ def _intersect(a: list[Span], b: list[Span]) -> list[Span]:
 _SPANS: dict[tuple[object, ...], list[Span]] = {}
 
 
-def spans(pack: Jurisdiction, cal: Calendar, channels: tuple[Channel, ...], day: date) -> list[Span]:
-    """The local times of `day` inside the windows of every one of `channels` (cached: packs are
-    static)."""
-    key = (pack.code, cal, channels, day)
+def spans(
+    pack: Jurisdiction, cal: Calendar, channels: tuple[Channel, ...], day: date, business_days_only: bool = False
+) -> list[Span]:
+    """The local times of `day` inside the windows of every one of `channels` — none at all on a
+    day that is no business day when `business_days_only` (a legal notice) — cached: packs are
+    static."""
+    key = (pack.code, cal, channels, day, business_days_only)
     hit = _SPANS.get(key)
     if hit is None:
-        hit = [WHOLE_DAY]
+        hit = [WHOLE_DAY] if not business_days_only or cal.is_business_day(day) else []
         for channel in channels:
             hit = _intersect(hit, _intervals(pack, cal, channel, day))
         if len(_SPANS) > 50_000:
@@ -60,10 +63,17 @@ def spans(pack: Jurisdiction, cal: Calendar, channels: tuple[Channel, ...], day:
     return hit
 
 
-def in_window(pack: Jurisdiction, cal: Calendar, channels: tuple[Channel, ...], moment: datetime, tz: ZoneInfo) -> bool:
+def in_window(
+    pack: Jurisdiction,
+    cal: Calendar,
+    channels: tuple[Channel, ...],
+    moment: datetime,
+    tz: ZoneInfo,
+    business_days_only: bool = False,
+) -> bool:
     local = moment.astimezone(tz)
     t = local.time().replace(tzinfo=None)
-    return any(s <= t < e for s, e in spans(pack, cal, channels, local.date()))
+    return any(s <= t < e for s, e in spans(pack, cal, channels, local.date(), business_days_only))
 
 
 def next_window(
@@ -73,17 +83,19 @@ def next_window(
     moment: datetime,
     tz: ZoneInfo,
     prefer: time | None = None,
+    business_days_only: bool = False,
 ) -> datetime:
-    """The earliest moment at or after `moment` inside the windows of every channel; on a later
-    day, at `prefer` (the step's time of day) when the window allows it. A pack that leaves no
-    window within SEARCH_DAYS returns `moment` rather than stall forever."""
-    if not channels:
+    """The earliest moment at or after `moment` inside the windows of every channel (and on a
+    business day, when `business_days_only`); on a later day, at `prefer` (the step's time of
+    day) when the window allows it. A pack that leaves no window within SEARCH_DAYS returns
+    `moment` rather than stall forever."""
+    if not channels and not business_days_only:
         return moment
     local = moment.astimezone(tz)
     now_t = local.time().replace(tzinfo=None)
     for offset in range(SEARCH_DAYS):
         day = local.date() + timedelta(days=offset)
-        for start, end in spans(pack, cal, channels, day):
+        for start, end in spans(pack, cal, channels, day, business_days_only):
             if offset == 0 and now_t >= start:
                 if now_t < end:
                     return moment

@@ -104,9 +104,9 @@ async def record_outcome(
         if row["status"] == "done" or (row["status"] == "claimed" and agent and row["claimed_by"] != agent):
             raise CallTaskConflict(f"the task is {row['status']}" + (f" by {row['claimed_by']}" if agent else ""))
         result = RecordedOutcome("done", None)
-        if outcome == "no_answer" and row["attempts"] + 1 < calls.MAX_ATTEMPTS:
+        time_zone, country = _where(row)
+        if outcome == "no_answer" and row["attempts"] + 1 < calls.max_attempts(country):
             # Morning unanswered → the afternoon window; afternoon → the next calling morning.
-            time_zone, country = _where(row)
             window = calls.retry_window(now, time_zone=time_zone, country=country)
             await repository.reschedule_call_task(uow.conn, task_id, window.opens_at, window.closes_at, attempted=True)
             result = RecordedOutcome("open", window.opens_at)

@@ -16,7 +16,7 @@ from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 from pydantic import BaseModel, ConfigDict, Field
 
-from krafa_scheduler import kpi, policy, repository, service
+from krafa_scheduler import domain, kpi, policy, repository, service
 from krafa_scheduler.handlers import make_routes
 from krafa_scheduler.policy import Policy
 from krafa_scheduler.settings import Settings
@@ -101,6 +101,32 @@ class ScheduleOut(_Open):
     steps: list[PlannedStepOut] = Field(description="empty unless the timeline is active")
 
 
+class PlanIn(BaseModel):
+    """A claim that does not exist yet, to preview a policy on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    country: str = Field(pattern="^[A-Za-z]{2}$", description="the jurisdiction; any but IS, NO, EE: the EU pack")
+    amount_minor: int = Field(gt=0, le=10**15, description="the principal in integer minor units")
+    currency: str = Field(pattern="^[A-Z]{3}$")
+    due_date: date
+    final_due_date: date | None = Field(default=None, description="eindagi; default: the due date")
+    policy: str | None = Field(
+        default=None, max_length=80, description="a shipped policy, `key` or `key@version`; default: the pack's"
+    )
+    customer_class: str = Field(default="regular", max_length=40)
+    debtor_kind: Literal["person", "company"] = "person"
+    pays_on: date | None = Field(default=None, description="the claim is paid in full that day")
+    watch_rounds: int = Field(default=2, ge=0, le=12)
+
+
+class PlanOut(_Open):
+    jurisdiction: str
+    policy: str
+    time_zone: str
+    steps: list[PlannedStepOut]
+
+
 class PolicyPut(BaseModel):
     creditor_id: UUID
     department: str | None
@@ -121,18 +147,26 @@ class ClockOut(BaseModel):
 
 POLICY_EXAMPLES: dict[str, Any] = {
     "gentle": {
-        "summary": "a friendly email 3 days after the due date, a firm one with the slip fee 10 days later",
+        "summary": "a friendly SMS and email 3 days after the due date, the collection warning 10 days after eindagi",
         "value": {
             "key": "gentle",
             "jurisdiction": "IS",
             "steps": [
-                {"name": "friendly", "when": {"after": "due_date", "days": 3}, "channels": ["email"]},
                 {
-                    "name": "firm",
-                    "when": {"after": "previous", "days": 10},
-                    "channels": ["email", "sms"],
+                    "name": "friendly",
+                    "notice": "aminning",
+                    "when": {"after": "due_date", "days": 3},
+                    "channels": ["sms", "email"],
+                },
+                {
+                    "name": "warning",
+                    "notice": "innheimtuvidvorun",
+                    "when": {"after": "final_due_date", "days": 10},
+                    "channels": ["email"],
+                    "fallbacks": {"email": ["letter"]},
                     "tone": "firm",
-                    "fees": [{"kind": "slip_fee", "rule": "slip_fee"}],
+                    "pay_within_days": 10,
+                    "fees": [{"kind": "collection_fee", "rule": "collection_warning"}],
                 },
             ],
         },
@@ -141,28 +175,17 @@ POLICY_EXAMPLES: dict[str, Any] = {
 
 
 def check_policy(candidate: Policy) -> list[dict[str, str]]:
-    """What the models cannot see alone: the jurisdiction pack and its fee rules must exist."""
-    errors: list[dict[str, str]] = []
+    """What the models cannot see alone: the jurisdiction pack must exist, and the policy must
+    keep its law (policy.problems)."""
     packs = policy.jurisdictions()
     if candidate.jurisdiction.upper() not in packs:
-        errors.append(
+        return [
             {
                 "pointer": "/jurisdiction",
                 "detail": f"no jurisdiction pack {candidate.jurisdiction!r}; have {sorted(packs)}",
             }
-        )
-        return errors
-    pack = packs[candidate.jurisdiction.upper()]
-    for i, step in enumerate(candidate.steps):
-        kinds = [f.kind for f in step.fees]
-        if len(set(kinds)) != len(kinds):
-            errors.append({"pointer": f"/steps/{i}/fees", "detail": "one fee per kind and step"})
-        for j, fee in enumerate(step.fees):
-            if fee.rule is not None and fee.rule not in pack.fees:
-                errors.append(
-                    {"pointer": f"/steps/{i}/fees/{j}/rule", "detail": f"{pack.code} has no fee rule {fee.rule!r}"}
-                )
-    return errors
+        ]
+    return policy.problems(candidate, packs[candidate.jurisdiction.upper()])
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
@@ -287,6 +310,41 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         if jurisdiction is None:
             raise Problem(404, "Not Found", "no policy of this creditor; pass ?jurisdiction= for the default")
         return {"source": "shipped", "policy": json.loads(policy.default_policy(jurisdiction).model_dump_json())}
+
+    @app.post(
+        "/v1/plan",
+        tags=["timelines"],
+        summary="Dry run of a hypothetical claim: each step's local time, notice kind, channels, pay-by, fees, "
+        "interest, the total the debtor is told and the gap since the previous contact",
+        dependencies=[Depends(operator)],
+        responses=problems(401, 422),
+        response_model=PlanOut,
+    )
+    async def plan(body: PlanIn) -> dict[str, Any]:
+        pack = policy.jurisdiction(body.country)
+        if body.final_due_date is not None and body.final_due_date < body.due_date:
+            raise Problem(422, "Invalid claim", "the final due date cannot be before the due date")
+        shipped = policy.shipped_policies() | policy.shipped_policy_versions()
+        pol = policy.default_policy(pack.code) if body.policy is None else shipped.get(body.policy)
+        if pol is None or policy.jurisdiction(pol.jurisdiction).code != pack.code:
+            raise Problem(422, "Unknown policy", f"no shipped {pack.code} policy {body.policy!r}")
+        ctx = domain.hypothetical(
+            pack,
+            pol,
+            amount_minor=body.amount_minor,
+            currency=body.currency,
+            due=body.due_date,
+            final_due=body.final_due_date,
+            customer_class=body.customer_class,
+            debtor_kind=body.debtor_kind,
+        )
+        steps = domain.preview(ctx, pays_on=body.pays_on, watch_rounds=body.watch_rounds)
+        return {
+            "jurisdiction": pack.code,
+            "policy": pol.ref,
+            "time_zone": ctx.claim.time_zone,
+            "steps": [p.as_json(body.currency) for p in steps],
+        }
 
     @app.get(
         "/v1/clock",

@@ -1,17 +1,17 @@
 """What the scheduler does with each event it consumes: plan a timeline for a new claim, stop it
-when the claim is paid, cancelled or written off, pause it (dispute, hold, instalment plan) and
-re-plan it (resolution, release, deferral, amendment, a debtor's new time zone)."""
+when the claim is paid, cancelled or written off, pause it (dispute, hold, instalment plan),
+re-plan it (resolution, release, deferral, amendment, a debtor's new time zone) and count a
+notice's gap from its actual send (ReminderSent). An unanswered call is retried by the
+notifier's call queue alone (krafa_law.windows.call_retry), not here."""
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
 from typing import Any
 
-from krafa_events import Channel, DecodedEvent, Event
+from krafa_events import DecodedEvent, Event
 from krafa_events.catalog import (
-    CallOutcomeRecorded,
     ClaimAmended,
     ClaimBalanceChanged,
     ClaimCancelled,
@@ -25,6 +25,7 @@ from krafa_events.catalog import (
     ClaimReleased,
     ClaimWrittenOff,
     DebtorUpdated,
+    ReminderSent,
 )
 from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler
@@ -162,48 +163,14 @@ def make_routes(clock: Clock) -> dict[type[Event], Handler]:
         if payments != (json.loads(row["payments"]) if isinstance(row["payments"], str) else row["payments"]):
             await repository.update_timeline(uow.conn, row["claim_id"], {"payments": payments})
 
-    async def on_call_outcome(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+    async def on_reminder_sent(uow: UnitOfWork, envelope: DecodedEvent) -> None:
         event = envelope.event
-        assert isinstance(event, CallOutcomeRecorded)
-        if event.outcome != "no_answer" or not event.claim_ids:
-            return
-        row = await repository.get_timeline(uow.conn, event.claim_ids[0])
-        if row is None or row["status"] != "active":
-            return
-        pol = await service.policy_of(uow.conn, row)
-        ids = tuple(sorted(event.claim_ids))
-        number = next(
-            (
-                i + 1
-                for i, step in enumerate(pol.steps)
-                if step.kind == "call" and domain.reminder_id(ids, i + 1) == event.reminder_id
-            ),
-            None,
-        )
-        if number is None:
-            return  # not a planned call (an afternoon retry itself): no second retry
-        ctx = service.context_of(row, pol)
-        local = event.recorded_at.astimezone(ctx.tz)
-        if local.hour >= 12:
-            return
-        retry_at = datetime.combine(local.date(), service.AFTERNOON, tzinfo=ctx.tz)
-        if not domain.in_window(ctx, (Channel.CALL,), retry_at):
-            return
-        step = pol.steps[number - 1]
-        await repository.add_call_retry(
-            uow.conn,
-            {
-                "reminder_id": domain.afternoon_retry_id(event.reminder_id),
-                "creditor_id": event.creditor_id,
-                "debtor_id": event.debtor_id,
-                "claim_ids": list(ids),
-                "step": number,
-                "template": step.template,
-                "tone": step.tone,
-                "currency": row["currency"],
-                "due_at": retry_at,
-            },
-        )
+        assert isinstance(event, ReminderSent)
+        # Gaps after a notice count from its actual send: each claim it was about learns it.
+        for claim_id in sorted(event.claim_ids):
+            row = await repository.get_timeline(uow.conn, claim_id, lock=True)
+            if row is not None and row["status"] in LIVE:
+                await service.record_send(uow.conn, row, event.step, event.sent_at, clock.now())
 
     async def on_debtor_updated(uow: UnitOfWork, envelope: DecodedEvent) -> None:
         event = envelope.event
@@ -235,6 +202,6 @@ def make_routes(clock: Clock) -> dict[type[Event], Handler]:
         ClaimAmended: on_claim_amended,
         ClaimInstalmentPlanAgreed: on_instalment_plan,
         ClaimBalanceChanged: on_balance_changed,
-        CallOutcomeRecorded: on_call_outcome,
+        ReminderSent: on_reminder_sent,
         DebtorUpdated: on_debtor_updated,
     }

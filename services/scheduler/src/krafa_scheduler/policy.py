@@ -69,24 +69,77 @@ class Conditions(Model):
     no_contact_days: int = Field(default=0, ge=0, description="skip if the debtor was contacted this recently")
 
 
+Fallbacks = dict[Channel, tuple[Channel, ...]]
+
+
+def _check_channels(channels: tuple[Channel, ...], fallbacks: Fallbacks) -> None:
+    if len(set(channels)) != len(channels):
+        raise ValueError("each channel once per step")
+    for channel, instead in fallbacks.items():
+        if channel not in channels:
+            raise ValueError(f"fallbacks for {channel.value!r}, which the step does not send on")
+        if set(instead) & set(channels) or channel in instead or len(set(instead)) != len(instead):
+            raise ValueError(f"the fallbacks of {channel.value!r} repeat a channel the step already uses")
+
+
+class WatchContact(Model):
+    """One contact of claim watch's cadence: the rounds take the contacts in turn, each `days`
+    after the round before (the first round when the step falls due)."""
+
+    channels: tuple[Channel, ...] = Field(min_length=1)
+    fallbacks: Fallbacks = {}
+    notice: str | None = None
+    template: str = "claim_watch"
+    days: int = Field(ge=1, le=3650, description="days after the previous round")
+
+    @model_validator(mode="after")
+    def _channels(self) -> WatchContact:
+        _check_channels(self.channels, self.fallbacks)
+        if Channel.CALL in self.channels and self.channels != (Channel.CALL,):
+            raise ValueError("a call is a contact of its own: channels ['call']")
+        return self
+
+
 class Step(Model):
     name: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
     kind: StepKind = "reminder"
     when: When
-    channels: tuple[Channel, ...] = (Channel.EMAIL, Channel.LETTER)
+    notice: str | None = Field(
+        default=None,
+        description="the jurisdiction pack's notice kind this contact is (its legal form, days to pay, gap to the "
+        "next step, the fees it may carry); only a step with a notice kind books fees",
+    )
+    channels: tuple[Channel, ...] = Field(
+        default=(Channel.EMAIL,), description="every channel is a delivery of its own (e.g. ['sms', 'email'])"
+    )
+    fallbacks: Fallbacks = Field(
+        default={}, description="per channel, where its delivery goes when the channel cannot carry it, in order"
+    )
     template: str = "reminder"
     tone: Literal["friendly", "firm", "final"] = "friendly"
     fees: tuple[Fee, ...] = ()
-    pay_within_days: int | None = Field(default=None, ge=1, le=365)
+    pay_within_days: int | None = Field(
+        default=None, ge=1, le=365, description="days to pay from the send; at least the notice kind's minimum"
+    )
     conditions: Conditions = Conditions()
     cc: tuple[str, ...] = ()
     bcc: tuple[str, ...] = ()
     # A late friendly step is pointless once the next step is due as well; a legally required
     # one (a collection warning before handover) must never be skipped.
     skippable: bool = False
-    # claim_watch: how often the debtor is contacted, and the creditor's share of recoveries.
+    # claim_watch: the contacts' cadence (empty: `channels` every `interval_days`), and the
+    # creditor's share of recoveries.
+    cadence: tuple[WatchContact, ...] = ()
     interval_days: int = Field(default=30, ge=1)
     creditor_share_pct: int = Field(default=50, ge=0, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_delivery(cls, data: object) -> object:
+        # A step that names no channels goes by email, by letter where email cannot reach.
+        if isinstance(data, dict) and "channels" not in data and "fallbacks" not in data:
+            return {**data, "fallbacks": {Channel.EMAIL: (Channel.LETTER,)}}
+        return data
 
     @model_validator(mode="after")
     def _channels(self) -> Step:
@@ -94,7 +147,38 @@ class Step(Model):
             raise ValueError("a debtor-facing step needs at least one channel")
         if self.kind == "call" and self.channels != (Channel.CALL,):
             raise ValueError("a call step has channels ['call']")
+        if self.kind in ("creditor_notice", "handover") and (self.notice or self.fees):
+            raise ValueError(f"a {self.kind} step is no contact with the debtor: no notice kind, no fees")
+        if self.cadence and self.kind != "claim_watch":
+            raise ValueError("only claim watch has a cadence")
+        _check_channels(self.channels, self.fallbacks)
         return self
+
+    def chain(self, channel: Channel) -> tuple[Channel, ...]:
+        """One delivery's channels in order: the channel, then its fallbacks."""
+        return (channel, *self.fallbacks.get(channel, ()))
+
+    def watch_round(self, watch_round: int) -> Step:
+        """Claim watch: the step as round `watch_round` (1, 2, …) sends it — that round's
+        contact of the cadence."""
+        if not self.cadence or watch_round < 1:
+            return self
+        index = (watch_round - 1) % len(self.cadence)
+        key = (id(self), index)
+        hit = _ROUNDS.get(key)
+        if hit is None:
+            contact = self.cadence[index]
+            update = {
+                "channels": contact.channels,
+                "fallbacks": contact.fallbacks,
+                "notice": contact.notice,
+                "template": contact.template,
+            }
+            hit = _ROUNDS[key] = (self.model_copy(update=update), self)  # holding self pins its id
+        return hit[0]
+
+
+_ROUNDS: dict[tuple[int, int], tuple[Step, Step]] = {}
 
 
 class BudgetRule(Model):
@@ -131,6 +215,52 @@ class Policy(Model):
     @property
     def ref(self) -> str:
         return f"{self.key}@{self.version}"
+
+
+def problems(pol: Policy, pack: Jurisdiction) -> list[dict[str, str]]:
+    """What the models cannot see alone — the policy against its jurisdiction pack, as JSON
+    pointers with a reason: every notice kind exists, a fee is booked only by a notice whose kind
+    allows the fee's rule, the days to pay reach the kind's legal minimum, and the channels may
+    carry the kind (a written notice on a written channel)."""
+    out: list[dict[str, str]] = []
+
+    def add(pointer: str, detail: str) -> None:
+        out.append({"pointer": pointer, "detail": detail})
+
+    for i, step in enumerate(pol.steps):
+        at = f"/steps/{i}"
+        kinds = [f.kind for f in step.fees]
+        if len(set(kinds)) != len(kinds):
+            add(f"{at}/fees", "one fee per kind and step")
+        contacts = [(at, step.notice, step.channels, step.fallbacks)] + [
+            (f"{at}/cadence/{j}", c.notice, c.channels, c.fallbacks) for j, c in enumerate(step.cadence)
+        ]
+        for where, notice, channels, fallbacks in contacts:
+            if notice is None:
+                continue
+            kind = pack.notice_kinds.get(notice)
+            if kind is None:
+                add(f"{where}/notice", f"{pack.code} has no notice kind {notice!r}; have {sorted(pack.notice_kinds)}")
+                continue
+            used = set(channels) | {c for chain in fallbacks.values() for c in chain}
+            wrong = sorted(c.value for c in used if c not in kind.channels)
+            if wrong:
+                add(f"{where}/channels", f"a {notice} cannot go by {', '.join(wrong)}")
+        for j, fee in enumerate(step.fees):
+            if fee.rule is None:
+                add(f"{at}/fees/{j}/rule", "a fee names the pack's fee rule that allows and caps it")
+            elif fee.rule not in pack.fees:
+                add(f"{at}/fees/{j}/rule", f"{pack.code} has no fee rule {fee.rule!r}")
+            elif step.notice is None:
+                add(f"{at}/fees/{j}", "only a step with a notice kind books fees")
+            elif step.notice in pack.notice_kinds and fee.rule not in pack.notice(step.notice).fee_rules:
+                add(f"{at}/fees/{j}/rule", f"a {step.notice} may not carry a {fee.rule} fee")
+        if step.notice in pack.notice_kinds:
+            kind = pack.notice(step.notice)
+            if step.pay_within_days is not None and step.pay_within_days < kind.min_days_to_pay:
+                basis = kind.legal_basis or kind.source
+                add(f"{at}/pay_within_days", f"a {step.notice} gives at least {kind.min_days_to_pay} days ({basis})")
+    return out
 
 
 def _read(path: Path) -> object:

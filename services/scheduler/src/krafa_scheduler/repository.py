@@ -16,7 +16,7 @@ WRITABLE = frozenset(
         "amount_minor", "payments", "due_date", "final_due_date", "time_zone", "debtor_country", "customer_class",
         "debtor_kind", "policy_creditor", "policy_key", "policy_version", "step", "next_action_at", "status",
         "stop_reason", "last_fired_at", "watch_round", "fees", "free_reminders", "shift_s", "pause_reason",
-        "instalments", "currency",
+        "instalments", "currency", "notice_step", "notice_due_at", "notice_sent_at", "notice_pay_by",
     }
 )  # fmt: skip
 # jsonb parameters take Python values: the pool's codec encodes them (krafa_kit.db).
@@ -105,11 +105,14 @@ async def save_sweep(conn: asyncpg.Connection, updates: list[dict[str, Any]]) ->
         "UPDATE timelines t SET step = u.step, next_action_at = u.next_at, status = u.status,"
         " last_fired_at = u.last_fired_at, watch_round = u.watch_round, fees = u.fees::jsonb,"
         " free_reminders = u.free_reminders, shift_s = u.shift_s, pause_reason = u.pause_reason,"
-        " instalments = u.instalments::jsonb, interest_booked_minor = u.interest_booked, updated_at = now()"
+        " instalments = u.instalments::jsonb, interest_booked_minor = u.interest_booked,"
+        " notice_step = u.notice_step, notice_due_at = u.notice_due_at, notice_sent_at = u.notice_sent_at,"
+        " notice_pay_by = u.notice_pay_by, updated_at = now()"
         " FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::int[],"
-        " $7::text[], $8::int[], $9::bigint[], $10::text[], $11::text[], $12::bigint[])"
+        " $7::text[], $8::int[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], $13::int[],"
+        " $14::timestamptz[], $15::timestamptz[], $16::date[])"
         " AS u(claim_id, step, next_at, status, last_fired_at, watch_round, fees, free_reminders, shift_s,"
-        " pause_reason, instalments, interest_booked)"
+        " pause_reason, instalments, interest_booked, notice_step, notice_due_at, notice_sent_at, notice_pay_by)"
         " WHERE t.claim_id = u.claim_id",
         [u["claim_id"] for u in updates],
         [u["step"] for u in updates],
@@ -123,6 +126,10 @@ async def save_sweep(conn: asyncpg.Connection, updates: list[dict[str, Any]]) ->
         [u["pause_reason"] for u in updates],
         [None if u["instalments"] is None else json.dumps(u["instalments"]) for u in updates],
         [u["interest_booked_minor"] for u in updates],
+        [u["notice_step"] for u in updates],
+        [u["notice_due_at"] for u in updates],
+        [u["notice_sent_at"] for u in updates],
+        [u["notice_pay_by"] for u in updates],
     )
 
 
@@ -232,42 +239,3 @@ async def policy_version(conn: asyncpg.Connection, creditor_id: UUID, key: str, 
         version,
     )
     return value
-
-
-# -- call retries ----------------------------------------------------------------------------
-
-
-async def add_call_retry(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
-    await conn.execute(
-        "INSERT INTO call_retries (reminder_id, creditor_id, debtor_id, claim_ids, step, template, tone, currency,"
-        " due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (reminder_id) DO NOTHING",
-        values["reminder_id"],
-        values["creditor_id"],
-        values["debtor_id"],
-        values["claim_ids"],
-        values["step"],
-        values["template"],
-        values["tone"],
-        values["currency"],
-        values["due_at"],
-    )
-
-
-async def claim_due_retries(conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch(
-            "SELECT * FROM call_retries WHERE fired_at IS NULL AND due_at <= $1"
-            " ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-            now,
-            limit,
-        )
-    )
-
-
-async def mark_retries_fired(conn: asyncpg.Connection, ids: list[UUID], now: datetime) -> None:
-    await conn.execute("UPDATE call_retries SET fired_at = $2 WHERE reminder_id = ANY($1::uuid[])", ids, now)
-
-
-async def active_statuses(conn: asyncpg.Connection, claim_ids: list[UUID]) -> dict[UUID, str]:
-    rows = await conn.fetch("SELECT claim_id, status FROM timelines WHERE claim_id = ANY($1::uuid[])", claim_ids)
-    return {r["claim_id"]: r["status"] for r in rows}

@@ -25,6 +25,7 @@ from krafa_events.catalog import (
     ClaimEscalated,
     ClaimWatchStarted,
     CreditorNoticeDue,
+    DeliveryPlan,
     DueDatePassed,
     FeeCharged,
     ReminderDue,
@@ -39,7 +40,7 @@ from krafa_scheduler.policy import Policy
 log = logging.getLogger(__name__)
 
 CONTACT_LOOKBACK = timedelta(days=60)
-AFTERNOON = time(14, 0)
+AWAITING_SEND = "awaiting_send"
 _creditor_policies: dict[tuple[UUID, str, int], Policy] = {}
 
 
@@ -82,6 +83,10 @@ def cursor_of(row: Any) -> domain.Cursor:
         free_reminders=row["free_reminders"],
         shift_s=row["shift_s"],
         interest_booked_minor=row.get("interest_booked_minor", 0),
+        notice_step=row.get("notice_step"),
+        notice_due_at=row.get("notice_due_at"),
+        notice_sent_at=row.get("notice_sent_at"),
+        notice_pay_by=row.get("notice_pay_by"),
     )
 
 
@@ -135,8 +140,11 @@ async def contacts_of(
 
 def _plan_fields(nxt: domain.Next | None) -> dict[str, Any]:
     if nxt is None:
-        return {"next_action_at": None, "status": "completed"}
-    return {"next_action_at": nxt.at, "status": "active", "shift_s": nxt.shift_s}
+        return {"next_action_at": None, "status": "completed", "pause_reason": None}
+    if nxt.awaiting_send:
+        # Held by a notice the notifier has not reported sent: ReminderSent re-plans it.
+        return {"next_action_at": None, "status": "active", "shift_s": nxt.shift_s, "pause_reason": AWAITING_SEND}
+    return {"next_action_at": nxt.at, "status": "active", "shift_s": nxt.shift_s, "pause_reason": None}
 
 
 # -- planning and re-planning ----------------------------------------------------------------
@@ -172,6 +180,10 @@ async def plan(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> None:
         "shift_s": 0,
         "last_fired_at": None,
         "interest_booked_minor": 0,
+        "notice_step": None,
+        "notice_due_at": None,
+        "notice_sent_at": None,
+        "notice_pay_by": None,
     }
     contacts = await contacts_of(uow.conn, {(event.creditor_id, event.debtor_id)}, now)
     # Planning never starts before the claim exists: a claim posted late starts dunning now.
@@ -202,7 +214,6 @@ async def replan(
         **(changes or {}),
         **_plan_fields(domain.plan_next(context_of(values, pol), cursor_of(values), now, contacts, resume=True)),
     }
-    fields["pause_reason"] = None
     if reselect:
         fields.update(
             policy_creditor=values["policy_creditor"],
@@ -211,6 +222,24 @@ async def replan(
         )
     await repository.update_timeline(conn, row["claim_id"], fields)
     return fields
+
+
+async def record_send(conn: asyncpg.Connection, row: Any, step: int, sent_at: datetime, now: datetime) -> bool:
+    """The notifier sent a delivery of step `step` (1-based) at `sent_at`. When that step is the
+    notice holding the rest of the timeline, the gap now counts from this send and an active
+    timeline is re-planned from it. Returns whether anything changed."""
+    cursor = cursor_of(row)
+    after = domain.sent(cursor, step - 1, sent_at)
+    if after is cursor:
+        return False
+    fields: dict[str, Any] = {"notice_sent_at": after.notice_sent_at}
+    if row["status"] == "active":
+        pol = await policy_of(conn, row)
+        pair = (row["creditor_id"], row["debtor_id"])
+        contacts = (await contacts_of(conn, {pair}, now))[pair]
+        fields.update(_plan_fields(domain.plan_next(context_of(row, pol), after, now, contacts)))
+    await repository.update_timeline(conn, row["claim_id"], fields)
+    return True
 
 
 def instalment_checkpoint(row: Any, instalments: list[dict[str, Any]], today: date) -> datetime | None:
@@ -292,19 +321,24 @@ class SweepResult:
 
 
 def _update_of(row: Any, cursor: domain.Cursor, nxt: domain.Next | None, **extra: Any) -> dict[str, Any]:
+    awaiting = nxt is not None and nxt.awaiting_send
     return {
         "claim_id": row["claim_id"],
         "step": cursor.index,
-        "next_action_at": None if nxt is None else nxt.at,
+        "next_action_at": None if nxt is None or awaiting else nxt.at,
         "status": "active" if nxt is not None else "completed",
         "last_fired_at": cursor.last_fired_at,
         "watch_round": cursor.watch_round,
         "fees": [list(f) for f in cursor.fees],
         "free_reminders": cursor.free_reminders,
         "shift_s": nxt.shift_s if nxt is not None else cursor.shift_s,
-        "pause_reason": None,
+        "pause_reason": AWAITING_SEND if awaiting else None,
         "instalments": extra.get("instalments"),
         "interest_booked_minor": cursor.interest_booked_minor,
+        "notice_step": cursor.notice_step,
+        "notice_due_at": cursor.notice_due_at,
+        "notice_sent_at": cursor.notice_sent_at,
+        "notice_pay_by": cursor.notice_pay_by,
     }
 
 
@@ -346,8 +380,14 @@ def events_of(
                     passed_at=now,
                 )
             )
+    # The fees and interest a step books go out before the reminder that announces them (one
+    # partition per debtor): claims-api has them on the ledger when the message states its balance.
+    events.extend(charges)
     if step.kind in domain.CONTACT_KINDS:
         claim_ids = tuple(sorted(f.claim.claim_id for f in real))
+        ctx = group[0].ctx
+        deliveries = tuple(DeliveryPlan(channel=c, fallbacks=step.fallbacks.get(c, ())) for c in first.channels)
+        notice = first.notice
         events.append(
             ReminderDue(
                 creditor_id=creditor_id,
@@ -355,7 +395,8 @@ def events_of(
                 reminder_id=rid or domain.reminder_id(claim_ids, number, first.watch_round),
                 claim_ids=claim_ids,
                 step=number,
-                channels=first.channels,
+                # For a consumer that reads only `channels`: the first delivery, its fallbacks after it.
+                channels=step.chain(first.channels[0]),
                 template=step.template,
                 tone=step.tone,
                 fee_minor=sum(a for f in real for _, a in f.fees),
@@ -365,9 +406,14 @@ def events_of(
                 pay_by=first.pay_by,
                 cc=step.cc,
                 bcc=step.bcc,
-                policy=group[0].ctx.policy.ref,
-                # The notifier states the balance only once the ledger holds this step's charges.
+                policy=ctx.policy.ref,
+                jurisdiction=ctx.pack.code,
+                notice_kind=step.notice,
+                stage="watch" if step.kind == "claim_watch" else (notice.stage if notice is not None else None),
+                deliveries=deliveries,
                 fee_ids=tuple(c.fee_id for c in charges),
+                interest_rate_pct=f"{first.interest_rate_pct:.2f}",
+                watch_round=first.watch_round,
             )
         )
         if step.kind == "claim_watch" and first.watch_round == 1:
@@ -377,7 +423,7 @@ def events_of(
                     debtor_id=debtor_id,
                     claim_id=f.claim.claim_id,
                     creditor_share_pct=step.creditor_share_pct,
-                    interval_days=step.interval_days,
+                    interval_days=step.cadence[0].days if step.cadence else step.interval_days,
                     started_at=now,
                 )
                 for f in real
@@ -405,7 +451,6 @@ def events_of(
             )
             for f in real
         )
-    events.extend(charges)
     return events
 
 
@@ -468,8 +513,9 @@ def sweep_debtor(dues: list[Due], now: datetime, contacts: list[domain.Contact],
         again: list[Due] = []
         for due in pending:
             due.nxt = domain.plan_next(due.ctx, due.cursor, now, contacts)
-            if due.nxt is None or due.nxt.at > now:
-                # Deferred (window, budget) or complete: only the plan moves.
+            if due.nxt is None or due.nxt.at > now or due.nxt.awaiting_send:
+                # Deferred (window, budget, a notice not yet reported sent) or complete: only the
+                # plan moves.
                 out.updates.append(_update_of(due.row, due.cursor, due.nxt))
             elif not domain.conditions_met(due.ctx, due.ctx.policy.steps[due.nxt.index], contacts, now):
                 # A step whose conditions fail is passed over; the next one may be due too.
@@ -622,8 +668,7 @@ async def _sweep_batch(
         async with db.uow() as uow:
             conn = uow.conn
             rows = await repository.claim_due(conn, now, limit)
-            retries = await repository.claim_due_retries(conn, now, limit)
-            if not rows and not retries:
+            if not rows:
                 return 0
             out = SweepResult()
             active = [r for r in rows if r["status"] == "active"]
@@ -655,8 +700,6 @@ async def _sweep_batch(
             for row in rows:
                 if row["status"] != "active":
                     await _wake(conn, row, now, out)
-            for event in await _fire_retries(conn, retries, now):
-                envelopes.add(event)
             await repository.save_sweep(conn, out.updates)
             await repository.add_contacts(conn, out.contacts)
             await repository.add_outbox(conn, envelopes.records, notify_channel(db.schema))
@@ -669,7 +712,7 @@ async def _sweep_batch(
         handoff.committed.set_result(None)
     for number, count in Counter(out.fired_steps).items():
         metrics.STEPS_FIRED.labels(str(number)).inc(count)
-    return len(rows) + len(retries)
+    return len(rows)
 
 
 GC_EVERY_S = 5.0
@@ -710,34 +753,6 @@ async def _policies_of(conn: asyncpg.Connection, rows: list[Any]) -> dict[tuple[
         if ref not in found:
             found[ref] = await policy_of(conn, row)
     return found
-
-
-async def _fire_retries(conn: asyncpg.Connection, retries: list[Any], now: datetime) -> list[Event]:
-    if not retries:
-        return []
-    statuses = await repository.active_statuses(conn, [c for r in retries for c in r["claim_ids"]])
-    events: list[Event] = []
-    for r in retries:
-        # A claim paid, paused or stopped since the morning call gets no afternoon retry.
-        claim_ids = tuple(c for c in r["claim_ids"] if statuses.get(c) == "active")
-        if not claim_ids:
-            continue
-        events.append(
-            ReminderDue(
-                creditor_id=r["creditor_id"],
-                debtor_id=r["debtor_id"],
-                reminder_id=r["reminder_id"],
-                claim_ids=claim_ids,
-                step=r["step"],
-                channels=(Channel.CALL,),
-                template=r["template"],
-                tone=r["tone"],
-                currency=r["currency"],
-                due_at=r["due_at"],
-            )
-        )
-    await repository.mark_retries_fired(conn, [r["reminder_id"] for r in retries], now)
-    return events
 
 
 async def sweep_forever(db: Database, clock: Clock, batch_size: int, idle_wall_s: float) -> None:
@@ -781,21 +796,5 @@ async def schedule(db: Database, claim_id: UUID, now: datetime) -> dict[str, Any
     }
     if row["status"] != "active":
         return body
-    for p in domain.dry_run(ctx, cursor_of(row), now, contacts):
-        body["steps"].append(
-            {
-                "step": p.step,
-                "name": p.name,
-                "kind": p.kind,
-                "at": p.at.isoformat(),
-                "local_time": p.at.astimezone(ctx.tz).isoformat(),
-                "channels": [c.value for c in p.channels],
-                "template": p.template,
-                "tone": p.tone,
-                "fees": [{"kind": k, "amount_minor": a} for k, a in p.fees],
-                "interest_minor": p.interest_minor,
-                "pay_by": p.pay_by.isoformat() if p.pay_by else None,
-                "currency": row["currency"],
-            }
-        )
+    body["steps"] = [p.as_json(row["currency"]) for p in domain.dry_run(ctx, cursor_of(row), now, contacts)]
     return body

@@ -1,17 +1,20 @@
 """The scheduler's engine over the real PostgreSQL without the broker: events go in through the
 same handlers and inbox the consumer uses, the sweep runs on a manual clock, and what it emits is
-read back from the outbox in order."""
+read back from the outbox in order. Unless told otherwise, every reminder is reported sent the
+moment it falls due — the ReminderSent the notifier would publish — so a notice's gap runs."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID, uuid4
 
 import pytest
 from krafa_events import Event, decode, encode
+from krafa_events.catalog import ClaimCreated, ReminderDue, ReminderSent
 from krafa_kit.clock import ManualClock
 from krafa_kit.db import Database
 from krafa_kit.migrations import migrate_async
@@ -25,11 +28,26 @@ class Engine:
     db: Database
     clock: ManualClock
     seen: int = 0
+    # How long after it fell due a reminder is reported sent; None: never (no notifier).
+    send_delay: Callable[[ReminderDue], timedelta | None] = lambda r: timedelta(0)
+    # A policy document every creditor of a delivered ClaimCreated gets as its own first.
+    pinned: dict[str, Any] | None = None
+    sends: list[tuple[datetime, ReminderSent]] = field(default_factory=list)
+    _reported: int = 0
+    _pinned_for: set[UUID] = field(default_factory=set)
+
+    def pin(self, document: dict[str, Any]) -> None:
+        self.pinned = document
 
     async def deliver(self, *events: Event) -> None:
         """Each event through its handler in its own unit of work, as the consumer does."""
         routes = make_routes(self.clock)
         for event in events:
+            if isinstance(event, ClaimCreated) and self.pinned and event.creditor_id not in self._pinned_for:
+                async with self.db.uow() as uow:
+                    await repository.insert_policy(uow.conn, event.creditor_id, "", "", self.pinned)
+                    await uow.commit()
+                self._pinned_for.add(event.creditor_id)
             encoded = encode(event, source="/krafa/test")
             decoded = decode(list(encoded.headers), encoded.value, encoded.key)
             async with self.db.uow() as uow:
@@ -40,7 +58,27 @@ class Engine:
         fired = 0
         while (n := await service.sweep_once(self.db, self.clock, 1000)) > 0:
             fired += n
+        await self._report_sends()
         return fired
+
+    async def _report_sends(self) -> None:
+        """The notifier's part: each new reminder reported sent after `send_delay`."""
+        events = await self.emitted()
+        for event in events[self._reported :]:
+            if isinstance(event, ReminderDue):
+                delay = self.send_delay(event)
+                if delay is not None:
+                    sent = ReminderSent(
+                        creditor_id=event.creditor_id, debtor_id=event.debtor_id, delivery_id=uuid4(),
+                        reminder_id=event.reminder_id, claim_ids=event.claim_ids, step=event.step,
+                        channel=event.channels[0], recipient="debtor", sent_at=event.due_at + delay,
+                    )  # fmt: skip
+                    self.sends.append((sent.sent_at, sent))
+        self._reported = len(events)
+        due = sorted((s for s in self.sends if s[0] <= self.clock.now()), key=lambda s: s[0])
+        self.sends = [s for s in self.sends if s[0] > self.clock.now()]
+        for _, sent in due:
+            await self.deliver(sent)
 
     async def run_until(self, end: datetime, step: timedelta = timedelta(days=1)) -> None:
         """Walk the clock forward day by day, and to every timer due in between (as the sweeper
@@ -48,9 +86,9 @@ class Engine:
         while self.clock.now() < end:
             async with self.db.connection() as conn:
                 due = await repository.next_due_at(conn)
-                retry = await conn.fetchval("SELECT min(due_at) FROM call_retries WHERE fired_at IS NULL")
+            send = min((at for at, _ in self.sends), default=None)
             now = self.clock.now()
-            tick = min(t for t in (now + step, end, due, retry) if t is not None and t > now) if due != now else now
+            tick = min(t for t in (now + step, end, due, send) if t is not None and t > now) if due != now else now
             self.clock.set(tick)
             if await self.sweep() == 0 and tick == now:
                 self.clock.set(min(now + step, end))  # a timer due now that nothing fires: move on

@@ -1,217 +1,175 @@
-"""Golden timelines: the Icelandic payment slip and the Norwegian invoice of docs/domain.md, replayed
-hour by hour on the manual clock over the real database; every event and its moment is asserted."""
+"""Golden timelines through the real database: the handlers, the sweep and the ReminderSent
+consumer on a manual clock, for claims due around Christmas, Easter and the summer. The notifier's
+part is played by reporting each reminder sent — the collection warnings late, as after an outage
+— and what comes out is checked against the users' process and the law, not against a snapshot:
+gaps counted from the actual send, pay-by dates on business days, fees within the caps, and the
+ReminderDue fields the message side renders from."""
 
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
 from krafa_events import Channel, Event
-from krafa_events.catalog import (
-    ClaimEscalated,
-    ClaimPaid,
-    ClaimWatchStarted,
-    CreditorNoticeDue,
-    DebtorSnapshot,
-    DueDatePassed,
-    FeeCharged,
-    ReminderDue,
-)
+from krafa_events.catalog import ClaimEscalated, ClaimWatchStarted, DebtorSnapshot, FeeCharged, ReminderDue
 from krafa_events.testing import a_claim_created
+from krafa_law import calendar, jurisdiction
 from krafa_scheduler import domain
 
 from .conftest import Engine
 
 pytestmark = pytest.mark.integration
 
-
-def utc(month: int, day: int, hour: int = 9) -> datetime:
-    return datetime(2026, month, day, hour, tzinfo=UTC)
+REYKJAVIK, OSLO = domain.zone("Atlantic/Reykjavik"), domain.zone("Europe/Oslo")
 
 
-def summary(event: Event) -> tuple[Any, ...]:
-    """The parts of an event the timeline is about."""
-    if isinstance(event, ReminderDue):
-        return ("ReminderDue", event.step, tuple(c.value for c in event.channels), event.template, event.tone,
-                event.fee_minor, event.pay_by, event.due_at)  # fmt: skip
-    if isinstance(event, FeeCharged):
-        return ("FeeCharged", event.step, event.kind, event.amount_minor, event.charged_at)
-    if isinstance(event, DueDatePassed):
-        return ("DueDatePassed", event.due_date, event.passed_at)
-    if isinstance(event, CreditorNoticeDue):
-        return ("CreditorNoticeDue", event.handover_at, event.noticed_at)
-    if isinstance(event, ClaimEscalated):
-        return ("ClaimEscalated", event.stage, event.escalated_at)
-    if isinstance(event, ClaimWatchStarted):
-        return ("ClaimWatchStarted", event.creditor_share_pct, event.interval_days, event.started_at)
-    return (type(event).__name__,)
+def local_day(moment: datetime, tz: Any) -> date:
+    return moment.astimezone(tz).date()
 
 
-async def test_icelandic_payment_slip_follows_seed_003_to_claim_watch(engine: Engine) -> None:
-    # A 10,000 kr. slip due Monday 2 March 2026; eindagi 12 March (due + 10). Reykjavik is UTC.
-    claim = a_claim_created(amount_minor=10_000, due_date=date(2026, 3, 2), final_due_date=date(2026, 3, 12))
-    await engine.deliver(claim)
-    await engine.run_until(utc(2, 28))
-    assert await engine.new_events() == []
-
-    # Every step from the eindagi on also books the dráttarvextir accrued since the previous step
-    # (FeeCharged late_interest): 10,000 kr. x 15.5 % x days since 12 March / 365, rounded once,
-    # minus what is already booked: 4, 47, 81, 85, 110, 153, 195, 255, 382 and 764 kr. accrued.
-    expected_by_day: list[tuple[datetime, list[tuple[Any, ...]]]] = [
-        # day 1: the due date has passed — a friendly reminder the next morning
-        (utc(3, 3), [("DueDatePassed", date(2026, 3, 2), utc(3, 3)),
-                     ("ReminderDue", 1, ("email", "letter"), "reminder", "friendly", 0, None, utc(3, 3))]),
-        # day 10 = eindagi: the morning after it, a firmer reminder (late interest runs from here)
-        (utc(3, 13), [("ReminderDue", 2, ("email", "letter"), "reminder", "firm", 0, None, utc(3, 13)),
-                      ("FeeCharged", 2, "late_interest", 4, utc(3, 13))]),
-        # day 20 (Sunday 22 March) → Monday: innheimtuviðvörun, 950 kr., ten days to pay — to
-        # Thursday 2 April, Maundy Thursday, so the deadline is the next business day: 7 April
-        (utc(3, 23), [("ReminderDue", 3, ("email", "letter"), "collection_warning", "firm", 950, date(2026, 4, 7),
-                       utc(3, 23)),
-                      ("FeeCharged", 3, "collection_fee", 950, utc(3, 23)),
-                      ("FeeCharged", 3, "late_interest", 43, utc(3, 23))]),
-        # day 29: the creditor's notice, 24 hours before the handover on day 30
-        (utc(3, 31), [("CreditorNoticeDue", utc(4, 1), utc(3, 31)),
-                      ("FeeCharged", 4, "late_interest", 34, utc(3, 31))]),
-        (utc(4, 1), [("ClaimEscalated", "collection", utc(4, 1)),
-                     ("FeeCharged", 5, "late_interest", 4, utc(4, 1))]),
-        # day 31 is Maundy Thursday; Good Friday, the weekend and Easter Monday follow → 7 April
-        (utc(4, 7), [("ReminderDue", 6, ("email", "letter"), "collection_letter", "firm", 2100, date(2026, 4, 17),
-                      utc(4, 7)),
-                     ("FeeCharged", 6, "collection_fee", 2100, utc(4, 7)),
-                     ("FeeCharged", 6, "late_interest", 25, utc(4, 7))]),
-        # ten days after the first letter, the second; then the phone call
-        (utc(4, 17), [("ReminderDue", 7, ("email", "letter"), "collection_letter", "firm", 2100, date(2026, 4, 27),
-                       utc(4, 17)),
-                      ("FeeCharged", 7, "collection_fee", 2100, utc(4, 17)),
-                      ("FeeCharged", 7, "late_interest", 43, utc(4, 17))]),
-        (utc(4, 27), [("ReminderDue", 8, ("call",), "collection_call", "firm", 550, None, utc(4, 27)),
-                      ("FeeCharged", 8, "collection_fee", 550, utc(4, 27)),
-                      ("FeeCharged", 8, "late_interest", 42, utc(4, 27))]),
-        # day 70: the final letter
-        (utc(5, 11), [("ReminderDue", 9, ("email", "letter"), "final_letter", "final", 2100, date(2026, 5, 21),
-                       utc(5, 11)),
-                      ("FeeCharged", 9, "collection_fee", 2100, utc(5, 11)),
-                      ("FeeCharged", 9, "late_interest", 60, utc(5, 11))]),
-        # 30 days later: claim watch, 50/50, a letter every 90 days
-        (utc(6, 10), [("ReminderDue", 10, ("letter",), "claim_watch", "firm", 0, None, utc(6, 10)),
-                      ("ClaimWatchStarted", 50, 90, utc(6, 10)),
-                      ("FeeCharged", 10, "late_interest", 127, utc(6, 10))]),
-        (utc(9, 8), [("ReminderDue", 10, ("letter",), "claim_watch", "firm", 0, None, utc(9, 8)),
-                     ("FeeCharged", 10, "late_interest", 382, utc(9, 8))]),
-    ]  # fmt: skip
-    reminders: list[ReminderDue] = []
-    interest: list[FeeCharged] = []
-    for moment, expected in expected_by_day:
-        # Nothing may happen between two expected moments; then exactly the expected events.
-        await engine.run_until(moment - timedelta(minutes=1))
-        assert [summary(e) for e in await engine.new_events()] == [], f"early events before {moment}"
-        await engine.run_until(moment)
-        events = await engine.new_events()
-        assert sorted(summary(e) for e in events) == sorted(expected), moment
-        reminders += [e for e in events if isinstance(e, ReminderDue)]
-        interest += [e for e in events if isinstance(e, FeeCharged) and e.kind == "late_interest"]
-
-    for reminder in reminders:
-        assert reminder.claim_ids == (claim.claim_id,)
-        assert reminder.policy == "is-default@1"
-        # Dráttarvextir from the eindagi at 15.5 % (Seðlabanki, May 2025 onwards), day by day.
-        days = max((reminder.due_at.date() - date(2026, 3, 12)).days, 0)
-        assert reminder.interest_minor == round(10_000 * 0.155 * days / 365)
-    assert len({r.reminder_id for r in reminders}) == len(reminders)
-    # What is booked adds up to what the last reminder shows; every booking has its own id, the
-    # two claim-watch rounds of step 10 included.
-    assert sum(f.amount_minor for f in interest) == reminders[-1].interest_minor == 764
-    assert len({f.fee_id for f in interest}) == len(interest)
-    assert (await engine.timeline(claim.claim_id))["interest_booked_minor"] == 764
-
-    await engine.deliver(
-        ClaimPaid(
-            creditor_id=claim.creditor_id,
-            debtor_id=claim.debtor_id,
-            claim_id=claim.claim_id,
-            amount_paid_minor=20_000,
-            currency="ISK",
-            paid_at=engine.clock.now(),
-        )
-    )
-    await engine.run_until(utc(12, 31), step=timedelta(hours=6))
-    assert await engine.new_events() == []
-    assert (await engine.timeline(claim.claim_id))["status"] == "stopped"
+def by_claim(events: list[Event]) -> dict[Any, list[Event]]:
+    out: dict[Any, list[Event]] = defaultdict(list)
+    for e in events:
+        if isinstance(e, ReminderDue):
+            for c in e.claim_ids:
+                out[c].append(e)
+        elif hasattr(e, "claim_id"):
+            out[e.claim_id].append(e)
+    return out
 
 
-async def test_norwegian_invoice_gets_sms_call_purring_and_inkassovarsel(engine: Engine) -> None:
+async def test_icelandic_slips_count_collection_from_the_warnings_actual_send(engine: Engine) -> None:
+    cal = calendar(jurisdiction("IS"))
+    dues = [date(2025, 11, 25), date(2026, 3, 2), date(2026, 7, 13)]  # Christmas, Easter, summer
+    claims = [a_claim_created(due_date=d, final_due_date=d + timedelta(days=10)) for d in dues]
+    # Each warning is reported sent three days after it fell due (the email bounced, the letter
+    # went out later); everything else an hour after.
+    late = timedelta(days=3)
+    sent_at: dict[Any, datetime] = {}
+
+    def delay(r: ReminderDue) -> timedelta:
+        d = late if r.notice_kind == "innheimtuvidvorun" else timedelta(hours=1)
+        sent_at[r.reminder_id] = r.due_at + d
+        return d
+
+    engine.send_delay = delay
+    engine.clock.set(datetime(2025, 11, 20, 12, tzinfo=UTC))
+    await engine.deliver(*claims)
+    await engine.run_until(datetime(2027, 1, 15, tzinfo=UTC))
+    events = by_claim(await engine.new_events())
+    for claim in claims:
+        mine = events[claim.claim_id]
+        reminders = [e for e in mine if isinstance(e, ReminderDue)]
+        kinds = [r.notice_kind for r in reminders]
+        # The payment slip's process: no reminder before the warning; agency letters, a call, the final
+        # letter; then claim watch, letters and calls in turn.
+        assert kinds[:5] == ["innheimtuvidvorun", "milliinnheimtubref", "milliinnheimtubref", "innheimtusimtal",
+                             "lokavidvorun"], kinds  # fmt: skip
+        assert set(kinds[5:]) == {"krofuvakt"} and len(kinds) >= 7
+        warning, letter_1, letter_2, call, final = reminders[:5]
+        eindagi = cal.next_business_day(claim.final_due_date)
+        assert local_day(warning.due_at, REYKJAVIK) == cal.next_business_day(eindagi + timedelta(days=10))
+        assert warning.stage == "reminder" and letter_1.stage == "collection" and reminders[5].stage == "watch"
+        # Ten days to pay, ending on a business day; the handover not before ten days from the
+        # warning's actual (late) send, nor before its deadline has passed.
+        assert warning.pay_by is not None and cal.is_business_day(warning.pay_by)
+        assert (warning.pay_by - local_day(warning.due_at, REYKJAVIK)).days >= 10
+        [handover] = [e for e in mine if isinstance(e, ClaimEscalated)]
+        sent_day = local_day(sent_at[warning.reminder_id], REYKJAVIK)
+        assert local_day(handover.escalated_at, REYKJAVIK) >= sent_day + timedelta(days=10)
+        assert local_day(handover.escalated_at, REYKJAVIK) > warning.pay_by
+        assert letter_1.due_at > handover.escalated_at
+        # Each letter after the previous one's deadline; the call after the second letter's.
+        for before, after in ((letter_1, letter_2), (letter_2, call)):
+            assert before.pay_by is not None and local_day(after.due_at, REYKJAVIK) > before.pay_by
+            assert local_day(after.due_at, REYKJAVIK) >= local_day(sent_at[before.reminder_id], REYKJAVIK) + timedelta(
+                days=10
+            )
+        assert local_day(final.due_at, REYKJAVIK) >= cal.next_business_day(claim.due_date) + timedelta(days=70)
+        for r in reminders:
+            assert r.pay_by is None or cal.is_business_day(r.pay_by), r
+            assert r.jurisdiction == "IS" and r.interest_rate_pct is not None and r.policy == "is-default@2"
+        # Fees within reg. 37/2009: one warning, three letters, one call.
+        fees = [e for e in mine if isinstance(e, FeeCharged) and e.kind != domain.LATE_INTEREST]
+        assert sorted(f.amount_minor for f in fees) == [550, 950, 2100, 2100, 2100]
+        # Every booking a reminder announces is one its step booked, and every booking of a
+        # contact step is announced (the creditor notice and the handover book interest silently).
+        announced = {i for r in reminders for i in r.fee_ids}
+        contact_steps = {r.step for r in reminders}
+        assert announced == {e.fee_id for e in mine if isinstance(e, FeeCharged) and e.step in contact_steps}
+        watch = [r for r in reminders if r.stage == "watch"]
+        assert [r.channels for r in watch[:2]] == [(Channel.LETTER,), (Channel.CALL,)]
+        assert all(b.due_at - a.due_at >= timedelta(days=45) for a, b in itertools.pairwise(watch))
+        assert next(e for e in mine if isinstance(e, ClaimWatchStarted)).creditor_share_pct == 50
+
+
+async def test_norwegian_invoices_go_by_sms_and_email_then_purring_and_inkassovarsel(engine: Engine) -> None:
+    cal = calendar(jurisdiction("NO"))
     debtor = DebtorSnapshot(
         customer_no="N-1", name="Kari Nordmann", language="nb", time_zone="Europe/Oslo", country="NO",
         email="kari@example.no", phone="+4791234567",
     )  # fmt: skip
-    first = a_claim_created(
-        jurisdiction="NO", currency="NOK", amount_minor=100_000, fees_minor=0, debtor=debtor,
-        due_date=date(2026, 3, 2), final_due_date=date(2026, 3, 2), reference="1234567890128",
-    )  # fmt: skip
-    # A second invoice of the same debtor, due the next day: the SMS budget (1 per 3 days) moves
-    # its friendly reminder to email, and both calls fall on Monday 9 March: one call task.
-    second = a_claim_created(
-        jurisdiction="NO", currency="NOK", amount_minor=50_000, fees_minor=0, debtor=debtor,
-        creditor_id=first.creditor_id, debtor_id=first.debtor_id,
-        due_date=date(2026, 3, 3), final_due_date=date(2026, 3, 3), reference="1234567890136",
-    )  # fmt: skip
-    await engine.deliver(first, second)
-    await engine.run_until(datetime(2026, 4, 20, tzinfo=UTC))
-    events = await engine.new_events()
-    reminders = [e for e in events if isinstance(e, ReminderDue)]
-    by_claims: dict[tuple[Any, ...], list[ReminderDue]] = {}
-    for r in reminders:
-        by_claims.setdefault(r.claim_ids, []).append(r)
-    one = [r for r in reminders if first.claim_id in r.claim_ids]
-    # 09:00 in Oslo: 08:00 UTC in winter, 07:00 UTC after the switch to summer time on 29 March.
-    assert [(r.step, r.channels, r.due_at, r.fee_minor, r.pay_by, r.tone) for r in one] == [
-        (1, (Channel.SMS, Channel.EMAIL), utc(3, 3, 8), 0, None, "friendly"),
-        # day 5 is Saturday 7 March: calls only on weekdays → Monday
-        (2, (Channel.CALL,), utc(3, 9, 8), 0, None, "friendly"),
-        # purregebyr from 14 days after the due date, 1/20 of the 2026 inkassosats (750 kr) = 37.50
-        (3, (Channel.EMAIL, Channel.LETTER), utc(3, 16, 8), 3_750, date(2026, 3, 30), "firm"),
-        # the inkassovarsel after the purring's 14 days ran out, with its own 14 days
-        (4, (Channel.LETTER,), utc(3, 31, 7), 3_750, date(2026, 4, 14), "final"),
-    ]
-    assert one[1].claim_ids == tuple(sorted((first.claim_id, second.claim_id))), "one call for both invoices"
-    two = by_claims[(second.claim_id,)]
-    assert two[0].step == 1 and two[0].channels == (Channel.EMAIL,), "SMS budget: the second SMS drops out"
-    assert two[0].due_at == utc(3, 4, 8)
-    assert [(r.step, r.due_at) for r in two[1:]] == [(3, utc(3, 17, 8)), (4, utc(4, 1, 7))]
-    # Forsinkelsesrente from the due date at 12 % (2026), per day.
-    principal = {first.claim_id: (100_000, date(2026, 3, 2)), second.claim_id: (50_000, date(2026, 3, 3))}
-    for r in reminders:
-        assert r.interest_minor == sum(
-            round(principal[c][0] * 0.12 * (r.due_at.date() - principal[c][1]).days / 365) for c in r.claim_ids
+    dues = [date(2025, 12, 1), date(2026, 3, 16), date(2026, 5, 11)]  # Christmas, Easter, 17 May
+    claims = [
+        a_claim_created(
+            jurisdiction="NO",
+            currency="NOK",
+            amount_minor=100_000,
+            fees_minor=0,
+            debtor=debtor,
+            due_date=d,
+            final_due_date=d,
+            reference="1234567890128",
         )
-    fees = [e for e in events if isinstance(e, FeeCharged) and e.kind != "late_interest"]
-    assert {(f.claim_id, f.step, f.amount_minor) for f in fees if f.claim_id == first.claim_id} == {
-        (first.claim_id, 3, 3_750),
-        (first.claim_id, 4, 3_750),
-    }
-    assert all(f.amount_minor <= 3_750 for f in fees)
-    # The forsinkelsesrente is booked as it accrues: at each step, a claim's late_interest
-    # bookings so far add up to its interest accrued to that day (rounded half up once).
-    late = [e for e in events if isinstance(e, FeeCharged) and e.kind == "late_interest"]
-    booked: dict[Any, int] = {}
-    for f in late:
-        booked[f.claim_id] = booked.get(f.claim_id, 0) + f.amount_minor
-        amount, due = principal[f.claim_id]
-        days = (f.charged_at.astimezone(domain.zone("Europe/Oslo")).date() - due).days
-        accrued = (Decimal(amount) * Decimal("12") * days / 36500).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-        assert booked[f.claim_id] == accrued, f
-    assert set(booked) == set(principal) and len({f.fee_id for f in late}) == len(late)
-    escalated = [e for e in events if isinstance(e, ClaimEscalated)]
-    assert {(e.claim_id, e.escalated_at) for e in escalated if e.claim_id == first.claim_id} == {
-        (first.claim_id, utc(4, 15, 7))
-    }
-    # No two SMS within 3 days, no more than 3 contacts in any 7 days, for this debtor.
-    contacts = sorted(r.due_at for r in reminders)
-    sms = sorted(r.due_at for r in reminders if r.channels[0] == Channel.SMS)
-    assert all(b - a >= timedelta(days=3) for a, b in itertools.pairwise(sms))
-    for i, at in enumerate(contacts):
-        assert sum(1 for c in contacts[i:] if c < at + timedelta(days=7)) <= 3
+        for d in dues
+    ]
+    sent_at: dict[Any, datetime] = {}
+
+    def delay(r: ReminderDue) -> timedelta:
+        d = timedelta(days=2) if r.notice_kind == "inkassovarsel" else timedelta(minutes=5)
+        sent_at[r.reminder_id] = r.due_at + d
+        return d
+
+    engine.send_delay = delay
+    engine.clock.set(datetime(2025, 11, 28, 12, tzinfo=UTC))
+    await engine.deliver(*claims)
+    await engine.run_until(datetime(2026, 8, 1, tzinfo=UTC))
+    events = by_claim(await engine.new_events())
+    for claim in claims:
+        mine = events[claim.claim_id]
+        reminders = [e for e in mine if isinstance(e, ReminderDue)]
+        first_due = cal.next_business_day(claim.due_date)
+        assert [r.notice_kind for r in reminders] == ["purring", "telefon", "purring", "telefon", "inkassovarsel"]
+        reminder, call, purring, followup, varsel = reminders
+        # SMS and email at once, each a delivery of its own.
+        assert [(d.channel, d.fallbacks) for d in reminder.deliveries] == [(Channel.SMS, ()), (Channel.EMAIL, ())]
+        assert reminder.fee_minor == 0 and local_day(reminder.due_at, OSLO) > first_due
+        assert call.channels == (Channel.CALL,) and call.due_at > reminder.due_at
+        # The purring 14 days after the due date, with 14 days to pay and the reminder fee.
+        assert local_day(purring.due_at, OSLO) >= first_due + timedelta(days=14)
+        assert purring.pay_by is not None and (purring.pay_by - local_day(purring.due_at, OSLO)).days >= 14
+        assert cal.is_business_day(purring.pay_by)
+        assert [(d.channel, d.fallbacks) for d in purring.deliveries] == [
+            (Channel.EMAIL, (Channel.LETTER,)),
+            (Channel.SMS, ()),
+        ]
+        assert purring.channels == (Channel.EMAIL, Channel.LETTER)  # what an older notifier reads
+        twentieth = (75_000 if local_day(purring.due_at, OSLO) >= date(2026, 1, 1) else 70_000) // 20
+        assert purring.fee_minor == twentieth
+        assert local_day(followup.due_at, OSLO) > purring.pay_by
+        # The inkassovarsel (§ 9): in writing, 14 days from its sending; collection only after.
+        assert {d.channel for d in varsel.deliveries} <= {Channel.EMAIL, Channel.LETTER, Channel.NETBANK}
+        assert varsel.pay_by is not None and cal.is_business_day(varsel.pay_by)
+        [handover] = [e for e in mine if isinstance(e, ClaimEscalated)]
+        varsel_sent = local_day(sent_at[varsel.reminder_id], OSLO)
+        assert local_day(handover.escalated_at, OSLO) >= varsel_sent + timedelta(days=14)
+        assert local_day(handover.escalated_at, OSLO) > varsel.pay_by
+        fees = [e for e in mine if isinstance(e, FeeCharged) and e.kind != domain.LATE_INTEREST]
+        assert len(fees) == 2, "at most two reminder fees: the purring and the inkassovarsel"
+        for r in reminders:
+            if Channel.SMS in {d.channel for d in r.deliveries} or r.channels == (Channel.CALL,):
+                local = r.due_at.astimezone(OSLO)
+                assert local.weekday() < 6 and not cal.is_holiday(local.date()) and 9 <= local.hour < 20

@@ -27,7 +27,7 @@ from .conftest import Engine
 pytestmark = pytest.mark.integration
 
 CURSOR = ["step", "next_action_at", "last_fired_at", "watch_round", "fees", "free_reminders", "shift_s",
-          "interest_booked_minor"]  # fmt: skip
+          "interest_booked_minor", "notice_step", "notice_due_at", "notice_sent_at", "notice_pay_by"]  # fmt: skip
 
 
 async def test_late_interest_is_booked_with_each_step_once(database_url: str, broker: EmbeddedBroker) -> None:
@@ -48,45 +48,34 @@ async def test_late_interest_is_booked_with_each_step_once(database_url: str, br
         await publish(broker.bootstrap, claim)
         await eventually(timeline, timeout=60)
 
-        # Before the eindagi nothing accrues: the first reminder books nothing.
-        clock.set(datetime(2026, 3, 3, 9, 30, tzinfo=UTC))
-        await eventually(lambda: len(dunning.of_type(ReminderDue)) == 1, timeout=60)
-        # The morning after the eindagi: one day, 100,000 x 15.5 % / 365 = 42.47.
-        clock.set(datetime(2026, 3, 13, 9, 30, tzinfo=UTC))
-        await eventually(lambda: len(booked()) == 1, timeout=60)
-        first = booked()[0]
-        assert (first.claim_id, first.step, first.amount_minor, first.currency) == (claim.claim_id, 2, 42, "ISK")
-        assert first.fee_id == uuid.uuid5(domain.FEE_NAMESPACE, f"{claim.claim_id}:late_interest:2")
-        assert (first.creditor_id, first.debtor_id) == (claim.creditor_id, claim.debtor_id)
-        assert first.charged_at == clock.now()
-
-        # 50,000 is paid on 15 March. claims-api's ledger takes the slip fee (390) and the interest
-        # booked (42) first, the rest off the principal: from that day interest runs on 50,432 —
-        # what the ledger says, not 50,000 worked out here.
-        payment = a_balance_changed(
-            claim, a_payment_line(50_000, date(2026, 3, 15), fees=390, interest=42, principal=49_568)
-        )
+        # 50,000 is paid on 15 March. claims-api's ledger takes the slip fee (390) first, the rest
+        # off the principal: from that day interest runs on 50,390 — what the ledger says, not
+        # 50,000 worked out here.
+        payment = a_balance_changed(claim, a_payment_line(50_000, date(2026, 3, 15), fees=390, principal=49_610))
         await publish(broker.bootstrap, payment)
         await eventually(lambda: timeline_has_payment(timeline), timeout=60)
         before = {c: (await timeline())[c] for c in CURSOR}
 
-        # The collection warning: (100,000 x 2 + 50,432 x 9 days) x 15.5 % / 365 = 277.68 accrued.
+        # Nothing before the collection warning (day 20, Sunday 22 March → Monday 23 March): it
+        # books what accrued since the eindagi, (100,000 x 2 + 50,390 x 9 days) x 15.5 % / 365 = 278.
         clock.set(datetime(2026, 3, 23, 9, 30, tzinfo=UTC))
-        await eventually(lambda: len(booked()) == 2, timeout=60)
-        second = booked()[1]
-        assert (second.step, second.amount_minor) == (3, 278 - 42)
+        await eventually(lambda: len(booked()) == 1, timeout=60)
+        second = booked()[0]
+        assert (second.claim_id, second.step, second.amount_minor, second.currency) == (claim.claim_id, 1, 278, "ISK")
+        assert second.fee_id == uuid.uuid5(domain.FEE_NAMESPACE, f"{claim.claim_id}:late_interest:1")
+        assert (second.creditor_id, second.debtor_id) == (claim.creditor_id, claim.debtor_id)
+        assert second.charged_at == clock.now()
+        warning = [r for r in dunning.of_type(ReminderDue) if r.step == 1]
+        assert [r.interest_minor for r in warning] == [278]
         # With the rate and the days it covers, for the message that states it.
         assert (second.rate_pct, second.interest_from, second.interest_to) == (
             Decimal("15.5"),
-            date(2026, 3, 14),
+            date(2026, 3, 13),
             date(2026, 3, 23),
         )
-        # The warning renders only once the ledger holds the charges its step booked.
-        warning_due = next(r for r in dunning.of_type(ReminderDue) if r.step == 3)
-        assert second.fee_id in warning_due.fee_ids
-        assert second.fee_id == uuid.uuid5(domain.FEE_NAMESPACE, f"{claim.claim_id}:late_interest:3")
-        warning = [r for r in dunning.of_type(ReminderDue) if r.step == 3]
-        assert [r.interest_minor for r in warning] == [278]
+        # The warning names the interest and fee bookings it announces, and the rate in force.
+        assert second.fee_id in warning[0].fee_ids and len(warning[0].fee_ids) == 2
+        assert warning[0].interest_rate_pct == "15.50" and warning[0].notice_kind == "innheimtuvidvorun"
         assert (await timeline())["interest_booked_minor"] == 278
 
         # Replayed: the step fires again from the state it fired from (a restored row, as after a
@@ -98,9 +87,9 @@ async def test_late_interest_is_booked_with_each_step_once(database_url: str, br
                 + " WHERE claim_id = $1",
                 claim.claim_id, *before.values(),
             )  # fmt: skip
-        await eventually(lambda: len(booked()) == 3, timeout=60)
-        replay = booked()[2]
-        assert (replay.fee_id, replay.amount_minor, replay.step) == (second.fee_id, second.amount_minor, 3)
+        await eventually(lambda: len(booked()) == 2, timeout=60)
+        replay = booked()[1]
+        assert (replay.fee_id, replay.amount_minor, replay.step) == (second.fee_id, second.amount_minor, 1)
         assert (await timeline())["interest_booked_minor"] == 278
 
         # Swept again on the same day (nothing new accrued): the next step is weeks away and no
@@ -111,7 +100,7 @@ async def test_late_interest_is_booked_with_each_step_once(database_url: str, br
                 "UPDATE timelines SET next_action_at = $2 WHERE claim_id = $1", claim.claim_id, clock.now()
             )
         await eventually(lambda: timeline_moved(timeline, clock.now()), timeout=60)
-        assert len(booked()) == 3
+        assert len(booked()) == 2
         assert sum(f.amount_minor for f in {f.fee_id: f for f in booked()}.values()) == 278
 
 

@@ -3,18 +3,29 @@ consumption, the sweep, the policy API and the dry run."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from uuid import uuid4
 
 import httpx
 import pytest
-from krafa_events import Topic
-from krafa_events.catalog import ClaimDisputed, ClaimPaid, DueDatePassed, ReminderDue
+from krafa_events import Channel, Topic
+from krafa_events.catalog import (
+    ClaimDisputed,
+    ClaimEscalated,
+    ClaimPaid,
+    CreditorNoticeDue,
+    DueDatePassed,
+    ReminderDue,
+    ReminderSent,
+)
 from krafa_events.testing import a_claim_created
 from krafa_kit.clock import ManualClock
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import TopicReader, eventually, publish, serving
+from krafa_law import jurisdiction
+from krafa_scheduler import domain
 from krafa_scheduler.app import create_app
+from krafa_scheduler.policy import default_policy
 from krafa_scheduler.settings import Settings
 from pydantic import SecretStr
 
@@ -74,6 +85,18 @@ async def test_steps_fire_once_stop_when_paid_and_follow_a_creditor_policy(
         assert got.json()["source"] == "creditor" and got.json()["policy"]["version"] == 2
         shipped = await client.get(f"/v1/policies/{uuid4()}", params={"jurisdiction": "NO"}, headers=auth)
         assert shipped.json()["policy"]["key"] == "no-default"
+        # The plan of a claim that does not exist: the same dry run `krafa plan` prints.
+        hypothetical = {"country": "IS", "amount_minor": 10_000, "currency": "ISK", "due_date": "2026-09-01",
+                        "final_due_date": "2026-09-11"}  # fmt: skip
+        preview = await client.post("/v1/plan", json=hypothetical, headers=auth)
+        assert preview.status_code == 200, preview.text
+        ctx = domain.hypothetical(
+            jurisdiction("IS"), default_policy("IS"), amount_minor=10_000, currency="ISK",
+            due=date(2026, 9, 1), final_due=date(2026, 9, 11),
+        )  # fmt: skip
+        assert preview.json()["steps"] == [p.as_json("ISK") for p in domain.preview(ctx)]
+        wrong = await client.post("/v1/plan", json={**hypothetical, "policy": "no-default"}, headers=auth)
+        assert wrong.status_code == 422 and wrong.headers["content-type"].startswith("application/problem+json")
 
         # Published twice: the second copy is a redelivery and must plan nothing new.
         await publish(broker.bootstrap, paid_claim, open_claim, disputed, gold)
@@ -86,14 +109,14 @@ async def test_steps_fire_once_stop_when_paid_and_follow_a_creditor_policy(
         await eventually(planned, timeout=60)
 
         schedule = (await client.get(f"/v1/claims/{open_claim.claim_id}/schedule", headers=auth)).json()
-        assert [s["name"] for s in schedule["steps"][:3]] == [
-            "due_date_passed",
-            "final_due_date_passed",
-            "collection_warning",
-        ]
-        assert schedule["steps"][0]["at"] == "2026-03-03T09:00:00+00:00"
-        assert schedule["steps"][2]["fees"] == [{"kind": "collection_fee", "amount_minor": 950}]
-        assert schedule["policy"] == "is-default@1"
+        # The payment slip's process: nothing before the collection warning, 10 days after the
+        # eindagi (Thursday 12 March + 10 = Sunday → Monday 23 March), with its 950 kr. fee.
+        assert [s["name"] for s in schedule["steps"][:3]] == ["collection_warning", "creditor_notice", "handover"]
+        warning_plan = schedule["steps"][0]
+        assert warning_plan["at"] == "2026-03-23T09:00:00+00:00"
+        assert warning_plan["fees"] == [{"kind": "collection_fee", "amount_minor": 950}]
+        assert warning_plan["notice_kind"] == "innheimtuvidvorun" and warning_plan["pay_by"] == "2026-04-07"
+        assert schedule["policy"] == "is-default@2"
         other = await client.get(
             f"/v1/claims/{open_claim.claim_id}/schedule", params={"creditor_id": str(uuid4())}, headers=auth
         )
@@ -102,10 +125,18 @@ async def test_steps_fire_once_stop_when_paid_and_follow_a_creditor_policy(
         assert gold_plan["policy"] == "gold-members@2"
         assert [(s["at"], s["channels"]) for s in gold_plan["steps"]] == [("2026-03-05T10:00:00+00:00", ["email"])]
 
-        clock.set(datetime(2026, 3, 3, 9, 30, tzinfo=UTC))
-        await eventually(lambda: len(dunning.of_type(ReminderDue)) == 3, timeout=60)
-        assert len(dunning.of_type(DueDatePassed)) == 3
-        assert {e.step for e in dunning.of_type(ReminderDue)} == {1}
+        clock.set(datetime(2026, 3, 5, 10, 30, tzinfo=UTC))
+        await eventually(lambda: len(dunning.of_type(ReminderDue)) == 1, timeout=60)
+        gentle = dunning.of_type(ReminderDue)[-1]
+        assert gentle.claim_ids == (gold.claim_id,)
+        assert gentle.cc == ("gjaldkeri@fram.example",) and gentle.template == "gentle"
+        assert gentle.policy == "gold-members@2"
+
+        clock.set(datetime(2026, 3, 23, 9, 30, tzinfo=UTC))
+        await eventually(lambda: len(dunning.of_type(ReminderDue)) == 4, timeout=60)
+        assert len(dunning.of_type(DueDatePassed)) == 4
+        warnings = [e for e in dunning.of_type(ReminderDue) if e.step == 1 and e.notice_kind == "innheimtuvidvorun"]
+        assert len(warnings) == 3
 
         await publish(
             broker.bootstrap,
@@ -135,18 +166,38 @@ async def test_steps_fire_once_stop_when_paid_and_follow_a_creditor_policy(
                 return sorted(r["status"] for r in rows) == ["paused", "stopped"]
 
         await eventually(stopped, timeout=60)
-        clock.set(datetime(2026, 3, 5, 10, 30, tzinfo=UTC))
-        await eventually(lambda: len(dunning.of_type(ReminderDue)) == 4, timeout=60)
-        gentle = dunning.of_type(ReminderDue)[-1]
-        assert gentle.claim_ids == (gold.claim_id,)
-        assert gentle.cc == ("gjaldkeri@fram.example",) and gentle.template == "gentle"
-        assert gentle.policy == "gold-members@2"
+        # The notifier reports the open claim's warning sent (over the broker): from then its ten
+        # days count, and the creditor notice, the handover and the first letter follow.
+        [open_warning] = [w for w in warnings if w.claim_ids == (open_claim.claim_id,)]
+        await publish(
+            broker.bootstrap,
+            ReminderSent(
+                creditor_id=open_claim.creditor_id, debtor_id=open_claim.debtor_id, delivery_id=uuid4(),
+                reminder_id=open_warning.reminder_id, claim_ids=open_warning.claim_ids, step=1,
+                channel=Channel.EMAIL, recipient="debtor@example.is", sent_at=clock.now(),
+            ),
+        )  # fmt: skip
 
-        clock.advance(timedelta(days=12))
+        async def sent_recorded() -> bool:
+            async with db.connection() as conn:
+                return bool(
+                    await conn.fetchval(
+                        "SELECT notice_sent_at IS NOT NULL FROM timelines WHERE claim_id = $1", open_claim.claim_id
+                    )
+                )
+
+        await eventually(sent_recorded, timeout=60)
+        # The warning's ten days end on Maundy Thursday, so on Tuesday 7 April: the creditor hears
+        # that morning, the claim is handed over the next, the agency writes the day after.
+        clock.set(datetime(2026, 4, 7, 9, 30, tzinfo=UTC))
+        await eventually(lambda: len(dunning.of_type(CreditorNoticeDue)) == 1, timeout=60)
+        clock.set(datetime(2026, 4, 8, 9, 30, tzinfo=UTC))
+        await eventually(lambda: len(dunning.of_type(ClaimEscalated)) == 1, timeout=60)
+        clock.set(datetime(2026, 4, 9, 9, 30, tzinfo=UTC))
         await eventually(lambda: len(dunning.of_type(ReminderDue)) == 5, timeout=60)
-        second = [e for e in dunning.of_type(ReminderDue) if e.step == 2]
-        assert [e.claim_ids for e in second] == [(open_claim.claim_id,)]
-        assert second[0].tone == "firm"
+        letter = dunning.of_type(ReminderDue)[-1]
+        assert letter.claim_ids == (open_claim.claim_id,) and letter.notice_kind == "milliinnheimtubref"
+        assert letter.stage == "collection" and letter.tone == "firm"
         # Neither the paid nor the disputed claim ever got a second step.
         fired = {c for e in dunning.of_type(ReminderDue) if e.step > 1 for c in e.claim_ids}
         assert not fired & {paid_claim.claim_id, disputed.claim_id}

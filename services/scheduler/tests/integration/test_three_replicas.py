@@ -88,9 +88,10 @@ async def test_three_scheduler_processes_fire_each_step_once(
         await eventually(all_ready, timeout=300)
         # Every timer falls due at once, after all three replicas are sweeping: 900 claims of 300
         # debtors, each debtor's three claims due for the same step (one reminder lists them).
+        # The first Icelandic policy: a reminder the day after the due date, so step 1 is due now.
         rows = [
             (uuid.uuid4(), creditor, debtor, "ISK", 10_000, date(2026, 3, 2), date(2026, 3, 12), "IS",
-             "Atlantic/Reykjavik", "IS", SIM_NOW - timedelta(hours=1))
+             "Atlantic/Reykjavik", "IS", SIM_NOW - timedelta(hours=1), "is-default", 1)
             for creditor in (uuid.uuid4(),)
             for debtor in (uuid.uuid4() for _ in range(DEBTORS))
             for _ in range(CLAIMS_PER_DEBTOR)
@@ -102,7 +103,8 @@ async def test_three_scheduler_processes_fire_each_step_once(
                     "timelines",
                     records=rows,
                     columns=["claim_id", "creditor_id", "debtor_id", "currency", "amount_minor", "due_date",
-                             "final_due_date", "jurisdiction", "time_zone", "debtor_country", "next_action_at"],
+                             "final_due_date", "jurisdiction", "time_zone", "debtor_country", "next_action_at",
+                             "policy_key", "policy_version"],
                 )  # fmt: skip
 
                 async def swept() -> bool:

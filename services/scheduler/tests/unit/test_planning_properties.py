@@ -1,6 +1,7 @@
-"""Properties of the pure planning logic over random claims, payments, pauses and calendars: a
-debtor's claims are walked through `plan_next`/`fire` the way the sweep does, and every send,
-fee and contact is checked against the law and the policy."""
+"""Properties of the pure planning logic over random claims, payments, pauses, calendars and send
+delays: a debtor's claims are walked through `plan_next`/`fire` the way the sweep does, each
+contact reported sent some hours after it fell due (as ReminderSent does), and every send, fee,
+gap and contact is checked against the law and the policy."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class Track:
     pause_from: datetime | None = None
     stopped_at: datetime | None = None
     fired: list[domain.Fired] = field(default_factory=list)
+    sent: dict[int, datetime] = field(default_factory=dict)  # id(fired) -> when it was sent
 
 
 claims_strategy = st.fixed_dictionaries(
@@ -39,6 +41,8 @@ claims_strategy = st.fixed_dictionaries(
         "payment": st.none() | st.tuples(st.integers(0, 80), st.integers(1, 100)),
         "dispute": st.none() | st.tuples(st.integers(0, 60), st.integers(1, 60)),
         "stop_day": st.none() | st.integers(0, 120),
+        # How long after it fell due each contact was reported sent (an outage, a print run).
+        "send_delays_h": st.lists(st.integers(min_value=0, max_value=120), min_size=1, max_size=8),
     }
 )
 
@@ -100,12 +104,17 @@ def simulate(spec: dict[str, object]) -> list[Track]:
             if nxt.at > now:
                 t.next_at = nxt.at
                 continue
+            assert not nxt.awaiting_send, "a step held by a notice not yet sent fired"
             fired = domain.fire(t.ctx, t.cursor, nxt, contacts)
             t.cursor = fired.cursor
             if not fired.skipped:
                 t.fired.append(fired)
                 if fired.step.kind in domain.CONTACT_KINDS:
                     contacts.append(domain.Contact(fired.channels[0], now))
+                    delays: list[int] = spec["send_delays_h"]  # type: ignore[assignment]
+                    sent_at = now + timedelta(hours=delays[len(t.sent) % len(delays)])
+                    t.sent[id(fired)] = sent_at
+                    t.cursor = domain.sent(t.cursor, fired.index, sent_at)  # ReminderSent
             after = domain.plan_next(t.ctx, t.cursor, now, contacts)
             t.next_at = after.at if after else None
             if fired.step.kind == "claim_watch" and fired.watch_round >= 3:
@@ -123,6 +132,7 @@ def test_fees_sends_and_contacts_keep_the_law_and_the_budget(spec: dict[str, obj
         ctx = t.ctx
         claim = ctx.claim
         per_kind: dict[str, int] = {}
+        holding: tuple[domain.Fired, datetime] | None = None
         for f in t.fired:
             local = f.at.astimezone(ctx.tz)
             # No step while stopped or disputed.
@@ -152,7 +162,23 @@ def test_fees_sends_and_contacts_keep_the_law_and_the_budget(spec: dict[str, obj
                 for cap_rule in ctx.pack.fee_caps.values():
                     if rule_name in cap_rule.rules and cap_rule.max_count is not None:
                         assert sum(per_kind.get(r, 0) for r in cap_rule.rules) <= cap_rule.max_count
-            # Steps fire in policy order, each at most once (claim watch repeats by design).
+            # No step after a notice earlier than its gap counted from when it was actually sent,
+            # nor before its pay-by date (as stated, and as counted from the send) has passed.
+            if f.step.kind != "creditor_notice" and holding is not None:
+                notice, sent_at = holding
+                kind = ctx.pack.notice(notice.step.notice or "")
+                sent_day = sent_at.astimezone(ctx.tz).date()
+                assert local.date() >= sent_day + timedelta(days=kind.min_gap_days), (f.step.name, notice.step.name)
+                assert notice.pay_by is None or local.date() > notice.pay_by, (f.step.name, notice.pay_by)
+                days = domain.pay_days(ctx, notice.step)
+                assert not days or local.date() > ctx.cal.deadline(sent_day, days), (f.step.name, sent_day)
+            if f.notice is not None and (f.pay_by is not None or f.notice.min_gap_days):
+                holding = (f, t.sent[id(f)])
+            if f.pay_by is not None:
+                # A pay-by date is a business day, at least the notice's days after the step.
+                assert ctx.cal.is_business_day(f.pay_by), f.pay_by
+                assert (f.pay_by - local.date()).days >= (f.notice.min_days_to_pay if f.notice else 0)
+        # Steps fire in policy order, each at most once (claim watch repeats by design).
         indexes = [f.index for f in t.fired if f.step.kind != "claim_watch"]
         assert indexes == sorted(set(indexes))
     contacts.sort()

@@ -297,6 +297,7 @@ class Load:
             },
         )
         self.api_key = response.json()["api_key"]
+        await self.stack.use_policy(client, response.json()["creditor_id"])  # steps 1 and 2: reminders
         spec = (await self.call(client, "GET", self.stack.url("claims-api") + "/openapi.json")).json()
         self.dispute_path = next(
             (p for p in spec.get("paths", {}) if p.startswith("/v1/claims/{") and p.endswith("/dispute")), None

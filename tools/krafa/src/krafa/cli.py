@@ -512,6 +512,10 @@ def build_parser() -> argparse.ArgumentParser:
     samples.add_argument("--no-png", action="store_true", help="skip the letters' page images")
     samples.set_defaults(func=cmd_samples)
 
+    from krafa.plan import add_commands
+
+    add_commands(sub)  # plan, rates check
+
     service = sub.add_parser("service", help="run one service alone (how containers run them)")
     service.add_argument("name", choices=SERVICES)
     service.set_defaults(func=cmd_service)

@@ -129,6 +129,8 @@ class Scenario:
         )
         response.raise_for_status()
         self.api_key = response.json()["api_key"]
+        # Reminders after the due date and the eindagi, before the collection warning.
+        await self.stack.use_policy(client, response.json()["creditor_id"])
         self.receiver, url = await self.webhook_receiver()
         hooked = await client.post(
             self.stack.url("claims-api") + "/v1/webhooks",

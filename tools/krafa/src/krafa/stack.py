@@ -159,6 +159,20 @@ class Stack:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.config.ports[service]}"
 
+    async def use_policy(self, client: httpx.AsyncClient, creditor_id: str, key: str = "is-reminders") -> None:
+        """Give a creditor one of the shipped policies as its own — by default `is-reminders`: a
+        courtesy reminder after the due date and after the eindagi before the collection warning,
+        which the runs and benchmarks here measure — before its first claim is posted."""
+        from krafa_scheduler import policy
+
+        document = json.loads(policy.shipped_policies()[key].model_dump_json())
+        response = await client.put(
+            self.url("scheduler") + f"/v1/policies/{creditor_id}",
+            json=document,
+            headers={"Authorization": f"Bearer {self.state.admin_token}"},
+        )
+        response.raise_for_status()
+
     @property
     def database_url(self) -> str:
         return self.pg.dsn_for(DATABASE)
