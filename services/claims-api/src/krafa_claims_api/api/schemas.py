@@ -45,7 +45,7 @@ class DebtorIn(Strict):
         description="validated for IS (kennitala), NO (fødselsnummer / organisasjonsnummer) and EE (isikukood / "
         "registrikood); other countries are stored as given",
     )
-    language: Literal["is", "nb", "et", "en"] = "en"
+    language: Literal["is", "nb", "nn", "et", "ru", "en"] = "en"
     time_zone: str = Field(default="UTC", max_length=64)
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     phone: str | None = Field(default=None, max_length=20, pattern=r"^\+[1-9][0-9]{6,14}$")
@@ -318,7 +318,7 @@ class CreditorIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     country: CountryCode = "IS"
     currency: CurrencyCode = "ISK"
-    default_language: Literal["is", "nb", "et", "en"] = "en"
+    default_language: Literal["is", "nb", "nn", "et", "ru", "en"] = "en"
     contact_phone: str = Field(default="", max_length=32)
     payment_account: str = Field(default="", max_length=64)
     payment_link_template: str | None = Field(default=None, max_length=500)

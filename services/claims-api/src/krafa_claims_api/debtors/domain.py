@@ -18,7 +18,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from krafa_events import DebtorSnapshot, PostalAddress
+from krafa_events import DebtorSnapshot, PostalAddress, locales
 from krafa_kit.inputs import IDENTIFIER_PATTERN
 from stdnum.ee import ik, registrikood
 from stdnum.exceptions import ValidationError
@@ -44,7 +44,7 @@ class ContactOrigin(StrEnum):
 
 
 CUSTOMER_CLASSES = ("gold", "silver", "bronze", "regular", "risky")
-LANGUAGES = ("is", "nb", "et", "en")
+LANGUAGES = locales.LANGUAGES  # every language the notifier writes
 # The master-data columns of a debtor that an upsert may set.
 MASTER_FIELDS = (
     "kind",
@@ -239,6 +239,12 @@ def new_debtor(customer_no: str, master: dict[str, Any], now: datetime) -> Debto
     if missing:
         raise InvalidValue(missing[0], f"a new debtor needs {' and '.join(missing)}")
     values = {**MASTER_DEFAULTS, **{k: v for k, v in master.items() if v is not None}}
+    # A debtor registered without a language or time zone gets their country's, never English
+    # and UTC by accident (krafa_events.locales owns the rule).
+    if master.get("language") is None:
+        values["language"] = locales.country_language(str(values["country"]))
+    if master.get("time_zone") is None:
+        values["time_zone"] = locales.country_time_zone(str(values["country"]))
     return Debtor(uuid.uuid4(), customer_no, values, [], now, new=True, changed_fields=set(values))
 
 

@@ -126,7 +126,7 @@ class DebtorIn(Strict):
         description="validated for IS (kennitala), NO (fødselsnummer / organisasjonsnummer) and EE "
         "(isikukood / registrikood); other countries are stored as given",
     )
-    language: Literal["is", "nb", "et", "en"] = "en"
+    language: Literal["is", "nb", "nn", "et", "ru", "en"] = "en"
     time_zone: str = Field(default="UTC", max_length=64, examples=["Atlantic/Reykjavik"])
     country: CountryCode
     address: PostalAddressIn | None = Field(default=None, description="the legal (postal) address for letters")
