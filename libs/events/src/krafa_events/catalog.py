@@ -702,3 +702,95 @@ class CardInstalmentFailed(Event):
 
     def subject(self) -> str:
         return str(self.failure_id)
+
+
+# --- the debtor's personal data across services ------------------------------------------------
+#
+# claims-api owns the debtor; every other service keeps copies (a contact snapshot, the address a
+# reminder went to, a returned message, the payer's name and account). An erasure or an access
+# request the creditor makes at claims-api goes to every service that holds such copies as a
+# request event; each answers with its own "handled" event, which claims-api collects until every
+# service has answered. The requests carry no personal data themselves.
+
+PrivacyRequestKind = Literal["erasure", "export"]
+
+
+class PersonalDataErasureRequested(Event):
+    """Sent by claims-api when the creditor erases a debtor's personal data. Every service that
+    holds personal data about the debtor pseudonymises its rows in the transaction that records
+    this event, and answers with its PersonalDataHandled (request `erasure`)."""
+
+    TYPE: ClassVar[str] = "krafa.claim.personal_data_erasure_requested.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    request_id: UUID
+    pseudonym: str = Field(description="the stand-in name the debtor's records carry from now on")
+    requested_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.request_id)
+
+
+class PersonalDataExportRequested(Event):
+    """Sent by claims-api when the creditor asks for everything held about a debtor (access,
+    portability). Every service that holds data about the debtor answers with its part in a
+    PersonalDataHandled (request `export`)."""
+
+    TYPE: ClassVar[str] = "krafa.claim.personal_data_export_requested.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    request_id: UUID
+    requested_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.request_id)
+
+
+class PersonalDataHandled(Event):
+    """A service's answer to a personal-data request (each service sends its own type, on its own
+    topic): `erasure`: its rows about the debtor are pseudonymised (`rows` of them); `export`:
+    `data` holds what it keeps about the debtor."""
+
+    TYPE: ClassVar[str] = "krafa.privacy.personal_data_handled.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    request_id: UUID
+    request: PrivacyRequestKind
+    service: str
+    rows: int = Field(ge=0, description="rows pseudonymised (erasure) or exported (export)")
+    data: dict[str, Any] | None = Field(default=None, description="the service's part of an export")
+    handled_at: AwareDatetime
+
+    def subject(self) -> str:
+        return str(self.request_id)
+
+
+class SchedulerPersonalDataHandled(PersonalDataHandled):
+    """Sent by the scheduler: its answer to a personal-data request (timelines and contacts)."""
+
+    TYPE: ClassVar[str] = "krafa.dunning.personal_data_handled.v1"
+    TOPIC: ClassVar[Topic] = Topic.DUNNING
+
+
+class NotifierPersonalDataHandled(PersonalDataHandled):
+    """Sent by the notifier: its answer to a personal-data request (contact snapshots, the
+    address each reminder went to, suppressions, call tasks)."""
+
+    TYPE: ClassVar[str] = "krafa.notification.personal_data_handled.v1"
+    TOPIC: ClassVar[Topic] = Topic.NOTIFICATIONS
+
+
+class BouncesPersonalDataHandled(PersonalDataHandled):
+    """Sent by the bounce-handler: its answer to a personal-data request (deliveries, returned
+    messages, bounces and provider webhooks)."""
+
+    TYPE: ClassVar[str] = "krafa.bounce.personal_data_handled.v1"
+    TOPIC: ClassVar[Topic] = Topic.BOUNCES
+
+
+class PaymentsPersonalDataHandled(PersonalDataHandled):
+    """Sent by payments-ingest: its answer to a personal-data request (payments with the payer's
+    name and account, card instalment failures)."""
+
+    TYPE: ClassVar[str] = "krafa.payment.personal_data_handled.v1"
+    TOPIC: ClassVar[Topic] = Topic.PAYMENTS

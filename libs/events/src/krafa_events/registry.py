@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from krafa_events.base import Event
 from krafa_events.catalog import (
+    BouncesPersonalDataHandled,
     CallOutcomeRecorded,
     CardInstalmentFailed,
     ClaimAmended,
@@ -29,11 +30,17 @@ from krafa_events.catalog import (
     DueDatePassed,
     EmailBounced,
     FeeCharged,
+    NotifierPersonalDataHandled,
     PaymentReceived,
+    PaymentsPersonalDataHandled,
     PaymentUnmatched,
+    PersonalDataErasureRequested,
+    PersonalDataExportRequested,
+    PersonalDataHandled,
     ReminderDelivered,
     ReminderDue,
     ReminderSent,
+    SchedulerPersonalDataHandled,
 )
 from krafa_events.topics import Topic
 
@@ -88,7 +95,28 @@ REGISTRY: tuple[EventSpec, ...] = (
     EventSpec(ReminderDelivered, NOTIFIER, (CLAIMS_API,)),
     EventSpec(CallOutcomeRecorded, NOTIFIER, (CLAIMS_API,)),
     EventSpec(ClaimBalanceChanged, CLAIMS_API, (PAYMENTS_INGEST, SCHEDULER, NOTIFIER)),
+    # The debtor's personal data: every service holding some answers claims-api's requests.
+    EventSpec(PersonalDataErasureRequested, CLAIMS_API, (SCHEDULER, NOTIFIER, BOUNCE_HANDLER, PAYMENTS_INGEST)),
+    EventSpec(PersonalDataExportRequested, CLAIMS_API, (SCHEDULER, NOTIFIER, BOUNCE_HANDLER, PAYMENTS_INGEST)),
+    EventSpec(SchedulerPersonalDataHandled, SCHEDULER, (CLAIMS_API,)),
+    EventSpec(NotifierPersonalDataHandled, NOTIFIER, (CLAIMS_API,)),
+    EventSpec(BouncesPersonalDataHandled, BOUNCE_HANDLER, (CLAIMS_API,)),
+    EventSpec(PaymentsPersonalDataHandled, PAYMENTS_INGEST, (CLAIMS_API,)),
 )
+
+
+def privacy_services() -> tuple[str, ...]:
+    """The services that hold personal data besides claims-api: those that must answer an
+    erasure before it is complete."""
+    return tuple(sorted(next(s for s in REGISTRY if s.model is PersonalDataErasureRequested).consumers))
+
+
+HANDLED_BY: dict[str, type[PersonalDataHandled]] = {
+    SCHEDULER: SchedulerPersonalDataHandled,
+    NOTIFIER: NotifierPersonalDataHandled,
+    BOUNCE_HANDLER: BouncesPersonalDataHandled,
+    PAYMENTS_INGEST: PaymentsPersonalDataHandled,
+}
 
 EVENT_TYPES: dict[str, type[Event]] = {spec.type: spec.model for spec in REGISTRY}
 

@@ -10,7 +10,7 @@ from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
 
-from krafa_bounce_handler import service
+from krafa_bounce_handler import personal_data, service
 from krafa_bounce_handler.domain import SoftBouncePolicy
 
 log = logging.getLogger(__name__)
@@ -34,4 +34,4 @@ def build_routes(clock: Clock, policy: SoftBouncePolicy = service.DEFAULT_POLICY
             },
         )
 
-    return {ReminderSent: on_reminder_sent}
+    return {ReminderSent: on_reminder_sent, **personal_data.build_routes(clock)}

@@ -17,7 +17,7 @@ from krafa_events import return_path as verp
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
 
-from krafa_bounce_handler import domain, dsn, metrics, repository, webhooks
+from krafa_bounce_handler import domain, dsn, metrics, personal_data, repository, webhooks
 from krafa_bounce_handler.domain import BounceState, BounceVerdict, InboundMessage, SoftBouncePolicy, Verdict
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,7 @@ async def _record(
     delivery_id = target
     if not report.is_bounce:
         await inbound(Verdict.NOT_BOUNCE, delivery_id, report.not_bounce_reason)
+        await personal_data.pseudonymise_late(uow.conn, delivery_id)
         return Outcome(inbound_id, delivery_id, Verdict.NOT_BOUNCE, Verdict.NOT_BOUNCE.value)
 
     await inbound(Verdict.BOUNCE, delivery_id, None)
@@ -146,6 +147,7 @@ async def _record(
         source=SOURCE,
         origin={"inbound_message_id": inbound_id},
     )
+    await personal_data.pseudonymise_late(uow.conn, delivery_id)
     return Outcome(inbound_id, delivery_id, Verdict.BOUNCE, received_kind, bounce_id, state, emitted)
 
 
@@ -276,6 +278,7 @@ async def receive_webhook(
                 source=WEBHOOK,
                 origin={"webhook_event_id": webhook_event_id},
             )
+            await personal_data.pseudonymise_late(uow.conn, event.delivery_id)
             if event.kind == "complaint":
                 received_kind = "complaint"
             result = WebhookOutcome(
@@ -419,6 +422,7 @@ async def record_delivery(
                 "kind": verdict.kind,
             },
         )
+    await personal_data.pseudonymise_late(uow.conn, event.delivery_id)
     return emitted
 
 

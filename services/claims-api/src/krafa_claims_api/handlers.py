@@ -33,7 +33,7 @@ from krafa_kit.consumer import Handler, PermanentError
 from krafa_kit.db import UnitOfWork
 from krafa_kit.http import Problem
 
-from krafa_claims_api import cards, lifecycle, repository, service
+from krafa_claims_api import cards, lifecycle, personal_data, repository, service
 from krafa_claims_api.debtors import service as debtor_service
 from krafa_claims_api.webhooks import enqueue_webhook
 
@@ -319,6 +319,7 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
         CallOutcomeRecorded: on_call_outcome,
         PaymentUnmatched: on_payment_unmatched,
         CardInstalmentFailed: on_card_instalment_failed,
+        **personal_data.build_routes(),  # each service's answer to an erasure or export
     }
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 from uuid import UUID
 
 from fastapi import Depends, FastAPI
-from krafa_kit.clock import Clock
+from krafa_kit.clock import Clock, clock_from_settings
 from krafa_kit.http import Problem, document_guards, install_text_errors, problems, require_operator
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
-from krafa_notifier import calls, kpi, soft_retry
+from krafa_notifier import calls, kpi, personal_data, soft_retry
 from krafa_notifier.api.portal import portal
 from krafa_notifier.api.routes import agents, creditors, receipts
 from krafa_notifier.channels import EmailChannel, LetterChannel, NetbankChannel
@@ -31,7 +31,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     if settings.sms_provider == "twilio" and (not settings.twilio_account_sid or settings.twilio_auth_token is None):
         # Refuse to start rather than fail every SMS later.
         raise ValueError("KRAFA_SMS_PROVIDER=twilio needs KRAFA_TWILIO_ACCOUNT_SID and KRAFA_TWILIO_AUTH_TOKEN")
-    runtime = Runtime(ServiceSpec("notifier", SCHEMA, MIGRATIONS, ROUTES), settings, clock)
+    clock = clock or clock_from_settings(settings)
+    routes = {**ROUTES, **personal_data.build_routes(clock)}
+    runtime = Runtime(ServiceSpec("notifier", SCHEMA, MIGRATIONS, routes), settings, clock)
     kpi.install(runtime)  # collection KPIs from this service's tables, on /metrics
     channels: dict[str, EmailChannel | LetterChannel | NetbankChannel | SmsProvider] = {}
     renderer = ReminderRenderer()

@@ -3,7 +3,8 @@ the claims topic, so the dispatcher can drop a queued reminder that became stale
 disputed, held or written off stops its reminders; one deferred, amended, split into
 instalments, released or resumed from a dispute was re-planned, so the reminders planned before
 that are not sent (the scheduler plans new ones). A DebtorUpdated replaces the debtor's contact
-snapshot: an address the creditor marked bounced or opted out is no longer in it."""
+snapshot (and every claim's copy of it): an address the creditor marked bounced or opted out is no
+longer in it."""
 
 from __future__ import annotations
 
@@ -94,6 +95,8 @@ async def on_debtor_updated(uow: UnitOfWork, envelope: DecodedEvent) -> None:
     event = envelope.event
     assert isinstance(event, DebtorUpdated)
     await service.record_debtor(uow, event.creditor_id, event.debtor_id, event.debtor, event.updated_at)
+    # Each claim's copy taken from its ClaimCreated follows the debtor too (name, address, language).
+    await repository.refresh_claim_copies(uow.conn, event.creditor_id, event.debtor_id)
 
 
 ROUTES: dict[type[Event], Handler] = {

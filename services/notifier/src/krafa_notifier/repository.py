@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+from krafa_kit import privacy
 
 DISPATCH_COLUMNS = (
     "id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone, template, fee_minor, channels,"
@@ -90,6 +92,17 @@ async def upsert_debtor(
         snapshot,
         phone,
         updated_at,
+    )
+
+
+async def refresh_claim_copies(conn: asyncpg.Connection, creditor_id: uuid.UUID, debtor_id: uuid.UUID) -> None:
+    """The debtor's claims carry the debtor's current snapshot (after a DebtorUpdated)."""
+    await conn.execute(
+        "UPDATE claims_view c SET debtor = d.snapshot, updated_at = now() FROM debtors d"
+        " WHERE d.creditor_id = $1 AND d.debtor_id = $2 AND c.creditor_id = $1 AND c.debtor_id = $2"
+        " AND c.debtor IS DISTINCT FROM d.snapshot",
+        creditor_id,
+        debtor_id,
     )
 
 
@@ -202,9 +215,13 @@ async def claims_for(conn: asyncpg.Connection, claim_ids: list[uuid.UUID]) -> li
 
 
 async def suppressed(conn: asyncpg.Connection, creditor_id: uuid.UUID, address: str) -> bool:
+    # An erased debtor's suppressed address is kept as its hash (krafa_kit.privacy.address_hash).
     return bool(
         await conn.fetchval(
-            "SELECT true FROM suppressions WHERE creditor_id = $1 AND address = lower($2)", creditor_id, address
+            "SELECT true FROM suppressions WHERE creditor_id = $1 AND address IN (lower($2), $3)",
+            creditor_id,
+            address,
+            privacy.address_hash(address),
         )
     )
 
@@ -358,3 +375,106 @@ async def costs(
             until,
         )
     )
+
+
+# --- personal data (krafa_notifier.personal_data) ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeldPersonalData:
+    snapshots: list[dict[str, Any]]  # the current contact snapshot first, then the claims' copies
+    deliveries: list[asyncpg.Record]
+    suppressions: list[str]
+    call_tasks: list[asyncpg.Record]
+
+
+async def personal_data_of(conn: asyncpg.Connection, creditor_id: uuid.UUID, debtor_id: uuid.UUID) -> HeldPersonalData:
+    """Everything the notifier keeps about one debtor of one creditor, locked for an erasure."""
+    snapshots = [
+        dict(r["snapshot"])
+        for r in await conn.fetch(
+            "SELECT snapshot FROM debtors WHERE creditor_id = $1 AND debtor_id = $2 FOR UPDATE", creditor_id, debtor_id
+        )
+    ]
+    snapshots += [
+        dict(r["debtor"])
+        for r in await conn.fetch(
+            "SELECT debtor FROM claims_view WHERE creditor_id = $1 AND debtor_id = $2 ORDER BY claim_id FOR UPDATE",
+            creditor_id,
+            debtor_id,
+        )
+    ]
+    deliveries = list(
+        await conn.fetch(
+            "SELECT id, reminder_id, claim_ids, step, kind, channel, status, recipient, cc, sent_at, delivered_at,"
+            " last_error, cost_minor, cost_currency FROM deliveries WHERE creditor_id = $1 AND debtor_id = $2"
+            " ORDER BY created_at, id FOR UPDATE",
+            creditor_id,
+            debtor_id,
+        )
+    )
+    addresses = {
+        value.lower() for snapshot in snapshots for value in (snapshot.get("email"), snapshot.get("phone")) if value
+    } | {d["recipient"].lower() for d in deliveries if d["recipient"]}
+    suppressions = [
+        r["address"]
+        for r in await conn.fetch(
+            "SELECT address FROM suppressions WHERE creditor_id = $1 AND address = ANY($2::text[]) ORDER BY address",
+            creditor_id,
+            sorted(addresses),
+        )
+    ]
+    call_tasks = list(
+        await conn.fetch(
+            "SELECT id, claim_ids, step, status, attempts, outcome, created_at FROM call_tasks"
+            " WHERE creditor_id = $1 AND debtor_id = $2 ORDER BY created_at, id",
+            creditor_id,
+            debtor_id,
+        )
+    )
+    return HeldPersonalData(snapshots, deliveries, suppressions, call_tasks)
+
+
+async def replace_debtor_snapshots(
+    conn: asyncpg.Connection, creditor_id: uuid.UUID, debtor_id: uuid.UUID, snapshot: dict[str, Any]
+) -> int:
+    """Put `snapshot` in place of the debtor's current one and of every claim's copy."""
+    current = await conn.execute(
+        "UPDATE debtors SET snapshot = $3, phone = NULL WHERE creditor_id = $1 AND debtor_id = $2",
+        creditor_id,
+        debtor_id,
+        snapshot,
+    )
+    copies = await conn.execute(
+        "UPDATE claims_view SET debtor = $3, updated_at = now() WHERE creditor_id = $1 AND debtor_id = $2",
+        creditor_id,
+        debtor_id,
+        snapshot,
+    )
+    return int(current.split()[-1]) + int(copies.split()[-1])
+
+
+async def pseudonymise_delivery(
+    conn: asyncpg.Connection, delivery_id: uuid.UUID, recipient: str | None, last_error: str | None
+) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET recipient = $2, last_error = $3 WHERE id = $1", delivery_id, recipient, last_error
+    )
+
+
+async def hash_suppressions(conn: asyncpg.Connection, creditor_id: uuid.UUID, addresses: list[str]) -> int:
+    """The creditor's suppressions of these addresses, kept as hashes (still matched by `suppressed`)."""
+    changed = 0
+    for address in addresses:
+        result = await conn.execute(
+            "UPDATE suppressions SET address = $3 WHERE creditor_id = $1 AND address = $2"
+            " AND NOT EXISTS (SELECT 1 FROM suppressions WHERE creditor_id = $1 AND address = $3)",
+            creditor_id,
+            address,
+            privacy.address_hash(address),
+        )
+        deleted = await conn.execute(
+            "DELETE FROM suppressions WHERE creditor_id = $1 AND address = $2", creditor_id, address
+        )
+        changed += int(result.split()[-1]) + int(deleted.split()[-1])
+    return changed

@@ -11,7 +11,7 @@ from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
 
-from krafa_payments_ingest import service
+from krafa_payments_ingest import personal_data, service
 from krafa_payments_ingest.bank_claims import service as bank_claims
 
 
@@ -77,4 +77,5 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
         ClaimAmended: on_amended,
         ClaimDeferred: on_amended,
         ClaimEscalated: on_escalated,
+        **personal_data.build_routes(clock),
     }

@@ -31,7 +31,7 @@ from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
 
-from krafa_scheduler import domain, repository, service
+from krafa_scheduler import domain, personal_data, repository, service
 
 log = logging.getLogger(__name__)
 
@@ -204,4 +204,5 @@ def make_routes(clock: Clock) -> dict[type[Event], Handler]:
         ClaimBalanceChanged: on_balance_changed,
         ReminderSent: on_reminder_sent,
         DebtorUpdated: on_debtor_updated,
+        **personal_data.build_routes(clock),
     }

@@ -17,7 +17,7 @@ from krafa_kit.http import PROBLEM_BASE, Problem
 from krafa_kit.inputs import IDENTIFIER_PATTERN
 from pydantic import BaseModel
 
-from krafa_claims_api import idempotency, pagination
+from krafa_claims_api import idempotency, pagination, personal_data
 from krafa_claims_api import repository as claims_repository
 from krafa_claims_api import service as claims_service
 from krafa_claims_api.api.deps import DB, CurrentClock, IdempotencyKey, Reader, require
@@ -33,6 +33,7 @@ from krafa_claims_api.debtors.schemas import (
     DebtorChange,
     DebtorCreateIn,
     DebtorExport,
+    DebtorExportOut,
     DebtorIn,
     DebtorOut,
     DebtorPage,
@@ -41,6 +42,8 @@ from krafa_claims_api.debtors.schemas import (
     ExportHistoryItem,
     Money,
     OptOutIn,
+    PersonalDataRequestOut,
+    ServiceAnswerOut,
     Thresholds,
     UploadJobOut,
     UploadReject,
@@ -376,14 +379,9 @@ async def credit_status(debtor_id: UUID, caller: Reader, db: DB, clock: CurrentC
 # --- GDPR ---
 
 
-@router.get(
-    "/debtors/{debtor_id}/export",
-    response_model=DebtorExport,
-    tags=["gdpr"],
-    summary="Everything held on a debtor for this creditor (GDPR access and portability)",
-    responses=problems(401, 403, 404, 422),
-)
-async def export_debtor(debtor_id: UUID, caller: Reader, db: DB, clock: CurrentClock) -> DebtorExport:
+async def export_debtor(debtor_id: UUID, caller: claims_service.Caller, db: Database, clock: Clock) -> DebtorExport:
+    """claims-api's own records of the debtor, at once (the portal shows them to the debtor); the
+    creditor's export across every service is POST /v1/debtors/{debtor_id}/exports."""
     async with db.connection() as conn:
         data = await service.export(conn, caller.creditor_id, debtor_id)
     return DebtorExport(
@@ -395,23 +393,111 @@ async def export_debtor(debtor_id: UUID, caller: Reader, db: DB, clock: CurrentC
     )
 
 
+def request_out(request: personal_data.Request) -> PersonalDataRequestOut:
+    own = ServiceAnswerOut(service=personal_data.OWN, status="done", rows=None, handled_at=request.requested_at)
+    return PersonalDataRequestOut(
+        id=request.id,
+        debtor_id=request.debtor_id,
+        kind=request.kind,
+        status="complete" if request.complete else "pending",
+        requested_at=request.requested_at,
+        completed_at=request.completed_at,
+        services=[own]
+        + [
+            ServiceAnswerOut(
+                service=a.service, status="pending" if a.rows is None else "done", rows=a.rows, handled_at=a.handled_at
+            )
+            for a in request.answers
+        ],
+    )
+
+
+@router.post(
+    "/debtors/{debtor_id}/exports",
+    response_model=PersonalDataRequestOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["gdpr"],
+    summary="Ask every service for what it holds on the debtor (GDPR access and portability)",
+    description="claims-api's part is taken at once; every other service that holds personal data answers with its "
+    "part. Poll `Location` (GET /v1/debtors/{debtor_id}/exports/{export_id}) until `status` is `complete`.",
+    responses=problems(401, 403, 404, 422),
+)
+async def request_export(debtor_id: UUID, caller: Reader, db: DB, clock: CurrentClock) -> Response:
+    async with db.uow() as uow:
+        await service.get_debtor(uow.conn, caller.creditor_id, debtor_id)
+        request = await personal_data.request_export(uow, caller.creditor_id, debtor_id, clock.now())
+        await uow.commit()
+    body = request_out(request).model_dump(mode="json")
+    return JSONResponse(body, 202, headers={"Location": f"/v1/debtors/{debtor_id}/exports/{request.id}"})
+
+
+@router.get(
+    "/debtors/{debtor_id}/exports/{export_id}",
+    response_model=DebtorExportOut,
+    tags=["gdpr"],
+    summary="The debtor's export: claims-api's part and every service's part as they arrive",
+    responses=problems(401, 403, 404, 422),
+)
+async def get_export(debtor_id: UUID, export_id: UUID, caller: Reader, db: DB) -> DebtorExportOut:
+    async with db.connection() as conn:
+        request = await personal_data.get_request(conn, caller.creditor_id, debtor_id, export_id)
+    if request is None or request.kind != "export":
+        raise Problem(404, "Not Found", "no such export of this debtor")
+    parts: dict[str, dict[str, Any]] = {personal_data.OWN: request.own_part or {}}
+    parts.update({a.service: a.data or {} for a in request.answers if a.rows is not None})
+    return DebtorExportOut(**request_out(request).model_dump(), parts=parts)
+
+
 @router.delete(
     "/debtors/{debtor_id}/personal-data",
     response_model=ErasureOut,
+    status_code=status.HTTP_202_ACCEPTED,
     tags=["gdpr"],
-    summary="Erase the debtor's personal data; the financial records stay under a pseudonym",
-    description="Removes the name, national id, postal address and every contact point. Claims, payments and "
-    "their history stay (bookkeeping retention), now under a pseudonym. Emits DebtorUpdated with the "
-    "pseudonymised snapshot. Idempotent: a repeat answers 200 with `erased_now: false` and emits nothing.",
+    summary="Erase the debtor's personal data in every service; the financial records stay under a pseudonym",
+    description="Removes the name, national id, postal address and every contact point here, and asks every service "
+    "that holds personal data about the debtor (the address each reminder went to, returned messages, the payer's "
+    "name and account) to pseudonymise it. Claims, payments and their history stay (bookkeeping retention), under "
+    "a pseudonym. 202 while services have yet to answer, 200 once every one has (`request.status`: `complete`); "
+    "GET /v1/debtors/{debtor_id}/erasure follows it. Idempotent: a repeat answers the same request with "
+    "`erased_now: false`.",
+    responses={200: {"description": "complete", "model": ErasureOut}, **problems(401, 403, 404, 422)},
+)
+async def erase_personal_data(debtor_id: UUID, caller: ContactsWriter, db: DB, clock: CurrentClock) -> Response:
+    async with db.uow() as uow:
+        debtor, request, erased_now = await personal_data.erase(uow, caller.creditor_id, debtor_id, clock.now())
+        await uow.commit()
+    return _erasure_answer(debtor, request, erased_now)
+
+
+@router.get(
+    "/debtors/{debtor_id}/erasure",
+    response_model=ErasureOut,
+    tags=["gdpr"],
+    summary="Where the debtor's erasure stands: which services have pseudonymised their data",
     responses=problems(401, 403, 404, 422),
 )
-async def erase_personal_data(debtor_id: UUID, caller: ContactsWriter, db: DB, clock: CurrentClock) -> ErasureOut:
-    async with db.uow() as uow:
-        debtor, erased_now = await service.erase(uow, caller.creditor_id, debtor_id, clock.now())
-        await uow.commit()
+async def get_erasure(debtor_id: UUID, caller: Reader, db: DB) -> Response:
+    async with db.connection() as conn:
+        debtor = await service.get_debtor(conn, caller.creditor_id, debtor_id)
+        request = await personal_data.latest_request(conn, caller.creditor_id, debtor_id, "erasure")
+    if request is None or debtor.erased_at is None:
+        raise Problem(404, "Not Found", "the debtor's personal data was not erased")
+    return _erasure_answer(debtor, request, False)
+
+
+def _erasure_answer(debtor: domain.Debtor, request: personal_data.Request, erased_now: bool) -> Response:
     assert debtor.erased_at is not None
-    return ErasureOut(
-        debtor_id=debtor.id, pseudonym=debtor.master["name"], erased_at=debtor.erased_at, erased_now=erased_now
+    body = ErasureOut(
+        debtor_id=debtor.id,
+        pseudonym=debtor.master["name"],
+        erased_at=debtor.erased_at,
+        erased_now=erased_now,
+        request=request_out(request),
+    )
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        200 if request.complete else 202,
+        headers={"Location": f"/v1/debtors/{debtor.id}/erasure"},
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from krafa_kit import privacy
 
 from krafa_claims_api.debtors.domain import (
     MASTER_FIELDS,
@@ -304,4 +305,183 @@ async def erase(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID, ps
         creditor_id,
         pseudonym,
         now,
+    )
+
+
+# --- personal-data requests (krafa_claims_api.personal_data) -----------------------------------
+
+
+async def scrub_free_text(
+    conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID, patterns: list[str], replacement: str
+) -> int:
+    """Remove the debtor's personal data from the free text that may quote it: the history of its
+    claims, the creditor's webhook payloads and stored idempotent answers, its arrangement notes."""
+    if not patterns:
+        return 0
+    likes = [f"%{_like(p)}%" for p in patterns]
+    changed = 0
+    for row in await conn.fetch(
+        "SELECT h.id, h.details FROM claim_history h JOIN claims c ON c.id = h.claim_id"
+        " WHERE c.creditor_id = $1 AND c.debtor_id = $2 AND h.details::text ILIKE ANY($3::text[])",
+        creditor_id,
+        debtor_id,
+        likes,
+    ):
+        await conn.execute(
+            "UPDATE claim_history SET details = $2 WHERE id = $1",
+            row["id"],
+            privacy.scrub_json(row["details"], patterns, replacement),
+        )
+        changed += 1
+    for row in await conn.fetch(
+        "SELECT id, payload FROM webhook_deliveries WHERE creditor_id = $1"
+        " AND (payload->'data'->>'debtor_id' = $2::uuid::text OR payload::text ILIKE ANY($3::text[]))",
+        creditor_id,
+        debtor_id,
+        likes,
+    ):
+        await conn.execute(
+            "UPDATE webhook_deliveries SET payload = $2 WHERE id = $1",
+            row["id"],
+            privacy.scrub_json(row["payload"], patterns, replacement),
+        )
+        changed += 1
+    for row in await conn.fetch(
+        "SELECT key, response_body FROM idempotency_keys WHERE creditor_id = $1"
+        " AND response_body::text ILIKE ANY($2::text[])",
+        creditor_id,
+        likes,
+    ):
+        await conn.execute(
+            "UPDATE idempotency_keys SET response_body = $3 WHERE creditor_id = $1 AND key = $2",
+            creditor_id,
+            row["key"],
+            privacy.scrub_json(row["response_body"], patterns, replacement),
+        )
+        changed += 1
+    for row in await conn.fetch(
+        "SELECT id, note, decision_note FROM arrangement_requests WHERE creditor_id = $1 AND debtor_id = $2",
+        creditor_id,
+        debtor_id,
+    ):
+        await conn.execute(
+            "UPDATE arrangement_requests SET note = $2, decision_note = $3 WHERE id = $1",
+            row["id"],
+            privacy.scrub(row["note"], patterns, replacement),
+            privacy.scrub(row["decision_note"], patterns, replacement),
+        )
+        changed += 1
+    return changed
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def own_extras(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID) -> dict[str, Any]:
+    """What else claims-api keeps about the debtor: webhooks sent about them, their arrangement
+    requests (JSON-ready)."""
+    hooks = await conn.fetch(
+        "SELECT event_type, payload, status, created_at, delivered_at FROM webhook_deliveries"
+        " WHERE creditor_id = $1 AND payload->'data'->>'debtor_id' = $2::uuid::text ORDER BY created_at, id",
+        creditor_id,
+        debtor_id,
+    )
+    arrangements = await conn.fetch(
+        "SELECT id, claim_id, kind, due_date, instalments, note, reasons, status, created_at, decided_at, decision_note"
+        " FROM arrangement_requests WHERE creditor_id = $1 AND debtor_id = $2 ORDER BY created_at, id",
+        creditor_id,
+        debtor_id,
+    )
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        if isinstance(value, UUID):
+            return str(value)
+        return value
+
+    return {
+        "webhooks": [{k: plain(v) for k, v in dict(h).items()} for h in hooks],
+        "arrangement_requests": [{k: plain(v) for k, v in dict(a).items()} for a in arrangements],
+    }
+
+
+async def add_privacy_request(
+    conn: asyncpg.Connection,
+    request_id: UUID,
+    creditor_id: UUID,
+    debtor_id: UUID,
+    kind: str,
+    services: list[str],
+    own_part: dict[str, Any] | None,
+    at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO privacy_requests (id, creditor_id, debtor_id, kind, services, own_part, requested_at,"
+        " completed_at) VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz,"
+        " CASE WHEN cardinality($5::text[]) = 0 THEN $7::timestamptz END)",
+        request_id,
+        creditor_id,
+        debtor_id,
+        kind,
+        services,
+        own_part,
+        at,
+    )
+
+
+async def privacy_request(
+    conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID, request_id: UUID, *, lock: bool = False
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM privacy_requests WHERE id = $1 AND creditor_id = $2 AND debtor_id = $3"
+        + (" FOR UPDATE" if lock else ""),
+        request_id,
+        creditor_id,
+        debtor_id,
+    )
+
+
+async def latest_privacy_request(
+    conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID, kind: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM privacy_requests WHERE creditor_id = $1 AND debtor_id = $2 AND kind = $3"
+        " ORDER BY requested_at DESC, id LIMIT 1",
+        creditor_id,
+        debtor_id,
+        kind,
+    )
+
+
+async def privacy_answers(conn: asyncpg.Connection, request_id: UUID) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT service, rows, data, handled_at FROM privacy_answers WHERE request_id = $1 ORDER BY service",
+            request_id,
+        )
+    )
+
+
+async def add_privacy_answer(
+    conn: asyncpg.Connection, request_id: UUID, service: str, rows: int, data: dict[str, Any] | None, at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO privacy_answers (request_id, service, rows, data, handled_at) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (request_id, service) DO NOTHING",
+        request_id,
+        service,
+        rows,
+        data,
+        at,
+    )
+
+
+async def complete_if_answered(conn: asyncpg.Connection, request_id: UUID, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE privacy_requests r SET completed_at = $2 WHERE id = $1 AND completed_at IS NULL"
+        " AND (SELECT count(*) FROM privacy_answers a WHERE a.request_id = r.id) >= cardinality(r.services)",
+        request_id,
+        at,
     )

@@ -427,11 +427,43 @@ class DebtorExport(BaseModel):
     debtor_history: list[DebtorChange]
 
 
+class ServiceAnswerOut(BaseModel):
+    service: str
+    status: Literal["pending", "done"]
+    rows: int | None = Field(description="rows the service pseudonymised (erasure) or exported (export)")
+    handled_at: datetime | None
+
+
+class PersonalDataRequestOut(BaseModel):
+    """A request every service holding personal data about the debtor must answer."""
+
+    id: UUID
+    debtor_id: UUID
+    kind: Literal["erasure", "export"]
+    status: Literal["pending", "complete"] = Field(description="complete once every service has answered")
+    requested_at: datetime
+    completed_at: datetime | None
+    services: list[ServiceAnswerOut] = Field(description="claims-api itself, then every other service")
+
+
 class ErasureOut(BaseModel):
     debtor_id: UUID
     pseudonym: str = Field(description="the name the financial records now carry")
     erased_at: datetime
     erased_now: bool = Field(description="false when an earlier call had already erased the data")
+    request: PersonalDataRequestOut = Field(description="the erasure across the services: done when complete")
+
+
+class DebtorExportOut(PersonalDataRequestOut):
+    """Everything held on the debtor for this creditor, across the services (GDPR Art. 15 and 20):
+    `parts` has claims-api's part and each service's as it answers."""
+
+    parts: dict[str, dict[str, Any]] = Field(
+        description="by service: claims-api (debtor, contact points with consent, claims, their history, webhooks, "
+        "arrangement requests), notifier (contact snapshot, every delivery with its address, suppressions, call "
+        "tasks), bounce-handler (deliveries, bounces, the returned messages), payments-ingest (payments with the "
+        "payer's name and account, card checkouts and failures), scheduler (timelines, contacts)"
+    )
 
 
 class UploadReject(BaseModel):

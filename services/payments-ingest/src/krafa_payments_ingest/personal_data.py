@@ -1,0 +1,126 @@
+"""payments-ingest's part of a debtor's personal-data requests (claims-api owns the debtor).
+
+What it holds about a debtor: the payments matched to the debtor's claims, with the payer's name
+and account as the bank reported them and the remittance text the payer typed (which often names
+them), the card checkouts and card instalment failures of the debtor. An erasure pseudonymises
+the payer data in the transaction that records the request in the inbox (the amounts, dates and
+references stay: bookkeeping keeps them); an export returns all of it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from krafa_events import DecodedEvent
+from krafa_events.catalog import (
+    PaymentsPersonalDataHandled,
+    PersonalDataErasureRequested,
+    PersonalDataExportRequested,
+)
+from krafa_kit import privacy
+from krafa_kit.clock import Clock
+from krafa_kit.consumer import Handler
+from krafa_kit.db import UnitOfWork
+
+SERVICE = "payments-ingest"
+
+
+async def erase(uow: UnitOfWork, event: PersonalDataErasureRequested, now: datetime) -> int:
+    conn = uow.conn
+    payments = await conn.fetch(
+        "SELECT id, debtor_name, debtor_account, remittance_text FROM payments"
+        " WHERE creditor_id = $1 AND debtor_id = $2 FOR UPDATE",
+        event.creditor_id,
+        event.debtor_id,
+    )
+    patterns = privacy.needles([p["debtor_name"] for p in payments] + [p["debtor_account"] for p in payments])
+    rows = 0
+    for payment in payments:
+        await conn.execute(
+            "UPDATE payments SET debtor_name = CASE WHEN debtor_name IS NULL THEN NULL ELSE $2 END,"
+            " debtor_account = NULL, remittance_text = $3 WHERE id = $1",
+            payment["id"],
+            event.pseudonym,
+            privacy.scrub(payment["remittance_text"], patterns),
+        )
+        rows += 1
+    rows += await privacy.erase_outbox(conn, event.creditor_id, event.debtor_id, patterns)
+    await privacy.record_erasure(conn, event.creditor_id, event.debtor_id, event.pseudonym, event.requested_at)
+    uow.outbox.add(
+        PaymentsPersonalDataHandled(
+            creditor_id=event.creditor_id,
+            debtor_id=event.debtor_id,
+            request_id=event.request_id,
+            request="erasure",
+            service=SERVICE,
+            rows=rows,
+            handled_at=now,
+        ),
+        time=now,
+    )
+    return rows
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
+async def export(uow: UnitOfWork, event: PersonalDataExportRequested, now: datetime) -> None:
+    conn = uow.conn
+    payments = await conn.fetch(
+        "SELECT id, claim_id, amount_minor, currency, booking_date, value_date, reference, remittance_text, bank_ref,"
+        " end_to_end_id, debtor_name AS payer_name, debtor_account AS payer_account, account, state, received_at,"
+        " reversal_of FROM payments WHERE creditor_id = $1 AND debtor_id = $2 ORDER BY seq",
+        event.creditor_id,
+        event.debtor_id,
+    )
+    checkouts = await conn.fetch(
+        "SELECT id, claim_id, reference, amount_minor, currency, status, created_at, completed_at FROM card_checkouts"
+        " WHERE creditor_id = $1 AND debtor_id = $2 ORDER BY created_at, id",
+        event.creditor_id,
+        event.debtor_id,
+    )
+    failures = await conn.fetch(
+        "SELECT id, source_id, customer_no, agreement_ref, instalment_no, instalment_count, amount_minor, currency,"
+        " reason, next_attempt_date, failed_at FROM card_instalment_failures"
+        " WHERE creditor_id = $1 AND debtor_id = $2 ORDER BY failed_at, id",
+        event.creditor_id,
+        event.debtor_id,
+    )
+    data = {
+        "payments": [{k: _plain(v) for k, v in dict(p).items()} for p in payments],
+        "card_checkouts": [{k: _plain(v) for k, v in dict(c).items()} for c in checkouts],
+        "card_instalment_failures": [{k: _plain(v) for k, v in dict(f).items()} for f in failures],
+    }
+    uow.outbox.add(
+        PaymentsPersonalDataHandled(
+            creditor_id=event.creditor_id,
+            debtor_id=event.debtor_id,
+            request_id=event.request_id,
+            request="export",
+            service=SERVICE,
+            rows=len(payments) + len(checkouts) + len(failures),
+            data=data,
+            handled_at=now,
+        ),
+        time=now,
+    )
+
+
+def build_routes(clock: Clock) -> dict[type[Any], Handler]:
+    async def on_erasure(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        assert isinstance(envelope.event, PersonalDataErasureRequested)
+        await erase(uow, envelope.event, clock.now())
+
+    async def on_export(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        assert isinstance(envelope.event, PersonalDataExportRequested)
+        await export(uow, envelope.event, clock.now())
+
+    return {PersonalDataErasureRequested: on_erasure, PersonalDataExportRequested: on_export}
