@@ -62,6 +62,7 @@ _RETURNED_COPY_RE = re.compile(
     r"|lines of your original message follow"
     r"|^[ \t-]*unsent message below"
     r"|^[ \t-]*(?:mensaje|mensagem) original"
+    r"|^[ \t]*original message headers"
     r"|^[ \t-]*ursprüngliche nachricht",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -182,6 +183,8 @@ def _classify(raw: bytes) -> BounceReport:
 
     _drop_attached_messages(msg)
     temporary, permanent = _flufl_failures(msg)
+    if not (temporary or permanent):
+        temporary, permanent = _plain_failures(msg, notice)
     recipients = _text_recipients(temporary, permanent, notice, fallback_reason=subject)
     if recipients:
         return _bounce(recipients)
@@ -471,6 +474,53 @@ def _clean_addresses(found: Iterable[bytes]) -> frozenset[str]:
         if _ADDR_RE.fullmatch(candidate):  # heuristics can return fragments; those are unusable
             addresses.add(candidate)
     return frozenset(addresses)
+
+
+# Classic "failure notice" bounces of webmail providers (Yahoo/AOL, Outlook.com, Mail.ru, Yandex,
+# GMX): plain text, no delivery-status part, the failed address in a sentence or on a line of its
+# own. flufl's detectors know some of these layouts; for the others, an address named in the
+# notice counts when the notice says delivery failed. Addresses of the mail system itself (the
+# daemon, the postmaster) and the report's own envelope are never recipients.
+_FAILURE_SENTENCE_RE = re.compile(
+    r"unable to deliver|could(?: not|n't) (?:be )?deliver|wasn't able to deliver|was not able to deliver"
+    r"|delivery (?:has )?failed|failed permanently|delivery to the following recipient"
+    r"|(?:was|were|has been|have been) not (?:been )?delivered|could(?: not|n't) be delivered"
+    r"|not accepted|(?:mailbox|address|recipient|user)\b[^\n]{0,60}\b(?:unavailable|unknown|not found|does not exist"
+    r"|doesn't exist|disabled|rejected)|no such (?:user|mailbox|recipient)|user unknown|recipient not found"
+    r"|не (?:было |был |была )?доставлен|недоставлен|не удалось доставить|nicht zugestellt|unzustellbar"
+    r"|kunne ikke leveres|ikke levert|non recapitabile|no se pudo entregar",
+    re.IGNORECASE,
+)
+_TEMPORARY_RE = re.compile(
+    r"(?<![\w.])4\d\d(?![\w.])|(?<![\w.])4\.\d{1,3}\.\d{1,3}|temporar|try again|over ?quota|quota exceeded"
+    r"|mailbox (?:is )?full|will (?:retry|keep trying)|delayed|deferred",
+    re.IGNORECASE,
+)
+
+
+def _plain_failures(msg: Message, notice: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Failed addresses of a plain-text failure notice flufl does not know: (temporary, permanent)."""
+    if not _FAILURE_SENTENCE_RE.search(notice):
+        return frozenset(), frozenset()
+    envelope = {
+        m.lower()
+        for name in ("From", "To", "Sender", "Return-Path", "Reply-To", "Delivered-To")
+        for m in _ADDR_RE.findall(_header(msg, name))
+    }
+    lines = notice.split("\n")
+    temporary: set[str] = set()
+    permanent: set[str] = set()
+    for i, line in enumerate(lines):
+        for found in _ADDR_RE.findall(line):
+            address = found.lower().strip(".")
+            local = address.partition("@")[0]
+            if address in envelope or _MAIL_SYSTEM_SENDER_RE.search(local) or local in ("postmaster", "abuse"):
+                continue
+            window = " ".join(lines[i : i + 1 + _TEXT_WINDOW])
+            permanent_code = re.search(r"(?<![\w.])5\d\d(?![\w.])|(?<![\w.])5\.\d", window)
+            soft = _TEMPORARY_RE.search(window) is not None and permanent_code is None
+            (temporary if soft else permanent).add(address)
+    return frozenset(temporary - permanent), frozenset(permanent)
 
 
 def _text_recipients(

@@ -7,7 +7,8 @@ history, webhook payloads, stored idempotent answers, the debtor's arrangement n
 and asks every service that holds personal data to do the same with theirs, in the same
 transaction; it is complete when every one of them has answered. An export takes claims-api's
 part at once and asks the others for theirs; the document is complete when every part is in.
-Both are requests the creditor can read back: which services answered, when, how many rows.
+Both are requests the creditor can read back: which services answered, when, how many rows. An
+erasure drops the documents of earlier exports of the debtor (they are copies of what it erases).
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ async def erase(uow: UnitOfWork, creditor_id: UUID, debtor_id: UUID, now: dateti
             return debtor, latest, False
     stand_in = debtor.master["name"]
     await repository.scrub_free_text(uow.conn, creditor_id, debtor_id, patterns, privacy.ERASED)
+    # Earlier exports are copies of the very data being erased.
+    await repository.drop_export_documents(uow.conn, creditor_id, debtor_id)
     await privacy.erase_outbox(uow.conn, creditor_id, debtor_id, patterns)
     request_id = uuid.uuid4()
     services = list(privacy_services())
@@ -168,9 +171,10 @@ async def record_answer(uow: UnitOfWork, event: PersonalDataHandled) -> None:
     row = await repository.privacy_request(uow.conn, event.creditor_id, event.debtor_id, event.request_id, lock=True)
     if row is None or event.service not in row["services"] or HANDLED_BY.get(event.service) is not type(event):
         return
-    await repository.add_privacy_answer(
-        uow.conn, event.request_id, event.service, event.rows, event.data, event.handled_at
-    )
+    data = event.data
+    if row["kind"] == "export" and await repository.erased_since(uow.conn, event.debtor_id, row["requested_at"]):
+        data = None  # the debtor was erased while this export was being gathered
+    await repository.add_privacy_answer(uow.conn, event.request_id, event.service, event.rows, data, event.handled_at)
     await repository.complete_if_answered(uow.conn, event.request_id, event.handled_at)
 
 

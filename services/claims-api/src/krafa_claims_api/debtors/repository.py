@@ -485,3 +485,21 @@ async def complete_if_answered(conn: asyncpg.Connection, request_id: UUID, at: d
         request_id,
         at,
     )
+
+
+async def drop_export_documents(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID) -> None:
+    await conn.execute(
+        "UPDATE privacy_answers a SET data = NULL FROM privacy_requests r WHERE r.id = a.request_id"
+        " AND r.creditor_id = $1 AND r.debtor_id = $2 AND r.kind = 'export' AND a.data IS NOT NULL",
+        creditor_id,
+        debtor_id,
+    )
+    await conn.execute(
+        "UPDATE privacy_requests SET own_part = NULL WHERE creditor_id = $1 AND debtor_id = $2 AND kind = 'export'",
+        creditor_id,
+        debtor_id,
+    )
+
+
+async def erased_since(conn: asyncpg.Connection, debtor_id: UUID, since: datetime) -> bool:
+    return bool(await conn.fetchval("SELECT erased_at >= $2 FROM debtors WHERE id = $1", debtor_id, since))
