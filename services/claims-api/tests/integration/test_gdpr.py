@@ -40,9 +40,18 @@ def answer(service: str, request: PersonalDataErasureRequested | PersonalDataExp
 async def test_export_gathers_every_service_and_erasure_completes_when_all_answered(
     api: Api, broker: EmbeddedBroker
 ) -> None:
-    _, client = await api.creditor("Fram")
+    # An Icelandic creditor with a claim bank: its claims carry the payer's kennitala to the bank.
+    _, client = await api.creditor(
+        "Fram", registration_no="410169-2079", bank_claims={"claim_bank": "0133", "template_code": "001"}
+    )
     _, other = await api.creditor("Valur")
-    claim = (await client.post("/v1/claims", json=claim_body(customer_no="C-1"))).json()
+    body = claim_body(customer_no="C-1")
+    body["debtor"]["national_id"] = "1201743399"
+    claim = (await client.post("/v1/claims", json=body)).json()
+    assert claim["payment"]["kind"] == "bank_claim"
+    async with api.db.connection() as conn:
+        stored = await conn.fetchval("SELECT payment->>'payor_id' FROM claims WHERE id = $1", uuid.UUID(claim["id"]))
+    assert stored == "1201743399"  # the bank needs it to put the claim in the payer's netbank
     debtor_id = claim["debtor_id"]
     await client.put(
         "/v1/debtors/by-customer-no/C-1",
@@ -120,6 +129,7 @@ async def test_export_gathers_every_service_and_erasure_completes_when_all_answe
         async with api.db.connection() as conn:
             tables = {
                 "debtors": "SELECT d::text FROM debtors d WHERE id = $1",
+                "claims": "SELECT c::text FROM claims c WHERE debtor_id = $1",
                 "contact_points": "SELECT cp::text FROM contact_points cp WHERE debtor_id = $1",
                 "claim_history": "SELECT h::text FROM claim_history h JOIN claims c ON c.id = h.claim_id"
                 " WHERE c.debtor_id = $1",

@@ -56,6 +56,7 @@ async def erase(uow: UnitOfWork, event: PersonalDataErasureRequested, now: Any) 
     for snapshot in held.snapshots:
         values += _snapshot_values(snapshot)
     values += [d["recipient"] for d in held.deliveries]
+    values += held.payor_ids
     patterns = privacy.needles(values)
     rows = 0
     if held.snapshots:
@@ -71,6 +72,7 @@ async def erase(uow: UnitOfWork, event: PersonalDataErasureRequested, now: Any) 
             conn, delivery["id"], recipient, privacy.scrub(delivery["last_error"], patterns)
         )
         rows += 1
+    rows += await repository.drop_payor_ids(conn, creditor_id, debtor_id)
     addresses = {v.lower() for v in values if v and ("@" in v or v.startswith("+"))}
     rows += await repository.hash_suppressions(conn, creditor_id, sorted(addresses))
     rows += await privacy.erase_outbox(conn, creditor_id, debtor_id, patterns)

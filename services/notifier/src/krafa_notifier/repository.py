@@ -386,6 +386,7 @@ class HeldPersonalData:
     deliveries: list[asyncpg.Record]
     suppressions: list[str]
     call_tasks: list[asyncpg.Record]
+    payor_ids: list[str]  # the payer's id of Icelandic bank claims (claims_view.payment)
 
 
 async def personal_data_of(conn: asyncpg.Connection, creditor_id: uuid.UUID, debtor_id: uuid.UUID) -> HeldPersonalData:
@@ -432,7 +433,27 @@ async def personal_data_of(conn: asyncpg.Connection, creditor_id: uuid.UUID, deb
             debtor_id,
         )
     )
-    return HeldPersonalData(snapshots, deliveries, suppressions, call_tasks)
+    payor_ids = [
+        r["payor_id"]
+        for r in await conn.fetch(
+            "SELECT DISTINCT payment->>'payor_id' AS payor_id FROM claims_view WHERE creditor_id = $1"
+            " AND debtor_id = $2 AND payment->>'payor_id' IS NOT NULL",
+            creditor_id,
+            debtor_id,
+        )
+    ]
+    return HeldPersonalData(snapshots, deliveries, suppressions, call_tasks, payor_ids)
+
+
+async def drop_payor_ids(conn: asyncpg.Connection, creditor_id: uuid.UUID, debtor_id: uuid.UUID) -> int:
+    """A bank claim's payer id leaves the claims' copies (the message only needs the claim's key)."""
+    result = await conn.execute(
+        "UPDATE claims_view SET payment = payment - 'payor_id' WHERE creditor_id = $1 AND debtor_id = $2"
+        " AND payment ? 'payor_id'",
+        creditor_id,
+        debtor_id,
+    )
+    return int(result.split()[-1])
 
 
 async def replace_debtor_snapshots(

@@ -2,7 +2,8 @@
 
 What it holds about a debtor: the payments matched to the debtor's claims, with the payer's name
 and account as the bank reported them and the remittance text the payer typed (which often names
-them), the card checkouts and card instalment failures of the debtor. An erasure pseudonymises
+them), the debtor's Icelandic bank claims (the payer's kennitala, what was sent to the bank, the
+bank's payment transactions), the card checkouts and card instalment failures of the debtor. An erasure pseudonymises
 the payer data in the transaction that records the request in the inbox (the amounts, dates and
 references stay: bookkeeping keeps them); an export returns all of it.
 """
@@ -34,8 +35,37 @@ async def erase(uow: UnitOfWork, event: PersonalDataErasureRequested, now: datet
         event.creditor_id,
         event.debtor_id,
     )
-    patterns = privacy.needles([p["debtor_name"] for p in payments] + [p["debtor_account"] for p in payments])
+    bank_claims = await conn.fetch(
+        "SELECT claim_id, payor_id, sent FROM bank_claims WHERE creditor_id = $1 AND debtor_id = $2 FOR UPDATE",
+        event.creditor_id,
+        event.debtor_id,
+    )
+    patterns = privacy.needles(
+        [p["debtor_name"] for p in payments]
+        + [p["debtor_account"] for p in payments]
+        + [c["payor_id"] for c in bank_claims]
+    )
     rows = 0
+    # The bank keeps its own record of the claim under the payer's id (it is the payer's bank);
+    # here the id has served its purpose once the claim exists there.
+    for claim in bank_claims:
+        await conn.execute(
+            "UPDATE bank_claims SET payor_id = $2, sent = $3 WHERE claim_id = $1",
+            claim["claim_id"],
+            event.pseudonym,
+            privacy.scrub_json(claim["sent"], patterns),
+        )
+        rows += 1
+    for tx in await conn.fetch(
+        "SELECT identity, transaction FROM bank_claim_payments WHERE claim_id = ANY($1::uuid[])",
+        [c["claim_id"] for c in bank_claims],
+    ):
+        await conn.execute(
+            "UPDATE bank_claim_payments SET transaction = $2 WHERE identity = $1",
+            tx["identity"],
+            privacy.scrub_json(tx["transaction"], patterns),
+        )
+        rows += 1
     for payment in payments:
         await conn.execute(
             "UPDATE payments SET debtor_name = CASE WHEN debtor_name IS NULL THEN NULL ELSE $2 END,"
@@ -94,8 +124,16 @@ async def export(uow: UnitOfWork, event: PersonalDataExportRequested, now: datet
         event.creditor_id,
         event.debtor_id,
     )
+    bank_claims = await conn.fetch(
+        "SELECT claim_id, claimant_id, claim_bank, claim_number, due_date, final_due_date, payor_id, state, collection,"
+        " principal_minor, fees_minor, interest_minor, currency, created_at, synced_at FROM bank_claims"
+        " WHERE creditor_id = $1 AND debtor_id = $2 ORDER BY created_at, claim_id",
+        event.creditor_id,
+        event.debtor_id,
+    )
     data = {
         "payments": [{k: _plain(v) for k, v in dict(p).items()} for p in payments],
+        "bank_claims": [{k: _plain(v) for k, v in dict(c).items()} for c in bank_claims],
         "card_checkouts": [{k: _plain(v) for k, v in dict(c).items()} for c in checkouts],
         "card_instalment_failures": [{k: _plain(v) for k, v in dict(f).items()} for f in failures],
     }
@@ -106,7 +144,7 @@ async def export(uow: UnitOfWork, event: PersonalDataExportRequested, now: datet
             request_id=event.request_id,
             request="export",
             service=SERVICE,
-            rows=len(payments) + len(checkouts) + len(failures),
+            rows=len(payments) + len(checkouts) + len(failures) + len(bank_claims),
             data=data,
             handled_at=now,
         ),

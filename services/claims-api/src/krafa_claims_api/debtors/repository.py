@@ -315,11 +315,19 @@ async def scrub_free_text(
     conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID, patterns: list[str], replacement: str
 ) -> int:
     """Remove the debtor's personal data from the free text that may quote it: the history of its
-    claims, the creditor's webhook payloads and stored idempotent answers, its arrangement notes."""
+    claims, the creditor's webhook payloads and stored idempotent answers, its arrangement notes;
+    and the payer id its bank claims carried."""
+    # An Icelandic bank claim's payer id: the claim exists at the bank; here it has served.
+    result = await conn.execute(
+        "UPDATE claims SET payment = payment - 'payor_id' WHERE creditor_id = $1 AND debtor_id = $2"
+        " AND payment ? 'payor_id'",
+        creditor_id,
+        debtor_id,
+    )
+    changed = int(result.split()[-1])
     if not patterns:
-        return 0
+        return changed
     likes = [f"%{_like(p)}%" for p in patterns]
-    changed = 0
     for row in await conn.fetch(
         "SELECT h.id, h.details FROM claim_history h JOIN claims c ON c.id = h.claim_id"
         " WHERE c.creditor_id = $1 AND c.debtor_id = $2 AND h.details::text ILIKE ANY($3::text[])",

@@ -5,7 +5,7 @@ claimed when the erasure came is recorded after it: the trigger pseudonymises th
 delivery (one that existed before the erasure) records.
 
 Revision ID: 0020_personal_data
-Revises: 0003_bcc
+Revises: 0004_payment_identity
 Create Date: 2026-11-25
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from krafa_kit.privacy import create_erased_subjects
 
 revision = "0020_personal_data"
-down_revision = "0003_bcc"
+down_revision = "0004_payment_identity"
 branch_labels = None
 depends_on = None
 
