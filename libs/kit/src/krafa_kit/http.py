@@ -263,8 +263,14 @@ class TokenBucketLimiter:
 
 
 def api_key_id(authorization: str) -> str:
-    # The limiter never holds the key itself, only a hash of the whole header.
-    return hashlib.sha256(authorization.encode()).hexdigest()
+    """The bucket of a request's credential: the same key however the header spells its scheme and
+    spacing ("Bearer k", "bearer  k"), so a re-spelt header gets no fresh bucket. A key has one
+    secret, so for every key that authenticates this is its identity. The limiter never holds
+    the credential itself, only its hash."""
+    scheme, _, credential = authorization.strip().partition(" ")
+    token = credential.strip() if credential.strip() else scheme
+    kind = scheme.lower() if credential.strip() else ""
+    return hashlib.sha256(f"{kind}\n{token}".encode()).hexdigest()
 
 
 class RateLimit:
@@ -433,7 +439,17 @@ def create_app(
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
-    async def metrics_endpoint() -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
+        # The metrics name creditors and their volumes: only Prometheus may read them.
+        settings = runtime.settings
+        if not operator_allowed(settings, settings.metrics_token, bearer_credential(request)):
+            return problem_response(
+                request,
+                401,
+                "Unauthorized",
+                "a valid metrics token is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
@@ -555,6 +571,14 @@ def require_operator(
     settings = request.app.state.settings
     if not operator_allowed(settings, settings.operator_token, credentials.credentials if credentials else None):
         raise Problem(401, "Unauthorized", "a valid operator token is required", headers={"WWW-Authenticate": "Bearer"})
+
+
+def bearer_credential(request: Request) -> str | None:
+    """The credential of an `Authorization: Bearer` header (any spelling of the scheme)."""
+    scheme, _, credential = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credential.strip() or None
 
 
 def operator_allowed(settings: ServiceSettings, token: Any, presented: str | None) -> bool:

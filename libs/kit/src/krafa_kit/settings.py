@@ -81,6 +81,11 @@ class ServiceSettings(BaseSettings):
         default=200.0, ge=0, description="requests a second per API key (token bucket); 0 switches the limit off"
     )
     http_rate_limit_burst: int = Field(default=400, ge=1, description="requests an API key may save up")
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token Prometheus presents on `/metrics`; unset: only a loopback `KRAFA_HTTP_HOST` serves "
+        "`/metrics` (the metrics name creditors)",
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     clock: Literal["wall", "simulated"] = "wall"

@@ -11,8 +11,8 @@ the response is stored in that transaction before it commits. So:
 * the same key with a different request (method, path, canonical JSON body) answers 422
   `idempotency-key-reused`.
 
-Keys are scoped per creditor and expire after 24 hours: an older row is treated as absent and is
-overwritten when its key is used again.
+Keys are scoped per creditor and expire after 24 hours of wall-clock time: an older row is treated
+as absent and is overwritten when its key is used again (and the retention sweeper deletes it).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -67,24 +67,26 @@ async def claim_key(
     creditor_id: UUID,
     key: str,
     digest: str,
-    now: datetime,
     lock_timeout_ms: int,
 ) -> StoredResponse | None:
     """Claim `key` in the caller's open transaction. None: go ahead (and `store` the response).
-    A StoredResponse: replay it. Raises a Problem for a reused key or a duplicate in progress."""
+    A StoredResponse: replay it. Raises a Problem for a reused key or a duplicate in progress.
+
+    Keys live 24 hours of wall-clock time (the database's clock), whatever clock the service
+    runs its collection on: a simulated clock racing through days must not expire a key an ERP
+    is about to retry with, nor keep one for a simulated month."""
     await conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
     try:
         claimed = await conn.fetchval(
-            "INSERT INTO idempotency_keys (creditor_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4)"
+            "INSERT INTO idempotency_keys (creditor_id, key, request_hash, created_at) VALUES ($1, $2, $3, now())"
             " ON CONFLICT (creditor_id, key) DO UPDATE SET request_hash = excluded.request_hash,"
             " status_code = NULL, response_body = NULL, created_at = excluded.created_at"
-            " WHERE idempotency_keys.created_at < $5"
+            " WHERE idempotency_keys.created_at < now() - $4::interval"
             " RETURNING true",
             creditor_id,
             key,
             digest,
-            now,
-            now - KEY_TTL,
+            KEY_TTL,
         )
     except asyncpg.LockNotAvailableError as exc:
         raise Problem(

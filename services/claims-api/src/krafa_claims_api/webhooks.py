@@ -282,7 +282,7 @@ class WebhookWorker(PollingWorker):
         async with self.db.connection() as conn:
             rows = await conn.fetch(
                 "UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $2)"
-                " FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND d.id IN ("
+                " FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.disabled_at IS NULL AND d.id IN ("
                 "  SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()"
                 "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
                 " RETURNING d.id, d.message_id, d.payload, d.attempts, e.url, e.secret",
@@ -341,7 +341,7 @@ class WebhookWorker(PollingWorker):
             await uow.conn.execute(
                 "UPDATE webhook_deliveries SET attempts = $2, status = $3, last_status_code = $4, last_error = $5,"
                 " next_attempt_at = now() + make_interval(secs => $6),"
-                " delivered_at = CASE WHEN $3 = 'delivered' THEN now() END WHERE id = $1",
+                " delivered_at = CASE WHEN $3 = 'delivered' THEN now() END WHERE id = $1 AND status = 'pending'",
                 row["id"],
                 attempts,
                 status,
@@ -380,12 +380,21 @@ async def list_endpoints(conn: asyncpg.Connection, creditor_id: UUID) -> list[as
 
 
 async def disable_endpoint(conn: asyncpg.Connection, creditor_id: UUID, endpoint_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+    """Disable an endpoint: nothing more is queued for it, and what was waiting for a retry is
+    cancelled (an attempt already in flight records its outcome but is not retried)."""
+    endpoint = await conn.fetchrow(
         "UPDATE webhook_endpoints SET disabled_at = coalesce(disabled_at, now())"
         " WHERE id = $1 AND creditor_id = $2 RETURNING *",
         endpoint_id,
         creditor_id,
     )
+    if endpoint is not None:
+        await conn.execute(
+            "UPDATE webhook_deliveries SET status = 'cancelled', last_error = 'endpoint disabled'"
+            " WHERE endpoint_id = $1 AND status = 'pending'",
+            endpoint_id,
+        )
+    return endpoint
 
 
 async def deliveries(

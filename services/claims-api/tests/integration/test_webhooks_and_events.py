@@ -220,7 +220,12 @@ async def test_events_become_history_lifecycle_changes_and_signed_webhooks(api: 
         assert [i["amount_minor"] for i in got[ids[4]]["instalments"]] == [5195, 5195]
         timeline = (await client.get(f"/v1/claims/{ids[1]}/timeline")).json()["items"]
         delivered = next(i for i in timeline if i["kind"] == "reminder_delivered")
-        assert delivered["channel"] == "sms" and delivered["content_link"].startswith("/v1/deliveries/")
+        assert delivered["channel"] == "sms"
+        # The creditor can follow the link with its own key; another creditor cannot.
+        followed = (await client.get(delivered["content_link"])).json()
+        assert followed["channel"] == "sms" and followed["delivered_at"] is not None
+        assert delivered["event_id"] in {e["event_id"] for e in followed["events"]}
+        assert (await stranger.get(delivered["content_link"])).status_code == 404
         assert {"handover_notice", "escalated", "call_outcome", "dispute"} <= {i["kind"] for i in timeline}
 
         # The delivery log: the disputed webhook took two attempts (500, then 204).

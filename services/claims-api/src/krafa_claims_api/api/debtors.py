@@ -109,7 +109,6 @@ async def _idempotent(
                 creditor_id=caller.creditor_id,
                 key=key,
                 digest=digest,
-                now=clock.now(),
                 lock_timeout_ms=request.app.state.settings.idempotency_lock_timeout_ms,
             )
             if stored is not None:
@@ -613,7 +612,6 @@ async def upload_contacts(
                     creditor_id=caller.creditor_id,
                     key=idempotency_key,
                     digest=idempotency.request_hash("POST", request.url.path, key),
-                    now=clock.now(),
                     lock_timeout_ms=request.app.state.settings.idempotency_lock_timeout_ms,
                 )
                 if stored is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -10,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
 from krafa_kit.deps import get_clock, get_db
-from krafa_kit.http import Problem
+from krafa_kit.http import PROBLEM_BASE, Problem, TokenBucketLimiter
 
 from krafa_claims_api import service
 from krafa_claims_api.settings import Settings
@@ -20,7 +21,21 @@ bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API ke
 UNAUTHORIZED = Problem(401, "Unauthorized", "a valid API key is required", headers={"WWW-Authenticate": "Bearer"})
 
 
+# Wrong API keys per client address: each costs a lookup, and guessing must stay slow. Requests
+# with a valid key are limited per key before they get here (krafa_kit.http.RateLimit).
+FAILED_AUTH_PER_S = 10.0
+FAILED_AUTH_BURST = 100
+
+
+def _failed_auth(request: Request) -> TokenBucketLimiter:
+    limiter: TokenBucketLimiter | None = getattr(request.app.state, "failed_auth", None)
+    if limiter is None:
+        limiter = request.app.state.failed_auth = TokenBucketLimiter(FAILED_AUTH_PER_S, FAILED_AUTH_BURST)
+    return limiter
+
+
 async def get_caller(
+    request: Request,
     db: Annotated[Database, Depends(get_db)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> service.Caller:
@@ -28,6 +43,16 @@ async def get_caller(
         raise UNAUTHORIZED
     caller = await service.authenticate(db, credentials.credentials)
     if caller is None:
+        wait = _failed_auth(request).take(request.client.host if request.client else "unknown")
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            raise Problem(
+                429,
+                "Too Many Requests",
+                f"too many requests with invalid API keys from this address; retry after {retry_after} s",
+                type_=PROBLEM_BASE + "rate-limited",
+                headers={"Retry-After": str(retry_after)},
+            )
         raise UNAUTHORIZED
     return caller
 

@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from krafa_kit.db import UnitOfWork
+from krafa_kit.http import Problem
 
 from krafa_claims_api import ledger, lifecycle, repository, timeline
 from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader
@@ -18,6 +19,7 @@ from krafa_claims_api.api.schemas import (
     AmendIn,
     ClaimOut,
     DeferIn,
+    DeliveryOut,
     DisputeIn,
     HoldIn,
     LedgerEntryOut,
@@ -322,4 +324,23 @@ async def get_timeline(claim_id: UUID, caller: Reader, db: DB) -> TimelineOut:
         if await repository.get_claim(conn, caller.creditor_id, claim_id) is None:
             raise NOT_FOUND
         rows = await repository.history_with_ids(conn, claim_id)
-    return TimelineOut(claim_id=claim_id, items=[TimelineItem(**timeline.item(row)) for row in rows])
+    return TimelineOut(claim_id=claim_id, items=[TimelineItem(**timeline.item(row, claim_id)) for row in rows])
+
+
+@router.get(
+    "/deliveries/{delivery_id}",
+    response_model=DeliveryOut,
+    tags=["claims"],
+    summary="One reminder delivery of the claim (the timeline's content_link): channel, when it was sent, "
+    "delivered, refused or bounced, and what replaced it",
+    responses=problems(401, 403, 404, 422),
+)
+async def get_delivery(claim_id: UUID, delivery_id: UUID, caller: Reader, db: DB) -> DeliveryOut:
+    async with db.connection() as conn:
+        if await repository.get_claim(conn, caller.creditor_id, claim_id) is None:
+            raise NOT_FOUND
+        rows = await repository.history_with_ids(conn, claim_id)
+    found = timeline.delivery(rows, claim_id, str(delivery_id))
+    if found is None:
+        raise Problem(404, "Not Found", "no such delivery of this claim")
+    return DeliveryOut(**{**found, "events": [TimelineItem(**i) for i in found["events"]]})

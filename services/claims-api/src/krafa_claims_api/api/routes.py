@@ -123,7 +123,6 @@ async def idempotent(
                 creditor_id=caller.creditor_id,
                 key=key,
                 digest=digest,
-                now=clock.now(),
                 lock_timeout_ms=request.app.state.settings.idempotency_lock_timeout_ms,
             )
             if stored is not None:

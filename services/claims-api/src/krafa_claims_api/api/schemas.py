@@ -569,10 +569,27 @@ class TimelineItem(BaseModel):
     event_id: UUID
     channel: str | None = None
     content_link: str | None = Field(
-        default=None, description="the notifier's delivery resource (GET it on the notifier) for a reminder"
+        default=None,
+        description="the reminder's delivery at this API (GET it with the same key): when it was sent, delivered, "
+        "refused or bounced, and what replaced it",
     )
     fallback_for: str | None = Field(default=None, description="the delivery a fallback replaces")
     details: dict[str, object]
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: UUID
+    claim_id: UUID
+    channel: str | None
+    step: int | None
+    fallback_for: str | None = Field(description="the delivery this one replaced (a letter after a bounce)")
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    failure_reason: str | None
+    bounced_at: datetime | None
+    bounce_kind: str | None
+    events: list[TimelineItem] = Field(description="the timeline's items of this delivery")
 
 
 class TimelineOut(BaseModel):
@@ -588,7 +605,8 @@ class TimelineOut(BaseModel):
                             "event_type": "krafa.notification.reminder_sent.v1",
                             "event_id": "5b1d2c3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
                             "channel": "email",
-                            "content_link": "/v1/deliveries/2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d",
+                            "content_link": "/v1/claims/7d0f1f8e-3c2a-4d8b-9a71-2f0e4f0b5a11/deliveries/"
+                            "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d",
                             "fallback_for": None,
                             "details": {"step": 1, "channel": "email"},
                         }
@@ -709,7 +727,9 @@ class WebhookDeliveryOut(BaseModel):
     message_id: str = Field(description="the webhook-id header (the same on every retry)")
     event_type: str
     payload: dict[str, object]
-    status: Literal["pending", "delivered", "failed"]
+    status: Literal["pending", "delivered", "failed", "cancelled"] = Field(
+        description="cancelled: the endpoint was disabled before it was delivered"
+    )
     attempts: int
     last_status_code: int | None
     last_error: str | None
