@@ -32,3 +32,6 @@ HTTP_SECONDS = Histogram(
     ["service", "method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+RETENTION_ROWS = Counter(
+    "krafa_retention_rows_total", "Rows deleted or emptied by the retention sweeper", ["service", "table"]
+)

@@ -20,6 +20,7 @@ from krafa_kit.db import Database
 from krafa_kit.kafka import create_consumer, create_producer
 from krafa_kit.migrations import migrate_async
 from krafa_kit.outbox import OutboxRelay
+from krafa_kit.retention import RetentionSweeper, Rule, shared_rules
 from krafa_kit.settings import ServiceSettings, database_tls_params
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ class ServiceSpec:
     schema: str  # the service's own PostgreSQL schema
     migrations: Path
     routes: Routes = field(default_factory=dict)
+    # What the service's own tables keep and for how long (krafa_kit.retention), besides the
+    # inbox and outbox rules every service shares.
+    retention: list[Rule] = field(default_factory=list)
 
 
 class Runtime:
@@ -88,6 +92,13 @@ class Runtime:
                 producer=self.producer,
                 routes=self.spec.routes,
             )
+        sweeper = RetentionSweeper(
+            self.db,
+            self.spec.name,
+            [*shared_rules(self.settings.inbox_retention_days), *self.spec.retention],
+            interval_s=self.settings.retention_sweep_interval_s,
+        )
+        self._spawn("retention", sweeper.run)
         for name, task in self._background:
             self._spawn(name, task)
         self.started = True

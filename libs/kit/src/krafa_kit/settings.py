@@ -96,6 +96,12 @@ class ServiceSettings(BaseSettings):
     # The relay wakes on the NOTIFY every outbox write sends at commit; the poll only backs that up.
     outbox_poll_interval_s: float = 5.0
     outbox_retention_days: int = 7
+    inbox_retention_days: int = Field(
+        default=30, ge=8, description="days a processed event id stays in the inbox (longer than any redelivery)"
+    )
+    retention_sweep_interval_s: float = Field(
+        default=3600.0, gt=0, description="wall seconds between retention sweeps (the README's Retention section)"
+    )
     consumer_batch_size: int = 500
     consume: bool = Field(
         default=True,

@@ -11,7 +11,7 @@ from krafa_kit.http import create_app as create_service_app
 from krafa_kit.http import document_guards, install_text_errors
 from krafa_kit.runtime import Runtime, ServiceSpec
 
-from krafa_bounce_handler import service
+from krafa_bounce_handler import retention, service
 from krafa_bounce_handler.api import webhooks as webhook_api
 from krafa_bounce_handler.api.routes import router
 from krafa_bounce_handler.domain import InboundMessage
@@ -36,7 +36,9 @@ class BounceRuntime(Runtime):
 
 
 def create_runtime(settings: Settings, clock: Clock | None = None) -> BounceRuntime:
-    runtime = BounceRuntime(ServiceSpec("bounce-handler", SCHEMA, MIGRATIONS), settings, clock)
+    runtime = BounceRuntime(
+        ServiceSpec("bounce-handler", SCHEMA, MIGRATIONS, retention=retention.rules(settings)), settings, clock
+    )
     policy = settings.soft_bounce_policy
     runtime.spec.routes = build_routes(runtime.clock, policy)
     secret = settings.return_path_secret.get_secret_value().encode()

@@ -16,6 +16,12 @@ class Settings(ServiceSettings):
     # Shared with the notifier: verifies the HMAC in every return path (krafa_events.return_path).
     return_path_secret: SecretStr
     max_message_bytes: int = 10 * 1024 * 1024
+    raw_message_retention_days: int = Field(
+        default=90, ge=1, description="days a returned message is kept whole (then only its verdict and hash)"
+    )
+    bounce_delivery_retention_days: int = Field(
+        default=180, ge=7, description="days the address of an email delivery is kept to attribute its bounces"
+    )
     # The operator API (the bounce list names recipients' addresses): Bearer token. Without one it
     # is open, on a developer's machine only; production sets KRAFA_OPERATOR_TOKEN.
     operator_token: SecretStr | None = Field(

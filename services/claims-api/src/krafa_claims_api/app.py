@@ -10,7 +10,7 @@ from krafa_kit.http import create_app as create_service_app
 from krafa_kit.http import install_text_errors
 from krafa_kit.runtime import Runtime, ServiceSpec
 
-from krafa_claims_api import kpi
+from krafa_claims_api import kpi, retention
 from krafa_claims_api.api.debtors import router as debtors_router
 from krafa_claims_api.api.errors import document_problems
 from krafa_claims_api.api.integrations import router as integrations_router
@@ -28,7 +28,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
-    runtime = Runtime(ServiceSpec("claims-api", SCHEMA, MIGRATIONS), settings, clock)
+    runtime = Runtime(
+        ServiceSpec("claims-api", SCHEMA, MIGRATIONS, retention=retention.rules(settings)), settings, clock
+    )
     kpi.install(runtime)  # collection KPIs from this service's tables, on /metrics
     runtime.spec.routes = build_routes(runtime.clock)
     return runtime

@@ -7,6 +7,9 @@ class Settings(ServiceSettings):
     http_port: int = 8000
     admin_token: SecretStr | None = None
     max_bulk_claims: int = 10_000
+    webhook_retention_days: int = Field(
+        default=90, ge=1, description="days a finished webhook delivery (and its attempts) is kept"
+    )
     # How long a duplicate request waits for the first one holding its Idempotency-Key before
     # answering 409 idempotency-key-in-progress.
     idempotency_lock_timeout_ms: int = 3000

@@ -12,7 +12,7 @@ from krafa_kit.http import Problem, document_guards, install_text_errors, proble
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
-from krafa_notifier import calls, kpi, personal_data, soft_retry
+from krafa_notifier import calls, kpi, personal_data, retention, soft_retry
 from krafa_notifier.api.portal import portal
 from krafa_notifier.api.routes import agents, creditors, receipts
 from krafa_notifier.channels import EmailChannel, LetterChannel, NetbankChannel
@@ -33,7 +33,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         raise ValueError("KRAFA_SMS_PROVIDER=twilio needs KRAFA_TWILIO_ACCOUNT_SID and KRAFA_TWILIO_AUTH_TOKEN")
     clock = clock or clock_from_settings(settings)
     routes = {**ROUTES, **personal_data.build_routes(clock)}
-    runtime = Runtime(ServiceSpec("notifier", SCHEMA, MIGRATIONS, routes), settings, clock)
+    runtime = Runtime(
+        ServiceSpec("notifier", SCHEMA, MIGRATIONS, routes, retention=retention.rules(settings)), settings, clock
+    )
     kpi.install(runtime)  # collection KPIs from this service's tables, on /metrics
     channels: dict[str, EmailChannel | LetterChannel | NetbankChannel | SmsProvider] = {}
     renderer = ReminderRenderer()

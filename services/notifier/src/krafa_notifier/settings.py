@@ -8,6 +8,9 @@ from pydantic import Field, SecretStr
 class Settings(ServiceSettings):
     service_name: str = "notifier"
     http_port: int = 8002
+    delivery_retention_days: int = Field(
+        default=2190, ge=30, description="days a finished delivery is kept: the evidence that a notice went out"
+    )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_security: Literal["none", "starttls", "tls"] = "none"
