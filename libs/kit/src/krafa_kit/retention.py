@@ -2,9 +2,8 @@
 
 Every table that grows with traffic has a rule here or in its service's `retention.py`, and the
 README's "Retention" section lists them all. The sweeper runs in every service process (a
-background loop of the Runtime), on the database's wall clock whatever clock the service collects
-on, in small batches so that it never holds long locks; several replicas may sweep at once (the
-statements are idempotent). Rules every service shares:
+background loop of the Runtime), in small batches so that it never holds long locks; several
+replicas may sweep at once (the statements are idempotent). Rules every service shares:
 
 - `inbox`: an event id is kept KRAFA_INBOX_RETENTION_DAYS (30) after it was processed: longer
   than any redelivery can come (the broker keeps a week, `krafa outbox replay` goes back one
@@ -20,10 +19,13 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import asyncpg
 
 from krafa_kit import metrics
+from krafa_kit.clock import Clock, WallClock
 from krafa_kit.db import Database
 
 log = logging.getLogger(__name__)
@@ -33,23 +35,24 @@ BATCH = 5000
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One table's rule: `sql` changes at most BATCH rows a run, with `$1` the retention in days
-    (a make_interval(days => $1) cutoff on now()) when `days` is given, and returns the rows it
-    changed through its command tag. `needs` is a table that must exist for the rule to apply."""
+    """One table's rule: `sql` changes at most BATCH rows a run and returns how many through its
+    command tag. With `days`, `$1` is the cutoff: that many days before now on the clock the
+    rule's time column is written with (`wall`: the database's now(); `service`: the service's
+    clock, simulated in demos). `needs` is a table that must exist for the rule to apply."""
 
     table: str
     what: str
     sql: str
     days: int | None = None
     needs: str | None = None
+    clock: Literal["wall", "service"] = "wall"
 
 
 def inbox_rule(days: int) -> Rule:
     return Rule(
         "inbox",
         f"event ids processed more than {days} days ago",
-        "DELETE FROM inbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM inbox"
-        f" WHERE processed_at < now() - make_interval(days => $1) LIMIT {BATCH}))",
+        f"DELETE FROM inbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM inbox WHERE processed_at < $1 LIMIT {BATCH}))",
         days,
     )
 
@@ -69,11 +72,20 @@ def shared_rules(inbox_days: int) -> list[Rule]:
 
 
 class RetentionSweeper:
-    def __init__(self, db: Database, service: str, rules: Sequence[Rule], *, interval_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        service: str,
+        rules: Sequence[Rule],
+        *,
+        interval_s: float = 3600.0,
+        clock: Clock | None = None,
+    ) -> None:
         self.db = db
         self.service = service
         self.rules = list(rules)
         self.interval_s = interval_s
+        self.clock: Clock = clock or WallClock()
 
     async def run(self) -> None:
         while True:
@@ -88,8 +100,12 @@ class RetentionSweeper:
                 if rule.needs is not None and await conn.fetchval("SELECT to_regclass($1)", rule.needs) is None:
                     continue
                 total = 0
+                args: tuple[datetime, ...] = ()
+                if rule.days is not None:
+                    now = datetime.now(UTC) if rule.clock == "wall" else self.clock.now()
+                    args = (now - timedelta(days=rule.days),)
                 while True:
-                    count = await _apply(conn, rule)
+                    count = await _apply(conn, rule, args)
                     total += count
                     if count < BATCH:
                         break
@@ -100,7 +116,6 @@ class RetentionSweeper:
         return changed
 
 
-async def _apply(conn: asyncpg.Connection, rule: Rule) -> int:
-    args = (rule.days,) if rule.days is not None else ()
+async def _apply(conn: asyncpg.Connection, rule: Rule, args: tuple[datetime, ...]) -> int:
     tag: str = await conn.execute(rule.sql, *args)
     return int(tag.split()[-1])

@@ -97,6 +97,7 @@ class Runtime:
             self.spec.name,
             [*shared_rules(self.settings.inbox_retention_days), *self.spec.retention],
             interval_s=self.settings.retention_sweep_interval_s,
+            clock=self.clock,
         )
         self._spawn("retention", sweeper.run)
         for name, task in self._background:

@@ -22,21 +22,23 @@ def rules(settings: Settings) -> list[Rule]:
             "inbound_messages",
             f"returned messages received more than {raw} days ago (emptied; verdict and hash kept)",
             f"UPDATE inbound_messages SET raw = {EMPTIED} WHERE ctid = ANY(ARRAY(SELECT ctid FROM inbound_messages"
-            f" WHERE received_at < now() - make_interval(days => $1) AND raw <> {EMPTIED} LIMIT {BATCH}))",
+            f" WHERE received_at < $1 AND raw <> {EMPTIED} LIMIT {BATCH}))",
             raw,
+            clock="service",  # received_at is the service's time of receipt
         ),
         Rule(
             "webhook_events",
             f"provider webhook bodies received more than {raw} days ago (emptied; outcome and hash kept)",
             f"UPDATE webhook_events SET body = {EMPTIED} WHERE ctid = ANY(ARRAY(SELECT ctid FROM webhook_events"
-            f" WHERE received_at < now() - make_interval(days => $1) AND body <> {EMPTIED} LIMIT {BATCH}))",
+            f" WHERE received_at < $1 AND body <> {EMPTIED} LIMIT {BATCH}))",
             raw,
+            clock="service",
         ),
         Rule(
             "deliveries",
             f"deliveries sent more than {deliveries} days ago (no bounce comes that late)",
             "DELETE FROM deliveries WHERE ctid = ANY(ARRAY(SELECT ctid FROM deliveries"
-            f" WHERE recorded_at < now() - make_interval(days => $1) LIMIT {BATCH}))",
+            f" WHERE recorded_at < $1 LIMIT {BATCH}))",
             deliveries,
         ),
     ]

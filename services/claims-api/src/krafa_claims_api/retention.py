@@ -15,7 +15,7 @@ from krafa_claims_api.settings import Settings
 
 _OLD_DELIVERIES = (
     "SELECT id FROM webhook_deliveries WHERE status IN ('delivered', 'failed', 'cancelled')"
-    f" AND created_at < now() - make_interval(days => $1) LIMIT {BATCH}"
+    f" AND created_at < $1 LIMIT {BATCH}"
 )
 
 
@@ -26,7 +26,7 @@ def rules(settings: Settings) -> list[Rule]:
             "idempotency_keys",
             "stored answers of Idempotency-Keys older than their 24 hours",
             "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys"
-            f" WHERE created_at < now() - make_interval(days => $1) LIMIT {BATCH}))",
+            f" WHERE created_at < $1 LIMIT {BATCH}))",
             1,
         ),
         Rule(

@@ -20,7 +20,9 @@ CASES: dict[tuple[str, str], Any] = {
     ("PATCH", "/v1/debtors/{debtor_id}/contact-points/{contact_id}"): {"verified": True},
     ("POST", "/v1/debtors/{debtor_id}/contact-points/{contact_id}/opt-out"): {"reason": "not yours"},
     ("GET", "/v1/debtors/{debtor_id}/credit-status"): None,
-    ("GET", "/v1/debtors/{debtor_id}/export"): None,
+    ("POST", "/v1/debtors/{debtor_id}/exports"): None,
+    ("GET", "/v1/debtors/{debtor_id}/exports/{export_id}"): None,
+    ("GET", "/v1/debtors/{debtor_id}/erasure"): None,
     ("DELETE", "/v1/debtors/{debtor_id}/personal-data"): None,
     ("GET", "/v1/contact-uploads/{upload_id}"): None,
     ("GET", "/v1/debtors/by-customer-no/{customer_no}"): None,
@@ -49,15 +51,23 @@ async def test_other_creditors_debtor_ids_answer_404(api: Api) -> None:
     )
     upload_id = upload.json()["id"]
     own_debtor = (await intruder.post("/v1/claims", json=claim_body(customer_no="MINE"))).json()["debtor_id"]
-    before = (await owner.get(f"/v1/debtors/{debtor_id}/export")).json()
+    before = (await owner.get(f"/v1/debtors/{debtor_id}")).json()
+    export_id = (await owner.post(f"/v1/debtors/{debtor_id}/exports")).json()["id"]
 
-    foreign_ids = {"debtor_id": debtor_id, "contact_id": contact_id, "upload_id": upload_id, "customer_no": "SECRET-1"}
+    foreign_ids = {
+        "debtor_id": debtor_id,
+        "contact_id": contact_id,
+        "upload_id": upload_id,
+        "customer_no": "SECRET-1",
+        "export_id": export_id,
+    }
     mixed_ids = {**foreign_ids, "debtor_id": own_debtor}  # the intruder's own debtor, the owner's contact point
     missing_ids = {
         "debtor_id": uuid.uuid4(),
         "contact_id": uuid.uuid4(),
         "upload_id": uuid.uuid4(),
         "customer_no": "NOPE",
+        "export_id": uuid.uuid4(),
     }
     for (method, template), body in CASES.items():
         foreign = await intruder.request(method, template.format(**foreign_ids), json=body)
@@ -76,10 +86,8 @@ async def test_other_creditors_debtor_ids_answer_404(api: Api) -> None:
     # The intruder's PUT of the same customer number creates its own debtor; the owner's is untouched.
     put = await intruder.put("/v1/debtors/by-customer-no/SECRET-1", json={"name": "Someone", "country": "IS"})
     assert put.status_code == 201 and put.json()["id"] != debtor_id and put.json()["contact_points"] == []
-    after = (await owner.get(f"/v1/debtors/{debtor_id}/export")).json()
-    assert {k: v for k, v in after.items() if k != "exported_at"} == {
-        k: v for k, v in before.items() if k != "exported_at"
-    }
+    after = (await owner.get(f"/v1/debtors/{debtor_id}")).json()
+    assert after == before
     listing = (await intruder.get("/v1/debtors")).json()["items"]
     assert {d["customer_no"] for d in listing} == {"MINE", "SECRET-1"}
     assert debtor_id not in {d["id"] for d in listing}

@@ -27,6 +27,7 @@ CASES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/v1/claims/{claim_id}/write-off"): {},
     ("GET", "/v1/claims/{claim_id}/ledger"): None,
     ("GET", "/v1/claims/{claim_id}/timeline"): None,
+    ("GET", "/v1/claims/{claim_id}/deliveries/{delivery_id}"): None,
     ("GET", "/v1/departments/{department_id}"): None,
     ("DELETE", "/v1/webhooks/{webhook_id}"): None,
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"): None,
@@ -34,7 +35,8 @@ CASES: dict[tuple[str, str], dict[str, Any] | None] = {
 }
 # Debtor, contact-point and upload routes have their own matrix (test_debtors_isolation.py); the
 # admin routes are not scoped to a creditor's key.
-OTHER_MATRIX = ("/v1/debtors", "/v1/contact-uploads", "/v1/admin/")
+# The portal's routes take the operator token of the web service, not a creditor's key.
+OTHER_MATRIX = ("/v1/debtors", "/v1/contact-uploads", "/v1/admin/", "/v1/portal/")
 
 
 async def test_other_creditors_ids_answer_404(api: Api) -> None:
@@ -55,6 +57,7 @@ async def test_other_creditors_ids_answer_404(api: Api) -> None:
         "department_id": (await owner.post("/v1/departments", json={"key": "k", "name": "K"})).json()["id"],
         "webhook_id": (await owner.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x"})).json()["id"],
         "key_id": (await owner.post("/v1/api-keys", json={"scopes": ["read"]})).json()["id"],
+        "delivery_id": str(uuid.uuid4()),
     }
     absent = {name: str(uuid.uuid4()) for name in owned}
 

@@ -22,21 +22,21 @@ def rules(settings: Settings) -> list[Rule]:
             f"deliveries finished more than {days} days ago",
             "DELETE FROM deliveries WHERE ctid = ANY(ARRAY(SELECT ctid FROM deliveries"
             " WHERE status NOT IN ('pending', 'sending')"
-            f" AND created_at < now() - make_interval(days => $1) LIMIT {BATCH}))",
+            f" AND created_at < $1 LIMIT {BATCH}))",
             days,
         ),
         Rule(
             "early_receipts",
             "provider receipts older than 30 days",
             "DELETE FROM early_receipts WHERE ctid = ANY(ARRAY(SELECT ctid FROM early_receipts"
-            f" WHERE received_at < now() - make_interval(days => $1) LIMIT {BATCH}))",
+            f" WHERE received_at < $1 LIMIT {BATCH}))",
             30,
         ),
         Rule(
             "soft_retries",
             "soft-bounce re-sends done more than 30 days ago",
             "DELETE FROM soft_retries WHERE ctid = ANY(ARRAY(SELECT ctid FROM soft_retries"
-            f" WHERE status <> 'scheduled' AND created_at < now() - make_interval(days => $1) LIMIT {BATCH}))",
+            f" WHERE status <> 'scheduled' AND created_at < $1 LIMIT {BATCH}))",
             30,
         ),
     ]
