@@ -473,7 +473,11 @@ async def erase_personal_data(debtor_id: UUID, caller: ContactsWriter, db: DB, c
     response_model=ErasureOut,
     tags=["gdpr"],
     summary="Where the debtor's erasure stands: which services have pseudonymised their data",
-    responses=problems(401, 403, 404, 422),
+    description="200 once every service has confirmed (`request.status`: `complete`), 202 while some have not.",
+    responses={
+        202: {"description": "not every service has answered yet", "model": ErasureOut},
+        **problems(401, 403, 404, 422),
+    },
 )
 async def get_erasure(debtor_id: UUID, caller: Reader, db: DB) -> Response:
     async with db.connection() as conn:
