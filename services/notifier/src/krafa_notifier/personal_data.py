@@ -2,7 +2,8 @@
 
 What the notifier holds about a debtor: the contact snapshot (`debtors`, and the copy each claim
 took at creation in `claims_view.debtor`), the address, number or postal name each reminder went
-to (`deliveries.recipient`, and provider errors that may quote it), the suppression of addresses
+to (`deliveries.recipient`, and provider errors that may quote it), the message as it was sent
+(`deliveries.content`: the debtor's name and address on it), the suppression of addresses
 that bounced, and the call tasks. An erasure pseudonymises all of it in the transaction that
 records the request in the inbox; a suppressed address is kept only as a hash, so it is still
 never written to again; a send in flight when the erasure came is pseudonymised as it is
@@ -68,8 +69,13 @@ async def erase(uow: UnitOfWork, event: PersonalDataErasureRequested, now: Any) 
         recipient = delivery["recipient"]
         if recipient is not None:
             recipient = privacy.pseudonym_email(stand_in) if delivery["channel"] == "email" else stand_in
+        content = delivery["content"]
         await repository.pseudonymise_delivery(
-            conn, delivery["id"], recipient, privacy.scrub(delivery["last_error"], patterns)
+            conn,
+            delivery["id"],
+            recipient,
+            privacy.scrub(delivery["last_error"], patterns),
+            privacy.scrub_json(content, patterns) if content is not None else None,
         )
         rows += 1
     rows += await repository.drop_payor_ids(conn, creditor_id, debtor_id)
@@ -112,6 +118,7 @@ async def export(uow: UnitOfWork, event: PersonalDataExportRequested, now: Any) 
                 "last_error": d["last_error"],
                 "cost_minor": d["cost_minor"],
                 "cost_currency": d["cost_currency"],
+                "content": d["content"],
             }
             for d in held.deliveries
         ],

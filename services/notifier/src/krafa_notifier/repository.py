@@ -408,7 +408,7 @@ async def personal_data_of(conn: asyncpg.Connection, creditor_id: uuid.UUID, deb
     deliveries = list(
         await conn.fetch(
             "SELECT id, reminder_id, claim_ids, step, kind, channel, status, recipient, cc, sent_at, delivered_at,"
-            " last_error, cost_minor, cost_currency FROM deliveries WHERE creditor_id = $1 AND debtor_id = $2"
+            " last_error, cost_minor, cost_currency, content FROM deliveries WHERE creditor_id = $1 AND debtor_id = $2"
             " ORDER BY created_at, id FOR UPDATE",
             creditor_id,
             debtor_id,
@@ -476,10 +476,18 @@ async def replace_debtor_snapshots(
 
 
 async def pseudonymise_delivery(
-    conn: asyncpg.Connection, delivery_id: uuid.UUID, recipient: str | None, last_error: str | None
+    conn: asyncpg.Connection,
+    delivery_id: uuid.UUID,
+    recipient: str | None,
+    last_error: str | None,
+    content: dict[str, Any] | None,
 ) -> None:
     await conn.execute(
-        "UPDATE deliveries SET recipient = $2, last_error = $3 WHERE id = $1", delivery_id, recipient, last_error
+        "UPDATE deliveries SET recipient = $2, last_error = $3, content = $4 WHERE id = $1",
+        delivery_id,
+        recipient,
+        last_error,
+        content,
     )
 
 
