@@ -32,6 +32,8 @@ CASES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("DELETE", "/v1/webhooks/{webhook_id}"): None,
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"): None,
     ("DELETE", "/v1/api-keys/{key_id}"): None,
+    ("POST", "/v1/arrangement-requests/{request_id}/approve"): {"note": "not yours"},
+    ("POST", "/v1/arrangement-requests/{request_id}/refuse"): {"note": "not yours"},
 }
 # Debtor, contact-point and upload routes have their own matrix (test_debtors_isolation.py); the
 # admin routes are not scoped to a creditor's key.
@@ -48,9 +50,15 @@ async def test_other_creditors_ids_answer_404(api: Api) -> None:
     }
     assert id_routes == set(CASES), "add every route that takes an id to CASES"
 
-    _, owner = await api.creditor("Owner")
+    creditor_id, owner = await api.creditor("Owner")
     _, intruder = await api.creditor("Intruder")
     claim = (await owner.post("/v1/claims", json=claim_body())).json()
+    # A debtor's plan beyond the default terms (three instalments) is a request the owner decides.
+    asked = await owner.post(
+        f"/v1/portal/creditors/{creditor_id}/debtors/{claim['debtor_id']}/claims/{claim['id']}/arrangements",
+        json={"kind": "instalments", "count": 5},
+    )
+    assert asked.json()["outcome"] == "requested", asked.text
     before = (await owner.get(f"/v1/claims/{claim['id']}")).json()
     owned = {
         "claim_id": claim["id"],
@@ -58,6 +66,7 @@ async def test_other_creditors_ids_answer_404(api: Api) -> None:
         "webhook_id": (await owner.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x"})).json()["id"],
         "key_id": (await owner.post("/v1/api-keys", json={"scopes": ["read"]})).json()["id"],
         "delivery_id": str(uuid.uuid4()),
+        "request_id": asked.json()["request_id"],
     }
     absent = {name: str(uuid.uuid4()) for name in owned}
 
@@ -78,6 +87,8 @@ async def test_other_creditors_ids_answer_404(api: Api) -> None:
     assert (await owner.get(f"/v1/webhooks/{owned['webhook_id']}/deliveries")).status_code == 200
     keys = (await owner.get("/v1/api-keys")).json()["items"]
     assert all(k["revoked_at"] is None for k in keys) and len(keys) == 2
+    pending = (await owner.get("/v1/arrangement-requests")).json()["items"]
+    assert [r["id"] for r in pending] == [owned["request_id"]]
     listing = (await intruder.get("/v1/claims")).json()
     assert listing["items"] == []
     assert (await intruder.get("/v1/reports/aging")).json()["currencies"] == []

@@ -5,7 +5,7 @@ claimed when the erasure came is recorded after it: the trigger pseudonymises th
 error and the content such a delivery (one that existed before the erasure) records.
 
 Revision ID: 0020_personal_data
-Revises: 0004_payment_identity
+Revises: 0005_content
 Create Date: 2026-11-25
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from krafa_kit.privacy import create_erased_subjects
 
 revision = "0020_personal_data"
-down_revision = "0004_payment_identity"
+down_revision = "0005_content"
 branch_labels = None
 depends_on = None
 
