@@ -171,7 +171,12 @@ def test_json_depth_is_counted_without_parsing() -> None:
     assert json_too_deep(b'{"a": [1, 2, {"b": []}]}', 3)
     assert not json_too_deep(b"[" * 100, 3)  # unbalanced: left to the parser
     assert not json_too_deep(b'{"text": "[[[[[[[[ in a string"}', 3)
-    assert api_key_id("Bearer k") == hashlib.sha256(b"Bearer k").hexdigest()
+
+
+def test_a_credential_has_one_bucket_however_its_scheme_is_spelt() -> None:
+    assert api_key_id("Bearer k") == api_key_id("bearer  k") == api_key_id(" BEARER k ")
+    assert api_key_id("Bearer k") != api_key_id("Bearer k2") and api_key_id("Basic k") != api_key_id("Bearer k")
+    assert api_key_id("Bearer k") != hashlib.sha256(b"k").hexdigest()  # the limiter holds a hash, not the key
 
 
 def test_every_service_app_gets_the_guards(tmp_path: Path) -> None:

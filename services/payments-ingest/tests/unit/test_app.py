@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 from krafa_events import ClaimCancelled, ClaimCreated, ClaimPaid
-from krafa_events.catalog import ClaimAmended, ClaimBalanceChanged, ClaimDeferred, ClaimEscalated, ClaimWrittenOff
+from krafa_events.catalog import (
+    ClaimAmended,
+    ClaimBalanceChanged,
+    ClaimDeferred,
+    ClaimEscalated,
+    ClaimWrittenOff,
+    PersonalDataErasureRequested,
+    PersonalDataExportRequested,
+)
 from krafa_payments_ingest.app import create_app
 from krafa_payments_ingest.settings import Settings
 
@@ -34,6 +42,9 @@ def test_app_is_built_without_connecting() -> None:
         ClaimAmended,
         ClaimDeferred,
         ClaimEscalated,
+        # the payer's name and account are personal data: erased and exported here too
+        PersonalDataErasureRequested,
+        PersonalDataExportRequested,
     }
     assert not runtime.started
     paths = app.openapi()["paths"]

@@ -4,6 +4,7 @@ Every query is scoped to the caller's creditor: another creditor's ids answer 40
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -421,13 +422,24 @@ def request_out(request: personal_data.Request) -> PersonalDataRequestOut:
     "part. Poll `Location` (GET /v1/debtors/{debtor_id}/exports/{export_id}) until `status` is `complete`.",
     responses=problems(401, 403, 404, 422),
 )
-async def request_export(debtor_id: UUID, caller: Reader, db: DB, clock: CurrentClock) -> Response:
-    async with db.uow() as uow:
+async def request_export(
+    request: Request,
+    debtor_id: UUID,
+    caller: Reader,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def action(uow: UnitOfWork) -> tuple[int, PersonalDataRequestOut]:
         await service.get_debtor(uow.conn, caller.creditor_id, debtor_id)
-        request = await personal_data.request_export(uow, caller.creditor_id, debtor_id, clock.now())
-        await uow.commit()
-    body = request_out(request).model_dump(mode="json")
-    return JSONResponse(body, 202, headers={"Location": f"/v1/debtors/{debtor_id}/exports/{request.id}"})
+        started = await personal_data.request_export(uow, caller.creditor_id, debtor_id, clock.now())
+        return 202, request_out(started)
+
+    # A retried request with the same key answers with the same export, not a second one.
+    response = await _idempotent(request, db, clock, caller, idempotency_key, action)
+    export_id = json.loads(bytes(response.body))["id"]
+    response.headers["Location"] = f"/v1/debtors/{debtor_id}/exports/{export_id}"
+    return response
 
 
 @router.get(
