@@ -1,23 +1,32 @@
-"""web: the pages for people — the debtor portal (Mínar síður). Server-rendered HTML over the
+"""web: the pages for people — the debtor portal (Mínar síður), the creditor web, the agent desk
+and the operators' pages. Server-rendered HTML over the
 owning services' APIs; its own schema holds links, logins and sessions only (docs/adr/0006)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from krafa_kit.clock import Clock
+from krafa_kit.clock import Clock, WallClock
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.http import install_text_errors
 from krafa_kit.runtime import Runtime, ServiceSpec
 
+from krafa_web.api.agent_pages import router as agent_router
+from krafa_web.api.creditor_pages import router as creditor_router
+from krafa_web.api.ops_pages import router as ops_router
 from krafa_web.api.pages import install_pages, router
+from krafa_web.api.staff_api import router as staff_api
+from krafa_web.api.staff_pages import router as staff_router
+from krafa_web.calls import CallBoard
 from krafa_web.clients import Clients
 from krafa_web.handlers import build_routes
 from krafa_web.identity import OidcClient
 from krafa_web.service import Portal
 from krafa_web.settings import Settings
+from krafa_web.staff.service import Staff
 
 SCHEMA = "web"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,8 +41,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         notifier_url=settings.notifier_url,
         payments_url=settings.payments_url,
         token=settings.portal_token.get_secret_value() if settings.portal_token else None,
+        operator_token=settings.operator_token.get_secret_value() if settings.operator_token else None,
     )
     portal = Portal(runtime.db, runtime.clock, clients, settings)
+    staff = Staff(
+        runtime.db,
+        WallClock(),
+        idle=timedelta(minutes=settings.staff_idle_minutes),
+        absolute=timedelta(minutes=settings.staff_max_minutes),
+        lockout_failures=settings.lockout_failures,
+        lockout=timedelta(minutes=settings.lockout_minutes),
+    )
     runtime.spec.routes = build_routes(portal)
     oidc = None
     if settings.oidc_issuer and settings.oidc_client_id:
@@ -59,10 +77,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.portal = portal
+    app.state.staff = staff
+    app.state.calls = CallBoard()
     app.state.clients = clients
     app.state.oidc = oidc
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
+    app.include_router(staff_router)
+    app.include_router(creditor_router)
+    app.include_router(agent_router)
+    app.include_router(ops_router)
+    app.include_router(staff_api)
     install_pages(app)
     install_text_errors(app)
     return app

@@ -3,7 +3,7 @@ portal token). The web keeps no copy of what they own: every page reads it fresh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -39,17 +39,27 @@ class Clients:
     scheduler: httpx.AsyncClient
     notifier: httpx.AsyncClient
     payments: httpx.AsyncClient
+    # The agency's own screens (call queue, unmatched payments) use the operator token.
+    operator: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(
-        cls, *, claims_url: str, scheduler_url: str, notifier_url: str, payments_url: str, token: str | None
+        cls,
+        *,
+        claims_url: str,
+        scheduler_url: str,
+        notifier_url: str,
+        payments_url: str,
+        token: str | None,
+        operator_token: str | None = None,
     ) -> Clients:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
 
         def client(base: str) -> httpx.AsyncClient:
             return httpx.AsyncClient(base_url=base, headers=headers, timeout=15.0)
 
-        return cls(client(claims_url), client(scheduler_url), client(notifier_url), client(payments_url))
+        operator = {"Authorization": f"Bearer {operator_token}"} if operator_token else {}
+        return cls(client(claims_url), client(scheduler_url), client(notifier_url), client(payments_url), operator)
 
     async def close(self) -> None:
         for client in (self.claims, self.scheduler, self.notifier, self.payments):
@@ -114,10 +124,13 @@ class Clients:
 
     # -- scheduler ---------------------------------------------------------------------------------
     async def schedule(self, p: Principal, claim_id: UUID) -> dict[str, Any] | None:
+        return await self.schedule_of(p.creditor_id, claim_id)
+
+    async def schedule_of(self, creditor_id: UUID, claim_id: UUID) -> dict[str, Any] | None:
         """What happens next and when; None when the scheduler has no active timeline for it."""
         try:
             response = await self.scheduler.get(
-                f"/v1/claims/{claim_id}/schedule", params={"creditor_id": str(p.creditor_id)}
+                f"/v1/claims/{claim_id}/schedule", params={"creditor_id": str(creditor_id)}
             )
         except httpx.HTTPError:
             return None
@@ -146,11 +159,95 @@ class Clients:
         result: dict[str, Any] = response.json()
         return result
 
+    # -- the agency's own screens (operator token) ------------------------------------------------
+    async def operator_get(self, client: httpx.AsyncClient, path: str, params: dict[str, Any] | None = None) -> Any:
+        response = await client.get(path, params=params, headers=self.operator)
+        _raise(response)
+        return response.json()
+
+    async def operator_post(self, client: httpx.AsyncClient, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = await client.post(path, json=body, headers=self.operator)
+        _raise(response)
+        return response.json() if response.content else None
+
     async def checkout_status(self, checkout_id: str) -> dict[str, Any]:
         response = await self.payments.get(f"/v1/card-checkouts/{checkout_id}")
         _raise(response)
         result: dict[str, Any] = response.json()
         return result
+
+
+@dataclass(frozen=True, slots=True)
+class AsCreditor:
+    """Whom a creditor-web request is for: the user's creditor and their role's scopes. claims-api
+    scopes every route to that creditor, as it does for the creditor's own API key."""
+
+    creditor_id: UUID
+    scopes: tuple[str, ...]
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Krafa-Creditor": str(self.creditor_id), "X-Krafa-Scopes": ",".join(self.scopes)}
+
+
+class CreditorClient:
+    """claims-api's creditor REST API, called for a logged-in creditor user."""
+
+    def __init__(self, clients: Clients, who: AsCreditor) -> None:
+        self.clients, self.who = clients, who
+
+    async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        response = await self.clients.claims.get(path, params=params, headers=self.who.headers())
+        _raise(response)
+        return response.json()
+
+    async def profile(self) -> dict[str, Any]:
+        body: dict[str, Any] = await self._get("/v1/creditor")
+        return body
+
+    async def claims(self, params: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = await self._get("/v1/claims", {k: v for k, v in params.items() if v not in (None, "")})
+        return body
+
+    async def claim(self, claim_id: UUID) -> dict[str, Any]:
+        body: dict[str, Any] = await self._get(f"/v1/claims/{claim_id}")
+        return body
+
+    async def ledger(self, claim_id: UUID) -> dict[str, Any]:
+        body: dict[str, Any] = await self._get(f"/v1/claims/{claim_id}/ledger")
+        return body
+
+    async def timeline(self, claim_id: UUID) -> dict[str, Any]:
+        body: dict[str, Any] = await self._get(f"/v1/claims/{claim_id}/timeline")
+        return body
+
+    async def aging(self) -> dict[str, Any]:
+        body: dict[str, Any] = await self._get("/v1/reports/aging")
+        return body
+
+    async def act(self, claim_id: UUID, action: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+        """A lifecycle action (cancel, hold, release, write-off…) with an idempotency key, so a
+        double click or a retried form does it once."""
+        response = await self.clients.claims.post(
+            f"/v1/claims/{claim_id}/{action}", json=body, headers={**self.who.headers(), "Idempotency-Key": key}
+        )
+        _raise(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def post(self, path: str, body: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        response = await self.clients.claims.post(path, json=body, headers=self.who.headers(), **kwargs)
+        _raise(response)
+        result: dict[str, Any] = response.json() if response.content else {}
+        return result
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return await self._get(path, params)
+
+    async def schedule(self, claim_id: UUID) -> dict[str, Any] | None:
+        return await self.clients.schedule_of(self.who.creditor_id, claim_id)
+
+    async def document(self, debtor_id: UUID, delivery_id: UUID) -> bytes:
+        return await self.clients.document(Principal(self.who.creditor_id, debtor_id), delivery_id)
 
 
 def as_date(value: str | None) -> date | None:

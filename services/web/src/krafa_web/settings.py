@@ -18,6 +18,20 @@ class Settings(ServiceSettings):
         description="bearer token the web service presents on the portal routes of the other services; unset: "
         "only a loopback `KRAFA_HTTP_HOST` serves them",
     )
+    operator_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token the web presents to the operator routes (call queue, unmatched payments, "
+        "bounces, dead letters) for agents and operators, and that guards its own staff-user API",
+    )
+    telephony_auth_token: SecretStr | None = Field(
+        default=None,
+        description="the telephony provider's auth token that signs its incoming-call webhook "
+        "(X-Twilio-Signature); unset: the webhook answers only on a loopback `KRAFA_HTTP_HOST`",
+    )
+    staff_idle_minutes: int = Field(
+        default=30, ge=1, le=480, description="a creditor user's or agent's session ends after this idle time"
+    )
+    staff_max_minutes: int = Field(default=600, ge=1, le=1440, description="and after this long in any case")
     claims_api_url: str = Field(default="http://127.0.0.1:8000", description="web: where claims-api answers")
     scheduler_url: str = Field(default="http://127.0.0.1:8001", description="web: where the scheduler answers")
     notifier_url: str = Field(default="http://127.0.0.1:8002", description="web: where the notifier answers")

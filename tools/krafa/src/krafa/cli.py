@@ -63,6 +63,8 @@ async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -
                     if time.monotonic() - portal_checked > 3:
                         portal_checked = time.monotonic()
                         portal_line = portal_login_line(stack)
+                        staff_line = staff_login_line(stack)
+                        portal_line = "\n".join(line for line in (portal_line, staff_line) if line)
                     status = (
                         (portal_line + "\n" if portal_line else "")
                         + (messages[-1] + "   " if messages else "")
@@ -94,6 +96,12 @@ async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -
         return 0 if live else 130
     print_verdict(console, verdict)
     return 0 if verdict.ok else 1
+
+
+def staff_login_line(stack: Stack) -> str:
+    from krafa.portal_driver import staff_login_line as line
+
+    return line(stack)
 
 
 def portal_login_line(stack: Stack) -> str:
@@ -155,6 +163,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             f"  Debtor portal (Mínar síður): {stack.url('web')}  — a demo debtor's login link shows below once "
             f"the first reminders are out; or log in with Test e-ID as a demo debtor, kennitala {national_id_of(0)}",
+            flush=True,
+        )
+        print(
+            f"  Creditor web: {stack.url('web')}/creditor   Agent desk: {stack.url('web')}/agent   "
+            f"Operators: {stack.url('web')}/ops  — log in at {stack.url('web')}/staff/login as the demo users "
+            "shown below (password and the current authenticator code)",
             flush=True,
         )
         print(f"  admin token: {home / 'state.json'}", flush=True)

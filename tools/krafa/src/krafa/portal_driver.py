@@ -216,3 +216,47 @@ class Person:
         return await self.follow(
             await self._form(f"/claims/{claim_id}/arrange", {"kind": "instalments", "count": str(count)})
         )
+
+
+STAFF_PASSWORD = "krafa-demo-staff-2026"  # noqa: S105 — the local demo's staff users only
+STAFF_FILE = "demo-staff.json"
+
+
+async def create_demo_staff(stack: Stack, creditor_id: str) -> dict[str, dict[str, str]]:
+    """The demo's people in the creditor web and the agent desk: an admin of the creditor and an
+    agent serving its queue (each with a TOTP secret, kept in the stack's home for `krafa run`)."""
+    import json
+
+    people: dict[str, dict[str, Any]] = {
+        "admin": {"email": "admin@fram.localhost", "name": "Anna Admin", "role": "admin", "creditor_id": creditor_id},
+        "agent": {"email": "agent@krafa.localhost", "name": "Ari Agent", "role": "agent", "serves": [creditor_id]},
+    }
+    made: dict[str, dict[str, str]] = {}
+    async with httpx.AsyncClient(timeout=30) as client:
+        for key, person in people.items():
+            response = await client.post(
+                stack.url("web") + "/v1/staff-users",
+                headers={"Authorization": f"Bearer {stack.state.admin_token}"},
+                json={**person, "password": STAFF_PASSWORD},
+            )
+            if response.status_code == 409:
+                continue  # a restarted demo keeps its users
+            response.raise_for_status()
+            made[key] = {"email": str(person["email"]), "totp_secret": response.json()["totp_secret"]}
+    if made:
+        (stack.home / STAFF_FILE).write_text(json.dumps(made, indent=1))
+    return made
+
+
+def staff_login_line(stack: Stack) -> str:
+    """The demo staff users' logins with the current TOTP code, for a person trying the screens."""
+    import json
+
+    import pyotp
+
+    path = stack.home / STAFF_FILE
+    if not path.exists():
+        return ""
+    people = json.loads(path.read_text())
+    parts = [f"{p['email']} (code {pyotp.TOTP(p['totp_secret']).now()})" for p in people.values()]
+    return f"Staff login {stack.url('web')}/staff/login, password {STAFF_PASSWORD}: " + ", ".join(parts)

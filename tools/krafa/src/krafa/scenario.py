@@ -102,6 +102,7 @@ class Scenario:
         self.day0 = self.start.date() + timedelta(days=lead_days)
         self.claims: list[dict[str, Any]] = []
         self.api_key = ""
+        self.creditor_id = ""
         self.posted_files = 0
         self.netbank_paid = 0
         self.portal_errors: list[str] = []
@@ -129,6 +130,10 @@ class Scenario:
         )
         response.raise_for_status()
         self.api_key = response.json()["api_key"]
+        self.creditor_id = response.json()["creditor_id"]
+        from krafa.portal_driver import create_demo_staff
+
+        await create_demo_staff(self.stack, self.creditor_id)
         # Reminders after the due date and the eindagi, before the collection warning.
         await self.stack.use_policy(client, response.json()["creditor_id"])
         self.receiver, url = await self.webhook_receiver()

@@ -5,15 +5,16 @@ from __future__ import annotations
 import hmac
 import math
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
 from krafa_kit.deps import get_clock, get_db
-from krafa_kit.http import PROBLEM_BASE, Problem, TokenBucketLimiter
+from krafa_kit.http import PROBLEM_BASE, Problem, TokenBucketLimiter, operator_allowed
 
-from krafa_claims_api import service
+from krafa_claims_api import domain, service
 from krafa_claims_api.settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
@@ -39,22 +40,44 @@ async def get_caller(
     db: Annotated[Database, Depends(get_db)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> service.Caller:
+    if credentials is not None:
+        caller = await service.authenticate(db, credentials.credentials)
+        if caller is not None:
+            return caller
+    on_behalf = _on_behalf_of(request, credentials)
+    if on_behalf is not None:
+        return on_behalf
     if credentials is None:
         raise UNAUTHORIZED
-    caller = await service.authenticate(db, credentials.credentials)
-    if caller is None:
-        wait = _failed_auth(request).take(request.client.host if request.client else "unknown")
-        if wait > 0:
-            retry_after = max(1, math.ceil(wait))
-            raise Problem(
-                429,
-                "Too Many Requests",
-                f"too many requests with invalid API keys from this address; retry after {retry_after} s",
-                type_=PROBLEM_BASE + "rate-limited",
-                headers={"Retry-After": str(retry_after)},
-            )
-        raise UNAUTHORIZED
-    return caller
+    wait = _failed_auth(request).take(request.client.host if request.client else "unknown")
+    if wait > 0:
+        retry_after = max(1, math.ceil(wait))
+        raise Problem(
+            429,
+            "Too Many Requests",
+            f"too many requests with invalid API keys from this address; retry after {retry_after} s",
+            type_=PROBLEM_BASE + "rate-limited",
+            headers={"Retry-After": str(retry_after)},
+        )
+    raise UNAUTHORIZED
+
+
+def _on_behalf_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> service.Caller | None:
+    """The creditor web acting for a logged-in creditor user: the portal token, the creditor in
+    `X-Krafa-Creditor` and the user's role's scopes in `X-Krafa-Scopes`. The web decides who may
+    do what; this only keeps every route scoped to that one creditor, like an API key."""
+    creditor = request.headers.get("x-krafa-creditor")
+    if not creditor:
+        return None
+    settings: Settings = request.app.state.settings
+    if not operator_allowed(settings, settings.portal_token, credentials.credentials if credentials else None):
+        return None
+    try:
+        creditor_id = UUID(creditor)
+    except ValueError:
+        return None
+    asked = {s.strip() for s in request.headers.get("x-krafa-scopes", "read").split(",")}
+    return service.Caller(creditor_id=creditor_id, scopes=frozenset(asked & set(domain.SCOPES)))
 
 
 def require(scope: str):  # type: ignore[no-untyped-def]

@@ -33,6 +33,7 @@ from krafa_claims_api.api.schemas import (
     ClaimStatusName,
     CreditorCreated,
     CreditorIn,
+    CreditorProfile,
     HistoryItem,
     InstalmentOut,
     PaymentOut,
@@ -403,6 +404,21 @@ async def aging_report(caller: Reader, db: DB, clock: CurrentClock, as_of: Bound
             )
         )
     return AgingReport(as_of=day, currencies=currencies)
+
+
+@router.get(
+    "/creditor",
+    response_model=CreditorProfile,
+    tags=["claims"],
+    summary="The calling creditor: its name, currency and fees (e.g. what a cancellation costs)",
+    responses=problems(401, 403),
+)
+async def get_own_creditor(caller: Reader, db: DB) -> CreditorProfile:
+    async with db.connection() as conn:
+        row = await repository.get_creditor(conn, caller.creditor_id)
+    if row is None:
+        raise Problem(404, "Not Found", "no such creditor")
+    return CreditorProfile.model_validate(dict(row))
 
 
 @router.post(

@@ -356,6 +356,18 @@ class CreditorIn(Strict):
         return self
 
 
+class CreditorProfile(BaseModel):
+    id: UUID
+    name: str
+    country: str
+    currency: str
+    default_language: str
+    slip_fee_minor: int = Field(description="the payment slip fee the debtor pays, minor units")
+    cancellation_fee_minor: int = Field(
+        description="what cancelling a claim costs the creditor (set off against its next settlement), minor units"
+    )
+
+
 class CreditorCreated(BaseModel):
     creditor_id: UUID
     api_key: str = Field(description="shown once; only its hash is stored")

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 TERMS_VERSION = "portal-2026-12"
-HTML_PATHS_EXCLUDED = ("/healthz", "/readyz", "/metrics", "/static/", "/openapi.json", "/docs")
+HTML_PATHS_EXCLUDED = ("/v1/", "/healthz", "/readyz", "/metrics", "/static/", "/openapi.json", "/docs")
 
 env = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),

@@ -1,0 +1,120 @@
+"""The web's machine-facing routes: creating staff users (operator token; the first admin of a
+creditor, agents, operators — an admin adds the rest on the Users page) and the telephony
+provider's incoming-call webhook."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+from xml.sax.saxutils import escape
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from krafa_kit.http import Problem, operator_allowed, require_operator
+from pydantic import BaseModel, Field
+
+from krafa_web.api.staff_pages import clients_of, staff_of
+from krafa_web.calls import CallBoard, signature_valid
+from krafa_web.clients import ServiceError
+from krafa_web.settings import Settings
+from krafa_web.staff.service import StaffRefused
+
+router = APIRouter(tags=["staff"])
+
+
+class StaffUserIn(BaseModel):
+    creditor_id: UUID | None = Field(default=None, description="the creditor a viewer, clerk or admin works for")
+    email: str = Field(min_length=3, max_length=254)
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["viewer", "clerk", "admin", "agent", "operator"]
+    password: str = Field(min_length=12, max_length=200)
+    departments: list[str] = Field(default_factory=list, max_length=50)
+    serves: list[UUID] = Field(default_factory=list, max_length=500, description="an agent: the creditors served")
+
+
+class StaffUserOut(BaseModel):
+    id: UUID
+    totp_secret: str = Field(description="shown once: enrol it in an authenticator app")
+    provisioning_uri: str = Field(description="the otpauth:// URI (a QR code of it enrols a phone)")
+
+
+@router.post(
+    "/v1/staff-users",
+    status_code=201,
+    response_model=StaffUserOut,
+    summary="Create a staff user (creditor viewer/clerk/admin, agent or operator) with a TOTP secret",
+    dependencies=[Depends(require_operator)],
+)
+async def create_staff_user(request: Request, body: StaffUserIn) -> StaffUserOut:
+    try:
+        created = await staff_of(request).add_user(
+            creditor_id=body.creditor_id,
+            email=body.email,
+            name=body.name,
+            role=body.role,
+            password=body.password,
+            departments=tuple(body.departments),
+            serves=tuple(body.serves),
+        )
+    except StaffRefused as refused:
+        status = 409 if refused.reason == "email_taken" else 422
+        raise Problem(status, "Refused", refused.reason) from refused
+    return StaffUserOut(id=created.id, totp_secret=created.totp_secret, provisioning_uri=created.provisioning_uri)
+
+
+def _twiml(say: str) -> Response:
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?><Response><Say>{escape(say)}</Say><Enqueue>agents</Enqueue></Response>'
+    )
+    return Response(body, media_type="application/xml")
+
+
+@router.post(
+    "/v1/telephony/incoming",
+    summary="The telephony provider's incoming-call webhook (Twilio Voice shape), answered with TwiML",
+)
+async def incoming_call(request: Request) -> Response:
+    """Looks the caller's number up among open cases and pushes each case to the open screens of
+    the agents serving its creditor, then queues the caller for an agent."""
+    settings: Settings = request.app.state.settings
+    form = await request.form()
+    params = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    token = settings.telephony_auth_token
+    url = settings.portal_url.rstrip("/") + "/v1/telephony/incoming"
+    if token is None:
+        if not operator_allowed(settings, None, None):
+            raise Problem(403, "Forbidden", "no telephony auth token is configured")
+    elif not signature_valid(token.get_secret_value(), url, params, request.headers.get("x-twilio-signature")):
+        raise Problem(403, "Forbidden", "the request signature does not verify")
+    caller = params.get("From", "")
+    board: CallBoard = request.app.state.calls
+    cases: list[dict[str, Any]] = []
+    try:
+        found = await clients_of(request).operator_get(
+            clients_of(request).notifier, "/v1/calls/lookup", {"phone": caller}
+        )
+        cases = found["cases"]
+    except ServiceError:
+        cases = []
+    pushed = 0
+    seen: set[tuple[str, str]] = set()
+    for case in cases:
+        key = (case["creditor_id"], case["debtor_id"])
+        if key in seen:
+            continue
+        seen.add(key)
+        pushed += board.push(
+            UUID(case["creditor_id"]),
+            {
+                "call_sid": params.get("CallSid", ""),
+                "from": caller,
+                "debtor_name": case["debtor_name"],
+                "creditor_name": case["creditor_name"],
+                "url": f"/agent/cases/{case['creditor_id']}/{case['debtor_id']}?inbound=1",
+            },
+        )
+    return _twiml(
+        "Thank you for calling. An agent will be with you shortly."
+        if pushed or cases
+        else "Thank you for calling. Please hold for the next agent."
+    )

@@ -1,0 +1,131 @@
+"""Rules of the staff side that need no I/O: roles and what each may do, passwords and TOTP,
+the lockout, which call script an agent reads, and the dates a call outcome may carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Literal
+from uuid import UUID
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+Role = Literal["viewer", "clerk", "admin", "agent", "operator"]
+CREDITOR_ROLES: Final = ("viewer", "clerk", "admin")
+AGENCY_ROLES: Final = ("agent", "operator")
+ROLES: Final = CREDITOR_ROLES + AGENCY_ROLES
+# The scopes a role's requests carry to claims-api (the web acts with the user's rights only).
+SCOPES: Final[dict[str, tuple[str, ...]]] = {
+    "viewer": ("read",),
+    "clerk": ("read", "claims:write", "contacts:write"),
+    "admin": ("read", "claims:write", "contacts:write"),
+}
+ISSUER: Final = "Krafa"
+MIN_PASSWORD: Final = 12
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+@dataclass(frozen=True, slots=True)
+class StaffUser:
+    id: UUID
+    creditor_id: UUID | None
+    email: str
+    name: str
+    role: Role
+    departments: tuple[str, ...] = ()
+    serves: tuple[UUID, ...] = ()
+
+    @property
+    def is_creditor_staff(self) -> bool:
+        return self.role in CREDITOR_ROLES
+
+    @property
+    def can_act(self) -> bool:
+        """Change a claim: a viewer only looks."""
+        return self.role in ("clerk", "admin")
+
+    @property
+    def can_manage_users(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def is_agent(self) -> bool:
+        return self.role == "agent"
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
+
+    def scopes(self) -> tuple[str, ...]:
+        return SCOPES.get(self.role, ())
+
+    def serves_creditor(self, creditor_id: UUID | str) -> bool:
+        """An agent sees only the cases of the creditors whose queues they serve."""
+        return self.is_agent and UUID(str(creditor_id)) in self.serves
+
+    def home(self) -> str:
+        if self.is_agent:
+            return "/agent"
+        if self.is_operator:
+            return "/ops"
+        return "/creditor"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_problem(password: str, email: str) -> str | None:
+    """Why a new password is refused (length over composition rules, as NIST SP 800-63B asks)."""
+    if len(password) < MIN_PASSWORD:
+        return f"at least {MIN_PASSWORD} characters"
+    local = email.split("@")[0].lower()
+    if password.lower() == email.lower() or (len(local) >= 3 and local in password.lower()):
+        return "not your email address"
+    return None
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def provisioning_uri(secret: str, email: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)
+
+
+def totp_step(secret: str, code: str, at: datetime, last_step: int) -> int | None:
+    """The 30-second step a code belongs to (this one or either neighbour, for clock drift), or
+    None. A step at or before `last_step` was used already: a code works once."""
+    cleaned = "".join(ch for ch in code if ch.isdigit())
+    if len(cleaned) != 6:
+        return None
+    totp = pyotp.TOTP(secret)
+    for offset in (0, -1, 1):
+        moment = datetime.fromtimestamp(at.timestamp() + offset * totp.interval, tz=at.tzinfo)
+        if totp.verify(cleaned, for_time=moment, valid_window=0):
+            step = totp.timecode(moment)
+            return step if step > last_step else None
+    return None
+
+
+def locked_out(recent_failures: int, allowed: int) -> bool:
+    return recent_failures >= allowed
+
+
+Script = Literal["first", "firm"]
+
+
+def call_script(previous_calls: int) -> Script:
+    """The first call of a claim is a friendly reminder that does not mention fees; every later
+    one is firmer about what follows when the claim stays unpaid."""
+    return "first" if previous_calls == 0 else "firm"

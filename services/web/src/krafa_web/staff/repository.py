@@ -1,0 +1,219 @@
+"""SQL of the staff tables (schema `web`): users, sessions, the audit and case notes."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+
+async def add_user(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
+    columns = ", ".join(values)
+    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    await conn.execute(f"INSERT INTO staff_users ({columns}) VALUES ({params})", *values.values())
+
+
+async def user_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM staff_users WHERE lower(email) = lower($1) AND disabled_at IS NULL", email
+    )
+
+
+async def user_by_id(conn: asyncpg.Connection, user_id: UUID, *, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM staff_users WHERE id = $1" + (" FOR UPDATE" if lock else ""), user_id)
+
+
+async def users_of(conn: asyncpg.Connection, creditor_id: UUID | None) -> list[asyncpg.Record]:
+    if creditor_id is None:
+        rows: list[asyncpg.Record] = await conn.fetch(
+            "SELECT * FROM staff_users WHERE creditor_id IS NULL ORDER BY lower(email)"
+        )
+        return rows
+    rows = await conn.fetch("SELECT * FROM staff_users WHERE creditor_id = $1 ORDER BY lower(email)", creditor_id)
+    return rows
+
+
+async def disable_user(conn: asyncpg.Connection, user_id: UUID, now: datetime) -> None:
+    await conn.execute("UPDATE staff_users SET disabled_at = $2 WHERE id = $1", user_id, now)
+    await conn.execute("UPDATE staff_sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL", user_id, now)
+
+
+async def use_totp_step(conn: asyncpg.Connection, user_id: UUID, step: int) -> bool:
+    """Record the step a code was used in; False when it (or a later one) was used already."""
+    row = await conn.fetchval(
+        "UPDATE staff_users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2 RETURNING 1", user_id, step
+    )
+    return row is not None
+
+
+async def create_session(
+    conn: asyncpg.Connection, *, session_id: UUID, token_hash: bytes, csrf: str, user_id: UUID, now: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO staff_sessions (id, token_hash, csrf, user_id, created_at, last_seen_at)"
+        " VALUES ($1, $2, $3, $4, $5, $5)",
+        session_id,
+        token_hash,
+        csrf,
+        user_id,
+        now,
+    )
+
+
+async def session_by_token(conn: asyncpg.Connection, token_hash: bytes) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT s.id, s.csrf, s.created_at, s.last_seen_at, s.verified_at, s.user_id, u.creditor_id, u.email,"
+        " u.name, u.role, u.departments, u.serves, u.disabled_at"
+        " FROM staff_sessions s JOIN staff_users u ON u.id = s.user_id"
+        " WHERE s.token_hash = $1 AND s.ended_at IS NULL",
+        token_hash,
+    )
+
+
+async def touch_session(conn: asyncpg.Connection, session_id: UUID, now: datetime) -> None:
+    await conn.execute("UPDATE staff_sessions SET last_seen_at = $2 WHERE id = $1", session_id, now)
+
+
+async def verify_session(
+    conn: asyncpg.Connection, session_id: UUID, token_hash: bytes, csrf: str, now: datetime
+) -> None:
+    """The TOTP step passed: the session gets a new cookie (no fixation) and a new CSRF token."""
+    await conn.execute(
+        "UPDATE staff_sessions SET verified_at = $2, last_seen_at = $2, token_hash = $3, csrf = $4 WHERE id = $1",
+        session_id,
+        now,
+        token_hash,
+        csrf,
+    )
+
+
+async def end_session(conn: asyncpg.Connection, session_id: UUID, now: datetime) -> None:
+    await conn.execute("UPDATE staff_sessions SET ended_at = $2 WHERE id = $1", session_id, now)
+
+
+async def audit(
+    conn: asyncpg.Connection,
+    *,
+    at: datetime,
+    creditor_id: UUID | None,
+    user_id: UUID | None,
+    email: str,
+    action: str,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+    outcome: str = "ok",
+) -> None:
+    await conn.execute(
+        "INSERT INTO staff_audit (at, creditor_id, user_id, email, action, target, detail, outcome)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)",
+        at,
+        creditor_id,
+        user_id,
+        email,
+        action,
+        target,
+        json.dumps(detail or {}, default=str),
+        outcome,
+    )
+
+
+async def recent_failures(conn: asyncpg.Connection, user_id: UUID, since: datetime) -> int:
+    value: int = await conn.fetchval(
+        "SELECT count(*) FROM staff_audit WHERE user_id = $1 AND action LIKE 'login.%' AND outcome = 'refused'"
+        " AND at >= $2 AND at > coalesce((SELECT max(at) FROM staff_audit WHERE user_id = $1 AND action = 'login'"
+        " AND outcome = 'ok'), '-infinity')",
+        user_id,
+        since,
+    )
+    return value
+
+
+async def audit_of(
+    conn: asyncpg.Connection, creditor_id: UUID | None, *, target: str | None = None, limit: int = 200
+) -> list[asyncpg.Record]:
+    where: list[str] = ["creditor_id IS NOT DISTINCT FROM $1"]
+    params: list[Any] = [creditor_id]
+    if target is not None:
+        params.append(target)
+        where.append(f"target = ${len(params)}")
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT * FROM staff_audit WHERE {' AND '.join(where)} ORDER BY at DESC, id DESC LIMIT {int(limit)}",
+        *params,
+    )
+    return rows
+
+
+async def add_note(
+    conn: asyncpg.Connection,
+    *,
+    creditor_id: UUID,
+    debtor_id: UUID,
+    at: datetime,
+    user_id: UUID,
+    author: str,
+    body: str,
+) -> None:
+    await conn.execute(
+        "INSERT INTO case_notes (creditor_id, debtor_id, at, user_id, author, body) VALUES ($1, $2, $3, $4, $5, $6)",
+        creditor_id,
+        debtor_id,
+        at,
+        user_id,
+        author,
+        body,
+    )
+
+
+async def notes_of(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT * FROM case_notes WHERE creditor_id = $1 AND debtor_id = $2 ORDER BY at DESC", creditor_id, debtor_id
+    )
+    return rows
+
+
+async def record_notice(
+    conn: asyncpg.Connection,
+    *,
+    notice_id: UUID,
+    creditor_id: UUID,
+    claim_ids: list[UUID],
+    handover_at: datetime,
+    noticed_at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO handover_notices (notice_id, claim_id, creditor_id, handover_at, noticed_at)"
+        " SELECT $1, c, $2, $4, $5 FROM unnest($3::uuid[]) AS c ON CONFLICT DO NOTHING",
+        notice_id,
+        creditor_id,
+        claim_ids,
+        handover_at,
+        noticed_at,
+    )
+
+
+async def notices_of(conn: asyncpg.Connection, creditor_id: UUID, since: datetime) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT * FROM handover_notices WHERE creditor_id = $1 AND handover_at >= $2 ORDER BY handover_at, claim_id",
+        creditor_id,
+        since,
+    )
+    return rows
+
+
+async def decide_notice(
+    conn: asyncpg.Connection, creditor_id: UUID, claim_id: UUID, decision: str, by: str, now: datetime
+) -> asyncpg.Record | None:
+    """The latest notice of the claim gets the decision; None when the creditor has none for it."""
+    return await conn.fetchrow(
+        "UPDATE handover_notices SET decision = $3, decided_by = $4, decided_at = $5"
+        " WHERE (notice_id, claim_id) = (SELECT notice_id, claim_id FROM handover_notices"
+        "  WHERE creditor_id = $1 AND claim_id = $2 ORDER BY handover_at DESC LIMIT 1) RETURNING *",
+        creditor_id,
+        claim_id,
+        decision,
+        by,
+        now,
+    )
