@@ -29,6 +29,7 @@ FIGURES: dict[str, str] = {
     "due_to_sent_p99_ms": "bench.due_to_sent",
     "payment_to_stop_p99_ms": "bench.payment_to_stop",
     "bank_payment_to_stop_p99_ms": "bench.bank_payment_to_stop",
+    "payment_to_stop_under_load_p99_ms": "bench.payment_to_stop_under_load",
     "bounce_to_letter_p99_ms": "bench.bounce_to_letter",
     "e2e_claims_per_s": "bench.e2e",
     "payment_to_stop_p99_ms_kafka": "bench.payment_to_stop:run_kafka",

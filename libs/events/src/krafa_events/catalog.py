@@ -221,6 +221,11 @@ class ClaimBalanceChanged(Event):
         description="the whole ledger in booking order (`ledger_entries` of them): what each message itemises — "
         "principal, every fee and interest line with its rate, every payment with what it covered",
     )
+    payment_id: UUID | None = Field(
+        default=None,
+        description="for a payment or reversal: the PaymentReceived.payment_id this change books (the notifier "
+        "holds a claim's messages from the payment until claims-api has booked it)",
+    )
 
     def subject(self) -> str:
         return str(self.claim_id)
@@ -329,6 +334,11 @@ class ReminderSent(Event):
         default=None, description="the delivery this one replaces (e.g. a letter after a bounce)"
     )
     sent_at: AwareDatetime
+    dispatched_at: AwareDatetime | None = Field(
+        default=None,
+        description="when the notifier began the send, right after its last check that every claim was still "
+        "open and no payment for it waiting to be booked: nothing that stopped the claim was known to it then",
+    )
     cost_minor: int | None = Field(default=None, ge=0, description="what the provider charges (SMS, postage)")
     cost_currency: Currency | None = None
     segments: int | None = Field(default=None, ge=1, description="SMS segments (GSM-7 or UCS-2)")

@@ -76,7 +76,7 @@ REGISTRY: tuple[EventSpec, ...] = (
     EventSpec(ReminderSent, NOTIFIER, (CLAIMS_API, BOUNCE_HANDLER, WEB, SCHEDULER)),
     EventSpec(DeliveryFailed, NOTIFIER, (CLAIMS_API,)),
     EventSpec(EmailBounced, BOUNCE_HANDLER, (NOTIFIER, CLAIMS_API)),
-    EventSpec(PaymentReceived, PAYMENTS_INGEST, (CLAIMS_API,)),
+    EventSpec(PaymentReceived, PAYMENTS_INGEST, (CLAIMS_API, NOTIFIER)),
     EventSpec(PaymentUnmatched, PAYMENTS_INGEST, (CLAIMS_API,)),
     EventSpec(CardInstalmentFailed, PAYMENTS_INGEST, (CLAIMS_API,)),
     EventSpec(DebtorUpdated, CLAIMS_API, (SCHEDULER, NOTIFIER)),

@@ -19,6 +19,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from krafa_events import DecodedEvent, Event, UndecodableMessage, decode, dlq_topic
+from krafa_events.registry import EVENT_TYPES
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from krafa_kit import metrics
@@ -71,8 +72,17 @@ class InboxConsumer:
         producer: AIOKafkaProducer,
         routes: Routes,
         max_attempts: int = 3,
+        lane: str = "",
+        dead_letter_topics: frozenset[str] | None = None,
     ) -> None:
+        """A `lane` (krafa_kit.runtime.Lane) records its events in the inbox as
+        `<service>.<lane>` and leaves the undecodable records of topics outside
+        `dead_letter_topics` (default: all it reads) to the consumer that owns them. Records of
+        an event type this consumer does not route, on that type's own topic, are skipped on
+        their `ce_type` header alone, without decoding the payload."""
         self.service = service
+        self.name = f"{service}.{lane}" if lane else service
+        self.dead_letter_topics = dead_letter_topics
         self.db = db
         self.consumer = consumer
         self.producer = producer
@@ -83,6 +93,9 @@ class InboxConsumer:
         self.processed = 0
         self._positions: dict[TopicPartition, int] = {}
         self.rebalances = Rebalances()
+        # The moment (unix seconds) of the oldest of the latest fetch responses of its
+        # partitions, when every record up to their high watermarks had been applied (`current`).
+        self.caught_up_at: float | None = None
         topics = consumer.subscription()
         if topics:
             consumer.subscribe(topics=sorted(topics), listener=self.rebalances)
@@ -94,6 +107,29 @@ class InboxConsumer:
     def stop(self) -> None:
         self._stopping = True
 
+    def current(self, within_s: float) -> bool:
+        """Whether, less than `within_s` ago, every record up to the high watermark the broker
+        reported on its last fetch had been applied, on every partition of the group (the
+        notifier sends nothing while its stops lane is behind, docs/adr/0008)."""
+        return self.caught_up_at is not None and time.time() - self.caught_up_at < within_s
+
+    async def _note_caught_up(self) -> None:
+        """After a round: caught up as of the oldest latest fetch response if on every partition
+        the position reached that response's high watermark, i.e. nothing the broker held then
+        is left to apply. A broker that stops answering stops the clock too."""
+        assignment = self.consumer.assignment()
+        if not assignment:
+            return
+        oldest = None
+        for tp in assignment:
+            highwater = self.consumer.highwater(tp)
+            fetched_ms = self.consumer.last_poll_timestamp(tp)
+            if highwater is None or fetched_ms is None or await self.consumer.position(tp) < highwater:
+                return
+            oldest = fetched_ms if oldest is None else min(oldest, fetched_ms)
+        if oldest is not None:
+            self.caught_up_at = oldest / 1000
+
     async def run(self) -> None:
         await self._start_consumer()
         try:
@@ -103,6 +139,7 @@ class InboxConsumer:
                 batches = await self.consumer.getmany(timeout_ms=200)
                 if batches:
                     await self.handle_round(batches, epoch)
+                await self._note_caught_up()
                 if time.monotonic() - last_lag > 2:
                     self._record_lag()
                     last_lag = time.monotonic()
@@ -151,7 +188,7 @@ class InboxConsumer:
             if highwater is None:
                 continue
             done = self._positions.get(tp, highwater)
-            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(highwater - done, 0))
+            metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(highwater - done, 0))
 
     async def handle_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         """Records in one transaction: the inbox takes every id in one statement and each new
@@ -166,6 +203,10 @@ class InboxConsumer:
         routed: list[tuple[ConsumerRecord[bytes, bytes], DecodedEvent, Handler]] = []
         ignored: list[tuple[str, str]] = []
         for record in records:
+            skipped = self._not_ours(record)
+            if skipped is not None:
+                ignored.append((record.topic, skipped))
+                continue
             try:
                 decoded = decode(list(record.headers or ()), record.value, record.key)
             except UndecodableMessage:
@@ -185,10 +226,10 @@ class InboxConsumer:
                 per_record = (time.perf_counter() - started) / len(records)
                 for index, (record, decoded, _) in enumerate(routed):
                     outcome = "duplicate" if index in duplicates else "processed"
-                    metrics.EVENTS_CONSUMED.labels(self.service, record.topic, decoded.type, outcome).inc()
-                    metrics.HANDLER_SECONDS.labels(self.service, record.topic).observe(per_record)
+                    metrics.EVENTS_CONSUMED.labels(self.name, record.topic, decoded.type, outcome).inc()
+                    metrics.HANDLER_SECONDS.labels(self.name, record.topic).observe(per_record)
                 for topic, event_type in ignored:
-                    metrics.EVENTS_CONSUMED.labels(self.service, topic, event_type, "ignored").inc()
+                    metrics.EVENTS_CONSUMED.labels(self.name, topic, event_type, "ignored").inc()
                 self.processed += len(routed) - len(duplicates)
                 return
         for record in records:
@@ -208,7 +249,7 @@ class InboxConsumer:
                     " SELECT e.id, $2, e.type FROM unnest($1::uuid[], $3::text[]) AS e(id, type)"
                     " ON CONFLICT DO NOTHING RETURNING event_id",
                     ids,
-                    self.service,
+                    self.name,
                     [decoded.type for _, decoded, _ in routed],
                 )
             }
@@ -221,18 +262,37 @@ class InboxConsumer:
             await uow.commit()
         return duplicates
 
+    def _not_ours(self, record: ConsumerRecord[bytes, bytes]) -> str | None:
+        """The type of a record this consumer skips: a known event type it does not route, or
+        (when another consumer owns the topic's dead letters) anything it does not route.
+        None: decode it."""
+        ce_type = next((v for k, v in record.headers or () if k == "ce_type"), None)
+        name = ce_type.decode(errors="replace") if ce_type is not None else None
+        if name is not None and name in self.routes:
+            return None
+        model = EVENT_TYPES.get(name) if name is not None else None
+        if model is not None and model.TOPIC.value == record.topic:
+            return name
+        if self.dead_letter_topics is not None and record.topic not in self.dead_letter_topics:
+            return name or "unknown"
+        return None
+
     async def handle_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
         started = time.perf_counter()
+        skipped = self._not_ours(record)
+        if skipped is not None:
+            metrics.EVENTS_CONSUMED.labels(self.name, record.topic, skipped, "ignored").inc()
+            return
         try:
             decoded = decode(list(record.headers or ()), record.value, record.key)
         except UndecodableMessage as exc:
             await self._dead_letter(record, exc.reason)
-            metrics.EVENTS_CONSUMED.labels(self.service, record.topic, exc.ce_type or "unknown", "dead_lettered").inc()
+            metrics.EVENTS_CONSUMED.labels(self.name, record.topic, exc.ce_type or "unknown", "dead_lettered").inc()
             return
         handler = self.routes.get(decoded.type)
         if handler is None:
             # Topics carry several event types; those this service does not need are skipped.
-            metrics.EVENTS_CONSUMED.labels(self.service, record.topic, decoded.type, "ignored").inc()
+            metrics.EVENTS_CONSUMED.labels(self.name, record.topic, decoded.type, "ignored").inc()
             return
         outcome = "processed"
         try:
@@ -248,8 +308,8 @@ class InboxConsumer:
             await self._dead_letter(record, f"{type(exc).__name__}: {exc}")
         except Exception as exc:
             outcome = await self._retry_then_dead_letter(handler, decoded, record, exc)
-        metrics.EVENTS_CONSUMED.labels(self.service, record.topic, decoded.type, outcome).inc()
-        metrics.HANDLER_SECONDS.labels(self.service, record.topic).observe(time.perf_counter() - started)
+        metrics.EVENTS_CONSUMED.labels(self.name, record.topic, decoded.type, outcome).inc()
+        metrics.HANDLER_SECONDS.labels(self.name, record.topic).observe(time.perf_counter() - started)
 
     async def _handle_once(self, handler: Handler, decoded: DecodedEvent, topic: str) -> str:
         async with self.db.uow() as uow:
@@ -257,7 +317,7 @@ class InboxConsumer:
                 "INSERT INTO inbox (event_id, consumer, event_type) VALUES ($1, $2, $3)"
                 " ON CONFLICT DO NOTHING RETURNING true",
                 _event_uuid(decoded.id),
-                self.service,
+                self.name,
                 decoded.type,
             )
             if not first_time:

@@ -28,12 +28,25 @@ log = logging.getLogger(__name__)
 BackgroundTask = Callable[[], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Lane:
+    """Events consumed apart from the service's main consumer: a consumer of their own (group
+    `<prefix>.<service>.<name>`, inbox name `<service>.<name>`), so they are never queued behind
+    the records the main consumer works through. The notifier takes every event that stops a
+    send on a lane, so a burst of ReminderDue never holds up a ClaimPaid (docs/adr/0008). An
+    event may have a handler on both; the two handlers must not depend on each other's order."""
+
+    name: str
+    routes: Routes
+
+
 @dataclass
 class ServiceSpec:
     name: str  # "claims-api": the registry's producer/consumer name and the consumer group
     schema: str  # the service's own PostgreSQL schema
     migrations: Path
     routes: Routes = field(default_factory=dict)
+    lanes: tuple[Lane, ...] = ()
     # What the service's own tables keep and for how long (krafa_kit.retention), besides the
     # inbox and outbox rules every service shares.
     retention: list[Rule] = field(default_factory=list)
@@ -53,7 +66,8 @@ class Runtime:
         )
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
-        self.consumer: InboxConsumer | None = None
+        self.consumer: InboxConsumer | None = None  # the main lane
+        self.consumers: list[InboxConsumer] = []  # every lane, the main one first
         self.producer_ready = False
         self._background: list[tuple[str, BackgroundTask]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -80,18 +94,8 @@ class Runtime:
             ),
         )
         self._spawn("producer", self._start_producer)
-        topics = topics_consumed_by(self.spec.name)
-        if self.spec.routes and topics and self.settings.consume:
-            kafka_consumer = create_consumer(
-                self.settings, topics, group_for(self.settings.kafka_consumer_group_prefix, self.spec.name)
-            )
-            self.consumer = InboxConsumer(
-                service=self.spec.name,
-                db=self.db,
-                consumer=kafka_consumer,
-                producer=self.producer,
-                routes=self.spec.routes,
-            )
+        self.consumers = self._lanes() if self.settings.consume else []
+        self.consumer = next((c for c in self.consumers if c.name == self.spec.name), None)
         sweeper = RetentionSweeper(
             self.db,
             self.spec.name,
@@ -119,8 +123,41 @@ class Runtime:
                 backoff = min(backoff * 2, 5)
         self.producer_ready = True
         self._spawn("outbox-relay", self.relay.run)
-        if self.consumer is not None:
-            self._spawn("consumer", self.consumer.run)
+        for consumer in self.consumers:
+            self._spawn("consumer" if consumer is self.consumer else f"consumer:{consumer.name}", consumer.run)
+
+    def lane(self, name: str) -> InboxConsumer | None:
+        """The consumer of lane `name` (after `start`)."""
+        return next((c for c in self.consumers if c.name == f"{self.spec.name}.{name}"), None)
+
+    def _lanes(self) -> list[InboxConsumer]:
+        """The main consumer over the topics of the registry's events for this service that it
+        routes, then one consumer per lane. Undecodable records are dead-lettered by the first
+        consumer reading their topic."""
+        consumed = set(topics_consumed_by(self.spec.name))
+        plan = [("", self.spec.routes), *((lane.name, lane.routes) for lane in self.spec.lanes)]
+        owned: set[str] = set()
+        consumers = []
+        prefix = self.settings.kafka_consumer_group_prefix
+        for name, routes in plan:
+            topics = tuple(sorted(consumed if not self.spec.lanes else {m.TOPIC.value for m in routes} & consumed))
+            if not routes or not topics:
+                continue
+            mine = frozenset(t for t in topics if t not in owned)
+            owned |= mine
+            group = group_for(prefix, f"{self.spec.name}.{name}" if name else self.spec.name)
+            consumers.append(
+                InboxConsumer(
+                    service=self.spec.name,
+                    lane=name,
+                    db=self.db,
+                    consumer=create_consumer(self.settings, topics, group),
+                    producer=self.producer,
+                    routes=routes,
+                    dead_letter_topics=mine,
+                )
+            )
+        return consumers
 
     def _spawn(self, name: str, task: BackgroundTask) -> None:
         async def guarded() -> None:
@@ -143,13 +180,13 @@ class Runtime:
 
     async def ready(self) -> dict[str, bool]:
         checks = {"database": await self.db.ping(), "broker": self.producer_ready}
-        if self.consumer is not None:
-            checks["consumer_assigned"] = self.consumer.assigned
+        if self.consumers:
+            checks["consumer_assigned"] = all(c.assigned for c in self.consumers)
         return checks
 
     async def stop(self) -> None:
-        if self.consumer is not None:
-            self.consumer.stop()
+        for consumer in self.consumers:
+            consumer.stop()
         if self.relay is not None:
             self.relay.stop()
         for task in self._tasks:

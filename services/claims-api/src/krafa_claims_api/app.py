@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from krafa_events import PaymentReceived
 from krafa_kit.clock import Clock
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.http import install_text_errors
-from krafa_kit.runtime import Runtime, ServiceSpec
+from krafa_kit.runtime import Lane, Runtime, ServiceSpec
 
 from krafa_claims_api import kpi, retention
 from krafa_claims_api.api.debtors import router as debtors_router
@@ -32,7 +33,12 @@ def create_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         ServiceSpec("claims-api", SCHEMA, MIGRATIONS, retention=retention.rules(settings)), settings, clock
     )
     kpi.install(runtime)  # collection KPIs from this service's tables, on /metrics
-    runtime.spec.routes = build_routes(runtime.clock)
+    routes = build_routes(runtime.clock)
+    # Payments on a lane of their own: a ClaimPaid (and the balance that ends the notifier's
+    # payment hold) is never queued behind the bursts of ReminderSent and FeeCharged the main
+    # consumer books (docs/adr/0008). Both lock the claim row, so either order books the same.
+    runtime.spec.lanes = (Lane("payments", {PaymentReceived: routes.pop(PaymentReceived)}),)
+    runtime.spec.routes = routes
     return runtime
 
 

@@ -108,11 +108,15 @@ async def announce_balance(
     claim: Mapping[str, Any],
     cause: Literal["fee", "interest", "payment", "reversal", "amendment", "write_off"],
     now: datetime,
+    payment_id: UUID | None = None,
 ) -> None:
     """ClaimBalanceChanged with the ledger as it now stands, every entry itemised: called by every
     use case that books an entry changing what the debtor owes, in its transaction. The amounts
     every message states come from here."""
-    uow.outbox.add(await ledger.balance_changed(uow.conn, claim, cause, now), time=now)
+    event = await ledger.balance_changed(uow.conn, claim, cause, now)
+    if payment_id is not None:
+        event = event.model_copy(update={"payment_id": payment_id})
+    uow.outbox.add(event, time=now)
 
 
 def balance_of(claim: asyncpg.Record) -> domain.Balance:
@@ -691,7 +695,14 @@ async def record_payment(
         settles,
         now,
     )
-    await announce_balance(uow, claim, "payment" if amount_minor >= 0 else "reversal", now)
+    payment_id = details.get("payment_id")
+    await announce_balance(
+        uow,
+        claim,
+        "payment" if amount_minor >= 0 else "reversal",
+        now,
+        payment_id=UUID(str(payment_id)) if payment_id else None,
+    )
     if settles:
         overpaid = current["overpaid"] + allocation.overpaid_minor
         await emit(

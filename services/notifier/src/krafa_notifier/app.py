@@ -17,7 +17,7 @@ from krafa_notifier.api.portal import portal
 from krafa_notifier.api.routes import agents, creditors, receipts
 from krafa_notifier.channels import EmailChannel, LetterChannel, NetbankChannel
 from krafa_notifier.content import ReminderRenderer
-from krafa_notifier.handlers import ROUTES
+from krafa_notifier.handlers import LANES, ROUTES
 from krafa_notifier.mime import DkimSigner
 from krafa_notifier.service import Dispatcher
 from krafa_notifier.settings import Settings
@@ -33,9 +33,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         raise ValueError("KRAFA_SMS_PROVIDER=twilio needs KRAFA_TWILIO_ACCOUNT_SID and KRAFA_TWILIO_AUTH_TOKEN")
     clock = clock or clock_from_settings(settings)
     routes = {**ROUTES, **personal_data.build_routes(clock)}
-    runtime = Runtime(
-        ServiceSpec("notifier", SCHEMA, MIGRATIONS, routes, retention=retention.rules(settings)), settings, clock
-    )
+    spec = ServiceSpec("notifier", SCHEMA, MIGRATIONS, routes, LANES, retention=retention.rules(settings))
+    runtime = Runtime(spec, settings, clock)
     kpi.install(runtime)  # collection KPIs from this service's tables, on /metrics
     channels: dict[str, EmailChannel | LetterChannel | NetbankChannel | SmsProvider] = {}
     renderer = ReminderRenderer()
@@ -82,6 +81,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             portal_link_secret=settings.portal_link_secret.get_secret_value().encode()
             if settings.portal_link_secret
             else None,
+            stops=runtime.lane("stops"),
         )
         await dispatcher.run()
 

@@ -1,13 +1,16 @@
-"""The notifier keeps its own view of the claims (fed by the claims topic) and turns ReminderDue
-and hard bounces into deliveries; the dispatcher sends them."""
+"""The notifier's main consumer keeps its view of the claims' content (ClaimCreated, amendments,
+the ledger as booked) and turns ReminderDue into deliveries; every event that stops or changes a send is consumed on
+the stops lane (stops.py), never queued behind these. The dispatcher sends the deliveries."""
 
 from __future__ import annotations
 
-from krafa_events import ClaimCancelled, ClaimCreated, ClaimPaid, DecodedEvent, EmailBounced, Event, ReminderDue
+from krafa_events import ClaimCreated, DecodedEvent, Event, ReminderDue
+from krafa_events.catalog import ClaimAmended, ClaimBalanceChanged
 from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
+from krafa_kit.runtime import Lane
 
-from krafa_notifier import claim_view, repository, service, soft_retry
+from krafa_notifier import balance, repository, service, stops
 
 
 async def on_claim_created(uow: UnitOfWork, envelope: DecodedEvent) -> None:
@@ -17,14 +20,24 @@ async def on_claim_created(uow: UnitOfWork, envelope: DecodedEvent) -> None:
     await service.record_debtor(uow, event.creditor_id, event.debtor_id, event.debtor, event.created_at)
 
 
-async def on_claim_paid(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-    assert isinstance(envelope.event, ClaimPaid)
-    await repository.close_claim(uow.conn, envelope.event.claim_id, "paid")
+async def on_claim_amended(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+    event = envelope.event
+    assert isinstance(event, ClaimAmended)
+    # The content only: its ClaimCreated came before it on this consumer. The re-plan is the
+    # stops lane's.
+    await repository.amend_claim(uow.conn, event.claim_id, amount_minor=event.amount_minor, due_date=event.due_date)
 
 
-async def on_claim_cancelled(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-    assert isinstance(envelope.event, ClaimCancelled)
-    await repository.close_claim(uow.conn, envelope.event.claim_id, "cancelled")
+async def on_balance_changed(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+    """The claim's ledger as booked: what every later message states. Here, after the claim's
+    ClaimCreated; the stops lane ends a payment's hold only once this view has the booking."""
+    event = envelope.event
+    assert isinstance(event, ClaimBalanceChanged)
+    if not event.lines:
+        return  # an announcement without the itemised ledger (an older claims-api): nothing to state from
+    await repository.record_balance(
+        uow.conn, event.claim_id, event.ledger_entries, balance.ledger_of(event), balance.booked_fee_ids(event)
+    )
 
 
 async def on_reminder_due(uow: UnitOfWork, envelope: DecodedEvent) -> None:
@@ -32,19 +45,10 @@ async def on_reminder_due(uow: UnitOfWork, envelope: DecodedEvent) -> None:
     await service.plan_reminder(uow, envelope.event)
 
 
-async def on_email_bounced(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-    assert isinstance(envelope.event, EmailBounced)
-    # A soft bounce schedules a re-send; the one after the last re-send comes back as hard.
-    bounce = await soft_retry.absorb(uow, envelope.event)
-    if bounce is not None:
-        await service.plan_fallback(uow, bounce)
-
-
 ROUTES: dict[type[Event], Handler] = {
     ClaimCreated: on_claim_created,
-    ClaimPaid: on_claim_paid,
-    ClaimCancelled: on_claim_cancelled,
+    ClaimAmended: on_claim_amended,
+    ClaimBalanceChanged: on_balance_changed,
     ReminderDue: on_reminder_due,
-    EmailBounced: on_email_bounced,
-    **claim_view.ROUTES,  # disputes, holds, deferrals, write-offs, debtor contact changes
 }
+LANES = (Lane("stops", stops.ROUTES),)

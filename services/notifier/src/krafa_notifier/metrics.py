@@ -11,3 +11,11 @@ SEND_SECONDS = Histogram(
     ["channel"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+SENDS_FENCED = Counter(
+    "krafa_sends_fenced_total",
+    "Sends stopped at the fence: a stop or bounce committed between preparing a message and sending it",
+)
+SENDS_WAITING_FOR_STOPS = Counter(
+    "krafa_sends_waiting_for_stops_total",
+    "Sends that waited because the stops lane was behind its topics (starting, rejoining, broker away)",
+)

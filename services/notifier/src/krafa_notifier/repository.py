@@ -49,29 +49,73 @@ async def record_stated(conn: asyncpg.Connection, delivery_id: uuid.UUID, stated
 async def set_claim_status(
     conn: asyncpg.Connection, claim_id: uuid.UUID, status: str, *, only_from: tuple[str, ...] | None = None
 ) -> None:
-    """A dunning state change. `only_from` guards the reopening ones (a release never reopens a
-    paid claim)."""
-    if only_from is None:
-        await close_claim(conn, claim_id, status)
+    """A dunning state change, on the stops lane (docs/adr/0008). `only_from` guards the
+    reopening ones (a release never reopens a paid claim); a claim without a row is open. A
+    stop's moment is the database's clock, the one the dispatcher's fence runs on."""
+    stopped = "NULL" if status == "open" else "clock_timestamp()"
+    if only_from is not None and "open" not in only_from:
+        await conn.execute(
+            f"UPDATE claim_states SET status = $2, stopped_at = coalesce({stopped}, stopped_at), updated_at = now()"
+            " WHERE claim_id = $1 AND status = ANY($3::text[])",
+            claim_id,
+            status,
+            list(only_from),
+        )
         return
     await conn.execute(
-        "UPDATE claims_view SET status = $2, updated_at = now() WHERE claim_id = $1 AND status = ANY($3::text[])",
+        f"INSERT INTO claim_states AS s (claim_id, status, stopped_at) VALUES ($1, $2, {stopped})"
+        " ON CONFLICT (claim_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now(),"
+        " stopped_at = coalesce(EXCLUDED.stopped_at, s.stopped_at)"
+        " WHERE $3::text[] IS NULL OR s.status = ANY($3::text[])",
         claim_id,
         status,
-        list(only_from),
+        list(only_from) if only_from is not None else None,
     )
 
 
-async def replanned(conn: asyncpg.Connection, claim_id: uuid.UUID, at: datetime, **changes: Any) -> None:
-    """The claim's timeline was re-planned at `at`: reminders due before it are stale. `changes`
-    are new values for amount_minor / due_date."""
-    sets = ["replanned_at = GREATEST(coalesce(replanned_at, $2), $2)", "updated_at = now()"]
-    args: list[Any] = [claim_id, at]
-    for column in ("amount_minor", "due_date"):
-        if column in changes:
-            args.append(changes[column])
-            sets.append(f"{column} = ${len(args)}")
-    await conn.execute(f"UPDATE claims_view SET {', '.join(sets)} WHERE claim_id = $1", *args)
+async def replanned(conn: asyncpg.Connection, claim_id: uuid.UUID, at: datetime) -> None:
+    """The claim's timeline was re-planned at `at`: reminders due before it are stale."""
+    await conn.execute(
+        "INSERT INTO claim_states AS s (claim_id, replanned_at) VALUES ($1, $2)"
+        " ON CONFLICT (claim_id) DO UPDATE SET replanned_at = GREATEST(coalesce(s.replanned_at, $2), $2),"
+        " updated_at = now()",
+        claim_id,
+        at,
+    )
+
+
+async def amend_claim(conn: asyncpg.Connection, claim_id: uuid.UUID, *, amount_minor: int, due_date: Any) -> None:
+    await conn.execute(
+        "UPDATE claims_view SET amount_minor = $2, due_date = $3, updated_at = now() WHERE claim_id = $1",
+        claim_id,
+        amount_minor,
+        due_date,
+    )
+
+
+async def hold_for_payment(conn: asyncpg.Connection, claim_id: uuid.UUID, payment_id: uuid.UUID) -> None:
+    """A payment for the claim is known: its sends wait until claims-api has booked it. A hold
+    whose booking was seen first (the lanes read different topics) stays released."""
+    await conn.execute(
+        "INSERT INTO payment_holds (claim_id, payment_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", claim_id, payment_id
+    )
+
+
+async def payments_booked(
+    conn: asyncpg.Connection, claim_id: uuid.UUID, payment_ids: list[uuid.UUID], ledger_entries: int
+) -> None:
+    """claims-api booked these payments and the claim is still open: their holds end once the
+    claim's ledger view (the main consumer's) holds that booking, `ledger_entries` entries."""
+    await conn.execute(
+        "INSERT INTO payment_holds (claim_id, payment_id, booked_at, booked_entries)"
+        " SELECT $1, p, clock_timestamp(), $3 FROM unnest($2::uuid[]) AS p"
+        " ON CONFLICT (claim_id, payment_id) DO UPDATE"
+        " SET booked_at = coalesce(payment_holds.booked_at, EXCLUDED.booked_at),"
+        " booked_entries = greatest(payment_holds.booked_entries, EXCLUDED.booked_entries)",
+        claim_id,
+        payment_ids,
+        ledger_entries,
+    )
 
 
 async def upsert_debtor(
@@ -152,10 +196,6 @@ async def put_template(
     )
 
 
-async def close_claim(conn: asyncpg.Connection, claim_id: uuid.UUID, status: str) -> None:
-    await conn.execute("UPDATE claims_view SET status = $2, updated_at = now() WHERE claim_id = $1", claim_id, status)
-
-
 async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> bool:
     """A delivery per (reminder, kind): a second ReminderDue or a second bounce adds nothing."""
     inserted = await conn.fetchval(
@@ -208,9 +248,58 @@ async def claim_batch(conn: asyncpg.Connection, worker: uuid.UUID, limit: int) -
     )
 
 
+# A payment hold claims-api never answers (it refused the payment: a dead letter for the operator)
+# stops holding the claim's messages after this long.
+PAYMENT_HOLD_LAPSE = "interval '15 minutes'"
+# Held: not booked by claims-api yet, or booked but not yet in the claim's ledger view (`v`).
+_HELD = (
+    f"h.held_at > clock_timestamp() - {PAYMENT_HOLD_LAPSE}"
+    " AND (h.booked_at IS NULL OR coalesce(v.ledger_entries, 0) < h.booked_entries)"
+)
+CLAIM_STATE = (
+    "coalesce(s.status, 'open') AS status, s.replanned_at,"
+    f" EXISTS (SELECT 1 FROM payment_holds h WHERE h.claim_id = v.claim_id AND {_HELD}) AS payment_pending"
+)
+
+
 async def claims_for(conn: asyncpg.Connection, claim_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+    """The claims' content with their dunning state as the stops lane last recorded it."""
     return list(
-        await conn.fetch("SELECT * FROM claims_view WHERE claim_id = ANY($1::uuid[]) ORDER BY due_date", claim_ids)
+        await conn.fetch(
+            f"SELECT v.*, {CLAIM_STATE} FROM claims_view v LEFT JOIN claim_states s USING (claim_id)"
+            " WHERE v.claim_id = ANY($1::uuid[]) ORDER BY v.due_date",
+            claim_ids,
+        )
+    )
+
+
+async def begin_send(
+    conn: asyncpg.Connection,
+    delivery_id: uuid.UUID,
+    claim_ids: list[uuid.UUID],
+    due_at: datetime,
+    creditor_id: uuid.UUID,
+    addresses: list[str],
+) -> bool:
+    """The fence (docs/adr/0008): in one statement, mark the send begun only if none of its
+    claims is stopped, re-planned after the reminder fell due or waiting for a payment to be
+    booked, and none of its addresses suppressed — as the stops lane has committed them. A stop
+    committed after this statement finds the send in flight; one committed before it stops it."""
+    return bool(
+        await conn.fetchval(
+            "UPDATE deliveries SET dispatch_started_at = clock_timestamp() WHERE id = $1"
+            " AND NOT EXISTS (SELECT 1 FROM claim_states s WHERE s.claim_id = ANY($2::uuid[])"
+            "  AND (s.status <> 'open' OR s.replanned_at > $3))"
+            " AND NOT EXISTS (SELECT 1 FROM payment_holds h LEFT JOIN claims_view v USING (claim_id)"
+            f"  WHERE h.claim_id = ANY($2::uuid[]) AND {_HELD})"
+            " AND NOT EXISTS (SELECT 1 FROM suppressions WHERE creditor_id = $4 AND address = ANY($5::text[]))"
+            " RETURNING true",
+            delivery_id,
+            claim_ids,
+            due_at,
+            creditor_id,
+            [a.lower() for a in addresses],
+        )
     )
 
 
@@ -312,7 +401,8 @@ async def due_call_tasks(conn: asyncpg.Connection, now: datetime, limit: int, *,
         await conn.fetch(
             f"SELECT {CALL_COLUMNS} FROM call_tasks t LEFT JOIN debtors d USING (creditor_id, debtor_id)"
             " WHERE t.status = 'open' AND t.window_opens_at <= $1 AND t.window_closes_at > $1"
-            " AND EXISTS (SELECT 1 FROM claims_view c WHERE c.claim_id = ANY(t.claim_ids) AND c.status = 'open')"
+            " AND EXISTS (SELECT 1 FROM claims_view c LEFT JOIN claim_states s USING (claim_id)"
+            "  WHERE c.claim_id = ANY(t.claim_ids) AND coalesce(s.status, 'open') = 'open')"
             " ORDER BY t.window_opens_at, t.created_at LIMIT $2" + (" FOR UPDATE OF t SKIP LOCKED" if lock else ""),
             now,
             limit,
@@ -350,10 +440,12 @@ async def open_claims_by_phone(conn: asyncpg.Connection, phone: str) -> list[asy
     return list(
         await conn.fetch(
             "SELECT c.claim_id, c.creditor_id, c.debtor_id, c.invoice_no, c.amount_minor, c.fees_minor, c.currency,"
-            " c.due_date, c.reference, c.status, c.creditor->>'name' AS creditor_name,"
+            " c.due_date, c.reference, coalesce(s.status, 'open') AS status, c.creditor->>'name' AS creditor_name,"
             " d.snapshot->>'name' AS debtor_name"
             " FROM debtors d JOIN claims_view c USING (creditor_id, debtor_id)"
-            " WHERE d.phone = $1 AND c.status NOT IN ('paid', 'cancelled', 'written_off') ORDER BY c.due_date",
+            " LEFT JOIN claim_states s USING (claim_id)"
+            " WHERE d.phone = $1 AND coalesce(s.status, 'open') NOT IN ('paid', 'cancelled', 'written_off')"
+            " ORDER BY c.due_date",
             phone,
         )
     )

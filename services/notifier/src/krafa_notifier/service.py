@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from krafa_events import Channel, DeliveryFailed, EmailBounced, ReminderDue, ReminderSent
@@ -47,6 +47,16 @@ log = logging.getLogger(__name__)
 
 DELIVERY_NAMESPACE = uuid.UUID("1b4e28ba-2fa1-11d2-883f-0016d3cca427")
 MAX_ATTEMPTS = 8
+# How long a send waits for claims-api to book a payment known for its claim before looking again.
+PAYMENT_WAIT_WALL_S = 0.5
+# A send starts only if the stops lane had applied everything up to its latest fetch this recently.
+STOPS_CURRENT_S = 0.5
+
+
+class StopsLane(Protocol):
+    def current(self, within_s: float) -> bool: ...
+
+
 # The language of a creditor's claims when its debtor's language is one we do not write.
 JURISDICTION_LANGUAGE = {"IS": "is", "NO": "nb", "EE": "et", "EU": "en"}
 # Fallback kinds: one per replacement, so a bounce and an SMTP refusal of the same email plan
@@ -357,6 +367,7 @@ class SendResult:
     cost_currency: str | None = None
     segments: int | None = None
     delivered: bool = False
+    dispatched_at: datetime | None = None
     content: str | None = None  # what the message said (JSON of its ReminderContent), kept with the send
 
 
@@ -385,6 +396,7 @@ class Dispatcher:
         idle_wall_s: float = 0.05,
         portal_url: str | None = None,
         portal_link_secret: bytes | None = None,
+        stops: StopsLane | None = None,
     ) -> None:
         self.db, self.clock = db, clock
         self.portal_url, self.portal_link_secret = portal_url, portal_link_secret
@@ -394,6 +406,7 @@ class Dispatcher:
         self.sms_quiet_hours = sms_quiet_hours
         self.sender, self.return_domain, self.return_secret = sender, return_domain, return_secret
         self.batch_size, self.idle_wall_s = batch_size, idle_wall_s
+        self.stops = stops
         self.worker_id = uuid.uuid4()
         self._slots = asyncio.Semaphore(concurrency)
         self._lock_conn: asyncpg.Connection | None = None
@@ -439,7 +452,7 @@ class Dispatcher:
                 log.exception("delivery crashed", extra={"delivery_id": str(row["id"])})
                 await self._retry_later(row, "internal error")
 
-    async def deliver(self, row: asyncpg.Record) -> None:
+    async def deliver(self, row: asyncpg.Record, *, again: bool = False) -> None:
         # Every read before the send on one pooled connection: each checkout costs a round trip
         # (the session reset) when it goes back.
         async with self.db.connection() as conn:
@@ -472,6 +485,11 @@ class Dispatcher:
         if channel is None:
             await self._fail(row, None, "no usable channel for this debtor")
             return
+        if any(c["payment_pending"] for c in live):
+            # A payment for the claim is known but not yet booked by claims-api: the message
+            # would state a balance that may no longer be owed, or none at all.
+            await self._defer(row, PAYMENT_WAIT_WALL_S, "payment being booked")
+            return
         if channel == Channel.SMS and self.sms_quiet_hours:
             now = self.clock.now()
             window = calls.window_at_or_after(
@@ -482,6 +500,25 @@ class Dispatcher:
                 # the SMS waits for the debtor's next daytime window, on this service's clock.
                 await self._defer(row, self.clock.wall_seconds(window.opens_at - now), "quiet hours")
                 return
+        await self._stops_current()
+        dispatched_at = self.clock.now()
+        async with self.db.connection() as conn:
+            begun = await repository.begin_send(
+                conn,
+                row["id"],
+                [c["claim_id"] for c in live],
+                row["due_at"],
+                row["creditor_id"],
+                [recipient] if recipient is not None else [],
+            )
+        if not begun:
+            # A stop (or a bounce) committed since the read above: decide again on the fresh state.
+            metrics.SENDS_FENCED.inc()
+            if not again:
+                await self.deliver(row, again=True)
+            else:
+                await self._retry_later(row, "stopped while being prepared", count_attempt=False)
+            return
         started = time.perf_counter()
         try:
             if channel == Channel.EMAIL:
@@ -508,10 +545,24 @@ class Dispatcher:
             await self._fail(row, channel, f"template: {exc}", fallback=False)
             return
         metrics.SEND_SECONDS.labels(channel.value).observe(time.perf_counter() - started)
-        result = replace(result, content=CONTENT.dump_json(reminder).decode())
+        result = replace(result, content=CONTENT.dump_json(reminder).decode(), dispatched_at=dispatched_at)
         async with self.db.connection() as conn:
             await repository.record_stated(conn, row["id"], balance.stated(live, [balance.money_of(c) for c in live]))
         await self._sent(row, channel, result, [c["claim_id"] for c in live])
+
+    async def _stops_current(self) -> None:
+        """Wait while the stops lane is behind its topics (starting, rejoining, the broker away):
+        a stop it has not read yet must not be overtaken (docs/adr/0008)."""
+        if self.stops is None:
+            return
+        rounds = 0
+        while not self.stops.current(STOPS_CURRENT_S):
+            if rounds == 0:
+                metrics.SENDS_WAITING_FOR_STOPS.inc()
+            rounds += 1
+            if rounds % 3000 == 0:
+                log.warning("sends wait for the stops lane to catch up", extra={"waited_s": rounds // 100})
+            await asyncio.sleep(0.01)
 
     async def _choose_channel(
         self, row: asyncpg.Record, debtor: dict[str, Any], conn: asyncpg.Connection
@@ -765,6 +816,7 @@ class Dispatcher:
                         return_path=result.return_path,
                         fallback_for=row["fallback_for"],
                         sent_at=s.at,
+                        dispatched_at=result.dispatched_at,
                         cost_minor=result.cost_minor,
                         cost_currency=result.cost_currency,
                         segments=result.segments,

@@ -59,6 +59,7 @@ from krafa_events.topics import PARTITIONS
 from krafa_kit.kafka_cluster import KafkaCluster
 from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
 
+from krafa import invariants
 from krafa.kafka_faults import run_kafka_faults
 from krafa.sinks.smtp_catcher import FaultMode, read_faults, read_spool, write_fault_mode
 from krafa.stack import BOUNCE_DOMAIN, SCHEMAS, SERVICES, Stack, StackConfig
@@ -759,6 +760,7 @@ class Chaos:
         self.down_on_purpose: set[str] = set()
         self.supervisor_restarts: Counter[str] = Counter()
         self.poison_missing_before_loss: list[str] = []
+        self.history_read_at = datetime.now(UTC)
 
     def say(self, message: str) -> None:
         self.options.say(f"[{self.stack.sim_now():%m-%d %H:%M}] {message}")
@@ -963,6 +965,23 @@ class Chaos:
                 waiting.append(f"{claim.id} no fallback letter")
         return waiting
 
+    async def settle(self, *, stall_s: float, cap_s: float = 1800) -> None:
+        """Until every claim reached its end, as long as the number still waiting keeps falling
+        (no progress for `stall_s`, or `cap_s` in all, ends the wait)."""
+        started = best_at = time.monotonic()
+        best = len(self.expectations_met()) + 1
+        while True:
+            waiting = len(self.expectations_met())
+            if waiting == 0:
+                return
+            now = time.monotonic()
+            if waiting < best:
+                best, best_at = waiting, now
+            if now - best_at > stall_s or now - started > cap_s:
+                self.say(f"{waiting} claims still short of their end; no progress for {now - best_at:.0f} s")
+                return
+            await asyncio.sleep(1)
+
     async def outbox_backlog(self) -> int:
         conn = await asyncpg.connect(self.stack.database_url)
         try:
@@ -991,10 +1010,9 @@ class Chaos:
                 self.load.stopped.set()
                 load_seconds = time.monotonic() - started
                 self.say("load stopped; waiting for every claim to reach its end")
-                settle_timeout = 60 + 30 * float(self.options.day_seconds or 3)
-                # If it never happens, the checks below say what is missing.
-                with contextlib.suppress(AssertionError):
-                    await _eventually(lambda: not self.expectations_met(), timeout=settle_timeout, interval=1)
+                # Bounded by progress, not by a clock: a busy machine takes longer, a stuck stack
+                # stops moving. If it never happens, the checks below say what is missing.
+                await self.settle(stall_s=60 + 30 * float(self.options.day_seconds or 3))
             finally:
                 for task in loaders:
                     task.cancel()
@@ -1008,6 +1026,7 @@ class Chaos:
         supervisor.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await supervisor
+        self.history_read_at = datetime.now(UTC)
         history = await read_history(self.stack.broker.bootstrap)
         self.report.checks = await self.check(history)
         wall = max(load_seconds, 1.0)
@@ -1037,42 +1056,45 @@ class Chaos:
         self.report.seconds = time.monotonic() - started
         return self.report
 
-    async def _ledger_matches(self, charged: dict[uuid.UUID, tuple[uuid.UUID, int]]) -> Check:
-        """Every FeeCharged is in the claims-api ledger once, for its amount and claim, unless it
-        was waived (a step that fired after the claim was settled, ADR 0005); nothing else is.
-        Retried for a while: the last events may still be on their way to claims-api."""
-        detail = ""
-        deadline = time.monotonic() + 30
-        while True:
-            conn = await asyncpg.connect(self.stack.database_url)
-            try:
-                entries = await conn.fetch(
-                    "SELECT claim_id, substr(source_id, 5)::uuid AS fee_id, fees_minor + interest_minor AS amount"
-                    " FROM claims.ledger_entries WHERE source_id LIKE 'fee:%'"
-                )
-                waived = {
-                    uuid.UUID(r["fee_id"])
-                    for r in await conn.fetch(
-                        "SELECT details->>'fee_id' AS fee_id FROM claims.claim_history WHERE details ? 'waived'"
-                    )
-                }
-            finally:
-                await conn.close()
-            booked = Counter(r["fee_id"] for r in entries)
-            wrong = [
-                r["fee_id"]
-                for r in entries
-                if r["fee_id"] not in charged or charged[r["fee_id"]] != (r["claim_id"], r["amount"])
-            ]
-            missing = [fee_id for fee_id in charged if fee_id not in booked and fee_id not in waived]
-            doubled = [fee_id for fee_id, n in booked.items() if n > 1 or fee_id in waived]
-            detail = (
-                f"{len(entries)} in the claims-api ledger, {len(waived)} waived (claim settled first); "
-                f"{len(missing)} not booked, {len(wrong)} not as charged, {len(doubled)} booked twice"
+    async def _read_ledger(self) -> invariants.LedgerRead:
+        conn = await asyncpg.connect(self.stack.database_url)
+        try:
+            entries = await conn.fetch(
+                "SELECT claim_id, substr(source_id, 5)::uuid AS fee_id, fees_minor + interest_minor AS amount"
+                " FROM claims.ledger_entries WHERE source_id LIKE 'fee:%'"
             )
-            if not (missing or wrong or doubled) or time.monotonic() > deadline:
-                return Check("ledger", not (missing or wrong or doubled), detail)
-            await asyncio.sleep(2)
+            waived = {
+                uuid.UUID(r["fee_id"])
+                for r in await conn.fetch(
+                    "SELECT details->>'fee_id' AS fee_id FROM claims.claim_history WHERE details ? 'waived'"
+                )
+            }
+        finally:
+            await conn.close()
+        fees = [invariants.LedgerFee(r["fee_id"], r["claim_id"], int(r["amount"])) for r in entries]
+        return invariants.LedgerRead(fees, waived)
+
+    async def _published_before(self, moment: datetime) -> list[invariants.Published]:
+        conn = await asyncpg.connect(self.stack.database_url)
+        try:
+            rows: list[invariants.Published] = []
+            for schema in SCHEMAS.values():
+                rows += [
+                    invariants.Published(r["event_id"], schema, r["event_type"])
+                    for r in await conn.fetch(
+                        f'SELECT event_id, event_type FROM "{schema}".outbox WHERE published_at < $1', moment
+                    )
+                ]
+            return rows
+        finally:
+            await conn.close()
+
+    def tracker_story(self, claim_id: uuid.UUID) -> str:
+        claim = self.load.claims.get(claim_id)
+        return f"claim {claim_id}: {claim.kind if claim else 'not ours'}, acted at {claim.acted_sim if claim else None}"
+
+    async def _read_topics(self) -> History:
+        return await read_history(self.stack.broker.bootstrap)
 
     async def _zero(self, probe: Callable[[], Awaitable[int]]) -> bool:
         try:
@@ -1179,14 +1201,18 @@ class Chaos:
         fees = h.of(FeeCharged)
         fee_events = Counter(f.fee_id for f in fees)
         fee_steps = Counter((f.claim_id, f.step, f.kind) for f in fees)
-        ledger = await self._ledger_matches({f.fee_id: (f.claim_id, f.amount_minor) for f in fees})
+        ledger = await invariants.fee_ledger_matches(h, self._read_ledger, self._read_topics)
         checks.append(
             Check(
                 "no fee charged twice",
                 all(n == 1 for n in fee_events.values()) and all(n == 1 for n in fee_steps.values()) and ledger.ok,
-                f"{len(fees)} FeeCharged for {len(fee_steps)} (claim, step, kind); {ledger.detail}",
+                f"{len(fee_steps)} (claim, step, kind) charged; {ledger.detail}",
             )
         )
+        on_topics = await invariants.topics_hold_the_outboxes(
+            await self._published_before(self.history_read_at), h, self._read_topics
+        )
+        checks.append(Check("every published event on its topic", on_topics.ok, on_topics.detail))
 
         closed_at: dict[uuid.UUID, tuple[str, datetime]] = {}
         for e in h.of(ClaimPaid):
@@ -1241,6 +1267,19 @@ class Chaos:
                 f"({len(due_after)} steps fell due after a close); {len(late & closed_at.keys())} closed by an "
                 f"action a fault held up over {LATE_ACT.days} day, not judged ({late_sent} reminders after those)"
                 + (f"; e.g. {stale[:3]}" if stale else ""),
+            )
+        )
+        conn = await asyncpg.connect(self.stack.database_url)
+        try:
+            after_stop = await invariants.sends_after_stops(conn)
+        finally:
+            await conn.close()
+        checks.append(
+            Check(
+                "no send began after the notifier knew the claim was stopped",
+                not after_stop,
+                f"{len(after_stop)} sends (docs/adr/0008)"
+                + (f"; e.g. {after_stop[0]}; {self.tracker_story(after_stop[0].claim_id)}" if after_stop else ""),
             )
         )
 

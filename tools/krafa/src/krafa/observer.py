@@ -41,6 +41,7 @@ class ClaimTrace:
     card_payments: int = 0  # paid through the portal's card checkout (the provider's session id)
     disputed_at: datetime | None = None
     plan_agreed_at: datetime | None = None
+    history: list[str] = field(default_factory=list)  # every event about the claim, as it came
 
 
 class Observer:
@@ -104,6 +105,7 @@ class Observer:
     def _apply(self, event: object) -> None:
         name = type(event).__name__
         self.counts[name] += 1
+        self._record(name, event)
         if isinstance(event, ClaimCreated):
             trace = self.trace(event.claim_id)
             trace.created, trace.invoice_no = True, event.invoice_no
@@ -154,13 +156,30 @@ class Observer:
             self.trace(event.claim_id).paid_at = event.paid_at
             self.feed.append(f"ClaimPaid        {self.trace(event.claim_id).invoice_no}  reminders stop")
 
+    def _record(self, name: str, event: object) -> None:
+        """Keep the event in the history of every claim it concerns (what a failed check prints)."""
+        claim_ids: tuple[uuid.UUID, ...] = tuple(getattr(event, "claim_ids", ()))
+        if not claim_ids and isinstance(getattr(event, "claim_id", None), uuid.UUID):
+            claim_ids = (event.claim_id,)  # type: ignore[attr-defined]
+        if not claim_ids:
+            return
+        payload = event.model_dump(mode="json", exclude={"creditor", "debtor", "lines"})  # type: ignore[attr-defined]
+        detail = ", ".join(
+            f"{k}={v}" for k, v in payload.items() if k not in ("creditor_id", "debtor_id", "claim_ids", "claim_id")
+        )
+        for claim_id in claim_ids:
+            history = self.trace(claim_id).history
+            if len(history) < 60:
+                history.append(f"{name}: {detail[:300]}")
+
     def _invoices(self, claim_ids: tuple[uuid.UUID, ...]) -> str:
         return ",".join(self.trace(c).invoice_no or str(c)[:8] for c in claim_ids)
 
     def reminders_after_payment(self) -> list[tuple[uuid.UUID, ReminderSent]]:
+        """Sends begun (or, from an older notifier, recorded) after claims-api settled the claim."""
         late = []
         for claim_id, trace in self.claims.items():
             if trace.paid_at is None:
                 continue
-            late += [(claim_id, sent) for sent in trace.sent if sent.sent_at > trace.paid_at]
+            late += [(claim_id, sent) for sent in trace.sent if (sent.dispatched_at or sent.sent_at) > trace.paid_at]
         return late

@@ -8,6 +8,7 @@ verdict checks every expected outcome from the event topics and the sinks."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import uuid
 from collections.abc import Callable
@@ -15,10 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 from fastapi import FastAPI, Request
 from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
 
+from krafa import invariants
 from krafa.chaos import kennitala
 from krafa.observer import Observer
 from krafa.stack import BOUNCE_DOMAIN, Stack
@@ -70,6 +73,14 @@ def national_id_of(index: int) -> str | None:
     return kennitala(date(1970, 1, 1) + timedelta(days=(index * 53) % 12000), index)
 
 
+def _spread(ms: list[float]) -> str:
+    if not ms:
+        return "no payment recorded"
+    ordered = sorted(ms)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return f"p50 {ordered[len(ordered) // 2]:.0f} ms, p99 {p99:.0f} ms, max {ordered[-1]:.0f} ms over {len(ordered)}"
+
+
 @dataclass
 class Check:
     name: str
@@ -101,6 +112,8 @@ class Scenario:
         lead_days = 0 if claims <= 1000 else math.ceil(claims / 150 / day_seconds)
         self.day0 = self.start.date() + timedelta(days=lead_days)
         self.claims: list[dict[str, Any]] = []
+        self.late_sends: list[invariants.LateSend] = []
+        self.stop_ms: list[float] = []
         self.api_key = ""
         self.creditor_id = ""
         self.posted_files = 0
@@ -342,7 +355,41 @@ class Scenario:
         while self.stack.sim_now() < moment:
             await asyncio.sleep(0.05)
 
+    async def audit(self) -> tuple[list[invariants.LateSend], list[float]]:
+        """The notifier's own record (docs/adr/0008): sends begun after it knew a claim was
+        stopped, and how long each payment took from payments-ingest's commit to that record."""
+        conn = await asyncpg.connect(self.stack.database_url)
+        try:
+            return await invariants.sends_after_stops(conn), await invariants.stop_latencies_ms(conn)
+        finally:
+            await conn.close()
+
+    async def watch_stops(self) -> None:
+        """Fail fast: the first send begun after its claim was stopped ends the run, with the
+        claim's whole story printed."""
+        while True:
+            await asyncio.sleep(2.0)
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                late, _ = await self.audit()
+                if late:
+                    self.late_sends = late
+                    return
+
+    def story(self, claim_id: uuid.UUID) -> str:
+        trace = self.observer.claims.get(claim_id)
+        lines = trace.history if trace is not None else ["(no event seen)"]
+        return f"claim {claim_id} ({trace.invoice_no if trace else '?'}):\n  " + "\n  ".join(lines)
+
     async def run(self, timeout: float) -> Verdict:
+        watchdog = asyncio.create_task(self.watch_stops())
+        try:
+            return await self._run(timeout, watchdog)
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+
+    async def _run(self, timeout: float, watchdog: asyncio.Task[None]) -> Verdict:
         async with httpx.AsyncClient(timeout=30) as client:
             await self.create_creditor(client)
             await self.post_claims(client)
@@ -358,7 +405,7 @@ class Scenario:
             await self.use_portal()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not self.finished() and loop.time() < deadline:
+        while not self.finished() and loop.time() < deadline and not watchdog.done():
             await asyncio.sleep(0.25)
         await asyncio.sleep(1.0)  # let the last events of the round reach the observer
         async with httpx.AsyncClient(timeout=30) as client:
@@ -366,6 +413,8 @@ class Scenario:
         server, task = self.receiver
         server.should_exit = True
         await task
+        late, self.stop_ms = await self.audit()
+        self.late_sends = self.late_sends or late
         return self.verdict()
 
     def finished(self) -> bool:
@@ -411,7 +460,8 @@ class Scenario:
         netbank_payments = [
             p for p in obs.payments if p.source == "iobws" and str(p.claim_id) in {c["id"] for c in in_netbank}
         ]
-        late = obs.reminders_after_payment()
+        late = self.late_sends
+        recorded_after = obs.reminders_after_payment()
         card = by_kind.get("pays_by_card", [])
         paid_by_card = [c for c in card if trace(c) and trace(c).card_payments and trace(c).paid_at]
         objectors = by_kind.get("objects", [])
@@ -493,8 +543,11 @@ class Scenario:
             Check(
                 "zero reminders after payment",
                 not late and not early_reminded and not second_for_paid,
-                f"{len(late)} reminders sent after a claim was paid; {len(early_reminded)} to early payers; "
-                f"{len(second_for_paid)} second reminders to payers",
+                f"{len(late)} sends begun after the notifier knew the claim was paid or stopped "
+                f"({len(recorded_after)} recorded after claims-api's paid moment, begun before); "
+                f"{len(early_reminded)} to early payers; {len(second_for_paid)} second reminders to payers; "
+                f"payment committed → notifier knew: {_spread(self.stop_ms)}"
+                + ("\n" + self.story(late[0].claim_id) if late else ""),
             ),
             Check("every unpaid claim got its second reminder", self.finished(), "step 2 for every unpaid claim"),
             Check(

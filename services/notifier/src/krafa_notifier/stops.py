@@ -1,14 +1,23 @@
-"""The notifier's view of each claim's dunning state and of each debtor's contact points, fed by
-the claims topic, so the dispatcher can drop a queued reminder that became stale: a claim
-disputed, held or written off stops its reminders; one deferred, amended, split into
-instalments, released or resumed from a dispute was re-planned, so the reminders planned before
-that are not sent (the scheduler plans new ones). A DebtorUpdated replaces the debtor's contact
-snapshot (and every claim's copy of it): an address the creditor marked bounced or opted out is no
-longer in it."""
+"""The stops lane: every event that ends, pauses or re-plans a claim's dunning, or that makes a
+queued message wrong, consumed apart from the ReminderDue the main consumer works through, so it
+reaches the dispatcher's fence first however long the queue of sends is (docs/adr/0008).
+
+- paid, cancelled, disputed, held, written off: `claim_states.status`; a send is not started for
+  a claim that is not open. A dispute resumed or a hold released opens it again.
+- amended, deferred, split into instalments, released, resumed: the timeline was re-planned
+  (`replanned_at`), so reminders planned before that are stale (the scheduler plans new ones).
+- PaymentReceived: a payment hold, straight from payments-ingest, one hop before claims-api's
+  ClaimPaid: the claim's sends wait until claims-api has booked the payment (the
+  ClaimBalanceChanged naming it, with ClaimPaid beside it when it settled the claim), so a payment
+  that settles the claim is never overtaken, and one that does not is stated in the balance. A
+  hold claims-api never answers lapses after PAYMENT_HOLD_LAPSE (repository).
+- EmailBounced: the address is suppressed before the next send to it, and the fallback planned.
+- DebtorUpdated: the debtor's contact points as the creditor now gives them.
+"""
 
 from __future__ import annotations
 
-from krafa_events import DecodedEvent, Event
+from krafa_events import ClaimCancelled, ClaimPaid, DecodedEvent, EmailBounced, Event, PaymentReceived
 from krafa_events.catalog import (
     ClaimAmended,
     ClaimBalanceChanged,
@@ -24,9 +33,19 @@ from krafa_events.catalog import (
 from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
 
-from krafa_notifier import balance, repository, service
+from krafa_notifier import repository, service, soft_retry
 
 _PAUSED = ("disputed", "held")
+
+
+async def on_claim_paid(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+    assert isinstance(envelope.event, ClaimPaid)
+    await repository.set_claim_status(uow.conn, envelope.event.claim_id, "paid")
+
+
+async def on_claim_cancelled(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+    assert isinstance(envelope.event, ClaimCancelled)
+    await repository.set_claim_status(uow.conn, envelope.event.claim_id, "cancelled")
 
 
 async def on_claim_disputed(uow: UnitOfWork, envelope: DecodedEvent) -> None:
@@ -63,15 +82,13 @@ async def on_claim_written_off(uow: UnitOfWork, envelope: DecodedEvent) -> None:
 async def on_claim_amended(uow: UnitOfWork, envelope: DecodedEvent) -> None:
     event = envelope.event
     assert isinstance(event, ClaimAmended)
-    await repository.replanned(
-        uow.conn, event.claim_id, event.amended_at, amount_minor=event.amount_minor, due_date=event.due_date
-    )
+    await repository.replanned(uow.conn, event.claim_id, event.amended_at)
 
 
 async def on_claim_deferred(uow: UnitOfWork, envelope: DecodedEvent) -> None:
     event = envelope.event
     assert isinstance(event, ClaimDeferred)
-    await repository.replanned(uow.conn, event.claim_id, event.deferred_at, due_date=event.due_date)
+    await repository.replanned(uow.conn, event.claim_id, event.deferred_at)
 
 
 async def on_instalment_plan_agreed(uow: UnitOfWork, envelope: DecodedEvent) -> None:
@@ -80,15 +97,28 @@ async def on_instalment_plan_agreed(uow: UnitOfWork, envelope: DecodedEvent) -> 
     await repository.replanned(uow.conn, event.claim_id, event.agreed_at)
 
 
+async def on_payment_received(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+    event = envelope.event
+    assert isinstance(event, PaymentReceived)
+    if event.amount_minor > 0:  # a reversal never stops a send
+        await repository.hold_for_payment(uow.conn, event.claim_id, event.payment_id)
+
+
 async def on_balance_changed(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-    """The claim's ledger as booked: what every later message states."""
     event = envelope.event
     assert isinstance(event, ClaimBalanceChanged)
-    if not event.lines:
-        return  # an announcement without the itemised ledger (an older claims-api): nothing to state from
-    await repository.record_balance(
-        uow.conn, event.claim_id, event.ledger_entries, balance.ledger_of(event), balance.booked_fee_ids(event)
-    )
+    # A payment that left nothing owed keeps its hold: the ClaimPaid booked with it closes the
+    # claim, and a send must not slip in between the two.
+    if event.payment_id is not None and event.balance_minor > 0:
+        await repository.payments_booked(uow.conn, event.claim_id, [event.payment_id], event.ledger_entries)
+
+
+async def on_email_bounced(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+    assert isinstance(envelope.event, EmailBounced)
+    # A soft bounce schedules a re-send; the one after the last re-send comes back as hard.
+    bounce = await soft_retry.absorb(uow, envelope.event)
+    if bounce is not None:
+        await service.plan_fallback(uow, bounce)
 
 
 async def on_debtor_updated(uow: UnitOfWork, envelope: DecodedEvent) -> None:
@@ -100,6 +130,8 @@ async def on_debtor_updated(uow: UnitOfWork, envelope: DecodedEvent) -> None:
 
 
 ROUTES: dict[type[Event], Handler] = {
+    ClaimPaid: on_claim_paid,
+    ClaimCancelled: on_claim_cancelled,
     ClaimDisputed: on_claim_disputed,
     ClaimDisputeResolved: on_dispute_resolved,
     ClaimHeld: on_claim_held,
@@ -108,6 +140,8 @@ ROUTES: dict[type[Event], Handler] = {
     ClaimAmended: on_claim_amended,
     ClaimDeferred: on_claim_deferred,
     ClaimInstalmentPlanAgreed: on_instalment_plan_agreed,
-    DebtorUpdated: on_debtor_updated,
+    PaymentReceived: on_payment_received,
     ClaimBalanceChanged: on_balance_changed,
+    EmailBounced: on_email_bounced,
+    DebtorUpdated: on_debtor_updated,
 }

@@ -1,0 +1,188 @@
+"""Invariants judged over a stack that is still running: the chaos run checks them after its
+load stopped, while the dunning of the open claims goes on (steps keep falling due, fees keep
+being booked). Each compares two things read at different moments, so each reads them in the
+order that makes the comparison exact:
+
+- the fee ledger against the topics: the ledger first, the topics after. A fee is booked only
+  after claims-api consumed its FeeCharged from a topic, so every fee in the ledger must be on
+  the later read of the topics; a FeeCharged of the earlier read not yet booked is waited for,
+  as long as the bookings make progress.
+- the outboxes against the topics: every event an outbox marked published before the topics
+  were read must be on them (after a broker loss, once `krafa outbox replay` has run).
+
+The readers are passed in, so the rules are tested without a stack (tools/krafa/tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from krafa_events.catalog import FeeCharged
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerFee:
+    """A claims-api ledger entry booked from a FeeCharged (source `fee:<fee_id>`)."""
+
+    fee_id: uuid.UUID
+    claim_id: uuid.UUID
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRead:
+    fees: list[LedgerFee]
+    waived: set[uuid.UUID]  # fee ids waived because the claim was settled before the step
+
+
+class Topics(Protocol):
+    events: dict[str, Any]
+
+    def of(self, kind: type) -> list[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    detail: str
+
+
+async def fee_ledger_matches(
+    earlier: Topics,
+    read_ledger: Callable[[], Awaitable[LedgerRead]],
+    read_topics: Callable[[], Awaitable[Topics]],
+    *,
+    patience_s: float = 30.0,
+    pause_s: float = 2.0,
+) -> Verdict:
+    """Every FeeCharged is in the ledger once, for its amount and claim, unless it was waived
+    (docs/adr/0005); the ledger holds no fee that was never charged, and none twice.
+
+    `earlier` is a read of the topics taken before this call: its FeeCharged must all be booked
+    (or waived) — waited for while the number still unbooked keeps falling, and for at most
+    `patience_s` without progress. Fees booked since are judged against a read of the topics
+    taken after the ledger's."""
+    expected = {f.fee_id: f for f in earlier.of(FeeCharged)}
+    best = len(expected) + 1
+    stalled_since = time.monotonic()
+    while True:
+        ledger = await read_ledger()
+        later = await read_topics()
+        charged = {f.fee_id: f for f in later.of(FeeCharged)}
+        charged.update(expected)  # an earlier read is never less true than a later one
+        booked = Counter(f.fee_id for f in ledger.fees)
+        not_charged = [f for f in ledger.fees if f.fee_id not in charged]
+        wrong = [
+            f
+            for f in ledger.fees
+            if f.fee_id in charged
+            and (charged[f.fee_id].claim_id, charged[f.fee_id].amount_minor) != (f.claim_id, f.amount_minor)
+        ]
+        doubled = [fee_id for fee_id, n in booked.items() if n > 1 or fee_id in ledger.waived]
+        unbooked = [fee_id for fee_id in expected if fee_id not in booked and fee_id not in ledger.waived]
+        detail = (
+            f"{len(expected)} FeeCharged on the topics, {len(ledger.fees)} fees in the claims-api ledger, "
+            f"{len(ledger.waived)} waived (claim settled first); {len(unbooked)} not booked, "
+            f"{len(not_charged)} booked without a FeeCharged, {len(wrong)} booked for another claim or amount, "
+            f"{len(doubled)} booked twice"
+        )
+        if not_charged or wrong or doubled:
+            examples = [str(f.fee_id) for f in (not_charged + wrong)[:3]] + [str(i) for i in doubled[:3]]
+            return Verdict(False, f"{detail}; e.g. {', '.join(examples)}")
+        if not unbooked:
+            return Verdict(True, detail)
+        if len(unbooked) < best:
+            best, stalled_since = len(unbooked), time.monotonic()
+        elif time.monotonic() - stalled_since > patience_s:
+            return Verdict(
+                False, f"{detail}; e.g. {', '.join(str(i) for i in unbooked[:3])} (no progress in {patience_s:.0f} s)"
+            )
+        await asyncio.sleep(pause_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """An outbox row marked published before the topics were read."""
+
+    event_id: uuid.UUID
+    schema: str
+    event_type: str
+
+
+async def topics_hold_the_outboxes(
+    published: Iterable[Published],
+    topics: Topics,
+    read_topics: Callable[[], Awaitable[Topics]],
+    *,
+    again_after_s: float = 5.0,
+) -> Verdict:
+    """Every event the outboxes had published before `topics` was read is on the topics. What is
+    missing is looked for once more in a fresh read (a reader that stopped short is not a
+    broker that lost events); what is still missing then was lost."""
+    rows = list(published)
+    missing = [r for r in rows if str(r.event_id) not in topics.events]
+    if missing:
+        await asyncio.sleep(again_after_s)
+        fresh = await read_topics()
+        missing = [r for r in missing if str(r.event_id) not in fresh.events]
+    by_kind = Counter((r.schema, r.event_type) for r in missing)
+    detail = f"{len(rows)} events published by the outboxes, {len(missing)} missing on the topics"
+    if missing:
+        detail += ": " + ", ".join(f"{n} {kind} from {schema}" for (schema, kind), n in by_kind.most_common(5))
+    return Verdict(not missing, detail)
+
+
+@dataclass(frozen=True, slots=True)
+class LateSend:
+    """A send that began after the notifier had recorded what stopped its claim."""
+
+    delivery_id: uuid.UUID
+    claim_id: uuid.UUID
+    step: int
+    began: float  # unix seconds
+    stopped: float
+    why: str  # paid, cancelled, disputed, …
+
+
+# When the notifier knew a claim was stopped (docs/adr/0008): its stop, or for a paid claim the
+# hold of the payment that settled it (a hold ended only for payments that left a balance).
+STOPS_SQL = """
+    SELECT s.claim_id, s.status,
+           extract(epoch FROM least(s.stopped_at, CASE WHEN s.status = 'paid' THEN
+               (SELECT min(h.held_at) FROM notifier.payment_holds h
+                 WHERE h.claim_id = s.claim_id AND h.booked_at IS NULL) END)) AS at
+    FROM notifier.claim_states s
+    WHERE s.status IN ('paid', 'cancelled', 'disputed', 'held', 'written_off') AND s.stopped_at IS NOT NULL
+"""
+
+
+async def sends_after_stops(conn: Any) -> list[LateSend]:
+    """Every send that began after the notifier knew its claim was stopped: none may exist."""
+    rows = await conn.fetch(
+        f"WITH stops AS ({STOPS_SQL})"
+        " SELECT d.id, st.claim_id, d.step, extract(epoch FROM d.dispatch_started_at) AS began, st.at, st.status"
+        " FROM notifier.deliveries d JOIN stops st ON st.claim_id = ANY(d.claim_ids)"
+        " WHERE d.dispatch_started_at > to_timestamp(st.at)"
+    )
+    return [LateSend(r["id"], r["claim_id"], r["step"], float(r["began"]), float(r["at"]), r["status"]) for r in rows]
+
+
+async def stop_latencies_ms(conn: Any) -> list[float]:
+    """For every claim the notifier knows as paid: milliseconds from payments-ingest's commit of
+    the payment that settled it to the notifier's record of it."""
+    rows = await conn.fetch(
+        f"WITH stops AS ({STOPS_SQL})"
+        " SELECT st.at - extract(epoch FROM p.created_at) AS seconds FROM stops st"
+        " JOIN LATERAL (SELECT max(o.created_at) AS created_at FROM payments.outbox o"
+        "   WHERE o.event_type = 'krafa.payment.received.v1'"
+        "   AND convert_from(o.value, 'UTF8')::jsonb->>'claim_id' = st.claim_id::text"
+        "   AND o.created_at <= to_timestamp(st.at) + interval '1 second') p ON p.created_at IS NOT NULL"
+        " WHERE st.status = 'paid'"
+    )
+    return sorted(max(float(r["seconds"]) * 1000, 0.0) for r in rows)
