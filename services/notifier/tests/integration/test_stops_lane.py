@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from krafa_events import ClaimPaid, ReminderSent, Topic
-from krafa_events.catalog import ClaimBalanceChanged, ClaimCreated
+from krafa_events.catalog import ClaimBalanceChanged, ClaimCreated, LedgerLine
 from krafa_events.testing import a_claim_created, a_payment_received, a_reminder_due
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import TopicReader, eventually, publish, serving
@@ -35,6 +35,11 @@ def paid(claim: ClaimCreated) -> ClaimPaid:
 
 
 def booked(claim: ClaimCreated, payment_id: uuid.UUID, balance: int) -> ClaimBalanceChanged:
+    """claims-api's announcement of a payment it booked: the ledger with the opening charge and the
+    payment, taken off the slip fee first, then the principal."""
+    owed = claim.amount_minor + claim.fees_minor
+    paid = owed - balance
+    at = datetime.now(UTC)
     return ClaimBalanceChanged(
         creditor_id=claim.creditor_id,
         debtor_id=claim.debtor_id,
@@ -43,13 +48,23 @@ def booked(claim: ClaimCreated, payment_id: uuid.UUID, balance: int) -> ClaimBal
         principal_minor=balance,
         fees_minor=0,
         interest_minor=0,
-        paid_minor=claim.amount_minor + claim.fees_minor - balance,
+        paid_minor=paid,
         balance_minor=balance,
         cause="payment",
         ledger_entries=2,
-        changed_at=datetime.now(UTC),
+        changed_at=at,
         payment_id=payment_id,
-    )
+        lines=(
+            LedgerLine(
+                kind="charge", amount_minor=owed, principal_minor=claim.amount_minor, fees_minor=claim.fees_minor,
+                occurred_at=claim.created_at,
+            ),
+            LedgerLine(
+                kind="payment", amount_minor=paid, fees_minor=-claim.fees_minor,
+                principal_minor=-(paid - claim.fees_minor), occurred_at=at,
+            ),
+        ),
+    )  # fmt: skip
 
 
 async def test_stops_published_behind_a_burst_of_reminders_are_never_overtaken(
