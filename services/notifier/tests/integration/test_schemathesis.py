@@ -42,6 +42,9 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             "operator_token": SecretStr(TOKEN),
             "sms_receipt_secret": SecretStr(RECEIPT_SECRET),
             "twilio_auth_token": SecretStr("twilio-test-token"),
+            # One-time codes by SMS go to the real provider sink; unconfigured, they are a 503.
+            "sms_provider": "generic",
+            "sms_url": world.print_url,
         }
     )
     app = create_app(settings, ManualClock(datetime(2026, 3, 2, 10, tzinfo=UTC)))  # Monday, 10:00 in Reykjavík

@@ -8,11 +8,15 @@ camt.054 besides the fuzzed bytes."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
-from krafa_kit.testing import fuzz_openapi
+from krafa.sinks.psp_sink import create_app as create_psp
+from krafa_kit.embedded import EmbeddedBroker
+from krafa_kit.testing import fuzz_openapi, serving
+from pydantic import SecretStr
 
-from .conftest import PaymentsIngest
+from .conftest import PaymentsIngest, running
 from .test_payments_flow import UNKNOWN_REFERENCE, a_claim, a_credit, a_notification
 
 pytestmark = [
@@ -22,7 +26,26 @@ pytestmark = [
 ]
 
 
-async def test_schemathesis_finds_no_server_error_and_no_schema_violation(payments_ingest: PaymentsIngest) -> None:
+async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+    database_url: str, broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    # Card checkouts go to the real PSP sink; unconfigured, they are a documented 503.
+    psp = create_psp(secret_key="sk_test_fuzz", webhook_url=None, webhook_secret=None, spool=tmp_path / "psp")  # noqa: S106
+    async with (
+        serving(psp) as psp_url,
+        running(
+            database_url,
+            broker,
+            consume=True,
+            psp_url=psp_url,
+            psp_secret_key=SecretStr("sk_test_fuzz"),
+            psp_webhook_secret=SecretStr("whsec_fuzz"),
+        ) as payments_ingest,
+    ):
+        await _fuzz(payments_ingest)
+
+
+async def _fuzz(payments_ingest: PaymentsIngest) -> None:
     claim = a_claim(100_081)
     await payments_ingest.publish(claim)
     await payments_ingest.wait_indexed(1)

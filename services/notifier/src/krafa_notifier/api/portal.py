@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from krafa_kit.http import OPERATOR_BEARER, Problem, operator_allowed, problems
 from pydantic import BaseModel, ConfigDict, Field
 
-from krafa_notifier import calls, codes, content, letter, service
+from krafa_notifier import calls, codes, content, letter, mime, service
 from krafa_notifier.channels import EmailChannel, PermanentSendError, TransientSendError
 
 
@@ -59,6 +59,10 @@ async def send_code(body: CodeIn, request: Request) -> None:
             email = channels.get("email")
             if not isinstance(email, EmailChannel):
                 raise Problem(503, "Service Unavailable", "email is not ready")
+            try:
+                mime.envelope_recipients(body.recipient)
+            except ValueError as exc:
+                raise Problem(422, "Validation failed", "not an email address") from exc
             await codes.send_email(
                 email,
                 message,
