@@ -74,3 +74,11 @@ def test_bank_claim_keys() -> None:
     assert not references.is_bank_claim_reference(reference[:-2] + "32")  # 2026-09-32
     assert not references.is_bank_claim_reference(reference.replace("013366", "013326"))
     assert not references.is_bank_claim_reference(references.rf_from(123))
+
+
+def test_an_estonian_reference_that_also_passes_a_kid_check_is_read_by_the_payers_country() -> None:
+    # 26: 7-3-1 check digit 6 over "2", and by chance a valid Luhn (KID MOD10) number too.
+    assert references.viitenumber_from(2) == "26"
+    assert references.kind_in("EE", "26") == "viitenumber"
+    assert references.kind_in("NO", "26") == "kid"
+    assert references.kind_in("EE", "RF18539007547034") == "rf"

@@ -174,6 +174,16 @@ def kind_of(reference: str) -> ReferenceKind:
     return "plain"
 
 
+def kind_in(jurisdiction: str, reference: str) -> ReferenceKind:
+    """The kind of reference as the jurisdiction's payers read it: an Estonian 7-3-1 number may also
+    pass a KID check digit by chance, and is still a viitenumber in Estonia (and a KID in Norway)."""
+    ref = compact(reference)
+    estonian = jurisdiction.upper() in ("EE", "FI") and ref.isdigit() and 2 <= len(ref) <= 20
+    if estonian and _731_check(ref[:-1]) == ref[-1]:
+        return "viitenumber"
+    return kind_of(ref)
+
+
 def validate(jurisdiction: str, reference: str) -> str:
     """Return the compact reference, or raise InvalidReference saying why."""
     ref = compact(reference)

@@ -167,7 +167,7 @@ def payment_identity(
             secondary_template_code=str(secondary) if (secondary := bank.get("secondary_template_code")) else None,
             partial_payment_allowed=bool(bank.get("partial_payment_allowed", True)),
         )
-    match references.kind_of(reference):
+    match references.kind_in(terms.country, reference):
         case "kid" if terms.country.upper() == "NO":
             return PaymentIdentity(
                 kind="kid", reference=reference, account=terms.account, kid_scheme=references.kid_scheme_of(reference)
