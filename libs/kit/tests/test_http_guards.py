@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request
+from krafa_kit import openapi
 from krafa_kit.http import (
     PROBLEM_JSON,
     BodyGuard,
@@ -19,7 +20,6 @@ from krafa_kit.http import (
     TokenBucketLimiter,
     api_key_id,
     create_app,
-    document_guards,
     install_guards,
     install_problem_handlers,
     json_too_deep,
@@ -75,6 +75,7 @@ def assert_problem(response: httpx.Response, status: int, type_suffix: str) -> d
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     body: dict[str, Any] = response.json()
     assert body["status"] == status and body["type"].endswith(type_suffix) and body["detail"]
+    assert body["code"] == type_suffix and body["type"].endswith("/" + body["code"])
     return body
 
 
@@ -128,10 +129,15 @@ async def test_body_limits_json_checks_and_rate_limit_over_a_real_socket(base: s
     # A fresh server, so the buckets are full: burst 3, then 429 for that key only.
     async with serving(tiny_app()) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         alice = {"Authorization": "Bearer alice-key"}
-        statuses = [(await client.get("/thing", headers=alice)).status_code for _ in range(3)]
-        assert statuses == [200, 200, 200]
+        answers = [await client.get("/thing", headers=alice) for _ in range(3)]
+        assert [answer.status_code for answer in answers] == [200, 200, 200]
+        # Each answer says what is left of the burst of 3 and when it is whole again (1 a second).
+        assert [answer.headers["RateLimit-Remaining"] for answer in answers] == ["2", "1", "0"]
+        assert {answer.headers["RateLimit-Limit"] for answer in answers} == {"3"}
+        assert 1 <= int(answers[-1].headers["RateLimit-Reset"]) <= 3
         limited = await client.get("/thing", headers=alice)
         body = assert_problem(limited, 429, "rate-limited")
+        assert limited.headers["RateLimit-Remaining"] == "0" and limited.headers["Request-Id"]
         assert int(limited.headers["Retry-After"]) >= 1 and "retry after" in body["detail"]
         assert "alice-key" not in limited.text
         assert (await client.get("/thing", headers={"Authorization": "Bearer bob-key"})).status_code == 200
@@ -139,13 +145,22 @@ async def test_body_limits_json_checks_and_rate_limit_over_a_real_socket(base: s
         assert (await client.get("/healthz", headers=alice)).status_code == 200  # probes are exempt
 
 
-def test_the_documented_429_declares_retry_after() -> None:
+def test_the_documented_429_declares_retry_after_and_the_rate_limit_headers() -> None:
     app = tiny_app()
-    document_guards(app)
-    paths = app.openapi()["paths"]
+    openapi.install(app, rate_limited=True, servers=[{"url": "/"}])
+    document = app.openapi()
+    paths, headers = document["paths"], document["components"]["headers"]
     limited = paths["/thing"]["get"]["responses"]["429"]
-    assert limited["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+    assert limited["headers"]["Retry-After"] == {"$ref": "#/components/headers/Retry-After"}
+    assert headers["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+    assert set(paths["/thing"]["get"]["responses"]["200"]["headers"]) == {
+        "Request-Id",
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+    }
     assert "429" not in paths["/healthz"]["get"]["responses"]
+    assert limited["content"][PROBLEM_JSON]["example"]["code"] == "rate-limited"
 
 
 def test_token_bucket_refills_at_its_rate_and_forgets_old_keys() -> None:
@@ -187,3 +202,17 @@ def test_every_service_app_gets_the_guards(tmp_path: Path) -> None:
     assert RateLimit.__name__ not in [
         getattr(m.cls, "__name__", "") for m in create_app(off, title="t").user_middleware
     ]
+
+
+async def test_every_answer_names_its_request_id(base: str) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        own = await client.get("/thing", headers={"Request-Id": "erp-batch-7:claim-12"})
+        assert own.headers["Request-Id"] == "erp-batch-7:claim-12"  # the caller's id, to match logs by
+        fresh = [(await client.get("/thing")).headers["Request-Id"] for _ in range(2)]
+        assert fresh[0] != fresh[1] and all(len(request_id) == 32 for request_id in fresh)
+        hostile = await client.get("/thing", headers={"Request-Id": "x" * 500})
+        assert hostile.headers["Request-Id"] != "x" * 500  # not a sane token: replaced
+        too_large = await client.post(
+            "/echo", content=b"{" + b" " * 20_000 + b"}", headers={"content-type": "application/json"}
+        )
+        assert too_large.status_code == 413 and too_large.headers["Request-Id"]

@@ -22,7 +22,7 @@ from krafa_events import DecodedEvent, Event, UndecodableMessage, decode, dlq_to
 from krafa_events.registry import EVENT_TYPES
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from krafa_kit import metrics
+from krafa_kit import metrics, tracing
 from krafa_kit.db import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,8 @@ class InboxConsumer:
                     duplicates.add(index)
                     continue
                 fresh.discard(event_id)  # the same event twice in one batch: the second is a duplicate
-                await handler(uow, decoded)
+                with tracing.continued(decoded.traceparent):
+                    await handler(uow, decoded)
             await uow.commit()
         return duplicates
 
@@ -322,7 +323,8 @@ class InboxConsumer:
             )
             if not first_time:
                 return "duplicate"
-            await handler(uow, decoded)
+            with tracing.continued(decoded.traceparent):
+                await handler(uow, decoded)
             await uow.commit()
         self.processed += 1
         return "processed"

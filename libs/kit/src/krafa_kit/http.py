@@ -20,18 +20,18 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from krafa_kit import metrics
+from krafa_kit import metrics, openapi, tracing
+from krafa_kit.openapi import PROBLEM_BASE, PROBLEM_JSON, PROBLEM_REF, problem_fields, problem_type
 from krafa_kit.runtime import Runtime
 from krafa_kit.settings import ServiceSettings
 
-PROBLEM_JSON = "application/problem+json"
-PROBLEM_BASE = "https://docs.krafa.dev/problems/"
+__all__ = ["PROBLEM_BASE", "PROBLEM_JSON", "Problem", "create_app", "problem_response", "problems", "serve"]
 
 
 class Problem(Exception):
@@ -51,7 +51,7 @@ class Problem(Exception):
         self.status = status
         self.title = title
         self.detail = detail
-        self.type = type_ or "about:blank"
+        self.type = type_ or problem_type(status)
         self.extra = extra or {}
         self.headers = headers
 
@@ -70,14 +70,14 @@ def problem_response(
     if detail:
         body["detail"] = detail
     body.update(extra or {})
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return JSONResponse(problem_fields(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _problem_asgi(
     scope: Scope, status: int, title: str, detail: str, type_: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     body = {"type": type_, "title": title, "status": status, "instance": scope.get("path", ""), "detail": detail}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return JSONResponse(problem_fields(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 # -- request bodies --------------------------------------------------------------------------------
@@ -246,6 +246,11 @@ class TokenBucketLimiter:
         self.clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
+    def allowance(self, key: str) -> tuple[int, int]:
+        """(requests left now, seconds until the bucket is full again) for `key`, as last taken."""
+        tokens, _ = self._buckets.get(key, (self.burst, 0.0))
+        return int(tokens), math.ceil((self.burst - tokens) / self.rate)
+
     def take(self, key: str) -> float:
         """Take a token: 0.0 if there was one, else the seconds until there will be."""
         now = self.clock()
@@ -274,9 +279,10 @@ def api_key_id(authorization: str) -> str:
 
 
 class RateLimit:
-    """ASGI middleware: a token bucket per API key (the Authorization header). Over the limit:
-    429 with Retry-After and a problem document. Requests without credentials and the probes
-    are not limited here (the routes refuse the former)."""
+    """ASGI middleware: a token bucket per API key (the Authorization header). Every answer to a
+    request with a key says how much is left (`RateLimit-Limit`, `-Remaining`, `-Reset`, as the
+    IETF httpapi draft names them); over the limit: 429 with Retry-After and a problem document.
+    Requests without credentials and the probes are not limited here (the routes refuse the former)."""
 
     EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -288,7 +294,14 @@ class RateLimit:
         if scope["type"] == "http" and scope.get("path") not in self.EXEMPT:
             authorization = Headers(scope=scope).get("authorization")
             if authorization:
-                wait = self.limiter.take(api_key_id(authorization))
+                key = api_key_id(authorization)
+                wait = self.limiter.take(key)
+                remaining, reset = self.limiter.allowance(key)
+                rate_headers = {
+                    "RateLimit-Limit": str(int(self.limiter.burst)),
+                    "RateLimit-Remaining": str(remaining),
+                    "RateLimit-Reset": str(reset),
+                }
                 if wait > 0:
                     retry_after = max(1, math.ceil(wait))
                     response = _problem_asgi(
@@ -298,11 +311,43 @@ class RateLimit:
                         f"more than {self.limiter.rate:g} requests a second (burst {self.limiter.burst:g}) with "
                         f"this API key; retry after {retry_after} s",
                         PROBLEM_BASE + "rate-limited",
-                        headers={"Retry-After": str(retry_after)},
+                        headers={"Retry-After": str(retry_after), **rate_headers},
                     )
                     await response(scope, receive, send)
                     return
+                await self.app(scope, receive, with_headers(send, rate_headers))
+                return
         await self.app(scope, receive, send)
+
+
+def with_headers(send: Send, headers: dict[str, str]) -> Send:
+    """`send` that adds `headers` to the response's start."""
+    encoded = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *encoded]}
+        await send(message)
+
+    return sending
+
+
+class RequestContext:
+    """ASGI middleware, outermost: every request gets a `Request-Id` (the caller's, if it sent a
+    sane one) and runs as a span of the caller's `traceparent` trace (or of a new trace), so its
+    log lines and the events it writes carry both ids; the answer names the request id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = tracing.request_id_from(headers.get("request-id") or headers.get("x-request-id"))
+        with tracing.continued(headers.get("traceparent"), request_id=request_id):
+            await self.app(scope, receive, with_headers(send, {"Request-Id": request_id}))
 
 
 def install_guards(app: FastAPI, settings: ServiceSettings) -> None:
@@ -315,7 +360,8 @@ def install_guards(app: FastAPI, settings: ServiceSettings) -> None:
     )
     if settings.http_rate_limit_per_s > 0:
         limiter = TokenBucketLimiter(settings.http_rate_limit_per_s, settings.http_rate_limit_burst)
-        app.add_middleware(RateLimit, limiter=limiter)  # added last: runs first, before the body is read
+        app.add_middleware(RateLimit, limiter=limiter)  # runs before the body is read
+    app.add_middleware(RequestContext)  # added last: runs first, so even a 413 or 429 has its id
 
 
 _STATUS_TITLES = {
@@ -386,6 +432,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(request, 500, "Internal Server Error", "an unexpected error occurred")
 
 
+def servers(settings: ServiceSettings) -> list[dict[str, str]]:
+    """The document's `servers`: the host it was fetched from, and this instance's own listener."""
+    found = [{"url": "/", "description": "the host this document was fetched from"}]
+    if settings.http_host not in ("0.0.0.0", "::"):
+        host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
+        found.append({"url": f"http://{host}:{settings.http_port}", "description": "this instance's listener"})
+    return found
+
+
 def create_app(
     runtime: Runtime,
     *,
@@ -408,8 +463,17 @@ def create_app(
                 await on_shutdown()
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    # Swagger UI at /docs and ReDoc at /redoc from fastapi-offline's bundled assets: no CDN.
+    app = FastAPIOffline(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
+        static_url="/docs-assets",
+    )
     app.state.runtime = runtime
+    openapi.install(app, rate_limited=runtime.settings.http_rate_limit_per_s > 0, servers=servers(runtime.settings))
     install_problem_handlers(app)
     install_guards(app, runtime.settings)
 
@@ -425,6 +489,7 @@ def create_app(
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process is up")
     async def healthz() -> dict[str, str]:
+        """Answers 200 while the process runs, whatever its dependencies do: restart it if this fails."""
         return {"status": "ok", "service": service}
 
     @app.get(
@@ -434,6 +499,8 @@ def create_app(
         responses={503: {"description": "not ready yet: the failing checks are false"}},
     )
     async def readyz() -> JSONResponse:
+        """200 once the database, the broker and the event consumer work; else 503 with the failing
+        checks false. Send traffic only to a ready instance."""
         checks = await runtime.ready() if runtime.started else {"started": False}
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
@@ -470,22 +537,11 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
 
 # -- problems in the OpenAPI document --------------------------------------------------------------
 # What every service declares about its problem answers: `problems(...)` for a route's
-# `responses=`, `document_guards(app)` for what the guards above answer in front of every route,
-# and `install_text_errors(app)` so text PostgreSQL cannot store is a 422, not a 500.
+# `responses=`; what the guards above answer in front of every route, the shared Problem schema and
+# the headers are added to every document by krafa_kit.openapi; `install_text_errors(app)` makes
+# text PostgreSQL cannot store a 422, not a 500.
 
-
-class ProblemOut(BaseModel):
-    """RFC 9457 problem details (`application/problem+json`)."""
-
-    type: str = Field(description="a URI naming the problem, or about:blank")
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = Field(default=None, description="the request path")
-    errors: list[dict[str, Any]] | None = Field(default=None, description="validation errors, with JSON pointers")
-
-
-PROBLEM_SCHEMA = ProblemOut.model_json_schema()
+PROBLEM_SCHEMA: dict[str, Any] = dict(PROBLEM_REF)
 PROBLEM_DESCRIPTIONS: dict[int, str] = {
     400: "the body cannot be read",
     401: "no or a wrong operator token",
@@ -497,47 +553,17 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     422: "validation failed",
     429: "too many requests with this key: retry after Retry-After seconds",
 }
-_GUARDED_BODY = "the body is not valid UTF-8 JSON, or nests too deeply"
-_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
-
-
-RETRY_AFTER_HEADER: dict[str, Any] = {
-    "description": "seconds until the key has a request to spend again (RFC 9110)",
-    "schema": {"type": "integer", "minimum": 1},
-    "required": True,
-}
 
 
 def problem_doc(description: str) -> dict[str, Any]:
     """One OpenAPI response: a problem document with this description."""
-    return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": dict(PROBLEM_REF)}}}
 
 
 def problems(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
     """`responses` for problems of the given statuses; `_404="..."` says more than the default."""
     texts = {**PROBLEM_DESCRIPTIONS, **{int(code.lstrip("_")): text for code, text in described.items()}}
     return {code: problem_doc(texts[code]) for code in sorted({*codes, *(int(c.lstrip("_")) for c in described)})}
-
-
-def document_guards(app: FastAPI) -> None:
-    """Declare on every operation what the guards may answer before the route runs: 413 and 400
-    where there is a body, 429 where a key is limited. Call after every router is included."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        schema = build()
-        for path, item in schema.get("paths", {}).items():
-            for operation in item.values():
-                responses = operation.setdefault("responses", {})
-                if "requestBody" in operation:
-                    responses.setdefault("400", problem_doc(_GUARDED_BODY))
-                    responses.setdefault("413", problem_doc(PROBLEM_DESCRIPTIONS[413]))
-                if path not in _PROBES:
-                    limited = responses.setdefault("429", problem_doc(PROBLEM_DESCRIPTIONS[429]))
-                    limited.setdefault("headers", {}).setdefault("Retry-After", RETRY_AFTER_HEADER)
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:

@@ -14,7 +14,13 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from krafa_kit import tracing
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+# uvicorn repeats its message with ANSI colour codes in `color_message`: noise in a JSON line.
+_DROPPED = frozenset({"color_message"})
+# Libraries that log their internals at INFO (fontTools reports every glyph subset fpdf2 makes).
+QUIET_LOGGERS = ("aiokafka", "uvicorn.access", "mail.log", "fontTools")
 
 _REDACTIONS = (
     (re.compile(r"[A-Za-z0-9._%+=-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), "<email>"),
@@ -57,8 +63,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        payload.update(tracing.log_fields())  # request id, trace id: the line's place in a claim's trace
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and key not in _DROPPED and not key.startswith("_"):
                 payload[key] = value
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
@@ -76,5 +83,5 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json", *, r
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "uvicorn.access", "mail.log"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

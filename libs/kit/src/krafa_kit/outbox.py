@@ -24,7 +24,8 @@ import asyncpg
 from krafa_events import Event, encode
 from krafa_events.envelope import EncodedEvent
 
-from krafa_kit import metrics
+from krafa_kit import metrics, tracing
+from krafa_kit.tracing import child_traceparent
 
 if TYPE_CHECKING:
     from krafa_kit.db import Database
@@ -48,7 +49,7 @@ class Outbox:
         self._conn = conn
 
     def add(self, event: Event, *, time: datetime | None = None, event_id: str | None = None) -> str:
-        encoded = encode(event, source=self.source, time=time, event_id=event_id)
+        encoded = encode(event, source=self.source, time=time, event_id=event_id, traceparent=child_traceparent())
         self._pending.append(encoded)
         return encoded.event_id
 
@@ -59,17 +60,26 @@ class Outbox:
         spends half its encoding time in the envelope otherwise)."""
         template: EncodedEvent | None = None
         shape: tuple[type[Event], bool] | None = None
-        # Fresh W3C trace ids as new_traceparent makes them, from one read of the OS's randomness.
+        # Span ids (and trace ids outside a trace) from one read of the OS's randomness; the events
+        # of a request or a handled event continue its trace.
         entropy = os.urandom(24 * len(events)).hex()
+        context = tracing.current()
         for n, (event, event_id) in enumerate(zip(events, event_ids, strict=True)):
             subject = event.subject()
             if template is None or shape != (type(event), subject is not None):
-                template = encode(event, source=self.source, time=time, event_id=event_id)
+                template = encode(
+                    event, source=self.source, time=time, event_id=event_id, traceparent=child_traceparent()
+                )
                 shape = (type(event), subject is not None)
                 self._pending.append(template)
                 continue
             trace = entropy[48 * n : 48 * n + 48]
-            fresh = {"ce_id": event_id.encode(), "traceparent": f"00-{trace[:32]}-{trace[32:]}-01".encode()}
+            traceparent = (
+                f"00-{trace[:32]}-{trace[32:]}-01"
+                if context is None
+                else f"00-{context.trace_id}-{trace[32:]}-{context.flags}"
+            )
+            fresh = {"ce_id": event_id.encode(), "traceparent": traceparent.encode()}
             if subject is not None:
                 fresh["ce_subject"] = subject.encode()
             self._pending.append(

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from krafa_kit.clock import Clock
 from krafa_kit.http import create_app as create_service_app
-from krafa_kit.http import document_guards, install_text_errors
+from krafa_kit.http import install_text_errors
 from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_bounce_handler import retention, service
@@ -73,6 +73,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.smtp = runtime.smtp
     app.include_router(router)
     app.include_router(webhook_api.router)
-    document_guards(app)
     install_text_errors(app)  # NUL in text → 422, not 500
     return app

@@ -13,12 +13,12 @@ from krafa_kit.runtime import Lane, Runtime, ServiceSpec
 
 from krafa_claims_api import kpi, retention
 from krafa_claims_api.api.debtors import router as debtors_router
-from krafa_claims_api.api.errors import document_problems
 from krafa_claims_api.api.integrations import router as integrations_router
 from krafa_claims_api.api.lifecycle import router as lifecycle_router
 from krafa_claims_api.api.portal import creditor as self_service_router
 from krafa_claims_api.api.portal import portal as portal_router
 from krafa_claims_api.api.routes import router
+from krafa_claims_api.api.webhook_payloads import document_webhooks
 from krafa_claims_api.handlers import build_routes
 from krafa_claims_api.lifecycle import HoldExpiry
 from krafa_claims_api.settings import Settings
@@ -70,5 +70,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(debtors_router)  # debtors, contact points, uploads, credit status, GDPR
     app.include_router(self_service_router)  # self-service terms, debtors' arrangement requests
     app.include_router(portal_router)  # the web service's calls on a logged-in debtor's behalf
-    document_problems(app)  # the 400/413/429 the body guard and rate limit answer before any route
+    document_webhooks(app)  # what Krafa POSTs to creditors' endpoints, per event type
     return app

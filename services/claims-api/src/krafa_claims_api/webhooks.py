@@ -45,16 +45,11 @@ import httpx
 from krafa_kit.db import Database
 from krafa_kit.worker import PollingWorker, Round
 
+from krafa_claims_api import webhook_events
+
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = (
-    "claim.paid",
-    "claim.disputed",
-    "claim.handover_pending",
-    "payment.unmatched",
-    "contact.bounced",
-    "arrangement.requested",
-)
+EVENT_TYPES = tuple(webhook_events.DATA)
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secret)
 # Standard Webhooks' suggested schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h,
 # 10 h, 10 h; then the delivery is marked failed (it stays in the log).
@@ -212,8 +207,7 @@ def encode_body(payload: Any) -> bytes:
 async def enqueue_webhook(conn: asyncpg.Connection, creditor_id: UUID, event_type: str, data: dict[str, Any]) -> None:
     """Queue `event_type` for every active endpoint of the creditor that subscribes to it, in the
     caller's transaction. Does nothing when the creditor has no such endpoint."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown webhook type {event_type!r}")
+    webhook_events.validate(event_type, data)  # the payload is the documented one, or nothing is queued
     message_id = f"msg_{uuid.uuid4().hex}"
     payload = {"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": data}
     await conn.execute(

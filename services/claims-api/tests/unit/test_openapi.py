@@ -60,8 +60,9 @@ def test_every_route_has_a_summary_a_response_model_and_problem_responses(spec: 
         for code in expected:
             content = op["responses"][code]["content"]
             assert list(content) == ["application/problem+json"], (where, code)
-            schema = content["application/problem+json"]["schema"]
-            assert {"type", "title", "status"} <= set(schema["required"]), where
+            assert content["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}, where
+    problem = spec["components"]["schemas"]["Problem"]
+    assert {"type", "code", "title", "status"} <= set(problem["required"])
 
 
 def test_every_post_takes_an_idempotency_key(spec: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import Depends, FastAPI
 from krafa_kit.clock import Clock, clock_from_settings
-from krafa_kit.http import Problem, document_guards, install_text_errors, problems, require_operator
+from krafa_kit.http import Problem, install_text_errors, problems, require_operator
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
@@ -116,6 +116,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         response_model=dict[str, str | None],
     )
     async def get_delivery(delivery_id: UUID) -> dict[str, object]:
+        """Operator only. One delivery of a notice: its channel, provider reference, attempts and state."""
         async with runtime.db.connection() as conn:
             row = await conn.fetchrow(
                 "SELECT id, reminder_id, kind, channel, status, step, attempts, last_error, sent_at, fallback_for,"
@@ -127,7 +128,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             raise Problem(404, "Not Found", "no such delivery")
         return {k: (str(v) if v is not None else None) for k, v in dict(row).items()}
 
-    document_guards(app)
     install_text_errors(app)  # NUL in text → 422, not 500
     return app
 

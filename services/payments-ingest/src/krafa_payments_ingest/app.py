@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from krafa_kit.clock import Clock
 from krafa_kit.http import create_app as create_service_app
-from krafa_kit.http import document_guards, install_text_errors
+from krafa_kit.http import install_text_errors
 from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_payments_ingest import kpi, psp
@@ -90,6 +90,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(card_router)
     app.include_router(portal_router)  # card checkouts started from the debtor portal
     app.include_router(webhook_router)  # the provider's signed webhook
-    document_guards(app)
     install_text_errors(app)  # NUL in text → 422, not 500
     return app

@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import Body, Depends, FastAPI, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from krafa_kit.clock import Clock, clock_from_settings
-from krafa_kit.http import PROBLEM_BASE, PROBLEM_SCHEMA, Problem, document_guards, install_text_errors, operator_allowed
+from krafa_kit.http import PROBLEM_BASE, PROBLEM_SCHEMA, Problem, install_text_errors, operator_allowed
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 from pydantic import BaseModel, ConfigDict, Field
@@ -214,6 +214,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         response_model=dict[str, str | None],
     )
     async def timeline(claim_id: UUID) -> dict[str, object]:
+        """Operator only. The scheduler's state for one claim: the policy it follows, the step reached, the
+        next action and when it is due."""
         async with runtime.db.connection() as conn:
             row = await conn.fetchrow("SELECT * FROM timelines WHERE claim_id = $1", claim_id)
         if row is None:
@@ -242,6 +244,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         claim_id: UUID,
         creditor_id: Annotated[UUID | None, Query(description="answer 404 unless the claim is this creditor's")] = None,
     ) -> dict[str, Any]:
+        """What happens next to a claim if nothing changes: each coming step with its local time, notice,
+        channels, fees and late interest. Operator token, or the web service for a logged-in debtor with
+        `creditor_id`."""
         body = await service.schedule(runtime.db, claim_id, runtime.clock.now())
         if body is None or (creditor_id is not None and body["creditor_id"] != str(creditor_id)):
             raise Problem(404, "Not Found", "no timeline for this claim")
@@ -262,6 +267,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         department: Annotated[str | None, Query(max_length=100)] = None,
         customer_class: Annotated[str | None, Query(max_length=40)] = None,
     ) -> dict[str, Any]:
+        """Operator only. Stores a new version of the creditor's reminder policy for a scope; claims
+        registered from now on follow it, running claims keep the version they started with. A policy the law
+        does not allow (too short a gap, a fee over the cap) answers 422 with the reasons."""
         errors = check_policy(body)
         if errors:
             raise Problem(
@@ -298,6 +306,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         customer_class: Annotated[str | None, Query(max_length=40)] = None,
         jurisdiction: Annotated[str | None, Query(pattern="^[A-Za-z]{2}$", description="ISO 3166 country")] = None,
     ) -> dict[str, Any]:
+        """Operator only. The policy a new claim would get: the most specific of the creditor's policies for
+        the department and customer class, else the country's default."""
         async with runtime.db.connection() as conn:
             row = await repository.scoped_policy(conn, creditor_id, department, customer_class)
         if row is not None:
@@ -321,6 +331,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         response_model=PlanOut,
     )
     async def plan(body: PlanIn) -> dict[str, Any]:
+        """Operator only. Plans a hypothetical claim with a policy, without storing anything: the dry run
+        behind `krafa plan`, to check a policy before it is used."""
         pack = policy.jurisdiction(body.country)
         if body.final_due_date is not None and body.final_due_date < body.due_date:
             raise Problem(422, "Invalid claim", "the final due date cannot be before the due date")
@@ -353,7 +365,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         response_model=ClockOut,
     )
     async def now() -> dict[str, str]:
+        """The time the scheduler plans with: the wall clock in production, the simulated clock in a demo or
+        test stack."""
         return {"now": runtime.clock.now().isoformat()}
 
-    document_guards(app)
     return app

@@ -67,6 +67,8 @@ async def list_bounces(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> BounceList:
+    """Operator only. Bounces recorded from DSNs and provider webhooks, newest first, each with its kind (hard
+    or soft), status code and recipient."""
     after = decode_cursor(cursor) if cursor else None
     async with db.connection() as conn:
         rows = await repository.list_bounces(conn, delivery_id=delivery_id, state=state, after=after, limit=limit + 1)
@@ -91,6 +93,8 @@ async def list_bounces(
     },
 )
 async def parse(request: Request, settings: CurrentSettings) -> ParseOut:
+    """Operator only. Classifies an uploaded raw message as the SMTP endpoint would (bounce or not, hard or
+    soft, for whom) without recording anything: for checking a message a provider sent."""
     raw = await read_body(request, settings.max_message_bytes)
     report = await asyncio.to_thread(dsn.classify, raw)
     return ParseOut(

@@ -130,6 +130,8 @@ def _out(provider: str, result: service.WebhookOutcome) -> WebhookOut:
     openapi_extra=_body("a Mailgun webhook: `signature` and `event-data`", MAILGUN_EXAMPLE),
 )
 async def mailgun(request: Request, db: DB, clock: RuntimeClock, settings: CurrentSettings) -> WebhookOut:
+    """Called by Mailgun for failed deliveries and complaints, signed with the webhook signing key; a call
+    with a forged or stale signature is refused and records nothing."""
     key = _secret("mailgun", settings.mailgun_webhook_signing_key)
     body = await read_body(request, settings.max_message_bytes)
     try:
@@ -161,6 +163,8 @@ async def mailgun(request: Request, db: DB, clock: RuntimeClock, settings: Curre
     openapi_extra=_body("a Postmark bounce or spam complaint record", POSTMARK_EXAMPLE),
 )
 async def postmark(request: Request, db: DB, clock: RuntimeClock, settings: CurrentSettings) -> WebhookOut:
+    """Called by Postmark for bounces and spam complaints, with the HTTP Basic credentials configured in the
+    webhook URL; wrong credentials answer 401."""
     credentials = _secret("postmark", settings.postmark_webhook_credentials)
     try:
         webhooks.verify_postmark(request.headers.get("authorization"), credentials)

@@ -155,6 +155,8 @@ async def put_debtor(
     responses=problems(401, 403, 404, 422),
 )
 async def get_debtor_by_customer_no(customer_no: CustomerNoPath, caller: Reader, db: DB) -> DebtorOut:
+    """Finds a debtor by the customer number your ERP uses, so you need not store Krafa's ids. 404 if the
+    creditor has no debtor with that number."""
     async with db.connection() as conn:
         debtor_id = await conn.fetchval(
             "SELECT id FROM debtors WHERE creditor_id = $1 AND customer_no = $2", caller.creditor_id, customer_no
@@ -203,6 +205,8 @@ async def list_debtors(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> DebtorPage:
+    """The creditor's debtors in a stable order, a page at a time: pass `next_cursor` of one page as `cursor`
+    to get the next. Filter by `customer_class`."""
     after = None
     if cursor is not None:
         try:
@@ -226,6 +230,7 @@ async def list_debtors(
     responses=problems(401, 403, 404, 422),
 )
 async def get_debtor(debtor_id: UUID, caller: Reader, db: DB) -> DebtorOut:
+    """One debtor of the creditor with every contact point, its verification, consent and bounce state."""
     async with db.connection() as conn:
         return DebtorOut.of(await service.get_debtor(conn, caller.creditor_id, debtor_id))
 
@@ -286,6 +291,8 @@ async def add_contact_point(
 async def update_contact_point(
     debtor_id: UUID, contact_id: UUID, body: ContactPointPatch, caller: ContactsWriter, db: DB, clock: CurrentClock
 ) -> ContactPointOut:
+    """Marks a contact point verified or records the debtor's consent to it. Needs `contacts:write`. A contact
+    point the debtor opted out of stays opted out."""
     async with db.uow() as uow:
         _, cp = await service.change_contact(
             uow,
@@ -317,6 +324,9 @@ async def opt_out_contact_point(
     body: OptOutIn | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Records that the debtor wants no more messages at this address or number. Reminders go to the debtor's
+    other contact points or by post. Needs `contacts:write`; repeating it changes nothing."""
+
     async def action(uow: UnitOfWork) -> tuple[int, ContactPointOut]:
         _, cp = await service.change_contact(
             uow,
@@ -528,14 +538,14 @@ UPLOAD_BODY = {
     "fields, or NDJSON. A debtor not yet known needs name and country.",
     "content": {
         "text/csv": {
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "format": "binary"},
             "example": "customer_no;name;country;email;phone\nC-1001;Jón Jónsson;IS;jon@example.is;5551234\n",
         },
         "application/json": {
             "schema": {"type": "array", "items": {"type": "object"}},
             "example": [{"customer_no": "C-1001", "name": "Jón Jónsson", "country": "IS", "email": "jon@example.is"}],
         },
-        "application/x-ndjson": {"schema": {"type": "string"}},
+        "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
     },
 }
 
@@ -691,4 +701,6 @@ async def get_upload(
     rejects_after: Annotated[int, Query(ge=0, le=2**31 - 1, description="line after which to list rejects")] = 0,
     rejects_limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> UploadJobOut:
+    """The state of a contact upload (queued, running, done or failed), its counts, and the rejected rows with
+    their line numbers, a page at a time (`rejects_after`, `rejects_limit`)."""
     return await _load_job(db, caller.creditor_id, upload_id, rejects_after, rejects_limit)

@@ -88,6 +88,7 @@ async def create_department(
     responses=problems(401, 403),
 )
 async def list_departments(caller: Reader, db: DB) -> DepartmentList:
+    """The departments of the API key's creditor, each with its own sender details and policy."""
     async with db.connection() as conn:
         rows = await departments.list_all(conn, caller.creditor_id)
     return DepartmentList(items=[department_out(r) for r in rows])
@@ -101,6 +102,7 @@ async def list_departments(caller: Reader, db: DB) -> DepartmentList:
     responses=problems(401, 403, 404, 422),
 )
 async def get_department(department_id: UUID, caller: Reader, db: DB) -> DepartmentOut:
+    """One department of the API key's creditor; another creditor's answers 404."""
     async with db.connection() as conn:
         row = await departments.get(conn, caller.creditor_id, department_id)
     if row is None:
@@ -172,6 +174,8 @@ async def create_webhook(
     responses=problems(401, 403),
 )
 async def list_webhooks(caller: Reader, db: DB) -> WebhookList:
+    """The webhook endpoints of the API key's creditor with the events each subscribes to. Secrets are shown
+    only once, when an endpoint is created."""
     async with db.connection() as conn:
         rows = await webhooks.list_endpoints(conn, caller.creditor_id)
     return WebhookList(items=[WebhookOut(**webhook_out(r)) for r in rows])
@@ -185,6 +189,8 @@ async def list_webhooks(caller: Reader, db: DB) -> WebhookList:
     responses=problems(401, 403, 404, 422),
 )
 async def disable_webhook(webhook_id: UUID, caller: ClaimsWriter, db: DB) -> WebhookOut:
+    """Stops deliveries to the endpoint at once. Disabling one twice is not an error; its delivery log stays
+    readable. Needs `claims:write`."""
     async with db.uow() as uow:
         row = await webhooks.disable_endpoint(uow.conn, caller.creditor_id, webhook_id)
         await uow.commit()
@@ -203,6 +209,8 @@ async def disable_webhook(webhook_id: UUID, caller: ClaimsWriter, db: DB) -> Web
 async def list_deliveries(
     webhook_id: UUID, caller: Reader, db: DB, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> WebhookDeliveryList:
+    """The webhooks sent to the endpoint, newest first, each with every attempt (status code, error, time):
+    what to look at when your receiver missed one."""
     async with db.connection() as conn:
         rows = await webhooks.deliveries(conn, caller.creditor_id, webhook_id, limit)
     if rows is None:
@@ -257,6 +265,8 @@ async def create_api_key(
     responses=problems(401, 403),
 )
 async def list_api_keys(caller: Reader, db: DB) -> ApiKeyList:
+    """The API keys of the creditor with their prefixes, scopes and revocation times. The secrets themselves
+    are never shown again."""
     async with db.connection() as conn:
         rows = await apikeys.list_keys(conn, caller.creditor_id)
     return ApiKeyList(items=[ApiKeyOut(**key_out(r)) for r in rows])
@@ -270,6 +280,8 @@ async def list_api_keys(caller: Reader, db: DB) -> ApiKeyList:
     responses=problems(401, 403, 404, 422),
 )
 async def revoke_api_key(key_id: UUID, caller: Authenticated, db: DB) -> ApiKeyOut:
+    """Revokes one of the creditor's keys; requests with it answer 401 from then on. Revoking twice is not an
+    error. Any key of the creditor may revoke another (or itself)."""
     async with db.uow() as uow:
         scopes = await apikeys.scopes_of(uow.conn, caller.creditor_id, key_id)
         if scopes is None:
@@ -293,6 +305,8 @@ async def revoke_api_key(key_id: UUID, caller: Authenticated, db: DB) -> ApiKeyO
     dependencies=[Depends(require_admin)],
 )
 async def admin_create_api_key(creditor_id: UUID, body: ApiKeyIn, db: DB) -> ApiKeyCreated:
+    """Operator only (the admin token). Creates another API key for a creditor with the scopes asked for; the
+    key is shown once."""
     async with db.uow() as uow:
         if not await apikeys.creditor_exists(uow.conn, creditor_id):
             raise Problem(404, "Not Found", "no such creditor")
@@ -310,6 +324,8 @@ async def admin_create_api_key(creditor_id: UUID, body: ApiKeyIn, db: DB) -> Api
     dependencies=[Depends(require_admin)],
 )
 async def admin_revoke_api_key(creditor_id: UUID, key_id: UUID, db: DB) -> ApiKeyOut:
+    """Operator only (the admin token). Revokes a creditor's API key at once, for example when a creditor has
+    lost it."""
     async with db.uow() as uow:
         row = await apikeys.revoke(uow.conn, creditor_id, key_id)
         await uow.commit()

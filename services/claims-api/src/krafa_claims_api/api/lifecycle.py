@@ -320,6 +320,9 @@ async def get_ledger(claim_id: UUID, caller: Reader, db: DB) -> LedgerOut:
     responses=problems(401, 403, 404, 422),
 )
 async def get_timeline(claim_id: UUID, caller: Reader, db: DB) -> TimelineOut:
+    """Everything that happened to the claim, oldest first: each reminder with its channel and a link to its
+    content, bounces and the fallbacks they caused, payments, fees, disputes and holds. The same view the
+    creditor's web desk shows."""
     async with db.connection() as conn:
         if await repository.get_claim(conn, caller.creditor_id, claim_id) is None:
             raise NOT_FOUND

@@ -79,6 +79,8 @@ async def _requests(conn: Any, claim_ids: list[UUID]) -> dict[UUID, list[Request
     DEBTOR, response_model=PortalDebtorOut, summary="The debtor, their creditor and its terms", responses=RESPONSES
 )
 async def portal_debtor(creditor_id: UUID, debtor_id: UUID, db: DB) -> PortalDebtorOut:
+    """Called by the web service for a logged-in debtor (service token): the debtor's details, their creditor
+    and the creditor's self-service terms."""
     async with db.connection() as conn:
         debtor = await debtor_service.get_debtor(conn, creditor_id, debtor_id)
         creditor = await repository.get_creditor(conn, creditor_id)
@@ -107,6 +109,8 @@ def _terms_fields(terms: domain.Terms) -> dict[str, Any]:
     DEBTOR + "/claims", response_model=PortalClaimsOut, summary="Every claim of the debtor", responses=RESPONSES
 )
 async def portal_claims(creditor_id: UUID, debtor_id: UUID, db: DB) -> PortalClaimsOut:
+    """Called by the web service for a logged-in debtor (service token): every claim the creditor has against
+    the debtor, open and closed."""
     async with db.connection() as conn:
         await debtor_service.get_debtor(conn, creditor_id, debtor_id)
         rows = await portal_repository.debtor_claims(conn, creditor_id, debtor_id)
@@ -130,6 +134,8 @@ async def portal_claims(creditor_id: UUID, debtor_id: UUID, db: DB) -> PortalCla
     responses=RESPONSES,
 )
 async def portal_claim(creditor_id: UUID, debtor_id: UUID, claim_id: UUID, db: DB) -> PortalClaimDetailOut:
+    """Called by the web service for a logged-in debtor (service token): one claim with its ledger, timeline
+    and the debtor's own requests."""
     async with db.connection() as conn:
         row = await repository.get_claim(conn, creditor_id, claim_id)
         if row is None or row["debtor_id"] != debtor_id:
@@ -163,6 +169,9 @@ async def portal_dispute(
     clock: CurrentClock,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Called by the web service for a logged-in debtor (service token): records the debtor's objection,
+    pauses reminders at once and notifies the creditor (ClaimDisputed and the claim.disputed webhook)."""
+
     async def action(uow: UnitOfWork) -> PortalClaimOut:
         await service.dispute(uow, creditor_id, debtor_id, claim_id, body.reason, clock.now())
         row = await repository.get_claim(uow.conn, creditor_id, claim_id)
@@ -274,6 +283,9 @@ async def portal_opt_out(
     clock: CurrentClock,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Called by the web service for a logged-in debtor (service token): the debtor withdraws a contact point
+    and its consent; it is not used again unless they opt in."""
+
     async def action(uow: UnitOfWork) -> DebtorOut:
         debtor, _ = await debtor_service.change_contact(
             uow, creditor_id, debtor_id, contact_id, clock.now(), opt_out=True, opt_out_reason=body.reason
@@ -290,6 +302,8 @@ async def portal_opt_out(
     responses=RESPONSES,
 )
 async def portal_export(creditor_id: UUID, debtor_id: UUID, db: DB, clock: CurrentClock) -> DebtorExport:
+    """Called by the web service for a logged-in debtor (service token): everything held on the debtor for
+    this creditor (GDPR access), as the creditor's export shows it."""
     return await export_debtor(debtor_id, _reader(creditor_id), db, clock)
 
 
@@ -300,6 +314,8 @@ async def portal_export(creditor_id: UUID, debtor_id: UUID, db: DB, clock: Curre
     responses=problems(401, 422),
 )
 async def portal_identities(body: IdentityIn, db: DB, idempotency_key: IdempotencyKey = None) -> IdentityOut:
+    """Called by the web service after an e-ID login (service token): the debtors registered under the
+    national id at every creditor, so the portal shows all of them."""
     # A lookup: it changes nothing, so a repeat with the same key is the same answer anyway.
     national_id = "".join(ch for ch in body.national_id if ch.isalnum())
     async with db.connection() as conn:
@@ -321,6 +337,8 @@ creditor = APIRouter(prefix="/v1", tags=["self-service"])
 async def get_terms(
     caller: Reader, db: DB, department: Annotated[str | None, Query(max_length=100)] = None
 ) -> TermsOut:
+    """How long a debtor may defer a claim and into how many instalments they may split it in the portal
+    without the creditor deciding: for a department, or the creditor's default."""
     async with db.connection() as conn:
         terms = await portal_repository.terms(conn, caller.creditor_id, department)
     return TermsOut(department=department, **_terms_fields(terms))
@@ -339,6 +357,8 @@ async def put_terms(
     clock: CurrentClock,
     department: Annotated[str | None, Query(max_length=100)] = None,
 ) -> TermsOut:
+    """Replaces the self-service terms for a department, or the creditor's default without `department`.
+    Requests beyond them come to you as arrangement requests. Needs `claims:write`."""
     async with db.uow() as uow:
         await portal_repository.put_terms(uow.conn, caller.creditor_id, department or "", body.value(), clock.now())
         await uow.commit()
@@ -356,6 +376,8 @@ async def list_requests(
     db: DB,
     status: Annotated[str | None, Query(pattern="^(pending|approved|refused)$")] = "pending",
 ) -> RequestsOut:
+    """Debtors' requests for a deferral or instalments beyond the self-service terms, pending ones by default;
+    each says why it is beyond the terms."""
     async with db.connection() as conn:
         rows = await portal_repository.list_requests(conn, caller.creditor_id, status)
     return RequestsOut(items=[RequestOut.of(r) for r in rows])
@@ -393,6 +415,9 @@ async def approve_request(
     body: DecisionIn | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Makes the deferral or instalment plan the debtor asked for (ClaimDeferred or ClaimInstalmentPlanAgreed)
+    and tells the debtor. 409 if it was decided already or the balance no longer allows the plan. Needs
+    `claims:write`."""
     return await _decide(request, caller, db, clock, request_id, True, body.note if body else None, idempotency_key)
 
 
@@ -411,4 +436,6 @@ async def refuse_request(
     body: DecisionIn | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Refuses the request with an optional note for the debtor; reminders continue as planned. 409 if it was
+    decided already. Needs `claims:write`."""
     return await _decide(request, caller, db, clock, request_id, False, body.note if body else None, idempotency_key)

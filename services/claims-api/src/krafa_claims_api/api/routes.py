@@ -253,6 +253,10 @@ async def create_claim(
     clock: CurrentClock,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Registers a claim for the API key's creditor and plans its reminders. Needs the `claims:write` scope.
+    Send an `Idempotency-Key` to retry safely: the same key with the same body answers the first result again;
+    with another body, 422. The same `invoice_no` twice is a 409 naming the existing claim."""
+
     async def action(uow: UnitOfWork) -> ClaimOut:
         [row] = await service.create_claims(uow, caller, [body], clock.now(), pointer="")
         history = await repository.history(uow.conn, row["id"])
@@ -279,6 +283,10 @@ async def create_claims_bulk(
     clock: CurrentClock,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Registers up to 10,000 claims in one transaction: either every claim is registered or none is, and the
+    422 lists every invalid claim with a JSON pointer (`/claims/3/amount_minor`). Needs `claims:write`; takes
+    an `Idempotency-Key` like a single claim."""
+
     async def action(uow: UnitOfWork) -> EncodedBody:
         rows = await service.create_claims(uow, caller, body.claims, clock.now())
         # BulkClaimsOut, encoded straight from the rows (see claim_json).
@@ -343,6 +351,8 @@ async def list_claims(
     responses=problems(401, 403, 404, 422),
 )
 async def get_claim(claim_id: UUID, caller: Reader, db: DB) -> ClaimOut:
+    """The claim as it stands now: status, balance in minor units, fees and interest charged, and its event
+    history. Another creditor's claim answers 404, the same as one that does not exist."""
     async with db.connection() as conn:
         row = await repository.get_claim(conn, caller.creditor_id, claim_id)
         if row is None:
@@ -431,5 +441,7 @@ async def get_own_creditor(caller: Reader, db: DB) -> CreditorProfile:
     dependencies=[Depends(require_admin)],
 )
 async def create_creditor(body: CreditorIn, db: DB) -> CreditorCreated:
+    """Operator only (the admin token). Creates a creditor and answers its first API key once; only the key's
+    hash is stored."""
     creditor_id, key = await service.create_creditor(db, body)
     return CreditorCreated(creditor_id=creditor_id, api_key=key.token, scopes=list(domain.SCOPES))

@@ -28,7 +28,7 @@ class AddressIn(Strict):
     country: CountryCode
 
 
-class DebtorIn(Strict):
+class ClaimDebtorIn(Strict):
     customer_no: str = Field(
         min_length=1,
         max_length=64,
@@ -118,7 +118,7 @@ class ClaimIn(Strict):
         description="unique per creditor; no control characters or surrounding spaces",
         examples=["INV-2026-0001"],
     )
-    debtor: DebtorIn
+    debtor: ClaimDebtorIn
     amount_minor: Integer = Field(
         gt=0,
         le=10**13,

@@ -375,7 +375,7 @@ async def upsert_for_claims(
     national_ids: dict[str, str] | None = None,
     pointer: str = "/claims/{}",
 ) -> tuple[dict[str, tuple[UUID, DebtorSnapshot]], asyncio.Future[None]]:
-    """The debtors named inline by claims (api.schemas.DebtorIn, in claim order): customer number →
+    """The debtors named inline by claims (api.schemas.ClaimDebtorIn, in claim order): customer number →
     (debtor id, snapshot with the usable contact points of this creditor). Returns while their
     contact points are still being written, with that write: await it (or `settle` it) before the
     connection is used again; meanwhile the caller can prepare its claims on this core.
@@ -417,7 +417,7 @@ async def upsert_for_claims(
 
 
 def row_from_claim(debtor: Any) -> DebtorRow:
-    """A claim's inline debtor (api.schemas.DebtorIn) as an upsert: only the fields the ERP sent
+    """A claim's inline debtor (api.schemas.ClaimDebtorIn) as an upsert: only the fields the ERP sent
     are set, so a claim does not reset what the debtor routes or an upload set (language, class…)."""
     given = debtor.model_fields_set
     master: dict[str, Any] = {

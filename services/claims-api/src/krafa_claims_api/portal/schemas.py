@@ -53,7 +53,7 @@ class PortalDebtorOut(BaseModel):
     terms: TermsOut
 
 
-class InstalmentIn(BaseModel):
+class RequestedInstalment(BaseModel):
     due_date: date
     amount_minor: int
 
@@ -63,7 +63,7 @@ class RequestOut(BaseModel):
     claim_id: UUID
     kind: Literal["deferral", "instalments"]
     due_date: date | None
-    instalments: list[InstalmentIn]
+    instalments: list[RequestedInstalment]
     note: str | None
     reasons: list[str] = Field(description="why it is beyond the creditor's terms")
     status: Literal["pending", "approved", "refused"]
@@ -78,7 +78,9 @@ class RequestOut(BaseModel):
             claim_id=row["claim_id"],
             kind=row["kind"],
             due_date=row["due_date"],
-            instalments=[InstalmentIn(due_date=d, amount_minor=a) for d, a in portal_repository.instalments_of(row)],
+            instalments=[
+                RequestedInstalment(due_date=d, amount_minor=a) for d, a in portal_repository.instalments_of(row)
+            ],
             note=row["note"],
             reasons=list(row["reasons"]),
             status=row["status"],

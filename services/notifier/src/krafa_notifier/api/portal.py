@@ -48,6 +48,8 @@ class CodeIn(BaseModel):
     responses=problems(401, 422, _503="the channel is not configured or did not take the message; try again"),
 )
 async def send_code(body: CodeIn, request: Request) -> None:
+    """Called by the web service (service token): sends a one-time code by email or SMS for a portal login or
+    to verify a new address. Answers 204; the code itself is never returned."""
     channels: dict[str, Any] = request.app.state.channels
     settings = request.app.state.settings
     clock = request.app.state.runtime.clock

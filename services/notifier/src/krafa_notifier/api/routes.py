@@ -93,6 +93,8 @@ async def sms_receipt(
     clock: ClockDep,
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> Response:
+    """Called by the SMS provider with a delivery receipt, signed with the shared secret; the delivery is
+    marked delivered or failed (and an undeliverable number falls back to another channel)."""
     if provider == "twilio":
         if settings.twilio_auth_token is None:
             raise Problem(404, "Not Found", "Twilio receipts are not configured")
@@ -158,6 +160,8 @@ class OutcomeIn(BaseModel):
     response_model=CallsDueOut,
 )
 async def calls_due(db: DbDep, clock: ClockDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    """Operator only (agents' desk). Phone-call tasks due now, only those whose debtor is inside their local
+    calling window."""
     return {"items": await call_queue.due(db, clock.now(), limit)}
 
 
@@ -171,6 +175,8 @@ async def calls_due(db: DbDep, clock: ClockDep, limit: Annotated[int, Query(ge=1
     },
 )
 async def claim_next_call(body: ClaimNext, db: DbDep, clock: ClockDep) -> Response:
+    """Operator only (agents' desk). Gives the agent the next due call and locks it to them, so two agents
+    never call the same debtor; 204 when nothing is due."""
     task = await call_queue.claim_next(db, clock.now(), body.agent)
     if task is None:
         return Response(status_code=204)
@@ -184,6 +190,8 @@ async def claim_next_call(body: ClaimNext, db: DbDep, clock: ClockDep) -> Respon
     response_model=OutcomeOut,
 )
 async def record_call_outcome(task_id: uuid.UUID, body: OutcomeIn, db: DbDep, clock: ClockDep) -> dict[str, Any]:
+    """Operator only (agents' desk). Records what came of a call (reached, a promise to pay with its date or
+    instalments, no answer, ...); 409 if the task is not the agent's open call."""
     try:
         recorded = await call_queue.record_outcome(
             db,
@@ -213,6 +221,7 @@ async def record_call_outcome(task_id: uuid.UUID, body: OutcomeIn, db: DbDep, cl
     response_model=LookupOut,
 )
 async def lookup_caller(db: DbDep, phone: Annotated[str, Query(min_length=3, max_length=32)]) -> dict[str, Any]:
+    """Operator only (agents' desk). A debtor calling in: their open cases found by phone number."""
     try:
         e164 = calls.normalise_phone(phone)
     except ValueError as exc:
@@ -279,6 +288,8 @@ async def put_template(
     renderer: RendererDep,
     response: Response,
 ) -> dict[str, Any]:
+    """Operator only. Stores the creditor's own wording of a notice for a channel and language; it is checked
+    by rendering it before it is saved, and a template that does not render answers 422."""
     step = int(key.rpartition(".")[2]) if "." in key else 1
     override = content.TemplateOverride(body=body.body, subject=body.subject if channel == "email" else None)
     try:
@@ -323,6 +334,8 @@ PREVIEW_PROBLEMS = problems(
 async def preview(
     body: PreviewIn, creditor_id: CreditorDep, db: DbDep, clock: ClockDep, renderer: RendererDep
 ) -> dict[str, Any]:
+    """Operator only. Renders the notice hypothetical claims would get (subject, text, HTML, SMS segments)
+    without sending anything."""
     return await _preview(body, creditor_id, db, clock, renderer)
 
 
@@ -342,6 +355,8 @@ async def claim_preview(
     channel: Literal["email", "sms", "letter", "netbank"] = "email",
     language: Language | None = None,
 ) -> dict[str, Any]:
+    """Operator only. Renders the notice a registered claim would get at a step, with the debtor's language
+    and channel, without sending it."""
     return await _preview(
         PreviewIn(claim_ids=[claim_id], step=step, channel=channel, language=language), creditor_id, db, clock, renderer
     )
@@ -441,6 +456,8 @@ async def costs(
     since: Annotated[datetime, Query(description="sent at or after (ISO 8601)")],
     until: Annotated[datetime, Query(description="sent before (ISO 8601)")],
 ) -> dict[str, Any]:
+    """Operator only. What the providers charged for the creditor's messages in a period, per channel and
+    provider, to reconcile with their invoices."""
     if since.tzinfo is None or until.tzinfo is None:
         raise Problem(422, "Unprocessable Content", "since and until need a time zone")
     async with db.connection() as conn:

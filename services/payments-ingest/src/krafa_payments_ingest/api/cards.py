@@ -69,6 +69,8 @@ def _client(request: Request) -> psp.CheckoutClient:
     responses=problems(401, 404, 409, 422, _503="the provider is unreachable or not configured"),
 )
 async def create_checkout(body: CheckoutIn, request: Request, db: DB, clock: CurrentClock) -> CheckoutOut:
+    """Called by the web service for a logged-in debtor (service token): opens a hosted card checkout at the
+    PSP for all or part of a claim and answers its URL."""
     session = await checkouts.start(db, _client(request), checkouts.CheckoutRequest(**body.model_dump()), clock.now())
     return CheckoutOut(id=session.id, url=session.url)
 
@@ -77,6 +79,7 @@ async def create_checkout(body: CheckoutIn, request: Request, db: DB, clock: Cur
     "/{checkout_id}", response_model=CheckoutStatus, summary="A checkout's state", responses=problems(401, 404)
 )
 async def get_checkout(checkout_id: str, db: DB) -> dict[str, Any]:
+    """Called by the web service (service token): a card checkout's claim, amount and state."""
     found = await checkouts.status(db, checkout_id)
     if found is None:
         raise Problem(404, "Not Found", "no such checkout")
@@ -90,6 +93,8 @@ async def get_checkout(checkout_id: str, db: DB) -> dict[str, Any]:
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}},
 )
 async def psp_webhook(request: Request, db: DB, clock: CurrentClock) -> dict[str, bool]:
+    """Called by the payment-service provider, signed (`Stripe-Signature`): a paid checkout becomes a payment
+    on its claim; a bad signature answers 403."""
     settings = request.app.state.settings
     if settings.psp_webhook_secret is None:
         raise Problem(404, "Not Found", "card payments are not configured")

@@ -244,6 +244,7 @@ async def put_csv_mapping(
     responses=problems(422, _404="no such CSV mapping"),
 )
 async def get_csv_mapping(name: Annotated[str, Path(pattern=CSV_MAPPING_NAME)], db: DB) -> CsvMappingOut:
+    """Operator only. A saved mapping from a bank's CSV columns to payment fields, by name."""
     async with db.connection() as conn:
         stored = await repository.get_csv_mapping(conn, name)
     if stored is None:
@@ -258,6 +259,8 @@ async def get_csv_mapping(name: Annotated[str, Path(pattern=CSV_MAPPING_NAME)], 
     responses=problems(422, _404="no such import"),
 )
 async def get_import(import_id: UUID, db: DB) -> ImportSummary:
+    """Operator only. One bank-file import: format, counts of matched, unmatched and duplicate entries, and
+    when it ran."""
     async with db.connection() as conn:
         row = await repository.get_import(conn, import_id)
     if row is None:
@@ -291,6 +294,8 @@ async def unmatched(
     # A bigint sequence number: anything past it was never issued, and is refused as invalid.
     cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="`next_cursor` of the previous page")] = None,
 ) -> UnmatchedPage:
+    """Operator only. Payments no claim could be matched to, newest first: the queue to work through by
+    matching or refunding each."""
     async with db.connection() as conn:
         rows = await repository.unmatched_payments(conn, limit=limit, before=cursor)
     items = [
@@ -343,6 +348,8 @@ def _queue_out(result: service.QueueActionResult) -> QueueActionOut:
     responses={**_QUEUE_RESPONSES, **problems(_422="invalid body, or the claim is not indexed or in another currency")},
 )
 async def match_unmatched(payment_id: UUID, body: OperatorMatchIn, db: DB, clock: CurrentClock) -> QueueActionOut:
+    """Operator only. Matches a queued payment to a claim by hand; the claim is credited (PaymentReceived) and
+    the payment leaves the queue. A payment already handled is refused."""
     try:
         result = await service.match_by_operator(db, payment_id, body.claim_id, clock.now())
     except service.QueueActionError as exc:
@@ -357,6 +364,8 @@ async def match_unmatched(payment_id: UUID, body: OperatorMatchIn, db: DB, clock
     responses=_QUEUE_RESPONSES,
 )
 async def refund_unmatched(payment_id: UUID, db: DB, clock: CurrentClock) -> QueueActionOut:
+    """Operator only. Marks a queued payment for refund to the payer; it leaves the queue. A payment already
+    handled is refused."""
     try:
         result = await service.refund_by_operator(db, payment_id, clock.now())
     except service.QueueActionError as exc:
@@ -445,6 +454,7 @@ async def card_instalment_failed(
     responses=problems(422, _404="no such card instalment failure"),
 )
 async def get_card_instalment_failure(failure_id: UUID, db: DB) -> CardInstalmentFailureOut:
+    """Operator only. One failed card instalment as the PSP reported it, with the next attempt date."""
     async with db.connection() as conn:
         row = await repository.card_failure(conn, failure_id=failure_id)
     if row is None:
