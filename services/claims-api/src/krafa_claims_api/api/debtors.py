@@ -460,6 +460,8 @@ async def request_export(
     responses=problems(401, 403, 404, 422),
 )
 async def get_export(debtor_id: UUID, export_id: UUID, caller: Reader, db: DB) -> DebtorExportOut:
+    """Poll the export started with POST /v1/debtors/{debtor_id}/exports (its `Location`): claims-api's part
+    at once, every other service's part as it answers; `status` says when all have."""
     async with db.connection() as conn:
         request = await personal_data.get_request(conn, caller.creditor_id, debtor_id, export_id)
     if request is None or request.kind != "export":

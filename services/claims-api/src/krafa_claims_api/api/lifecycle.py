@@ -339,6 +339,8 @@ async def get_timeline(claim_id: UUID, caller: Reader, db: DB) -> TimelineOut:
     responses=problems(401, 403, 404, 422),
 )
 async def get_delivery(claim_id: UUID, delivery_id: UUID, caller: Reader, db: DB) -> DeliveryOut:
+    """Where a timeline item's `content_link` points: one delivery of a reminder with every event about it
+    (sent, delivered, refused, bounced) and the delivery that replaced it, if any. 404 for another claim's."""
     async with db.connection() as conn:
         if await repository.get_claim(conn, caller.creditor_id, claim_id) is None:
             raise NOT_FOUND

@@ -424,6 +424,8 @@ async def aging_report(caller: Reader, db: DB, clock: CurrentClock, as_of: Bound
     responses=problems(401, 403),
 )
 async def get_own_creditor(caller: Reader, db: DB) -> CreditorProfile:
+    """The creditor the API key belongs to, with the fees it charges, so an ERP can show a clerk what an
+    action will cost before taking it."""
     async with db.connection() as conn:
         row = await repository.get_creditor(conn, caller.creditor_id)
     if row is None:
