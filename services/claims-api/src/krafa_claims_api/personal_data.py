@@ -32,7 +32,7 @@ from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
 
 from krafa_claims_api.debtors import repository, service
-from krafa_claims_api.debtors.domain import Debtor
+from krafa_claims_api.debtors.domain import Debtor, pseudonym
 
 OWN = "claims-api"
 
@@ -77,26 +77,32 @@ async def erase(uow: UnitOfWork, creditor_id: UUID, debtor_id: UUID, now: dateti
     before = await repository.get(uow.conn, creditor_id, debtor_id, lock=True)
     if before is None:
         raise service.NOT_FOUND
-    patterns = privacy.needles(_values(before)) if before.erased_at is None else []
-    debtor, erased_now = await service.erase(uow, creditor_id, debtor_id, now)
-    if not erased_now:
+    if before.erased_at is not None:
         latest = await latest_request(uow.conn, creditor_id, debtor_id, "erasure")
         if latest is not None:
-            return debtor, latest, False
-    stand_in = debtor.master["name"]
+            return before, latest, False
+    patterns = privacy.needles(_values(before)) if before.erased_at is None else []
+    request_id = uuid.uuid4()
+    services = list(privacy_services())
+    await repository.add_privacy_request(uow.conn, request_id, creditor_id, debtor_id, "erasure", services, None, now)
+    # The request goes out before the pseudonymised DebtorUpdated (same topic and key, so in this
+    # order): a service that keeps a copy of the debtor (the notifier) still has the real name and
+    # address to find in the messages it sent when it erases, not already the pseudonym.
+    uow.outbox.add(
+        PersonalDataErasureRequested(
+            creditor_id=creditor_id,
+            debtor_id=debtor_id,
+            request_id=request_id,
+            pseudonym=pseudonym(debtor_id),
+            requested_at=now,
+        ),
+        time=now,
+    )
+    debtor, erased_now = await service.erase(uow, creditor_id, debtor_id, now)
     await repository.scrub_free_text(uow.conn, creditor_id, debtor_id, patterns, privacy.ERASED)
     # Earlier exports are copies of the very data being erased.
     await repository.drop_export_documents(uow.conn, creditor_id, debtor_id)
     await privacy.erase_outbox(uow.conn, creditor_id, debtor_id, patterns)
-    request_id = uuid.uuid4()
-    services = list(privacy_services())
-    await repository.add_privacy_request(uow.conn, request_id, creditor_id, debtor_id, "erasure", services, None, now)
-    uow.outbox.add(
-        PersonalDataErasureRequested(
-            creditor_id=creditor_id, debtor_id=debtor_id, request_id=request_id, pseudonym=stand_in, requested_at=now
-        ),
-        time=now,
-    )
     request = await get_request(uow.conn, creditor_id, debtor_id, request_id)
     assert request is not None
     return debtor, request, erased_now

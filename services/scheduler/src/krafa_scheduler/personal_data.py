@@ -2,7 +2,7 @@
 
 The scheduler keys everything by ids: a claim's timeline (step, next action, the debtor's time
 zone and country for the sending windows, customer class), the contacts it counted against the
-debtor's contact budget and pending call retries. None of it names or reaches the debtor, so an
+debtor's contact budget. None of it names or reaches the debtor, so an
 erasure changes no row here (published events about the debtor leave the outbox, as in every
 service) and is answered at once; an export returns all of it, since it is still data about the
 debtor.
@@ -68,16 +68,9 @@ async def export(uow: UnitOfWork, event: PersonalDataExportRequested, now: datet
         event.creditor_id,
         event.debtor_id,
     )
-    retries = await conn.fetch(
-        "SELECT reminder_id, claim_ids, step, due_at, fired_at FROM call_retries"
-        " WHERE creditor_id = $1 AND debtor_id = $2 ORDER BY due_at",
-        event.creditor_id,
-        event.debtor_id,
-    )
     data = {
         "timelines": [{k: _plain(v) for k, v in dict(t).items()} for t in timelines],
         "contacts": [{k: _plain(v) for k, v in dict(c).items()} for c in contacts],
-        "call_retries": [{k: _plain(v) for k, v in dict(r).items()} for r in retries],
     }
     uow.outbox.add(
         SchedulerPersonalDataHandled(
@@ -86,7 +79,7 @@ async def export(uow: UnitOfWork, event: PersonalDataExportRequested, now: datet
             request_id=event.request_id,
             request="export",
             service=SERVICE,
-            rows=len(timelines) + len(contacts) + len(retries),
+            rows=len(timelines) + len(contacts),
             data=data,
             handled_at=now,
         ),

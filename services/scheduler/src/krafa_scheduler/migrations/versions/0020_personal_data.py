@@ -2,7 +2,7 @@
 makes every service answer an erasure the same way).
 
 Revision ID: 0020_personal_data
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-25
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 from krafa_kit.privacy import create_erased_subjects
 
 revision = "0020_personal_data"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
