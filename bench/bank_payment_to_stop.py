@@ -43,6 +43,7 @@ async def _creditor(client: httpx.AsyncClient, stack: Stack) -> dict[str, str]:
             "name": "Bench",
             "country": "IS",
             "currency": "ISK",
+            "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
             "slip_fee_minor": 390,
             "registration_no": CLUB,
             "bank_claims": {"claim_bank": "0133", "template_code": "001"},

@@ -136,7 +136,13 @@ async def _creditor(client: httpx.AsyncClient, stack: Stack, name: str) -> dict[
     response = await client.post(
         stack.url("claims-api") + "/v1/admin/creditors",
         headers={"Authorization": f"Bearer {stack.state.admin_token}"},
-        json={"name": name, "country": "IS", "currency": "ISK", "default_language": "is"},
+        json={
+            "name": name,
+            "country": "IS",
+            "currency": "ISK",
+            "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
+            "default_language": "is",
+        },
     )
     response.raise_for_status()
     await stack.use_policy(client, response.json()["creditor_id"])  # step 1: a reminder the day after due

@@ -96,7 +96,13 @@ async def _creditor(client: httpx.AsyncClient, stack: Stack) -> dict[str, str]:
     response = await client.post(
         stack.url("claims-api") + "/v1/admin/creditors",
         headers={"Authorization": f"Bearer {stack.state.admin_token}"},
-        json={"name": "Bench", "country": "IS", "currency": "ISK", "slip_fee_minor": 390},
+        json={
+            "name": "Bench",
+            "country": "IS",
+            "currency": "ISK",
+            "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
+            "slip_fee_minor": 390,
+        },
     )
     response.raise_for_status()
     return {"Authorization": f"Bearer {response.json()['api_key']}"}

@@ -53,6 +53,7 @@ async def test_a_claim_lives_in_the_netbank_until_paid_there(bank_stack: Stack) 
                 "name": "Ungmennafélagið Fram",
                 "country": "IS",
                 "currency": "ISK",
+                "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
                 "default_language": "is",
                 "slip_fee_minor": 390,
                 "registration_no": CLUB,

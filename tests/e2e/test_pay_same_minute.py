@@ -69,7 +69,13 @@ class Api:
         response = await self.client.post(
             self.stack.url("claims-api") + "/v1/admin/creditors",
             headers={"Authorization": f"Bearer {self.stack.state.admin_token}"},
-            json={"name": name, "country": "IS", "currency": "ISK", "slip_fee_minor": 390},
+            json={
+                "name": name,
+                "country": "IS",
+                "currency": "ISK",
+                "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
+                "slip_fee_minor": 390,
+            },
         )
         assert response.status_code == 201, response.text
         return {"Authorization": f"Bearer {response.json()['api_key']}"}

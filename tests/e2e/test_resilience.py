@@ -44,7 +44,12 @@ async def new_creditor(client: httpx.AsyncClient, stack: Stack) -> str:
     response = await client.post(
         stack.url("claims-api") + "/v1/admin/creditors",
         headers={"Authorization": f"Bearer {stack.state.admin_token}"},
-        json={"name": "Fram", "country": "IS", "currency": "ISK"},
+        json={
+            "name": "Fram",
+            "country": "IS",
+            "currency": "ISK",
+            "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
+        },
     )
     response.raise_for_status()
     return str(response.json()["api_key"])

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -73,8 +73,8 @@ async def create_creditor(
         await uow.conn.execute(
             "INSERT INTO creditors (id, name, country, currency, default_language, contact_phone,"
             " payment_account, payment_link_template, sender_email, slip_fee_minor, cancellation_fee_minor,"
-            " registration_no, kid_scheme, bank_claims)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            " registration_no, kid_scheme, bank_claims, contact_consent)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             creditor_id,
             data.name,
             data.country,
@@ -89,6 +89,9 @@ async def create_creditor(
             data.registration_no,
             data.kid_scheme,
             data.bank_claims.model_dump() if data.bank_claims is not None else None,
+            {**data.contact_consent.model_dump(mode="json"), "recorded_at": datetime.now(UTC).isoformat()}
+            if data.contact_consent is not None
+            else None,
         )
         await uow.conn.execute(
             "INSERT INTO api_keys (id, creditor_id, prefix, secret_hash, scopes) VALUES ($1, $2, $3, $4, $5)",

@@ -39,6 +39,9 @@ def claim_body(
     }
 
 
+CONTACT_CONSENT = {"source": "terms of business §7", "terms_version": "2026-01", "terms_date": "2026-01-01"}
+
+
 @dataclass
 class Api:
     app: FastAPI
@@ -50,6 +53,9 @@ class Api:
         return self.app.state.runtime.db
 
     async def creditor(self, name: str = "Fram", **fields: Any) -> tuple[Any, httpx.AsyncClient]:
+        """A creditor whose terms allow sharing its customers' addresses (its contact consent), unless
+        `contact_consent=None` is given."""
+        fields.setdefault("contact_consent", CONTACT_CONSENT)
         creditor_id, key = await service.create_creditor(self.db, CreditorIn(name=name, **fields))
         client = httpx.AsyncClient(base_url=self.base, headers={"Authorization": f"Bearer {key.token}"}, timeout=30)
         self.clients.append(client)

@@ -117,7 +117,10 @@ async def test_bulk_writes_claims_ledger_history_debtors_and_events(api: Api) ->
         }
         for b, fee in zip(bodies, [250, 250, 0, 250, 250], strict=True)
     ]
-    assert [dict(r) for r in phones] == [{"customer_no": "C-1", "value": "+3545551234", "consent_source": "claim"}]
+    # The claim's phone carries the creditor's contact consent as its evidence.
+    assert [dict(r) for r in phones] == [
+        {"customer_no": "C-1", "value": "+3545551234", "consent_source": "terms of business §7"}
+    ]
 
     decoded = [(r["event_id"], decode(_headers(r["headers"]), r["value"], r["key"])) for r in rows]
     events = [d.event for _, d in decoded[-6:]]

@@ -1,6 +1,6 @@
 """Contact-list uploads (docs/domain.md: digital letters) over the real PostgreSQL: CSV and JSON as a whole-list upsert,
-a line-numbered report of rejected rows, the same file twice changing nothing, large files as a
-background job, and oversized or unknown uploads refused with problem+json."""
+a line-numbered report of rejected rows, the same file twice applied twice (changing nothing),
+large files as a background job, and oversized or unknown uploads refused with problem+json."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ FIRST = (
     "C-5;Guðrún;IS;gudrun@example.is;12;;;;\n"
     "C-6;Bad Line;IS\n"
 )
+TERMS_AT = "2025-12-01T00:00:00Z"
 
 
 async def upload(client: httpx.AsyncClient, content: bytes | str, media: str, **params: Any) -> httpx.Response:
@@ -41,7 +42,7 @@ async def debtor(client: httpx.AsyncClient, customer_no: str) -> dict[str, Any]:
 
 async def test_csv_and_json_uploads_upsert_report_and_deduplicate(api: Api) -> None:
     _, client = await api.creditor("Motus client")
-    first = await upload(client, FIRST, "text/csv; charset=utf-8", terms_version="2026-01")
+    first = await upload(client, FIRST, "text/csv; charset=utf-8", terms_version="2026-01", consent_at=TERMS_AT)
     assert first.status_code == 201, first.text
     job = first.json()
     assert first.headers["Location"] == f"/v1/contact-uploads/{job['id']}"
@@ -60,13 +61,13 @@ async def test_csv_and_json_uploads_upsert_report_and_deduplicate(api: Api) -> N
     assert jon["usable"] == {"email": "jon@example.is", "phone": "+3545551234", "netbank_opt_in": False}
     email = next(c for c in jon["contact_points"] if c["kind"] == "email")
     assert email["verified"] is True and email["origin"] == "creditor_upload"
-    assert email["consent"]["terms_version"] == "2026-01" and email["consent"]["source"] == "creditor upload"
+    assert email["consent"] == {"source": "creditor upload", "at": TERMS_AT, "terms_version": "2026-01"}
     assert jon["address"] == {"lines": ["Laugavegur 1"], "postcode": "101", "city": "Reykjavík", "country": "IS"}
 
-    # The same file again: the first job, nothing applied twice.
-    again = await upload(client, FIRST, "text/csv", terms_version="2026-01")
-    assert again.status_code == 200 and again.json()["id"] == job["id"]
-    assert again.headers["Krafa-Duplicate-Upload"] == "true"
+    # The same file again is a list of its own, and changes nothing here.
+    again = await upload(client, FIRST, "text/csv", terms_version="2026-01", consent_at=TERMS_AT)
+    assert again.status_code == 201 and again.json()["id"] != job["id"]
+    assert (again.json()["rows_accepted"], again.json()["rows_unchanged"]) == (2, 2)
     assert (await debtor(client, "C-1"))["contact_points"] == jon["contact_points"]
 
     # A new whole list as JSON: C-2 is left out and kept; C-1 has a new address that becomes current;
@@ -147,6 +148,8 @@ async def test_large_upload_runs_as_a_background_job(api: Api) -> None:
     page = (await client.get(job_url, params={"rejects_limit": 1, "rejects_after": 1202})).json()
     assert page["rejects"] == [] and page["next_rejects_after"] is None
     assert (await debtor(client, "K-1199"))["usable"]["email"] == "d1199@example.is"
-    # The same large file again is recognised before any work is queued.
-    again = await upload(client, content, "text/csv", consent_source="web form")
-    assert again.status_code == 200 and again.json()["id"] == job["id"]
+    # A retry with the same Idempotency-Key is answered with the first job, before any work is queued.
+    keyed = {"Content-Type": "text/csv", "Idempotency-Key": "big-list"}
+    first = await client.post("/v1/contact-uploads", content=content.encode(), headers=keyed)
+    retry = await client.post("/v1/contact-uploads", content=content.encode(), headers=keyed)
+    assert retry.status_code == 200 and retry.json()["id"] == first.json()["id"] != job["id"]

@@ -107,16 +107,33 @@ async def test_contact_point_states_bounce_and_purpose_limitation(api: Api, brok
         second = await a.post("/v1/claims", json=claim_body("INV-2", customer_no="C-1"))
         assert second.status_code == 201, second.text
 
-        # The debtor's own opt-in (netbank and the opted-out address) is honoured and preferred.
-        netbank = await a.post(url, json={"kind": "netbank", "origin": "debtor_opt_in"})
-        assert netbank.status_code == 201 and netbank.json()["value"] == ""
-        revived = await a.post(url, json={"kind": "email", "value": "jon.new@example.is", "origin": "debtor_opt_in"})
-        assert revived.json()["state"] == "active" and revived.json()["origin"] == "debtor_opt_in"
+        # The creditor's key cannot speak for the debtor: no opt-in, so no revival of either address.
+        for value in ("jon.new@example.is", "jon@example.is"):
+            asserted = await a.post(url, json={"kind": "email", "value": value, "origin": "debtor_opt_in"})
+            assert asserted.status_code == 422 and "only the debtor opts in" in asserted.text
+            verified = await a.post(url, json={"kind": "email", "value": value, "verified": True})
+            assert verified.json()["state"] in ("opted_out", "bounced") and not verified.json()["usable"]
+        contact_ids = {c["value"]: c["id"] for c in (await a.get(f"/v1/debtors/{debtor_id}")).json()["contact_points"]}
+        patched = await a.patch(f"{url}/{contact_ids['jon@example.is']}", json={"verified": True})
+        assert patched.json()["state"] == "bounced"
+
+        # The debtor's own opt-in in the portal (netbank, the opted-out address) is honoured and preferred.
+        portal = f"/v1/portal/creditors/{creditor_a}/debtors/{debtor_id}/contact-points"
+        netbank = await a.post(portal, json={"kind": "netbank", "consent_source": "portal"})
+        assert netbank.status_code == 201, netbank.text
+        revived = await a.post(
+            portal, json={"kind": "email", "value": "jon.new@example.is", "consent_source": "portal"}
+        )
+        assert revived.status_code == 201, revived.text
         assert (await a.get(f"/v1/debtors/{debtor_id}")).json()["usable"] == {
             "email": "jon.new@example.is",
             "phone": "+3545551234",
             "netbank_opt_in": True,
         }
+        # The bounced address comes back only with the debtor's verification (the portal's one-time code).
+        back = await a.post(portal, json={"kind": "email", "value": "jon@example.is", "consent_source": "portal"})
+        restored = next(c for c in back.json()["contact_points"] if c["value"] == "jon@example.is")
+        assert restored["state"] == "active" and restored["origin"] == "debtor_opt_in" and restored["verified"]
 
         # Creditor B registers the same person with no email: A's addresses never reach B's claim.
         body_b = claim_body("INV-B", customer_no="C-1")

@@ -10,6 +10,8 @@ from krafa_claims_api.debtors import domain
 from krafa_claims_api.debtors.domain import ContactKind, ContactOffer, ContactOrigin, ContactState, CreditFigures
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# The creditor's contact consent: its terms allow sharing addresses.
+TERMS = domain.Consent("terms of business", datetime(2026, 1, 1, tzinfo=UTC), "2026-01")
 
 
 @pytest.mark.parametrize(
@@ -74,36 +76,68 @@ def test_a_new_debtor_needs_name_and_country() -> None:
 
 def test_naming_an_address_again_changes_nothing_and_a_newer_one_wins() -> None:
     debtor = a_debtor()
-    first = domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "a@example.is"), NOW)
+    first = domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "a@example.is"), NOW, TERMS)
     assert first.new and domain.snapshot(debtor).email == "a@example.is"
     first.new = False
-    again = domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "A@example.is"), NOW + timedelta(days=1))
+    again = domain.offer_contact(
+        debtor, ContactOffer(ContactKind.EMAIL, "A@example.is"), NOW + timedelta(days=1), TERMS
+    )
     assert again is first and not first.dirty
-    domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "b@example.is"), NOW + timedelta(days=2))
+    domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "b@example.is"), NOW + timedelta(days=2), TERMS)
     assert domain.snapshot(debtor).email == "b@example.is"
     # The old address named again (a later list) becomes current again.
-    domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "a@example.is"), NOW + timedelta(days=3))
+    domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "a@example.is"), NOW + timedelta(days=3), TERMS)
     assert domain.snapshot(debtor).email == "a@example.is" and first.dirty
 
 
 def test_bounced_and_opted_out_addresses_stay_out_unless_the_debtor_opts_in() -> None:
     debtor = a_debtor()
-    email = domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "a@example.is"), NOW)
-    phone = domain.offer_contact(debtor, ContactOffer(ContactKind.PHONE, "+3545551234"), NOW)
+    email = domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "a@example.is"), NOW, TERMS)
+    phone = domain.offer_contact(debtor, ContactOffer(ContactKind.PHONE, "+3545551234"), NOW, TERMS)
     assert domain.set_state(email, ContactState.BOUNCED, "5.1.1", NOW)
     assert not domain.set_state(email, ContactState.BOUNCED, "5.1.1", NOW)
-    domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "a@example.is"), NOW)
+    domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "a@example.is", verified=True), NOW, TERMS)
     assert email.state == ContactState.BOUNCED
     snap = domain.snapshot(debtor)
     assert snap.email is None and snap.phone == "+3545551234"
     assert domain.legacy_email(debtor) == ("a@example.is", "bounced")
     domain.set_state(phone, ContactState.OPTED_OUT, "asked", NOW)
     assert domain.snapshot(debtor).phone is None
+    domain.offer_contact(debtor, ContactOffer(ContactKind.PHONE, "+3545551234", verified=True), NOW, TERMS)
+    assert phone.state == ContactState.OPTED_OUT and phone.unusable_reason.startswith("opted out")
+    # The debtor undoes their opt-out; a bounced address needs their verification as well.
+    domain.offer_contact(debtor, ContactOffer(ContactKind.PHONE, "+3545551234", ContactOrigin.DEBTOR_OPT_IN), NOW)
+    assert phone.state == ContactState.ACTIVE and domain.snapshot(debtor).phone == "+3545551234"
     domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "a@example.is", ContactOrigin.DEBTOR_OPT_IN), NOW)
+    assert email.state == ContactState.BOUNCED and email.unusable_reason.startswith("bounced")
+    verified = ContactOffer(ContactKind.EMAIL, "a@example.is", ContactOrigin.DEBTOR_OPT_IN, verified=True)
+    domain.offer_contact(debtor, verified, NOW)
     assert email.state == ContactState.ACTIVE and email.origin == ContactOrigin.DEBTOR_OPT_IN
     # The debtor's own choice is preferred over a newer creditor upload.
-    domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "c@example.is"), NOW + timedelta(days=1))
+    domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "c@example.is"), NOW + timedelta(days=1), TERMS)
     assert domain.snapshot(debtor).email == "a@example.is"
+
+
+def test_an_address_without_consent_evidence_is_kept_but_not_used() -> None:
+    debtor = a_debtor()
+    bare = domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "a@example.is"), NOW)
+    partial = domain.Consent("terms", None, "v1")  # a version without its date is no evidence
+    domain.offer_contact(debtor, ContactOffer(ContactKind.PHONE, "+3545551234", consent=partial), NOW)
+    assert not bare.usable and bare.unusable_reason is not None and bare.unusable_reason.startswith("no consent")
+    assert domain.snapshot(debtor).email is None and domain.snapshot(debtor).phone is None
+    # Its own evidence, or the creditor's contact consent when the address is named again, makes it usable.
+    own = domain.Consent("web form", datetime(2025, 6, 1, tzinfo=UTC), "v1")
+    domain.offer_contact(debtor, ContactOffer(ContactKind.PHONE, "+3545551234", consent=own), NOW)
+    assert domain.snapshot(debtor).phone == "+3545551234"
+    domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "a@example.is"), NOW, TERMS)
+    assert bare.usable and (bare.terms_version, bare.consent_at) == ("2026-01", TERMS.at) and bare.dirty
+    # Evidence an address has is not replaced by the creditor's consent.
+    domain.offer_contact(debtor, ContactOffer(ContactKind.PHONE, "+3545551234"), NOW, TERMS)
+    phone = domain.primary(debtor, ContactKind.PHONE)
+    assert phone is not None and (phone.consent_source, phone.terms_version) == ("web form", "v1")
+    # The debtor's own opt-in needs no creditor evidence.
+    netbank = domain.offer_contact(debtor, ContactOffer(ContactKind.NETBANK, "", ContactOrigin.DEBTOR_OPT_IN), NOW)
+    assert netbank.usable and domain.snapshot(debtor).netbank_opt_in
 
 
 def test_the_snapshot_carries_class_address_and_netbank_opt_in() -> None:
@@ -117,7 +151,7 @@ def test_the_snapshot_carries_class_address_and_netbank_opt_in() -> None:
         },
         NOW,
     )
-    domain.offer_contact(debtor, ContactOffer(ContactKind.NETBANK, ""), NOW)
+    domain.offer_contact(debtor, ContactOffer(ContactKind.NETBANK, ""), NOW, TERMS)
     snap = domain.snapshot(debtor)
     assert snap.customer_class == "gold" and snap.netbank_opt_in is True
     assert snap.address is not None and snap.address.name == "Jón" and snap.address.lines == ("Laugavegur 1",)

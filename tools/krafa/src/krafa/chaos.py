@@ -291,6 +291,7 @@ class Load:
                 "name": "Knattspyrnufélagið Víkingur",
                 "country": "IS",
                 "currency": "ISK",
+                "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
                 "default_language": "is",
                 "contact_phone": "+3545551234",
                 "payment_account": "0159-26-007654",

@@ -230,6 +230,25 @@ def cmd_creditors_create(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown scope {', '.join(unknown)}: choose from {', '.join(SCOPES)}", file=sys.stderr)
         return 2
+    if (args.terms_version is None) != (args.terms_date is None):
+        print("--terms-version and --terms-date go together", file=sys.stderr)
+        return 2
+    consent = (
+        {"terms_version": args.terms_version, "terms_date": args.terms_date} if args.terms_version is not None else None
+    )
+    try:
+        data = CreditorIn.model_validate(
+            {
+                "name": args.name,
+                "country": args.country,
+                "currency": args.currency,
+                "default_language": args.language,
+                "contact_consent": consent,
+            }
+        )
+    except ValueError as exc:
+        print(f"invalid creditor: {exc}", file=sys.stderr)
+        return 2
     url = _stack_database_url(args)
 
     async def create() -> dict[str, object]:
@@ -237,13 +256,7 @@ def cmd_creditors_create(args: argparse.Namespace) -> int:
         db = Database(url, SCHEMA)
         await db.connect(attempts=3)
         try:
-            creditor_id, key = await create_creditor(
-                db,
-                CreditorIn(
-                    name=args.name, country=args.country, currency=args.currency, default_language=args.language
-                ),
-                scopes,
-            )
+            creditor_id, key = await create_creditor(db, data, scopes)
         finally:
             await db.close()
         return {"creditor_id": str(creditor_id), "api_key": key.token, "scopes": scopes}
@@ -452,6 +465,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--country", default="IS")
     create.add_argument("--currency", default="ISK")
     create.add_argument("--language", default="en")
+    create.add_argument(
+        "--terms-version",
+        default=None,
+        help="contact consent: the version of the creditor's terms that allow sharing customers' addresses "
+        "(without it, addresses need consent of their own before reminders use them)",
+    )
+    create.add_argument("--terms-date", default=None, help="contact consent: the date those terms took effect")
     create.add_argument("--database-url", default=None)
     create.add_argument(
         "--scope",

@@ -92,6 +92,7 @@ class Creditor:
                     "name": name,
                     "country": "IS",
                     "currency": "ISK",
+                    "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
                     "default_language": "is",
                     "contact_phone": "+354 555 1234",
                     "payment_account": "0133-26-012345",

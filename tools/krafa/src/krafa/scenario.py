@@ -131,6 +131,7 @@ class Scenario:
                 "name": "Ungmennafélagið Fram",
                 "country": "IS",
                 "currency": "ISK",
+                "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
                 "default_language": "is",
                 "contact_phone": "+354 555 1234",
                 "payment_account": "0159-26-007654",

@@ -26,6 +26,8 @@ from krafa_claims_api.api.schemas import ProblemOut
 from krafa_claims_api.debtors import domain, repository, service, uploads
 from krafa_claims_api.debtors.schemas import (
     ConsentIn,
+    ContactConsentIn,
+    ContactConsentOut,
     ContactPointIn,
     ContactPointOut,
     ContactPointPatch,
@@ -238,6 +240,43 @@ async def get_debtor(debtor_id: UUID, caller: Reader, db: DB) -> DebtorOut:
 # --- contact points ---
 
 
+@router.put(
+    "/contact-consent",
+    response_model=ContactConsentOut,
+    tags=["contact points"],
+    summary="Attest that the creditor's terms of business allow sharing its customers' addresses",
+    description="The evidence an email address or phone number needs before reminders use it: the terms' "
+    "version and date. Addresses named from now on without consent of their own take it, and so do addresses "
+    "without any evidence when named again (re-send the list); without it, such addresses are kept but reminders "
+    "go by letter.",
+    responses=problems(401, 403, 422),
+)
+async def put_contact_consent(
+    body: ContactConsentIn, caller: ContactsWriter, db: DB, clock: CurrentClock
+) -> ContactConsentOut:
+    async with db.uow() as uow:
+        recorded = await service.set_contact_consent(
+            uow, caller.creditor_id, body.source, body.terms_version, body.terms_date, clock.now()
+        )
+        await uow.commit()
+    return ContactConsentOut.model_validate(recorded)
+
+
+@router.get(
+    "/contact-consent",
+    response_model=ContactConsentOut,
+    tags=["contact points"],
+    summary="The creditor's contact consent, if it has attested one",
+    responses=problems(401, 403, 404),
+)
+async def get_contact_consent(caller: Reader, db: DB) -> ContactConsentOut:
+    async with db.connection() as conn:
+        recorded = await repository.contact_consent(conn, caller.creditor_id)
+    if recorded is None:
+        raise Problem(404, "Not Found", "no contact consent recorded: PUT /v1/contact-consent")
+    return ContactConsentOut.model_validate(recorded)
+
+
 @router.post(
     "/debtors/{debtor_id}/contact-points",
     response_model=ContactPointOut,
@@ -245,8 +284,10 @@ async def get_debtor(debtor_id: UUID, caller: Reader, db: DB) -> DebtorOut:
     tags=["contact points"],
     summary="Add a contact point (or name an existing one again: it becomes the current one)",
     description="An email, a mobile number (stored in E.164) or the netbank e-document opt-in. A bounced or "
-    "opted-out address stays so when the creditor adds it again; only `origin: debtor_opt_in` (the debtor's own "
-    "choice) re-activates it. Emits DebtorUpdated when anything changed.",
+    "opted-out address stays so when the creditor adds it again: only the debtor re-activates it, in the portal "
+    "(a bounced one with a verification). It is used once it carries consent evidence (`consent` with the terms' "
+    "version and date, or the creditor's contact consent); `usable` and `unusable_reason` say. Emits "
+    "DebtorUpdated when anything changed.",
     responses=problems(401, 403, 404, 409, 422),
 )
 async def add_contact_point(
@@ -566,6 +607,7 @@ def _job_out(job: Any, rejects: list[Any], limit: int) -> UploadJobOut:
         debtors_created=job["debtors_created"],
         debtors_updated=job["debtors_updated"],
         rows_unchanged=job["rows_unchanged"],
+        rows_without_consent=job["rows_without_consent"],
         failure="interrupted: upload the file again" if failed else job["failure"],
         created_at=job["created_at"],
         started_at=job["started_at"],
@@ -591,12 +633,14 @@ async def _load_job(db: Database, creditor_id: UUID, job_id: UUID, after: int = 
     summary="Upload the whole contact list (CSV, JSON or NDJSON) as an upsert",
     description="Rows not in the list are kept. A small file is applied before the answer (201, `done`); a "
     "large one is applied in the background (202 with `Location`: poll GET /v1/contact-uploads/{upload_id}). "
-    "The same file uploaded again changes nothing and answers 200 with the first upload's job. Every rejected "
-    "row is reported with its line number and reason. Consent given in the query applies to rows that carry "
-    "none of their own.",
+    "Every upload is applied as the current list, also one sent before (its addresses become the current ones "
+    "again); a retry with the same Idempotency-Key answers with the first job. Every rejected row is reported "
+    "with its line number and reason. Consent given in the query (`terms_version` and `consent_at`) applies to "
+    "rows that carry none of their own; rows with neither take the creditor's contact consent, and without any "
+    "their addresses are kept but not used (`rows_without_consent`).",
     openapi_extra={"requestBody": UPLOAD_BODY},
     responses={
-        200: {"description": "the same file was uploaded before: its job", "model": UploadJobOut},
+        200: {"description": "a retry with the same Idempotency-Key: the first job", "model": UploadJobOut},
         202: {"description": "accepted: applied in the background", "model": UploadJobOut},
         **problems(401, 403, 409, 413, 415, 422),
     },
@@ -645,10 +689,7 @@ async def upload_contacts(
                 if stored is not None:
                     job = await _load_job(db, caller.creditor_id, UUID(stored.body["id"]))
                     return JSONResponse(job.model_dump(mode="json"), 200, headers={"Idempotent-Replayed": "true"})
-            duplicate = await uploads.find_duplicate(uow.conn, caller.creditor_id, key)
-            job_id = duplicate or await uploads.create_job(
-                uow.conn, caller.creditor_id, key, fmt, received.size, clock.now()
-            )
+            job_id = await uploads.create_job(uow.conn, caller.creditor_id, key, fmt, received.size, clock.now())
             if idempotency_key is not None:
                 await idempotency.store(
                     uow.conn,
@@ -661,10 +702,6 @@ async def upload_contacts(
     except BaseException:
         uploads.discard(received)
         raise
-    if duplicate is not None:
-        uploads.discard(received)
-        job = await _load_job(db, caller.creditor_id, duplicate)
-        return JSONResponse(job.model_dump(mode="json"), 200, headers={"Krafa-Duplicate-Upload": "true"})
     creditor = await _creditor_country(db, caller.creditor_id)
     work = uploads.process(
         db, clock, caller.creditor_id, job_id, received.path, fmt, default_country=creditor, consent=consent

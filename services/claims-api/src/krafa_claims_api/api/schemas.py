@@ -13,6 +13,7 @@ from pydantic.config import JsonDict
 
 from krafa_claims_api import domain
 from krafa_claims_api.debtors import domain as debtor_domain
+from krafa_claims_api.debtors.schemas import ContactConsentIn
 
 CountryCode = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$", examples=["IS"])]
 
@@ -342,6 +343,11 @@ class CreditorIn(Strict):
     )
     bank_claims: BankClaimsIn | None = Field(
         default=None, description="Iceland: create each claim in the payer's netbank through this claim bank"
+    )
+    contact_consent: ContactConsentIn | None = Field(
+        default=None,
+        description="the creditor's terms allow sharing its customers' addresses (PUT /v1/contact-consent later); "
+        "without it, or consent given with each address, reminders go by letter",
     )
 
     @model_validator(mode="after")

@@ -175,9 +175,17 @@ def same_value(kind: str, a: str, b: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Consent:
+    """The creditor's evidence that its terms allow sharing a debtor's address with us (docs/domain.md,
+    digital letters): which terms (`terms_version`), as of when (`at`), and where it comes from."""
+
     source: str | None = None
     at: datetime | None = None
     terms_version: str | None = None
+
+    @property
+    def evidenced(self) -> bool:
+        """Evidence names the terms' version and date; a source alone proves nothing."""
+        return self.terms_version is not None and self.at is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +221,27 @@ class ContactPoint:
     dirty: bool = False
 
     @property
+    def consented(self) -> bool:
+        """The debtor's own opt-in, or the creditor's consent evidence for the address."""
+        return self.origin == ContactOrigin.DEBTOR_OPT_IN or (
+            self.terms_version is not None and self.consent_at is not None
+        )
+
+    @property
     def usable(self) -> bool:
-        return self.state == ContactState.ACTIVE
+        """Used for digital delivery: active, and consented. An address without consent evidence
+        is kept (the creditor may add it) but reminders go by letter meanwhile."""
+        return self.state == ContactState.ACTIVE and self.consented
+
+    @property
+    def unusable_reason(self) -> str | None:
+        if self.state == ContactState.BOUNCED:
+            return "bounced: only the debtor's verification (a one-time code in the portal) revives it"
+        if self.state == ContactState.OPTED_OUT:
+            return "opted out: only the debtor can opt in again, through the portal"
+        if not self.consented:
+            return "no consent evidence: name the terms' version and date (consent) or set the contact consent"
+        return None
 
 
 @dataclass(slots=True)
@@ -256,12 +283,20 @@ def merge_master(debtor: Debtor, master: dict[str, Any]) -> None:
             debtor.changed_fields.add(name)
 
 
-def offer_contact(debtor: Debtor, offer: ContactOffer, now: datetime) -> ContactPoint:
+def offer_contact(debtor: Debtor, offer: ContactOffer, now: datetime, standing: Consent | None = None) -> ContactPoint:
     """Apply one named contact point to the debtor; changes nothing when it is already as named.
 
     A list never revives a bounced or opted-out address (docs/domain.md, digital letters: a bounced address is never
-    used again); only the debtor's own opt-in can. Naming an address again makes it the newest of its
-    origin, so a changed address in a fresh list wins over the older one."""
+    used again). Only the debtor undoes an opt-out (their own opt-in, through the portal), and a
+    bounced address comes back only with the debtor's verification of it. Naming an address again
+    makes it the newest of its origin, so a changed address in a fresh list wins over the older one.
+
+    `standing` is the creditor's contact consent (its terms allow sharing addresses): the evidence of
+    a creditor's address that brings none of its own, and of one that had none."""
+    consent = offer.consent
+    by_debtor = offer.origin == ContactOrigin.DEBTOR_OPT_IN
+    if not by_debtor and not consent.evidenced and standing is not None and standing.evidenced:
+        consent = standing
     existing = next(
         (cp for cp in debtor.contact_points if cp.kind == offer.kind and same_value(cp.kind, cp.value, offer.value)),
         None,
@@ -274,9 +309,9 @@ def offer_contact(debtor: Debtor, offer: ContactOffer, now: datetime) -> Contact
             origin=offer.origin,
             state=ContactState.ACTIVE,
             verified=bool(offer.verified),
-            consent_source=offer.consent.source or offer.source_if_new,
-            consent_at=offer.consent.at,
-            terms_version=offer.consent.terms_version,
+            consent_source=consent.source or offer.source_if_new,
+            consent_at=consent.at,
+            terms_version=consent.terms_version,
             state_reason=None,
             listed_at=now,
             created_at=now,
@@ -287,12 +322,14 @@ def offer_contact(debtor: Debtor, offer: ContactOffer, now: datetime) -> Contact
         return cp
     cp = existing
     changed = False
-    by_debtor = offer.origin == ContactOrigin.DEBTOR_OPT_IN
     if by_debtor and cp.origin != ContactOrigin.DEBTOR_OPT_IN:
         cp.origin = ContactOrigin.DEBTOR_OPT_IN
         changed = True
-    if by_debtor and cp.state != ContactState.ACTIVE:
+    if by_debtor and cp.state == ContactState.OPTED_OUT:
         cp.state, cp.state_reason = ContactState.ACTIVE, "debtor opted in"
+        changed = True
+    if by_debtor and cp.state == ContactState.BOUNCED and offer.verified:
+        cp.state, cp.state_reason = ContactState.ACTIVE, "verified by the debtor after a bounce"
         changed = True
     if cp.state == ContactState.ACTIVE and not _newest_of_origin(debtor, cp):
         cp.listed_at = now
@@ -300,7 +337,8 @@ def offer_contact(debtor: Debtor, offer: ContactOffer, now: datetime) -> Contact
     if offer.verified is not None and offer.verified != cp.verified:
         cp.verified = offer.verified
         changed = True
-    consent = offer.consent
+    if consent is standing and cp.consented:
+        consent = offer.consent  # evidence it has stays; the standing consent only fills a gap
     for attr, value in (
         ("consent_source", consent.source),
         ("consent_at", consent.at),
@@ -336,7 +374,7 @@ def primaries(debtor: Debtor) -> dict[str, ContactPoint]:
     One pass, since a bulk of claims builds a snapshot per debtor."""
     best: dict[str, tuple[tuple[bool, datetime, datetime], ContactPoint]] = {}
     for cp in debtor.contact_points:
-        if cp.state != ContactState.ACTIVE:
+        if not cp.usable:
             continue
         rank = (cp.origin == ContactOrigin.DEBTOR_OPT_IN, cp.listed_at, cp.created_at)
         current = best.get(cp.kind)
@@ -363,7 +401,7 @@ def legacy_email(debtor: Debtor) -> tuple[str | None, str]:
 
 def snapshot(debtor: Debtor) -> DebtorSnapshot:
     """What the other services may use for this creditor's claims: bounced and opted-out contact
-    points are left out."""
+    points, and those without consent evidence, are left out."""
     m = debtor.master
     usable = primaries(debtor)
     email, phone = usable.get(ContactKind.EMAIL), usable.get(ContactKind.PHONE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +14,7 @@ from krafa_kit import privacy
 
 from krafa_claims_api.debtors.domain import (
     MASTER_FIELDS,
+    Consent,
     ContactPoint,
     CreditFigures,
     Debtor,
@@ -29,6 +30,30 @@ CONTACT_COLUMNS = (
 )
 # Claims in these states owe nothing any more; everything else counts towards credit status.
 SETTLED_STATUSES = ["paid", "cancelled", "written_off"]
+
+
+def _consent(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+async def contact_consent(conn: asyncpg.Connection, creditor_id: UUID) -> dict[str, Any] | None:
+    """The creditor's current contact consent as recorded: source, terms_version, terms_date, recorded_at."""
+    return _consent(await conn.fetchval("SELECT contact_consent FROM creditors WHERE id = $1", creditor_id))
+
+
+async def standing_consent(conn: asyncpg.Connection, creditor_id: UUID) -> Consent | None:
+    """The creditor's contact consent as the evidence a contact point carries."""
+    recorded = await contact_consent(conn, creditor_id)
+    if recorded is None:
+        return None
+    at = datetime.combine(date.fromisoformat(recorded["terms_date"]), time(), UTC)
+    return Consent(recorded["source"], at, recorded["terms_version"])
+
+
+async def set_contact_consent(conn: asyncpg.Connection, creditor_id: UUID, consent: dict[str, Any]) -> None:
+    await conn.execute("UPDATE creditors SET contact_consent = $2 WHERE id = $1", creditor_id, consent)
 
 
 def _debtor(row: asyncpg.Record, contact_points: list[ContactPoint]) -> Debtor:

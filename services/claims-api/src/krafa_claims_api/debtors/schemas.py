@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from krafa_events.currencies import CurrencyCode
-from krafa_kit.inputs import IDENTIFIER_PATTERN, BoundedDatetime, Integer
+from krafa_kit.inputs import IDENTIFIER_PATTERN, BoundedDate, BoundedDatetime, Integer
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
@@ -95,6 +95,29 @@ class ConsentIn(Strict):
         return domain.Consent(self.source, self.at, self.terms_version)
 
 
+class ContactConsentIn(Strict):
+    """The creditor's attestation that its terms of business allow sharing its customers' email
+    addresses and phone numbers with us for its collection letters."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"source": "terms of business §7", "terms_version": "2026-01", "terms_date": "2026-01-01"}]
+        },
+    )
+
+    source: str = Field(default="terms of business", min_length=1, max_length=100)
+    terms_version: str = Field(min_length=1, max_length=50, description="the version of the terms that allow it")
+    terms_date: BoundedDate = Field(description="the date those terms took effect")
+
+
+class ContactConsentOut(BaseModel):
+    source: str
+    terms_version: str
+    terms_date: date
+    recorded_at: datetime
+
+
 DEBTOR_EXAMPLE: JsonDict = {
     "name": "Jón Jónsson",
     "kind": "person",
@@ -108,7 +131,7 @@ DEBTOR_EXAMPLE: JsonDict = {
     "overdue_thresholds": {"warn_days": 10, "block_days": 45},
     "email": "jon@example.is",
     "phone": "+3545551234",
-    "consent": {"source": "terms of business", "terms_version": "2026-01"},
+    "consent": {"source": "terms of business", "terms_version": "2026-01", "at": "2026-01-01T00:00:00Z"},
 }
 
 
@@ -204,7 +227,7 @@ class ContactPointIn(Strict):
                     "value": "jon@example.is",
                     "origin": "creditor_upload",
                     "verified": True,
-                    "consent": {"source": "terms of business", "terms_version": "2026-01"},
+                    "consent": {"source": "terms", "terms_version": "2026-01", "at": "2026-01-01T00:00:00Z"},
                 }
             ]
         },
@@ -212,13 +235,29 @@ class ContactPointIn(Strict):
 
     kind: Kind
     value: str | None = Field(default=None, max_length=254, description="the address; empty for netbank")
-    origin: Origin = Field(
+    origin: Literal["creditor_upload"] = Field(
         default="creditor_upload",
-        description="creditor_upload: an address the creditor supplies; debtor_opt_in: the debtor's own "
-        "opt-in to digital delivery (it is preferred, and may re-activate an address they had opted out of)",
+        description="always creditor_upload: an address the creditor supplies. The debtor's own opt-in "
+        "(`debtor_opt_in`, the only one that re-activates an opted-out or bounced address) is made by the debtor "
+        "in the portal, never with a creditor's key",
     )
     verified: bool | None = None
-    consent: ConsentIn | None = None
+    consent: ConsentIn | None = Field(
+        default=None,
+        description="evidence that the creditor's terms allow sharing this address (terms version and date); "
+        "without it the creditor's contact consent (PUT /v1/contact-consent) applies, and without either the "
+        "address is kept but not used",
+    )
+
+    @field_validator("origin", mode="before")
+    @classmethod
+    def creditor_origin(cls, value: Any) -> Any:
+        if value == "debtor_opt_in":
+            raise ValueError(
+                "only the debtor opts in (through the debtor portal, with a one-time code); a creditor's key "
+                "supplies creditor_upload addresses, and cannot undo an opt-out or a bounce"
+            )
+        return value
 
 
 class ContactPointPatch(Strict):
@@ -251,6 +290,8 @@ class ContactPointOut(BaseModel):
     state_reason: str | None
     verified: bool
     consent: ConsentOut
+    usable: bool = Field(description="used for digital delivery: active, and the debtor's opt-in or consented")
+    unusable_reason: str | None = Field(description="why it is not used, if it is not")
     listed_at: datetime = Field(description="when the creditor (or debtor) last named it as current")
     created_at: datetime
     updated_at: datetime
@@ -266,6 +307,8 @@ class ContactPointOut(BaseModel):
             state_reason=cp.state_reason,
             verified=cp.verified,
             consent=ConsentOut(source=cp.consent_source, at=cp.consent_at, terms_version=cp.terms_version),
+            usable=cp.usable,
+            unusable_reason=cp.unusable_reason,
             listed_at=cp.listed_at,
             created_at=cp.created_at,
             updated_at=cp.updated_at,
@@ -488,6 +531,7 @@ class UploadJobOut(BaseModel):
                     "debtors_created": 3,
                     "debtors_updated": 5,
                     "rows_unchanged": 31,
+                    "rows_without_consent": 0,
                     "failure": None,
                     "created_at": "2026-03-01T10:00:00Z",
                     "started_at": "2026-03-01T10:00:00Z",
@@ -509,6 +553,9 @@ class UploadJobOut(BaseModel):
     debtors_created: int
     debtors_updated: int
     rows_unchanged: int
+    rows_without_consent: int = Field(
+        description="accepted rows naming an email or phone that has no consent evidence: kept, not used"
+    )
     failure: str | None
     created_at: datetime
     started_at: datetime | None

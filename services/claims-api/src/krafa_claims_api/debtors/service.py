@@ -91,7 +91,8 @@ async def apply_rows(
     customer_nos = list(dict.fromkeys(row.customer_no for row in rows))
     loaded = {d.customer_no: d for d in await repository.load_for_update(uow.conn, creditor_id, customer_nos)}
     state = dict(loaded)
-    _fold(state, rows, now, result)
+    standing = await repository.standing_consent(uow.conn, creditor_id)
+    _fold(state, rows, now, result, standing)
     fresh = [d for d in state.values() if d.new]
     inserting = asyncio.ensure_future(repository.insert_new(uow.conn, creditor_id, fresh))
     if meanwhile is not None:
@@ -108,7 +109,7 @@ async def apply_rows(
         for debtor in await repository.load_for_update(uow.conn, creditor_id, raced):
             state[debtor.customer_no] = debtor
         result.rejected = [(row, err) for row, err in result.rejected if row.customer_no not in raced]
-        _fold(state, [row for row in rows if row.customer_no in raced], now, result, only=set(raced))
+        _fold(state, [row for row in rows if row.customer_no in raced], now, result, standing, only=set(raced))
     debtors = [d for d in state.values() if not d.new or d.customer_no in inserted]
     result.created = set(inserted)
     result.updated = {d.customer_no for d in debtors if d.touched and not d.new}
@@ -124,7 +125,12 @@ async def apply_rows(
 
 
 def _fold(
-    state: dict[str, Debtor], rows: list[DebtorRow], now: datetime, result: Applied, only: set[str] | None = None
+    state: dict[str, Debtor],
+    rows: list[DebtorRow],
+    now: datetime,
+    result: Applied,
+    standing: Consent | None,
+    only: set[str] | None = None,
 ) -> None:
     for row in rows:
         if only is not None and row.customer_no not in only:
@@ -139,7 +145,7 @@ def _fold(
             result.rejected.append((row, exc))
             continue
         for offer in row.offers:
-            offer_contact(debtor, offer, now)
+            offer_contact(debtor, offer, now, standing)
 
 
 async def persist(
@@ -257,13 +263,29 @@ async def get_debtor(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUI
     return debtor
 
 
+async def set_contact_consent(
+    uow: UnitOfWork, creditor_id: UUID, source: str, terms_version: str, terms_date: date, now: datetime
+) -> dict[str, Any]:
+    """Record the creditor's contact consent. It is the evidence of the addresses the creditor names
+    from now on without their own, and of those without any that it names again (a re-sent list);
+    what was recorded before keeps the evidence it had."""
+    consent = {
+        "source": source,
+        "terms_version": terms_version,
+        "terms_date": terms_date.isoformat(),
+        "recorded_at": now.isoformat(),
+    }
+    await repository.set_contact_consent(uow.conn, creditor_id, consent)
+    return consent
+
+
 async def add_contact(
     uow: UnitOfWork, creditor_id: UUID, debtor_id: UUID, offer: ContactOffer, now: datetime
 ) -> tuple[Debtor, ContactPoint]:
     debtor = await repository.get(uow.conn, creditor_id, debtor_id, lock=True)
     if debtor is None:
         raise NOT_FOUND
-    cp = offer_contact(debtor, offer, now)
+    cp = offer_contact(debtor, offer, now, await repository.standing_consent(uow.conn, creditor_id))
     await persist(uow, creditor_id, [debtor], now, source="api")
     return debtor, cp
 
@@ -293,6 +315,7 @@ async def change_contact(
             debtor,
             ContactOffer(ContactKind(cp.kind), cp.value, verified=verified, consent=consent or Consent()),
             now,
+            await repository.standing_consent(uow.conn, creditor_id),
         )
     await persist(uow, creditor_id, [debtor], now, source="api")
     return debtor, cp

@@ -3,9 +3,10 @@ upload is an upsert, so debtors and addresses missing from the new list are kept
 
 The file is streamed to a temporary file (never held in memory) while its SHA-256 is computed, then
 read row by row and applied in chunks of CHUNK_ROWS, one transaction each, so memory stays bounded
-and a large file shows progress. A file identical to an earlier upload of the creditor (same
-content and consent parameters) is not applied again. Every rejected row is recorded with its line
-number and the reason."""
+and a large file shows progress. Every upload is applied as the current list, also one identical to
+an earlier one: re-sending an older list after a newer one means the older addresses are current
+again (only a retry with the same Idempotency-Key is answered with the first job). Every rejected
+row is recorded with its line number and the reason."""
 
 from __future__ import annotations
 
@@ -384,24 +385,12 @@ def _timestamp(record: dict[str, Any]) -> datetime | None:
 
 
 def content_key(sha256: str, fmt: str, consent: domain.Consent) -> str:
-    """What makes two uploads the same: the bytes, how they are read, and the consent they carry."""
+    """What makes two uploads the same request (an Idempotency-Key's digest): the bytes, how they
+    are read, and the consent they carry."""
     material = json.dumps(
         [sha256, fmt, consent.source, consent.at.isoformat() if consent.at else None, consent.terms_version]
     )
     return hashlib.sha256(material.encode()).hexdigest()
-
-
-async def find_duplicate(conn: asyncpg.Connection, creditor_id: UUID, key: str) -> UUID | None:
-    """An earlier upload of the same content that did not fail (a failed one may be retried)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{creditor_id}:{key}")
-    found: UUID | None = await conn.fetchval(
-        "SELECT id FROM contact_uploads WHERE creditor_id = $1 AND content_hash = $2"
-        f" AND status <> 'failed' AND NOT (status IN ('queued', 'running') AND {_stale()})"
-        " ORDER BY created_at LIMIT 1",
-        creditor_id,
-        key,
-    )
-    return found
 
 
 def _stale() -> str:
@@ -519,8 +508,8 @@ async def _apply_chunk(
         await uow.conn.execute(
             "UPDATE contact_uploads SET rows_total = rows_total + $2, rows_accepted = rows_accepted + $3,"
             " rows_rejected = rows_rejected + $4, debtors_created = debtors_created + $5,"
-            " debtors_updated = debtors_updated + $6, rows_unchanged = rows_unchanged + $7, updated_at = now()"
-            " WHERE id = $1",
+            " debtors_updated = debtors_updated + $6, rows_unchanged = rows_unchanged + $7,"
+            " rows_without_consent = rows_without_consent + $8, updated_at = now() WHERE id = $1",
             job_id,
             len(batch) + len(rejects),
             len(accepted),
@@ -528,8 +517,20 @@ async def _apply_chunk(
             len(applied.created),
             len(applied.updated),
             sum(row.customer_no not in changed for row in accepted),
+            sum(_without_consent(row, applied.debtors.get(row.customer_no)) for row in accepted),
         )
         await uow.commit()
+
+
+def _without_consent(row: DebtorRow, debtor: domain.Debtor | None) -> bool:
+    """The row names an address that, as applied, has no consent evidence (kept but not used)."""
+    if debtor is None:
+        return False
+    for offer in row.offers:
+        for cp in debtor.contact_points:
+            if cp.kind == offer.kind and domain.same_value(cp.kind, cp.value, offer.value) and not cp.consented:
+                return True
+    return False
 
 
 def _clean(text: str | None) -> str | None:
