@@ -54,3 +54,25 @@ def test_creditors_create_gives_the_key_the_scopes_asked_for(
     assert code == 2 and out == "" and "unknown scope admin" in err
     _, creditors = asyncio.run(caller_for(database_url, everything["api_key"]))
     assert creditors == 2
+
+
+async def contact_consent(url: str, creditor_id: str) -> object:
+    db = Database(url, SCHEMA)
+    await db.connect(attempts=3)
+    try:
+        async with db.connection() as conn:
+            return await conn.fetchval("SELECT contact_consent FROM creditors WHERE id = $1::uuid", creditor_id)
+    finally:
+        await db.close()
+
+
+def test_creditors_create_records_the_contact_consent(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["creditors", "create", "--database-url", database_url, "--name", "Fram"]
+    code, out, _ = run([*base, "--terms-version", "2026-01", "--terms-date", "2026-01-01"], capsys)
+    consent = asyncio.run(contact_consent(database_url, json.loads(out)["creditor_id"]))
+    assert code == 0 and isinstance(consent, dict)
+    assert (consent["terms_version"], consent["terms_date"]) == ("2026-01", "2026-01-01")
+    code, out, err = run([*base, "--terms-version", "2026-01"], capsys)
+    assert code == 2 and out == "" and "go together" in err
+    code, out, err = run([*base, "--terms-version", "v", "--terms-date", "someday"], capsys)
+    assert code == 2 and out == "" and "terms_date" in err
