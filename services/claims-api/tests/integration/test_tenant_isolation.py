@@ -92,3 +92,20 @@ async def test_other_creditors_ids_answer_404(api: Api) -> None:
     listing = (await intruder.get("/v1/claims")).json()
     assert listing["items"] == []
     assert (await intruder.get("/v1/reports/aging")).json()["currencies"] == []
+
+
+async def test_portal_posts_for_an_unknown_debtor_answer_404_with_an_idempotency_key(api: Api) -> None:
+    creditor_id, owner = await api.creditor("Owner")
+    claim = (await owner.post("/v1/claims", json=claim_body())).json()
+    nobody = str(uuid.uuid4())
+    for creditor, debtor in ((nobody, nobody), (str(creditor_id), nobody), (nobody, claim["debtor_id"])):
+        base = f"/v1/portal/creditors/{creditor}/debtors/{debtor}"
+        for path, body in (
+            (f"/claims/{claim['id']}/dispute", {"reason": "not mine"}),
+            (f"/claims/{claim['id']}/arrangements", {"kind": "instalments", "count": 2}),
+            ("/contact-points", {"kind": "email", "value": "a@example.is", "consent_source": "portal"}),
+            (f"/contact-points/{nobody}/opt-out", {}),
+        ):
+            answer = await owner.post(base + path, json=body, headers={"Idempotency-Key": f"k-{uuid.uuid4()}"})
+            assert answer.status_code == 404, (path, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"

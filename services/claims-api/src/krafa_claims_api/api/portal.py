@@ -64,6 +64,16 @@ DEBTOR = "/creditors/{creditor_id}/debtors/{debtor_id}"
 RESPONSES = problems(401, 404, 422)
 
 
+async def known_debtor(creditor_id: UUID, debtor_id: UUID, db: DB) -> None:
+    """404 before anything is stored (an Idempotency-Key is kept per creditor) for a creditor or
+    debtor that does not exist, as for another creditor's debtor."""
+    async with db.connection() as conn:
+        await debtor_service.get_debtor(conn, creditor_id, debtor_id)
+
+
+KNOWN_DEBTOR = [Depends(known_debtor)]
+
+
 def _reader(creditor_id: UUID) -> Caller:
     return Caller(creditor_id=creditor_id, scopes=frozenset({"read"}))
 
@@ -155,6 +165,7 @@ async def portal_claim(creditor_id: UUID, debtor_id: UUID, claim_id: UUID, db: D
 
 @portal.post(
     DEBTOR + "/claims/{claim_id}/dispute",
+    dependencies=KNOWN_DEBTOR,
     response_model=PortalClaimOut,
     summary="The debtor objects: collection pauses at once and the creditor is notified (ClaimDisputed)",
     responses=problems(401, 404, 409, 422),
@@ -183,6 +194,7 @@ async def portal_dispute(
 
 @portal.post(
     DEBTOR + "/claims/{claim_id}/arrangements",
+    dependencies=KNOWN_DEBTOR,
     response_model=ArrangementOut,
     summary="A deferral or an instalment plan: granted within the creditor's terms, else a request",
     description="Within the terms: ClaimDeferred or ClaimInstalmentPlanAgreed at once (`outcome: granted`). "
@@ -228,6 +240,7 @@ async def portal_arrange(
 
 @portal.post(
     DEBTOR + "/contact-points",
+    dependencies=KNOWN_DEBTOR,
     response_model=DebtorOut,
     status_code=201,
     summary="A contact point the debtor verified (by a one-time code) and consented to",
@@ -269,6 +282,7 @@ async def portal_add_contact(
 
 @portal.post(
     DEBTOR + "/contact-points/{contact_id}/opt-out",
+    dependencies=KNOWN_DEBTOR,
     response_model=DebtorOut,
     summary="The debtor revokes a contact point (and its consent): it is not used again",
     responses=problems(401, 404, 422),
