@@ -57,26 +57,27 @@ class Service:
 
     name: str
     db: Database
-    routes: dict[str, Any]
+    consumers: dict[str, dict[str, Any]]  # inbox consumer name → event type → handler (main and lanes)
     read_upto: int = 0
     handled: list[str] = field(default_factory=list)
 
     async def deliver(self, event: DecodedEvent) -> None:
-        handler = self.routes.get(event.type)
-        if handler is None:
-            return
-        async with self.db.uow() as uow:
-            first = await uow.conn.fetchval(
-                "INSERT INTO inbox (event_id, consumer, event_type) VALUES ($1, $2, $3)"
-                " ON CONFLICT DO NOTHING RETURNING true",
-                uuid.UUID(event.id),
-                self.name,
-                event.type,
-            )
-            if first:
-                await handler(uow, event)
-                await uow.commit()
-                self.handled.append(event.type)
+        for consumer, routes in self.consumers.items():
+            handler = routes.get(event.type)
+            if handler is None:
+                continue
+            async with self.db.uow() as uow:
+                first = await uow.conn.fetchval(
+                    "INSERT INTO inbox (event_id, consumer, event_type) VALUES ($1, $2, $3)"
+                    " ON CONFLICT DO NOTHING RETURNING true",
+                    uuid.UUID(event.id),
+                    consumer,
+                    event.type,
+                )
+                if first:
+                    await handler(uow, event)
+                    await uow.commit()
+                    self.handled.append(event.type)
 
     async def published(self) -> list[DecodedEvent]:
         """What this service wrote to its outbox since the last call, marked published as its relay
@@ -116,15 +117,20 @@ class Krafa:
                 return
 
 
-def _routes(app: Any) -> dict[str, Any]:
-    return {model.TYPE: handler for model, handler in app.state.runtime.spec.routes.items()}
+def _consumers(name: str, app: Any) -> dict[str, dict[str, Any]]:
+    """The service's main consumer and each of its lanes (krafa_kit.runtime.Lane), by inbox name."""
+    spec = app.state.runtime.spec
+    consumers = {name: {model.TYPE: handler for model, handler in spec.routes.items()}}
+    for lane in getattr(spec, "lanes", ()):
+        consumers[f"{name}.{lane.name}"] = {model.TYPE: handler for model, handler in lane.routes.items()}
+    return consumers
 
 
 async def _service(name: str, app: Any) -> Service:
     runtime = app.state.runtime
     await migrate_async(runtime.db.dsn, runtime.db.schema, runtime.spec.migrations)
     await runtime.db.connect()
-    return Service(name, runtime.db, _routes(app))
+    return Service(name, runtime.db, _consumers(name, app))
 
 
 @pytest.fixture
@@ -149,7 +155,7 @@ async def krafa(database_url: str, broker: EmbeddedBroker) -> AsyncIterator[Kraf
         "payments-ingest": payments_app(PaymentsSettings(**common)),
     }
     async with serving(claims) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
-        services = {"claims-api": Service("claims-api", claims.state.runtime.db, _routes(claims))}
+        services = {"claims-api": Service("claims-api", claims.state.runtime.db, _consumers("claims-api", claims))}
         try:
             for name, app in others.items():
                 services[name] = await _service(name, app)
