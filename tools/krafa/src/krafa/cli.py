@@ -11,12 +11,16 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from krafa_kit.embedded import free_port, stop_on_signals
 
+from krafa import targets
 from krafa.stack import BROKERS, DEFAULT_PORTS, SERVICES, Stack, StackConfig, module_for, replay_outboxes
+from krafa.targets import EXIT_UNAVAILABLE, EXIT_USAGE, CliError
 
 
 def repo_home() -> Path:
@@ -209,12 +213,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- operator commands ------------------------------------------------------------------------
-def _stack_database_url(args: argparse.Namespace) -> str:
-    if getattr(args, "database_url", None):
-        return str(args.database_url)
-    if os.environ.get("KRAFA_DATABASE_URL"):
-        return os.environ["KRAFA_DATABASE_URL"]
-    return f"postgresql://postgres@127.0.0.1:{DEFAULT_PORTS['postgres']}/krafa"
+def http_failure(response: Any, what: str) -> CliError:
+    """One line for an HTTP answer that is not a success: the problem's title and detail."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    detail = body.get("detail") or body.get("title") or response.reason_phrase if isinstance(body, dict) else ""
+    hint = ""
+    if response.status_code == 401:
+        hint = (
+            " — pass --token, set KRAFA_OPERATOR_TOKEN, or --stack for the local stack's token "
+            "(`krafa run` keeps it in .krafa/state.json)"
+        )
+    return CliError(f"{what}: {response.status_code} {detail}{hint}")
 
 
 def cmd_creditors_create(args: argparse.Namespace) -> int:
@@ -224,6 +236,7 @@ def cmd_creditors_create(args: argparse.Namespace) -> int:
     from krafa_claims_api.service import create_creditor
     from krafa_kit.db import Database
     from krafa_kit.migrations import migrate
+    from pydantic import ValidationError
 
     scopes = sorted(set(args.scope or SCOPES))
     unknown = [s for s in scopes if s not in SCOPES]
@@ -246,10 +259,10 @@ def cmd_creditors_create(args: argparse.Namespace) -> int:
                 "contact_consent": consent,
             }
         )
-    except ValueError as exc:
-        print(f"invalid creditor: {exc}", file=sys.stderr)
-        return 2
-    url = _stack_database_url(args)
+    except ValidationError as exc:
+        problems = "; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        raise CliError(f"invalid creditor: {problems}", EXIT_USAGE) from None
+    url = targets.database_url(args)
 
     async def create() -> dict[str, object]:
         await asyncio.to_thread(migrate, url, SCHEMA, MIGRATIONS)
@@ -261,34 +274,64 @@ def cmd_creditors_create(args: argparse.Namespace) -> int:
             await db.close()
         return {"creditor_id": str(creditor_id), "api_key": key.token, "scopes": scopes}
 
-    print(json.dumps(asyncio.run(create())))
+    with targets.database_errors(url):
+        created = asyncio.run(create())
+    print(json.dumps(created))
     return 0
 
 
 def cmd_payments_import(args: argparse.Namespace) -> int:
     import httpx
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    data = Path(args.file).read_bytes()
-    headers = {"Content-Type": "application/octet-stream"}
-    token = args.token or os.environ.get("KRAFA_OPERATOR_TOKEN")
+    path = Path(args.file)
+    size = path.stat().st_size  # a missing file is one line (main), before anything is sent
+    url = targets.service_url(args, "payments-ingest", DEFAULT_PORTS["payments-ingest"])
+    headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+    token = targets.operator_token(args, url)
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    response = httpx.post(
-        args.url.rstrip("/") + "/v1/payments/files",
-        content=data,
-        headers=headers,
-        params={"filename": Path(args.file).name},
-        timeout=600,
-    )
+    params = {"filename": path.name}
+    if args.csv_mapping:
+        params["csv_mapping"] = args.csv_mapping
+    console = Console(stderr=True)
+    # Progress on stderr (stdout keeps the JSON answer): the upload, then the import itself.
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=args.quiet or not console.is_terminal,
+    ) as progress:
+        sending = progress.add_task(f"uploading {path.name}", total=size)
+
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as file:
+                while chunk := file.read(1 << 20):
+                    yield chunk
+                    progress.advance(sending, len(chunk))
+            progress.update(sending, description=f"payments-ingest is importing {path.name}")
+
+        response = httpx.post(
+            url + "/v1/payments/files", content=chunks(), headers=headers, params=params, timeout=args.timeout
+        )
+    if response.status_code >= 400:
+        raise http_failure(response, f"{path}: payments-ingest refused the file")
     print(json.dumps(response.json(), indent=2))
-    return 0 if response.status_code < 400 else 1
+    return 0
 
 
 def cmd_bank_claims(args: argparse.Namespace) -> int:
     import httpx
 
-    response = httpx.get(f"{args.url.rstrip('/')}/netbank/{args.kennitala}/claims", timeout=30)
-    response.raise_for_status()
+    url = targets.service_url(args, "bank-sink", DEFAULT_PORTS["bank-sink"])
+    response = httpx.get(f"{url}/netbank/{args.kennitala}/claims", timeout=30)
+    if response.status_code >= 400:
+        raise http_failure(response, f"the netbank of {args.kennitala}")
     claims = response.json()["claims"]
     if args.json:
         print(json.dumps(claims, indent=2, ensure_ascii=False))
@@ -309,10 +352,11 @@ def cmd_bank_pay(args: argparse.Namespace) -> int:
     """The payer pays in the netbank: one claim (or every unpaid one), all that is due or `--amount`."""
     import httpx
 
-    base = f"{args.url.rstrip('/')}/netbank/{args.kennitala}"
+    base = f"{targets.service_url(args, 'bank-sink', DEFAULT_PORTS['bank-sink'])}/netbank/{args.kennitala}"
     with httpx.Client(timeout=30) as client:
         shown = client.get(base + "/claims")
-        shown.raise_for_status()
+        if shown.status_code >= 400:
+            raise http_failure(shown, f"the netbank of {args.kennitala}")
         claims = [c for c in shown.json()["claims"] if args.claim in (None, c["claimId"], c["claimNumber"])]
         if not claims:
             print(f"no such unpaid claim in the netbank of {args.kennitala}", file=sys.stderr)
@@ -362,11 +406,20 @@ def cmd_bounces_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def iso_time(text: str) -> datetime:
+    """An argparse type: an ISO 8601 time (UTC unless it names a zone)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time (e.g. 2026-03-02T06:00:00Z)") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def cmd_outbox_replay(args: argparse.Namespace) -> int:
-    since = datetime.fromisoformat(args.since)
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    counts = asyncio.run(replay_outboxes(_stack_database_url(args), since))
+    since: datetime = args.since
+    url = targets.database_url(args)
+    with targets.database_errors(url):
+        counts = asyncio.run(replay_outboxes(url, since))
     print(json.dumps({"replayed": counts, "since": since.isoformat()}))
     return 0
 
@@ -433,38 +486,49 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 1 if over else 0
 
 
+EPILOG = (
+    "Exit status: 0 done; 1 the command ran and failed (a refused file, a failed invariant); "
+    f"{EXIT_USAGE} a wrong argument or input file; {EXIT_UNAVAILABLE} the database or a service cannot be "
+    "reached. The operator token (services' operator APIs): --token, KRAFA_OPERATOR_TOKEN, or, for the "
+    "local stack, the one `krafa run` keeps in .krafa/state.json (used by itself for a URL on this machine)."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="krafa", description="Krafa debt-collection pipeline")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="krafa", description="Krafa debt-collection pipeline", epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {krafa_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the whole pipeline on the embedded stack, with a live view")
     run.add_argument("--demo", action="store_true", help="load the demo creditor and claims and run the scenario")
-    run.add_argument("--claims", type=int, default=40)
+    run.add_argument("--claims", type=int, default=40, help="claims the demo registers (default 40)")
     run.add_argument("--day-seconds", type=float, default=None, help="wall seconds per simulated day")
     run.add_argument("--home", default=None, help="state directory (default ./.krafa)")
     run.add_argument("--fresh", action="store_true", help="start from an empty state directory")
     run.add_argument(
         "--free-ports", action="store_true", help="ports chosen free at start instead of the defaults (8000...)"
     )
-    run.add_argument("--timeout", type=float, default=600)
+    run.add_argument("--timeout", type=float, default=600, help="seconds the demo scenario may take (default 600)")
     add_broker_option(run)
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="run the demo scenario headless; exit 0 only if every outcome happened")
-    demo.add_argument("--claims", type=int, default=40)
-    demo.add_argument("--day-seconds", type=float, default=None)
-    demo.add_argument("--timeout", type=float, default=900)
+    demo.add_argument("--claims", type=int, default=40, help="claims the scenario registers (default 40)")
+    demo.add_argument("--day-seconds", type=float, default=None, help="wall seconds per simulated day")
+    demo.add_argument("--timeout", type=float, default=900, help="seconds the scenario may take (default 900)")
     add_broker_option(demo)
     demo.set_defaults(func=cmd_demo)
 
     creditors = sub.add_parser("creditors", help="manage creditors").add_subparsers(dest="action", required=True)
     create = creditors.add_parser(
-        "create", help="create a creditor; prints its id, API key and the key's scopes as JSON"
+        "create",
+        help="create a creditor; prints its id, API key and the key's scopes as JSON",
+        description="Writes to claims-api's database: name it with --database-url, KRAFA_DATABASE_URL or --stack.",
     )
-    create.add_argument("--name", required=True)
-    create.add_argument("--country", default="IS")
-    create.add_argument("--currency", default="ISK")
-    create.add_argument("--language", default="en")
+    create.add_argument("--name", required=True, help="the creditor's name, as debtors see it")
+    create.add_argument("--country", default="IS", help="ISO 3166 country: the jurisdiction (default IS)")
+    create.add_argument("--currency", default="ISK", help="ISO 4217 currency of its claims (default ISK)")
+    create.add_argument("--language", default="en", help="the creditor's default language (default en)")
     create.add_argument(
         "--terms-version",
         default=None,
@@ -472,7 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(without it, addresses need consent of their own before reminders use them)",
     )
     create.add_argument("--terms-date", default=None, help="contact consent: the date those terms took effect")
-    create.add_argument("--database-url", default=None)
+    create.add_argument("--database-url", default=None, help="claims-api's PostgreSQL (postgresql://...)")
+    targets.add_stack_option(create)
     create.add_argument(
         "--scope",
         action="append",
@@ -482,42 +547,60 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(func=cmd_creditors_create)
 
     payments = sub.add_parser("payments", help="bank files").add_subparsers(dest="action", required=True)
-    imp = payments.add_parser("import", help="import a bank file (camt.053/054, MT940, OCR) into payments-ingest")
-    imp.add_argument("file")
-    imp.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORTS['payments-ingest']}")
-    imp.add_argument("--token", default=None)
+    imp = payments.add_parser(
+        "import",
+        help="import a bank file (camt.053/054, MT940, OCR, CSV) into payments-ingest",
+        description="Uploads FILE to payments-ingest's operator API and prints the import's summary as JSON. "
+        "Needs the operator token (see krafa --help).",
+    )
+    imp.add_argument("file", help="the bank file")
+    imp.add_argument(
+        "--url", default=None, help="payments-ingest's base URL (default: --stack's, else http://127.0.0.1:8004)"
+    )
+    imp.add_argument("--token", default=None, help="the operator token (default: KRAFA_OPERATOR_TOKEN or the stack's)")
+    targets.add_stack_option(imp)
+    imp.add_argument("--csv-mapping", default=None, help="read a CSV file with this saved column mapping")
+    imp.add_argument("--timeout", type=float, default=600, help="seconds to wait for the import (default 600)")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(func=cmd_payments_import)
     parse = payments.add_parser("parse", help="print what the importer reads from a file, without applying it")
-    parse.add_argument("file")
-    parse.add_argument("--json", action="store_true")
+    parse.add_argument("file", help="the bank file")
+    parse.add_argument("--json", action="store_true", help="the parsed entries as JSON")
     parse.set_defaults(func=cmd_payments_parse)
 
     bank = sub.add_parser("bank", help="the local claim bank's netbank, as a payer sees it").add_subparsers(
         dest="action", required=True
     )
-    bank_url = f"http://127.0.0.1:{DEFAULT_PORTS['bank-sink']}"
+    bank_url_help = "the claim bank's base URL (default: --stack's, else http://127.0.0.1:8093)"
     bclaims = bank.add_parser("claims", help="the unpaid claims in a payer's netbank")
     bclaims.add_argument("--kennitala", required=True, help="the payer's kennitala (10 digits)")
-    bclaims.add_argument("--url", default=bank_url)
-    bclaims.add_argument("--json", action="store_true")
+    bclaims.add_argument("--url", default=None, help=bank_url_help)
+    targets.add_stack_option(bclaims)
+    bclaims.add_argument("--json", action="store_true", help="the claims as JSON")
     bclaims.set_defaults(func=cmd_bank_claims)
     bpay = bank.add_parser("pay", help="pay a claim in a payer's netbank (all unpaid ones without --claim)")
     bpay.add_argument("--kennitala", required=True, help="the payer's kennitala (10 digits)")
     bpay.add_argument("--claim", default=None, help="the claim's id or six-digit number")
     bpay.add_argument("--amount", type=int, default=None, help="krónur to pay (default: all that is due)")
-    bpay.add_argument("--url", default=bank_url)
+    bpay.add_argument("--url", default=None, help=bank_url_help)
+    targets.add_stack_option(bpay)
     bpay.set_defaults(func=cmd_bank_pay)
 
     bounces = sub.add_parser("bounces", help="bounce messages").add_subparsers(dest="action", required=True)
     bparse = bounces.add_parser("parse", help="print what the bounce-handler concludes from a raw message")
-    bparse.add_argument("file")
-    bparse.add_argument("--json", action="store_true")
+    bparse.add_argument("file", help="the raw message (.eml)")
+    bparse.add_argument("--json", action="store_true", help="the report as JSON")
     bparse.set_defaults(func=cmd_bounces_parse)
 
     outbox = sub.add_parser("outbox", help="outbox operations").add_subparsers(dest="action", required=True)
-    replay = outbox.add_parser("replay", help="republish every service's events since TIME (disaster recovery)")
-    replay.add_argument("--since", required=True, help="ISO 8601 time")
-    replay.add_argument("--database-url", default=None)
+    replay = outbox.add_parser(
+        "replay",
+        help="republish every service's events since TIME (disaster recovery)",
+        description="Writes to the services' database: name it with --database-url, KRAFA_DATABASE_URL or --stack.",
+    )
+    replay.add_argument("--since", required=True, type=iso_time, help="ISO 8601 time; UTC unless it names a zone")
+    replay.add_argument("--database-url", default=None, help="the services' PostgreSQL (postgresql://...)")
+    targets.add_stack_option(replay)
     replay.set_defaults(func=cmd_outbox_replay)
 
     chaos = sub.add_parser("chaos", help="faults under load on an embedded stack; exit 0 only if every invariant held")
@@ -536,13 +619,13 @@ def build_parser() -> argparse.ArgumentParser:
     screens = sub.add_parser(
         "screenshots", help="every portal page in two languages, phone and desktop, as PNGs (needs `make browser`)"
     )
-    screens.add_argument("dir", nargs="?", default=".krafa/screenshots")
+    screens.add_argument("dir", nargs="?", default=".krafa/screenshots", help="where the PNGs go")
     screens.set_defaults(func=cmd_screenshots)
 
     samples = sub.add_parser(
         "samples", help="render every notice kind in every language (email, SMS, PDF letter and its PNG) into DIR"
     )
-    samples.add_argument("dir")
+    samples.add_argument("dir", help="where the samples go")
     samples.add_argument("--no-png", action="store_true", help="skip the letters' page images")
     samples.set_defaults(func=cmd_samples)
 
@@ -551,9 +634,43 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub)  # plan, rates check
 
     service = sub.add_parser("service", help="run one service alone (how containers run them)")
-    service.add_argument("name", choices=SERVICES)
+    service.add_argument("name", choices=SERVICES, help="the service")
     service.set_defaults(func=cmd_service)
     return parser
+
+
+def krafa_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("krafa")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def failure_of(exc: BaseException) -> CliError | None:
+    """The one line and exit code of an expected failure; None for a bug (its traceback is kept)."""
+    import asyncpg
+    import httpx
+
+    from krafa.plan import PlanError
+
+    if isinstance(exc, CliError):
+        return exc
+    if isinstance(exc, PlanError):
+        return CliError(str(exc), EXIT_USAGE)
+    if isinstance(exc, httpx.TransportError):
+        where = str(exc.request.url.copy_with(query=None)) if exc._request is not None else "the service"
+        return CliError(f"cannot reach {where}: {exc or type(exc).__name__}; is the stack running?", EXIT_UNAVAILABLE)
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return CliError(f"no such database: {exc}", EXIT_USAGE)
+    if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InvalidAuthorizationSpecificationError):
+        return CliError(f"the database refused the connection: {exc}", EXIT_UNAVAILABLE)
+    if isinstance(exc, ConnectionError | TimeoutError) or (isinstance(exc, OSError) and exc.filename is None):
+        return CliError(f"cannot reach the database or service: {exc}", EXIT_UNAVAILABLE)
+    if isinstance(exc, OSError):
+        return CliError(f"{exc.filename}: {exc.strerror}", EXIT_USAGE)
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -565,4 +682,15 @@ def main(argv: list[str] | None = None) -> None:
     # Ctrl-C, SIGTERM and SIGHUP unwind through each command's `finally`, which stops every server
     # it started (the servers also get a parent-death signal should we die without unwinding).
     stop_on_signals()
-    raise SystemExit(args.func(args))
+    try:
+        code = args.func(args)
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as exc:
+        failure = failure_of(exc)
+        if failure is None:
+            raise
+        command = " ".join(str(part) for part in (args.command, getattr(args, "action", None)) if part)
+        print(f"krafa {command}: {failure}", file=sys.stderr)
+        code = failure.code
+    raise SystemExit(code)

@@ -106,6 +106,8 @@ class State:
     last_started_at: str | None = None
     last_clean_stop_at: str | None = None
     demo_loaded: bool = False
+    # The ports the stack last started on, so `krafa` commands find it (with --free-ports too).
+    ports: dict[str, int] | None = None
 
     @classmethod
     def load(cls, path: Path) -> State:
@@ -318,6 +320,7 @@ class Stack:
             self.start_service(service)
         self.wait_ready(SERVICES)
         self.state.last_started_at = self.started_at.isoformat()
+        self.state.ports = dict(self.config.ports)
         self.state.save(self.state_path)
         self.running = True
 
