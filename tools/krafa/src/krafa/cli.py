@@ -260,7 +260,7 @@ def cmd_creditors_create(args: argparse.Namespace) -> int:
             }
         )
     except ValidationError as exc:
-        problems = "; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise CliError(f"invalid creditor: {problems}", EXIT_USAGE) from None
     url = targets.database_url(args)
 
