@@ -98,6 +98,11 @@ class DebtorSnapshot(Contract):
     fallback_channel: Literal["letter", "netbank"] = "letter"
     customer_class: str = Field(default="regular", description="gold, silver, bronze, regular, risky…")
     netbank_opt_in: bool = Field(default=False, description="the debtor accepts documents in the online bank")
+    email_verified_at: datetime | None = Field(
+        default=None,
+        description="when the debtor last proved the email reaches them (a one-time code in the portal): an "
+        "address that bounced before that is used again",
+    )
 
     @model_validator(mode="before")
     @classmethod

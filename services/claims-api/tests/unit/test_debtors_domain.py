@@ -110,9 +110,12 @@ def test_bounced_and_opted_out_addresses_stay_out_unless_the_debtor_opts_in() ->
     assert phone.state == ContactState.ACTIVE and domain.snapshot(debtor).phone == "+3545551234"
     domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "a@example.is", ContactOrigin.DEBTOR_OPT_IN), NOW)
     assert email.state == ContactState.BOUNCED and email.unusable_reason.startswith("bounced")
+    assert domain.snapshot(debtor).email_verified_at is None
     verified = ContactOffer(ContactKind.EMAIL, "a@example.is", ContactOrigin.DEBTOR_OPT_IN, verified=True)
     domain.offer_contact(debtor, verified, NOW)
     assert email.state == ContactState.ACTIVE and email.origin == ContactOrigin.DEBTOR_OPT_IN
+    # The snapshot says when, so the notifier lifts its suppression of the address that bounced.
+    assert email.verified_at == NOW and domain.snapshot(debtor).email_verified_at == NOW
     # The debtor's own choice is preferred over a newer creditor upload.
     domain.offer_contact(debtor, ContactOffer(ContactKind.EMAIL, "c@example.is"), NOW + timedelta(days=1), TERMS)
     assert domain.snapshot(debtor).email == "a@example.is"

@@ -315,13 +315,34 @@ async def suppressed(conn: asyncpg.Connection, creditor_id: uuid.UUID, address: 
     )
 
 
-async def suppress(conn: asyncpg.Connection, creditor_id: uuid.UUID, address: str, reason: str) -> None:
+async def suppress(
+    conn: asyncpg.Connection, creditor_id: uuid.UUID, address: str, reason: str, bounced_at: datetime | None = None
+) -> None:
+    """`bounced_at` on the services' clock: a verification by the debtor after it lifts the suppression."""
     await conn.execute(
-        "INSERT INTO suppressions (creditor_id, address, reason) VALUES ($1, lower($2), $3) ON CONFLICT DO NOTHING",
+        "INSERT INTO suppressions (creditor_id, address, reason, bounced_at) VALUES ($1, lower($2), $3, $4)"
+        " ON CONFLICT (creditor_id, address) DO UPDATE SET bounced_at = GREATEST(suppressions.bounced_at,"
+        " excluded.bounced_at), reason = excluded.reason",
         creditor_id,
         address,
         reason,
+        bounced_at,
     )
+
+
+async def lift_suppression(
+    conn: asyncpg.Connection, creditor_id: uuid.UUID, address: str, verified_at: datetime
+) -> bool:
+    """The debtor proved the address reaches them after it bounced: it may be written to again. A
+    bounce later than the verification keeps it suppressed."""
+    lifted = await conn.execute(
+        "DELETE FROM suppressions WHERE creditor_id = $1 AND address = lower($2)"
+        " AND COALESCE(bounced_at, created_at) < $3",
+        creditor_id,
+        address,
+        verified_at,
+    )
+    return str(lifted) != "DELETE 0"
 
 
 async def release_orphans(conn: asyncpg.Connection) -> int:

@@ -169,7 +169,9 @@ async def plan_fallback(uow: UnitOfWork, event: EmailBounced) -> None:
     letters)."""
     if event.kind != "hard":
         return
-    await repository.suppress(uow.conn, event.creditor_id, event.recipient, f"hard bounce {event.status or ''}".strip())
+    await repository.suppress(
+        uow.conn, event.creditor_id, event.recipient, f"hard bounce {event.status or ''}".strip(), event.bounced_at
+    )
     original = await uow.conn.fetchrow(
         "SELECT template, fee_minor, currency, interest_minor, pay_by, tone, notice_kind, stage, jurisdiction,"
         " fee_ids, interest_rate_pct FROM deliveries WHERE id = $1",
@@ -210,6 +212,9 @@ async def record_debtor(
             phone = calls.normalise_phone(snapshot.phone, snapshot.country)
     values = json.loads(snapshot.model_dump_json())
     await repository.upsert_debtor(uow.conn, creditor_id, debtor_id, values, phone, at)
+    if snapshot.email and snapshot.email_verified_at is not None:
+        # claims-api revives a bounced address only on the debtor's verification (the portal's code).
+        await repository.lift_suppression(uow.conn, creditor_id, snapshot.email, snapshot.email_verified_at)
 
 
 async def record_receipt(db: Database, clock: Clock, provider: str, receipt: sms.Receipt) -> bool:

@@ -217,6 +217,8 @@ class ContactPoint:
     listed_at: datetime
     created_at: datetime
     updated_at: datetime
+    # When the debtor last proved the address reaches them (the portal's one-time code).
+    verified_at: datetime | None = None
     new: bool = False
     dirty: bool = False
 
@@ -316,6 +318,7 @@ def offer_contact(debtor: Debtor, offer: ContactOffer, now: datetime, standing: 
             listed_at=now,
             created_at=now,
             updated_at=now,
+            verified_at=now if by_debtor and offer.verified else None,
             new=True,
         )
         debtor.contact_points.append(cp)
@@ -330,6 +333,9 @@ def offer_contact(debtor: Debtor, offer: ContactOffer, now: datetime, standing: 
         changed = True
     if by_debtor and cp.state == ContactState.BOUNCED and offer.verified:
         cp.state, cp.state_reason = ContactState.ACTIVE, "verified by the debtor after a bounce"
+        changed = True
+    if by_debtor and offer.verified:
+        cp.verified_at = now  # the notifier lifts its suppression of an address that bounced before
         changed = True
     if cp.state == ContactState.ACTIVE and not _newest_of_origin(debtor, cp):
         cp.listed_at = now
@@ -427,6 +433,7 @@ def snapshot(debtor: Debtor) -> DebtorSnapshot:
         fallback_channel=m["fallback_channel"],
         customer_class=m["customer_class"],
         netbank_opt_in=ContactKind.NETBANK in usable,
+        email_verified_at=email.verified_at if email else None,
     )
 
 

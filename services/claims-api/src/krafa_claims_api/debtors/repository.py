@@ -26,7 +26,7 @@ from krafa_claims_api.debtors.domain import ContactKind as Kind
 DEBTOR_COLUMNS = "id, customer_no, created_at, erased_at, " + ", ".join(MASTER_FIELDS)
 CONTACT_COLUMNS = (
     "id, debtor_id, kind, value, origin, state, verified, consent_source, consent_at, terms_version,"
-    " state_reason, listed_at, created_at, updated_at"
+    " state_reason, listed_at, created_at, updated_at, verified_at"
 )
 # Claims in these states owe nothing any more; everything else counts towards credit status.
 SETTLED_STATUSES = ["paid", "cancelled", "written_off"]
@@ -220,6 +220,7 @@ def contact_writes(creditor_id: UUID, debtors: list[Debtor]) -> ContactWrites:
                         cp.listed_at,
                         cp.created_at,
                         cp.updated_at,
+                        cp.verified_at,
                     )
                 )
             elif cp.dirty:
@@ -236,6 +237,7 @@ def contact_writes(creditor_id: UUID, debtors: list[Debtor]) -> ContactWrites:
                         cp.state_reason,
                         cp.listed_at,
                         cp.updated_at,
+                        cp.verified_at,
                     )
                 )
             cp.new = cp.dirty = False
@@ -246,17 +248,18 @@ async def write_contacts(conn: asyncpg.Connection, writes: ContactWrites) -> Non
     if writes.inserts:
         await conn.execute(
             "INSERT INTO contact_points (id, creditor_id, debtor_id, kind, value, origin, state, verified,"
-            " consent_source, consent_at, terms_version, state_reason, listed_at, created_at, updated_at)"
+            " consent_source, consent_at, terms_version, state_reason, listed_at, created_at, updated_at,"
+            " verified_at)"
             " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],"
             " $7::text[], $8::boolean[], $9::text[], $10::timestamptz[], $11::text[], $12::text[],"
-            " $13::timestamptz[], $14::timestamptz[], $15::timestamptz[])",
+            " $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[])",
             *[list(col) for col in zip(*writes.inserts, strict=True)],
         )
     if writes.updates:
         await conn.executemany(
             "UPDATE contact_points SET origin = $3, state = $4, verified = $5, consent_source = $6,"
-            " consent_at = $7, terms_version = $8, state_reason = $9, listed_at = $10, updated_at = $11"
-            " WHERE id = $1 AND creditor_id = $2",
+            " consent_at = $7, terms_version = $8, state_reason = $9, listed_at = $10, updated_at = $11,"
+            " verified_at = $12 WHERE id = $1 AND creditor_id = $2",
             writes.updates,
         )
 
