@@ -10,14 +10,16 @@ handler in one transaction), so the test is deterministic and takes seconds.
   returned message, the payer's name and account, the timeline.
 - After one creditor's erasure only its rows are pseudonymised (the other's copy of the same person
   stays); after both, a search of every column of every table of all five schemas finds none of
-  the debtor's name, email, phone, national id, street or payer account.
+  the debtor's name, email, phone, national id, street or payer account, and neither do the log
+  lines the services wrote all along (as their processes write them: JSON, redacted).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -28,6 +30,7 @@ import pytest
 from krafa_events import DecodedEvent, decode
 from krafa_kit.db import Database
 from krafa_kit.embedded import EmbeddedBroker
+from krafa_kit.logs import configure_logging
 from krafa_kit.migrations import migrate_async
 from krafa_kit.testing import serving
 from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
@@ -315,7 +318,19 @@ async def search_schemas(database_url: str, needles: tuple[str, ...]) -> dict[st
     return found
 
 
-async def test_two_creditors_side_by_side_through_every_service(krafa: Krafa) -> None:
+@pytest.fixture
+def service_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("krafa", "INFO", "json")
+    yield capsys
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+async def test_two_creditors_side_by_side_through_every_service(
+    krafa: Krafa, service_logs: pytest.CaptureFixture[str]
+) -> None:
     (id_a, a), (id_b, b) = await _creditor(krafa, "A"), await _creditor(krafa, "B")
     http = krafa.http
 
@@ -396,3 +411,6 @@ async def test_two_creditors_side_by_side_through_every_service(krafa: Krafa) ->
 
     await erase(b, claims["B"][0]["debtor_id"])
     assert await search_schemas(krafa.database_url, PERSONAL) == {}
+    logged = service_logs.readouterr().err
+    assert len(logged.splitlines()) > 10, logged  # the services did log (requests, events, erasures)
+    assert [p for p in PERSONAL if p.lower() in logged.lower()] == []
