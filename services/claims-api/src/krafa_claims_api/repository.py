@@ -15,7 +15,7 @@ CLAIM_COLUMNS = """
     c.id, c.creditor_id, c.debtor_id, c.invoice_no, c.amount_minor, c.fees_minor, c.paid_minor,
     c.currency, c.issue_date, c.due_date, c.final_due_date, c.reference, c.description,
     c.department, c.status, c.overdue, c.created_at, c.paid_at, c.cancelled_at, c.cancel_reason, d.customer_no,
-    c.interest_minor, c.written_off_minor, c.dispute_reason, c.held_until, c.stage, c.payment
+    c.interest_minor, c.written_off_minor, c.dispute_reason, c.held_until, c.stage, c.payment, c.changed_at
 """
 
 
@@ -23,7 +23,7 @@ CLAIM_COLUMNS = """
 CREATED_COLUMNS = """
     id, creditor_id, debtor_id, invoice_no, amount_minor, fees_minor, paid_minor, currency, issue_date, due_date,
     final_due_date, reference, description, department, status, overdue, created_at, paid_at, cancelled_at,
-    cancel_reason, interest_minor, written_off_minor, dispute_reason, held_until, stage, payment
+    cancel_reason, interest_minor, written_off_minor, dispute_reason, held_until, stage, payment, changed_at
 """
 
 
@@ -141,6 +141,17 @@ async def get_claim(conn: asyncpg.Connection, creditor_id: UUID, claim_id: UUID)
     )
 
 
+async def get_claim_by_invoice_no(
+    conn: asyncpg.Connection, creditor_id: UUID, invoice_no: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {CLAIM_COLUMNS} FROM claims c JOIN debtors d ON d.id = c.debtor_id"
+        " WHERE c.creditor_id = $1 AND c.invoice_no = $2",
+        creditor_id,
+        invoice_no,
+    )
+
+
 async def get_claim_for_update(conn: asyncpg.Connection, claim_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM claims WHERE id = $1 FOR UPDATE", claim_id)
 
@@ -195,7 +206,7 @@ async def list_claims(
     limit: int,
 ) -> list[asyncpg.Record]:
     """One page of the creditor's claims in (created_at, id) order. `filters` keys: status,
-    customer_no, department, due_from, due_to, due_on_or_before (for overdue_days_min)."""
+    customer_no, department, due_from, due_to, updated_since, due_on_or_before (for overdue_days_min)."""
     where = ["c.creditor_id = $1"]
     args: list[Any] = [creditor_id]
 
@@ -213,6 +224,8 @@ async def list_claims(
         add("c.due_date >= {}", filters["due_from"])
     if filters.get("due_to") is not None:
         add("c.due_date <= {}", filters["due_to"])
+    if filters.get("updated_since") is not None:
+        add("c.changed_at >= {}", filters["updated_since"])
     if filters.get("due_on_or_before") is not None:
         where.append("c.status = 'open'")
         add("c.due_date <= {}", filters["due_on_or_before"])

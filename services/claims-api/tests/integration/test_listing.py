@@ -90,3 +90,35 @@ async def test_bad_cursor_and_limit_are_422(api: Api) -> None:
     assert (await client.get("/v1/claims", params={"limit": 0})).status_code == 422
     assert (await client.get("/v1/claims", params={"status": "lost"})).status_code == 422
     assert (await client.get("/v1/claims")).json() == {"items": [], "next_cursor": None}
+
+
+async def test_an_erp_syncs_by_updated_since_and_finds_claims_by_invoice_number(api: Api) -> None:
+    _, a = await api.creditor("A")
+    _, b = await api.creditor("B")
+    for invoice in ("S-1", "S-2", "2026/07"):
+        assert (await a.post("/v1/claims", json=claim_body(invoice))).status_code == 201
+    assert (await b.post("/v1/claims", json=claim_body("S-1"))).status_code == 201
+
+    first, _ = await collect(a, 2)
+    assert len(first) == 3 and all(c["updated_at"] for c in first)
+    watermark = max(c["updated_at"] for c in first)
+
+    # Found by the ERP's own number, slash and all; another creditor's S-1 is not this one's.
+    by_number = await a.get("/v1/claims/by-invoice-no/2026/07")
+    assert by_number.status_code == 200 and by_number.json()["invoice_no"] == "2026/07"
+    s1 = (await a.get("/v1/claims/by-invoice-no/S-1")).json()
+    assert s1["id"] == next(c["id"] for c in first if c["invoice_no"] == "S-1")
+    assert (await b.get("/v1/claims/by-invoice-no/S-1")).json()["id"] != s1["id"]
+    missing = await a.get("/v1/claims/by-invoice-no/NOPE")
+    assert missing.status_code == 404 and missing.json()["code"] == "not-found"
+
+    # A change after the last sync brings exactly that claim back, whatever made the change.
+    assert (await a.post(f"/v1/claims/{s1['id']}/cancel")).status_code == 200
+    changed, _ = await collect(a, 10, updated_since=watermark)
+    assert [c["invoice_no"] for c in changed if c["updated_at"] > watermark] == ["S-1"]
+    assert next(c for c in changed if c["invoice_no"] == "S-1")["status"] == "cancelled"
+    later = max(c["updated_at"] for c in changed)
+    quiet, _ = await collect(a, 10, updated_since=later)
+    assert {c["invoice_no"] for c in quiet} <= {"S-1"}  # only what changed at that very instant
+    naive = await a.get("/v1/claims", params={"updated_since": "2026-03-01T00:00:00"})
+    assert naive.status_code == 422  # a time without a zone is ambiguous

@@ -270,6 +270,9 @@ async def put_contact_consent(
     responses=problems(401, 403, 404),
 )
 async def get_contact_consent(caller: Reader, db: DB) -> ContactConsentOut:
+    """The attestation that the creditor's terms allow sharing its customers' addresses with Krafa (source,
+    terms version and date, when recorded); contact points without evidence of their own rely on it. 404 if the
+    creditor has not attested one."""
     async with db.connection() as conn:
         recorded = await repository.contact_consent(conn, caller.creditor_id)
     if recorded is None:

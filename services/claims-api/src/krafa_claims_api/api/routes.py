@@ -10,13 +10,13 @@ from uuid import UUID
 
 import asyncpg
 import pydantic_core
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.http import Problem
 from krafa_kit.inputs import BoundedDate
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from krafa_claims_api import domain, idempotency, lifecycle, pagination, repository, service
 from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, require_admin
@@ -175,6 +175,7 @@ def claim_out(
         description=row["description"],
         department=row["department"],
         created_at=row["created_at"],
+        updated_at=row.get("changed_at"),
         paid_at=row["paid_at"],
         cancelled_at=row["cancelled_at"],
         cancel_reason=row["cancel_reason"],
@@ -220,6 +221,7 @@ def claim_json(row: Mapping[str, Any], customer_no: str) -> dict[str, Any]:
         "description": row["description"],
         "department": row["department"],
         "created_at": row["created_at"],
+        "updated_at": row["changed_at"],
         "paid_at": row["paid_at"],
         "cancelled_at": row["cancelled_at"],
         "cancel_reason": row["cancel_reason"],
@@ -303,7 +305,9 @@ async def create_claims_bulk(
     summary="List the creditor's claims, filtered, with cursor pagination",
     responses=problems(401, 403, 422),
     description="Ordered by creation time (then id). `overdue_days_min=N` keeps open claims whose due date "
-    "is at least N days before today (the service clock). Follow `next_cursor` until it is null.",
+    "is at least N days before today (the service clock). Follow `next_cursor` until it is null. To keep an "
+    "ERP in sync, ask with `updated_since` set to the newest `updated_at` of the previous sync: every claim "
+    "changed since (its status, balance, dates) comes again; re-reading one twice does no harm.",
 )
 async def list_claims(
     caller: Reader,
@@ -315,6 +319,10 @@ async def list_claims(
     due_from: BoundedDate | None = None,
     due_to: BoundedDate | None = None,
     overdue_days_min: Annotated[int | None, Query(ge=0, le=36_500)] = None,
+    updated_since: Annotated[
+        AwareDatetime | None,
+        Query(description="only claims Krafa changed at or after this time (their `updated_at`): a sync"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ClaimPage:
@@ -330,6 +338,7 @@ async def list_claims(
         "department": department,
         "due_from": due_from,
         "due_to": due_to,
+        "updated_since": updated_since,
         "due_on_or_before": clock.now().date() - timedelta(days=overdue_days_min)
         if overdue_days_min is not None
         else None,
@@ -358,6 +367,29 @@ async def get_claim(claim_id: UUID, caller: Reader, db: DB) -> ClaimOut:
         if row is None:
             # Another creditor's claim answers exactly like a missing one.
             raise NOT_FOUND
+        return claim_out(row, await repository.history(conn, claim_id), await repository.instalments(conn, claim_id))
+
+
+@router.get(
+    "/claims/by-invoice-no/{invoice_no:path}",
+    response_model=ClaimOut,
+    tags=["claims"],
+    summary="A claim by the creditor's own invoice number",
+    responses=problems(401, 403, 404, 422),
+)
+async def get_claim_by_invoice_no(
+    invoice_no: Annotated[str, Path(min_length=1, max_length=64, description="the invoice number the ERP sent")],
+    caller: Reader,
+    db: DB,
+) -> ClaimOut:
+    """The same answer as GET /v1/claims/{claim_id}, found by the invoice number the ERP registered it with
+    (unique per creditor), so an ERP need not store Krafa's ids. An invoice number with `/` in it is sent as
+    it is. 404 if the creditor has no such claim."""
+    async with db.connection() as conn:
+        row = await repository.get_claim_by_invoice_no(conn, caller.creditor_id, invoice_no)
+        if row is None:
+            raise Problem(404, "Not Found", "no claim of this creditor has that invoice number")
+        claim_id = row["id"]
         return claim_out(row, await repository.history(conn, claim_id), await repository.instalments(conn, claim_id))
 
 

@@ -206,6 +206,7 @@ class ClaimOut(BaseModel):
                     "description": "Æfingagjöld vor 2026",
                     "department": "knattspyrna",
                     "created_at": "2026-01-15T10:00:00Z",
+                    "updated_at": "2026-01-15T10:00:00Z",
                     "paid_at": None,
                     "dispute_reason": "the course was cancelled",
                     "history": [
@@ -239,6 +240,11 @@ class ClaimOut(BaseModel):
     description: str | None
     department: str | None
     created_at: datetime
+    updated_at: datetime | None = Field(
+        default=None,
+        description="when Krafa last changed the claim (status, balance, dates): the watermark for "
+        "GET /v1/claims?updated_since=",
+    )
     paid_at: datetime | None
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
