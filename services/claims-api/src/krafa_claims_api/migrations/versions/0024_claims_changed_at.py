@@ -1,15 +1,15 @@
 """claims-api: when Krafa last changed each claim, kept by the database itself, so an ERP syncs
 with `GET /v1/claims?updated_since=` and misses no change whichever code path made it.
 
-Revision ID: 0023_claims_changed_at
-Revises: 0022_contact_consent
+Revision ID: 0024_claims_changed_at
+Revises: 0023_contact_verified_at
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
-revision = "0023_claims_changed_at"
-down_revision = "0022_contact_consent"
+revision = "0024_claims_changed_at"
+down_revision = "0023_contact_verified_at"
 branch_labels = None
 depends_on = None
 
