@@ -313,8 +313,11 @@ async def eventually(check, *, timeout: float = 30.0, interval: float = 0.05):  
         await asyncio.sleep(interval)
 
 
-async def publish(bootstrap: str, *events: object, source: str = "/krafa/test") -> list[str]:
-    """Publish events exactly as a service's relay would (CloudEvents binary mode)."""
+async def publish(
+    bootstrap: str, *events: object, source: str = "/krafa/test", traceparent: str | None = None
+) -> list[str]:
+    """Publish events exactly as a service's relay would (CloudEvents binary mode), in the trace
+    `traceparent` names if given."""
     from aiokafka import AIOKafkaProducer
     from krafa_events import Event, encode
 
@@ -324,7 +327,7 @@ async def publish(bootstrap: str, *events: object, source: str = "/krafa/test") 
     try:
         for event in events:
             assert isinstance(event, Event)
-            encoded = encode(event, source=source)
+            encoded = encode(event, source=source, traceparent=traceparent)
             await producer.send_and_wait(encoded.topic, encoded.value, key=encoded.key, headers=list(encoded.headers))
             ids.append(encoded.event_id)
     finally:

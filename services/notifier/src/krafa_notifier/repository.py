@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from krafa_kit import privacy
+from krafa_kit import privacy, tracing
 
 DISPATCH_COLUMNS = (
     "id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone, template, fee_minor, channels,"
     " fallback_for, attempts, due_at, interest_minor, pay_by, cc, bcc, notice_kind, stage, jurisdiction, fee_ids,"
-    " interest_rate_pct"
+    " interest_rate_pct, traceparent"
 )
 
 
@@ -201,9 +201,9 @@ async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> b
     inserted = await conn.fetchval(
         "INSERT INTO deliveries (id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone,"
         " template, fee_minor, channels, fallback_for, due_at, currency, interest_minor, pay_by, cc, bcc,"
-        " notice_kind, stage, jurisdiction, fee_ids, interest_rate_pct)"
+        " notice_kind, stage, jurisdiction, fee_ids, interest_rate_pct, traceparent)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
-        " $19, $20, $21, $22, $23)"
+        " $19, $20, $21, $22, $23, $24)"
         " ON CONFLICT (reminder_id, kind) DO NOTHING RETURNING true",
         values["id"],
         values["reminder_id"],
@@ -228,6 +228,8 @@ async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> b
         values.get("jurisdiction"),
         list(values.get("fee_ids", ())),
         values.get("interest_rate_pct"),
+        # The trace of the event that asked for it (ReminderDue, a bounce): the dispatcher continues it.
+        values.get("traceparent") or (context.traceparent if (context := tracing.current()) else None),
     )
     return bool(inserted)
 

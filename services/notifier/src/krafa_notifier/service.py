@@ -29,6 +29,7 @@ from krafa_events import Channel, DeliveryFailed, EmailBounced, ReminderDue, Rem
 from krafa_events import portal_link as links
 from krafa_events import return_path as verp
 from krafa_events.catalog import DebtorSnapshot, ReminderDelivered
+from krafa_kit import tracing
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
 from pydantic import TypeAdapter
@@ -806,31 +807,37 @@ class Dispatcher:
                 ],
             )
             for s in group:
-                row, result = s.row, s.result
-                uow.outbox.add(
-                    ReminderSent(
-                        creditor_id=row["creditor_id"],
-                        debtor_id=row["debtor_id"],
-                        delivery_id=row["id"],
-                        reminder_id=row["reminder_id"],
-                        claim_ids=tuple(s.claim_ids),
-                        step=row["step"],
-                        channel=s.channel,
-                        recipient=result.recipient,
-                        message_id=result.message_id,
-                        return_path=result.return_path,
-                        fallback_for=row["fallback_for"],
-                        sent_at=s.at,
-                        dispatched_at=result.dispatched_at,
-                        cost_minor=result.cost_minor,
-                        cost_currency=result.cost_currency,
-                        segments=result.segments,
-                    ),
-                    time=s.at,
-                )
-                if result.delivered:
-                    uow.outbox.add(_delivered(row, s.channel, s.at), time=s.at)
+                # Sent later than the ReminderDue that asked for it: continue that event's trace.
+                with tracing.continued(s.row["traceparent"]):
+                    self._announce_sent(uow, s)
             await uow.commit()
+
+    @staticmethod
+    def _announce_sent(uow: UnitOfWork, s: _Sent) -> None:
+        row, result = s.row, s.result
+        uow.outbox.add(
+            ReminderSent(
+                creditor_id=row["creditor_id"],
+                debtor_id=row["debtor_id"],
+                delivery_id=row["id"],
+                reminder_id=row["reminder_id"],
+                claim_ids=tuple(s.claim_ids),
+                step=row["step"],
+                channel=s.channel,
+                recipient=result.recipient,
+                message_id=result.message_id,
+                return_path=result.return_path,
+                fallback_for=row["fallback_for"],
+                sent_at=s.at,
+                dispatched_at=result.dispatched_at,
+                cost_minor=result.cost_minor,
+                cost_currency=result.cost_currency,
+                segments=result.segments,
+            ),
+            time=s.at,
+        )
+        if result.delivered:
+            uow.outbox.add(_delivered(row, s.channel, s.at), time=s.at)
 
     async def _fail(self, row: asyncpg.Record, channel: Channel | None, reason: str, *, fallback: bool = True) -> None:
         now = self.clock.now()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import io
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -126,3 +127,25 @@ async def test_hard_bounce_sends_exactly_one_letter_and_suppresses_the_address(
 
 def test_debtor_snapshot_without_address_is_valid() -> None:
     assert DebtorSnapshot(customer_no="1", name="x", country="IS").address is None
+
+
+async def test_the_reminder_sent_continues_the_trace_of_the_reminder_due(
+    database_url: str, broker: EmbeddedBroker, world: World
+) -> None:
+    # The dispatcher sends after the handler has committed: the delivery row carries the trace.
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    claim = a_claim_created()
+    app = create_app(world.settings(database_url, broker))
+    async with serving(app):
+        await publish(broker.bootstrap, claim)
+        await publish(broker.bootstrap, a_reminder_due(claim), traceparent=f"00-{trace}-00f067aa0ba902b7-01")
+        db = app.state.runtime.db
+
+        async def sent_traces() -> list[str]:
+            async with db.connection() as conn:
+                rows = await conn.fetch("SELECT headers FROM outbox WHERE event_type = $1", ReminderSent.TYPE)
+            return [dict(json.loads(row["headers"]))["traceparent"] for row in rows]
+
+        await eventually(sent_traces, timeout=60)
+        [traceparent] = await sent_traces()
+        assert traceparent.split("-")[1] == trace

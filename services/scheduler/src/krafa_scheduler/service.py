@@ -30,6 +30,7 @@ from krafa_events.catalog import (
     FeeCharged,
     ReminderDue,
 )
+from krafa_kit import tracing
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.outbox import notify_channel
@@ -191,6 +192,9 @@ async def plan(uow: UnitOfWork, event: ClaimCreated, now: datetime) -> None:
         context_of(values, pol), cursor_of(values), now, contacts[(event.creditor_id, event.debtor_id)], resume=True
     )
     values.update(_plan_fields(nxt))
+    # The trace the claim's POST started: every step this timeline fires later continues it.
+    context = tracing.current()
+    values["traceparent"] = context.traceparent if context is not None else None
     await repository.insert_timeline(uow.conn, values)
 
 
@@ -267,6 +271,15 @@ def instalment_missed(row: Any, instalments: list[dict[str, Any]], today: date) 
 _ID, _SUBJECT, _TRACE = "@krafa-ce-id@", "@krafa-ce-subject@", "@krafa-traceparent@"
 
 
+def traced_claim(event: Event) -> UUID | None:
+    """The claim an event is about (the first of a reminder's claims), whose trace it continues."""
+    claim_id = getattr(event, "claim_id", None)
+    if isinstance(claim_id, UUID):
+        return claim_id
+    claim_ids = getattr(event, "claim_ids", None)
+    return claim_ids[0] if claim_ids else None
+
+
 class Envelopes:
     """A sweep batch's events as outbox rows, in the CloudEvents envelope krafa_events' `encode`
     makes. Every event of a batch shares its source and time, and every event of one type its
@@ -282,7 +295,8 @@ class Envelopes:
         self._templates: dict[tuple[type[Event], bool], tuple[str, str, str]] = {}
         self._random, self._used = b"", 0
 
-    def add(self, event: Event) -> UUID:
+    def add(self, event: Event, traceparent: str | None = None) -> UUID:
+        """Add `event`; with `traceparent` (its claim's) it continues that trace, else starts one."""
         subject = event.subject()
         kind = (type(event), subject is None)
         template = self._templates.get(kind)
@@ -296,7 +310,9 @@ class Envelopes:
         # A version 4 UUID and a W3C trace context, as encode makes them (one urandom call for many).
         event_id = uuid.UUID(bytes=random[:16], version=4)
         trace = random[16:].hex()
-        headers = headers.replace(_ID, str(event_id), 1).replace(_TRACE, f"00-{trace[:32]}-{trace[32:]}-01", 1)
+        parent = tracing.parse(traceparent)
+        context = f"00-{parent[0]}-{trace[32:]}-{parent[1]}" if parent else f"00-{trace[:32]}-{trace[32:]}-01"
+        headers = headers.replace(_ID, str(event_id), 1).replace(_TRACE, context, 1)
         if subject is not None:
             headers = headers.replace(_SUBJECT, json.dumps(subject)[1:-1], 1)
         self.records.append(
@@ -683,8 +699,9 @@ async def _sweep_batch(
                 by_debtor[(row["creditor_id"], row["debtor_id"])].append(Due(row, ctx, cursor_of(row), None))
             for pair, dues in by_debtor.items():
                 sweep_debtor(dues, now, contacts[pair], out)
+            traces = {row["claim_id"]: row["traceparent"] for row in active}
             for event in out.events:
-                envelopes.add(event)
+                envelopes.add(event, traces.get(traced_claim(event)))
             if planned is not None:
                 made: dict[tuple[UUID, UUID], dict[UUID, domain.Contact]] = defaultdict(dict)
                 for creditor_id, debtor_id, channel, at, rid in out.contacts:
