@@ -96,10 +96,17 @@ def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
     return alive
 
 
-# Ctrl-C and SIGTERM unwind through each command's own clean-up; SIGKILL leaves it none, and the
-# servers' parent-death signal (krafa_kit.embedded.spawn, the same for every command) stops them.
-CASES = [(command, sig) for command in COMMANDS for sig in (signal.SIGINT, signal.SIGTERM)] + [
+# Ctrl-C and SIGTERM unwind through each command's own clean-up (one path per command, so each
+# command is stopped by one of them, `make run`'s Ctrl-C and a supervisor's SIGTERM both for the
+# stack a user keeps running); SIGKILL leaves it none, and the servers' parent-death signal
+# (krafa_kit.embedded.spawn, the same for every command) stops them.
+CASES = [
+    ("run", signal.SIGINT),
+    ("run", signal.SIGTERM),
     ("demo", signal.SIGKILL),
+    ("chaos", signal.SIGTERM),
+    ("bench", signal.SIGINT),
+    ("pytest", signal.SIGTERM),
     ("pytest", signal.SIGKILL),
 ]
 

@@ -242,8 +242,10 @@ class EmbeddedPostgres:
             "127.0.0.1",
             "-p",
             str(self.port),
+            # No Unix socket: everything connects over TCP, and a socket path under a deep test
+            # directory passes the 107-byte limit, so PostgreSQL would refuse to start.
             "-k",
-            str(self.data_dir),
+            "",
             "-c",
             "max_connections=300",
             "-c",

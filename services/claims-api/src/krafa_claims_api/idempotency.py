@@ -88,6 +88,10 @@ async def claim_key(
             digest,
             KEY_TTL,
         )
+    except asyncpg.ForeignKeyViolationError as exc:
+        # A key is kept per creditor; one acted for (the portal's and web's routes name it in
+        # the path) that does not exist has nothing to keep it under, nor anything to act on.
+        raise Problem(404, "Not Found", "no such creditor") from exc
     except asyncpg.LockNotAvailableError as exc:
         raise Problem(
             409,

@@ -105,8 +105,16 @@ class Creditor:
         return cls(stack, body["api_key"], body["creditor_id"])
 
     async def claim(
-        self, n: int, *, email: str | None, language: str = "is", amount: int = 12_000, **debtor: Any
+        self,
+        n: int,
+        *,
+        email: str | None,
+        language: str = "is",
+        amount: int = 12_000,
+        overdue_days: int = 1,
+        **debtor: Any,
     ) -> dict[str, Any]:
+        """A claim `overdue_days` past its due date (10 or more: its first notice is due at once)."""
         today = self.stack.sim_now().date()
         response = await self.http.post(
             "/v1/claims",
@@ -114,8 +122,8 @@ class Creditor:
                 "invoice_no": f"P-{n:04d}-{int(time.time() * 1000) % 100000}",
                 "amount_minor": amount,
                 "currency": "ISK",
-                "issue_date": (today - timedelta(days=20)).isoformat(),
-                "due_date": (today - timedelta(days=1)).isoformat(),
+                "issue_date": (today - timedelta(days=overdue_days + 19)).isoformat(),
+                "due_date": (today - timedelta(days=overdue_days)).isoformat(),
                 "description": "Æfingagjöld vor 2026",
                 "debtor": {
                     "customer_no": f"C-{n:04d}",
