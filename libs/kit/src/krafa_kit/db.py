@@ -63,9 +63,11 @@ class Database:
                     raise
                 await asyncio.sleep(0.5)
 
-    async def close(self, timeout: float = 10) -> None:
+    async def close(self, timeout: float = 3) -> None:
         """Close the pool, waiting up to `timeout` seconds for connections still in use; then
-        terminate them (their transactions roll back), so a stop never hangs on a stuck query."""
+        terminate them (their transactions roll back), so a stop never hangs on a stuck query.
+        By then the server has drained its requests and the runtime's tasks are cancelled: a
+        connection still out is one a database restart left hanging, not work to wait for."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,23 @@ def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, ti
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, signal.SIGKILL)
         process.wait(5)
+
+
+def stop_processes(
+    processes: Iterable[subprocess.Popen[bytes]], sig: int = signal.SIGTERM, timeout: float = 15
+) -> None:
+    """Stop children we started, all at once: `sig` to each, then wait for all within one
+    `timeout` (not one per process), SIGKILL for those that linger."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, sig)
+    deadline = time.monotonic() + timeout
+    for process in running:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(max(deadline - time.monotonic(), 0.01))
+    for process in running:
+        stop_process(process, signal.SIGKILL, timeout=5)
 
 
 def _pg_bin() -> Path:

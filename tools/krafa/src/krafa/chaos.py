@@ -633,12 +633,13 @@ class History:
         return [e for e in self.events.values() if isinstance(e, kind)]
 
 
-async def read_history(bootstrap: str, attempts: int = 5) -> History:
-    """Every record of every topic and DLQ from offset 0 up to the end as of now (a fresh
-    client per attempt: a broker that has just come back can leave one stuck on metadata)."""
+async def read_history(bootstrap: str, attempts: int = 5, *, dlq_only: bool = False) -> History:
+    """Every record of every topic and DLQ (only the DLQs with `dlq_only`) from offset 0 up to
+    the end as of now (a fresh client per attempt: a broker that has just come back can leave
+    one stuck on metadata)."""
     for attempt in range(1, attempts + 1):
         try:
-            return await _read_history(bootstrap)
+            return await _read_history(bootstrap, dlq_only=dlq_only)
         except (KafkaError, TimeoutError) as exc:
             if attempt == attempts:
                 raise
@@ -647,7 +648,7 @@ async def read_history(bootstrap: str, attempts: int = 5) -> History:
     raise AssertionError("unreachable")
 
 
-async def _read_history(bootstrap: str) -> History:
+async def _read_history(bootstrap: str, *, dlq_only: bool = False) -> History:
     history = History()
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -659,7 +660,9 @@ async def _read_history(bootstrap: str) -> History:
     await consumer.start()
     try:
         await consumer.topics()
-        partitions = _partitions(ALL_TOPICS, consumer) + _partitions((dlq_topic(t) for t in ALL_TOPICS), consumer)
+        partitions = _partitions((dlq_topic(t) for t in ALL_TOPICS), consumer)
+        if not dlq_only:
+            partitions = _partitions(ALL_TOPICS, consumer) + partitions
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -889,7 +892,8 @@ class Chaos:
         missing: list[str] = []
 
         async def done() -> bool:
-            missing[:] = poison_missing(await read_history(self.stack.broker.bootstrap), batch)
+            history = await read_history(self.stack.broker.bootstrap, dlq_only=True)
+            missing[:] = poison_missing(history, batch)
             return not missing
 
         with contextlib.suppress(AssertionError):
@@ -905,6 +909,11 @@ class Chaos:
             await self.fault("poison records", self.poison)
             services = list(SERVICES)
             self.rng.shuffle(services)
+            if short:
+                # Three of them (the notifier, whose crash edge the sends' guarantee is about,
+                # and two at random); the full run kills each, and "together" two more.
+                services = ["notifier", *[s for s in services if s != "notifier"][:2]]
+                self.rng.shuffle(services)
             for service in services:
                 await self.fault(f"SIGKILL {service}", lambda s=service: self.kill_service(s))  # type: ignore[misc]
             await self.fault("broker unreachable", lambda: self.pause_broker(pause))

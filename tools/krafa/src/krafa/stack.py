@@ -36,6 +36,7 @@ from krafa_kit.embedded import (
     port_is_free,
     spawn,
     stop_process,
+    stop_processes,
 )
 from krafa_kit.kafka import ensure_topics, reset_topics
 from krafa_kit.kafka_cluster import REPLICATION, KafkaCluster
@@ -506,12 +507,10 @@ class Stack:
         return name
 
     def stop(self) -> None:
-        named = (*SERVICES, "smtp-catcher", "provider-sink", "psp-sink", "idp-sink", "bank-sink")
-        # Replicas started beside the services too (start_replica).
-        for name in (*named, *(n for n in self.processes if n not in named)):
-            process = self.processes.get(name)
-            if process is not None:
-                stop_process(process)
+        sinks = ("smtp-catcher", "provider-sink", "psp-sink", "idp-sink", "bank-sink")
+        # The services and their replicas (start_replica) all at once, then what they talk to.
+        stop_processes(p for name, p in self.processes.items() if name not in sinks)
+        stop_processes(p for name, p in self.processes.items() if name in sinks)
         if self.owns_broker:
             self.broker.stop()
         self.pg.stop()
