@@ -305,6 +305,11 @@ def test_deployment_probes_and_non_root(name: str) -> None:
         assert {"krafa-config", "krafa-secrets"} <= refs, name
 
 
+def _lane_groups(name: str) -> list[str]:
+    lanes = {"notifier": ("stops",), "claims-api": ("payments",)}
+    return [f"krafa.{name}.{lane}" for lane in lanes.get(name, ())]
+
+
 @pytest.mark.parametrize("name", CONSUMERS)
 def test_consumers_scale_on_their_group_lag(name: str) -> None:
     from krafa_events.registry import topics_consumed_by
@@ -312,7 +317,9 @@ def test_consumers_scale_on_their_group_lag(name: str) -> None:
     scaled = _by_kind("ScaledObject")[name]
     assert scaled["spec"]["scaleTargetRef"]["name"] == name
     kafka = [t["metadata"] for t in scaled["spec"]["triggers"] if t["type"] == "kafka"]
-    assert kafka and all(m["consumerGroup"] == f"krafa.{name}" and m.get("lagThreshold") for m in kafka)
+    # The service's group, or one of its lanes' (krafa_kit.runtime.Lane: `<group>.<lane>`).
+    groups_ok = all(m["consumerGroup"] in (f"krafa.{name}", *_lane_groups(name)) for m in kafka)
+    assert kafka and groups_ok and all(m.get("lagThreshold") for m in kafka)
     assert {m["topic"] for m in kafka} == set(topics_consumed_by(name))
 
 
