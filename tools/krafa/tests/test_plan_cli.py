@@ -99,3 +99,13 @@ def test_rates_check_says_when_a_table_runs_past_its_last_row(capsys: pytest.Cap
     assert code == 1
     assert "IS:" in out and "CARRIED FORWARD" in out and "past its last published row" in out
     assert rates.published(jurisdiction("NO"), past) is (past <= jurisdiction("NO").interest_rates[-1].valid_to)
+
+
+def test_amounts_follow_the_one_iso_4217_table() -> None:
+    from krafa.plan import PlanError, _minor
+
+    # CLDR (babel) says IQD has no decimals; ISO 4217, the table every service reads, says three.
+    assert _minor("10.125", "IQD") == (10125, 3)
+    assert _minor("10", "ISK") == (10, 0)
+    with pytest.raises(PlanError, match="not an ISO 4217 currency"):
+        _minor("10", "XYZ")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from pathlib import Path
 
 import asyncpg
@@ -16,8 +17,11 @@ from alembic import command, context
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from krafa_kit.db import sqlalchemy_url
+
+log = logging.getLogger(__name__)
 
 
 def _config(dsn: str, schema: str, script_location: Path) -> Config:
@@ -34,10 +38,28 @@ def migrate(dsn: str, schema: str, script_location: Path) -> None:
     command.upgrade(_config(dsn, schema, script_location), "heads")
 
 
-async def migrate_async(dsn: str, schema: str, script_location: Path) -> None:
+# What a database that is not up yet answers: refused, reset, or "the database system is starting up".
+NOT_UP_YET = (OSError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError)
+
+
+async def migrate_async(dsn: str, schema: str, script_location: Path, *, wait_for_database_s: float = 120.0) -> None:
     """`migrate`, skipped when the schema is already at every head: a restart (or a test's
-    database cloned from a migrated template) then costs one query instead of an Alembic run."""
-    if await at_heads(dsn, schema, script_location):
+    database cloned from a migrated template) then costs one query instead of an Alembic run.
+    A service often starts before its database (a pod beside a PostgreSQL still recovering):
+    it waits up to `wait_for_database_s` for the database to answer, saying so in the log, and
+    only then migrates."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(NOT_UP_YET),
+        wait=wait_exponential(multiplier=0.25, max=5),
+        stop=stop_after_delay(wait_for_database_s),
+        before_sleep=lambda state: log.warning(
+            "database not reachable yet (%s); migrations wait and retry", state.outcome and state.outcome.exception()
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            done = await at_heads(dsn, schema, script_location)
+    if done:
         return
     await asyncio.to_thread(migrate, dsn, schema, script_location)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from babel.numbers import get_currency_precision
+from krafa_events.currencies import minor_units
 
 # The provider's zero-decimal currencies; every other is sent with two decimals.
 ZERO_DECIMAL = frozenset(
@@ -41,14 +41,14 @@ def provider_amount(minor: int, currency: str) -> int:
     code = currency.upper()
     if code in ZERO_DECIMAL:
         return minor
-    return int(minor * 10 ** (2 - int(get_currency_precision(code))))
+    return int(minor * 10 ** (2 - minor_units(code)))
 
 
 def from_provider_amount(amount: int, currency: str) -> int:
     code = currency.upper()
     if code in ZERO_DECIMAL:
         return amount
-    factor = int(10 ** (2 - int(get_currency_precision(code))))
+    factor = int(10 ** (2 - minor_units(code)))
     if amount % factor:
         raise PspError(f"{amount} is not a whole number of {code} minor units")
     return int(amount // factor)

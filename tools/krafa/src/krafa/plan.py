@@ -27,13 +27,16 @@ def _date(text: str, flag: str) -> date:
 
 def _minor(amount: str, currency: str) -> tuple[int, int]:
     """The amount in minor units of `currency`, and the currency's number of decimals."""
-    from babel.numbers import get_currency_precision
+    from krafa_events.currencies import UnknownCurrency, minor_units
 
     try:
         value = Decimal(amount)
     except InvalidOperation:
         raise PlanError(f"--amount: {amount!r} is not a number") from None
-    digits = get_currency_precision(currency)
+    try:
+        digits = minor_units(currency)  # the one currency table (ISO 4217), as every service reads amounts
+    except UnknownCurrency:
+        raise PlanError(f"--currency: {currency!r} is not an ISO 4217 currency") from None
     minor = value.scaleb(digits)
     if value <= 0 or minor != minor.to_integral_value():
         raise PlanError(f"--amount: {amount} {currency} is not a positive amount with at most {digits} decimals")
