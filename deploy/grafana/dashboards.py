@@ -4,7 +4,10 @@ only metrics the services export; tests/contract checks the committed JSON is th
 tests/observability evaluates every query against a Prometheus scraping the running stack.
 
 Creditor KPIs carry the creditor's id; `* on (creditor) group_left (name) krafa_creditor_info`
-adds its name for the legend. Money is in minor units of its currency (ISK has none, EUR two).
+adds its name for the legend, and the creditor variable lists names. Every query runs on the
+data source the `datasource` variable picks, so the dashboards import into any Grafana. Money
+is exported in minor units of its currency; the panels show major units (`major`: divided by
+10^exponent per currency, from the ISO 4217 table in krafa_events.currencies).
 """
 
 from __future__ import annotations
@@ -15,10 +18,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 OUT = Path(__file__).resolve().parent / "dashboards"
 NAMES = "* on (creditor) group_left (name) krafa_creditor_info"
 C = 'creditor=~"$creditor"'
+
+
+def _exponents() -> dict[int, list[str]]:
+    """ISO 4217 currencies by their minor unit's exponent (the file runs without the venv too)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "libs" / "events" / "src"))
+    from krafa_events.currencies import HISTORIC_MINOR_UNITS, MINOR_UNITS
+
+    groups: dict[int, list[str]] = {}
+    for code, exponent in sorted({**HISTORIC_MINOR_UNITS, **MINOR_UNITS}.items()):
+        groups.setdefault(exponent, []).append(code)
+    return groups
+
+
+def money(by: str, metric: str, matchers: str = C, window: str = "") -> str:
+    """`sum by (by)` of a minor-unit counter or gauge, in major units (see `major`)."""
+    selector = f"{metric}{{{{{matchers + ',' if matchers else ''}{{currency}}}}}}"
+    return major(f"sum by ({by}) ({f'increase({selector}[{window}])' if window else selector})")
+
+
+def major(template: str) -> str:
+    """A query over a minor-unit metric in major units: `template` with `{currency}` where the
+    metric's selector takes a currency matcher, once per exponent, each divided by 10^exponent."""
+    parts = []
+    for exponent, codes in sorted(_exponents().items()):
+        query = template.format(currency=f'currency=~"{"|".join(codes)}"')
+        parts.append(f"({query})" if exponent == 0 else f"({query}) / {10**exponent}")
+    return " or ".join(parts)
 
 
 @dataclass
@@ -61,6 +91,24 @@ def _panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
     }
     body.update(panel.extra)
     return body
+
+
+DATASOURCE_VARIABLE: dict[str, Any] = {
+    "name": "datasource",
+    "label": "Data source",
+    "type": "datasource",
+    "query": "prometheus",
+    "current": {},
+    "hide": 0,
+    "refresh": 1,
+}
+
+
+def _creditor_variable() -> dict[str, Any]:
+    """Creditors by name (krafa_creditor_info), their ids the values the queries match."""
+    variable = _variable("creditor", "Creditor", "query_result(krafa_creditor_info)")
+    variable["regex"] = '/creditor="(?<value>[^"]+)".*name="(?<text>[^"]+)"/'
+    return variable
 
 
 def _variable(name: str, label: str, query: str) -> dict[str, Any]:
@@ -122,13 +170,39 @@ def dashboard(
         "time": {"from": "now-6h", "to": "now"},
         "annotations": {"list": []},
         "links": [{"title": "Krafa", "type": "dashboards", "tags": ["krafa"], "asDropdown": True}],
-        "templating": {"list": variables},
+        "templating": {"list": [DATASOURCE_VARIABLE, *variables]},
         "panels": panels,
     }
 
 
+def stat(title: str, expr: str, legend: str = "", unit: str = "short", description: str = "") -> Panel:
+    """A number at a glance, in the top row of a dashboard."""
+    return Panel(title, [(expr, legend)], unit=unit, description=description, kind="stat", width=6, height=4)
+
+
 def collection() -> dict[str, Any]:
     rows = [
+        Row(
+            "At a glance",
+            [
+                stat("Open claims", f'sum(krafa_collection_claims{{{C},state="open"}})'),
+                stat(
+                    "Open amount",
+                    money("currency", "krafa_collection_open_amount_minor"),
+                    "{{currency}}",
+                    description="Still owed on open, disputed and held claims, per currency.",
+                ),
+                stat(
+                    "Reminders sent (24 h)",
+                    f"sum(increase(krafa_collection_reminders_sent_total{{{C}}}[24h]))",
+                ),
+                stat(
+                    "Unmatched payments waiting",
+                    "sum(krafa_collection_unmatched_queue)",
+                    description="Payments no claim could be matched to: the operator's queue.",
+                ),
+            ],
+        ),
         Row(
             "Claims and balances",
             [
@@ -138,15 +212,20 @@ def collection() -> dict[str, Any]:
                     [(f'sum by (creditor) (krafa_collection_claims{{{C},state="open"}}) {NAMES}', "{{name}}")],
                 ),
                 Panel(
-                    "Open amount by currency (minor units)",
-                    [(f"sum by (currency) (krafa_collection_open_amount_minor{{{C}}})", "{{currency}}")],
+                    "Open amount by currency",
+                    [
+                        (
+                            money("currency", "krafa_collection_open_amount_minor"),
+                            "{{currency}}",
+                        )
+                    ],
                     description="Principal, fees and interest still owed on open, disputed and held claims.",
                 ),
                 Panel(
-                    "Open amount by creditor / currency (minor units)",
+                    "Open amount by creditor / currency",
                     [
                         (
-                            f"sum by (creditor, currency) (krafa_collection_open_amount_minor{{{C}}}) {NAMES}",
+                            "(" + money("creditor, currency", "krafa_collection_open_amount_minor") + f") {NAMES}",
                             "{{name}} {{currency}}",
                         )
                     ],
@@ -252,11 +331,11 @@ def collection() -> dict[str, Any]:
                     "Provider cost by channel / currency",
                     [
                         (
-                            f"sum by (channel, currency) (krafa_collection_message_cost_minor_total{{{C}}})",
+                            money("channel, currency", "krafa_collection_message_cost_minor_total"),
                             "{{channel}} {{currency}}",
                         )
                     ],
-                    description="What the SMS and print providers charged, in minor units of their currency.",
+                    description="What the SMS and print providers charged, in their currency.",
                 ),
                 Panel(
                     "Send latency p99 by channel",
@@ -299,19 +378,19 @@ def collection() -> dict[str, Any]:
                     [("sum by (currency) (krafa_collection_unmatched_queue)", "{{currency}}")],
                 ),
                 Panel(
-                    "Payment amount by currency (minor units, per hour)",
+                    "Payment amount by currency (per hour)",
                     [
                         (
-                            "sum by (currency, direction) (increase(krafa_payment_amount_minor_total[1h]))",
+                            money("currency, direction", "krafa_payment_amount_minor_total", "", "1h"),
                             "{{currency}} {{direction}}",
                         )
                     ],
                 ),
                 Panel(
-                    "Amount recovered per reminder step (minor units)",
+                    "Amount recovered per reminder step",
                     [
                         (
-                            f"sum by (step, currency) (krafa_collection_recovered_amount_minor_total{{{C}}})",
+                            money("step, currency", "krafa_collection_recovered_amount_minor_total"),
                             "step {{step}} {{currency}}",
                         )
                     ],
@@ -364,7 +443,7 @@ def collection() -> dict[str, Any]:
         ),
     ]
     variables = [
-        _variable("creditor", "Creditor", "label_values(krafa_collection_claims, creditor)"),
+        _creditor_variable(),
         _variable("channel", "Channel", "label_values(krafa_collection_reminders_sent_total, channel)"),
     ]
     return dashboard("krafa-collection", "Krafa / Collection performance", ["collection"], rows, variables)
@@ -373,6 +452,19 @@ def collection() -> dict[str, Any]:
 def pipeline() -> dict[str, Any]:
     s = 'service=~"$service"'
     rows = [
+        Row(
+            "At a glance",
+            [
+                stat("Events consumed (1 h)", f"sum(increase(krafa_events_consumed_total{{{s}}}[1h]))"),
+                stat("Dead-lettered (1 h)", f"sum(increase(krafa_events_dead_lettered_total{{{s}}}[1h]))"),
+                stat("Outbox backlog", f"sum(krafa_outbox_backlog_rows{{{s}}})", description="Rows not yet published."),
+                stat(
+                    "Oldest unpublished event",
+                    f"max(krafa_outbox_oldest_unpublished_age_seconds{{{s}}})",
+                    unit="s",
+                ),
+            ],
+        ),
         Row(
             "Events",
             [

@@ -168,15 +168,22 @@ def test_dashboard_metrics_exist(path: Path, exported: set[str]) -> None:
 
 
 @pytest.mark.parametrize("path", _dashboards(), ids=lambda p: p.name)
-def test_dashboard_datasource_is_provisioned(path: Path) -> None:
+def test_dashboard_datasource_is_a_variable_the_provisioned_one_fills(path: Path) -> None:
+    # No hard-coded uid: the dashboard imports into any Grafana, the `datasource` variable offering
+    # its Prometheus data sources (here the provisioned one, the default).
     provisioned = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text())
-    uids = {ds.get("uid") for ds in provisioned["datasources"]}
+    assert any(ds["type"] == "prometheus" and ds.get("isDefault") for ds in provisioned["datasources"])
     dashboard = json.loads(path.read_text())
+    [variable] = [v for v in dashboard["templating"]["list"] if v["name"] == "datasource"]
+    assert (variable["type"], variable["query"]) == ("datasource", "prometheus")
     for panel in _panels(dashboard["panels"]):
         for holder in [panel, *panel.get("targets", [])]:
             ds = holder.get("datasource")
             if isinstance(ds, dict):
-                assert ds.get("uid") in uids | {"${DS_PROMETHEUS}"}, (panel.get("title"), ds)
+                assert ds.get("uid") == "${datasource}", (panel.get("title"), ds)
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            assert variable["datasource"]["uid"] == "${datasource}", variable["name"]
 
 
 # -- alert rules --------------------------------------------------------------------------------------
