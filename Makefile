@@ -121,11 +121,15 @@ constraints: install
 	$(BIN)/uv pip compile --no-emit-index-url --no-header --no-annotate --python-version 3.11 \
 	    requirements.in -o constraints.txt
 
+# Compose v2 (`docker compose`) where the plugin is installed, else the standalone `docker-compose`
+# (Debian's package, the one CI validates docker-compose.yml with).
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
 up:
-	docker compose up -d --build
+	$(COMPOSE) up -d --build
 
 down:
-	docker compose down
+	$(COMPOSE) down
 
 clean:
 	rm -rf $(VENV) $(KAFKA_DIR) .pytest_cache .mypy_cache .ruff_cache
