@@ -16,9 +16,11 @@ from krafa_kit.kafka_cluster import KafkaCluster
 SIM_START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
 
-def make_stack(home: Path, day_seconds: float = 3.0, kafka: KafkaCluster | None = None) -> Stack:
+def make_stack(
+    home: Path, day_seconds: float = 3.0, kafka: KafkaCluster | None = None, sim_start: datetime = SIM_START
+) -> Stack:
     config = StackConfig.with_free_ports(home, sim_speed=86400 / day_seconds, durable=False)
-    config.sim_start = SIM_START
+    config.sim_start = sim_start
     if kafka is not None:
         config.broker, config.kafka = "kafka", kafka
     return Stack(config)

@@ -13,7 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,13 @@ from krafa.browser import DESKTOP
 from krafa.portal_driver import Creditor, wait_for
 from krafa.stack import Stack
 from krafa_events import Topic
-from krafa_events.catalog import ClaimCancelled, ClaimDeferred, ClaimHeld
+from krafa_events.catalog import (
+    ClaimCancelled,
+    ClaimDeferred,
+    ClaimHeld,
+    ClaimInstalmentPlanAgreed,
+    ClaimPaid,
+)
 from krafa_kit.kafka_cluster import KafkaCluster
 from krafa_kit.testing import TopicReader
 
@@ -42,7 +48,13 @@ PASSWORD = "correct horse battery staple"  # noqa: S105 — the test users' pass
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, stack_kafka: KafkaCluster | None) -> Iterator[Stack]:
     # A calm clock (a simulated day every ten minutes): staff act on claims that stay put.
-    instance = make_stack(tmp_path_factory.mktemp("staff"), day_seconds=600, kafka=stack_kafka)
+    # From Monday mid-morning: a creditor's notice goes out in business hours, at once.
+    instance = make_stack(
+        tmp_path_factory.mktemp("staff"),
+        day_seconds=600,
+        kafka=stack_kafka,
+        sim_start=datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+    )
     try:
         instance.start()
         yield instance
@@ -131,13 +143,120 @@ async def page(browser: Any) -> AsyncIterator[Any]:
 async def audit_rows(stack: Stack, email: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": "web"})
     try:
-        return await conn.fetch("SELECT * FROM staff_audit WHERE email = $1 ORDER BY id", email)
+        rows: list[asyncpg.Record] = await conn.fetch("SELECT * FROM staff_audit WHERE email = $1 ORDER BY id", email)
+        return rows
     finally:
         await conn.close()
 
 
 async def shot(page: Any, name: str) -> None:
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def due_today(creditor: Creditor, n: int, name: str) -> dict[str, Any]:
+    """A claim falling due today (a claim posted already overdue has its timeline shifted later)."""
+    today = creditor.stack.sim_now().date()
+    response = await creditor.http.post(
+        "/v1/claims",
+        json={
+            "invoice_no": f"H-{n:04d}-{uuid.uuid4().hex[:6]}",
+            "amount_minor": 25_000,
+            "currency": "ISK",
+            "issue_date": (today - timedelta(days=30)).isoformat(),
+            "due_date": today.isoformat(),
+            "debtor": {
+                "customer_no": f"H-{n:04d}",
+                "name": name,
+                "country": "IS",
+                "language": "is",
+                "time_zone": "Atlantic/Reykjavik",
+                "email": f"h{n}@example.is",
+                "address": {"lines": ["Laugavegur 1"], "postcode": "101", "city": "Reykjavík", "country": "IS"},
+            },
+        },
+    )
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_claim_held_from_its_handover_notice_stays_out_of_collection(stack: Stack, page: Any) -> None:
+    # First in the module, so the simulated day has hours left for the notice.
+    club = await _creditor(stack, "Golfklúbburinn Keilir")
+    # A short policy: the creditor's notice on the due date (today), three quarters of an hour from
+    # now, the handover 24 hours after it.
+    at = stack.sim_now() + timedelta(minutes=45)
+    assert at.date() == stack.sim_now().date(), "the module's simulated day ran out"
+    async with httpx.AsyncClient(timeout=30) as client:
+        put = await client.put(
+            stack.url("scheduler") + f"/v1/policies/{club.id}",
+            headers={"Authorization": f"Bearer {stack.state.admin_token}"},
+            json={
+                "key": "handover-soon",
+                "version": 1,
+                "jurisdiction": "IS",
+                "aggregation": "claim",
+                "steps": [
+                    {
+                        "name": "creditor_notice",
+                        "kind": "creditor_notice",
+                        "when": {"after": "due_date", "days": 0, "at": at.strftime("%H:%M")},
+                        "channels": [],
+                    },
+                    {
+                        "name": "handover",
+                        "kind": "handover",
+                        "when": {"after": "previous", "hours": 24},
+                        "channels": [],
+                    },
+                ],
+            },
+        )
+        put.raise_for_status()
+    held = await due_today(club, 9, "Gunnar Hansen")
+    goes = await due_today(club, 10, "Hanna Sif")
+    clerk = await add_user(stack, "clerk", club)
+    await log_in(stack, page, clerk)
+
+    async def listed() -> bool:
+        await page.goto(stack.url("web") + "/creditor/handovers")
+        html = await page.content()
+        return held["invoice_no"] in html and goes["invoice_no"] in html
+
+    deadline = time.monotonic() + 60
+    while not await listed():
+        assert time.monotonic() < deadline, "no handover notice reached the creditor web"
+        await asyncio.sleep(1)
+    await page.get_by_text("in 2").first.wait_for()  # the countdown: within the 24 hours
+    await shot(page, "creditor-handovers")
+    row = page.get_by_role("row").filter(has_text=held["invoice_no"])
+    async with page.expect_navigation():
+        await row.get_by_role("button", name="Hold").click()
+    await page.get_by_text("The claim is on hold").wait_for()
+    async with page.expect_navigation():
+        await (
+            page.get_by_role("row").filter(has_text=goes["invoice_no"]).get_by_role("button", name="Let it go").click()
+        )
+    assert (await club.get(held["id"]))["status"] == "held"
+    async with httpx.AsyncClient(timeout=10) as client:
+
+        async def schedule(claim_id: str) -> dict[str, Any]:
+            answer = await client.get(
+                stack.url("scheduler") + f"/v1/claims/{claim_id}/schedule",
+                headers={"Authorization": f"Bearer {stack.state.admin_token}"},
+            )
+            body: dict[str, Any] = answer.json()
+            return body
+
+        deadline = time.monotonic() + 30
+        while (await schedule(held["id"]))["status"] == "active":
+            assert time.monotonic() < deadline, "the held claim's timeline still runs"
+            await asyncio.sleep(0.3)
+        # The one let go still goes to collection at its time; the held one does not.
+        assert (await schedule(goes["id"]))["status"] == "active"
+    actions = [(r["action"], r["target"]) for r in await audit_rows(stack, clerk["email"])]
+    assert ("handover.hold", f"claim:{held['id']}") in actions and ("handover.let_go", f"claim:{goes['id']}") in actions
+    await club.close()
 
 
 async def test_a_clerk_logs_in_with_totp_finds_a_claim_and_cancels_it_with_the_fee_shown(
@@ -336,3 +455,138 @@ async def test_an_inbound_call_pops_up_the_case_and_the_promise_re_plans_the_cla
     theirs = await b.claim(6, email="x@example.is", language="is")
     response = await page.goto(stack.url("web") + f"/agent/cases/{b.id}/{theirs['debtor_id']}")
     assert response.status == 404
+
+
+async def test_a_contact_list_with_bad_rows_is_applied_and_the_bad_rows_reported_by_line(
+    stack: Stack, creditors: tuple[Creditor, Creditor], page: Any, tmp_path: Path
+) -> None:
+    a, _ = creditors
+    await a.claim(7, email=None, name="Lilja Guðmundsdóttir", language="is")
+    clerk = await add_user(stack, "clerk", a)
+    await log_in(stack, page, clerk)
+    listing = tmp_path / "customers.csv"
+    listing.write_text(
+        "customer_no,name,email,phone,country\n"
+        "C-0007,Lilja Guðmundsdóttir,lilja@example.is,+3546991234,IS\n"
+        "C-0107,Pétur Jónsson,not-an-address,,IS\n"
+        "C-0108,Sara Björk,sara@example.is,12,IS\n"
+        "C-0109,Jón Ari,jon.ari@example.is,,IS\n",
+        encoding="utf-8",
+    )
+    await page.goto(stack.url("web") + "/creditor/contacts")
+    await page.get_by_label("Contact list (CSV or Excel)").set_input_files(str(listing))
+    await page.get_by_label("Our terms of business allow us").check()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Upload").click()
+    await page.get_by_role("heading", name="Rejected rows").wait_for()
+    rows = await page.locator("table tbody tr").all_inner_texts()
+    assert [r.split("\t")[0] for r in rows] == ["3", "4"], rows  # lines of the file, header on line 1
+    assert "C-0107" in rows[0] and "email" in rows[0] and "C-0108" in rows[1] and "phone" in rows[1]
+    await shot(page, "creditor-upload-report")
+    debtor = (await a.http.get("/v1/debtors/by-customer-no/C-0007")).json()
+    emails = [c["value"] for c in debtor["contact_points"] if c["kind"] == "email"]
+    assert "lilja@example.is" in emails
+    consented = next(c for c in debtor["contact_points"] if c["value"] == "lilja@example.is")
+    assert clerk["email"] in consented["consent"]["source"]
+    await page.goto(stack.url("web") + "/creditor/contacts")
+    await page.get_by_role("link", name="Open the report").first.wait_for()
+    assert ("contacts.upload", "ok") in [(r["action"], r["outcome"]) for r in await audit_rows(stack, clerk["email"])]
+
+
+async def test_a_clerk_approves_a_debtors_instalment_request(
+    stack: Stack, creditors: tuple[Creditor, Creditor], page: Any, topics: TopicReader
+) -> None:
+    a, _ = creditors
+    claim = await a.claim(8, email="olof@example.is", name="Ólöf Arnardóttir", language="is", amount=50_000)
+    # The debtor asks in the portal for five instalments, beyond the default terms (three).
+    async with httpx.AsyncClient(timeout=30) as client:
+        asked = await client.post(
+            stack.url("claims-api")
+            + f"/v1/portal/creditors/{a.id}/debtors/{claim['debtor_id']}/claims/{claim['id']}/arrangements",
+            headers={"Authorization": f"Bearer {stack.portal_token}"},
+            json={"kind": "instalments", "count": 5, "note": "I am paid monthly."},
+        )
+    assert asked.status_code == 200 and asked.json()["outcome"] == "requested", asked.text
+    clerk = await add_user(stack, "clerk", a)
+    await log_in(stack, page, clerk)
+    await page.goto(stack.url("web") + "/creditor/requests")
+    card = page.locator(".card").filter(has_text=claim["invoice_no"])
+    await card.get_by_text("I am paid monthly.").wait_for()
+    await shot(page, "creditor-requests")
+    async with page.expect_navigation():
+        await card.get_by_role("button", name="Approve").click()
+    await page.get_by_text("Approved: the claim is re-planned").wait_for()
+    plan = await wait_for(
+        lambda: [e for e in topics.of_type(ClaimInstalmentPlanAgreed) if str(e.claim_id) == claim["id"]], 30, "plan"
+    )
+    after = await a.get(claim["id"])
+    assert len(after["instalments"]) == 5 == len(plan[0].instalments)
+    assert ("request.approve", "ok") in [(r["action"], r["outcome"]) for r in await audit_rows(stack, clerk["email"])]
+
+
+async def test_an_operator_matches_an_unmatched_payment_to_the_right_claim(
+    stack: Stack, creditors: tuple[Creditor, Creditor], page: Any, topics: TopicReader
+) -> None:
+    a, _ = creditors
+    claim = await a.claim(11, email="siggi@example.is", name="Sigurður Ingi", language="is")
+    other = await a.claim(12, email="tinna@example.is", name="Tinna Rós", language="is")
+    reference = "NOREF" + uuid.uuid4().hex[:8].upper()
+    async with httpx.AsyncClient(timeout=30) as client:
+        paid = await client.post(
+            stack.url("payments-ingest") + "/v1/payments/notifications",
+            headers={"Authorization": f"Bearer {stack.state.admin_token}"},
+            json={
+                "id": "pmt-" + uuid.uuid4().hex,
+                "amount_minor": claim["balance_minor"],
+                "currency": "ISK",
+                "reference": None,
+                "remittance_text": reference,
+                "payer_account": "0133-26-998877",
+            },
+        )
+        assert paid.status_code in (200, 201), paid.text
+    operator = await add_user(stack, "operator")
+    await log_in(stack, page, operator)
+    assert page.url.endswith("/ops"), page.url
+    row = page.get_by_role("row").filter(has_text=reference)
+    await row.wait_for()
+    await shot(page, "ops-unmatched")
+    await row.get_by_label("Claim id").fill(claim["id"])
+    async with page.expect_navigation():
+        await row.get_by_role("button", name="Match").click()
+    await page.get_by_text("The payment is matched to the claim.").wait_for()
+    await wait_for(lambda: [e for e in topics.of_type(ClaimPaid) if str(e.claim_id) == claim["id"]], 30, "ClaimPaid")
+    assert (await a.get(claim["id"]))["status"] == "paid"
+    assert (await a.get(other["id"]))["status"] == "open"
+    assert ("payment.match", "ok") in [(r["action"], r["outcome"]) for r in await audit_rows(stack, operator["email"])]
+
+
+async def test_an_admin_adds_a_user_who_enrols_the_authenticator_and_logs_in(
+    stack: Stack, creditors: tuple[Creditor, Creditor], browser: Any
+) -> None:
+    a, _ = creditors
+    admin = await add_user(stack, "admin", a)
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+    page = await context.new_page()
+    await log_in(stack, page, admin)
+    await page.goto(stack.url("web") + "/creditor/users")
+    email = f"new.{uuid.uuid4().hex[:6]}@fram.localhost"
+    await page.get_by_label("Name").fill("Nýr Starfsmaður")
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_label("Role").select_option("viewer")
+    await page.get_by_label("First password").fill(PASSWORD)
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Add the user").click()
+    await page.get_by_role("img", name="QR code to enrol the authenticator app").wait_for()
+    secret = await page.locator(".notice code").inner_text()
+    await shot(page, "creditor-users")
+    await context.close()
+
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+    page = await context.new_page()
+    await log_in(stack, page, {"email": email, "totp_secret": secret})
+    assert page.url.endswith("/creditor"), page.url
+    await context.close()
+    assert ("user.add", f"user:{email}") in [
+        (r["action"], r["target"]) for r in await audit_rows(stack, admin["email"])
+    ]

@@ -49,7 +49,7 @@ SCHEDULER = "scheduler"
 NOTIFIER = "notifier"
 BOUNCE_HANDLER = "bounce-handler"
 PAYMENTS_INGEST = "payments-ingest"
-WEB = "web"  # the pages for people: learns each reminder's personal link
+WEB = "web"  # the pages for people: each reminder's personal link, the handover notices
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,7 @@ REGISTRY: tuple[EventSpec, ...] = (
     EventSpec(ClaimReleased, CLAIMS_API, (SCHEDULER, NOTIFIER)),
     EventSpec(ClaimWrittenOff, CLAIMS_API, (SCHEDULER, NOTIFIER, PAYMENTS_INGEST)),
     EventSpec(FeeCharged, SCHEDULER, (CLAIMS_API,)),
-    EventSpec(CreditorNoticeDue, SCHEDULER, (CLAIMS_API,)),
+    EventSpec(CreditorNoticeDue, SCHEDULER, (CLAIMS_API, WEB)),
     EventSpec(ClaimEscalated, SCHEDULER, (CLAIMS_API, PAYMENTS_INGEST)),
     EventSpec(ClaimWatchStarted, SCHEDULER, (CLAIMS_API,)),
     EventSpec(ReminderDelivered, NOTIFIER, (CLAIMS_API,)),

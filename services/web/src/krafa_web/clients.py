@@ -234,14 +234,28 @@ class CreditorClient:
         result: dict[str, Any] = response.json()
         return result
 
-    async def post(self, path: str, body: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
-        response = await self.clients.claims.post(path, json=body, headers=self.who.headers(), **kwargs)
+    async def post(
+        self, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        response = await self.clients.claims.post(path, json=body, headers={**self.who.headers(), **(headers or {})})
         _raise(response)
         result: dict[str, Any] = response.json() if response.content else {}
         return result
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return await self._get(path, params)
+
+    async def upload_contacts(self, content: bytes, params: dict[str, str], key: str) -> dict[str, Any]:
+        """The contact list as CSV to claims-api's upsert; its job with the rejected rows by line."""
+        response = await self.clients.claims.post(
+            "/v1/contact-uploads",
+            content=content,
+            params=params,
+            headers={**self.who.headers(), "Content-Type": "text/csv; charset=utf-8", "Idempotency-Key": key},
+        )
+        _raise(response)
+        result: dict[str, Any] = response.json()
+        return result
 
     async def schedule(self, claim_id: UUID) -> dict[str, Any] | None:
         return await self.clients.schedule_of(self.who.creditor_id, claim_id)

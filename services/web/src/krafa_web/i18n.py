@@ -117,3 +117,11 @@ def formats(language: str, zone: str = "UTC") -> Formats:
 def money(minor: int, currency: str, locale: Locale) -> str:
     value = Decimal(minor).scaleb(-int(get_currency_precision(currency)))
     return str(format_currency(value, currency, locale=locale))
+
+
+# The language whose formats a currency is read in at home (an agency's pages list many creditors).
+CURRENCY_HOME: Final = {"ISK": "is", "NOK": "nb", "EUR": "et"}
+
+
+def home_money(minor: int, currency: str) -> str:
+    return money(minor, currency, formats(CURRENCY_HOME.get(currency, FALLBACK)).locale)

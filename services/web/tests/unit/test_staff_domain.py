@@ -60,3 +60,20 @@ def test_a_totp_code_works_near_its_time_and_only_once() -> None:
 def test_the_lockout_and_the_call_scripts() -> None:
     assert not domain.locked_out(4, 5) and domain.locked_out(5, 5)
     assert domain.call_script(0) == "first" and domain.call_script(1) == "firm"
+
+
+def test_the_call_queue_puts_a_broken_promise_first_then_the_larger_then_the_older_debt() -> None:
+    def key(broken: bool, balance: int, days: int) -> tuple[int, int, int]:
+        return domain.call_priority(promise_broken=broken, balance_minor=balance, overdue_days=days)
+
+    queue = sorted(
+        [
+            ("small old", key(False, 5_000, 90)),
+            ("big new", key(False, 500_000, 3)),
+            ("broken", key(True, 1_000, 1)),
+            ("big older", key(False, 500_400, 30)),
+        ],
+        key=lambda item: item[1],
+        reverse=True,
+    )
+    assert [name for name, _ in queue] == ["broken", "big older", "big new", "small old"]

@@ -1,5 +1,6 @@
 """The agent desk: the call queue in the debtors' daytime windows (the notifier owns the queue
-and the windows, and puts an unanswered call back for the afternoon), one click to a case, the
+and the windows, and puts an unanswered call back for the afternoon), ordered by priority (a
+promise broken, the amount, the age), one click to a case, the
 inbound caller's case pushed to the open screen (server-sent events), the outcome recorded
 through the notifier (CallOutcomeRecorded: a promise to pay re-plans the claim in claims-api),
 notes on the case. An agent sees only the creditors whose queues they serve."""
@@ -23,7 +24,7 @@ from krafa_web.api.staff_pages import clients_of, render_staff, require_user, st
 from krafa_web.calls import CallBoard, sse
 from krafa_web.clients import AsCreditor, CreditorClient, ServiceError
 from krafa_web.domain import Principal
-from krafa_web.staff.domain import call_script
+from krafa_web.staff.domain import call_priority, call_script
 from krafa_web.staff.service import StaffSession
 
 router = APIRouter(include_in_schema=False)
@@ -48,7 +49,34 @@ async def queue(request: Request) -> Response:
     clients = clients_of(request)
     due = await clients.operator_get(clients.notifier, "/v1/calls/due", {"limit": 500})
     tasks = [t for t in due["items"] if session.user.serves_creditor(t["creditor_id"])]
-    return render_staff(request, "staff/agent_queue.html.j2", session, tasks=tasks)
+    pairs = list(dict.fromkeys((UUID(t["creditor_id"]), UUID(t["debtor_id"])) for t in tasks))
+    owed = await asyncio.gather(*(clients.claims_of(Principal(c, d)) for c, d in pairs), return_exceptions=True)
+    promises = await staff_of(request).promises(pairs)
+    today = request.app.state.portal.clock.now().date()
+    facts: dict[tuple[UUID, UUID], dict[str, Any]] = {}
+    for pair, claims in zip(pairs, owed, strict=True):
+        open_claims = (
+            []
+            if isinstance(claims, BaseException)
+            else [c["claim"] for c in claims if c["claim"]["status"] == "open" and c["claim"]["balance_minor"] > 0]
+        )
+        overdue = max(((today - date.fromisoformat(c["due_date"])).days for c in open_claims), default=0)
+        promised = promises.get(pair)
+        facts[pair] = {
+            "balance_minor": sum(c["balance_minor"] for c in open_claims),
+            "currency": open_claims[0]["currency"] if open_claims else None,
+            "overdue_days": max(overdue, 0),
+            "promise_broken": bool(promised and date.fromisoformat(promised) < today and open_claims),
+        }
+    for task in tasks:
+        task.update(facts[(UUID(task["creditor_id"]), UUID(task["debtor_id"]))])
+    tasks.sort(
+        key=lambda t: call_priority(
+            promise_broken=t["promise_broken"], balance_minor=t["balance_minor"], overdue_days=t["overdue_days"]
+        ),
+        reverse=True,
+    )
+    return render_staff(request, "staff/agent_queue.html.j2", session, tasks=tasks, money=i18n.home_money)
 
 
 @router.get("/agent/events")

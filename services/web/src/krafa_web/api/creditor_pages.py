@@ -5,20 +5,29 @@ requests carry `read` only); every action, done or refused, leaves an audit row.
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
+import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from krafa_web import charts, domain, i18n
+from krafa_web import charts, contact_lists, domain, i18n
 from krafa_web.api.pages import see_other
-from krafa_web.api.staff_pages import creditor_api, render_staff, require_user, staff_form, staff_of
+from krafa_web.api.staff_pages import (
+    creditor_api,
+    render_staff,
+    require_user,
+    staff_form,
+    staff_form_values,
+    staff_of,
+)
 from krafa_web.clients import CreditorClient, ServiceError
-from krafa_web.staff.service import StaffSession
+from krafa_web.staff.service import StaffRefused, StaffSession
 
 router = APIRouter(include_in_schema=False)
 
@@ -317,3 +326,249 @@ async def audit_page(request: Request) -> Response:
     return render_staff(
         request, "staff/audit.html.j2", session, formats=formats, creditor_name=profile["name"], rows=rows
     )
+
+
+# -- contact lists ---------------------------------------------------------------------------------
+
+MAX_UPLOAD = 20 * 1024 * 1024
+
+
+async def _uploads(request: Request, session: StaffSession, api: CreditorClient) -> list[dict[str, Any]]:
+    """The creditor's uploads, newest first: each from the audit, its report from claims-api."""
+    rows = await staff_of(request).audit_log(session.user.creditor_id, limit=500)
+    uploads = [r for r in rows if r["action"] == "contacts.upload" and r["outcome"] == "ok"][:20]
+    jobs = await asyncio.gather(
+        *(api.get(f"/v1/contact-uploads/{r['target'].split(':', 1)[1]}") for r in uploads), return_exceptions=True
+    )
+    return [
+        {"audit": r, "job": job} for r, job in zip(uploads, jobs, strict=True) if not isinstance(job, BaseException)
+    ]
+
+
+@router.get("/creditor/contacts")
+async def contacts_page(request: Request, error: str = "") -> Response:
+    session = await require_user(request, role="creditor")
+    api, profile, formats = await _context(request, session)
+    return render_staff(
+        request,
+        "staff/contacts.html.j2",
+        session,
+        formats=formats,
+        creditor_name=profile["name"],
+        uploads=await _uploads(request, session, api),
+        error=error,
+    )
+
+
+@router.post("/creditor/contacts")
+async def contacts_upload(request: Request) -> Response:
+    """A contact list (CSV or Excel) shared with Krafa: the uploader attests the creditor's terms allow it;
+    claims-api applies the good rows and reports every bad one by its line."""
+    session = await require_user(request, role="creditor")
+    user, staff = session.user, staff_of(request)
+    form = await request.form()
+    await staff_form_values(request, session, form)
+    if not user.can_act:
+        await staff.record(user, "contacts.upload", outcome="refused", detail={"why": "role"})
+        raise StarletteHTTPException(403, "forbidden")
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return see_other("/creditor/contacts?error=no_file")
+    if form.get("attest") != "yes":
+        return see_other("/creditor/contacts?error=no_consent")
+    content = await upload.read(MAX_UPLOAD + 1)
+    if len(content) > MAX_UPLOAD:
+        return see_other("/creditor/contacts?error=too_big")
+    try:
+        content = contact_lists.as_csv(upload.filename, content)
+    except contact_lists.UnreadableList as exc:
+        await staff.record(
+            user, "contacts.upload", outcome="refused", detail={"file": upload.filename, "why": str(exc)}
+        )
+        return see_other("/creditor/contacts?error=unreadable")
+    source = str(form.get("consent_source") or "").strip() or "the creditor's terms of business"
+    params = {
+        "consent_source": f"{source} (attested by {user.email})"[:100],
+        "consent_at": datetime.now(UTC).isoformat(),
+    }
+    if terms := str(form.get("terms_version") or "").strip():
+        params["terms_version"] = terms[:50]
+    api = creditor_api(request, user)
+    try:
+        job = await api.upload_contacts(content, params, str(uuid.uuid4()))
+    except ServiceError as exc:
+        await staff.record(
+            user, "contacts.upload", outcome="refused", detail={"file": upload.filename, "why": exc.detail}
+        )
+        if exc.status in (413, 415, 422):
+            return see_other("/creditor/contacts?error=unreadable")
+        raise
+    await staff.record(
+        user,
+        "contacts.upload",
+        target=f"upload:{job['id']}",
+        detail={"file": upload.filename, "accepted": job["rows_accepted"], "rejected": job["rows_rejected"]},
+    )
+    return see_other(f"/creditor/contacts/{job['id']}")
+
+
+@router.get("/creditor/contacts/{upload_id}")
+async def upload_report(request: Request, upload_id: UUID) -> Response:
+    session = await require_user(request, role="creditor")
+    api, profile, formats = await _context(request, session)
+    try:
+        job = await api.get(f"/v1/contact-uploads/{upload_id}")
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise StarletteHTTPException(404, "no such upload") from exc
+        raise
+    return render_staff(
+        request, "staff/upload.html.j2", session, formats=formats, creditor_name=profile["name"], job=job
+    )
+
+
+# -- debtors' requests beyond the terms ------------------------------------------------------------
+
+
+@router.get("/creditor/requests")
+async def requests_page(request: Request, done: str = "") -> Response:
+    session = await require_user(request, role="creditor")
+    api, profile, formats = await _context(request, session)
+    pending = (await api.get("/v1/arrangement-requests", {"status": "pending"}))["items"]
+    claims = await asyncio.gather(*(api.claim(UUID(r["claim_id"])) for r in pending), return_exceptions=True)
+    rows = [
+        {"request": r, "claim": c} for r, c in zip(pending, claims, strict=True) if not isinstance(c, BaseException)
+    ]
+    return render_staff(
+        request,
+        "staff/requests.html.j2",
+        session,
+        formats=formats,
+        creditor_name=profile["name"],
+        rows=rows,
+        done=done,
+    )
+
+
+@router.post("/creditor/requests/{request_id}/{decision}")
+async def decide_request(request: Request, request_id: UUID, decision: str) -> Response:
+    session = await require_user(request, role="creditor")
+    form = await staff_form(request, session)
+    user, staff = session.user, staff_of(request)
+    if decision not in ("approve", "refuse"):
+        raise StarletteHTTPException(404, "no such decision")
+    target = f"request:{request_id}"
+    if not user.can_act:
+        await staff.record(user, f"request.{decision}", target=target, outcome="refused", detail={"why": "role"})
+        raise StarletteHTTPException(403, "forbidden")
+    note = form.get("note", "").strip()[:500] or None
+    api = creditor_api(request, user)
+    try:
+        await api.post(
+            f"/v1/arrangement-requests/{request_id}/{decision}",
+            {"note": note},
+            headers={"Idempotency-Key": form.get("key") or str(uuid.uuid4())},
+        )
+    except ServiceError as exc:
+        if exc.status in (404, 409):
+            await staff.record(
+                user, f"request.{decision}", target=target, outcome="refused", detail={"why": exc.detail}
+            )
+            return see_other("/creditor/requests?done=gone")
+        raise
+    await staff.record(user, f"request.{decision}", target=target, detail={"note": note})
+    return see_other(f"/creditor/requests?done={decision}d")
+
+
+# -- users (admins) --------------------------------------------------------------------------------
+
+
+def _qr_svg(uri: str) -> str:
+    """The authenticator enrolment QR code as inline SVG (no image request, no third party)."""
+    buffer = io.BytesIO()
+    segno.make(uri, error="m").save(
+        buffer,
+        kind="svg",
+        scale=5,
+        border=2,
+        omitsize=True,
+        xmldecl=False,
+        svgns=True,
+        title="QR code to enrol the authenticator app",
+    )
+    return buffer.getvalue().decode()
+
+
+async def _users_page(request: Request, session: StaffSession, status_code: int = 200, **values: Any) -> Response:
+    if not session.user.can_manage_users:
+        raise StarletteHTTPException(403, "forbidden")
+    _, profile, formats = await _context(request, session)
+    users = await staff_of(request).users(session.user.creditor_id)
+    return render_staff(
+        request,
+        "staff/users.html.j2",
+        session,
+        status_code,
+        formats=formats,
+        creditor_name=profile["name"],
+        users=users,
+        **values,
+    )
+
+
+@router.get("/creditor/users")
+async def users_page(request: Request, done: str = "") -> Response:
+    session = await require_user(request, role="creditor")
+    return await _users_page(request, session, done=done)
+
+
+@router.post("/creditor/users")
+async def add_user(request: Request) -> Response:
+    """An admin adds a user of their own creditor; the authenticator's QR code is shown once,
+    on this answer only (never in a URL)."""
+    session = await require_user(request, role="creditor")
+    form = await staff_form(request, session)
+    if not session.user.can_manage_users:
+        await staff_of(request).record(session.user, "user.add", outcome="refused", detail={"why": "role"})
+        raise StarletteHTTPException(403, "forbidden")
+    role = form.get("role", "")
+    if role not in ("viewer", "clerk", "admin"):
+        return await _users_page(request, session, 422, error="Choose a role.", form=form)
+    try:
+        created = await staff_of(request).add_user(
+            creditor_id=session.user.creditor_id,
+            email=form.get("email", ""),
+            name=form.get("name", ""),
+            role=role,
+            password=form.get("password", ""),
+            departments=tuple(d.strip() for d in form.get("departments", "").split(",") if d.strip()),
+            by=session.user,
+        )
+    except StaffRefused as refused:
+        texts = {
+            "weak_password": "The password must have at least 12 characters and not contain the email address.",
+            "email_taken": "A user with that email address exists already.",
+            "bad_user": "Give the person's name and email address.",
+        }
+        return await _users_page(
+            request, session, 422, error=texts.get(refused.reason, "That user cannot be added."), form=form
+        )
+    return await _users_page(
+        request,
+        session,
+        created_email=form.get("email", ""),
+        secret=created.totp_secret,
+        qr=_qr_svg(created.provisioning_uri),
+    )
+
+
+@router.post("/creditor/users/{user_id}/disable")
+async def disable_user(request: Request, user_id: UUID) -> Response:
+    session = await require_user(request, role="creditor")
+    await staff_form(request, session)
+    try:
+        await staff_of(request).disable_user(session.user, user_id)
+    except StaffRefused as refused:
+        await staff_of(request).record(session.user, "user.disable", target=f"user:{user_id}", outcome="refused")
+        raise StarletteHTTPException(403, "forbidden") from refused
+    return see_other("/creditor/users?done=disabled")

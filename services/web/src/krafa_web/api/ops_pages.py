@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from krafa_web import i18n
 from krafa_web.api.pages import see_other
 from krafa_web.api.staff_pages import clients_of, render_staff, require_user, staff_form, staff_of
 from krafa_web.clients import ServiceError
@@ -19,9 +20,11 @@ router = APIRouter(include_in_schema=False)
 async def unmatched(request: Request, done: str = "", refused: str = "") -> Response:
     session = await require_user(request, role="operator")
     clients = clients_of(request)
-    body = await clients.operator_get(clients.payments, "/v1/unmatched")
+    body = await clients.operator_get(clients.payments, "/v1/payments/unmatched")
     items = body["items"] if isinstance(body, dict) else body
-    return render_staff(request, "staff/ops_unmatched.html.j2", session, items=items, done=done, refused=refused)
+    return render_staff(
+        request, "staff/ops_unmatched.html.j2", session, items=items, done=done, refused=refused, money=i18n.home_money
+    )
 
 
 @router.post("/ops/unmatched/{payment_id}/match")
@@ -31,7 +34,9 @@ async def match(request: Request, payment_id: UUID) -> Response:
     clients = clients_of(request)
     claim_id = form.get("claim_id", "").strip()
     try:
-        await clients.operator_post(clients.payments, f"/v1/unmatched/{payment_id}/match", {"claim_id": claim_id})
+        await clients.operator_post(
+            clients.payments, f"/v1/payments/unmatched/{payment_id}/match", {"claim_id": claim_id}
+        )
     except ServiceError as exc:
         await staff_of(request).record(
             session.user,

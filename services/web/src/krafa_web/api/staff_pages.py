@@ -120,12 +120,16 @@ def set_cookie(request: Request, response: Response, name: str, value: str, *, m
 async def staff_form(request: Request, session: StaffSession | None) -> dict[str, str]:
     """The form after its Origin and CSRF token (the session's; before login the cookie's) were
     checked; a forged post gets 403."""
+    return await staff_form_values(request, session, await request.form())
+
+
+async def staff_form_values(request: Request, session: StaffSession | None, form: Any) -> dict[str, str]:
+    """The check of `staff_form` on a form already read (a file upload keeps its parts)."""
     origin = request.headers.get("origin") or request.headers.get("referer")
     if origin:
         ours, theirs = urlsplit(_settings(request).portal_url), urlsplit(origin)
         if (theirs.scheme, theirs.netloc) != (ours.scheme, ours.netloc):
             raise StarletteHTTPException(403, "cross-site request")
-    form = await request.form()
     values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
     expected = session.csrf if session else request.cookies.get(cookies_of(request).csrf)
     given = values.get("csrf", "")

@@ -129,3 +129,10 @@ def call_script(previous_calls: int) -> Script:
     """The first call of a claim is a friendly reminder that does not mention fees; every later
     one is firmer about what follows when the claim stays unpaid."""
     return "first" if previous_calls == 0 else "firm"
+
+
+def call_priority(*, promise_broken: bool, balance_minor: int, overdue_days: int) -> tuple[int, int, int]:
+    """Who is called first: a debtor who broke a promise made on the phone, then the larger amount
+    owed (by the thousand, so near-equal amounts fall back to age), then the older debt. Higher
+    sorts first."""
+    return (1 if promise_broken else 0, balance_minor // 1000, overdue_days)

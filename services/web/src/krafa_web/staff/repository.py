@@ -217,3 +217,16 @@ async def decide_notice(
         by,
         now,
     )
+
+
+async def latest_promises(conn: asyncpg.Connection, creditor_ids: list[UUID], targets: list[str]) -> dict[str, str]:
+    """The date of the latest promise to pay recorded at the desk for each `debtor:<id>` target."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (creditor_id, target) creditor_id, target, detail->>'promised_date' AS promised"
+        " FROM staff_audit WHERE action = 'call.promise_to_pay' AND outcome = 'ok'"
+        " AND creditor_id = ANY($1::uuid[]) AND target = ANY($2::text[])"
+        " ORDER BY creditor_id, target, at DESC",
+        creditor_ids,
+        targets,
+    )
+    return {f"{r['creditor_id']}/{r['target']}": r["promised"] for r in rows if r["promised"]}

@@ -365,6 +365,14 @@ class Staff:
             )
         return row is not None
 
+    async def promises(self, pairs: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], str]:
+        """The latest promised date per (creditor, debtor), as recorded at the desk."""
+        if not pairs:
+            return {}
+        async with self.db.connection() as conn:
+            found = await repository.latest_promises(conn, [c for c, _ in pairs], [f"debtor:{d}" for _, d in pairs])
+        return {(c, d): found[f"{c}/debtor:{d}"] for c, d in pairs if f"{c}/debtor:{d}" in found}
+
     async def notes(self, creditor_id: UUID, debtor_id: UUID) -> list[dict[str, Any]]:
         async with self.db.connection() as conn:
             return [dict(r) for r in await repository.notes_of(conn, creditor_id, debtor_id)]
