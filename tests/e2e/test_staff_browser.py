@@ -1,8 +1,11 @@
 """The creditor web and the agent desk in a real browser (Debian's Chromium via Playwright), on
-the running stack: a clerk logs in with password and TOTP, finds and cancels a claim (the fee
-shown), holds and releases one; a viewer cannot act and a clerk of one creditor never sees
-another's claims (pages and search), each attempt audited; an inbound call in Twilio's shape
-pops the caller's case up on the open agent page, and the recorded promise re-plans the claim.
+the running stack, each journey checked at the owning service and on the topics: a claim held from
+its handover notice stays out of collection; a clerk logs in with password and TOTP, finds and
+cancels a claim (the fee shown), holds and releases one; a wrong code is refused; a viewer cannot
+act and a clerk of one creditor never sees another's claims (pages, search, export); an inbound
+call in Twilio's shape pops the case up on the open agent page and the promise re-plans the
+claim; a contact list's bad rows are reported by line; an instalment request is approved; an
+operator matches an unmatched payment; an admin adds a user. Every action leaves an audit row.
 One stack and one browser for the module; screenshots of each screen are taken on the way."""
 
 from __future__ import annotations
@@ -387,6 +390,10 @@ async def test_a_viewer_cannot_act_and_a_clerk_never_sees_another_creditor(
         html = await page.content()
         assert theirs["invoice_no"] not in html
     assert mine["invoice_no"] in html
+    export = await page.request.get(stack.url("web") + "/creditor/claims.csv")
+    assert export.status == 200 and export.headers["content-type"].startswith("text/csv")
+    exported = await export.text()
+    assert mine["invoice_no"] in exported and theirs["invoice_no"] not in exported
     await context.close()
 
 
