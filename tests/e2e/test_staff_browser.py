@@ -419,7 +419,7 @@ async def test_an_inbound_call_pops_up_the_case_and_the_promise_re_plans_the_cla
             )
             return any(c["claim_id"] == claim["id"] for c in found.json().get("cases", []))
 
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while not await known():
             assert time.monotonic() < deadline, "the notifier never indexed the debtor's phone"
             await asyncio.sleep(0.3)

@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from krafa_kit.http import Problem, operator_allowed, require_operator
+from krafa_kit.http import Problem, operator_allowed, problems, require_operator
 from pydantic import BaseModel, Field
 
 from krafa_web.api.staff_pages import clients_of, staff_of
@@ -43,7 +43,13 @@ class StaffUserOut(BaseModel):
     status_code=201,
     response_model=StaffUserOut,
     summary="Create a staff user (creditor viewer/clerk/admin, agent or operator) with a TOTP secret",
+    description="For the first admin of a creditor, and for the agency's agents (with the creditors whose "
+    "queues they serve) and operators; a creditor's admin adds the rest on the Users page. The password is "
+    "stored as an argon2id hash; the answer carries the authenticator's TOTP secret and its otpauth:// URI "
+    "once. An email address already in use answers 409, a weak password or a role that does not fit "
+    "(a creditor role needs `creditor_id`, an agency role must not have one) 422.",
     dependencies=[Depends(require_operator)],
+    responses=problems(401, 409, 422),
 )
 async def create_staff_user(request: Request, body: StaffUserIn) -> StaffUserOut:
     try:
@@ -72,6 +78,11 @@ def _twiml(say: str) -> Response:
 @router.post(
     "/v1/telephony/incoming",
     summary="The telephony provider's incoming-call webhook (Twilio Voice shape), answered with TwiML",
+    description="A form post with `CallSid`, `From`, `To` and the rest of Twilio Voice's incoming-call "
+    "parameters, signed in `X-Twilio-Signature` with `KRAFA_TELEPHONY_AUTH_TOKEN` over this URL and the "
+    "fields. The caller's open cases are pushed to the agent screens serving their creditors (server-sent "
+    "events); the answer queues the caller for an agent.",
+    responses=problems(403),
 )
 async def incoming_call(request: Request) -> Response:
     """Looks the caller's number up among open cases and pushes each case to the open screens of
