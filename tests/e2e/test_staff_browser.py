@@ -80,6 +80,7 @@ async def _creditor(stack: Stack, name: str) -> Creditor:
                 "sender_email": "innheimta@fram.localhost",
                 "slip_fee_minor": 390,
                 "cancellation_fee_minor": 290,
+                "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
             },
         )
         response.raise_for_status()

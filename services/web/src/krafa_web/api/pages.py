@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 TERMS_VERSION = "portal-2026-12"
+STAFF_PATHS = ("/staff", "/creditor", "/agent", "/ops")
 HTML_PATHS_EXCLUDED = ("/v1/", "/healthz", "/readyz", "/metrics", "/static/", "/openapi.json", "/docs")
 
 env = Environment(
@@ -805,6 +806,11 @@ def install_pages(app: FastAPI) -> None:
         return not request.url.path.startswith(HTML_PATHS_EXCLUDED)
 
     async def error_page(request: Request, status: int, reason: str) -> Response:
+        if request.url.path.startswith(STAFF_PATHS):
+            # Staff screens answer in their own layout (imported here: it builds on this module).
+            from krafa_web.api.staff_pages import staff_error
+
+            return await staff_error(request, status, reason)
         try:
             p = await page(request)
         except Exception:

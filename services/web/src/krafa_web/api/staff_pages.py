@@ -146,6 +146,23 @@ REASONS = {
 }
 
 
+STAFF_ERRORS = {
+    "forbidden": "You cannot do that with your role.",
+    "not_found": "We could not find that page, or it is not yours to see.",
+    "csrf": "This form has expired or did not come from this site. Go back, reload the page and try again.",
+    "unavailable": "A service is not answering just now. Please try again in a moment.",
+}
+
+
+async def staff_error(request: Request, status: int, reason: str) -> HTMLResponse:
+    try:
+        session = await current(request)
+    except Exception:  # the database itself may be what failed
+        session = None
+    text = STAFF_ERRORS.get(reason, "Something went wrong. Please try again.")
+    return render_staff(request, "staff/error.html.j2", session, status, text=text)
+
+
 @router.get("/staff/login")
 async def login_form(request: Request, next: str = "", bye: int = 0) -> Response:
     session = await current(request)
