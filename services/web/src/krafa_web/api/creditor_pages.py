@@ -461,7 +461,12 @@ async def contacts_upload(request: Request) -> Response:
         user,
         "contacts.upload",
         target=f"upload:{job['id']}",
-        detail={"file": upload.filename, "accepted": job["rows_accepted"], "rejected": job["rows_rejected"]},
+        detail={
+            "file": upload.filename,
+            "consent_attested": params["consent_source"],
+            "accepted": job["rows_accepted"],
+            "rejected": job["rows_rejected"],
+        },
     )
     return see_other(f"/creditor/contacts/{job['id']}")
 

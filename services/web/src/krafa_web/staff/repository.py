@@ -108,14 +108,15 @@ async def audit(
 ) -> None:
     await conn.execute(
         "INSERT INTO staff_audit (at, creditor_id, user_id, email, action, target, detail, outcome)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         at,
         creditor_id,
         user_id,
         email,
         action,
         target,
-        json.dumps(detail or {}, default=str),
+        # The pool's jsonb codec encodes; round-tripped through json so dates and UUIDs become text.
+        json.loads(json.dumps(detail or {}, default=str)),
         outcome,
     )
 
