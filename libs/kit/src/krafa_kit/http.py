@@ -26,7 +26,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from krafa_kit import metrics, openapi, tracing
+from krafa_kit import errors, metrics, openapi, tracing
 from krafa_kit.openapi import PROBLEM_BASE, PROBLEM_JSON, PROBLEM_REF, problem_fields, problem_type
 from krafa_kit.runtime import Runtime
 from krafa_kit.settings import ServiceSettings
@@ -387,7 +387,36 @@ def validation_pointer(loc: Any) -> str:
     return "/" + "/".join(parts) if parts else ""
 
 
+# The status of each domain refusal (krafa_kit.errors): the one place a refusal becomes HTTP.
+REFUSAL_STATUS: dict[type[errors.Refusal], int] = {
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Invalid: 422,
+    errors.TooLarge: 413,
+    errors.Unavailable: 503,
+}
+
+
+def refusal_problem(exc: errors.Refusal) -> Problem:
+    """The problem document of a domain refusal: its status by class, its type by kind."""
+    status = next((code for cls, code in REFUSAL_STATUS.items() if isinstance(exc, cls)), 400)
+    return Problem(
+        status,
+        exc.title,
+        exc.detail,
+        type_=PROBLEM_BASE + exc.kind if exc.kind else None,
+        extra=exc.facts,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(errors.Refusal)
+    async def on_refusal(request: Request, exc: errors.Refusal) -> JSONResponse:
+        problem = refusal_problem(exc)
+        return problem_response(
+            request, problem.status, problem.title, problem.detail, type_=problem.type, extra=problem.extra
+        )
+
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(
