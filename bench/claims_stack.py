@@ -85,17 +85,19 @@ async def new_creditor(dsn: str, name: str = "Bench") -> str:
     db = Database(dsn, SCHEMA)
     await db.connect()
     try:
-        _, key = await service.create_creditor(
-            db,
-            CreditorIn.model_validate(
-                {
-                    "name": name,
-                    "country": "IS",
-                    "currency": "ISK",
-                    "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
-                }
-            ),
-        )
+        async with db.uow() as uow:
+            _, key = await service.create_creditor(
+                uow,
+                CreditorIn.model_validate(
+                    {
+                        "name": name,
+                        "country": "IS",
+                        "currency": "ISK",
+                        "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
+                    }
+                ),
+            )
+            await uow.commit()
         return str(key.token)
     finally:
         await db.close()

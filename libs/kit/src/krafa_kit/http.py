@@ -10,7 +10,7 @@ import math
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -589,10 +589,18 @@ def problem_doc(description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM_JSON: {"schema": dict(PROBLEM_REF)}}}
 
 
-def problems(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
-    """`responses` for problems of the given statuses; `_404="..."` says more than the default."""
+def problems(
+    *codes: int, examples: Mapping[int, Mapping[str, Any]] | None = None, **described: str
+) -> dict[int | str, dict[str, Any]]:
+    """`responses` for problems of the given statuses; `_404="..."` says more than the default,
+    and `examples` gives a status an example document (a client developer sees the shape)."""
     texts = {**PROBLEM_DESCRIPTIONS, **{int(code.lstrip("_")): text for code, text in described.items()}}
-    return {code: problem_doc(texts[code]) for code in sorted({*codes, *(int(c.lstrip("_")) for c in described)})}
+    responses: dict[int | str, dict[str, Any]] = {}
+    for code in sorted({*codes, *(int(c.lstrip("_")) for c in described)}):
+        responses[code] = problem_doc(texts[code])
+        if examples is not None and code in examples:
+            responses[code]["content"][PROBLEM_JSON]["example"] = dict(examples[code])
+    return responses
 
 
 async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""API keys per creditor: scoped, shown once, stored hashed, revocable."""
+"""API keys per creditor (their SQL): scoped, shown once, stored hashed, revocable."""
 
 from __future__ import annotations
 

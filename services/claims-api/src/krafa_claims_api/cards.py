@@ -16,7 +16,7 @@ from krafa_events.catalog import (
 from krafa_kit.consumer import PermanentError
 from krafa_kit.db import UnitOfWork
 
-from krafa_claims_api import claim_keys, domain, ledger, repository
+from krafa_claims_api import claim_keys, domain, ledger_repository, repository
 from krafa_claims_api.debtors import domain as debtor_domain
 from krafa_claims_api.debtors import repository as debtor_repository
 
@@ -29,22 +29,20 @@ async def slip_for_failed_instalment(uow: UnitOfWork, event: CardInstalmentFaile
     """Create the payment-slip claim (idempotent by failure_id); returns its id, or None on a
     replay. An unknown creditor or customer number is a permanent error (the DLQ)."""
     conn = uow.conn
-    if await conn.fetchval("SELECT true FROM card_instalment_failures WHERE failure_id = $1", event.failure_id):
+    if await repository.card_failure_seen(conn, event.failure_id):
         return None
     creditor = await repository.get_creditor(conn, event.creditor_id)
     if creditor is None:
         raise PermanentError(f"card instalment failure for unknown creditor {event.creditor_id}")
-    debtor = await conn.fetchrow(
-        "SELECT id FROM debtors WHERE creditor_id = $1 AND customer_no = $2", event.creditor_id, event.customer_no
-    )
-    if debtor is None:
+    debtor_id = await debtor_repository.id_by_customer_no(conn, event.creditor_id, event.customer_no)
+    if debtor_id is None:
         raise PermanentError(f"customer {event.customer_no!r} is unknown to creditor {event.creditor_id}")
     today = now.date()
     claim_id = uuid.uuid4()
     fees = creditor["slip_fee_minor"] if event.currency == creditor["currency"] else 0
     description = f"Card instalment {event.instalment_no} ({event.agreement_ref}) was declined: {event.reason}"[:500]
     # The debtors package decides what is usable (bounced and opted-out contact points left out).
-    loaded = await debtor_repository.get(conn, event.creditor_id, debtor["id"])
+    loaded = await debtor_repository.get(conn, event.creditor_id, debtor_id)
     assert loaded is not None
     snapshot = debtor_domain.snapshot(loaded)
     # The slip for a declined instalment is a claim like any other (in the netbank, in Iceland;
@@ -66,7 +64,7 @@ async def slip_for_failed_instalment(uow: UnitOfWork, event: CardInstalmentFaile
     reference = payment.reference
     event_out = ClaimCreated(
         creditor_id=event.creditor_id,
-        debtor_id=debtor["id"],
+        debtor_id=debtor_id,
         claim_id=claim_id,
         invoice_no=invoice_no(event),
         amount_minor=event.amount_minor,
@@ -84,34 +82,26 @@ async def slip_for_failed_instalment(uow: UnitOfWork, event: CardInstalmentFaile
         created_at=now,
         payment=payment,
     )
-    inserted = await conn.fetchval(
-        "INSERT INTO claims (id, creditor_id, debtor_id, invoice_no, amount_minor, fees_minor, currency,"
-        " issue_date, due_date, final_due_date, reference, description, created_at, payment)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12)"
-        " ON CONFLICT (creditor_id, invoice_no) DO NOTHING RETURNING true",
+    inserted = await repository.insert_slip(
+        conn,
         claim_id,
         event.creditor_id,
-        debtor["id"],
-        invoice_no(event),
-        event.amount_minor,
-        fees,
-        event.currency,
-        today,
-        reference,
-        description,
-        now,
-        payment.model_dump(mode="json"),
+        debtor_id,
+        invoice_no=invoice_no(event),
+        amount_minor=event.amount_minor,
+        fees_minor=fees,
+        currency=event.currency,
+        due=today,
+        reference=reference,
+        description=description,
+        now=now,
+        payment=payment.model_dump(mode="json"),
     )
     if not inserted:
         # The same instalment under another failure id (the processor re-reported it): one slip.
         return None
-    await conn.execute(
-        "INSERT INTO card_instalment_failures (failure_id, creditor_id, claim_id) VALUES ($1, $2, $3)",
-        event.failure_id,
-        event.creditor_id,
-        claim_id,
-    )
-    await ledger.record_created(conn, [claim_id])
+    await repository.add_card_failure(conn, event.failure_id, event.creditor_id, claim_id)
+    await ledger_repository.record_created(conn, [claim_id])
     event_id = uow.outbox.add(event_out, time=now)
     await repository.add_history(
         conn,

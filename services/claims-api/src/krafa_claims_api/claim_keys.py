@@ -21,7 +21,7 @@ from uuid import UUID
 
 import asyncpg
 from krafa_events.catalog import PaymentIdentity
-from krafa_kit.http import PROBLEM_BASE, Problem
+from krafa_kit import errors
 
 from krafa_claims_api import repository
 
@@ -43,23 +43,23 @@ def _pointer(prefix: str, index: int, field: str) -> str:
     return f"{prefix.format(index)}/{field}"
 
 
-def conflict_problem(conflicts: Sequence[Conflict], prefix: str) -> Problem:
-    """409 naming every conflict; with one, its detail and the existing claim at the top level."""
+def conflict_refusal(conflicts: Sequence[Conflict], prefix: str) -> errors.Conflict:
+    """A Conflict naming every conflict; with one, its detail and the existing claim at the top level."""
     kinds = {"duplicate-invoice": "duplicate-claim", "reference-in-use": "reference-in-use"}
     codes = {c.code for c in conflicts}
     kind = kinds[next(iter(codes))] if len(codes) == 1 else "conflict"
-    errors: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
     for c in conflicts:
         error: dict[str, Any] = {"pointer": _pointer(prefix, c.index, c.field), "code": c.code, "detail": c.detail}
         if c.existing_claim_id is not None:
             error["existing_claim_id"] = str(c.existing_claim_id)
-        errors.append(error)
-    extra: dict[str, Any] = {"errors": errors}
+        found.append(error)
+    extra: dict[str, Any] = {"errors": found}
     first = conflicts[0]
     if len(conflicts) == 1 and first.existing_claim_id is not None:
         extra["existing_claim_id"] = str(first.existing_claim_id)
     detail = first.detail if len(conflicts) == 1 else f"{len(conflicts)} claims conflict with existing ones: see errors"
-    return Problem(409, "Conflict", detail, type_=PROBLEM_BASE + kind, extra=extra)
+    return errors.Conflict(detail, kind=kind, facts=extra)
 
 
 def _in_request(invoice_nos: Sequence[str], refs: Sequence[str], generated: set[int]) -> list[Conflict]:
@@ -106,7 +106,7 @@ async def settle(
 ) -> None:
     """Check the new claims' invoice numbers and references against every claim, redrawing the
     generated references (`redraw(index)` draws the claim's anew and returns its reference; `refs`
-    is updated in place) until all are free; raise a 409 Problem naming every conflict. `prefix`
+    is updated in place) until all are free; raise a Conflict naming every conflict. `prefix`
     is the JSON pointer of a claim with `{}` for its index."""
     conflicts = _in_request(invoice_nos, refs, generated)
     given = {ref: i for i, ref in enumerate(refs) if i not in generated}
@@ -150,7 +150,7 @@ async def settle(
                 )
             )
     if conflicts:
-        raise conflict_problem(sorted(conflicts, key=lambda c: (c.index, c.field)), prefix)
+        raise conflict_refusal(sorted(conflicts, key=lambda c: (c.index, c.field)), prefix)
     await _redraw(conn, creditor_id, refs, generated, set(taken), redraw)
 
 

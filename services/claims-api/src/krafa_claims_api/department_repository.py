@@ -7,9 +7,7 @@ import uuid
 from uuid import UUID
 
 import asyncpg
-from krafa_kit.http import Problem
-
-PROBLEMS = "https://docs.krafa.dev/problems/"
+from krafa_kit import errors
 
 
 async def create(
@@ -32,12 +30,7 @@ async def create(
         policy_key,
     )
     if row is None:
-        raise Problem(
-            409,
-            "Conflict",
-            f"a department with key {key!r} already exists",
-            type_=PROBLEMS + "duplicate-department",
-        )
+        raise errors.Conflict(f"a department with key {key!r} already exists", kind="duplicate-department")
     return row
 
 

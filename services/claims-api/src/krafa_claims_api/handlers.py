@@ -31,7 +31,7 @@ from krafa_events.catalog import (
 from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler, PermanentError
 from krafa_kit.db import UnitOfWork
-from krafa_kit.http import Problem
+from krafa_kit.errors import Refusal
 
 from krafa_claims_api import cards, lifecycle, personal_data, repository, service
 from krafa_claims_api.debtors import service as debtor_service
@@ -66,9 +66,7 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
     async def on_due_date_passed(uow: UnitOfWork, envelope: DecodedEvent) -> None:
         event = envelope.event
         assert isinstance(event, DueDatePassed)
-        await uow.conn.execute(
-            "UPDATE claims SET overdue = true WHERE id = $1 AND creditor_id = $2", event.claim_id, event.creditor_id
-        )
+        await repository.mark_overdue(uow.conn, event.creditor_id, event.claim_id)
         await _history(uow, envelope, [event.claim_id], event.passed_at, {"due_date": event.due_date.isoformat()})
 
     async def on_reminder_due(uow: UnitOfWork, envelope: DecodedEvent) -> None:
@@ -129,11 +127,7 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
         if claim["currency"] != event.currency:
             raise PermanentError(f"fee in {event.currency} for a claim in {claim['currency']}")
         waived = await lifecycle.waiver_reason(uow.conn, claim, event.charged_at)
-        if waived and await uow.conn.fetchval(
-            "SELECT 1 FROM claim_history WHERE claim_id = $1 AND details->>'fee_id' = $2",
-            event.claim_id,
-            str(event.fee_id),
-        ):
+        if waived and await repository.fee_in_history(uow.conn, event.claim_id, event.fee_id):
             return  # the waiver of this charge is on record already (a replay)
         added = await lifecycle.charge_fee(
             uow,
@@ -324,12 +318,7 @@ def build_routes(clock: Clock) -> dict[type[Event], Handler]:
 
 
 async def _set_stage(uow: UnitOfWork, creditor_id: uuid.UUID, claim_id: uuid.UUID, stage: str) -> None:
-    await uow.conn.execute(
-        "UPDATE claims SET stage = $3, updated_at = now() WHERE id = $1 AND creditor_id = $2",
-        claim_id,
-        creditor_id,
-        stage,
-    )
+    await repository.set_stage(uow.conn, creditor_id, claim_id, stage)
 
 
 async def _apply_call_outcome(uow: UnitOfWork, event: CallOutcomeRecorded, claim_id: uuid.UUID, now: datetime) -> None:
@@ -348,10 +337,10 @@ async def _apply_call_outcome(uow: UnitOfWork, event: CallOutcomeRecorded, claim
             elif event.outcome == "instalments" and event.instalments:
                 plan = [(i.due_date, i.amount_minor) for i in event.instalments]
                 await lifecycle.split(uow, creditor_id, claim_id, plan, now, source=source)
-    except Problem as exc:
+    except Refusal as exc:
         log.info(
             "call outcome not applied",
-            extra={"claim": str(claim_id), "outcome": event.outcome, "reason": exc.detail, "status": exc.status},
+            extra={"claim": str(claim_id), "outcome": event.outcome, "reason": exc.detail, "kind": exc.kind},
         )
 
 
@@ -361,9 +350,7 @@ async def _history(
     """Add the event to the history of those claims that belong to its creditor; returns them."""
     creditor_id = envelope.event.creditor_id
     # Only claims of the event's creditor get its history (tenant isolation on event paths too).
-    owned = await uow.conn.fetch(
-        "SELECT id, invoice_no FROM claims WHERE id = ANY($1::uuid[]) AND creditor_id = $2", claim_ids, creditor_id
-    )
+    owned = await repository.owned_claims(uow.conn, creditor_id, claim_ids)
     await repository.add_history(
         uow.conn, [(row["id"], uuid.UUID(envelope.id), envelope.type, at, details) for row in owned]
     )

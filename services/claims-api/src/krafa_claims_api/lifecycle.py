@@ -33,17 +33,16 @@ from krafa_events.catalog import (
     ClaimWrittenOff,
     Instalment,
 )
+from krafa_kit import errors
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
-from krafa_kit.http import Problem
 from krafa_kit.worker import PollingWorker, Round
 
-from krafa_claims_api import domain, ledger, repository
+from krafa_claims_api import domain, ledger, ledger_repository, repository
 from krafa_claims_api.webhooks import enqueue_webhook
 
 log = logging.getLogger(__name__)
 
-PROBLEMS = "https://docs.krafa.dev/problems/"
 CANCELLATION_FEE = "cancellation_fee"
 # FeeCharged.kind of the late interest the scheduler accrues at each reminder step.
 LATE_INTEREST = "late_interest"
@@ -62,34 +61,23 @@ PAST_TENSE = {
 }
 
 
-def invalid(pointer: str, detail: str) -> Problem:
-    return Problem(
-        422,
-        "Validation failed",
-        detail,
-        type_=PROBLEMS + "validation",
-        extra={"errors": [{"pointer": pointer, "field": pointer.strip("/").replace("/", "."), "detail": detail}]},
-    )
+invalid = errors.invalid_field
 
 
 async def lock_claim(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID) -> asyncpg.Record:
     """The claim, locked for this transaction; another creditor's claim is simply not found."""
-    claim = await uow.conn.fetchrow(
-        "SELECT * FROM claims WHERE id = $1 AND creditor_id = $2 FOR UPDATE", claim_id, creditor_id
-    )
+    claim = await repository.lock_claim(uow.conn, creditor_id, claim_id)
     if claim is None:
-        raise Problem(404, "Not Found", "no such claim")
+        raise errors.NotFound("no such claim")
     return claim
 
 
 def check(action: domain.Action, claim: asyncpg.Record) -> None:
     if not domain.allowed(action, claim["status"]):
-        raise Problem(
-            409,
-            "Conflict",
+        raise errors.Conflict(
             f"a {claim['status']} claim cannot be {PAST_TENSE[action]}",
-            type_=PROBLEMS + ("claim-not-cancellable" if action is domain.Action.CANCEL else "illegal-transition"),
-            extra={
+            kind="claim-not-cancellable" if action is domain.Action.CANCEL else "illegal-transition",
+            facts={
                 "claim_status": claim["status"],
                 "action": action.value,
                 "allowed_from": sorted(domain.ALLOWED_FROM[action]),
@@ -153,7 +141,7 @@ async def amend(
     amount = claim["amount_minor"] if amount_minor is None else amount_minor
     delta = amount - claim["amount_minor"]
     if delta:
-        current = await ledger.outstanding(uow.conn, claim_id)
+        current = await ledger_repository.outstanding(uow.conn, claim_id)
         if current["principal"] + delta < 0:
             raise invalid("/amount_minor", "below what has already been paid towards the principal")
     event = ClaimAmended(
@@ -181,7 +169,7 @@ async def amend(
         },
     )
     if delta:
-        await ledger.record(
+        await ledger_repository.record(
             uow.conn,
             claim,
             kind="amendment",
@@ -192,16 +180,7 @@ async def amend(
             details={"reason": reason},
         )
         await announce_balance(uow, claim, "amendment", now)
-    await uow.conn.execute(
-        "UPDATE claims SET amount_minor = $2, due_date = $3, final_due_date = $4,"
-        " overdue = overdue AND $3 <= $5::date, updated_at = $6 WHERE id = $1",
-        claim_id,
-        amount,
-        new_due,
-        final_due_date,
-        now.date(),
-        now,
-    )
+    await repository.set_amended(uow.conn, claim_id, amount, new_due, final_due_date, now)
 
 
 async def cancel(
@@ -219,24 +198,11 @@ async def cancel(
         check(domain.Action.CANCEL, claim)
     creditor = await repository.get_creditor(uow.conn, creditor_id)
     assert creditor is not None
-    await uow.conn.execute(
-        "UPDATE claims SET status = 'cancelled', cancelled_at = $2, cancel_reason = $3, updated_at = $2 WHERE id = $1",
-        claim_id,
-        now,
-        reason,
-    )
+    await repository.set_cancelled(uow.conn, claim_id, reason, now)
     fee = creditor["cancellation_fee_minor"]
     if fee:
-        await uow.conn.execute(
-            "INSERT INTO settlement_entries (creditor_id, claim_id, kind, amount_minor, currency, created_at,"
-            " department) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (claim_id, kind) DO NOTHING",
-            creditor_id,
-            claim_id,
-            CANCELLATION_FEE,
-            -fee,
-            creditor["currency"],
-            now,
-            claim["department"],
+        await repository.add_settlement_entry(
+            uow.conn, creditor_id, claim_id, CANCELLATION_FEE, -fee, creditor["currency"], now, claim["department"]
         )
     await emit(
         uow,
@@ -255,12 +221,7 @@ async def dispute(
 ) -> None:
     claim = await lock_claim(uow, creditor_id, claim_id)
     check(domain.Action.DISPUTE, claim)
-    await uow.conn.execute(
-        "UPDATE claims SET status = 'disputed', dispute_reason = $2, held_until = NULL, updated_at = $3 WHERE id = $1",
-        claim_id,
-        reason,
-        now,
-    )
+    await repository.set_disputed(uow.conn, claim_id, reason, now)
     await emit(
         uow,
         claim,
@@ -301,7 +262,7 @@ async def resolve(
     if outcome == "cancel":
         await cancel(uow, creditor_id, claim_id, note or "dispute upheld", now, resolving=True)
     else:
-        await uow.conn.execute("UPDATE claims SET status = 'open', updated_at = $2 WHERE id = $1", claim_id, now)
+        await repository.set_open(uow.conn, claim_id, now)
 
 
 async def defer(
@@ -321,13 +282,7 @@ async def defer(
     final = final_due_date or due_date + (claim["final_due_date"] - claim["due_date"])
     if final < due_date:
         raise invalid("/final_due_date", "before the due date")
-    await uow.conn.execute(
-        "UPDATE claims SET due_date = $2, final_due_date = $3, overdue = false, updated_at = $4 WHERE id = $1",
-        claim_id,
-        due_date,
-        final,
-        now,
-    )
+    await repository.set_deferred(uow.conn, claim_id, due_date, final, now)
     await emit(
         uow,
         claim,
@@ -373,12 +328,7 @@ async def split(
             "/instalments",
             f"the instalments add up to {sum(a for _, a in instalments)}, the balance is {balance}",
         )
-    await uow.conn.execute("DELETE FROM claim_instalments WHERE claim_id = $1", claim_id)
-    await uow.conn.executemany(
-        "INSERT INTO claim_instalments (claim_id, no, due_date, amount_minor) VALUES ($1, $2, $3, $4)",
-        [(claim_id, no, d, a) for no, (d, a) in enumerate(instalments, start=1)],
-    )
-    await uow.conn.execute("UPDATE claims SET updated_at = $2 WHERE id = $1", claim_id, now)
+    await repository.replace_instalments(uow.conn, claim_id, instalments, now)
     await emit(
         uow,
         claim,
@@ -405,9 +355,7 @@ async def hold(
     check(domain.Action.HOLD, claim)
     if until is not None and until <= now:
         raise invalid("/until", "must be in the future")
-    await uow.conn.execute(
-        "UPDATE claims SET status = 'held', held_until = $2, updated_at = $3 WHERE id = $1", claim_id, until, now
-    )
+    await repository.set_held(uow.conn, claim_id, until, now)
     await emit(
         uow,
         claim,
@@ -431,9 +379,7 @@ async def release(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, now: datet
 
 
 async def _release(uow: UnitOfWork, claim: asyncpg.Record, now: datetime, details: dict[str, Any]) -> None:
-    await uow.conn.execute(
-        "UPDATE claims SET status = 'open', held_until = NULL, updated_at = $2 WHERE id = $1", claim["id"], now
-    )
+    await repository.set_released(uow.conn, claim["id"], now)
     await emit(
         uow,
         claim,
@@ -453,20 +399,14 @@ async def release_expired_holds(uow: UnitOfWork, now: datetime, limit: int) -> i
     (ClaimReleased, history with reason "hold expired"); returns how many. SKIP LOCKED lets
     several replicas share the work: a claim locked by one is skipped by the others, and once
     released it no longer matches, so each hold ends exactly once."""
-    claims = await uow.conn.fetch(
-        "SELECT * FROM claims WHERE status = 'held' AND held_until <= $1"
-        " ORDER BY held_until LIMIT $2 FOR UPDATE SKIP LOCKED",
-        now,
-        limit,
-    )
+    claims = await repository.lock_expired_holds(uow.conn, now, limit)
     for claim in claims:
         await _release(uow, claim, now, {"reason": HOLD_EXPIRED, "until": claim["held_until"].isoformat()})
     return len(claims)
 
 
 async def next_hold_expiry(conn: asyncpg.Connection) -> datetime | None:
-    value: datetime | None = await conn.fetchval("SELECT min(held_until) FROM claims WHERE status = 'held'")
-    return value
+    return await repository.next_hold_expiry(conn)
 
 
 class HoldExpiry(PollingWorker):
@@ -504,7 +444,7 @@ class HoldExpiry(PollingWorker):
 async def write_off(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, reason: str | None, now: datetime) -> None:
     claim = await lock_claim(uow, creditor_id, claim_id)
     check(domain.Action.WRITE_OFF, claim)
-    current = await ledger.outstanding(uow.conn, claim_id)
+    current = await ledger_repository.outstanding(uow.conn, claim_id)
     amount = max(current["principal"] + current["fees"] + current["interest"], 0)
     event_id = await emit(
         uow,
@@ -521,7 +461,7 @@ async def write_off(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, reason: 
         now,
         {"amount_minor": amount, "reason": reason},
     )
-    await ledger.record(
+    await ledger_repository.record(
         uow.conn,
         claim,
         kind="write_off",
@@ -534,13 +474,7 @@ async def write_off(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, reason: 
         details={"reason": reason},
     )
     await announce_balance(uow, claim, "write_off", now)
-    await uow.conn.execute(
-        "UPDATE claims SET status = 'written_off', written_off_minor = written_off_minor + $2, updated_at = $3"
-        " WHERE id = $1",
-        claim_id,
-        amount,
-        now,
-    )
+    await repository.set_written_off(uow.conn, claim_id, amount, now)
 
 
 async def waiver_reason(conn: asyncpg.Connection, claim: Mapping[str, Any], charged_at: datetime) -> str | None:
@@ -553,7 +487,7 @@ async def waiver_reason(conn: asyncpg.Connection, claim: Mapping[str, Any], char
     if status == "written_off":
         return "claim written off"
     if status == "paid":
-        received = await ledger.last_payment_at(conn, claim["id"]) or claim["paid_at"]
+        received = await ledger_repository.last_payment_at(conn, claim["id"]) or claim["paid_at"]
         if received is not None and received <= charged_at:
             return "claim paid before the step"
     if status == "cancelled" and claim["cancelled_at"] is not None and claim["cancelled_at"] <= charged_at:
@@ -570,7 +504,7 @@ async def waive_charges_after(
     otherwise the steps were due and their charges stand. Returns what is outstanding after."""
     if amount_minor <= 0 or claim["status"] not in domain.ACTIVE:
         return current
-    late = await ledger.charges_after(uow.conn, claim["id"], received_at)
+    late = await ledger_repository.charges_after(uow.conn, claim["id"], received_at)
     if not late:
         return current
     late_fees = sum(int(r["fees_minor"]) for r in late)
@@ -579,7 +513,7 @@ async def waive_charges_after(
     if amount_minor < owed_at_receipt:
         return current
     for row in late:
-        await ledger.record(
+        await ledger_repository.record(
             uow.conn,
             claim,
             kind="waiver",
@@ -590,13 +524,8 @@ async def waive_charges_after(
             occurred_at=received_at,
             details={**dict(row["details"]), "waived": "charged after the payment was received"},
         )
-    await uow.conn.execute(
-        "UPDATE claims SET fees_minor = fees_minor - $2, interest_minor = interest_minor - $3 WHERE id = $1",
-        claim["id"],
-        late_fees,
-        late_interest,
-    )
-    return await ledger.outstanding(uow.conn, claim["id"])
+    await repository.reduce_charges(uow.conn, claim["id"], late_fees, late_interest)
+    return await ledger_repository.outstanding(uow.conn, claim["id"])
 
 
 async def charge_fee(
@@ -618,7 +547,7 @@ async def charge_fee(
     interest = kind == LATE_INTEREST
     if await waiver_reason(uow.conn, claim, charged_at) is not None:
         return False
-    added = await ledger.record(
+    added = await ledger_repository.record(
         uow.conn,
         claim,
         kind="interest" if interest else "fee",
@@ -630,14 +559,7 @@ async def charge_fee(
         details={"fee_kind": kind, "step": step, "fee_id": str(fee_id), **(interest_terms or {})},
     )
     if added:
-        await uow.conn.execute(
-            "UPDATE claims SET interest_minor = interest_minor + $2, updated_at = $3 WHERE id = $1"
-            if interest
-            else "UPDATE claims SET fees_minor = fees_minor + $2, updated_at = $3 WHERE id = $1",
-            claim["id"],
-            amount_minor,
-            charged_at,
-        )
+        await repository.add_charge(uow.conn, claim["id"], amount_minor, charged_at, interest=interest)
         await announce_balance(uow, claim, "interest" if interest else "fee", charged_at)
     return added
 
@@ -656,12 +578,12 @@ async def record_payment(
     """Allocate a payment over the claim's ledger (fees → interest → principal, excess recorded
     as overpaid) and settle the claim when nothing is left; True when it settled it. A replayed
     source is a no-op."""
-    current = await ledger.outstanding(uow.conn, claim["id"])
-    if await ledger.has_entry(uow.conn, claim["id"], source_id):
+    current = await ledger_repository.outstanding(uow.conn, claim["id"])
+    if await ledger_repository.has_entry(uow.conn, claim["id"], source_id):
         return False  # a replay: nothing to waive or allocate
     current = await waive_charges_after(uow, claim, occurred_at, amount_minor, current)
     allocation, deltas = ledger.payment_allocation(jurisdiction, amount_minor, current)
-    added = await ledger.record(
+    added = await ledger_repository.record(
         uow.conn,
         claim,
         kind="payment" if amount_minor >= 0 else "reversal",
@@ -686,15 +608,7 @@ async def record_payment(
         deltas[k] for k in ("principal_minor", "fees_minor", "interest_minor")
     )
     settles = claim["status"] in domain.ACTIVE and remaining <= 0
-    await uow.conn.execute(
-        "UPDATE claims SET paid_minor = $2,"
-        " status = CASE WHEN $3 THEN 'paid' ELSE status END,"
-        " paid_at = CASE WHEN $3 THEN $4 ELSE paid_at END WHERE id = $1",
-        claim["id"],
-        paid,
-        settles,
-        now,
-    )
+    await repository.set_paid(uow.conn, claim["id"], paid, settles=settles, now=now)
     payment_id = details.get("payment_id")
     await announce_balance(
         uow,

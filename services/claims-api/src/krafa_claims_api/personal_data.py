@@ -127,7 +127,7 @@ async def request_export(uow: UnitOfWork, creditor_id: UUID, debtor_id: UUID, no
 
 async def own_part(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID) -> dict[str, Any]:
     """Everything claims-api holds on the debtor for this creditor, as JSON (the API's shapes)."""
-    from krafa_claims_api.debtors.schemas import DebtorChange, DebtorOut, ExportClaim, ExportHistoryItem
+    from krafa_claims_api.api.debtor_schemas import DebtorChange, DebtorOut, ExportClaim, ExportHistoryItem
 
     data = await service.export(conn, creditor_id, debtor_id)
     extra = await repository.own_extras(conn, creditor_id, debtor_id)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from krafa_claims_api.ledger import OPENING_CHARGE_INSERT
+from krafa_claims_api.ledger_repository import OPENING_CHARGE_INSERT
 
 CLAIM_COLUMNS = """
     c.id, c.creditor_id, c.debtor_id, c.invoice_no, c.amount_minor, c.fees_minor, c.paid_minor,
@@ -254,3 +255,331 @@ async def aging_groups(conn: asyncpg.Connection, creditor_id: UUID, as_of: Any) 
         as_of,
     )
     return [(r["currency"], r["days"], r["n"], int(r["balance"])) for r in rows]
+
+
+async def insert_creditor(conn: asyncpg.Connection, creditor_id: UUID, **values: Any) -> None:
+    """A new creditor; `values` are its columns (name, country, currency, … bank_claims)."""
+    columns = ", ".join(values)
+    params = ", ".join(f"${n}" for n in range(2, len(values) + 2))
+    await conn.execute(f"INSERT INTO creditors (id, {columns}) VALUES ($1, {params})", creditor_id, *values.values())
+
+
+async def insert_api_key(
+    conn: asyncpg.Connection, creditor_id: UUID, prefix: str, secret_hash: bytes, scopes: list[str]
+) -> None:
+    await conn.execute(
+        "INSERT INTO api_keys (id, creditor_id, prefix, secret_hash, scopes) VALUES ($1, $2, $3, $4, $5)",
+        uuid.uuid4(),
+        creditor_id,
+        prefix,
+        secret_hash,
+        scopes,
+    )
+
+
+async def claim_idempotency_key(
+    conn: asyncpg.Connection,
+    creditor_id: UUID,
+    key: str,
+    digest: str,
+    *,
+    ttl: timedelta,
+    lock_timeout_ms: int,
+) -> bool:
+    """Insert the key (or take over one older than `ttl` on the database's clock) in the open
+    transaction; False when a live row holds it. Waits at most `lock_timeout_ms` on a concurrent
+    request's uncommitted row (asyncpg.LockNotAvailableError after that)."""
+    await conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
+    claimed = await conn.fetchval(
+        "INSERT INTO idempotency_keys (creditor_id, key, request_hash, created_at) VALUES ($1, $2, $3, now())"
+        " ON CONFLICT (creditor_id, key) DO UPDATE SET request_hash = excluded.request_hash,"
+        " status_code = NULL, response_body = NULL, created_at = excluded.created_at"
+        " WHERE idempotency_keys.created_at < now() - $4::interval"
+        " RETURNING true",
+        creditor_id,
+        key,
+        digest,
+        ttl,
+    )
+    await conn.execute("SET LOCAL lock_timeout = DEFAULT")
+    return bool(claimed)
+
+
+async def idempotency_key(conn: asyncpg.Connection, creditor_id: UUID, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE creditor_id = $1 AND key = $2",
+        creditor_id,
+        key,
+    )
+
+
+async def store_idempotent_response(
+    conn: asyncpg.Connection, creditor_id: UUID, key: str, status_code: int, body: Any, *, encoded: bool = False
+) -> None:
+    """The response to replay for the key; `encoded`: `body` is JSON text already (PostgreSQL
+    parses it, nothing is encoded twice)."""
+    await conn.execute(
+        "UPDATE idempotency_keys SET status_code = $3, response_body = "
+        + ("$4::text::jsonb" if encoded else "$4")
+        + " WHERE creditor_id = $1 AND key = $2",
+        creditor_id,
+        key,
+        status_code,
+        body,
+    )
+
+
+async def mark_overdue(conn: asyncpg.Connection, creditor_id: UUID, claim_id: UUID) -> None:
+    await conn.execute("UPDATE claims SET overdue = true WHERE id = $1 AND creditor_id = $2", claim_id, creditor_id)
+
+
+async def fee_in_history(conn: asyncpg.Connection, claim_id: UUID, fee_id: UUID) -> bool:
+    """Whether the claim's history already names the fee (a waiver or its charge)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM claim_history WHERE claim_id = $1 AND details->>'fee_id' = $2", claim_id, str(fee_id)
+        )
+    )
+
+
+async def set_stage(conn: asyncpg.Connection, creditor_id: UUID, claim_id: UUID, stage: str) -> None:
+    await conn.execute(
+        "UPDATE claims SET stage = $3, updated_at = now() WHERE id = $1 AND creditor_id = $2",
+        claim_id,
+        creditor_id,
+        stage,
+    )
+
+
+async def owned_claims(conn: asyncpg.Connection, creditor_id: UUID, claim_ids: list[UUID]) -> list[asyncpg.Record]:
+    """Those of the claims that belong to the creditor (id, invoice_no)."""
+    return list(
+        await conn.fetch(
+            "SELECT id, invoice_no FROM claims WHERE id = ANY($1::uuid[]) AND creditor_id = $2", claim_ids, creditor_id
+        )
+    )
+
+
+# -- the claim's state, as the lifecycle use cases change it (krafa_claims_api.lifecycle) ----------
+
+
+async def lock_claim(conn: asyncpg.Connection, creditor_id: UUID, claim_id: UUID) -> asyncpg.Record | None:
+    """The claim, locked for this transaction; None for another creditor's claim."""
+    return await conn.fetchrow(
+        "SELECT * FROM claims WHERE id = $1 AND creditor_id = $2 FOR UPDATE", claim_id, creditor_id
+    )
+
+
+async def set_amended(
+    conn: asyncpg.Connection, claim_id: UUID, amount_minor: int, due_date: date, final_due_date: date, now: datetime
+) -> None:
+    # A due date moved past today makes the claim current again.
+    await conn.execute(
+        "UPDATE claims SET amount_minor = $2, due_date = $3, final_due_date = $4,"
+        " overdue = overdue AND $3 <= $5::date, updated_at = $6 WHERE id = $1",
+        claim_id,
+        amount_minor,
+        due_date,
+        final_due_date,
+        now.date(),
+        now,
+    )
+
+
+async def set_cancelled(conn: asyncpg.Connection, claim_id: UUID, reason: str | None, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE claims SET status = 'cancelled', cancelled_at = $2, cancel_reason = $3, updated_at = $2 WHERE id = $1",
+        claim_id,
+        now,
+        reason,
+    )
+
+
+async def add_settlement_entry(
+    conn: asyncpg.Connection,
+    creditor_id: UUID,
+    claim_id: UUID,
+    kind: str,
+    amount_minor: int,
+    currency: str,
+    now: datetime,
+    department: str | None,
+) -> None:
+    """One entry of the creditor's settlement per claim and kind (a replay adds nothing)."""
+    await conn.execute(
+        "INSERT INTO settlement_entries (creditor_id, claim_id, kind, amount_minor, currency, created_at,"
+        " department) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (claim_id, kind) DO NOTHING",
+        creditor_id,
+        claim_id,
+        kind,
+        amount_minor,
+        currency,
+        now,
+        department,
+    )
+
+
+async def set_disputed(conn: asyncpg.Connection, claim_id: UUID, reason: str, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE claims SET status = 'disputed', dispute_reason = $2, held_until = NULL, updated_at = $3 WHERE id = $1",
+        claim_id,
+        reason,
+        now,
+    )
+
+
+async def set_open(conn: asyncpg.Connection, claim_id: UUID, now: datetime) -> None:
+    await conn.execute("UPDATE claims SET status = 'open', updated_at = $2 WHERE id = $1", claim_id, now)
+
+
+async def set_deferred(
+    conn: asyncpg.Connection, claim_id: UUID, due_date: date, final_due_date: date, now: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE claims SET due_date = $2, final_due_date = $3, overdue = false, updated_at = $4 WHERE id = $1",
+        claim_id,
+        due_date,
+        final_due_date,
+        now,
+    )
+
+
+async def replace_instalments(
+    conn: asyncpg.Connection, claim_id: UUID, instalments: list[tuple[date, int]], now: datetime
+) -> None:
+    """The claim's plan, numbered from 1, in place of any earlier one."""
+    await conn.execute("DELETE FROM claim_instalments WHERE claim_id = $1", claim_id)
+    await conn.executemany(
+        "INSERT INTO claim_instalments (claim_id, no, due_date, amount_minor) VALUES ($1, $2, $3, $4)",
+        [(claim_id, no, d, a) for no, (d, a) in enumerate(instalments, start=1)],
+    )
+    await conn.execute("UPDATE claims SET updated_at = $2 WHERE id = $1", claim_id, now)
+
+
+async def set_held(conn: asyncpg.Connection, claim_id: UUID, until: datetime | None, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE claims SET status = 'held', held_until = $2, updated_at = $3 WHERE id = $1", claim_id, until, now
+    )
+
+
+async def set_released(conn: asyncpg.Connection, claim_id: UUID, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE claims SET status = 'open', held_until = NULL, updated_at = $2 WHERE id = $1", claim_id, now
+    )
+
+
+async def lock_expired_holds(conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
+    """Up to `limit` held claims whose hold has ended, locked (replicas skip each other's)."""
+    return list(
+        await conn.fetch(
+            "SELECT * FROM claims WHERE status = 'held' AND held_until <= $1"
+            " ORDER BY held_until LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now,
+            limit,
+        )
+    )
+
+
+async def next_hold_expiry(conn: asyncpg.Connection) -> datetime | None:
+    value: datetime | None = await conn.fetchval("SELECT min(held_until) FROM claims WHERE status = 'held'")
+    return value
+
+
+async def set_written_off(conn: asyncpg.Connection, claim_id: UUID, amount_minor: int, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE claims SET status = 'written_off', written_off_minor = written_off_minor + $2, updated_at = $3"
+        " WHERE id = $1",
+        claim_id,
+        amount_minor,
+        now,
+    )
+
+
+async def reduce_charges(conn: asyncpg.Connection, claim_id: UUID, fees_minor: int, interest_minor: int) -> None:
+    await conn.execute(
+        "UPDATE claims SET fees_minor = fees_minor - $2, interest_minor = interest_minor - $3 WHERE id = $1",
+        claim_id,
+        fees_minor,
+        interest_minor,
+    )
+
+
+async def add_charge(
+    conn: asyncpg.Connection, claim_id: UUID, amount_minor: int, charged_at: datetime, *, interest: bool
+) -> None:
+    """A fee, or with `interest` late interest, added to the claim's totals."""
+    await conn.execute(
+        "UPDATE claims SET interest_minor = interest_minor + $2, updated_at = $3 WHERE id = $1"
+        if interest
+        else "UPDATE claims SET fees_minor = fees_minor + $2, updated_at = $3 WHERE id = $1",
+        claim_id,
+        amount_minor,
+        charged_at,
+    )
+
+
+async def set_paid(conn: asyncpg.Connection, claim_id: UUID, paid_minor: int, *, settles: bool, now: datetime) -> None:
+    """What has been paid; `settles`: the claim is paid now."""
+    await conn.execute(
+        "UPDATE claims SET paid_minor = $2,"
+        " status = CASE WHEN $3 THEN 'paid' ELSE status END,"
+        " paid_at = CASE WHEN $3 THEN $4 ELSE paid_at END WHERE id = $1",
+        claim_id,
+        paid_minor,
+        settles,
+        now,
+    )
+
+
+# -- payment slips for declined card instalments (krafa_claims_api.cards) --------------------------
+
+
+async def card_failure_seen(conn: asyncpg.Connection, failure_id: UUID) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM card_instalment_failures WHERE failure_id = $1", failure_id))
+
+
+async def insert_slip(
+    conn: asyncpg.Connection,
+    claim_id: UUID,
+    creditor_id: UUID,
+    debtor_id: UUID,
+    *,
+    invoice_no: str,
+    amount_minor: int,
+    fees_minor: int,
+    currency: str,
+    due: date,
+    reference: str,
+    description: str,
+    now: datetime,
+    payment: dict[str, Any],
+) -> bool:
+    """A slip claim issued, due and finally due on `due`; False when the invoice number exists."""
+    inserted = await conn.fetchval(
+        "INSERT INTO claims (id, creditor_id, debtor_id, invoice_no, amount_minor, fees_minor, currency,"
+        " issue_date, due_date, final_due_date, reference, description, created_at, payment)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12)"
+        " ON CONFLICT (creditor_id, invoice_no) DO NOTHING RETURNING true",
+        claim_id,
+        creditor_id,
+        debtor_id,
+        invoice_no,
+        amount_minor,
+        fees_minor,
+        currency,
+        due,
+        reference,
+        description,
+        now,
+        payment,
+    )
+    return bool(inserted)
+
+
+async def add_card_failure(conn: asyncpg.Connection, failure_id: UUID, creditor_id: UUID, claim_id: UUID) -> None:
+    await conn.execute(
+        "INSERT INTO card_instalment_failures (failure_id, creditor_id, claim_id) VALUES ($1, $2, $3)",
+        failure_id,
+        creditor_id,
+        claim_id,
+    )

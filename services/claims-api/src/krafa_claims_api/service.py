@@ -18,12 +18,12 @@ import asyncpg
 from krafa_events import ClaimCreated, DebtorSnapshot, references
 from krafa_events.catalog import PaymentIdentity
 from krafa_events.references import InvalidReference
+from krafa_kit import errors
 from krafa_kit.consumer import PermanentError
 from krafa_kit.db import Database, UnitOfWork
-from krafa_kit.http import Problem
 
 from krafa_claims_api import claim_keys, domain, lifecycle, repository
-from krafa_claims_api.api.schemas import ClaimIn, CreditorIn
+from krafa_claims_api.commands import ClaimIn, CreditorIn
 from krafa_claims_api.debtors import service as debtor_service
 
 PROBLEMS = "https://docs.krafa.dev/problems/"
@@ -64,44 +64,32 @@ def gc_paused() -> Iterator[None]:
 
 
 async def create_creditor(
-    db: Database, data: CreditorIn, scopes: Sequence[str] = domain.SCOPES
+    uow: UnitOfWork, data: CreditorIn, scopes: Sequence[str] = domain.SCOPES
 ) -> tuple[UUID, domain.NewApiKey]:
-    """The creditor and its first API key (with `scopes`), in one transaction."""
+    """The creditor and its first API key (with `scopes`), in the caller's unit of work."""
     creditor_id = uuid.uuid4()
     key = domain.new_api_key()
-    async with db.uow() as uow:
-        await uow.conn.execute(
-            "INSERT INTO creditors (id, name, country, currency, default_language, contact_phone,"
-            " payment_account, payment_link_template, sender_email, slip_fee_minor, cancellation_fee_minor,"
-            " registration_no, kid_scheme, bank_claims, contact_consent)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            creditor_id,
-            data.name,
-            data.country,
-            data.currency,
-            data.default_language,
-            data.contact_phone,
-            data.payment_account,
-            data.payment_link_template,
-            data.sender_email,
-            data.slip_fee_minor,
-            data.cancellation_fee_minor,
-            data.registration_no,
-            data.kid_scheme,
-            data.bank_claims.model_dump() if data.bank_claims is not None else None,
-            {**data.contact_consent.model_dump(mode="json"), "recorded_at": datetime.now(UTC).isoformat()}
-            if data.contact_consent is not None
-            else None,
-        )
-        await uow.conn.execute(
-            "INSERT INTO api_keys (id, creditor_id, prefix, secret_hash, scopes) VALUES ($1, $2, $3, $4, $5)",
-            uuid.uuid4(),
-            creditor_id,
-            key.prefix,
-            key.secret_hash,
-            list(scopes),
-        )
-        await uow.commit()
+    await repository.insert_creditor(
+        uow.conn,
+        creditor_id,
+        name=data.name,
+        country=data.country,
+        currency=data.currency,
+        default_language=data.default_language,
+        contact_phone=data.contact_phone,
+        payment_account=data.payment_account,
+        payment_link_template=data.payment_link_template,
+        sender_email=data.sender_email,
+        slip_fee_minor=data.slip_fee_minor,
+        cancellation_fee_minor=data.cancellation_fee_minor,
+        registration_no=data.registration_no,
+        kid_scheme=data.kid_scheme,
+        bank_claims=data.bank_claims.model_dump() if data.bank_claims is not None else None,
+        contact_consent={**data.contact_consent.model_dump(mode="json"), "recorded_at": datetime.now(UTC).isoformat()}
+        if data.contact_consent is not None
+        else None,
+    )
+    await repository.insert_api_key(uow.conn, creditor_id, key.prefix, key.secret_hash, list(scopes))
     return creditor_id, key
 
 
@@ -132,7 +120,7 @@ async def create_claims(
     up front, so the history rows can name them) during the claims'."""
     creditor = await repository.get_creditor(uow.conn, caller.creditor_id)
     if creditor is None:
-        raise Problem(404, "Not Found", "creditor not found")
+        raise errors.NotFound("creditor not found")
     # Each department (a club's division) may set its own final-due-date rule (docs/domain.md,
     # Icelandic payment slips).
     department_offsets = await repository.department_offsets(uow.conn, caller.creditor_id)
@@ -176,9 +164,7 @@ async def create_claims(
         # A concurrent request registered the same invoice number or reference after the check
         # above: check again (it is committed now) to name the claim that holds it.
         await claim_keys.settle(uow.conn, caller.creditor_id, invoice_nos, refs, set(), redraw=redraw, prefix=pointer)
-        raise Problem(
-            409, "Conflict", "the claim conflicts with one registered meanwhile", type_=PROBLEMS + "conflict"
-        ) from exc
+        raise errors.Conflict("the claim conflicts with one registered meanwhile", kind="conflict") from exc
 
 
 async def _insert(uow: UnitOfWork, creditor_id: UUID, now: datetime, new: repository.NewClaims) -> list[asyncpg.Record]:
@@ -223,19 +209,18 @@ def _payment_identities(
     """How each claim's debtor pays (domain.payment_identity, drawn at random where not given);
     a 422 names every invalid reference at once."""
     payments: list[PaymentIdentity] = []
-    errors = []
+    found = []
     for index, claim in enumerate(claims):
         try:
             payments.append(_payment_identity(creditor, claim, debtors, national_ids))
         except InvalidReference as exc:
-            errors.append({"pointer": f"{pointer.format(index)}/reference", "detail": str(exc)})
-    if errors:
-        raise Problem(
-            422,
-            "Invalid payment reference",
-            errors[0]["detail"] if len(errors) == 1 else f"{len(errors)} invalid payment references",
-            type_=PROBLEMS + "invalid-reference",
-            extra={"errors": errors},
+            found.append({"pointer": f"{pointer.format(index)}/reference", "detail": str(exc)})
+    if found:
+        raise errors.Invalid(
+            found[0]["detail"] if len(found) == 1 else f"{len(found)} invalid payment references",
+            kind="invalid-reference",
+            title="Invalid payment reference",
+            facts={"errors": found},
         )
     return payments
 

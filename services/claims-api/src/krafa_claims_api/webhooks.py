@@ -45,7 +45,7 @@ import httpx
 from krafa_kit.db import Database
 from krafa_kit.worker import PollingWorker, Round
 
-from krafa_claims_api import webhook_events
+from krafa_claims_api import webhook_events, webhook_repository
 
 log = logging.getLogger(__name__)
 
@@ -210,14 +210,8 @@ async def enqueue_webhook(conn: asyncpg.Connection, creditor_id: UUID, event_typ
     webhook_events.validate(event_type, data)  # the payload is the documented one, or nothing is queued
     message_id = f"msg_{uuid.uuid4().hex}"
     payload = {"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": data}
-    await conn.execute(
-        "INSERT INTO webhook_deliveries (id, message_id, endpoint_id, creditor_id, event_type, payload)"
-        " SELECT gen_random_uuid(), $1, id, creditor_id, $3, $4 FROM webhook_endpoints"
-        " WHERE creditor_id = $2 AND disabled_at IS NULL AND $3 = ANY(event_types)",
-        message_id,
-        creditor_id,
-        event_type,
-        json.loads(json.dumps(payload, default=str)),
+    await webhook_repository.add_deliveries(
+        conn, message_id, creditor_id, event_type, json.loads(json.dumps(payload, default=str))
     )
 
 
@@ -274,15 +268,7 @@ class WebhookWorker(PollingWorker):
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
         """Lease a batch of due deliveries, send them concurrently, record the outcomes."""
         async with self.db.connection() as conn:
-            rows = await conn.fetch(
-                "UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $2)"
-                " FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.disabled_at IS NULL AND d.id IN ("
-                "  SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()"
-                "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
-                " RETURNING d.id, d.message_id, d.payload, d.attempts, e.url, e.secret",
-                self.batch_size,
-                float(LEASE_S),
-            )
+            rows = await webhook_repository.lease_due(conn, self.batch_size, float(LEASE_S))
         if not rows:
             return 0
         await asyncio.gather(*(self._deliver(client, row) for row in rows))
@@ -325,90 +311,18 @@ class WebhookWorker(PollingWorker):
         else:
             status, delay = "pending", self.retry_delays_s[attempts - 1]
         async with self.db.uow() as uow:
-            await uow.conn.execute(
-                "INSERT INTO webhook_attempts (delivery_id, status_code, error, duration_ms) VALUES ($1, $2, $3, $4)",
+            await webhook_repository.record_attempt(
+                uow.conn,
                 row["id"],
-                status_code,
-                error,
-                duration_ms,
-            )
-            await uow.conn.execute(
-                "UPDATE webhook_deliveries SET attempts = $2, status = $3, last_status_code = $4, last_error = $5,"
-                " next_attempt_at = now() + make_interval(secs => $6),"
-                " delivered_at = CASE WHEN $3 = 'delivered' THEN now() END WHERE id = $1 AND status = 'pending'",
-                row["id"],
-                attempts,
-                status,
-                status_code,
-                error,
-                delay,
+                attempts=attempts,
+                status=status,
+                status_code=status_code,
+                error=error,
+                duration_ms=duration_ms,
+                retry_in_s=delay,
             )
             await uow.commit()
         if status == "delivered":
             self.delivered += 1
         else:
             log.info("webhook attempt failed", extra={"delivery": str(row["id"]), "error": error, "status": status})
-
-
-async def create_endpoint(
-    conn: asyncpg.Connection, creditor_id: UUID, url: str, event_types: list[str], description: str | None
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        "INSERT INTO webhook_endpoints (id, creditor_id, url, secret, event_types, description)"
-        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
-        uuid.uuid4(),
-        creditor_id,
-        url,
-        new_secret(),
-        event_types,
-        description,
-    )
-    assert row is not None
-    return row
-
-
-async def list_endpoints(conn: asyncpg.Connection, creditor_id: UUID) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch("SELECT * FROM webhook_endpoints WHERE creditor_id = $1 ORDER BY created_at, id", creditor_id)
-    )
-
-
-async def disable_endpoint(conn: asyncpg.Connection, creditor_id: UUID, endpoint_id: UUID) -> asyncpg.Record | None:
-    """Disable an endpoint: nothing more is queued for it, and what was waiting for a retry is
-    cancelled (an attempt already in flight records its outcome but is not retried)."""
-    endpoint = await conn.fetchrow(
-        "UPDATE webhook_endpoints SET disabled_at = coalesce(disabled_at, now())"
-        " WHERE id = $1 AND creditor_id = $2 RETURNING *",
-        endpoint_id,
-        creditor_id,
-    )
-    if endpoint is not None:
-        await conn.execute(
-            "UPDATE webhook_deliveries SET status = 'cancelled', last_error = 'endpoint disabled'"
-            " WHERE endpoint_id = $1 AND status = 'pending'",
-            endpoint_id,
-        )
-    return endpoint
-
-
-async def deliveries(
-    conn: asyncpg.Connection, creditor_id: UUID, endpoint_id: UUID, limit: int
-) -> list[asyncpg.Record] | None:
-    """The endpoint's newest deliveries with their attempts; None when it is not the creditor's."""
-    owned = await conn.fetchval(
-        "SELECT true FROM webhook_endpoints WHERE id = $1 AND creditor_id = $2", endpoint_id, creditor_id
-    )
-    if not owned:
-        return None
-    return list(
-        await conn.fetch(
-            "SELECT d.id, d.message_id, d.event_type, d.payload, d.status, d.attempts, d.last_status_code,"
-            " d.last_error, d.created_at, d.delivered_at, d.next_attempt_at,"
-            " coalesce((SELECT jsonb_agg(jsonb_build_object('attempted_at', a.attempted_at, 'status_code',"
-            " a.status_code, 'error', a.error, 'duration_ms', a.duration_ms) ORDER BY a.id)"
-            " FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]'::jsonb) AS attempt_log"
-            " FROM webhook_deliveries d WHERE d.endpoint_id = $1 ORDER BY d.created_at DESC, d.id LIMIT $2",
-            endpoint_id,
-            limit,
-        )
-    )

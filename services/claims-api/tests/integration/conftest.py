@@ -56,7 +56,9 @@ class Api:
         """A creditor whose terms allow sharing its customers' addresses (its contact consent), unless
         `contact_consent=None` is given."""
         fields.setdefault("contact_consent", CONTACT_CONSENT)
-        creditor_id, key = await service.create_creditor(self.db, CreditorIn(name=name, **fields))
+        async with self.db.uow() as uow:
+            creditor_id, key = await service.create_creditor(uow, CreditorIn(name=name, **fields))
+            await uow.commit()
         client = httpx.AsyncClient(base_url=self.base, headers={"Authorization": f"Bearer {key.token}"}, timeout=30)
         self.clients.append(client)
         return creditor_id, client

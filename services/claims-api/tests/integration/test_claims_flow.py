@@ -44,7 +44,9 @@ async def test_claim_created_published_and_paid(database_url: str, broker: Embed
     app = create_app(settings)
     async with serving(app) as base:
         runtime = app.state.runtime
-        creditor_id, key = await service.create_creditor(runtime.db, CreditorIn(name="Fram", slip_fee_minor=390))
+        async with runtime.db.uow() as uow:
+            creditor_id, key = await service.create_creditor(uow, CreditorIn(name="Fram", slip_fee_minor=390))
+            await uow.commit()
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key.token}"}) as client:
             response = await client.post("/v1/claims", json=claim_body())
             assert response.status_code == 201, response.text
@@ -106,8 +108,10 @@ async def test_other_creditors_claim_answers_404(database_url: str, broker: Embe
     app = create_app(Settings(database_url=database_url, kafka_bootstrap=broker.bootstrap, consume=False))
     async with serving(app) as base:
         db = app.state.runtime.db
-        _, key_a = await service.create_creditor(db, CreditorIn(name="A"))
-        _, key_b = await service.create_creditor(db, CreditorIn(name="B"))
+        async with db.uow() as uow:
+            _, key_a = await service.create_creditor(uow, CreditorIn(name="A"))
+            _, key_b = await service.create_creditor(uow, CreditorIn(name="B"))
+            await uow.commit()
         async with httpx.AsyncClient(base_url=base) as client:
             created = await client.post(
                 "/v1/claims", json=claim_body(), headers={"Authorization": f"Bearer {key_a.token}"}

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
-from krafa_claims_api import lifecycle, webhooks
+from krafa_claims_api import lifecycle, webhook_repository, webhooks
 from krafa_claims_api.settings import Settings
 from krafa_events import ClaimPaid, PaymentReceived
 from krafa_events.catalog import ClaimBalanceChanged, ClaimReleased, FeeCharged
@@ -309,7 +309,9 @@ async def _webhook_urls_to_internal_addresses_are_refused(api: Api) -> None:
     api.app.state.webhook_worker.url_policy = webhooks.UrlPolicy(allow_http=True)
     async with serving(receiver) as base:
         async with api.db.uow() as uow:
-            endpoint = await webhooks.create_endpoint(uow.conn, creditor_id, f"{base}/hook", ["claim.disputed"], None)
+            endpoint = await webhook_repository.create_endpoint(
+                uow.conn, creditor_id, f"{base}/hook", ["claim.disputed"], None, secret=webhooks.new_secret()
+            )
             await uow.commit()
         claim = (await client.post("/v1/claims", json=claim_body())).json()
         assert (await client.post(f"/v1/claims/{claim['id']}/dispute", json={"reason": "x"})).status_code == 200

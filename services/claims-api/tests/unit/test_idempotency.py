@@ -1,4 +1,4 @@
-from krafa_claims_api import idempotency
+from krafa_claims_api.api import idempotency
 
 
 def test_request_hash_ignores_key_order_and_spacing() -> None:

@@ -12,12 +12,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from krafa_kit import errors
 from krafa_kit.db import Database
-from krafa_kit.http import Problem
 
-from krafa_payments_ingest import psp, service
-
-PROBLEMS = "https://docs.krafa.dev/problems/"
+from krafa_payments_ingest import psp, repository, service
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,17 +33,14 @@ class CheckoutRequest:
 
 async def start(db: Database, client: psp.CheckoutClient, request: CheckoutRequest, now: datetime) -> psp.Session:
     async with db.connection() as conn:
-        claim = await conn.fetchrow(
-            "SELECT claim_id, creditor_id, debtor_id, reference, currency, status FROM claim_index WHERE claim_id = $1",
-            request.claim_id,
-        )
+        claim = await repository.checkout_claim(conn, request.claim_id)
     # Another creditor's or debtor's claim is as unknown as a missing one.
     if claim is None or claim["creditor_id"] != request.creditor_id or claim["debtor_id"] != request.debtor_id:
-        raise Problem(404, "Not Found", "no such claim")
+        raise errors.NotFound("no such claim")
     if claim["status"] != "open":
-        raise Problem(409, "Conflict", f"the claim is {claim['status']}", type_=PROBLEMS + "claim-closed")
+        raise errors.Conflict(f"the claim is {claim['status']}", kind="claim-closed")
     if claim["currency"] != request.currency.upper():
-        raise Problem(422, "Validation failed", "the claim is in another currency", type_=PROBLEMS + "validation")
+        raise errors.Invalid("the claim is in another currency", kind="validation")
     key = hashlib.sha256(
         f"{request.claim_id}:{request.amount_minor}:{request.currency}:{int(time.time() // 60)}".encode()
     ).hexdigest()
@@ -67,11 +62,10 @@ async def start(db: Database, client: psp.CheckoutClient, request: CheckoutReque
             idempotency_key=key,
         )
     except psp.PspError as exc:
-        raise Problem(503, "Service Unavailable", str(exc), type_=PROBLEMS + "psp-unavailable") from exc
+        raise errors.Unavailable(str(exc), kind="psp-unavailable") from exc
     async with db.uow() as uow:
-        await uow.conn.execute(
-            "INSERT INTO card_checkouts (id, claim_id, creditor_id, debtor_id, reference, amount_minor, currency,"
-            " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+        await repository.add_checkout(
+            uow.conn,
             session.id,
             request.claim_id,
             request.creditor_id,
@@ -87,11 +81,7 @@ async def start(db: Database, client: psp.CheckoutClient, request: CheckoutReque
 
 async def status(db: Database, checkout_id: str) -> dict[str, Any] | None:
     async with db.connection() as conn:
-        row = await conn.fetchrow(
-            "SELECT id, claim_id, amount_minor, currency, status, created_at, completed_at FROM card_checkouts"
-            " WHERE id = $1",
-            checkout_id,
-        )
+        row = await repository.checkout(conn, checkout_id)
     return dict(row) if row else None
 
 
@@ -103,22 +93,15 @@ async def completed(db: Database, event: dict[str, Any], now: datetime) -> bool:
     if session.get("payment_status") != "paid":
         return False
     async with db.uow() as uow:
-        row = await uow.conn.fetchrow("SELECT * FROM card_checkouts WHERE id = $1 FOR UPDATE", session.get("id"))
+        row = await repository.lock_checkout(uow.conn, str(session.get("id")))
         if row is None:
-            raise Problem(404, "Not Found", "no such checkout")
+            raise errors.NotFound("no such checkout")
         amount = psp.from_provider_amount(int(session.get("amount_total") or 0), str(session.get("currency") or ""))
         if amount != row["amount_minor"] or str(session.get("currency", "")).upper() != row["currency"]:
-            raise Problem(
-                422, "Validation failed", "the amount paid is not the checkout's", type_=PROBLEMS + "validation"
-            )
+            raise errors.Invalid("the amount paid is not the checkout's", kind="validation")
         first = bool(row["status"] != "paid")
         if first:
-            await uow.conn.execute(
-                "UPDATE card_checkouts SET status = 'paid', completed_at = $2, provider_event = $3 WHERE id = $1",
-                row["id"],
-                now,
-                event.get("id"),
-            )
+            await repository.set_checkout_paid(uow.conn, row["id"], now, event.get("id"))
         await uow.commit()
     # Recorded as any real-time notification: the session id is its identity, so the provider's
     # retries (and this webhook arriving twice) apply it once.

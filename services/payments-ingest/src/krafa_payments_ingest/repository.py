@@ -448,3 +448,62 @@ async def operator_refund(conn: Connection, payment_id: UUID, at: datetime) -> N
         payment_id,
         at,
     )
+
+
+# -- card checkouts (krafa_payments_ingest.checkouts) ----------------------------------------------
+
+
+async def checkout_claim(conn: Connection, claim_id: UUID) -> Row | None:
+    row: Row | None = await conn.fetchrow(
+        "SELECT claim_id, creditor_id, debtor_id, reference, currency, status FROM claim_index WHERE claim_id = $1",
+        claim_id,
+    )
+    return row
+
+
+async def add_checkout(
+    conn: Connection,
+    checkout_id: str,
+    claim_id: UUID,
+    creditor_id: UUID,
+    debtor_id: UUID,
+    reference: str,
+    amount_minor: int,
+    currency: str,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO card_checkouts (id, claim_id, creditor_id, debtor_id, reference, amount_minor, currency,"
+        " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+        checkout_id,
+        claim_id,
+        creditor_id,
+        debtor_id,
+        reference,
+        amount_minor,
+        currency,
+        now,
+    )
+
+
+async def checkout(conn: Connection, checkout_id: str) -> Row | None:
+    row: Row | None = await conn.fetchrow(
+        "SELECT id, claim_id, amount_minor, currency, status, created_at, completed_at FROM card_checkouts"
+        " WHERE id = $1",
+        checkout_id,
+    )
+    return row
+
+
+async def lock_checkout(conn: Connection, checkout_id: str) -> Row | None:
+    row: Row | None = await conn.fetchrow("SELECT * FROM card_checkouts WHERE id = $1 FOR UPDATE", checkout_id)
+    return row
+
+
+async def set_checkout_paid(conn: Connection, checkout_id: str, now: datetime, provider_event: Any) -> None:
+    await conn.execute(
+        "UPDATE card_checkouts SET status = 'paid', completed_at = $2, provider_event = $3 WHERE id = $1",
+        checkout_id,
+        now,
+        provider_event,
+    )

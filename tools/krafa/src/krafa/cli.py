@@ -269,7 +269,9 @@ def cmd_creditors_create(args: argparse.Namespace) -> int:
         db = Database(url, SCHEMA)
         await db.connect(attempts=3)
         try:
-            creditor_id, key = await create_creditor(db, data, scopes)
+            async with db.uow() as uow:
+                creditor_id, key = await create_creditor(uow, data, scopes)
+                await uow.commit()
         finally:
             await db.close()
         return {"creditor_id": str(creditor_id), "api_key": key.token, "scopes": scopes}

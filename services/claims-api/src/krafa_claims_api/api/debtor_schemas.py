@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from krafa_events.currencies import CurrencyCode
-from krafa_kit.inputs import IDENTIFIER_PATTERN, BoundedDate, BoundedDatetime, Integer
+from krafa_kit.inputs import IDENTIFIER_PATTERN, BoundedDatetime, Integer
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
@@ -93,22 +93,6 @@ class ConsentIn(Strict):
 
     def value(self) -> domain.Consent:
         return domain.Consent(self.source, self.at, self.terms_version)
-
-
-class ContactConsentIn(Strict):
-    """The creditor's attestation that its terms of business allow sharing its customers' email
-    addresses and phone numbers with us for its collection letters."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"source": "terms of business §7", "terms_version": "2026-01", "terms_date": "2026-01-01"}]
-        },
-    )
-
-    source: str = Field(default="terms of business", min_length=1, max_length=100)
-    terms_version: str = Field(min_length=1, max_length=50, description="the version of the terms that allow it")
-    terms_date: BoundedDate = Field(description="the date those terms took effect")
 
 
 class ContactConsentOut(BaseModel):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -16,17 +15,13 @@ from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.http import PROBLEM_BASE, Problem
 from krafa_kit.inputs import IDENTIFIER_PATTERN
-from pydantic import BaseModel
 
-from krafa_claims_api import idempotency, pagination, personal_data
+from krafa_claims_api import pagination, personal_data
 from krafa_claims_api import repository as claims_repository
 from krafa_claims_api import service as claims_service
-from krafa_claims_api.api.deps import DB, CurrentClock, IdempotencyKey, Reader, require
-from krafa_claims_api.api.schemas import ProblemOut
-from krafa_claims_api.debtors import domain, repository, service, uploads
-from krafa_claims_api.debtors.schemas import (
+from krafa_claims_api.api import errors, idempotency
+from krafa_claims_api.api.debtor_schemas import (
     ConsentIn,
-    ContactConsentIn,
     ContactConsentOut,
     ContactPointIn,
     ContactPointOut,
@@ -51,6 +46,9 @@ from krafa_claims_api.debtors.schemas import (
     UploadJobOut,
     UploadReject,
 )
+from krafa_claims_api.api.deps import DB, CurrentClock, IdempotencyKey, Reader, require
+from krafa_claims_api.commands import ContactConsentIn
+from krafa_claims_api.debtors import domain, repository, service, uploads
 
 router = APIRouter(prefix="/v1")
 
@@ -65,10 +63,8 @@ NewCustomerNoPath = Annotated[
     Path(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN, description="the creditor's own customer number"),
 ]
 
-PROBLEM_SCHEMA = ProblemOut.model_json_schema()
+# What the debtor routes' problems mean, where it differs from the claims routes'.
 DESCRIPTIONS = {
-    401: "no or invalid API key",
-    403: "the API key lacks the scope",
     404: "no such debtor, contact point or upload for this creditor (another creditor's id answers the same)",
     409: "a request with the same Idempotency-Key is still in progress",
     413: "the upload is larger than the limit",
@@ -78,52 +74,7 @@ DESCRIPTIONS = {
 
 
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        code: {
-            "description": DESCRIPTIONS[code],
-            "content": {
-                "application/problem+json": {
-                    "schema": PROBLEM_SCHEMA,
-                    "example": {"type": "about:blank", "title": DESCRIPTIONS[code], "status": code},
-                }
-            },
-        }
-        for code in codes
-    }
-
-
-async def _idempotent(
-    request: Request,
-    db: Database,
-    clock: Clock,
-    caller: claims_service.Caller,
-    key: str | None,
-    action: Callable[[UnitOfWork], Awaitable[tuple[int, BaseModel]]],
-) -> Response:
-    """Run `action` in one unit of work; with an Idempotency-Key the response is stored in the same
-    transaction and replayed for a repeat (see krafa_claims_api.idempotency)."""
-    async with db.uow() as uow:
-        if key is not None:
-            digest = idempotency.request_hash(
-                request.method, request.url.path, idempotency.parse_body(await request.body())
-            )
-            stored = await idempotency.claim_key(
-                uow.conn,
-                creditor_id=caller.creditor_id,
-                key=key,
-                digest=digest,
-                lock_timeout_ms=request.app.state.settings.idempotency_lock_timeout_ms,
-            )
-            if stored is not None:
-                return JSONResponse(stored.body, stored.status_code, headers={"Idempotent-Replayed": "true"})
-        status_code, result = await action(uow)
-        body = result.model_dump(mode="json")
-        if key is not None:
-            await idempotency.store(
-                uow.conn, creditor_id=caller.creditor_id, key=key, status_code=status_code, body=body
-            )
-        await uow.commit()
-    return JSONResponse(body, status_code=status_code)
+    return errors.problems(*codes, **{f"_{code}": DESCRIPTIONS[code] for code in codes if code in DESCRIPTIONS})
 
 
 # --- debtors ---
@@ -160,9 +111,7 @@ async def get_debtor_by_customer_no(customer_no: CustomerNoPath, caller: Reader,
     """Finds a debtor by the customer number your ERP uses, so you need not store Krafa's ids. 404 if the
     creditor has no debtor with that number."""
     async with db.connection() as conn:
-        debtor_id = await conn.fetchval(
-            "SELECT id FROM debtors WHERE creditor_id = $1 AND customer_no = $2", caller.creditor_id, customer_no
-        )
+        debtor_id = await repository.id_by_customer_no(conn, caller.creditor_id, customer_no)
         if debtor_id is None:
             raise service.NOT_FOUND
         return DebtorOut.of(await service.get_debtor(conn, caller.creditor_id, debtor_id))
@@ -190,7 +139,7 @@ async def upsert_debtor(
         debtor, created = await service.upsert_debtor(uow, caller.creditor_id, body.row(body.customer_no), clock.now())
         return (201 if created else 200), DebtorOut.of(debtor)
 
-    return await _idempotent(request, db, clock, caller, idempotency_key, action)
+    return await idempotency.idempotent(request, db, clock, caller, idempotency_key, 200, action)
 
 
 @router.get(
@@ -322,7 +271,7 @@ async def add_contact_point(
         _, cp = await service.add_contact(uow, caller.creditor_id, debtor_id, offer, clock.now())
         return 201, ContactPointOut.of(cp)
 
-    return await _idempotent(request, db, clock, caller, idempotency_key, action)
+    return await idempotency.idempotent(request, db, clock, caller, idempotency_key, 200, action)
 
 
 @router.patch(
@@ -383,7 +332,7 @@ async def opt_out_contact_point(
         )
         return 200, ContactPointOut.of(cp)
 
-    return await _idempotent(request, db, clock, caller, idempotency_key, action)
+    return await idempotency.idempotent(request, db, clock, caller, idempotency_key, 200, action)
 
 
 # --- credit status ---
@@ -490,7 +439,7 @@ async def request_export(
         return 202, request_out(started)
 
     # A retried request with the same key answers with the same export, not a second one.
-    response = await _idempotent(request, db, clock, caller, idempotency_key, action)
+    response = await idempotency.idempotent(request, db, clock, caller, idempotency_key, 202, action)
     export_id = json.loads(bytes(response.body))["id"]
     response.headers["Location"] = f"/v1/debtors/{debtor_id}/exports/{export_id}"
     return response
@@ -622,7 +571,7 @@ def _job_out(job: Any, rejects: list[Any], limit: int) -> UploadJobOut:
 
 async def _load_job(db: Database, creditor_id: UUID, job_id: UUID, after: int = 0, limit: int = 1000) -> UploadJobOut:
     async with db.connection() as conn:
-        found = await uploads.get_job(conn, creditor_id, job_id, rejects_after=after, rejects_limit=limit)
+        found = await repository.get_upload(conn, creditor_id, job_id, rejects_after=after, rejects_limit=limit)
     if found is None:
         raise Problem(404, "Not Found", "no such contact upload")
     return _job_out(*found, limit)
@@ -692,14 +641,10 @@ async def upload_contacts(
                 if stored is not None:
                     job = await _load_job(db, caller.creditor_id, UUID(stored.body["id"]))
                     return JSONResponse(job.model_dump(mode="json"), 200, headers={"Idempotent-Replayed": "true"})
-            job_id = await uploads.create_job(uow.conn, caller.creditor_id, key, fmt, received.size, clock.now())
+            job_id = await repository.create_upload(uow.conn, caller.creditor_id, key, fmt, received.size, clock.now())
             if idempotency_key is not None:
-                await idempotency.store(
-                    uow.conn,
-                    creditor_id=caller.creditor_id,
-                    key=idempotency_key,
-                    status_code=200,
-                    body={"id": str(job_id)},
+                await claims_repository.store_idempotent_response(
+                    uow.conn, caller.creditor_id, idempotency_key, 200, {"id": str(job_id)}
                 )
             await uow.commit()
     except BaseException:

@@ -12,9 +12,12 @@ from fastapi.responses import Response
 from krafa_kit.db import UnitOfWork
 from krafa_kit.http import PROBLEM_BASE, Problem
 
-from krafa_claims_api import apikeys, departments, webhooks
+from krafa_claims_api import apikey_repository as apikeys
+from krafa_claims_api import department_repository as departments
+from krafa_claims_api import webhook_repository, webhooks
 from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, get_caller, require_admin
-from krafa_claims_api.api.routes import idempotent, problems
+from krafa_claims_api.api.errors import problems
+from krafa_claims_api.api.idempotency import idempotent
 from krafa_claims_api.api.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
@@ -158,8 +161,13 @@ async def create_webhook(
         ) from exc
 
     async def action(uow: UnitOfWork) -> WebhookCreated:
-        row = await webhooks.create_endpoint(
-            uow.conn, caller.creditor_id, body.url, sorted(set(body.event_types)), body.description
+        row = await webhook_repository.create_endpoint(
+            uow.conn,
+            caller.creditor_id,
+            body.url,
+            sorted(set(body.event_types)),
+            body.description,
+            secret=webhooks.new_secret(),
         )
         return WebhookCreated(**webhook_out(row), secret=row["secret"])
 
@@ -177,7 +185,7 @@ async def list_webhooks(caller: Reader, db: DB) -> WebhookList:
     """The webhook endpoints of the API key's creditor with the events each subscribes to. Secrets are shown
     only once, when an endpoint is created."""
     async with db.connection() as conn:
-        rows = await webhooks.list_endpoints(conn, caller.creditor_id)
+        rows = await webhook_repository.list_endpoints(conn, caller.creditor_id)
     return WebhookList(items=[WebhookOut(**webhook_out(r)) for r in rows])
 
 
@@ -192,7 +200,7 @@ async def disable_webhook(webhook_id: UUID, caller: ClaimsWriter, db: DB) -> Web
     """Stops deliveries to the endpoint at once. Disabling one twice is not an error; its delivery log stays
     readable. Needs `claims:write`."""
     async with db.uow() as uow:
-        row = await webhooks.disable_endpoint(uow.conn, caller.creditor_id, webhook_id)
+        row = await webhook_repository.disable_endpoint(uow.conn, caller.creditor_id, webhook_id)
         await uow.commit()
     if row is None:
         raise Problem(404, "Not Found", "no such webhook endpoint")
@@ -212,7 +220,7 @@ async def list_deliveries(
     """The webhooks sent to the endpoint, newest first, each with every attempt (status code, error, time):
     what to look at when your receiver missed one."""
     async with db.connection() as conn:
-        rows = await webhooks.deliveries(conn, caller.creditor_id, webhook_id, limit)
+        rows = await webhook_repository.deliveries(conn, caller.creditor_id, webhook_id, limit)
     if rows is None:
         raise Problem(404, "Not Found", "no such webhook endpoint")
     return WebhookDeliveryList(items=[WebhookDeliveryOut(**dict(r)) for r in rows])

@@ -12,9 +12,11 @@ from fastapi.responses import Response
 from krafa_kit.db import UnitOfWork
 from krafa_kit.http import Problem
 
-from krafa_claims_api import ledger, lifecycle, repository, timeline
+from krafa_claims_api import ledger_repository, lifecycle, repository, timeline
 from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader
-from krafa_claims_api.api.routes import NOT_FOUND, claim_out, idempotent, problems
+from krafa_claims_api.api.errors import problems
+from krafa_claims_api.api.idempotency import idempotent
+from krafa_claims_api.api.routes import NOT_FOUND, claim_out
 from krafa_claims_api.api.schemas import (
     AmendIn,
     ClaimOut,
@@ -272,7 +274,7 @@ async def get_ledger(claim_id: UUID, caller: Reader, db: DB) -> LedgerOut:
         claim = await repository.get_claim(conn, caller.creditor_id, claim_id)
         if claim is None:
             raise NOT_FOUND
-        rows = await ledger.entries(conn, claim_id)
+        rows = await ledger_repository.entries(conn, claim_id)
     entries = [
         LedgerEntryOut(
             kind=r["kind"],

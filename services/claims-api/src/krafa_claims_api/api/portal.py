@@ -17,16 +17,12 @@ from krafa_kit.db import UnitOfWork
 from krafa_kit.http import Problem, operator_allowed, problems
 
 from krafa_claims_api import repository
+from krafa_claims_api.api.debtor_schemas import DebtorExport, DebtorOut
 from krafa_claims_api.api.debtors import export_debtor
 from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, bearer
+from krafa_claims_api.api.idempotency import idempotent
 from krafa_claims_api.api.lifecycle import get_ledger, get_timeline
-from krafa_claims_api.api.routes import claim_out, idempotent
-from krafa_claims_api.debtors import domain as debtor_domain
-from krafa_claims_api.debtors import service as debtor_service
-from krafa_claims_api.debtors.schemas import DebtorExport, DebtorOut
-from krafa_claims_api.portal import domain, service
-from krafa_claims_api.portal import repository as portal_repository
-from krafa_claims_api.portal.schemas import (
+from krafa_claims_api.api.portal_schemas import (
     ArrangementIn,
     ArrangementOut,
     CreditorOut,
@@ -46,6 +42,11 @@ from krafa_claims_api.portal.schemas import (
     TermsIn,
     TermsOut,
 )
+from krafa_claims_api.api.routes import claim_out
+from krafa_claims_api.debtors import domain as debtor_domain
+from krafa_claims_api.debtors import service as debtor_service
+from krafa_claims_api.portal import domain, service
+from krafa_claims_api.portal import repository as portal_repository
 from krafa_claims_api.service import Caller
 
 PORTAL_SOURCE = "debtor portal"

@@ -9,8 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from krafa_claims_api.api.debtor_schemas import DebtorOut
 from krafa_claims_api.api.schemas import ClaimOut, LedgerOut, TimelineOut
-from krafa_claims_api.debtors.schemas import DebtorOut
 from krafa_claims_api.portal import domain
 from krafa_claims_api.portal import repository as portal_repository
 

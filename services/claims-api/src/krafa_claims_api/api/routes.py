@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -11,15 +10,16 @@ from uuid import UUID
 import asyncpg
 import pydantic_core
 from fastapi import APIRouter, Depends, Path, Query, Request, status
-from fastapi.responses import JSONResponse, Response
-from krafa_kit.clock import Clock
-from krafa_kit.db import Database, UnitOfWork
-from krafa_kit.http import Problem
+from fastapi.responses import Response
+from krafa_kit.db import UnitOfWork
+from krafa_kit.http import PROBLEM_BASE, Problem
 from krafa_kit.inputs import BoundedDate
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime
 
-from krafa_claims_api import domain, idempotency, lifecycle, pagination, repository, service
+from krafa_claims_api import domain, lifecycle, pagination, repository, service
 from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, require_admin
+from krafa_claims_api.api.errors import problems
+from krafa_claims_api.api.idempotency import EncodedBody, idempotent
 from krafa_claims_api.api.schemas import (
     AgingBucket,
     AgingCurrency,
@@ -37,55 +37,9 @@ from krafa_claims_api.api.schemas import (
     HistoryItem,
     InstalmentOut,
     PaymentOut,
-    ProblemOut,
 )
 
 router = APIRouter(prefix="/v1")
-
-PROBLEM_SCHEMA = ProblemOut.model_json_schema()
-PROBLEM_EXAMPLES: dict[int, tuple[str, dict[str, object]]] = {
-    401: ("no or invalid API key", {"type": "about:blank", "title": "Unauthorized", "status": 401}),
-    403: (
-        "the API key lacks the scope",
-        {"type": "about:blank", "title": "Forbidden", "status": 403, "detail": "the API key lacks the scope"},
-    ),
-    404: (
-        "no such claim for this creditor (another creditor's claim answers the same)",
-        {"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no such claim"},
-    ),
-    409: (
-        "conflict: a duplicate invoice number or reference, a claim that cannot change state, or a request "
-        "with the same Idempotency-Key still in progress",
-        {
-            "type": service.PROBLEMS + "idempotency-key-in-progress",
-            "title": "Conflict",
-            "status": 409,
-            "detail": "a request with this Idempotency-Key is still being processed; retry later",
-        },
-    ),
-    422: (
-        "validation failed, or an Idempotency-Key reused with a different request",
-        {
-            "type": service.PROBLEMS + "validation",
-            "title": "Validation failed",
-            "status": 422,
-            "detail": "1 invalid field(s)",
-            "errors": [{"pointer": "/amount_minor", "field": "body.amount_minor", "detail": "must be > 0"}],
-        },
-    ),
-}
-
-
-def problems(*codes: int) -> dict[int | str, dict[str, object]]:
-    """OpenAPI `responses` for RFC 9457 problems of the given statuses."""
-    return {
-        code: {
-            "description": PROBLEM_EXAMPLES[code][0],
-            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA, "example": PROBLEM_EXAMPLES[code][1]}},
-        }
-        for code in codes
-    }
-
 
 NOT_FOUND = Problem(404, "Not Found", "no such claim")
 
@@ -96,108 +50,27 @@ async def gc_paused() -> AsyncIterator[None]:
         yield
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedBody:
-    """A response body already encoded as JSON: a bulk answer is built without a model per claim."""
-
-    json: bytes
-
-
-async def idempotent(
-    request: Request,
-    db: Database,
-    clock: Clock,
-    caller: service.Caller,
-    key: str | None,
-    status_code: int,
-    action: Callable[[UnitOfWork], Awaitable[BaseModel | EncodedBody]],
-) -> Response:
-    """Run `action` in one unit of work; with an Idempotency-Key, claim the key first and store
-    the response in the same transaction (see krafa_claims_api.idempotency)."""
-    async with db.uow() as uow:
-        if key is not None:
-            digest = idempotency.request_hash(
-                request.method, request.url.path, idempotency.parse_body(await request.body())
-            )
-            stored = await idempotency.claim_key(
-                uow.conn,
-                creditor_id=caller.creditor_id,
-                key=key,
-                digest=digest,
-                lock_timeout_ms=request.app.state.settings.idempotency_lock_timeout_ms,
-            )
-            if stored is not None:
-                return JSONResponse(
-                    stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
-                )
-        result = await action(uow)
-        if isinstance(result, EncodedBody):
-            if key is not None:
-                await idempotency.store_encoded(
-                    uow.conn, creditor_id=caller.creditor_id, key=key, status_code=status_code, body=result.json
-                )
-            await uow.commit()
-            return Response(result.json, status_code=status_code, media_type="application/json")
-        body = result.model_dump(mode="json")
-        if key is not None:
-            await idempotency.store(
-                uow.conn, creditor_id=caller.creditor_id, key=key, status_code=status_code, body=body
-            )
-        await uow.commit()
-    return JSONResponse(body, status_code=status_code)
-
-
 def claim_out(
     row: Mapping[str, Any],
     history: list[asyncpg.Record] | None = None,
     instalments: list[asyncpg.Record] | None = None,
 ) -> ClaimOut:
-    balance = domain.Balance(
-        row["amount_minor"], row["fees_minor"], row["paid_minor"], row["interest_minor"], row["written_off_minor"]
-    )
-    return ClaimOut(
-        id=row["id"],
-        invoice_no=row["invoice_no"],
-        status=row["status"],
-        overdue=row["overdue"],
-        debtor_id=row["debtor_id"],
-        customer_no=row["customer_no"],
-        amount_minor=row["amount_minor"],
-        fees_minor=row["fees_minor"],
-        paid_minor=row["paid_minor"],
-        balance_minor=balance.balance_minor,
-        overpaid_minor=balance.overpaid_minor,
-        currency=row["currency"],
-        issue_date=row["issue_date"],
-        due_date=row["due_date"],
-        final_due_date=row["final_due_date"],
-        reference=row["reference"],
-        description=row["description"],
-        department=row["department"],
-        created_at=row["created_at"],
-        updated_at=row.get("changed_at"),
-        paid_at=row["paid_at"],
-        cancelled_at=row["cancelled_at"],
-        cancel_reason=row["cancel_reason"],
-        interest_minor=row["interest_minor"],
-        written_off_minor=row["written_off_minor"],
-        dispute_reason=row["dispute_reason"],
-        held_until=row["held_until"],
-        stage=row["stage"],
-        payment=PaymentOut.model_validate(row["payment"]) if row.get("payment") else None,
-        instalments=[
-            InstalmentOut(no=i["no"], due_date=i["due_date"], amount_minor=i["amount_minor"]) for i in instalments or []
-        ],
-        history=[
-            HistoryItem(event_type=h["event_type"], occurred_at=h["occurred_at"], details=h["details"])
-            for h in history or []
-        ],
-    )
+    """A claim as the API shows it: `claim_json` with its plan and history."""
+    values = claim_json(row, row["customer_no"])
+    values["instalments"] = [
+        InstalmentOut(no=i["no"], due_date=i["due_date"], amount_minor=i["amount_minor"]) for i in instalments or []
+    ]
+    values["history"] = [
+        HistoryItem(event_type=h["event_type"], occurred_at=h["occurred_at"], details=h["details"])
+        for h in history or []
+    ]
+    return ClaimOut(**values)
 
 
 def claim_json(row: Mapping[str, Any], customer_no: str) -> dict[str, Any]:
-    """`claim_out(row)` without its history, as plain values for pydantic_core.to_json: the same
-    JSON at a fraction of the cost, for the thousands of claims of a bulk answer."""
+    """A claim's fields as plain values (ClaimOut's, without plan and history): encoded as they
+    are by pydantic_core.to_json for the thousands of claims of a bulk answer, at a fraction of
+    the cost of a model per claim; `claim_out` builds the model from them."""
     balance = domain.Balance(
         row["amount_minor"], row["fees_minor"], row["paid_minor"], row["interest_minor"], row["written_off_minor"]
     )
@@ -221,7 +94,7 @@ def claim_json(row: Mapping[str, Any], customer_no: str) -> dict[str, Any]:
         "description": row["description"],
         "department": row["department"],
         "created_at": row["created_at"],
-        "updated_at": row["changed_at"],
+        "updated_at": row.get("changed_at"),
         "paid_at": row["paid_at"],
         "cancelled_at": row["cancelled_at"],
         "cancel_reason": row["cancel_reason"],
@@ -230,7 +103,7 @@ def claim_json(row: Mapping[str, Any], customer_no: str) -> dict[str, Any]:
         "dispute_reason": row["dispute_reason"],
         "held_until": row["held_until"],
         "stage": row["stage"],
-        "payment": {k: v for k, v in row["payment"].items() if k in _PAYMENT_FIELDS} if row["payment"] else None,
+        "payment": {k: v for k, v in row["payment"].items() if k in _PAYMENT_FIELDS} if row.get("payment") else None,
         "instalments": [],
         "history": [],
     }
@@ -331,7 +204,7 @@ async def list_claims(
         try:
             after = pagination.decode_cursor(cursor)
         except pagination.InvalidCursor as exc:
-            raise Problem(422, "Invalid cursor", str(exc), type_=service.PROBLEMS + "invalid-cursor") from exc
+            raise Problem(422, "Invalid cursor", str(exc), type_=PROBLEM_BASE + "invalid-cursor") from exc
     filters = {
         "status": status_,
         "customer_no": customer_no,
@@ -477,5 +350,7 @@ async def get_own_creditor(caller: Reader, db: DB) -> CreditorProfile:
 async def create_creditor(body: CreditorIn, db: DB) -> CreditorCreated:
     """Operator only (the admin token). Creates a creditor and answers its first API key once; only the key's
     hash is stored."""
-    creditor_id, key = await service.create_creditor(db, body)
+    async with db.uow() as uow:
+        creditor_id, key = await service.create_creditor(uow, body)
+        await uow.commit()
     return CreditorCreated(creditor_id=creditor_id, api_key=key.token, scopes=list(domain.SCOPES))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -539,3 +540,103 @@ async def drop_export_documents(conn: asyncpg.Connection, creditor_id: UUID, deb
 
 async def erased_since(conn: asyncpg.Connection, debtor_id: UUID, since: datetime) -> bool:
     return bool(await conn.fetchval("SELECT erased_at >= $2 FROM debtors WHERE id = $1", debtor_id, since))
+
+
+async def id_by_customer_no(conn: asyncpg.Connection, creditor_id: UUID, customer_no: str) -> UUID | None:
+    value: UUID | None = await conn.fetchval(
+        "SELECT id FROM debtors WHERE creditor_id = $1 AND customer_no = $2", creditor_id, customer_no
+    )
+    return value
+
+
+# -- contact uploads (krafa_claims_api.debtors.uploads) --------------------------------------------
+
+# A queued or running upload whose row has not moved for this long lost its process (a restart):
+# it reads as stale.
+STALE_AFTER_S = 600
+
+
+def _stale() -> str:
+    return f"updated_at < now() - interval '{STALE_AFTER_S} seconds'"
+
+
+async def create_upload(
+    conn: asyncpg.Connection, creditor_id: UUID, key: str, fmt: str, size: int, now: datetime
+) -> UUID:
+    job_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO contact_uploads (id, creditor_id, content_hash, format, size_bytes, status, created_at,"
+        " updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, now())",
+        job_id,
+        creditor_id,
+        key,
+        fmt,
+        size,
+        now,
+    )
+    return job_id
+
+
+async def get_upload(
+    conn: asyncpg.Connection, creditor_id: UUID, job_id: UUID, *, rejects_after: int, rejects_limit: int
+) -> tuple[asyncpg.Record, list[asyncpg.Record]] | None:
+    job = await conn.fetchrow(
+        f"SELECT *, status IN ('queued', 'running') AND {_stale()} AS stale FROM contact_uploads"
+        " WHERE id = $1 AND creditor_id = $2",
+        job_id,
+        creditor_id,
+    )
+    if job is None:
+        return None
+    rejects = await conn.fetch(
+        "SELECT line, customer_no, field, detail FROM contact_upload_rejects WHERE upload_id = $1 AND line > $2"
+        " ORDER BY line LIMIT $3",
+        job_id,
+        rejects_after,
+        rejects_limit + 1,
+    )
+    return job, list(rejects)
+
+
+async def set_upload(conn: asyncpg.Connection, job_id: UUID, assignments: str, *args: Any) -> None:
+    """`assignments` is this module's callers' own SQL text (never input), its values in `args`."""
+    await conn.execute(f"UPDATE contact_uploads SET {assignments}, updated_at = now() WHERE id = $1", job_id, *args)
+
+
+async def add_upload_rejects(
+    conn: asyncpg.Connection, job_id: UUID, rejects: list[tuple[int, str | None, str | None, str]]
+) -> None:
+    """Rejected rows (line, customer number, field, detail); a line reported before is kept."""
+    await conn.executemany(
+        "INSERT INTO contact_upload_rejects (upload_id, line, customer_no, field, detail)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        [(job_id, *reject) for reject in rejects],
+    )
+
+
+async def count_upload_chunk(
+    conn: asyncpg.Connection,
+    job_id: UUID,
+    *,
+    rows: int,
+    accepted: int,
+    rejected: int,
+    created: int,
+    updated: int,
+    unchanged: int,
+    without_consent: int,
+) -> None:
+    await conn.execute(
+        "UPDATE contact_uploads SET rows_total = rows_total + $2, rows_accepted = rows_accepted + $3,"
+        " rows_rejected = rows_rejected + $4, debtors_created = debtors_created + $5,"
+        " debtors_updated = debtors_updated + $6, rows_unchanged = rows_unchanged + $7,"
+        " rows_without_consent = rows_without_consent + $8, updated_at = now() WHERE id = $1",
+        job_id,
+        rows,
+        accepted,
+        rejected,
+        created,
+        updated,
+        unchanged,
+        without_consent,
+    )

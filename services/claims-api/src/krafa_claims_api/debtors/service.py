@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from krafa_events import DebtorSnapshot
 from krafa_events.catalog import DebtorUpdated
+from krafa_kit import errors
 from krafa_kit.db import UnitOfWork
-from krafa_kit.http import Problem
 
 from krafa_claims_api.debtors import repository
 from krafa_claims_api.debtors.domain import (
@@ -41,8 +41,8 @@ from krafa_claims_api.debtors.domain import (
     snapshot,
 )
 
-NOT_FOUND = Problem(404, "Not Found", "no such debtor")
-CONTACT_NOT_FOUND = Problem(404, "Not Found", "no such contact point")
+NOT_FOUND = errors.NotFound("no such debtor")
+CONTACT_NOT_FOUND = errors.NotFound("no such contact point")
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,21 +235,19 @@ async def upsert_debtor(uow: UnitOfWork, creditor_id: UUID, row: DebtorRow, now:
     return applied.debtors[row.customer_no], row.customer_no in applied.created
 
 
-def invalid(error: InvalidValue, prefix: str) -> Problem:
+def invalid(error: InvalidValue, prefix: str) -> errors.Invalid:
     return invalid_all([(prefix, error)])
 
 
-def invalid_all(errors: list[tuple[str, InvalidValue]]) -> Problem:
-    """One 422 naming every invalid value: (JSON pointer of the object, its error)."""
-    return Problem(
-        422,
-        "Validation failed",
-        errors[0][1].message if len(errors) == 1 else f"{len(errors)} invalid field(s)",
-        type_="https://docs.krafa.dev/problems/validation",
-        extra={
+def invalid_all(found: list[tuple[str, InvalidValue]]) -> errors.Invalid:
+    """One Invalid naming every invalid value: (JSON pointer of the object, its error)."""
+    return errors.Invalid(
+        found[0][1].message if len(found) == 1 else f"{len(found)} invalid field(s)",
+        kind="validation",
+        facts={
             "errors": [
                 {"pointer": f"{prefix}/{error.field}", "field": error.field, "detail": error.message}
-                for prefix, error in errors
+                for prefix, error in found
             ]
         },
     )
@@ -398,7 +396,7 @@ async def upsert_for_claims(
     national_ids: dict[str, str] | None = None,
     pointer: str = "/claims/{}",
 ) -> tuple[dict[str, tuple[UUID, DebtorSnapshot]], asyncio.Future[None]]:
-    """The debtors named inline by claims (api.schemas.ClaimDebtorIn, in claim order): customer number →
+    """The debtors named inline by claims (commands.ClaimDebtorIn, in claim order): customer number →
     (debtor id, snapshot with the usable contact points of this creditor). Returns while their
     contact points are still being written, with that write: await it (or `settle` it) before the
     connection is used again; meanwhile the caller can prepare its claims on this core.
@@ -440,7 +438,7 @@ async def upsert_for_claims(
 
 
 def row_from_claim(debtor: Any) -> DebtorRow:
-    """A claim's inline debtor (api.schemas.ClaimDebtorIn) as an upsert: only the fields the ERP sent
+    """A claim's inline debtor (commands.ClaimDebtorIn) as an upsert: only the fields the ERP sent
     are set, so a claim does not reset what the debtor routes or an upload set (language, class…)."""
     given = debtor.model_fields_set
     master: dict[str, Any] = {

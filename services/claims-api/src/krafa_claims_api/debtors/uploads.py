@@ -16,19 +16,17 @@ import json
 import logging
 import os
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 from uuid import UUID
 
-import asyncpg
+from krafa_kit import errors
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
-from krafa_kit.http import PROBLEM_BASE, Problem
 
-from krafa_claims_api.debtors import domain, service
+from krafa_claims_api.debtors import domain, repository, service
 from krafa_claims_api.debtors.service import DebtorRow
 
 log = logging.getLogger(__name__)
@@ -38,8 +36,6 @@ INLINE_BYTES = 256 * 1024
 CHUNK_ROWS = 500
 READ_BLOCK = 64 * 1024
 MAX_ELEMENT = 1024 * 1024
-# A queued or running job whose heartbeat is older than this was lost with its process.
-STALE_AFTER_S = 600
 
 MEDIA_TYPES = {
     "text/csv": "csv",
@@ -82,13 +78,11 @@ async def receive(chunks: AsyncIterator[bytes], declared_length: int | None, max
     return Received(path, digest.hexdigest(), size)
 
 
-def too_large(max_bytes: int) -> Problem:
-    return Problem(
-        413,
-        "Content Too Large",
+def too_large(max_bytes: int) -> errors.TooLarge:
+    return errors.TooLarge(
         f"a contact list may be at most {max_bytes} bytes; split it into several uploads",
-        type_=PROBLEM_BASE + "upload-too-large",
-        extra={"max_bytes": max_bytes},
+        kind="upload-too-large",
+        facts={"max_bytes": max_bytes},
     )
 
 
@@ -393,46 +387,6 @@ def content_key(sha256: str, fmt: str, consent: domain.Consent) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def _stale() -> str:
-    return f"updated_at < now() - interval '{STALE_AFTER_S} seconds'"
-
-
-async def create_job(conn: asyncpg.Connection, creditor_id: UUID, key: str, fmt: str, size: int, now: datetime) -> UUID:
-    job_id = uuid.uuid4()
-    await conn.execute(
-        "INSERT INTO contact_uploads (id, creditor_id, content_hash, format, size_bytes, status, created_at,"
-        " updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, now())",
-        job_id,
-        creditor_id,
-        key,
-        fmt,
-        size,
-        now,
-    )
-    return job_id
-
-
-async def get_job(
-    conn: asyncpg.Connection, creditor_id: UUID, job_id: UUID, *, rejects_after: int, rejects_limit: int
-) -> tuple[asyncpg.Record, list[asyncpg.Record]] | None:
-    job = await conn.fetchrow(
-        f"SELECT *, status IN ('queued', 'running') AND {_stale()} AS stale FROM contact_uploads"
-        " WHERE id = $1 AND creditor_id = $2",
-        job_id,
-        creditor_id,
-    )
-    if job is None:
-        return None
-    rejects = await conn.fetch(
-        "SELECT line, customer_no, field, detail FROM contact_upload_rejects WHERE upload_id = $1 AND line > $2"
-        " ORDER BY line LIMIT $3",
-        job_id,
-        rejects_after,
-        rejects_limit + 1,
-    )
-    return job, list(rejects)
-
-
 async def process(
     db: Database,
     clock: Clock,
@@ -475,7 +429,7 @@ async def process(
 
 async def _set(db: Database, job_id: UUID, assignments: str, *args: Any) -> None:
     async with db.connection() as conn:
-        await conn.execute(f"UPDATE contact_uploads SET {assignments}, updated_at = now() WHERE id = $1", job_id, *args)
+        await repository.set_upload(conn, job_id, assignments, *args)
 
 
 async def _apply_chunk(
@@ -498,26 +452,19 @@ async def _apply_chunk(
             for line, customer_no, field, detail in rejects
             + [(row.line, row.customer_no, err.field, err.message) for row, err in applied.rejected]
         ]
-        await uow.conn.executemany(
-            "INSERT INTO contact_upload_rejects (upload_id, line, customer_no, field, detail)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            [(job_id, *reject) for reject in all_rejects],
-        )
+        await repository.add_upload_rejects(uow.conn, job_id, all_rejects)
         accepted = [row for row in batch if id(row) not in rejected_rows]
         changed = applied.created | applied.updated
-        await uow.conn.execute(
-            "UPDATE contact_uploads SET rows_total = rows_total + $2, rows_accepted = rows_accepted + $3,"
-            " rows_rejected = rows_rejected + $4, debtors_created = debtors_created + $5,"
-            " debtors_updated = debtors_updated + $6, rows_unchanged = rows_unchanged + $7,"
-            " rows_without_consent = rows_without_consent + $8, updated_at = now() WHERE id = $1",
+        await repository.count_upload_chunk(
+            uow.conn,
             job_id,
-            len(batch) + len(rejects),
-            len(accepted),
-            len(all_rejects),
-            len(applied.created),
-            len(applied.updated),
-            sum(row.customer_no not in changed for row in accepted),
-            sum(_without_consent(row, applied.debtors.get(row.customer_no)) for row in accepted),
+            rows=len(batch) + len(rejects),
+            accepted=len(accepted),
+            rejected=len(all_rejects),
+            created=len(applied.created),
+            updated=len(applied.updated),
+            unchanged=sum(row.customer_no not in changed for row in accepted),
+            without_consent=sum(_without_consent(row, applied.debtors.get(row.customer_no)) for row in accepted),
         )
         await uow.commit()
 

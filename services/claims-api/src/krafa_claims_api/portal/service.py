@@ -11,8 +11,8 @@ from typing import Literal
 from uuid import UUID
 
 import asyncpg
+from krafa_kit import errors
 from krafa_kit.db import UnitOfWork
-from krafa_kit.http import Problem
 
 from krafa_claims_api import domain as claims_domain
 from krafa_claims_api import lifecycle, repository
@@ -26,7 +26,7 @@ REQUEST_APPROVED = "debtor_request"
 ARRANGEMENT_REQUESTED = "krafa.portal.arrangement_requested"
 ARRANGEMENT_DECIDED = "krafa.portal.arrangement_decided"
 
-NOT_FOUND = Problem(404, "Not Found", "no such claim")
+NOT_FOUND = errors.NotFound("no such claim")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +70,7 @@ async def arrange(
     action = claims_domain.Action.DEFER if kind is domain.Kind.DEFERRAL else claims_domain.Action.SPLIT
     lifecycle.check(action, claim)
     if await portal_repository.pending_request(uow.conn, claim_id) is not None:
-        raise Problem(
-            409,
-            "Conflict",
-            "a request for this claim is already waiting for the creditor",
-            type_=lifecycle.PROBLEMS + "request-pending",
-        )
+        raise errors.Conflict("a request for this claim is already waiting for the creditor", kind="request-pending")
     terms = await portal_repository.terms(uow.conn, creditor_id, claim["department"])
     used = await portal_repository.self_service_used(uow.conn, claim_id)
     today = now.date()
@@ -106,12 +101,11 @@ async def arrange(
             await lifecycle.split(uow, creditor_id, claim_id, plan, now, source=DEBTOR)
         return Outcome("granted", None, ())
     if not terms.requests_allowed:
-        raise Problem(
-            422,
-            "Beyond the creditor's terms",
+        raise errors.Invalid(
             "; ".join(verdict.reasons),
-            type_=lifecycle.PROBLEMS + "beyond-terms",
-            extra={"reasons": list(verdict.reasons)},
+            kind="beyond-terms",
+            title="Beyond the creditor's terms",
+            facts={"reasons": list(verdict.reasons)},
         )
     request_id = uuid.uuid4()
     await portal_repository.insert_request(
@@ -152,11 +146,9 @@ async def decide(
     request. A decided request cannot be decided again."""
     request = await portal_repository.get_request(uow.conn, creditor_id, request_id, lock=True)
     if request is None:
-        raise Problem(404, "Not Found", "no such arrangement request")
+        raise errors.NotFound("no such arrangement request")
     if request["status"] != "pending":
-        raise Problem(
-            409, "Conflict", f"the request was already {request['status']}", type_=lifecycle.PROBLEMS + "decided"
-        )
+        raise errors.Conflict(f"the request was already {request['status']}", kind="decided")
     claim_id = request["claim_id"]
     if approve:
         if request["kind"] == domain.Kind.DEFERRAL:
@@ -191,6 +183,6 @@ async def decide(
 
 def _rescaled(asked: list[tuple[date, int]], balance: int) -> list[tuple[date, int]]:
     if balance < len(asked):
-        raise Problem(409, "Conflict", "the balance is too small for this plan now", type_=lifecycle.PROBLEMS + "stale")
+        raise errors.Conflict("the balance is too small for this plan now", kind="stale")
     share, remainder = divmod(balance, len(asked))
     return [(d, share + (remainder if i == 0 else 0)) for i, (d, _) in enumerate(asked)]

@@ -19,13 +19,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from krafa_kit.clock import Clock
+from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.http import PROBLEM_BASE, Problem
+from pydantic import BaseModel
+
+from krafa_claims_api import repository, service
 
 KEY_TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
@@ -69,24 +77,15 @@ async def claim_key(
     digest: str,
     lock_timeout_ms: int,
 ) -> StoredResponse | None:
-    """Claim `key` in the caller's open transaction. None: go ahead (and `store` the response).
+    """Claim `key` in the caller's open transaction. None: go ahead (and store the response).
     A StoredResponse: replay it. Raises a Problem for a reused key or a duplicate in progress.
 
     Keys live 24 hours of wall-clock time (the database's clock), whatever clock the service
     runs its collection on: a simulated clock racing through days must not expire a key an ERP
     is about to retry with, nor keep one for a simulated month."""
-    await conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
     try:
-        claimed = await conn.fetchval(
-            "INSERT INTO idempotency_keys (creditor_id, key, request_hash, created_at) VALUES ($1, $2, $3, now())"
-            " ON CONFLICT (creditor_id, key) DO UPDATE SET request_hash = excluded.request_hash,"
-            " status_code = NULL, response_body = NULL, created_at = excluded.created_at"
-            " WHERE idempotency_keys.created_at < now() - $4::interval"
-            " RETURNING true",
-            creditor_id,
-            key,
-            digest,
-            KEY_TTL,
+        claimed = await repository.claim_idempotency_key(
+            conn, creditor_id, key, digest, ttl=KEY_TTL, lock_timeout_ms=lock_timeout_ms
         )
     except asyncpg.ForeignKeyViolationError as exc:
         # A key is kept per creditor; one acted for (the portal's and web's routes name it in
@@ -100,14 +99,9 @@ async def claim_key(
             type_=PROBLEM_BASE + IN_PROGRESS,
             headers={"Retry-After": "1"},
         ) from exc
-    await conn.execute("SET LOCAL lock_timeout = DEFAULT")
     if claimed:
         return None
-    row = await conn.fetchrow(
-        "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE creditor_id = $1 AND key = $2",
-        creditor_id,
-        key,
-    )
+    row = await repository.idempotency_key(conn, creditor_id, key)
     assert row is not None  # the conflicting row is committed and live
     if row["request_hash"] != digest:
         raise Problem(
@@ -123,25 +117,57 @@ async def claim_key(
     return StoredResponse(row["status_code"], row["response_body"])
 
 
-async def store(conn: asyncpg.Connection, *, creditor_id: UUID, key: str, status_code: int, body: Any) -> None:
-    await conn.execute(
-        "UPDATE idempotency_keys SET status_code = $3, response_body = $4 WHERE creditor_id = $1 AND key = $2",
-        creditor_id,
-        key,
-        status_code,
-        body,
-    )
+@dataclass(frozen=True, slots=True)
+class EncodedBody:
+    """A response body already encoded as JSON: a bulk answer is built without a model per claim."""
+
+    json: bytes
 
 
-async def store_encoded(
-    conn: asyncpg.Connection, *, creditor_id: UUID, key: str, status_code: int, body: bytes
-) -> None:
-    """`store` for a body already encoded as JSON (PostgreSQL parses it; nothing is encoded twice)."""
-    await conn.execute(
-        "UPDATE idempotency_keys SET status_code = $3, response_body = $4::text::jsonb"
-        " WHERE creditor_id = $1 AND key = $2",
-        creditor_id,
-        key,
-        status_code,
-        body.decode(),
-    )
+Result = BaseModel | EncodedBody
+
+
+async def idempotent(
+    request: Request,
+    db: Database,
+    clock: Clock,
+    caller: service.Caller,
+    key: str | None,
+    status_code: int,
+    action: Callable[[UnitOfWork], Awaitable[Result | tuple[int, Result]]],
+) -> Response:
+    """Run `action` in one unit of work and commit it (the route is the entry point that owns the
+    transaction); with an Idempotency-Key, claim the key first and store the response in the same
+    transaction. `action` answers with a body, or with (status, body) where the status depends on
+    what it did (201 for a debtor created, 200 for one replaced)."""
+    async with db.uow() as uow:
+        if key is not None:
+            digest = request_hash(request.method, request.url.path, parse_body(await request.body()))
+            stored = await claim_key(
+                uow.conn,
+                creditor_id=caller.creditor_id,
+                key=key,
+                digest=digest,
+                lock_timeout_ms=request.app.state.settings.idempotency_lock_timeout_ms,
+            )
+            if stored is not None:
+                return JSONResponse(
+                    stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+                )
+        answer = await action(uow)
+        if isinstance(answer, tuple):
+            status_code, result = answer
+        else:
+            result = answer
+        if isinstance(result, EncodedBody):
+            if key is not None:
+                await repository.store_idempotent_response(
+                    uow.conn, caller.creditor_id, key, status_code, result.json.decode(), encoded=True
+                )
+            await uow.commit()
+            return Response(result.json, status_code=status_code, media_type="application/json")
+        body = result.model_dump(mode="json")
+        if key is not None:
+            await repository.store_idempotent_response(uow.conn, caller.creditor_id, key, status_code, body)
+        await uow.commit()
+    return JSONResponse(body, status_code=status_code)

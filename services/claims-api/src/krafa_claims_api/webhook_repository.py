@@ -1,0 +1,142 @@
+"""The SQL of creditors' webhooks: endpoints, queued deliveries and their attempts
+(krafa_claims_api.webhooks queues and delivers them)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+
+async def add_deliveries(
+    conn: asyncpg.Connection, message_id: str, creditor_id: UUID, event_type: str, payload: dict[str, Any]
+) -> None:
+    """One delivery per active endpoint of the creditor that subscribes to `event_type`."""
+    await conn.execute(
+        "INSERT INTO webhook_deliveries (id, message_id, endpoint_id, creditor_id, event_type, payload)"
+        " SELECT gen_random_uuid(), $1, id, creditor_id, $3, $4 FROM webhook_endpoints"
+        " WHERE creditor_id = $2 AND disabled_at IS NULL AND $3 = ANY(event_types)",
+        message_id,
+        creditor_id,
+        event_type,
+        payload,
+    )
+
+
+async def lease_due(conn: asyncpg.Connection, limit: int, lease_s: float) -> list[asyncpg.Record]:
+    """Up to `limit` due deliveries with their endpoint, leased for `lease_s` (replicas skip each
+    other's; a lease that runs out makes the delivery due again)."""
+    return list(
+        await conn.fetch(
+            "UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $2)"
+            " FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.disabled_at IS NULL AND d.id IN ("
+            "  SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()"
+            "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+            " RETURNING d.id, d.message_id, d.payload, d.attempts, e.url, e.secret",
+            limit,
+            lease_s,
+        )
+    )
+
+
+async def record_attempt(
+    conn: asyncpg.Connection,
+    delivery_id: UUID,
+    *,
+    attempts: int,
+    status: str,
+    status_code: int | None,
+    error: str | None,
+    duration_ms: int,
+    retry_in_s: float,
+) -> None:
+    await conn.execute(
+        "INSERT INTO webhook_attempts (delivery_id, status_code, error, duration_ms) VALUES ($1, $2, $3, $4)",
+        delivery_id,
+        status_code,
+        error,
+        duration_ms,
+    )
+    await conn.execute(
+        "UPDATE webhook_deliveries SET attempts = $2, status = $3, last_status_code = $4, last_error = $5,"
+        " next_attempt_at = now() + make_interval(secs => $6),"
+        " delivered_at = CASE WHEN $3 = 'delivered' THEN now() END WHERE id = $1 AND status = 'pending'",
+        delivery_id,
+        attempts,
+        status,
+        status_code,
+        error,
+        retry_in_s,
+    )
+
+
+async def create_endpoint(
+    conn: asyncpg.Connection,
+    creditor_id: UUID,
+    url: str,
+    event_types: list[str],
+    description: str | None,
+    *,
+    secret: str,
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "INSERT INTO webhook_endpoints (id, creditor_id, url, secret, event_types, description)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+        uuid.uuid4(),
+        creditor_id,
+        url,
+        secret,
+        event_types,
+        description,
+    )
+    assert row is not None
+    return row
+
+
+async def list_endpoints(conn: asyncpg.Connection, creditor_id: UUID) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch("SELECT * FROM webhook_endpoints WHERE creditor_id = $1 ORDER BY created_at, id", creditor_id)
+    )
+
+
+async def disable_endpoint(conn: asyncpg.Connection, creditor_id: UUID, endpoint_id: UUID) -> asyncpg.Record | None:
+    """Disable an endpoint: nothing more is queued for it, and what was waiting for a retry is
+    cancelled (an attempt already in flight records its outcome but is not retried)."""
+    endpoint = await conn.fetchrow(
+        "UPDATE webhook_endpoints SET disabled_at = coalesce(disabled_at, now())"
+        " WHERE id = $1 AND creditor_id = $2 RETURNING *",
+        endpoint_id,
+        creditor_id,
+    )
+    if endpoint is not None:
+        await conn.execute(
+            "UPDATE webhook_deliveries SET status = 'cancelled', last_error = 'endpoint disabled'"
+            " WHERE endpoint_id = $1 AND status = 'pending'",
+            endpoint_id,
+        )
+    return endpoint
+
+
+async def deliveries(
+    conn: asyncpg.Connection, creditor_id: UUID, endpoint_id: UUID, limit: int
+) -> list[asyncpg.Record] | None:
+    """The endpoint's newest deliveries with their attempts; None when it is not the creditor's."""
+    owned = await conn.fetchval(
+        "SELECT true FROM webhook_endpoints WHERE id = $1 AND creditor_id = $2", endpoint_id, creditor_id
+    )
+    if not owned:
+        return None
+    return list(
+        await conn.fetch(
+            "SELECT d.id, d.message_id, d.event_type, d.payload, d.status, d.attempts, d.last_status_code,"
+            " d.last_error, d.created_at, d.delivered_at, d.next_attempt_at,"
+            " coalesce((SELECT jsonb_agg(jsonb_build_object('attempted_at', a.attempted_at, 'status_code',"
+            " a.status_code, 'error', a.error, 'duration_ms', a.duration_ms) ORDER BY a.id)"
+            " FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]'::jsonb) AS attempt_log"
+            " FROM webhook_deliveries d WHERE d.endpoint_id = $1 ORDER BY d.created_at DESC, d.id LIMIT $2",
+            endpoint_id,
+            limit,
+        )
+    )
