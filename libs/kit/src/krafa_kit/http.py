@@ -503,6 +503,7 @@ def create_app(
     )
     app.state.runtime = runtime
     openapi.install(app, rate_limited=runtime.settings.http_rate_limit_per_s > 0, servers=servers(runtime.settings))
+    app.state.settings = runtime.settings  # the operator check and typed settings dependencies read it
     install_problem_handlers(app)
     install_guards(app, runtime.settings)
 

@@ -239,3 +239,8 @@ async def policy_version(conn: asyncpg.Connection, creditor_id: UUID, key: str, 
         version,
     )
     return value
+
+
+async def timeline(conn: asyncpg.Connection, claim_id: UUID) -> asyncpg.Record | None:
+    """The claim's timeline row as stored."""
+    return await conn.fetchrow("SELECT * FROM timelines WHERE claim_id = $1", claim_id)

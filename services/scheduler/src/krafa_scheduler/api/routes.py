@@ -1,0 +1,234 @@
+"""The scheduler's operator routes: timelines, dry runs of what a debtor receives next, and the
+creditors' policies. Thin: they parse, call the use case or the domain, and shape the answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Depends, Query
+from krafa_kit.deps import DB, CurrentClock
+from krafa_kit.http import PROBLEM_BASE, Problem, problems
+
+from krafa_scheduler import domain, policy, repository, service
+from krafa_scheduler.api.deps import operator, operator_or_portal
+from krafa_scheduler.api.schemas import (
+    POLICY_EXAMPLES,
+    ClockOut,
+    PlanIn,
+    PlanOut,
+    PolicyGot,
+    PolicyPut,
+    ScheduleOut,
+)
+from krafa_scheduler.policy import Policy
+
+router = APIRouter(prefix="/v1")
+
+PROBLEM_EXAMPLES: dict[int, dict[str, Any]] = {
+    401: {
+        "type": "about:blank",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": "a valid operator token is required",
+    },
+    404: {"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no timeline for this claim"},
+    422: {
+        "type": PROBLEM_BASE + "validation",
+        "title": "Validation failed",
+        "status": 422,
+        "detail": "1 invalid field(s)",
+        "errors": [{"pointer": "/path/claim_id", "field": "path.claim_id", "detail": "Input should be a UUID"}],
+    },
+}
+DESCRIPTIONS = {
+    "_401": "no or a wrong operator token",
+    "_404": "no timeline for this claim (or not this creditor's), or no policy of this creditor",
+    "_422": "validation failed: a malformed parameter or body, or a policy the jurisdiction pack cannot run",
+}
+
+
+def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the problems of the given statuses, with the scheduler's texts."""
+    return problems(
+        *codes, examples=PROBLEM_EXAMPLES, **{key: text for key, text in DESCRIPTIONS.items() if int(key[1:]) in codes}
+    )
+
+
+def check_policy(candidate: Policy) -> list[dict[str, str]]:
+    """What the models cannot see alone: the jurisdiction pack must exist, and the policy must
+    keep its law (policy.problems)."""
+    packs = policy.jurisdictions()
+    if candidate.jurisdiction.upper() not in packs:
+        return [
+            {
+                "pointer": "/jurisdiction",
+                "detail": f"no jurisdiction pack {candidate.jurisdiction!r}; have {sorted(packs)}",
+            }
+        ]
+    return policy.problems(candidate, packs[candidate.jurisdiction.upper()])
+
+
+@router.get(
+    "/timelines/{claim_id}",
+    tags=["timelines"],
+    summary="A claim's timeline: step, next action, status",
+    dependencies=[Depends(operator)],
+    responses=answers(401, 404, 422),
+    response_model=dict[str, str | None],
+)
+async def timeline(claim_id: UUID, db: DB) -> dict[str, object]:
+    """Operator only. The scheduler's state for one claim: the policy it follows, the step reached, the
+    next action and when it is due."""
+    async with db.connection() as conn:
+        row = await repository.timeline(conn, claim_id)
+    if row is None:
+        raise Problem(404, "Not Found", "no timeline for this claim")
+    return {k: (str(v) if v is not None else None) for k, v in dict(row).items()}
+
+
+@router.get(
+    "/claims/{claim_id}/schedule",
+    tags=["timelines"],
+    summary="Dry run: what the debtor receives next and when, with fees and late interest",
+    dependencies=[Depends(operator_or_portal)],
+    responses=answers(401, 404, 422),
+    response_model=ScheduleOut,
+)
+async def schedule(
+    claim_id: UUID,
+    db: DB,
+    clock: CurrentClock,
+    creditor_id: Annotated[UUID | None, Query(description="answer 404 unless the claim is this creditor's")] = None,
+) -> dict[str, Any]:
+    """What happens next to a claim if nothing changes: each coming step with its local time, notice,
+    channels, fees and late interest. Operator token, or the web service for a logged-in debtor with
+    `creditor_id`."""
+    body = await service.schedule(db, claim_id, clock.now())
+    if body is None or (creditor_id is not None and body["creditor_id"] != str(creditor_id)):
+        raise Problem(404, "Not Found", "no timeline for this claim")
+    return body
+
+
+@router.put(
+    "/policies/{creditor_id}",
+    tags=["policies"],
+    summary="A new version of the creditor's policy for a scope (department and/or customer class)",
+    dependencies=[Depends(operator)],
+    status_code=201,
+    responses=answers(401, 422),
+    response_model=PolicyPut,
+)
+async def put_policy(
+    creditor_id: UUID,
+    body: Annotated[Policy, Body(openapi_examples=POLICY_EXAMPLES)],
+    db: DB,
+    department: Annotated[str | None, Query(max_length=100)] = None,
+    customer_class: Annotated[str | None, Query(max_length=40)] = None,
+) -> dict[str, Any]:
+    """Operator only. Stores a new version of the creditor's reminder policy for a scope; claims
+    registered from now on follow it, running claims keep the version they started with. A policy the law
+    does not allow (too short a gap, a fee over the cap) answers 422 with the reasons."""
+    errors = check_policy(body)
+    if errors:
+        raise Problem(
+            422,
+            "Invalid policy",
+            f"{len(errors)} problem(s) in the policy",
+            type_=PROBLEM_BASE + "invalid-policy",
+            extra={"errors": errors},
+        )
+    document = json.loads(body.model_dump_json())
+    async with db.uow() as uow:
+        version = await repository.insert_policy(
+            uow.conn, creditor_id, department or "", customer_class or "", document
+        )
+        await uow.commit()
+    return {
+        "creditor_id": str(creditor_id),
+        "department": department,
+        "customer_class": customer_class,
+        "policy": {**document, "version": version},
+    }
+
+
+@router.get(
+    "/policies/{creditor_id}",
+    tags=["policies"],
+    summary="The policy a new claim of this creditor (and scope) would be planned with",
+    dependencies=[Depends(operator)],
+    responses=answers(401, 404, 422),
+    response_model=PolicyGot,
+)
+async def get_policy(
+    creditor_id: UUID,
+    db: DB,
+    department: Annotated[str | None, Query(max_length=100)] = None,
+    customer_class: Annotated[str | None, Query(max_length=40)] = None,
+    jurisdiction: Annotated[str | None, Query(pattern="^[A-Za-z]{2}$", description="ISO 3166 country")] = None,
+) -> dict[str, Any]:
+    """Operator only. The policy a new claim would get: the most specific of the creditor's policies for
+    the department and customer class, else the country's default."""
+    async with db.connection() as conn:
+        row = await repository.scoped_policy(conn, creditor_id, department, customer_class)
+    if row is not None:
+        return {
+            "source": "creditor",
+            "department": row["department"] or None,
+            "customer_class": row["customer_class"] or None,
+            "policy": row["document"],
+        }
+    if jurisdiction is None:
+        raise Problem(404, "Not Found", "no policy of this creditor; pass ?jurisdiction= for the default")
+    return {"source": "shipped", "policy": json.loads(policy.default_policy(jurisdiction).model_dump_json())}
+
+
+@router.post(
+    "/plan",
+    tags=["timelines"],
+    summary="Dry run of a hypothetical claim: each step's local time, notice kind, channels, pay-by, fees, "
+    "interest, the total the debtor is told and the gap since the previous contact",
+    dependencies=[Depends(operator)],
+    responses=answers(401, 422),
+    response_model=PlanOut,
+)
+async def plan(body: PlanIn) -> dict[str, Any]:
+    """Operator only. Plans a hypothetical claim with a policy, without storing anything: the dry run
+    behind `krafa plan`, to check a policy before it is used."""
+    pack = policy.jurisdiction(body.country)
+    if body.final_due_date is not None and body.final_due_date < body.due_date:
+        raise Problem(422, "Invalid claim", "the final due date cannot be before the due date")
+    shipped = policy.shipped_policies() | policy.shipped_policy_versions()
+    pol = policy.default_policy(pack.code) if body.policy is None else shipped.get(body.policy)
+    if pol is None or policy.jurisdiction(pol.jurisdiction).code != pack.code:
+        raise Problem(422, "Unknown policy", f"no shipped {pack.code} policy {body.policy!r}")
+    ctx = domain.hypothetical(
+        pack,
+        pol,
+        amount_minor=body.amount_minor,
+        currency=body.currency,
+        due=body.due_date,
+        final_due=body.final_due_date,
+        customer_class=body.customer_class,
+        debtor_kind=body.debtor_kind,
+    )
+    steps = domain.preview(ctx, pays_on=body.pays_on, watch_rounds=body.watch_rounds)
+    return {
+        "jurisdiction": pack.code,
+        "policy": pol.ref,
+        "time_zone": ctx.claim.time_zone,
+        "steps": [p.as_json(body.currency) for p in steps],
+    }
+
+
+@router.get(
+    "/clock",
+    tags=["operations"],
+    summary="The service's notion of now (simulated or wall)",
+    response_model=ClockOut,
+)
+async def now(clock: CurrentClock) -> dict[str, str]:
+    """The time the scheduler plans with: the wall clock in production, the simulated clock in a demo or
+    test stack."""
+    return {"now": clock.now().isoformat()}
