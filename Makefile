@@ -104,6 +104,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/python tools/lint/file_roles.py
 	$(BIN)/mypy
 
 fmt: install
