@@ -4,7 +4,7 @@ This package is the contract between services and towards integrators. It import
 ours and no infrastructure (enforced by import-linter).
 """
 
-from krafa_events.base import Channel, Event, PostalAddress
+from krafa_events.base import Channel, Event, PostalAddress, event_family
 from krafa_events.catalog import (
     ClaimCancelled,
     ClaimCreated,
@@ -49,5 +49,6 @@ __all__ = [
     "decode",
     "dlq_topic",
     "encode",
+    "event_family",
     "event_type_for",
 ]

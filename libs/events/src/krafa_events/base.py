@@ -50,3 +50,16 @@ class Event(Contract):
     def subject(self) -> str | None:
         """The CloudEvents subject: the id of the thing the event is about."""
         return None
+
+    @classmethod
+    def family(cls) -> str:
+        """TYPE without its version (`krafa.claim.created`): what every version of the event
+        shares, so a reader that keys on it (a timeline, a KPI) keeps counting a v2."""
+        return event_family(cls.TYPE)
+
+
+def event_family(event_type: str) -> str:
+    """An event type without its version: `krafa.claim.created.v2` → `krafa.claim.created`; a
+    type without a version is its own family."""
+    head, dot, version = event_type.rpartition(".")
+    return head if dot and version[:1] == "v" and version[1:].isdigit() else event_type

@@ -7,6 +7,7 @@ bytes (`model_validate_json` is ~1.5x faster than parse-then-validate).
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
 
+from krafa_events import upcasting
 from krafa_events.base import Event
 from krafa_events.registry import event_type_for
 
@@ -59,6 +61,9 @@ class EncodedEvent:
 
 @dataclass(frozen=True, slots=True)
 class DecodedEvent:
+    """A record as the handlers see it. `type` is the type of `event`: for a record of an older
+    version, the version it was upcast to (`source_type` keeps what the record said)."""
+
     id: str
     type: str
     source: str
@@ -66,6 +71,7 @@ class DecodedEvent:
     subject: str | None
     traceparent: str | None
     event: Event
+    source_type: str | None = None
 
 
 def new_traceparent() -> str:
@@ -121,7 +127,7 @@ def decode(
     if not ce_type or not ce_id:
         raise UndecodableMessage("missing CloudEvents headers ce_type/ce_id", ce_type, ce_id)
     model = event_type_for(ce_type)
-    if model is None:
+    if model is None and ce_type not in upcasting.UPCASTERS:
         raise UndecodableMessage(f"unknown event type {ce_type!r}", ce_type, ce_id)
     if value is None:
         raise UndecodableMessage("record has no value", ce_type, ce_id)
@@ -129,18 +135,34 @@ def decode(
         cloud_event = ce_kafka.from_binary(ce_kafka.KafkaMessage(headers=header_map, key=key, value=value), _FORMAT)
     except Exception as exc:  # the SDK raises several types for bad attributes
         raise UndecodableMessage(f"invalid CloudEvents attributes: {exc}", ce_type, ce_id) from exc
+    event_type = ce_type
     try:
-        event = model.model_validate_json(value)
+        if model is not None:
+            event = model.model_validate_json(value)
+        else:
+            # An older version: its upcaster gives the current model and payload (upcasting.py).
+            try:
+                payload = json.loads(value)
+            except ValueError as exc:
+                raise UndecodableMessage(f"payload of {ce_type} is not JSON: {exc}", ce_type, ce_id) from exc
+            if not isinstance(payload, dict):
+                raise UndecodableMessage(f"payload of {ce_type} is not a JSON object", ce_type, ce_id)
+            upcast = upcasting.upcast(ce_type, payload)
+            assert upcast is not None  # checked above
+            model, payload = upcast
+            event_type = model.TYPE
+            event = model.model_validate(payload)
     except ValidationError as exc:
-        raise UndecodableMessage(f"payload does not match {ce_type}: {_summary(exc)}", ce_type, ce_id) from exc
+        raise UndecodableMessage(f"payload does not match {event_type}: {_summary(exc)}", ce_type, ce_id) from exc
     return DecodedEvent(
         id=cloud_event.get_id(),
-        type=ce_type,
+        type=event_type,
         source=cloud_event.get_source(),
         time=cloud_event.get_time(),
         subject=cloud_event.get_subject(),
         traceparent=_text(header_map.get("traceparent")),
         event=event,
+        source_type=ce_type,
     )
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from krafa_events import EmailBounced, Event, PaymentReceived, ReminderSent
 from krafa_kit.kpi import SnapshotCollector
 from krafa_kit.runtime import Runtime
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -27,9 +28,17 @@ log = logging.getLogger(__name__)
 REFRESH_S = 10.0  # about one scrape interval; the queries scan whole tables
 DAYS_BUCKETS = (0, 7, 14, 30, 60, 90, 180, 365)
 WINDOWS = (30, 60, 90)
-PAYMENT = "krafa.payment.received.v1"
-REMINDER_SENT = "krafa.notification.reminder_sent.v1"
-BOUNCED = "krafa.bounce.email_bounced.v1"
+
+
+def _any_version(event: type[Event]) -> str:
+    """A LIKE pattern for every version of the event (its `_`s taken literally)."""
+    return event.family().replace("_", "\\_") + ".v%"
+
+
+# Every version of each event counts: a v2 does not drop out of the figures.
+PAYMENT = _any_version(PaymentReceived)
+REMINDER_SENT = _any_version(ReminderSent)
+BOUNCED = _any_version(EmailBounced)
 
 QUERIES: dict[str, str] = {
     "creditors": "SELECT id::text AS creditor, name FROM creditors",
@@ -44,11 +53,11 @@ QUERIES: dict[str, str] = {
     "recovered": f"""
         SELECT c.creditor_id::text AS creditor, c.currency,
                coalesce((SELECT max((s.details->>'step')::int) FROM claim_history s
-                         WHERE s.claim_id = p.claim_id AND s.event_type = '{REMINDER_SENT}'
+                         WHERE s.claim_id = p.claim_id AND s.event_type LIKE '{REMINDER_SENT}'
                            AND s.occurred_at <= p.occurred_at), 0)::text AS step,
                sum((p.details->>'amount_minor')::bigint) AS amount
         FROM claim_history p JOIN claims c ON c.id = p.claim_id
-        WHERE p.event_type = '{PAYMENT}' GROUP BY 1, 2, 3""",
+        WHERE p.event_type LIKE '{PAYMENT}' GROUP BY 1, 2, 3""",
     "days_to_payment": """
         SELECT creditor_id::text AS creditor, ((paid_at AT TIME ZONE 'UTC')::date - due_date) AS days, count(*) AS n
         FROM claims WHERE status = 'paid' AND paid_at IS NOT NULL GROUP BY 1, 2""",
@@ -63,11 +72,11 @@ QUERIES: dict[str, str] = {
     "bounces": f"""
         SELECT h.creditor AS creditor, count(DISTINCT h.event_id) AS n FROM (
             SELECT c.creditor_id::text AS creditor, s.event_id FROM claim_history s JOIN claims c ON c.id = s.claim_id
-            WHERE s.event_type = '{BOUNCED}') h GROUP BY 1""",
+            WHERE s.event_type LIKE '{BOUNCED}') h GROUP BY 1""",
     "emails": f"""
         SELECT h.creditor AS creditor, count(DISTINCT h.event_id) AS n FROM (
             SELECT c.creditor_id::text AS creditor, s.event_id FROM claim_history s JOIN claims c ON c.id = s.claim_id
-            WHERE s.event_type = '{REMINDER_SENT}' AND s.details->>'channel' = 'email') h GROUP BY 1""",
+            WHERE s.event_type LIKE '{REMINDER_SENT}' AND s.details->>'channel' = 'email') h GROUP BY 1""",
 }
 
 

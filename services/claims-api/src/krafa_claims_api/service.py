@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from krafa_events import ClaimCreated, DebtorSnapshot, references
+from krafa_events import ClaimCreated, DebtorSnapshot, PaymentReceived, references
 from krafa_events.catalog import PaymentIdentity
 from krafa_events.references import InvalidReference
 from krafa_kit import errors
@@ -331,7 +331,7 @@ async def apply_payment(
     creditor = await repository.get_creditor(uow.conn, creditor_id)
     assert creditor is not None
     await repository.add_history(
-        uow.conn, [(claim_id, uuid.UUID(event_id), "krafa.payment.received.v1", occurred_at, details)]
+        uow.conn, [(claim_id, uuid.UUID(event_id), PaymentReceived.TYPE, occurred_at, details)]
     )
     return await lifecycle.record_payment(
         uow,

@@ -8,33 +8,66 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from krafa_events import (
+    ClaimCancelled,
+    ClaimCreated,
+    ClaimPaid,
+    DeliveryFailed,
+    DueDatePassed,
+    EmailBounced,
+    PaymentReceived,
+    ReminderDue,
+    ReminderSent,
+    event_family,
+)
+from krafa_events.catalog import (
+    CallOutcomeRecorded,
+    ClaimAmended,
+    ClaimDeferred,
+    ClaimDisputed,
+    ClaimDisputeResolved,
+    ClaimEscalated,
+    ClaimHeld,
+    ClaimInstalmentPlanAgreed,
+    ClaimReleased,
+    ClaimWatchStarted,
+    ClaimWrittenOff,
+    CreditorNoticeDue,
+    FeeCharged,
+    ReminderDelivered,
+)
 
-KINDS = {
-    "krafa.claim.created.v1": "created",
-    "krafa.dunning.due_date_passed.v1": "due_date_passed",
-    "krafa.dunning.reminder_due.v1": "reminder_due",
-    "krafa.notification.reminder_sent.v1": "reminder_sent",
-    "krafa.notification.reminder_delivered.v1": "reminder_delivered",
-    "krafa.notification.delivery_failed.v1": "delivery_failed",
-    "krafa.notification.call_outcome_recorded.v1": "call_outcome",
-    "krafa.bounce.email_bounced.v1": "bounce",
-    "krafa.payment.received.v1": "payment",
-    "krafa.claim.paid.v1": "paid",
-    "krafa.dunning.fee_charged.v1": "fee",
-    "krafa.claim.disputed.v1": "dispute",
-    "krafa.claim.dispute_resolved.v1": "dispute_resolved",
-    "krafa.claim.held.v1": "hold",
-    "krafa.claim.released.v1": "release",
-    "krafa.claim.deferred.v1": "deferral",
-    "krafa.claim.instalment_plan_agreed.v1": "instalment_plan",
-    "krafa.claim.amended.v1": "amendment",
-    "krafa.claim.cancelled.v1": "cancelled",
-    "krafa.claim.written_off.v1": "written_off",
-    "krafa.dunning.claim_escalated.v1": "escalated",
-    "krafa.dunning.claim_watch_started.v1": "claim_watch",
-    "krafa.dunning.creditor_notice_due.v1": "handover_notice",
-    "krafa.portal.arrangement_requested": "arrangement_requested",
-    "krafa.portal.arrangement_decided": "arrangement_decided",
+from krafa_claims_api.portal import domain as portal_domain
+
+# What each event is called on the timeline, by family (every version of an event keeps its name:
+# a v2 does not drop out of the timeline).
+KINDS: dict[str, str] = {
+    ClaimCreated.family(): "created",
+    DueDatePassed.family(): "due_date_passed",
+    ReminderDue.family(): "reminder_due",
+    ReminderSent.family(): "reminder_sent",
+    ReminderDelivered.family(): "reminder_delivered",
+    DeliveryFailed.family(): "delivery_failed",
+    CallOutcomeRecorded.family(): "call_outcome",
+    EmailBounced.family(): "bounce",
+    PaymentReceived.family(): "payment",
+    ClaimPaid.family(): "paid",
+    FeeCharged.family(): "fee",
+    ClaimDisputed.family(): "dispute",
+    ClaimDisputeResolved.family(): "dispute_resolved",
+    ClaimHeld.family(): "hold",
+    ClaimReleased.family(): "release",
+    ClaimDeferred.family(): "deferral",
+    ClaimInstalmentPlanAgreed.family(): "instalment_plan",
+    ClaimAmended.family(): "amendment",
+    ClaimCancelled.family(): "cancelled",
+    ClaimWrittenOff.family(): "written_off",
+    ClaimEscalated.family(): "escalated",
+    ClaimWatchStarted.family(): "claim_watch",
+    CreditorNoticeDue.family(): "handover_notice",
+    # The portal's own history entries (not events between services).
+    portal_domain.ARRANGEMENT_REQUESTED: "arrangement_requested",
+    portal_domain.ARRANGEMENT_DECIDED: "arrangement_decided",
 }
 
 # GET it with the creditor's key: the delivery's events (sent, delivered, failed, bounced, replaced).
@@ -43,7 +76,7 @@ DELIVERY_PATH = "/v1/claims/{}/deliveries/{}"
 
 def item(row: asyncpg.Record, claim_id: UUID) -> dict[str, Any]:
     details: dict[str, Any] = row["details"] or {}
-    kind = KINDS.get(row["event_type"], "other")
+    kind = KINDS.get(event_family(row["event_type"]), "other")
     if kind == "reminder_sent" and details.get("fallback_for"):
         kind = "fallback"
     delivery_id = details.get("delivery_id")

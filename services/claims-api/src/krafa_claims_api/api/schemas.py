@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Literal, get_args
 from uuid import UUID
 
+from krafa_events import ClaimCreated, ReminderSent
 from krafa_kit.inputs import BoundedDate, BoundedDatetime, Integer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
@@ -85,7 +86,7 @@ class ClaimOut(BaseModel):
                     "dispute_reason": "the course was cancelled",
                     "history": [
                         {
-                            "event_type": "krafa.claim.created.v1",
+                            "event_type": ClaimCreated.TYPE,
                             "occurred_at": "2026-01-15T10:00:00Z",
                             "details": {"amount_minor": 10000, "fees_minor": 390, "currency": "ISK"},
                         }
@@ -413,7 +414,7 @@ class TimelineOut(BaseModel):
                         {
                             "at": "2026-02-21T09:00:00Z",
                             "kind": "reminder_sent",
-                            "event_type": "krafa.notification.reminder_sent.v1",
+                            "event_type": ReminderSent.TYPE,
                             "event_id": "5b1d2c3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
                             "channel": "email",
                             "content_link": "/v1/claims/7d0f1f8e-3c2a-4d8b-9a71-2f0e4f0b5a11/deliveries/"

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+# History entries of requests (they are not events on a topic; the webhook tells the creditor).
+ARRANGEMENT_REQUESTED = "krafa.portal.arrangement_requested"
+ARRANGEMENT_DECIDED = "krafa.portal.arrangement_decided"
+
 
 class Kind(StrEnum):
     DEFERRAL = "deferral"

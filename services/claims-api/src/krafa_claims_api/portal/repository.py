@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from krafa_events import event_family
 
 from krafa_claims_api import repository as claims_repository
 from krafa_claims_api.portal.domain import DEFAULT_TERMS, Terms
@@ -58,12 +59,13 @@ async def debtor_claims(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: 
 
 
 async def self_service_used(conn: asyncpg.Connection, claim_id: UUID) -> set[str]:
-    """The event types the debtor has already been granted on this claim by self-service."""
+    """The events (by family, any version) the debtor has already been granted on this claim by
+    self-service."""
     rows = await conn.fetch(
         "SELECT DISTINCT event_type FROM claim_history WHERE claim_id = $1 AND details->>'source' = 'debtor'",
         claim_id,
     )
-    return {r["event_type"] for r in rows}
+    return {event_family(r["event_type"]) for r in rows}
 
 
 async def insert_request(

@@ -11,6 +11,7 @@ from typing import Literal
 from uuid import UUID
 
 import asyncpg
+from krafa_events.catalog import ClaimDeferred, ClaimInstalmentPlanAgreed
 from krafa_kit import errors
 from krafa_kit.db import UnitOfWork
 
@@ -22,9 +23,8 @@ from krafa_claims_api.webhooks import enqueue_webhook
 
 DEBTOR = "debtor"
 REQUEST_APPROVED = "debtor_request"
-# History entries of requests (they are not events on a topic; the webhook tells the creditor).
-ARRANGEMENT_REQUESTED = "krafa.portal.arrangement_requested"
-ARRANGEMENT_DECIDED = "krafa.portal.arrangement_decided"
+ARRANGEMENT_REQUESTED = domain.ARRANGEMENT_REQUESTED
+ARRANGEMENT_DECIDED = domain.ARRANGEMENT_DECIDED
 
 NOT_FOUND = errors.NotFound("no such claim")
 
@@ -80,7 +80,7 @@ async def arrange(
             raise lifecycle.invalid("/body/due_date", "the new due date is required")
         if due_date <= max(claim["due_date"], today):
             raise lifecycle.invalid("/body/due_date", "must be after today and after the current due date")
-        verdict = domain.deferral_verdict(terms, due_date, today, used="krafa.claim.deferred.v1" in used)
+        verdict = domain.deferral_verdict(terms, due_date, today, used=ClaimDeferred.family() in used)
     else:
         if count is None or not 2 <= count <= lifecycle.MAX_INSTALMENTS:
             raise lifecycle.invalid("/body/count", f"between 2 and {lifecycle.MAX_INSTALMENTS} instalments")
@@ -92,7 +92,7 @@ async def arrange(
             plan = domain.propose_plan(balance, count, first, terms.interval_days)
         except ValueError as exc:
             raise lifecycle.invalid("/body/count", str(exc)) from exc
-        verdict = domain.plan_verdict(terms, plan, today, used="krafa.claim.instalment_plan_agreed.v1" in used)
+        verdict = domain.plan_verdict(terms, plan, today, used=ClaimInstalmentPlanAgreed.family() in used)
     if verdict.within:
         if plan is None:
             assert due_date is not None
