@@ -55,6 +55,10 @@ ALLOWED: dict[str, int] = {
     "services/notifier/src/krafa_notifier/kpi.py": 1,
     "services/payments-ingest/src/krafa_payments_ingest/kpi.py": 1,
     "services/scheduler/src/krafa_scheduler/kpi.py": 2,
+    # Each service's answer to an erasure or export request (landed with the rule; to move).
+    "services/bounce-handler/src/krafa_bounce_handler/personal_data.py": 12,
+    "services/payments-ingest/src/krafa_payments_ingest/personal_data.py": 10,
+    "services/scheduler/src/krafa_scheduler/personal_data.py": 3,
     # Still to move into their repositories.
     "services/notifier/src/krafa_notifier/api/portal.py": 1,
     "services/notifier/src/krafa_notifier/app.py": 1,

@@ -108,9 +108,11 @@ async def erase(uow: UnitOfWork, creditor_id: UUID, debtor_id: UUID, now: dateti
     return debtor, request, erased_now
 
 
-async def request_export(uow: UnitOfWork, creditor_id: UUID, debtor_id: UUID, now: datetime) -> Request:
-    """Take claims-api's part of the debtor's export now and ask every other service for theirs."""
-    own = await own_part(uow.conn, creditor_id, debtor_id)
+async def request_export(
+    uow: UnitOfWork, creditor_id: UUID, debtor_id: UUID, own: dict[str, Any], now: datetime
+) -> Request:
+    """Keep claims-api's part of the debtor's export (`own`, taken in this transaction by the
+    caller, in the API's shapes) and ask every other service for theirs."""
     request_id = uuid.uuid4()
     services = list(privacy_services())
     await repository.add_privacy_request(uow.conn, request_id, creditor_id, debtor_id, "export", services, own, now)
@@ -123,23 +125,6 @@ async def request_export(uow: UnitOfWork, creditor_id: UUID, debtor_id: UUID, no
     request = await get_request(uow.conn, creditor_id, debtor_id, request_id)
     assert request is not None
     return request
-
-
-async def own_part(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID) -> dict[str, Any]:
-    """Everything claims-api holds on the debtor for this creditor, as JSON (the API's shapes)."""
-    from krafa_claims_api.api.debtor_schemas import DebtorChange, DebtorOut, ExportClaim, ExportHistoryItem
-
-    data = await service.export(conn, creditor_id, debtor_id)
-    extra = await repository.own_extras(conn, creditor_id, debtor_id)
-    return {
-        "debtor": DebtorOut.of(data.debtor).model_dump(mode="json"),
-        "claims": [ExportClaim.model_validate(dict(c)).model_dump(mode="json") for c in data.claims],
-        "claim_history": [
-            ExportHistoryItem.model_validate(dict(h)).model_dump(mode="json") for h in data.claim_history
-        ],
-        "debtor_history": [DebtorChange.model_validate(dict(h)).model_dump(mode="json") for h in data.debtor_history],
-        **extra,
-    }
 
 
 async def get_request(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID, request_id: UUID) -> Request | None:

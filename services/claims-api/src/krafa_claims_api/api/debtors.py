@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from krafa_kit.clock import Clock
@@ -415,6 +416,21 @@ def request_out(request: personal_data.Request) -> PersonalDataRequestOut:
     )
 
 
+async def own_part(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID) -> dict[str, Any]:
+    """Everything claims-api holds on the debtor for this creditor, as JSON (the API's shapes)."""
+    data = await service.export(conn, creditor_id, debtor_id)
+    extra = await repository.own_extras(conn, creditor_id, debtor_id)
+    return {
+        "debtor": DebtorOut.of(data.debtor).model_dump(mode="json"),
+        "claims": [ExportClaim.model_validate(dict(c)).model_dump(mode="json") for c in data.claims],
+        "claim_history": [
+            ExportHistoryItem.model_validate(dict(h)).model_dump(mode="json") for h in data.claim_history
+        ],
+        "debtor_history": [DebtorChange.model_validate(dict(h)).model_dump(mode="json") for h in data.debtor_history],
+        **extra,
+    }
+
+
 @router.post(
     "/debtors/{debtor_id}/exports",
     response_model=PersonalDataRequestOut,
@@ -435,7 +451,8 @@ async def request_export(
 ) -> Response:
     async def action(uow: UnitOfWork) -> tuple[int, PersonalDataRequestOut]:
         await service.get_debtor(uow.conn, caller.creditor_id, debtor_id)
-        started = await personal_data.request_export(uow, caller.creditor_id, debtor_id, clock.now())
+        own = await own_part(uow.conn, caller.creditor_id, debtor_id)
+        started = await personal_data.request_export(uow, caller.creditor_id, debtor_id, own, clock.now())
         return 202, request_out(started)
 
     # A retried request with the same key answers with the same export, not a second one.
