@@ -12,7 +12,7 @@ from krafa_kit.http import Problem, install_text_errors, problems, require_opera
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
-from krafa_notifier import calls, kpi, personal_data, retention, soft_retry
+from krafa_notifier import calls, kpi, personal_data, repository, retention, soft_retry
 from krafa_notifier.api.portal import portal
 from krafa_notifier.api.routes import agents, creditors, receipts
 from krafa_notifier.channels import EmailChannel, LetterChannel, NetbankChannel
@@ -118,12 +118,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     async def get_delivery(delivery_id: UUID) -> dict[str, object]:
         """Operator only. One delivery of a notice: its channel, provider reference, attempts and state."""
         async with runtime.db.connection() as conn:
-            row = await conn.fetchrow(
-                "SELECT id, reminder_id, kind, channel, status, step, attempts, last_error, sent_at, fallback_for,"
-                " provider, provider_ref, cost_minor, cost_currency, segments, delivered_at"
-                " FROM deliveries WHERE id = $1",
-                delivery_id,
-            )
+            row = await repository.delivery_state(conn, delivery_id)
         if row is None:
             raise Problem(404, "Not Found", "no such delivery")
         return {k: (str(v) if v is not None else None) for k, v in dict(row).items()}

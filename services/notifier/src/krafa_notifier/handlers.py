@@ -10,13 +10,13 @@ from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
 from krafa_kit.runtime import Lane
 
-from krafa_notifier import balance, repository, service, stops
+from krafa_notifier import balance, domain, repository, service, stops
 
 
 async def on_claim_created(uow: UnitOfWork, envelope: DecodedEvent) -> None:
     event = envelope.event
     assert isinstance(event, ClaimCreated)
-    await repository.upsert_claim(uow.conn, service.claim_view_values(event))
+    await repository.upsert_claim(uow.conn, domain.claim_view_values(event))
     await service.record_debtor(uow, event.creditor_id, event.debtor_id, event.debtor, event.created_at)
 
 

@@ -622,3 +622,128 @@ async def hash_suppressions(conn: asyncpg.Connection, creditor_id: uuid.UUID, ad
         )
         changed += int(result.split()[-1]) + int(deleted.split()[-1])
     return changed
+
+
+# -- sending (krafa_notifier.service: fallbacks, receipts and the dispatcher) ------------------------
+
+
+async def delivery_terms(conn: asyncpg.Connection, delivery_id: uuid.UUID) -> asyncpg.Record | None:
+    """What a fallback copies from the delivery it replaces: the notice, its charges, its tone."""
+    return await conn.fetchrow(
+        "SELECT template, fee_minor, currency, interest_minor, pay_by, tone, notice_kind, stage, jurisdiction,"
+        " fee_ids, interest_rate_pct FROM deliveries WHERE id = $1",
+        delivery_id,
+    )
+
+
+async def sent_through(conn: asyncpg.Connection, provider: str, provider_ref: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT true FROM deliveries WHERE provider = $1 AND provider_ref = $2", provider, provider_ref
+        )
+    )
+
+
+async def lock_sent(conn: asyncpg.Connection, provider: str, provider_ref: str) -> asyncpg.Record | None:
+    """The delivery a provider's receipt names, locked, with its channel and status."""
+    return await conn.fetchrow(
+        f"SELECT {DISPATCH_COLUMNS}, channel, status FROM deliveries"
+        " WHERE provider = $1 AND provider_ref = $2 FOR UPDATE",
+        provider,
+        provider_ref,
+    )
+
+
+async def keep_early_receipt(
+    conn: asyncpg.Connection, provider: str, provider_ref: str, outcome: str, reason: str | None
+) -> None:
+    """A receipt that overtook our record of the send, kept until the send is recorded."""
+    await conn.execute(
+        "INSERT INTO early_receipts (provider, provider_ref, outcome, reason) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT DO NOTHING",
+        provider,
+        provider_ref,
+        outcome,
+        reason,
+    )
+
+
+async def take_early_receipt(conn: asyncpg.Connection, provider: str, provider_ref: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "DELETE FROM early_receipts WHERE provider = $1 AND provider_ref = $2 RETURNING outcome, reason",
+        provider,
+        provider_ref,
+    )
+
+
+async def set_delivered(conn: asyncpg.Connection, delivery_id: uuid.UUID, at: datetime) -> None:
+    await conn.execute("UPDATE deliveries SET status = 'delivered', delivered_at = $2 WHERE id = $1", delivery_id, at)
+
+
+async def set_failed(conn: asyncpg.Connection, delivery_id: uuid.UUID, channel: str | None, reason: str) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET status = 'failed', channel = $2, last_error = $3, claimed_by = NULL WHERE id = $1",
+        delivery_id,
+        channel,
+        reason,
+    )
+
+
+async def hold_worker_lock(conn: asyncpg.Connection, worker_id: uuid.UUID) -> None:
+    """The dispatcher's session lock: while its connection lives, its claimed rows are not orphans."""
+    await conn.execute("SELECT pg_advisory_lock(hashtext($1::text))", str(worker_id))
+
+
+async def record_sends(conn: asyncpg.Connection, sends: list[tuple[Any, ...]]) -> None:
+    """Sends the providers accepted: (id, channel, recipient, message_id, return_path, sent_at,
+    provider, provider_ref, status, cost_minor, cost_currency, segments, content as JSON text)."""
+    await conn.executemany(
+        "UPDATE deliveries SET status = $9, channel = $2, recipient = $3, message_id = $4,"
+        " return_path = $5, sent_at = $6, claimed_by = NULL, provider = $7, provider_ref = $8,"
+        " cost_minor = $10, cost_currency = $11, segments = $12, content = $13::text::jsonb,"
+        " delivered_at = CASE WHEN $9::text = 'delivered' THEN $6::timestamptz END WHERE id = $1",
+        sends,
+    )
+
+
+async def retry_later(
+    conn: asyncpg.Connection, delivery_id: uuid.UUID, reason: str, delay_s: float, *, count_attempt: bool
+) -> None:
+    """Back to pending after `delay_s` of wall time; unless `count_attempt`, the claim of this
+    round does not count as an attempt."""
+    await conn.execute(
+        "UPDATE deliveries SET status = 'pending', last_error = $2, claimed_by = NULL,"
+        " attempts = CASE WHEN $4 THEN attempts ELSE attempts - 1 END,"
+        " next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
+        delivery_id,
+        reason,
+        delay_s,
+        count_attempt,
+    )
+
+
+async def finish(conn: asyncpg.Connection, delivery_id: uuid.UUID, status: str, last_error: str) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET status = $2, last_error = $3, claimed_by = NULL WHERE id = $1",
+        delivery_id,
+        status,
+        last_error,
+    )
+
+
+async def sent_content(conn: asyncpg.Connection, delivery_id: uuid.UUID) -> asyncpg.Record | None:
+    """A sent delivery's owner and what it said (its content is kept with the send)."""
+    return await conn.fetchrow(
+        "SELECT creditor_id, debtor_id, content FROM deliveries WHERE id = $1 AND status IN ('sent', 'delivered')",
+        delivery_id,
+    )
+
+
+async def delivery_state(conn: asyncpg.Connection, delivery_id: uuid.UUID) -> asyncpg.Record | None:
+    """A delivery's state for operators: channel, status, attempts, provider and costs."""
+    return await conn.fetchrow(
+        "SELECT id, reminder_id, kind, channel, status, step, attempts, last_error, sent_at, fallback_for,"
+        " provider, provider_ref, cost_minor, cost_currency, segments, delivered_at"
+        " FROM deliveries WHERE id = $1",
+        delivery_id,
+    )

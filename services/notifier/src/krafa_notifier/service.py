@@ -18,10 +18,9 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -35,7 +34,7 @@ from krafa_kit.db import Database, UnitOfWork
 from pydantic import TypeAdapter
 from stdnum.is_ import kennitala
 
-from krafa_notifier import balance, bounce_metrics, calls, content, letter, metrics, mime, repository, sms
+from krafa_notifier import balance, bounce_metrics, calls, content, domain, letter, metrics, mime, repository, sms
 from krafa_notifier.channels import (
     EmailChannel,
     LetterChannel,
@@ -46,8 +45,6 @@ from krafa_notifier.channels import (
 
 log = logging.getLogger(__name__)
 
-DELIVERY_NAMESPACE = uuid.UUID("1b4e28ba-2fa1-11d2-883f-0016d3cca427")
-MAX_ATTEMPTS = 8
 # How long a send waits for claims-api to book a payment known for its claim before looking again.
 PAYMENT_WAIT_WALL_S = 0.5
 # A send starts only if the stops lane had applied everything up to its latest fetch this recently.
@@ -58,47 +55,16 @@ class StopsLane(Protocol):
     def current(self, within_s: float) -> bool: ...
 
 
-# The language of a creditor's claims when its debtor's language is one we do not write.
-JURISDICTION_LANGUAGE = {"IS": "is", "NO": "nb", "EE": "et", "EU": "en"}
-# Fallback kinds: one per replacement, so a bounce and an SMTP refusal of the same email plan
-# one paper reminder between them, never two.
-FALLBACK_EMAIL = "fallback:email"  # after an SMS that could not be delivered
-# Letter or netbank document, as the creditor chose (docs/domain.md: digital letters); the kind
-# soft_retry looks for.
-FALLBACK_PAPER = "fallback"
-FALLBACK_LETTER = "fallback:letter"  # a letter after a netbank document was refused
-
-
-def delivery_id(reminder_id: uuid.UUID, kind: str) -> uuid.UUID:
-    return uuid.uuid5(DELIVERY_NAMESPACE, f"{reminder_id}:{kind}")
-
-
-def call_task_id(reminder_id: uuid.UUID) -> uuid.UUID:
-    return uuid.uuid5(DELIVERY_NAMESPACE, f"{reminder_id}:call")
-
-
-def fallback_after(channel: Channel) -> tuple[str, list[str]] | None:
-    """What replaces a delivery that failed for good on `channel`: SMS → email → letter; a
-    refused netbank document → a letter."""
-    if channel == Channel.SMS:
-        return FALLBACK_EMAIL, [Channel.EMAIL.value, Channel.LETTER.value]
-    if channel == Channel.EMAIL:
-        return FALLBACK_PAPER, [Channel.LETTER.value]
-    if channel == Channel.NETBANK:
-        return FALLBACK_LETTER, [Channel.LETTER.value]
-    return None
-
-
 async def plan_reminder(uow: UnitOfWork, event: ReminderDue) -> None:
     """One delivery per planned channel (an SMS and an email are two messages), each with its own
     fallbacks; a reminder from an older producer is one delivery over `channels`."""
     if Channel.CALL in event.channels or any(p.channel == Channel.CALL for p in event.deliveries):
         await plan_call(uow, event)
-    for kind, channels in delivery_plans(event):
+    for kind, channels in domain.delivery_plans(event):
         await repository.insert_delivery(
             uow.conn,
             {
-                "id": delivery_id(event.reminder_id, kind),
+                "id": domain.delivery_id(event.reminder_id, kind),
                 "reminder_id": event.reminder_id,
                 "kind": kind,
                 "creditor_id": event.creditor_id,
@@ -124,25 +90,6 @@ async def plan_reminder(uow: UnitOfWork, event: ReminderDue) -> None:
         )
 
 
-def delivery_plans(event: ReminderDue) -> list[tuple[str, list[str]]]:
-    """(delivery kind, channels in order of preference) for each message of a reminder. The first
-    keeps the kind "primary" (its id is the one a single-channel reminder always had); another is
-    "primary:<channel>". A fallback that is itself a planned delivery of this reminder is left out,
-    so a failed SMS never sends the debtor a second copy of the email."""
-    if not event.deliveries:
-        channels = [c.value for c in event.channels if c != Channel.CALL]
-        return [("primary", channels)] if channels else []
-    planned = [p for p in event.deliveries if p.channel != Channel.CALL]
-    primaries = {p.channel for p in planned}
-    out: list[tuple[str, list[str]]] = []
-    for i, plan in enumerate(planned):
-        channels = [plan.channel.value] + [
-            c.value for c in plan.fallbacks if c not in primaries and c != Channel.CALL and c != plan.channel
-        ]
-        out.append(("primary" if i == 0 else f"primary:{plan.channel.value}", channels))
-    return out
-
-
 async def plan_call(uow: UnitOfWork, event: ReminderDue) -> None:
     """A call task for agents, queued for the debtor's first calling window from the due time."""
     debtor = await repository.debtor(uow.conn, event.creditor_id, event.debtor_id) or {}
@@ -152,7 +99,7 @@ async def plan_call(uow: UnitOfWork, event: ReminderDue) -> None:
     await repository.insert_call_task(
         uow.conn,
         {
-            "id": call_task_id(event.reminder_id),
+            "id": domain.call_task_id(event.reminder_id),
             "reminder_id": event.reminder_id,
             "creditor_id": event.creditor_id,
             "debtor_id": event.debtor_id,
@@ -173,17 +120,13 @@ async def plan_fallback(uow: UnitOfWork, event: EmailBounced) -> None:
     await repository.suppress(
         uow.conn, event.creditor_id, event.recipient, f"hard bounce {event.status or ''}".strip(), event.bounced_at
     )
-    original = await uow.conn.fetchrow(
-        "SELECT template, fee_minor, currency, interest_minor, pay_by, tone, notice_kind, stage, jurisdiction,"
-        " fee_ids, interest_rate_pct FROM deliveries WHERE id = $1",
-        event.delivery_id,
-    )
+    original = await repository.delivery_terms(uow.conn, event.delivery_id)
     await repository.insert_delivery(
         uow.conn,
         {
-            "id": delivery_id(event.reminder_id, FALLBACK_PAPER),
+            "id": domain.delivery_id(event.reminder_id, domain.FALLBACK_PAPER),
             "reminder_id": event.reminder_id,
-            "kind": FALLBACK_PAPER,
+            "kind": domain.FALLBACK_PAPER,
             "creditor_id": event.creditor_id,
             "debtor_id": event.debtor_id,
             "claim_ids": list(event.claim_ids),
@@ -224,30 +167,14 @@ async def record_receipt(db: Database, clock: Clock, provider: str, receipt: sms
     recorded the send is kept and applied right after. False only for an unknown pending one."""
     if receipt.outcome == "pending":
         async with db.connection() as conn:
-            return bool(
-                await conn.fetchval(
-                    "SELECT true FROM deliveries WHERE provider = $1 AND provider_ref = $2",
-                    provider,
-                    receipt.provider_ref,
-                )
-            )
+            return await repository.sent_through(conn, provider, receipt.provider_ref)
     now = clock.now()
     async with db.uow() as uow:
-        row = await uow.conn.fetchrow(
-            f"SELECT {repository.DISPATCH_COLUMNS}, channel, status FROM deliveries"
-            " WHERE provider = $1 AND provider_ref = $2 FOR UPDATE",
-            provider,
-            receipt.provider_ref,
-        )
+        row = await repository.lock_sent(uow.conn, provider, receipt.provider_ref)
         if row is None:
             # The receipt overtook our record of the send: keep it for `apply_early_receipt`.
-            await uow.conn.execute(
-                "INSERT INTO early_receipts (provider, provider_ref, outcome, reason) VALUES ($1, $2, $3, $4)"
-                " ON CONFLICT DO NOTHING",
-                provider,
-                receipt.provider_ref,
-                receipt.outcome,
-                receipt.reason,
+            await repository.keep_early_receipt(
+                uow.conn, provider, receipt.provider_ref, receipt.outcome, receipt.reason
             )
             await uow.commit()
             return True
@@ -255,9 +182,7 @@ async def record_receipt(db: Database, clock: Clock, provider: str, receipt: sms
             return True  # already delivered or failed: the provider repeated itself
         channel = Channel(row["channel"])
         if receipt.outcome == "delivered":
-            await uow.conn.execute(
-                "UPDATE deliveries SET status = 'delivered', delivered_at = $2 WHERE id = $1", row["id"], now
-            )
+            await repository.set_delivered(uow.conn, row["id"], now)
             uow.outbox.add(_delivered(row, channel, now), time=now)
         else:
             await _record_failure(uow, row, channel, receipt.reason or "not delivered", now)
@@ -267,11 +192,7 @@ async def record_receipt(db: Database, clock: Clock, provider: str, receipt: sms
 
 async def apply_early_receipt(db: Database, clock: Clock, provider: str, provider_ref: str) -> None:
     async with db.connection() as conn:
-        early = await conn.fetchrow(
-            "DELETE FROM early_receipts WHERE provider = $1 AND provider_ref = $2 RETURNING outcome, reason",
-            provider,
-            provider_ref,
-        )
+        early = await repository.take_early_receipt(conn, provider, provider_ref)
     if early is not None:
         await record_receipt(db, clock, provider, sms.Receipt(provider_ref, early["outcome"], early["reason"]))
 
@@ -293,13 +214,8 @@ async def _record_failure(
 ) -> None:
     """Mark the delivery failed, say so (DeliveryFailed) and plan what replaces it, in one
     transaction with the caller's."""
-    plan = fallback_after(channel) if channel is not None and fallback else None
-    await uow.conn.execute(
-        "UPDATE deliveries SET status = 'failed', channel = $2, last_error = $3, claimed_by = NULL WHERE id = $1",
-        row["id"],
-        channel.value if channel else None,
-        reason[:500],
-    )
+    plan = domain.fallback_after(channel) if channel is not None and fallback else None
+    await repository.set_failed(uow.conn, row["id"], channel.value if channel else None, reason[:500])
     uow.outbox.add(
         DeliveryFailed(
             creditor_id=row["creditor_id"],
@@ -320,7 +236,7 @@ async def _record_failure(
     await repository.insert_delivery(
         uow.conn,
         {
-            "id": delivery_id(row["reminder_id"], kind),
+            "id": domain.delivery_id(row["reminder_id"], kind),
             "reminder_id": row["reminder_id"],
             "kind": kind,
             "creditor_id": row["creditor_id"],
@@ -421,7 +337,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         self._lock_conn = await asyncpg.connect(self.db.dsn)
-        await self._lock_conn.execute("SELECT pg_advisory_lock(hashtext($1::text))", str(self.worker_id))
+        await repository.hold_worker_lock(self._lock_conn, self.worker_id)
         try:
             last_orphan_check = 0.0
             while True:
@@ -466,7 +382,7 @@ class Dispatcher:
             snapshot = await repository.debtor(conn, row["creditor_id"], row["debtor_id"])
             debtor: dict[str, Any] = snapshot or (claims[0]["debtor"] if claims else {})
             # Never stale: only claims still open and not re-planned since this reminder fell due.
-            live = [c for c in claims if c["status"] == "open" and not _stale(row, c)]
+            live = [c for c in claims if c["status"] == "open" and not domain.is_stale(row, c)]
             # Known, and its ledger holds the charges this step booked: the balance stated is the
             # ledger's including them (krafa_notifier.balance).
             known = len(claims) == len(row["claim_ids"]) and balance.ready(row["fee_ids"], claims)
@@ -598,7 +514,7 @@ class Dispatcher:
         """Letter or netbank document, as the creditor chose or the debtor opted in (docs/domain.md:
         digital letters)."""
         wants_netbank = debtor.get("fallback_channel") == "netbank" or bool(debtor.get("netbank_opt_in"))
-        if wants_netbank and self.netbank is not None and row["kind"] != FALLBACK_LETTER:
+        if wants_netbank and self.netbank is not None and row["kind"] != domain.FALLBACK_LETTER:
             return Channel.NETBANK
         return Channel.LETTER if debtor.get("address") else None
 
@@ -621,7 +537,7 @@ class Dispatcher:
     def _content(
         self, row: asyncpg.Record, claims: list[asyncpg.Record], creditor: dict[str, Any], debtor: dict[str, Any]
     ) -> content.ReminderContent:
-        return reminder_content(
+        return domain.reminder_content(
             claims,
             creditor,
             debtor,
@@ -782,11 +698,8 @@ class Dispatcher:
 
     async def _commit_sends(self, group: list[_Sent]) -> None:
         async with self.db.uow() as uow:
-            await uow.conn.executemany(
-                "UPDATE deliveries SET status = $9, channel = $2, recipient = $3, message_id = $4,"
-                " return_path = $5, sent_at = $6, claimed_by = NULL, provider = $7, provider_ref = $8,"
-                " cost_minor = $10, cost_currency = $11, segments = $12, content = $13::text::jsonb,"
-                " delivered_at = CASE WHEN $9::text = 'delivered' THEN $6::timestamptz END WHERE id = $1",
+            await repository.record_sends(
+                uow.conn,
                 [
                     (
                         s.row["id"],
@@ -847,39 +760,20 @@ class Dispatcher:
 
     async def _retry_later(self, row: asyncpg.Record, reason: str, *, count_attempt: bool = True) -> None:
         attempts = row["attempts"] if count_attempt else 0
-        if attempts >= MAX_ATTEMPTS:
+        if attempts >= domain.MAX_ATTEMPTS:
             await self._fail(row, None, f"gave up after {attempts} attempts: {reason}")
             return
         delay = min(0.5 * 2 ** max(attempts - 1, 0), 60.0)
         async with self.db.connection() as conn:
-            await conn.execute(
-                "UPDATE deliveries SET status = 'pending', last_error = $2, claimed_by = NULL,"
-                " attempts = CASE WHEN $4 THEN attempts ELSE attempts - 1 END,"
-                " next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
-                row["id"],
-                reason[:500],
-                delay,
-                count_attempt,
-            )
+            await repository.retry_later(conn, row["id"], reason[:500], delay, count_attempt=count_attempt)
 
     async def _defer(self, row: asyncpg.Record, wall_seconds: float, reason: str) -> None:
         async with self.db.connection() as conn:
-            await conn.execute(
-                "UPDATE deliveries SET status = 'pending', last_error = $2, claimed_by = NULL,"
-                " attempts = attempts - 1, next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
-                row["id"],
-                reason,
-                max(wall_seconds, 0.0),
-            )
+            await repository.retry_later(conn, row["id"], reason, max(wall_seconds, 0.0), count_attempt=False)
 
     async def _finish(self, row: asyncpg.Record, status: str, *, last_error: str) -> None:
         async with self.db.connection() as conn:
-            await conn.execute(
-                "UPDATE deliveries SET status = $2, last_error = $3, claimed_by = NULL WHERE id = $1",
-                row["id"],
-                status,
-                last_error,
-            )
+            await repository.finish(conn, row["id"], status, last_error)
 
 
 def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
@@ -889,144 +783,3 @@ def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
         future.set_result(None)
     else:
         future.set_exception(error)
-
-
-def _stale(row: asyncpg.Record, claim: asyncpg.Record) -> bool:
-    replanned = claim["replanned_at"]
-    return replanned is not None and row["due_at"] < replanned
-
-
-def reminder_content(
-    claims: Sequence[Mapping[str, Any]],
-    creditor: dict[str, Any],
-    debtor: dict[str, Any],
-    *,
-    step: int,
-    tone: Any,
-    fee_minor: int,
-    interest_minor: int,
-    pay_by: date | None,
-    sent_on: date,
-    language: str | None = None,
-    portal_link: str | None = None,
-    notice: Mapping[str, Any] | None = None,
-) -> content.ReminderContent:
-    """What a reminder says: every claim with its ledger as booked (principal, each fee and
-    interest line, each payment), the legal notice it is (`notice`: a delivery row with its
-    notice_kind, jurisdiction and rate), who sends it, and how a local payer pays. `fee_minor` and
-    `interest_minor` are a preview's hypothetical charges of a step not yet fired, added on the
-    first claim; a real send passes 0 (the ledger holds them)."""
-    lines = []
-    for i, c in enumerate(claims):
-        money = balance.money_of(c)
-        extra_fee = fee_minor if i == 0 else 0
-        extra_interest = interest_minor if i == 0 else 0
-        entries = list(money.entries)
-        if extra_fee:
-            entries.append(balance.Entry("fee", "reminder_fee", sent_on, extra_fee))
-        if extra_interest:
-            entries.append(balance.Entry("interest", "late_interest", sent_on, extra_interest))
-        lines.append(
-            content.ClaimLine(
-                invoice_no=c["invoice_no"],
-                description=c["description"],
-                due_date=c["due_date"],
-                amount_minor=money.principal_minor,
-                currency=c["currency"],
-                fees_minor=money.fees_minor + extra_fee,
-                interest_minor=money.interest_minor + extra_interest,
-                reference=c["reference"],
-                paid_minor=money.paid_minor,
-                written_off_minor=money.written_off_minor,
-                entries=tuple(entries),
-                payment=_payment(c.get("payment")),
-            )
-        )
-    link_template = creditor.get("payment_link_template")
-    link = None
-    if link_template:
-        link = link_template.replace("{reference}", claims[0]["reference"]).replace(
-            "{amount_minor}", str(sum(line.total_minor for line in lines))
-        )
-    address = debtor.get("address")
-    jurisdiction = (notice or {}).get("jurisdiction") or str(claims[0].get("jurisdiction") or "").strip() or None
-    rate = (notice or {}).get("interest_rate_pct")
-    return content.ReminderContent(
-        creditor_name=creditor["name"],
-        creditor_contact_phone=creditor.get("contact_phone", ""),
-        creditor_account=creditor.get("payment_account", ""),
-        payment_link=link,
-        debtor_name=debtor["name"],
-        language=language or debtor.get("language") or "",
-        step=step,
-        tone=tone,
-        claims=tuple(lines),
-        address=_postal(address),
-        sent_on=sent_on,
-        pay_by=pay_by,
-        portal_link=portal_link,
-        default_language=JURISDICTION_LANGUAGE.get(str(jurisdiction or "").upper(), "en"),
-        notice_kind=(notice or {}).get("notice_kind"),
-        jurisdiction=jurisdiction,
-        creditor_registration_no=creditor.get("registration_no") or "",
-        creditor_address=_postal(creditor.get("address")),
-        agency=_agency(creditor.get("agency")),
-        interest_rate_pct=Decimal(str(rate)) if rate else None,
-    )
-
-
-def _postal(address: Mapping[str, Any] | None) -> content.PostalAddress | None:
-    if not address:
-        return None
-    return content.PostalAddress(
-        name=address.get("name", ""),
-        lines=tuple(address.get("lines", ())),
-        postcode=address.get("postcode", ""),
-        city=address.get("city", ""),
-        country=address.get("country", ""),
-    )
-
-
-def _agency(agency: Mapping[str, Any] | None) -> content.Agency | None:
-    if not agency:
-        return None
-    return content.Agency(
-        name=agency["name"],
-        registration_no=agency.get("org_id") or agency.get("registration_no") or "",
-        address=_postal(agency.get("address")),
-        phone=agency.get("phone", ""),
-    )
-
-
-def _payment(stored: Any) -> content.Payment | None:
-    """The claim's payment identity as ClaimCreated carried it (None for claims from before it)."""
-    if not stored:
-        return None
-    data = json.loads(stored) if isinstance(stored, str) else stored
-    return content.Payment(
-        kind=data["kind"],
-        reference=data["reference"],
-        account=data.get("account") or "",
-        claimant_id=data.get("claimant_id"),
-        claim_bank=data.get("claim_bank"),
-        claim_number=data.get("claim_number"),
-    )
-
-
-def claim_view_values(event: Any) -> tuple[Any, ...]:
-    return (
-        event.claim_id,
-        event.creditor_id,
-        event.debtor_id,
-        event.invoice_no,
-        event.description,
-        event.amount_minor,
-        event.fees_minor,
-        event.currency,
-        event.due_date,
-        event.reference,
-        json.loads(event.creditor.model_dump_json()),
-        json.loads(event.debtor.model_dump_json()),
-        event.jurisdiction,
-        json.loads(event.payment.model_dump_json()) if getattr(event, "payment", None) is not None else None,
-    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from krafa_events import Channel
 from krafa_events.catalog import DeliveryPlan
 from krafa_events.testing import a_reminder_due
-from krafa_notifier.service import delivery_plans
+from krafa_notifier.domain import delivery_plans
 
 
 def test_sms_and_email_are_two_deliveries_each_with_its_fallbacks() -> None:

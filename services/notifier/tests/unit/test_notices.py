@@ -16,7 +16,7 @@ from babel.numbers import format_currency
 from krafa_law import packs
 from krafa_notifier import balance, content
 from krafa_notifier.content import LOCALES, TEMPLATE_DIR, ReminderRenderer
-from krafa_notifier.service import reminder_content
+from krafa_notifier.domain import reminder_content
 from krafa_notifier.sms import count_segments
 
 LANGUAGES = tuple(LOCALES)

@@ -65,7 +65,7 @@ def sample_claim(jurisdiction: str) -> dict[str, Any]:
 
 
 def sample_content(jurisdiction: str, kind: str, language: str) -> Any:
-    from krafa_notifier.service import reminder_content
+    from krafa_notifier.domain import reminder_content
 
     setup = SETUP[jurisdiction]
     creditor = {

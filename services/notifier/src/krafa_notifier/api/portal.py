@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from krafa_kit.http import OPERATOR_BEARER, Problem, operator_allowed, problems
 from pydantic import BaseModel, ConfigDict, Field
 
-from krafa_notifier import calls, codes, content, letter, mime, service
+from krafa_notifier import calls, codes, content, letter, mime, repository, service
 from krafa_notifier.channels import EmailChannel, PermanentSendError, TransientSendError
 
 
@@ -97,10 +97,7 @@ async def send_code(body: CodeIn, request: Request) -> None:
 async def document(delivery_id: UUID, creditor_id: UUID, debtor_id: UUID, request: Request) -> Response:
     db = request.app.state.runtime.db
     async with db.connection() as conn:
-        row = await conn.fetchrow(
-            "SELECT creditor_id, debtor_id, content FROM deliveries WHERE id = $1 AND status IN ('sent', 'delivered')",
-            delivery_id,
-        )
+        row = await repository.sent_content(conn, delivery_id)
     if row is None or row["creditor_id"] != creditor_id or row["debtor_id"] != debtor_id or row["content"] is None:
         raise Problem(404, "Not Found", "no such notice")
     reminder = service.CONTENT.validate_python(row["content"])

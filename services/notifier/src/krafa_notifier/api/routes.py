@@ -24,7 +24,7 @@ from krafa_kit.deps import get_clock, get_db, settings_dependency
 from krafa_kit.http import PROBLEM_BASE, Problem, problems, require_operator
 from pydantic import BaseModel, Field, model_validator
 
-from krafa_notifier import call_queue, calls, content, repository, service, sms
+from krafa_notifier import call_queue, calls, content, domain, repository, service, sms
 from krafa_notifier.api.schemas import (
     CallsDueOut,
     CallTaskOut,
@@ -373,7 +373,7 @@ async def _preview(
             raise Problem(404, "Not Found", "no such claim (or the claims are not one debtor's)")
         debtor = await repository.debtor(conn, creditor_id, claims[0]["debtor_id"]) or claims[0]["debtor"]
         tone = body.tone or ("friendly" if body.step <= 1 else "firm" if body.step == 2 else "final")
-        reminder = service.reminder_content(
+        reminder = domain.reminder_content(
             claims,
             claims[0]["creditor"],
             debtor,
