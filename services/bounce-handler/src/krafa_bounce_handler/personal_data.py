@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from krafa_events import DecodedEvent
 from krafa_events.catalog import (
     BouncesPersonalDataHandled,
     PersonalDataErasureRequested,
@@ -27,6 +26,7 @@ from krafa_kit import privacy
 from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler
 from krafa_kit.db import Connection, UnitOfWork
+from krafa_kit.personal_data import answer, request_routes
 
 SERVICE = "bounce-handler"
 # A returned message in an export: enough to read any real one, bounded so that an export stays
@@ -109,18 +109,7 @@ async def erase(uow: UnitOfWork, event: PersonalDataErasureRequested, now: datet
     rows = await _pseudonymise(conn, deliveries, event.pseudonym)
     rows += await privacy.erase_outbox(conn, event.creditor_id, event.debtor_id, patterns)
     await privacy.record_erasure(conn, event.creditor_id, event.debtor_id, event.pseudonym, event.requested_at)
-    uow.outbox.add(
-        BouncesPersonalDataHandled(
-            creditor_id=event.creditor_id,
-            debtor_id=event.debtor_id,
-            request_id=event.request_id,
-            request="erasure",
-            service=SERVICE,
-            rows=rows,
-            handled_at=now,
-        ),
-        time=now,
-    )
+    answer(uow, BouncesPersonalDataHandled, event, service=SERVICE, rows=rows, now=now)
     return rows
 
 
@@ -219,18 +208,14 @@ async def export(uow: UnitOfWork, event: PersonalDataExportRequested, now: datet
             for h in hooks
         ],
     }
-    uow.outbox.add(
-        BouncesPersonalDataHandled(
-            creditor_id=event.creditor_id,
-            debtor_id=event.debtor_id,
-            request_id=event.request_id,
-            request="export",
-            service=SERVICE,
-            rows=len(deliveries) + len(bounces) + len(messages) + len(hooks),
-            data=data,
-            handled_at=now,
-        ),
-        time=now,
+    answer(
+        uow,
+        BouncesPersonalDataHandled,
+        event,
+        service=SERVICE,
+        rows=len(deliveries) + len(bounces) + len(messages) + len(hooks),
+        now=now,
+        data=data,
     )
 
 
@@ -243,12 +228,4 @@ def _json_or_text(body: bytes) -> Any:
 
 
 def build_routes(clock: Clock) -> dict[type[Any], Handler]:
-    async def on_erasure(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-        assert isinstance(envelope.event, PersonalDataErasureRequested)
-        await erase(uow, envelope.event, clock.now())
-
-    async def on_export(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-        assert isinstance(envelope.event, PersonalDataExportRequested)
-        await export(uow, envelope.event, clock.now())
-
-    return {PersonalDataErasureRequested: on_erasure, PersonalDataExportRequested: on_export}
+    return request_routes(clock, erase, export)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from krafa_events import DecodedEvent
 from krafa_events.catalog import (
     NotifierPersonalDataHandled,
     PersonalDataErasureRequested,
@@ -25,6 +24,7 @@ from krafa_kit import privacy
 from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
+from krafa_kit.personal_data import answer, request_routes
 
 from krafa_notifier import repository
 
@@ -83,18 +83,7 @@ async def erase(uow: UnitOfWork, event: PersonalDataErasureRequested, now: Any) 
     rows += await repository.hash_suppressions(conn, creditor_id, sorted(addresses))
     rows += await privacy.erase_outbox(conn, creditor_id, debtor_id, patterns)
     await privacy.record_erasure(conn, creditor_id, debtor_id, stand_in, event.requested_at)
-    uow.outbox.add(
-        NotifierPersonalDataHandled(
-            creditor_id=creditor_id,
-            debtor_id=debtor_id,
-            request_id=event.request_id,
-            request="erasure",
-            service=SERVICE,
-            rows=rows,
-            handled_at=now,
-        ),
-        time=now,
-    )
+    answer(uow, NotifierPersonalDataHandled, event, service=SERVICE, rows=rows, now=now)
     return rows
 
 
@@ -136,28 +125,16 @@ async def export(uow: UnitOfWork, event: PersonalDataExportRequested, now: Any) 
             for t in held.call_tasks
         ],
     }
-    uow.outbox.add(
-        NotifierPersonalDataHandled(
-            creditor_id=event.creditor_id,
-            debtor_id=event.debtor_id,
-            request_id=event.request_id,
-            request="export",
-            service=SERVICE,
-            rows=len(held.deliveries) + len(held.call_tasks) + len(held.suppressions) + bool(held.snapshots),
-            data=data,
-            handled_at=now,
-        ),
-        time=now,
+    answer(
+        uow,
+        NotifierPersonalDataHandled,
+        event,
+        service=SERVICE,
+        rows=len(held.deliveries) + len(held.call_tasks) + len(held.suppressions) + bool(held.snapshots),
+        now=now,
+        data=data,
     )
 
 
 def build_routes(clock: Clock) -> dict[type[Any], Handler]:
-    async def on_erasure(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-        assert isinstance(envelope.event, PersonalDataErasureRequested)
-        await erase(uow, envelope.event, clock.now())
-
-    async def on_export(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-        assert isinstance(envelope.event, PersonalDataExportRequested)
-        await export(uow, envelope.event, clock.now())
-
-    return {PersonalDataErasureRequested: on_erasure, PersonalDataExportRequested: on_export}
+    return request_routes(clock, erase, export)

@@ -10,10 +10,9 @@ references stay: bookkeeping keeps them); an export returns all of it.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from krafa_events import DecodedEvent
 from krafa_events.catalog import (
     PaymentsPersonalDataHandled,
     PersonalDataErasureRequested,
@@ -23,6 +22,7 @@ from krafa_kit import privacy
 from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
+from krafa_kit.personal_data import answer, plain_rows, request_routes
 
 SERVICE = "payments-ingest"
 
@@ -77,29 +77,8 @@ async def erase(uow: UnitOfWork, event: PersonalDataErasureRequested, now: datet
         rows += 1
     rows += await privacy.erase_outbox(conn, event.creditor_id, event.debtor_id, patterns)
     await privacy.record_erasure(conn, event.creditor_id, event.debtor_id, event.pseudonym, event.requested_at)
-    uow.outbox.add(
-        PaymentsPersonalDataHandled(
-            creditor_id=event.creditor_id,
-            debtor_id=event.debtor_id,
-            request_id=event.request_id,
-            request="erasure",
-            service=SERVICE,
-            rows=rows,
-            handled_at=now,
-        ),
-        time=now,
-    )
+    answer(uow, PaymentsPersonalDataHandled, event, service=SERVICE, rows=rows, now=now)
     return rows
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    return str(value)
 
 
 async def export(uow: UnitOfWork, event: PersonalDataExportRequested, now: datetime) -> None:
@@ -132,33 +111,21 @@ async def export(uow: UnitOfWork, event: PersonalDataExportRequested, now: datet
         event.debtor_id,
     )
     data = {
-        "payments": [{k: _plain(v) for k, v in dict(p).items()} for p in payments],
-        "bank_claims": [{k: _plain(v) for k, v in dict(c).items()} for c in bank_claims],
-        "card_checkouts": [{k: _plain(v) for k, v in dict(c).items()} for c in checkouts],
-        "card_instalment_failures": [{k: _plain(v) for k, v in dict(f).items()} for f in failures],
+        "payments": plain_rows(payments),
+        "bank_claims": plain_rows(bank_claims),
+        "card_checkouts": plain_rows(checkouts),
+        "card_instalment_failures": plain_rows(failures),
     }
-    uow.outbox.add(
-        PaymentsPersonalDataHandled(
-            creditor_id=event.creditor_id,
-            debtor_id=event.debtor_id,
-            request_id=event.request_id,
-            request="export",
-            service=SERVICE,
-            rows=len(payments) + len(checkouts) + len(failures) + len(bank_claims),
-            data=data,
-            handled_at=now,
-        ),
-        time=now,
+    answer(
+        uow,
+        PaymentsPersonalDataHandled,
+        event,
+        service=SERVICE,
+        rows=len(payments) + len(checkouts) + len(failures) + len(bank_claims),
+        now=now,
+        data=data,
     )
 
 
 def build_routes(clock: Clock) -> dict[type[Any], Handler]:
-    async def on_erasure(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-        assert isinstance(envelope.event, PersonalDataErasureRequested)
-        await erase(uow, envelope.event, clock.now())
-
-    async def on_export(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-        assert isinstance(envelope.event, PersonalDataExportRequested)
-        await export(uow, envelope.event, clock.now())
-
-    return {PersonalDataErasureRequested: on_erasure, PersonalDataExportRequested: on_export}
+    return request_routes(clock, erase, export)

@@ -10,10 +10,9 @@ debtor.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from krafa_events import DecodedEvent
 from krafa_events.catalog import (
     PersonalDataErasureRequested,
     PersonalDataExportRequested,
@@ -23,6 +22,7 @@ from krafa_kit import privacy
 from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler
 from krafa_kit.db import UnitOfWork
+from krafa_kit.personal_data import answer, plain_rows, request_routes
 
 SERVICE = "scheduler"
 
@@ -30,29 +30,8 @@ SERVICE = "scheduler"
 async def erase(uow: UnitOfWork, event: PersonalDataErasureRequested, now: datetime) -> int:
     rows = await privacy.erase_outbox(uow.conn, event.creditor_id, event.debtor_id, [])
     await privacy.record_erasure(uow.conn, event.creditor_id, event.debtor_id, event.pseudonym, event.requested_at)
-    uow.outbox.add(
-        SchedulerPersonalDataHandled(
-            creditor_id=event.creditor_id,
-            debtor_id=event.debtor_id,
-            request_id=event.request_id,
-            request="erasure",
-            service=SERVICE,
-            rows=rows,
-            handled_at=now,
-        ),
-        time=now,
-    )
+    answer(uow, SchedulerPersonalDataHandled, event, service=SERVICE, rows=rows, now=now)
     return rows
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    return str(value)
 
 
 async def export(uow: UnitOfWork, event: PersonalDataExportRequested, now: datetime) -> None:
@@ -69,31 +48,19 @@ async def export(uow: UnitOfWork, event: PersonalDataExportRequested, now: datet
         event.debtor_id,
     )
     data = {
-        "timelines": [{k: _plain(v) for k, v in dict(t).items()} for t in timelines],
-        "contacts": [{k: _plain(v) for k, v in dict(c).items()} for c in contacts],
+        "timelines": plain_rows(timelines),
+        "contacts": plain_rows(contacts),
     }
-    uow.outbox.add(
-        SchedulerPersonalDataHandled(
-            creditor_id=event.creditor_id,
-            debtor_id=event.debtor_id,
-            request_id=event.request_id,
-            request="export",
-            service=SERVICE,
-            rows=len(timelines) + len(contacts),
-            data=data,
-            handled_at=now,
-        ),
-        time=now,
+    answer(
+        uow,
+        SchedulerPersonalDataHandled,
+        event,
+        service=SERVICE,
+        rows=len(timelines) + len(contacts),
+        now=now,
+        data=data,
     )
 
 
 def build_routes(clock: Clock) -> dict[type[Any], Handler]:
-    async def on_erasure(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-        assert isinstance(envelope.event, PersonalDataErasureRequested)
-        await erase(uow, envelope.event, clock.now())
-
-    async def on_export(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-        assert isinstance(envelope.event, PersonalDataExportRequested)
-        await export(uow, envelope.event, clock.now())
-
-    return {PersonalDataErasureRequested: on_erasure, PersonalDataExportRequested: on_export}
+    return request_routes(clock, erase, export)
