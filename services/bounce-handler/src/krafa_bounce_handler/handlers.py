@@ -4,10 +4,11 @@ delivery, so that a bounce can be attributed to it, and emit the bounces that be
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from krafa_events import Channel, DecodedEvent, Event, ReminderSent
 from krafa_kit.clock import Clock
-from krafa_kit.consumer import Handler
+from krafa_kit.consumer import Handler, typed
 from krafa_kit.db import UnitOfWork
 
 from krafa_bounce_handler import personal_data, service
@@ -16,22 +17,26 @@ from krafa_bounce_handler.domain import SoftBouncePolicy
 log = logging.getLogger(__name__)
 
 
-def build_routes(clock: Clock, policy: SoftBouncePolicy = service.DEFAULT_POLICY) -> dict[type[Event], Handler]:
-    async def on_reminder_sent(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-        event = envelope.event
-        assert isinstance(event, ReminderSent)
-        if event.channel != Channel.EMAIL:
-            return  # only email bounces; the inbox has still recorded the event
-        emitted = await service.record_delivery(uow, event, clock.now(), policy)
-        service.count_emitted(emitted)
-        log.info(
-            "delivery recorded",
-            extra={
-                "event_id": envelope.id,
-                "delivery_id": str(event.delivery_id),
-                "claim_ids": [str(c) for c in event.claim_ids],
-                "bounces_emitted": len(emitted),
-            },
-        )
+async def on_reminder_sent(
+    uow: UnitOfWork, event: ReminderSent, envelope: DecodedEvent, *, clock: Clock, policy: SoftBouncePolicy
+) -> None:
+    if event.channel != Channel.EMAIL:
+        return  # only email bounces; the inbox has still recorded the event
+    emitted = await service.record_delivery(uow, event, clock.now(), policy)
+    service.count_emitted(emitted)
+    log.info(
+        "delivery recorded",
+        extra={
+            "event_id": envelope.id,
+            "delivery_id": str(event.delivery_id),
+            "claim_ids": [str(c) for c in event.claim_ids],
+            "bounces_emitted": len(emitted),
+        },
+    )
 
-    return {ReminderSent: on_reminder_sent, **personal_data.build_routes(clock)}
+
+def build_routes(clock: Clock, policy: SoftBouncePolicy = service.DEFAULT_POLICY) -> dict[type[Event], Handler]:
+    return {
+        ReminderSent: typed(ReminderSent, partial(on_reminder_sent, clock=clock, policy=policy)),
+        **personal_data.build_routes(clock),
+    }

@@ -6,33 +6,27 @@ from __future__ import annotations
 
 from krafa_events import ClaimCreated, DecodedEvent, Event, ReminderDue
 from krafa_events.catalog import ClaimAmended, ClaimBalanceChanged
-from krafa_kit.consumer import Handler
+from krafa_kit.consumer import Handler, typed
 from krafa_kit.db import UnitOfWork
 from krafa_kit.runtime import Lane
 
 from krafa_notifier import balance, domain, repository, service, stops
 
 
-async def on_claim_created(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-    event = envelope.event
-    assert isinstance(event, ClaimCreated)
+async def on_claim_created(uow: UnitOfWork, event: ClaimCreated, envelope: DecodedEvent) -> None:
     await repository.upsert_claim(uow.conn, domain.claim_view_values(event))
     await service.record_debtor(uow, event.creditor_id, event.debtor_id, event.debtor, event.created_at)
 
 
-async def on_claim_amended(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-    event = envelope.event
-    assert isinstance(event, ClaimAmended)
+async def on_claim_amended(uow: UnitOfWork, event: ClaimAmended, envelope: DecodedEvent) -> None:
     # The content only: its ClaimCreated came before it on this consumer. The re-plan is the
     # stops lane's.
     await repository.amend_claim(uow.conn, event.claim_id, amount_minor=event.amount_minor, due_date=event.due_date)
 
 
-async def on_balance_changed(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+async def on_balance_changed(uow: UnitOfWork, event: ClaimBalanceChanged, envelope: DecodedEvent) -> None:
     """The claim's ledger as booked: what every later message states. Here, after the claim's
     ClaimCreated; the stops lane ends a payment's hold only once this view has the booking."""
-    event = envelope.event
-    assert isinstance(event, ClaimBalanceChanged)
     if not event.lines:
         return  # an announcement without the itemised ledger (an older claims-api): nothing to state from
     await repository.record_balance(
@@ -40,15 +34,14 @@ async def on_balance_changed(uow: UnitOfWork, envelope: DecodedEvent) -> None:
     )
 
 
-async def on_reminder_due(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-    assert isinstance(envelope.event, ReminderDue)
-    await service.plan_reminder(uow, envelope.event)
+async def on_reminder_due(uow: UnitOfWork, event: ReminderDue, envelope: DecodedEvent) -> None:
+    await service.plan_reminder(uow, event)
 
 
 ROUTES: dict[type[Event], Handler] = {
-    ClaimCreated: on_claim_created,
-    ClaimAmended: on_claim_amended,
-    ClaimBalanceChanged: on_balance_changed,
-    ReminderDue: on_reminder_due,
+    ClaimCreated: typed(ClaimCreated, on_claim_created),
+    ClaimAmended: typed(ClaimAmended, on_claim_amended),
+    ClaimBalanceChanged: typed(ClaimBalanceChanged, on_balance_changed),
+    ReminderDue: typed(ReminderDue, on_reminder_due),
 }
 LANES = (Lane("stops", stops.ROUTES),)
