@@ -24,7 +24,8 @@ from krafa_events.registry import (
     types_consumed_by,
 )
 from krafa_kit.clock import WallClock
-from krafa_notifier.handlers import ROUTES as NOTIFIER_ROUTES
+from krafa_notifier.handlers import LANES as NOTIFIER_LANES
+from krafa_notifier.handlers import build_routes as notifier_routes
 from krafa_payments_ingest.handlers import build_routes as payments_routes
 from krafa_scheduler.handlers import make_routes as scheduler_routes
 from krafa_web.handlers import build_routes as web_routes
@@ -36,7 +37,11 @@ def routes_of(service: str) -> set[type[Event]]:
     built = {
         CLAIMS_API: lambda: claims_routes(clock),
         SCHEDULER: lambda: scheduler_routes(clock),
-        NOTIFIER: lambda: NOTIFIER_ROUTES,
+        # The main consumer and the stops lane (a lane consumes its events apart, same service).
+        NOTIFIER: lambda: {
+            **notifier_routes(clock),
+            **{e: h for lane in NOTIFIER_LANES for e, h in lane.routes.items()},
+        },
         BOUNCE_HANDLER: lambda: bounce_routes(clock),
         PAYMENTS_INGEST: lambda: payments_routes(clock),
         # The routing table only closes over the portal; it calls nothing while being built.

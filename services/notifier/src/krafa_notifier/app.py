@@ -12,12 +12,12 @@ from krafa_kit.http import Problem, install_text_errors, problems, require_opera
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
 
-from krafa_notifier import calls, kpi, personal_data, repository, retention, soft_retry
+from krafa_notifier import calls, kpi, repository, retention, soft_retry
 from krafa_notifier.api.portal import portal
 from krafa_notifier.api.routes import agents, creditors, receipts
 from krafa_notifier.channels import EmailChannel, LetterChannel, NetbankChannel
 from krafa_notifier.content import ReminderRenderer
-from krafa_notifier.handlers import LANES, ROUTES
+from krafa_notifier.handlers import LANES, build_routes
 from krafa_notifier.mime import DkimSigner
 from krafa_notifier.service import Dispatcher
 from krafa_notifier.settings import Settings
@@ -32,7 +32,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         # Refuse to start rather than fail every SMS later.
         raise ValueError("KRAFA_SMS_PROVIDER=twilio needs KRAFA_TWILIO_ACCOUNT_SID and KRAFA_TWILIO_AUTH_TOKEN")
     clock = clock or clock_from_settings(settings)
-    routes = {**ROUTES, **personal_data.build_routes(clock)}
+    routes = build_routes(clock)
     spec = ServiceSpec("notifier", SCHEMA, MIGRATIONS, routes, LANES, retention=retention.rules(settings))
     runtime = Runtime(spec, settings, clock)
     kpi.install(runtime)  # collection KPIs from this service's tables, on /metrics

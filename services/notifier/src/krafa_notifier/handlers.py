@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from krafa_events import ClaimCreated, DecodedEvent, Event, ReminderDue
 from krafa_events.catalog import ClaimAmended, ClaimBalanceChanged
+from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler, typed
 from krafa_kit.db import UnitOfWork
 from krafa_kit.runtime import Lane
 
-from krafa_notifier import balance, domain, repository, service, stops
+from krafa_notifier import balance, domain, personal_data, repository, service, stops
 
 
 async def on_claim_created(uow: UnitOfWork, event: ClaimCreated, envelope: DecodedEvent) -> None:
@@ -45,3 +46,9 @@ ROUTES: dict[type[Event], Handler] = {
     ReminderDue: typed(ReminderDue, on_reminder_due),
 }
 LANES = (Lane("stops", stops.ROUTES),)
+
+
+def build_routes(clock: Clock) -> dict[type[Event], Handler]:
+    """The main consumer's table, with the service's answer to a personal-data request (the stops
+    lane has its own: LANES)."""
+    return {**ROUTES, **personal_data.build_routes(clock)}
