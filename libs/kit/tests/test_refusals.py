@@ -7,6 +7,7 @@ import pytest
 from fastapi import FastAPI
 from krafa_kit import errors
 from krafa_kit.http import PROBLEM_BASE, install_problem_handlers
+from krafa_kit.openapi import problem_type
 from krafa_kit.testing import serving
 
 
@@ -39,7 +40,7 @@ async def test_each_refusal_answers_its_problem(refusal: errors.Refusal, status:
     assert answer.headers["content-type"] == "application/problem+json"
     body = answer.json()
     assert body["title"] == title and body["status"] == status and body["detail"] == refusal.detail
-    assert body["type"] == (PROBLEM_BASE + refusal.kind if refusal.kind else "about:blank")
+    assert body["type"] == (PROBLEM_BASE + refusal.kind if refusal.kind else problem_type(status))
     for name, value in refusal.facts.items():
         assert body[name] == value
 
