@@ -58,3 +58,28 @@ async def test_the_require_operator_dependency_answers_401_problems() -> None:
             assert refused.headers["content-type"] == "application/problem+json"
     scheme = app.openapi()["components"]["securitySchemes"]["HTTPBearer"]
     assert scheme == {"type": "http", "description": "Authorization: Bearer <operator token>", "scheme": "bearer"}
+
+
+class _PortalSettings(ServiceSettings):
+    portal_token: SecretStr | None = None
+
+
+async def test_the_require_portal_dependency_takes_only_the_portal_token() -> None:
+    import httpx
+    from fastapi import Depends, FastAPI
+    from krafa_kit.http import install_problem_handlers, require_portal
+    from krafa_kit.testing import serving
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.state.settings = _PortalSettings(service_name="test", http_host="0.0.0.0", portal_token=SecretStr("web"))
+
+    @app.get("/portal", dependencies=[Depends(require_portal)])
+    def portal() -> dict[str, bool]:
+        return {"ok": True}
+
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        assert (await client.get("/portal", headers={"Authorization": "Bearer web"})).json() == {"ok": True}
+        for headers in ({}, {"Authorization": "Bearer op"}):
+            refused = await client.get("/portal", headers=headers)
+            assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"

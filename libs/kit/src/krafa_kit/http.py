@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import uvicorn
@@ -30,6 +30,8 @@ from krafa_kit import errors, metrics, openapi, tracing
 from krafa_kit.openapi import PROBLEM_BASE, PROBLEM_JSON, PROBLEM_REF, problem_fields, problem_type
 from krafa_kit.runtime import Runtime
 from krafa_kit.settings import ServiceSettings
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 __all__ = ["PROBLEM_BASE", "PROBLEM_JSON", "Problem", "create_app", "problem_response", "problems", "serve"]
 
@@ -643,6 +645,27 @@ def bearer_credential(request: Request) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return credential.strip() or None
+
+
+def require_portal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(OPERATOR_BEARER)]
+) -> None:
+    """FastAPI dependency of the routes the web calls on a logged-in debtor's behalf: the bearer
+    token against the app's `settings.portal_token`, by `operator_allowed`; else a 401 problem."""
+    settings = request.app.state.settings
+    token = getattr(settings, "portal_token", None)
+    if not operator_allowed(settings, token, credentials.credentials if credentials else None):
+        raise Problem(401, "Unauthorized", "the portal token is required", headers={"WWW-Authenticate": "Bearer"})
+
+
+def run_service(create_app: Callable[[SettingsT], FastAPI], settings_type: type[SettingsT]) -> None:
+    """`python -m krafa_<service>`: the service's settings from the environment, its logs
+    configured, its app served until a signal stops it."""
+    from krafa_kit.logs import configure_logging
+
+    settings = settings_type()
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    serve(create_app(settings), settings)
 
 
 def operator_allowed(settings: ServiceSettings, token: Any, presented: str | None) -> bool:

@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials
-from krafa_kit.http import OPERATOR_BEARER, Problem, operator_allowed, problems
+from krafa_kit.http import Problem, problems, require_portal
 from pydantic import BaseModel, ConfigDict, Field
 
 from krafa_notifier import calls, codes, content, letter, mime, repository, service
 from krafa_notifier.channels import EmailChannel, PermanentSendError, TransientSendError
-
-
-def require_portal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(OPERATOR_BEARER)]
-) -> None:
-    settings = request.app.state.settings
-    if not operator_allowed(settings, settings.portal_token, credentials.credentials if credentials else None):
-        raise Problem(401, "Unauthorized", "the portal token is required", headers={"WWW-Authenticate": "Bearer"})
-
 
 portal = APIRouter(prefix="/v1", tags=["debtor portal"], dependencies=[Depends(require_portal)])
 

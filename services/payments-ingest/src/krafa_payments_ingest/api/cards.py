@@ -3,25 +3,15 @@ provider's signed webhook."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials
-from krafa_kit.http import OPERATOR_BEARER, Problem, operator_allowed, problems
+from krafa_kit.http import Problem, problems, require_portal
 from pydantic import BaseModel, ConfigDict, Field
 
 from krafa_payments_ingest import checkouts, psp
 from krafa_payments_ingest.api.deps import DB, CurrentClock
-
-
-def require_portal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(OPERATOR_BEARER)]
-) -> None:
-    settings = request.app.state.settings
-    if not operator_allowed(settings, settings.portal_token, credentials.credentials if credentials else None):
-        raise Problem(401, "Unauthorized", "the portal token is required", headers={"WWW-Authenticate": "Bearer"})
-
 
 portal_router = APIRouter(prefix="/v1/card-checkouts", tags=["card payments"], dependencies=[Depends(require_portal)])
 webhook_router = APIRouter(tags=["card payments"])
