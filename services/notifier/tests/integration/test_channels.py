@@ -180,8 +180,10 @@ async def test_every_channel_in_every_language(database_url: str, broker: Embedd
         await publish(broker.bootstrap, booked)
         await publish(broker.bootstrap, reminders[0])  # redelivered: still one SMS
 
-        await eventually(lambda: len(topic.of_type(ReminderSent)) == 6, timeout=60)
-        await eventually(lambda: len(topic.of_type(ReminderDelivered)) == 2, timeout=60)
+        await eventually(
+            lambda: len(topic.of_type(ReminderSent)) == 6, timeout=150
+        )  # six sends, one a fallback after a receipt: slow on a busy machine
+        await eventually(lambda: len(topic.of_type(ReminderDelivered)) == 2, timeout=150)
         sent = {e.reminder_id: e for e in topic.of_type(ReminderSent) if e.fallback_for is None}
         fallback = [e for e in topic.of_type(ReminderSent) if e.fallback_for is not None]
 
