@@ -1,4 +1,4 @@
-"""File roles that hold (docs/adr/0008-entry-points-own-the-transaction.md): SQL only in
+"""File roles that hold (docs/adr/0010-entry-points-own-the-transaction.md): SQL only in
 repositories, HTTP only in `api/`.
 
 Walks every service's source and reports each query call (`conn.execute`,

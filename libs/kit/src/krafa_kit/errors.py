@@ -2,7 +2,7 @@
 
 They carry no HTTP: the HTTP edge maps each kind to an RFC 9457 problem document
 (krafa_kit.http.install_problem_handlers), and the consumer path catches `Refusal` to record a
-refusal without knowing status codes (docs/adr/0008-entry-points-own-the-transaction.md)."""
+refusal without knowing status codes (docs/adr/0010-entry-points-own-the-transaction.md)."""
 
 from __future__ import annotations
 
