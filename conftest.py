@@ -11,3 +11,10 @@ os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", str(Path(tempfile.gettempdir()) /
 Path(os.environ["PYTEST_DEBUG_TEMPROOT"]).mkdir(parents=True, exist_ok=True)
 
 pytest_plugins = ["krafa_kit.testing"]
+
+# Property tests judge properties, not speed: on a busy 2-core machine a draw may take seconds,
+# which Hypothesis' health check and per-example deadline would report as failures.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("krafa", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("krafa")

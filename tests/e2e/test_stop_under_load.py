@@ -1,8 +1,9 @@
 """Never a reminder after payment, under load (docs/adr/0008): claims are paid, by bank files, in
-the middle of a burst of 10,000 reminders being sent, and no send for any of them begins after
-the notifier recorded the payment — one broker hop after payments-ingest committed it, however
-long the queue of sends. The figure is `make bench`'s payment_to_stop_under_load_p99_ms; this
-test asserts the guarantee, not a time."""
+the middle of a burst of reminders being sent (3,000 in make test, a queue of several seconds;
+KRAFA_BURST_CLAIMS=10000 for the issue's scale, which `make bench` runs), and no send for any of
+them begins after the notifier recorded the payment — one broker hop after payments-ingest
+committed it, however long the queue of sends. The figure is `make bench`'s
+payment_to_stop_under_load_p99_ms; this test asserts the guarantee, not a time."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from krafa_kit.kafka_cluster import KafkaCluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-CLAIMS = int(os.environ.get("KRAFA_BURST_CLAIMS", "10000"))
+CLAIMS = int(os.environ.get("KRAFA_BURST_CLAIMS", "3000"))
 DAY_SECONDS = 1800.0  # every reminder of the burst is a first one, inside the sending window
 
 

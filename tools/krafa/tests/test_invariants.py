@@ -132,3 +132,16 @@ async def test_every_published_event_must_be_on_the_topics() -> None:
 
     verdict = await topics_hold_the_outboxes(rows, seen, caught_up, again_after_s=0)
     assert verdict.ok, verdict.detail
+
+
+def test_a_consumer_must_dead_letter_what_it_reads_but_not_a_type_it_skips_by_header() -> None:
+    from krafa.chaos import Poison, expects_dead_letter
+
+    broken_claim = Poison("krafa.claims", 0, 1, "broken JSON body")
+    garbage_claim = Poison("krafa.claims", 0, 2, "no CloudEvents headers")
+    broken_sent = Poison("krafa.notifications", 0, 3, "broken JSON body")
+    # The bounce-handler consumes krafa.claims but not ClaimCreated: it skips that by its header.
+    assert not expects_dead_letter("bounce-handler", broken_claim)
+    assert expects_dead_letter("bounce-handler", garbage_claim)
+    assert expects_dead_letter("bounce-handler", broken_sent)  # a ClaimCreated off its own topic
+    assert expects_dead_letter("scheduler", broken_claim)  # it consumes ClaimCreated

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.integration
 # (method, path template) → request body for the call.
 CASES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/v1/claims/{claim_id}"): None,
+    ("GET", "/v1/claims/by-invoice-no/{invoice_no}"): None,
     ("POST", "/v1/claims/{claim_id}/cancel"): {"reason": "not yours"},
     ("POST", "/v1/claims/{claim_id}/amend"): {"amount_minor": 1},
     ("POST", "/v1/claims/{claim_id}/dispute"): {"reason": "not yours"},
@@ -67,6 +68,7 @@ async def test_other_creditors_ids_answer_404(api: Api) -> None:
         "key_id": (await owner.post("/v1/api-keys", json={"scopes": ["read"]})).json()["id"],
         "delivery_id": str(uuid.uuid4()),
         "request_id": asked.json()["request_id"],
+        "invoice_no": claim["invoice_no"],
     }
     absent = {name: str(uuid.uuid4()) for name in owned}
 

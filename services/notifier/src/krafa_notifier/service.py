@@ -482,9 +482,11 @@ class Dispatcher:
             if rounds == 0:
                 metrics.SENDS_WAITING_FOR_STOPS.inc()
             rounds += 1
-            if rounds % 3000 == 0:
-                log.warning("sends wait for the stops lane to catch up", extra={"waited_s": rounds // 100})
-            await asyncio.sleep(0.01)
+            if rounds % 600 == 0:
+                log.warning("sends wait for the stops lane to catch up", extra={"waited_s": rounds // 20})
+            # Not a tight spin: many sends may wait at once, and on a busy machine their wake-ups
+            # would take the CPU the stops lane needs to catch up.
+            await asyncio.sleep(0.05)
 
     async def _choose_channel(
         self, row: asyncpg.Record, debtor: dict[str, Any], conn: asyncpg.Connection
