@@ -173,16 +173,17 @@ async def _creditor(krafa: Krafa, label: str) -> tuple[uuid.UUID, dict[str, str]
     from krafa_claims_api import service
     from krafa_claims_api.api.schemas import CreditorIn
 
-    creditor_id, key = await service.create_creditor(
-        krafa.services["claims-api"].db,
-        CreditorIn.model_validate(
-            {
-                "name": f"Creditor {label}",
-                "payment_account": ACCOUNTS[label][0],
-                "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
-            }
-        ),
+    data = CreditorIn.model_validate(
+        {
+            "name": f"Creditor {label}",
+            "payment_account": ACCOUNTS[label][0],
+            "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
+        }
     )
+    # Use cases never commit (docs/adr/0010): the caller's unit of work does.
+    async with krafa.services["claims-api"].db.uow() as uow:
+        creditor_id, key = await service.create_creditor(uow, data)
+        await uow.commit()
     return creditor_id, {"Authorization": f"Bearer {key.token}"}
 
 
