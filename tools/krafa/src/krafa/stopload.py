@@ -120,7 +120,14 @@ async def _post(client: httpx.AsyncClient, stack: Stack, run: str, n: int) -> di
     response = await client.post(
         stack.url("claims-api") + "/v1/admin/creditors",
         headers={"Authorization": f"Bearer {stack.state.admin_token}"},
-        json={"name": f"Burst {run}", "country": "IS", "currency": "ISK", "default_language": "is"},
+        json={
+            "name": f"Burst {run}",
+            "country": "IS",
+            "currency": "ISK",
+            "default_language": "is",
+            # Its terms allow emailing the addresses it gives (without consent evidence: letters).
+            "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
+        },
     )
     response.raise_for_status()
     headers = {"Authorization": f"Bearer {response.json()['api_key']}"}
