@@ -78,6 +78,8 @@ class Api:
             },
         )
         assert response.status_code == 201, response.text
+        # Its own policy (`is-reminders`): the first reminder the business day after the due date.
+        await self.stack.use_policy(self.client, response.json()["creditor_id"])
         return {"Authorization": f"Bearer {response.json()['api_key']}"}
 
     async def claims(self, key: dict[str, str], bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -52,6 +52,7 @@ async def new_creditor(client: httpx.AsyncClient, stack: Stack) -> str:
         },
     )
     response.raise_for_status()
+    await stack.use_policy(client, response.json()["creditor_id"])  # step 1: a reminder the day after due
     return str(response.json()["api_key"])
 
 

