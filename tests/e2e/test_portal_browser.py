@@ -33,12 +33,13 @@ async def topics(stack: Stack) -> AsyncIterator[TopicReader]:
 
 
 class OverdueCreditor(Creditor):
-    """Its claims are ten days overdue, so the first notice (with its portal link) is due at once
+    """Its claims are 21 days overdue: the default policy's first notice (the collection warning,
+    ten days after the eindagi ten days after the due date) with its portal link is due at once,
     and no journey waits simulated days for it. (Registered as each journey starts: a link sent
     early would have outlived its days by the time a later journey used it.)"""
 
     async def claim(self, n: int, **kwargs: Any) -> dict[str, Any]:
-        return await super().claim(n, **{"overdue_days": 10, **kwargs})
+        return await super().claim(n, **{"overdue_days": 21, **kwargs})
 
 
 @pytest.fixture(scope="module")

@@ -114,7 +114,7 @@ class Creditor:
         overdue_days: int = 1,
         **debtor: Any,
     ) -> dict[str, Any]:
-        """A claim `overdue_days` past its due date (10 or more: its first notice is due at once)."""
+        """A claim `overdue_days` past its due date (21 or more: the default policy's first notice is due at once)."""
         today = self.stack.sim_now().date()
         response = await self.http.post(
             "/v1/claims",
