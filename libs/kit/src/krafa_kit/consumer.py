@@ -25,6 +25,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from krafa_kit import metrics, tracing
 from krafa_kit.db import Database, UnitOfWork
+from krafa_kit.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +72,20 @@ class Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
     """Counts the group's rebalances (revocations and assignments) so that offsets fetched before
     one are never committed after it. A round whose handling outlasted a rebalance, for example
     a rejoin after the broker was replaced by an empty one, would otherwise commit the old
-    positions under the new generation, and the records before them would be skipped for good."""
+    positions under the new generation, and the records before them would be skipped for good.
+    A new assignment also wakes an idle consumer (`wake`), whose new partitions may hold work."""
 
-    def __init__(self) -> None:
+    def __init__(self, wake: Wakeup | None = None) -> None:
         self.epoch = 0
+        self.wake = wake
 
     async def on_partitions_revoked(self, revoked: object) -> None:
         self.epoch += 1
 
     async def on_partitions_assigned(self, assigned: object) -> None:
         self.epoch += 1
+        if self.wake is not None:
+            self.wake.set()
 
 
 class InboxConsumer:
@@ -95,12 +100,23 @@ class InboxConsumer:
         max_attempts: int = 3,
         lane: str = "",
         dead_letter_topics: frozenset[str] | None = None,
+        idle_after_s: float = 0.0,
+        idle_check_s: float = 1.0,
     ) -> None:
         """A `lane` (krafa_kit.runtime.Lane) records its events in the inbox as
         `<service>.<lane>` and leaves the undecodable records of topics outside
         `dead_letter_topics` (default: all it reads) to the consumer that owns them. Records of
         an event type this consumer does not route, on that type's own topic, are skipped on
-        their `ce_type` header alone, without decoding the payload."""
+        their `ce_type` header alone, without decoding the payload.
+
+        With `idle_after_s` > 0 the consumer stops fetching once it has been caught up that long
+        without a record (a broker that answers a waiting fetch only when the wait runs out,
+        like the embedded one, otherwise costs a fetch every few milliseconds per consumer). It
+        fetches again at once when woken (`published`: an outbox relay in the same database
+        published to a topic it reads; `current` asked while it is behind; another lane of the
+        process applied events; a new assignment), and otherwise when its check every
+        `idle_check_s` (the partitions' end offsets against its positions) finds records, which
+        bounds the delay of a record whose producer sends no wake-up. 0: always fetching."""
         self.service = service
         self.name = f"{service}.{lane}" if lane else service
         self.dead_letter_topics = dead_letter_topics
@@ -113,11 +129,22 @@ class InboxConsumer:
         self.started = False
         self.processed = 0
         self._positions: dict[TopicPartition, int] = {}
-        self.rebalances = Rebalances()
         # The moment (unix seconds) of the oldest of the latest fetch responses of its
         # partitions, when every record up to their high watermarks had been applied (`current`).
         self.caught_up_at: float | None = None
+        self.idle_after_s = idle_after_s
+        self.idle_check_s = idle_check_s
+        self.idle = False  # not fetching (paused) until woken
+        self.idle_checks = 0  # idle checks made (ListOffsets requests instead of fetches)
+        self._wake = Wakeup()
+        self._active_at = time.monotonic()  # the last record, or the last wake-up with a reason
+        self._resumed_at = 0.0  # wall seconds of the last resume: a pause needs a fresher fetch
+        self.rebalances = Rebalances(self._wake)
+        # Called after a round that applied new events: the service's loops that wait for work
+        # those events create (Runtime.wake_on_events) look at once instead of polling for it.
+        self.on_handled: list[Callable[[], None]] = []
         topics = consumer.subscription()
+        self.topics = frozenset(topics or ())
         if topics:
             consumer.subscribe(topics=sorted(topics), listener=self.rebalances)
 
@@ -127,12 +154,27 @@ class InboxConsumer:
 
     def stop(self) -> None:
         self._stopping = True
+        self._wake.set()
 
     def current(self, within_s: float) -> bool:
         """Whether, less than `within_s` ago, every record up to the high watermark the broker
         reported on its last fetch had been applied, on every partition of the group (the
-        notifier sends nothing while its stops lane is behind, docs/adr/0008)."""
-        return self.caught_up_at is not None and time.time() - self.caught_up_at < within_s
+        notifier sends nothing while its stops lane is behind, docs/adr/0008). An idle consumer
+        asked while it cannot say so fetches again at once, and stays awake a while."""
+        fresh = self.caught_up_at is not None and time.time() - self.caught_up_at < within_s
+        if not fresh:
+            self._wake.set()
+        return fresh
+
+    def wake(self) -> None:
+        """Fetch now if idle, and stay awake a while (work on another lane tends to mean work here)."""
+        self._wake.set()
+
+    def published(self, topics: str) -> None:
+        """A wake-up hint: records were published to `topics` (comma-separated; empty: maybe
+        any). Only a hint: the records themselves arrive by fetching."""
+        if not topics or not self.topics.isdisjoint(topics.split(",")):
+            self._wake.set()
 
     async def _note_caught_up(self) -> None:
         """After a round: caught up as of the oldest latest fetch response if on every partition
@@ -156,16 +198,68 @@ class InboxConsumer:
         try:
             last_lag = 0.0
             while not self._stopping:
+                if self._wake.is_set() and not self.idle:
+                    self._wake.clear()  # a wake-up while fetching: stay awake a while longer
+                    self._active_at = time.monotonic()
+                if self._may_idle():
+                    await self._pause_until_woken()
+                    continue
                 epoch = self.rebalances.epoch
                 batches = await self.consumer.getmany(timeout_ms=200)
                 if batches:
+                    self._active_at = time.monotonic()
+                    before = self.processed
                     await self.handle_round(batches, epoch)
+                    if self.processed != before:
+                        for callback in self.on_handled:
+                            callback()
                 await self._note_caught_up()
                 if time.monotonic() - last_lag > 2:
                     self._record_lag()
                     last_lag = time.monotonic()
         finally:
             await self.consumer.stop()
+
+    def _may_idle(self) -> bool:
+        """Idle once caught up as of a fetch after the last resume, with no record and no wake-up
+        for `idle_after_s`: a pause never hides a record the broker already held."""
+        return (
+            self.idle_after_s > 0
+            and time.monotonic() - self._active_at >= self.idle_after_s
+            and self.caught_up_at is not None
+            and self.caught_up_at >= self._resumed_at
+            and bool(self.consumer.assignment())
+        )
+
+    async def _pause_until_woken(self) -> None:
+        paused = self.consumer.assignment()
+        self.consumer.pause(*paused)
+        self.idle = True
+        try:
+            while not self._stopping and not await self._wake.wait(self.idle_check_s):
+                self.idle_checks += 1
+                if await self._records_waiting(paused):
+                    break
+        finally:
+            self.idle = False
+            self._resumed_at = time.time()
+            # Partitions of a newer assignment were never paused; resuming them is harmless.
+            self.consumer.resume(*(tp for tp in paused if tp in self.consumer.assignment()))
+        self._active_at = time.monotonic()  # awake for idle_after_s: work tends to follow work
+
+    async def _records_waiting(self, partitions: set[TopicPartition]) -> bool:
+        """The idle check: one ListOffsets request, answered at once, instead of a fetch (which
+        the embedded broker holds for its whole wait, at a cost that grows with the partitions
+        asked for). True when a partition's end is not where the consumer stands (records
+        waiting, or a broker replaced by an empty one), or it cannot say."""
+        try:
+            ends = await self.consumer.end_offsets(list(partitions))
+            for tp in partitions:
+                if ends.get(tp) != await self.consumer.position(tp):
+                    return True
+        except (KafkaError, AssertionError, TypeError, ValueError):
+            return True  # e.g. the partition was revoked meanwhile: fetch and find out
+        return False
 
     async def _start_consumer(self) -> None:
         backoff = 0.5

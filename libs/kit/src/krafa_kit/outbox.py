@@ -26,6 +26,7 @@ from krafa_events.envelope import EncodedEvent
 
 from krafa_kit import metrics, tracing
 from krafa_kit.tracing import child_traceparent
+from krafa_kit.wakeup import PUBLISHED_CHANNEL
 
 if TYPE_CHECKING:
     from krafa_kit.db import Database
@@ -231,6 +232,8 @@ class OutboxRelay:
             "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
             [row["id"] for row in rows],
         )
+        # A hint for idle consumers in this database (krafa_kit.consumer): fetch these topics now.
+        await conn.execute("SELECT pg_notify($1, $2)", PUBLISHED_CHANNEL, ",".join(sorted({r["topic"] for r in rows})))
         for row in rows:
             metrics.OUTBOX_PUBLISHED.labels(self.service, row["topic"]).inc()
         self.published_total += len(rows)

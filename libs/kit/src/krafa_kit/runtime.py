@@ -22,6 +22,7 @@ from krafa_kit.migrations import migrate_async
 from krafa_kit.outbox import OutboxRelay
 from krafa_kit.retention import RetentionSweeper, Rule, shared_rules
 from krafa_kit.settings import ServiceSettings, database_tls_params
+from krafa_kit.wakeup import PUBLISHED_CHANNEL, Listener, Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,11 @@ class Runtime:
         self.consumer: InboxConsumer | None = None  # the main lane
         self.consumers: list[InboxConsumer] = []  # every lane, the main one first
         self.producer_ready = False
+        # One LISTEN connection for the process's wake-ups (krafa_kit.wakeup): loops register
+        # their channels on it before or after `start`.
+        self.listener = Listener(self.db.dsn)
         self._background: list[tuple[str, BackgroundTask]] = []
+        self._event_wakeups: list[Wakeup] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
 
@@ -95,6 +100,10 @@ class Runtime:
         )
         self._spawn("producer", self._start_producer)
         self.consumers = self._lanes() if self.settings.consume else []
+        for consumer in self.consumers:
+            consumer.on_handled.extend(wakeup.set for wakeup in self._event_wakeups)
+            # Events on one lane wake the others (the notifier's sends check the stops lane next).
+            consumer.on_handled.extend(other.wake for other in self.consumers if other is not consumer)
         self.consumer = next((c for c in self.consumers if c.name == self.spec.name), None)
         sweeper = RetentionSweeper(
             self.db,
@@ -104,6 +113,10 @@ class Runtime:
             clock=self.clock,
         )
         self._spawn("retention", sweeper.run)
+        for consumer in self.consumers:
+            if consumer.idle_after_s > 0:
+                self.listener.on(PUBLISHED_CHANNEL, consumer.published)
+        self._spawn("wakeups", self.listener.run)
         for name, task in self._background:
             self._spawn(name, task)
         self.started = True
@@ -125,6 +138,13 @@ class Runtime:
         self._spawn("outbox-relay", self.relay.run)
         for consumer in self.consumers:
             self._spawn("consumer" if consumer is self.consumer else f"consumer:{consumer.name}", consumer.run)
+
+    def wake_on_events(self, wakeup: Wakeup) -> None:
+        """Wake `wakeup` whenever one of this process's consumers (any lane) has applied new events
+        (before or after `start`): a loop waiting for the rows those handlers write looks at once."""
+        self._event_wakeups.append(wakeup)
+        for consumer in self.consumers:
+            consumer.on_handled.append(wakeup.set)
 
     def lane(self, name: str) -> InboxConsumer | None:
         """The consumer of lane `name` (after `start`)."""
@@ -155,6 +175,8 @@ class Runtime:
                     producer=self.producer,
                     routes=routes,
                     dead_letter_topics=mine,
+                    idle_after_s=self.settings.consumer_idle_after_s,
+                    idle_check_s=self.settings.consumer_idle_check_s,
                 )
             )
         return consumers

@@ -103,6 +103,16 @@ class ServiceSettings(BaseSettings):
         default=3600.0, gt=0, description="wall seconds between retention sweeps (the README's Retention section)"
     )
     consumer_batch_size: int = 500
+    consumer_idle_after_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="seconds caught up without a record after which a consumer stops fetching until a relay's "
+        "NOTIFY in the same database (or `KRAFA_CONSUMER_IDLE_CHECK_S`) wakes it; 0: always fetching "
+        "(`krafa run` sets 2 for the embedded broker, which answers a waiting fetch only when it times out)",
+    )
+    consumer_idle_check_s: float = Field(
+        default=1.0, gt=0, description="how often an idle consumer still fetches (a record no NOTIFY announced)"
+    )
     consume: bool = Field(
         default=True,
         description="false: serve HTTP and relay the outbox without consuming any topic (an API-only replica)",

@@ -1,12 +1,11 @@
 """The polling worker: a background loop that does a round of work, goes again at once while there
-is more, and otherwise waits — at most its idle pause, less when it knows when the next work falls
-due — and that rides out a database or network outage instead of dying (the Runtime restarts a
-loop that crashes on anything else). A worker is an entry point: each round opens and commits its
-own unit of work; the use cases it calls never commit."""
+is more, and otherwise waits (at most its idle pause, less when it knows when the next work falls
+due, or until its `wakeup` is set), and that rides out a database or network outage instead of
+dying (the Runtime restarts a loop that crashes on anything else). A worker is an entry point:
+each round opens and commits its own unit of work; the use cases it calls never commit."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -14,6 +13,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import asyncpg
+
+from krafa_kit.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ class PollingWorker:
 
     def __init__(self, idle_s: float) -> None:
         self.idle_s = idle_s
+        # Set by whoever creates work for the loop (a handler, a NOTIFY through the Runtime's
+        # listener): the pause ends at once instead of at its end.
+        self.wakeup = Wakeup()
 
     async def round(self) -> Round:
         raise NotImplementedError
@@ -60,4 +64,4 @@ class PollingWorker:
                 if done.more:
                     continue
                 wait = self.idle_s if done.next_due_in_s is None else min(self.idle_s, done.next_due_in_s)
-                await asyncio.sleep(max(wait, self.MIN_WAIT_S))
+                await self.wakeup.wait(max(wait, self.MIN_WAIT_S))

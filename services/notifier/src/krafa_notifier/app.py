@@ -77,12 +77,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             batch_size=settings.dispatch_batch_size,
             concurrency=settings.dispatch_concurrency,
             idle_wall_s=settings.dispatch_idle_wall_s,
+            max_idle_wall_s=settings.dispatch_max_idle_wall_s,
             portal_url=settings.portal_url,
             portal_link_secret=settings.portal_link_secret.get_secret_value().encode()
             if settings.portal_link_secret
             else None,
             stops=runtime.lane("stops"),
         )
+        runtime.wake_on_events(dispatcher.wakeup)  # planned deliveries may be due at once
         await dispatcher.run()
 
     async def close_channels() -> None:

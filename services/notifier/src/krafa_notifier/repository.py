@@ -234,6 +234,15 @@ async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> b
     return bool(inserted)
 
 
+async def next_attempt_in_s(conn: asyncpg.Connection) -> float | None:
+    """Wall seconds until the earliest pending delivery may be tried (negative: due now); None
+    when nothing is pending."""
+    value = await conn.fetchval(
+        "SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM deliveries WHERE status = 'pending'"
+    )
+    return None if value is None else float(value)
+
+
 async def claim_batch(conn: asyncpg.Connection, worker: uuid.UUID, limit: int) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(

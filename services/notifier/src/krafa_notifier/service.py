@@ -31,6 +31,7 @@ from krafa_events.catalog import DebtorSnapshot, ReminderDelivered
 from krafa_kit import tracing
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
+from krafa_kit.wakeup import Wakeup
 from pydantic import TypeAdapter
 from stdnum.is_ import kennitala
 
@@ -316,6 +317,7 @@ class Dispatcher:
         batch_size: int = 200,
         concurrency: int = 16,
         idle_wall_s: float = 0.05,
+        max_idle_wall_s: float = 1.0,
         portal_url: str | None = None,
         portal_link_secret: bytes | None = None,
         stops: StopsLane | None = None,
@@ -327,7 +329,8 @@ class Dispatcher:
         self.receipts_url, self.dkim_signer = receipts_url, dkim_signer
         self.sms_quiet_hours = sms_quiet_hours
         self.sender, self.return_domain, self.return_secret = sender, return_domain, return_secret
-        self.batch_size, self.idle_wall_s = batch_size, idle_wall_s
+        self.batch_size, self.idle_wall_s, self.max_idle_wall_s = batch_size, idle_wall_s, max_idle_wall_s
+        self.wakeup = Wakeup()  # set when handlers have planned deliveries (Runtime.wake_on_events)
         self.stops = stops
         self.worker_id = uuid.uuid4()
         self._slots = asyncio.Semaphore(concurrency)
@@ -354,10 +357,23 @@ class Dispatcher:
                     claimed = 0
                     await asyncio.sleep(1)
                 if claimed < self.batch_size:
-                    await asyncio.sleep(self.idle_wall_s)
+                    await self.wakeup.wait(await self._idle_wait())
         finally:
             with contextlib.suppress(Exception):
                 await self._lock_conn.close()
+
+    async def _idle_wait(self) -> float:
+        """Until the next pending delivery may be tried, at most `max_idle_wall_s`; `idle_wall_s`
+        when one is due but was not claimed (another dispatcher holds it). New deliveries come
+        from the consumer's handlers, which set `wakeup`."""
+        try:
+            async with self.db.connection() as conn:
+                due_in = await repository.next_attempt_in_s(conn)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return self.idle_wall_s
+        if due_in is None:
+            return self.max_idle_wall_s
+        return min(due_in if due_in > 0 else self.idle_wall_s, self.max_idle_wall_s)
 
     async def dispatch_once(self) -> int:
         async with self.db.connection() as conn:

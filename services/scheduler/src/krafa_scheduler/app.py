@@ -10,6 +10,7 @@ from krafa_kit.clock import Clock, clock_from_settings
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.http import install_text_errors
 from krafa_kit.runtime import Runtime, ServiceSpec
+from krafa_kit.wakeup import Wakeup
 
 from krafa_scheduler import kpi, service
 from krafa_scheduler.api.routes import router
@@ -24,9 +25,18 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     clock = clock or clock_from_settings(settings)
     runtime = Runtime(ServiceSpec("scheduler", SCHEMA, MIGRATIONS, make_routes(clock)), settings, clock)
     kpi.install(runtime)  # collection KPIs from this service's tables, on /metrics
+    sweep_wakeup = Wakeup()
+    runtime.wake_on_events(sweep_wakeup)  # new and changed timelines may be due at once
     runtime.add_background(
         "sweep",
-        lambda: service.sweep_forever(runtime.db, runtime.clock, settings.sweep_batch_size, settings.sweep_idle_wall_s),
+        lambda: service.sweep_forever(
+            runtime.db,
+            runtime.clock,
+            settings.sweep_batch_size,
+            settings.sweep_idle_wall_s,
+            sweep_wakeup,
+            settings.sweep_max_idle_wall_s,
+        ),
     )
     app = create_service_app(runtime, title="Krafa scheduler", description="Claim timelines and their steps.")
     install_text_errors(app)  # NUL in text → 422, not 500

@@ -34,6 +34,7 @@ from krafa_kit import tracing
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.outbox import notify_channel
+from krafa_kit.wakeup import Wakeup
 
 from krafa_scheduler import domain, metrics, policy, repository
 from krafa_scheduler.policy import Policy
@@ -772,11 +773,30 @@ async def _policies_of(conn: asyncpg.Connection, rows: list[Any]) -> dict[tuple[
     return found
 
 
-async def sweep_forever(db: Database, clock: Clock, batch_size: int, idle_wall_s: float) -> None:
+async def sweep_forever(
+    db: Database,
+    clock: Clock,
+    batch_size: int,
+    idle_wall_s: float,
+    wakeup: Wakeup | None = None,
+    max_idle_wall_s: float = 1.0,
+) -> None:
+    """Sweep until nothing is due, then sleep until the next step falls due (never longer than
+    `max_idle_wall_s`, which also bounds a clock or a writer that misbehaves) or until `wakeup`
+    is set: the consumer sets it when its handlers have written timelines, which may be due at
+    once. `idle_wall_s` is the pause when a due row is left (another replica holds it)."""
+    wakeup = wakeup or Wakeup()
     while True:
+        wait = idle_wall_s
         try:
-            # Returns once nothing is due: then wait a little for the clock to move on.
             await sweep_due(db, clock, batch_size)
+            async with db.connection() as conn:
+                due = await repository.next_due_at(conn)
+            if due is None:
+                wait = max_idle_wall_s
+            else:
+                until = clock.wall_seconds(due - clock.now())
+                wait = min(until if until > 0 else idle_wall_s, max_idle_wall_s)
         except (OSError, ConnectionError, asyncpg.PostgresConnectionError, asyncpg.DeadlockDetectedError) as exc:
             log.warning("sweep failed, retrying", extra={"error": repr(exc)})
             await asyncio.sleep(1)
@@ -785,7 +805,7 @@ async def sweep_forever(db: Database, clock: Clock, batch_size: int, idle_wall_s
             # nothing fired; log it for the operator and keep sweeping.
             log.exception("sweep batch failed")
             await asyncio.sleep(5)
-        await asyncio.sleep(idle_wall_s)
+        await wakeup.wait(wait)
 
 
 # -- the dry run -----------------------------------------------------------------------------

@@ -7,6 +7,12 @@ class Settings(ServiceSettings):
     http_port: int = 8001
     sweep_batch_size: int = 1000
     sweep_idle_wall_s: float = 0.1
+    sweep_max_idle_wall_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="longest sleep of an idle sweep (it sleeps until the next step is due, and its consumer wakes it "
+        "when events have changed timelines)",
+    )
     operator_token: SecretStr | None = None
     portal_token: SecretStr | None = Field(
         default=None,

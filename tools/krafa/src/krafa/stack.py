@@ -250,6 +250,11 @@ class Stack:
                 "KRAFA_WEBHOOK_ALLOW_PRIVATE": "true",  # claims-api: webhook sinks on 127.0.0.1 (local stack only)
                 "KRAFA_PORTAL_TOKEN": self.portal_token,
                 "KRAFA_PORTAL_URL": self.url("web"),
+                # Consumers stop fetching after 2 s without records until a relay's NOTIFY in
+                # this database (or the 1 s end-offset check) wakes them: the embedded broker
+                # answers a waiting fetch only when it runs out, so an always-fetching consumer
+                # costs it a fetch every 10 ms.
+                "KRAFA_CONSUMER_IDLE_AFTER_S": "2",
                 "PYTHONUNBUFFERED": "1",
             }
         )
