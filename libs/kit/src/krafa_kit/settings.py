@@ -107,11 +107,14 @@ class ServiceSettings(BaseSettings):
         default=0.0,
         ge=0,
         description="seconds caught up without a record after which a consumer stops fetching until a relay's "
-        "NOTIFY in the same database (or `KRAFA_CONSUMER_IDLE_CHECK_S`) wakes it; 0: always fetching "
-        "(`krafa run` sets 2 for the embedded broker, which answers a waiting fetch only when it times out)",
+        "NOTIFY in the same database, its idle check or another lane's events wake it; 0: always fetching "
+        "(`krafa run` sets 2: the embedded broker answers a waiting fetch only when it times out)",
     )
     consumer_idle_check_s: float = Field(
-        default=1.0, gt=0, description="how often an idle consumer still fetches (a record no NOTIFY announced)"
+        default=1.0,
+        gt=0,
+        description="how often an idle consumer compares its partitions' end offsets with its positions "
+        "(records no NOTIFY announced)",
     )
     consume: bool = Field(
         default=True,
