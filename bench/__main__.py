@@ -15,7 +15,7 @@ from pathlib import Path
 
 from krafa_kit.embedded import stop_on_signals
 
-from bench.common import Figure, Options, git_commit
+from bench.common import TOTAL, Figure, Options, git_commit
 
 # Figure key -> module (its run()) or module:function, in priority order; the _kafka figures are
 # the same pipeline on a three-node Apache Kafka cluster, side by side with the embedded broker.
@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
     figures: list[Figure] = []
     failed: list[str] = []
+    measured: dict[str, object] = {}
+    commit = git_commit()
     for key in keys:
         print(f"== {key}", file=sys.stderr, flush=True)
         try:
@@ -71,16 +73,26 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             traceback.print_exc()
             failed.append(key)
+            continue
+        # Where each figure came from, as --only runs keep the others' figures in the file.
+        measured[f"{key}_measured"] = (
+            f"{commit[:12]} {datetime.now(UTC).isoformat(timespec='minutes')}, {runs} run(s)"
+            f"{' quick' if opts.quick else ''}, load average {os.getloadavg()[0]:.2f} at the end"
+        )
 
+    # --only: the other figures already in the file stay; the run-wide fields describe this run.
     results: dict[str, object] = {}
+    if args.only and args.output.exists():
+        results.update(json.loads(args.output.read_text()))
     for figure in figures:
         results.update(figure.flat())
+    results.update(measured)
     results.update(
         {
             "quick": opts.quick,
             "runs": opts.runs,
             "cores": os.cpu_count(),
-            "git_commit": git_commit(),
+            "git_commit": commit,
             "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         }
     )
@@ -100,6 +112,16 @@ def table(figures: list[Figure], opts: Options) -> str:
         )
         for name, value in f.extra.items():
             lines.append(f"  {name:<28} {value:>10.2f}")
+    for f in figures:
+        if f.cpu:
+            lines += [
+                "",
+                f"{f.cpu_key} (CPU ms per claim, median of {len(f.values)} runs; idle: the idle stack in as long)",
+            ]
+            lines.append(f"  {'process':<34} {'ms/claim':>9} {'share':>7} {'idle':>7}")
+            total = f.cpu.get(TOTAL, (0.0, 0.0))[0] or 1.0
+            for group, (ms, idle) in f.cpu.items():
+                lines.append(f"  {group:<34} {ms:>9.3f} {100 * ms / total:>6.1f}% {idle:>7.3f}")
     lines.append("")
     lines.extend(f"component of {f.key}: {f.component_label}" for f in figures)
     return "\n".join(lines)

@@ -42,6 +42,10 @@ class Figure:
     component: list[float]
     component_label: str
     extra: dict[str, float] = field(default_factory=dict)  # further figures (e.g. p50), flat
+    # A CPU budget (bench/cpu.py): its name (e.g. e2e_cpu_ms_per_claim), then per process group
+    # (median over runs) the CPU ms per unit of work and what the idle stack burns in as long.
+    cpu_key: str = ""
+    cpu: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def median(self) -> float:
@@ -61,7 +65,20 @@ class Figure:
             f"{self.key}_ratio": round(self.median / comp, 3) if comp else 0.0,
             f"{self.key}_n": self.n,
             **{k: round(v, 3) for k, v in self.extra.items()},
+            **{
+                f"{self.cpu_key}{'' if group == TOTAL else '_' + slug(group)}{suffix}": round(value, 3)
+                for group, pair in self.cpu.items()
+                for suffix, value in zip(("", "_idle"), pair, strict=True)
+            },
         }
+
+
+TOTAL = "total"
+
+
+def slug(name: str) -> str:
+    """`postgres (claims-api)` -> `postgres_claims_api`: a results.json key part."""
+    return "_".join("".join(c if c.isalnum() else " " for c in name).split())
 
 
 def timed(fn: Callable[[], object]) -> float:

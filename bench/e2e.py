@@ -11,12 +11,19 @@ reminder fires). A claim still unpaid a while after its payment (the ledger grew
 gets its remaining balance, read from GET /v1/claims/{id}, in another file.
 
 Component: the bulk ingest alone on the same stack (the same N claims POSTed the same way, due in
-a year so nothing else happens for them), in claims/s."""
+a year so nothing else happens for them), in claims/s.
+
+CPU budget (`e2e_cpu_ms_per_claim`): every stack process's CPU seconds from the first POST to the
+last timeline stopped (bench/cpu.py: services, sinks, broker, PostgreSQL backends charged to the
+service they serve) divided by the claims; beside each, what that process burns idle in as long
+(measured once per stack, before the first run), i.e. the polling share. The bench driver's own
+CPU is shown but is not in the total."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -31,7 +38,8 @@ from krafa_events.topics import PARTITIONS
 from krafa_law import calendar, jurisdiction
 from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
 
-from bench.common import Figure, Options, say, temp_dir
+from bench import cpu
+from bench.common import TOTAL, Figure, Options, say, temp_dir
 
 KEY = "e2e_claims_per_s"
 CHUNK = 500
@@ -201,8 +209,28 @@ async def _shortfall(
     return int(claim["balance_minor"]) if claim["paid_minor"] > 0 else None
 
 
-async def _one_run(stack: Stack, n: int, run: str) -> tuple[float, float, float]:
-    """(e2e claims/s, ingest-alone claims/s, emails/s during the e2e run)"""
+IDLE_SETTLE_S = 5.0
+IDLE_MEASURE_S = 10.0
+
+
+async def _idle_rates(stack: Stack) -> dict[str, float]:
+    """CPU seconds per wall second of each process group while the stack has nothing to do."""
+    await asyncio.sleep(IDLE_SETTLE_S)
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        before = await cpu.snapshot(stack, conn)
+        started = time.perf_counter()
+        await asyncio.sleep(IDLE_MEASURE_S)
+        after = await cpu.snapshot(stack, conn)
+        wall = time.perf_counter() - started
+    finally:
+        await conn.close()
+    return {group: seconds / wall for group, seconds in cpu.spent(before, after).items()}
+
+
+async def _one_run(stack: Stack, n: int, run: str) -> tuple[float, float, float, dict[str, float]]:
+    """(e2e claims/s, ingest-alone claims/s, emails/s during the e2e run, CPU seconds per
+    process group during the e2e run)"""
     watcher = Watcher(stack.broker.bootstrap)
     await watcher.start()
     conn = await asyncpg.connect(stack.database_url)
@@ -212,6 +240,7 @@ async def _one_run(stack: Stack, n: int, run: str) -> tuple[float, float, float]
             due = _overdue_due_date(stack.sim_now().date())
             bodies = [_claim(run, i, due) for i in range(n)]
             say(f"run {run}: posting {n} claims")
+            cpu_before = await cpu.snapshot(stack, conn)
             started = time.perf_counter()
             posting = asyncio.create_task(_post_all(client, stack, headers, bodies))
             claims: dict[uuid.UUID, dict[str, Any]] = {}
@@ -266,6 +295,8 @@ async def _one_run(stack: Stack, n: int, run: str) -> tuple[float, float, float]
                     )
                 await asyncio.sleep(0.2)
             elapsed = time.perf_counter() - started
+            cpu_spent = cpu.spent(cpu_before, await cpu.snapshot(stack, conn))
+            cpu_spent["elapsed"] = elapsed
             say(f"run {run}: end to end in {elapsed:.1f} s")
             reminded_at = [watcher.reminded[c] for c in ids]
             email_rate = n / max(max(reminded_at) - min(reminded_at), 1e-3)
@@ -280,7 +311,26 @@ async def _one_run(stack: Stack, n: int, run: str) -> tuple[float, float, float]
     finally:
         await conn.close()
         await watcher.stop()
-    return n / elapsed, ingest_rate, email_rate
+    return n / elapsed, ingest_rate, email_rate, cpu_spent
+
+
+def _cpu_table(runs: list[dict[str, float]], idle: dict[str, float], n: int) -> dict[str, tuple[float, float]]:
+    """Per process group, the median over runs of CPU ms per claim, and the idle stack's CPU in
+    the median run's time; the total (every stack process, not the driver) first, the bench
+    driver last."""
+    elapsed = statistics.median(r["elapsed"] for r in runs)
+    groups = sorted({g for r in runs for g in r} - {"elapsed", cpu.DRIVER})
+    per_run_total = [sum(r.get(g, 0.0) for g in groups) for r in runs]
+    table = {
+        TOTAL: (1000 * statistics.median(per_run_total) / n, 1000 * sum(idle.get(g, 0.0) for g in groups) * elapsed / n)
+    }
+    rows = {
+        g: (1000 * statistics.median(r.get(g, 0.0) for r in runs) / n, 1000 * idle.get(g, 0.0) * elapsed / n)
+        for g in groups
+    }
+    table.update(sorted(rows.items(), key=lambda kv: -kv[1][0]))
+    table[cpu.DRIVER] = (1000 * statistics.median(r.get(cpu.DRIVER, 0.0) for r in runs) / n, 0.0)
+    return table
 
 
 def run(opts: Options) -> Figure:
@@ -297,6 +347,8 @@ def _run(opts: Options, broker: BrokerKind) -> Figure:
     values: list[float] = []
     component: list[float] = []
     emails: list[float] = []
+    cpus: list[dict[str, float]] = []
+    idle: dict[str, float] = {}
     with temp_dir("e2e") as home:
         config = StackConfig.with_free_ports(home, sim_speed=86400 / DAY_SECONDS, durable=True)
         config.sim_start = SIM_START
@@ -306,9 +358,17 @@ def _run(opts: Options, broker: BrokerKind) -> Figure:
         try:
             say(f"starting the stack on the {broker} broker (PostgreSQL, broker, sinks, services)")
             stack.start()
+            idle = asyncio.run(_idle_rates(stack))
+            say(f"idle stack: {100 * sum(v for g, v in idle.items() if g != cpu.DRIVER):.1f} % of a core")
             for i in range(opts.runs):
-                rate, ingest, email_rate = asyncio.run(_one_run(stack, n, f"{i}{uuid.uuid4().hex[:4]}"))
+                rate, ingest, email_rate, spent = asyncio.run(_one_run(stack, n, f"{i}{uuid.uuid4().hex[:4]}"))
+                cpus.append(spent)
                 say(f"run {i + 1}: {n} claims end to end at {rate:.1f}/s; ingest alone {ingest:.0f}/s")
+                stack_ms = {g: 1000 * v / n for g, v in spent.items() if g not in ("elapsed", cpu.DRIVER)}
+                say(
+                    f"run {i + 1}: {sum(stack_ms.values()):.2f} CPU ms per claim: "
+                    + ", ".join(f"{g} {v:.2f}" for g, v in sorted(stack_ms.items(), key=lambda kv: -kv[1]) if v >= 0.05)
+                )
                 values.append(rate)
                 component.append(ingest)
                 emails.append(email_rate)
@@ -324,4 +384,6 @@ def _run(opts: Options, broker: BrokerKind) -> Figure:
         component=component,
         component_label="bulk ingest alone on the same stack (POST /v1/claims/bulk, 500 a request)",
         extra={f"{key}_reminder_emails_per_s": emails[len(emails) // 2]},
+        cpu_key="e2e_cpu_ms_per_claim" if broker == "embedded" else "e2e_kafka_cpu_ms_per_claim",
+        cpu=_cpu_table(cpus, idle, n),
     )
