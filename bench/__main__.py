@@ -45,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=None, help="runs per figure (default 3, quick 1)")
     parser.add_argument("--only", default="", help=f"comma-separated keys: {', '.join(FIGURES)}")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="e2e figures: one extra run (not counted) with every stack process sampled by py-spy;"
+        " collapsed stacks and a summary per process into DIR",
+    )
     args = parser.parse_args(argv)
     keys = [k.strip() for k in args.only.split(",") if k.strip()] or list(FIGURES)
     unknown = [k for k in keys if k not in FIGURES]
@@ -53,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     if runs < 1:
         parser.error("--runs must be at least 1")
-    opts = Options(quick=args.quick, runs=runs)
+    opts = Options(quick=args.quick, runs=runs, profile=args.profile)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     # Ctrl-C and SIGTERM unwind through each figure's `finally`, which stops its servers.
     stop_on_signals()

@@ -25,6 +25,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class Options:
     quick: bool
     runs: int
+    # --profile DIR: the figures that support it sample their processes with py-spy during one
+    # extra run (not counted) and write each process's stacks there (bench/cpu.py).
+    profile: Path | None = None
 
     def size(self, full: int, quick: int) -> int:
         return quick if self.quick else full

@@ -12,8 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections import defaultdict
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 import psutil
@@ -111,3 +117,82 @@ def spent(before: Snapshot, after: Snapshot) -> dict[str, float]:
             group = first_group[key]
             out[PG_OTHER if group.startswith("postgres") else group] -= value
     return dict(out)
+
+
+# -- profiles ------------------------------------------------------------------------------------
+
+
+class Profiler:
+    """py-spy sampling every Python process of the stack (services and sinks) from outside, while
+    a block runs: `with Profiler(stack, out_dir): ...`. Each process's samples go to
+    `<name>.txt` as collapsed stacks ("frame;frame;... count", only samples holding the GIL), and
+    `summary.txt` lists per process where its CPU samples went, by own time and by inclusive
+    time. Sampling costs each profiled process a little, so such a run is not counted."""
+
+    RATE = 250  # samples per second
+
+    def __init__(self, stack: Stack, out_dir: Path) -> None:
+        self.stack, self.out_dir = stack, out_dir
+        self._samplers: dict[str, subprocess.Popen[bytes]] = {}
+
+    def __enter__(self) -> Profiler:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+        for name, process in self.stack.processes.items():
+            if process.poll() is not None:
+                continue
+            args = [py_spy, "record", "--pid", str(process.pid), "--rate", str(self.RATE), "--format", "raw"]
+            # --gil: only samples that hold the GIL, i.e. Python at work, not the event loop
+            # waiting in epoll (under uvloop that wait would count as the loop's own time).
+            args += ["--nonblocking", "--gil", "--output", str(self.out_dir / f"{name}.txt")]
+            self._samplers[name] = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # py-spy attaches
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for sampler in self._samplers.values():
+            sampler.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        for sampler in self._samplers.values():
+            try:
+                sampler.wait(30)
+            except subprocess.TimeoutExpired:
+                sampler.kill()
+                sampler.wait()
+        with open(self.out_dir / "summary.txt", "w") as out:
+            for name in sorted(self._samplers):
+                path = self.out_dir / f"{name}.txt"
+                if path.exists():
+                    out.write(summarize(name, path) + "\n")
+
+
+def _frame(frame: str) -> str:
+    """`deliver (krafa_notifier/service.py:380)` -> `deliver (krafa_notifier/service.py)`: a
+    function, not a line."""
+    function, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    parts = Path(path).parts
+    short = "/".join(parts[-2:]) if parts else path
+    return f"{function} ({short})"
+
+
+def summarize(name: str, path: Path, top: int = 30) -> str:
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_frame(f) for f in stack.split(";")]
+        if frames:
+            own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    lines = [f"== {name}: {total} samples ({total / Profiler.RATE:.1f} CPU s at {Profiler.RATE}/s)"]
+    lines.append("  own time:")
+    lines += [f"    {100 * c / max(total, 1):5.1f}%  {f}" for f, c in own.most_common(top)]
+    lines.append("  inclusive:")
+    lines += [f"    {100 * c / max(total, 1):5.1f}%  {f}" for f, c in inclusive.most_common(top)]
+    return "\n".join(lines)

@@ -349,6 +349,7 @@ def _run(opts: Options, broker: BrokerKind) -> Figure:
     emails: list[float] = []
     cpus: list[dict[str, float]] = []
     idle: dict[str, float] = {}
+    key = KEY if broker == "embedded" else f"{KEY}_kafka"
     with temp_dir("e2e") as home:
         config = StackConfig.with_free_ports(home, sim_speed=86400 / DAY_SECONDS, durable=True)
         config.sim_start = SIM_START
@@ -360,6 +361,12 @@ def _run(opts: Options, broker: BrokerKind) -> Figure:
             stack.start()
             idle = asyncio.run(_idle_rates(stack))
             say(f"idle stack: {100 * sum(v for g, v in idle.items() if g != cpu.DRIVER):.1f} % of a core")
+            if opts.profile is not None:
+                out = opts.profile / key
+                say(f"profiling one run (not counted) into {out}")
+                with cpu.Profiler(stack, out):
+                    asyncio.run(_one_run(stack, n, f"p{uuid.uuid4().hex[:4]}"))
+                say(f"per-process profiles: {out / 'summary.txt'}")
             for i in range(opts.runs):
                 rate, ingest, email_rate, spent = asyncio.run(_one_run(stack, n, f"{i}{uuid.uuid4().hex[:4]}"))
                 cpus.append(spent)
@@ -375,7 +382,6 @@ def _run(opts: Options, broker: BrokerKind) -> Figure:
         finally:
             stack.stop()
     emails.sort()
-    key = KEY if broker == "embedded" else f"{KEY}_kafka"
     return Figure(
         key=key,
         unit="claims/s",
