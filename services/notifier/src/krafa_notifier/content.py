@@ -24,9 +24,9 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date as babel_format_date
 from babel.numbers import format_currency, format_decimal
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template, TemplateError
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from krafa_events import currencies
 
@@ -354,14 +354,88 @@ def _precision(currency: str) -> int:
     return currencies.minor_units(currency)
 
 
-@lru_cache(maxsize=4096)
 def format_money(amount_minor: int, currency: str, locale: Locale) -> str:
-    """Integer minor units to the locale's currency format, exactly (Decimal, never float).
+    """Integer minor units to the locale's currency format, exactly (never a float): as Babel's
+    format_currency writes the amount, by the shape Babel gives the currency in the locale
+    (`_MoneyShape`), or by Babel itself where that shape does not reproduce it. Babel's pattern
+    engine per amount was the largest single cost of rendering an email."""
+    shape = _money_shape(currency, locale)
+    if shape is None:
+        return _babel_money(amount_minor, currency, locale)
+    return shape.format(amount_minor)
 
-    Memoised: fees, zero interest and common amounts recur in every batch, and Babel's pattern
-    engine is the largest single cost of rendering an email."""
+
+def _babel_money(amount_minor: int, currency: str, locale: Locale) -> str:
     amount = Decimal(amount_minor).scaleb(-_precision(currency))
     return str(format_currency(amount, currency, locale=locale))
+
+
+@dataclass(frozen=True, slots=True)
+class _MoneyShape:
+    """How one locale writes amounts of one currency: the text around the digits (for positive
+    and for negative amounts), the grouping and decimal symbols, groups of three."""
+
+    prefix: str
+    suffix: str
+    negative_prefix: str
+    negative_suffix: str
+    group: str
+    decimal: str
+    precision: int
+
+    def format(self, amount_minor: int) -> str:
+        major, minor = divmod(abs(amount_minor), 10**self.precision)
+        digits = f"{major:,}".replace(",", self.group)
+        if self.precision:
+            digits += f"{self.decimal}{minor:0{self.precision}d}"
+        if amount_minor < 0:
+            return f"{self.negative_prefix}{digits}{self.negative_suffix}"
+        return f"{self.prefix}{digits}{self.suffix}"
+
+
+# Amounts (in major units) on which a derived shape must write exactly what Babel writes: every
+# digit count and grouping boundary, both signs, with and without a fraction.
+_SHAPE_CHECKS: Final = tuple(
+    sign * major for major in (0, 1, 9, 12, 123, 1234, 12345, 123456, 1234567, 10000000, 987654321) for sign in (1, -1)
+)
+_DIGITS: Final = re.compile(r"[0-9]")
+
+
+@lru_cache(maxsize=256)
+def _money_shape(currency: str, locale: Locale) -> _MoneyShape | None:
+    """The shape of Babel's own output for a probe amount (1,234,567 and a fraction), or None when
+    the shape fails to reproduce Babel on `_SHAPE_CHECKS` (another grouping, digits other than
+    ASCII, a minimum grouping size): such a locale is formatted by Babel every time."""
+    precision = _precision(currency)
+    fraction = "123"[:precision]
+    probe = int("1234567" + fraction)
+    texts = [_babel_money(probe, currency, locale), _babel_money(-probe, currency, locale)]
+    parts = []
+    for text in texts:
+        found = [m.start() for m in _DIGITS.finditer(text)]
+        if not found:
+            return None
+        parts.append((text[: found[0]], text[found[-1] + 1 :], text[found[0] : found[-1] + 1]))
+    middle = parts[0][2]
+    head, _, tail = middle.partition("234")  # "1" group "234" group "567" decimal fraction
+    group = head[1:]
+    if not group or head[:1] != "1" or not tail.startswith(group + "567") or not middle.endswith(fraction):
+        return None
+    decimal = tail[len(group) + 3 : len(tail) - precision]
+    shape = _MoneyShape(parts[0][0], parts[0][1], parts[1][0], parts[1][1], group, decimal, precision)
+    for major in _SHAPE_CHECKS:
+        for minor in {0, int(fraction or 0)}:
+            amount = major * 10**precision + (minor if major >= 0 else -minor)
+            if shape.format(amount) != _babel_money(amount, currency, locale):
+                return None
+    return shape
+
+
+@lru_cache(maxsize=4096)
+def format_date(value: date, format: str, locale: Locale) -> str:
+    """A date in the locale's `format` (short, medium, long). Memoised like format_money: the
+    reminders of a batch share their sending day and most of their due dates."""
+    return str(babel_format_date(value, format, locale=locale))
 
 
 def paragraphs(text: str) -> list[str]:
@@ -384,17 +458,23 @@ class ReminderRenderer:
         # A creditor's directory may override any file; what it lacks comes from ours.
         search = [TEMPLATE_DIR] if template_dir is None else [template_dir, TEMPLATE_DIR]
         self.search_path: tuple[Path, ...] = tuple(search)
-        self._env = ImmutableSandboxedEnvironment(
-            loader=ChoiceLoader([FileSystemLoader(str(p)) for p in search]),
-            autoescape=_autoescape,
-            undefined=StrictUndefined,  # a misspelt variable fails instead of printing nothing
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-            auto_reload=False,  # templates are read once; no stat() per render
-        )
-        self._env.filters["paragraphs"] = paragraphs
-        self._env.filters["oneline"] = _oneline
+        options: dict[str, Any] = {
+            "loader": ChoiceLoader([FileSystemLoader(str(p)) for p in search]),
+            "autoescape": _autoescape,
+            "undefined": StrictUndefined,  # a misspelt variable fails instead of printing nothing
+            "trim_blocks": True,
+            "lstrip_blocks": True,
+            "keep_trailing_newline": False,
+            "auto_reload": False,  # templates are read once; no stat() per render
+        }
+        # Whatever a creditor wrote (an override, a template directory of its own) renders in the
+        # sandbox; the templates shipped here are code like this module, and render without its
+        # per-attribute checks (a fifth of an email's render time).
+        self._sandbox = ImmutableSandboxedEnvironment(**options)
+        self._env = self._sandbox if template_dir is not None else Environment(**options)  # noqa: S701
+        for env in {self._sandbox, self._env}:
+            env.filters["paragraphs"] = paragraphs
+            env.filters["oneline"] = _oneline
         self._templates: dict[str, Template] = {}
         self._overrides: dict[str, Template] = {}  # creditors' templates, compiled once per source
         self._languages: dict[str, _Language] = {}
@@ -518,7 +598,7 @@ class ReminderRenderer:
         template = self._overrides.get(source)
         if template is None:
             try:
-                template = self._env.from_string(source)
+                template = self._sandbox.from_string(source)
             except TemplateError as exc:
                 raise TemplateInvalid(f"{type(exc).__name__}: {exc}") from exc
             if len(self._overrides) > 1024:
@@ -568,7 +648,7 @@ class ReminderRenderer:
             FormattedClaim(
                 invoice_no=cl.invoice_no,
                 description=cl.description or None,
-                due_date=str(format_date(cl.due_date, "medium", locale=loc)),
+                due_date=format_date(cl.due_date, "medium", locale=loc),
                 amount=money(cl.amount_minor, cl.currency),
                 fees=money(cl.fees_minor, cl.currency),
                 interest=money(cl.interest_minor, cl.currency),
@@ -602,17 +682,17 @@ class ReminderRenderer:
             "payment_link": c.portal_link or c.payment_link,
             "portal_link": c.portal_link,
             "debtor_name": c.debtor_name,
-            "sent_on": str(format_date(c.sent_on, "long", locale=loc)),
+            "sent_on": format_date(c.sent_on, "long", locale=loc),
             "claims": claims,
             "first": claims[0],
             "several": len(claims) > 1,
-            "first_due_long": str(format_date(c.claims[0].due_date, "long", locale=loc)),
-            "oldest_due": str(format_date(oldest, "medium", locale=loc)),
+            "first_due_long": format_date(c.claims[0].due_date, "long", locale=loc),
+            "oldest_due": format_date(oldest, "medium", locale=loc),
             "totals": totals,
             "total_text": " + ".join(totals),
             "common_reference": common_reference or None,
             "any_reference": any(references),
-            "pay_by": str(format_date(c.pay_by, "long", locale=loc)) if c.pay_by else None,
+            "pay_by": format_date(c.pay_by, "long", locale=loc) if c.pay_by else None,
             **facts,
         }
 
@@ -758,7 +838,7 @@ def _notice_facts(c: ReminderContent, lang: _Language, money: Any) -> dict[str, 
     fee_names = dict(getattr(module, "fee_names", {}) or {})
 
     def day(d: date | None) -> str:
-        return str(format_date(d, "short", locale=loc)) if d else ""
+        return format_date(d, "short", locale=loc) if d else ""
 
     def pct(rate: Decimal) -> str:
         return str(format_decimal(rate, "#,##0.00", locale=loc)) + "\u00a0%"
@@ -820,7 +900,7 @@ def _notice_facts(c: ReminderContent, lang: _Language, money: Any) -> dict[str, 
         "agency_registration_no": c.agency.registration_no if c.agency else "",
         "statement": statement,
         "interest_rate": pct(rate) if rate is not None else None,
-        "interest_from": str(format_date(interest_from, "long", locale=loc)) if interest_from else None,
+        "interest_from": format_date(interest_from, "long", locale=loc) if interest_from else None,
     }
     required = sorted(notice.required) if notice else []
     clause_macro = getattr(module, "clause", None)
@@ -891,7 +971,7 @@ def _sms_variants(c: ReminderContent, view: dict[str, Any], lang: _Language) -> 
         **view,
         "sms_count": len(c.claims),
         "sms_total": total,
-        "sms_pay_by": str(format_date(c.pay_by, "short", locale=loc)) if c.pay_by else "",
+        "sms_pay_by": format_date(c.pay_by, "short", locale=loc) if c.pay_by else "",
         "sms_pay": c.payment_link or details,
     }
     sender = str(view["sender_name"])

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from email.message import EmailMessage, MIMEPart
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from krafa_notifier.content import (
     ClaimLine,
     ReminderContent,
@@ -201,3 +203,115 @@ def test_envelope_recipients() -> None:
     assert envelope_recipients("a@b.is") == ["a@b.is"]
     with pytest.raises(ValueError):
         envelope_recipients("a@b.is", bcc=["x@y.is\r\nRCPT TO:<z@z.is>"])
+
+
+# -- the same bytes as the email package ---------------------------------------------------------
+
+
+def _by_the_email_package(
+    rendered: RenderedEmail,
+    *,
+    sender: str,
+    recipient: str,
+    message_id: str,
+    boundary: str,
+    cc: list[str],
+    headers: dict[str, str],
+    when: datetime,
+) -> bytes:
+    """The message as `email.mime` writes it under compat32 with CRLF line ends, from the same
+    header values: what build_email must produce byte for byte."""
+    from binascii import b2a_qp
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.nonmultipart import MIMENonMultipart
+    from email.utils import format_datetime, formataddr, getaddresses
+
+    def mailbox(value: str) -> str:
+        [(name, address)] = getaddresses([value])
+        local, _, domain = address.rpartition("@")
+        return formataddr((name, f"{local}@{domain.encode('idna').decode('ascii')}"), charset="utf-8")
+
+    msg = MIMEMultipart("alternative", boundary=boundary)
+    msg["From"] = mailbox(sender)
+    msg["To"] = mailbox(recipient)
+    if cc:
+        msg["Cc"] = ", ".join(mailbox(a) for a in cc)
+    msg["Subject"] = rendered.subject
+    msg["Date"] = format_datetime(when)
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["Content-Language"] = rendered.language
+    for name, value in headers.items():
+        del msg[name]
+        msg[name] = value
+    for text, subtype in ((rendered.text, "plain"), (rendered.html, "html")):
+        part = MIMENonMultipart("text", subtype, charset="utf-8")
+        part["Content-Transfer-Encoding"] = "quoted-printable"
+        part.set_payload(b2a_qp(text.encode("utf-8"), istext=True).decode("ascii"))
+        msg.attach(part)
+    return msg.as_bytes(policy=email.policy.compat32.clone(linesep="\r\n"))
+
+
+# Header values up to 120 characters: both sides of the 78-character line, ASCII and not.
+_PRINTABLE = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2028\u2029\x85"), max_size=120
+)
+_BODY = st.text(st.characters(blacklist_categories=("Cs",)), max_size=400)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    subject=_PRINTABLE,
+    text=_BODY,
+    html=_BODY,
+    name=_PRINTABLE.filter(lambda n: not any(c in n for c in '<>@,;:"\\()[]')),
+    note=_PRINTABLE,
+    cc=st.booleans(),
+    override=st.booleans(),
+)
+def test_the_bytes_are_the_email_packages(
+    monkeypatch: pytest.MonkeyPatch, subject: str, text: str, html: str, name: str, note: str, cc: bool, override: bool
+) -> None:
+    import uuid
+
+    from krafa_notifier import mime
+
+    boundary = "=_" + uuid.uuid4().hex
+    monkeypatch.setattr(mime, "_boundary", lambda: boundary)
+    rendered = RenderedEmail(subject=subject.strip(), text=text, html=html, language="is")
+    sender = f"{name.strip() or 'Fram'} <innheimta@fram.is>"
+    headers = {"X-Krafa-Note": note.strip()} | ({"Auto-Submitted": "auto-replied"} if override else {})
+    args = {
+        "sender": sender,
+        "recipient": f"{name} <jón@bücher.example>".replace("jón", "jon"),
+        "message_id": f"<{uuid.uuid4()}@krafa.example>",
+        "cc": ["Bókhald <bokhald@fram.is>", "b@c.is"] if cc else [],
+        "headers": headers,
+    }
+    assert build_email(rendered, date=WHEN, **args) == _by_the_email_package(  # type: ignore[arg-type]
+        rendered, boundary=boundary, when=WHEN, **args
+    )
+
+
+@pytest.mark.parametrize("length", range(74, 84))
+@pytest.mark.parametrize("word", ["a", "ab ", "Þ"])
+def test_headers_at_the_line_limit_are_the_email_packages(
+    monkeypatch: pytest.MonkeyPatch, length: int, word: str
+) -> None:
+    """`Subject: ...` and `X-Krafa-Note: ...` lines just under, at and over 78 characters."""
+    from krafa_notifier import mime
+
+    monkeypatch.setattr(mime, "_boundary", lambda: "=_" + "0" * 32)
+    subject = (word * 80)[: length - len("Subject: ")].strip()
+    note = (word * 80)[: length - len("X-Krafa-Note: ")].strip()
+    rendered = RenderedEmail(subject=subject, text="t\n", html="<p>h</p>", language="en")
+    args = {
+        "sender": SENDER,
+        "recipient": RECIPIENT,
+        "message_id": "<a@b.c>",
+        "cc": [],
+        "headers": {"X-Krafa-Note": note},
+    }
+    assert build_email(rendered, date=WHEN, **args) == _by_the_email_package(  # type: ignore[arg-type]
+        rendered, boundary="=_" + "0" * 32, when=WHEN, **args
+    )
