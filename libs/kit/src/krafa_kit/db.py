@@ -108,7 +108,7 @@ class UnitOfWork:
         self._conn: asyncpg.Connection | None = None
         self._tx: Any = None
         self._committed = False
-        self.outbox = Outbox(db.source)
+        self.outbox = Outbox(db.source, db.schema)  # the pool's search_path starts with db.schema
 
     @property
     def conn(self) -> asyncpg.Connection:

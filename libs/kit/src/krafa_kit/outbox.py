@@ -41,8 +41,10 @@ def notify_channel(schema: str) -> str:
 class Outbox:
     """Collects the events of one unit of work; `flush()` writes them inside its transaction."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, schema: str | None = None) -> None:
         self.source = source
+        # The service's schema (its relay's NOTIFY channel); None: asked of the connection.
+        self.schema = schema
         self._pending: list[EncodedEvent] = []
         self._conn: asyncpg.Connection | None = None
 
@@ -115,7 +117,7 @@ class Outbox:
                 "INSERT INTO outbox (event_id, event_type, topic, key, headers, value) VALUES ($1, $2, $3, $4, $5, $6)",
                 records,
             )
-        schema = await self._conn.fetchval("SELECT current_schema()")
+        schema = self.schema or await self._conn.fetchval("SELECT current_schema()")
         # NOTIFY is delivered at commit: it wakes the relay without polling delay.
         await self._conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
 
