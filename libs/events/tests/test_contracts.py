@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import json
 import uuid
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,40 @@ def test_return_path_round_trip_and_forgery() -> None:
     forged = return_path.encode(uuid.uuid4(), "returns.example", b"guess")
     with pytest.raises(return_path.InvalidReturnPath):
         return_path.decode(forged, b"secret")
+
+
+_TIMES = st.one_of(
+    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5, minutes=-30))])).map(
+        lambda t: t.isoformat()
+    ),
+    st.datetimes(timezones=st.just(UTC)).map(lambda t: t.isoformat().replace("+00:00", "Z")),
+    st.sampled_from(["2026-03-10T10:00:00Z", "2026-03-10 10:00:00Z", "2026-03-10T10:00:00", "20260310T100000Z", ""]),
+)
+
+
+@given(
+    time=st.one_of(st.none(), _TIMES),
+    subject=st.one_of(st.none(), st.text(max_size=8)),
+    source=st.text(max_size=8),
+    specversion=st.sampled_from(["1.0", "0.3", ""]),
+    extra=st.sampled_from([(), (("ce_partitionkey", b"k"),), (("x-other", b"1"),)]),
+)
+def test_records_read_without_the_sdk_read_as_the_sdk_reads_them(
+    time: str | None, subject: str | None, source: str, specversion: str, extra: tuple[tuple[str, bytes], ...]
+) -> None:
+    """The fast reading of a record's attributes accepts only what the CloudEvents SDK accepts,
+    with the same values; anything else is left to the SDK."""
+    from cloudevents.core.bindings import kafka as ce_kafka
+    from krafa_events.envelope import _FORMAT, _plain_attributes
+
+    headers = {"ce_id": b"1", "ce_type": ClaimCreated.TYPE.encode(), "ce_specversion": specversion.encode()}
+    headers |= {"ce_source": source.encode(), "content-type": b"application/json", **dict(extra)}
+    if time is not None:
+        headers["ce_time"] = time.encode()
+    if subject is not None:
+        headers["ce_subject"] = subject.encode()
+    fast = _plain_attributes(headers)
+    if fast is None:
+        return
+    event = ce_kafka.from_binary(ce_kafka.KafkaMessage(headers=headers, key=None, value=b"{}"), _FORMAT)
+    assert fast == (event.get_id(), event.get_source(), event.get_time(), event.get_subject())
