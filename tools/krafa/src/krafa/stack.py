@@ -44,6 +44,8 @@ from krafa_kit.kafka_cluster import REPLICATION, KafkaCluster
 log = logging.getLogger("krafa.stack")
 
 SERVICES = ("claims-api", "scheduler", "notifier", "bounce-handler", "payments-ingest", "web")
+# The HTTP sinks that stand in for providers, answering /healthz (the SMTP catcher answers SMTP).
+SINKS = ("provider-sink", "psp-sink", "idp-sink", "bank-sink")
 SCHEMAS = {
     "claims-api": "claims",
     "scheduler": "scheduler",
@@ -316,14 +318,16 @@ class Stack:
             say("starting the Kafka-protocol broker (Tansu)")
             self.broker.start()
         asyncio.run(self._prepare_broker())
-        say("starting the SMTP catcher and the provider sink")
-        self._start_sinks()
-        say("starting the services")
+        say("starting the sinks (SMTP, providers, PSP, e-ID, bank) and the services")
         # Simulated time starts now, so the seconds spent booting do not eat simulated days.
         self.sim_epoch = time.time()
+        # All at once: no service needs a sink to start (each reaches its provider when it sends),
+        # and a start is mostly each process importing its code.
+        self._start_sinks()
         self._start_bank()
         for service in SERVICES:
             self.start_service(service)
+        self.wait_ready(SINKS, path="/healthz")
         self.wait_ready(SERVICES)
         self.state.last_started_at = self.started_at.isoformat()
         self.state.ports = dict(self.config.ports)
@@ -422,7 +426,6 @@ class Stack:
             ],
             os.environ.copy(),
         )
-        self.wait_ready(("provider-sink", "psp-sink", "idp-sink"), path="/healthz")
 
     def _start_bank(self) -> None:
         """The claim bank: IOBWS claims for payments-ingest, the netbank for the demo's payers. It
@@ -431,7 +434,6 @@ class Stack:
         args = [sys.executable, "-m", "krafa.sinks.bank_sink", "--host", "127.0.0.1"]
         args += ["--port", str(self.config.ports["bank-sink"]), "--spool", str(self.spool / "bank")]
         self._spawn("bank-sink", args, env)
-        self.wait_ready(("bank-sink",), path="/healthz")
 
     def start_service(self, service: str) -> None:
         self._spawn(service, [sys.executable, "-m", module_for(service)], self.service_env(service))
