@@ -356,11 +356,15 @@ async def lift_suppression(
     return str(lifted) != "DELETE 0"
 
 
-async def release_orphans(conn: asyncpg.Connection) -> int:
+async def release_orphans(conn: asyncpg.Connection, alive: uuid.UUID) -> int:
     """Deliveries left 'sending' by a dispatcher that died go back to pending. A dispatcher holds
-    an advisory lock on its id while alive, so a lock we can take belongs to a dead one."""
+    an advisory lock on its id while alive, so a lock we can take belongs to a dead one — except
+    the caller's own (`alive`): its lock is gone only while its connection was lost (PostgreSQL
+    restarted), and its sends are still in flight."""
     released = 0
-    for row in await conn.fetch("SELECT DISTINCT claimed_by FROM deliveries WHERE status = 'sending'"):
+    for row in await conn.fetch(
+        "SELECT DISTINCT claimed_by FROM deliveries WHERE status = 'sending' AND claimed_by <> $1", alive
+    ):
         worker = row["claimed_by"]
         if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1::text))", str(worker)):
             result = await conn.execute(
@@ -701,6 +705,16 @@ async def set_failed(conn: asyncpg.Connection, delivery_id: uuid.UUID, channel: 
 async def hold_worker_lock(conn: asyncpg.Connection, worker_id: uuid.UUID) -> None:
     """The dispatcher's session lock: while its connection lives, its claimed rows are not orphans."""
     await conn.execute("SELECT pg_advisory_lock(hashtext($1::text))", str(worker_id))
+
+
+async def already_sent(conn: asyncpg.Connection, delivery_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Of these deliveries, those already recorded as sent; every one of them locked until the
+    transaction ends (in id order, so two recorders never deadlock), so a send recorded by
+    another dispatcher at the same time is seen here, not recorded twice."""
+    rows = await conn.fetch(
+        "SELECT id, status FROM deliveries WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", delivery_ids
+    )
+    return {r["id"] for r in rows if r["status"] in ("sent", "delivered")}
 
 
 async def record_sends(conn: asyncpg.Connection, sends: list[tuple[Any, ...]]) -> None:

@@ -338,15 +338,31 @@ class Dispatcher:
         self._unrecorded: list[_Sent] = []
         self._recorder: asyncio.Task[None] | None = None
 
-    async def run(self) -> None:
+    async def _hold_lock(self) -> None:
+        """This dispatcher's liveness lock, taken again on a new connection when PostgreSQL
+        restarted under the old one (another replica would otherwise take our sends in flight
+        for orphans)."""
+        if self._lock_conn is not None and not self._lock_conn.is_closed():
+            return
+        if self._lock_conn is not None:
+            log.warning("the dispatcher's lock connection was lost; taking the lock again")
         self._lock_conn = await asyncpg.connect(self.db.dsn)
         await repository.hold_worker_lock(self._lock_conn, self.worker_id)
+
+    async def run(self) -> None:
+        await self._hold_lock()
         try:
             last_orphan_check = 0.0
             while True:
                 if time.monotonic() - last_orphan_check > 5:
+                    try:
+                        await self._hold_lock()
+                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                        log.warning("dispatcher lock not taken, retrying", extra={"error": repr(exc)})
+                        await asyncio.sleep(1)
+                        continue
                     async with self.db.connection() as conn:
-                        released = await repository.release_orphans(conn)
+                        released = await repository.release_orphans(conn, self.worker_id)
                     if released:
                         log.warning("released deliveries of a dead dispatcher", extra={"count": released})
                     last_orphan_check = time.monotonic()
@@ -359,8 +375,9 @@ class Dispatcher:
                 if claimed < self.batch_size:
                     await self.wakeup.wait(await self._idle_wait())
         finally:
-            with contextlib.suppress(Exception):
-                await self._lock_conn.close()
+            if self._lock_conn is not None:
+                with contextlib.suppress(Exception):
+                    await self._lock_conn.close()
 
     async def _idle_wait(self) -> float:
         """Until the next pending delivery may be tried, at most `max_idle_wall_s`; `idle_wall_s`
@@ -716,6 +733,12 @@ class Dispatcher:
 
     async def _commit_sends(self, group: list[_Sent]) -> None:
         async with self.db.uow() as uow:
+            # A send already recorded (its row was released and sent again by another dispatcher,
+            # ADR 0003's repeat under the same Message-ID) is announced once, by its first record.
+            repeated = await repository.already_sent(uow.conn, [s.row["id"] for s in group])
+            if repeated:
+                log.warning("a delivery sent again was recorded once", extra={"count": len(repeated)})
+                group = [s for s in group if s.row["id"] not in repeated]
             await repository.record_sends(
                 uow.conn,
                 [
