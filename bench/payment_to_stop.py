@@ -11,7 +11,9 @@ timeline. Two broker hops and three commits.
 Component: one broker produce→consume round trip alone (a producer and a consumer configured as
 the services' are, fetch wait 10 ms), p99 over the same number of messages, on the same broker in
 the same run; the ratio is figure p99 / round-trip p99, so about 2 is what two hops cost.
-Extras: the p50s (the round trip's too), and file-to-ClaimPaid alone (without waiting for the
+Extras: the p50s (the round trip's too), the p50 and max of five more payments each made after
+4 s of nothing (`_from_idle_`: an idle stack's consumers have stopped fetching and must be woken,
+see KRAFA_CONSUMER_IDLE_AFTER_S), and file-to-ClaimPaid alone (without waiting for the
 scheduler): the figure for issue 7's "file-to-ClaimPaid latency" (bench/camt.py measures the
 100k-entry import on payments-ingest alone, where no claims-api runs)."""
 
@@ -37,6 +39,9 @@ from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
 from bench.common import Figure, Options, percentile, say, temp_dir
 
 KEY = "payment_to_stop_p99_ms"
+# Payments after the stack has idled longer than its consumers' KRAFA_CONSUMER_IDLE_AFTER_S.
+FROM_IDLE_N = 5
+IDLE_S = 4.0
 IBAN = "IS140159260076545510730339"
 RTT_TOPIC = "krafa.bench.rtt"
 FETCH_WAIT_MS = 10  # KRAFA_KAFKA_FETCH_MAX_WAIT_MS, as the services run
@@ -192,7 +197,9 @@ async def _one_payment(
     return paid_at - accepted, max(paid_at, stopped_at) - accepted
 
 
-async def _payments(stack: Stack, run: int, n: int) -> tuple[list[float], list[float]]:
+async def _payments(stack: Stack, run: int, n: int, idle_s: float = 0.0) -> tuple[list[float], list[float]]:
+    """`n` payments one after another; with `idle_s`, each after that long with nothing to do, so
+    that every one starts from an idle stack (consumers no longer fetching, loops asleep)."""
     async with httpx.AsyncClient(timeout=60) as client, PaidWatch(stack.broker.bootstrap) as watch:
         conn = await asyncpg.connect(stack.database_url)
         try:
@@ -201,6 +208,7 @@ async def _payments(stack: Stack, run: int, n: int) -> tuple[list[float], list[f
             await _until_planned(conn, [uuid.UUID(c["id"]) for c in claims])
             to_paid, to_stop = [], []
             for i, claim in enumerate(claims):
+                await asyncio.sleep(idle_s)
                 paid, stopped = await _one_payment(client, stack, conn, watch, claim, i)
                 to_paid.append(paid)
                 to_stop.append(stopped)
@@ -277,6 +285,8 @@ def _run(opts: Options, broker: BrokerKind) -> Figure:
         "file_to_claim_paid_p99_ms": [],
         "file_to_claim_paid_p50_ms": [],
         "payment_to_stop_broker_rtt_p50_ms": [],
+        "payment_to_stop_from_idle_p50_ms": [],
+        "payment_to_stop_from_idle_max_ms": [],
     }
     with temp_dir("payment-to-stop") as home:
         config = StackConfig.with_free_ports(home, simulated=False, durable=True)
@@ -294,10 +304,17 @@ def _run(opts: Options, broker: BrokerKind) -> Figure:
                 extra["file_to_claim_paid_p99_ms"].append(percentile(to_paid, 99) * 1000)
                 extra["file_to_claim_paid_p50_ms"].append(percentile(to_paid, 50) * 1000)
                 extra["payment_to_stop_broker_rtt_p50_ms"].append(percentile(rtt, 50) * 1000)
+                # A few more, each after IDLE_S of nothing: the wake-ups' latency, not the polls'.
+                _, from_idle = asyncio.run(_payments(stack, 1000 + r, FROM_IDLE_N, idle_s=IDLE_S))
+                extra["payment_to_stop_from_idle_p50_ms"].append(percentile(from_idle, 50) * 1000)
+                extra["payment_to_stop_from_idle_max_ms"].append(max(from_idle) * 1000)
                 p50 = extra["payment_to_stop_p50_ms"][-1]
                 say(
                     f"{key} run {r + 1}: {n} payments, paid and stopped p50 {p50:.1f} ms,"
-                    f" p99 {values[-1]:.1f} ms; broker round trip p99 {component[-1]:.1f} ms"
+                    f" p99 {values[-1]:.1f} ms; broker round trip p99 {component[-1]:.1f} ms; from an idle stack"
+                    f" ({FROM_IDLE_N} payments, each after {IDLE_S:.0f} s idle) p50"
+                    f" {extra['payment_to_stop_from_idle_p50_ms'][-1]:.1f} ms, max"
+                    f" {extra['payment_to_stop_from_idle_max_ms'][-1]:.1f} ms"
                 )
         finally:
             stack.stop()
