@@ -194,13 +194,14 @@ def _plain_attributes(
     if text.get("ce_specversion") != "1.0" or not all(text.values()):
         return None
     when = text.get("ce_time")
-    if when is not None and not _PLAIN_TIME.fullmatch(when):
+    # `encode` always writes a time; without one the SDK supplies the moment of reading.
+    if when is None or not _PLAIN_TIME.fullmatch(when):
         return None
     return (
         (
             text["ce_id"],
             text.get("ce_source") or "",
-            datetime.fromisoformat(when) if when is not None else None,
+            datetime.fromisoformat(when),
             text.get("ce_subject"),
         )
         if "ce_source" in text and "ce_id" in text and "ce_type" in text
