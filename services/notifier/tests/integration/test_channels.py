@@ -331,12 +331,10 @@ async def test_stale_reminders_are_dropped_and_twilio_receipts_are_verified(
 
         async def waits_for_morning() -> bool:
             async with app.state.runtime.db.connection() as conn:
-                # The claim has more than one delivery row: the SMS is the one held for the morning.
-                waiting = await conn.fetchval(
-                    "SELECT bool_or(last_error = 'quiet hours') FROM deliveries WHERE $1 = ANY(claim_ids)",
-                    live.claim_id,
+                error = await conn.fetchval(
+                    "SELECT last_error FROM deliveries WHERE $1 = ANY(claim_ids)", live.claim_id
                 )
-            return bool(waiting)
+            return bool(error == "quiet hours")
 
         await eventually(waits_for_morning, timeout=60)
         assert providers.sms() == []
