@@ -70,8 +70,14 @@ class Visit:
         return response
 
     async def submit(self, button: str) -> None:
+        target = self.page.get_by_role("button", name=button)
+        try:
+            await target.wait_for(timeout=30_000)
+        except Exception as exc:  # what the page said instead is the useful part of the failure
+            said = await self.page.locator("main").inner_text()
+            raise AssertionError(f"no {button!r} button on {self.page.url}; the page says: {said!r}") from exc
         async with self.page.expect_navigation():
-            await self.page.get_by_role("button", name=button).click()
+            await target.click()
         await self.check()
 
     def assert_accessible(self) -> None:

@@ -4,7 +4,9 @@ it is handed to claims-api. Each changes the web's own tables in one transaction
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 CREDITOR_GIVEN = "creditor_upload"
 LinkState = Literal["ok", "unknown", "expired", "used", "locked"]
+LINK_POLL_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +101,10 @@ class Portal:
     async def _link(self, code: str) -> tuple[LinkState, Any]:
         if not links.well_formed(code):
             return "unknown", None
+        row = await self._learnt_link(links.digest(code))
+        if row is None:
+            return "unknown", None
         async with self.db.connection() as conn:
-            row = await repository.get_link(conn, links.digest(code))
-            if row is None:
-                return "unknown", None
             if row["used_at"] is not None:
                 return "used", row
             if row["expires_at"] <= self.clock.now():
@@ -109,6 +112,18 @@ class Portal:
             if await self._locked(conn, Principal(row["creditor_id"], row["debtor_id"])):
                 return "locked", row
         return "ok", row
+
+    async def _learnt_link(self, code_hash: bytes) -> Any:
+        """The link's row, waiting a few seconds for one not learnt yet: the message reaches the
+        debtor (an SMS in a second) by another path than the ReminderSent that teaches us its link,
+        and a debtor who taps at once must not be told the link is unusable."""
+        deadline = time.monotonic() + self.settings.link_grace_seconds
+        while True:
+            async with self.db.connection() as conn:
+                row = await repository.get_link(conn, code_hash)
+            if row is not None or time.monotonic() >= deadline:
+                return row
+            await asyncio.sleep(LINK_POLL_S)
 
     async def _locked(self, conn: Any, principal: Principal) -> bool:
         since = self.people.now() - timedelta(minutes=self.settings.lockout_minutes)

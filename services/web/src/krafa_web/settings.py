@@ -47,6 +47,12 @@ class Settings(ServiceSettings):
         default=5, ge=1, le=100, description="wrong codes for one debtor within the lockout window lock them out"
     )
     lockout_minutes: int = Field(default=15, ge=1, le=1440, description="the lockout window, and how long it lasts")
+    link_grace_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=30,
+        description="a link not learnt yet (its ReminderSent still on the way) is waited for this long",
+    )
     login_rate_per_minute: int = Field(
         default=20, ge=1, description="link openings and code requests per client address a minute"
     )
