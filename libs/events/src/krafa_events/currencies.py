@@ -10,6 +10,7 @@ statements and are read there, never accepted for a claim.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 from iso4217 import Currency
@@ -62,6 +63,27 @@ def statement_minor_units(code: str) -> int:
     if code in HISTORIC_MINOR_UNITS:
         return HISTORIC_MINOR_UNITS[code]
     return minor_units(code)
+
+
+def to_minor(amount: Decimal | int | str, code: str) -> int:
+    """An amount in the currency's major unit (12.5 EUR, "1.234" KWD) as integer minor units
+    (1250, 1234). Exact or refused: a float is no amount (it may already have lost a digit), and a
+    fraction finer than the currency's minor unit raises instead of being rounded away."""
+    if isinstance(amount, bool) or not isinstance(amount, Decimal | int | str):
+        raise TypeError(f"an amount is a Decimal, an int or a decimal string, not {type(amount).__name__}")
+    exponent = minor_units(code)
+    try:
+        value = Decimal(amount.strip() if isinstance(amount, str) else amount)
+    except InvalidOperation:
+        raise ValueError(f"amount {amount!r} is not a number") from None
+    # Beyond 24 digits it is garbage (ISO 20022 allows 18), and the exact scaling below stays
+    # within decimal's default 28-digit precision.
+    if not value.is_finite() or len(value.as_tuple().digits) > 24:
+        raise ValueError(f"amount {amount!r} is not a number")
+    scaled = value.scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"amount {amount} has more decimals than {code} allows ({exponent})")
+    return int(scaled)
 
 
 def check(code: str) -> str:

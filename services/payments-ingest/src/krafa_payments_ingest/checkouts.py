@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from krafa_events import currencies
 from krafa_kit import errors
 from krafa_kit.db import Database
 
@@ -41,6 +42,10 @@ async def start(db: Database, client: psp.CheckoutClient, request: CheckoutReque
         raise errors.Conflict(f"the claim is {claim['status']}", kind="claim-closed")
     if claim["currency"] != request.currency.upper():
         raise errors.Invalid("the claim is in another currency", kind="validation")
+    try:
+        psp.provider_amount(request.amount_minor, request.currency)
+    except psp.NotChargeable as exc:
+        raise errors.Invalid(str(exc), kind="validation") from exc
     key = hashlib.sha256(
         f"{request.claim_id}:{request.amount_minor}:{request.currency}:{int(time.time() // 60)}".encode()
     ).hexdigest()
@@ -96,7 +101,10 @@ async def completed(db: Database, event: dict[str, Any], now: datetime) -> bool:
         row = await repository.lock_checkout(uow.conn, str(session.get("id")))
         if row is None:
             raise errors.NotFound("no such checkout")
-        amount = psp.from_provider_amount(int(session.get("amount_total") or 0), str(session.get("currency") or ""))
+        try:
+            amount = psp.from_provider_amount(session.get("amount_total"), str(session.get("currency") or ""))
+        except (psp.PspError, currencies.UnknownCurrency) as exc:
+            raise errors.Invalid(f"the amount paid is unreadable: {exc}", kind="validation") from exc
         if amount != row["amount_minor"] or str(session.get("currency", "")).upper() != row["currency"]:
             raise errors.Invalid("the amount paid is not the checkout's", kind="validation")
         first = bool(row["status"] != "paid")

@@ -5,9 +5,12 @@ webhook signed in `Stripe-Signature` (`t=<unix>,v1=<HMAC-SHA256(secret, "t.body"
 completed session becomes a payment notification exactly like a bank's real-time notification
 (service.import_notifications), so a card payment is a PaymentReceived like any other.
 
-Amounts: the provider counts in its own minor units; ISK, which ISO 4217 gives no decimals, is a
-two-decimal currency there (an amount in whole krónur × 100), while its zero-decimal currencies
-(JPY, KRW, …) are sent as is."""
+Amounts: the provider counts in its own minor units, which are not always ISO 4217's: ISK, which
+ISO 4217 gives no decimals, is a two-decimal currency there (whole krónur × 100); its zero-decimal
+currencies (JPY, KRW, …) are sent as is; its three-decimal ones (BHD, JOD, KWD, OMR, TND) are sent
+in thousandths but only in whole tens; every other currency counts two decimals there (so IQD,
+three in ISO 4217, goes in hundredths). Conversions are integer-exact or refused (NotChargeable):
+an amount the provider cannot take to the last minor unit is never rounded."""
 
 from __future__ import annotations
 
@@ -16,15 +19,17 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
 from krafa_events.currencies import minor_units
 
-# The provider's zero-decimal currencies; every other is sent with two decimals.
+# The provider's zero-decimal and three-decimal currencies; every other counts two decimals there.
 ZERO_DECIMAL = frozenset(
     {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
 )
+THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 TOLERANCE_S = 300  # the provider's own default for a webhook's age
 
 
@@ -32,26 +37,49 @@ class PspError(Exception):
     pass
 
 
+class NotChargeable(ValueError):
+    """An amount the provider cannot charge exactly (a fraction finer than its minor unit)."""
+
+
 class BadSignature(Exception):
     pass
 
 
+def provider_decimals(currency: str) -> int:
+    code = currency.upper()
+    return 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+
+
 def provider_amount(minor: int, currency: str) -> int:
-    """Our integer minor units (ISO 4217 precision) to the provider's."""
+    """Our integer minor units (ISO 4217 precision) to the provider's, exactly or NotChargeable."""
     code = currency.upper()
-    if code in ZERO_DECIMAL:
-        return minor
-    return int(minor * 10 ** (2 - minor_units(code)))
+    ours, theirs = minor_units(code), provider_decimals(code)
+    scale: int = 10 ** abs(theirs - ours)
+    if theirs >= ours:
+        amount = minor * scale
+    else:
+        amount, rest = divmod(minor, scale)
+        if rest:
+            raise NotChargeable(f"a card payment in {code} cannot carry the last {ours - theirs} decimal(s)")
+    if code in THREE_DECIMAL and amount % 10:
+        # The provider's partners take three-decimal currencies in whole tens only.
+        raise NotChargeable(f"a card payment in {code} is charged in whole tens of the minor unit")
+    return amount
 
 
-def from_provider_amount(amount: int, currency: str) -> int:
+def from_provider_amount(amount: object, currency: str) -> int:
+    """The provider's amount in our integer minor units; PspError if it is no whole number of them."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise PspError(f"the provider's amount {amount!r} is not an integer")
     code = currency.upper()
-    if code in ZERO_DECIMAL:
-        return amount
-    factor = int(10 ** (2 - minor_units(code)))
-    if amount % factor:
+    ours, theirs = minor_units(code), provider_decimals(code)
+    scale: int = 10 ** abs(theirs - ours)
+    if theirs <= ours:
+        return amount * scale
+    minor, rest = divmod(amount, scale)
+    if rest:
         raise PspError(f"{amount} is not a whole number of {code} minor units")
-    return int(amount // factor)
+    return minor
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +154,8 @@ def verify(payload: bytes, header: str | None, secret: str, *, now: float | None
     if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
         raise BadSignature("the signature does not match")
     try:
-        event: dict[str, Any] = json.loads(payload)
+        # A fraction stays a Decimal (from_provider_amount refuses it), never a float cut to int.
+        event: dict[str, Any] = json.loads(payload, parse_float=Decimal)
     except ValueError as exc:
         raise BadSignature("the body is not JSON") from exc
     return event

@@ -8,12 +8,14 @@ import json
 import uuid
 from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from krafa_iobws import contract
-from krafa_payments_ingest.bank_claims import domain
+from krafa_payments_ingest.bank_claims import client, domain, repository
 
 CLAIM = domain.BankClaim(
     claim_id=uuid.UUID(int=7),
@@ -116,3 +118,46 @@ def test_the_banks_report_in_the_ledgers_terms() -> None:
     assert paid.bank_id == "5101690509013366000042+20260302" and paid.batch_id == "b7"
     assert (paid.total_minor, paid.principal_minor, paid.fees_minor, paid.interest_minor) == (3_000, 1_585, 1_340, 75)
     assert not paid.complete and paid.booking_date == date(2026, 3, 21)
+
+
+TRANSACTION = {
+    "claimKey": {"claimantId": "5101690509", "account": "013366000042", "dueDate": "2026-03-02"},
+    "paymentType": "Complete",
+    "transactionTimestamp": "2026-03-21T10:00:00Z",
+}
+
+
+def test_amounts_written_with_decimals_are_read_exactly_never_through_a_float() -> None:
+    # A bank writes krónur as 1585.00; the client reads the body the way _json does.
+    body = b'[{"amount": 1585.00, "totalAmountPaid": 3000.0, "otherCostsAmountPaid": 1340, "currency": "isk"}]'
+    transactions = client._json(httpx.Response(200, content=body))
+    assert isinstance(transactions[0]["amount"], Decimal)  # no float anywhere on the way
+    paid = domain.reported_payment({**TRANSACTION, **transactions[0]})
+    assert (paid.total_minor, paid.principal_minor, paid.fees_minor, paid.currency) == (3000, 1585, 1340, "ISK")
+
+
+def test_an_amount_finer_than_a_krona_is_refused_not_rounded() -> None:
+    with pytest.raises(ValueError, match=r"amount: amount 1585\.5 has more decimals than ISK allows"):
+        domain.reported_payment({**TRANSACTION, "amount": Decimal("1585.5"), "totalAmountPaid": 1586})
+
+
+def test_a_float_amount_is_refused() -> None:
+    # What httpx's own .json() would hand over: refused, so no caller can bring floats back.
+    with pytest.raises(ValueError, match=r"totalAmountPaid: .*float"):
+        domain.reported_payment({**TRANSACTION, "totalAmountPaid": 3000.0})
+
+
+def test_a_payment_in_a_currency_with_decimals_keeps_them() -> None:
+    paid = domain.reported_payment({**TRANSACTION, "currency": "KWD", "totalAmountPaid": Decimal("1.235")})
+    assert (paid.total_minor, paid.currency) == (1235, "KWD")
+
+
+def test_without_a_batch_id_the_same_payment_is_named_alike_however_its_amount_is_written() -> None:
+    ids = {domain.reported_payment({**TRANSACTION, "totalAmountPaid": v}).batch_id for v in (3000, Decimal("3000.00"))}
+    assert len(ids) == 1
+    assert domain.reported_payment({**TRANSACTION, "totalAmountPaid": 3001}).batch_id not in ids
+
+
+def test_the_stored_transaction_keeps_the_banks_amounts_exactly() -> None:
+    stored = json.dumps({"amount": Decimal("3000.00"), "fee": Decimal("1.235")}, default=repository._exact)
+    assert json.loads(stored) == {"amount": 3000, "fee": "1.235"}

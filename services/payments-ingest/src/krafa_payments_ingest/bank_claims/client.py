@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import date
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -106,6 +107,12 @@ def _code(response: httpx.Response) -> str | None:
     return None
 
 
+def _json(response: httpx.Response) -> Any:
+    """The body as JSON, its fractional numbers as Decimal: IOBWS amounts are JSON numbers in
+    krónur, and money is never a float here (httpx's own .json() would make them floats)."""
+    return json.loads(response.content, parse_float=Decimal)
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After")
     try:
@@ -170,7 +177,7 @@ class ClaimsClient:
         response = await self._call(
             "POST", "/v1/claims", json_body=body, headers={"X-Idempotency-Key": str(idempotency_key)}
         )
-        result: dict[str, Any] = response.json()
+        result: dict[str, Any] = _json(response)
         return result
 
     async def patch_claim(self, bank_id: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -178,11 +185,11 @@ class ClaimsClient:
         response = await self._call(
             "PATCH", f"/v1/claims/{quote(bank_id)}", json_body=patch, content_type="application/merge-patch+json"
         )
-        result: dict[str, Any] = response.json()
+        result: dict[str, Any] = _json(response)
         return result
 
     async def get_claim(self, bank_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = (await self._call("GET", f"/v1/claims/{quote(bank_id)}")).json()
+        result: dict[str, Any] = _json(await self._call("GET", f"/v1/claims/{quote(bank_id)}"))
         return result
 
     async def claim_transactions(self, bank_id: str) -> list[dict[str, Any]]:
@@ -202,7 +209,7 @@ class ClaimsClient:
         page = 1
         while True:
             response = await self._call("GET", path, params={**params, "page": page, "itemsPerPage": 500})
-            found.extend(response.json())
+            found.extend(_json(response))
             pages = int(response.headers.get("X-Paging-TotalPages") or 1)
             if page >= pages:
                 return found

@@ -24,6 +24,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from krafa_events import currencies
 from krafa_events.references import bank_claim_account, bank_claim_id
 
 # How long a claim stays in the netbank (expirationDate, niðurfellingardagur): the general
@@ -152,29 +153,39 @@ class ReportedPayment:
 
 
 def reported_payment(transaction: dict[str, Any]) -> ReportedPayment:
-    """A claimTransaction as a payment; costs the bank books apart (notice, default charge) count as fees."""
+    """A claimTransaction as a payment; costs the bank books apart (notice, default charge) count as fees.
+
+    The amounts are JSON numbers in the currency's major unit, read as Decimal (the client parses
+    them so, never as floats) and turned into minor units exactly by the one currency table; an
+    amount finer than the currency's minor unit raises ValueError instead of being rounded."""
     key = transaction["claimKey"]
     bank_id = f"{key['claimantId']}{key['account']}+{key['dueDate'].replace('-', '')}"
-    batch = transaction.get("transactionBatchId") or _fallback_id(bank_id, transaction)
+    currency = (transaction.get("currency") or "ISK").upper()
 
-    def whole(name: str) -> int:
-        return round(float(transaction.get(name) or 0))
+    def minor(name: str) -> int:
+        value = transaction.get(name)
+        try:
+            return 0 if value is None else currencies.to_minor(value, currency)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name}: {exc}") from None
 
+    total = minor("totalAmountPaid")
     return ReportedPayment(
         bank_id=bank_id,
-        batch_id=batch,
-        total_minor=whole("totalAmountPaid"),
-        principal_minor=whole("amount"),
-        fees_minor=whole("otherCostsAmountPaid") + whole("noticeChargeAmountPaid") + whole("defaultChargeAmountPaid"),
-        interest_minor=whole("otherDefaultCostsAmountPaid") + whole("defaultInterestAmountPaid"),
+        batch_id=transaction.get("transactionBatchId") or _fallback_id(bank_id, transaction, total),
+        total_minor=total,
+        principal_minor=minor("amount"),
+        fees_minor=minor("otherCostsAmountPaid") + minor("noticeChargeAmountPaid") + minor("defaultChargeAmountPaid"),
+        interest_minor=minor("otherDefaultCostsAmountPaid") + minor("defaultInterestAmountPaid"),
         complete=transaction.get("paymentType") == "Complete",
         booking_date=date.fromisoformat(transaction["bookingDate"]) if transaction.get("bookingDate") else None,
         value_date=date.fromisoformat(transaction["valueDate"]) if transaction.get("valueDate") else None,
-        currency=(transaction.get("currency") or "ISK").upper(),
+        currency=currency,
     )
 
 
-def _fallback_id(bank_id: str, transaction: dict[str, Any]) -> str:
-    # A bank that leaves out the batch id: the claim, the moment and the amount name the payment.
-    basis = f"{bank_id}|{transaction.get('transactionTimestamp')}|{transaction.get('totalAmountPaid')}"
+def _fallback_id(bank_id: str, transaction: dict[str, Any], total_minor: int) -> str:
+    # A bank that leaves out the batch id: the claim, the moment and the amount name the payment
+    # (the amount in minor units, so 3000 and 3000.00 name the same one).
+    basis = f"{bank_id}|{transaction.get('transactionTimestamp')}|{total_minor}"
     return "T" + hashlib.sha256(basis.encode()).hexdigest()[:32]

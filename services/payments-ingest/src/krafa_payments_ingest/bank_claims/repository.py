@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -192,7 +193,7 @@ async def record_payment(
         " ON CONFLICT (identity) DO NOTHING RETURNING true",
         identity,
         claim_id,
-        json.dumps(transaction),
+        json.dumps(transaction, default=_exact),
         at,
     )
     return bool(inserted)
@@ -236,3 +237,11 @@ async def paid_at_bank(
 async def counts(conn: Connection) -> dict[str, int]:
     rows = await conn.fetch("SELECT state, count(*) AS n FROM bank_claims GROUP BY state")
     return {row["state"]: int(row["n"]) for row in rows}
+
+
+def _exact(value: object) -> int | str:
+    """A Decimal amount of the bank's (the client reads fractions so) as JSON: a whole one as a
+    number, a fractional one as its exact decimal string, never through a float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -247,7 +247,20 @@ async def record_reported(db: Database, transactions: Sequence[dict[str, Any]], 
     known: list[tuple[domain.ReportedPayment, dict[str, Any], Any]] = []
     async with db.connection() as conn:
         for transaction in transactions:
-            paid = domain.reported_payment(transaction)
+            try:
+                paid = domain.reported_payment(transaction)
+            except ValueError as exc:
+                # An amount no ledger can book (a fraction of a króna): not rounded, not lost —
+                # it stays at the bank, is read again on every poll and said so until it is fixed.
+                log.error(
+                    "the bank reported a payment Krafa cannot read",
+                    extra={
+                        "claim": transaction.get("claimKey"),
+                        "batch": transaction.get("transactionBatchId"),
+                        "reason": str(exc),
+                    },
+                )
+                continue
             key = transaction["claimKey"]
             row = await repository.by_bank_id(
                 conn, key["claimantId"], key["account"], datetime.fromisoformat(key["dueDate"]).date()
