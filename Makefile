@@ -41,13 +41,21 @@ $(STAMP): constraints.txt requirements.in $(addsuffix /pyproject.toml,$(MEMBERS)
 # Playwright, and axe-core from npm for the accessibility check (no CDN, no package-lock).
 AXE := .cache/npm/node_modules/axe-core/axe.min.js
 AXE_VERSION := 4.14.1
+# The integrator's tools the contract tests run on every OpenAPI document (redocly lint, a
+# TypeScript client type-checked by tsc), pinned in tests/contract/node/package.json; no lock file.
+OPENAPI_NODE := .cache/npm-openapi/node_modules/.krafa-installed
 
-browser: $(AXE)
+browser: $(AXE) $(OPENAPI_NODE)
 	@command -v chromium >/dev/null 2>&1 || { SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
 $(AXE):
 	npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix .cache/npm axe-core@$(AXE_VERSION)
+
+$(OPENAPI_NODE): tests/contract/node/package.json
+	mkdir -p .cache/npm-openapi && cp $< .cache/npm-openapi/package.json
+	npm install --silent --no-package-lock --no-audit --no-fund --prefix .cache/npm-openapi
+	@touch $@
 
 # The portal's texts: extract them from the templates and merge into every language's catalogue.
 messages: install

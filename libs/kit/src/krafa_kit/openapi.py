@@ -223,9 +223,12 @@ def _validation_as_problem(responses: dict[str, Any]) -> None:
 
 
 def _finish_webhooks(schema: dict[str, Any]) -> None:
-    """A webhook is Krafa's call to the creditor: what the receiver answers is not Krafa's problem."""
+    """A webhook is Krafa's call to the creditor: what the receiver answers is not Krafa's problem.
+    It carries no credential of a scheme the receiver issued (it is signed instead, as its
+    description says), so its security requirement is the empty one."""
     for item in schema.get("webhooks", {}).values():
         for operation in item.values():
+            operation.setdefault("security", [])
             operation["responses"] = {
                 code: {"description": response.get("description", "")}
                 for code, response in operation.get("responses", {}).items()
