@@ -101,3 +101,56 @@ async def test_redelivered_event_has_one_effect_and_poison_goes_to_the_dlq(
         task.cancel()
         await producer.stop()
         await db.close()
+
+
+async def test_a_failure_then_the_database_away_waits_for_it_and_never_dead_letters(
+    database_url: str, broker: EmbeddedBroker
+) -> None:
+    """As PostgreSQL restarts, a handler may first fail in a way that is not a connection error;
+    its retries then meet "connection refused" for as long as the database is down. Those retries
+    do not count towards dead-lettering: the event is handled once the database is back."""
+    await migrate_async(database_url, "kit_test", MIGRATIONS)
+    db = Database(database_url, "kit_test")
+    await db.connect()
+    settings = ServiceSettings(database_url=database_url, kafka_bootstrap=broker.bootstrap)
+    producer = create_producer(settings)
+    await producer.start()
+    failures = [RuntimeError("odd failure as the server shut down")] + [
+        ConnectionRefusedError(111, "Connection refused") for _ in range(6)
+    ]
+
+    async def on_claim_created(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        assert isinstance(envelope.event, ClaimCreated)
+        if failures:
+            raise failures.pop(0)
+        await uow.conn.execute("INSERT INTO effects (invoice_no) VALUES ($1)", envelope.event.invoice_no)
+
+    consumer = InboxConsumer(
+        service="kit-test", db=db, producer=producer,
+        consumer=create_consumer(settings, (Topic.CLAIMS.value,), "kit-test"),
+        routes={ClaimCreated: on_claim_created},
+    )  # fmt: skip
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with TopicReader(broker.bootstrap, dlq_topic(Topic.CLAIMS.value)) as dlq:
+            record = encode(a_claim_created(invoice_no="PAID-DURING-RESTART"), source="/t")
+            raw = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+            await raw.start()
+            try:
+                await raw.send_and_wait(record.topic, record.value, key=record.key, headers=list(record.headers))
+            finally:
+                await raw.stop()
+
+            async def handled() -> bool:
+                async with db.connection() as conn:
+                    return bool(
+                        await conn.fetchval("SELECT count(*) FROM effects WHERE invoice_no = 'PAID-DURING-RESTART'")
+                    )
+
+            await eventually(handled, timeout=60)
+            assert failures == [] and dlq.raw == []
+    finally:
+        consumer.stop()
+        task.cancel()
+        await producer.stop()
+        await db.close()

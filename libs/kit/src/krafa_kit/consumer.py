@@ -447,13 +447,29 @@ class InboxConsumer:
     async def _retry_then_dead_letter(
         self, handler: Handler, decoded: DecodedEvent, record: ConsumerRecord[bytes, bytes], first: Exception
     ) -> str:
+        # Only failures with the infrastructure answering count towards dead-lettering: a handler
+        # that failed oddly while PostgreSQL restarted and then meets "connection refused" waits
+        # for the database like any transient failure, never parks a payment in the DLQ.
+        log.warning(
+            "handler failed, retrying",
+            extra={"event_id": decoded.id, "event_type": decoded.type, "error": repr(first)},
+            exc_info=first,
+        )
         error: Exception = first
-        for attempt in range(1, self.max_attempts):
-            await asyncio.sleep(0.2 * attempt)
+        failures = 0 if is_transient(first) else 1
+        attempt = 0
+        while is_transient(error) or failures < self.max_attempts:
+            attempt += 1
+            await asyncio.sleep(min(0.2 * attempt, 5.0))
             try:
                 return await self._handle_once(handler, decoded, record.topic)
+            except PermanentError as exc:
+                error = exc
+                break
             except Exception as exc:
                 error = exc
+                if not is_transient(exc):
+                    failures += 1
         log.error(
             "handler failed, dead-lettering",
             extra={
