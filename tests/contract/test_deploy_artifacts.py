@@ -211,6 +211,8 @@ def test_expected_alerts_exist() -> None:
         "krafa_outbox_oldest_unpublished_age_seconds",
         "krafa_bounces_received_total",
         "krafa_delivery_failures_total",
+        "krafa_collection_unmatched_queue",
+        "krafa_bank_file_last_imported_timestamp_seconds",
         "up",
     ):
         assert re.search(rf"\b{metric}\b", exprs), metric
@@ -251,6 +253,22 @@ def test_promtool_check_rules() -> None:
         pytest.skip("promtool not installed")
     result = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_payment_alerts_fire_when_they_should_and_only_then() -> None:
+    """promtool's unit tests of the rules (deploy/prometheus/rules.test.yml): a growing unmatched
+    queue and a missing daily bank file, on a weekday and over a weekend, each also where they must
+    stay quiet."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool missing: .ci/run installs the prometheus package")
+        pytest.skip("promtool not installed")
+    tests = RULES.with_name("rules.test.yml")
+    result = subprocess.run([promtool, "test", "rules", str(tests)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    tested = set(re.findall(r"alertname: (\w+)", tests.read_text()))
+    assert {"KrafaUnmatchedPaymentsGrowing", "KrafaBankFileMissing"} <= tested
 
 
 # -- Kubernetes ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Payment KPIs from payments-ingest's own tables, exported at scrape time: payments matched and
-unmatched by creditor and currency (counted from the table, so exact across restarts), and the
-operator queue of unmatched payments nobody has handled yet. A background loop refreshes one
+unmatched by creditor and currency (counted from the table, so exact across restarts), the
+operator queue of unmatched payments nobody has handled yet, and when the last bank file of each
+format arrived (what tells a missing daily file). A background loop refreshes one
 snapshot every REFRESH_S; the collector serves the last one, so a scrape never waits on PostgreSQL.
 """
 
@@ -15,6 +16,9 @@ from krafa_kit.runtime import Runtime
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from krafa_payments_ingest.parsers import FORMATS
+from krafa_payments_ingest.parsers.csv_mapped import FORMAT as CSV_FORMAT
+
 log = logging.getLogger(__name__)
 
 REFRESH_S = 10.0  # about one scrape interval; the queries scan whole tables
@@ -28,6 +32,10 @@ QUERIES = {
     "queue": """
         SELECT currency, count(*) AS n, coalesce(sum(amount_minor), 0) AS amount FROM payments
         WHERE state = 'unmatched' AND handled_at IS NULL AND amount_minor > 0 GROUP BY 1""",
+    # Bank files only: not the real-time notifications, card payments or the claims interface's polls.
+    "files": f"""
+        SELECT format, extract(epoch FROM max(imported_at))::float8 AS last FROM imports
+        WHERE format IN ({", ".join(f"'{name}'" for name in (*FORMATS, CSV_FORMAT))}) GROUP BY 1""",
 }
 
 
@@ -61,6 +69,14 @@ def families(rows: dict[str, list[asyncpg.Record]]) -> Iterator[Metric]:
         queue_amount.add_metric([r["currency"]], int(r["amount"]))
     yield queue
     yield queue_amount
+    files = GaugeMetricFamily(
+        "krafa_bank_file_last_imported_timestamp_seconds",
+        "When the newest bank file of the format was imported (Unix time on the service's clock)",
+        labels=["format"],
+    )
+    for r in rows.get("files", []):
+        files.add_metric([r["format"]], r["last"])
+    yield files
 
 
 SNAPSHOT = SnapshotCollector(families, REFRESH_S)
