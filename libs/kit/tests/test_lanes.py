@@ -6,6 +6,7 @@ service's name; and a lane says when it has caught up with its topics."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.runtime import Lane, Runtime, ServiceSpec
 from krafa_kit.settings import ServiceSettings
 from krafa_kit.testing import TopicReader, eventually, publish
+from krafa_kit.wakeup import Wakeup
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +133,57 @@ async def test_a_lane_is_not_current_while_records_wait_and_is_again_once_applie
     finally:
         gate.set()
         await runtime.stop()
+
+
+async def test_a_lane_on_its_own_thread_applies_stops_while_the_service_loop_is_blocked(
+    database_url: str, broker: EmbeddedBroker
+) -> None:
+    """Lane.thread: the lane needs nothing from the service's event loop. Here that loop is held
+    (a synchronous wait, as a burst of sends being rendered holds it in turns) until the lane's
+    handler has run, which a lane on the service's loop could never do."""
+    applied = threading.Event()
+
+    async def main(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        pass
+
+    async def stop(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+        await uow.conn.execute("SELECT 1")  # on the lane's own pool
+        applied.set()
+
+    spec = ServiceSpec(
+        "notifier",
+        "kit_lanes_3",
+        MIGRATIONS,
+        routes={ClaimCreated: main},
+        lanes=(Lane("stops", {ClaimPaid: stop}, thread=True),),
+    )
+    settings = ServiceSettings(database_url=database_url, kafka_bootstrap=broker.bootstrap, consumer_idle_after_s=0.5)
+    runtime = Runtime(spec, settings)
+    woken = Wakeup()  # a loop of the service, woken from the lane's thread when it applied events
+    runtime.wake_on_events(woken)
+    await runtime.start()
+    try:
+        stops = runtime.lane("stops")
+        assert stops is not None and stops in runtime.consumers
+        await eventually(lambda: stops.current(5.0), timeout=60)
+        await eventually(lambda: stops.idle, timeout=30)  # asleep: the record must wake it
+        claim = a_claim_created()
+        paid = ClaimPaid(
+            creditor_id=claim.creditor_id,
+            debtor_id=claim.debtor_id,
+            claim_id=claim.claim_id,
+            amount_paid_minor=1,
+            currency="ISK",
+            paid_at=claim.created_at,
+        )
+        await publish(broker.bootstrap, paid)
+        assert applied.wait(timeout=60), "the lane needed the service's event loop"
+        assert await woken.wait(30)  # its on_handled reached this loop's wake-up across threads
+        await eventually(lambda: stops.processed == 1, timeout=30)
+        async with runtime.db.connection() as conn:
+            consumer = await conn.fetchval("SELECT consumer FROM inbox WHERE event_type = $1", ClaimPaid.TYPE)
+        assert consumer == "notifier.stops"
+    finally:
+        await runtime.stop()
+    # Stopped with the service: its thread closed its consumer, producer and pool and ended.
+    assert stops.stopping and not [t for t in threading.enumerate() if t.name == "notifier.stops"]

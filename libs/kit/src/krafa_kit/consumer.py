@@ -138,6 +138,7 @@ class InboxConsumer:
         self.idle_checks = 0  # idle checks made (ListOffsets requests instead of fetches)
         self._wake = Wakeup()
         self._active_at = time.monotonic()  # the last record, or the last wake-up with a reason
+        self._asked_at = 0.0  # monotonic seconds of the last `current` question
         self._resumed_at = 0.0  # wall seconds of the last resume: a pause needs a fresher fetch
         self.rebalances = Rebalances(self._wake)
         # Called after a round that applied new events: the service's loops that wait for work
@@ -152,7 +153,12 @@ class InboxConsumer:
     def assigned(self) -> bool:
         return self.started and bool(self.consumer.assignment())
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     def stop(self) -> None:
+        """Stop after the round under way; safe from any thread (a lane may run on its own)."""
         self._stopping = True
         self._wake.set()
 
@@ -160,7 +166,10 @@ class InboxConsumer:
         """Whether, less than `within_s` ago, every record up to the high watermark the broker
         reported on its last fetch had been applied, on every partition of the group (the
         notifier sends nothing while its stops lane is behind, docs/adr/0008). An idle consumer
-        asked while it cannot say so fetches again at once, and stays awake a while."""
+        asked while it cannot say so fetches again at once. A consumer asked does not go idle
+        until `idle_after_s` after the last question: paused, it could not answer yes, so every
+        send of a burst would wait for it to wake and fetch. Safe from any thread."""
+        self._asked_at = time.monotonic()
         fresh = self.caught_up_at is not None and time.time() - self.caught_up_at < within_s
         if not fresh:
             self._wake.set()
@@ -221,11 +230,14 @@ class InboxConsumer:
             await self.consumer.stop()
 
     def _may_idle(self) -> bool:
-        """Idle once caught up as of a fetch after the last resume, with no record and no wake-up
-        for `idle_after_s`: a pause never hides a record the broker already held."""
+        """Idle once caught up as of a fetch after the last resume, with no record, no wake-up and
+        no `current` question for `idle_after_s`: a pause never hides a record the broker
+        already held."""
+        now = time.monotonic()
         return (
             self.idle_after_s > 0
-            and time.monotonic() - self._active_at >= self.idle_after_s
+            and now - self._active_at >= self.idle_after_s
+            and now - self._asked_at >= self.idle_after_s
             and self.caught_up_at is not None
             and self.caught_up_at >= self._resumed_at
             and bool(self.consumer.assignment())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,12 @@ class Lane:
 
     name: str
     routes: Routes
+    # On a thread of its own, with its own event loop, database connections and Kafka clients:
+    # an asyncio loop runs its ready tasks in turn, so a lane sharing the service's loop waits a
+    # whole turn of it (every send being rendered, every batch being decoded) at each of the
+    # dozen awaits of a round. On its own thread it waits at most the interpreter's switch
+    # interval for the GIL. For a lane that must never queue behind the service's own work.
+    thread: bool = False
 
 
 @dataclass
@@ -76,6 +83,7 @@ class Runtime:
         self._background: list[tuple[str, BackgroundTask]] = []
         self._event_wakeups: list[Wakeup] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._lane_threads: list[LaneThread] = []
         self.started = False
 
     def add_background(self, name: str, task: BackgroundTask) -> None:
@@ -98,8 +106,16 @@ class Runtime:
                 else None
             ),
         )
+        consumers = []
+        for plan in self._lanes() if self.settings.consume else []:
+            if plan.thread:
+                lane = LaneThread(plan, self.settings, self.db)
+                self._lane_threads.append(lane)
+                consumers.append(await lane.start())
+            else:
+                consumers.append(plan.build(self.db, self.producer, self.settings))
+        self.consumers = consumers
         self._spawn("producer", self._start_producer)
-        self.consumers = self._lanes() if self.settings.consume else []
         for consumer in self.consumers:
             consumer.on_handled.extend(wakeup.set for wakeup in self._event_wakeups)
             # Events on one lane wake the others (the notifier's sends check the stops lane next).
@@ -136,8 +152,10 @@ class Runtime:
                 backoff = min(backoff * 2, 5)
         self.producer_ready = True
         self._spawn("outbox-relay", self.relay.run)
+        threaded = {id(lane.consumer) for lane in self._lane_threads}
         for consumer in self.consumers:
-            self._spawn("consumer" if consumer is self.consumer else f"consumer:{consumer.name}", consumer.run)
+            if id(consumer) not in threaded:  # a lane on its own thread runs there
+                self._spawn("consumer" if consumer is self.consumer else f"consumer:{consumer.name}", consumer.run)
 
     def wake_on_events(self, wakeup: Wakeup) -> None:
         """Wake `wakeup` whenever one of this process's consumers (any lane) has applied new events
@@ -150,36 +168,24 @@ class Runtime:
         """The consumer of lane `name` (after `start`)."""
         return next((c for c in self.consumers if c.name == f"{self.spec.name}.{name}"), None)
 
-    def _lanes(self) -> list[InboxConsumer]:
+    def _lanes(self) -> list[LanePlan]:
         """The main consumer over the topics of the registry's events for this service that it
         routes, then one consumer per lane. Undecodable records are dead-lettered by the first
         consumer reading their topic."""
         consumed = set(topics_consumed_by(self.spec.name))
-        plan = [("", self.spec.routes), *((lane.name, lane.routes) for lane in self.spec.lanes)]
+        plan = [("", self.spec.routes, False), *((lane.name, lane.routes, lane.thread) for lane in self.spec.lanes)]
         owned: set[str] = set()
-        consumers = []
+        plans = []
         prefix = self.settings.kafka_consumer_group_prefix
-        for name, routes in plan:
+        for name, routes, thread in plan:
             topics = tuple(sorted(consumed if not self.spec.lanes else {m.TOPIC.value for m in routes} & consumed))
             if not routes or not topics:
                 continue
             mine = frozenset(t for t in topics if t not in owned)
             owned |= mine
             group = group_for(prefix, f"{self.spec.name}.{name}" if name else self.spec.name)
-            consumers.append(
-                InboxConsumer(
-                    service=self.spec.name,
-                    lane=name,
-                    db=self.db,
-                    consumer=create_consumer(self.settings, topics, group),
-                    producer=self.producer,
-                    routes=routes,
-                    dead_letter_topics=mine,
-                    idle_after_s=self.settings.consumer_idle_after_s,
-                    idle_check_s=self.settings.consumer_idle_check_s,
-                )
-            )
-        return consumers
+            plans.append(LanePlan(self.spec.name, name, routes, topics, group, mine, thread))
+        return plans
 
     def _spawn(self, name: str, task: BackgroundTask) -> None:
         async def guarded() -> None:
@@ -209,6 +215,8 @@ class Runtime:
     async def stop(self) -> None:
         for consumer in self.consumers:
             consumer.stop()
+        for lane in self._lane_threads:
+            await lane.join()
         if self.relay is not None:
             self.relay.stop()
         for task in self._tasks:
@@ -220,3 +228,104 @@ class Runtime:
             with contextlib.suppress(Exception):
                 await self.producer.stop()
         await self.db.close()
+
+
+@dataclass(frozen=True)
+class LanePlan:
+    """One consumer of a service: its lane ("" for the main one), what it reads and owns."""
+
+    service: str
+    name: str
+    routes: Routes
+    topics: tuple[str, ...]
+    group: str
+    dead_letter_topics: frozenset[str]
+    thread: bool
+
+    def build(self, db: Database, producer: AIOKafkaProducer | None, settings: ServiceSettings) -> InboxConsumer:
+        """The consumer, made in the event loop it will run in (aiokafka binds its clients to it)."""
+        return InboxConsumer(
+            service=self.service,
+            lane=self.name,
+            db=db,
+            consumer=create_consumer(settings, self.topics, self.group),
+            producer=producer,
+            routes=self.routes,
+            dead_letter_topics=self.dead_letter_topics,
+            idle_after_s=settings.consumer_idle_after_s,
+            idle_check_s=settings.consumer_idle_check_s,
+        )
+
+
+class LaneThread:
+    """A lane on a thread of its own (Lane.thread): an event loop there runs its consumer over a
+    small pool of its own and its own producer (for dead letters). The service's loops talk to it
+    only through what is safe across threads: `current`, the wake-ups (krafa_kit.wakeup.Wakeup)
+    and `stop`; its handlers' effects reach them through the database, as every lane's do."""
+
+    POOL_SIZE = 2  # one round's transaction at a time, and one spare
+
+    def __init__(self, plan: LanePlan, settings: ServiceSettings, db: Database) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.db = Database(db.dsn, db.schema, pool_size=self.POOL_SIZE, source=db.source, tls={})
+        self.consumer: InboxConsumer | None = None
+        self._built = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name=f"{plan.service}.{plan.name}", daemon=True)
+
+    async def start(self) -> InboxConsumer:
+        """Start the thread; its consumer once made (it connects and runs on its own)."""
+        self._thread.start()
+        await asyncio.to_thread(self._built.wait)
+        if self.consumer is None:
+            raise RuntimeError(f"lane {self.plan.name} could not be made") from self._error
+        return self.consumer
+
+    async def join(self, timeout: float = 15.0) -> None:
+        """After `consumer.stop()`: wait for the thread to close its consumer, producer and pool."""
+        await asyncio.to_thread(self._thread.join, timeout)
+        if self._thread.is_alive():
+            log.warning("lane thread did not stop in time", extra={"lane": self.plan.name})
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:  # reported to `start` if it never got its consumer
+            self._error = exc
+            log.exception("lane thread failed", extra={"lane": self.plan.name})
+        finally:
+            self._built.set()
+
+    async def _run(self) -> None:
+        producer = create_producer(self.settings)
+        try:
+            consumer = self.consumer = self.plan.build(self.db, producer, self.settings)
+        finally:
+            self._built.set()
+        producer_started = False
+        try:
+            await self.db.connect()
+            backoff = 0.5
+            while not producer_started and not consumer.stopping:
+                try:
+                    await producer.start()
+                    producer_started = True
+                except Exception as exc:
+                    log.warning("broker unreachable at start, retrying", extra={"error": repr(exc)})
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5)
+            backoff = 0.5
+            while not consumer.stopping:
+                # Supervised like the service's own loops (Runtime._spawn).
+                try:
+                    await consumer.run()
+                except Exception:
+                    log.exception("lane crashed, restarting", extra={"lane": self.plan.name, "in_s": backoff})
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+        finally:
+            if producer_started:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+            await self.db.close()

@@ -36,13 +36,23 @@ def due_channel(schema: str, work: str) -> str:
 
 
 class Wakeup:
-    """An asyncio.Event with the wait a polling loop needs: until set, or at most `timeout`."""
+    """An asyncio.Event with the wait a polling loop needs: until set, or at most `timeout`.
+
+    `set` may be called from any thread: a loop on a thread of its own (a lane, krafa_kit.runtime)
+    is woken by the other loops' events and they by its. From outside the waiting loop's thread
+    the event is set in that loop (an asyncio.Event wakes its waiter only from its own loop)."""
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = _running_loop()
 
     def set(self, *_: object) -> None:
-        self._event.set()
+        loop = self._loop
+        if loop is None or _running_loop() is loop:
+            self._event.set()
+            return
+        with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(self._event.set)
 
     def is_set(self) -> bool:
         return self._event.is_set()
@@ -53,6 +63,7 @@ class Wakeup:
     async def wait(self, timeout: float) -> bool:
         """Wait until set or `timeout` seconds pass; True when woken. Clears the wake-up, so one
         that arrives while the caller works wakes its next wait at once instead of being lost."""
+        self._loop = asyncio.get_running_loop()
         if not self._event.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._event.wait(), max(timeout, 0.0))
@@ -131,6 +142,13 @@ class Listener:
                     await conn.close()
             self._wake_all()
             await asyncio.sleep(backoff)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _resolve(future: asyncio.Future[None], *_: object) -> None:
