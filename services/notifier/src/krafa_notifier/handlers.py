@@ -45,7 +45,9 @@ ROUTES: dict[type[Event], Handler] = {
     ClaimBalanceChanged: typed(ClaimBalanceChanged, on_balance_changed),
     ReminderDue: typed(ReminderDue, on_reminder_due),
 }
-LANES = (Lane("stops", stops.ROUTES),)
+# The stops lane on a thread of its own: the dispatcher's sends keep the service's event loop
+# busy through a burst, and a stop must not wait for its turns (docs/adr/0008).
+LANES = (Lane("stops", stops.ROUTES, thread=True),)
 
 
 def build_routes(clock: Clock) -> dict[type[Event], Handler]:
