@@ -40,12 +40,6 @@ async def record_balance(
     )
 
 
-async def record_stated(conn: asyncpg.Connection, delivery_id: uuid.UUID, stated: dict[str, Any]) -> None:
-    """What a rendered message stated (per claim the ledger version and balance, and the total), so
-    anyone can hold it against the ledger."""
-    await conn.execute("UPDATE deliveries SET stated = $2 WHERE id = $1", delivery_id, stated)
-
-
 async def set_claim_status(
     conn: asyncpg.Connection, claim_id: uuid.UUID, status: str, *, only_from: tuple[str, ...] | None = None
 ) -> None:
@@ -719,11 +713,14 @@ async def already_sent(conn: asyncpg.Connection, delivery_ids: list[uuid.UUID]) 
 
 async def record_sends(conn: asyncpg.Connection, sends: list[tuple[Any, ...]]) -> None:
     """Sends the providers accepted: (id, channel, recipient, message_id, return_path, sent_at,
-    provider, provider_ref, status, cost_minor, cost_currency, segments, content as JSON text)."""
+    provider, provider_ref, status, cost_minor, cost_currency, segments, content as JSON text,
+    stated). `stated` is what the message stated (per claim the ledger version and balance, and
+    the total), so anyone can hold it against the ledger."""
     await conn.executemany(
         "UPDATE deliveries SET status = $9, channel = $2, recipient = $3, message_id = $4,"
         " return_path = $5, sent_at = $6, claimed_by = NULL, provider = $7, provider_ref = $8,"
         " cost_minor = $10, cost_currency = $11, segments = $12, content = $13::text::jsonb,"
+        " stated = coalesce($14::jsonb, stated),"
         " delivered_at = CASE WHEN $9::text = 'delivered' THEN $6::timestamptz END WHERE id = $1",
         sends,
     )

@@ -292,6 +292,9 @@ class SendResult:
     delivered: bool = False
     dispatched_at: datetime | None = None
     content: str | None = None  # what the message said (JSON of its ReminderContent), kept with the send
+    # Per claim the ledger version and balance it stated, and the total (balance.stated), recorded
+    # with the send in its group commit rather than by a round trip of its own.
+    stated: dict[str, Any] | None = None
 
 
 CONTENT = TypeAdapter(content.ReminderContent)
@@ -500,9 +503,12 @@ class Dispatcher:
             await self._fail(row, channel, f"template: {exc}", fallback=False)
             return
         metrics.SEND_SECONDS.labels(channel.value).observe(time.perf_counter() - started)
-        result = replace(result, content=CONTENT.dump_json(reminder).decode(), dispatched_at=dispatched_at)
-        async with self.db.connection() as conn:
-            await repository.record_stated(conn, row["id"], balance.stated(live, [balance.money_of(c) for c in live]))
+        result = replace(
+            result,
+            content=CONTENT.dump_json(reminder).decode(),
+            dispatched_at=dispatched_at,
+            stated=balance.stated(live, [balance.money_of(c) for c in live]),
+        )
         await self._sent(row, channel, result, [c["claim_id"] for c in live])
 
     async def _stops_current(self) -> None:
@@ -756,6 +762,7 @@ class Dispatcher:
                         s.result.cost_currency,
                         s.result.segments,
                         s.result.content,
+                        s.result.stated,
                     )
                     for s in group
                 ],
