@@ -197,7 +197,11 @@ async def test_instalments_within_the_terms_are_granted_and_beyond_them_the_cred
         lambda: [e for e in topics.of_type(ClaimInstalmentPlanAgreed) if str(e.claim_id) == granted["id"]], 30, "plan"
     )
     after = await creditor.get(granted["id"])
-    assert len(after["instalments"]) == 3 and sum(i.amount_minor for i in plan[0].instalments) == after["balance_minor"]
+    # The plan splits what was owed when it was agreed; interest that accrues on later (simulated)
+    # days comes on top of it, so the balance read now may be larger, never smaller.
+    planned = sum(i.amount_minor for i in plan[0].instalments)
+    assert [i["amount_minor"] for i in after["instalments"]] == [i.amount_minor for i in plan[0].instalments]
+    assert planned <= after["balance_minor"] and len(after["instalments"]) == 3
 
     # Five instalments are beyond the default terms (three): a request the creditor decides.
     await visit.goto(stack.url("web") + f"/claims/{asked['id']}/arrange")
