@@ -214,10 +214,26 @@ async def pay_during_burst(
             await _until(burst_under_way, 300, "the burst of reminders")
             say(f"reminders are being sent; paying {payments} claims whose reminder still waits")
             paid: dict[uuid.UUID, int] = {}
+
+            async def burst_over() -> bool:
+                # Over when every unpaid claim's reminder exists and none is pending or mid-send
+                # (a send already dispatched has no sent_at until the provider answered).
+                row = await conn.fetchrow(
+                    "SELECT count(*) AS made, count(*) FILTER (WHERE status IN ('pending', 'sending')) AS open"
+                    " FROM notifier.deliveries WHERE claim_ids[1] = ANY($1::uuid[])",
+                    ids,
+                )
+                return bool(row["open"] == 0 and row["made"] >= len(ids) - len(paid))
+
             while len(paid) < payments:
                 waiting = [c for c in await _waiting(conn, ids) if c not in paid]
                 if not waiting:
-                    break  # the burst is over before every payment was made
+                    # A notifier that keeps up leaves no reminder waiting for a moment while the
+                    # scheduler still hands out more: only the burst's end ends the payments.
+                    if await burst_over():
+                        break
+                    await asyncio.sleep(0.05)
+                    continue
                 claim_id = rng.choice(waiting)
                 await _pay(client, stack, posted[claim_id], len(paid))
                 paid[claim_id] = len(waiting)
@@ -234,16 +250,6 @@ async def pay_during_burst(
                 return int(recorded) == len(paid)
 
             await _until(all_recorded, 120, "the notifier's record of every payment")
-
-            async def burst_over() -> bool:
-                # Over when every unpaid claim's reminder exists and none is pending or mid-send
-                # (a send already dispatched has no sent_at until the provider answered).
-                row = await conn.fetchrow(
-                    "SELECT count(*) AS made, count(*) FILTER (WHERE status IN ('pending', 'sending')) AS open"
-                    " FROM notifier.deliveries WHERE claim_ids[1] = ANY($1::uuid[])",
-                    ids,
-                )
-                return bool(row["open"] == 0 and row["made"] >= len(ids) - len(paid))
 
             await _until(burst_over, 900, "the end of the burst")
             report.seconds = time.monotonic() - started
