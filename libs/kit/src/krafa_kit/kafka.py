@@ -143,5 +143,21 @@ async def reset_topics(bootstrap: str, *, replication: int = 1, timeout: float =
                 raise TimeoutError(f"topics not recreated within {timeout}s: {sorted(wanted)}")
             if wanted:
                 await asyncio.sleep(0.2)
+        # Created is not yet served: wait until every partition has a leader in the metadata, so
+        # whoever comes next (a stack, a test describing the topics) sees each topic whole.
+        names = krafa_topic_names()
+        while not _served(await admin.describe_topics(names)):
+            if loop.time() > deadline:
+                raise TimeoutError(f"topics not served with leaders within {timeout}s")
+            await asyncio.sleep(0.2)
     finally:
         await admin.close()
+
+
+def _served(described: list[dict[str, Any]]) -> bool:
+    return all(
+        topic.get("error_code", 0) == 0
+        and topic["partitions"]
+        and all(p.get("error_code", 0) == 0 and p.get("leader", -1) >= 0 for p in topic["partitions"])
+        for topic in described
+    )
