@@ -60,6 +60,10 @@ def typed(event_type: type[E], handler: TypedHandler[E]) -> Handler:
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (OSError, TimeoutError, asyncpg.InterfaceError, ConnectionError)):
         return True
+    if isinstance(exc, asyncpg.InternalClientError) and "in progress" in str(exc):
+        # A connection lost mid-query leaves its protocol busy ("cannot switch to state …;
+        # another operation is in progress"): the connection's fault, not the event's.
+        return True
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate = getattr(exc, "sqlstate", "") or ""
         # 08: connection, 40: serialization/deadlock, 53: resources, 57: operator intervention

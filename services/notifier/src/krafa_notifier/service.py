@@ -408,7 +408,21 @@ class Dispatcher:
                 await self.deliver(row)
             except Exception:
                 log.exception("delivery crashed", extra={"delivery_id": str(row["id"])})
+                await self._hand_back(row)
+
+    async def _hand_back(self, row: asyncpg.Record) -> None:
+        """A crashed delivery goes back to be tried again — however long the database that
+        crashed it stays away. Given up after one failed write, its row stayed `sending` under this
+        live dispatcher's id, which no orphan release takes back: it was never sent."""
+        delay = 0.2
+        while True:
+            try:
                 await self._retry_later(row, "internal error")
+                return
+            except Exception as exc:
+                log.warning("crashed delivery not handed back yet", extra={"error": repr(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def deliver(self, row: asyncpg.Record, *, again: bool = False) -> None:
         # Every read before the send on one pooled connection: each checkout costs a round trip
