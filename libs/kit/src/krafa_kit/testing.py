@@ -282,12 +282,7 @@ async def broker(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterato
 async def serving(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
     """Run an app on a real socket in this event loop; yields its base URL."""
     port = port or free_port()
-    # A client that keeps a connection open (a fuzzer's session in a thread) must not hold the
-    # test's teardown: the server closes what is left after a few seconds.
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=5
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:

@@ -16,6 +16,12 @@ import time
 
 import httpx
 import pytest
+
+# Loaded here, on the main thread: the fuzzer runs in a worker thread, and CPython 3.11 may fail
+# ("AST constructor recursion depth mismatch") when pytest rewrites a module's AST on one thread
+# while another parses.
+import schemathesis.checks
+import schemathesis.specs.openapi.checks  # noqa: F401
 from krafa_events.testing import a_reminder_sent
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import eventually, fuzz_openapi, publish

@@ -13,6 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
+# Loaded here, on the main thread: the fuzzer runs in a worker thread, and CPython 3.11 may fail
+# ("AST constructor recursion depth mismatch") when pytest rewrites a module's AST on one thread
+# while another parses.
+import schemathesis.checks
+import schemathesis.specs.openapi.checks  # noqa: F401
 from krafa_kit.clock import Clock, ManualClock
 from krafa_kit.testing import eventually, fuzz_openapi
 

@@ -11,6 +11,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
+
+# Loaded here, on the main thread: the fuzzer runs in a worker thread, and CPython 3.11 may fail
+# ("AST constructor recursion depth mismatch") when pytest rewrites a module's AST on one thread
+# while another parses.
+import schemathesis.checks
+import schemathesis.specs.openapi.checks  # noqa: F401
 from krafa.sinks.psp_sink import create_app as create_psp
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import fuzz_openapi, serving

@@ -10,6 +10,12 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+
+# Loaded here, on the main thread: the fuzzer runs in a worker thread, and CPython 3.11 may fail
+# ("AST constructor recursion depth mismatch") when pytest rewrites a module's AST on one thread
+# while another parses.
+import schemathesis.checks
+import schemathesis.specs.openapi.checks  # noqa: F401
 from krafa_events.testing import a_claim_created
 from krafa_kit.clock import ManualClock
 from krafa_kit.embedded import EmbeddedBroker
