@@ -429,6 +429,55 @@ def collection() -> dict[str, Any]:
             ],
         ),
         Row(
+            "Creditor webhooks",
+            [
+                Panel(
+                    "Webhook attempts by creditor / outcome (rate)",
+                    [
+                        (
+                            f"sum by (creditor, outcome) (rate(krafa_webhook_attempts_total{{{C}}}[$__rate_interval]))"
+                            f" {NAMES}",
+                            "{{name}} {{outcome}}",
+                        )
+                    ],
+                    unit="ops",
+                    description="delivered; failed (to be retried); gave_up (the last retry failed).",
+                ),
+                Panel(
+                    "Webhook failures by creditor / reason (1h)",
+                    [
+                        (
+                            f"sum by (creditor, reason) (increase(krafa_webhook_failures_total{{{C}}}[1h])) {NAMES}",
+                            "{{name}} {{reason}}",
+                        )
+                    ],
+                    description="http_5xx / http_4xx / http_3xx: the endpoint's answer; timeout, connection: no answer;"
+                    " refused: the URL no longer passes the SSRF guard.",
+                ),
+                Panel(
+                    "Webhooks waiting by creditor / endpoint",
+                    [
+                        (
+                            f"max by (creditor, endpoint) (krafa_webhook_deliveries_pending{{{C}}}) {NAMES}",
+                            "{{name}} {{endpoint}}",
+                        )
+                    ],
+                    description="Deliveries queued or to be retried, per active endpoint.",
+                ),
+                Panel(
+                    "Oldest waiting webhook by creditor / endpoint",
+                    [
+                        (
+                            f"max by (creditor, endpoint) (krafa_webhook_oldest_pending_age_seconds{{{C}}}) {NAMES}",
+                            "{{name}} {{endpoint}}",
+                        )
+                    ],
+                    unit="s",
+                    description="Over 15 minutes: the endpoint takes no webhooks (alert KrafaWebhooksFailing).",
+                ),
+            ],
+        ),
+        Row(
             "Phone calls",
             [
                 Panel(

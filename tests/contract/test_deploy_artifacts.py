@@ -213,6 +213,8 @@ def test_expected_alerts_exist() -> None:
         "krafa_delivery_failures_total",
         "krafa_collection_unmatched_queue",
         "krafa_bank_file_last_imported_timestamp_seconds",
+        "krafa_webhook_oldest_pending_age_seconds",
+        "krafa_webhook_attempts_total",
         "up",
     ):
         assert re.search(rf"\b{metric}\b", exprs), metric
@@ -255,10 +257,10 @@ def test_promtool_check_rules() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_payment_alerts_fire_when_they_should_and_only_then() -> None:
+def test_the_payment_and_webhook_alerts_fire_when_they_should_and_only_then() -> None:
     """promtool's unit tests of the rules (deploy/prometheus/rules.test.yml): a growing unmatched
-    queue and a missing daily bank file, on a weekday and over a weekend, each also where they must
-    stay quiet."""
+    queue and a missing daily bank file, on a weekday and over a weekend; a creditor's failing
+    webhook endpoint and a webhook given up — each also where they must stay quiet."""
     promtool = shutil.which("promtool")
     if promtool is None:
         if os.environ.get("CI"):
@@ -268,7 +270,12 @@ def test_the_payment_alerts_fire_when_they_should_and_only_then() -> None:
     result = subprocess.run([promtool, "test", "rules", str(tests)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     tested = set(re.findall(r"alertname: (\w+)", tests.read_text()))
-    assert {"KrafaUnmatchedPaymentsGrowing", "KrafaBankFileMissing"} <= tested
+    assert {
+        "KrafaUnmatchedPaymentsGrowing",
+        "KrafaBankFileMissing",
+        "KrafaWebhooksFailing",
+        "KrafaWebhooksGivenUp",
+    } <= tested
 
 
 # -- Kubernetes ---------------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ recovery within 30/60/90 days, bounces) are read from the database rather than c
 memory: they are exact across restarts and replicas. A background loop refreshes one snapshot
 every REFRESH_S with short read-only queries; the collector serves the last snapshot, so a
 scrape never waits on PostgreSQL. Labels: creditor (its id; `krafa_creditor_info` maps it to the
-name), currency, state, step, within — all bounded.
+name), currency, state, step, within, a webhook endpoint's id — all bounded. The webhook queue
+(deliveries waiting per endpoint, the oldest one's age) is read here too: exact across replicas,
+where the attempt counters (metrics.py) are per process.
 """
 
 from __future__ import annotations
@@ -77,6 +79,16 @@ QUERIES: dict[str, str] = {
         SELECT h.creditor AS creditor, count(DISTINCT h.event_id) AS n FROM (
             SELECT c.creditor_id::text AS creditor, s.event_id FROM claim_history s JOIN claims c ON c.id = s.claim_id
             WHERE s.event_type LIKE '{REMINDER_SENT}' AND s.details->>'channel' = 'email') h GROUP BY 1""",
+    # Every active webhook endpoint, with the deliveries waiting for it (queued or to be retried)
+    # and how long the oldest has waited: 0 and 0 when none. Read through the pending-only index.
+    "webhooks": """
+        WITH pending AS (
+            SELECT endpoint_id, count(*) AS n, min(created_at) AS oldest
+            FROM webhook_deliveries WHERE status = 'pending' GROUP BY 1)
+        SELECT e.creditor_id::text AS creditor, e.id::text AS endpoint, coalesce(p.n, 0) AS pending,
+               coalesce(extract(epoch FROM now() - p.oldest), 0)::float8 AS oldest_s
+        FROM webhook_endpoints e LEFT JOIN pending p ON p.endpoint_id = e.id
+        WHERE e.disabled_at IS NULL""",
 }
 
 
@@ -136,6 +148,25 @@ def families(rows: dict[str, list[asyncpg.Record]]) -> Iterator[Metric]:
         bounces.add_metric([r["creditor"]], r["n"])
     yield sent
     yield bounces
+    yield from _webhook_families(rows.get("webhooks", []))
+
+
+def _webhook_families(rows: list[asyncpg.Record]) -> Iterator[Metric]:
+    pending = GaugeMetricFamily(
+        "krafa_webhook_deliveries_pending",
+        "Webhook deliveries waiting for a creditor's active endpoint (queued or to be retried)",
+        labels=["creditor", "endpoint"],
+    )
+    oldest = GaugeMetricFamily(
+        "krafa_webhook_oldest_pending_age_seconds",
+        "How long the oldest delivery waiting for the endpoint has waited (0: none waits)",
+        labels=["creditor", "endpoint"],
+    )
+    for r in rows:
+        pending.add_metric([r["creditor"], r["endpoint"]], r["pending"])
+        oldest.add_metric([r["creditor"], r["endpoint"]], r["oldest_s"])
+    yield pending
+    yield oldest
 
 
 def _days_histogram(rows: list[asyncpg.Record]) -> HistogramMetricFamily:

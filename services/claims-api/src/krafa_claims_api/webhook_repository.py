@@ -34,7 +34,7 @@ async def lease_due(conn: asyncpg.Connection, limit: int, lease_s: float) -> lis
             " FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.disabled_at IS NULL AND d.id IN ("
             "  SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()"
             "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
-            " RETURNING d.id, d.message_id, d.payload, d.attempts, e.url, e.secret",
+            " RETURNING d.id, d.message_id, d.creditor_id, d.payload, d.attempts, e.url, e.secret",
             limit,
             lease_s,
         )

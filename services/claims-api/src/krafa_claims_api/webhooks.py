@@ -45,7 +45,7 @@ import httpx
 from krafa_kit.db import Database
 from krafa_kit.worker import PollingWorker, Round
 
-from krafa_claims_api import webhook_events, webhook_repository
+from krafa_claims_api import metrics, webhook_events, webhook_repository
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,20 @@ def pin(parts: SplitResult, ip: IPAddress, port: int) -> Target:
     return Target(url=pinned, host=header, sni=sni, address=str(ip))
 
 
+def failure_reason(status_code: int | None, error: BaseException | None) -> str:
+    """Why an attempt failed, for the metrics (krafa_claims_api.metrics): the answer's status class
+    (a 3xx too: redirects are not followed), or what kept it from an answer."""
+    if status_code is not None:
+        return f"http_{status_code // 100}xx" if 300 <= status_code < 600 else "other"
+    if isinstance(error, UnsafeUrl):
+        return "refused"
+    if isinstance(error, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(error, httpx.TransportError):
+        return "connection"
+    return "other"
+
+
 def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
@@ -286,6 +300,7 @@ class WebhookWorker(PollingWorker):
         started = time.perf_counter()
         status_code: int | None = None
         error: str | None = None
+        reason: str | None = None
         try:
             # Checked again now, not only at registration: the name may resolve elsewhere today.
             target = await resolve(row["url"], self.url_policy)
@@ -298,10 +313,13 @@ class WebhookWorker(PollingWorker):
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
+                reason = failure_reason(status_code, None)
         except UnsafeUrl as exc:
             error = f"refused: {exc}"[:500]
+            reason = failure_reason(None, exc)
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
+            reason = failure_reason(None, exc)
         duration_ms = int((time.perf_counter() - started) * 1000)
         attempts = row["attempts"] + 1
         if error is None:
@@ -322,7 +340,19 @@ class WebhookWorker(PollingWorker):
                 retry_in_s=delay,
             )
             await uow.commit()
+        # A failed attempt with retries left is `failed`; the last one gives the delivery up.
+        outcome = {"delivered": "delivered", "pending": "failed", "failed": "gave_up"}[status]
+        metrics.webhook_attempt(str(row["creditor_id"]), outcome, reason)
         if status == "delivered":
             self.delivered += 1
         else:
-            log.info("webhook attempt failed", extra={"delivery": str(row["id"]), "error": error, "status": status})
+            log.log(
+                logging.WARNING if status == "failed" else logging.INFO,
+                "webhook delivery given up" if status == "failed" else "webhook attempt failed",
+                extra={
+                    "delivery": str(row["id"]),
+                    "creditor": str(row["creditor_id"]),
+                    "error": error,
+                    "status": status,
+                },
+            )
