@@ -113,9 +113,13 @@ async def test_a_claim_lives_in_the_netbank_until_paid_there(bank_stack: Stack) 
         # netbank shows, until the handover to collection (day 30) and a collection fee after it.
         seen: list[int] = []
 
-        async def balance() -> int:
+        async def ledger() -> dict[str, Any]:
             got = await http.get(stack.url("claims-api") + f"/v1/claims/{claim_json['id']}", headers=key)
-            return int(got.json()["balance_minor"])
+            found: dict[str, Any] = got.json()
+            return found
+
+        async def balance() -> int:
+            return int((await ledger())["balance_minor"])
 
         async def in_step() -> int | None:
             """The ledger's balance when the netbank shows it (the ledger may move on meanwhile:
@@ -124,21 +128,29 @@ async def test_a_claim_lives_in_the_netbank_until_paid_there(bank_stack: Stack) 
             shown = (await netbank(payer)).get(number)
             return ledger if shown is not None and shown["totalAmountDue"] == ledger else None
 
+        # The loop ends at the first collection fee after the handover (late interest alone is
+        # booked between steps too, so a rising balance does not mean a step fired).
+        fees_at_handover: int | None = None
         deadline = time.monotonic() + 50 * DAY_S + 60
         while time.monotonic() < deadline:
             current = await balance()
             if not seen or current != seen[-1]:
                 seen.append(await eventually(in_step, timeout=20))
             shown_now = (await netbank(payer)).get(number, {})
-            if len(seen) >= 3 and shown_now.get("collectionStatus") == "SecondaryCollection" and current > seen[1]:
-                break
+            fees = int((await ledger())["fees_minor"])
+            if shown_now.get("collectionStatus") == "SecondaryCollection":
+                if fees_at_handover is None:
+                    fees_at_handover = fees
+                elif fees > fees_at_handover and shown_now.get("totalAmountDue") == seen[-1]:
+                    break
             await asyncio.sleep(0.3)
         assert len(seen) >= 3, f"the ledger moved only through {seen}"
-        assert (await netbank(payer))[number]["collectionStatus"] == "SecondaryCollection"
+        assert fees_at_handover is not None and int((await ledger())["fees_minor"]) > fees_at_handover
 
-        # Midway to the next step (10 days later), once this step's letter is out, the payer pays it
-        # all in the netbank: ClaimPaid, and no reminder after. (A payment in the very moment a
-        # step fires races the step's own sends: the notifier's stop fence, not the bank's path.)
+        # Midway to the next step (14 days after the collection fee's), once this step's letter is
+        # out, the payer pays it all in the netbank: ClaimPaid, and no reminder after. (A payment in
+        # the very moment a step fires races the step's own sends and fee: the notifier's stop
+        # fence, not the bank's path.)
         await asyncio.sleep(3 * DAY_S)
         # The netbank shows what the ledger holds (in_step) right before the payer pays it: a
         # separate read after it could meet the next booking of a machine that runs late.
@@ -148,8 +160,8 @@ async def test_a_claim_lives_in_the_netbank_until_paid_there(bank_stack: Stack) 
         claim_id = uuid.UUID(claim_json["id"])
         await eventually(lambda: observer.claims.get(claim_id) and observer.claims[claim_id].paid_at, timeout=30)
         assert [p.source for p in observer.payments if p.claim_id == claim_id] == ["iobws"]
-        # Past the next step (ten days after this one): what was due stays silent.
-        await asyncio.sleep(11 * DAY_S)
+        # Past the next step (fourteen days after the collection fee's): what was due stays silent.
+        await asyncio.sleep(12 * DAY_S)
         assert not [sent for cid, sent in observer.reminders_after_payment() if cid == claim_id]
         assert number not in await netbank(payer)
         stats = (await http.get(f"{bank}/_sink/stats")).json()
