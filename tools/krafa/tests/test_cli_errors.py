@@ -55,6 +55,10 @@ WRONG: list[tuple[list[str], int, str]] = [
     (["plan", "--country", "IS", "--amount", "x", "--currency", "ISK", "--due", "2026-03-02"], 2, "not a number"),
     (["rates", "check", "--today", "someday"], 2, "is not a date"),
     (["service", "mailer"], 2, "invalid choice"),
+    (["dlq", "list"], 2, "which broker?"),
+    (["dlq", "list", "--topic", "krafa.nope", "--bootstrap", "127.0.0.1:9"], 2, "is not a Krafa topic"),
+    (["dlq", "replay", "--bootstrap", "127.0.0.1:9"], 2, "which records?"),
+    (["dlq", "replay", "--topic", "krafa.claims", "--since", "last week"], 2, "is not an ISO 8601 time"),
     (["creditors", "create", "--name", "X", "--stack", "/no/such/stack"], 2, "no local stack in /no/such/stack"),
 ]
 
@@ -69,6 +73,8 @@ def down_cases() -> list[tuple[list[str], str]]:
         (["bank", "claims", "--kennitala", "0101302989", "--url", url], f"cannot reach {url}/netbank"),
         (["bank", "pay", "--kennitala", "0101302989", "--url", url], f"cannot reach {url}/netbank"),
         (["outbox", "replay", "--since", "2026-03-02", "--database-url", database], "cannot reach the database at"),
+        (["dlq", "list", "--bootstrap", f"127.0.0.1:{port}"], f"cannot reach the broker at 127.0.0.1:{port}"),
+        (["dlq", "replay", "--topic", "krafa.claims", "--bootstrap", f"127.0.0.1:{port}"], "cannot reach the broker"),
     ]
 
 
@@ -95,6 +101,7 @@ def test_a_wrong_argument_is_one_line_and_an_exit_code(
     argv: list[str], code: int, says: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("KRAFA_DATABASE_URL", raising=False)
+    monkeypatch.delenv("KRAFA_KAFKA_BOOTSTRAP", raising=False)
     assert_one_line(*run(argv, capsys), code, says)
 
 

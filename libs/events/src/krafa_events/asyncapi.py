@@ -46,7 +46,9 @@ events about a debtor arrive in order on one partition. Delivery is at least onc
 breaking change is a new event type with a new version suffix (`.v2`).
 
 Records a consumer cannot decode or handle go to `<topic>.dlq` with the original headers plus
-`krafa_dlq_reason`, `krafa_dlq_service` and `krafa_dlq_source` (topic/partition/offset).
+`krafa_dlq_reason`, `krafa_dlq_service`, `krafa_dlq_consumer` and `krafa_dlq_source`
+(topic/partition/offset). `krafa dlq replay` adds a marker record beside a dead letter it
+republished, with the header `krafa_dlq_replay_of` (the dead letter's position).
 """
 
 
@@ -166,8 +168,9 @@ def _channels() -> dict[str, Any]:
             "address": dlq,
             "title": dlq,
             "description": f"Records from {topic.value} that a consumer could not decode or handle, unchanged, "
-            "with the headers krafa_dlq_reason, krafa_dlq_service and krafa_dlq_source added. A record here may "
-            "also be undecodable garbage.",
+            "with the headers krafa_dlq_reason, krafa_dlq_service, krafa_dlq_consumer and krafa_dlq_source added. "
+            "A record here may also be undecodable garbage, or a replay marker (header krafa_dlq_replay_of) that "
+            "`krafa dlq replay` wrote.",
             "messages": dict(messages),
             "bindings": _topic_binding(dlq),
         }

@@ -503,6 +503,7 @@ class InboxConsumer:
         headers += [
             ("krafa_dlq_reason", reason[:2000].encode()),
             ("krafa_dlq_service", self.service.encode()),
+            ("krafa_dlq_consumer", self.name.encode()),  # the group is <prefix>.<this> (a lane's own)
             ("krafa_dlq_source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
         ]
         log.warning(

@@ -635,6 +635,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub)  # plan, rates check
 
+    from krafa.dlq import add_commands as add_dlq_commands
+
+    add_dlq_commands(sub)  # dlq list, dlq replay
+
     service = sub.add_parser("service", help="run one service alone (how containers run them)")
     service.add_argument("name", choices=SERVICES, help="the service")
     service.set_defaults(func=cmd_service)
