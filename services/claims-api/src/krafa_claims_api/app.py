@@ -13,12 +13,14 @@ from krafa_kit.runtime import Lane, Runtime, ServiceSpec
 
 from krafa_claims_api import kpi, retention
 from krafa_claims_api.api.debtors import router as debtors_router
+from krafa_claims_api.api.gateway import router as gateway_router
 from krafa_claims_api.api.integrations import router as integrations_router
 from krafa_claims_api.api.lifecycle import router as lifecycle_router
 from krafa_claims_api.api.portal import creditor as self_service_router
 from krafa_claims_api.api.portal import portal as portal_router
 from krafa_claims_api.api.routes import router
 from krafa_claims_api.api.webhook_payloads import document_webhooks
+from krafa_claims_api.gateway.client import Upstreams
 from krafa_claims_api.handlers import build_routes
 from krafa_claims_api.lifecycle import HoldExpiry
 from krafa_claims_api.settings import Settings
@@ -54,14 +56,18 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     # Holds end on their own at `until` (supervised by the runtime like every background loop).
     hold_expiry = HoldExpiry(runtime.db, runtime.clock, poll_interval_s=settings.hold_expiry_poll_s)
     runtime.add_background("hold-expiry", hold_expiry.run)
+    # The notifier's and scheduler's APIs, for the creditor's reads they own (docs/adr/0013).
+    upstreams = Upstreams.from_settings(settings)
     app = create_service_app(
         runtime,
         title="Krafa claims API",
         description="Creditors' ERP systems register claims here and follow them to payment. "
         "Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457 problem details.",
+        on_shutdown=upstreams.close,
     )
     app.state.settings = settings
     app.state.webhook_worker = webhook_worker
+    app.state.upstreams = upstreams
     app.state.hold_expiry = hold_expiry
     install_text_errors(app)  # NUL in text → 422, not 500
     app.include_router(router)
@@ -70,5 +76,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(debtors_router)  # debtors, contact points, uploads, credit status, GDPR
     app.include_router(self_service_router)  # self-service terms, debtors' arrangement requests
     app.include_router(portal_router)  # the web service's calls on a logged-in debtor's behalf
+    app.include_router(gateway_router)  # templates, previews, policies, schedules: the owners', for the creditor
     document_webhooks(app)  # what Krafa POSTs to creditors' endpoints, per event type
     return app

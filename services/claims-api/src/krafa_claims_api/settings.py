@@ -27,3 +27,22 @@ class Settings(ServiceSettings):
         description="bearer token the web service presents on the portal routes of the other services; unset: "
         "only a loopback `KRAFA_HTTP_HOST` serves them",
     )
+    # Creditors' reads of what the notifier and the scheduler own (templates, previews, policies,
+    # schedule dry runs): claims-api verifies the API key and asks them (docs/adr/0013).
+    notifier_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description="where the notifier answers (claims-api: creditors' templates and previews; web: the portal "
+        "and the agent desk)",
+    )
+    scheduler_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="where the scheduler answers (claims-api: creditors' policies and schedule dry runs; web: the "
+        "portal's next steps)",
+    )
+    operator_token: SecretStr | None = None
+    upstream_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="claims-api: longest wait for the notifier or scheduler on a creditor's preview or read "
+        "before it answers 503",
+    )

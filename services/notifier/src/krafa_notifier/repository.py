@@ -165,6 +165,30 @@ async def template(
     )
 
 
+async def templates(conn: asyncpg.Connection, creditor_id: uuid.UUID) -> list[asyncpg.Record]:
+    """Every template of the creditor, by key, channel and language."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT key, channel, language, subject, body, updated_at FROM templates WHERE creditor_id = $1"
+        " ORDER BY key, channel, language",
+        creditor_id,
+    )
+    return rows
+
+
+async def stored_template(
+    conn: asyncpg.Connection, creditor_id: uuid.UUID, key: str, channel: str, language: str
+) -> asyncpg.Record | None:
+    """The creditor's template for exactly this key, channel and language."""
+    return await conn.fetchrow(
+        "SELECT key, channel, language, subject, body, updated_at FROM templates"
+        " WHERE creditor_id = $1 AND key = $2 AND channel = $3 AND language = $4",
+        creditor_id,
+        key,
+        channel,
+        language,
+    )
+
+
 async def put_template(
     conn: asyncpg.Connection,
     creditor_id: uuid.UUID,

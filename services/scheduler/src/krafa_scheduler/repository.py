@@ -231,6 +231,30 @@ async def scoped_policy(
     return row
 
 
+async def policies(conn: asyncpg.Connection, creditor_id: UUID) -> list[asyncpg.Record]:
+    """Every version of the creditor's policies, each scope's newest first; `current` marks the one
+    `scoped_policy` picks for that exact scope."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT key, version, department, customer_class, document, created_at,"
+        " row_number() OVER (PARTITION BY department, customer_class ORDER BY created_at DESC, version DESC) = 1"
+        " AS current FROM policies WHERE creditor_id = $1"
+        " ORDER BY department, customer_class, created_at DESC, version DESC",
+        creditor_id,
+    )
+    return rows
+
+
+async def stored_policy(conn: asyncpg.Connection, creditor_id: UUID, key: str, version: int) -> asyncpg.Record | None:
+    """One version of one of the creditor's policies, with its scope."""
+    return await conn.fetchrow(
+        "SELECT key, version, department, customer_class, document, created_at, NULL::boolean AS current"
+        " FROM policies WHERE creditor_id = $1 AND key = $2 AND version = $3",
+        creditor_id,
+        key,
+        version,
+    )
+
+
 async def policy_version(conn: asyncpg.Connection, creditor_id: UUID, key: str, version: int) -> str | None:
     value: str | None = await conn.fetchval(
         "SELECT document::text FROM policies WHERE creditor_id = $1 AND key = $2 AND version = $3",

@@ -278,6 +278,10 @@ class Stack:
             env["KRAFA_NETBANK_URL"] = self.url("provider-sink") + "/netbank/documents"
             env["KRAFA_PUBLIC_URL"] = self.url("notifier")
             env["KRAFA_PORTAL_LINK_SECRET"] = self.portal_link_secret
+        if service == "claims-api":
+            # A creditor's templates, previews, policies and schedules: claims-api asks their owners.
+            env["KRAFA_SCHEDULER_URL"] = self.url("scheduler")
+            env["KRAFA_NOTIFIER_URL"] = self.url("notifier")
         if service == "bounce-handler":
             env["KRAFA_SMTP_PORT"] = str(ports["bounce-smtp"])
         if service == "payments-ingest":

@@ -3,8 +3,9 @@ creditors' own templates and previews.
 
 Receipts are authenticated by the provider's signature. Everything else needs the operator token
 (`Authorization: Bearer`, KRAFA_OPERATOR_TOKEN); creditor-scoped routes also name the creditor in
-`X-Krafa-Creditor-Id`, as set by the gateway (claims-api) that verified the creditor's API key,
-and answer 404 for another creditor's claims.
+`X-Krafa-Creditor-Id`. Creditors never call the notifier: claims-api's creditor routes
+(docs/adr/0013) verify the creditor's API key, set the header to that creditor and present the
+operator token; another creditor's claims answer 404.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from krafa_notifier.api.schemas import (
     LookupOut,
     OutcomeOut,
     PreviewOut,
+    StoredTemplateOut,
     TemplateOut,
+    TemplatesOut,
 )
 from krafa_notifier.settings import Settings
 
@@ -50,7 +53,13 @@ def get_renderer(request: Request) -> content.ReminderRenderer:
 
 DbDep = Annotated[Database, Depends(get_db)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
-CreditorDep = Annotated[uuid.UUID, Header(alias="X-Krafa-Creditor-Id", description="the creditor acting")]
+CreditorDep = Annotated[
+    uuid.UUID,
+    Header(
+        alias="X-Krafa-Creditor-Id",
+        description="the creditor acting, as claims-api sets it from the API key it verified",
+    ),
+]
 RendererDep = Annotated[content.ReminderRenderer, Depends(get_renderer)]
 
 
@@ -234,6 +243,8 @@ async def lookup_caller(db: DbDep, phone: Annotated[str, Query(min_length=3, max
 creditors = APIRouter(tags=["templates"], dependencies=[Depends(require_operator)])
 
 TemplateChannel = Literal["email", "sms", "letter"]
+# A template's key: the notice template, or `template.step` for one step of it.
+TEMPLATE_KEY = r"^[a-z0-9_-]{1,40}(\.[0-9]{1,2})?$"
 Language = Literal["is", "nb", "et", "en"]
 
 
@@ -279,7 +290,7 @@ def _template_problem(exc: content.TemplateInvalid) -> Problem:
     response_model=TemplateOut,
 )
 async def put_template(
-    key: Annotated[str, PathParam(pattern=r"^[a-z0-9_-]{1,40}(\.[0-9]{1,2})?$")],
+    key: Annotated[str, PathParam(pattern=TEMPLATE_KEY)],
     channel: TemplateChannel,
     language: Language,
     body: TemplateIn,
@@ -300,6 +311,46 @@ async def put_template(
         created = await repository.put_template(conn, creditor_id, key, channel, language, override.subject, body.body)
     response.status_code = 201 if created else 200
     return {"key": key, "channel": channel, "language": language, "sample": rendered}
+
+
+def _stored(row: Any) -> dict[str, Any]:
+    return {**dict(row), "updated_at": row["updated_at"].isoformat()}
+
+
+@creditors.get(
+    "/v1/templates",
+    summary="The creditor's own templates",
+    responses=problems(401, 422),
+    response_model=TemplatesOut,
+)
+async def list_templates(creditor_id: CreditorDep, db: DbDep) -> dict[str, Any]:
+    """Operator only (claims-api serves it to the creditor as `GET /v1/templates`). Every template the
+    creditor has set, by key, channel and language; notices without one use Krafa's wording."""
+    async with db.connection() as conn:
+        rows = await repository.templates(conn, creditor_id)
+    return {"items": [_stored(r) for r in rows]}
+
+
+@creditors.get(
+    "/v1/templates/{key}/{channel}/{language}",
+    summary="One of the creditor's own templates",
+    responses=problems(401, 422, _404="the creditor has no template for this key, channel and language"),
+    response_model=StoredTemplateOut,
+)
+async def get_template(
+    key: Annotated[str, PathParam(pattern=TEMPLATE_KEY)],
+    channel: TemplateChannel,
+    language: Language,
+    creditor_id: CreditorDep,
+    db: DbDep,
+) -> dict[str, Any]:
+    """Operator only (claims-api serves it to the creditor). The creditor's template for exactly this key,
+    channel and language, as stored."""
+    async with db.connection() as conn:
+        row = await repository.stored_template(conn, creditor_id, key, channel, language)
+    if row is None:
+        raise Problem(404, "Not Found", "no template of this creditor for this key, channel and language")
+    return _stored(row)
 
 
 class PreviewIn(BaseModel):
@@ -360,6 +411,49 @@ async def claim_preview(
     return await _preview(
         PreviewIn(claim_ids=[claim_id], step=step, channel=channel, language=language), creditor_id, db, clock, renderer
     )
+
+
+class SamplePreviewIn(BaseModel):
+    language: Language
+    step: int = Field(default=1, ge=1, le=99)
+    channel: Literal["email", "sms", "letter", "netbank"] = "email"
+    template: str = Field(default="reminder", pattern=r"^[a-z0-9_-]{1,40}$")
+    # An unsaved template to try out; without it, the creditor's saved one or ours.
+    body: str | None = Field(default=None, max_length=content.MAX_TEMPLATE_CHARS)
+    subject: str | None = Field(default=None, max_length=500)
+
+
+@creditors.post(
+    "/v1/preview/sample",
+    summary="Render a reminder for a sample debtor with two claims, without sending it",
+    responses=problems(401, _422="validation failed, or the template does not render"),
+    response_model=PreviewOut,
+)
+async def sample_preview(
+    body: SamplePreviewIn, creditor_id: CreditorDep, db: DbDep, renderer: RendererDep
+) -> dict[str, Any]:
+    """Operator only (claims-api serves it to the creditor). Renders the notice a sample debtor with two
+    claims, fees and interest would get at a step, with the creditor's saved template (or the unsaved `body`
+    given) — the wording before any claim is registered."""
+    reminder = _sample(body.language, body.step)
+    override: content.TemplateOverride | None = None
+    if body.body is not None:
+        override = content.TemplateOverride(body=body.body, subject=body.subject)
+    else:
+        async with db.connection() as conn:
+            found = await repository.template(
+                conn,
+                creditor_id,
+                [f"{body.template}.{body.step}", body.template],
+                "letter" if body.channel == "netbank" else body.channel,
+                renderer.language_of(reminder),
+            )
+        if found is not None:
+            override = content.TemplateOverride(body=found["body"], subject=found["subject"])
+    try:
+        return _rendered(renderer, reminder, override, Channel(body.channel))
+    except content.TemplateInvalid as exc:
+        raise _template_problem(exc) from exc
 
 
 async def _preview(

@@ -70,6 +70,19 @@ class TemplateOut(_Open):
     sample: str = Field(description="the template rendered against a sample reminder")
 
 
+class StoredTemplateOut(_Open):
+    key: str = Field(description="`template` or `template.step`; the step's wins over the template's")
+    channel: Literal["email", "sms", "letter"]
+    language: str
+    subject: str | None = Field(description="email only")
+    body: str = Field(description="the creditor's Jinja2 text")
+    updated_at: Timestamp
+
+
+class TemplatesOut(_Open):
+    items: list[StoredTemplateOut]
+
+
 class EmailPreviewOut(_Open):
     channel: Literal["email"]
     language: str

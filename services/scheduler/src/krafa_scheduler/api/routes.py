@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from krafa_kit.deps import DB, CurrentClock
 from krafa_kit.http import PROBLEM_BASE, Problem, problems
 
@@ -18,9 +18,11 @@ from krafa_scheduler.api.schemas import (
     ClockOut,
     PlanIn,
     PlanOut,
+    PoliciesOut,
     PolicyGot,
     PolicyPut,
     ScheduleOut,
+    StoredPolicyOut,
 )
 from krafa_scheduler.policy import Policy
 
@@ -182,6 +184,59 @@ async def get_policy(
     if jurisdiction is None:
         raise Problem(404, "Not Found", "no policy of this creditor; pass ?jurisdiction= for the default")
     return {"source": "shipped", "policy": json.loads(policy.default_policy(jurisdiction).model_dump_json())}
+
+
+def _stored_policy(row: Any) -> dict[str, Any]:
+    document = row["document"]
+    return {
+        "key": row["key"],
+        "version": row["version"],
+        "department": row["department"] or None,
+        "customer_class": row["customer_class"] or None,
+        "created_at": row["created_at"].isoformat(),
+        "current": row["current"],
+        "policy": json.loads(document) if isinstance(document, str) else document,
+    }
+
+
+@router.get(
+    "/creditors/{creditor_id}/policies",
+    tags=["policies"],
+    summary="Every version of the creditor's policies, per scope",
+    dependencies=[Depends(operator)],
+    responses=answers(401, 422),
+    response_model=PoliciesOut,
+)
+async def list_policies(creditor_id: UUID, db: DB) -> dict[str, Any]:
+    """Operator only (claims-api serves it to the creditor as `GET /v1/policies`). Every version of every
+    policy the creditor stored, grouped by scope (department, customer class), newest first; `current` marks
+    the one a new claim of that scope gets. Empty when the creditor follows the country's default."""
+    async with db.connection() as conn:
+        rows = await repository.policies(conn, creditor_id)
+    return {"items": [_stored_policy(r) for r in rows]}
+
+
+@router.get(
+    "/creditors/{creditor_id}/policies/{key}/{version}",
+    tags=["policies"],
+    summary="One version of one of the creditor's policies",
+    dependencies=[Depends(operator)],
+    responses=answers(401, 404, 422),
+    response_model=StoredPolicyOut,
+)
+async def get_policy_version(
+    creditor_id: UUID,
+    key: Annotated[str, Path(min_length=1, max_length=80)],
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    db: DB,
+) -> dict[str, Any]:
+    """Operator only (claims-api serves it to the creditor). The policy a claim's schedule names as
+    `key@version`, as it was stored."""
+    async with db.connection() as conn:
+        row = await repository.stored_policy(conn, creditor_id, key, version)
+    if row is None:
+        raise Problem(404, "Not Found", "no such policy version of this creditor")
+    return _stored_policy(row)
 
 
 @router.post(

@@ -89,6 +89,22 @@ class PolicyGot(BaseModel):
     policy: dict[str, Any]
 
 
+class StoredPolicyOut(BaseModel):
+    key: str
+    version: int = Field(description="versions count per key; a running claim keeps the one it started with")
+    department: str | None = Field(description="the scope: claims of this department, or any")
+    customer_class: str | None = Field(description="the scope: debtors of this customer class, or any")
+    created_at: Timestamp
+    current: bool | None = Field(
+        default=None, description="in a listing: the newest of its scope, the one new claims of that scope get"
+    )
+    policy: dict[str, Any] = Field(description="the policy document as stored")
+
+
+class PoliciesOut(BaseModel):
+    items: list[StoredPolicyOut]
+
+
 class ClockOut(BaseModel):
     now: Timestamp
 

@@ -1,0 +1,90 @@
+"""The notifier's and the scheduler's internal APIs as claims-api calls them for a creditor: with
+the operator token, the creditor claims-api verified (the notifier reads it from
+`X-Krafa-Creditor-Id`, which only claims-api sets), and the request's trace and request id."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import httpx
+from krafa_kit import tracing
+
+from krafa_claims_api.gateway import domain
+from krafa_claims_api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Upstream:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        token: str | None,
+        *,
+        timeout_s: float,
+        creditor_header: bool,
+    ) -> None:
+        self.name = name
+        self.creditor_header = creditor_header
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout_s)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        creditor_id: UUID,
+        *,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The owner's JSON answer, or a refusal (krafa_kit.errors) for the creditor."""
+        headers = {"traceparent": tracing.child_traceparent()}
+        context = tracing.current()
+        if context is not None and context.request_id:
+            headers["Request-Id"] = context.request_id
+        if self.creditor_header:
+            headers["X-Krafa-Creditor-Id"] = str(creditor_id)
+        try:
+            response = await self.http.request(method, path, params=params, json=json, headers=headers)
+        except httpx.HTTPError as exc:
+            log.warning("%s unreachable for a creditor's read: %s", self.name, type(exc).__name__)
+            raise domain.unavailable(self.name, "not reachable") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code in (401, 403):
+            log.error("%s refused claims-api's operator token (KRAFA_OPERATOR_TOKEN differs?)", self.name)
+        elif response.status_code >= 500:
+            log.warning("%s answered %s to a creditor's read", self.name, response.status_code)
+        return domain.accepted(self.name, domain.Answer(response.status_code, body))
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+@dataclass
+class Upstreams:
+    notifier: Upstream
+    scheduler: Upstream
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Upstreams:
+        token = settings.operator_token.get_secret_value() if settings.operator_token else None
+        return cls(
+            Upstream(
+                "notifier", settings.notifier_url, token, timeout_s=settings.upstream_timeout_s, creditor_header=True
+            ),
+            Upstream(
+                "scheduler", settings.scheduler_url, token, timeout_s=settings.upstream_timeout_s, creditor_header=False
+            ),
+        )
+
+    async def close(self) -> None:
+        await self.notifier.close()
+        await self.scheduler.close()
