@@ -36,6 +36,8 @@ from krafa_claims_api.gateway.client import Upstreams
 from krafa_claims_api.gateway.domain import UPSTREAM_UNAVAILABLE
 
 router = APIRouter(prefix="/v1")
+NOTIFIERS, SCHEDULERS = "templates and previews", "policies and schedules"
+TAGS = (NOTIFIERS, SCHEDULERS)  # the operations answered from the owners
 
 RETRY_AFTER_S = "5"
 UNAVAILABLE_EXAMPLE = {
@@ -83,7 +85,7 @@ async def _answer(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
 
 @router.get(
     "/templates",
-    tags=["templates and previews"],
+    tags=[NOTIFIERS],
     summary="The creditor's own templates",
     response_model=TemplateList,
     responses=answers(401, 403),
@@ -96,7 +98,7 @@ async def list_templates(request: Request, caller: Reader) -> dict[str, Any]:
 
 @router.get(
     "/templates/{key}/{channel}/{language}",
-    tags=["templates and previews"],
+    tags=[NOTIFIERS],
     summary="One of the creditor's own templates",
     response_model=StoredTemplate,
     responses=answers(401, 403, 422, _404="the creditor has no template for this key, channel and language"),
@@ -114,7 +116,7 @@ async def get_template(
 
 @router.get(
     "/claims/{claim_id}/preview",
-    tags=["templates and previews"],
+    tags=[NOTIFIERS],
     summary="Render the notice a claim would get at a step, without sending it",
     response_model=ReminderPreview,
     responses=answers(
@@ -144,7 +146,7 @@ async def preview_claim(
 
 @router.post(
     "/previews",
-    tags=["templates and previews"],
+    tags=[NOTIFIERS],
     summary="Render the notice some of the creditor's claims would get, optionally with an unsaved template",
     response_model=ReminderPreview,
     responses=answers(
@@ -164,7 +166,7 @@ async def preview_reminder(request: Request, body: ReminderPreviewIn, caller: Re
 
 @router.post(
     "/previews/sample",
-    tags=["templates and previews"],
+    tags=[NOTIFIERS],
     summary="Render the notice a sample debtor would get, without any claim",
     response_model=ReminderPreview,
     responses=answers(401, 403, _422="validation failed, or the template does not render"),
@@ -182,7 +184,7 @@ async def preview_sample(request: Request, body: SamplePreviewIn, caller: Reader
 
 @router.get(
     "/policies",
-    tags=["policies and schedules"],
+    tags=[SCHEDULERS],
     summary="Every version of the creditor's reminder policies",
     response_model=PolicyList,
     responses=answers(401, 403),
@@ -196,7 +198,7 @@ async def list_policies(request: Request, caller: Reader) -> dict[str, Any]:
 
 @router.get(
     "/policies/current",
-    tags=["policies and schedules"],
+    tags=[SCHEDULERS],
     summary="The policy a new claim would be planned with",
     response_model=CurrentPolicy,
     responses=answers(
@@ -231,7 +233,7 @@ async def get_current_policy(
 
 @router.get(
     "/policies/{key}/{version}",
-    tags=["policies and schedules"],
+    tags=[SCHEDULERS],
     summary="One version of one of the creditor's policies",
     response_model=StoredPolicy,
     responses=answers(401, 403, 422, _404="no such policy version of this creditor"),
@@ -248,7 +250,7 @@ async def get_policy_version(
 
 @router.get(
     "/claims/{claim_id}/schedule",
-    tags=["policies and schedules"],
+    tags=[SCHEDULERS],
     summary="Dry run: what the debtor receives next and when, with fees and late interest",
     response_model=ClaimSchedule,
     responses=answers(401, 403, _404=CLAIM_404),

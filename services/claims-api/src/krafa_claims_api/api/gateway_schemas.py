@@ -8,7 +8,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 # ISO 8601 as the owners write it (`+00:00`), passed on unchanged.
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
@@ -166,7 +166,8 @@ class LetterPreview(BaseModel):
     address: list[str] = Field(description="the debtor's postal address as printed")
 
 
-ReminderPreview = Annotated[EmailPreview | SmsPreview | LetterPreview, Field(discriminator="channel")]
+class ReminderPreview(RootModel[Annotated[EmailPreview | SmsPreview | LetterPreview, Field(discriminator="channel")]]):
+    """A notice as it would go out: by `channel`, an email, an SMS or a letter (or netbank document)."""
 
 
 # -- policies and schedules -----------------------------------------------------------------------
