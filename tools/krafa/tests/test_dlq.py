@@ -6,6 +6,7 @@ unless asked again."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import io
@@ -21,7 +22,8 @@ from unittest.mock import patch
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from krafa.cli import main
-from krafa.dlq import DeadLetter, matches, plan
+from krafa.dlq import DeadLetter, bootstrap, matches, plan
+from krafa.targets import CliError
 from krafa_events import ClaimCancelled, decode, encode
 from krafa_kit.consumer import InboxConsumer
 from krafa_kit.embedded import EmbeddedBroker
@@ -148,6 +150,7 @@ async def test_dead_letters_are_listed_and_replayed_once_to_their_topic(broker: 
     human = await krafa("dlq", "list", "--bootstrap", bootstrap, "--topic", "krafa.claims")
     assert "krafa.claims.dlq: 2 dead letters" in human.stdout and encoded.event_id in human.stdout
 
+    stops_and_scheduler = [d["dlq"] for d in everything if d["topic"] == "krafa.claims"]
     # A dry run says what would go where and writes nothing.
     dry = await krafa("dlq", "replay", encoded.event_id, "--bootstrap", bootstrap, "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
@@ -181,6 +184,13 @@ async def test_dead_letters_are_listed_and_replayed_once_to_their_topic(broker: 
     again = await krafa("dlq", "replay", encoded.event_id, "--bootstrap", bootstrap, "--again")
     assert again.returncode == 0, again.stderr
     assert len(await records(bootstrap, "krafa.claims")) == 3
+    # The copy fails again in one group: a new dead letter, which says whose replay it is.
+    await dead_letter(bootstrap, copy, "scheduler", "", "handler failed: KeyError: 'policy'")
+    [again_dead] = await listed(bootstrap, "--topic", "krafa.claims", "--not-replayed")
+    assert (again_dead["offset"], again_dead["replay_of"]) == (copy.offset, sorted(stops_and_scheduler))
+    # Replaying by its event id now takes in every dead letter of that event: still one copy.
+    assert (await krafa("dlq", "replay", encoded.event_id, "--bootstrap", bootstrap, "--again")).returncode == 0
+    assert len(await records(bootstrap, "krafa.claims")) == 4
 
     # The undecodable record, by its position: back on krafa.payments as it was.
     position = junk["dlq"]
@@ -213,10 +223,10 @@ async def test_dead_letters_are_listed_and_replayed_once_to_their_topic(broker: 
     assert dunning.value == encoded.value
 
 
-def letter(offset: int, *, source: str, consumer: str, days_ago: float = 0) -> DeadLetter:
-    at = datetime.now(UTC) - timedelta(days=days_ago)
+def letter(offset: int, *, source: str, consumer: str, event_id: str | None = "e-1") -> DeadLetter:
+    at = datetime.now(UTC)
     headers = (
-        ("ce_id", b"e-1"),
+        *((("ce_id", event_id.encode()),) if event_id else ()),
         ("krafa_dlq_service", consumer.split(".")[0].encode()),
         ("krafa_dlq_consumer", consumer.encode()),
         ("krafa_dlq_source", source.encode()),
@@ -228,9 +238,15 @@ def letter(offset: int, *, source: str, consumer: str, days_ago: float = 0) -> D
 def test_one_original_dead_lettered_by_several_groups_is_replayed_once() -> None:
     a = letter(0, source="krafa.claims/3/17", consumer="notifier")
     b = letter(1, source="krafa.claims/3/17", consumer="scheduler")
-    c = letter(2, source="krafa.claims/1/4", consumer="notifier")
-    planned = plan([a, b, c])
-    assert [[d.offset for d in p.letters] for p in planned] == [[0, 1], [2]]
+    c = letter(2, source="krafa.claims/1/4", consumer="notifier", event_id="e-2")
+    # e-1's replay (krafa.claims/3/40) failed again: the same event, still one copy.
+    d = letter(3, source="krafa.claims/3/40", consumer="notifier")
+    planned = plan([a, b, c, d])
+    assert [[x.offset for x in p.letters] for p in planned] == [[0, 1, 3], [2]]
+    # Undecodable records have no event id: one copy per original record.
+    e = letter(4, source="krafa.payments/0/1", consumer="claims-api", event_id=None)
+    f = letter(5, source="krafa.payments/0/2", consumer="claims-api", event_id=None)
+    assert len(plan([e, f])) == 2
     assert a.source == ("krafa.claims", 3, 17)
     assert a.original_headers() == [("ce_id", b"e-1")]
 
@@ -245,3 +261,15 @@ def test_a_group_filter_takes_the_group_its_service_or_its_lanes() -> None:
     old = DeadLetter("krafa.claims.dlq", 0, 0, 0, None, None, (("krafa_dlq_service", b"scheduler"),))
     assert old.group("krafa") == "krafa.scheduler"
     assert old.source == ("krafa.claims", None, None)
+
+
+def test_the_broker_is_named_never_guessed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "state.json").write_text(json.dumps({"ports": {"broker": 19555}, "admin_token": "t"}))
+    monkeypatch.setenv("KRAFA_KAFKA_BOOTSTRAP", "kafka-1:9092")
+    given = argparse.Namespace(bootstrap="kafka-2:9093", stack=str(tmp_path))
+    assert bootstrap(given) == "kafka-2:9093"
+    assert bootstrap(argparse.Namespace(bootstrap=None, stack=str(tmp_path))) == "127.0.0.1:19555"
+    assert bootstrap(argparse.Namespace(bootstrap=None, stack=None)) == "kafka-1:9092"
+    monkeypatch.delenv("KRAFA_KAFKA_BOOTSTRAP")
+    with pytest.raises(CliError, match=r"which broker\?"):
+        bootstrap(argparse.Namespace(bootstrap=None, stack=None))

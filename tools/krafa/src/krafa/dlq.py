@@ -82,6 +82,8 @@ class DeadLetter:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
     replays: list[Replay] = field(default_factory=list)
+    # The dead letters whose replay this record is (it failed again after being replayed).
+    replay_of: list[str] = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
         raw = next((v for k, v in self.headers if k == name), None)
@@ -152,6 +154,7 @@ class DeadLetter:
             "consumer_group": self.group(prefix),
             "reason": self.reason,
             "replays": [r.to_json() for r in self.replays],
+            "replay_of": self.replay_of,
         }
 
 
@@ -219,9 +222,13 @@ async def read(bootstrap: str, topics: Iterable[str], security: dict[str, Any]) 
     finally:
         await consumer.stop()
     by_position = {letter.position: letter for letter in letters}
+    replayed_to: dict[str, list[str]] = {}
     for marker in markers:
         if marker.of in by_position:
             by_position[marker.of].replays.append(marker)
+        replayed_to.setdefault(marker.to, []).append(marker.of)
+    for letter in letters:
+        letter.replay_of = sorted(replayed_to.get(letter.source_position, []))
     letters.sort(key=lambda d: (d.dlq_topic, d.timestamp_ms, d.partition, d.offset))
     return letters
 
@@ -274,12 +281,15 @@ class Planned:
 
 
 def plan(letters: list[DeadLetter]) -> list[Planned]:
-    """The originals of `letters`: dead letters of one record (one per group that failed on it)
-    are republished once."""
-    by_source: dict[str, list[DeadLetter]] = {}
+    """The originals of `letters`, each republished once: the dead letters of one record (one
+    per group that failed on it), and of one event (its earlier replays that failed again),
+    are one copy of the same key, value and headers."""
+    by_original: dict[str, list[DeadLetter]] = {}
     for letter in letters:
-        by_source.setdefault(letter.source_position, []).append(letter)
-    return [Planned(tuple(group)) for group in by_source.values()]
+        by_original.setdefault(f"id {letter.event_id}" if letter.event_id else letter.source_position, []).append(
+            letter
+        )
+    return [Planned(tuple(group)) for group in by_original.values()]
 
 
 async def republish(
@@ -425,6 +435,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                 f"  {d.event_id or '(no ce_id)'}  {d.group(prefix)}"
             )
             print(f"      {d.reason.splitlines()[0][:200] if d.reason else '(no reason)'}")
+            if d.replay_of:
+                print(f"      failed again after the replay of {', '.join(d.replay_of)}")
             for r in d.replays:
                 print(f"      replayed {_shown(r.at)} to {r.to} by {r.by}")
     return 0
