@@ -24,9 +24,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from krafa.cli import main
 from krafa.dlq import DeadLetter, bootstrap, matches, plan
 from krafa.targets import CliError
-from krafa_events import ClaimCancelled, decode, encode
-from krafa_kit.consumer import InboxConsumer
+from krafa_events import ClaimCancelled, ClaimCreated, DecodedEvent, Topic, decode, encode
+from krafa_events.testing import a_claim_created
+from krafa_kit import metrics
+from krafa_kit.consumer import InboxConsumer, PermanentError
+from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.embedded import EmbeddedBroker
+from krafa_kit.kafka import create_consumer, create_producer
+from krafa_kit.migrations import migrate_async
+from krafa_kit.settings import ServiceSettings
+from krafa_kit.testing import eventually, publish
 
 pytestmark = pytest.mark.integration
 
@@ -188,9 +195,15 @@ async def test_dead_letters_are_listed_and_replayed_once_to_their_topic(broker: 
     await dead_letter(bootstrap, copy, "scheduler", "", "handler failed: KeyError: 'policy'")
     [again_dead] = await listed(bootstrap, "--topic", "krafa.claims", "--not-replayed")
     assert (again_dead["offset"], again_dead["replay_of"]) == (copy.offset, sorted(stops_and_scheduler))
-    # Replaying by its event id now takes in every dead letter of that event: still one copy.
-    assert (await krafa("dlq", "replay", encoded.event_id, "--bootstrap", bootstrap, "--again")).returncode == 0
+    # By the event id again, without --again: the new dead letter is replayed, the old ones skipped.
+    third = await krafa("dlq", "replay", encoded.event_id, "--bootstrap", bootstrap, "--json")
+    assert third.returncode == 0, third.stderr
+    body = json.loads(third.stdout)
+    assert [p["dead_letters"] for p in body["replayed"]] == [[again_dead["dlq"]]] and len(body["skipped"]) == 2
     assert len(await records(bootstrap, "krafa.claims")) == 4
+    # With --again every dead letter of the event is taken in: still one copy.
+    assert (await krafa("dlq", "replay", encoded.event_id, "--bootstrap", bootstrap, "--again")).returncode == 0
+    assert len(await records(bootstrap, "krafa.claims")) == 5
 
     # The undecodable record, by its position: back on krafa.payments as it was.
     position = junk["dlq"]
@@ -273,3 +286,70 @@ def test_the_broker_is_named_never_guessed(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.delenv("KRAFA_KAFKA_BOOTSTRAP")
     with pytest.raises(CliError, match=r"which broker\?"):
         bootstrap(argparse.Namespace(bootstrap=None, stack=None))
+
+
+KIT_MIGRATIONS = Path(__file__).resolve().parents[3] / "libs" / "kit" / "tests" / "migrations"
+
+
+async def test_a_replay_is_applied_by_the_group_that_failed_and_dropped_by_the_one_that_did_not(
+    database_url: str, broker: EmbeddedBroker
+) -> None:
+    """What `krafa dlq replay` promises, through the kit's real consumer and inbox: group a
+    handled the event, group b failed on it for good (dead letter); after b's fix the replay is
+    applied by b once and dropped by a as a duplicate — one effect per group."""
+    await migrate_async(database_url, "kit_test", KIT_MIGRATIONS)
+    db = Database(database_url, "kit_test")
+    await db.connect()
+    settings = ServiceSettings(database_url=database_url, kafka_bootstrap=broker.bootstrap)
+    producer = create_producer(settings)
+    await producer.start()
+    broken = True
+
+    def handler(group: str) -> Any:
+        async def on_claim_created(uow: UnitOfWork, envelope: DecodedEvent) -> None:
+            assert isinstance(envelope.event, ClaimCreated)
+            if group == "b" and broken:
+                raise PermanentError("the policy of this creditor is missing")
+            await uow.conn.execute(
+                "INSERT INTO effects (invoice_no) VALUES ($1)", f"{group}:{envelope.event.invoice_no}"
+            )
+
+        return on_claim_created
+
+    consumers = [
+        InboxConsumer(
+            service=f"dlqtest-{group}",
+            db=db,
+            producer=producer,
+            consumer=create_consumer(settings, (Topic.CLAIMS.value,), f"dlqtest-{group}"),
+            routes={ClaimCreated: handler(group)},
+        )
+        for group in ("a", "b")
+    ]
+    tasks = [asyncio.create_task(c.run()) for c in consumers]
+
+    def outcome(group: str, what: str) -> float:
+        counter = metrics.EVENTS_CONSUMED.labels(f"dlqtest-{group}", Topic.CLAIMS.value, ClaimCreated.TYPE, what)
+        return float(counter._value.get())
+
+    async def effects() -> list[tuple[str, int]]:
+        async with db.connection() as conn:
+            rows = await conn.fetch("SELECT invoice_no, count(*) AS n FROM effects GROUP BY 1 ORDER BY 1")
+        return [(r["invoice_no"], r["n"]) for r in rows]
+
+    try:
+        [event_id] = await publish(broker.bootstrap, a_claim_created(invoice_no="INV-7"))
+        await eventually(lambda: outcome("b", "dead_lettered") == 1 and outcome("a", "processed") == 1, timeout=60)
+        assert await effects() == [("a:INV-7", 1)]
+
+        broken = False  # b's fix is deployed
+        done = await krafa("dlq", "replay", event_id, "--bootstrap", broker.bootstrap)
+        assert done.returncode == 0, done.stderr
+        await eventually(lambda: outcome("b", "processed") == 1 and outcome("a", "duplicate") == 1, timeout=60)
+        assert await effects() == [("a:INV-7", 1), ("b:INV-7", 1)]
+    finally:
+        for consumer in consumers:
+            consumer.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await producer.stop()
+        await db.close()

@@ -462,16 +462,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise CliError(
                 f"no dead letter {', '.join(unknown)} (matching the filters) in the DLQs at {where}", EXIT_USAGE
             )
-    replayed = [d for d in chosen if d.replays]
-    if replayed and args.records and not args.again:
-        d = replayed[0]
-        raise CliError(
-            f"{d.position} ({d.event_type} {d.event_id}) was replayed at {_shown(d.replays[-1].at)} to "
-            f"{d.replays[-1].to}; nothing replayed — pass --again to replay it once more",
-            1,
-        )
-    skipped = [] if args.again else replayed
-    chosen = [d for d in chosen if d not in skipped]
+    # A dead letter replayed before is left out unless --again; a named record with nothing left
+    # to replay is refused (an event id whose replay failed again still has its new dead letter).
+    skipped = [] if args.again else [d for d in chosen if d.replays]
+    for name in [] if args.again else args.records:
+        theirs = [d for d in chosen if name in (d.position, d.event_id)]
+        if all(d.replays for d in theirs):
+            d = theirs[-1]
+            raise CliError(
+                f"{d.position} ({d.event_type} {d.event_id}) was replayed at {_shown(d.replays[-1].at)} to "
+                f"{d.replays[-1].to}; nothing replayed — pass --again to replay it once more",
+                1,
+            )
+    chosen = [d for d in chosen if args.again or not d.replays]
     retention_days = args.inbox_retention_days or settings.inbox_retention_days
     limit = datetime.now(UTC) - timedelta(days=retention_days) + INBOX_MARGIN
     old = [d for d in chosen if d.dead_lettered_at < limit]
