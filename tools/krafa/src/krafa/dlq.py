@@ -13,7 +13,8 @@ the same DLQ partition: a record with the header `krafa_dlq_replay_of` (the dead
 position) and a JSON value saying where it went, when and by whom. The markers are the record of
 what was replayed, shared by every operator and kept as long as the DLQ: `list` shows them and
 `replay` refuses a replayed record unless `--again`. A replay stopped between the two writes
-leaves its record unmarked; replaying it again is harmless, as below.
+leaves its record unmarked; replaying it again is harmless, as below. Why the DLQ holds the
+markers: docs/adr/0014-dead-letter-replay-marks-the-dlq.md.
 
 Why a replay applies nothing twice: every consumer records an event's id in its inbox in the
 transaction of the event's effect (krafa_kit.consumer), so a group that already processed the
