@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -117,6 +118,29 @@ async def disable_endpoint(conn: asyncpg.Connection, creditor_id: UUID, endpoint
             endpoint_id,
         )
     return endpoint
+
+
+async def endpoint_state(conn: asyncpg.Connection, creditor_id: UUID, endpoint_id: UUID) -> str | None:
+    """'active' or 'disabled'; None when the endpoint is not the creditor's."""
+    row = await conn.fetchrow(
+        "SELECT disabled_at FROM webhook_endpoints WHERE id = $1 AND creditor_id = $2", endpoint_id, creditor_id
+    )
+    if row is None:
+        return None
+    return "active" if row["disabled_at"] is None else "disabled"
+
+
+async def requeue_failed(conn: asyncpg.Connection, endpoint_id: UUID, since: datetime) -> int:
+    """Queue the endpoint's given-up deliveries created at or after `since` again, due now, with
+    the retry schedule from its start (their attempt log stays); how many."""
+    count = await conn.fetchval(
+        "WITH requeued AS (UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now()"
+        " WHERE endpoint_id = $1 AND status = 'failed' AND created_at >= $2 RETURNING 1)"
+        " SELECT count(*) FROM requeued",
+        endpoint_id,
+        since,
+    )
+    return int(count)
 
 
 async def deliveries(

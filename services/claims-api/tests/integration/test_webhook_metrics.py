@@ -1,8 +1,11 @@
 """A creditor's failing webhook endpoint shows on /metrics: a real HTTP endpoint answers 500, and
 the attempt counters, the failure reason and the waiting-delivery gauges move as the worker
-retries and finally gives up (deploy/prometheus/rules.yml alerts on them)."""
+retries and finally gives up (deploy/prometheus/rules.yml alerts on them); once the endpoint is
+fixed, the creditor recovers what was given up."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -48,11 +51,12 @@ def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: st
     return samples.get((name, frozenset(labels.items())))
 
 
-async def test_a_failing_endpoint_moves_the_webhook_metrics(api: Api) -> None:
+async def test_a_failing_endpoint_moves_the_webhook_metrics_and_what_was_given_up_is_recovered(api: Api) -> None:
     worker = api.app.state.webhook_worker
     worker.poll_interval_s = 0.05
     # Two attempts fail, then the next retry is an hour away: the delivery waits.
     worker.retry_delays_s = (0.1, 3600)
+    started = datetime.now(UTC)
     creditor_id, client = await api.creditor("Fram")
     creditor = str(creditor_id)
     endpoint = Endpoint()
@@ -111,3 +115,30 @@ async def test_a_failing_endpoint_moves_the_webhook_metrics(api: Api) -> None:
         samples = await eventually(delivered, timeout=30)
         # Only the first delivery still waits (its retry is an hour away); the given-up one does not.
         assert value(samples, "krafa_webhook_failures_total", creditor=creditor, reason="http_5xx") == 4
+
+        # The creditor recovers what was given up: the one delivery is queued again and delivered,
+        # with its own webhook-id; the one still being retried is left to its schedule.
+        since = {"since": started.isoformat()}
+        recovered = await client.post(f"/v1/webhooks/{hook}/recover", json=since, headers={"Idempotency-Key": "r-1"})
+        assert (recovered.status_code, recovered.json()) == (202, {"requeued": 1}), recovered.text
+
+        async def redelivered() -> bool:
+            got = await scrape(api)
+            return value(got, "krafa_webhook_attempts_total", creditor=creditor, outcome="delivered") == 2
+
+        await eventually(redelivered, timeout=30)
+        log = (await client.get(f"/v1/webhooks/{hook}/deliveries")).json()["items"]
+        assert sorted(d["status"] for d in log) == ["delivered", "delivered", "pending"]
+        given_up = next(d for d in log if d["payload"]["data"]["claim_id"] == claims[1]["id"])
+        assert [a["status_code"] for a in given_up["attempt_log"]] == [500, 500, 204]
+        # Nothing is left to recover; the same key answers the same; not another creditor's endpoint;
+        # not a disabled one.
+        again = await client.post(f"/v1/webhooks/{hook}/recover", json=since)
+        assert again.json() == {"requeued": 0}
+        replayed = await client.post(f"/v1/webhooks/{hook}/recover", json=since, headers={"Idempotency-Key": "r-1"})
+        assert replayed.json() == {"requeued": 1} and replayed.headers["idempotent-replayed"] == "true"
+        _, stranger = await api.creditor("Valur")
+        assert (await stranger.post(f"/v1/webhooks/{hook}/recover", json=since)).status_code == 404
+        assert (await client.delete(f"/v1/webhooks/{hook}")).status_code == 200
+        disabled = await client.post(f"/v1/webhooks/{hook}/recover", json=since)
+        assert disabled.status_code == 409 and disabled.json()["code"] == "webhook-endpoint-disabled"

@@ -94,6 +94,7 @@ def test_every_post_takes_an_idempotency_key(spec: dict[str, Any]) -> None:
         "LedgerOut",
         "DepartmentIn",
         "WebhookIn",
+        "WebhookRecoverIn",
         "ApiKeyIn",
     ],
 )

@@ -32,6 +32,8 @@ from krafa_claims_api.api.schemas import (
     WebhookIn,
     WebhookList,
     WebhookOut,
+    WebhookRecovered,
+    WebhookRecoverIn,
 )
 from krafa_claims_api.service import Caller
 
@@ -134,7 +136,8 @@ def webhook_out(row: asyncpg.Record) -> dict[str, Any]:
     description="Krafa POSTs JSON `{type, timestamp, data}` with the Standard Webhooks headers `webhook-id`, "
     '`webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, keyed '
     "with the base64 part of the `whsec_` secret. Non-2xx answers are retried after 5 s, 5 min, 30 min, "
-    "2 h, 5 h, 10 h and 10 h. The URL must be https without credentials, and its host must be and resolve "
+    "2 h, 5 h, 10 h and 10 h, then given up (`POST /v1/webhooks/{webhook_id}/recover` sends those again). "
+    "The URL must be https without credentials, and its host must be and resolve "
     "to public addresses only (no loopback, private, link-local, multicast, reserved or unspecified address); "
     "otherwise 422 `unsafe-webhook-url`. The address is checked again before every attempt, and redirects "
     "are not followed.",
@@ -224,6 +227,44 @@ async def list_deliveries(
     if rows is None:
         raise Problem(404, "Not Found", "no such webhook endpoint")
     return WebhookDeliveryList(items=[WebhookDeliveryOut(**dict(r)) for r in rows])
+
+
+@router.post(
+    "/webhooks/{webhook_id}/recover",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=WebhookRecovered,
+    tags=["webhooks"],
+    summary="Send again the deliveries given up since a time",
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def recover_webhook(
+    request: Request,
+    webhook_id: UUID,
+    body: WebhookRecoverIn,
+    caller: ClaimsWriter,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """After your endpoint was down longer than the retry schedule (about 27.5 hours), the deliveries
+    Krafa gave up on (`status: failed` in the delivery log) are queued again: those created at or after
+    `since`, each with its `webhook-id` (drop one you did receive after all) and a fresh retry schedule.
+    Deliveries still being retried are not touched. 409 when the endpoint is disabled. Needs `claims:write`."""
+
+    async def action(uow: UnitOfWork) -> WebhookRecovered:
+        state = await webhook_repository.endpoint_state(uow.conn, caller.creditor_id, webhook_id)
+        if state is None:
+            raise Problem(404, "Not Found", "no such webhook endpoint")
+        if state == "disabled":
+            raise Problem(
+                409,
+                "Conflict",
+                "the endpoint is disabled: register the new URL, then sync with `updated_since`",
+                type_=PROBLEM_BASE + "webhook-endpoint-disabled",
+            )
+        return WebhookRecovered(requeued=await webhook_repository.requeue_failed(uow.conn, webhook_id, body.since))
+
+    return await idempotent(request, db, clock, caller, idempotency_key, 202, action)
 
 
 def key_out(row: asyncpg.Record) -> dict[str, Any]:

@@ -555,6 +555,18 @@ class WebhookDeliveryList(BaseModel):
     items: list[WebhookDeliveryOut]
 
 
+class WebhookRecoverIn(Strict):
+    model_config = _example({"since": "2026-01-10T09:00:00Z"})
+
+    since: BoundedDatetime = Field(description="send again the deliveries given up that were created at or after this")
+
+
+class WebhookRecovered(BaseModel):
+    model_config = _response_example({"requeued": 3})
+
+    requeued: int = Field(description="deliveries queued again, each with a fresh retry schedule and its webhook-id")
+
+
 # --- API keys --------------------------------------------------------------------------------
 
 Scope = Literal["claims:write", "contacts:write", "read"]
