@@ -490,7 +490,7 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
 EPILOG = (
     "Exit status: 0 done; 1 the command ran and failed (a refused file, a failed invariant); "
-    f"{EXIT_USAGE} a wrong argument or input file; {EXIT_UNAVAILABLE} the database or a service cannot be "
+    f"{EXIT_USAGE} a wrong argument or input file; {EXIT_UNAVAILABLE} the database, the broker or a service cannot be "
     "reached. The operator token (services' operator APIs): --token, KRAFA_OPERATOR_TOKEN, or, for the "
     "local stack, the one `krafa run` keeps in .krafa/state.json (used by itself for a URL on this machine)."
 )

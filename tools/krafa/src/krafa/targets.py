@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 EXIT_USAGE = 2  # a wrong argument or input file
-EXIT_UNAVAILABLE = 3  # the database or a service cannot be reached
+EXIT_UNAVAILABLE = 3  # the database, the broker or a service cannot be reached
 
 
 class CliError(Exception):
