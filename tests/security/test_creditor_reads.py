@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -57,6 +57,7 @@ POLICY = {
 @dataclass
 class Stack:
     claims_db: Database
+    claims_handlers: dict[str, Any]
     inboxes: dict[str, tuple[Database, dict[str, Any]]]  # service → its db and handlers by event type
     notifier: httpx.AsyncClient  # with the operator token
     scheduler: httpx.AsyncClient  # with the operator token
@@ -91,6 +92,60 @@ class Stack:
                     ):
                         await handler(uow, event)
                         await uow.commit()
+
+
+async def _sent(stack: Stack, creditor_id: uuid.UUID, claim: dict[str, Any]) -> uuid.UUID:
+    """What a sent SMS leaves behind: the notifier's delivery with what it said, and the
+    ReminderSent that claims-api's own handler puts on the claim's timeline."""
+    from krafa_events import Channel, ReminderSent, encode
+    from krafa_notifier import content
+    from krafa_notifier.service import CONTENT
+
+    delivery_id = uuid.uuid4()
+    said = content.ReminderContent(
+        creditor_name="Fram",
+        creditor_contact_phone="+354 555 1234",
+        creditor_account="0133-26-012345",
+        payment_link=None,
+        debtor_name="Jón Jónsson",
+        language="is",
+        step=1,
+        tone="friendly",
+        claims=(content.ClaimLine("INV-1", None, date.today(), 10_000, "ISK", 0, 0, claim["reference"] or ""),),
+        address=None,
+        sent_on=date.today(),
+        pay_by=None,
+    )
+    notifier_db = stack.inboxes["notifier"][0]
+    async with notifier_db.connection() as conn:
+        await conn.execute(
+            "INSERT INTO deliveries (id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone, template,"
+            " channels, channel, status, recipient, due_at, sent_at, content)"
+            " VALUES ($1, $1, 'reminder', $2, $3, $4, 1, 'friendly', 'reminder', '{sms}', 'sms', 'sent',"
+            " '+3546612345', now(), now(), $5)",
+            delivery_id,
+            creditor_id,
+            uuid.UUID(claim["debtor_id"]),
+            [uuid.UUID(claim["id"])],
+            CONTENT.dump_python(said, mode="json"),
+        )
+    sent = ReminderSent(
+        creditor_id=creditor_id,
+        debtor_id=uuid.UUID(claim["debtor_id"]),
+        delivery_id=delivery_id,
+        reminder_id=delivery_id,
+        claim_ids=(uuid.UUID(claim["id"]),),
+        step=1,
+        channel=Channel.SMS,
+        recipient="+3546612345",
+        sent_at=datetime.now(UTC),
+    )
+    encoded = encode(sent, source="notifier")
+    envelope = decode(list(encoded.headers), encoded.value, encoded.key)
+    async with stack.claims_db.uow() as uow:
+        await stack.claims_handlers[envelope.type](uow, envelope)
+        await uow.commit()
+    return delivery_id
 
 
 def _handlers(app: Any) -> dict[str, Any]:
@@ -128,6 +183,7 @@ async def stack(database_url: str, broker: EmbeddedBroker) -> AsyncIterator[Stac
         ):
             yield Stack(
                 claims.state.runtime.db,
+                _handlers(claims),
                 {
                     "scheduler": (scheduler.state.runtime.db, _handlers(scheduler)),
                     "notifier": (notifier.state.runtime.db, _handlers(notifier)),
@@ -266,6 +322,18 @@ async def test_each_creditor_reads_its_own_templates_previews_policies_and_sched
         assert "creditor_id" not in body  # only what claims-api documents goes out
         _is_problem(await b.get(f"/v1/claims/{a_claim['id']}/schedule"), 404)
 
+        # A sent notice the claim's timeline links to, as the PDF of what it said; not the other's.
+        delivery_id = await _sent(stack, a_id, a_claim)
+        timeline = (await a.get(f"/v1/claims/{a_claim['id']}/timeline")).json()
+        link = next(i["content_link"] for i in timeline["items"] if i.get("content_link"))
+        notice = await a.get(f"{link}/document")
+        assert notice.status_code == 200, notice.text
+        assert notice.headers["content-type"] == "application/pdf" and notice.content.startswith(b"%PDF-")
+        _is_problem(await b.get(f"{link}/document"), 404)
+        _is_problem(await a.get(f"/v1/claims/{a_claim['id']}/deliveries/{uuid.uuid4()}/document"), 404)
+        # B's claim does not open A's delivery either, though it is B's own claim.
+        _is_problem(await b.get(f"/v1/claims/{b_claim['id']}/deliveries/{delivery_id}/document"), 404)
+
         # The owners' operator routes stay closed to a creditor's key.
         key = a.headers["Authorization"]
         for response in (
@@ -312,7 +380,7 @@ async def test_the_fuzzer_finds_no_server_error_through_the_real_owners(stack: S
     finally:
         await a.aclose()
     assert not failures, "\n\n".join(failures)
-    assert operations == 9
+    assert operations == 10
     for label in (
         "GET /v1/templates",
         "GET /v1/templates/{key}/{channel}/{language}",

@@ -6,6 +6,7 @@ services in tests/security/test_creditor_reads.py."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -51,6 +52,8 @@ async def test_another_creditors_claim_is_refused_before_any_owner_is_asked(api:
         await second.get(f"/v1/claims/{claim_id}/preview"),
         await second.get(f"/v1/claims/{claim_id}/schedule"),
         await second.post("/v1/previews", json={"claim_ids": [claim_id]}),
+        # A delivery the claim's timeline does not name is unknown whoever asks.
+        await first.get(f"/v1/claims/{claim_id}/deliveries/{uuid.uuid4()}/document"),
         # One of the caller's own among them does not open the other's.
         await second.post("/v1/previews", json={"claim_ids": [theirs, claim_id]}),
     ):

@@ -298,6 +298,30 @@ class SendResult:
 
 
 CONTENT = TypeAdapter(content.ReminderContent)
+# A claim line's ledger entries are typed `Any` in the content (content.py does not know the
+# ledger): read back from the stored JSON they are dicts until made Entries again.
+ENTRY = TypeAdapter(balance.Entry)
+
+
+def stored_content(stored: Any) -> content.ReminderContent:
+    """What a sent message said, from the JSON kept with its send, with its ledger entries typed."""
+    reminder = CONTENT.validate_python(stored)
+    claims = tuple(
+        replace(line, entries=tuple(ENTRY.validate_python(e) if isinstance(e, dict) else e for e in line.entries))
+        for line in reminder.claims
+    )
+    return replace(reminder, claims=claims)
+
+
+def sent_notice_pdf(stored: Any, renderer: content.ReminderRenderer) -> bytes:
+    """A sent notice as a PDF: rendered again from what the message said when it was sent (its
+    content is kept with the send), laid out as the letter; an email's is addressed by name alone.
+    CPU-bound: run it off the event loop."""
+    reminder = stored_content(stored)
+    if reminder.address is None:
+        home = {"nb": "NO", "et": "EE", "en": "GB"}.get(reminder.language, "IS")
+        reminder = replace(reminder, address=content.PostalAddress(reminder.debtor_name, (), "", "", home))
+    return letter.render_letter_pdf(reminder, renderer, None)
 
 
 class Dispatcher:

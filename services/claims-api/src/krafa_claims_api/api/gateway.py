@@ -8,7 +8,7 @@ from collections.abc import Awaitable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from krafa_kit.errors import Unavailable
 from krafa_kit.http import PROBLEM_BASE, Problem
@@ -67,17 +67,21 @@ def upstreams(request: Request) -> Upstreams:
     return found
 
 
+def _unavailable(exc: Unavailable) -> Problem:
+    return Problem(
+        503,
+        exc.title,
+        exc.detail,
+        type_=PROBLEM_BASE + (exc.kind or "unavailable"),
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
+
+
 async def _answer(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
     try:
         return await call
     except Unavailable as exc:
-        raise Problem(
-            503,
-            exc.title,
-            exc.detail,
-            type_=PROBLEM_BASE + (exc.kind or "unavailable"),
-            headers={"Retry-After": RETRY_AFTER_S},
-        ) from exc
+        raise _unavailable(exc) from exc
 
 
 # -- templates and previews (the notifier) --------------------------------------------------------
@@ -177,6 +181,39 @@ async def preview_sample(request: Request, body: SamplePreviewIn, caller: Reader
     given."""
     payload = body.model_dump(mode="json", exclude_none=True)
     return await _answer(service.sample_preview(upstreams(request), caller, payload))
+
+
+@router.get(
+    "/claims/{claim_id}/deliveries/{delivery_id}/document",
+    tags=[NOTIFIERS],
+    summary="A sent notice of the claim as a PDF: what the debtor got",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the notice rendered again from what it said when it was sent, laid out as the letter",
+            "content": {"application/pdf": {}},
+        },
+        **answers(
+            401,
+            403,
+            422,
+            _404="no such claim of this creditor, no such delivery in its timeline, or the notice was not sent",
+        ),
+    },
+)
+async def get_sent_notice(request: Request, claim_id: UUID, delivery_id: UUID, caller: Reader, db: DB) -> Response:
+    """Where a timeline item's `content_link` leads for its content: the notice a delivery of the claim sent
+    (email, SMS, letter or netbank document), rendered by the notifier from what it said when it went out, as
+    a PDF laid out like the letter. A delivery that never went out (failed, refused) answers 404."""
+    try:
+        pdf = await service.sent_document(db, upstreams(request), caller, claim_id, delivery_id)
+    except Unavailable as exc:
+        raise _unavailable(exc) from exc
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="notice-{delivery_id}.pdf"', "Cache-Control": "no-store"},
+    )
 
 
 # -- policies and schedules (the scheduler) -------------------------------------------------------

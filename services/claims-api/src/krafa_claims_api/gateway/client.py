@@ -43,7 +43,27 @@ class Upstream:
         json: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The owner's JSON answer, or a refusal (krafa_kit.errors) for the creditor."""
-        headers = {"traceparent": tracing.child_traceparent()}
+        response = await self._request(method, path, creditor_id, params=params, json=json)
+        return domain.accepted(self.name, domain.Answer(response.status_code, _json(response)))
+
+    async def document(self, path: str, creditor_id: UUID, media_type: str) -> bytes:
+        """A document the owner renders (a PDF), or a refusal for the creditor."""
+        response = await self._request("GET", path, creditor_id, accept=media_type)
+        if response.status_code == 200 and response.headers.get("content-type", "").startswith(media_type):
+            return response.content
+        raise domain.refusal(self.name, domain.Answer(response.status_code, _json(response)))
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        creditor_id: UUID,
+        *,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+        accept: str = "application/json",
+    ) -> httpx.Response:
+        headers = {"Accept": accept, "traceparent": tracing.child_traceparent()}
         context = tracing.current()
         if context is not None and context.request_id:
             headers["Request-Id"] = context.request_id
@@ -54,18 +74,21 @@ class Upstream:
         except httpx.HTTPError as exc:
             log.warning("%s unreachable for a creditor's read: %s", self.name, type(exc).__name__)
             raise domain.unavailable(self.name, "not reachable") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
         if response.status_code in (401, 403):
             log.error("%s refused claims-api's operator token (KRAFA_OPERATOR_TOKEN differs?)", self.name)
         elif response.status_code >= 500:
             log.warning("%s answered %s to a creditor's read", self.name, response.status_code)
-        return domain.accepted(self.name, domain.Answer(response.status_code, body))
+        return response
 
     async def close(self) -> None:
         await self.http.aclose()
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 @dataclass

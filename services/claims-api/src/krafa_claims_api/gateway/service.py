@@ -57,6 +57,17 @@ async def sample_preview(upstreams: Upstreams, caller: Caller, body: dict[str, A
     return await upstreams.notifier.call("POST", "/v1/preview/sample", caller.creditor_id, json=body)
 
 
+async def sent_document(db: Database, upstreams: Upstreams, caller: Caller, claim_id: UUID, delivery_id: UUID) -> bytes:
+    """A notice the claim's timeline names, as a PDF of what it said when it was sent."""
+    async with db.connection() as conn:
+        named = await repository.claim_names_delivery(conn, caller.creditor_id, claim_id, delivery_id)
+    if not named:
+        raise NotFound("no such delivery of this claim", kind="not-found")
+    return await upstreams.notifier.document(
+        f"/v1/deliveries/{delivery_id}/document", caller.creditor_id, "application/pdf"
+    )
+
+
 # -- the scheduler: policies and schedules --------------------------------------------------------
 
 

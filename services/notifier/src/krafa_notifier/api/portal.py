@@ -4,7 +4,6 @@ and for verifying a new address, sent on the reminders' own email and SMS channe
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from typing import Any, Literal
 from uuid import UUID
 
@@ -12,7 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from krafa_kit.http import Problem, problems, require_portal
 from pydantic import BaseModel, ConfigDict, Field
 
-from krafa_notifier import calls, codes, content, letter, mime, repository, service
+from krafa_notifier import calls, codes, content, mime, repository, service
 from krafa_notifier.channels import EmailChannel, PermanentSendError, TransientSendError
 
 portal = APIRouter(prefix="/v1", tags=["debtor portal"], dependencies=[Depends(require_portal)])
@@ -90,11 +89,6 @@ async def document(delivery_id: UUID, creditor_id: UUID, debtor_id: UUID, reques
         row = await repository.sent_content(conn, delivery_id)
     if row is None or row["creditor_id"] != creditor_id or row["debtor_id"] != debtor_id or row["content"] is None:
         raise Problem(404, "Not Found", "no such notice")
-    reminder = service.CONTENT.validate_python(row["content"])
-    if reminder.address is None:
-        # An email's notice laid out as a letter: addressed by name alone.
-        home = {"nb": "NO", "et": "EE", "en": "GB"}.get(reminder.language, "IS")
-        reminder = replace(reminder, address=content.PostalAddress(reminder.debtor_name, (), "", "", home))
     renderer: content.ReminderRenderer = request.app.state.renderer
-    pdf = await asyncio.to_thread(letter.render_letter_pdf, reminder, renderer, None)
+    pdf = await asyncio.to_thread(service.sent_notice_pdf, row["content"], renderer)
     return Response(pdf, media_type="application/pdf", headers={"Cache-Control": "no-store"})

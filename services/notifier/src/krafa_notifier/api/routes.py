@@ -10,6 +10,7 @@ operator token; another creditor's claims answer 404.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import date, datetime
@@ -536,6 +537,29 @@ def _rendered(
         "totals": list(letter.totals),
         "address": list(letter.address_lines),
     }
+
+
+@creditors.get(
+    "/v1/deliveries/{delivery_id}/document",
+    summary="A sent notice as a PDF, for the creditor that sent it",
+    responses={
+        200: {
+            "description": "the notice as the debtor got it, laid out as the letter",
+            "content": {"application/pdf": {}},
+        },
+        **problems(401, 422, _404="no notice of this creditor was sent with this delivery"),
+    },
+    response_class=Response,
+)
+async def sent_document(delivery_id: uuid.UUID, creditor_id: CreditorDep, db: DbDep, renderer: RendererDep) -> Response:
+    """Operator only (claims-api serves it to the creditor from a claim's timeline). A sent notice rendered
+    again from what it said when it was sent, laid out as the letter; 404 for another creditor's."""
+    async with db.connection() as conn:
+        row = await repository.sent_content(conn, delivery_id)
+    if row is None or row["creditor_id"] != creditor_id or row["content"] is None:
+        raise Problem(404, "Not Found", "no such notice")
+    pdf = await asyncio.to_thread(service.sent_notice_pdf, row["content"], renderer)
+    return Response(pdf, media_type="application/pdf", headers={"Cache-Control": "no-store"})
 
 
 @creditors.get(
