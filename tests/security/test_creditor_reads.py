@@ -291,9 +291,11 @@ async def test_each_creditor_reads_its_own_templates_previews_policies_and_sched
 
         # The sample debtor: A's saved wording; B gets Krafa's.
         sample = await a.post("/v1/previews/sample", json={"language": "is", "channel": "sms"})
-        assert sample.status_code == 200 and sample.json()["text"].startswith("Halló Sample Debtor,"), sample.text
+        assert sample.status_code == 200, sample.text
+        assert sample.json()["text"].startswith("Halló Sample Debtor,") and sample.json()["text"].endswith("til Fram.")
         b_sample = await b.post("/v1/previews/sample", json={"language": "is", "channel": "sms"})
         assert b_sample.status_code == 200 and not b_sample.json()["text"].startswith("Halló"), b_sample.text
+        assert "Valur" in b_sample.json()["text"] and "Fram" not in b_sample.json()["text"]
         letter = await b.post("/v1/previews/sample", json={"language": "en", "channel": "letter"})
         assert letter.status_code == 200 and letter.json()["address"][0] == "Sample Debtor", letter.text
 

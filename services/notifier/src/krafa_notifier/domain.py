@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -150,6 +151,20 @@ def reminder_content(
         creditor_address=_postal(creditor.get("address")),
         agency=_agency(creditor.get("agency")),
         interest_rate_pct=Decimal(str(rate)) if rate else None,
+    )
+
+
+def sent_by(reminder: content.ReminderContent, creditor: Mapping[str, Any]) -> content.ReminderContent:
+    """A reminder (a sample's) as this creditor would send it: its name, phone, account, registry
+    id and sender address from its snapshot (krafa_events CreditorSnapshot), as `reminder_content`
+    reads them; what the snapshot leaves empty keeps the reminder's."""
+    return replace(
+        reminder,
+        creditor_name=creditor.get("name") or reminder.creditor_name,
+        creditor_contact_phone=creditor.get("contact_phone") or reminder.creditor_contact_phone,
+        creditor_account=creditor.get("payment_account") or reminder.creditor_account,
+        creditor_registration_no=creditor.get("registration_no") or reminder.creditor_registration_no,
+        creditor_address=_postal(creditor.get("address")) or reminder.creditor_address,
     )
 
 

@@ -1,7 +1,7 @@
 """A sent notice rendered again from what it said (the JSON kept with the send), as the debtor portal
 and claims-api's creditor route show it: the ledger's lines come back as typed entries, so the
 statement a message showed — principal, each fee, interest at its rate, each payment — is the
-statement of its PDF."""
+statement of its PDF. And a creditor's sample notice, sent in its own name."""
 
 from __future__ import annotations
 
@@ -72,3 +72,32 @@ def test_a_sent_notice_with_its_statement_renders_as_the_pdf_of_what_it_said() -
     assert "Jón Jónsson" in text and "INV-1001" in text
     # The statement's lines as the message had them: the fee, the interest and the payment.
     assert "1.300" in text and "125" in text and "4.000" in text
+
+
+def test_a_sample_is_sent_by_the_creditor_its_snapshot_names() -> None:
+    """A creditor's sample preview: its own name, phone, account, registry id and sender address;
+    what its snapshot leaves empty keeps the sample's."""
+    from krafa_notifier import domain
+
+    snapshot = {
+        "name": "Knattspyrnufélagið Fram",
+        "contact_phone": "",
+        "payment_account": "0115-26-012345",
+        "registration_no": "5301690219",
+        "address": {
+            "name": "Fram",
+            "lines": ["Úlfarsbraut 126"],
+            "postcode": "113",
+            "city": "Reykjavík",
+            "country": "IS",
+        },
+    }
+    again = domain.sent_by(sent(), snapshot)
+    assert (again.creditor_name, again.creditor_account, again.creditor_registration_no) == (
+        "Knattspyrnufélagið Fram",
+        "0115-26-012345",
+        "5301690219",
+    )
+    assert again.creditor_contact_phone == sent().creditor_contact_phone
+    assert again.creditor_address == PostalAddress("Fram", ("Úlfarsbraut 126",), "113", "Reykjavík", "IS")
+    assert (again.debtor_name, again.claims) == (sent().debtor_name, sent().claims)

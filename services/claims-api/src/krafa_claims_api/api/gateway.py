@@ -175,12 +175,12 @@ async def preview_reminder(request: Request, body: ReminderPreviewIn, caller: Re
     response_model=ReminderPreview,
     responses=answers(401, 403, _422="validation failed, or the template does not render"),
 )
-async def preview_sample(request: Request, body: SamplePreviewIn, caller: Reader) -> dict[str, Any]:
+async def preview_sample(request: Request, body: SamplePreviewIn, caller: Reader, db: DB) -> dict[str, Any]:
     """The wording before any claim is registered: a sample debtor with two claims, fees and interest
-    (every value set), rendered with the creditor's saved template for the step, or with the unsaved `body`
-    given."""
+    (every value set), sent by the creditor (its name, phone and account), rendered with its saved template
+    for the step, or with the unsaved `body` given."""
     payload = body.model_dump(mode="json", exclude_none=True)
-    return await _answer(service.sample_preview(upstreams(request), caller, payload))
+    return await _answer(service.sample_preview(db, upstreams(request), caller, payload))
 
 
 @router.get(

@@ -12,6 +12,8 @@ from uuid import UUID
 from krafa_kit.db import Database
 from krafa_kit.errors import NotFound
 
+from krafa_claims_api import domain
+from krafa_claims_api import repository as claims_repository
 from krafa_claims_api.gateway import repository
 from krafa_claims_api.gateway.client import Upstreams
 from krafa_claims_api.service import Caller
@@ -53,8 +55,17 @@ async def preview(db: Database, upstreams: Upstreams, caller: Caller, body: dict
     return await upstreams.notifier.call("POST", "/v1/preview", caller.creditor_id, json=body)
 
 
-async def sample_preview(upstreams: Upstreams, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    return await upstreams.notifier.call("POST", "/v1/preview/sample", caller.creditor_id, json=body)
+async def sample_preview(db: Database, upstreams: Upstreams, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    """A sample debtor's notice as the caller would send it: its name, phone and account from its own
+    record, as its claims' events carry them."""
+    async with db.connection() as conn:
+        creditor = await claims_repository.get_creditor(conn, caller.creditor_id)
+    if creditor is None:
+        raise NotFound("no such creditor", kind="not-found")
+    sender = domain.creditor_snapshot(creditor).model_dump(mode="json")
+    return await upstreams.notifier.call(
+        "POST", "/v1/preview/sample", caller.creditor_id, json={**body, "creditor": sender}
+    )
 
 
 async def sent_document(db: Database, upstreams: Upstreams, caller: Caller, claim_id: UUID, delivery_id: UUID) -> bytes:

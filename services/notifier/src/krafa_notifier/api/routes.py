@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi import Path as PathParam
 from krafa_events import Channel
-from krafa_events.catalog import Instalment
+from krafa_events.catalog import CreditorSnapshot, Instalment
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
 from krafa_kit.deps import get_clock, get_db, settings_dependency
@@ -416,6 +416,9 @@ async def claim_preview(
 
 class SamplePreviewIn(BaseModel):
     language: Language
+    # The creditor as claims-api knows it (its own record, never the caller's words); without it the
+    # sample names a sample creditor.
+    creditor: CreditorSnapshot | None = None
     step: int = Field(default=1, ge=1, le=99)
     channel: Literal["email", "sms", "letter", "netbank"] = "email"
     template: str = Field(default="reminder", pattern=r"^[a-z0-9_-]{1,40}$")
@@ -433,10 +436,13 @@ class SamplePreviewIn(BaseModel):
 async def sample_preview(
     body: SamplePreviewIn, creditor_id: CreditorDep, db: DbDep, renderer: RendererDep
 ) -> dict[str, Any]:
-    """Operator only (claims-api serves it to the creditor). Renders the notice a sample debtor with two
-    claims, fees and interest would get at a step, with the creditor's saved template (or the unsaved `body`
-    given) — the wording before any claim is registered."""
+    """Operator only (claims-api serves it to the creditor, with the creditor's own name, phone and account
+    from its record). Renders the notice a sample debtor with two claims, fees and interest would get at a
+    step, with the creditor's saved template (or the unsaved `body` given) — the wording before any claim is
+    registered."""
     reminder = _sample(body.language, body.step)
+    if body.creditor is not None:
+        reminder = domain.sent_by(reminder, body.creditor.model_dump(mode="json"))
     override: content.TemplateOverride | None = None
     if body.body is not None:
         override = content.TemplateOverride(body=body.body, subject=body.subject)
