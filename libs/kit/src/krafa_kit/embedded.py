@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,22 @@ def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Pope
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
-def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+class ChildProcess(Protocol):
+    """What stopping a server needs of it: a `subprocess.Popen`, or a server a fork server
+    started (krafa.zygote) that reports its exit the same way."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+def stop_process(process: ChildProcess, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
     """Stop a child we started, by its PID: `sig` first, SIGKILL if it lingers."""
     if process.poll() is not None:
         return
@@ -159,9 +174,7 @@ def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, ti
         process.wait(5)
 
 
-def stop_processes(
-    processes: Iterable[subprocess.Popen[bytes]], sig: int = signal.SIGTERM, timeout: float = 15
-) -> None:
+def stop_processes(processes: Iterable[ChildProcess], sig: int = signal.SIGTERM, timeout: float = 15) -> None:
     """Stop children we started, all at once: `sig` to each, then wait for all within one
     `timeout` (not one per process), SIGKILL for those that linger."""
     running = [p for p in processes if p.poll() is None]

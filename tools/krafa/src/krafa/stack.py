@@ -30,6 +30,7 @@ from typing import Literal
 import asyncpg
 import httpx
 from krafa_kit.embedded import (
+    ChildProcess,
     EmbeddedBroker,
     EmbeddedPostgres,
     free_port,
@@ -40,6 +41,8 @@ from krafa_kit.embedded import (
 )
 from krafa_kit.kafka import ensure_topics, reset_topics
 from krafa_kit.kafka_cluster import REPLICATION, KafkaCluster
+
+from krafa import zygote
 
 log = logging.getLogger("krafa.stack")
 
@@ -79,6 +82,13 @@ BROKERS: tuple[BrokerKind, ...] = ("embedded", "kafka")
 
 def module_for(service: str) -> str:
     return "krafa_" + service.replace("-", "_")
+
+
+# What the zygote imports before it forks the servers (krafa.zygote).
+PRELOAD = (
+    *(f"{module_for(service)}.__main__" for service in SERVICES),
+    *(f"krafa.sinks.{sink}" for sink in ("smtp_catcher", "provider_sink", "psp_sink", "idp_sink", "bank_sink")),
+)
 
 
 @dataclass
@@ -140,7 +150,7 @@ class Stack:
             self.broker = config.kafka or KafkaCluster(self.home / "kafka", ports=[config.ports["broker"]])
         else:
             self.broker = EmbeddedBroker(port=config.ports["broker"], log_path=self.home / "logs" / "broker.log")
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.processes: dict[str, ChildProcess] = {}
         self.sim_start, self.sim_epoch = self._sim_anchor()
         self.started_at = datetime.now(UTC)
         self.running = False
@@ -309,6 +319,8 @@ class Stack:
         busy = sorted(f"{name} {port}" for name, port in self.config.ports.items() if not port_is_free(port))
         if busy:
             raise RuntimeError(f"ports in use ({', '.join(busy)}): is another Krafa stack running?")
+        if zygote.enabled():
+            zygote.shared(PRELOAD)  # it imports every server while PostgreSQL and the broker start
         say("starting PostgreSQL")
         self.pg.start()
         self.pg.create_database(DATABASE)
@@ -443,7 +455,11 @@ class Stack:
         self._spawn(service, [sys.executable, "-m", module_for(service)], self.service_env(service))
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        with open(self.home / "logs" / f"{name}.log", "ab") as out:
+        log_path = self.home / "logs" / f"{name}.log"
+        if zygote.enabled() and args[:2] == [sys.executable, "-m"]:
+            self.processes[name] = zygote.shared(PRELOAD).fork(args[2], args[3:], env, log_path)
+            return
+        with open(log_path, "ab") as out:
             self.processes[name] = spawn(args, stdout=out, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self, services: tuple[str, ...], timeout: float = 240, path: str = "/readyz") -> None:
