@@ -111,6 +111,12 @@ TOOL_VARIABLES = {
         "browser tests",
         "the Chromium Playwright drives (Debian's package, never a downloaded build)",
     ),
+    "KRAFA_STACK_FORK": (
+        "`1`",
+        "krafa CLI",
+        "`krafa run`/`demo`/`chaos` and test stacks fork each server from one process that imported them all "
+        "(`krafa.zygote`, a start costs seconds instead of every server's imports); `0`: each started by `python -m`",
+    ),
     "KRAFA_HOME": ("`./.krafa`", "krafa CLI", "where `krafa run` keeps its data and logs"),
     "KRAFA_BROKER_LOG": ("`warn`", "embedded broker", "log level of the embedded broker (RUST_LOG) or of Apache Kafka"),
     "KRAFA_KAFKA_LIBS": (

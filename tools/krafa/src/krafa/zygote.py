@@ -112,7 +112,10 @@ class Zygote:
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            message = json.loads(line)
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
             with self._lock:
                 if "exit" in message:
                     pid, code = int(message["exit"]), int(message["code"])
@@ -176,7 +179,10 @@ def _serve(preload: Sequence[str]) -> None:
     # that replaced its environment could not set its title any more.
     setproctitle.setproctitle(f"{sys.executable} -m krafa.zygote ({len(preload)} modules preloaded)")
     requests = sys.stdin.buffer
-    replies = sys.stdout.buffer
+    # Replies on a descriptor of their own: whatever a module prints while it is imported goes to
+    # stderr and cannot garble them.
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
     for module in preload:
         try:
             importlib.import_module(module)
@@ -231,7 +237,7 @@ def _serve(preload: Sequence[str]) -> None:
                 request = json.loads(line)
                 pid = os.fork()
                 if pid == 0:
-                    _child(request, zygote, keep=(requests.fileno(), replies.fileno(), wake_r, wake_w))
+                    _child(request, zygote, keep=(replies.fileno(), wake_r, wake_w))
                 children.add(pid)
                 _say(replies, {"id": request["id"], "pid": pid})
     # Stopping: every child, SIGTERM then (after 15 s) SIGKILL.
