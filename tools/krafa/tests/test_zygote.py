@@ -14,7 +14,7 @@ import psutil
 import pytest
 from krafa.zygote import Zygote
 
-PROBE = '''
+PROBE = """
 import os, sys, time
 print("argv", sys.argv[1:], "name", __name__)
 print("env", os.environ.get("PROBE_VALUE"), "inherited", "PROBE_PARENT_ONLY" in os.environ)
@@ -22,7 +22,7 @@ sys.stdout.flush()
 if sys.argv[1] == "sleep":
     time.sleep(60)
 sys.exit(int(sys.argv[2]))
-'''
+"""
 
 
 @pytest.fixture
