@@ -84,6 +84,14 @@ def _reap_zombies() -> None:
             return
 
 
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        found: list[psutil.Process] = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+    return found
+
+
 def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
     _reap_zombies()
     alive = []
@@ -129,7 +137,7 @@ def test_stopping_a_command_mid_run_leaves_no_server_behind(
         # Up to five minutes for the servers: a busy machine starts five services slowly.
         deadline = time.monotonic() + 300
         while True:
-            started = [p for p in me.children(recursive=True) if p.pid not in before and p.pid != process.pid]
+            started = _descendants(process.pid)
             if servers_up(started):
                 break
             assert process.poll() is None, f"{command} exited early:\n{(tmp_path / 'command.log').read_text()[-3000:]}"
@@ -137,12 +145,18 @@ def test_stopping_a_command_mid_run_leaves_no_server_behind(
             time.sleep(0.2)
         process.send_signal(sig)
         process.wait(timeout=120)
-        # Everything the command started has gone (those re-parented to us included).
+
+        # Everything the command started has gone (those re-parented to us included). Only what
+        # descends from the command counts: the test session's own browser starts helpers too.
+        def orphans() -> list[psutil.Process]:
+            adopted = [p for p in me.children() if p.pid not in before and p.pid != process.pid]
+            return adopted + [d for p in adopted for d in _descendants(p.pid)]
+
         deadline = time.monotonic() + 60
-        left = _alive(started + [p for p in me.children(recursive=True) if p.pid not in before])
+        left = _alive(started + orphans())
         while left and time.monotonic() < deadline:
             time.sleep(0.2)
-            left = _alive(left + [p for p in me.children(recursive=True) if p.pid not in before])
+            left = _alive(left + orphans())
         assert not left, f"{command} left running after {sig.name}: " + "; ".join(
             f"{p.pid} {' '.join(p.cmdline())[:150]}" for p in left
         )

@@ -29,6 +29,10 @@ CASES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/v1/claims/{claim_id}/ledger"): None,
     ("GET", "/v1/claims/{claim_id}/timeline"): None,
     ("GET", "/v1/claims/{claim_id}/deliveries/{delivery_id}"): None,
+    ("GET", "/v1/claims/{claim_id}/deliveries/{delivery_id}/document"): None,
+    ("GET", "/v1/claims/{claim_id}/preview"): None,
+    ("GET", "/v1/claims/{claim_id}/schedule"): None,
+    ("POST", "/v1/webhooks/{webhook_id}/recover"): {"since": "2026-01-01T00:00:00Z"},
     ("GET", "/v1/departments/{department_id}"): None,
     ("DELETE", "/v1/webhooks/{webhook_id}"): None,
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"): None,
@@ -39,7 +43,10 @@ CASES: dict[tuple[str, str], dict[str, Any] | None] = {
 # Debtor, contact-point and upload routes have their own matrix (test_debtors_isolation.py); the
 # admin routes are not scoped to a creditor's key.
 # The portal's routes take the operator token of the web service, not a creditor's key.
-OTHER_MATRIX = ("/v1/debtors", "/v1/contact-uploads", "/v1/admin/", "/v1/portal/")
+# A creditor's templates and policies are named by its own keys and read from the notifier and the
+# scheduler, which scope them to the creditor claims-api vouches for: tests/security/
+# test_creditor_reads.py runs two creditors against those services.
+OTHER_MATRIX = ("/v1/debtors", "/v1/contact-uploads", "/v1/admin/", "/v1/portal/", "/v1/templates/", "/v1/policies/")
 
 
 async def test_other_creditors_ids_answer_404(api: Api) -> None:
