@@ -26,7 +26,7 @@ from .conftest import make_stack
 pytestmark = pytest.mark.e2e
 
 CLUB = "5101690509"
-DAY_S = 1.5  # wall seconds per simulated day
+DAY_S = 1.0  # wall seconds per simulated day
 
 
 @pytest.fixture(scope="module")
