@@ -561,6 +561,12 @@ def create_app(
     return app
 
 
+# A server keeps an idle connection open longer than any client of ours does (httpx: 5 s, the same
+# as uvicorn's default): with equal timers a client could send on a connection in the moment the
+# server closes it, and get "server disconnected without sending a response".
+SERVER_KEEP_ALIVE_S = 75
+
+
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     config = uvicorn.Config(
         app,
@@ -570,6 +576,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=SERVER_KEEP_ALIVE_S,
     )
     uvicorn.Server(config).run()
 

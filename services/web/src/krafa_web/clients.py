@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+from krafa_kit.clients import service_client
 
 from krafa_web.domain import Principal
 
@@ -56,7 +57,7 @@ class Clients:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
 
         def client(base: str) -> httpx.AsyncClient:
-            return httpx.AsyncClient(base_url=base, headers=headers, timeout=15.0)
+            return service_client(base, headers, timeout=15.0)
 
         operator = {"Authorization": f"Bearer {operator_token}"} if operator_token else {}
         return cls(client(claims_url), client(scheduler_url), client(notifier_url), client(payments_url), operator)

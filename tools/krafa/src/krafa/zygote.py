@@ -188,6 +188,9 @@ def _serve(preload: Sequence[str]) -> None:
             importlib.import_module(module)
         except Exception:  # the child imports it again and fails in its own log
             traceback.print_exc()
+        # What it imported stays; the module itself is run afresh as __main__ by each child, as
+        # `python -m` runs it (runpy warns about a module it finds already imported).
+        sys.modules.pop(module, None)
     gc.collect()
     gc.freeze()  # what the imports made stays shared with the children (no copy on write by gc)
 

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import httpx
 from krafa_kit import tracing
+from krafa_kit.clients import service_client
 
 from krafa_claims_api.gateway import domain
 from krafa_claims_api.settings import Settings
@@ -31,7 +32,7 @@ class Upstream:
         self.name = name
         self.creditor_header = creditor_header
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout_s)
+        self.http = service_client(base_url, headers, timeout=timeout_s)
 
     async def call(
         self,
