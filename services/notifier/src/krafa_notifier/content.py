@@ -732,10 +732,9 @@ class ReminderRenderer:
         else:
             label = {"kid": "kid", "reference_number": "reference_number"}.get(kind, "reference")
             account = format_account(account, kind)
-            rows = [
-                (labels["payee"], c.creditor_name),
-                (labels["iban" if kind == "reference_number" else "account"], account),
-            ]
+            rows = [(labels["payee"], c.creditor_name)]
+            if account:  # a creditor with no account on record: no empty "Account:" line
+                rows.append((labels["iban" if kind == "reference_number" else "account"], account))
             if common_reference:
                 rows.append((labels[label], common_reference))
             elif any(cl.reference for cl in c.claims):
@@ -970,7 +969,8 @@ def _sms_variants(c: ReminderContent, view: dict[str, Any], lang: _Language) -> 
     base = {
         **view,
         "sms_count": len(c.claims),
-        "sms_total": total,
+        # A sentence that ends in an abbreviation ("10.000 kr.") takes no second full stop.
+        "sms_total": total[:-1] if not c.pay_by and total.endswith(".") else total,
         "sms_pay_by": format_date(c.pay_by, "short", locale=loc) if c.pay_by else "",
         "sms_pay": c.payment_link or details,
     }

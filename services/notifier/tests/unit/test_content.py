@@ -153,6 +153,18 @@ def test_sms_is_one_line_within_two_segments(renderer: ReminderRenderer, languag
     assert babel_money(isk, "ISK", language).replace("\xa0", " ").replace("\u202f", " ") in sms
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_creditor_without_an_account_gets_no_empty_account_line_and_no_double_stop(
+    renderer: ReminderRenderer, language: str
+) -> None:
+    c = content(language, "firm", 1, creditor_account="", payment_link=None)
+    sms = renderer.sms(c)
+    assert ".." not in sms and " ." not in sms, sms
+    if language == "is":  # the account row's label, with nothing to say
+        assert "Bankareikningur" not in sms and "Bankareikningur" not in renderer.email(c).text
+        assert "Bankareikningur" in renderer.sms(replace(c, creditor_account=ACCOUNT))
+
+
 def test_icelandic_krona_has_no_decimals(renderer: ReminderRenderer) -> None:
     email = renderer.email(content("is", "friendly", 1))
     # 10,000 + 390 slip fee (docs/domain.md: Icelandic payment slips), the Icelandic way: dot grouping, no decimals.
