@@ -443,24 +443,8 @@ async def sample_preview(
     reminder = _sample(body.language, body.step)
     if body.creditor is not None:
         reminder = domain.sent_by(reminder, body.creditor.model_dump(mode="json"))
-    override: content.TemplateOverride | None = None
-    if body.body is not None:
-        override = content.TemplateOverride(body=body.body, subject=body.subject)
-    else:
-        async with db.connection() as conn:
-            found = await repository.template(
-                conn,
-                creditor_id,
-                [f"{body.template}.{body.step}", body.template],
-                "letter" if body.channel == "netbank" else body.channel,
-                renderer.language_of(reminder),
-            )
-        if found is not None:
-            override = content.TemplateOverride(body=found["body"], subject=found["subject"])
-    try:
-        return _rendered(renderer, reminder, override, Channel(body.channel))
-    except content.TemplateInvalid as exc:
-        raise _template_problem(exc) from exc
+    async with db.connection() as conn:
+        return await _render_preview(conn, creditor_id, body, reminder, renderer)
 
 
 async def _preview(
@@ -486,20 +470,31 @@ async def _preview(
             sent_on=clock.now().date(),
             language=body.language,
         )
-        template_channel = "letter" if body.channel == "netbank" else body.channel
-        override: content.TemplateOverride | None = None
-        if body.body is not None:
-            override = content.TemplateOverride(body=body.body, subject=body.subject)
-        else:
-            found = await repository.template(
-                conn,
-                creditor_id,
-                [f"{body.template}.{body.step}", body.template],
-                template_channel,
-                renderer.language_of(reminder),
-            )
-            if found is not None:
-                override = content.TemplateOverride(body=found["body"], subject=found["subject"])
+        return await _render_preview(conn, creditor_id, body, reminder, renderer)
+
+
+async def _render_preview(
+    conn: Any,
+    creditor_id: uuid.UUID,
+    body: PreviewIn | SamplePreviewIn,
+    reminder: content.ReminderContent,
+    renderer: content.ReminderRenderer,
+) -> dict[str, Any]:
+    """A preview rendered with the unsaved template the body gives, else the creditor's saved one
+    for this step (or the template key alone), else the default."""
+    override: content.TemplateOverride | None = None
+    if body.body is not None:
+        override = content.TemplateOverride(body=body.body, subject=body.subject)
+    else:
+        found = await repository.template(
+            conn,
+            creditor_id,
+            [f"{body.template}.{body.step}", body.template],
+            "letter" if body.channel == "netbank" else body.channel,
+            renderer.language_of(reminder),
+        )
+        if found is not None:
+            override = content.TemplateOverride(body=found["body"], subject=found["subject"])
     try:
         return _rendered(renderer, reminder, override, Channel(body.channel))
     except content.TemplateInvalid as exc:
