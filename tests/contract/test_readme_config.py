@@ -52,8 +52,8 @@ MEANING = {
     "idempotency_lock_timeout_ms": "how long a request waits for the same Idempotency-Key in flight",
     "sweep_batch_size": "timeline steps fired per sweep transaction",
     "sweep_idle_wall_s": "sweep pause when nothing is due (wall seconds)",
-    "operator_token": "bearer token for the operator endpoints (claims-api presents it to the notifier and the "
-    "scheduler when it serves a creditor their reads); unset: only a loopback `KRAFA_HTTP_HOST` serves them",
+    "operator_token": "bearer token for the operator endpoints (claims-api asks the notifier and the scheduler"
+    " for a creditor's reads with `KRAFA_GATEWAY_TOKEN` instead); unset: only a loopback `KRAFA_HTTP_HOST` serves them",
     "smtp_host": "notifier: outgoing SMTP relay; bounce-handler: where its DSN listener binds",
     "smtp_port": "notifier: SMTP relay port; bounce-handler: DSN listener port",
     "smtp_security": "notifier: `none`, `starttls` or `tls`",

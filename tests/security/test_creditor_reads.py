@@ -1,5 +1,6 @@
 """Two creditors read what the notifier and the scheduler own through claims-api with their own API
-keys (docs/adr/0013): templates, previews of their notices, policies and the schedule dry run.
+keys (docs/adr/0013): templates, previews of their notices, policies and the schedule dry run,
+claims-api asking the owners with its gateway token, which no operator-only route takes.
 claims-api, the notifier and the scheduler are the real apps on real sockets over one real
 PostgreSQL; claims-api's events reach the other two through their own handlers and inboxes, the
 way their consumers apply them (deterministic, seconds). Each creditor sees its own and never the
@@ -34,6 +35,7 @@ pytestmark = [
 ]
 
 TOKEN = SecretStr("the operators' token")
+GATEWAY = SecretStr("claims-api's gateway token")  # the owners take it on the creditor reads only
 SECRET = SecretStr("a test value")  # the return-path secret the notifier requires
 TEMPLATE = "Halló {{ v.debtor_name }}, {{ v.first.total }} til {{ v.creditor_name }}."
 POLICY = {
@@ -170,6 +172,7 @@ async def stack(database_url: str, broker: EmbeddedBroker) -> AsyncIterator[Stac
         "kafka_bootstrap": broker.bootstrap,
         "consume": False,
         "operator_token": TOKEN,
+        "gateway_token": GATEWAY,
     }
     notifier = notifier_app(NotifierSettings(**common, return_path_secret=SECRET))
     scheduler = scheduler_app(SchedulerSettings(**common))
@@ -347,6 +350,44 @@ async def test_each_creditor_reads_its_own_templates_previews_policies_and_sched
     finally:
         await a.aclose()
         await b.aclose()
+
+
+async def test_the_gateway_token_opens_the_creditor_reads_and_no_operator_route(stack: Stack) -> None:
+    creditor_id, a = await _creditor(stack, "Fram")
+    try:
+        claim = (await a.post("/v1/claims", json=_claim("INV-1", "Jón Jónsson"))).json()
+        await stack.carry()
+    finally:
+        await a.aclose()
+    gateway = {"Authorization": f"Bearer {GATEWAY.get_secret_value()}"}
+    as_creditor = {**gateway, "X-Krafa-Creditor-Id": str(creditor_id)}
+    notifier, scheduler = stack.notifier, stack.scheduler
+
+    # The reads claims-api asks for take it.
+    for response in (
+        await notifier.get("/v1/templates", headers=as_creditor),
+        await notifier.get(f"/v1/claims/{claim['id']}/preview", headers=as_creditor),
+        await notifier.post("/v1/preview/sample", json={"language": "is"}, headers=as_creditor),
+        await scheduler.get(f"/v1/creditors/{creditor_id}/policies", headers=gateway),
+        await scheduler.get(f"/v1/policies/{creditor_id}", params={"jurisdiction": "IS"}, headers=gateway),
+        await scheduler.get(
+            f"/v1/claims/{claim['id']}/schedule", params={"creditor_id": str(creditor_id)}, headers=gateway
+        ),
+    ):
+        assert response.status_code == 200, (response.request.url, response.text)
+    # The schedule of any claim is the operator's: with the gateway token, only the creditor's.
+    _is_problem(await scheduler.get(f"/v1/claims/{claim['id']}/schedule", headers=gateway), 422)
+
+    # Every operator-only route refuses it.
+    for response in (
+        await notifier.put("/v1/templates/reminder/sms/is", json={"body": TEMPLATE}, headers=as_creditor),
+        await notifier.get("/v1/costs", params={"from": "2026-01-01", "to": "2026-02-01"}, headers=as_creditor),
+        await notifier.get("/v1/calls/due", headers=gateway),
+        await scheduler.put(f"/v1/policies/{creditor_id}", json=POLICY, headers=gateway),
+        await scheduler.get(f"/v1/timelines/{claim['id']}", headers=gateway),
+        await scheduler.post("/v1/plan", json={}, headers=gateway),
+    ):
+        _is_problem(response, 401)
 
 
 async def test_the_fuzzer_finds_no_server_error_through_the_real_owners(stack: Stack) -> None:

@@ -83,3 +83,41 @@ async def test_the_require_portal_dependency_takes_only_the_portal_token() -> No
         for headers in ({}, {"Authorization": "Bearer op"}):
             refused = await client.get("/portal", headers=headers)
             assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
+
+
+class _GatewaySettings(ServiceSettings):
+    operator_token: SecretStr | None = None
+    gateway_token: SecretStr | None = None
+
+
+async def test_the_gateway_token_opens_the_creditor_reads_and_no_operator_route() -> None:
+    import httpx
+    from fastapi import Depends, FastAPI
+    from krafa_kit.http import install_problem_handlers, require_operator, require_operator_or_gateway
+    from krafa_kit.testing import serving
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.state.settings = _GatewaySettings(
+        service_name="test", http_host="0.0.0.0", operator_token=SecretStr("op"), gateway_token=SecretStr("gw")
+    )
+
+    @app.get("/read", dependencies=[Depends(require_operator_or_gateway)])
+    def read() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/ops", dependencies=[Depends(require_operator)])
+    def ops() -> dict[str, bool]:
+        return {"ok": True}
+
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        for token in ("op", "gw"):
+            assert (await client.get("/read", headers={"Authorization": f"Bearer {token}"})).json() == {"ok": True}
+        for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Bearer gw2"}):
+            refused = await client.get("/read", headers=headers)
+            assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
+        assert (await client.get("/ops", headers={"Authorization": "Bearer gw"})).status_code == 401
+        # Unset, the gateway token opens nothing, not even on a loopback-style fallback.
+        app.state.settings = _GatewaySettings(service_name="test", http_host="0.0.0.0", operator_token=SecretStr("op"))
+        assert (await client.get("/read", headers={"Authorization": "Bearer gw"})).status_code == 401
+        assert (await client.get("/read")).status_code == 401

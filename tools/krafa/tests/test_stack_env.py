@@ -1,6 +1,7 @@
 """`krafa run` wires claims-api to the stack's own notifier and scheduler (a creditor's templates,
-previews, policies and schedules come from them, docs/adr/0013) with the operator token they
-check — on whatever ports the stack runs, not the services' defaults."""
+previews, policies and schedules come from them, docs/adr/0013) with the gateway token they
+check — its own, not the operator token — on whatever ports the stack runs, not the services'
+defaults."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from pathlib import Path
 from krafa.stack import DEFAULT_PORTS, Stack, StackConfig
 
 
-def test_claims_api_asks_the_stacks_own_notifier_and_scheduler_with_their_operator_token(tmp_path: Path) -> None:
+def test_claims_api_asks_the_stacks_own_notifier_and_scheduler_with_the_gateway_token(tmp_path: Path) -> None:
     ports = {name: port + 100 for name, port in DEFAULT_PORTS.items()}
     stack = Stack(StackConfig(home=tmp_path, ports=ports))
     claims = stack.service_env("claims-api")
     assert claims["KRAFA_NOTIFIER_URL"] == f"http://127.0.0.1:{ports['notifier']}"
     assert claims["KRAFA_SCHEDULER_URL"] == f"http://127.0.0.1:{ports['scheduler']}"
     for owner in ("notifier", "scheduler"):
-        assert stack.service_env(owner)["KRAFA_OPERATOR_TOKEN"] == claims["KRAFA_OPERATOR_TOKEN"]
+        assert stack.service_env(owner)["KRAFA_GATEWAY_TOKEN"] == claims["KRAFA_GATEWAY_TOKEN"]
+    assert claims["KRAFA_GATEWAY_TOKEN"] not in (claims["KRAFA_OPERATOR_TOKEN"], claims["KRAFA_PORTAL_TOKEN"])

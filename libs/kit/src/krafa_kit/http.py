@@ -672,6 +672,31 @@ def require_portal(
         raise Problem(401, "Unauthorized", "the portal token is required", headers={"WWW-Authenticate": "Bearer"})
 
 
+def require_operator_or_gateway(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(OPERATOR_BEARER)]
+) -> None:
+    """FastAPI dependency of the creditor-scoped reads claims-api serves for a creditor (docs/adr/0013):
+    the operator token, or the narrower gateway token (`settings.gateway_token`) claims-api presents,
+    which no operator-only route takes; else a 401 problem."""
+    settings = request.app.state.settings
+    presented = credentials.credentials if credentials else None
+    if gateway_allowed(settings, presented):
+        return
+    if not operator_allowed(settings, settings.operator_token, presented):
+        raise Problem(
+            401, "Unauthorized", "a valid operator or gateway token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+def gateway_allowed(settings: ServiceSettings, presented: str | None) -> bool:
+    """The gateway token, in constant time. Unset, it is taken nowhere (the loopback fallback of
+    `operator_allowed` is the operator's, not the gateway's)."""
+    token = getattr(settings, "gateway_token", None)
+    if token is None or presented is None:
+        return False
+    return hmac.compare_digest(presented.encode(), token.get_secret_value().encode())
+
+
 def run_service(create_app: Callable[[SettingsT], FastAPI], settings_type: type[SettingsT]) -> None:
     """`python -m krafa_<service>`: the service's settings from the environment, its logs
     configured, its app served until a signal stops it."""

@@ -40,6 +40,11 @@ class Settings(ServiceSettings):
         "portal's next steps)",
     )
     operator_token: SecretStr | None = None
+    gateway_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token claims-api presents to the notifier and the scheduler for a creditor's reads and "
+        "previews; they take it on those routes only, never on an operator route; unset: not accepted",
+    )
     upstream_timeout_s: float = Field(
         default=10.0,
         gt=0,

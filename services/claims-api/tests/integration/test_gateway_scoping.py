@@ -29,7 +29,7 @@ def settings(database_url: str, broker: EmbeddedBroker, consume: bool) -> Settin
         consume=consume,
         notifier_url=nobody,
         scheduler_url=nobody,
-        operator_token=SecretStr("internal-token"),
+        gateway_token=SecretStr("internal-token"),
         upstream_timeout_s=2,
     )
 

@@ -14,7 +14,7 @@ from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_notifier import calls, kpi, repository, retention, soft_retry
 from krafa_notifier.api.portal import portal
-from krafa_notifier.api.routes import agents, creditors, receipts
+from krafa_notifier.api.routes import agents, creditor_reads, creditors, receipts
 from krafa_notifier.channels import EmailChannel, LetterChannel, NetbankChannel
 from krafa_notifier.content import ReminderRenderer
 from krafa_notifier.handlers import LANES, build_routes
@@ -106,7 +106,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.renderer = renderer
     app.state.channels = channels  # the one-time codes of the portal go out on the same channels
-    for router in (receipts, agents, creditors, portal):
+    for router in (receipts, agents, creditors, creditor_reads, portal):
         app.include_router(router)
 
     @app.get(

@@ -60,6 +60,11 @@ class Settings(ServiceSettings):
     operator_token: SecretStr | None = Field(
         default=None, description="bearer token of the notifier's call-queue, template and preview API"
     )
+    gateway_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token claims-api presents to the notifier and the scheduler for a creditor's reads and "
+        "previews; they take it on those routes only, never on an operator route; unset: not accepted",
+    )
     dispatch_batch_size: int = 200
     dispatch_concurrency: int = 16
     dispatch_idle_wall_s: float = 0.05

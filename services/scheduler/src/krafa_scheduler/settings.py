@@ -14,6 +14,11 @@ class Settings(ServiceSettings):
         "when events have changed timelines)",
     )
     operator_token: SecretStr | None = None
+    gateway_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token claims-api presents to the notifier and the scheduler for a creditor's reads and "
+        "previews; they take it on those routes only, never on an operator route; unset: not accepted",
+    )
     portal_token: SecretStr | None = Field(
         default=None,
         description="bearer token the web service presents on the portal routes of the other services; unset: "

@@ -209,6 +209,11 @@ class Stack:
         return self._derived(b"portal-token")
 
     @property
+    def gateway_token(self) -> str:
+        """claims-api's credential for the creditor reads it asks the notifier and the scheduler."""
+        return self._derived(b"gateway-token")
+
+    @property
     def psp_secret_key(self) -> str:
         return "sk_test_" + self._derived(b"psp-key")[:32]
 
@@ -261,6 +266,7 @@ class Stack:
                 "KRAFA_OPERATOR_TOKEN": self.state.admin_token,
                 "KRAFA_WEBHOOK_ALLOW_PRIVATE": "true",  # claims-api: webhook sinks on 127.0.0.1 (local stack only)
                 "KRAFA_PORTAL_TOKEN": self.portal_token,
+                "KRAFA_GATEWAY_TOKEN": self.gateway_token,
                 "KRAFA_PORTAL_URL": self.url("web"),
                 # Consumers stop fetching after 2 s without records until a relay's NOTIFY in
                 # this database (or the 1 s end-offset check) wakes them: the embedded broker

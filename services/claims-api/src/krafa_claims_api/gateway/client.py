@@ -1,5 +1,6 @@
 """The notifier's and the scheduler's internal APIs as claims-api calls them for a creditor: with
-the operator token, the creditor claims-api verified (the notifier reads it from
+the gateway token (KRAFA_GATEWAY_TOKEN, which the owners take on these reads only, never on an
+operator route), the creditor claims-api verified (the notifier reads it from
 `X-Krafa-Creditor-Id`, which only claims-api sets), and the request's trace and request id."""
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Upstream:
             log.warning("%s unreachable for a creditor's read: %s", self.name, type(exc).__name__)
             raise domain.unavailable(self.name, "not reachable") from exc
         if response.status_code in (401, 403):
-            log.error("%s refused claims-api's operator token (KRAFA_OPERATOR_TOKEN differs?)", self.name)
+            log.error("%s refused claims-api's gateway token (KRAFA_GATEWAY_TOKEN unset or differs?)", self.name)
         elif response.status_code >= 500:
             log.warning("%s answered %s to a creditor's read", self.name, response.status_code)
         return response
@@ -99,7 +100,7 @@ class Upstreams:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Upstreams:
-        token = settings.operator_token.get_secret_value() if settings.operator_token else None
+        token = settings.gateway_token.get_secret_value() if settings.gateway_token else None
         return cls(
             Upstream(
                 "notifier", settings.notifier_url, token, timeout_s=settings.upstream_timeout_s, creditor_header=True

@@ -5,7 +5,8 @@ Receipts are authenticated by the provider's signature. Everything else needs th
 (`Authorization: Bearer`, KRAFA_OPERATOR_TOKEN); creditor-scoped routes also name the creditor in
 `X-Krafa-Creditor-Id`. Creditors never call the notifier: claims-api's creditor routes
 (docs/adr/0013) verify the creditor's API key, set the header to that creditor and present the
-operator token; another creditor's claims answer 404.
+gateway token (KRAFA_GATEWAY_TOKEN), which only the creditor reads and previews take; another
+creditor's claims answer 404.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from krafa_events.catalog import CreditorSnapshot, Instalment
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
 from krafa_kit.deps import get_clock, get_db, settings_dependency
-from krafa_kit.http import PROBLEM_BASE, Problem, problems, require_operator
+from krafa_kit.http import PROBLEM_BASE, Problem, problems, require_operator, require_operator_or_gateway
 from pydantic import BaseModel, Field, model_validator
 
 from krafa_notifier import call_queue, calls, content, domain, repository, service, sms
@@ -241,7 +242,10 @@ async def lookup_caller(db: DbDep, phone: Annotated[str, Query(min_length=3, max
 
 # -- templates and previews ---------------------------------------------------------------
 
+# Template writes and provider costs are the operators'; the reads and previews claims-api serves a
+# creditor (docs/adr/0013) also take its narrower gateway token.
 creditors = APIRouter(tags=["templates"], dependencies=[Depends(require_operator)])
+creditor_reads = APIRouter(tags=["templates"], dependencies=[Depends(require_operator_or_gateway)])
 
 TemplateChannel = Literal["email", "sms", "letter"]
 # A template's key: the notice template, or `template.step` for one step of it.
@@ -318,21 +322,21 @@ def _stored(row: Any) -> dict[str, Any]:
     return {**dict(row), "updated_at": row["updated_at"].isoformat()}
 
 
-@creditors.get(
+@creditor_reads.get(
     "/v1/templates",
     summary="The creditor's own templates",
     responses=problems(401, 422),
     response_model=TemplatesOut,
 )
 async def list_templates(creditor_id: CreditorDep, db: DbDep) -> dict[str, Any]:
-    """Operator only (claims-api serves it to the creditor as `GET /v1/templates`). Every template the
+    """Operator or gateway (claims-api serves it to the creditor as `GET /v1/templates`). Every template the
     creditor has set, by key, channel and language; notices without one use Krafa's wording."""
     async with db.connection() as conn:
         rows = await repository.templates(conn, creditor_id)
     return {"items": [_stored(r) for r in rows]}
 
 
-@creditors.get(
+@creditor_reads.get(
     "/v1/templates/{key}/{channel}/{language}",
     summary="One of the creditor's own templates",
     responses=problems(401, 422, _404="the creditor has no template for this key, channel and language"),
@@ -345,7 +349,7 @@ async def get_template(
     creditor_id: CreditorDep,
     db: DbDep,
 ) -> dict[str, Any]:
-    """Operator only (claims-api serves it to the creditor). The creditor's template for exactly this key,
+    """Operator or gateway (claims-api serves it to the creditor). The creditor's template for exactly this key,
     channel and language, as stored."""
     async with db.connection() as conn:
         row = await repository.stored_template(conn, creditor_id, key, channel, language)
@@ -377,7 +381,7 @@ PREVIEW_PROBLEMS = problems(
 )
 
 
-@creditors.post(
+@creditor_reads.post(
     "/v1/preview",
     summary="Render a reminder for claims without sending it",
     responses=PREVIEW_PROBLEMS,
@@ -386,12 +390,12 @@ PREVIEW_PROBLEMS = problems(
 async def preview(
     body: PreviewIn, creditor_id: CreditorDep, db: DbDep, clock: ClockDep, renderer: RendererDep
 ) -> dict[str, Any]:
-    """Operator only. Renders the notice hypothetical claims would get (subject, text, HTML, SMS segments)
+    """Operator or gateway. Renders the notice hypothetical claims would get (subject, text, HTML, SMS segments)
     without sending anything."""
     return await _preview(body, creditor_id, db, clock, renderer)
 
 
-@creditors.get(
+@creditor_reads.get(
     "/v1/claims/{claim_id}/preview",
     summary="Render a claim's reminder without sending it",
     responses=PREVIEW_PROBLEMS,
@@ -407,7 +411,7 @@ async def claim_preview(
     channel: Literal["email", "sms", "letter", "netbank"] = "email",
     language: Language | None = None,
 ) -> dict[str, Any]:
-    """Operator only. Renders the notice a registered claim would get at a step, with the debtor's language
+    """Operator or gateway. Renders the notice a registered claim would get at a step, with the debtor's language
     and channel, without sending it."""
     return await _preview(
         PreviewIn(claim_ids=[claim_id], step=step, channel=channel, language=language), creditor_id, db, clock, renderer
@@ -427,7 +431,7 @@ class SamplePreviewIn(BaseModel):
     subject: str | None = Field(default=None, max_length=500)
 
 
-@creditors.post(
+@creditor_reads.post(
     "/v1/preview/sample",
     summary="Render a reminder for a sample debtor with two claims, without sending it",
     responses=problems(401, _422="validation failed, or the template does not render"),
@@ -436,7 +440,7 @@ class SamplePreviewIn(BaseModel):
 async def sample_preview(
     body: SamplePreviewIn, creditor_id: CreditorDep, db: DbDep, renderer: RendererDep
 ) -> dict[str, Any]:
-    """Operator only (claims-api serves it to the creditor, with the creditor's own name, phone and account
+    """Operator or gateway (claims-api serves it to the creditor, with the creditor's own name, phone and account
     from its record). Renders the notice a sample debtor with two claims, fees and interest would get at a
     step, with the creditor's saved template (or the unsaved `body` given) — the wording before any claim is
     registered."""
@@ -540,7 +544,7 @@ def _rendered(
     }
 
 
-@creditors.get(
+@creditor_reads.get(
     "/v1/deliveries/{delivery_id}/document",
     summary="A sent notice as a PDF, for the creditor that sent it",
     responses={
@@ -553,7 +557,7 @@ def _rendered(
     response_class=Response,
 )
 async def sent_document(delivery_id: uuid.UUID, creditor_id: CreditorDep, db: DbDep, renderer: RendererDep) -> Response:
-    """Operator only (claims-api serves it to the creditor from a claim's timeline). A sent notice rendered
+    """Operator or gateway (claims-api serves it to the creditor from a claim's timeline). A sent notice rendered
     again from what it said when it was sent, laid out as the letter; 404 for another creditor's."""
     async with db.connection() as conn:
         row = await repository.sent_content(conn, delivery_id)

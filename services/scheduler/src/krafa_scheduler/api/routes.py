@@ -12,7 +12,7 @@ from krafa_kit.deps import DB, CurrentClock
 from krafa_kit.http import PROBLEM_BASE, Problem, problems
 
 from krafa_scheduler import domain, policy, repository, service
-from krafa_scheduler.api.deps import operator, operator_or_portal
+from krafa_scheduler.api.deps import operator, operator_or_gateway, operator_or_portal
 from krafa_scheduler.api.schemas import (
     POLICY_EXAMPLES,
     ClockOut,
@@ -94,7 +94,6 @@ async def timeline(claim_id: UUID, db: DB) -> dict[str, object]:
     "/claims/{claim_id}/schedule",
     tags=["timelines"],
     summary="Dry run: what the debtor receives next and when, with fees and late interest",
-    dependencies=[Depends(operator_or_portal)],
     responses=answers(401, 404, 422),
     response_model=ScheduleOut,
 )
@@ -102,11 +101,24 @@ async def schedule(
     claim_id: UUID,
     db: DB,
     clock: CurrentClock,
-    creditor_id: Annotated[UUID | None, Query(description="answer 404 unless the claim is this creditor's")] = None,
+    caller: Annotated[str, Depends(operator_or_portal)],
+    creditor_id: Annotated[
+        UUID | None,
+        Query(description="answer 404 unless the claim is this creditor's; required but with the operator token"),
+    ] = None,
 ) -> dict[str, Any]:
     """What happens next to a claim if nothing changes: each coming step with its local time, notice,
-    channels, fees and late interest. Operator token, or the web service for a logged-in debtor with
-    `creditor_id`."""
+    channels, fees and late interest. Operator token; or, with `creditor_id`, claims-api's gateway token
+    (for a creditor) or the web service's portal token (for a logged-in debtor)."""
+    if creditor_id is None and caller != "operator":
+        detail = "required unless the operator token is presented"
+        raise Problem(
+            422,
+            "Validation failed",
+            f"creditor_id is {detail}",
+            type_=PROBLEM_BASE + "validation",
+            extra={"errors": [{"pointer": "", "field": "query.creditor_id", "detail": detail}]},
+        )
     body = await service.schedule(db, claim_id, clock.now())
     if body is None or (creditor_id is not None and body["creditor_id"] != str(creditor_id)):
         raise Problem(404, "Not Found", "no timeline for this claim")
@@ -159,7 +171,7 @@ async def put_policy(
     "/policies/{creditor_id}",
     tags=["policies"],
     summary="The policy a new claim of this creditor (and scope) would be planned with",
-    dependencies=[Depends(operator)],
+    dependencies=[Depends(operator_or_gateway)],
     responses=answers(401, 404, 422),
     response_model=PolicyGot,
 )
@@ -170,7 +182,7 @@ async def get_policy(
     customer_class: Annotated[str | None, Query(max_length=40)] = None,
     jurisdiction: Annotated[str | None, Query(pattern="^[A-Za-z]{2}$", description="ISO 3166 country")] = None,
 ) -> dict[str, Any]:
-    """Operator only. The policy a new claim would get: the most specific of the creditor's policies for
+    """Operator or gateway. The policy a new claim would get: the most specific of the creditor's policies for
     the department and customer class, else the country's default."""
     async with db.connection() as conn:
         row = await repository.scoped_policy(conn, creditor_id, department, customer_class)
@@ -203,12 +215,12 @@ def _stored_policy(row: Any) -> dict[str, Any]:
     "/creditors/{creditor_id}/policies",
     tags=["policies"],
     summary="Every version of the creditor's policies, per scope",
-    dependencies=[Depends(operator)],
+    dependencies=[Depends(operator_or_gateway)],
     responses=answers(401, 422),
     response_model=PoliciesOut,
 )
 async def list_policies(creditor_id: UUID, db: DB) -> dict[str, Any]:
-    """Operator only (claims-api serves it to the creditor as `GET /v1/policies`). Every version of every
+    """Operator or gateway (claims-api serves it to the creditor as `GET /v1/policies`). Every version of every
     policy the creditor stored, grouped by scope (department, customer class), newest first; `current` marks
     the one a new claim of that scope gets. Empty when the creditor follows the country's default."""
     async with db.connection() as conn:
@@ -220,7 +232,7 @@ async def list_policies(creditor_id: UUID, db: DB) -> dict[str, Any]:
     "/creditors/{creditor_id}/policies/{key}/{version}",
     tags=["policies"],
     summary="One version of one of the creditor's policies",
-    dependencies=[Depends(operator)],
+    dependencies=[Depends(operator_or_gateway)],
     responses=answers(401, 404, 422),
     response_model=StoredPolicyOut,
 )
@@ -230,7 +242,7 @@ async def get_policy_version(
     version: Annotated[int, Path(ge=1, le=2**31 - 1)],
     db: DB,
 ) -> dict[str, Any]:
-    """Operator only (claims-api serves it to the creditor). The policy a claim's schedule names as
+    """Operator or gateway (claims-api serves it to the creditor). The policy a claim's schedule names as
     `key@version`, as it was stored."""
     async with db.connection() as conn:
         row = await repository.stored_policy(conn, creditor_id, key, version)
