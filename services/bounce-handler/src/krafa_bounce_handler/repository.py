@@ -201,19 +201,28 @@ async def list_bounces(
     state: str | None,
     after: tuple[datetime, UUID] | None,
     limit: int,
+    creditor_id: UUID | None = None,
+    kind: str | None = None,
 ) -> list[Row]:
-    """Newest first, keyset-paginated on (received_at, id)."""
+    """Newest first, keyset-paginated on (received_at, id); each with the delivery's creditor,
+    debtor and claims when the delivery is known."""
+    columns = ", ".join(f"b.{c.strip()}" for c in BOUNCE_COLUMNS.split(","))
     return list(
         await conn.fetch(
-            f"SELECT {BOUNCE_COLUMNS} FROM bounces"
-            " WHERE ($1::uuid IS NULL OR delivery_id = $1)"
-            " AND ($2::text IS NULL OR state = $2)"
-            " AND ($3::timestamptz IS NULL OR (received_at, id) < ($3, $4::uuid))"
-            " ORDER BY received_at DESC, id DESC LIMIT $5",
+            f"SELECT {columns}, d.creditor_id, d.debtor_id, d.claim_ids FROM bounces b"
+            " LEFT JOIN deliveries d ON d.delivery_id = b.delivery_id"
+            " WHERE ($1::uuid IS NULL OR b.delivery_id = $1)"
+            " AND ($2::text IS NULL OR b.state = $2)"
+            " AND ($3::timestamptz IS NULL OR (b.received_at, b.id) < ($3, $4::uuid))"
+            " AND ($6::uuid IS NULL OR d.creditor_id = $6)"
+            " AND ($7::text IS NULL OR b.kind = $7)"
+            " ORDER BY b.received_at DESC, b.id DESC LIMIT $5",
             delivery_id,
             state,
             after[0] if after else None,
             after[1] if after else None,
             limit,
+            creditor_id,
+            kind,
         )
     )

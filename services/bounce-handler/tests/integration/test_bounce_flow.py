@@ -78,6 +78,16 @@ async def test_dsn_for_a_known_delivery_emits_one_hard_bounce_even_when_received
         ]
         assert listed["items"][1]["event_id"] is not None
         assert listed["next_cursor"] is None
+        # Each names the delivery's creditor, debtor and claims, and filters by creditor and kind.
+        assert {(b["creditor_id"], b["debtor_id"]) for b in listed["items"]} == {
+            (str(sent.creditor_id), str(sent.debtor_id))
+        }
+        assert listed["items"][1]["claim_ids"] == [str(c) for c in sent.claim_ids]
+        theirs = {"creditor_id": str(sent.creditor_id), "kind": "hard"}
+        mine = (await client.get("/v1/bounces", params=theirs, headers=OPERATOR)).json()["items"]
+        assert [b["id"] for b in mine] == [b["id"] for b in listed["items"]]
+        for params in ({"creditor_id": str(uuid.uuid4())}, {"creditor_id": str(sent.creditor_id), "kind": "soft"}):
+            assert (await client.get("/v1/bounces", params=params, headers=OPERATOR)).json()["items"] == []
         first_page = (await client.get("/v1/bounces", params={"limit": 1}, headers=OPERATOR)).json()
         second_page = (
             await client.get("/v1/bounces", params={"limit": 1, "cursor": first_page["next_cursor"]}, headers=OPERATOR)

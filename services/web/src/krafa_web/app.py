@@ -18,15 +18,19 @@ from krafa_web.api.agent_pages import router as agent_router
 from krafa_web.api.creditor_pages import router as creditor_router
 from krafa_web.api.ops_pages import router as ops_router
 from krafa_web.api.pages import install_pages, router
+from krafa_web.api.sso_pages import router as sso_router
 from krafa_web.api.staff_api import router as staff_api
 from krafa_web.api.staff_pages import router as staff_router
 from krafa_web.calls import CallBoard
 from krafa_web.clients import Clients
 from krafa_web.handlers import build_routes
 from krafa_web.identity import OidcClient
+from krafa_web.operations import DeadLetterDesk
 from krafa_web.service import Portal
 from krafa_web.settings import Settings
+from krafa_web.staff.sealing import Sealer
 from krafa_web.staff.service import Staff
+from krafa_web.staff.sso import SingleSignOn
 
 SCHEMA = "web"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -40,6 +44,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         scheduler_url=settings.scheduler_url,
         notifier_url=settings.notifier_url,
         payments_url=settings.payments_url,
+        bounces_url=settings.bounce_handler_url,
         token=settings.portal_token.get_secret_value() if settings.portal_token else None,
         operator_token=settings.operator_token.get_secret_value() if settings.operator_token else None,
     )
@@ -51,6 +56,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         absolute=timedelta(minutes=settings.staff_max_minutes),
         lockout_failures=settings.lockout_failures,
         lockout=timedelta(minutes=settings.lockout_minutes),
+    )
+    sso = SingleSignOn(
+        runtime.db,
+        WallClock(),
+        sealer=Sealer(settings.staff_oidc_keys.get_secret_value()) if settings.staff_oidc_keys else None,
+        redirect_uri=settings.portal_url.rstrip("/") + "/staff/sso/callback",
     )
     runtime.spec.routes = build_routes(portal)
     oidc = None
@@ -66,6 +77,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     async def close() -> None:
         await clients.close()
+        await sso.close()
         if oidc is not None:
             await oidc.close()
 
@@ -78,12 +90,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.portal = portal
     app.state.staff = staff
+    app.state.sso = sso
+    app.state.dead_letters = DeadLetterDesk(settings)
     app.state.calls = CallBoard()
     app.state.clients = clients
     app.state.oidc = oidc
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
     app.include_router(staff_router)
+    app.include_router(sso_router)
     app.include_router(creditor_router)
     app.include_router(agent_router)
     app.include_router(ops_router)

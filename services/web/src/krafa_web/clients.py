@@ -40,7 +40,8 @@ class Clients:
     scheduler: httpx.AsyncClient
     notifier: httpx.AsyncClient
     payments: httpx.AsyncClient
-    # The agency's own screens (call queue, unmatched payments) use the operator token.
+    bounces: httpx.AsyncClient
+    # The agency's own screens (call queue, unmatched payments, bounces) use the operator token.
     operator: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -51,6 +52,7 @@ class Clients:
         scheduler_url: str,
         notifier_url: str,
         payments_url: str,
+        bounces_url: str,
         token: str | None,
         operator_token: str | None = None,
     ) -> Clients:
@@ -60,10 +62,17 @@ class Clients:
             return service_client(base, headers, timeout=15.0)
 
         operator = {"Authorization": f"Bearer {operator_token}"} if operator_token else {}
-        return cls(client(claims_url), client(scheduler_url), client(notifier_url), client(payments_url), operator)
+        return cls(
+            client(claims_url),
+            client(scheduler_url),
+            client(notifier_url),
+            client(payments_url),
+            client(bounces_url),
+            operator,
+        )
 
     async def close(self) -> None:
-        for client in (self.claims, self.scheduler, self.notifier, self.payments):
+        for client in (self.claims, self.scheduler, self.notifier, self.payments, self.bounces):
             await client.aclose()
 
     # -- claims-api ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The e-ID step as an OpenID Connect relying party: authorization code flow with PKCE (S256),
+"""OpenID Connect as a relying party, for the debtors' e-ID step and for creditors' staff signing in
+with their own organisation's provider: authorization code flow with PKCE (S256),
 `state` and `nonce`, the ID token's signature checked against the provider's JWKS and its
 issuer, audience, expiry and nonce validated. Any certified provider or broker works (island.is
 / Auðkenni for rafræn skilríki, BankID and Smart-ID through a broker such as Signicat or
@@ -75,7 +76,7 @@ class OidcClient:
             self._keys = KeySet.import_key_set(response.json())
         return self._keys
 
-    async def authorization(self, *, language: str) -> Request:
+    async def authorization(self, *, language: str, login_hint: str | None = None) -> Request:
         state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
         query = {
             "response_type": "code",
@@ -88,11 +89,22 @@ class OidcClient:
             "code_challenge_method": "S256",
             "ui_locales": language,
         }
+        if login_hint:
+            query["login_hint"] = login_hint
         endpoint = (await self.metadata())["authorization_endpoint"]
         return Request(f"{endpoint}?{urlencode(query)}", state, nonce, verifier)
 
     async def national_id(self, *, code: str, verifier: str, nonce: str) -> str:
         """Exchange the code, verify the ID token, return the national id it vouches for."""
+        claims = await self.verified_claims(code=code, verifier=verifier, nonce=nonce)
+        value = claims.get(self.claim)
+        if not isinstance(value, str) or not value.strip():
+            raise IdentityError(f"the ID token carries no {self.claim!r}")
+        return value.strip()
+
+    async def verified_claims(self, *, code: str, verifier: str, nonce: str) -> dict[str, Any]:
+        """Exchange the code (with the PKCE verifier) and return the ID token's claims once its
+        signature, issuer, audience, expiry and nonce are checked."""
         metadata = await self.metadata()
         auth: tuple[str | bytes, str | bytes] | None = (
             (self.client_id, self.client_secret) if self.client_secret else None
@@ -122,7 +134,7 @@ class OidcClient:
                 token = jwt.decode(id_token, await self._key_set(refresh=True), algorithms=ALGORITHMS)
             except JoseError as exc:
                 raise IdentityError(f"the ID token does not verify: {exc}") from exc
-        claims = token.claims
+        claims: dict[str, Any] = dict(token.claims)
         registry = jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": metadata["issuer"]},
             aud={"essential": True, "value": self.client_id},
@@ -133,7 +145,4 @@ class OidcClient:
             registry.validate(claims)
         except JoseError as exc:
             raise IdentityError(f"the ID token is not for us: {exc}") from exc
-        value = claims.get(self.claim)
-        if not isinstance(value, str) or not value.strip():
-            raise IdentityError(f"the ID token carries no {self.claim!r}")
-        return value.strip()
+        return claims

@@ -36,6 +36,9 @@ class Settings(ServiceSettings):
     scheduler_url: str = Field(default="http://127.0.0.1:8001", description="web: where the scheduler answers")
     notifier_url: str = Field(default="http://127.0.0.1:8002", description="web: where the notifier answers")
     payments_url: str = Field(default="http://127.0.0.1:8004", description="web: where payments-ingest answers")
+    bounce_handler_url: str = Field(
+        default="http://127.0.0.1:8003", description="web: where the bounce-handler answers (the bounce list)"
+    )
     session_idle_minutes: int = Field(default=15, ge=1, le=240, description="a session ends after this idle time")
     session_max_minutes: int = Field(default=60, ge=1, le=1440, description="and after this long in any case")
     cookie_secure: bool = Field(
@@ -67,3 +70,8 @@ class Settings(ServiceSettings):
         description="e-ID: the ID-token claim holding the national id (kennitala, fødselsnummer…)",
     )
     oidc_name: str = Field(default="e-ID", description="e-ID: the button's name, e.g. `Rafræn skilríki` or `BankID`")
+    staff_oidc_keys: SecretStr | None = Field(
+        default=None,
+        description="Fernet keys (comma-separated, newest first) that encrypt the client secrets of creditors' own "
+        "OpenID Connect providers at rest; unset: creditors' single sign-on cannot be set up",
+    )

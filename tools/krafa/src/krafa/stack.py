@@ -10,6 +10,7 @@ transactional ids of its own."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -226,6 +227,11 @@ class Stack:
         return self._derived(b"oidc-client")
 
     @property
+    def staff_oidc_key(self) -> str:
+        """The Fernet key the web encrypts creditors' OIDC client secrets with (32 bytes, base64)."""
+        return base64.urlsafe_b64encode(bytes.fromhex(self._derived(b"staff-oidc-key"))).decode()
+
+    @property
     def bank_client_secret(self) -> str:
         # Krafa's OAuth2 client secret at the local claim bank, derived like the receipt secret.
         return hmac.new(self.state.return_path_secret.encode(), b"bank-client", hashlib.sha256).hexdigest()
@@ -310,6 +316,8 @@ class Stack:
             env["KRAFA_SCHEDULER_URL"] = self.url("scheduler")
             env["KRAFA_NOTIFIER_URL"] = self.url("notifier")
             env["KRAFA_PAYMENTS_URL"] = self.url("payments-ingest")
+            env["KRAFA_BOUNCE_HANDLER_URL"] = self.url("bounce-handler")
+            env["KRAFA_STAFF_OIDC_KEYS"] = self.staff_oidc_key
             env["KRAFA_OIDC_ISSUER"] = self.url("idp-sink")
             env["KRAFA_OIDC_CLIENT_ID"] = "krafa-web"
             env["KRAFA_OIDC_CLIENT_SECRET"] = self.oidc_client_secret

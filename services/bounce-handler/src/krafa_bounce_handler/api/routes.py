@@ -39,6 +39,9 @@ def bounce_out(row: repository.Row) -> BounceOut:
         event_id=row["event_id"],
         inbound_message_id=row["inbound_message_id"],
         raw_sha256=bytes(row["raw_sha256"]).hex(),
+        creditor_id=row.get("creditor_id"),
+        debtor_id=row.get("debtor_id"),
+        claim_ids=list(row.get("claim_ids") or ()),
     )
 
 
@@ -57,21 +60,32 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
 @router.get(
     "/bounces",
     response_model=BounceList,
-    summary="Bounces recorded, newest first, optionally for one delivery",
+    summary="Bounces recorded, newest first, by delivery, creditor or kind",
     responses=problems(401, _400="the cursor is not one this API issued", _422="a malformed parameter"),
 )
 async def list_bounces(
     db: DB,
     delivery_id: UUID | None = None,
     state: Literal["emitted", "awaiting_delivery", "duplicate"] | None = None,
+    creditor_id: UUID | None = None,
+    kind: Literal["hard", "soft"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> BounceList:
     """Operator only. Bounces recorded from DSNs and provider webhooks, newest first, each with its kind (hard
-    or soft), status code and recipient."""
+    or soft), status code, recipient and the delivery's creditor, debtor and claims; filtered by delivery,
+    state, creditor or kind."""
     after = decode_cursor(cursor) if cursor else None
     async with db.connection() as conn:
-        rows = await repository.list_bounces(conn, delivery_id=delivery_id, state=state, after=after, limit=limit + 1)
+        rows = await repository.list_bounces(
+            conn,
+            delivery_id=delivery_id,
+            state=state,
+            after=after,
+            limit=limit + 1,
+            creditor_id=creditor_id,
+            kind=kind,
+        )
     page = rows[:limit]
     more = len(rows) > limit
     return BounceList(

@@ -24,6 +24,9 @@ class BounceOut(BaseModel):
     event_id: UUID | None = Field(description="the EmailBounced event, when emitted")
     inbound_message_id: UUID | None
     raw_sha256: str
+    creditor_id: UUID | None = Field(default=None, description="the delivery's creditor; null while awaiting it")
+    debtor_id: UUID | None = Field(default=None, description="the delivery's debtor; null while awaiting it")
+    claim_ids: list[UUID] = Field(default_factory=list, description="the claims the bounced reminder was about")
 
 
 class BounceList(BaseModel):

@@ -1,6 +1,7 @@
 """The web's machine-facing routes: creating staff users (operator token; the first admin of a
-creditor, agents, operators — an admin adds the rest on the Users page) and the telephony
-provider's incoming-call webhook."""
+creditor, agents, operators — an admin adds the rest on the Users page), setting up a creditor's
+single sign-on (operator token; an admin can on the Sign-in page) and the telephony provider's
+incoming-call webhook."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from krafa_web.calls import CallBoard, signature_valid
 from krafa_web.clients import ServiceError
 from krafa_web.settings import Settings
 from krafa_web.staff.service import StaffRefused
+from krafa_web.staff.sso import SingleSignOn
 
 router = APIRouter(tags=["staff"])
 
@@ -66,6 +68,67 @@ async def create_staff_user(request: Request, body: StaffUserIn) -> StaffUserOut
         status = 409 if refused.reason == "email_taken" else 422
         raise Problem(status, "Refused", refused.reason) from refused
     return StaffUserOut(id=created.id, totp_secret=created.totp_secret, provisioning_uri=created.provisioning_uri)
+
+
+class SsoIn(BaseModel):
+    issuer: str = Field(min_length=8, max_length=500, description="the provider's issuer URL (https)")
+    client_id: str = Field(min_length=1, max_length=255, description="Krafa's client id at the provider")
+    client_secret: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="the client secret, sealed at rest (KRAFA_STAFF_OIDC_KEYS); null keeps the stored one, an "
+        "empty string removes it (a public client with PKCE only)",
+    )
+    domains: list[str] = Field(min_length=1, max_length=50, description="the staff's email domains it signs in")
+    enabled: bool = True
+
+
+class SsoOut(BaseModel):
+    creditor_id: UUID
+    issuer: str
+    client_id: str
+    has_client_secret: bool
+    domains: list[str]
+    enabled: bool
+    redirect_uri: str = Field(description="register this redirect URI at the provider")
+
+
+@router.put(
+    "/v1/creditors/{creditor_id}/sso",
+    response_model=SsoOut,
+    summary="Set up a creditor's own OpenID Connect provider for its staff's single sign-on",
+    description="Its staff whose addresses are in `domains` then sign in at that provider (authorization code "
+    "with PKCE and a nonce) instead of with a password and TOTP code; the ID token's subject, or on the first "
+    "sign-in its email address, must be an existing user of that creditor. The issuer's discovery document "
+    "must answer. A creditor's admin can do the same on the Sign-in page. Refusals answer 422 with the "
+    "reason (`sso_issuer`, `sso_client_id`, `sso_domains`, `sso_domain_taken`, `sso_no_key`, "
+    "`sso_discovery`); every change is audited.",
+    dependencies=[Depends(require_operator)],
+    responses=problems(401, 422),
+)
+async def put_sso(request: Request, creditor_id: UUID, body: SsoIn) -> SsoOut:
+    sso: SingleSignOn = request.app.state.sso
+    try:
+        saved = await sso.configure(
+            creditor_id,
+            issuer=body.issuer,
+            client_id=body.client_id,
+            client_secret=body.client_secret,
+            domains=" ".join(body.domains),
+            enabled=body.enabled,
+            by=None,
+        )
+    except StaffRefused as refused:
+        raise Problem(422, "Refused", refused.reason) from refused
+    return SsoOut(
+        creditor_id=saved.creditor_id,
+        issuer=saved.issuer,
+        client_id=saved.client_id,
+        has_client_secret=saved.has_secret,
+        domains=list(saved.domains),
+        enabled=saved.enabled,
+        redirect_uri=sso.redirect_uri,
+    )
 
 
 def _twiml(say: str) -> Response:

@@ -1,11 +1,15 @@
 """Rules of the staff side that need no I/O: roles and what each may do, passwords and TOTP,
-the lockout, which call script an agent reads, and the dates a call outcome may carry."""
+the lockout, which call script an agent reads, the dates a call outcome may carry, and whom a
+creditor's single sign-on signs in."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import pyotp
@@ -136,3 +140,97 @@ def call_priority(*, promise_broken: bool, balance_minor: int, overdue_days: int
     owed (by the thousand, so near-equal amounts fall back to age), then the older debt. Higher
     sorts first."""
     return (1 if promise_broken else 0, balance_minor // 1000, overdue_days)
+
+
+# -- single sign-on with a creditor's own OpenID Connect provider ---------------------------------
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def email_domain(email: str) -> str:
+    return email.strip().rpartition("@")[2].lower()
+
+
+def sso_domains(text: str) -> tuple[str, ...]:
+    """The email domains typed on the settings page (commas, spaces or lines between them),
+    lower-cased and deduplicated in their order; ValueError names the first that is not one."""
+    found: list[str] = []
+    for part in re.split(r"[\s,;]+", text.strip().lower()):
+        name = part.lstrip("@").rstrip(".")
+        if not name:
+            continue
+        if not _DOMAIN.match(name):
+            raise ValueError(part)
+        if name not in found:
+            found.append(name)
+    return tuple(found)
+
+
+def issuer_problem(issuer: str) -> str | None:
+    """Why an issuer URL is refused: OpenID Connect asks for https (plain http only on this
+    machine's loopback, where the test provider runs), no query or fragment."""
+    parts = urlsplit(issuer.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "an https:// URL"
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+        return "https (plain http only for a provider on this machine)"
+    if parts.query or parts.fragment:
+        return "no query or fragment"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class SsoIdentity:
+    """Who the creditor's provider says signed in, from the verified ID token."""
+
+    issuer: str
+    subject: str
+    email: str | None
+    email_verified: bool | None
+
+    @classmethod
+    def of(cls, issuer: str, claims: Mapping[str, object]) -> SsoIdentity:
+        email = claims.get("email") or claims.get("preferred_username") or claims.get("upn")
+        verified = claims.get("email_verified")
+        return cls(
+            issuer=issuer,
+            subject=str(claims.get("sub") or ""),
+            email=str(email).strip() if isinstance(email, str) and "@" in email else None,
+            email_verified=verified if isinstance(verified, bool) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SsoCandidate:
+    """An active user of the creditor, as single sign-on sees them."""
+
+    id: UUID
+    email: str
+    sso_issuer: str | None
+    sso_subject: str | None
+
+
+SsoRefusal = Literal["no_subject", "email_unverified", "unknown_user", "bound_elsewhere"]
+
+
+def sso_match(candidates: Sequence[SsoCandidate], who: SsoIdentity) -> SsoCandidate | SsoRefusal:
+    """The creditor's user an identity signs in as. The subject a user signed in with before
+    decides; otherwise the email address, if the provider did not say it is unverified, names a
+    user not yet bound to another subject (binding happens on this first sign-in). A person the
+    creditor has not added is refused: single sign-on never creates users."""
+    if not who.subject:
+        return "no_subject"
+    for user in candidates:
+        if (user.sso_issuer, user.sso_subject) == (who.issuer, who.subject):
+            return user
+    if who.email is None:
+        return "unknown_user"
+    if who.email_verified is False:
+        return "email_unverified"
+    for user in candidates:
+        if user.email.lower() == who.email.lower():
+            if user.sso_subject is not None:
+                return "bound_elsewhere"
+            return user
+    return "unknown_user"

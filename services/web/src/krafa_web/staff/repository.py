@@ -231,3 +231,122 @@ async def latest_promises(conn: asyncpg.Connection, creditor_ids: list[UUID], ta
         targets,
     )
     return {f"{r['creditor_id']}/{r['target']}": r["promised"] for r in rows if r["promised"]}
+
+
+# -- single sign-on -------------------------------------------------------------------------------
+
+
+async def sso_of(conn: asyncpg.Connection, creditor_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM creditor_sso WHERE creditor_id = $1", creditor_id)
+
+
+async def sso_for_domain(conn: asyncpg.Connection, domain: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM creditor_sso WHERE enabled AND $1 = ANY(domains)", domain)
+
+
+async def sso_domain_owners(conn: asyncpg.Connection, domains: list[str], creditor_id: UUID) -> list[str]:
+    """The domains of `domains` another creditor's single sign-on has claimed already."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT d FROM creditor_sso, unnest(domains) AS d WHERE creditor_id <> $2 AND d = ANY($1::text[])",
+        domains,
+        creditor_id,
+    )
+    return sorted(r["d"] for r in rows)
+
+
+async def put_sso(
+    conn: asyncpg.Connection,
+    *,
+    creditor_id: UUID,
+    issuer: str,
+    client_id: str,
+    client_secret_sealed: str | None,
+    keep_secret: bool,
+    domains: list[str],
+    enabled: bool,
+    at: datetime,
+    by: str,
+) -> None:
+    await conn.execute(
+        "INSERT INTO creditor_sso (creditor_id, issuer, client_id, client_secret_sealed, domains, enabled,"
+        " updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (creditor_id) DO UPDATE SET issuer = $2, client_id = $3,"
+        " client_secret_sealed = CASE WHEN $9 THEN creditor_sso.client_secret_sealed ELSE $4 END,"
+        " domains = $5, enabled = $6, updated_at = $7, updated_by = $8",
+        creditor_id,
+        issuer,
+        client_id,
+        client_secret_sealed,
+        domains,
+        enabled,
+        at,
+        by,
+        keep_secret,
+    )
+
+
+async def add_sso_login(
+    conn: asyncpg.Connection,
+    *,
+    state_hash: bytes,
+    browser_hash: bytes,
+    creditor_id: UUID,
+    nonce: str,
+    verifier: str,
+    next_path: str,
+    at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO staff_sso_logins (state_hash, browser_hash, creditor_id, nonce, verifier, next_path, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        state_hash,
+        browser_hash,
+        creditor_id,
+        nonce,
+        verifier,
+        next_path,
+        at,
+    )
+    # Sign-ins abandoned at the provider are of no use after a day.
+    await conn.execute("DELETE FROM staff_sso_logins WHERE created_at < $1::timestamptz - interval '1 day'", at)
+
+
+async def take_sso_login(conn: asyncpg.Connection, state_hash: bytes, at: datetime) -> asyncpg.Record | None:
+    """The sign-in of a state, marked used (it works once); None when unknown or used."""
+    return await conn.fetchrow(
+        "UPDATE staff_sso_logins SET finished_at = $2 WHERE state_hash = $1 AND finished_at IS NULL RETURNING *",
+        state_hash,
+        at,
+    )
+
+
+async def sso_candidates(conn: asyncpg.Connection, creditor_id: UUID) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT id, email, sso_issuer, sso_subject FROM staff_users WHERE creditor_id = $1 AND disabled_at IS NULL",
+        creditor_id,
+    )
+    return rows
+
+
+async def bind_sso(conn: asyncpg.Connection, user_id: UUID, issuer: str, subject: str) -> None:
+    await conn.execute(
+        "UPDATE staff_users SET sso_issuer = $2, sso_subject = $3 WHERE id = $1 AND sso_subject IS NULL",
+        user_id,
+        issuer,
+        subject,
+    )
+
+
+async def create_verified_session(
+    conn: asyncpg.Connection, *, session_id: UUID, token_hash: bytes, csrf: str, user_id: UUID, now: datetime
+) -> None:
+    """A session that needs no TOTP step: the creditor's provider authenticated the person."""
+    await conn.execute(
+        "INSERT INTO staff_sessions (id, token_hash, csrf, user_id, created_at, last_seen_at, verified_at)"
+        " VALUES ($1, $2, $3, $4, $5, $5, $5)",
+        session_id,
+        token_hash,
+        csrf,
+        user_id,
+        now,
+    )

@@ -1,14 +1,17 @@
 r"""An OpenID Connect provider standing in for a national e-ID (rafræn skilríki, BankID,
-Smart-ID) in `make run` and the tests: discovery, the authorization endpoint (a page where the
-tester says whose national id to vouch for), the token endpoint with PKCE (S256) and client
-authentication, and RS256-signed ID tokens whose keys are published as a JWKS.
+Smart-ID) and for a creditor's own identity provider (its staff's single sign-on) in `make run`
+and the tests: discovery, the authorization endpoint (a page where the tester says whose national
+id or work address to vouch for), the token endpoint with PKCE (S256) and client authentication,
+and RS256-signed ID tokens whose keys are published as a JWKS.
 
 CLI::
 
     python -m krafa.sinks.idp_sink --host 127.0.0.1 --port 0 --client-id krafa-web \
         --client-secret … [--issuer URL]
 
-The ID token carries ``sub``, ``name`` and ``national_id`` (the national id typed on the page).
+The ID token carries ``sub``, ``name``, ``national_id`` (the national id typed on the page) and,
+when an address was typed, ``email`` with ``email_verified``. ``sub`` is derived from the
+national id, else from the address.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import base64
 import hashlib
 import hmac
+import html
 import os
 import secrets
 import sys
@@ -55,8 +59,8 @@ def create_app(*, issuer: str, client_id: str, client_secret: str) -> FastAPI:
             "id_token_signing_alg_values_supported": ["RS256"],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "scopes_supported": ["openid", "profile"],
-            "claims_supported": ["sub", "name", "national_id"],
+            "scopes_supported": ["openid", "profile", "email"],
+            "claims_supported": ["sub", "name", "national_id", "email", "email_verified"],
         }
 
     @app.get("/jwks")
@@ -72,14 +76,18 @@ def create_app(*, issuer: str, client_id: str, client_secret: str) -> FastAPI:
             return HTMLResponse(_page("<p>PKCE (S256) and a redirect URI are required.</p>"), 400)
         request_id = secrets.token_urlsafe(16)
         requests[request_id] = q
+        hint = html.escape(q.get("login_hint", ""), quote=True)
         return HTMLResponse(
             _page(
                 "<h1>Test e-ID</h1><p>Which person should this test provider vouch for?</p>"
                 f'<form method="post" action="/authorize/{request_id}">'
                 '<label for="national_id">National id</label>'
-                '<input id="national_id" name="national_id" required autocomplete="off">'
+                '<input id="national_id" name="national_id" autocomplete="off">'
+                '<label for="email">Work email</label>'
+                f'<input id="email" name="email" type="email" autocomplete="off" value="{hint}">'
                 '<label for="name">Name</label><input id="name" name="name" autocomplete="off">'
-                '<button type="submit">Sign in</button></form>'
+                '<button type="submit">Sign in</button>'
+                '<button type="submit" name="deny" value="1" class="deny">Cancel</button></form>'
             )
         )
 
@@ -89,14 +97,19 @@ def create_app(*, issuer: str, client_id: str, client_secret: str) -> FastAPI:
         if q is None:
             return HTMLResponse(_page("<p>This sign-in has expired.</p>"), 400)
         form = {k: str(v) for k, v in (await request.form()).items()}
+        back = {"state": q.get("state", "")}
+        if form.get("deny") or not (form.get("national_id", "").strip() or form.get("email", "").strip()):
+            back["error"] = "access_denied"
+            return RedirectResponse(q["redirect_uri"] + "?" + urlencode(back), 303)
         code = secrets.token_urlsafe(24)
         codes[code] = {
             **q,
             "national_id": form.get("national_id", "").strip(),
+            "email": form.get("email", "").strip(),
             "name": form.get("name", ""),
             "at": time.time(),
         }
-        return RedirectResponse(q["redirect_uri"] + "?" + urlencode({"code": code, "state": q.get("state", "")}), 303)
+        return RedirectResponse(q["redirect_uri"] + "?" + urlencode({"code": code, **back}), 303)
 
     @app.post("/token")
     async def token(request: Request) -> Response:
@@ -120,14 +133,16 @@ def create_app(*, issuer: str, client_id: str, client_secret: str) -> FastAPI:
         now = int(time.time())
         claims = {
             "iss": issuer,
-            "sub": hashlib.sha256(grant["national_id"].encode()).hexdigest()[:24],
+            "sub": hashlib.sha256((grant["national_id"] or grant["email"].lower()).encode()).hexdigest()[:24],
             "aud": client_id,
             "iat": now,
             "exp": now + 300,
             "nonce": grant.get("nonce"),
             "name": grant.get("name") or None,
-            "national_id": grant["national_id"],
+            "national_id": grant["national_id"] or None,
         }
+        if grant["email"]:
+            claims |= {"email": grant["email"], "email_verified": True}
         id_token = jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
         return JSONResponse(
             {"access_token": secrets.token_urlsafe(24), "token_type": "Bearer", "expires_in": 300, "id_token": id_token}
@@ -144,7 +159,8 @@ def _page(body: str) -> str:
         "main{max-width:24rem;margin:2rem auto;background:#fff;padding:1.5rem;border-radius:10px}"
         "label{display:block;font-weight:600;margin-top:1rem}input{width:100%;box-sizing:border-box;font:inherit;"
         "padding:.6rem;border:1px solid #5c6b73;border-radius:6px}button{margin-top:1.2rem;width:100%;font:inherit;"
-        "font-weight:700;padding:.8rem;border:0;border-radius:6px;background:#1d5c3a;color:#fff}</style></head>"
+        "font-weight:700;padding:.8rem;border:0;border-radius:6px;background:#1d5c3a;color:#fff}"
+        "button.deny{background:#fff;color:#1d5c3a;border:2px solid #1d5c3a}</style></head>"
         "<body><main>" + body + "</main></body></html>"
     )
 
