@@ -5,7 +5,10 @@ cancels a claim (the fee shown), holds and releases one; a wrong code is refused
 act and a clerk of one creditor never sees another's claims (pages, search, export); an inbound
 call in Twilio's shape pops the case up on the open agent page and the promise re-plans the
 claim; a contact list's bad rows are reported by line; an instalment request is approved; an
-operator matches an unmatched payment; an admin adds a user. Every action leaves an audit row.
+operator matches an unmatched payment, reads the bounce list and replays a dead letter after its
+dry run (its effect checked at claims-api), and creditors' staff get 403 there; an admin adds a
+user; an admin sets up the creditor's own OpenID Connect provider and a clerk signs in through it,
+someone the creditor never added is refused. Every action leaves an audit row.
 One stack and one browser for the module; screenshots of each screen are taken on the way."""
 
 from __future__ import annotations
@@ -25,16 +28,18 @@ import asyncpg
 import httpx
 import pyotp
 import pytest
-from krafa.browser import DESKTOP
+from aiokafka import AIOKafkaProducer
+from krafa.browser import DESKTOP, PHONE
 from krafa.portal_driver import Creditor, wait_for
 from krafa.stack import Stack
-from krafa_events import Topic
+from krafa_events import Topic, encode
 from krafa_events.catalog import (
     ClaimCancelled,
     ClaimDeferred,
     ClaimHeld,
     ClaimInstalmentPlanAgreed,
     ClaimPaid,
+    EmailBounced,
 )
 from krafa_kit.kafka_cluster import KafkaCluster
 from krafa_kit.testing import TopicReader
@@ -105,9 +110,9 @@ async def topics(stack: Stack) -> AsyncIterator[TopicReader]:
 
 
 async def add_user(
-    stack: Stack, role: str, creditor: Creditor | None = None, serves: list[str] | None = None
+    stack: Stack, role: str, creditor: Creditor | None = None, serves: list[str] | None = None, email: str = ""
 ) -> dict[str, Any]:
-    email = f"{role}.{uuid.uuid4().hex[:8]}@staff.localhost"
+    email = email or f"{role}.{uuid.uuid4().hex[:8]}@staff.localhost"
     async with httpx.AsyncClient(timeout=30) as client:
         response = await client.post(
             stack.url("web") + "/v1/staff-users",
@@ -156,6 +161,14 @@ async def audit_rows(stack: Stack, email: str) -> list[asyncpg.Record]:
 
 async def shot(page: Any, name: str) -> None:
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def shots(page: Any, name: str) -> None:
+    """The page on a desktop and on a phone (`<name>-phone.png`), then back to the desktop."""
+    await shot(page, name)
+    await page.set_viewport_size(PHONE)
+    await shot(page, f"{name}-phone")
+    await page.set_viewport_size(DESKTOP)
 
 
 async def due_today(creditor: Creditor, n: int, name: str) -> dict[str, Any]:
@@ -262,6 +275,117 @@ async def test_a_claim_held_from_its_handover_notice_stays_out_of_collection(sta
     actions = [(r["action"], r["target"]) for r in await audit_rows(stack, clerk["email"])]
     assert ("handover.hold", f"claim:{held['id']}") in actions and ("handover.let_go", f"claim:{goes['id']}") in actions
     await club.close()
+
+
+async def test_an_operator_reads_the_bounce_list_and_replays_a_dead_letter_after_its_dry_run(
+    stack: Stack, creditors: tuple[Creditor, Creditor], browser: Any
+) -> None:
+    # Early in the module: the first notice of a claim 21 days overdue goes out at once, in the
+    # simulated day's sending hours, and the SMTP catcher bounces every address at invalid.example.
+    a, _ = creditors
+    bounced = await a.claim(13, email="enginn@invalid.example", name="Enginn Til", language="is", overdue_days=21)
+    claim = await a.claim(14, email="ragna@example.is", name="Ragna Björk", language="is")
+    # A hard bounce of Ragna's address that claims-api's consumer gave up on: on krafa.bounces.dlq
+    # with the headers krafa_kit.consumer writes. Nobody applied it, so the replay has an effect.
+    event = EmailBounced(
+        creditor_id=uuid.UUID(a.id),
+        debtor_id=uuid.UUID(claim["debtor_id"]),
+        bounce_id=uuid.uuid4(),
+        delivery_id=uuid.uuid4(),
+        reminder_id=uuid.uuid4(),
+        claim_ids=(uuid.UUID(claim["id"]),),
+        step=1,
+        recipient="ragna@example.is",
+        kind="hard",
+        status="5.1.1",
+        reason="550 5.1.1 <ragna@example.is>: Recipient address rejected: User unknown",
+        bounced_at=datetime.now(UTC),
+    )
+    encoded = encode(event, source="/krafa/bounces")
+    producer = AIOKafkaProducer(bootstrap_servers=stack.broker.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            Topic.BOUNCES.value + ".dlq",
+            encoded.value,
+            key=encoded.key,
+            headers=[
+                *encoded.headers,
+                ("krafa_dlq_reason", b"ConnectionDoesNotExistError: connection was closed in the middle of operation"),
+                ("krafa_dlq_service", b"claims-api"),
+                ("krafa_dlq_consumer", b"claims-api"),
+            ],
+        )
+    finally:
+        await producer.stop()
+
+    operator = await add_user(stack, "operator")
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+    page = await context.new_page()
+    await log_in(stack, page, operator)
+
+    async def listed() -> bool:
+        await page.goto(stack.url("web") + "/ops/bounces")
+        return "enginn@invalid.example" in await page.content()
+
+    deadline = time.monotonic() + 60
+    while not await listed():
+        assert time.monotonic() < deadline, "no bounce reached the operators' bounce list"
+        await asyncio.sleep(1)
+    await page.get_by_label("Creditor").select_option(label="Ungmennafélagið Fram")
+    await page.get_by_label("Kind").select_option("hard")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Filter").click()
+    row = page.get_by_role("row").filter(has_text="enginn@invalid.example")
+    assert "Hard" in await row.inner_text() and bounced["id"][:8] in await row.inner_text()
+    await shots(page, "ops-bounces")
+
+    await page.goto(stack.url("web") + "/ops/dead-letters?topic=krafa.bounces")
+    row = page.get_by_role("row").filter(has_text=encoded.event_id)
+    await row.get_by_text("connection was closed").wait_for()
+    await shots(page, "ops-dead-letters")
+    await row.get_by_role("checkbox").check()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Review the replay").click()
+    await page.get_by_text("A dry run: nothing is sent until you confirm.").wait_for()
+    await page.get_by_text("krafa.claims-api").wait_for()  # the group that failed on it
+    await shots(page, "ops-replay")
+    async with TopicReader(stack.broker.bootstrap, Topic.BOUNCES.value) as reader:
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Replay 1 record").click()
+        await page.get_by_text("Replayed 1 record to its topic.").wait_for()
+        await wait_for(
+            lambda: [e for e in reader.of_type(EmailBounced) if e.bounce_id == event.bounce_id], 30, "replay"
+        )
+
+    # The consumer that had failed applies it now: Ragna's address is marked bounced.
+    async def ragna_bounced() -> bool:
+        debtor = (await a.http.get("/v1/debtors/by-customer-no/C-0014")).json()
+        return any(c["value"] == "ragna@example.is" and c["state"] == "bounced" for c in debtor["contact_points"])
+
+    deadline = time.monotonic() + 30
+    while not await ragna_bounced():
+        assert time.monotonic() < deadline, "claims-api never applied the replayed bounce"
+        await asyncio.sleep(0.3)
+    row = page.get_by_role("row").filter(has_text=encoded.event_id)
+    assert "by " + operator["email"] + " (web)" in await row.inner_text()
+    assert ("dlq.replay", "ok", f"event:{encoded.event_id}") in [
+        (r["action"], r["outcome"], r["target"]) for r in await audit_rows(stack, operator["email"])
+    ]
+    await page.goto(stack.url("web") + "/ops/audit")
+    await page.get_by_role("cell", name="dlq.replay").first.wait_for()
+    await shots(page, "ops-audit")
+    await context.close()
+
+    # Creditors' staff never see the operators' pages.
+    clerk = await add_user(stack, "clerk", a)
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+    page = await context.new_page()
+    await log_in(stack, page, clerk)
+    for path in ("/ops/bounces", "/ops/dead-letters"):
+        response = await page.goto(stack.url("web") + path)
+        assert response.status == 403 and "enginn@invalid.example" not in await page.content()
+    await context.close()
 
 
 async def test_a_clerk_logs_in_with_totp_finds_a_claim_and_cancels_it_with_the_fee_shown(
@@ -600,3 +724,57 @@ async def test_an_admin_adds_a_user_who_enrols_the_authenticator_and_logs_in(
     assert ("user.add", f"user:{email}") in [
         (r["action"], r["target"]) for r in await audit_rows(stack, admin["email"])
     ]
+
+
+async def test_a_clerk_signs_in_with_the_creditors_own_provider_set_up_by_its_admin(
+    stack: Stack, creditors: tuple[Creditor, Creditor], browser: Any
+) -> None:
+    a, _ = creditors
+    admin = await add_user(stack, "admin", a)
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+    page = await context.new_page()
+    await log_in(stack, page, admin)
+    await page.goto(stack.url("web") + "/creditor/sign-in")
+    # The stack's OpenID Connect provider stands in for the club's own (Entra ID, Google…).
+    await page.get_by_label("Issuer URL").fill(stack.url("idp-sink"))
+    await page.get_by_label("Client id").fill("krafa-web")
+    await page.get_by_label("New client secret").fill(stack.oidc_client_secret)
+    await page.get_by_label("Email domains").fill("fram.localhost")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Check the provider and save").click()
+    await page.get_by_text("Saved. Staff with an address at fram.localhost").wait_for()
+    await shots(page, "creditor-sign-in")
+    await context.close()
+    assert ("sso.configure", "ok") in [(r["action"], r["outcome"]) for r in await audit_rows(stack, admin["email"])]
+
+    clerk = await add_user(stack, "clerk", a, email=f"clerk.{uuid.uuid4().hex[:6]}@fram.localhost")
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+    page = await context.new_page()
+    await page.goto(stack.url("web") + "/staff/login")
+    await shots(page, "staff-login")
+    await page.get_by_label("Your email at your organisation").fill(clerk["email"])
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Use single sign-on").click()
+    assert page.url.startswith(stack.url("idp-sink") + "/authorize?")
+    assert await page.get_by_label("Work email").input_value() == clerk["email"]  # the login hint
+    async with page.expect_navigation(url="**/creditor"):
+        await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("heading", name="Open amount by days overdue").wait_for()
+    rows = await audit_rows(stack, clerk["email"])
+    assert [(r["action"], r["outcome"], json.loads(r["detail"])["method"]) for r in rows] == [("login", "ok", "sso")]
+    await context.close()
+
+    # Someone the club never added is told whom to ask, and gets no session.
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+    page = await context.new_page()
+    await page.goto(stack.url("web") + "/staff/login")
+    await page.get_by_label("Your email at your organisation").fill("gestur@fram.localhost")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Use single sign-on").click()
+    async with page.expect_navigation(url="**/staff/sso/callback?**"):
+        await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_text("Ungmennafélagið Fram has no Krafa user with the address gestur@fram.localhost").wait_for()
+    await shots(page, "staff-sso-refused")
+    await page.goto(stack.url("web") + "/creditor")
+    assert "/staff/login" in page.url
+    await context.close()
