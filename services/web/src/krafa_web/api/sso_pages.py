@@ -163,7 +163,7 @@ async def sso_save(request: Request) -> Response:
     assert user.creditor_id is not None
     change = form.get("secret_action", "keep")
     secret: str | None = None
-    if change == "replace":
+    if change == "replace" or (change == "keep" and form.get("client_secret")):  # a secret typed is meant
         secret = form.get("client_secret", "")
     elif change == "remove":
         secret = ""
