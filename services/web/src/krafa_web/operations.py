@@ -88,4 +88,8 @@ class DeadLetterDesk:
 
     def describe(self, letter: DeadLetter) -> dict[str, Any]:
         """A dead letter as the page shows it."""
-        return {**letter.to_json(self.prefix), "dead_lettered": letter.dead_lettered_at}
+        return {
+            **letter.to_json(self.prefix),
+            "dead_lettered": letter.dead_lettered_at,
+            "replays": [{"at": r.at, "to": r.to, "by": r.by} for r in letter.replays],
+        }
