@@ -147,7 +147,8 @@ async def test_a_clerk_signs_in_with_the_creditors_own_provider(web: Web) -> Non
         assert home.status_code == 303 and home.headers["location"] == "/creditor"
         # The operators' pages are not a clerk's.
         for path in ("/ops/bounces", "/ops/dead-letters", "/ops/audit"):
-            assert (await browser.get(path)).status_code == 403
+            refused = await browser.get(path)
+            assert refused.status_code == 403 and "You cannot do that with your role." in refused.text
     [bound] = await web.query("SELECT sso_issuer, sso_subject FROM staff_users WHERE id = $1", uuid.UUID(clerk["id"]))
     assert bound["sso_issuer"] == web.idp and bound["sso_subject"]
     rows = await web.query("SELECT action, outcome, detail FROM staff_audit WHERE email = $1", clerk["email"])

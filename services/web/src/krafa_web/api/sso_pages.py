@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from krafa_web import domain
-from krafa_web.api.pages import see_other
+from krafa_web.api.pages import rate_limited, see_other
 from krafa_web.api.staff_pages import (
     client_address,
     cookies_of,
@@ -37,6 +37,7 @@ REFUSED = {
     "expired": "This sign-in has expired or was started in another browser. Please start again.",
     "failed": "Your organisation's sign-in did not complete, so you are not logged in. Please start again.",
     "cancelled": "The sign-in was cancelled at your organisation's sign-in page.",
+    "rate": "Too many sign-ins from here just now. Wait a minute and try again.",
     "unknown_user": "Your organisation's sign-in worked, but {creditor} has no Krafa user with the address "
     "{email}. Ask an administrator of {creditor} to add you on the Users page, then sign in again.",
     "email_unverified": "Your organisation's sign-in says the address {email} is not verified, so it cannot "
@@ -78,6 +79,10 @@ async def sso_start(request: Request) -> Response:
     form = await staff_form(request, None)
     email = form.get("email", "").strip()
     next_path = domain.safe_path(form.get("next", ""), "")
+    if rate_limited(request):  # each start stores a sign-in in flight: bounded per client address
+        return render_staff(
+            request, "staff/login.html.j2", None, 429, sso_error=REFUSED["rate"], sso_email=email, next=next_path
+        )
     try:
         browser, url = await sso_of(request).start(email, next_path)
     except SsoRefused as refused:
