@@ -201,6 +201,36 @@ async def test_a_person_the_creditor_never_added_and_a_replayed_state_are_refuse
     assert ("login.sso", "refused", "sso_state") in outcomes
 
 
+async def test_a_creditor_that_requires_single_sign_on_turns_its_clerks_passwords_off(web: Web) -> None:
+    clerk = await web.add_user("clerk", "anna@fram.example")
+    admin = await web.add_user("admin", "boss@fram.example")
+    async with httpx.AsyncClient(base_url=web.url, timeout=30) as api:
+        put = await api.put(
+            f"/v1/creditors/{CREDITOR}/sso",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            json={
+                "issuer": web.idp,
+                "client_id": "krafa",
+                "client_secret": CLIENT_SECRET,
+                "domains": ["fram.example"],
+                "required": True,
+            },
+        )
+        assert put.status_code == 200 and put.json()["required"] is True, put.text
+    async with web.browser() as browser:
+        refused = await browser.post(
+            "/staff/login",
+            data={"csrf": await csrf_of(browser, "/staff/login"), "email": clerk["email"], "password": PASSWORD},
+        )
+        assert refused.status_code == 401 and "use single sign-on below" in refused.text
+    async with web.browser() as browser:
+        await _log_in(web, browser, admin)  # the admin's way back in if the provider fails
+    rows = await web.query(
+        "SELECT outcome, detail FROM staff_audit WHERE email = $1 AND action = 'login.password'", clerk["email"]
+    )
+    assert [(r["outcome"], json.loads(r["detail"])["why"]) for r in rows] == [("refused", "sso_required")]
+
+
 async def _log_in(web: Web, client: httpx.AsyncClient, user: dict[str, Any]) -> None:
     answer = await client.post(
         "/staff/login",

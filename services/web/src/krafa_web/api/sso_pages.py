@@ -180,6 +180,7 @@ async def sso_save(request: Request) -> Response:
             client_secret=secret,
             domains=form.get("domains", ""),
             enabled=form.get("enabled") == "1",
+            required=form.get("required") == "1",
             by=user,
         )
     except StaffRefused as refused:

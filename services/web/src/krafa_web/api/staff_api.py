@@ -81,6 +81,11 @@ class SsoIn(BaseModel):
     )
     domains: list[str] = Field(min_length=1, max_length=50, description="the staff's email domains it signs in")
     enabled: bool = True
+    required: bool = Field(
+        default=False,
+        description="its viewers and clerks must sign in at the provider (their passwords stop working); its "
+        "admins keep password + TOTP to fix a broken setup",
+    )
 
 
 class SsoOut(BaseModel):
@@ -90,6 +95,7 @@ class SsoOut(BaseModel):
     has_client_secret: bool
     domains: list[str]
     enabled: bool
+    required: bool
     redirect_uri: str = Field(description="register this redirect URI at the provider")
 
 
@@ -116,6 +122,7 @@ async def put_sso(request: Request, creditor_id: UUID, body: SsoIn) -> SsoOut:
             client_secret=body.client_secret,
             domains=" ".join(body.domains),
             enabled=body.enabled,
+            required=body.required,
             by=None,
         )
     except StaffRefused as refused:
@@ -127,6 +134,7 @@ async def put_sso(request: Request, creditor_id: UUID, body: SsoIn) -> SsoOut:
         has_client_secret=saved.has_secret,
         domains=list(saved.domains),
         enabled=saved.enabled,
+        required=saved.required,
         redirect_uri=sso.redirect_uri,
     )
 

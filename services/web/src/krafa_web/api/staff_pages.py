@@ -143,6 +143,7 @@ REASONS = {
     "locked": "Too many failed attempts. Logging in is blocked for a while; try again later.",
     "bad_code": "That code is not right, or it was used already. Wait for the next code and try again.",
     "no_login": "Your login has expired. Please start again.",
+    "use_sso": "Your organisation signs you in with its own account: use single sign-on below.",
 }
 
 

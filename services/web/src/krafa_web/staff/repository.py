@@ -264,15 +264,16 @@ async def put_sso(
     keep_secret: bool,
     domains: list[str],
     enabled: bool,
+    required: bool,
     at: datetime,
     by: str,
 ) -> None:
     await conn.execute(
         "INSERT INTO creditor_sso (creditor_id, issuer, client_id, client_secret_sealed, domains, enabled,"
-        " updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " updated_at, updated_by, required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10)"
         " ON CONFLICT (creditor_id) DO UPDATE SET issuer = $2, client_id = $3,"
         " client_secret_sealed = CASE WHEN $9 THEN creditor_sso.client_secret_sealed ELSE $4 END,"
-        " domains = $5, enabled = $6, updated_at = $7, updated_by = $8",
+        " domains = $5, enabled = $6, updated_at = $7, updated_by = $8, required = $10",
         creditor_id,
         issuer,
         client_id,
@@ -282,7 +283,16 @@ async def put_sso(
         at,
         by,
         keep_secret,
+        required,
     )
+
+
+async def sso_required(conn: asyncpg.Connection, creditor_id: UUID | None) -> bool:
+    """Whether the creditor's staff must sign in at its provider (its single sign-on on and required)."""
+    if creditor_id is None:
+        return False
+    value = await conn.fetchval("SELECT enabled AND required FROM creditor_sso WHERE creditor_id = $1", creditor_id)
+    return bool(value)
 
 
 async def add_sso_login(

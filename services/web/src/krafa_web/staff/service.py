@@ -206,6 +206,20 @@ class Staff:
                     outcome="refused",
                 )
                 refusal = "bad_login"
+            elif row["role"] != "admin" and await repository.sso_required(uow.conn, row["creditor_id"]):
+                # Checked after the password, so it tells nothing to someone who does not know it;
+                # the creditor's admins keep this way in to fix a broken provider setup.
+                await repository.audit(
+                    uow.conn,
+                    at=now,
+                    creditor_id=row["creditor_id"],
+                    user_id=row["id"],
+                    email=row["email"],
+                    action="login.password",
+                    detail={"client": client, "why": "sso_required"},
+                    outcome="refused",
+                )
+                refusal = "use_sso"
             else:
                 await repository.create_session(
                     uow.conn,

@@ -47,6 +47,7 @@ class SsoSettings:
     has_secret: bool
     domains: tuple[str, ...]
     enabled: bool
+    required: bool
     updated_at: datetime
     updated_by: str
 
@@ -106,6 +107,7 @@ class SingleSignOn:
             has_secret=row["client_secret_sealed"] is not None,
             domains=tuple(row["domains"]),
             enabled=row["enabled"],
+            required=row["required"],
             updated_at=row["updated_at"],
             updated_by=row["updated_by"],
         )
@@ -120,6 +122,7 @@ class SingleSignOn:
         domains: str,
         enabled: bool,
         by: StaffUser | None,
+        required: bool = False,
     ) -> SsoSettings:
         """Save the creditor's provider, after its discovery document answered for that issuer.
         `client_secret` None keeps the stored one; an empty string removes it (a public client).
@@ -128,7 +131,12 @@ class SingleSignOn:
         if by is not None and not (by.can_manage_users and by.creditor_id == creditor_id):
             raise StaffRefused("forbidden")
         issuer = issuer.strip().rstrip("/")
-        detail: dict[str, Any] = {"issuer": issuer, "client_id": client_id.strip(), "enabled": enabled}
+        detail: dict[str, Any] = {
+            "issuer": issuer,
+            "client_id": client_id.strip(),
+            "enabled": enabled,
+            "required": required,
+        }
         try:
             names = domain.sso_domains(domains)
         except ValueError:
@@ -178,6 +186,7 @@ class SingleSignOn:
                     keep_secret=client_secret is None,
                     domains=list(names),
                     enabled=enabled,
+                    required=required,
                     at=now,
                     by=by.email if by else "operator API",
                 )
