@@ -232,13 +232,15 @@ STAFF_FILE = "demo-staff.json"
 
 
 async def create_demo_staff(stack: Stack, creditor_id: str) -> dict[str, dict[str, str]]:
-    """The demo's people in the creditor web and the agent desk: an admin of the creditor and an
-    agent serving its queue (each with a TOTP secret, kept in the stack's home for `krafa run`)."""
+    """The demo's people in the creditor web, the agent desk and the operators' pages: an admin of
+    the creditor, an agent serving its queue and an operator (each with a TOTP secret, kept in the
+    stack's home for `krafa run`)."""
     import json
 
     people: dict[str, dict[str, Any]] = {
         "admin": {"email": "admin@fram.localhost", "name": "Anna Admin", "role": "admin", "creditor_id": creditor_id},
         "agent": {"email": "agent@krafa.localhost", "name": "Ari Agent", "role": "agent", "serves": [creditor_id]},
+        "operator": {"email": "ops@krafa.localhost", "name": "Olga Operator", "role": "operator"},
     }
     made: dict[str, dict[str, str]] = {}
     async with httpx.AsyncClient(timeout=30) as client:
@@ -253,7 +255,10 @@ async def create_demo_staff(stack: Stack, creditor_id: str) -> dict[str, dict[st
             response.raise_for_status()
             made[key] = {"email": str(person["email"]), "totp_secret": response.json()["totp_secret"]}
     if made:
-        (stack.home / STAFF_FILE).write_text(json.dumps(made, indent=1))
+        # A restarted demo keeps the users it made before: their secrets stay in the file.
+        path = stack.home / STAFF_FILE
+        known = json.loads(path.read_text()) if path.exists() else {}
+        path.write_text(json.dumps({**known, **made}, indent=1))
     return made
 
 
