@@ -119,6 +119,69 @@ async def select_policy(
     return None, policy.default_policy(jurisdiction)
 
 
+class NoSuchPolicy(LookupError):
+    """The creditor has no stored policy by that `key@version`."""
+
+
+async def sample_plan(
+    db: Database,
+    creditor_id: UUID,
+    *,
+    policy_ref: str | None,
+    department: str | None,
+    customer_class: str,
+    jurisdiction: str,
+    amount_minor: int,
+    currency: str,
+    due: date,
+    final_due: date | None,
+    debtor_kind: str,
+    pays_on: date | None,
+    watch_rounds: int,
+) -> dict[str, Any]:
+    """The dry run of a sample claim of the creditor's: with one of its stored policies (`key@version`),
+    else the one a new claim of that department and customer class would get — the creditor's own for the
+    most specific scope, else the country's default. Nothing is stored."""
+    async with db.connection() as conn:
+        if policy_ref is not None:
+            key, _, version = policy_ref.partition("@")
+            row = await repository.stored_policy(conn, creditor_id, key, int(version))
+            if row is None:
+                raise NoSuchPolicy(policy_ref)
+        else:
+            row = await repository.scoped_policy(conn, creditor_id, department, customer_class)
+    if row is not None:
+        document = row["document"]
+        pol = Policy.model_validate_json(document) if isinstance(document, str) else Policy.model_validate(document)
+        scope: dict[str, Any] = {
+            "source": "creditor",
+            "department": row["department"] or None,
+            "customer_class": row["customer_class"] or None,
+        }
+    else:
+        pol = policy.default_policy(jurisdiction)
+        scope = {"source": "shipped", "department": None, "customer_class": None}
+    pack = policy.jurisdiction(pol.jurisdiction)
+    ctx = domain.hypothetical(
+        pack,
+        pol,
+        amount_minor=amount_minor,
+        currency=currency,
+        due=due,
+        final_due=final_due,
+        customer_class=customer_class,
+        debtor_kind=debtor_kind,
+    )
+    steps = domain.preview(ctx, pays_on=pays_on, watch_rounds=watch_rounds)
+    return {
+        **scope,
+        "jurisdiction": pack.code,
+        "policy": pol.ref,
+        "time_zone": ctx.claim.time_zone,
+        "steps": [p.as_json(currency) for p in steps],
+    }
+
+
 def context_of(row: Any, pol: Policy) -> domain.Context:
     return domain.Context(claim_of(row), pol, policy.jurisdiction(pol.jurisdiction))
 

@@ -16,6 +16,8 @@ from krafa_scheduler.api.deps import operator, operator_or_gateway, operator_or_
 from krafa_scheduler.api.schemas import (
     POLICY_EXAMPLES,
     ClockOut,
+    CreditorPlanIn,
+    CreditorPlanOut,
     PlanIn,
     PlanOut,
     PoliciesOut,
@@ -287,6 +289,41 @@ async def plan(body: PlanIn) -> dict[str, Any]:
         "time_zone": ctx.claim.time_zone,
         "steps": [p.as_json(body.currency) for p in steps],
     }
+
+
+@router.post(
+    "/creditors/{creditor_id}/plan",
+    tags=["policies"],
+    summary="Dry run of a sample claim of the creditor's with one of its policies, or the one its scope gets",
+    dependencies=[Depends(operator)],
+    responses=answers(401, 404, 422),
+    response_model=CreditorPlanOut,
+)
+async def creditor_plan(creditor_id: UUID, body: CreditorPlanIn, db: DB) -> dict[str, Any]:
+    """Operator only (claims-api serves it to the creditor as `POST /v1/policies/plan`). Plans a sample claim
+    without storing anything: with the creditor's stored policy `key@version` when given, else with the policy
+    a new claim of that department and customer class would follow (the creditor's own for the most specific
+    scope, else the `jurisdiction`'s default). 404 when the creditor has no such policy version."""
+    if body.final_due_date is not None and body.final_due_date < body.due_date:
+        raise Problem(422, "Invalid claim", "the final due date cannot be before the due date")
+    try:
+        return await service.sample_plan(
+            db,
+            creditor_id,
+            policy_ref=body.policy,
+            department=body.department,
+            customer_class=body.customer_class,
+            jurisdiction=body.jurisdiction.upper(),
+            amount_minor=body.amount_minor,
+            currency=body.currency,
+            due=body.due_date,
+            final_due=body.final_due_date,
+            debtor_kind=body.debtor_kind,
+            pays_on=body.pays_on,
+            watch_rounds=body.watch_rounds,
+        )
+    except service.NoSuchPolicy as exc:
+        raise Problem(404, "Not Found", "no such policy version of this creditor") from exc
 
 
 @router.get(

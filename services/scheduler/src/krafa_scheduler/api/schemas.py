@@ -68,11 +68,41 @@ class PlanIn(BaseModel):
     watch_rounds: int = Field(default=2, ge=0, le=12)
 
 
+class CreditorPlanIn(BaseModel):
+    """A sample claim of a creditor, to preview one of its own policies on (or the one its scope gets)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount_minor: int = Field(gt=0, le=10**15, description="the principal in integer minor units")
+    currency: str = Field(pattern="^[A-Z]{3}$")
+    due_date: date
+    final_due_date: date | None = Field(default=None, description="eindagi; default: the due date")
+    policy: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}@[1-9][0-9]{0,8}$",
+        description="one of the creditor's stored policies as `key@version`; default: the one its scope gets",
+    )
+    department: str | None = Field(default=None, max_length=100, description="the scope: the claim's department")
+    customer_class: str = Field(default="regular", max_length=40, description="the scope: the debtor's class")
+    jurisdiction: str = Field(
+        default="IS", pattern="^[A-Za-z]{2}$", description="the country whose default applies when none is stored"
+    )
+    debtor_kind: Literal["person", "company"] = "person"
+    pays_on: date | None = Field(default=None, description="the claim is paid in full that day")
+    watch_rounds: int = Field(default=2, ge=0, le=12)
+
+
 class PlanOut(_Open):
     jurisdiction: str
     policy: str
     time_zone: str
     steps: list[PlannedStepOut]
+
+
+class CreditorPlanOut(PlanOut):
+    source: Literal["creditor", "shipped"] = Field(description="the creditor's own policy, or the country's default")
+    department: str | None = Field(default=None, description="the scope of the creditor's policy used")
+    customer_class: str | None = None
 
 
 class PolicyPut(BaseModel):
