@@ -143,6 +143,16 @@ async def requeue_failed(conn: asyncpg.Connection, endpoint_id: UUID, since: dat
     return int(count)
 
 
+DELIVERY_SELECT = (
+    "SELECT d.id, d.message_id, d.event_type, d.payload, d.status, d.attempts, d.last_status_code,"
+    " d.last_error, d.created_at, d.delivered_at, d.next_attempt_at,"
+    " coalesce((SELECT jsonb_agg(jsonb_build_object('attempted_at', a.attempted_at, 'status_code',"
+    " a.status_code, 'error', a.error, 'duration_ms', a.duration_ms) ORDER BY a.id)"
+    " FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]'::jsonb) AS attempt_log"
+    " FROM webhook_deliveries d"
+)
+
+
 async def deliveries(
     conn: asyncpg.Connection, creditor_id: UUID, endpoint_id: UUID, limit: int
 ) -> list[asyncpg.Record] | None:
@@ -154,13 +164,35 @@ async def deliveries(
         return None
     return list(
         await conn.fetch(
-            "SELECT d.id, d.message_id, d.event_type, d.payload, d.status, d.attempts, d.last_status_code,"
-            " d.last_error, d.created_at, d.delivered_at, d.next_attempt_at,"
-            " coalesce((SELECT jsonb_agg(jsonb_build_object('attempted_at', a.attempted_at, 'status_code',"
-            " a.status_code, 'error', a.error, 'duration_ms', a.duration_ms) ORDER BY a.id)"
-            " FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]'::jsonb) AS attempt_log"
-            " FROM webhook_deliveries d WHERE d.endpoint_id = $1 ORDER BY d.created_at DESC, d.id LIMIT $2",
+            DELIVERY_SELECT + " WHERE d.endpoint_id = $1 ORDER BY d.created_at DESC, d.id LIMIT $2",
             endpoint_id,
             limit,
         )
     )
+
+
+async def delivery_status(
+    conn: asyncpg.Connection, creditor_id: UUID, endpoint_id: UUID, delivery_id: UUID
+) -> str | None:
+    """The delivery's status, locked until the transaction ends; None when it is not one of the
+    creditor's endpoint's."""
+    status: str | None = await conn.fetchval(
+        "SELECT status FROM webhook_deliveries WHERE id = $1 AND endpoint_id = $2 AND creditor_id = $3 FOR UPDATE",
+        delivery_id,
+        endpoint_id,
+        creditor_id,
+    )
+    return status
+
+
+async def resend(conn: asyncpg.Connection, delivery_id: UUID) -> asyncpg.Record:
+    """Queue one delivery again, due now, with the retry schedule from its start and the same
+    webhook-id (its attempt log stays); the delivery as the log shows it."""
+    await conn.execute(
+        "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(),"
+        " delivered_at = NULL WHERE id = $1",
+        delivery_id,
+    )
+    row = await conn.fetchrow(DELIVERY_SELECT + " WHERE d.id = $1", delivery_id)
+    assert row is not None
+    return row

@@ -36,6 +36,7 @@ CASES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/v1/departments/{department_id}"): None,
     ("DELETE", "/v1/webhooks/{webhook_id}"): None,
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"): None,
+    ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/resend"): None,
     ("DELETE", "/v1/api-keys/{key_id}"): None,
     ("POST", "/v1/arrangement-requests/{request_id}/approve"): {"note": "not yours"},
     ("POST", "/v1/arrangement-requests/{request_id}/refuse"): {"note": "not yours"},

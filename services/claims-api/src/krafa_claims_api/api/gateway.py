@@ -22,6 +22,8 @@ from krafa_claims_api.api.gateway_schemas import (
     CurrentPolicy,
     Language,
     PolicyList,
+    PolicyPlan,
+    PolicyPlanIn,
     PreviewChannel,
     ReminderPreview,
     ReminderPreviewIn,
@@ -283,6 +285,22 @@ async def get_policy_version(
 ) -> dict[str, Any]:
     """The policy a claim's schedule names as `key@version`, as it was stored."""
     return await _answer(service.policy_version(upstreams(request), caller, key, version))
+
+
+@router.post(
+    "/policies/plan",
+    tags=[SCHEDULERS],
+    summary="Dry run: a sample claim planned with one of the creditor's policies, step by step",
+    response_model=PolicyPlan,
+    responses=answers(401, 403, 422, _404="no such policy version of this creditor"),
+)
+async def plan_sample(request: Request, body: PolicyPlanIn, caller: Reader, db: DB) -> dict[str, Any]:
+    """What a claim like this one would get, without registering it: each step with its time (UTC and the
+    debtor's local time), notice, channels, fees, late interest and the total the debtor is told. Planned with
+    `policy` (`key@version`) when given, else with the policy a new claim of that department and customer class
+    would follow: the creditor's own for the most specific scope, else its country's default."""
+    payload = body.model_dump(mode="json", exclude_none=True)
+    return await _answer(service.plan_sample(db, upstreams(request), caller, payload))
 
 
 @router.get(

@@ -300,3 +300,39 @@ class ClaimSchedule(BaseModel):
     as_of: Timestamp
     interest_minor_today: int = Field(description="late interest accrued today, integer minor units")
     steps: list[PlannedStep] = Field(description="what comes next and when; empty unless the timeline is active")
+
+
+class PolicyPlanIn(BaseModel):
+    """A sample claim to preview a policy on: nothing is registered, sent or stored."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"amount_minor": 2500000, "currency": "ISK", "due_date": "2026-03-02", "department": "golf"}]
+        },
+    )
+
+    amount_minor: int = Field(gt=0, le=10**15, description="the principal in integer minor units")
+    currency: str = Field(pattern="^[A-Z]{3}$")
+    due_date: date
+    final_due_date: date | None = Field(default=None, description="eindagi; default: the due date")
+    policy: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}@[1-9][0-9]{0,8}$",
+        description="one of the creditor's policies as `key@version`; default: the one the scope gets",
+    )
+    department: str | None = Field(default=None, max_length=100, description="the claim's department")
+    customer_class: str = Field(default="regular", max_length=40, description="the debtor's customer class")
+    debtor_kind: Literal["person", "company"] = "person"
+    pays_on: date | None = Field(default=None, description="the claim is paid in full that day")
+    watch_rounds: int = Field(default=2, ge=0, le=12, description="claim-watch rounds after a handover")
+
+
+class PolicyPlan(BaseModel):
+    source: Literal["creditor", "shipped"] = Field(description="the creditor's own policy, or the country's default")
+    department: str | None = Field(default=None, description="the scope of the creditor's policy planned with")
+    customer_class: str | None = None
+    policy: str = Field(description="the policy planned with, `key@version`")
+    jurisdiction: str
+    time_zone: str = Field(description="the time zone the sample debtor's local times are in")
+    steps: list[PlannedStep] = Field(description="each step the sample claim would get, in order")

@@ -267,6 +267,52 @@ async def recover_webhook(
     return await idempotent(request, db, clock, caller, idempotency_key, 202, action)
 
 
+@router.post(
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=WebhookDeliveryOut,
+    tags=["webhooks"],
+    summary="Send one delivery again now (delivered, given up or cancelled), with its webhook-id",
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def resend_delivery(
+    request: Request,
+    webhook_id: UUID,
+    delivery_id: UUID,
+    caller: ClaimsWriter,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Queues one delivery of the endpoint's log again, due now, with a fresh retry schedule; its attempts so
+    far stay in the log. It keeps its `webhook-id`, so a receiver that did get it can drop the copy. 409 when
+    the endpoint is disabled, or when the delivery is still pending (it is being retried already). Needs
+    `claims:write`."""
+
+    async def action(uow: UnitOfWork) -> WebhookDeliveryOut:
+        state = await webhook_repository.endpoint_state(uow.conn, caller.creditor_id, webhook_id)
+        found = await webhook_repository.delivery_status(uow.conn, caller.creditor_id, webhook_id, delivery_id)
+        if state is None or found is None:
+            raise Problem(404, "Not Found", "no such delivery of this webhook endpoint")
+        if state == "disabled":
+            raise Problem(
+                409,
+                "Conflict",
+                "the endpoint is disabled: register the new URL, then sync with `updated_since`",
+                type_=PROBLEM_BASE + "webhook-endpoint-disabled",
+            )
+        if found == "pending":
+            raise Problem(
+                409,
+                "Conflict",
+                "the delivery is still being retried; it goes out again at its `next_attempt_at`",
+                type_=PROBLEM_BASE + "webhook-delivery-pending",
+            )
+        return WebhookDeliveryOut(**dict(await webhook_repository.resend(uow.conn, delivery_id)))
+
+    return await idempotent(request, db, clock, caller, idempotency_key, 202, action)
+
+
 def key_out(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "id": row["id"],

@@ -98,6 +98,20 @@ async def current_policy(upstreams: Upstreams, caller: Caller, params: dict[str,
     )
 
 
+async def plan_sample(db: Database, upstreams: Upstreams, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    """A sample claim planned for the caller, in its own country unless it has a policy of its own."""
+    async with db.connection() as conn:
+        creditor = await claims_repository.get_creditor(conn, caller.creditor_id)
+    if creditor is None:
+        raise NotFound("no such creditor", kind="not-found")
+    return await upstreams.scheduler.call(
+        "POST",
+        f"/v1/creditors/{caller.creditor_id}/plan",
+        caller.creditor_id,
+        json={**body, "jurisdiction": creditor["country"]},
+    )
+
+
 async def schedule(db: Database, upstreams: Upstreams, caller: Caller, claim_id: UUID) -> dict[str, Any]:
     await _own(db, caller, [claim_id])
     return await upstreams.scheduler.call(
