@@ -16,6 +16,8 @@ from krafa_kit.runtime import Runtime, ServiceSpec
 
 from krafa_web.api.agent_pages import router as agent_router
 from krafa_web.api.creditor_pages import router as creditor_router
+from krafa_web.api.creditor_policies import router as creditor_policies_router
+from krafa_web.api.creditor_settings import router as creditor_settings_router
 from krafa_web.api.ops_pages import router as ops_router
 from krafa_web.api.pages import install_pages, router
 from krafa_web.api.sso_pages import router as sso_router
@@ -100,6 +102,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(staff_router)
     app.include_router(sso_router)
     app.include_router(creditor_router)
+    app.include_router(creditor_policies_router)
+    app.include_router(creditor_settings_router)
     app.include_router(agent_router)
     app.include_router(ops_router)
     app.include_router(staff_api)

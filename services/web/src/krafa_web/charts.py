@@ -41,3 +41,152 @@ def bar_chart(title: str, bars: Sequence[Bar], *, width: int = 640, row: int = 3
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+# -- the timeline of a dry-run plan ---------------------------------------------------------------
+
+# Colours by what a step does (the palette's: 4.5:1 or better on white).
+KIND_COLOURS = {
+    "reminder": PALETTE[0],
+    "call": PALETTE[1],
+    "creditor_notice": PALETTE[2],
+    "handover": PALETTE[3],
+    "claim_watch": PALETTE[4],
+}
+CHAR_W = 7.2  # a 13 px system-font character, generously: labels must not run into each other
+LANE_H = 40  # a label of two lines
+GAP = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One step on the timeline: `day` counts from the start (the claim's due date)."""
+
+    day: int
+    label: str  # the step, as the page names it
+    detail: str  # its date and channels, as the page formats them
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    mark: Mark
+    at: float  # along the axis (x across, y down), in SVG units
+    lane: int  # across only: the row of its label
+    anchor: str  # across only: "start" (label to the right of the mark) or "end"
+
+
+def _label_w(mark: Mark) -> float:
+    return CHAR_W * max(len(mark.label), len(mark.detail))
+
+
+def _scale(marks: Sequence[Mark], length: float) -> tuple[int, float]:
+    """The last day shown and the units per day (the axis runs from day 0 or the first mark)."""
+    first = min((m.day for m in marks), default=0)
+    last = max([m.day for m in marks] + [first + 1])
+    return last, length / (last - min(first, 0))
+
+
+def place_across(marks: Sequence[Mark], *, width: float, margin: float = 20) -> list[Placed]:
+    """Marks on a horizontal axis, each at its day, and each label on the first row where it does
+    not touch the label before it (labels right of their mark, or left of it near the right edge)."""
+    if not marks:
+        return []
+    length = width - 2 * margin
+    _, per_day = _scale(marks, length)
+    start = min(min(m.day for m in marks), 0)
+    ends: list[float] = []  # each lane's rightmost label end
+    placed = []
+    for mark in sorted(marks, key=lambda m: m.day):
+        x = margin + (mark.day - start) * per_day
+        w = _label_w(mark)
+        anchor = "start" if x + w <= width else "end"
+        left = x if anchor == "start" else x - w
+        lane = next((i for i, end in enumerate(ends) if end + GAP <= left), len(ends))
+        if lane == len(ends):
+            ends.append(0.0)
+        ends[lane] = left + w
+        placed.append(Placed(mark, round(x, 1), lane, anchor))
+    return placed
+
+
+def place_down(marks: Sequence[Mark], *, row: float = LANE_H, per_day: float = 4.0) -> list[Placed]:
+    """Marks down a vertical axis: each at its day, pushed down only as far as the label above it
+    needs (a long quiet stretch stays long, a cluster of steps still reads line by line)."""
+    placed: list[Placed] = []
+    start = min((min(m.day for m in marks), 0)) if marks else 0
+    for mark in sorted(marks, key=lambda m: m.day):
+        y = (mark.day - start) * per_day
+        if placed:
+            y = max(y, placed[-1].at + row)
+        placed.append(Placed(mark, round(y, 1), 0, "start"))
+    return placed
+
+
+def _svg_open(cls: str, ident: str, title: str, desc: str, width: float, height: float) -> str:
+    return (
+        f'<svg class="chart {cls}" role="img" aria-labelledby="{ident}-t {ident}-d"'
+        f' viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{ident}-t">{escape(title)}</title><desc id="{ident}-d">{escape(desc)}</desc>'
+    )
+
+
+def _dot(x: float, y: float, kind: str) -> str:
+    colour = KIND_COLOURS.get(kind, PALETTE[5])
+    if kind == "handover":  # the step that ends the creditor's own collection: a diamond
+        return f'<path d="M{x:.1f} {y - 8:.1f}l8 8-8 8-8-8z" fill="{colour}" stroke="#fff" stroke-width="2"/>'
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="{colour}" stroke="#fff" stroke-width="2"/>'
+
+
+def timeline_chart(title: str, desc: str, marks: Sequence[Mark], *, start_label: str, ident: str = "plan") -> str:
+    """The plan as two pictures, across for a wide screen and down for a phone (the page's CSS
+    shows one); each with its title and description for a screen reader, the table beside them
+    carrying every figure."""
+    return _across(title, desc, marks, start_label, ident + "-wide") + _down(
+        title, desc, marks, start_label, ident + "-narrow"
+    )
+
+
+def _across(title: str, desc: str, marks: Sequence[Mark], start_label: str, ident: str) -> str:
+    width = 760.0
+    placed = place_across(marks, width=width)
+    lanes = max((p.lane for p in placed), default=0) + 1
+    axis_y = 34.0
+    height = axis_y + 24 + lanes * LANE_H
+    parts = [_svg_open("timeline-wide", ident, title, desc, width, height)]
+    parts.append(f'<line x1="20" y1="{axis_y}" x2="{width - 20:.0f}" y2="{axis_y}" stroke="#8a94a3" stroke-width="2"/>')
+    parts.append(f'<text x="20" y="{axis_y - 16}" class="muted-text">{escape(start_label)}</text>')
+    for p in placed:
+        top = axis_y + 30 + p.lane * LANE_H
+        parts.append(
+            f'<line x1="{p.at:.1f}" y1="{axis_y}" x2="{p.at:.1f}" y2="{top - 4:.0f}"'
+            ' stroke="#dde2e8" stroke-width="1.5"/>'
+        )
+        parts.append(_dot(p.at, axis_y, p.mark.kind))
+        tx = p.at + 4 if p.anchor == "start" else p.at - 4
+        parts.append(
+            f'<text x="{tx:.1f}" y="{top + 10:.0f}" text-anchor="{p.anchor}" font-weight="600">'
+            f"{escape(p.mark.label)}</text>"
+            f'<text x="{tx:.1f}" y="{top + 27:.0f}" text-anchor="{p.anchor}" class="muted-text">'
+            f"{escape(p.mark.detail)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _down(title: str, desc: str, marks: Sequence[Mark], start_label: str, ident: str) -> str:
+    width, top, x = 340.0, 40.0, 24.0
+    placed = place_down(marks)
+    height = top + (placed[-1].at if placed else 0) + LANE_H
+    parts = [_svg_open("timeline-narrow", ident, title, desc, width, height)]
+    parts.append(f'<text x="4" y="16" class="muted-text">{escape(start_label)}</text>')
+    parts.append(f'<line x1="{x}" y1="{top - 14}" x2="{x}" y2="{height - 10:.0f}" stroke="#8a94a3" stroke-width="2"/>')
+    for p in placed:
+        y = top + p.at
+        parts.append(_dot(x, y, p.mark.kind))
+        parts.append(
+            f'<text x="{x + 18}" y="{y + 4:.0f}" font-weight="600">{escape(p.mark.label)}</text>'
+            f'<text x="{x + 18}" y="{y + 21:.0f}" class="muted-text">{escape(p.mark.detail)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,159 @@
+"""The creditor web's policies screens: the reminder policy per department and customer class as
+the scheduler holds it, a dry run of a sample claim drawn as a timeline, and each customer's credit
+limit and overdue warning as claims-api works them out. Every read goes through claims-api for the
+user's own creditor (docs/adr/0013)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from krafa_web import charts, policies
+from krafa_web.api.creditor_pages import _context, _minor, _service_now
+from krafa_web.api.staff_pages import render_staff, require_user
+from krafa_web.clients import ServiceError
+
+router = APIRouter(include_in_schema=False)
+
+SAMPLE_AMOUNT_MINOR = 2_500_000  # 25,000.00 in two-decimal currencies; the form says which
+KINDS = ("person", "company")
+
+
+def _scopes(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each scope's versions, the current one first, scopes ordered most general first."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for item in items:
+        grouped.setdefault((item.get("department") or "", item.get("customer_class") or ""), []).append(item)
+    return [
+        {"department": d or None, "customer_class": c or None, "versions": versions}
+        for (d, c), versions in sorted(grouped.items())
+    ]
+
+
+@router.get("/creditor/policies")
+async def policies_page(request: Request) -> Response:
+    session = await require_user(request, role="creditor")
+    api, profile, formats = await _context(request, session)
+    q = request.query_params
+    currency = profile["currency"]
+    answers: tuple[Any, ...] = await asyncio.gather(
+        api.get("/v1/policies"), api.get("/v1/departments"), return_exceptions=True
+    )
+    stored_answer, departments_answer = answers
+    unavailable = isinstance(stored_answer, ServiceError)
+    stored: list[dict[str, Any]] = [] if isinstance(stored_answer, BaseException) else stored_answer["items"]
+    departments: list[dict[str, Any]] = (
+        [] if isinstance(departments_answer, BaseException) else departments_answer["items"]
+    )
+    default = None
+    if not stored and not unavailable:
+        try:
+            default = await api.get("/v1/policies/current", {"jurisdiction": profile["country"]})
+        except ServiceError:
+            unavailable = True
+
+    today = _service_now(request).date()
+    try:
+        due = date.fromisoformat(q.get("due_date") or today.isoformat())
+    except ValueError:
+        due = today
+    amount = _minor(q.get("amount", ""), currency) or SAMPLE_AMOUNT_MINOR
+    sample: dict[str, Any] = {
+        "amount_minor": amount,
+        "currency": currency,
+        "due_date": due.isoformat(),
+        "customer_class": (q.get("customer_class") or "regular").strip()[:40] or "regular",
+        "debtor_kind": q.get("debtor_kind") if q.get("debtor_kind") in KINDS else "person",
+        "watch_rounds": 1,
+    }
+    refs = {f"{p['key']}@{p['version']}" for p in stored}
+    if q.get("policy") in refs:
+        sample["policy"] = q["policy"]
+    if department := (q.get("department") or "").strip()[:100]:
+        sample["department"] = department
+    plan, plan_error, chart = None, None, None
+    try:
+        plan = await api.post("/v1/policies/plan", sample)
+    except ServiceError as exc:
+        if exc.status >= 500:
+            plan_error = "The scheduler is not answering just now, so the plan cannot be drawn. Try again shortly."
+        else:
+            plan_error = f"That sample cannot be planned: {exc.detail or 'check the form'}."
+    if plan is not None:
+        marks = policies.plan_marks(plan["steps"], due, lambda v: formats.date(v, "medium"))
+        who = "your own policy" if plan["source"] == "creditor" else "the country's default policy"
+        chart = charts.timeline_chart(
+            f"Plan of a sample claim with {plan['policy']}",
+            f"{len(marks)} steps for {formats.money(amount, currency)} falling due on {formats.date(due)}, "
+            f"planned with {who}; the table below lists each step.",
+            marks,
+            start_label=f"Due date {formats.date(due)}",
+        )
+    classes = sorted({p["customer_class"] for p in stored if p.get("customer_class")} | {"regular"})
+    return render_staff(
+        request,
+        "staff/policies.html.j2",
+        session,
+        formats=formats,
+        creditor_name=profile["name"],
+        profile=profile,
+        scopes=_scopes(stored),
+        default=default,
+        unavailable=unavailable,
+        departments=departments,
+        classes=classes,
+        refs=sorted(refs),
+        sample=sample,
+        amount_text=formats.amount(amount, currency),
+        plan=plan,
+        plan_error=plan_error,
+        chart=chart,
+        kinds=policies.KINDS,
+        describe_when=policies.describe_when,
+        step_title=policies.step_title,
+        fee_total=policies.fee_total,
+    )
+
+
+CUSTOMERS_PAGE = 25
+
+
+@router.get("/creditor/policies/customers")
+async def customers_page(request: Request) -> Response:
+    """Each customer's credit limit, its use, the oldest overdue days and the verdict claims-api
+    gives before a sale (ok, warn, block), a page of customers at a time."""
+    session = await require_user(request, role="creditor")
+    api, profile, formats = await _context(request, session)
+    q = request.query_params
+    params: dict[str, Any] = {"limit": CUSTOMERS_PAGE}
+    if q.get("cursor"):
+        params["cursor"] = q["cursor"]
+    if q.get("customer_class"):
+        params["customer_class"] = q["customer_class"][:32]
+    page = await api.get("/v1/debtors", params)
+    statuses = await asyncio.gather(
+        *(api.get(f"/v1/debtors/{d['id']}/credit-status") for d in page["items"]), return_exceptions=True
+    )
+    rows = [
+        {"debtor": d, "credit": s}
+        for d, s in zip(page["items"], statuses, strict=True)
+        if not isinstance(s, BaseException)
+    ]
+    only = q.get("verdict") if q.get("verdict") in ("warn", "block") else None
+    if only:
+        rows = [r for r in rows if r["credit"]["verdict"] in (("warn", "block") if only == "warn" else ("block",))]
+    return render_staff(
+        request,
+        "staff/customers.html.j2",
+        session,
+        formats=formats,
+        creditor_name=profile["name"],
+        rows=rows,
+        next_cursor=page.get("next_cursor"),
+        q=dict(q),
+        only=only,
+    )
