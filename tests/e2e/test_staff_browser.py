@@ -8,7 +8,8 @@ claim; a contact list's bad rows are reported by line; an instalment request is 
 operator matches an unmatched payment, reads the bounce list and replays a dead letter after its
 dry run (its effect checked at claims-api); an admin adds a
 user; an admin sets up the creditor's own OpenID Connect provider and a clerk signs in through it.
-Every action leaves an audit row.
+An admin previews a department's policy as a timeline and creates, uses and revokes
+an API key, and a viewer is refused the settings. Every action leaves an audit row.
 One stack and one browser for the module; screenshots of each screen are taken on the way."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -42,7 +44,7 @@ from krafa_events.catalog import (
     EmailBounced,
 )
 from krafa_kit.kafka_cluster import KafkaCluster
-from krafa_kit.testing import TopicReader
+from krafa_kit.testing import TopicReader, free_port
 
 from tests.e2e.conftest import make_stack
 
@@ -761,3 +763,127 @@ async def test_a_clerk_signs_in_with_the_creditors_own_provider_set_up_by_its_ad
 
     # Someone the club never added is refused with a page saying whom to ask: the integration test
     # services/web/tests/integration/test_staff_sso_and_ops.py, against the same provider.
+
+
+GENTLE = {  # a department's own policy: a friendly reminder, then the collection warning with its fee
+    "key": "gentle",
+    "jurisdiction": "IS",
+    "steps": [
+        {
+            "name": "friendly",
+            "notice": "aminning",
+            "when": {"after": "due_date", "days": 3},
+            "channels": ["sms", "email"],
+        },
+        {
+            "name": "warning",
+            "notice": "innheimtuvidvorun",
+            "when": {"after": "final_due_date", "days": 10},
+            "channels": ["email"],
+            "fallbacks": {"email": ["letter"]},
+            "tone": "firm",
+            "pay_within_days": 10,
+            "fees": [{"kind": "collection_fee", "rule": "collection_warning"}],
+        },
+    ],
+}
+
+
+async def test_an_admin_previews_a_policy_and_creates_uses_and_revokes_an_api_key_a_viewer_is_refused(
+    stack: Stack, creditors: tuple[Creditor, Creditor], browser: Any
+) -> None:
+    a, _ = creditors
+    assert (await a.http.post("/v1/departments", json={"key": "golf", "name": "Golfdeild"})).status_code in (201, 409)
+    async with httpx.AsyncClient(timeout=30) as client:
+        put = await client.put(
+            stack.url("scheduler") + f"/v1/policies/{a.id}",
+            params={"department": "golf"},
+            headers={"Authorization": f"Bearer {stack.state.admin_token}"},
+            json=GENTLE,
+        )
+        put.raise_for_status()
+    version = put.json()["policy"]["version"]
+    # A customer over the credit limit the creditor gave it (12,000 kr. open against 10,000).
+    limited = await a.claim(13, email="unnur@example.is", name="Unnur Ösp", language="is")
+    master = {"name": "Unnur Ösp", "country": "IS", "language": "is", "time_zone": "Atlantic/Reykjavik"}
+    limit = {"amount_minor": 10_000, "currency": "ISK"}
+    put_debtor = await a.http.put("/v1/debtors/by-customer-no/C-0013", json={**master, "credit_limit": limit})
+    assert put_debtor.status_code == 200, put_debtor.text
+    admin = await add_user(stack, "admin", a)
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+    page = await context.new_page()
+    await log_in(stack, page, admin)
+
+    # The policy in force for the department, and a sample claim of that department planned with it.
+    await page.goto(stack.url("web") + "/creditor/policies")
+    await page.get_by_role("heading", name="Department golf · every customer class").wait_for()
+    await page.get_by_label("Department", exact=True).select_option("golf")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Show the plan").click()
+    picture = page.get_by_role("img", name=re.compile(f"Plan of a sample claim with gentle@{version}"))
+    await picture.wait_for()
+    plan = page.get_by_role("table", name="Each step of the plan")
+    steps = await plan.locator("tbody tr").all_inner_texts()
+    assert len(steps) == 2 and steps[0].startswith("Friendly") and steps[1].startswith("Warning"), steps
+    await shots(page, "creditor-policies")
+    await page.goto(stack.url("web") + "/creditor/policies/customers")
+    row = page.get_by_role("row").filter(has_text="C-0013")
+    assert "credit limit exceeded" in await row.inner_text()
+    await row.get_by_text("Block", exact=True).wait_for()
+    await shot(page, "creditor-customers")
+
+    # A key with the read scope: its secret shown once, it works, then revoked it is refused.
+    await page.goto(stack.url("web") + "/creditor/settings/api-keys")
+    await page.get_by_label("Name").fill("ERP test")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Create the key").click()
+    secret = (await page.locator("output#secret").inner_text()).strip()
+    await shots(page, "creditor-settings-keys")
+    async with httpx.AsyncClient(base_url=stack.url("claims-api"), timeout=10) as erp:
+        used = await erp.get("/v1/creditor", headers={"Authorization": f"Bearer {secret}"})
+        assert used.status_code == 200 and used.json()["id"] == a.id, used.text
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Revoke ERP test").click()
+        await page.get_by_text("The key is revoked").wait_for()
+        refused = await erp.get("/v1/creditor", headers={"Authorization": f"Bearer {secret}"})
+        assert refused.status_code == 401
+    assert secret not in await page.content()  # shown once, on the answer to the form only
+
+    # A webhook endpoint and its delivery log (a receiver that is down: the delivery is retried).
+    await page.goto(stack.url("web") + "/creditor/settings/webhooks")
+    await page.get_by_label("Address").fill(f"http://127.0.0.1:{free_port()}/krafa")
+    await page.get_by_label("claim.disputed").check()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Add the endpoint").click()
+    await page.locator("output#secret").wait_for()
+    await shot(page, "creditor-settings-webhooks")
+    await a.http.post(f"/v1/claims/{limited['id']}/dispute", json={"reason": "never ordered"})
+    await page.get_by_role("link", name="Delivery log").first.click()
+    await page.get_by_role("cell", name=re.compile("claim.disputed")).first.wait_for()
+    await shot(page, "creditor-settings-deliveries")
+    await context.close()
+    actions = [(r["action"], r["outcome"]) for r in await audit_rows(stack, admin["email"])]
+    assert {("apikey.create", "ok"), ("apikey.revoke", "ok"), ("webhook.create", "ok")} <= set(actions)
+
+    # A viewer gets the refusal page, and a forged post is refused and audited.
+    viewer = await add_user(stack, "viewer", a)
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+    page = await context.new_page()
+    await log_in(stack, page, viewer)
+    assert await page.get_by_role("link", name="Settings").count() == 0
+    response = await page.goto(stack.url("web") + "/creditor/settings/api-keys")
+    assert response.status == 403
+    await page.get_by_text("You cannot do that with your role.").wait_for()
+    await shot(page, "creditor-settings-refused")
+    csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+    forged = await page.request.post(
+        stack.url("web") + "/creditor/settings/api-keys",
+        form={"csrf": csrf or "", "name": "mine", "scope": "read"},
+        headers={"Origin": stack.url("web")},
+        max_redirects=0,
+    )
+    assert forged.status == 403
+    assert ("settings.api-keys", "refused") in [
+        (r["action"], r["outcome"]) for r in await audit_rows(stack, viewer["email"])
+    ]
+    await context.close()

@@ -155,7 +155,11 @@ def _across(title: str, desc: str, marks: Sequence[Mark], start_label: str, iden
     height = axis_y + 24 + lanes * LANE_H
     parts = [_svg_open("timeline-wide", ident, title, desc, width, height)]
     parts.append(f'<line x1="20" y1="{axis_y}" x2="{width - 20:.0f}" y2="{axis_y}" stroke="#8a94a3" stroke-width="2"/>')
-    parts.append(f'<text x="20" y="{axis_y - 16}" class="muted-text">{escape(start_label)}</text>')
+    zero = 20 + (0 - min(min((m.day for m in marks), default=0), 0)) * _scale(marks, width - 40)[1]
+    parts.append(
+        f'<line x1="{zero:.1f}" y1="{axis_y - 8}" x2="{zero:.1f}" y2="{axis_y + 8}" stroke="#4a5563" stroke-width="2"/>'
+    )
+    parts.append(f'<text x="{zero:.1f}" y="{axis_y - 14}" class="muted-text">{escape(start_label)}</text>')
     for p in placed:
         top = axis_y + 30 + p.lane * LANE_H
         parts.append(
@@ -175,7 +179,7 @@ def _across(title: str, desc: str, marks: Sequence[Mark], start_label: str, iden
 
 
 def _down(title: str, desc: str, marks: Sequence[Mark], start_label: str, ident: str) -> str:
-    width, top, x = 340.0, 40.0, 24.0
+    width, top, x = 320.0, 40.0, 24.0
     placed = place_down(marks)
     height = top + (placed[-1].at if placed else 0) + LANE_H
     parts = [_svg_open("timeline-narrow", ident, title, desc, width, height)]

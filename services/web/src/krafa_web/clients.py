@@ -261,16 +261,10 @@ class CreditorClient:
         result: dict[str, Any] = response.json() if response.content else {}
         return result
 
-    async def webhook_types(self) -> list[str]:
-        """The event types an endpoint may subscribe to, as claims-api documents them (its OpenAPI
-        document is their one list); empty when it cannot be read: every type, claims-api's default."""
-        try:
-            response = await self.clients.claims.get("/openapi.json")
-            schema = response.json()["components"]["schemas"]["WebhookIn"]["properties"]["event_types"]["items"]
-            types = schema.get("enum") or schema_enum(response.json(), schema)
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
-            return []
-        return [str(t) for t in types]
+    async def webhook_types(self) -> list[dict[str, str]]:
+        """The event types an endpoint may subscribe to, with what each means (claims-api's list)."""
+        items: list[dict[str, str]] = (await self._get("/v1/webhook-event-types"))["items"]
+        return items
 
     async def upload_contacts(self, content: bytes, params: dict[str, str], key: str) -> dict[str, Any]:
         """The contact list as CSV to claims-api's upsert; its job with the rejected rows by line."""
@@ -289,15 +283,6 @@ class CreditorClient:
 
     async def document(self, debtor_id: UUID, delivery_id: UUID) -> bytes:
         return await self.clients.document(Principal(self.who.creditor_id, debtor_id), delivery_id)
-
-
-def schema_enum(document: dict[str, Any], schema: dict[str, Any]) -> list[Any]:
-    """The values of an enum given inline or by `$ref` in an OpenAPI document."""
-    ref = str(schema.get("$ref", ""))
-    if not ref.startswith("#/components/schemas/"):
-        return []
-    found: list[Any] = document["components"]["schemas"][ref.rsplit("/", 1)[1]].get("enum", [])
-    return found
 
 
 def as_date(value: str | None) -> date | None:

@@ -315,7 +315,10 @@ class PolicyPlanIn(BaseModel):
     amount_minor: int = Field(gt=0, le=10**15, description="the principal in integer minor units")
     currency: str = Field(pattern="^[A-Z]{3}$")
     due_date: date
-    final_due_date: date | None = Field(default=None, description="eindagi; default: the due date")
+    final_due_date: date | None = Field(
+        default=None,
+        description="eindagi; default: what registering the claim gives (the department's rule, else the country's)",
+    )
     policy: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}@[1-9][0-9]{0,8}$",

@@ -3,7 +3,7 @@ log), and API keys (scoped, revocable), plus the admin's key endpoints."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from uuid import UUID
 
 import asyncpg
@@ -14,7 +14,7 @@ from krafa_kit.http import PROBLEM_BASE, Problem
 
 from krafa_claims_api import apikey_repository as apikeys
 from krafa_claims_api import department_repository as departments
-from krafa_claims_api import webhook_repository, webhooks
+from krafa_claims_api import webhook_events, webhook_repository, webhooks
 from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, get_caller, require_admin
 from krafa_claims_api.api.errors import problems
 from krafa_claims_api.api.idempotency import idempotent
@@ -34,6 +34,9 @@ from krafa_claims_api.api.schemas import (
     WebhookOut,
     WebhookRecovered,
     WebhookRecoverIn,
+    WebhookType,
+    WebhookTypeList,
+    WebhookTypeOut,
 )
 from krafa_claims_api.service import Caller
 
@@ -190,6 +193,23 @@ async def list_webhooks(caller: Reader, db: DB) -> WebhookList:
     async with db.connection() as conn:
         rows = await webhook_repository.list_endpoints(conn, caller.creditor_id)
     return WebhookList(items=[WebhookOut(**webhook_out(r)) for r in rows])
+
+
+@router.get(
+    "/webhook-event-types",
+    response_model=WebhookTypeList,
+    tags=["webhooks"],
+    summary="The events a webhook endpoint may subscribe to",
+    responses=problems(401, 403),
+)
+async def list_webhook_types(caller: Reader) -> WebhookTypeList:
+    """Every value `event_types` takes, with what it means: what a creditor's settings screen offers."""
+    return WebhookTypeList(
+        items=[
+            WebhookTypeOut(type=t, description=" ".join((webhook_events.DATA[t].__doc__ or "").split()))
+            for t in get_args(WebhookType)
+        ]
+    )
 
 
 @router.delete(

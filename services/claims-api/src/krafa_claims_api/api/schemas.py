@@ -527,6 +527,26 @@ class WebhookList(BaseModel):
     items: list[WebhookOut]
 
 
+class WebhookTypeOut(BaseModel):
+    type: str = Field(description="the value of `event_types` and of a delivery's `type`")
+    description: str = Field(description="what happened when it is sent")
+
+
+class WebhookTypeList(BaseModel):
+    model_config = _response_example(
+        {
+            "items": [
+                {
+                    "type": "claim.paid",
+                    "description": "The claim is paid in full (an overpayment is reported, never kept silently).",
+                }
+            ]
+        }
+    )
+
+    items: list[WebhookTypeOut]
+
+
 class WebhookAttemptOut(BaseModel):
     attempted_at: datetime
     status_code: int | None

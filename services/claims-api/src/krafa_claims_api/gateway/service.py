@@ -5,6 +5,7 @@ asked), then asks their owner for the caller's creditor only — never one named
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
@@ -99,11 +100,19 @@ async def current_policy(upstreams: Upstreams, caller: Caller, params: dict[str,
 
 
 async def plan_sample(db: Database, upstreams: Upstreams, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    """A sample claim planned for the caller, in its own country unless it has a policy of its own."""
+    """A sample claim planned for the caller as if registered now: in its own country (whose default
+    applies when it has no policy of its own), with the final due date registering would give it (the
+    department's rule, else the country's) unless the sample names one."""
     async with db.connection() as conn:
         creditor = await claims_repository.get_creditor(conn, caller.creditor_id)
+        offsets = await claims_repository.department_offsets(conn, caller.creditor_id)
     if creditor is None:
         raise NotFound("no such creditor", kind="not-found")
+    if body.get("final_due_date") is None:
+        final_due = domain.default_final_due_date(
+            creditor["country"], date.fromisoformat(body["due_date"]), offsets.get(body.get("department") or "")
+        )
+        body = {**body, "final_due_date": final_due.isoformat()}
     return await upstreams.scheduler.call(
         "POST",
         f"/v1/creditors/{caller.creditor_id}/plan",

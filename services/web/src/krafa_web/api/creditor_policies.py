@@ -19,7 +19,7 @@ from krafa_web.clients import ServiceError
 
 router = APIRouter(include_in_schema=False)
 
-SAMPLE_AMOUNT_MINOR = 2_500_000  # 25,000.00 in two-decimal currencies; the form says which
+SAMPLE_AMOUNT = "25000"  # in the creditor's currency, major units
 KINDS = ("person", "company")
 
 
@@ -61,7 +61,7 @@ async def policies_page(request: Request) -> Response:
         due = date.fromisoformat(q.get("due_date") or today.isoformat())
     except ValueError:
         due = today
-    amount = _minor(q.get("amount", ""), currency) or SAMPLE_AMOUNT_MINOR
+    amount = _minor(q.get("amount", ""), currency) or _minor(SAMPLE_AMOUNT, currency) or 1
     sample: dict[str, Any] = {
         "amount_minor": amount,
         "currency": currency,

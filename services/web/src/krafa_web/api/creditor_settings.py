@@ -6,7 +6,7 @@ user's creditor; every change, done or refused, leaves an audit row."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from krafa_web.api.creditor_pages import _context, _service_now
+from krafa_web.api.creditor_pages import _context
 from krafa_web.api.pages import see_other
 from krafa_web.api.staff_pages import creditor_api, render_staff, require_user, staff_form_values, staff_of
 from krafa_web.clients import ServiceError
@@ -240,7 +240,8 @@ async def deliveries_page(request: Request, webhook_id: UUID, done: str = "", re
         status=status,
         done=DONE.get(done),
         refused=refused,
-        today=_service_now(request).astimezone(formats.zone).date().isoformat(),
+        # Deliveries are stamped on the wall clock; their retries give up after about a day.
+        since=(datetime.now(formats.zone) - timedelta(days=2)).date().isoformat(),
     )
 
 
