@@ -373,6 +373,11 @@ async def test_the_gateway_token_opens_the_creditor_reads_and_no_operator_route(
         await scheduler.get(
             f"/v1/claims/{claim['id']}/schedule", params={"creditor_id": str(creditor_id)}, headers=gateway
         ),
+        await scheduler.post(
+            f"/v1/creditors/{creditor_id}/plan",
+            json={"amount_minor": 25_000, "currency": "ISK", "due_date": "2026-03-02"},
+            headers=gateway,
+        ),
     ):
         assert response.status_code == 200, (response.request.url, response.text)
     # The schedule of any claim is the operator's: with the gateway token, only the creditor's.
@@ -415,7 +420,13 @@ async def test_the_fuzzer_finds_no_server_error_through_the_real_owners(stack: S
             if (kept := {m: op for m, op in item.items() if set(op.get("tags", ())) & set(TAGS)})
         }
         known = {"claim_id": claim["id"], "key": "reminder", "channel": "email", "language": "is", "version": 1}
-        bodies = {"POST /v1/previews": ("application/json", {"claim_ids": [claim["id"]], "channel": "sms"})}
+        bodies = {
+            "POST /v1/previews": ("application/json", {"claim_ids": [claim["id"]], "channel": "sms"}),
+            "POST /v1/policies/plan": (
+                "application/json",
+                {"amount_minor": 25_000, "currency": "ISK", "due_date": "2026-03-02"},
+            ),
+        }
         auth = {"Authorization": a.headers["Authorization"]}
         operations, statuses, failures = await asyncio.to_thread(
             fuzz_openapi, spec, stack.claims_base, auth, known=known, bodies=bodies
@@ -423,7 +434,7 @@ async def test_the_fuzzer_finds_no_server_error_through_the_real_owners(stack: S
     finally:
         await a.aclose()
     assert not failures, "\n\n".join(failures)
-    assert operations == 10
+    assert operations == 11
     for label in (
         "GET /v1/templates",
         "GET /v1/templates/{key}/{channel}/{language}",
@@ -432,6 +443,7 @@ async def test_the_fuzzer_finds_no_server_error_through_the_real_owners(stack: S
         "POST /v1/previews/sample",
         "GET /v1/policies",
         "GET /v1/policies/{key}/{version}",
+        "POST /v1/policies/plan",
         "GET /v1/claims/{claim_id}/schedule",
     ):
         assert any(200 <= code < 300 for code in statuses[label]), (label, statuses[label])

@@ -302,6 +302,10 @@ class ClaimSchedule(BaseModel):
     steps: list[PlannedStep] = Field(description="what comes next and when; empty unless the timeline is active")
 
 
+# A sample claim's dates: wide enough for any real claim, and far from the calendar's end.
+EARLIEST, LATEST = date(2000, 1, 1), date(2199, 12, 31)
+
+
 class PolicyPlanIn(BaseModel):
     """A sample claim to preview a policy on: nothing is registered, sent or stored."""
 
@@ -314,9 +318,11 @@ class PolicyPlanIn(BaseModel):
 
     amount_minor: int = Field(gt=0, le=10**15, description="the principal in integer minor units")
     currency: str = Field(pattern="^[A-Z]{3}$")
-    due_date: date
+    due_date: date = Field(ge=EARLIEST, le=LATEST)
     final_due_date: date | None = Field(
         default=None,
+        ge=EARLIEST,
+        le=LATEST,
         description="eindagi; default: what registering the claim gives (the department's rule, else the country's)",
     )
     policy: str | None = Field(
@@ -327,7 +333,7 @@ class PolicyPlanIn(BaseModel):
     department: str | None = Field(default=None, max_length=100, description="the claim's department")
     customer_class: str = Field(default="regular", max_length=40, description="the debtor's customer class")
     debtor_kind: Literal["person", "company"] = "person"
-    pays_on: date | None = Field(default=None, description="the claim is paid in full that day")
+    pays_on: date | None = Field(default=None, ge=EARLIEST, le=LATEST, description="paid in full that day")
     watch_rounds: int = Field(default=2, ge=0, le=12, description="claim-watch rounds after a handover")
 
 

@@ -295,12 +295,12 @@ async def plan(body: PlanIn) -> dict[str, Any]:
     "/creditors/{creditor_id}/plan",
     tags=["policies"],
     summary="Dry run of a sample claim of the creditor's with one of its policies, or the one its scope gets",
-    dependencies=[Depends(operator)],
+    dependencies=[Depends(operator_or_gateway)],
     responses=answers(401, 404, 422),
     response_model=CreditorPlanOut,
 )
 async def creditor_plan(creditor_id: UUID, body: CreditorPlanIn, db: DB) -> dict[str, Any]:
-    """Operator only (claims-api serves it to the creditor as `POST /v1/policies/plan`). Plans a sample claim
+    """Operator or gateway (claims-api serves it to the creditor as `POST /v1/policies/plan`). Plans a sample claim
     without storing anything: with the creditor's stored policy `key@version` when given, else with the policy
     a new claim of that department and customer class would follow (the creditor's own for the most specific
     scope, else the `jurisdiction`'s default). 404 when the creditor has no such policy version."""
