@@ -206,7 +206,9 @@ async def list_webhook_types(caller: Reader) -> WebhookTypeList:
     """Every value `event_types` takes, with what it means: what a creditor's settings screen offers."""
     return WebhookTypeList(
         items=[
-            WebhookTypeOut(type=t, description=" ".join((webhook_events.DATA[t].__doc__ or "").split()))
+            WebhookTypeOut(
+                type=t, description=" ".join((webhook_events.DATA[t].__doc__ or "").replace("`", "").split())
+            )
             for t in get_args(WebhookType)
         ]
     )
