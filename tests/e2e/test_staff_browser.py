@@ -830,7 +830,7 @@ async def test_an_admin_previews_a_policy_and_creates_uses_and_revokes_an_api_ke
     row = page.get_by_role("row").filter(has_text="C-0013")
     assert "credit limit exceeded" in await row.inner_text()
     await row.get_by_text("Block", exact=True).wait_for()
-    await shot(page, "creditor-customers")
+    await shots(page, "creditor-customers")
 
     # A key with the read scope: its secret shown once, it works, then revoked it is refused.
     await page.goto(stack.url("web") + "/creditor/settings/api-keys")
@@ -856,11 +856,11 @@ async def test_an_admin_previews_a_policy_and_creates_uses_and_revokes_an_api_ke
     async with page.expect_navigation():
         await page.get_by_role("button", name="Add the endpoint").click()
     await page.locator("output#secret").wait_for()
-    await shot(page, "creditor-settings-webhooks")
+    await shots(page, "creditor-settings-webhooks")
     await a.http.post(f"/v1/claims/{limited['id']}/dispute", json={"reason": "never ordered"})
     await page.get_by_role("link", name="Delivery log").first.click()
     await page.get_by_role("cell", name=re.compile("claim.disputed")).first.wait_for()
-    await shot(page, "creditor-settings-deliveries")
+    await shots(page, "creditor-settings-deliveries")
     await context.close()
     actions = [(r["action"], r["outcome"]) for r in await audit_rows(stack, admin["email"])]
     assert {("apikey.create", "ok"), ("apikey.revoke", "ok"), ("webhook.create", "ok")} <= set(actions)
@@ -874,7 +874,7 @@ async def test_an_admin_previews_a_policy_and_creates_uses_and_revokes_an_api_ke
     response = await page.goto(stack.url("web") + "/creditor/settings/api-keys")
     assert response.status == 403
     await page.get_by_text("You cannot do that with your role.").wait_for()
-    await shot(page, "creditor-settings-refused")
+    await shots(page, "creditor-settings-refused")
     csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
     forged = await page.request.post(
         stack.url("web") + "/creditor/settings/api-keys",
