@@ -49,6 +49,18 @@ def test_known_kids() -> None:
     assert references.kid_scheme_of("12345675") is None
 
 
+def test_a_kid_valid_under_both_check_digits_is_named_by_the_creditors_scheme() -> None:
+    # 000000029 + 9 holds under MOD11 (from the right 9*2 + 2*3 = 24, 11 - 24 % 11 = 9) and under
+    # Luhn (9, then 9 doubled = 18 -> 9, then 2: 20, a multiple of 10).
+    kid = references.kid_from(29, "mod11")
+    assert kid == "0000000299" and luhn.is_valid(kid)
+    assert references.kid_scheme_of(kid, "mod11") == "mod11"
+    assert references.kid_scheme_of(kid, "mod10") == "mod10"
+    assert references.kid_scheme_of(kid) == "mod10"  # unknown agreement: MOD10 first, as Nets tries it
+    # The expected scheme wins only where its check digit holds.
+    assert references.kid_scheme_of("10000008", "mod11") == "mod10"
+
+
 def test_estonian_reference_number_7_3_1() -> None:
     # Weights 7, 3, 1 from the right: 1*7 + 6*3 + 5*1 + 4*7 + 3*3 + 2*1 + 1*7 = 76, check (10 - 6) = 4.
     assert references.viitenumber_from(1234561) == "12345614"

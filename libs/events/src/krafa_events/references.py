@@ -67,11 +67,15 @@ def kid_from(number: int, scheme: KidScheme = "mod10") -> str:
     raise AssertionError("unreachable: one of two adjacent lead digits gives a printable check")
 
 
-def kid_scheme_of(kid: str) -> KidScheme | None:
-    """Which KID check digit a reference carries (MOD10 first, as Nets tries it); None: neither."""
+def kid_scheme_of(kid: str, expected: KidScheme | None = None) -> KidScheme | None:
+    """Which KID check digit a reference carries; None: neither. About one KID in ten is valid
+    under both, so the scheme `expected` (the creditor's agreement with Nets) wins where it holds;
+    otherwise MOD10 first, as Nets tries it."""
     ref = compact(kid)
     if not (ref.isdigit() and 2 <= len(ref) <= 25):
         return None
+    if expected == "mod11" and _kid_mod11_check(ref[:-1]) == ref[-1]:
+        return "mod11"
     if luhn.is_valid(ref):
         return "mod10"
     if _kid_mod11_check(ref[:-1]) == ref[-1]:

@@ -170,7 +170,10 @@ def payment_identity(
     match references.kind_in(terms.country, reference):
         case "kid" if terms.country.upper() == "NO":
             return PaymentIdentity(
-                kind="kid", reference=reference, account=terms.account, kid_scheme=references.kid_scheme_of(reference)
+                kind="kid",
+                reference=reference,
+                account=terms.account,
+                kid_scheme=references.kid_scheme_of(reference, terms.kid_scheme),
             )
         case "viitenumber" if terms.country.upper() in ("EE", "FI"):
             return PaymentIdentity(kind="reference_number", reference=reference, account=terms.account)
