@@ -16,6 +16,7 @@ from krafa_claims_api.api.debtors import router as debtors_router
 from krafa_claims_api.api.gateway import router as gateway_router
 from krafa_claims_api.api.integrations import router as integrations_router
 from krafa_claims_api.api.lifecycle import router as lifecycle_router
+from krafa_claims_api.api.operations import router as operations_router
 from krafa_claims_api.api.portal import creditor as self_service_router
 from krafa_claims_api.api.portal import portal as portal_router
 from krafa_claims_api.api.routes import router
@@ -77,5 +78,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(self_service_router)  # self-service terms, debtors' arrangement requests
     app.include_router(portal_router)  # the web service's calls on a logged-in debtor's behalf
     app.include_router(gateway_router)  # templates, previews, policies, schedules: the owners', for the creditor
+    app.include_router(operations_router)  # the operators': given-up webhooks across creditors
     document_webhooks(app)  # what Krafa POSTs to creditors' endpoints, per event type
     return app

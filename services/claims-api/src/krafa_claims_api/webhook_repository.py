@@ -130,12 +130,12 @@ async def endpoint_state(conn: asyncpg.Connection, creditor_id: UUID, endpoint_i
     return "active" if row["disabled_at"] is None else "disabled"
 
 
-async def requeue_failed(conn: asyncpg.Connection, endpoint_id: UUID, since: datetime) -> int:
-    """Queue the endpoint's given-up deliveries created at or after `since` again, due now, with
-    the retry schedule from its start (their attempt log stays); how many."""
+async def requeue_failed(conn: asyncpg.Connection, endpoint_id: UUID, since: datetime | None) -> int:
+    """Queue the endpoint's given-up deliveries created at or after `since` (None: all of them)
+    again, due now, with the retry schedule from its start (their attempt log stays); how many."""
     count = await conn.fetchval(
         "WITH requeued AS (UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now()"
-        " WHERE endpoint_id = $1 AND status = 'failed' AND created_at >= $2 RETURNING 1)"
+        " WHERE endpoint_id = $1 AND status = 'failed' AND ($2::timestamptz IS NULL OR created_at >= $2) RETURNING 1)"
         " SELECT count(*) FROM requeued",
         endpoint_id,
         since,
@@ -185,6 +185,59 @@ async def delivery_status(
     return status
 
 
+# -- the operators' view across creditors ---------------------------------------------------------
+
+
+async def given_up(
+    conn: asyncpg.Connection,
+    *,
+    creditor_id: UUID | None,
+    endpoint_id: UUID | None,
+    since: datetime | None,
+    limit: int,
+) -> tuple[int, list[asyncpg.Record]]:
+    """Deliveries the worker gave up on (the last retry failed), newest first, across creditors or
+    for one creditor or endpoint, each with its endpoint, its creditor's name and its last attempt;
+    and how many there are in all."""
+    where = (
+        "d.status = 'failed' AND ($1::uuid IS NULL OR d.creditor_id = $1)"
+        " AND ($2::uuid IS NULL OR d.endpoint_id = $2) AND ($3::timestamptz IS NULL OR d.created_at >= $3)"
+    )
+    total = await conn.fetchval(
+        f"SELECT count(*) FROM webhook_deliveries d WHERE {where}", creditor_id, endpoint_id, since
+    )
+    rows = await conn.fetch(
+        "SELECT d.id, d.message_id, d.creditor_id, c.name AS creditor_name, d.endpoint_id, e.url,"
+        " e.disabled_at IS NOT NULL AS endpoint_disabled, d.event_type, d.attempts, d.last_status_code,"
+        " d.last_error, d.created_at,"
+        " (SELECT max(a.attempted_at) FROM webhook_attempts a WHERE a.delivery_id = d.id) AS last_attempt_at"
+        " FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id"
+        " JOIN creditors c ON c.id = d.creditor_id"
+        f" WHERE {where} ORDER BY d.created_at DESC, d.id LIMIT $4",
+        creditor_id,
+        endpoint_id,
+        since,
+        limit,
+    )
+    return int(total), list(rows)
+
+
+async def endpoint_state_any(conn: asyncpg.Connection, endpoint_id: UUID) -> str | None:
+    """'active' or 'disabled', whoever's the endpoint is; None when there is no such endpoint."""
+    row = await conn.fetchrow("SELECT disabled_at FROM webhook_endpoints WHERE id = $1", endpoint_id)
+    if row is None:
+        return None
+    return "active" if row["disabled_at"] is None else "disabled"
+
+
+async def delivery_status_any(conn: asyncpg.Connection, endpoint_id: UUID, delivery_id: UUID) -> str | None:
+    """The status of one of the endpoint's deliveries; None when it is not the endpoint's."""
+    status: str | None = await conn.fetchval(
+        "SELECT status FROM webhook_deliveries WHERE id = $1 AND endpoint_id = $2", delivery_id, endpoint_id
+    )
+    return status
+
+
 async def resend(conn: asyncpg.Connection, delivery_id: UUID) -> asyncpg.Record:
     """Queue one delivery again, due now, with the retry schedule from its start and the same
     webhook-id (its attempt log stays); the delivery as the log shows it."""
@@ -196,3 +249,15 @@ async def resend(conn: asyncpg.Connection, delivery_id: UUID) -> asyncpg.Record:
     row = await conn.fetchrow(DELIVERY_SELECT + " WHERE d.id = $1", delivery_id)
     assert row is not None
     return row
+
+
+async def requeue_one(conn: asyncpg.Connection, endpoint_id: UUID, delivery_id: UUID) -> int:
+    """Queue one given-up delivery of the endpoint again, as `requeue_failed` does; 1, or 0 when it
+    is not (or no longer) given up."""
+    count = await conn.fetchval(
+        "WITH requeued AS (UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now()"
+        " WHERE id = $1 AND endpoint_id = $2 AND status = 'failed' RETURNING 1) SELECT count(*) FROM requeued",
+        delivery_id,
+        endpoint_id,
+    )
+    return int(count)

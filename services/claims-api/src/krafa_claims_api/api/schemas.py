@@ -587,6 +587,59 @@ class WebhookRecovered(BaseModel):
     requeued: int = Field(description="deliveries queued again, each with a fresh retry schedule and its webhook-id")
 
 
+class GivenUpDeliveryOut(BaseModel):
+    id: UUID
+    message_id: str = Field(description="the webhook-id header it was sent with (and is sent with again)")
+    creditor_id: UUID
+    creditor_name: str
+    endpoint_id: UUID
+    url: str
+    endpoint_disabled: bool = Field(description="disabled endpoints cannot be recovered: the creditor registers anew")
+    event_type: str
+    attempts: int = Field(description="attempts made before it was given up")
+    last_status_code: int | None = Field(description="the endpoint's last answer; none: no answer (timeout, refused)")
+    last_error: str | None
+    created_at: datetime
+    last_attempt_at: datetime | None
+
+
+class GivenUpList(BaseModel):
+    model_config = _response_example(
+        {
+            "total": 1,
+            "items": [
+                {
+                    "id": "9b1f0c3e-5d52-4f7e-9c1a-2b8f6c1e4a10",
+                    "message_id": "msg_2Yx1cVQ4mB0",
+                    "creditor_id": "0b7e9f5c-8c4f-4b8e-9a55-3f3e2c1d0a11",
+                    "creditor_name": "Fram hf.",
+                    "endpoint_id": "5c2d7e4a-1f3b-4c6d-8e9f-0a1b2c3d4e5f",
+                    "url": "https://erp.fram.is/krafa/webhooks",
+                    "endpoint_disabled": False,
+                    "event_type": "claim.paid",
+                    "attempts": 8,
+                    "last_status_code": 503,
+                    "last_error": "HTTP 503",
+                    "created_at": "2026-03-02T09:00:00Z",
+                    "last_attempt_at": "2026-03-03T12:30:00Z",
+                }
+            ],
+        }
+    )
+
+    total: int = Field(description="given-up deliveries matching the filters (items holds at most `limit`)")
+    items: list[GivenUpDeliveryOut]
+
+
+class OperatorRecoverIn(Strict):
+    model_config = _example({"delivery_id": "9b1f0c3e-5d52-4f7e-9c1a-2b8f6c1e4a10"})
+
+    delivery_id: UUID | None = Field(default=None, description="only this given-up delivery of the endpoint")
+    since: BoundedDatetime | None = Field(
+        default=None, description="only those created at or after this; with neither, every one of the endpoint's"
+    )
+
+
 # --- API keys --------------------------------------------------------------------------------
 
 Scope = Literal["claims:write", "contacts:write", "read"]
