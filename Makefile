@@ -17,7 +17,7 @@ CHAOS_ARGS ?= --repeat 3 --keep-failed .krafa/chaos-failed
 KAFKA_DIR := .krafa-kafka
 KAFKA_STAMP := $(KAFKA_DIR)/libs/.copied
 
-.PHONY: install kafka browser messages screenshots run demo test test-fast test-kafka test-unit test-integration test-e2e lint fmt typecheck \
+.PHONY: install kafka browser messages screenshots dashboards run demo test test-fast test-kafka test-unit test-integration test-e2e lint fmt typecheck \
         schemas asyncapi constraints up down clean bench chaos
 
 install: $(STAMP) $(KAFKA_STAMP)
@@ -66,6 +66,11 @@ messages: install
 # Every portal page in two languages, on a phone and a desktop, as PNGs: make screenshots DIR=…
 screenshots: install browser
 	$(BIN)/krafa screenshots $(or $(DIR),.krafa/screenshots)
+
+# The Grafana dashboards as PNGs drawn from a real Prometheus (Debian's prometheus) after a short
+# demo: make dashboards DIR=… (the README's pictures are docs/screenshots/dashboards).
+dashboards: install
+	$(BIN)/krafa dashboards render --out $(or $(DIR),docs/screenshots/dashboards)
 
 run: install
 	$(BIN)/krafa run --demo

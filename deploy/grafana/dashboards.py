@@ -7,7 +7,9 @@ Creditor KPIs carry the creditor's id; `* on (creditor) group_left (name) krafa_
 adds its name for the legend, and the creditor variable lists names. Every query runs on the
 data source the `datasource` variable picks, so the dashboards import into any Grafana. Money
 is exported in minor units of its currency; the panels show major units (`major`: divided by
-10^exponent per currency, from the ISO 4217 table in krafa_events.currencies).
+10^exponent per currency, from the ISO 4217 table in krafa_events.currencies), each series in
+its own currency's unit (`currency_overrides`: Grafana takes a unit per field, not per label, so
+the override matches the currency code in the series' legend).
 """
 
 from __future__ import annotations
@@ -61,6 +63,29 @@ class Panel:
     width: int = 12
     height: int = 8
     extra: dict[str, Any] = field(default_factory=dict)
+    overrides: list[dict[str, Any]] = field(default_factory=list)
+
+
+# The currencies of the markets Krafa serves, shown with their code (Grafana's custom unit
+# `currency:<code>`); an amount in any other currency keeps the panel's plain number.
+SHOWN_CURRENCIES = ("ISK", "EUR", "NOK", "SEK", "DKK", "USD", "GBP")
+
+
+def currency_overrides() -> list[dict[str, Any]]:
+    """A series whose legend names a currency (`{{currency}}` in it) is shown in that currency."""
+    return [
+        {
+            "matcher": {"id": "byRegexp", "options": f"/\\b{code}\\b/"},
+            "properties": [{"id": "unit", "value": f"currency:{code}"}],
+        }
+        for code in SHOWN_CURRENCIES
+    ]
+
+
+def money_panel(title: str, targets: list[tuple[str, str]], description: str = "") -> Panel:
+    """A time series of amounts in major units, each in its currency (the legend names it)."""
+    assert all("{{currency}}" in legend for _, legend in targets), title
+    return Panel(title, targets, description=description, overrides=currency_overrides())
 
 
 @dataclass
@@ -77,7 +102,7 @@ def _panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
         "description": panel.description,
         "datasource": DATASOURCE,
         "gridPos": {"x": x, "y": y, "w": panel.width, "h": panel.height},
-        "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
+        "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": panel.overrides},
         "options": {
             "legend": {"displayMode": "table", "placement": "bottom", "showLegend": True},
             "tooltip": {"mode": "multi", "sort": "desc"},
@@ -177,7 +202,10 @@ def dashboard(
 
 def stat(title: str, expr: str, legend: str = "", unit: str = "short", description: str = "") -> Panel:
     """A number at a glance, in the top row of a dashboard."""
-    return Panel(title, [(expr, legend)], unit=unit, description=description, kind="stat", width=6, height=4)
+    overrides = currency_overrides() if "{{currency}}" in legend else []
+    return Panel(
+        title, [(expr, legend)], unit=unit, description=description, kind="stat", width=6, height=4, overrides=overrides
+    )
 
 
 def collection() -> dict[str, Any]:
@@ -211,7 +239,7 @@ def collection() -> dict[str, Any]:
                     "Open claims by creditor",
                     [(f'sum by (creditor) (krafa_collection_claims{{{C},state="open"}}) {NAMES}', "{{name}}")],
                 ),
-                Panel(
+                money_panel(
                     "Open amount by currency",
                     [
                         (
@@ -221,7 +249,7 @@ def collection() -> dict[str, Any]:
                     ],
                     description="Principal, fees and interest still owed on open, disputed and held claims.",
                 ),
-                Panel(
+                money_panel(
                     "Open amount by creditor / currency",
                     [
                         (
@@ -327,7 +355,7 @@ def collection() -> dict[str, Any]:
                     "SMS segments by creditor",
                     [(f"sum by (creditor) (krafa_collection_sms_segments_total{{{C}}}) {NAMES}", "{{name}}")],
                 ),
-                Panel(
+                money_panel(
                     "Provider cost by channel / currency",
                     [
                         (
@@ -377,7 +405,7 @@ def collection() -> dict[str, Any]:
                     "Unmatched payments waiting for an operator",
                     [("sum by (currency) (krafa_collection_unmatched_queue)", "{{currency}}")],
                 ),
-                Panel(
+                money_panel(
                     "Payment amount by currency (per hour)",
                     [
                         (
@@ -386,7 +414,7 @@ def collection() -> dict[str, Any]:
                         )
                     ],
                 ),
-                Panel(
+                money_panel(
                     "Amount recovered per reminder step",
                     [
                         (

@@ -60,6 +60,7 @@ WRONG: list[tuple[list[str], int, str]] = [
     (["dlq", "replay", "--bootstrap", "127.0.0.1:9"], 2, "which records?"),
     (["dlq", "replay", "--topic", "krafa.claims", "--since", "last week"], 2, "is not an ISO 8601 time"),
     (["creditors", "create", "--name", "X", "--stack", "/no/such/stack"], 2, "no local stack in /no/such/stack"),
+    (["dashboards", "render", "--last", "a while"], 2, "is not a duration"),
 ]
 
 
@@ -75,6 +76,7 @@ def down_cases() -> list[tuple[list[str], str]]:
         (["outbox", "replay", "--since", "2026-03-02", "--database-url", database], "cannot reach the database at"),
         (["dlq", "list", "--bootstrap", f"127.0.0.1:{port}"], f"cannot reach the broker at 127.0.0.1:{port}"),
         (["dlq", "replay", "--topic", "krafa.claims", "--bootstrap", f"127.0.0.1:{port}"], "cannot reach the broker"),
+        (["dashboards", "render", "--prometheus", url], f"cannot reach {url}/api/v1/status/config"),
     ]
 
 

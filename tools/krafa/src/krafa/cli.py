@@ -639,6 +639,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dlq_commands(sub)  # dlq list, dlq replay
 
+    from krafa.dashboards import add_commands as add_dashboard_commands
+
+    add_dashboard_commands(sub)  # dashboards render
+
     service = sub.add_parser("service", help="run one service alone (how containers run them)")
     service.add_argument("name", choices=SERVICES, help="the service")
     service.set_defaults(func=cmd_service)
