@@ -793,7 +793,6 @@ async def test_an_admin_previews_a_policy_and_creates_uses_and_revokes_an_api_ke
     stack: Stack, creditors: tuple[Creditor, Creditor], browser: Any
 ) -> None:
     a, _ = creditors
-    assert (await a.http.post("/v1/departments", json={"key": "golf", "name": "Golfdeild"})).status_code in (201, 409)
     async with httpx.AsyncClient(timeout=30) as client:
         put = await client.put(
             stack.url("scheduler") + f"/v1/policies/{a.id}",
@@ -813,6 +812,17 @@ async def test_an_admin_previews_a_policy_and_creates_uses_and_revokes_an_api_ke
     context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
     page = await context.new_page()
     await log_in(stack, page, admin)
+
+    # The department, added on its settings page; claims-api has it for the creditor.
+    await page.goto(stack.url("web") + "/creditor/settings/departments")
+    await page.get_by_label("Key").fill("golf")
+    await page.get_by_label("Name").fill("Golfdeild")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Add the department").click()
+    await page.get_by_text("The department Golfdeild is added.").wait_for()
+    await shots(page, "creditor-settings-departments")
+    departments = (await a.http.get("/v1/departments")).json()["items"]
+    assert [(d["key"], d["final_due_offset_days"]) for d in departments] == [("golf", 10)]
 
     # The policy in force for the department, and a sample claim of that department planned with it.
     await page.goto(stack.url("web") + "/creditor/policies")
@@ -863,7 +873,12 @@ async def test_an_admin_previews_a_policy_and_creates_uses_and_revokes_an_api_ke
     await shots(page, "creditor-settings-deliveries")
     await context.close()
     actions = [(r["action"], r["outcome"]) for r in await audit_rows(stack, admin["email"])]
-    assert {("apikey.create", "ok"), ("apikey.revoke", "ok"), ("webhook.create", "ok")} <= set(actions)
+    assert {
+        ("department.add", "ok"),
+        ("apikey.create", "ok"),
+        ("apikey.revoke", "ok"),
+        ("webhook.create", "ok"),
+    } <= set(actions)
 
     # A viewer gets the refusal page, and a forged post is refused and audited.
     viewer = await add_user(stack, "viewer", a)

@@ -306,3 +306,58 @@ async def recover(request: Request, webhook_id: UUID) -> Response:
         detail={"since": since.date().isoformat(), "requeued": answer.get("requeued")},
     )
     return see_other(f"/creditor/settings/webhooks/{webhook_id}?done=recovered")
+
+
+# -- departments -----------------------------------------------------------------------------------
+
+
+async def _departments_page(request: Request, session: StaffSession, status_code: int = 200, **values: Any) -> Response:
+    api, profile, formats = await _context(request, session)
+    departments = (await api.get("/v1/departments"))["items"]
+    return render_staff(
+        request,
+        "staff/settings_departments.html.j2",
+        session,
+        status_code,
+        formats=formats,
+        creditor_name=profile["name"],
+        departments=departments,
+        country=profile["country"],
+        form_key=str(uuid.uuid4()),
+        **values,
+    )
+
+
+@router.get("/creditor/settings/departments")
+async def departments_page(request: Request) -> Response:
+    session = await _admin(request)
+    return await _departments_page(request, session)
+
+
+@router.post("/creditor/settings/departments")
+async def add_department(request: Request) -> Response:
+    """A division whose claims get their own final due date rule (and policy, set with Krafa's staff)."""
+    session = await _admin(request)
+    form, _ = await _form(request, session)
+    offset = form.get("final_due_offset_days", "").strip()
+    body: dict[str, Any] = {"key": form.get("key", "").strip(), "name": form.get("name", "").strip()}
+    if offset:
+        if not offset.isdigit():
+            return await _departments_page(
+                request, session, 422, error="The days to the final due date are a whole number.", form=form
+            )
+        body["final_due_offset_days"] = int(offset)
+    try:
+        created = await creditor_api(request, session.user).post(
+            "/v1/departments", body, headers={"Idempotency-Key": form.get("form_key") or str(uuid.uuid4())}
+        )
+    except ServiceError as exc:
+        if exc.status not in (409, 422):
+            raise
+        await staff_of(request).record(
+            session.user, "department.add", outcome="refused", detail={**body, "why": exc.detail}
+        )
+        why = "that key is taken already" if exc.status == 409 else "give a key without spaces or slashes and a name"
+        return await _departments_page(request, session, 422, error=f"The department was not added: {why}.", form=form)
+    await staff_of(request).record(session.user, "department.add", target=f"department:{created['id']}", detail=body)
+    return await _departments_page(request, session, 201, done=f"The department {created['name']} is added.")
