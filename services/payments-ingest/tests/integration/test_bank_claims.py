@@ -22,6 +22,8 @@ from krafa_iobws import contract
 from krafa_kit.clock import ManualClock
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.testing import TopicReader, eventually, serving
+from krafa_payments_ingest.bank_claims import repository
+from krafa_payments_ingest.bank_claims import service as bank_claims
 from krafa_payments_ingest.bank_claims.client import ClaimsClient
 
 from .conftest import NOW, PaymentsIngest, running
@@ -277,3 +279,35 @@ async def test_every_message_of_the_client_follows_the_standard(bank: tuple[str,
         await client.aclose()
     assert not recorder.violations
     assert {op for _, _, op in recorder.exchanges} >= {201, 200, 404}
+
+
+async def test_replicas_poll_a_claimants_payments_in_turn(
+    database_url: str, broker: EmbeddedBroker, bank: tuple[str, Any]
+) -> None:
+    """While one replica reads a claimant's payments at the bank, another skips that claimant
+    (no second read of the same payments); once the first is done, the next poll reads it."""
+    base, _ = bank
+    async with running(database_url, broker, consume=False) as service:
+        db = service.db
+        async with db.uow() as uow:
+            await bank_claims.on_claim_created(uow, created(1))
+            await uow.commit()
+        client = ClaimsClient(base, token_url=base + "/oauth2/token", client_id=CLIENT[0], client_secret=CLIENT[1])
+        clock = ManualClock(NOW)
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+
+            async def reads() -> int:
+                return int((await http.get("/_sink/stats")).json().get("getClaimsTransactions", 0))
+
+            async with db.connection() as other_replica:
+                assert await repository.try_lock_poll(other_replica, CLUB)
+                await bank_claims.poll_payments(db, client, clock)
+                assert await reads() == 0
+                await repository.unlock_poll(other_replica, CLUB)
+            await bank_claims.poll_payments(db, client, clock)
+            assert await reads() == 1
+            # The poll let go of its lock: the other replica's next turn is free.
+            async with db.connection() as other_replica:
+                assert await repository.try_lock_poll(other_replica, CLUB)
+                await repository.unlock_poll(other_replica, CLUB)
+        await client.aclose()

@@ -174,6 +174,21 @@ async def claimants_to_poll(conn: Connection) -> list[str]:
     return [row["claimant_id"] for row in rows]
 
 
+# Two-key advisory locks: the first key names what is locked, the second the claimant.
+POLL_LOCK = "bank-claims-poll"
+
+
+async def try_lock_poll(conn: Connection, claimant_id: str) -> bool:
+    """Whether this connection now holds the claimant's poll (a session lock: another replica
+    polling the same claimant holds it until its poll ends)."""
+    taken: bool = await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1), hashtext($2))", POLL_LOCK, claimant_id)
+    return taken
+
+
+async def unlock_poll(conn: Connection, claimant_id: str) -> None:
+    await conn.execute("SELECT pg_advisory_unlock(hashtext($1), hashtext($2))", POLL_LOCK, claimant_id)
+
+
 async def by_bank_id(conn: Connection, claimant_id: str, account: str, due: date) -> Row | None:
     row: Row | None = await conn.fetchrow(
         "SELECT claim_id, creditor_id, debtor_id, currency FROM bank_claims"

@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -227,18 +227,29 @@ async def poll_payments(db: Database, client: ClaimsClient, clock: Clock) -> int
     today = clock.now().date()
     new = 0
     for claimant in claimants:
-        try:
-            reported = await client.claimant_transactions(
-                claimant, today - timedelta(days=POLL_DAYS_BACK), today + timedelta(days=1)
-            )
-        except IobwsError as exc:
-            metrics.BANK_CLAIM_CALLS.labels("getClaimsTransactions", "transient" if exc.transient else "refused").inc()
-            log.warning("polling the bank's payments failed", extra={"status": exc.status, "code": exc.code})
-            continue
-        metrics.BANK_CLAIM_CALLS.labels("getClaimsTransactions", "ok").inc()
-        if reported:
-            new += await record_reported(db, reported, clock.now())
+        # Replicas poll in turn: a claimant another replica is polling now is left to it (its
+        # payments would be recorded once anyway; the lock saves the bank the second read).
+        async with db.connection() as lock:
+            if not await repository.try_lock_poll(lock, claimant):
+                continue
+            try:
+                new += await _poll_claimant(db, client, claimant, today, clock)
+            finally:
+                await repository.unlock_poll(lock, claimant)
     return new
+
+
+async def _poll_claimant(db: Database, client: ClaimsClient, claimant: str, today: date, clock: Clock) -> int:
+    try:
+        reported = await client.claimant_transactions(
+            claimant, today - timedelta(days=POLL_DAYS_BACK), today + timedelta(days=1)
+        )
+    except IobwsError as exc:
+        metrics.BANK_CLAIM_CALLS.labels("getClaimsTransactions", "transient" if exc.transient else "refused").inc()
+        log.warning("polling the bank's payments failed", extra={"status": exc.status, "code": exc.code})
+        return 0
+    metrics.BANK_CLAIM_CALLS.labels("getClaimsTransactions", "ok").inc()
+    return await record_reported(db, reported, clock.now()) if reported else 0
 
 
 async def record_reported(db: Database, transactions: Sequence[dict[str, Any]], now: datetime) -> int:
