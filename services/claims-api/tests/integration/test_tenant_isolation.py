@@ -42,12 +42,20 @@ CASES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/v1/arrangement-requests/{request_id}/refuse"): {"note": "not yours"},
 }
 # Debtor, contact-point and upload routes have their own matrix (test_debtors_isolation.py); the
-# admin routes are not scoped to a creditor's key.
+# admin and operator routes take the admin or operator token, not a creditor's key.
 # The portal's routes take the operator token of the web service, not a creditor's key.
 # A creditor's templates and policies are named by its own keys and read from the notifier and the
 # scheduler, which scope them to the creditor claims-api vouches for: tests/security/
 # test_creditor_reads.py runs two creditors against those services.
-OTHER_MATRIX = ("/v1/debtors", "/v1/contact-uploads", "/v1/admin/", "/v1/portal/", "/v1/templates/", "/v1/policies/")
+OTHER_MATRIX = (
+    "/v1/debtors",
+    "/v1/contact-uploads",
+    "/v1/admin/",
+    "/v1/operator/",
+    "/v1/portal/",
+    "/v1/templates/",
+    "/v1/policies/",
+)
 
 
 async def test_other_creditors_ids_answer_404(api: Api) -> None:
