@@ -27,6 +27,9 @@ from krafa_kit.wakeup import PUBLISHED_CHANNEL, Listener, Wakeup
 
 log = logging.getLogger(__name__)
 
+# How long a stopping service waits for its background tasks to end after cancelling them.
+STOP_TASKS_S = 10.0
+
 BackgroundTask = Callable[[], Awaitable[None]]
 
 
@@ -221,9 +224,14 @@ class Runtime:
             self.relay.stop()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # Bounded: a task that lost its cancellation must not hold the service's stop forever.
+            stopped, stuck = await asyncio.wait(self._tasks, timeout=STOP_TASKS_S)
+            for task in stopped:
+                if not task.cancelled():
+                    task.exception()  # retrieved: a crash on the way out is no stop failure
+            for task in stuck:
+                log.error("background task did not stop", extra={"task": task.get_name()})
         if self.producer is not None and self.producer_ready:
             with contextlib.suppress(Exception):
                 await self.producer.stop()

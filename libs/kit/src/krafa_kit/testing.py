@@ -293,7 +293,12 @@ async def broker(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterato
 async def serving(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
     """Run an app on a real socket in this event loop; yields its base URL."""
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    # Bounded like the services' own servers (krafa_kit.http): a request stuck on a database or
+    # broker that went away does not hold the test's teardown.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=10
+    )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:

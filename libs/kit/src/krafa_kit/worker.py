@@ -6,6 +6,7 @@ each round opens and commits its own unit of work; the use cases it calls never 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -53,6 +54,11 @@ class PollingWorker:
     async def run(self) -> None:
         async with self.running():
             while True:
+                # Python 3.11's wait_for (asyncpg connects through it) can swallow a cancellation
+                # that meets a finished call: a stopping service's loop must not go on regardless.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError
                 try:
                     done = await self.round()
                 except self.transient as exc:
