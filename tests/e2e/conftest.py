@@ -27,8 +27,12 @@ def make_stack(
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, stack_kafka: KafkaCluster | None) -> Iterator[Stack]:
-    instance = make_stack(tmp_path_factory.mktemp("stack"), kafka=stack_kafka)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, stack_kafka: KafkaCluster | None
+) -> Iterator[Stack]:
+    # A module may set STACK_DAY_S: a slower day where a journey must not meet the claim's next step.
+    day_seconds = getattr(request.module, "STACK_DAY_S", 3.0)
+    instance = make_stack(tmp_path_factory.mktemp("stack"), day_seconds=day_seconds, kafka=stack_kafka)
     try:
         instance.start()
         yield instance
