@@ -50,3 +50,10 @@ def problems(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
     texts = {f"_{code}": PROBLEM_EXAMPLES[code][0] for code in codes if code in PROBLEM_EXAMPLES}
     examples = {code: example for code, (_, example) in PROBLEM_EXAMPLES.items() if f"_{code}" not in described}
     return http.problems(*codes, examples=examples, **{**texts, **described})
+
+
+def webhook_endpoint_disabled(
+    detail: str = "the endpoint is disabled: register the new URL, then sync with `updated_since`",
+) -> http.Problem:
+    """409 for an action on a disabled webhook endpoint (recover, resend): one problem type."""
+    return http.Problem(409, "Conflict", detail, type_=PROBLEM_BASE + "webhook-endpoint-disabled")

@@ -16,7 +16,7 @@ from krafa_claims_api import apikey_repository as apikeys
 from krafa_claims_api import department_repository as departments
 from krafa_claims_api import webhook_events, webhook_repository, webhooks
 from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, get_caller, require_admin
-from krafa_claims_api.api.errors import problems
+from krafa_claims_api.api.errors import problems, webhook_endpoint_disabled
 from krafa_claims_api.api.idempotency import idempotent
 from krafa_claims_api.api.schemas import (
     ApiKeyCreated,
@@ -278,12 +278,7 @@ async def recover_webhook(
         if state is None:
             raise Problem(404, "Not Found", "no such webhook endpoint")
         if state == "disabled":
-            raise Problem(
-                409,
-                "Conflict",
-                "the endpoint is disabled: register the new URL, then sync with `updated_since`",
-                type_=PROBLEM_BASE + "webhook-endpoint-disabled",
-            )
+            raise webhook_endpoint_disabled()
         return WebhookRecovered(requeued=await webhook_repository.requeue_failed(uow.conn, webhook_id, body.since))
 
     return await idempotent(request, db, clock, caller, idempotency_key, 202, action)
@@ -317,12 +312,7 @@ async def resend_delivery(
         if state is None or found is None:
             raise Problem(404, "Not Found", "no such delivery of this webhook endpoint")
         if state == "disabled":
-            raise Problem(
-                409,
-                "Conflict",
-                "the endpoint is disabled: register the new URL, then sync with `updated_since`",
-                type_=PROBLEM_BASE + "webhook-endpoint-disabled",
-            )
+            raise webhook_endpoint_disabled()
         if found == "pending":
             raise Problem(
                 409,

@@ -13,7 +13,7 @@ from krafa_kit.http import PROBLEM_BASE, Problem, require_operator
 
 from krafa_claims_api import webhook_repository
 from krafa_claims_api.api.deps import DB
-from krafa_claims_api.api.errors import problems
+from krafa_claims_api.api.errors import problems, webhook_endpoint_disabled
 from krafa_claims_api.api.schemas import GivenUpDeliveryOut, GivenUpList, OperatorRecoverIn, WebhookRecovered
 
 router = APIRouter(prefix="/v1/operator", tags=["operator"], dependencies=[Depends(require_operator)])
@@ -64,11 +64,8 @@ async def recover(webhook_id: UUID, body: OperatorRecoverIn, db: DB) -> WebhookR
         if state is None:
             raise Problem(404, "Not Found", "no such webhook endpoint")
         if state == "disabled":
-            raise Problem(
-                409,
-                "Conflict",
-                "the endpoint is disabled: its creditor registers the new URL and syncs with `updated_since`",
-                type_=PROBLEM_BASE + "webhook-endpoint-disabled",
+            raise webhook_endpoint_disabled(
+                "the endpoint is disabled: its creditor registers the new URL and syncs with `updated_since`"
             )
         if body.delivery_id is not None:
             found = await webhook_repository.delivery_status_any(uow.conn, webhook_id, body.delivery_id)
