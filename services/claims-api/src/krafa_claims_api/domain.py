@@ -32,6 +32,18 @@ class ClaimStatus(StrEnum):
 ACTIVE = frozenset({ClaimStatus.OPEN, ClaimStatus.DISPUTED, ClaimStatus.HELD})
 
 
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """What a dispute upheld in part changes on the claim before dunning resumes (as an amendment)."""
+
+    amount_minor: int | None = None
+    due_date: date | None = None
+    final_due_date: date | None = None
+
+    def is_empty(self) -> bool:
+        return self.amount_minor is None and self.due_date is None and self.final_due_date is None
+
+
 class Action(StrEnum):
     AMEND = "amend"
     CANCEL = "cancel"

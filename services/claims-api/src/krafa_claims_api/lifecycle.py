@@ -241,10 +241,35 @@ async def dispute(
 
 
 async def resolve(
-    uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, outcome: str, note: str | None, now: datetime
+    uow: UnitOfWork,
+    creditor_id: UUID,
+    claim_id: UUID,
+    outcome: str,
+    note: str | None,
+    now: datetime,
+    *,
+    correction: domain.Correction | None = None,
 ) -> None:
+    """The creditor's decision on a dispute: `resume` (rejected, or upheld in part with a
+    `correction` booked as an amendment first), or `cancel` (upheld). The amendment's event goes
+    out before ClaimDisputeResolved, so the scheduler re-plans the corrected claim."""
     claim = await lock_claim(uow, creditor_id, claim_id)
     check(domain.Action.RESOLVE, claim)
+    if correction is not None:
+        if outcome == "cancel":
+            raise invalid("/correction", "a cancelled claim is not corrected: send the correction with resume")
+        if correction.is_empty():
+            raise invalid("/correction", "give amount_minor, due_date or final_due_date")
+        await amend(
+            uow,
+            creditor_id,
+            claim_id,
+            amount_minor=correction.amount_minor,
+            due_date=correction.due_date,
+            final_due_date=correction.final_due_date,
+            reason=note or "dispute upheld in part",
+            now=now,
+        )
     await emit(
         uow,
         claim,
@@ -257,7 +282,7 @@ async def resolve(
             resolved_at=now,
         ),
         now,
-        {"outcome": outcome, "note": note},
+        {"outcome": outcome, "note": note, "corrected": correction is not None},
     )
     if outcome == "cancel":
         await cancel(uow, creditor_id, claim_id, note or "dispute upheld", now, resolving=True)

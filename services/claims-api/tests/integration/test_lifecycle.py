@@ -179,6 +179,47 @@ async def test_lifecycle_events_state_machine_idempotency_and_isolation(api: Api
     ]
 
 
+async def test_a_dispute_upheld_in_part_corrects_the_claim_before_dunning_resumes(api: Api) -> None:
+    broker = api.app.state.settings.kafka_bootstrap
+    _, client = await api.creditor("Fram", slip_fee_minor=390)
+    async with TopicReader(broker, "krafa.claims") as reader:
+        claim = (await client.post("/v1/claims", json=claim_body("D-1", 12_000, customer_no="C-9"))).json()
+        url = f"/v1/claims/{claim['id']}"
+        await client.post(url + "/dispute", json={"reason": "two trainings were cancelled"})
+
+        # A correction the amend rules refuse changes nothing: the claim stays disputed at its amount.
+        bad = await client.post(
+            url + "/resolve",
+            json={"outcome": "resume", "correction": {"due_date": "2026-03-01", "final_due_date": "2026-02-01"}},
+        )
+        assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+        assert bad.json()["errors"][0]["pointer"] == "/final_due_date"
+        with_cancel = await client.post(url + "/resolve", json={"outcome": "cancel", "correction": {"amount_minor": 1}})
+        assert with_cancel.status_code == 422 and with_cancel.json()["errors"][0]["pointer"] == "/correction"
+        empty = await client.post(url + "/resolve", json={"outcome": "resume", "correction": {}})
+        assert empty.status_code == 422
+        unchanged = (await client.get(url)).json()
+        assert (unchanged["status"], unchanged["amount_minor"]) == ("disputed", 12_000)
+
+        fixed = await client.post(
+            url + "/resolve",
+            json={"outcome": "resume", "note": "two of twelve trainings off", "correction": {"amount_minor": 10_000}},
+        )
+        assert fixed.status_code == 200, fixed.text
+        body = fixed.json()
+        assert (body["status"], body["amount_minor"], body["balance_minor"]) == ("open", 10_000, 10_390)
+
+        def mine() -> list[type]:
+            return [type(e) for e in reader.events if str(getattr(e, "claim_id", "")) == claim["id"]]
+
+        await eventually(lambda: ClaimDisputeResolved in mine(), timeout=30)
+        # The scheduler re-plans the corrected claim: the amendment arrives first.
+        assert mine().index(ClaimAmended) < mine().index(ClaimDisputeResolved)
+        assert reader.of_type(ClaimAmended)[-1].amount_minor == 10_000
+    timeline = (await client.get(url + "/timeline")).json()["items"]
+    assert [i["kind"] for i in timeline][-2:] == ["amendment", "dispute_resolved"]
+
+
 @pytest.mark.consumes
 async def test_ledger_fees_partial_payments_and_overpayment(api: Api) -> None:
     broker = api.app.state.settings.kafka_bootstrap

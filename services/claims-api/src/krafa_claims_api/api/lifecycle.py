@@ -32,6 +32,7 @@ from krafa_claims_api.api.schemas import (
     TimelineOut,
     WriteOffIn,
 )
+from krafa_claims_api.domain import Correction
 
 router = APIRouter(prefix="/v1/claims/{claim_id}", tags=["claim lifecycle"])
 
@@ -126,8 +127,9 @@ async def dispute_claim(
     response_model=ClaimOut,
     summary="Settle a dispute: resume dunning or cancel the claim (ClaimDisputeResolved)",
     responses=LIFECYCLE_RESPONSES,
-    description="`resume` re-opens the claim; `cancel` cancels it (with the creditor's cancellation fee and "
-    "`ClaimCancelled`)." + ILLEGAL,
+    description="`resume` re-opens the claim and dunning is re-planned from now (the dispute rejected, or upheld "
+    "in part with a `correction` of the amount or dates, booked as an amendment first); `cancel` cancels it "
+    "(the dispute upheld: the creditor's cancellation fee and `ClaimCancelled`)." + ILLEGAL,
 )
 async def resolve_dispute(
     request: Request,
@@ -139,7 +141,11 @@ async def resolve_dispute(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     async def change(uow: UnitOfWork) -> None:
-        await lifecycle.resolve(uow, caller.creditor_id, claim_id, body.outcome, body.note, clock.now())
+        fix = body.correction
+        correction = None if fix is None else Correction(fix.amount_minor, fix.due_date, fix.final_due_date)
+        await lifecycle.resolve(
+            uow, caller.creditor_id, claim_id, body.outcome, body.note, clock.now(), correction=correction
+        )
 
     return await _run(request, claim_id, caller, db, clock, idempotency_key, change)
 

@@ -258,11 +258,25 @@ class DisputeIn(Strict):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class CorrectionIn(Strict):
+    model_config = _example({"amount_minor": 6000, "reason": "two trainings were cancelled"})
+
+    amount_minor: Integer | None = Field(default=None, gt=0, le=10**13, description="the corrected principal")
+    due_date: BoundedDate | None = None
+    final_due_date: BoundedDate | None = Field(default=None, description="default: keeps the gap to the due date")
+
+
 class ResolveIn(Strict):
     model_config = _example({"outcome": "resume", "note": "attendance records confirm the claim"})
 
     outcome: Literal["resume", "cancel"] = Field(description="resume dunning, or cancel the claim")
     note: str | None = Field(default=None, max_length=500)
+    correction: CorrectionIn | None = Field(
+        default=None,
+        description="only with `resume`: the dispute is upheld in part and the claim corrected (as `/amend`, "
+        "ClaimAmended) before dunning resumes on the corrected claim, in the same transaction; a correction the "
+        "amend rules refuse leaves the claim disputed",
+    )
 
 
 class DeferIn(Strict):
