@@ -1,7 +1,9 @@
 """The creditor web and the agent desk in a real browser (Debian's Chromium via Playwright), on
 the running stack, each journey checked at the owning service and on the topics: a claim held from
 its handover notice stays out of collection; a clerk logs in with password and TOTP, finds and
-cancels a claim (the fee shown), holds and releases one; a wrong code is refused; a viewer cannot
+cancels a claim (the fee shown), holds and releases one, amends one (its refusals said by the
+field) and decides two disputes (rejected: re-planned; upheld in part: corrected, then resumed);
+a wrong code is refused; a viewer cannot
 act and a clerk of one creditor never sees another's claims (pages, search, export); an inbound
 call in Twilio's shape pops the case up on the open agent page and the promise re-plans the
 claim; a contact list's bad rows are reported by line; an instalment request is approved; an
@@ -36,8 +38,10 @@ from krafa.portal_driver import Creditor, wait_for
 from krafa.stack import Stack
 from krafa_events import Topic, encode
 from krafa_events.catalog import (
+    ClaimAmended,
     ClaimCancelled,
     ClaimDeferred,
+    ClaimDisputeResolved,
     ClaimHeld,
     ClaimInstalmentPlanAgreed,
     ClaimPaid,
@@ -585,6 +589,130 @@ async def test_an_inbound_call_pops_up_the_case_and_the_promise_re_plans_the_cla
     theirs = await b.claim(6, email="x@example.is", language="is")
     response = await page.goto(stack.url("web") + f"/agent/cases/{b.id}/{theirs['debtor_id']}")
     assert response.status == 404
+
+
+async def schedule_of(stack: Stack, claim_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.get(
+            stack.url("scheduler") + f"/v1/claims/{claim_id}/schedule",
+            headers={"Authorization": f"Bearer {stack.state.admin_token}"},
+        )
+    body: dict[str, Any] = answer.json() if answer.status_code == 200 else {}
+    return body
+
+
+async def test_a_clerk_amends_a_claim_and_decides_disputes_which_a_viewer_cannot(
+    stack: Stack, creditors: tuple[Creditor, Creditor], browser: Any, page: Any, topics: TopicReader
+) -> None:
+    a, _ = creditors
+    claim = await a.claim(15, email="petur@example.is", name="Pétur Már", language="is", amount=20_000)
+    rejected = await a.claim(16, email="rut@example.is", name="Rut Ósk", language="is", amount=15_000)
+    corrected = await a.claim(17, email="stefan@example.is", name="Stefán Þór", language="is", amount=18_000)
+    async with httpx.AsyncClient(timeout=30) as client:
+        for disputed, reason in (
+            (rejected, "I never signed up for the course."),
+            (corrected, "Two trainings fell out."),
+        ):
+            said = await client.post(
+                stack.url("claims-api")
+                + f"/v1/portal/creditors/{a.id}/debtors/{disputed['debtor_id']}/claims/{disputed['id']}/dispute",
+                headers={"Authorization": f"Bearer {stack.portal_token}"},
+                json={"reason": reason},
+            )
+            assert said.status_code == 200, said.text
+    clerk = await add_user(stack, "clerk", a)
+    await log_in(stack, page, clerk)
+
+    # Amend: what is wrong is said by its field and what was typed stays; then the change is made.
+    await page.goto(stack.url("web") + f"/creditor/claims/{claim['id']}")
+    amount = page.get_by_label("Amount (ISK)")
+    assert await amount.input_value() == "20000"  # prefilled as the creditor's staff type it
+    await amount.fill("tuttugu")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Save the changes").click()
+    await page.get_by_text("Write the amount as a number, for example 20000.").wait_for()
+    assert await amount.get_attribute("aria-invalid") == "true"
+    await amount.fill("18.000")
+    due = date.fromisoformat(claim["due_date"])
+    await page.get_by_label("Final due date").fill((due - timedelta(days=3)).isoformat())
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Save the changes").click()
+    error = page.get_by_text("Final due date: before the due date.")
+    await error.wait_for()  # claims-api's rule, said by the field it is about
+    assert await amount.input_value() == "18.000"
+    await shots(page, "creditor-claim-amend-refused")
+    assert (await a.get(claim["id"]))["amount_minor"] == 20_000  # nothing half-applied
+    await page.get_by_label("Final due date").fill("")
+    await page.get_by_label("Reason", exact=True).first.fill("one month of training missed")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Save the changes").click()
+    await page.get_by_text("The claim is amended.").wait_for()
+    after = await a.get(claim["id"])
+    assert (after["amount_minor"], after["final_due_date"]) == (18_000, claim["final_due_date"])
+    await wait_for(
+        lambda: [e for e in topics.of_type(ClaimAmended) if str(e.claim_id) == claim["id"]], 30, "ClaimAmended"
+    )
+    await page.get_by_text("amount 20.000 kr. → 18.000 kr.").wait_for()  # the audit on the claim
+
+    # A dispute rejected: the claim is open again and its reminders re-planned from today.
+    await page.goto(stack.url("web") + f"/creditor/claims/{rejected['id']}")
+    await page.locator("q", has_text="I never signed up for the course.").wait_for()
+    await shots(page, "creditor-claim-dispute")
+    await page.get_by_label("Why the claim stands").fill("signed up on 3 January, see the form")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Reject the dispute and resume reminders").click()
+    await page.get_by_text("The dispute is rejected").wait_for()
+    assert (await a.get(rejected["id"]))["status"] == "open"
+    await wait_for(
+        lambda: [e for e in topics.of_type(ClaimDisputeResolved) if str(e.claim_id) == rejected["id"]], 30, "resolved"
+    )
+    deadline = time.monotonic() + 30
+    while (await schedule_of(stack, rejected["id"])).get("status") != "active":
+        assert time.monotonic() < deadline, "the rejected dispute's claim was not re-planned"
+        await asyncio.sleep(0.3)
+
+    # A dispute upheld in part: the claim corrected, then resumed on the corrected amount.
+    await page.goto(stack.url("web") + f"/creditor/claims/{corrected['id']}")
+    await page.get_by_label("Amount (ISK)").fill("15000")
+    await page.get_by_label("Note").fill("two of twelve trainings cancelled")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Correct the claim and resume reminders").click()
+    await page.get_by_text("The dispute is upheld in part").wait_for()
+    await shots(page, "creditor-claim-corrected")
+    fixed = await a.get(corrected["id"])
+    assert (fixed["status"], fixed["amount_minor"]) == ("open", 15_000)
+
+    def corrected_events() -> list[type]:
+        return [type(e) for e in topics.events if str(getattr(e, "claim_id", "")) == corrected["id"]]
+
+    await wait_for(lambda: ClaimDisputeResolved in corrected_events(), 30, "resolved")
+    assert corrected_events().index(ClaimAmended) < corrected_events().index(ClaimDisputeResolved)
+    actions = [(r["action"], r["outcome"], r["target"]) for r in await audit_rows(stack, clerk["email"])]
+    assert ("claim.amend", "refused", f"claim:{claim['id']}") in actions  # claims-api's refusal, kept too
+    assert ("claim.amend", "ok", f"claim:{claim['id']}") in actions
+    assert ("claim.resolve", "ok", f"claim:{rejected['id']}") in actions
+    assert ("claim.resolve", "ok", f"claim:{corrected['id']}") in actions
+
+    # A viewer sees no form; a forged amend or resolve is refused and audited.
+    viewer = await add_user(stack, "viewer", a)
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+    looker = await context.new_page()
+    await log_in(stack, looker, viewer)
+    await looker.goto(stack.url("web") + f"/creditor/claims/{claim['id']}")
+    assert await looker.get_by_role("button", name="Save the changes").count() == 0
+    csrf = await looker.locator("input[name=csrf]").first.get_attribute("value")
+    for action, form in (("amend", {"amount": "1"}), ("resolve", {"decision": "cancel"})):
+        forged = await looker.request.post(
+            stack.url("web") + f"/creditor/claims/{claim['id']}/{action}",
+            form={"csrf": csrf or "", **form},
+            headers={"Origin": stack.url("web")},
+            max_redirects=0,
+        )
+        assert forged.status == 403, action
+    await context.close()
+    assert (await a.get(claim["id"]))["amount_minor"] == 18_000
+    refused = [(r["action"], r["outcome"]) for r in await audit_rows(stack, viewer["email"])]
+    assert ("claim.amend", "refused") in refused and ("claim.resolve", "refused") in refused
 
 
 async def test_a_contact_list_with_bad_rows_is_applied_and_the_bad_rows_reported_by_line(

@@ -17,8 +17,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from krafa_web import charts, contact_lists, domain, i18n
-from krafa_web.api.pages import see_other
+from krafa_web import charts, claim_changes, contact_lists, domain, i18n
+from krafa_web.api.pages import Redirect, see_other
 from krafa_web.api.staff_pages import (
     creditor_api,
     render_staff,
@@ -46,7 +46,12 @@ DONE = {
     "write-off": "What was left of the claim is written off.",
     "let_go": "Noted: the claim goes to collection as planned.",
     "special": "The claim is held for special treatment; it will not go to collection until released.",
+    "amend": "The claim is amended. Reminders from now on state the new amount and dates.",
+    "dispute_reject": "The dispute is rejected: reminders resume, on a plan made from today.",
+    "dispute_correct": "The dispute is upheld in part: the claim is corrected and reminders resume on it.",
+    "dispute_cancel": "The dispute is upheld: the claim is cancelled.",
 }
+DISPUTE_DECISIONS = ("reject", "correct", "cancel")
 REFUSED = {
     "forbidden": "Your role can look at claims but not change them. Ask an administrator.",
     "illegal": "That cannot be done to the claim in its present state.",
@@ -244,14 +249,128 @@ async def _claim_view(request: Request, session: StaffSession, claim_id: UUID) -
 async def claim_page(request: Request, claim_id: UUID, done: str = "", refused: str = "") -> Response:
     session = await require_user(request, role="creditor")
     view = await _claim_view(request, session, claim_id)
+    return _render_claim(request, session, view, done=DONE.get(done), refused=REFUSED.get(refused))
+
+
+def _render_claim(
+    request: Request, session: StaffSession, view: dict[str, Any], status_code: int = 200, **values: Any
+) -> Response:
+    """The claim page; a form that came back refused keeps what was typed (`amend_form`,
+    `resolve_form`) with its errors by field. Each form carries a fresh idempotency key, so a
+    double click acts once and a corrected resubmission is a new request."""
     return render_staff(
         request,
         "staff/claim.html.j2",
         session,
-        done=DONE.get(done),
-        refused=REFUSED.get(refused),
+        status_code,
+        form_key=str(uuid.uuid4()),
+        **{"done": None, "refused": None, "amend_form": None, "resolve_form": None, "errors": {}, **values},
         **view,
     )
+
+
+def _summary(change: dict[str, Any], claim: dict[str, Any], formats: i18n.Formats) -> str:
+    """An amendment in words for the audit ("amount 12.000 kr. → 10.000 kr.; due date …")."""
+    parts = []
+    if "amount_minor" in change:
+        before, after = (formats.money(v, claim["currency"]) for v in (claim["amount_minor"], change["amount_minor"]))
+        parts.append(f"amount {before} → {after}")
+    for name, label in (("due_date", "due date"), ("final_due_date", "final due date")):
+        if name in change:
+            parts.append(f"{label} {formats.date(claim[name])} → {formats.date(change[name])}")
+    return "; ".join(parts)
+
+
+async def _refuse_role(request: Request, session: StaffSession, action: str, claim_id: UUID) -> None:
+    """A viewer's post (only a forged one: the page shows them no form) is refused and audited."""
+    if not session.user.can_act:
+        await staff_of(request).record(
+            session.user, action, target=f"claim:{claim_id}", outcome="refused", detail={"why": "role"}
+        )
+        raise StarletteHTTPException(403, "forbidden")
+
+
+async def _send_change(
+    request: Request, session: StaffSession, claim_id: UUID, action: str, body: dict[str, Any], key: str
+) -> dict[str, str] | None:
+    """The change through claims-api: None when done; the errors by field when it refused the values;
+    a redirect (as an exception) when the claim's state no longer allows it."""
+    user, target = session.user, f"claim:{claim_id}"
+    try:
+        await creditor_api(request, user).act(claim_id, action, body, key)
+    except ServiceError as exc:
+        await staff_of(request).record(
+            user, f"claim.{action}", target=target, outcome="refused", detail={"why": exc.detail, **body}
+        )
+        if exc.status == 404:
+            raise StarletteHTTPException(404, "no such claim") from exc
+        if exc.status == 409:
+            raise Redirect(f"/creditor/claims/{claim_id}?refused=illegal") from exc
+        if exc.status == 422:
+            return claim_changes.refusal_errors(exc.body)
+        raise
+    return None
+
+
+@router.post("/creditor/claims/{claim_id}/amend")
+async def amend_claim(request: Request, claim_id: UUID) -> Response:
+    """A change of the claim's amount or dates (claims-api's amend: ClaimAmended, the ledger's
+    amendment entry, dunning re-planned on the new dates)."""
+    session = await require_user(request, role="creditor")
+    form = await staff_form(request, session)
+    await _refuse_role(request, session, "claim.amend", claim_id)
+    view = await _claim_view(request, session, claim_id)
+    claim, formats = view["claim"], view["formats"]
+    change = claim_changes.read_change(form, claim, formats.locale)
+    errors: dict[str, str] | None = change.errors
+    if change.ok:
+        reason = form.get("reason", "").strip()[:500] or None
+        body = {**change.body, "reason": reason}
+        errors = await _send_change(request, session, claim_id, "amend", body, form.get("key") or str(uuid.uuid4()))
+        if errors is None:
+            await staff_of(request).record(
+                session.user,
+                "claim.amend",
+                target=f"claim:{claim_id}",
+                detail={**body, "summary": _summary(change.body, claim, formats)},
+            )
+            return see_other(f"/creditor/claims/{claim_id}?done=amend")
+    return _render_claim(request, session, view, 422, amend_form=form, errors=errors)
+
+
+@router.post("/creditor/claims/{claim_id}/resolve")
+async def resolve_dispute(request: Request, claim_id: UUID) -> Response:
+    """The creditor's decision on a debtor's dispute: rejected (dunning resumes, re-planned from
+    now), upheld in part (the claim corrected, then resumed) or upheld (the claim cancelled, with
+    the cancellation fee)."""
+    session = await require_user(request, role="creditor")
+    form = await staff_form(request, session)
+    decision = form.get("decision", "")
+    if decision not in DISPUTE_DECISIONS:
+        raise StarletteHTTPException(404, "no such decision")
+    await _refuse_role(request, session, "claim.resolve", claim_id)
+    view = await _claim_view(request, session, claim_id)
+    claim, formats = view["claim"], view["formats"]
+    note = form.get("note", "").strip()[:500] or None
+    body: dict[str, Any] = {"outcome": "cancel" if decision == "cancel" else "resume", "note": note}
+    summary = {"reject": "dispute rejected", "cancel": "dispute upheld, claim cancelled"}.get(decision, "")
+    errors: dict[str, str] | None = None
+    if decision == "correct":
+        change = claim_changes.read_change(form, claim, formats.locale)
+        errors = change.errors or None
+        body["correction"] = change.body
+        summary = "dispute upheld in part: " + _summary(change.body, claim, formats)
+    if errors is None:
+        errors = await _send_change(request, session, claim_id, "resolve", body, form.get("key") or str(uuid.uuid4()))
+    if errors is None:
+        await staff_of(request).record(
+            session.user,
+            "claim.resolve",
+            target=f"claim:{claim_id}",
+            detail={"decision": decision, **body, "summary": summary},
+        )
+        return see_other(f"/creditor/claims/{claim_id}?done=dispute_{decision}")
+    return _render_claim(request, session, view, 422, resolve_form=form, errors=errors)
 
 
 @router.post("/creditor/claims/{claim_id}/{action}")
