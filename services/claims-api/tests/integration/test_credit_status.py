@@ -92,3 +92,36 @@ async def test_credit_status_verdicts(api: Api) -> None:
     assert over["reasons"] == ["credit limit exceeded (110% used)"]
 
     assert (await client.get(f"/v1/debtors/{uuid.uuid4()}/credit-status")).status_code == 404
+
+
+async def test_every_debtors_credit_status_comes_in_one_paged_call_as_each_alone(api: Api) -> None:
+    _, client = await api.creditor("Directo customer")
+    _, other = await api.creditor("Another shop")
+    await other.put("/v1/debtors/by-customer-no/X-1", json=DEBTOR)
+    for n, (amount, due) in enumerate(((10_000, "2026-02-25"), (31_000, "2026-01-10"), (None, None)), start=1):
+        await client.put(f"/v1/debtors/by-customer-no/C-{n}", json={**DEBTOR, "name": f"Debtor {n}"})
+        if amount is not None:
+            await client.post("/v1/claims", json=claim_body(f"I-{n}", amount, customer_no=f"C-{n}", due=due))
+    await client.put("/v1/debtors/by-customer-no/C-4", json={**DEBTOR, "customer_class": "gold"})
+
+    listed: list[dict[str, object]] = []
+    cursor = None
+    while True:
+        page = await client.get("/v1/credit-statuses", params={"limit": 3, **({"cursor": cursor} if cursor else {})})
+        assert page.status_code == 200, page.text
+        listed.extend(page.json()["items"])
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    debtors = (await client.get("/v1/debtors", params={"limit": 10})).json()["items"]
+    # The debtors list's order, and never another creditor's debtor.
+    assert [s["customer_no"] for s in listed] == [d["customer_no"] for d in debtors]
+    assert sorted(str(s["customer_no"]) for s in listed) == ["C-1", "C-2", "C-3", "C-4"]
+    for item in listed:
+        alone = (await client.get(f"/v1/debtors/{item['debtor_id']}/credit-status")).json()
+        assert item == alone
+    verdicts = {s["customer_no"]: s["verdict"] for s in listed}
+    assert verdicts == {"C-1": "ok", "C-2": "block", "C-3": "ok", "C-4": "ok"}
+    gold = await client.get("/v1/credit-statuses", params={"customer_class": "gold"})
+    assert [s["customer_no"] for s in gold.json()["items"]] == ["C-4"]
+    assert (await client.get("/v1/credit-statuses", params={"cursor": "nonsense"})).status_code == 422

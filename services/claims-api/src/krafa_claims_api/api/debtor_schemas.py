@@ -401,6 +401,7 @@ class CreditStatusOut(BaseModel):
 
     debtor_id: UUID
     customer_no: str
+    name: str | None = Field(default=None, description="the debtor's name (in lists, so a row says whom it is about)")
     as_of: date = Field(description="today in the debtor's time zone")
     customer_class: str
     currencies: list[CurrencyExposure]
@@ -411,6 +412,11 @@ class CreditStatusOut(BaseModel):
     thresholds: Thresholds = Field(description="effective: the debtor's own, else its customer class's")
     verdict: Literal["ok", "warn", "block"]
     reasons: list[str]
+
+
+class CreditStatusPage(BaseModel):
+    items: list[CreditStatusOut] = Field(description="in the debtors list's order: (created_at, id)")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
 
 class ExportClaim(BaseModel):

@@ -28,6 +28,7 @@ from krafa_claims_api.api.debtor_schemas import (
     ContactPointOut,
     ContactPointPatch,
     CreditStatusOut,
+    CreditStatusPage,
     CurrencyExposure,
     DebtorChange,
     DebtorCreateIn,
@@ -353,10 +354,48 @@ async def opt_out_contact_point(
 async def credit_status(debtor_id: UUID, caller: Reader, db: DB, clock: CurrentClock) -> CreditStatusOut:
     async with db.connection() as conn:
         report = await service.credit_report(conn, caller.creditor_id, debtor_id, clock.now())
+    return _credit_status_out(report)
+
+
+@router.get(
+    "/credit-statuses",
+    response_model=CreditStatusPage,
+    tags=["debtors"],
+    summary="The credit status of every debtor, a page at a time (as /debtors/{id}/credit-status, in one call)",
+    description="The debtors in the order of GET /v1/debtors (filter by `customer_class`), each with its credit "
+    "status: for a screen or an ERP job that checks all customers without a request per customer.",
+    responses=problems(401, 403, 422),
+)
+async def credit_statuses(
+    caller: Reader,
+    db: DB,
+    clock: CurrentClock,
+    customer_class: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> CreditStatusPage:
+    after = None
+    if cursor is not None:
+        try:
+            after = pagination.decode_cursor(cursor)
+        except pagination.InvalidCursor as exc:
+            raise Problem(422, "Invalid cursor", str(exc), type_=PROBLEM_BASE + "invalid-cursor") from exc
+    async with db.connection() as conn:
+        reports = await service.credit_reports(
+            conn, caller.creditor_id, clock.now(), customer_class=customer_class, after=after, limit=limit + 1
+        )
+    page = reports[:limit]
+    last = page[-1].debtor if page else None
+    next_cursor = pagination.encode_cursor(last.created_at, last.id) if len(reports) > limit and last else None
+    return CreditStatusPage(items=[_credit_status_out(r) for r in page], next_cursor=next_cursor)
+
+
+def _credit_status_out(report: service.CreditReport) -> CreditStatusOut:
     m, st, fig = report.debtor.master, report.status, report.figures
     return CreditStatusOut(
         debtor_id=report.debtor.id,
         customer_no=report.debtor.customer_no,
+        name=m["name"],
         as_of=report.today,
         customer_class=m["customer_class"],
         currencies=[

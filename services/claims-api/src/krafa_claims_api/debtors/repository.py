@@ -286,6 +286,33 @@ async def credit_figures(conn: asyncpg.Connection, creditor_id: UUID, debtor_id:
         today,
         SETTLED_STATUSES,
     )
+    return _figures(list(rows))
+
+
+async def credit_figures_of(
+    conn: asyncpg.Connection, creditor_id: UUID, days: dict[UUID, date]
+) -> dict[UUID, CreditFigures]:
+    """`credit_figures` of many debtors in one query, each on its own "today" (`days`)."""
+    rows = await conn.fetch(
+        "SELECT d.debtor_id, c.currency, sum(c.amount_minor + c.fees_minor - c.paid_minor) AS open_minor,"
+        " sum(c.amount_minor + c.fees_minor - c.paid_minor) FILTER (WHERE c.due_date < d.today) AS overdue_minor,"
+        " min(c.due_date) FILTER (WHERE c.due_date < d.today) AS oldest_due"
+        " FROM unnest($2::uuid[], $3::date[]) AS d(debtor_id, today)"
+        " JOIN claims c ON c.creditor_id = $1 AND c.debtor_id = d.debtor_id"
+        " WHERE c.status <> ALL($4::text[]) AND c.status <> 'disputed'"
+        " AND c.amount_minor + c.fees_minor - c.paid_minor > 0 GROUP BY d.debtor_id, c.currency",
+        creditor_id,
+        list(days),
+        list(days.values()),
+        SETTLED_STATUSES,
+    )
+    by_debtor: dict[UUID, list[asyncpg.Record]] = {debtor_id: [] for debtor_id in days}
+    for row in rows:
+        by_debtor[row["debtor_id"]].append(row)
+    return {debtor_id: _figures(found) for debtor_id, found in by_debtor.items()}
+
+
+def _figures(rows: list[asyncpg.Record]) -> CreditFigures:
     oldest = [r["oldest_due"] for r in rows if r["oldest_due"] is not None]
     return CreditFigures(
         overdue_minor={r["currency"]: int(r["overdue_minor"]) for r in rows if r["overdue_minor"]},

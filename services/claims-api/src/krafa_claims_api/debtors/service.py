@@ -364,12 +364,35 @@ class CreditReport:
     status: CreditStatus
 
 
+def _today(debtor: Debtor, now: datetime) -> date:
+    # "Today" is the debtor's calendar day: a claim due yesterday in Reykjavík is overdue there.
+    return now.astimezone(ZoneInfo(debtor.master["time_zone"])).date()
+
+
 async def credit_report(conn: asyncpg.Connection, creditor_id: UUID, debtor_id: UUID, now: datetime) -> CreditReport:
     debtor = await get_debtor(conn, creditor_id, debtor_id)
-    # "Today" is the debtor's calendar day: a claim due yesterday in Reykjavík is overdue there.
-    today = now.astimezone(ZoneInfo(debtor.master["time_zone"])).date()
+    today = _today(debtor, now)
     figures = await repository.credit_figures(conn, creditor_id, debtor_id, today)
     return CreditReport(debtor, today, figures, credit_status(debtor.master, figures, today))
+
+
+async def credit_reports(
+    conn: asyncpg.Connection,
+    creditor_id: UUID,
+    now: datetime,
+    *,
+    customer_class: str | None,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[CreditReport]:
+    """The credit reports of a page of the creditor's debtors (in the debtors list's order): two
+    queries for the page, whatever its size."""
+    debtors = await repository.page(conn, creditor_id, customer_class=customer_class, after=after, limit=limit)
+    days = {d.id: _today(d, now) for d in debtors}
+    figures = await repository.credit_figures_of(conn, creditor_id, days)
+    return [
+        CreditReport(d, days[d.id], figures[d.id], credit_status(d.master, figures[d.id], days[d.id])) for d in debtors
+    ]
 
 
 @dataclass(frozen=True, slots=True)
