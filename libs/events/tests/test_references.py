@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from krafa_events import references
 from stdnum import luhn
+from stdnum.iso7064 import mod_97_10
 
 
 def _mod11_valid(kid: str) -> bool:
@@ -94,3 +95,13 @@ def test_an_estonian_reference_that_also_passes_a_kid_check_is_read_by_the_payer
     assert references.kind_in("EE", "26") == "viitenumber"
     assert references.kind_in("NO", "26") == "kid"
     assert references.kind_in("EE", "RF18539007547034") == "rf"
+
+
+@given(
+    st.integers(min_value=1, max_value=10**21 - 1)
+    | st.text("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=21)
+)
+def test_rf_check_digits_are_iso_7064_mod_97_10(body: int | str) -> None:
+    # Computed in one integer operation; python-stdnum's implementation of the standard is the oracle.
+    compact = str(body)
+    assert references.rf_from(body) == "RF" + mod_97_10.calc_check_digits(compact + "RF") + compact

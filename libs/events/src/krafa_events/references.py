@@ -16,7 +16,6 @@ from datetime import date
 from typing import Literal
 
 from stdnum import iso11649, luhn
-from stdnum.iso7064 import mod_97_10
 
 ReferenceKind = Literal["kid", "viitenumber", "rf", "plain"]
 
@@ -128,10 +127,17 @@ def viitenumber_from(number: int) -> str:
     return body + _731_check(body)
 
 
+# ISO 7064 MOD 97-10 reads letters as the numbers 10 (A) to 35 (Z).
+_AS_DIGITS = {ord(c): str(n) for n, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ", start=10)}
+
+
 def rf_from(number: int | str) -> str:
     """ISO 11649 creditor reference: RF + two check digits + up to 21 alphanumerics."""
     body = compact(str(number))
-    return "RF" + mod_97_10.calc_check_digits(body + "RF") + body
+    # mod_97_10.calc_check_digits(body + "RF"), in one integer operation: a bulk of 10,000 claims
+    # draws 10,000 references, and the library's digit-by-digit loop was a tenth of its work.
+    remainder = int((body + "RF").translate(_AS_DIGITS)) % 97
+    return f"RF{98 - 100 * remainder % 97:02d}{body}"
 
 
 # Generated references are drawn at random, not counted: a counter shared by creditors lets each
@@ -154,13 +160,23 @@ def random_reference(jurisdiction: str, kid_scheme: KidScheme = "mod10") -> str:
     return generate(jurisdiction, random_number(), kid_scheme)
 
 
-def generate(jurisdiction: str, number: int, kid_scheme: KidScheme = "mod10") -> str:
-    """The reference with check digits for `number` in the country's scheme (NO: KID by the
-    creditor's scheme, EE/FI: 7-3-1, elsewhere RF)."""
+def generated_kind(jurisdiction: str) -> ReferenceKind:
+    """The kind of reference `generate` makes for the country (NO: KID, EE/FI: 7-3-1, elsewhere RF)."""
     match jurisdiction.upper():
         case "NO":
-            return kid_from(number, kid_scheme)
+            return "kid"
         case "EE" | "FI":
+            return "viitenumber"
+        case _:
+            return "rf"
+
+
+def generate(jurisdiction: str, number: int, kid_scheme: KidScheme = "mod10") -> str:
+    """The reference with check digits for `number` in the country's scheme (generated_kind)."""
+    match generated_kind(jurisdiction):
+        case "kid":
+            return kid_from(number, kid_scheme)
+        case "viitenumber":
             return viitenumber_from(number)
         case _:
             return rf_from(number)

@@ -179,7 +179,10 @@ def payment_identity(
             secondary_template_code=str(secondary) if (secondary := bank.get("secondary_template_code")) else None,
             partial_payment_allowed=bool(bank.get("partial_payment_allowed", True)),
         )
-    match references.kind_in(terms.country, reference):
+    # A reference drawn here is of the kind drawn (its check digits are made, not read): checking
+    # an RF's again cost as much as drawing it.
+    kind = references.kind_in(terms.country, reference) if given_reference else references.generated_kind(terms.country)
+    match kind:
         case "kid" if terms.country.upper() == "NO":
             return PaymentIdentity(
                 kind="kid",

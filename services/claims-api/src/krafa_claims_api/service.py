@@ -107,7 +107,7 @@ async def authenticate(db: Database, token: str) -> Caller | None:
 
 async def create_claims(
     uow: UnitOfWork, caller: Caller, claims: list[ClaimIn], now: datetime, *, pointer: str = "/claims/{}"
-) -> list[asyncpg.Record]:
+) -> list[dict[str, Any]]:
     """Register claims in the caller's unit of work (the caller commits); returns their rows
     (repository.CREATED_COLUMNS), in the order given. `pointer` is the JSON pointer of a claim in
     the request body, `{}` standing for its index: every problem names each claim at fault.
@@ -152,9 +152,9 @@ async def create_claims(
 
     await claim_keys.settle(uow.conn, caller.creditor_id, invoice_nos, refs, generated, redraw=redraw, prefix=pointer)
     new = _new_claims(creditor, claims, payments, debtors, department_offsets, now)
-    inserting = asyncio.ensure_future(_insert(uow, caller.creditor_id, now, new))
+    inserting = asyncio.ensure_future(_insert(uow, caller.creditor_id, now, new, payments))
     try:
-        await _add_created_events(uow, caller.creditor_id, creditor, claims, debtors, new, now)
+        await _add_created_events(uow, caller.creditor_id, creditor, claims, debtors, new, payments, now)
     except BaseException:
         await debtor_service.settle(inserting)
         raise
@@ -167,13 +167,17 @@ async def create_claims(
         raise errors.Conflict("the claim conflicts with one registered meanwhile", kind="conflict") from exc
 
 
-async def _insert(uow: UnitOfWork, creditor_id: UUID, now: datetime, new: repository.NewClaims) -> list[asyncpg.Record]:
+async def _insert(
+    uow: UnitOfWork, creditor_id: UUID, now: datetime, new: repository.NewClaims, payments: list[PaymentIdentity]
+) -> list[dict[str, Any]]:
     """insert_claims inside a savepoint, so that after a unique violation the transaction can
     still look up what the claims collided with."""
     savepoint = uow.conn.transaction()
     await savepoint.start()
     try:
-        rows = await repository.insert_claims(uow.conn, creditor_id, now, new, ClaimCreated.TYPE)
+        rows = await repository.insert_claims(
+            uow.conn, creditor_id, now, new, ClaimCreated.TYPE, [p.model_dump() for p in payments]
+        )
     except BaseException:
         await savepoint.rollback()
         raise
@@ -270,10 +274,15 @@ async def _add_created_events(
     claims: list[ClaimIn],
     debtors: dict[str, tuple[UUID, DebtorSnapshot]],
     new: repository.NewClaims,
+    payments: list[PaymentIdentity],
     now: datetime,
 ) -> None:
     """One ClaimCreated per claim, into the outbox. It yields to the event loop every few hundred
-    events, so the statement in flight on the connection makes progress meanwhile."""
+    events, so the statement in flight on the connection makes progress meanwhile.
+
+    The events are built without validation (model_construct): every value in them was validated
+    as the request came in or made here from validated values, and validating 10,000 of them again
+    cost a tenth of the request."""
     creditor_snapshot = domain.creditor_snapshot(creditor)
     for start in range(0, len(claims), 500):
         await asyncio.sleep(0)
@@ -282,7 +291,7 @@ async def _add_created_events(
             claim = claims[index]
             debtor_id, debtor_snapshot = debtors[claim.debtor.customer_no]
             events.append(
-                ClaimCreated(
+                ClaimCreated.model_construct(
                     creditor_id=creditor_id,
                     debtor_id=debtor_id,
                     claim_id=new.id[index],
@@ -300,7 +309,7 @@ async def _add_created_events(
                     creditor=creditor_snapshot,
                     debtor=debtor_snapshot,
                     created_at=now,
-                    payment=PaymentIdentity.model_validate_json(new.payment[index]),
+                    payment=payments[index],
                 )
             )
         uow.outbox.add_many(events, time=now, event_ids=[str(e) for e in new.event_id[start : start + 500]])

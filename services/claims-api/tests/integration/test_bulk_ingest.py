@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+from krafa_claims_api.debtors.repository import COPY_CONTACTS_FROM
 from krafa_events import ClaimCreated, decode, references
 from krafa_events.catalog import DebtorUpdated
 
@@ -220,3 +221,37 @@ async def test_concurrent_bulks_naming_the_same_new_debtors(api: Api) -> None:
         # Each claim's snapshot is its debtor as that request left it, under the one shared id.
         assert str(event.debtor_id) == debtor_of[0][event.debtor.customer_no]
         assert event.debtor.name == names[event.invoice_no]
+
+
+async def test_a_bulk_large_enough_for_copy_writes_what_a_small_one_writes(api: Api) -> None:
+    creditor_id, client = await api.creditor()
+
+    def body(i: int) -> dict[str, Any]:
+        claim = claim_body(f"L-{i}", 1_000 + i, customer_no=f"L-{i:03d}")
+        claim["debtor"]["phone"] = "+3545551234"
+        return claim
+
+    small = await client.post("/v1/claims/bulk", json={"claims": [body(0)]})
+    # Two contact points per debtor: past the threshold, they go by COPY.
+    large = await client.post("/v1/claims/bulk", json={"claims": [body(i) for i in range(1, COPY_CONTACTS_FROM)]})
+    assert (small.status_code, large.status_code) == (201, 201), large.text
+    async with api.db.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT d.customer_no, p.creditor_id, p.kind, p.value, p.origin, p.state, p.verified, p.consent_source,"
+            " p.consent_at, p.terms_version, p.state_reason, p.listed_at = p.created_at AS listed_on_creation,"
+            " p.updated_at = p.created_at AS unchanged, p.verified_at, p.created_at = c.created_at AS with_claim"
+            " FROM contact_points p JOIN debtors d ON d.id = p.debtor_id JOIN claims c ON c.debtor_id = d.id"
+            " WHERE d.creditor_id = $1 ORDER BY d.customer_no, p.kind",
+            creditor_id,
+        )
+    written = [{k: v for k, v in dict(r).items() if k != "customer_no"} for r in rows]
+    assert len(written) == 2 * COPY_CONTACTS_FROM
+    assert [r["customer_no"] for r in rows[::2]] == [f"L-{i:03d}" for i in range(COPY_CONTACTS_FROM)]
+    # Every debtor's email and phone as the one-claim bulk wrote its own, the creditor's consent as evidence.
+    assert written == written[:2] * COPY_CONTACTS_FROM
+    assert [(w["kind"], w["value"], w["consent_source"], w["with_claim"]) for w in written[:2]] == [
+        ("email", "jon@example.is", "terms of business §7", True),
+        ("phone", "+3545551234", "terms of business §7", True),
+    ]
+    last = large.json()["claims"][-1]
+    assert last == {**(await client.get(f"/v1/claims/{last['id']}")).json(), "history": [], "instalments": []}

@@ -245,8 +245,34 @@ def contact_writes(creditor_id: UUID, debtors: list[Debtor]) -> ContactWrites:
     return ContactWrites(inserts, updates)
 
 
+# Contact points of a bulk (two per debtor of a 10,000-claim request) go by COPY: PostgreSQL
+# inserts them in batches without a query per row, and no array is built per column on our side.
+# A few rows go by INSERT, which takes one round trip fewer.
+COPY_CONTACTS_FROM = 50
+_CONTACT_INSERT_COLUMNS = [
+    "id",
+    "creditor_id",
+    "debtor_id",
+    "kind",
+    "value",
+    "origin",
+    "state",
+    "verified",
+    "consent_source",
+    "consent_at",
+    "terms_version",
+    "state_reason",
+    "listed_at",
+    "created_at",
+    "updated_at",
+    "verified_at",
+]
+
+
 async def write_contacts(conn: asyncpg.Connection, writes: ContactWrites) -> None:
-    if writes.inserts:
+    if len(writes.inserts) > COPY_CONTACTS_FROM:
+        await conn.copy_records_to_table("contact_points", records=writes.inserts, columns=_CONTACT_INSERT_COLUMNS)
+    elif writes.inserts:
         await conn.execute(
             "INSERT INTO contact_points (id, creditor_id, debtor_id, kind, value, origin, state, verified,"
             " consent_source, consent_at, terms_version, state_reason, listed_at, created_at, updated_at,"
