@@ -445,8 +445,11 @@ class Dispatcher:
                 return
             except Exception as exc:
                 log.warning("crashed delivery not handed back yet", extra={"error": repr(exc)})
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _pause(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
     async def deliver(self, row: asyncpg.Record, *, again: bool = False) -> None:
         # Every read before the send on one pooled connection: each checkout costs a round trip
