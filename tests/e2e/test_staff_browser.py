@@ -11,7 +11,8 @@ operator matches an unmatched payment, reads the bounce list and replays a dead 
 dry run (its effect checked at claims-api); an admin adds a
 user; an admin sets up the creditor's own OpenID Connect provider and a clerk signs in through it.
 An admin previews a department's policy as a timeline and creates, uses and revokes
-an API key, and a viewer is refused the settings. Every action leaves an audit row.
+an API key, and a viewer is refused the settings; an admin sets the sender identity (a bad SMS
+sender said by its field) and the next email carries the new name and Reply-To. Every action leaves an audit row.
 One stack and one browser for the module; screenshots of each screen are taken on the way."""
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import pyotp
 import pytest
 from aiokafka import AIOKafkaProducer
 from krafa.browser import DESKTOP, PHONE
-from krafa.portal_driver import Creditor, wait_for
+from krafa.portal_driver import Creditor, messages_to, wait_for
 from krafa.stack import Stack
 from krafa_events import Topic, encode
 from krafa_events.catalog import (
@@ -713,6 +714,49 @@ async def test_a_clerk_amends_a_claim_and_decides_disputes_which_a_viewer_cannot
     assert (await a.get(claim["id"]))["amount_minor"] == 18_000
     refused = [(r["action"], r["outcome"]) for r in await audit_rows(stack, viewer["email"])]
     assert ("claim.amend", "refused") in refused and ("claim.resolve", "refused") in refused
+
+
+async def test_an_admin_sets_the_sender_identity_and_the_next_email_is_sent_with_it(stack: Stack, browser: Any) -> None:
+    club = await _creditor(stack, "Íþróttafélagið Leiknir")
+    admin = await add_user(stack, "admin", club)
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+    page = await context.new_page()
+    await log_in(stack, page, admin)
+    await page.goto(stack.url("web") + "/creditor/settings/sender")
+    await page.get_by_label("Name messages are sent in").fill("Leiknir – innheimta")
+    await page.get_by_label("Reply-To address").fill("gjaldkeri@leiknir.localhost")
+    sms = page.get_by_label("SMS sender")
+    await sms.fill("Þróttur")  # a phone shows no Þ in a sender name
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Save the sender identity").click()
+    await page.get_by_text("SMS sender: at most 11 characters").wait_for()
+    assert await sms.get_attribute("aria-invalid") == "true"
+    assert await page.get_by_label("Name messages are sent in").input_value() == "Leiknir – innheimta"  # kept
+    await shots(page, "creditor-settings-sender-refused")
+    assert (await club.http.get("/v1/creditor")).json()["sender_name"] == ""  # nothing applied
+    await sms.fill("LEIKNIR")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Save the sender identity").click()
+    await page.get_by_text("Saved. Every message sent from now on uses it.").wait_for()
+    await page.get_by_text(f"creditor web: {admin['email']}").wait_for()  # the change, with who made it
+    await shots(page, "creditor-settings-sender")
+    await context.close()
+    profile = (await club.http.get("/v1/creditor")).json()
+    assert (profile["sender_name"], profile["reply_to"], profile["sms_sender_id"]) == (
+        "Leiknir – innheimta",
+        "gjaldkeri@leiknir.localhost",
+        "LEIKNIR",
+    )
+    audited = [(r["action"], r["outcome"]) for r in await audit_rows(stack, admin["email"])]
+    assert ("settings.sender", "refused") in audited and ("settings.sender", "ok") in audited
+
+    # The next email is sent in the new name, with the Reply-To (the first notice goes out at once).
+    await club.claim(1, email="gudny@example.is", name="Guðný Hrund", language="is", overdue_days=21)
+    [mail] = await wait_for(lambda: messages_to(stack, "gudny@example.is"), 90, "the first notice")
+    [sender] = mail["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("Leiknir – innheimta", "innheimta@fram.localhost")
+    assert mail["Reply-To"].addresses[0].addr_spec == "gjaldkeri@leiknir.localhost"
+    await club.close()
 
 
 async def test_a_contact_list_with_bad_rows_is_applied_and_the_bad_rows_reported_by_line(

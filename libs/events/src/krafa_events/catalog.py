@@ -51,6 +51,13 @@ class CreditorSnapshot(Contract):
     agency: CollectionAgency | None = Field(
         default=None, description="the collection agency that takes over the claims at handover"
     )
+    sender_name: str = Field(
+        default="", description="the name messages are sent in (email From, the letter's header); empty: `name`"
+    )
+    reply_to: str = Field(default="", description="where the debtor's answer to an email goes; empty: `sender_email`")
+    sms_sender_id: str = Field(
+        default="", description="the sender a text shows: 3-11 letters and digits, or a number; empty: the agency's"
+    )
 
 
 class PaymentIdentity(Contract):
@@ -461,6 +468,26 @@ class DebtorUpdated(Event):
 
     def subject(self) -> str:
         return str(self.debtor_id)
+
+
+class CreditorUpdated(Event):
+    """Sent by claims-api when a creditor changes how its messages name it (its sender identity:
+    the name, From and Reply-To addresses, SMS sender id, phone). Carries the whole snapshot:
+    the notifier sends every later message of the creditor's claims with it, those registered
+    before too. About no debtor: `debtor_id` is the nil UUID."""
+
+    TYPE: ClassVar[str] = "krafa.claim.creditor_updated.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    creditor: CreditorSnapshot
+    updated_at: AwareDatetime
+
+    def key(self) -> str:
+        # One creditor's updates on one partition, in order.
+        return f"creditor:{self.creditor_id}"
+
+    def subject(self) -> str:
+        return str(self.creditor_id)
 
 
 class ClaimAmended(Event):

@@ -11,6 +11,7 @@ from krafa_events.catalog import (
     ClaimBalanceChanged,
     ClaimCreated,
     CreditorSnapshot,
+    CreditorUpdated,
     DebtorSnapshot,
     LedgerLine,
     PaymentReceived,
@@ -155,3 +156,22 @@ def a_balance_changed(claim: ClaimCreated, *lines: LedgerLine, **overrides: Any)
     }
     values.update(overrides)
     return ClaimBalanceChanged(**values)
+
+
+def a_creditor_updated(**overrides: Any) -> CreditorUpdated:
+    values: dict[str, Any] = {
+        "creditor_id": uuid.uuid4(),
+        "debtor_id": uuid.UUID(int=0),
+        "creditor": CreditorSnapshot(
+            name="Ungmennafélagið Fram",
+            contact_phone="+354 555 1234",
+            payment_account="0159-26-007654",
+            sender_email="innheimta@fram.is",
+            sender_name="Fram – innheimta",
+            reply_to="gjaldkeri@fram.is",
+            sms_sender_id="FRAM",
+        ),
+        "updated_at": datetime(2026, 3, 2, 9, tzinfo=UTC),
+    }
+    values.update(overrides)
+    return CreditorUpdated(**values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,12 +12,15 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
+import phonenumbers
 from krafa_events import references
 from krafa_events.catalog import CreditorSnapshot, PaymentIdentity
 from stdnum.ee import registrikood
 from stdnum.exceptions import ValidationError
 from stdnum.is_ import kennitala
 from stdnum.no import orgnr
+
+from krafa_claims_api.debtors import domain as debtor_rules
 
 
 class ClaimStatus(StrEnum):
@@ -143,7 +147,68 @@ def creditor_snapshot(creditor: Mapping[str, Any]) -> CreditorSnapshot:
         payment_link_template=creditor["payment_link_template"],
         sender_email=creditor["sender_email"],
         registration_no=creditor["registration_no"],
+        sender_name=creditor.get("sender_name", ""),
+        reply_to=creditor.get("reply_to", ""),
+        sms_sender_id=creditor.get("sms_sender_id", ""),
     )
+
+
+# A creditor's sender identity: how its messages name it. Each may be "" (the default: the
+# creditor's name, the agency's From address and SMS sender, no Reply-To, no phone).
+SENDER_FIELDS = ("sender_name", "sender_email", "reply_to", "sms_sender_id", "contact_phone")
+# An alphanumeric SMS sender: at most 11 characters of the GSM basic set that every network passes
+# (A-Z, a-z, digits, space), with a letter in it — all digits would be read as a number.
+SMS_SENDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ]{0,10}")
+SENDER_NAME_MAX = 100
+
+
+def checked_sender(given: Mapping[str, str], country: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The sender fields given, normalised (addresses and numbers as they are stored), and what is
+    wrong with any of them, by field. Nothing is applied unless the second is empty."""
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for name, raw in given.items():
+        value = raw.strip()
+        try:
+            values[name] = _sender_value(name, value, country) if value else ""
+        except ValueError as exc:
+            errors[name] = str(exc)
+    return values, errors
+
+
+def _sender_value(name: str, value: str, country: str) -> str:
+    if name == "sender_name":
+        if len(value) > SENDER_NAME_MAX:
+            raise ValueError(f"at most {SENDER_NAME_MAX} characters")
+        if any(ord(c) < 32 or c in "<>@" for c in value):
+            # A name that looks like an address would let a message pass for someone else's.
+            raise ValueError("a name only: no line breaks, no <, > or @")
+        return value
+    if name in ("sender_email", "reply_to"):
+        try:
+            return debtor_rules.normalize_email(value)
+        except debtor_rules.InvalidValue as exc:
+            raise ValueError(exc.message) from exc
+    if name == "sms_sender_id":
+        if value.startswith("+") or value.replace(" ", "").isdigit():
+            try:
+                return debtor_rules.normalize_phone(value, country)
+            except debtor_rules.InvalidValue as exc:
+                raise ValueError(f"a sender number must be a valid phone number: {exc.message}") from exc
+        if not SMS_SENDER_ID.fullmatch(value) or not any(c.isalpha() for c in value):
+            raise ValueError(
+                "at most 11 characters, only the letters A-Z, digits and spaces, with a letter among them "
+                "(phones show no other characters in a sender name)"
+            )
+        return value
+    if name == "contact_phone":
+        try:
+            number = debtor_rules.normalize_phone(value, country)
+        except debtor_rules.InvalidValue as exc:
+            raise ValueError(exc.message) from exc
+        # Printed on letters for people to dial: grouped as the country writes it (+354 555 1234).
+        return str(phonenumbers.format_number(phonenumbers.parse(number), phonenumbers.PhoneNumberFormat.INTERNATIONAL))
+    raise ValueError("not a sender field")
 
 
 def payment_identity(

@@ -207,6 +207,39 @@ async def get_creditor(conn: asyncpg.Connection, creditor_id: UUID) -> asyncpg.R
     return await conn.fetchrow("SELECT * FROM creditors WHERE id = $1", creditor_id)
 
 
+async def lock_creditor(conn: asyncpg.Connection, creditor_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM creditors WHERE id = $1 FOR UPDATE", creditor_id)
+
+
+async def set_creditor_sender(conn: asyncpg.Connection, creditor_id: UUID, values: dict[str, str]) -> None:
+    """Change the creditor's sender fields (`values`' keys are columns from domain.SENDER_FIELDS)."""
+    assigned = ", ".join(f"{column} = ${n}" for n, column in enumerate(values, start=2))
+    await conn.execute(f"UPDATE creditors SET {assigned} WHERE id = $1", creditor_id, *values.values())
+
+
+async def add_creditor_change(
+    conn: asyncpg.Connection, creditor_id: UUID, at: datetime, actor: str, event_id: UUID, changes: dict[str, Any]
+) -> None:
+    await conn.execute(
+        "INSERT INTO creditor_changes (creditor_id, at, actor, event_id, changes) VALUES ($1, $2, $3, $4, $5)",
+        creditor_id,
+        at,
+        actor,
+        event_id,
+        changes,
+    )
+
+
+async def creditor_changes(conn: asyncpg.Connection, creditor_id: UUID, limit: int) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT at, actor, changes FROM creditor_changes WHERE creditor_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+            creditor_id,
+            limit,
+        )
+    )
+
+
 async def find_api_key(conn: asyncpg.Connection, prefix: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT id, creditor_id, secret_hash, scopes FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",

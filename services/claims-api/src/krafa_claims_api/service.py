@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 from krafa_events import ClaimCreated, DebtorSnapshot, PaymentReceived, references
-from krafa_events.catalog import PaymentIdentity
+from krafa_events.catalog import CreditorUpdated, PaymentIdentity
 from krafa_events.references import InvalidReference
 from krafa_kit import errors
 from krafa_kit.consumer import PermanentError
@@ -33,6 +33,8 @@ PROBLEMS = "https://docs.krafa.dev/problems/"
 class Caller:
     creditor_id: UUID
     scopes: frozenset[str]
+    # Who is asking, for the record of changes: the API key's prefix, or the creditor web's user.
+    actor: str = ""
 
 
 class _GcPause:
@@ -102,7 +104,7 @@ async def authenticate(db: Database, token: str) -> Caller | None:
         row = await repository.find_api_key(conn, prefix)
     if row is None or not domain.secret_matches(secret, row["secret_hash"]):
         return None
-    return Caller(creditor_id=row["creditor_id"], scopes=frozenset(row["scopes"]))
+    return Caller(creditor_id=row["creditor_id"], scopes=frozenset(row["scopes"]), actor=f"API key {prefix}")
 
 
 async def create_claims(
@@ -352,3 +354,41 @@ async def apply_payment(
         occurred_at=occurred_at,
         now=now,
     )
+
+
+async def update_sender(uow: UnitOfWork, caller: Caller, given: dict[str, str], now: datetime) -> asyncpg.Record:
+    """Change how the creditor's messages name it. Only fields that differ are written; a change
+    publishes CreditorUpdated (the notifier sends every later message with it) and records who
+    changed what from what; the same values again change nothing and publish nothing."""
+    creditor = await repository.lock_creditor(uow.conn, caller.creditor_id)
+    if creditor is None:
+        raise errors.NotFound("no such creditor")
+    values, wrong = domain.checked_sender(given, creditor["country"])
+    if wrong:
+        raise errors.Invalid(
+            "; ".join(f"{name}: {detail}" for name, detail in wrong.items()),
+            kind="validation",
+            facts={"errors": [{"pointer": f"/{name}", "field": name, "detail": d} for name, d in wrong.items()]},
+        )
+    changed = {name: value for name, value in values.items() if creditor[name] != value}
+    if not changed:
+        return creditor
+    await repository.set_creditor_sender(uow.conn, caller.creditor_id, changed)
+    row = await repository.get_creditor(uow.conn, caller.creditor_id)
+    assert row is not None
+    event = CreditorUpdated(
+        creditor_id=caller.creditor_id,
+        debtor_id=UUID(int=0),
+        creditor=domain.creditor_snapshot(row),
+        updated_at=now,
+    )
+    event_id = uow.outbox.add(event, time=now)
+    await repository.add_creditor_change(
+        uow.conn,
+        caller.creditor_id,
+        now,
+        caller.actor or "unknown",
+        UUID(event_id),
+        {name: [creditor[name], value] for name, value in changed.items()},
+    )
+    return row

@@ -235,6 +235,8 @@ class ReminderContent:
     creditor_registration_no: str = ""  # kennitala / organisasjonsnummer / registrikood
     creditor_address: PostalAddress | None = None  # the sender address a letter shows
     agency: Agency | None = None  # after handover: the collection agency that sends it
+    # The name the creditor sends in (its trading name), when it set one; "" is `creditor_name`.
+    creditor_sender_name: str = ""
     interest_rate_pct: Decimal | None = None  # the annual late-interest rate applied
 
     def __post_init__(self) -> None:
@@ -811,7 +813,7 @@ def _notice_facts(c: ReminderContent, lang: _Language, money: Any) -> dict[str, 
     kind = c.notice_kind or ""
     title = titles.get(kind) or (notice.name.get(lang.code) or notice.name.get("en") if notice else "") or ""
     by_agency = c.agency is not None and (notice is not None and notice.sender == "agency")
-    sender_name = c.agency.name if by_agency and c.agency else c.creditor_name
+    sender_name = c.agency.name if by_agency and c.agency else (c.creditor_sender_name or c.creditor_name)
     sender_id = (c.agency.registration_no if by_agency and c.agency else c.creditor_registration_no) or ""
     sender_address = c.agency.address if by_agency and c.agency else c.creditor_address
     sender_phone = (c.agency.phone if by_agency and c.agency and c.agency.phone else c.creditor_contact_phone) or ""
@@ -825,6 +827,9 @@ def _notice_facts(c: ReminderContent, lang: _Language, money: Any) -> dict[str, 
         )
         if line
     ]
+    if not by_agency and sender_name != c.creditor_name:
+        # Sent in a trading name: the letter still names the creditor as registered.
+        letterhead.insert(0, c.creditor_name)
     if by_agency:
         creditor = c.creditor_name + (
             f", {id_label} {c.creditor_registration_no}" if c.creditor_registration_no else ""

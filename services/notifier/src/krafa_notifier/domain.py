@@ -151,7 +151,21 @@ def reminder_content(
         creditor_address=_postal(creditor.get("address")),
         agency=_agency(creditor.get("agency")),
         interest_rate_pct=Decimal(str(rate)) if rate else None,
+        creditor_sender_name=creditor.get("sender_name") or "",
     )
+
+
+# What a creditor changes of how its messages name it (CreditorUpdated): the newest wins over the
+# snapshot a claim was registered with.
+SENDER_FIELDS = ("sender_name", "sender_email", "reply_to", "sms_sender_id", "contact_phone")
+
+
+def with_sender(creditor: Mapping[str, Any], latest: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A claim's creditor snapshot with the creditor's sender identity as it last changed."""
+    merged = dict(creditor)
+    if latest:
+        merged.update({name: latest.get(name, "") or "" for name in SENDER_FIELDS})
+    return merged
 
 
 def sent_by(reminder: content.ReminderContent, creditor: Mapping[str, Any]) -> content.ReminderContent:
@@ -165,6 +179,7 @@ def sent_by(reminder: content.ReminderContent, creditor: Mapping[str, Any]) -> c
         creditor_account=creditor.get("payment_account") or reminder.creditor_account,
         creditor_registration_no=creditor.get("registration_no") or reminder.creditor_registration_no,
         creditor_address=_postal(creditor.get("address")) or reminder.creditor_address,
+        creditor_sender_name=creditor.get("sender_name") or reminder.creditor_sender_name,
     )
 
 

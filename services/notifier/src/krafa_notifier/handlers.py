@@ -5,7 +5,7 @@ the stops lane (stops.py), never queued behind these. The dispatcher sends the d
 from __future__ import annotations
 
 from krafa_events import ClaimCreated, DecodedEvent, Event, ReminderDue
-from krafa_events.catalog import ClaimAmended, ClaimBalanceChanged
+from krafa_events.catalog import ClaimAmended, ClaimBalanceChanged, CreditorUpdated
 from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler, typed
 from krafa_kit.db import UnitOfWork
@@ -35,6 +35,12 @@ async def on_balance_changed(uow: UnitOfWork, event: ClaimBalanceChanged, envelo
     )
 
 
+async def on_creditor_updated(uow: UnitOfWork, event: CreditorUpdated, envelope: DecodedEvent) -> None:
+    """How the creditor's messages name it from now on (its claims registered before included)."""
+    sender = {name: getattr(event.creditor, name) for name in domain.SENDER_FIELDS}
+    await repository.record_creditor_sender(uow.conn, event.creditor_id, sender, event.updated_at)
+
+
 async def on_reminder_due(uow: UnitOfWork, event: ReminderDue, envelope: DecodedEvent) -> None:
     await service.plan_reminder(uow, event)
 
@@ -44,6 +50,7 @@ ROUTES: dict[type[Event], Handler] = {
     ClaimAmended: typed(ClaimAmended, on_claim_amended),
     ClaimBalanceChanged: typed(ClaimBalanceChanged, on_balance_changed),
     ReminderDue: typed(ReminderDue, on_reminder_due),
+    CreditorUpdated: typed(CreditorUpdated, on_creditor_updated),
 }
 # The stops lane on a thread of its own: the dispatcher's sends keep the service's event loop
 # busy through a burst, and a stop must not wait for its turns (docs/adr/0008).

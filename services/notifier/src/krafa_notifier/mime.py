@@ -29,7 +29,7 @@ from binascii import b2a_qp
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.policy import compat32
-from email.utils import format_datetime, formataddr, getaddresses
+from email.utils import format_datetime, formataddr, getaddresses, quote
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Final
@@ -57,6 +57,7 @@ _RESERVED: Final = frozenset(
         "content-transfer-encoding",
         "content-language",
         "return-path",
+        "reply-to",
         "sender",
     }
 )
@@ -72,6 +73,7 @@ def build_email(
     bcc: Sequence[str] = (),
     headers: Mapping[str, str] = _NO_HEADERS,
     date: datetime | None = None,
+    reply_to: str | None = None,
 ) -> bytes:
     """The RFC 5322 message, ready for SMTP DATA.
 
@@ -83,6 +85,8 @@ def build_email(
     fields: list[tuple[str, str]] = [("From", _sender_mailbox(sender)), ("To", _mailbox(recipient))]
     if cc:
         fields.append(("Cc", ", ".join(_mailboxes(cc))))
+    if reply_to:
+        fields.append(("Reply-To", _mailbox(reply_to)))
     fields.append(("Subject", _text_header(rendered.subject)))
     fields.append(("Date", format_datetime(_aware(date or datetime.now(UTC)))))
     fields.append(("Message-ID", _message_id(message_id)))
@@ -218,6 +222,15 @@ def _mailbox(value: str) -> str:
 def _sender_mailbox(value: str) -> str:
     """A From address: one per creditor, so parsed and encoded once."""
     return _mailbox(value)
+
+
+def sender_of(address: str, name: str) -> str:
+    """The From mailbox: `address` under the display name `name` (the creditor's sending name),
+    unless the address already carries one."""
+    shown, addr = _parse(address)
+    display = (shown or name).replace("\r", " ").replace("\n", " ").strip()
+    # Unencoded on purpose: `build_email` encodes the From header once (RFC 2047 for non-ASCII).
+    return f'"{quote(display)}" <{addr}>' if display else addr
 
 
 def _mailboxes(values: Iterable[str]) -> list[str]:

@@ -151,6 +151,25 @@ async def debtor(conn: asyncpg.Connection, creditor_id: uuid.UUID, debtor_id: uu
     return dict(snapshot) if snapshot is not None else None
 
 
+async def record_creditor_sender(
+    conn: asyncpg.Connection, creditor_id: uuid.UUID, sender: dict[str, Any], updated_at: datetime
+) -> None:
+    """The creditor's sender identity as of `updated_at`; an older update arriving late changes nothing."""
+    await conn.execute(
+        "INSERT INTO creditor_senders (creditor_id, sender, updated_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT (creditor_id) DO UPDATE SET sender = EXCLUDED.sender, updated_at = EXCLUDED.updated_at"
+        " WHERE creditor_senders.updated_at <= EXCLUDED.updated_at",
+        creditor_id,
+        sender,
+        updated_at,
+    )
+
+
+async def creditor_sender(conn: asyncpg.Connection, creditor_id: uuid.UUID) -> dict[str, Any] | None:
+    sender = await conn.fetchval("SELECT sender FROM creditor_senders WHERE creditor_id = $1", creditor_id)
+    return dict(sender) if sender is not None else None
+
+
 async def template(
     conn: asyncpg.Connection, creditor_id: uuid.UUID, keys: list[str], channel: str, language: str
 ) -> asyncpg.Record | None:

@@ -456,6 +456,7 @@ class Dispatcher:
         # (the session reset) when it goes back.
         async with self.db.connection() as conn:
             claims = await repository.claims_for(conn, list(row["claim_ids"]))
+            latest = await repository.creditor_sender(conn, row["creditor_id"])
             snapshot = await repository.debtor(conn, row["creditor_id"], row["debtor_id"])
             debtor: dict[str, Any] = snapshot or (claims[0]["debtor"] if claims else {})
             # Never stale: only claims still open and not re-planned since this reminder fell due.
@@ -468,7 +469,7 @@ class Dispatcher:
             if known and live:
                 channel, recipient = await self._choose_channel(row, debtor, conn)
             if channel is not None:
-                reminder = self._content(row, live, claims[0]["creditor"], debtor)
+                reminder = self._content(row, live, domain.with_sender(claims[0]["creditor"], latest), debtor)
                 override = await self._override(row, channel, reminder, conn)
         if not known:
             # The claim's ClaimCreated, or the ledger's booking of this step's charges, has not
@@ -480,7 +481,7 @@ class Dispatcher:
             await self._finish(row, "dropped", last_error=f"claims {reason}")
             metrics.DELIVERIES_DROPPED.labels(reason).inc()
             return
-        creditor = claims[0]["creditor"]
+        creditor = domain.with_sender(claims[0]["creditor"], latest)
         if channel is None:
             await self._fail(row, None, "no usable channel for this debtor")
             return
@@ -525,7 +526,7 @@ class Dispatcher:
                 result = await self._send_email(row, reminder, override, creditor, recipient)
             elif channel == Channel.SMS:
                 assert recipient is not None
-                result = await self._send_sms(row, reminder, override, recipient)
+                result = await self._send_sms(row, reminder, override, recipient, creditor.get("sms_sender_id") or None)
             elif channel == Channel.NETBANK:
                 result = await self._send_netbank(row, reminder, override, debtor)
             else:
@@ -651,12 +652,21 @@ class Dispatcher:
         rendered = self.renderer.email(reminder, override)
         message_id = f"<{row['id']}@{self.return_domain}>"
         return_path = verp.encode(row["id"], self.return_domain, self.return_secret)
-        sender = creditor.get("sender_email") or self.sender
+        sender = mime.sender_of(
+            creditor.get("sender_email") or self.sender, creditor.get("sender_name") or creditor["name"]
+        )
+        reply_to = creditor.get("reply_to") or None
         cc = [a for a in row["cc"] if a.lower() != recipient.lower() and not await self._suppressed(row, a)]
         # Blind copies go only into the SMTP envelope: the debtor never sees them in a header.
         bcc = [a for a in row["bcc"] if a.lower() != recipient.lower() and not await self._suppressed(row, a)]
         message = mime.build_email(
-            rendered, sender=sender, recipient=recipient, message_id=message_id, cc=cc, date=self.clock.now()
+            rendered,
+            sender=sender,
+            recipient=recipient,
+            message_id=message_id,
+            cc=cc,
+            date=self.clock.now(),
+            reply_to=reply_to,
         )
         if self.dkim_signer is not None:
             message = self.dkim_signer(message)
@@ -671,11 +681,14 @@ class Dispatcher:
         reminder: content.ReminderContent,
         override: content.TemplateOverride | None,
         phone: str,
+        sender: str | None = None,
     ) -> SendResult:
         assert self.sms is not None
         text = self.renderer.sms(reminder, override)
         callback = f"{self.receipts_url.rstrip('/')}/{self.sms.name}" if self.receipts_url else None
-        accepted = await self.sms.send(to=phone, text=text, client_ref=str(row["id"]), callback_url=callback)
+        accepted = await self.sms.send(
+            to=phone, text=text, client_ref=str(row["id"]), callback_url=callback, sender=sender
+        )
         return SendResult(
             recipient=phone,
             provider=self.sms.name,

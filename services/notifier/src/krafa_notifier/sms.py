@@ -64,7 +64,11 @@ class SmsAccepted:
 class SmsProvider(Protocol):
     name: str
 
-    async def send(self, *, to: str, text: str, client_ref: str, callback_url: str | None) -> SmsAccepted: ...
+    async def send(
+        self, *, to: str, text: str, client_ref: str, callback_url: str | None, sender: str | None = None
+    ) -> SmsAccepted:
+        """`sender`: the creditor's own sender id; None sends as the provider's configured one."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -88,8 +92,10 @@ class GenericJsonSms:
         self.sender = sender
         self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=headers)
 
-    async def send(self, *, to: str, text: str, client_ref: str, callback_url: str | None) -> SmsAccepted:
-        body: dict[str, str] = {"to": to, "from": self.sender, "text": text, "client_ref": client_ref}
+    async def send(
+        self, *, to: str, text: str, client_ref: str, callback_url: str | None, sender: str | None = None
+    ) -> SmsAccepted:
+        body: dict[str, str] = {"to": to, "from": sender or self.sender, "text": text, "client_ref": client_ref}
         if callback_url:
             body["callback_url"] = callback_url
         try:
@@ -132,8 +138,10 @@ class TwilioSms:
         self.price, self.currency = price_per_segment_minor, currency
         self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout, auth=(account_sid, auth_token))
 
-    async def send(self, *, to: str, text: str, client_ref: str, callback_url: str | None) -> SmsAccepted:
-        form = {"To": to, "From": self.sender, "Body": text}
+    async def send(
+        self, *, to: str, text: str, client_ref: str, callback_url: str | None, sender: str | None = None
+    ) -> SmsAccepted:
+        form = {"To": to, "From": sender or self.sender, "Body": text}
         if callback_url:
             form["StatusCallback"] = callback_url
         try:

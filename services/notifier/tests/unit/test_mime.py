@@ -16,7 +16,7 @@ from krafa_notifier.content import (
     ReminderRenderer,
     RenderedEmail,
 )
-from krafa_notifier.mime import build_email, envelope_recipients
+from krafa_notifier.mime import build_email, envelope_recipients, sender_of
 
 SENDER = "Íþróttafélagið Hörður <innheimta@hordur.is>"
 RECIPIENT = "Þórður Ægisson <thordur@example.is>"
@@ -192,6 +192,22 @@ def test_internationalised_domain_is_sent_as_punycode(rendered: RenderedEmail) -
     raw = build_email(rendered, sender=SENDER, recipient="Jón <jon@bókhald.is>", message_id="<a@b.c>")
     assert parse(raw)["To"].addresses[0].addr_spec == "jon@xn--bkhald-bxa.is"
     assert envelope_recipients("jon@bókhald.is") == ["jon@xn--bkhald-bxa.is"]
+
+
+def test_the_creditors_sending_name_and_reply_to_are_on_the_message(rendered: RenderedEmail) -> None:
+    sender = sender_of("innheimta@hordur.is", 'Hörður "innheimta"')
+    raw = build_email(
+        rendered, sender=sender, recipient=RECIPIENT, message_id="<a@b.c>", reply_to="gjaldkeri@hordur.is"
+    )
+    msg = parse(raw)
+    [author] = msg["From"].addresses
+    assert (author.display_name, author.addr_spec) == ('Hörður "innheimta"', "innheimta@hordur.is")
+    assert msg["Reply-To"].addresses[0].addr_spec == "gjaldkeri@hordur.is"
+    # An address that names itself keeps its own name; a forged line break does not reach a header.
+    assert sender_of("Bókhald <b@hordur.is>", "Hörður") == '"Bókhald" <b@hordur.is>'
+    assert "\n" not in sender_of("b@hordur.is", "Hörður\r\nBcc: spy@evil.example")
+    with pytest.raises(ValueError):
+        build_email(rendered, sender=SENDER, recipient=RECIPIENT, message_id="<a@b.c>", reply_to="a@x.is, b@y.is")
 
 
 def test_envelope_recipients() -> None:

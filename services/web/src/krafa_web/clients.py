@@ -194,9 +194,13 @@ class AsCreditor:
 
     creditor_id: UUID
     scopes: tuple[str, ...]
+    actor: str = ""  # the user, for claims-api's record of who changed the creditor's settings
 
     def headers(self) -> dict[str, str]:
-        return {"X-Krafa-Creditor": str(self.creditor_id), "X-Krafa-Scopes": ",".join(self.scopes)}
+        headers = {"X-Krafa-Creditor": str(self.creditor_id), "X-Krafa-Scopes": ",".join(self.scopes)}
+        if self.actor:
+            headers["X-Krafa-Actor"] = self.actor
+        return headers
 
 
 class CreditorClient:
@@ -254,6 +258,14 @@ class CreditorClient:
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return await self._get(path, params)
+
+    async def patch(self, path: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+        response = await self.clients.claims.patch(
+            path, json=body, headers={**self.who.headers(), "Idempotency-Key": key}
+        )
+        _raise(response)
+        result: dict[str, Any] = response.json()
+        return result
 
     async def delete(self, path: str) -> dict[str, Any]:
         response = await self.clients.claims.delete(path, headers=self.who.headers())

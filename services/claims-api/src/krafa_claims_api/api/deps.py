@@ -77,7 +77,9 @@ def _on_behalf_of(request: Request, credentials: HTTPAuthorizationCredentials | 
     except ValueError:
         return None
     asked = {s.strip() for s in request.headers.get("x-krafa-scopes", "read").split(",")}
-    return service.Caller(creditor_id=creditor_id, scopes=frozenset(asked & set(domain.SCOPES)))
+    # The web names its user for the record of changes (who changed the sender identity).
+    actor = "creditor web: " + (request.headers.get("x-krafa-actor", "").strip()[:200] or "unnamed user")
+    return service.Caller(creditor_id=creditor_id, scopes=frozenset(asked & set(domain.SCOPES)), actor=actor)
 
 
 def require(scope: str):  # type: ignore[no-untyped-def]

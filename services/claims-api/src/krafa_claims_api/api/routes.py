@@ -31,9 +31,12 @@ from krafa_claims_api.api.schemas import (
     ClaimOut,
     ClaimPage,
     ClaimStatusName,
+    CreditorChange,
+    CreditorChangeList,
     CreditorCreated,
     CreditorIn,
     CreditorProfile,
+    CreditorSenderIn,
     HistoryItem,
     InstalmentOut,
     PaymentOut,
@@ -336,6 +339,52 @@ async def get_own_creditor(caller: Reader, db: DB) -> CreditorProfile:
     if row is None:
         raise Problem(404, "Not Found", "no such creditor")
     return CreditorProfile.model_validate(dict(row))
+
+
+@router.patch(
+    "/creditor",
+    response_model=CreditorProfile,
+    tags=["claims"],
+    summary="Change how the creditor's messages name it: sending name, From, Reply-To, SMS sender, phone",
+    responses=problems(401, 403, 422),
+    description="Only the fields given change; an empty string returns one to its default. Each field is checked "
+    "(addresses, a phone number, an SMS sender of at most 11 letters A-Z, digits and spaces, or a number) and a "
+    "refusal names every wrong field with nothing applied. A change publishes `CreditorUpdated`: every message "
+    "sent from then on uses it, for claims registered before too. The same values again change nothing; "
+    "`Idempotency-Key` makes a retry safe. Each change is recorded (GET /v1/creditor/changes).",
+)
+async def update_own_creditor(
+    request: Request,
+    body: CreditorSenderIn,
+    caller: ClaimsWriter,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    given = {name: value for name, value in body.model_dump(exclude_none=True).items()}
+
+    async def action(uow: UnitOfWork) -> CreditorProfile:
+        row = await service.update_sender(uow, caller, given, clock.now())
+        return CreditorProfile.model_validate(dict(row))
+
+    return await idempotent(request, db, clock, caller, idempotency_key, 200, action)
+
+
+@router.get(
+    "/creditor/changes",
+    response_model=CreditorChangeList,
+    tags=["claims"],
+    summary="Who changed the creditor's sender identity, when, from what to what",
+    description="Each change made with PATCH /v1/creditor, newest first: when, who (`API key <prefix>`, or "
+    "`creditor web: <user>`) and each field's value before and after.",
+    responses=problems(401, 403),
+)
+async def own_creditor_changes(
+    caller: Reader, db: DB, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> CreditorChangeList:
+    async with db.connection() as conn:
+        rows = await repository.creditor_changes(conn, caller.creditor_id, limit)
+    return CreditorChangeList(items=[CreditorChange.model_validate(dict(r)) for r in rows])
 
 
 @router.post(

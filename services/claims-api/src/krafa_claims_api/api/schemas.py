@@ -166,6 +166,38 @@ class CreditorProfile(BaseModel):
     cancellation_fee_minor: int = Field(
         description="what cancelling a claim costs the creditor (set off against its next settlement), minor units"
     )
+    sender_name: str = Field(default="", description="the name messages are sent in; empty: `name`")
+    sender_email: str = Field(default="", description="the email From address; empty: the agency's")
+    reply_to: str = Field(default="", description="where debtors' answers to emails go; empty: `sender_email`")
+    sms_sender_id: str = Field(default="", description="the sender a text shows; empty: the agency's")
+    contact_phone: str = Field(default="", description="the phone number messages give debtors to call")
+
+
+class CreditorSenderIn(Strict):
+    """The fields to change (those left out stay); an empty string returns a field to its default."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"sender_name": "Fram – innheimta", "reply_to": "gjaldkeri@fram.is", "sms_sender_id": "FRAM"}]
+        },
+    )
+
+    sender_name: str | None = Field(default=None, max_length=200)
+    sender_email: str | None = Field(default=None, max_length=254)
+    reply_to: str | None = Field(default=None, max_length=254)
+    sms_sender_id: str | None = Field(default=None, max_length=32)
+    contact_phone: str | None = Field(default=None, max_length=32)
+
+
+class CreditorChange(BaseModel):
+    at: datetime
+    actor: str = Field(description='who: "API key <prefix>" or "creditor web: <user>"')
+    changes: dict[str, list[str]] = Field(description="field → [before, after]")
+
+
+class CreditorChangeList(BaseModel):
+    items: list[CreditorChange] = Field(description="newest first")
 
 
 class CreditorCreated(BaseModel):
@@ -259,7 +291,7 @@ class DisputeIn(Strict):
 
 
 class CorrectionIn(Strict):
-    model_config = _example({"amount_minor": 6000, "reason": "two trainings were cancelled"})
+    model_config = _example({"amount_minor": 6000})
 
     amount_minor: Integer | None = Field(default=None, gt=0, le=10**13, description="the corrected principal")
     due_date: BoundedDate | None = None

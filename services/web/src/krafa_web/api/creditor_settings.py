@@ -1,6 +1,7 @@
 """The creditor web's settings (administrators only): API keys — created with scopes, the secret
-shown once, revoked — and webhook endpoints with their delivery log, where one delivery is sent
-again or the given-up ones since a day. Everything runs through claims-api's own routes for the
+shown once, revoked — webhook endpoints with their delivery log, where one delivery is sent
+again or the given-up ones since a day, departments, and the sender identity (how messages name
+the creditor). Everything runs through claims-api's own routes for the
 user's creditor; every change, done or refused, leaves an audit row."""
 
 from __future__ import annotations
@@ -361,3 +362,85 @@ async def add_department(request: Request) -> Response:
         return await _departments_page(request, session, 422, error=f"The department was not added: {why}.", form=form)
     await staff_of(request).record(session.user, "department.add", target=f"department:{created['id']}", detail=body)
     return await _departments_page(request, session, 201, done=f"The department {created['name']} is added.")
+
+
+# -- sender identity -------------------------------------------------------------------------------
+
+SENDER_FIELDS = ("sender_name", "sender_email", "reply_to", "sms_sender_id", "contact_phone")
+SENDER_LABELS = {
+    "sender_name": "Name messages are sent in",
+    "sender_email": "From address",
+    "reply_to": "Reply-To address",
+    "sms_sender_id": "SMS sender",
+    "contact_phone": "Phone number for debtors",
+}
+
+
+async def _sender_page(request: Request, session: StaffSession, status_code: int = 200, **values: Any) -> Response:
+    api, profile, formats = await _context(request, session)
+    changes = (await api.get("/v1/creditor/changes", {"limit": 20}))["items"]
+    return render_staff(
+        request,
+        "staff/settings_sender.html.j2",
+        session,
+        status_code,
+        formats=formats,
+        creditor_name=profile["name"],
+        profile=profile,
+        changes=changes,
+        labels=SENDER_LABELS,
+        form_key=str(uuid.uuid4()),
+        **{"form": None, "errors": {}, "done": None, **values},
+    )
+
+
+@router.get("/creditor/settings/sender")
+async def sender_page(request: Request, done: str = "") -> Response:
+    session = await _admin(request)
+    return await _sender_page(
+        request, session, done="Saved. Every message sent from now on uses it." if done == "saved" else None
+    )
+
+
+@router.post("/creditor/settings/sender")
+async def change_sender(request: Request) -> Response:
+    """How the creditor's messages name it (claims-api's PATCH /v1/creditor: checked there, then
+    every later email, text and letter uses it)."""
+    session = await _admin(request)
+    form, _ = await _form(request, session)
+    api, profile, _formats = await _context(request, session)
+    body = {name: form.get(name, "").strip() for name in SENDER_FIELDS if name in form}
+    changed = {name: value for name, value in body.items() if value != (profile.get(name) or "")}
+    if not changed:
+        return await _sender_page(
+            request,
+            session,
+            422,
+            form=form,
+            errors={"": "Nothing was changed: the form shows the settings as they are."},
+        )
+    try:
+        saved = await api.patch("/v1/creditor", changed, form.get("form_key") or str(uuid.uuid4()))
+    except ServiceError as exc:
+        if exc.status != 422:
+            raise
+        errors = {
+            str(e.get("pointer", "")).lstrip(
+                "/"
+            ): f"{SENDER_LABELS.get(str(e.get('field')), 'This')}: {e.get('detail')}."
+            for e in exc.body.get("errors") or []
+        } or {"": exc.detail}
+        await staff_of(request).record(
+            session.user, "settings.sender", outcome="refused", detail={"why": exc.detail, **changed}
+        )
+        return await _sender_page(request, session, 422, form=form, errors=errors)
+    summary = "; ".join(
+        f"{SENDER_LABELS[name].lower()} “{profile.get(name) or '—'}” → “{saved.get(name) or '—'}”" for name in changed
+    )
+    await staff_of(request).record(
+        session.user,
+        "settings.sender",
+        target=f"creditor:{profile['id']}",
+        detail={name: [profile.get(name) or "", saved.get(name) or ""] for name in changed} | {"summary": summary},
+    )
+    return see_other("/creditor/settings/sender?done=saved")

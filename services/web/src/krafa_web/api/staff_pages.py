@@ -83,7 +83,7 @@ async def require_user(request: Request, *, role: str | None = None) -> StaffSes
 
 def creditor_api(request: Request, user: StaffUser) -> CreditorClient:
     assert user.creditor_id is not None
-    return CreditorClient(clients_of(request), AsCreditor(user.creditor_id, user.scopes()))
+    return CreditorClient(clients_of(request), AsCreditor(user.creditor_id, user.scopes(), user.email))
 
 
 def render_staff(
