@@ -9,7 +9,7 @@ import contextlib
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from aiokafka import AIOKafkaConsumer
 from krafa_events import (
@@ -26,7 +26,14 @@ from krafa_events import (
     UndecodableMessage,
     decode,
 )
-from krafa_events.catalog import ClaimDisputed, ClaimInstalmentPlanAgreed
+from krafa_events.catalog import (
+    ClaimDeferred,
+    ClaimDisputed,
+    ClaimEscalated,
+    ClaimHeld,
+    ClaimInstalmentPlanAgreed,
+    CreditorNoticeDue,
+)
 
 
 @dataclass
@@ -41,6 +48,10 @@ class ClaimTrace:
     card_payments: int = 0  # paid through the portal's card checkout (the provider's session id)
     disputed_at: datetime | None = None
     plan_agreed_at: datetime | None = None
+    handover_at: datetime | None = None  # the creditor's notice: handed over then unless it reacts
+    held_at: datetime | None = None
+    escalated_at: datetime | None = None
+    deferred_to: date | None = None  # the latest new due date (a promise to pay, a deferral)
     history: list[str] = field(default_factory=list)  # every event about the claim, as it came
 
 
@@ -152,6 +163,21 @@ class Observer:
             self.feed.append(
                 f"PlanAgreed       {self.trace(event.claim_id).invoice_no}  {len(event.instalments)} instalments"
             )
+        elif isinstance(event, CreditorNoticeDue):
+            for claim_id in event.claim_ids:
+                self.trace(claim_id).handover_at = event.handover_at
+            self.feed.append(
+                f"CreditorNotice   {self._invoices(event.claim_ids)}  handover {event.handover_at:%d %b %H:%M}"
+            )
+        elif isinstance(event, ClaimHeld):
+            self.trace(event.claim_id).held_at = event.held_at
+            self.feed.append(f"ClaimHeld        {self.trace(event.claim_id).invoice_no}  by the creditor")
+        elif isinstance(event, ClaimEscalated):
+            self.trace(event.claim_id).escalated_at = event.escalated_at
+            self.feed.append(f"ClaimEscalated   {self.trace(event.claim_id).invoice_no}  to {event.stage}")
+        elif isinstance(event, ClaimDeferred):
+            self.trace(event.claim_id).deferred_to = event.due_date
+            self.feed.append(f"ClaimDeferred    {self.trace(event.claim_id).invoice_no}  due {event.due_date}")
         elif isinstance(event, ClaimPaid):
             self.trace(event.claim_id).paid_at = event.paid_at
             self.feed.append(f"ClaimPaid        {self.trace(event.claim_id).invoice_no}  reminders stop")

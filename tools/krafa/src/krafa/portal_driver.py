@@ -227,6 +227,57 @@ class Person:
         )
 
 
+class StaffPerson(Person):
+    """A member of staff (a creditor's clerk or admin, an agent) using the staff pages over HTTP as
+    a browser would: password, then the authenticator's code, then forms with their CSRF token."""
+
+    def __init__(self, stack: Stack, email: str, totp_secret: str) -> None:
+        super().__init__(stack, email)
+        self.totp_secret = totp_secret
+
+    async def log_in(self) -> None:
+        import pyotp
+
+        web = self.stack.url("web")
+        page = await self.request("GET", web + "/staff/login")
+        token = CSRF.search(page.text)
+        if token is None:
+            raise RuntimeError(f"the staff login page answered {page.status_code}")
+        form = {"csrf": token.group(1), "email": self.address, "password": STAFF_PASSWORD}
+        await self.request("POST", web + "/staff/login", form)
+        code_page = await self.request("GET", web + "/staff/login/code")
+        token = CSRF.search(code_page.text)
+        if token is None:
+            raise RuntimeError(f"{self.address}: the password was refused ({code_page.status_code})")
+        code = pyotp.TOTP(self.totp_secret).now()
+        done = await self.request("POST", web + "/staff/login/code", {"csrf": token.group(1), "code": code})
+        if done.status_code != 303 or "/staff/login" in done.headers.get("location", ""):
+            raise RuntimeError(f"{self.address}: the code was refused ({done.status_code})")
+
+    async def page(self, path: str) -> httpx.Response:
+        return await self.request("GET", self.stack.url("web") + path)
+
+    async def submit(self, path: str, values: dict[str, str], *, form_on: str | None = None) -> httpx.Response:
+        """Post `values` to `path` with the CSRF token of the page `form_on` (default: `path`)."""
+        return await self._form_post(form_on or path, path, values)
+
+    async def _form_post(self, page_path: str, path: str, values: dict[str, str]) -> httpx.Response:
+        page = await self.page(page_path)
+        token = CSRF.search(page.text)
+        if token is None:
+            raise RuntimeError(f"{page_path}: no form ({page.status_code})")
+        return await self.request("POST", self.stack.url("web") + path, {"csrf": token.group(1), **values})
+
+
+def demo_staff(stack: Stack) -> dict[str, dict[str, str]]:
+    """The demo staff users' logins (email and TOTP secret), as `create_demo_staff` kept them."""
+    import json
+
+    path = stack.home / STAFF_FILE
+    known: dict[str, dict[str, str]] = json.loads(path.read_text()) if path.exists() else {}
+    return known
+
+
 STAFF_PASSWORD = "krafa-demo-staff-2026"  # noqa: S105 — the local demo's staff users only
 STAFF_FILE = "demo-staff.json"
 

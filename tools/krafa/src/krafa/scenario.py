@@ -2,8 +2,10 @@
 each slip of a debtor with a kennitala is a claim in the payer's netbank. Some debtors pay by
 transfer before the due date, some after the first reminder, some pay the claim in their netbank
 after the first reminder; one mailbox does not exist (the email bounces and a letter goes out
-instead), some have no email at all (a letter from the start), the rest get both reminders. The
-verdict checks every expected outcome from the event topics and the sinks."""
+instead), some have no email at all (a letter from the start), the rest get both reminders. People
+work in it too: the club's admin holds a golf-section claim from its handover notice in the
+creditor web, and an agent takes a debtor's call on the agent desk and records a promise to pay.
+The verdict checks every expected outcome from the event topics and the sinks."""
 
 from __future__ import annotations
 
@@ -39,11 +41,17 @@ def kind_of(index: int) -> str:
     """Every ten debtors: 5 pays before the due date, 0-2 pay by transfer after the first
     reminder, 4 pays the claim in the netbank after it, 3 has a mailbox that does not exist, 7 has
     no email address, 8 pays by card in the portal (from the link in the reminder). Debtor 6
-    objects in the portal and debtor 16 asks there for instalments."""
+    objects in the portal and debtor 16 asks there for instalments; debtor 19 calls the agent desk
+    and promises to pay, and the club holds debtor 26's claim (its golf section's) from the
+    handover notice."""
     if index == 6:
         return "objects"
     if index == 16:
         return "asks_instalments"
+    if index == PROMISING:
+        return "promises"
+    if index == HELD_AT_HANDOVER:
+        return "held_at_handover"
     match index % 10:
         case 5:
             return "pays_early"
@@ -62,6 +70,34 @@ def kind_of(index: int) -> str:
 
 
 PORTAL_KINDS = ("pays_by_card", "objects", "asks_instalments")
+PROMISING = 19  # calls the agent desk and promises to pay
+HELD_AT_HANDOVER = 26  # the golf section's claim the club holds when its handover notice comes
+CALLER_PHONE = "+3546912619"
+# The golf section's own policy: a reminder, then the notice to the club and the handover. It gives
+# the club two days to react (the club's default is one): at the demo's speed a simulated day is
+# a few seconds, and the person acting is a program polling the notices page.
+GOLF_POLICY: dict[str, Any] = {
+    "key": "golf-handover",
+    "jurisdiction": "IS",
+    "steps": [
+        {
+            "name": "reminder",
+            "notice": "aminning",
+            "when": {"after": "due_date", "days": 1},
+            "channels": ["email"],
+            "fallbacks": {"email": ["letter"]},
+            "template": "reminder",
+            "tone": "friendly",
+        },
+        {
+            "name": "creditor_notice",
+            "kind": "creditor_notice",
+            "when": {"after": "due_date", "days": 3},
+            "channels": [],
+        },
+        {"name": "handover", "kind": "handover", "when": {"after": "previous", "hours": 48}, "channels": []},
+    ],
+}
 DEMO_DEBTOR = 9  # never pays: `make run` prints a login link to the portal for them
 
 
@@ -121,6 +157,10 @@ class Scenario:
         self.portal_errors: list[str] = []
         self.webhooks: list[dict[str, Any]] = []
         self.schedules: dict[str, str] = {}
+        self.staff_errors: list[str] = []
+        self.held_by_web = False  # the web's handover route answered "held"
+        self.promised: date | None = None
+        self.statuses: dict[str, dict[str, Any]] = {}  # claims-api's view of the staff's claims at the end
 
     # -- setup ------------------------------------------------------------------------------
     async def create_creditor(self, client: httpx.AsyncClient) -> None:
@@ -150,6 +190,13 @@ class Scenario:
         await create_demo_staff(self.stack, self.creditor_id)
         # Reminders after the due date and the eindagi, before the collection warning.
         await self.stack.use_policy(client, response.json()["creditor_id"])
+        golf = await client.put(
+            self.stack.url("scheduler") + f"/v1/policies/{self.creditor_id}",
+            params={"department": "golf"},
+            json=GOLF_POLICY,
+            headers={"Authorization": f"Bearer {self.stack.state.admin_token}"},
+        )
+        golf.raise_for_status()
         self.receiver, url = await self.webhook_receiver()
         hooked = await client.post(
             self.stack.url("claims-api") + "/v1/webhooks",
@@ -173,7 +220,9 @@ class Scenario:
             "issue_date": (self.day0 - timedelta(days=20)).isoformat(),
             "due_date": (self.day0 + timedelta(days=i % 3)).isoformat(),
             "description": "Æfingagjöld vor 2026",
-            "department": ("knattspyrna", "handknattleikur", "körfubolti")[i % 3],
+            "department": "golf"
+            if kind == "held_at_handover"
+            else ("knattspyrna", "handknattleikur", "körfubolti")[i % 3],
             "debtor": {
                 "customer_no": f"C-{i + 1:05d}",
                 "name": name,
@@ -182,6 +231,7 @@ class Scenario:
                 "language": "en" if i % 4 == 3 else "is",
                 "time_zone": "Atlantic/Reykjavik",
                 "email": email,
+                "phone": CALLER_PHONE if kind == "promises" else None,
                 "address": {
                     "lines": [f"{STREETS[i % len(STREETS)]} {i % 90 + 1}"],
                     "postcode": "101",
@@ -321,9 +371,86 @@ class Scenario:
             await asyncio.gather(*(act(c) for c in portal[start : start + 8]))
         self.say(f"{len(portal) - len(self.portal_errors)} debtors used the portal")
 
+    # -- the club's staff and the agent desk ---------------------------------------------------
+    async def hold_at_handover(self) -> None:
+        """The club's admin, logged in to the creditor web, watches the handover notices and holds
+        the golf section's claim when its notice comes (the web's own route: the hold through
+        claims-api, the decision and the audit row in the web)."""
+        from krafa.portal_driver import StaffPerson, demo_staff
+
+        claim = next((c for c in self.claims if c["kind"] == "held_at_handover"), None)
+        if claim is None:
+            return
+        login = demo_staff(self.stack)["admin"]
+        admin = StaffPerson(self.stack, login["email"], login["totp_secret"])
+        try:
+            # The notice comes three days after the due date: log in and watch from the day before.
+            due = date.fromisoformat(claim["due_date"])
+            await self.until(datetime.combine(due + timedelta(days=2), datetime.min.time(), UTC))
+            await admin.log_in()
+            while claim["invoice_no"] not in (await admin.page("/creditor/handovers")).text:
+                await asyncio.sleep(0.2)
+            done = await admin.submit(f"/creditor/handovers/{claim['id']}", {"decision": "hold"})
+            self.held_by_web = done.status_code == 303 and "done=hold" in done.headers.get("location", "")
+            self.say(f"the club held {claim['invoice_no']} from its handover notice")
+        except Exception as exc:
+            self.staff_errors.append(f"handover hold: {exc!r}")
+        finally:
+            await admin.close()
+
+    async def agent_call(self, client: httpx.AsyncClient) -> None:
+        """A debtor rings the agent desk (the telephony provider's incoming-call webhook, Twilio
+        Voice's form fields); the agent opens the case and records a promise to pay in two weeks."""
+        from krafa.portal_driver import StaffPerson, demo_staff
+
+        claim = next((c for c in self.claims if c["kind"] == "promises"), None)
+        if claim is None:
+            return
+        login = demo_staff(self.stack)["agent"]
+        agent = StaffPerson(self.stack, login["email"], login["totp_secret"])
+        try:
+            await agent.log_in()
+            rang = await client.post(
+                self.stack.url("web") + "/v1/telephony/incoming",
+                data={
+                    "CallSid": "CA" + uuid.uuid4().hex,
+                    "AccountSid": "AC" + uuid.uuid4().hex,
+                    "From": CALLER_PHONE,
+                    "To": "+3545551234",
+                    "CallStatus": "ringing",
+                    "Direction": "inbound",
+                },
+            )
+            rang.raise_for_status()
+            case = f"/agent/cases/{self.creditor_id}/{claim['debtor_id']}"
+            self.promised = self.stack.sim_now().date() + timedelta(days=14)
+            done = await agent.submit(
+                case + "/outcome",
+                {"outcome": "promise_to_pay", "promised_date": self.promised.isoformat(), "note": "Pays on payday."},
+                form_on=case + "?inbound=1",
+            )
+            if done.status_code != 303 or "done=promise_to_pay" not in done.headers.get("location", ""):
+                raise RuntimeError(f"the outcome answered {done.status_code} {done.headers.get('location')}")
+            self.say(f"an agent took {claim['invoice_no']}'s call: a promise to pay by {self.promised}")
+        except Exception as exc:
+            self.staff_errors.append(f"agent call: {exc!r}")
+        finally:
+            await agent.close()
+
+    async def read_staff_claims(self, client: httpx.AsyncClient) -> None:
+        """claims-api's view of the claims the staff acted on, as the club's ERP reads it."""
+        for claim in (c for c in self.claims if c["kind"] in ("promises", "held_at_handover")):
+            response = await client.get(
+                self.stack.url("claims-api") + f"/v1/claims/{claim['id']}",
+                headers={"Authorization": f"Bearer {self.api_key}"},
+            )
+            if response.status_code == 200:
+                self.statuses[claim["id"]] = response.json()
+
     async def read_schedules(self, client: httpx.AsyncClient) -> None:
-        """What the scheduler plans for the portal's debtors now (paused, plan, stopped)."""
-        for claim in (c for c in self.claims if c["kind"] in ("objects", "asks_instalments")):
+        """What the scheduler plans for the portal's and the staff's debtors now (paused, plan, stopped)."""
+        kinds = ("objects", "asks_instalments", "promises", "held_at_handover")
+        for claim in (c for c in self.claims if c["kind"] in kinds):
             response = await client.get(
                 self.stack.url("scheduler") + f"/v1/claims/{claim['id']}/schedule",
                 headers={"Authorization": f"Bearer {self.stack.state.admin_token}"},
@@ -394,6 +521,7 @@ class Scenario:
         async with httpx.AsyncClient(timeout=30) as client:
             await self.create_creditor(client)
             await self.post_claims(client)
+            holding = asyncio.create_task(self.hold_at_handover())
             # Before any due date: these claims must never see a reminder.
             await self.until(datetime.combine(self.day0, datetime.min.time(), UTC) + timedelta(hours=12))
             await self.pay(client, "pays_early", self.day0)
@@ -404,13 +532,20 @@ class Scenario:
             await self.pay(client, "pays_after_reminder", self.day0 + timedelta(days=7), with_unknown=True)
             await self.pay_in_netbank(client)
             await self.use_portal()
+            await self.agent_call(client)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self.finished() and loop.time() < deadline and not watchdog.done():
             await asyncio.sleep(0.25)
+        if not holding.done():
+            holding.cancel()
+            self.staff_errors.append("handover hold: no handover notice reached the creditor web in time")
+        with contextlib.suppress(asyncio.CancelledError):
+            await holding
         await asyncio.sleep(1.0)  # let the last events of the round reach the observer
         async with httpx.AsyncClient(timeout=30) as client:
             await self.read_schedules(client)  # after the scheduler has heard of the portal's actions
+            await self.read_staff_claims(client)
         server, task = self.receiver
         server.should_exit = True
         await task
@@ -427,10 +562,27 @@ class Scenario:
                 return False
             if claim["kind"] == "bounces" and not any(s.fallback_for for s in trace.sent):
                 return False
-        if any(self.portal_pending()):
+        if any(self.portal_pending()) or any(self.staff_pending()):
             return False
         paid = [c for c in self.claims if c["kind"] in PAYING]
         return all((t := traces.get(uuid.UUID(c["id"]))) is not None and t.paid_at for c in paid)
+
+    def staff_pending(self) -> list[str]:
+        """The staff's claims still waiting: the held one until its handover time has passed (so
+        the verdict sees that it stayed), the promised one until its new due date is known."""
+        if self.staff_errors:
+            return []  # nothing more will happen: the verdict says what failed
+        pending = []
+        for claim in self.claims:
+            trace = self.observer.claims.get(uuid.UUID(claim["id"]))
+            if claim["kind"] == "held_at_handover":
+                handover = trace.handover_at if trace is not None else None
+                passed = handover is not None and self.stack.sim_now() > handover + timedelta(hours=6)
+                if trace is None or trace.held_at is None or not passed:
+                    pending.append(claim["id"])
+            if claim["kind"] == "promises" and (trace is None or trace.deferred_to is None):
+                pending.append(claim["id"])
+        return pending
 
     def portal_pending(self) -> list[str]:
         traces = self.observer.claims
@@ -485,6 +637,27 @@ class Scenario:
             c
             for c in askers
             if trace(c) and trace(c).plan_agreed_at and self.schedules.get(c["id"]) in ("plan", "active")
+        ]
+        held = [
+            c
+            for c in by_kind.get("held_at_handover", [])
+            if trace(c)
+            and trace(c).handover_at
+            and trace(c).held_at
+            and trace(c).held_at < trace(c).handover_at
+            and trace(c).escalated_at is None
+            and self.held_by_web
+            and self.statuses.get(c["id"], {}).get("status") == "held"
+        ]
+        promised = self.promised.isoformat() if self.promised else None
+        kept = [
+            c
+            for c in by_kind.get("promises", [])
+            if trace(c)
+            and trace(c).deferred_to is not None
+            and trace(c).deferred_to.isoformat() == promised
+            and self.statuses.get(c["id"], {}).get("due_date") == promised
+            and self.schedules.get(c["id"]) == "active"
         ]
         early_reminded = [c for c in by_kind.get("pays_early", []) if trace(c) and trace(c).sent]
         second_for_paid = [
@@ -565,6 +738,21 @@ class Scenario:
                 f"{len(told)} claim.disputed webhooks to the creditor",
             ),
             Check(
+                "handover held by a creditor user",
+                len(held) == len(by_kind.get("held_at_handover", [])) > 0,
+                f"{len(held)} of {len(by_kind.get('held_at_handover', []))} claims held by the club's admin from "
+                "the handover notice in the creditor web (ClaimHeld before the handover time, no ClaimEscalated "
+                "after it, held at claims-api)"
+                + (f"; staff errors: {'; '.join(self.staff_errors)}" if self.staff_errors else ""),
+            ),
+            Check(
+                "agent call: promise to pay re-planned the claim",
+                len(kept) == len(by_kind.get("promises", [])) > 0,
+                f"{len(kept)} of {len(by_kind.get('promises', []))} calls recorded on the agent desk as a promise "
+                f"to pay by {promised} (ClaimDeferred to that date, claims-api's due date, the scheduler's "
+                "timeline active)",
+            ),
+            Check(
                 "instalments asked in the portal: granted and re-planned",
                 len(planned) == len(askers) > 0,
                 f"{len(planned)} of {len(askers)} plans granted within the terms (ClaimInstalmentPlanAgreed); "
@@ -582,6 +770,8 @@ class Scenario:
             "paid_by_card": len(paid_by_card),
             "objections": len(paused),
             "plans": len(planned),
+            "held_at_handover": len(held),
+            "promises_to_pay": len(kept),
             "undecodable": obs.undecodable,
         }
         return v
