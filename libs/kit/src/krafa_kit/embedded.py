@@ -282,6 +282,11 @@ class EmbeddedPostgres:
             "listen_addresses=127.0.0.1",
             "-c",
             "shared_buffers=256MB",
+            # The invariant checks (krafa.invariants) date a stop by its commit: a send whose fence
+            # ran before the stop became visible rightly went out, however early the stop's row
+            # was stamped inside its transaction.
+            "-c",
+            "track_commit_timestamp=on",
         ]
         if not self.durable:
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]

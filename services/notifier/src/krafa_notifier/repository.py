@@ -45,11 +45,13 @@ async def set_claim_status(
 ) -> None:
     """A dunning state change, on the stops lane (docs/adr/0008). `only_from` guards the
     reopening ones (a release never reopens a paid claim); a claim without a row is open. A
-    stop's moment is the database's clock, the one the dispatcher's fence runs on."""
-    stopped = "NULL" if status == "open" else "clock_timestamp()"
+    stop's moment is the database's clock, the one the dispatcher's fence runs on; its
+    transaction is kept too, as the fence sees a stop only once that commits (`stopped_xid`)."""
+    stopped, xid = ("NULL", "NULL") if status == "open" else ("clock_timestamp()", "pg_current_xact_id()")
     if only_from is not None and "open" not in only_from:
         await conn.execute(
-            f"UPDATE claim_states SET status = $2, stopped_at = coalesce({stopped}, stopped_at), updated_at = now()"
+            f"UPDATE claim_states SET status = $2, stopped_at = coalesce({stopped}, stopped_at),"
+            f" stopped_xid = coalesce({xid}, stopped_xid), updated_at = now()"
             " WHERE claim_id = $1 AND status = ANY($3::text[])",
             claim_id,
             status,
@@ -57,9 +59,10 @@ async def set_claim_status(
         )
         return
     await conn.execute(
-        f"INSERT INTO claim_states AS s (claim_id, status, stopped_at) VALUES ($1, $2, {stopped})"
+        f"INSERT INTO claim_states AS s (claim_id, status, stopped_at, stopped_xid) VALUES ($1, $2, {stopped}, {xid})"
         " ON CONFLICT (claim_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now(),"
-        " stopped_at = coalesce(EXCLUDED.stopped_at, s.stopped_at)"
+        " stopped_at = coalesce(EXCLUDED.stopped_at, s.stopped_at),"
+        " stopped_xid = coalesce(EXCLUDED.stopped_xid, s.stopped_xid)"
         " WHERE $3::text[] IS NULL OR s.status = ANY($3::text[])",
         claim_id,
         status,

@@ -91,10 +91,12 @@ async def test_stops_published_behind_a_burst_of_reminders_are_never_overtaken(
         # send began before its claim's ClaimPaid was even published rightly went out.
         paid_states = "SELECT count(*) FROM claim_states WHERE status = 'paid'"
         await eventually(lambda: has(paid_states, len(stopped)), timeout=60)
+        # A stop is recorded when the lane's transaction commits (it writes a whole fetched batch in
+        # one): a fence that ran between the stop's stamp and that commit could not see it.
         async with db.connection() as conn:
             late = await conn.fetch(
                 "SELECT d.id FROM deliveries d JOIN claim_states s ON s.claim_id = d.claim_ids[1]"
-                " WHERE s.status = 'paid' AND d.dispatch_started_at > s.stopped_at"
+                " WHERE s.status = 'paid' AND d.dispatch_started_at > pg_xact_commit_timestamp(s.stopped_xid::xid)"
             )
     assert late == [], f"{len(late)} sends started after their claim's stop was recorded"
 

@@ -150,12 +150,22 @@ class LateSend:
     why: str  # paid, cancelled, disputed, …
 
 
+def committed(stamp: str, xid: str) -> str:
+    """The moment a row written by the stops lane became visible to the dispatcher's fence: its
+    transaction's commit (the lane writes a whole batch in one, so a stamp taken inside it can be
+    much earlier), or the stamp where PostgreSQL does not track commit times."""
+    return (
+        f"coalesce(CASE WHEN current_setting('track_commit_timestamp')::bool AND {xid} IS NOT NULL"
+        f" THEN pg_xact_commit_timestamp({xid}::xid) END, {stamp})"
+    )
+
+
 # When the notifier knew a claim was stopped (docs/adr/0008): its stop, or for a paid claim the
 # hold of the payment that settled it (a hold ended only for payments that left a balance).
-STOPS_SQL = """
+STOPS_SQL = f"""
     SELECT s.claim_id, s.status,
-           extract(epoch FROM least(s.stopped_at, CASE WHEN s.status = 'paid' THEN
-               (SELECT min(h.held_at) FROM notifier.payment_holds h
+           extract(epoch FROM least({committed("s.stopped_at", "s.stopped_xid")}, CASE WHEN s.status = 'paid' THEN
+               (SELECT min({committed("h.held_at", "h.held_xid")}) FROM notifier.payment_holds h
                  WHERE h.claim_id = s.claim_id AND h.booked_at IS NULL) END)) AS at
     FROM notifier.claim_states s
     WHERE s.status IN ('paid', 'cancelled', 'disputed', 'held', 'written_off') AND s.stopped_at IS NOT NULL

@@ -33,6 +33,7 @@ import httpx
 import krafa_law
 from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt054
 
+from krafa.invariants import committed
 from krafa.stack import Stack
 
 IBAN = "IS140159260076545510730339"
@@ -271,8 +272,10 @@ async def pay_during_burst(
                 )
                 stopped = await conn.fetchval(
                     "SELECT extract(epoch FROM least("
-                    " (SELECT min(held_at) FROM notifier.payment_holds WHERE claim_id = $1),"
-                    " (SELECT stopped_at FROM notifier.claim_states WHERE claim_id = $1)))",
+                    f" (SELECT min({committed('held_at', 'held_xid')}) FROM notifier.payment_holds"
+                    "  WHERE claim_id = $1),"
+                    f" (SELECT {committed('stopped_at', 'stopped_xid')} FROM notifier.claim_states"
+                    "  WHERE claim_id = $1)))",
                     claim_id,
                 )
                 begun = [
