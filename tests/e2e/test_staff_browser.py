@@ -13,7 +13,9 @@ user; an admin sets up the creditor's own OpenID Connect provider and a clerk si
 An admin previews a department's policy as a timeline and creates, uses and revokes
 an API key, and a viewer is refused the settings; an admin sets the sender identity (a bad SMS
 sender said by its field) and the next email carries the new name and Reply-To. Every action leaves an audit row.
-One stack and one browser for the module; screenshots of each screen are taken on the way."""
+One stack and one browser for the module; screenshots of each screen are taken on the way, and
+each screen (the login, code and error pages too) is checked by axe-core (WCAG 2.1 AA) for serious
+and critical violations, once per distinct page."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ import httpx
 import pyotp
 import pytest
 from aiokafka import AIOKafkaProducer
-from krafa.browser import DESKTOP, PHONE
+from krafa.browser import DESKTOP, PHONE, axe_violations
 from krafa.portal_driver import Creditor, messages_to, wait_for
 from krafa.stack import Stack
 from krafa_events import Topic, encode
@@ -139,10 +141,12 @@ async def add_user(
 
 async def log_in(stack: Stack, page: Any, user: dict[str, Any]) -> None:
     await page.goto(stack.url("web") + "/staff/login")
+    await accessible(page)
     await page.get_by_label("Email address").fill(user["email"])
     await page.get_by_label("Password").fill(PASSWORD)
     async with page.expect_navigation():
         await page.get_by_role("button", name="Continue").click()
+    await accessible(page)
     await page.get_by_label("Code from your authenticator app").fill(pyotp.TOTP(user["totp_secret"]).now())
     async with page.expect_navigation():
         await page.get_by_role("button", name="Log in").click()
@@ -166,7 +170,27 @@ async def audit_rows(stack: Stack, email: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
+# A page's shape: what axe's rules look at besides the text (a page met again with other data has
+# the same shape). Each shape is checked once in the module.
+SHAPE = """() => [document.documentElement.lang, ...Array.from(document.querySelectorAll('body *'), e =>
+    [e.tagName, e.id, e.className, e.getAttribute('role'), e.getAttribute('aria-invalid'), e.hidden].join('.'))
+].join(' ')"""
+CHECKED: set[str] = set()
+
+
+async def accessible(page: Any) -> None:
+    """axe-core's WCAG 2.1 AA check of the page as it stands: no serious or critical violation."""
+    shape = await page.evaluate(SHAPE)
+    if shape in CHECKED:
+        return
+    found = await axe_violations(page)
+    assert not found, json.dumps({page.url: found}, indent=1, ensure_ascii=False)
+    CHECKED.add(shape)
+
+
 async def shot(page: Any, name: str) -> None:
+    """The page's picture, after its accessibility check (every staff screen a journey shows)."""
+    await accessible(page)
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
@@ -462,6 +486,7 @@ async def test_a_wrong_totp_code_is_refused_and_audited(
     async with page.expect_navigation():
         await page.get_by_role("button", name="Log in").click()
     await page.get_by_text("That code is not right").wait_for()
+    await accessible(page)  # the refusal, said where the code is typed
     await page.goto(stack.url("web") + "/creditor/claims")
     assert "/staff/login" in page.url  # no session without the second factor
     rows = await audit_rows(stack, viewer["email"])
@@ -590,6 +615,7 @@ async def test_an_inbound_call_pops_up_the_case_and_the_promise_re_plans_the_cla
     theirs = await b.claim(6, email="x@example.is", language="is")
     response = await page.goto(stack.url("web") + f"/agent/cases/{b.id}/{theirs['debtor_id']}")
     assert response.status == 404
+    await accessible(page)  # the staff error page
 
 
 async def schedule_of(stack: Stack, claim_id: str) -> dict[str, Any]:
@@ -776,6 +802,7 @@ async def test_a_contact_list_with_bad_rows_is_applied_and_the_bad_rows_reported
         encoding="utf-8",
     )
     await page.goto(stack.url("web") + "/creditor/contacts")
+    await accessible(page)
     await page.get_by_label("Contact list (CSV or Excel)").set_input_files(str(listing))
     await page.get_by_label("Our terms of business allow us").check()
     async with page.expect_navigation():
