@@ -657,15 +657,17 @@ async def test_a_clerk_amends_a_claim_and_decides_disputes_which_a_viewer_cannot
     await amount.fill("tuttugu")
     async with page.expect_navigation():
         await page.get_by_role("button", name="Save the changes").click()
-    await page.get_by_text("Write the amount as a number, for example 20000.").wait_for()
+    await page.locator("#amend-amount-error", has_text="Write the amount as a number, for example 20000.").wait_for()
     assert await amount.get_attribute("aria-invalid") == "true"
     await amount.fill("18.000")
     due = date.fromisoformat(claim["due_date"])
     await page.get_by_label("Final due date").fill((due - timedelta(days=3)).isoformat())
     async with page.expect_navigation():
         await page.get_by_role("button", name="Save the changes").click()
-    error = page.get_by_text("Final due date: before the due date.")
-    await error.wait_for()  # claims-api's rule, said by the field it is about
+    # claims-api's rule, said by the field it is about, and at the top with a link to the field.
+    await page.locator("#amend-final-due-date-error", has_text="Final due date: before the due date.").wait_for()
+    summary = page.get_by_role("alert").get_by_role("link", name="Final due date: before the due date.")
+    assert await summary.get_attribute("href") == "#amend-final-due-date"
     assert await amount.input_value() == "18.000"
     await shots(page, "creditor-claim-amend-refused")
     assert (await a.get(claim["id"]))["amount_minor"] == 20_000  # nothing half-applied
