@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -46,6 +45,9 @@ class Outbox:
         # The service's schema (its relay's NOTIFY channel); None: asked of the connection.
         self.schema = schema
         self._pending: list[EncodedEvent] = []
+        # Each pending event as its outbox row, made when it is added: a use case adds its events
+        # while its own statements run, so the commit only sends them (10,000 at the end of a bulk).
+        self._rows: list[tuple[Any, ...]] = []
         self._conn: asyncpg.Connection | None = None
 
     def bind(self, conn: asyncpg.Connection) -> None:
@@ -54,6 +56,7 @@ class Outbox:
     def add(self, event: Event, *, time: datetime | None = None, event_id: str | None = None) -> str:
         encoded = encode(event, source=self.source, time=time, event_id=event_id, traceparent=child_traceparent())
         self._pending.append(encoded)
+        self._rows.append(_record(encoded))
         return encoded.event_id
 
     def add_many(self, events: Sequence[Event], *, time: datetime, event_ids: Sequence[str]) -> None:
@@ -75,6 +78,7 @@ class Outbox:
                 )
                 shape = (type(event), subject is not None)
                 self._pending.append(template)
+                self._rows.append(_record(template))
                 continue
             trace = entropy[48 * n : 48 * n + 48]
             traceparent = (
@@ -85,15 +89,15 @@ class Outbox:
             fresh = {"ce_id": event_id.encode(), "traceparent": traceparent.encode()}
             if subject is not None:
                 fresh["ce_subject"] = subject.encode()
-            self._pending.append(
-                EncodedEvent(
-                    event_id=event_id,
-                    topic=template.topic,
-                    key=event.key().encode(),
-                    headers=tuple((name, fresh.get(name, value)) for name, value in template.headers),
-                    value=event.model_dump_json().encode(),
-                )
+            encoded = EncodedEvent(
+                event_id=event_id,
+                topic=template.topic,
+                key=event.key().encode(),
+                headers=tuple((name, fresh.get(name, value)) for name, value in template.headers),
+                value=event.model_dump_json().encode(),
             )
+            self._pending.append(encoded)
+            self._rows.append(_record(encoded))
 
     @property
     def pending(self) -> tuple[EncodedEvent, ...]:
@@ -104,8 +108,8 @@ class Outbox:
             return
         assert self._conn is not None
         # Taken first: events added while the rows are being written wait for the next flush.
-        batch, self._pending = self._pending, []
-        records = [_record(e) for e in batch]
+        self._pending = []
+        records, self._rows = self._rows, []
         if len(records) > 50:
             await self._conn.copy_records_to_table(
                 "outbox",
@@ -125,7 +129,8 @@ class Outbox:
 def _record(e: EncodedEvent) -> tuple[Any, ...]:
     headers = [[name, value.decode()] for name, value in e.headers]
     event_type = next(v.decode() for n, v in e.headers if n == "ce_type")
-    return (uuid.UUID(e.event_id), event_type, e.topic, e.key, json.dumps(headers), e.value)
+    # The id as text: asyncpg's uuid codec parses it in C.
+    return (e.event_id, event_type, e.topic, e.key, json.dumps(headers), e.value)
 
 
 class OutboxRelay:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from krafa_events.currencies import CurrencyCode
 from krafa_kit.inputs import IDENTIFIER_PATTERN, LABEL_PATTERN, BoundedDate, Integer
@@ -79,8 +80,6 @@ class ClaimDebtorIn(Strict):
     @field_validator("time_zone")
     @classmethod
     def known_time_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:

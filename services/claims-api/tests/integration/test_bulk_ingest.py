@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from krafa_claims_api.debtors.repository import COPY_CONTACTS_FROM
+from krafa_claims_api.debtors.repository import COPY_CONTACTS_FROM, PLAIN_INSERT_FROM
 from krafa_events import ClaimCreated, decode, references
 from krafa_events.catalog import DebtorUpdated
 
@@ -201,8 +201,10 @@ async def test_failed_bulk_leaves_nothing_behind(api: Api) -> None:
 
 async def test_concurrent_bulks_naming_the_same_new_debtors(api: Api) -> None:
     creditor_id, client = await api.creditor()
-    first = [claim_body(f"P-{i}", customer_no=f"S-{i}") for i in range(40)]
-    second = [claim_body(f"Q-{i}", customer_no=f"S-{i}") for i in range(40)]
+    # More debtors than go by a plain INSERT (the race's loser inserts them again with ON CONFLICT).
+    n = PLAIN_INSERT_FROM + 10
+    first = [claim_body(f"P-{i}", customer_no=f"S-{i}") for i in range(n)]
+    second = [claim_body(f"Q-{i}", customer_no=f"S-{i}") for i in range(n)]
     for body in second:
         body["debtor"]["name"] = "Renamed"
     # The later INSERT of each debtor waits for the first transaction, finds it taken and merges.
@@ -212,11 +214,11 @@ async def test_concurrent_bulks_naming_the_same_new_debtors(api: Api) -> None:
     assert debtor_of[0] == debtor_of[1]
     names = {b["invoice_no"]: b["debtor"]["name"] for b in first + second}
     async with api.db.connection() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM debtors WHERE creditor_id = $1", creditor_id) == 40
+        assert await conn.fetchval("SELECT count(*) FROM debtors WHERE creditor_id = $1", creditor_id) == n
         rows = await conn.fetch("SELECT headers, key, value FROM outbox WHERE event_type = $1", ClaimCreated.TYPE)
     events = [decode(_headers(r["headers"]), r["value"], r["key"]).event for r in rows]
     created = [e for e in events if isinstance(e, ClaimCreated) and e.creditor_id == creditor_id]
-    assert len(created) == 80
+    assert len(created) == 2 * n
     for event in created:
         # Each claim's snapshot is its debtor as that request left it, under the one shared id.
         assert str(event.debtor_id) == debtor_of[0][event.debtor.customer_no]
@@ -255,3 +257,38 @@ async def test_a_bulk_large_enough_for_copy_writes_what_a_small_one_writes(api: 
     ]
     last = large.json()["claims"][-1]
     assert last == {**(await client.get(f"/v1/claims/{last['id']}")).json(), "history": [], "instalments": []}
+
+
+async def test_a_drawn_reference_already_held_is_drawn_again_for_the_row_and_the_event(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, client = await api.creditor()
+    held = (await client.post("/v1/claims", json=claim_body("R-0", customer_no="R-0"))).json()["reference"]
+    # The first claim draws the reference the claim above holds, the last the one the second drew.
+    scripted = [int(held[4:]), 10**14 + 11, 10**14 + 11]
+    drawn = references.random_number
+    monkeypatch.setattr(references, "random_number", lambda: scripted.pop(0) if scripted else drawn())
+
+    bodies = [claim_body(f"R-{i}", customer_no=f"R-{i}") for i in range(1, 4)]
+    response = await client.post("/v1/claims/bulk", json={"claims": bodies})
+    assert response.status_code == 201, response.text
+    assert not scripted
+    claims = response.json()["claims"]
+    refs = [c["reference"] for c in claims]
+    assert len({held, *refs}) == 4
+    assert refs[1] == references.rf_from(10**14 + 11)
+    async with api.db.connection() as conn:
+        rows = await conn.fetch("SELECT headers, key, value FROM outbox WHERE event_type = $1", ClaimCreated.TYPE)
+    events = {
+        str(e.claim_id): e
+        for e in (decode(_headers(r["headers"]), r["value"], r["key"]).event for r in rows)
+        if isinstance(e, ClaimCreated)
+    }
+    for claim in claims:
+        # The row, the answer and the event all carry the reference finally drawn.
+        single = (await client.get(f"/v1/claims/{claim['id']}")).json()
+        event = events[claim["id"]]
+        assert event.payment is not None
+        assert claim["reference"] == single["reference"] == event.reference == event.payment.reference
+        assert claim["payment"] == single["payment"]
+        references.validate("IS", claim["reference"])

@@ -407,15 +407,12 @@ def legacy_email(debtor: Debtor) -> tuple[str | None, str]:
 
 def snapshot(debtor: Debtor) -> DebtorSnapshot:
     """What the other services may use for this creditor's claims: bounced and opted-out contact
-    points, and those without consent evidence, are left out.
-
-    Built without validation (model_construct): a debtor's values were validated when they came in
-    (an API body, an uploaded row), and a bulk of 10,000 claims builds 10,000 snapshots."""
+    points, and those without consent evidence, are left out."""
     m = debtor.master
     usable = primaries(debtor)
     email, phone = usable.get(ContactKind.EMAIL), usable.get(ContactKind.PHONE)
     address = m.get("address")
-    return DebtorSnapshot.model_construct(
+    return DebtorSnapshot(
         customer_no=debtor.customer_no,
         name=m["name"],
         kind=m["kind"],
@@ -424,7 +421,7 @@ def snapshot(debtor: Debtor) -> DebtorSnapshot:
         country=m["country"],
         email=email.value if email else None,
         phone=phone.value if phone else None,
-        address=PostalAddress.model_construct(
+        address=PostalAddress(
             name=m["name"],
             lines=tuple(address.get("lines", ())),
             postcode=address.get("postcode", ""),
