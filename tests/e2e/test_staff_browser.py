@@ -668,6 +668,8 @@ async def test_a_clerk_amends_a_claim_and_decides_disputes_which_a_viewer_cannot
     await page.locator("#amend-final-due-date-error", has_text="Final due date: before the due date.").wait_for()
     summary = page.get_by_role("alert").get_by_role("link", name="Final due date: before the due date.")
     assert await summary.get_attribute("href") == "#amend-final-due-date"
+    refusal = page.locator("aside li").filter(has_text=f"{clerk['email']}: claim.amend")
+    await refusal.get_by_text("refused").wait_for()  # the refusal is on the claim's audit at once
     assert await amount.input_value() == "18.000"
     await shots(page, "creditor-claim-amend-refused")
     assert (await a.get(claim["id"]))["amount_minor"] == 20_000  # nothing half-applied

@@ -252,6 +252,13 @@ async def claim_page(request: Request, claim_id: UUID, done: str = "", refused: 
     return _render_claim(request, session, view, done=DONE.get(done), refused=REFUSED.get(refused))
 
 
+async def _refused_claim(request: Request, session: StaffSession, view: dict[str, Any], **values: Any) -> Response:
+    """The claim page again after a refused change, its audit read anew (the refusal is on it)."""
+    claim_id = view["claim"]["id"]
+    audit = await staff_of(request).audit_log(session.user.creditor_id, target=f"claim:{claim_id}", limit=50)
+    return _render_claim(request, session, {**view, "audit": audit}, 422, **values)
+
+
 def _render_claim(
     request: Request, session: StaffSession, view: dict[str, Any], status_code: int = 200, **values: Any
 ) -> Response:
@@ -335,7 +342,7 @@ async def amend_claim(request: Request, claim_id: UUID) -> Response:
                 detail={**body, "summary": _summary(change.body, claim, formats)},
             )
             return see_other(f"/creditor/claims/{claim_id}?done=amend")
-    return _render_claim(request, session, view, 422, amend_form=form, errors=errors)
+    return await _refused_claim(request, session, view, amend_form=form, errors=errors)
 
 
 @router.post("/creditor/claims/{claim_id}/resolve")
@@ -370,7 +377,7 @@ async def resolve_dispute(request: Request, claim_id: UUID) -> Response:
             detail={"decision": decision, **body, "summary": summary},
         )
         return see_other(f"/creditor/claims/{claim_id}?done=dispute_{decision}")
-    return _render_claim(request, session, view, 422, resolve_form=form, errors=errors)
+    return await _refused_claim(request, session, view, resolve_form=form, errors=errors)
 
 
 @router.post("/creditor/claims/{claim_id}/{action}")
