@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -11,6 +12,7 @@ import asyncpg
 import pydantic_core
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from krafa_kit.db import UnitOfWork
 from krafa_kit.http import PROBLEM_BASE, Problem
 from krafa_kit.inputs import BoundedDate
@@ -47,10 +49,20 @@ router = APIRouter(prefix="/v1")
 NOT_FOUND = Problem(404, "Not Found", "no such claim")
 
 
-async def gc_paused() -> AsyncIterator[None]:
-    """A dependency: the cyclic garbage collector paused for the request (see service.gc_paused)."""
-    with service.gc_paused():
-        yield
+class GcPausedRoute(APIRoute):
+    """A route that runs with the cyclic garbage collector paused (see service.gc_paused) from
+    the moment its request arrives: FastAPI parses a JSON body before it solves any dependency,
+    and parsing a 10,000-claim body with the collector running took four times as long (each
+    collection walking every object the parse had made so far)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def paused(request: Request) -> Response:
+            with service.gc_paused():
+                return await handler(request)
+
+        return paused
 
 
 def claim_out(
@@ -143,16 +155,6 @@ async def create_claim(
     return await idempotent(request, db, clock, caller, idempotency_key, 201, action)
 
 
-@router.post(
-    "/claims/bulk",
-    status_code=status.HTTP_201_CREATED,
-    response_model=BulkClaimsOut,
-    tags=["claims"],
-    summary="Register up to 10,000 claims in one all-or-nothing request",
-    responses=problems(401, 403, 409, 422),
-    # Before the body is validated into 10,000 models (FastAPI solves dependencies first).
-    dependencies=[Depends(gc_paused)],
-)
 async def create_claims_bulk(
     request: Request,
     body: BulkClaimsIn,
@@ -167,11 +169,35 @@ async def create_claims_bulk(
 
     async def action(uow: UnitOfWork) -> EncodedBody:
         rows = await service.create_claims(uow, caller, body.claims, clock.now())
-        # BulkClaimsOut, encoded straight from the rows (see claim_json).
-        claims = [claim_json(row, claim.debtor.customer_no) for row, claim in zip(rows, body.claims, strict=True)]
-        return EncodedBody(pydantic_core.to_json({"created": len(rows), "claims": claims}))
+        # The events' outbox rows are sent (and PostgreSQL writes them) while the answer is built.
+        writing = asyncio.ensure_future(uow.outbox.flush())
+        try:
+            # BulkClaimsOut, encoded straight from the rows (see claim_json).
+            claims = []
+            for index, (row, claim) in enumerate(zip(rows, body.claims, strict=True)):
+                if index % 500 == 0:
+                    await asyncio.sleep(0)
+                claims.append(claim_json(row, claim.debtor.customer_no))
+            encoded = pydantic_core.to_json({"created": len(rows), "claims": claims})
+        finally:
+            await asyncio.wait([writing])
+        writing.result()
+        return EncodedBody(encoded)
 
     return await idempotent(request, db, clock, caller, idempotency_key, 201, action)
+
+
+router.add_api_route(
+    "/claims/bulk",
+    create_claims_bulk,
+    methods=["POST"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=BulkClaimsOut,
+    tags=["claims"],
+    summary="Register up to 10,000 claims in one all-or-nothing request",
+    responses=problems(401, 403, 409, 422),
+    route_class_override=GcPausedRoute,
+)
 
 
 @router.get(

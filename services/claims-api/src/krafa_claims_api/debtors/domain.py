@@ -393,9 +393,10 @@ def primary(debtor: Debtor, kind: ContactKind) -> ContactPoint | None:
     return primaries(debtor).get(kind)
 
 
-def legacy_email(debtor: Debtor) -> tuple[str | None, str]:
-    """The pre-0003 `debtors.email`/`email_state` columns, kept as a projection for old readers."""
-    usable = primary(debtor, ContactKind.EMAIL)
+def legacy_email(debtor: Debtor, usable_by_kind: dict[str, ContactPoint] | None = None) -> tuple[str | None, str]:
+    """The pre-0003 `debtors.email`/`email_state` columns, kept as a projection for old readers
+    (`usable_by_kind`: the debtor's primaries, if the caller has them already)."""
+    usable = (primaries(debtor) if usable_by_kind is None else usable_by_kind).get(ContactKind.EMAIL)
     if usable is not None:
         return usable.value, ContactState.ACTIVE
     bounced = [cp for cp in debtor.contact_points if cp.kind == ContactKind.EMAIL]

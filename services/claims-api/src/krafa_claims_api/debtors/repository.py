@@ -20,7 +20,7 @@ from krafa_claims_api.debtors.domain import (
     CreditFigures,
     Debtor,
     legacy_email,
-    primary,
+    primaries,
 )
 from krafa_claims_api.debtors.domain import ContactKind as Kind
 
@@ -131,8 +131,9 @@ async def page(
 def _master_values(debtor: Debtor) -> list[Any]:
     # The connection's jsonb codec serialises the address dict itself.
     values = [debtor.master[name] for name in MASTER_FIELDS]
-    email, email_state = legacy_email(debtor)
-    phone = primary(debtor, Kind.PHONE)
+    usable = primaries(debtor)
+    email, email_state = legacy_email(debtor, usable)
+    phone = usable.get(Kind.PHONE)
     return [*values, email, email_state, phone.value if phone else None]
 
 
