@@ -61,6 +61,11 @@ WRONG: list[tuple[list[str], int, str]] = [
     (["dlq", "replay", "--topic", "krafa.claims", "--since", "last week"], 2, "is not an ISO 8601 time"),
     (["creditors", "create", "--name", "X", "--stack", "/no/such/stack"], 2, "no local stack in /no/such/stack"),
     (["dashboards", "render", "--last", "a while"], 2, "is not a duration"),
+    (["webhooks", "given-up"], 2, "which claims-api?"),
+    (["webhooks", "given-up", "--url", "http://127.0.0.1:9", "--since", "lately"], 2, "is not an ISO 8601 time"),
+    (["webhooks", "recover", "not-an-id", "--all"], 2, "is not a UUID"),
+    (["webhooks", "recover", "5c2d7e4a-1f3b-4c6d-8e9f-0a1b2c3d4e5f"], 2, "one of the arguments --delivery --all"),
+    (["webhooks", "recover", "5c2d7e4a-1f3b-4c6d-8e9f-0a1b2c3d4e5f", "--all"], 2, "which claims-api?"),
 ]
 
 
@@ -77,6 +82,11 @@ def down_cases() -> list[tuple[list[str], str]]:
         (["dlq", "list", "--bootstrap", f"127.0.0.1:{port}"], f"cannot reach the broker at 127.0.0.1:{port}"),
         (["dlq", "replay", "--topic", "krafa.claims", "--bootstrap", f"127.0.0.1:{port}"], "cannot reach the broker"),
         (["dashboards", "render", "--prometheus", url], f"cannot reach {url}/api/v1/status/config"),
+        (["webhooks", "given-up", "--url", url], f"cannot reach {url}/v1/operator/webhooks/given-up"),
+        (
+            ["webhooks", "recover", "5c2d7e4a-1f3b-4c6d-8e9f-0a1b2c3d4e5f", "--all", "--url", url],
+            f"cannot reach {url}/v1/operator/webhooks/5c2d7e4a-1f3b-4c6d-8e9f-0a1b2c3d4e5f/recover",
+        ),
     ]
 
 
@@ -104,6 +114,7 @@ def test_a_wrong_argument_is_one_line_and_an_exit_code(
 ) -> None:
     monkeypatch.delenv("KRAFA_DATABASE_URL", raising=False)
     monkeypatch.delenv("KRAFA_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.delenv("KRAFA_CLAIMS_API_URL", raising=False)
     assert_one_line(*run(argv, capsys), code, says)
 
 

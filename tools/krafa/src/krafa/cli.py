@@ -639,6 +639,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dlq_commands(sub)  # dlq list, dlq replay
 
+    from krafa.webhooks import add_commands as add_webhook_commands
+
+    add_webhook_commands(sub)  # webhooks given-up, webhooks recover
+
     from krafa.dashboards import add_commands as add_dashboard_commands
 
     add_dashboard_commands(sub)  # dashboards render
