@@ -37,6 +37,8 @@ def leaf_commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ())
         yield from leaf_commands(child, (*prefix, name))
 
 
+RECOVERED = "9b1f0c3e-5d52-4f7e-9c1a-2b8f6c1e4a10"  # a delivery's id
+
 # A wrong argument for every command: (argv, exit code, what the one line says).
 WRONG: list[tuple[list[str], int, str]] = [
     (["run", "--claims", "many"], 2, "invalid int value"),
@@ -66,6 +68,19 @@ WRONG: list[tuple[list[str], int, str]] = [
     (["webhooks", "recover", "not-an-id", "--all"], 2, "is not a UUID"),
     (["webhooks", "recover", "5c2d7e4a-1f3b-4c6d-8e9f-0a1b2c3d4e5f"], 2, "one of the arguments --delivery --all"),
     (["webhooks", "recover", "5c2d7e4a-1f3b-4c6d-8e9f-0a1b2c3d4e5f", "--all"], 2, "which claims-api?"),
+    (
+        [
+            "webhooks",
+            "recover",
+            "5c2d7e4a-1f3b-4c6d-8e9f-0a1b2c3d4e5f",
+            "--delivery",
+            RECOVERED,
+            "--since",
+            "2026-03-02",
+        ],
+        2,
+        "--since goes with --all",
+    ),
 ]
 
 

@@ -85,9 +85,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
     from krafa.cli import http_failure
 
-    url = claims_api_url(args)
     if args.since is not None and not args.all:
         raise CliError("--since goes with --all (a named --delivery is sent again whatever its age)", EXIT_USAGE)
+    url = claims_api_url(args)
     body: dict[str, str] = {}
     if args.delivery is not None:
         body["delivery_id"] = str(args.delivery)
