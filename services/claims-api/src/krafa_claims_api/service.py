@@ -28,6 +28,10 @@ from krafa_claims_api.debtors import service as debtor_service
 
 PROBLEMS = "https://docs.krafa.dev/problems/"
 
+# Work on a whole bulk is done this many claims at a time, letting the event loop run in between:
+# a statement in flight on the connection is sent (and its answer read) only when it does.
+_SLICE = 500
+
 
 @dataclass(frozen=True, slots=True)
 class Caller:
@@ -136,8 +140,7 @@ async def create_claims(
         uow, caller.creditor_id, [c.debtor for c in claims], now, national_ids=national_ids, pointer=pointer
     )
     try:
-        payments = _payment_identities(creditor, claims, debtors, national_ids, pointer)
-        await asyncio.sleep(0)
+        payments = await _payment_identities(creditor, claims, debtors, national_ids, pointer)
         new = await _new_claims(creditor, claims, payments, debtors, department_offsets, now)
         events = await _created_events(caller.creditor_id, creditor, claims, debtors, new, payments, now)
     except BaseException:
@@ -220,7 +223,7 @@ def _payment_identity(
     )
 
 
-def _payment_identities(
+async def _payment_identities(
     creditor: asyncpg.Record,
     claims: list[ClaimIn],
     debtors: dict[str, tuple[UUID, DebtorSnapshot]],
@@ -232,6 +235,9 @@ def _payment_identities(
     payments: list[PaymentIdentity] = []
     found = []
     for index, claim in enumerate(claims):
+        if index % _SLICE == 0:
+            # The first lets the debtors' contact points start to go out (see create_claims).
+            await asyncio.sleep(0)
         try:
             payments.append(_payment_identity(creditor, claim, debtors, national_ids))
         except InvalidReference as exc:
@@ -244,11 +250,6 @@ def _payment_identities(
             facts={"errors": found},
         )
     return payments
-
-
-# Work on a whole bulk is done this many claims at a time, letting the event loop run in between:
-# a statement in flight on the connection is sent (and its answer read) only when it does.
-_SLICE = 500
 
 
 async def _new_claims(
