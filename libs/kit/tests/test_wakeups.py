@@ -1,7 +1,8 @@
 """Event-driven wake-ups over the real PostgreSQL and broker: a NOTIFY wakes the outbox relay at
 once and a missed one costs only the poll, never the row; an idle consumer stops fetching, wakes
-on a relay's publication hint, and still finds records nobody announced; the shared listener
-comes back after losing its connection and wakes every loop, since NOTIFYs meanwhile are lost.
+on a relay's publication hint, and still finds records nobody announced; a writer's due hint
+(`notify_due`) wakes the loop of its work at commit; the shared listener comes back after
+losing its connection and wakes every loop, since NOTIFYs meanwhile are lost.
 
 The fallback intervals are set far beyond the tests' waits (600 s) where a test shows that the
 wake-up, not the poll, did the work."""
@@ -26,7 +27,7 @@ from krafa_kit.migrations import migrate_async
 from krafa_kit.outbox import OutboxRelay, notify_channel
 from krafa_kit.settings import ServiceSettings
 from krafa_kit.testing import TopicReader, eventually
-from krafa_kit.wakeup import PUBLISHED_CHANNEL, Listener, Wakeup
+from krafa_kit.wakeup import PUBLISHED_CHANNEL, Listener, Wakeup, due_channel, notify_due
 
 pytestmark = pytest.mark.integration
 
@@ -180,6 +181,31 @@ async def test_an_idle_consumer_wakes_on_a_publication_and_still_finds_unannounc
         consumer.stop()
         await raw.stop()
         await producer.stop()
+
+
+async def test_a_due_hint_wakes_the_loop_of_its_work_at_commit_and_no_other(db: Database) -> None:
+    listener = Listener(db.dsn)
+    deliveries, holds = Wakeup(), Wakeup()
+    listener.wake(due_channel(SCHEMA, "deliveries"), deliveries)
+    async with running(listener.run()):
+        await listener.connected.wait()
+        # A loop registered while the listener runs is listened for too.
+        listener.wake(due_channel(SCHEMA, "holds"), holds)
+        await deliveries.wait(0)  # woken once on connecting
+        async with db.uow() as uow:
+            # In the writer's transaction, on the channel of the schema its connection uses.
+            await uow.conn.execute(f"SELECT {notify_due('deliveries')}")
+            assert not await deliveries.wait(0.5)  # nothing is due before the commit
+            await uow.commit()
+        assert await deliveries.wait(20) and not holds.is_set()
+        async with db.uow() as uow:
+            await uow.conn.execute(f"SELECT {notify_due('holds')}")
+            await uow.commit()
+        assert await holds.wait(20) and not deliveries.is_set()
+        # A writer that rolls back wakes nobody.
+        async with db.uow() as uow:
+            await uow.conn.execute(f"SELECT {notify_due('deliveries')}")
+        assert not await deliveries.wait(0.5)
 
 
 async def test_the_listener_reconnects_and_wakes_every_loop_after_losing_its_connection(db: Database) -> None:

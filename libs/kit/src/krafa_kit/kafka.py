@@ -65,6 +65,11 @@ def create_consumer(settings: ServiceSettings, topics: tuple[str, ...], group: s
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        # The fetcher's longest pause between looks at its partitions (aiokafka's default 200 ms):
+        # fetches, consumption, resumes and rebalances wake it at once, so this only paces a
+        # consumer with every partition paused (krafa_kit.consumer's idle state) — five wake-ups a
+        # second for nothing.
+        consumer_timeout_ms=1000,
         max_poll_records=settings.consumer_batch_size,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=max(settings.kafka_session_timeout_ms // 6, 250),

@@ -23,7 +23,7 @@ from krafa_kit.migrations import migrate_async
 from krafa_kit.outbox import OutboxRelay
 from krafa_kit.retention import RetentionSweeper, Rule, shared_rules
 from krafa_kit.settings import ServiceSettings, database_tls_params
-from krafa_kit.wakeup import PUBLISHED_CHANNEL, Listener, Wakeup
+from krafa_kit.wakeup import PUBLISHED_CHANNEL, Listener, Wakeup, due_channel
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,12 @@ class Runtime:
         self._event_wakeups.append(wakeup)
         for consumer in self.consumers:
             consumer.on_handled.append(wakeup.set)
+
+    def wake_on_due(self, work: str, wakeup: Wakeup) -> None:
+        """Wake `wakeup` whenever a transaction that NOTIFYs `work` is due commits, in any process
+        on the service's database (krafa_kit.wakeup.notify_due: an API call, a handler, another
+        replica), before or after `start`."""
+        self.listener.wake(due_channel(self.db.schema, work), wakeup)
 
     def lane(self, name: str) -> InboxConsumer | None:
         """The consumer of lane `name` (after `start`)."""

@@ -93,8 +93,10 @@ class ServiceSettings(BaseSettings):
     sim_epoch: float = Field(default=0.0, description="wall time (unix s) at which sim_start held")
     sim_speed: float = Field(default=1.0, description="simulated seconds per wall second")
     outbox_batch_size: int = 500
-    # The relay wakes on the NOTIFY every outbox write sends at commit; the poll only backs that up.
-    outbox_poll_interval_s: float = 5.0
+    # The relay wakes on the NOTIFY every outbox write sends at commit (and reads the table whenever
+    # its connection is made again, so a NOTIFY lost with one costs nothing); the poll only backs
+    # that up.
+    outbox_poll_interval_s: float = 30.0
     outbox_retention_days: int = 7
     inbox_retention_days: int = Field(
         default=30, ge=8, description="days a processed event id stays in the inbox (longer than any redelivery)"

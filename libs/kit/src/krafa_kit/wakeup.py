@@ -35,6 +35,14 @@ def due_channel(schema: str, work: str) -> str:
     return f"krafa_due_{schema}_{work}"
 
 
+def notify_due(work: str) -> str:
+    """The SQL call a writer of `work` makes in its transaction (delivered at commit): NOTIFY on
+    `due_channel(<the connection's schema>, work)`, which a service's loop listens on through
+    `Runtime.wake_on_due`. A statement can carry it, so the hint costs no round trip of its own:
+    `WITH added AS (INSERT ... RETURNING 1) SELECT {notify_due("x")} WHERE EXISTS (SELECT FROM added)`."""
+    return f"pg_notify('krafa_due_' || current_schema() || '_{work}', '')"
+
+
 class Wakeup:
     """An asyncio.Event with the wait a polling loop needs: until set, or at most `timeout`.
 
@@ -125,9 +133,11 @@ class Listener:
             conn.add_termination_listener(functools.partial(_resolve, lost))
             try:
                 self._listening = set()
-                for channel in list(self._handlers):
-                    await self._listen(conn, channel)
+                # Set first: a channel asked for while these LISTENs go out is listened to by `on`.
                 self._conn = conn
+                for channel in list(self._handlers):
+                    if channel not in self._listening:
+                        await self._listen(conn, channel)
                 self.connections += 1
                 self.connected.set()
                 self._wake_all()  # anything notified while this connection was not listening
