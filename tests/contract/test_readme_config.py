@@ -44,7 +44,7 @@ MEANING = {
     "clock": "`wall`, or `simulated` (demos) with the three `KRAFA_SIM_*` settings",
     "sim_start": "simulated clock: the simulated time at `KRAFA_SIM_EPOCH`",
     "outbox_batch_size": "outbox rows published per relay round",
-    "outbox_poll_interval_s": "relay poll when idle (NOTIFY at each outbox commit wakes it at once)",
+    "outbox_poll_interval_s": "relay poll when idle, a backstop only (NOTIFY at each outbox commit wakes it at once)",
     "outbox_retention_days": "how long published events stay replayable (`krafa outbox replay`)",
     "consumer_batch_size": "records fetched per consumer round",
     "admin_token": "bearer token for `/v1/admin/*`",
@@ -95,7 +95,8 @@ MEANING = {
     "KRAFA_SOFT_RETRY_DELAY_S": "simulated seconds after a soft bounce before the email is sent again",
     "KRAFA_SOFT_RETRY_MAX": "re-sends per delivery within the window; 0 treats every soft bounce as hard",
     "KRAFA_SOFT_RETRY_WINDOW_H": "window of those re-sends, in hours",
-    "KRAFA_SOFT_RETRY_SWEEP_INTERVAL_S": "soft-retry timer sweep pause when none is due (wall seconds)",
+    "KRAFA_SOFT_RETRY_SWEEP_INTERVAL_S": "longest sleep of the soft-retry timer sweep (it sleeps until the next"
+    " timer is due and wakes when its consumer has applied events; wall seconds)",
     "KRAFA_SOFT_RETRY_SWEEP_BATCH": "soft-retry timers per sweep",
 }
 

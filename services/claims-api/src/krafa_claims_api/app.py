@@ -11,7 +11,7 @@ from krafa_kit.http import create_app as create_service_app
 from krafa_kit.http import install_text_errors
 from krafa_kit.runtime import Lane, Runtime, ServiceSpec
 
-from krafa_claims_api import kpi, retention
+from krafa_claims_api import kpi, repository, retention, webhook_repository
 from krafa_claims_api.api.debtors import router as debtors_router
 from krafa_claims_api.api.gateway import router as gateway_router
 from krafa_claims_api.api.integrations import router as integrations_router
@@ -53,9 +53,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     runtime = create_runtime(settings, clock)
     # Signed webhooks to creditors, from their table; the SSRF guard checks every attempt.
     webhook_worker = WebhookWorker(runtime.db, url_policy=url_policy(settings))
+    runtime.wake_on_due(webhook_repository.WORK, webhook_worker.wakeup)  # a delivery queued
     runtime.add_background("webhooks", webhook_worker.run)
     # Holds end on their own at `until` (supervised by the runtime like every background loop).
     hold_expiry = HoldExpiry(runtime.db, runtime.clock, poll_interval_s=settings.hold_expiry_poll_s)
+    runtime.wake_on_due(repository.HOLDS, hold_expiry.wakeup)  # a hold placed
     runtime.add_background("hold-expiry", hold_expiry.run)
     # The notifier's and scheduler's APIs, for the creditor's reads they own (docs/adr/0013).
     upstreams = Upstreams.from_settings(settings)

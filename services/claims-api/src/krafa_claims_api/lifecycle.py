@@ -436,12 +436,12 @@ async def next_hold_expiry(conn: asyncpg.Connection) -> datetime | None:
 
 class HoldExpiry(PollingWorker):
     """Background loop ending holds at their `until` on the service's clock. It sleeps until the
-    next `until` (simulated clocks run days in seconds), but never longer than `poll_interval_s`,
-    so a hold placed meanwhile is seen in time."""
+    next `until` (simulated clocks run days in seconds) or until a hold is placed (the NOTIFY of
+    repository.set_held, through Runtime.wake_on_due), never longer than `poll_interval_s`."""
 
     name = "hold expiry"
 
-    def __init__(self, db: Database, clock: Clock, *, poll_interval_s: float = 1.0, batch_size: int = 200) -> None:
+    def __init__(self, db: Database, clock: Clock, *, poll_interval_s: float = 30.0, batch_size: int = 200) -> None:
         super().__init__(poll_interval_s)
         self.db = db
         self.clock = clock

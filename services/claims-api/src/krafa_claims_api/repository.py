@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from krafa_kit.wakeup import notify_due
 
 from krafa_claims_api.ledger_repository import OPENING_CHARGE_INSERT
 
@@ -570,9 +571,19 @@ async def replace_instalments(
     await conn.execute("UPDATE claims SET updated_at = $2 WHERE id = $1", claim_id, now)
 
 
+# What the hold expiry listens for (Runtime.wake_on_due): a hold with an end placed.
+HOLDS = "holds"
+
+
 async def set_held(conn: asyncpg.Connection, claim_id: UUID, until: datetime | None, now: datetime) -> None:
+    """Hold the claim; a hold that ends wakes the hold expiry at commit, which then sleeps until the
+    earliest end."""
     await conn.execute(
-        "UPDATE claims SET status = 'held', held_until = $2, updated_at = $3 WHERE id = $1", claim_id, until, now
+        "WITH held AS (UPDATE claims SET status = 'held', held_until = $2, updated_at = $3 WHERE id = $1"
+        f" RETURNING held_until) SELECT {notify_due(HOLDS)} FROM held WHERE held_until IS NOT NULL",
+        claim_id,
+        until,
+        now,
     )
 
 

@@ -20,7 +20,10 @@ class Settings(ServiceSettings):
     )
     webhook_allow_http: bool = Field(default=False, description="webhook endpoints may use http instead of https")
     hold_expiry_poll_s: float = Field(
-        default=1.0, gt=0, description="longest wait (wall seconds) between looks for holds whose `until` passed"
+        default=30.0,
+        gt=0,
+        description="longest wait (wall seconds) between looks for holds whose `until` passed (the expiry sleeps "
+        "until the earliest `until` and wakes when a hold is placed)",
     )
     portal_token: SecretStr | None = Field(
         default=None,

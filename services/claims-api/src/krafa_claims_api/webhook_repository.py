@@ -9,16 +9,22 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from krafa_kit.wakeup import notify_due
+
+# What the worker listens for (Runtime.wake_on_due): deliveries queued or queued again, due now.
+WORK = "webhooks"
 
 
 async def add_deliveries(
     conn: asyncpg.Connection, message_id: str, creditor_id: UUID, event_type: str, payload: dict[str, Any]
 ) -> None:
-    """One delivery per active endpoint of the creditor that subscribes to `event_type`."""
+    """One delivery per active endpoint of the creditor that subscribes to `event_type`; when there
+    is one, the worker is woken at commit (WORK)."""
     await conn.execute(
-        "INSERT INTO webhook_deliveries (id, message_id, endpoint_id, creditor_id, event_type, payload)"
+        "WITH added AS (INSERT INTO webhook_deliveries (id, message_id, endpoint_id, creditor_id, event_type, payload)"
         " SELECT gen_random_uuid(), $1, id, creditor_id, $3, $4 FROM webhook_endpoints"
-        " WHERE creditor_id = $2 AND disabled_at IS NULL AND $3 = ANY(event_types)",
+        " WHERE creditor_id = $2 AND disabled_at IS NULL AND $3 = ANY(event_types) RETURNING 1)"
+        f" SELECT {notify_due(WORK)} WHERE EXISTS (SELECT FROM added)",
         message_id,
         creditor_id,
         event_type,
@@ -40,6 +46,16 @@ async def lease_due(conn: asyncpg.Connection, limit: int, lease_s: float) -> lis
             lease_s,
         )
     )
+
+
+async def next_due_in_s(conn: asyncpg.Connection) -> float | None:
+    """Wall seconds until the earliest pending delivery to an active endpoint may be tried
+    (negative: due now, or leased by a replica until then); None when none is pending."""
+    value = await conn.fetchval(
+        "SELECT extract(epoch FROM min(d.next_attempt_at) - now()) FROM webhook_deliveries d"
+        " JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.disabled_at IS NULL WHERE d.status = 'pending'"
+    )
+    return None if value is None else float(value)
 
 
 async def record_attempt(
@@ -136,7 +152,7 @@ async def requeue_failed(conn: asyncpg.Connection, endpoint_id: UUID, since: dat
     count = await conn.fetchval(
         "WITH requeued AS (UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now()"
         " WHERE endpoint_id = $1 AND status = 'failed' AND ($2::timestamptz IS NULL OR created_at >= $2) RETURNING 1)"
-        " SELECT count(*) FROM requeued",
+        f" SELECT count(*) FROM (SELECT {notify_due(WORK)} FROM requeued) AS woken",
         endpoint_id,
         since,
     )
@@ -246,6 +262,7 @@ async def resend(conn: asyncpg.Connection, delivery_id: UUID) -> asyncpg.Record:
         " delivered_at = NULL WHERE id = $1",
         delivery_id,
     )
+    await conn.execute(f"SELECT {notify_due(WORK)}")
     row = await conn.fetchrow(DELIVERY_SELECT + " WHERE d.id = $1", delivery_id)
     assert row is not None
     return row
@@ -256,7 +273,8 @@ async def requeue_one(conn: asyncpg.Connection, endpoint_id: UUID, delivery_id: 
     is not (or no longer) given up."""
     count = await conn.fetchval(
         "WITH requeued AS (UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now()"
-        " WHERE id = $1 AND endpoint_id = $2 AND status = 'failed' RETURNING 1) SELECT count(*) FROM requeued",
+        " WHERE id = $1 AND endpoint_id = $2 AND status = 'failed' RETURNING 1)"
+        f" SELECT count(*) FROM (SELECT {notify_due(WORK)} FROM requeued) AS woken",
         delivery_id,
         endpoint_id,
     )

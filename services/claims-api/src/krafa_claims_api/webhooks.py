@@ -230,8 +230,11 @@ async def enqueue_webhook(conn: asyncpg.Connection, creditor_id: UUID, event_typ
 
 
 class WebhookWorker(PollingWorker):
-    """Background loop delivering due webhooks. `retry_delays_s` and `poll_interval_s` are
-    attributes so tests (and operators) can shorten them."""
+    """Background loop delivering due webhooks. It sleeps until the earliest pending delivery may
+    be tried (a retry's delay, a replica's lease) or until a delivery is queued (the NOTIFY of
+    webhook_repository.WORK, through Runtime.wake_on_due); `poll_interval_s` only bounds that
+    sleep. `retry_delays_s` and `poll_interval_s` are attributes so tests (and operators) can
+    shorten them."""
 
     name = "webhook worker"
 
@@ -241,7 +244,7 @@ class WebhookWorker(PollingWorker):
         *,
         url_policy: UrlPolicy | None = None,
         retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
-        poll_interval_s: float = 0.5,
+        poll_interval_s: float = 30.0,
         timeout_s: float = 10.0,
         batch_size: int = 20,
     ) -> None:
@@ -277,7 +280,10 @@ class WebhookWorker(PollingWorker):
     async def round(self) -> Round:
         assert self._client is not None
         done = await self.deliver_due(self._client)
-        return Round(done, more=done > 0)
+        if done:
+            return Round(done, more=True)
+        async with self.db.connection() as conn:
+            return Round(next_due_in_s=await webhook_repository.next_due_in_s(conn))
 
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
         """Lease a batch of due deliveries, send them concurrently, record the outcomes."""

@@ -11,6 +11,7 @@ from krafa_kit.clock import Clock, clock_from_settings
 from krafa_kit.http import Problem, install_text_errors, problems, require_operator
 from krafa_kit.http import create_app as create_service_app
 from krafa_kit.runtime import Runtime, ServiceSpec
+from krafa_kit.wakeup import Wakeup
 
 from krafa_notifier import calls, kpi, repository, retention, soft_retry
 from krafa_notifier.api.portal import portal
@@ -85,6 +86,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             stops=runtime.lane("stops"),
         )
         runtime.wake_on_events(dispatcher.wakeup)  # planned deliveries may be due at once
+        runtime.wake_on_due(repository.DELIVERIES, dispatcher.wakeup)  # from an API call, a re-send, a replica
         await dispatcher.run()
 
     async def close_channels() -> None:
@@ -98,7 +100,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         await asyncio.to_thread(calls.preload, ("IS", "NO", "EE"), (year, year + 1))
 
     runtime.add_background("calendars", load_calendars)
-    runtime.add_background("soft-retry", lambda: soft_retry.sweep_forever(runtime.db, runtime.clock))
+    soft_retry_wakeup = Wakeup()
+    runtime.wake_on_events(soft_retry_wakeup)  # a soft bounce may have scheduled a re-send
+    runtime.add_background(
+        "soft-retry", lambda: soft_retry.sweep_forever(runtime.db, runtime.clock, wakeup=soft_retry_wakeup)
+    )
     app = create_service_app(
         runtime, title="Krafa notifier", description="Deliveries of reminders.", on_shutdown=close_channels
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 from krafa_kit import privacy, tracing
+from krafa_kit.wakeup import notify_due
 
 DISPATCH_COLUMNS = (
     "id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone, template, fee_minor, channels,"
@@ -236,15 +237,21 @@ async def put_template(
     )
 
 
+# What the dispatchers listen for (Runtime.wake_on_due): a delivery that may be tried now.
+DELIVERIES = "deliveries"
+
+
 async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> bool:
-    """A delivery per (reminder, kind): a second ReminderDue or a second bounce adds nothing."""
+    """A delivery per (reminder, kind): a second ReminderDue or a second bounce adds nothing. A new
+    one wakes the dispatchers at commit (in the same statement: no round trip of its own)."""
     inserted = await conn.fetchval(
-        "INSERT INTO deliveries (id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone,"
+        "WITH added AS (INSERT INTO deliveries (id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone,"
         " template, fee_minor, channels, fallback_for, due_at, currency, interest_minor, pay_by, cc, bcc,"
         " notice_kind, stage, jurisdiction, fee_ids, interest_rate_pct, traceparent)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
         " $19, $20, $21, $22, $23, $24)"
-        " ON CONFLICT (reminder_id, kind) DO NOTHING RETURNING true",
+        " ON CONFLICT (reminder_id, kind) DO NOTHING RETURNING 1)"
+        f" SELECT bool_or(true) FROM (SELECT {notify_due(DELIVERIES)} FROM added) AS woken",
         values["id"],
         values["reminder_id"],
         values["kind"],
@@ -272,6 +279,18 @@ async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> b
         values.get("traceparent") or (context.traceparent if (context := tracing.current()) else None),
     )
     return bool(inserted)
+
+
+async def deliveries_due(conn: asyncpg.Connection) -> None:
+    """Wake the dispatchers at commit: deliveries were made pending again by someone else than a
+    dispatcher (a soft bounce's re-send)."""
+    await conn.execute(f"SELECT {notify_due(DELIVERIES)}")
+
+
+async def next_soft_retry_at(conn: asyncpg.Connection) -> datetime | None:
+    """When the earliest scheduled soft-bounce re-send falls due (the service's clock)."""
+    value: datetime | None = await conn.fetchval("SELECT min(due_at) FROM soft_retries WHERE status = 'scheduled'")
+    return value
 
 
 async def next_attempt_in_s(conn: asyncpg.Connection) -> float | None:

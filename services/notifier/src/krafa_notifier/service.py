@@ -344,7 +344,7 @@ class Dispatcher:
         batch_size: int = 200,
         concurrency: int = 16,
         idle_wall_s: float = 0.05,
-        max_idle_wall_s: float = 1.0,
+        max_idle_wall_s: float = 5.0,
         portal_url: str | None = None,
         portal_link_secret: bytes | None = None,
         stops: StopsLane | None = None,
@@ -408,8 +408,11 @@ class Dispatcher:
 
     async def _idle_wait(self) -> float:
         """Until the next pending delivery may be tried, at most `max_idle_wall_s`; `idle_wall_s`
-        when one is due but was not claimed (another dispatcher holds it). New deliveries come
-        from the consumer's handlers, which set `wakeup`."""
+        when one is due but was not claimed (another dispatcher holds it). New deliveries set
+        `wakeup`: the consumer's handlers when they have planned some, and every writer of one
+        through the NOTIFY of repository.DELIVERIES (an SMS receipt's fallback, a soft bounce's
+        re-send, another replica). `max_idle_wall_s` also bounds how late an idle dispatcher
+        releases the sends of a dispatcher that died (its orphan check runs every 5 s at most)."""
         try:
             async with self.db.connection() as conn:
                 due_in = await repository.next_attempt_in_s(conn)

@@ -69,10 +69,11 @@ class Settings(ServiceSettings):
     dispatch_concurrency: int = 16
     dispatch_idle_wall_s: float = 0.05
     dispatch_max_idle_wall_s: float = Field(
-        default=1.0,
+        default=5.0,
         gt=0,
         description="longest sleep of an idle dispatcher (it sleeps until the next pending delivery may be tried, "
-        "and its consumer wakes it when reminders have been planned)",
+        "and wakes when one is planned or made pending again); also how late an idle dispatcher releases the sends "
+        "of a replica that died",
     )
     portal_url: str | None = Field(
         default=None, description="the debtor portal's public URL: every reminder carries a personal link to it"

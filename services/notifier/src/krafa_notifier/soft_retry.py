@@ -27,11 +27,16 @@ import asyncpg
 from krafa_events import EmailBounced
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database, UnitOfWork
+from krafa_kit.wakeup import Wakeup
 from prometheus_client import Counter
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from krafa_notifier import repository
+
 log = logging.getLogger(__name__)
+
+MIN_WAIT_S = 0.05
 
 RETRIES = Counter(
     "krafa_soft_retries_total",
@@ -50,8 +55,9 @@ class SoftRetrySettings(BaseSettings):
     # Re-sends per delivery within the window; 0 treats every soft bounce as hard.
     max: int = Field(default=2, ge=0)
     window_h: float = Field(default=72.0, gt=0)
-    # Wall seconds between sweeps of the timers when none is due; timers per sweep.
-    sweep_interval_s: float = Field(default=0.5, gt=0)
+    # The longest sleep of the sweep (wall seconds): it sleeps until the earliest timer falls due
+    # and wakes when the consumer has applied events; timers per sweep.
+    sweep_interval_s: float = Field(default=30.0, gt=0)
     sweep_batch: int = Field(default=100, ge=1)
 
     @property
@@ -174,6 +180,8 @@ async def fire_due(db: Database, now: datetime, limit: int = 100) -> int:
             ids,
         )
         fired = {r["id"] for r in rearmed}
+        if fired:
+            await repository.deliveries_due(uow.conn)
         await uow.conn.execute(
             "UPDATE soft_retries r SET fired_at = $3,"
             " status = CASE WHEN r.delivery_id = ANY($2::uuid[]) THEN 'fired' ELSE 'skipped' END,"
@@ -201,15 +209,28 @@ async def fire_due(db: Database, now: datetime, limit: int = 100) -> int:
     return len(due)
 
 
-async def sweep_forever(db: Database, clock: Clock, settings: SoftRetrySettings | None = None) -> None:
-    """The background task: fire due re-sends; replicas share the work through SKIP LOCKED."""
+async def sweep_forever(
+    db: Database, clock: Clock, settings: SoftRetrySettings | None = None, wakeup: Wakeup | None = None
+) -> None:
+    """The background task: fire due re-sends; replicas share the work through SKIP LOCKED. It
+    sleeps until the earliest timer falls due (on the service's clock) or until `wakeup` is set
+    (the consumer has applied events: a soft bounce may have scheduled one), never longer than
+    `sweep_interval_s`."""
     settings = settings or SoftRetrySettings()
+    wakeup = wakeup or Wakeup()
     while True:
         try:
             taken = await fire_due(db, clock.now(), settings.sweep_batch)
+            if taken >= settings.sweep_batch:
+                continue
+            async with db.connection() as conn:
+                due = await repository.next_soft_retry_at(conn)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("soft retry sweep failed, retrying", extra={"error": type(exc).__name__})
-            taken = 0
             await asyncio.sleep(1)
-        if taken < settings.sweep_batch:
-            await asyncio.sleep(settings.sweep_interval_s)
+            continue
+        wait = settings.sweep_interval_s
+        if due is not None:
+            wait = min(clock.wall_seconds(due - clock.now()), wait)
+        # A clock that does not move on its own (tests) must not spin the loop.
+        await wakeup.wait(max(wait, MIN_WAIT_S))

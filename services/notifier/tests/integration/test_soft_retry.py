@@ -55,7 +55,8 @@ async def test_soft_bounces_resend_the_same_email_until_exhausted_then_one_lette
     monkeypatch.setenv("KRAFA_SOFT_RETRY_DELAY_S", str(DELAY.total_seconds()))
     monkeypatch.setenv("KRAFA_SOFT_RETRY_MAX", "2")
     monkeypatch.setenv("KRAFA_SOFT_RETRY_WINDOW_H", "72")
-    monkeypatch.setenv("KRAFA_SOFT_RETRY_SWEEP_INTERVAL_S", "0.05")
+    # Longer than the test: the sweep sleeps until a timer is due and wakes on the bounces.
+    monkeypatch.setenv("KRAFA_SOFT_RETRY_SWEEP_INTERVAL_S", "600")
     clock = ManualClock(datetime(2026, 3, 3, 9, tzinfo=UTC))
     claim = a_claim_created()
     other = a_claim_created()  # another creditor: its suppression list is its own

@@ -16,7 +16,7 @@ from krafa_payments_ingest import kpi, psp
 from krafa_payments_ingest.api.cards import portal_router, webhook_router
 from krafa_payments_ingest.api.routes import card_router, router
 from krafa_payments_ingest.bank_claims.client import ClaimsClient
-from krafa_payments_ingest.bank_claims.worker import BankClaimsWorker
+from krafa_payments_ingest.bank_claims.worker import BankClaimsSync, BankPaymentsPoll
 from krafa_payments_ingest.handlers import build_routes
 from krafa_payments_ingest.inbox import Inbox
 from krafa_payments_ingest.settings import Settings
@@ -49,15 +49,20 @@ def create_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             scope=settings.iobws_scope,
             timeout_s=settings.iobws_timeout_s,
         )
-        worker = BankClaimsWorker(
+        # Both wait for the consumer's events (the only writers of what the bank should hold) or
+        # the next due moment instead of polling the database (bank_claims.worker).
+        sync = BankClaimsSync(runtime.db, client, idle_s=settings.iobws_sync_idle_s)
+        poll = BankPaymentsPoll(
             runtime.db,
             runtime.clock,
             client,
-            sync_idle_s=settings.iobws_sync_idle_s,
             poll_interval_s=settings.iobws_poll_interval_s,
+            idle_s=settings.iobws_sync_idle_s,
         )
-        runtime.add_background("bank-claims-sync", worker.run_sync)
-        runtime.add_background("bank-claims-poll", worker.run_poll)
+        runtime.wake_on_events(sync.wakeup)
+        runtime.wake_on_events(poll.wakeup)
+        runtime.add_background("bank-claims-sync", sync.run)
+        runtime.add_background("bank-claims-poll", poll.run)
     return runtime
 
 

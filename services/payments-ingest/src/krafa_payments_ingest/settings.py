@@ -43,6 +43,10 @@ class Settings(ServiceSettings):
         default=2.0, gt=0, description="wall seconds between reads of the bank's payments"
     )
     iobws_sync_idle_s: float = Field(
-        default=0.1, gt=0, description="wall seconds the claim sync waits when nothing is to be sent"
+        default=30.0,
+        gt=0,
+        description="longest wait (wall seconds) of the claim sync with nothing to send, and of the payments poll "
+        "with no claim at the bank that may be paid; both wake at once when the consumer has applied events, the "
+        "sync also when its next claim falls due",
     )
     iobws_timeout_s: float = Field(default=10.0, gt=0, description="timeout of one call to the bank")

@@ -60,7 +60,9 @@ async def service(database_url: str, broker: EmbeddedBroker, bank: tuple[str, An
         iobws_client_id=CLIENT[0],
         iobws_client_secret=CLIENT[1],
         iobws_poll_interval_s=0.2,
-        iobws_sync_idle_s=0.05,
+        # Longer than any test: the sync and the poll must be woken by the events that give them
+        # work (and by a retry falling due), never find it by polling.
+        iobws_sync_idle_s=600,
     ) as running_service:
         yield running_service
 

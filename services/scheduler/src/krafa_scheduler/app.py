@@ -18,6 +18,8 @@ from krafa_scheduler.handlers import make_routes
 from krafa_scheduler.settings import Settings
 
 SCHEMA = "scheduler"
+# The NOTIFY every INSERT INTO timelines sends (its trigger, migration 0022).
+TIMELINES = "timelines"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -27,6 +29,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     kpi.install(runtime)  # collection KPIs from this service's tables, on /metrics
     sweep_wakeup = Wakeup()
     runtime.wake_on_events(sweep_wakeup)  # new and changed timelines may be due at once
+    runtime.wake_on_due(TIMELINES, sweep_wakeup)  # new timelines, whoever wrote them (migration 0022)
     runtime.add_background(
         "sweep",
         lambda: service.sweep_forever(

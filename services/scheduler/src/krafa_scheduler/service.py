@@ -842,12 +842,15 @@ async def sweep_forever(
     batch_size: int,
     idle_wall_s: float,
     wakeup: Wakeup | None = None,
-    max_idle_wall_s: float = 1.0,
+    max_idle_wall_s: float = 30.0,
 ) -> None:
     """Sweep until nothing is due, then sleep until the next step falls due (never longer than
-    `max_idle_wall_s`, which also bounds a clock or a writer that misbehaves) or until `wakeup`
+    `max_idle_wall_s`, which only bounds a clock or a writer that misbehaves) or until `wakeup`
     is set: the consumer sets it when its handlers have written timelines, which may be due at
-    once. `idle_wall_s` is the pause when a due row is left (another replica holds it)."""
+    once (the handlers and the sweep itself are the only writers of a timeline's next step, and
+    each replica's sweep is woken by its own consumer), and every new timeline's NOTIFY sets it
+    (a trigger: a bulk load wakes every replica). `idle_wall_s` is the pause when a due row is
+    left (another replica holds it)."""
     wakeup = wakeup or Wakeup()
     while True:
         wait = idle_wall_s

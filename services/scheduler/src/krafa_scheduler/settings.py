@@ -8,10 +8,10 @@ class Settings(ServiceSettings):
     sweep_batch_size: int = 1000
     sweep_idle_wall_s: float = 0.1
     sweep_max_idle_wall_s: float = Field(
-        default=1.0,
+        default=30.0,
         gt=0,
-        description="longest sleep of an idle sweep (it sleeps until the next step is due, and its consumer wakes it "
-        "when events have changed timelines)",
+        description="longest sleep of an idle sweep (it sleeps until the next step is due; its consumer wakes it "
+        "when events have changed timelines, and every new timeline's NOTIFY does too)",
     )
     operator_token: SecretStr | None = None
     gateway_token: SecretStr | None = Field(

@@ -125,6 +125,16 @@ async def lease_due(conn: Connection, limit: int, lease_s: float) -> list[tuple[
     return [(bank_claim(row), row["version"]) for row in rows]
 
 
+async def next_sync_in_s(conn: Connection) -> float | None:
+    """Wall seconds until the earliest claim the bank lacks may be synced (negative: due now; a
+    lease that runs out or a retry's backoff included); None when the bank holds every claim's
+    wanted state."""
+    value = await conn.fetchval(
+        "SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM bank_claims WHERE version > synced_version"
+    )
+    return None if value is None else float(value)
+
+
 async def synced(conn: Connection, claim_id: UUID, *, version: int, state: str, sent: dict[str, Any] | None) -> None:
     await conn.execute(
         "UPDATE bank_claims SET synced_version = greatest(synced_version, $2), state = $3, sent = $4::jsonb,"

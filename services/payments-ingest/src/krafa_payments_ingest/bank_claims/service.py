@@ -206,6 +206,12 @@ async def sync_due(db: Database, client: ClaimsClient, *, limit: int = 50, concu
     return len(leased)
 
 
+async def next_sync_in_s(db: Database) -> float | None:
+    """Wall seconds until the sync has work (negative: now); None when the bank holds everything."""
+    async with db.connection() as conn:
+        return await repository.next_sync_in_s(conn)
+
+
 def _log(claim: domain.BankClaim, exc: IobwsError, retry_in: float | None) -> dict[str, Any]:
     return {
         "claim_id": str(claim.claim_id),
@@ -219,11 +225,13 @@ def _log(claim: domain.BankClaim, exc: IobwsError, retry_in: float | None) -> di
 # -- the bank's payments -----------------------------------------------------------------------------
 
 
-async def poll_payments(db: Database, client: ClaimsClient, clock: Clock) -> int:
+async def poll_payments(db: Database, client: ClaimsClient, clock: Clock) -> int | None:
     """Read the payments booked lately on every claimant's claims at the bank and record the new
-    ones; returns how many were new."""
+    ones; returns how many were new, None when no claim at the bank may be paid (nothing to ask)."""
     async with db.connection() as conn:
         claimants = await repository.claimants_to_poll(conn)
+    if not claimants:
+        return None
     today = clock.now().date()
     new = 0
     for claimant in claimants:
