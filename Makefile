@@ -78,30 +78,26 @@ run: install
 demo: install
 	$(BIN)/krafa demo
 
-# Three workers (pytest-xdist) on two cores: a test waits much of its time (a consumer group join,
-# a simulated day, a browser), and a third worker fills those waits (make test-fast 4 min 34 s on two
-# workers, 3 min 44 s on three). Each file on one worker so a module's stack starts once; every
-# worker has its own PostgreSQL with each service's template database. xdist sends the files with the
-# most tests first (its default): kept in collection order instead (--no-loadscope-reorder), the
-# whole-stack suites ran all at once at the start and the run took 12:46 instead of 11:33.
-XDIST ?= -n 3 --dist loadfile
-# The layers that run on a three-node Apache Kafka cluster in make test, in one pytest session
-# without workers, so the cluster (three JVMs) starts once (README "Tests" says which layer runs
-# where); make test-kafka KAFKA_TESTS=tests/chaos runs the short chaos run (with the faults only a
-# cluster has) on it.
-KAFKA_E2E := tests/e2e/test_demo_path.py tests/e2e/test_resilience.py tests/e2e/test_pay_same_minute.py
-KAFKA_TESTS ?= $(KAFKA_E2E) libs/kit/tests/test_kafka_cluster.py
+# Workers (pytest-xdist) on two cores: a test waits much of its time (a consumer group join, a
+# simulated day, a browser), and more workers than cores fill those waits (make test-fast 4 min 34 s
+# on two workers, 3 min 44 s on three). Each file on one worker so a module's stack starts once;
+# every worker has its own PostgreSQL with each service's template database. `--dist loadgroup`
+# with the kit's scheduler (krafa_kit.testing.FilesAndGroups): files as with loadfile, and the
+# modules marked `kafka` as one group on one worker, sent out first, so the three-node Apache Kafka
+# cluster starts once and its three minutes run beside everything else instead of after it.
+XDIST ?= -n 4 --dist loadgroup
+# make test-kafka: every module marked `kafka` (the pipeline's e2e runs and the kit's cluster
+# tests), alone; KAFKA_TESTS=tests/chaos runs the short chaos run (with the faults only a cluster
+# has) on the cluster instead.
+KAFKA_TESTS ?= -m kafka
 
-# Everything, as CI runs it (.ci/run): all but the pipeline's e2e tests on the embedded PostgreSQL
-# and Tansu, then those and the kit's cluster tests on Apache Kafka. (Run side by side the two halves
-# took as long in all, each slower on the shared cores, and the Kafka half lost its quiet machine.)
+# Everything, as CI runs it (.ci/run), in one session: the embedded PostgreSQL and Tansu for most,
+# the three-node Apache Kafka cluster for the modules marked `kafka` (README "Tests" says which).
 test: install lint browser
-	$(BIN)/python -m pytest $(XDIST) $(addprefix --ignore=,$(KAFKA_E2E)) $(PYTEST_ARGS)
-	KRAFA_TEST_BACKEND=kafka $(BIN)/python -m pytest $(KAFKA_TESTS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
-# Lint, unit and integration tests: everything but the whole-stack e2e runs.
 test-fast: install lint
-	$(BIN)/python -m pytest $(XDIST) -m "not e2e" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not e2e and not kafka" $(PYTEST_ARGS)
 
 test-kafka: install
 	KRAFA_TEST_BACKEND=kafka $(BIN)/python -m pytest $(KAFKA_TESTS) $(PYTEST_ARGS)

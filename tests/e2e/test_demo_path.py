@@ -13,7 +13,8 @@ from krafa.stack import Stack
 from krafa_events import ClaimCreated, ReminderSent, Topic, decode
 from krafa_kit.testing import TopicReader
 
-pytestmark = pytest.mark.e2e
+# On the session's three-node Apache Kafka cluster (the `kafka` marker), beside the embedded runs.
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
 
 def _trace_ids(reader: TopicReader) -> tuple[dict[uuid.UUID, str], dict[uuid.UUID, set[str]]]:

@@ -26,7 +26,8 @@ from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt053, cam
 
 from .conftest import make_stack
 
-pytestmark = pytest.mark.e2e
+# On the session's three-node Apache Kafka cluster (the `kafka` marker), beside the embedded runs.
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
 ICELAND = holidays.country_holidays("IS", years=2026)
 

@@ -23,7 +23,8 @@ from krafa_notifier.settings import Settings as NotifierSettings
 
 from .conftest import make_stack
 
-pytestmark = pytest.mark.e2e
+# On the session's three-node Apache Kafka cluster (the `kafka` marker), beside the embedded runs.
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
 
 @pytest.fixture(scope="module")

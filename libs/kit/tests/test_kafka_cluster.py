@@ -1,4 +1,4 @@
-"""Apache Kafka as the kit runs it (KRAFA_TEST_BACKEND=kafka; `make test` runs this module on it):
+"""Apache Kafka as the kit runs it (the `kafka` marker: always on the session's cluster):
 three KRaft nodes, every Krafa topic replicated three times with min.insync.replicas 2, and the
 outbox relay publishing each batch as one Kafka transaction, so a batch that failed half-way is
 aborted and read_committed consumers see every event exactly once after the retry."""
@@ -23,12 +23,9 @@ from krafa_kit.kafka_cluster import KafkaCluster
 from krafa_kit.migrations import migrate_async
 from krafa_kit.outbox import OutboxRelay
 from krafa_kit.settings import ServiceSettings
-from krafa_kit.testing import BACKEND, eventually
+from krafa_kit.testing import eventually
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(BACKEND != "kafka", reason="Apache Kafka only: KRAFA_TEST_BACKEND=kafka (make test runs it)"),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

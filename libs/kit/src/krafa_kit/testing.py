@@ -5,7 +5,9 @@ see each other's rows or events. Registered as a plugin by the root conftest.py.
 KRAFA_TEST_BACKEND=kafka puts the same tests on Apache Kafka: one three-node KRaft cluster per
 test session (a JVM start is seconds, not 0.1 s), every Krafa topic deleted and created anew for
 each test, and the services' Kafka settings (idempotent, transactional relay, read_committed)
-in the environment.
+in the environment. Modules marked `kafka` (the pipeline's e2e runs, the cluster's own tests) run
+on it whatever the variable says; on xdist workers they form one group, on one worker, so the
+cluster starts once, and that group goes out first (`FilesAndGroups`).
 
 A service's tests get a database already migrated: its conftest names the service's schema and
 migrations (the `migrated_schema` fixture); the first test of the session migrates a template
@@ -55,6 +57,49 @@ _OWN_BASETEMP = pytest.StashKey[Path]()
 
 
 _PASSED = pytest.StashKey[bool]()
+
+
+def on_kafka(node: pytest.Item | pytest.Collector) -> bool:
+    """Whether a test runs on Apache Kafka: all of them with KRAFA_TEST_BACKEND=kafka, and those
+    of the modules marked `kafka` always."""
+    return BACKEND == "kafka" or node.get_closest_marker("kafka") is not None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Before xdist names the groups in the node ids (its own hook): the cluster's tests on one worker.
+    for item in items:
+        if item.get_closest_marker("kafka") is not None:
+            item.add_marker(pytest.mark.xdist_group("kafka"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class FilesAndGroups(LoadGroupScheduling):  # type: ignore[misc]
+        """Each file on one worker (its module's stack starts once), each named group on one
+        worker, and the groups first: they are the long whole-stack runs (the Apache Kafka
+        cluster's three minutes), and sent out last they would be the run's tail. The files
+        follow by their number of tests, most first (xdist's own order)."""
+
+        _groups_first = True
+
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.rfind("@") > nodeid.rfind("]"):
+                return "@" + nodeid.split("@")[-1]
+            return nodeid.split("::", 1)[0]
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if self._groups_first:
+                self._groups_first = False
+                for scope in [s for s in self.workqueue if s.startswith("@")][::-1]:
+                    self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
+
+    return FilesAndGroups(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -223,7 +268,7 @@ def fast_group_join(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
     embedded broker holds a join for half the session timeout, and a test's app has the group to
     itself. Whole stacks (e2e, chaos) keep the production timeout: on a busy machine a short one
     would expire sessions and rebalance. A value set in the environment wins."""
-    if BACKEND == "embedded" and request.node.get_closest_marker("e2e") is None:
+    if BACKEND == "embedded" and not on_kafka(request.node) and request.node.get_closest_marker("e2e") is None:
         monkeypatch.setenv("KRAFA_KAFKA_SESSION_TIMEOUT_MS", os.environ.get("KRAFA_KAFKA_SESSION_TIMEOUT_MS", "2000"))
 
 
@@ -251,11 +296,12 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaClu
         cluster.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack_kafka(request: pytest.FixtureRequest) -> KafkaCluster | None:
     """The cluster whole-stack tests (e2e, chaos) run on: the session's Apache Kafka with
-    KRAFA_TEST_BACKEND=kafka, else None (each stack starts its own embedded broker)."""
-    if BACKEND != "kafka":
+    KRAFA_TEST_BACKEND=kafka or in a module marked `kafka`, else None (each stack starts its own
+    embedded broker)."""
+    if not on_kafka(request.node):
         return None
     cluster: KafkaCluster = request.getfixturevalue("kafka_cluster")
     return cluster
@@ -263,7 +309,7 @@ def stack_kafka(request: pytest.FixtureRequest) -> KafkaCluster | None:
 
 @pytest.fixture
 async def broker(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[EmbeddedBroker]:
-    if BACKEND == "kafka":
+    if on_kafka(request.node):
         cluster: KafkaCluster = request.getfixturevalue("kafka_cluster")
         await reset_topics(cluster.bootstrap, replication=REPLICATION)
         env = {**KAFKA_SERVICE_ENV, "KRAFA_KAFKA_CONSUMER_GROUP_PREFIX": f"krafa-{uuid.uuid4().hex[:8]}"}
