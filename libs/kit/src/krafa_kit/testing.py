@@ -6,8 +6,8 @@ KRAFA_TEST_BACKEND=kafka puts the same tests on Apache Kafka: one three-node KRa
 test session (a JVM start is seconds, not 0.1 s), every Krafa topic deleted and created anew for
 each test, and the services' Kafka settings (idempotent, transactional relay, read_committed)
 in the environment. Modules marked `kafka` (the pipeline's e2e runs, the cluster's own tests) run
-on it whatever the variable says; on xdist workers they form one group, on one worker, so the
-cluster starts once, and that group goes out first (`FilesAndGroups`).
+on it whatever the variable says; with `--dist loadgroup` they form one group on one worker, so
+the cluster starts once, and that group goes out first (`FilesAndGroups`).
 
 A service's tests get a database already migrated: its conftest names the service's schema and
 migrations (the `migrated_schema` fixture); the first test of the session migrates a template
@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -65,32 +67,35 @@ def on_kafka(node: pytest.Item | pytest.Collector) -> bool:
     return BACKEND == "kafka" or node.get_closest_marker("kafka") is not None
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Before xdist names the groups in the node ids (its own hook): the cluster's tests on one worker.
-    for item in items:
-        if item.get_closest_marker("kafka") is not None:
-            item.add_marker(pytest.mark.xdist_group("kafka"))
+@functools.cache
+def _kafka_module(path: Path) -> bool:
+    # xdist's scheduler sees node ids only (and its own groups, a suffix to the node id, are lost
+    # on pytest 9, whose items keep their id elsewhere): it reads the module for its marker.
+    try:
+        return re.search(r"pytest\.mark\.kafka\b", path.read_text(encoding="utf-8")) is not None
+    except OSError:
+        return False
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.getvalue("dist") != "loadgroup":
         return None
-    from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
-    class FilesAndGroups(LoadGroupScheduling):  # type: ignore[misc]
-        """Each file on one worker (its module's stack starts once), each named group on one
-        worker, and the groups first: they are the long whole-stack runs (the Apache Kafka
-        cluster's three minutes), and sent out last they would be the run's tail. The files
+    root = config.rootpath
+
+    class FilesAndGroups(LoadScopeScheduling):  # type: ignore[misc]
+        """Each file on one worker (its module's stack starts once), the modules marked `kafka`
+        together on one worker (the cluster starts once), and that group first: it is the
+        longest run (three minutes), and sent out last it would be the run's tail. The files
         follow by their number of tests, most first (xdist's own order)."""
 
         _groups_first = True
 
         def _split_scope(self, nodeid: str) -> str:
-            if nodeid.rfind("@") > nodeid.rfind("]"):
-                return "@" + nodeid.split("@")[-1]
-            return nodeid.split("::", 1)[0]
+            file = nodeid.split("::", 1)[0]
+            return "@kafka" if _kafka_module(root / file) else file
 
         def _assign_work_unit(self, node: Any) -> None:
             if self._groups_first:
