@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +68,33 @@ def on_kafka(node: pytest.Item | pytest.Collector) -> bool:
 
 
 @functools.cache
-def _kafka_module(path: Path) -> bool:
-    # xdist's scheduler sees node ids only (and its own groups, a suffix to the node id, are lost
-    # on pytest 9, whose items keep their id elsewhere): it reads the module for its marker.
+def _module_marks(path: Path) -> frozenset[str]:
+    # xdist's scheduler sees node ids only (its own groups, a suffix to the node id, are lost on
+    # pytest 9, whose items keep their id elsewhere): it reads a module's markers from its source.
     try:
-        return re.search(r"pytest\.mark\.kafka\b", path.read_text(encoding="utf-8")) is not None
+        return frozenset(re.findall(r"pytest\.mark\.(\w+)", path.read_text(encoding="utf-8")))
     except OSError:
-        return False
+        return frozenset()
+
+
+def scope_of(nodeid: str, marks_of: Callable[[str], frozenset[str]]) -> str:
+    """A test's unit of work on xdist: its file, or `@kafka` for every module marked `kafka`."""
+    file = nodeid.split("::", 1)[0]
+    return "@kafka" if "kafka" in marks_of(file) else file
+
+
+def send_order(scopes: Mapping[str, int], marks_of: Callable[[str], frozenset[str]]) -> list[str]:
+    """The order units of work go out (`scopes`: each unit's number of tests), longest first so
+    none is the run's tail: the Kafka group (three minutes), then the whole-stack modules (`e2e`),
+    one long scenario each first (the short chaos run, the netbank's months, the burst), then the
+    journeys; then every other file by its number of tests, most first (xdist's own order)."""
+
+    def rank(scope: str) -> tuple[int, int]:
+        if scope.startswith("@"):
+            return (0, 0)
+        return (1, scopes[scope]) if "e2e" in marks_of(scope) else (2, -scopes[scope])
+
+    return sorted(scopes, key=rank)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -83,25 +103,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
-    root = config.rootpath
+    def marks_of(file: str) -> frozenset[str]:
+        return _module_marks(config.rootpath / file)
 
     class FilesAndGroups(LoadScopeScheduling):  # type: ignore[misc]
         """Each file on one worker (its module's stack starts once), the modules marked `kafka`
-        together on one worker (the cluster starts once), and that group first: it is the
-        longest run (three minutes), and sent out last it would be the run's tail. The files
-        follow by their number of tests, most first (xdist's own order)."""
+        together on one worker (the cluster starts once), sent out in `send_order`."""
 
-        _groups_first = True
+        _ordered = False
 
         def _split_scope(self, nodeid: str) -> str:
-            file = nodeid.split("::", 1)[0]
-            return "@kafka" if _kafka_module(root / file) else file
+            return scope_of(nodeid, marks_of)
 
         def _assign_work_unit(self, node: Any) -> None:
-            if self._groups_first:
-                self._groups_first = False
-                for scope in [s for s in self.workqueue if s.startswith("@")][::-1]:
-                    self.workqueue.move_to_end(scope, last=False)
+            if not self._ordered:
+                self._ordered = True
+                for scope in send_order({s: len(ids) for s, ids in self.workqueue.items()}, marks_of):
+                    self.workqueue.move_to_end(scope)
             super()._assign_work_unit(node)
 
     return FilesAndGroups(config, log)
