@@ -80,11 +80,11 @@ demo: install
 
 # Workers (pytest-xdist) on two cores: a test waits much of its time (a consumer group join, a
 # simulated day, a browser), and more workers than cores fill those waits (make test-fast 4 min 34 s
-# on two workers, 3 min 44 s on three). Each file on one worker so a module's stack starts once;
-# every worker has its own PostgreSQL with each service's template database. `--dist loadgroup`
-# with the kit's scheduler (krafa_kit.testing.FilesAndGroups): files as with loadfile, and the
-# modules marked `kafka` as one group on one worker, sent out first, so the three-node Apache Kafka
-# cluster starts once and its three minutes run beside everything else instead of after it.
+# on two workers, 3 min 44 s on three). Every worker has its own PostgreSQL with each service's
+# template database. `--dist loadgroup` selects the kit's scheduler (krafa_kit.testing.send_order):
+# each file on one worker (a module's stack starts once), the modules marked `kafka` together on one
+# worker (the three-node Apache Kafka cluster starts once, and its three minutes run beside the rest
+# instead of after it), the longest units first.
 XDIST ?= -n 4 --dist loadgroup
 # make test-kafka: every module marked `kafka` (the pipeline's e2e runs and the kit's cluster
 # tests), alone; KAFKA_TESTS=tests/chaos runs the short chaos run (with the faults only a cluster
