@@ -7,6 +7,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import fcntl
 import logging
 import os
 import pwd
@@ -16,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -111,24 +113,48 @@ def _ephemeral_low() -> int:
         return 32768
 
 
-_HANDED_OUT: set[int] = set()
+# Ports handed out on this machine, by any process (every test worker, stack and command): a
+# stack chooses its ports at once and binds them one by one over the next seconds (a minute under
+# load), and a port another process checked in between looked free to it too.
+_LEDGER = Path(tempfile.gettempdir()) / "krafa-ports"
+_RESERVED_S = 600.0
+
+
+@contextlib.contextmanager
+def _ports_ledger() -> Iterator[dict[int, float]]:
+    with open(_LEDGER, "a+", encoding="ascii") as ledger:
+        fcntl.flock(ledger, fcntl.LOCK_EX)
+        ledger.seek(0)
+        now = time.time()
+        taken: dict[int, float] = {}
+        for line in ledger:
+            port, _, at = line.partition(" ")
+            with contextlib.suppress(ValueError):
+                if now - float(at) < _RESERVED_S:
+                    taken[int(port)] = float(at)
+        yield taken
+        ledger.seek(0)
+        ledger.truncate()
+        ledger.writelines(f"{port} {at}\n" for port, at in taken.items())
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A free port below the kernel's ephemeral range.
+    """A free port below the kernel's ephemeral range, handed out once in ten minutes per machine.
 
     A port the kernel hands out for ``bind(0)`` comes from the range it also uses for outgoing
     connections: between choosing it and the server binding it, a client socket (to PostgreSQL,
     the broker...) can take it and the server fails to start. Ports below that range are never
-    picked for outgoing connections; each is handed out once per process.
+    picked for outgoing connections; a ledger shared by every process keeps two stacks starting
+    side by side from choosing the same one.
     """
     low = max(1024, min(_ephemeral_low(), 65536) - 1)
     rng = random.SystemRandom()
-    for _ in range(200):
-        port = rng.randrange(10000 if low > 11000 else 1024, low)
-        if port not in _HANDED_OUT and port_is_free(port, host):
-            _HANDED_OUT.add(port)
-            return port
+    with _ports_ledger() as taken:
+        for _ in range(200):
+            port = rng.randrange(10000 if low > 11000 else 1024, low)
+            if port not in taken and port_is_free(port, host):
+                taken[port] = time.time()
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
