@@ -4,11 +4,9 @@ it emits ride in the same transaction through the outbox."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,34 +37,6 @@ class Caller:
     scopes: frozenset[str]
     # Who is asking, for the record of changes: the API key's prefix, or the creditor web's user.
     actor: str = ""
-
-
-class _GcPause:
-    """Counts the requests that keep the cyclic garbage collector paused (see `gc_paused`)."""
-
-    holders = 0
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a bulk request runs.
-
-    A 10,000-claim request keeps about a million container objects alive until it answers (the
-    parsed body, the models, the rows, the events), and every full collection walks all of them:
-    measured, that was 40 % of the request's CPU, for nothing, since reference counting frees
-    them when the request ends. Overlapping requests share the pause; the collector resumes when
-    the last one ends. A collector that someone else switched off is left alone."""
-    if _GcPause.holders == 0 and not gc.isenabled():
-        yield
-        return
-    _GcPause.holders += 1
-    gc.disable()
-    try:
-        yield
-    finally:
-        _GcPause.holders -= 1
-        if _GcPause.holders == 0:
-            gc.enable()
 
 
 async def create_creditor(

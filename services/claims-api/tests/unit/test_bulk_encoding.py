@@ -3,12 +3,10 @@ and the garbage collector's pause nests and always ends."""
 
 from __future__ import annotations
 
-import gc
 import re
 import uuid
 from datetime import UTC, date, datetime
 
-from krafa_claims_api import service
 from krafa_events import ClaimCreated, CreditorSnapshot, DebtorSnapshot, decode
 from krafa_events.catalog import DebtorUpdated
 from krafa_kit.outbox import Outbox
@@ -69,27 +67,3 @@ def test_add_many_makes_the_records_add_makes() -> None:
         assert decode(got.headers, got.value, got.key).event == event
     traces = {dict(e.headers)["traceparent"] for e in batched.pending}
     assert len(traces) == len(events)
-
-
-def test_gc_pause_nests_and_ends() -> None:
-    assert gc.isenabled()
-    with service.gc_paused():
-        assert not gc.isenabled()
-        with service.gc_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # the outer request still holds it
-    assert gc.isenabled()
-    try:
-        with service.gc_paused():
-            raise RuntimeError("the request failed")
-    except RuntimeError:
-        pass
-    assert gc.isenabled()
-    # A collector switched off by someone else stays off.
-    gc.disable()
-    try:
-        with service.gc_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()
-    finally:
-        gc.enable()

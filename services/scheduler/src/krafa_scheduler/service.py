@@ -11,8 +11,7 @@ import logging
 import os
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from krafa_events.catalog import (
 )
 from krafa_kit import tracing
 from krafa_kit.clock import Clock
+from krafa_kit.collector import gc_paused
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.outbox import notify_channel
 from krafa_kit.wakeup import Wakeup
@@ -672,7 +672,7 @@ def _sweep_fields(row: Any, fields: dict[str, Any]) -> dict[str, Any]:
 
 async def sweep_once(db: Database, clock: Clock, limit: int) -> int:
     """Fire every step due now, up to `limit` rows, in one transaction; returns rows handled."""
-    with _gc_paused():
+    with gc_paused():
         return await _sweep_batch(db, clock.now(), limit)
 
 
@@ -682,7 +682,7 @@ async def sweep_due(db: Database, clock: Clock, limit: int) -> int:
     the contacts it made, so N+1 plans exactly as if N had committed, and N+1 writes only after
     N committed (and fails, rolling back, if N did). Each batch is still one transaction; the
     outcome is that of `sweep_once` called until nothing is due. Returns rows handled."""
-    with _gc_paused():
+    with gc_paused():
         return await _drain(db, clock, limit)
 
 
@@ -797,29 +797,6 @@ async def _sweep_batch(
 
 
 GC_EVERY_S = 5.0
-_gc_pauses = 0
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while batches are alive. A batch holds tens of thousands of
-    short-lived, acyclic objects (rows, plans, events, records) across its awaits; collections
-    meanwhile promote them to the oldest generation, which then triggers full collections that
-    rescan the whole heap — a third of the sweep's CPU, measured. Reference counting frees them
-    when the batch ends; collection resumes when the last pause ends (`sweep_due` also collects
-    every GC_EVERY_S seconds of a long drain)."""
-    global _gc_pauses
-    if _gc_pauses == 0 and not gc.isenabled():
-        yield  # the host turned collection off itself: not ours to turn on
-        return
-    _gc_pauses += 1
-    gc.disable()
-    try:
-        yield
-    finally:
-        _gc_pauses -= 1
-        if _gc_pauses == 0:
-            gc.enable()
 
 
 def _policy_ref(row: Any) -> tuple[Any, ...]:
