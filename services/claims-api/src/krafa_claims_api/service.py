@@ -24,8 +24,6 @@ from krafa_claims_api import claim_keys, domain, lifecycle, repository
 from krafa_claims_api.commands import ClaimIn, CreditorIn
 from krafa_claims_api.debtors import service as debtor_service
 
-PROBLEMS = "https://docs.krafa.dev/problems/"
-
 # Work on a whole bulk is done this many claims at a time, letting the event loop run in between:
 # a statement in flight on the connection is sent (and its answer read) only when it does.
 _SLICE = 500

@@ -11,13 +11,13 @@ from fastapi import Depends, Query, Request
 from krafa_kit.clock import Clock
 from krafa_kit.db import Database
 from krafa_kit.deps import get_clock, get_db, settings_dependency
-from krafa_kit.http import Problem
+from krafa_kit.http import PROBLEM_BASE, Problem
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from krafa_payments_ingest.settings import Settings
 
-PROBLEMS = "https://docs.krafa.dev/problems/"
+PROBLEMS = PROBLEM_BASE  # the kit's problem types, one base for every service
 RAW_TYPES = frozenset({"application/octet-stream", "application/xml", "text/xml", "text/plain", "text/csv"})
 # Room for the multipart boundaries and part headers around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
