@@ -11,6 +11,8 @@ import time
 from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,13 +23,30 @@ LINK = re.compile(r"https?://[\w.:\-]+/l/[a-z2-7]{16}")
 CODE = re.compile(r"\b(\d{6})\b")
 
 
+# Each spooled message's To header, read once: a spooled message never changes, and a poll that
+# parsed every message in full blocked the event loop for minutes at 10,000 claims (and with it
+# the scenario and its SIGTERM handler).
+_RECIPIENTS: dict[Path, str] = {}
+
+
+def _recipients(path: Path) -> str:
+    to = _RECIPIENTS.get(path)
+    if to is None:
+        with path.open("rb") as raw:
+            headers = BytesHeaderParser(policy=policy.default).parse(raw)
+        to = _RECIPIENTS[path] = str(headers["To"] or "").lower()
+    return to
+
+
 def messages_to(stack: Stack, address: str) -> list[EmailMessage]:
     found = []
+    wanted = address.lower()
     for path in sorted((stack.spool / "mail" / "new").glob("*.eml"), key=lambda p: p.stat().st_mtime):
+        if wanted not in _recipients(path):
+            continue
         message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
         assert isinstance(message, EmailMessage)
-        if address.lower() in str(message["To"] or "").lower():
-            found.append(message)
+        found.append(message)
     return found
 
 
