@@ -160,12 +160,7 @@ async def list_debtors(
 ) -> DebtorPage:
     """The creditor's debtors in a stable order, a page at a time: pass `next_cursor` of one page as `cursor`
     to get the next. Filter by `customer_class`."""
-    after = None
-    if cursor is not None:
-        try:
-            after = pagination.decode_cursor(cursor)
-        except pagination.InvalidCursor as exc:
-            raise Problem(422, "Invalid cursor", str(exc), type_=PROBLEM_BASE + "invalid-cursor") from exc
+    after = errors.cursor_position(cursor)
     async with db.connection() as conn:
         rows = await repository.page(
             conn, caller.creditor_id, customer_class=customer_class, after=after, limit=limit + 1
@@ -374,12 +369,7 @@ async def credit_statuses(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> CreditStatusPage:
-    after = None
-    if cursor is not None:
-        try:
-            after = pagination.decode_cursor(cursor)
-        except pagination.InvalidCursor as exc:
-            raise Problem(422, "Invalid cursor", str(exc), type_=PROBLEM_BASE + "invalid-cursor") from exc
+    after = errors.cursor_position(cursor)
     async with db.connection() as conn:
         reports = await service.credit_reports(
             conn, caller.creditor_id, clock.now(), customer_class=customer_class, after=after, limit=limit + 1

@@ -4,10 +4,14 @@ without calling. Domain refusals become these documents in krafa_kit.http.instal
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from krafa_kit import http
 from krafa_kit.http import PROBLEM_BASE
+
+from krafa_claims_api import pagination
 
 # What claims-api's routes answer, as a description and an example per status.
 PROBLEM_EXAMPLES: dict[int, tuple[str, dict[str, object]]] = {
@@ -57,3 +61,14 @@ def webhook_endpoint_disabled(
 ) -> http.Problem:
     """409 for an action on a disabled webhook endpoint (recover, resend): one problem type."""
     return http.Problem(409, "Conflict", detail, type_=PROBLEM_BASE + "webhook-endpoint-disabled")
+
+
+def cursor_position(cursor: str | None) -> tuple[datetime, UUID] | None:
+    """Where a listing's `cursor` query parameter says to go on from; 422 for a cursor that is not
+    one of ours."""
+    if cursor is None:
+        return None
+    try:
+        return pagination.decode_cursor(cursor)
+    except pagination.InvalidCursor as exc:
+        raise http.Problem(422, "Invalid cursor", str(exc), type_=PROBLEM_BASE + "invalid-cursor") from exc

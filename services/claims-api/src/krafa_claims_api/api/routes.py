@@ -15,13 +15,13 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from krafa_kit.collector import gc_paused
 from krafa_kit.db import UnitOfWork
-from krafa_kit.http import PROBLEM_BASE, Problem
+from krafa_kit.http import Problem
 from krafa_kit.inputs import BoundedDate
 from pydantic import AwareDatetime
 
 from krafa_claims_api import domain, lifecycle, pagination, repository, service
 from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, require_admin
-from krafa_claims_api.api.errors import problems
+from krafa_claims_api.api.errors import cursor_position, problems
 from krafa_claims_api.api.idempotency import EncodedBody, idempotent
 from krafa_claims_api.api.schemas import (
     AgingBucket,
@@ -229,12 +229,7 @@ async def list_claims(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ClaimPage:
-    after = None
-    if cursor is not None:
-        try:
-            after = pagination.decode_cursor(cursor)
-        except pagination.InvalidCursor as exc:
-            raise Problem(422, "Invalid cursor", str(exc), type_=PROBLEM_BASE + "invalid-cursor") from exc
+    after = cursor_position(cursor)
     filters = {
         "status": status_,
         "customer_no": customer_no,
