@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
+from aiokafka.protocol.metadata import MetadataRequest
 from krafa_events.topics import PARTITIONS, Topic, dlq_topic
 
 from krafa_kit.settings import ServiceSettings, client_ssl_context
@@ -151,12 +152,24 @@ async def reset_topics(bootstrap: str, *, replication: int = 1, timeout: float =
         # Created is not yet served: wait until every partition has a leader in the metadata, so
         # whoever comes next (a stack, a test describing the topics) sees each topic whole.
         names = krafa_topic_names()
-        while not _served(await admin.describe_topics(names)):
+        while not await _served_by_every_node(admin, names):
             if loop.time() > deadline:
                 raise TimeoutError(f"topics not served with leaders within {timeout}s")
             await asyncio.sleep(0.2)
     finally:
         await admin.close()
+
+
+async def _served_by_every_node(admin: AIOKafkaAdminClient, names: list[str]) -> bool:
+    """Whether every broker's metadata shows each topic whole. Each node learns the controller's
+    changes on its own time, and describe_topics asks a random node: one that has the new topics
+    says nothing about the next client, whose metadata may come from a node that lags."""
+    client = admin._client  # aiokafka's admin has no per-node describe; its client does
+    for node in {broker.nodeId for broker in client.cluster.brokers()}:
+        response = await admin._send_request_to_node(node, MetadataRequest(names))
+        if not _served(response.to_object()["topics"]):
+            return False
+    return True
 
 
 def _served(described: list[dict[str, Any]]) -> bool:
