@@ -151,6 +151,7 @@ class Scenario:
         self.claims: list[dict[str, Any]] = []
         self.late_sends: list[invariants.LateSend] = []
         self.stop_ms: list[float] = []
+        self.truth = invariants.Verdict(False, "not read")
         self.api_key = ""
         self.creditor_id = ""
         self.posted_files = 0
@@ -552,6 +553,11 @@ class Scenario:
         await task
         late, self.stop_ms = await self.audit()
         self.late_sends = self.late_sends or late
+        conn = await asyncpg.connect(self.stack.database_url)
+        try:
+            self.truth = await invariants.messages_tell_the_truth(conn)
+        finally:
+            await conn.close()
         return self.verdict()
 
     def finished(self) -> bool:
@@ -725,6 +731,11 @@ class Scenario:
                 + ("\n" + self.story(late[0].claim_id) if late else ""),
             ),
             Check("every unpaid claim got its second reminder", self.finished(), "step 2 for every unpaid claim"),
+            Check(
+                "every message stated the ledger's balance, within the fee caps and the notices' gaps",
+                self.truth.ok,
+                self.truth.detail,
+            ),
             Check(
                 "paid by card in the portal, reminders stopped",
                 len(paid_by_card) == len(card) > 0 and not late,
