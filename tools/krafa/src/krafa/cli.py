@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import asyncio
 import contextlib
@@ -10,6 +11,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -33,6 +35,37 @@ def day_seconds_for(claims: int) -> float:
 
 
 # -- run and demo ------------------------------------------------------------------------------
+SIGNAL_GRACE_S = 10.0
+
+
+def stop_gracefully(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> threading.Timer:
+    """Ctrl-C, SIGTERM and SIGHUP set `stop`, so the live view and the scenario end in order. If
+    the event loop does not answer within SIGNAL_GRACE_S (a CPU-bound step holds it, and
+    loop-level signal handlers would never run), or a second signal comes, KeyboardInterrupt is
+    raised in the main thread instead, and every `finally` on the way out stops the servers.
+    Returns the escalation's timer, which the caller cancels once the loop has answered."""
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        _thread.interrupt_main()  # runs on_signal in the main thread, between two bytecodes
+
+    escalation = threading.Timer(SIGNAL_GRACE_S, expire)
+    escalation.daemon = True
+
+    def on_signal(signum: int, frame: object) -> None:
+        # Python runs this between bytecodes even while the loop is busy; the loop wakes by its
+        # self-pipe once it is free.
+        if expired.is_set() or escalation.ident is not None:  # a second signal, or no answer
+            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}: the event loop did not answer")
+        loop.call_soon_threadsafe(stop.set)
+        escalation.start()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    return escalation
+
+
 async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -> int:
     from rich.console import Console
     from rich.live import Live
@@ -50,8 +83,7 @@ async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -
     verdict = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, stop.set)
+    escalation = stop_gracefully(loop, stop)
     try:
         task = asyncio.create_task(scenario.run(timeout)) if scenario else None
         portal_checked, portal_line = 0.0, ""
@@ -92,9 +124,8 @@ async def _drive(stack: Stack, claims: int | None, live: bool, timeout: float) -
             if task.done():
                 verdict = task.result()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
-        stop_on_signals()  # removing the loop's handlers restored the defaults
+        escalation.cancel()  # the loop answered: the stack stops in the callers' `finally`
+        stop_on_signals()
         await observer.stop()
     if verdict is None:
         return 0 if live else 130
