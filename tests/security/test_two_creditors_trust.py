@@ -6,6 +6,9 @@ handler in one transaction), so the test is deterministic and takes seconds.
 
 - A reference one creditor holds is refused to the other; each payment settles the right
   creditor's claim because the account it was paid into says whose it is.
+- Each creditor's reminder to the same address comes back as a webmail "Failure Notice" (plain
+  text, quoting the reminder): the bounce-handler classifies and records it, and its EmailBounced
+  makes the notifier suppress the address for that creditor and plan a letter.
 - The export of a debtor holds every service's part: the address each reminder went to, the
   returned message, the payer's name and account, the timeline.
 - After one creditor's erasure only its rows are pseudonymised (the other's copy of the same person
@@ -210,61 +213,65 @@ def _claim(invoice: str, amount: int, reference: str | None = None) -> dict[str,
 
 
 async def _reminded_and_bounced(krafa: Krafa, creditor_id: uuid.UUID, claim: dict[str, Any]) -> None:
-    """What a reminder leaves behind: the notifier's delivery (the address and the message as sent)
-    and, for a returned email, the bounce-handler's delivery, returned message and bounce."""
+    """A reminder emailed and returned, through the services that handle it: the notifier's
+    record of the send (the address and the message as sent), its ReminderSent handled by the
+    bounce-handler, and the webmail provider's plain-text "Failure Notice" (no RFC 3464 part,
+    quoting the reminder with the debtor's name) received at the signed return path, classified,
+    recorded and announced as EmailBounced (which the notifier turns into a suppression)."""
+    from krafa_bounce_handler import service as bounces
+    from krafa_bounce_handler.domain import InboundMessage
+    from krafa_events import encode, return_path
+    from krafa_events.catalog import Channel, ReminderSent
+    from krafa_kit.clock import WallClock
+
     debtor_id = uuid.UUID(claim["debtor_id"])
     delivery = uuid.uuid4()
+    returns = return_path.encode(delivery, "returns.krafa.localhost", SECRET.get_secret_value().encode())
     content = {"subject": f"Innheimta: {NAME}", "text": f"{NAME}, {STREET}, 600 Akureyri"}
     async with krafa.services["notifier"].db.connection() as conn:
         await conn.execute(
             "INSERT INTO deliveries (id, reminder_id, kind, creditor_id, debtor_id, claim_ids, step, tone, template,"
-            " channels, channel, status, recipient, last_error, due_at, sent_at, content)"
-            " VALUES ($1, $1, 'reminder', $2, $3, $4, 1, 'friendly', 't', '{email}', 'email', 'bounced', $5,"
+            " channels, channel, status, recipient, return_path, due_at, sent_at, content)"
+            " VALUES ($1, $1, 'reminder', $2, $3, $4, 1, 'friendly', 't', '{email}', 'email', 'sent', $5,"
             " $6, now(), now(), $7)",
             delivery,
             creditor_id,
             debtor_id,
             [uuid.UUID(claim["id"])],
             EMAIL,
-            f"550 5.1.1 <{EMAIL}>: mailbox unavailable",
+            returns,
             content,
         )
-        await conn.execute(
-            "INSERT INTO suppressions (creditor_id, address, reason) VALUES ($1, lower($2), 'hard bounce')",
-            creditor_id,
-            EMAIL,
-        )
-    raw = f"From: MAILER-DAEMON\r\nTo: bounce\r\n\r\n<{EMAIL}>: user unknown ({NAME})\r\n".encode()
-    async with krafa.services["bounce-handler"].db.connection() as conn:
-        await conn.execute(
-            "INSERT INTO deliveries (delivery_id, reminder_id, creditor_id, debtor_id, claim_ids, step, recipient,"
-            " sent_at) VALUES ($1, $1, $2, $3, $4, 1, $5, now())",
-            delivery,
-            creditor_id,
-            debtor_id,
-            [uuid.UUID(claim["id"])],
-            EMAIL,
-        )
-        message = uuid.uuid4()
-        await conn.execute(
-            "INSERT INTO inbound_messages (id, received_at, mail_from, rcpt_to, delivery_id, verdict, size_bytes,"
-            " raw_sha256, raw) VALUES ($1, now(), '', 'bounce', $2, 'bounce', $3, '\\x00', $4)",
-            message,
-            delivery,
-            len(raw),
-            raw,
-        )
-        await conn.execute(
-            "INSERT INTO bounces (id, delivery_id, inbound_message_id, state, recipient, reported_address, kind,"
-            " status, reason, report, received_at, raw_sha256)"
-            " VALUES ($1, $2, $3, 'emitted', $4, $4, 'hard', '5.1.1', $5, $6, now(), '\\x00')",
-            uuid.uuid4(),
-            delivery,
-            message,
-            EMAIL,
-            f"user unknown: {EMAIL}",
-            {"recipient": EMAIL},
-        )
+    sent = ReminderSent(
+        creditor_id=creditor_id,
+        debtor_id=debtor_id,
+        delivery_id=delivery,
+        reminder_id=delivery,
+        claim_ids=(uuid.UUID(claim["id"]),),
+        step=1,
+        channel=Channel.EMAIL,
+        recipient=EMAIL,
+        message_id=f"<{delivery}@reminders.krafa.localhost>",
+        return_path=returns,
+        sent_at=datetime.now(UTC),
+    )
+    encoded = encode(sent, source="notifier")
+    await krafa.services["bounce-handler"].deliver(decode(list(encoded.headers), encoded.value, encoded.key))
+    raw = (
+        f"Return-Path: <>\r\nFrom: MAILER-DAEMON@yahoo.com\r\nTo: {returns}\r\nSubject: Failure Notice\r\n"
+        "Date: Tue, 03 Mar 2026 09:14:21 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Sorry, we were unable to deliver your message to the following address.\r\n\r\n"
+        f"<{EMAIL}>:\r\n554: delivery error: dd Sorry your message to {EMAIL} cannot be delivered. "
+        "This mailbox is disabled (554.30).\r\n\r\n--- Below this line is a copy of the message.\r\n\r\n"
+        f"To: {EMAIL}\r\nSubject: Innheimta\r\n\r\nGóðan dag, {NAME}, {STREET}.\r\n"
+    ).encode()
+    [outcome] = await bounces.receive_message(
+        krafa.services["bounce-handler"].db,
+        WallClock(),
+        InboundMessage(raw, "", (returns,)),
+        secret=SECRET.get_secret_value().encode(),
+    )
+    assert outcome.delivery_id == delivery and outcome.bounce_id is not None, outcome
 
 
 async def _payments(krafa: Krafa, claims: dict[str, list[dict[str, Any]]]) -> None:
@@ -358,6 +365,11 @@ async def test_two_creditors_side_by_side_through_every_service(
     # Every payment settles the right creditor's claim.
     await _payments(krafa, claims)
     await krafa.pump()
+    # Each returned email reached the notifier as EmailBounced: the address is suppressed for the
+    # creditor whose reminder bounced, for each of the two.
+    async with krafa.services["notifier"].db.connection() as conn:
+        suppressed = await conn.fetch("SELECT creditor_id FROM suppressions WHERE address = lower($1)", EMAIL)
+    assert sorted(r["creditor_id"] for r in suppressed) == sorted([id_a, id_b])
     states = {
         (label, i): (await http.get(f"/v1/claims/{item['id']}", headers=a if label == "A" else b)).json()["status"]
         for label, items in claims.items()
@@ -376,7 +388,11 @@ async def test_two_creditors_side_by_side_through_every_service(
     parts = (await export(a, claims["A"][0]["debtor_id"]))["parts"]
     assert set(parts) == {"claims-api", "scheduler", "notifier", "bounce-handler", "payments-ingest"}
     assert parts["claims-api"]["debtor"]["national_id"] == NATIONAL_ID
-    assert [d["recipient"] for d in parts["notifier"]["deliveries"]] == [EMAIL]
+    # The reminder as sent by email, and the letter the notifier planned when it bounced.
+    assert [(d["kind"], d["channel"], d["recipient"]) for d in parts["notifier"]["deliveries"]] == [
+        ("reminder", "email", EMAIL),
+        ("fallback", None, None),
+    ]
     assert {p["payer_account"] for p in parts["payments-ingest"]["payments"]} >= {PAYER_ACCOUNT}
     assert {t["claim_id"] for t in parts["scheduler"]["timelines"]} == {c["id"] for c in claims["A"]}
     assert EMAIL in parts["bounce-handler"]["returned_messages"][0]["message"]
