@@ -38,6 +38,12 @@ class NotFound(Refusal):
     title = "Not Found"
 
 
+class Forbidden(Refusal):
+    """The caller may not do this (the wrong kind of key for it), whatever the values."""
+
+    title = "Forbidden"
+
+
 class Conflict(Refusal):
     """The request clashes with the current state (a duplicate, a transition the state forbids)."""
 

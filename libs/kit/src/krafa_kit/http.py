@@ -397,6 +397,7 @@ def validation_pointer(loc: Any) -> str:
 
 # The status of each domain refusal (krafa_kit.errors): the one place a refusal becomes HTTP.
 REFUSAL_STATUS: dict[type[errors.Refusal], int] = {
+    errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.Invalid: 422,
