@@ -58,6 +58,11 @@ class CreditorSnapshot(Contract):
     sms_sender_id: str = Field(
         default="", description="the sender a text shows: 3-11 letters and digits, or a number; empty: the agency's"
     )
+    sandbox: bool = Field(
+        default=False,
+        description="a sandbox creditor (an integrator's trial, docs/adr/0015): its messages reach no provider, "
+        "its claims no bank",
+    )
 
 
 class PaymentIdentity(Contract):
@@ -484,6 +489,27 @@ class CreditorUpdated(Event):
 
     def key(self) -> str:
         # One creditor's updates on one partition, in order.
+        return f"creditor:{self.creditor_id}"
+
+    def subject(self) -> str:
+        return str(self.creditor_id)
+
+
+class SandboxClockAdvanced(Event):
+    """Sent by claims-api when a sandbox creditor moves its own clock forward: from then on the
+    sandbox's now is every service's now plus `offset_s`. The offset only grows; a consumer keeps
+    the largest it has seen. About no debtor: `debtor_id` is the nil UUID."""
+
+    TYPE: ClassVar[str] = "krafa.claim.sandbox_clock_advanced.v1"
+    TOPIC: ClassVar[Topic] = Topic.CLAIMS
+
+    offset_s: int = Field(gt=0, description="how far the sandbox's clock runs ahead of the service's, in seconds")
+    advanced_by_s: int = Field(gt=0, description="how far this advance moved it, in seconds")
+    sandbox_now: AwareDatetime = Field(description="the sandbox's now right after the advance")
+    advanced_at: AwareDatetime = Field(description="the service's (not the sandbox's) now when it was advanced")
+
+    def key(self) -> str:
+        # One sandbox's advances on one partition, in order.
         return f"creditor:{self.creditor_id}"
 
     def subject(self) -> str:

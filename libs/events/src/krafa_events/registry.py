@@ -41,6 +41,7 @@ from krafa_events.catalog import (
     ReminderDelivered,
     ReminderDue,
     ReminderSent,
+    SandboxClockAdvanced,
     SchedulerPersonalDataHandled,
 )
 from krafa_events.topics import Topic
@@ -82,6 +83,7 @@ REGISTRY: tuple[EventSpec, ...] = (
     EventSpec(CardInstalmentFailed, PAYMENTS_INGEST, (CLAIMS_API,)),
     EventSpec(DebtorUpdated, CLAIMS_API, (SCHEDULER, NOTIFIER)),
     EventSpec(CreditorUpdated, CLAIMS_API, (NOTIFIER,)),
+    EventSpec(SandboxClockAdvanced, CLAIMS_API, (SCHEDULER,)),
     EventSpec(ClaimAmended, CLAIMS_API, (SCHEDULER, NOTIFIER, PAYMENTS_INGEST)),
     EventSpec(ClaimDisputed, CLAIMS_API, (SCHEDULER, NOTIFIER)),
     EventSpec(ClaimDisputeResolved, CLAIMS_API, (SCHEDULER, NOTIFIER)),

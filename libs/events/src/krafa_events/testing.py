@@ -17,6 +17,7 @@ from krafa_events.catalog import (
     PaymentReceived,
     ReminderDue,
     ReminderSent,
+    SandboxClockAdvanced,
 )
 
 
@@ -175,3 +176,16 @@ def a_creditor_updated(**overrides: Any) -> CreditorUpdated:
     }
     values.update(overrides)
     return CreditorUpdated(**values)
+
+
+def a_sandbox_clock_advanced(**overrides: Any) -> SandboxClockAdvanced:
+    values: dict[str, Any] = {
+        "creditor_id": uuid.uuid4(),
+        "debtor_id": uuid.UUID(int=0),
+        "offset_s": 30 * 86400,
+        "advanced_by_s": 30 * 86400,
+        "sandbox_now": datetime(2026, 4, 1, 9, 0, tzinfo=UTC),
+        "advanced_at": datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+    }
+    values.update(overrides)
+    return SandboxClockAdvanced(**values)
