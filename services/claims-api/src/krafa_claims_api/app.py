@@ -20,6 +20,7 @@ from krafa_claims_api.api.operations import router as operations_router
 from krafa_claims_api.api.portal import creditor as self_service_router
 from krafa_claims_api.api.portal import portal as portal_router
 from krafa_claims_api.api.routes import router
+from krafa_claims_api.api.sandbox import router as sandbox_router
 from krafa_claims_api.api.webhook_payloads import document_webhooks
 from krafa_claims_api.gateway.client import Upstreams
 from krafa_claims_api.handlers import build_routes
@@ -80,6 +81,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(self_service_router)  # self-service terms, debtors' arrangement requests
     app.include_router(portal_router)  # the web service's calls on a logged-in debtor's behalf
     app.include_router(gateway_router)  # templates, previews, policies, schedules: the owners', for the creditor
+    app.include_router(sandbox_router)  # a sandbox's clock
     app.include_router(operations_router)  # the operators': given-up webhooks across creditors
     document_webhooks(app)  # what Krafa POSTs to creditors' endpoints, per event type
     return app

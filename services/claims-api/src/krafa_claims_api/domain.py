@@ -150,6 +150,8 @@ def creditor_snapshot(creditor: Mapping[str, Any]) -> CreditorSnapshot:
         sender_name=creditor.get("sender_name", ""),
         reply_to=creditor.get("reply_to", ""),
         sms_sender_id=creditor.get("sms_sender_id", ""),
+        # Every consumer keeps a sandbox's messages from providers and its claims from banks.
+        sandbox=creditor.get("sandbox_of") is not None,
     )
 
 

@@ -242,9 +242,22 @@ async def creditor_changes(conn: asyncpg.Connection, creditor_id: UUID, limit: i
 
 
 async def find_api_key(conn: asyncpg.Connection, prefix: str) -> asyncpg.Record | None:
+    # With the creditor's sandbox link and clock: a sandbox key's requests run on the sandbox's now.
     return await conn.fetchrow(
-        "SELECT id, creditor_id, secret_hash, scopes FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
+        "SELECT k.id, k.creditor_id, k.secret_hash, k.scopes, c.sandbox_of, coalesce(s.offset_s, 0) AS offset_s"
+        " FROM api_keys k JOIN creditors c ON c.id = k.creditor_id"
+        " LEFT JOIN sandbox_clocks s ON s.creditor_id = k.creditor_id"
+        " WHERE k.prefix = $1 AND k.revoked_at IS NULL",
         prefix,
+    )
+
+
+async def sandbox_state(conn: asyncpg.Connection, creditor_id: UUID) -> asyncpg.Record | None:
+    """The creditor's sandbox link and clock offset (seconds); None for no such creditor."""
+    return await conn.fetchrow(
+        "SELECT c.sandbox_of, coalesce(s.offset_s, 0) AS offset_s FROM creditors c"
+        " LEFT JOIN sandbox_clocks s ON s.creditor_id = c.id WHERE c.id = $1",
+        creditor_id,
     )
 
 

@@ -7,8 +7,8 @@ import asyncio
 import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +35,10 @@ class Caller:
     scopes: frozenset[str]
     # Who is asking, for the record of changes: the API key's prefix, or the creditor web's user.
     actor: str = ""
+    # A sandbox creditor's caller: the live creditor it belongs to, and how far its clock runs
+    # ahead of the service's (docs/adr/0015).
+    sandbox_of: UUID | None = None
+    clock_offset: timedelta = timedelta(0)
 
 
 async def create_creditor(
@@ -76,7 +80,22 @@ async def authenticate(db: Database, token: str) -> Caller | None:
         row = await repository.find_api_key(conn, prefix)
     if row is None or not domain.secret_matches(secret, row["secret_hash"]):
         return None
-    return Caller(creditor_id=row["creditor_id"], scopes=frozenset(row["scopes"]), actor=f"API key {prefix}")
+    return Caller(
+        creditor_id=row["creditor_id"],
+        scopes=frozenset(row["scopes"]),
+        actor=f"API key {prefix}",
+        sandbox_of=row["sandbox_of"],
+        clock_offset=timedelta(seconds=row["offset_s"]),
+    )
+
+
+async def with_sandbox(db: Database, caller: Caller) -> Caller:
+    """The caller with its creditor's sandbox link and clock (for a caller not named by an API key)."""
+    async with db.connection() as conn:
+        row = await repository.sandbox_state(conn, caller.creditor_id)
+    if row is None or row["sandbox_of"] is None:
+        return caller
+    return replace(caller, sandbox_of=row["sandbox_of"], clock_offset=timedelta(seconds=row["offset_s"]))
 
 
 async def create_claims(

@@ -3,6 +3,7 @@ log), and API keys (scoped, revocable), plus the admin's key endpoints."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, get_args
 from uuid import UUID
 
@@ -14,7 +15,7 @@ from krafa_kit.http import PROBLEM_BASE, Problem
 
 from krafa_claims_api import apikey_repository as apikeys
 from krafa_claims_api import department_repository as departments
-from krafa_claims_api import webhook_events, webhook_repository, webhooks
+from krafa_claims_api import sandbox, webhook_events, webhook_repository, webhooks
 from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, get_caller, require_admin
 from krafa_claims_api.api.errors import problems, webhook_endpoint_disabled
 from krafa_claims_api.api.idempotency import idempotent
@@ -325,7 +326,7 @@ async def resend_delivery(
     return await idempotent(request, db, clock, caller, idempotency_key, 202, action)
 
 
-def key_out(row: asyncpg.Record) -> dict[str, Any]:
+def key_out(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "prefix": row["prefix"],
@@ -341,9 +342,15 @@ def key_out(row: asyncpg.Record) -> dict[str, Any]:
     status_code=status.HTTP_201_CREATED,
     response_model=ApiKeyCreated,
     tags=["api keys"],
-    summary="Create another API key for this creditor, with some of the caller's scopes",
-    responses=problems(401, 403, 422),
-    description="A key can only hand out scopes it has itself. The key is shown once; only its hash is stored.",
+    summary="Create another API key for this creditor (or its sandbox), with some of the caller's scopes",
+    responses=problems(
+        401, 403, 422, _403="the key lacks a scope it would grant, or is itself a sandbox key asking for a sandbox key"
+    ),
+    description="A key can only hand out scopes it has itself. The key is shown once; only its hash is stored. "
+    "With `\"sandbox\": true` the key is the creditor's sandbox's: a creditor of its own (made on first use, a copy "
+    "of this one's settings, departments included) whose claims run through every step — reminders, fees, "
+    "handover, webhooks — on a clock of its own (`POST /v1/sandbox/clock`), and never reach a debtor, a "
+    "provider or a bank. Live keys never see sandbox data, nor sandbox keys live data.",
 )
 async def create_api_key(
     request: Request,
@@ -358,8 +365,15 @@ async def create_api_key(
         raise Problem(403, "Forbidden", f"the API key cannot grant scopes it lacks: {', '.join(missing)}")
 
     async def action(uow: UnitOfWork) -> ApiKeyCreated:
+        if body.sandbox:
+            sandbox_id, made, token = await sandbox.create_sandbox_key(
+                uow, caller.creditor_id, list(body.scopes), body.name
+            )
+            return ApiKeyCreated(**key_out(made), api_key=token, creditor_id=sandbox_id, sandbox=True)
         row, key = await apikeys.create(uow.conn, caller.creditor_id, list(body.scopes), body.name)
-        return ApiKeyCreated(**key_out(row), api_key=key.token)
+        return ApiKeyCreated(
+            **key_out(row), api_key=key.token, creditor_id=caller.creditor_id, sandbox=caller.sandbox_of is not None
+        )
 
     return await idempotent(request, db, clock, caller, idempotency_key, 201, action)
 
@@ -408,18 +422,22 @@ async def revoke_api_key(key_id: UUID, caller: Authenticated, db: DB) -> ApiKeyO
     response_model=ApiKeyCreated,
     tags=["admin"],
     summary="Create an API key for a creditor (admin token)",
-    responses=problems(401, 404, 422),
+    responses=problems(401, 403, 404, 422, _403="a sandbox key asked for a creditor that is itself a sandbox"),
     dependencies=[Depends(require_admin)],
 )
 async def admin_create_api_key(creditor_id: UUID, body: ApiKeyIn, db: DB) -> ApiKeyCreated:
     """Operator only (the admin token). Creates another API key for a creditor with the scopes asked for; the
-    key is shown once."""
+    key is shown once. With `"sandbox": true`, a key of the creditor's sandbox (made on first use)."""
     async with db.uow() as uow:
         if not await apikeys.creditor_exists(uow.conn, creditor_id):
             raise Problem(404, "Not Found", "no such creditor")
+        if body.sandbox:
+            sandbox_id, made, token = await sandbox.create_sandbox_key(uow, creditor_id, list(body.scopes), body.name)
+            await uow.commit()
+            return ApiKeyCreated(**key_out(made), api_key=token, creditor_id=sandbox_id, sandbox=True)
         row, key = await apikeys.create(uow.conn, creditor_id, list(body.scopes), body.name)
         await uow.commit()
-    return ApiKeyCreated(**key_out(row), api_key=key.token)
+    return ApiKeyCreated(**key_out(row), api_key=key.token, creditor_id=creditor_id)
 
 
 @router.delete(

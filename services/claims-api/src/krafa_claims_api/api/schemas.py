@@ -696,6 +696,12 @@ class ApiKeyIn(Strict):
 
     name: str | None = Field(default=None, max_length=100)
     scopes: list[Scope] = Field(min_length=1, max_length=3)
+    sandbox: bool = Field(
+        default=False,
+        description="a key of the creditor's sandbox instead (made on first use, a copy of the creditor's "
+        "settings): claims registered with it never reach a debtor, a provider or a bank, and it has its own clock "
+        "(`POST /v1/sandbox/clock`)",
+    )
 
 
 _API_KEY_EXAMPLE: JsonDict = {
@@ -720,9 +726,46 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyOut):
-    model_config = _response_example({**_API_KEY_EXAMPLE, "api_key": "krf_k3J9xQ2m_<the secret, shown once>"})
+    model_config = _response_example(
+        {
+            **_API_KEY_EXAMPLE,
+            "api_key": "krf_k3J9xQ2m_<the secret, shown once>",
+            "creditor_id": "2f4c6e8a-1b3d-4f5a-8c7e-9d0b1a2c3e4f",
+            "sandbox": False,
+        }
+    )
 
     api_key: str = Field(description="shown once; only its hash is stored")
+    creditor_id: UUID = Field(description="the creditor the key acts for: the sandbox's own id for a sandbox key")
+    sandbox: bool = Field(default=False, description="a key of the creditor's sandbox")
+
+
+class SandboxClockOut(BaseModel):
+    model_config = _response_example(
+        {"now": "2026-04-01T09:00:12Z", "offset_s": 2592000, "service_now": "2026-03-02T09:00:12Z"}
+    )
+
+    now: datetime = Field(description="the sandbox's now: what its claims' timelines run on")
+    offset_s: int = Field(description="how far the sandbox's clock runs ahead of the service's, in seconds")
+    service_now: datetime = Field(description="the service's now, which live creditors run on")
+
+
+class SandboxClockAdvanceIn(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"advance": "P30D"}, {"to": "2026-04-01T09:00:00Z"}]},
+    )
+
+    advance: str | None = Field(
+        default=None,
+        max_length=40,
+        description="an ISO 8601 duration of weeks, days, hours, minutes or seconds to move forward by "
+        "(P30D, PT12H, P1DT6H); years and months have no fixed length and are refused",
+        examples=["P30D"],
+    )
+    to: BoundedDatetime | None = Field(
+        default=None, description="an instant (with its time zone) to move to; after the sandbox's now"
+    )
 
 
 class ApiKeyList(BaseModel):
