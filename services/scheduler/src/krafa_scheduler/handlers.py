@@ -27,6 +27,7 @@ from krafa_events.catalog import (
     ClaimWrittenOff,
     DebtorUpdated,
     ReminderSent,
+    SandboxClockAdvanced,
 )
 from krafa_kit.clock import Clock
 from krafa_kit.consumer import Handler, typed
@@ -48,7 +49,7 @@ async def _stop(uow: UnitOfWork, claim_id: Any, reason: str) -> None:
 
 
 async def on_claim_created(uow: UnitOfWork, event: ClaimCreated, envelope: DecodedEvent, *, clock: Clock) -> None:
-    await service.plan(uow, event, clock.now())
+    await service.plan(uow, event, await service.creditor_now(uow.conn, clock, event.creditor_id))
 
 
 async def on_claim_paid(uow: UnitOfWork, event: ClaimPaid, envelope: DecodedEvent) -> None:
@@ -80,7 +81,9 @@ async def on_dispute_resolved(
     resumable = row is not None and row["status"] == "paused" and row["pause_reason"] == "dispute"
     if resumable and event.outcome == "resume":
         assert row is not None
-        await service.replan(uow.conn, row, clock.now(), {"status": "active"})
+        await service.replan(
+            uow.conn, row, await service.creditor_now(uow.conn, clock, row["creditor_id"]), {"status": "active"}
+        )
 
 
 async def on_claim_held(uow: UnitOfWork, event: ClaimHeld, envelope: DecodedEvent) -> None:
@@ -94,7 +97,9 @@ async def on_claim_held(uow: UnitOfWork, event: ClaimHeld, envelope: DecodedEven
 async def on_claim_released(uow: UnitOfWork, event: ClaimReleased, envelope: DecodedEvent, *, clock: Clock) -> None:
     row = await repository.get_timeline(uow.conn, event.claim_id, lock=True)
     if row is not None and row["status"] == "paused" and row["pause_reason"] == "hold":
-        await service.replan(uow.conn, row, clock.now(), {"status": "active"})
+        await service.replan(
+            uow.conn, row, await service.creditor_now(uow.conn, clock, row["creditor_id"]), {"status": "active"}
+        )
 
 
 async def on_claim_deferred(uow: UnitOfWork, event: ClaimDeferred, envelope: DecodedEvent, *, clock: Clock) -> None:
@@ -124,7 +129,7 @@ async def _redate(uow: UnitOfWork, claim_id: Any, changes: dict[str, Any], *, cl
     if row is None or row["status"] not in LIVE:
         return
     if row["status"] == "active":
-        await service.replan(uow.conn, row, clock.now(), changes)
+        await service.replan(uow.conn, row, await service.creditor_now(uow.conn, clock, row["creditor_id"]), changes)
     else:
         # Paused or on a plan: the new dates count once it resumes.
         await repository.update_timeline(uow.conn, claim_id, changes)
@@ -137,7 +142,11 @@ async def on_instalment_plan(
     if row is None or row["status"] not in LIVE:
         return
     instalments = [{"due_date": i.due_date.isoformat(), "amount_minor": i.amount_minor} for i in event.instalments]
-    today = clock.now().astimezone(domain.zone(row["time_zone"])).date()
+    today = (
+        (await service.creditor_now(uow.conn, clock, row["creditor_id"]))
+        .astimezone(domain.zone(row["time_zone"]))
+        .date()
+    )
     checkpoint = service.instalment_checkpoint(row, instalments, today)
     await repository.update_timeline(
         uow.conn,
@@ -168,7 +177,8 @@ async def on_reminder_sent(uow: UnitOfWork, event: ReminderSent, envelope: Decod
     for claim_id in sorted(event.claim_ids):
         row = await repository.get_timeline(uow.conn, claim_id, lock=True)
         if row is not None and row["status"] in LIVE:
-            await service.record_send(uow.conn, row, event.step, event.sent_at, clock.now())
+            now = await service.report_now(uow.conn, clock, row["creditor_id"], event.sent_at)
+            await service.record_send(uow.conn, row, event.step, event.sent_at, now)
 
 
 async def on_debtor_updated(uow: UnitOfWork, event: DebtorUpdated, envelope: DecodedEvent, *, clock: Clock) -> None:
@@ -182,9 +192,16 @@ async def on_debtor_updated(uow: UnitOfWork, event: DebtorUpdated, envelope: Dec
     for row in await repository.debtor_timelines(uow.conn, event.creditor_id, event.debtor_id):
         if row["status"] == "active":
             # A new time zone moves the next send to the morning where the debtor now lives.
-            await service.replan(uow.conn, row, clock.now(), changes, reselect=False)
+            await service.replan(
+                uow.conn, row, await service.creditor_now(uow.conn, clock, row["creditor_id"]), changes, reselect=False
+            )
         elif row["status"] in LIVE:
             await repository.update_timeline(uow.conn, row["claim_id"], changes)
+
+
+async def on_sandbox_clock_advanced(uow: UnitOfWork, event: SandboxClockAdvanced, envelope: DecodedEvent) -> None:
+    # The consumer wakes the sweep after this commits: the steps now due fire at once.
+    await service.learn_clock(uow, event)
 
 
 def make_routes(clock: Clock) -> dict[type[Event], Handler]:
@@ -204,5 +221,6 @@ def make_routes(clock: Clock) -> dict[type[Event], Handler]:
         ClaimBalanceChanged: typed(ClaimBalanceChanged, on_balance_changed),
         ReminderSent: typed(ReminderSent, partial(on_reminder_sent, clock=clock)),
         DebtorUpdated: typed(DebtorUpdated, partial(on_debtor_updated, clock=clock)),
+        SandboxClockAdvanced: typed(SandboxClockAdvanced, on_sandbox_clock_advanced),
         **personal_data.build_routes(clock),
     }

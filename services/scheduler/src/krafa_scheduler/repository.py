@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -64,14 +64,29 @@ async def update_timeline(conn: asyncpg.Connection, claim_id: UUID, fields: dict
     )
 
 
-async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
+async def claim_due(
+    conn: asyncpg.Connection, now: datetime, limit: int, creditor_id: UUID | None = None
+) -> list[asyncpg.Record]:
+    """Due timelines: of every creditor on the service's clock (`creditor_id` None: sandboxes with a
+    clock of their own left out), or of the one sandbox creditor whose now `now` is."""
     # SKIP LOCKED lets several scheduler replicas sweep side by side without firing a step twice.
+    if creditor_id is None:
+        return list(
+            await conn.fetch(
+                "SELECT * FROM timelines t WHERE next_action_at <= $1 AND status IN ('active', 'paused', 'plan')"
+                " AND NOT EXISTS (SELECT FROM creditor_clocks c WHERE c.creditor_id = t.creditor_id)"
+                " ORDER BY next_action_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                now,
+                limit,
+            )
+        )
     return list(
         await conn.fetch(
-            "SELECT * FROM timelines WHERE next_action_at <= $1 AND status IN ('active', 'paused', 'plan')"
-            " ORDER BY next_action_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            "SELECT * FROM timelines WHERE creditor_id = $3 AND next_action_at <= $1"
+            " AND status IN ('active', 'paused', 'plan') ORDER BY next_action_at LIMIT $2 FOR UPDATE SKIP LOCKED",
             now,
             limit,
+            creditor_id,
         )
     )
 
@@ -184,10 +199,51 @@ async def add_outbox(conn: asyncpg.Connection, records: list[OutboxRecord], chan
 
 
 async def next_due_at(conn: asyncpg.Connection) -> datetime | None:
+    """The next instant, on the service's clock, at which a timeline falls due: a sandbox's steps
+    fall due its offset earlier. (The first minimum is over every row at its own time, which for a
+    sandbox's row is later than its due instant, so taking the least of all is still right.)"""
     value: datetime | None = await conn.fetchval(
-        "SELECT min(next_action_at) FROM timelines WHERE status IN ('active', 'paused', 'plan')"
+        "SELECT least("
+        " (SELECT min(next_action_at) FROM timelines WHERE status IN ('active', 'paused', 'plan')),"
+        " (SELECT min((SELECT min(t.next_action_at) FROM timelines t WHERE t.creditor_id = c.creditor_id"
+        "   AND t.status IN ('active', 'paused', 'plan')) - make_interval(secs => c.offset_s))"
+        "  FROM creditor_clocks c))"
     )
     return value
+
+
+# -- sandbox creditors' clocks (docs/adr/0015) -------------------------------------------------
+
+
+async def next_due_of(conn: asyncpg.Connection, creditor_id: UUID) -> datetime | None:
+    """The creditor's next due instant, on its own clock."""
+    value: datetime | None = await conn.fetchval(
+        "SELECT min(next_action_at) FROM timelines WHERE creditor_id = $1 AND status IN ('active', 'paused', 'plan')",
+        creditor_id,
+    )
+    return value
+
+
+async def learn_clock(conn: asyncpg.Connection, creditor_id: UUID, offset_s: int, at: datetime) -> None:
+    """Keep the largest offset seen: a late or repeated advance never moves a clock back."""
+    await conn.execute(
+        "INSERT INTO creditor_clocks (creditor_id, offset_s, advanced_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT (creditor_id) DO UPDATE SET offset_s = excluded.offset_s, advanced_at = excluded.advanced_at"
+        " WHERE creditor_clocks.offset_s < excluded.offset_s",
+        creditor_id,
+        offset_s,
+        at,
+    )
+
+
+async def clock_offsets(conn: asyncpg.Connection) -> dict[UUID, timedelta]:
+    rows = await conn.fetch("SELECT creditor_id, offset_s FROM creditor_clocks ORDER BY creditor_id")
+    return {r["creditor_id"]: timedelta(seconds=r["offset_s"]) for r in rows}
+
+
+async def clock_offset(conn: asyncpg.Connection, creditor_id: UUID) -> timedelta:
+    seconds = await conn.fetchval("SELECT offset_s FROM creditor_clocks WHERE creditor_id = $1", creditor_id)
+    return timedelta(seconds=seconds or 0)
 
 
 # -- policies --------------------------------------------------------------------------------

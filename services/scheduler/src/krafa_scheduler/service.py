@@ -28,9 +28,10 @@ from krafa_events.catalog import (
     DueDatePassed,
     FeeCharged,
     ReminderDue,
+    SandboxClockAdvanced,
 )
 from krafa_kit import tracing
-from krafa_kit.clock import Clock
+from krafa_kit.clock import Clock, ManualClock, OffsetClock
 from krafa_kit.collector import gc_paused
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.outbox import notify_channel
@@ -670,10 +671,45 @@ def _sweep_fields(row: Any, fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def creditor_now(conn: asyncpg.Connection, clock: Clock, creditor_id: UUID) -> datetime:
+    """The creditor's now: the service's, plus a sandbox's offset (docs/adr/0015)."""
+    return clock.now() + await repository.clock_offset(conn, creditor_id)
+
+
+async def report_now(conn: asyncpg.Connection, clock: Clock, creditor_id: UUID, sent_at: datetime) -> datetime:
+    """When a send report counts as having arrived. Live: now. A sandbox's clock jumps, and its
+    sweep walks through the days in between while the reports come back behind it; each report
+    counts as arriving at its own send (the notifier reports a sandbox's at the step's instant),
+    as it would have in real time — so the next step is planned from that send, not from the
+    sandbox's now."""
+    offset = await repository.clock_offset(conn, creditor_id)
+    now = clock.now()
+    return now if not offset else min(now + offset, sent_at)
+
+
+async def learn_clock(uow: UnitOfWork, event: SandboxClockAdvanced) -> None:
+    """A sandbox moved its clock forward: its timelines fire on the new now from the next sweep."""
+    await repository.learn_clock(uow.conn, event.creditor_id, event.offset_s, event.advanced_at)
+
+
+async def _clocks(db: Database, clock: Clock) -> list[tuple[UUID | None, Clock]]:
+    """The sweep's passes: every creditor on the service's clock, then each sandbox on its own."""
+    async with db.connection() as conn:
+        offsets = await repository.clock_offsets(conn)
+    return [(None, clock), *((creditor_id, OffsetClock(clock, offset)) for creditor_id, offset in offsets.items())]
+
+
 async def sweep_once(db: Database, clock: Clock, limit: int) -> int:
-    """Fire every step due now, up to `limit` rows, in one transaction; returns rows handled."""
+    """Fire every step due now, up to `limit` rows per pass (the service's clock, then each
+    sandbox's), each pass one transaction; returns rows handled."""
     with gc_paused():
-        return await _sweep_batch(db, clock.now(), limit)
+        fired = 0
+        for creditor_id, pass_clock in await _clocks(db, clock):
+            if creditor_id is None:
+                fired += await _sweep_batch(db, pass_clock.now(), limit)
+            else:
+                fired += await _walk(db, pass_clock.now(), limit, creditor_id)
+        return fired
 
 
 async def sweep_due(db: Database, clock: Clock, limit: int) -> int:
@@ -681,12 +717,34 @@ async def sweep_due(db: Database, clock: Clock, limit: int) -> int:
     rows (SKIP LOCKED passes over N's) and plans them while N writes and commits. N hands N+1
     the contacts it made, so N+1 plans exactly as if N had committed, and N+1 writes only after
     N committed (and fails, rolling back, if N did). Each batch is still one transaction; the
-    outcome is that of `sweep_once` called until nothing is due. Returns rows handled."""
+    outcome is that of `sweep_once` called until nothing is due. Returns rows handled.
+
+    A sandbox creditor with a clock of its own is drained in a pass of its own on that clock (a
+    debtor pair belongs to one creditor, so no batch mixes clocks)."""
     with gc_paused():
-        return await _drain(db, clock, limit)
+        fired = 0
+        for creditor_id, pass_clock in await _clocks(db, clock):
+            if creditor_id is None:
+                fired += await _drain(db, pass_clock, limit)
+            else:
+                fired += await _walk(db, pass_clock.now(), limit, creditor_id)
+        return fired
 
 
-async def _drain(db: Database, clock: Clock, limit: int) -> int:
+async def _walk(db: Database, until: datetime, limit: int, creditor_id: UUID) -> int:
+    """A sandbox's pass: its clock may have jumped by weeks, so walk it from due instant to due
+    instant up to `until`, firing each step at its own instant — as real time would have, with
+    each gap counted from the step before — instead of firing every overdue step at `until`."""
+    fired = 0
+    while True:
+        async with db.connection() as conn:
+            due = await repository.next_due_of(conn, creditor_id)
+        if due is None or due > until:
+            return fired
+        fired += await _drain(db, ManualClock(due), limit, creditor_id)
+
+
+async def _drain(db: Database, clock: Clock, limit: int, creditor_id: UUID | None = None) -> int:
     loop = asyncio.get_running_loop()
     fired = 0
     previous: tuple[asyncio.Task[int], Handoff] | None = None
@@ -700,7 +758,9 @@ async def _drain(db: Database, clock: Clock, limit: int) -> int:
                 collected = loop.time()
             planned: asyncio.Future[Handoff] = loop.create_future()
             task = current = asyncio.create_task(
-                _sweep_batch(db, clock.now(), limit, previous[1] if previous else None, planned)
+                _sweep_batch(
+                    db, clock.now(), limit, previous[1] if previous else None, planned, creditor_id=creditor_id
+                )
             )
             waiting: set[asyncio.Future[Any]] = {task, planned}
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -742,12 +802,14 @@ async def _sweep_batch(
     limit: int,
     previous: Handoff | None = None,
     planned: asyncio.Future[Handoff] | None = None,
+    *,
+    creditor_id: UUID | None = None,
 ) -> int:
     handoff: Handoff | None = None
     try:
         async with db.uow() as uow:
             conn = uow.conn
-            rows = await repository.claim_due(conn, now, limit)
+            rows = await repository.claim_due(conn, now, limit, creditor_id)
             if not rows:
                 return 0
             out = SweepResult()
@@ -860,6 +922,8 @@ async def schedule(db: Database, claim_id: UUID, now: datetime) -> dict[str, Any
         if row is None:
             return None
         pol = await policy_of(conn, row)
+        # A sandbox's dry run is as of its own now.
+        now += await repository.clock_offset(conn, row["creditor_id"])
         pair = (row["creditor_id"], row["debtor_id"])
         contacts = (await contacts_of(conn, {pair}, now))[pair]
     ctx = context_of(row, pol)
