@@ -267,6 +267,10 @@ def _notice_of(row: Mapping[str, Any] | None) -> dict[str, Any]:
     return {key: (list(row[key]) if key == "fee_ids" else row[key]) for key in keys}
 
 
+# The provider a sandbox creditor's sends are recorded under: none is called (docs/adr/0015).
+SANDBOX = "sandbox"
+
+
 @dataclass(frozen=True, slots=True)
 class _Sent:
     """A send the provider accepted, waiting for the group commit that records it."""
@@ -493,7 +497,8 @@ class Dispatcher:
             # would state a balance that may no longer be owed, or none at all.
             await self._defer(row, PAYMENT_WAIT_WALL_S, "payment being booked")
             return
-        if channel == Channel.SMS and self.sms_quiet_hours:
+        sandboxed = bool(creditor.get("sandbox"))
+        if channel == Channel.SMS and self.sms_quiet_hours and not sandboxed:
             now = self.clock.now()
             window = calls.window_at_or_after(
                 now, time_zone=debtor.get("time_zone"), country=debtor.get("country") or "IS"
@@ -524,7 +529,12 @@ class Dispatcher:
             return
         started = time.perf_counter()
         try:
-            if channel == Channel.EMAIL:
+            if sandboxed:
+                # A sandbox's message reaches no provider (docs/adr/0015): rendered and kept like
+                # any send, marked by its provider, and reported sent at the step's own instant
+                # on the sandbox's clock, so the next step's gap counts in sandbox time.
+                result = SendResult(recipient=self._sandbox_recipient(channel, recipient, debtor), provider=SANDBOX)
+            elif channel == Channel.EMAIL:
                 assert recipient is not None
                 result = await self._send_email(row, reminder, override, creditor, recipient)
             elif channel == Channel.SMS:
@@ -554,7 +564,15 @@ class Dispatcher:
             dispatched_at=dispatched_at,
             stated=balance.stated(live, [balance.money_of(c) for c in live]),
         )
-        await self._sent(row, channel, result, [c["claim_id"] for c in live])
+        await self._sent(row, channel, result, [c["claim_id"] for c in live], at=row["due_at"] if sandboxed else None)
+
+    @staticmethod
+    def _sandbox_recipient(channel: Channel, recipient: str | None, debtor: dict[str, Any]) -> str:
+        if recipient is not None:
+            return recipient
+        if channel == Channel.LETTER and debtor.get("address"):
+            return str(debtor["address"]["name"])
+        return str(debtor.get("customer_no") or debtor.get("name") or "")
 
     async def _stops_current(self) -> None:
         """Wait while the stops lane is behind its topics (starting, rejoining, the broker away):
@@ -758,14 +776,20 @@ class Dispatcher:
         )
 
     async def _sent(
-        self, row: asyncpg.Record, channel: Channel, result: SendResult, claim_ids: list[uuid.UUID]
+        self,
+        row: asyncpg.Record,
+        channel: Channel,
+        result: SendResult,
+        claim_ids: list[uuid.UUID],
+        *,
+        at: datetime | None = None,
     ) -> None:
         """Record a send (and its ReminderSent) before this delivery gives up its slot. The sends
         that finish while one commit is under way share the next (a group commit), so a burst
         costs one commit per group instead of one per message; as each waits in its slot for its
         record, at most `concurrency` sends are ever accepted but unrecorded (ADR 0003's bound on
         what a killed notifier can send twice)."""
-        now = self.clock.now()
+        now = at or self.clock.now()
         sent = _Sent(row, channel, result, claim_ids, now, asyncio.get_running_loop().create_future())
         self._unrecorded.append(sent)
         if self._recorder is None or self._recorder.done():

@@ -18,6 +18,10 @@ from krafa_payments_ingest.bank_claims import service as bank_claims
 
 
 async def on_claim_created(uow: UnitOfWork, event: ClaimCreated, envelope: DecodedEvent, *, clock: Clock) -> None:
+    if event.creditor.sandbox:
+        # A sandbox's claim (docs/adr/0015) is never issued to a bank nor matched to a real
+        # bank file's payment: a transfer naming its reference stays unmatched for an operator.
+        return
     await service.index_claim(uow, event, clock.now())
     await bank_claims.on_claim_created(uow, event)
 
