@@ -320,7 +320,7 @@ def cmd_payments_import(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     size = path.stat().st_size  # a missing file is one line (main), before anything is sent
-    url = targets.service_url(args, "payments-ingest", DEFAULT_PORTS["payments-ingest"])
+    url = targets.write_service_url(args, "payments-ingest")
     headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
     token = targets.operator_token(args, url)
     if token:
@@ -385,7 +385,7 @@ def cmd_bank_pay(args: argparse.Namespace) -> int:
     """The payer pays in the netbank: one claim (or every unpaid one), all that is due or `--amount`."""
     import httpx
 
-    base = f"{targets.service_url(args, 'bank-sink', DEFAULT_PORTS['bank-sink'])}/netbank/{args.kennitala}"
+    base = f"{targets.write_service_url(args, 'bank-sink')}/netbank/{args.kennitala}"
     with httpx.Client(timeout=30) as client:
         shown = client.get(base + "/claims")
         if shown.status_code >= 400:
@@ -588,7 +588,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("file", help="the bank file")
     imp.add_argument(
-        "--url", default=None, help="payments-ingest's base URL (default: --stack's, else http://127.0.0.1:8004)"
+        "--url",
+        default=None,
+        help="payments-ingest's base URL (default: the running local stack's, from --stack DIR or "
+        "$KRAFA_HOME/./.krafa; no default port)",
     )
     imp.add_argument("--token", default=None, help="the operator token (default: KRAFA_OPERATOR_TOKEN or the stack's)")
     targets.add_stack_option(imp)
@@ -615,7 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
     bpay.add_argument("--kennitala", required=True, help="the payer's kennitala (10 digits)")
     bpay.add_argument("--claim", default=None, help="the claim's id or six-digit number")
     bpay.add_argument("--amount", type=int, default=None, help="krónur to pay (default: all that is due)")
-    bpay.add_argument("--url", default=None, help=bank_url_help)
+    bpay.add_argument(
+        "--url",
+        default=None,
+        help="the claim bank's base URL (default: the running local stack's, from --stack DIR or "
+        "$KRAFA_HOME/./.krafa; no default port)",
+    )
     targets.add_stack_option(bpay)
     bpay.set_defaults(func=cmd_bank_pay)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,6 +101,45 @@ def service_url(args: argparse.Namespace, service: str, default_port: int) -> st
     if stack is not None:
         return stack.url(service)
     return f"http://127.0.0.1:{default_port}"
+
+
+def write_service_url(args: argparse.Namespace, service: str) -> str:
+    """Where a write command (an import, a payment) sends: --url, else --stack's port for `service`,
+    else $KRAFA_<SERVICE>_URL, else the local stack `krafa run` keeps in $KRAFA_HOME or ./.krafa —
+    each stack only while it runs. Never a default port: another stack may listen there."""
+    if getattr(args, "url", None):
+        return str(args.url).rstrip("/")
+    stack = local_stack(args)
+    variable = "KRAFA_" + service.upper().replace("-", "_") + "_URL"
+    if stack is None and os.environ.get(variable):
+        return os.environ[variable].rstrip("/")
+    if stack is None:
+        home = default_home()
+        if not (home / "state.json").exists():
+            raise CliError(
+                f"which {service}? pass --url URL, set {variable}, or --stack DIR for a local stack "
+                f"(none in {home}: `krafa run`)",
+                EXIT_USAGE,
+            )
+        stack = LocalStack.load(home)
+    port = stack.ports.get(service)
+    if port is None:
+        raise CliError(f"the local stack in {stack.home} has no {service}: pass --url URL", EXIT_USAGE)
+    if not _listening(port):
+        raise CliError(
+            f"the local stack in {stack.home} is not running ({service} does not answer on 127.0.0.1:{port}): "
+            "start it with `krafa run`, or pass --url URL",
+            EXIT_UNAVAILABLE,
+        )
+    return stack.url(service)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def operator_token(args: argparse.Namespace, url: str) -> str | None:
