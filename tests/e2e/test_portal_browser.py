@@ -315,8 +315,16 @@ async def test_a_debtor_chooses_digital_delivery_and_a_verified_email(
         await page.get_by_role("link", name="Sækja gögnin mín (JSON)").click()
     download = await download_info.value
     exported = json.loads((await download.path()).read_text(encoding="utf-8"))
-    assert exported["records"][0]["record"]["debtor"]["name"] == "Björn Þórsson"
-    assert any(e["event"] == "login" for e in exported["records"][0]["portal_logins"])
+    # Everything every service holds, not claims-api's part alone: the addresses each reminder
+    # went to (notifier), the timeline (scheduler), payments and returned messages.
+    [record] = exported["records"]
+    assert record["record"]["status"] == "complete", record["record"]["services"]
+    parts = record["record"]["parts"]
+    assert set(parts) == {"claims-api", "scheduler", "notifier", "bounce-handler", "payments-ingest"}
+    assert parts["claims-api"]["debtor"]["name"] == "Björn Þórsson"
+    assert "paper@example.is" in {d["recipient"] for d in parts["notifier"]["deliveries"]}
+    assert [t["claim_id"] for t in parts["scheduler"]["timelines"]] == [claim["id"]]
+    assert any(e["event"] == "login" for e in record["portal_logins"])
     visit.assert_accessible()
 
 

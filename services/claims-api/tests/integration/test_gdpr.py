@@ -174,3 +174,43 @@ async def _answered(client: object, debtor_id: str, count: int) -> bool:
     response = await client.get(f"/v1/debtors/{debtor_id}/erasure")  # type: ignore[attr-defined]
     services = response.json()["request"]["services"]
     return sum(s["status"] == "done" for s in services) == count + 1
+
+
+async def test_the_debtor_downloads_every_services_part_from_the_portal(api: Api, broker: EmbeddedBroker) -> None:
+    """The portal's "download my data" is the same export as the creditor's, across every service,
+    for the logged-in debtor only."""
+    creditor_id, client = await api.creditor("Fram")
+    other_id, _ = await api.creditor("Valur")
+    claim = (await client.post("/v1/claims", json=claim_body(customer_no="C-1"))).json()
+    debtor_id = claim["debtor_id"]
+    exports = f"/v1/portal/creditors/{creditor_id}/debtors/{debtor_id}/exports"
+    # Another creditor's portal session cannot start or read this debtor's export.
+    assert (await client.post(f"/v1/portal/creditors/{other_id}/debtors/{debtor_id}/exports")).status_code == 404
+
+    async with TopicReader(broker.bootstrap, "krafa.claims") as reader:
+        started = await client.post(exports)
+        assert started.status_code == 202, started.text
+        location = started.headers["location"]
+        assert location.startswith(exports + "/")
+        pending = (await client.get(location)).json()
+        assert pending["status"] == "pending" and set(pending["parts"]) == {"claims-api"}
+        assert [c["id"] for c in pending["parts"]["claims-api"]["claims"]] == [claim["id"]]
+        assert (await client.get(location.replace(str(creditor_id), str(other_id)))).status_code == 404
+
+        def asked() -> PersonalDataExportRequested | None:
+            found = [e for e in reader.of_type(PersonalDataExportRequested) if str(e.debtor_id) == debtor_id]
+            return found[-1] if found else None
+
+        request = await eventually(asked, timeout=60)
+        assert str(request.request_id) == pending["id"]
+        await publish(broker.bootstrap, *(answer(s, request, held=s) for s in privacy_services()))
+
+        async def complete() -> dict[str, object] | None:
+            body: dict[str, object] = (await client.get(location)).json()
+            return body if body["status"] == "complete" else None
+
+        done = await eventually(complete, timeout=60)
+        assert done["parts"] == {  # type: ignore[comparison-overlap]
+            "claims-api": pending["parts"]["claims-api"],
+            **{s: {"held": s} for s in privacy_services()},
+        }

@@ -3,6 +3,7 @@ portal token). The web keeps no copy of what they own: every page reads it fresh
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -120,11 +121,22 @@ class Clients:
         )
         _raise(response)
 
-    async def export(self, p: Principal) -> dict[str, Any]:
-        response = await self.claims.get(self._debtor(p) + "/export")
-        _raise(response)
-        body: dict[str, Any] = response.json()
-        return body
+    async def export(self, p: Principal, *, wait_s: float = 15.0) -> dict[str, Any]:
+        """Everything held on the debtor for this creditor in every service: an export started at
+        claims-api and followed until each service has answered with its part — or, after `wait_s`,
+        what has arrived, its `status` still `pending` (the debtor sees which parts are missing)."""
+        started = await self.claims.post(self._debtor(p) + "/exports")
+        _raise(started)
+        location = started.headers["location"]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while True:
+            response = await self.claims.get(location)
+            _raise(response)
+            body: dict[str, Any] = response.json()
+            if body["status"] == "complete" or loop.time() >= deadline:
+                return body
+            await asyncio.sleep(0.2)
 
     async def identities(self, national_id: str) -> list[dict[str, Any]]:
         response = await self.claims.post("/v1/portal/identities", json={"national_id": national_id})

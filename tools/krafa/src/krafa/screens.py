@@ -33,8 +33,16 @@ async def take(stack: Stack, out: Path, languages: tuple[str, ...] = ("is", "en"
     shots: list[Path] = []
     try:
         claims = [
+            # 21 days overdue: the default policy's first notice (the collection warning) is due at
+            # once, so its email carries the link within seconds instead of simulated weeks.
             await creditor.claim(
-                1, email=EMAIL, name="Guðrún Jónsdóttir", amount=amount, language="is", phone="+3546151234"
+                1,
+                email=EMAIL,
+                name="Guðrún Jónsdóttir",
+                amount=amount,
+                language="is",
+                phone="+3546151234",
+                overdue_days=21,
             )
             for amount in (12_500, 30_000, 8_000, 15_000)
         ]

@@ -478,6 +478,23 @@ async def request_export(
     clock: CurrentClock,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    return await start_export(
+        request, debtor_id, caller, db, clock, idempotency_key, f"/v1/debtors/{debtor_id}/exports"
+    )
+
+
+async def start_export(
+    request: Request,
+    debtor_id: UUID,
+    caller: claims_service.Caller,
+    db: Database,
+    clock: Clock,
+    idempotency_key: str | None,
+    exports_path: str,
+) -> Response:
+    """Start an export across every service (the creditor's route and the debtor portal's): 202 with
+    the request and `Location` under `exports_path`."""
+
     async def action(uow: UnitOfWork) -> tuple[int, PersonalDataRequestOut]:
         await service.get_debtor(uow.conn, caller.creditor_id, debtor_id)
         own = await own_part(uow.conn, caller.creditor_id, debtor_id)
@@ -487,7 +504,7 @@ async def request_export(
     # A retried request with the same key answers with the same export, not a second one.
     response = await idempotency.idempotent(request, db, clock, caller, idempotency_key, 202, action)
     export_id = json.loads(bytes(response.body))["id"]
-    response.headers["Location"] = f"/v1/debtors/{debtor_id}/exports/{export_id}"
+    response.headers["Location"] = f"{exports_path}/{export_id}"
     return response
 
 
@@ -501,6 +518,11 @@ async def request_export(
 async def get_export(debtor_id: UUID, export_id: UUID, caller: Reader, db: DB) -> DebtorExportOut:
     """Poll the export started with POST /v1/debtors/{debtor_id}/exports (its `Location`): claims-api's part
     at once, every other service's part as it answers; `status` says when all have."""
+    return await read_export(debtor_id, export_id, caller, db)
+
+
+async def read_export(debtor_id: UUID, export_id: UUID, caller: claims_service.Caller, db: Database) -> DebtorExportOut:
+    """The export as it stands: claims-api's part and every part another service has answered with."""
     async with db.connection() as conn:
         request = await personal_data.get_request(conn, caller.creditor_id, debtor_id, export_id)
     if request is None or request.kind != "export":

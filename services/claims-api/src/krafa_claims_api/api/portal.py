@@ -17,8 +17,8 @@ from krafa_kit.db import UnitOfWork
 from krafa_kit.http import Problem, operator_allowed, problems
 
 from krafa_claims_api import repository
-from krafa_claims_api.api.debtor_schemas import DebtorExport, DebtorOut
-from krafa_claims_api.api.debtors import export_debtor
+from krafa_claims_api.api.debtor_schemas import DebtorExport, DebtorExportOut, DebtorOut, PersonalDataRequestOut
+from krafa_claims_api.api.debtors import export_debtor, read_export, start_export
 from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader, bearer
 from krafa_claims_api.api.idempotency import idempotent
 from krafa_claims_api.api.lifecycle import get_ledger, get_timeline
@@ -320,6 +320,41 @@ async def portal_export(creditor_id: UUID, debtor_id: UUID, db: DB, clock: Curre
     """Called by the web service for a logged-in debtor (service token): everything held on the debtor for
     this creditor (GDPR access), as the creditor's export shows it."""
     return await export_debtor(debtor_id, _reader(creditor_id), db, clock)
+
+
+@portal.post(
+    DEBTOR + "/exports",
+    response_model=PersonalDataRequestOut,
+    status_code=202,
+    summary="Ask every service for what it holds on the debtor (the debtor's own GDPR access)",
+    description="As the creditor's POST /v1/debtors/{debtor_id}/exports, for the logged-in debtor: poll `Location` "
+    "until `status` is `complete`.",
+    responses=RESPONSES,
+    dependencies=KNOWN_DEBTOR,
+)
+async def portal_request_export(
+    request: Request,
+    creditor_id: UUID,
+    debtor_id: UUID,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Called by the web service when a logged-in debtor downloads their data (service token): every
+    service's part, as the creditor's export gathers it, not claims-api's alone."""
+    exports = f"/v1/portal/creditors/{creditor_id}/debtors/{debtor_id}/exports"
+    return await start_export(request, debtor_id, _reader(creditor_id), db, clock, idempotency_key, exports)
+
+
+@portal.get(
+    DEBTOR + "/exports/{export_id}",
+    response_model=DebtorExportOut,
+    summary="The debtor's export: claims-api's part and every service's part as they arrive",
+    responses=RESPONSES,
+)
+async def portal_get_export(creditor_id: UUID, debtor_id: UUID, export_id: UUID, db: DB) -> DebtorExportOut:
+    """Called by the web service while a debtor's download is gathered (service token)."""
+    return await read_export(debtor_id, export_id, _reader(creditor_id), db)
 
 
 @portal.post(

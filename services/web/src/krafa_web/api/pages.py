@@ -756,8 +756,10 @@ async def profile_revoke(request: Request, contact_id: UUID) -> Response:
 
 @router.get("/profile/export")
 async def profile_export(request: Request) -> Response:
-    """Everything Krafa holds about the debtor (GDPR Art. 15/20): each creditor's record with its
-    claims and history, and the portal's own login record."""
+    """Everything Krafa holds about the debtor (GDPR Art. 15/20): for each creditor, every service's
+    part (claims-api's record with the claims and history, the notifier's deliveries and the address
+    each went to, the scheduler's timelines, payments, returned messages), and the portal's own
+    login record."""
     p = await page(request)
     session = require_session(p)
     portal, clients = _portal(request), _clients(request)
