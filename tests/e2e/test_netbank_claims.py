@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from krafa import invariants
 from krafa.chaos import kennitala
 from krafa.observer import Observer
 from krafa.stack import Stack
@@ -168,6 +170,16 @@ async def test_a_claim_lives_in_the_netbank_until_paid_there(bank_stack: Stack) 
     await observer.stop()
     assert stats.get("request_violations", 0) == 0 and stats.get("response_violations", 0) == 0
     assert stats["claims"]["Paid"] == 1 and stats["claims"]["Cancelled"] == 1
+    # Every message the notifier sent on the way — the warning with its fee, the letters after the
+    # handover — stated the ledger's balance as booked, within the caps and the notices' gaps.
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        statements, _ = await invariants.read_statements(conn)
+        truth = await invariants.messages_tell_the_truth(conn)
+    finally:
+        await conn.close()
+    assert truth.ok, truth.detail
+    assert any(s.ledger_entries > 1 and s.notice_kind == "innheimtuvidvorun" for s in statements), truth.detail
 
 
 async def _shown(listing: Any, number: str, total: int) -> dict[str, Any] | None:
