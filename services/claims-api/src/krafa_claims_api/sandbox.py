@@ -18,7 +18,7 @@ from krafa_kit import errors
 from krafa_kit.clock import advanced_offset
 from krafa_kit.db import UnitOfWork
 
-from krafa_claims_api import apikey_repository, sandbox_repository
+from krafa_claims_api import apikey_repository, repository, sandbox_repository, service
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +97,36 @@ async def advance_clock(
         time=base_now,
     )
     return SandboxClock(creditor_id, new, sandbox_now)
+
+
+async def pay(uow: UnitOfWork, creditor_id: UUID, claim_id: UUID, amount_minor: int, now: datetime) -> UUID:
+    """A payment into a sandbox claim, booked as a matched bank payment is (the ledger's order, a
+    settled claim paid, its reminders stopped), valued on the sandbox's day. The sandbox's claims
+    are in no bank, so this is the only way money reaches them. Returns the payment's id."""
+    claim = await repository.get_claim(uow.conn, creditor_id, claim_id)
+    if claim is None:
+        raise errors.NotFound("no such claim")
+    if claim["status"] != "open":
+        raise errors.Conflict(
+            f"the claim is {claim['status']}: only an open claim takes a payment", kind="claim-closed"
+        )
+    payment_id = uuid.uuid4()
+    await service.apply_payment(
+        uow,
+        event_id=str(uuid.uuid4()),
+        creditor_id=creditor_id,
+        claim_id=claim_id,
+        amount_minor=amount_minor,
+        occurred_at=now,
+        now=now,
+        details={
+            "amount_minor": amount_minor,
+            "currency": claim["currency"],
+            "reference": claim["reference"],
+            "bank_ref": None,
+            "payment_id": str(payment_id),
+            "source": "sandbox",
+            "value_date": now.date().isoformat(),
+        },
+    )
+    return payment_id

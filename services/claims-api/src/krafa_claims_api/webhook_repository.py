@@ -21,8 +21,12 @@ async def add_deliveries(
     """One delivery per active endpoint of the creditor that subscribes to `event_type`; when there
     is one, the worker is woken at commit (WORK)."""
     await conn.execute(
+        # A sandbox's webhooks say so (docs/adr/0015), so one receiving URL can tell them apart.
         "WITH added AS (INSERT INTO webhook_deliveries (id, message_id, endpoint_id, creditor_id, event_type, payload)"
-        " SELECT gen_random_uuid(), $1, id, creditor_id, $3, $4 FROM webhook_endpoints"
+        " SELECT gen_random_uuid(), $1, id, creditor_id, $3,"
+        " $4::jsonb || jsonb_build_object('sandbox',"
+        "  (SELECT c.sandbox_of IS NOT NULL FROM creditors c WHERE c.id = $2))"
+        " FROM webhook_endpoints"
         " WHERE creditor_id = $2 AND disabled_at IS NULL AND $3 = ANY(event_types) RETURNING 1)"
         f" SELECT {notify_due(WORK)} WHERE EXISTS (SELECT FROM added)",
         message_id,

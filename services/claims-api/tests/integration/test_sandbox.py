@@ -213,3 +213,52 @@ async def test_each_advance_is_announced_and_the_sandbox_registers_claims_at_its
     assert advances[-1].sandbox_now == NOW + timedelta(days=35) and advances[-1].advanced_at == NOW
     assert trial["created_at"] == "2026-04-06T09:00:00Z"
     assert live_claim["created_at"] == "2026-03-02T09:00:00Z"  # the live creditor keeps the service's now
+
+
+async def test_a_sandbox_payment_is_booked_over_the_ledger_and_settles_the_claim(api: Api) -> None:
+    _, live = await api.creditor()
+    _, sandbox = await sandbox_client(api, live)
+    await sandbox.post("/v1/sandbox/clock", json={"advance": "P10D"})
+    claim = (await sandbox.post("/v1/claims", json=claim_body("TRIAL-PAY", 10_000))).json()
+    part = await sandbox.post("/v1/sandbox/payments", json={"claim_id": claim["id"], "amount_minor": 4_000})
+    assert part.status_code == 201, part.text
+    assert part.json()["status"] == "open" and part.json()["paid_at"] == "2026-03-12T09:00:00Z"
+    assert part.json()["balance_minor"] == claim["balance_minor"] - 4_000
+    rest = await sandbox.post(
+        "/v1/sandbox/payments", json={"claim_id": claim["id"], "amount_minor": part.json()["balance_minor"]}
+    )
+    assert rest.json()["status"] == "paid" and rest.json()["balance_minor"] == 0
+    ledger = (await sandbox.get(f"/v1/claims/{claim['id']}/ledger")).json()
+    assert [e["amount_minor"] for e in ledger["entries"] if e["kind"] == "payment"] == [
+        4_000,
+        rest.json()["amount_minor"],
+    ]
+    closed = await sandbox.post("/v1/sandbox/payments", json={"claim_id": claim["id"], "amount_minor": 1})
+    assert closed.status_code == 409 and closed.json()["type"].endswith("/claim-closed")
+
+
+async def test_a_sandbox_pays_only_its_own_claims_and_a_live_key_pays_nothing(api: Api) -> None:
+    _, live = await api.creditor()
+    _, sandbox = await sandbox_client(api, live)
+    live_claim = (await live.post("/v1/claims", json=claim_body("LIVE-PAY"))).json()
+    other = await sandbox.post("/v1/sandbox/payments", json={"claim_id": live_claim["id"], "amount_minor": 100})
+    assert other.status_code == 404
+    refused = await live.post("/v1/sandbox/payments", json={"claim_id": live_claim["id"], "amount_minor": 100})
+    assert refused.status_code == 403 and refused.json()["type"].endswith("/sandbox-only")
+    assert (await live.get(f"/v1/claims/{live_claim['id']}")).json()["paid_minor"] == 0
+
+
+async def test_a_sandbox_webhook_says_it_is_the_sandboxs_and_a_live_one_says_it_is_not(api: Api) -> None:
+    live_id, live = await api.creditor()
+    info, sandbox = await sandbox_client(api, live)
+    # One receiving URL for both (nobody listens: the queued payloads are what is checked).
+    for client in (live, sandbox):
+        assert (await client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/erp-hook"})).status_code == 201
+    for client, invoice in ((live, "LIVE-HOOK"), (sandbox, "TRIAL-HOOK")):
+        claim = (await client.post("/v1/claims", json=claim_body(invoice))).json()
+        disputed = await client.post(f"/v1/claims/{claim['id']}/dispute", json={"reason": "never ordered"})
+        assert disputed.status_code == 200, disputed.text
+    async with api.db.connection() as conn:
+        rows = await conn.fetch("SELECT creditor_id, payload FROM webhook_deliveries ORDER BY creditor_id")
+    sandboxed = {str(r["creditor_id"]): r["payload"]["sandbox"] for r in rows}
+    assert sandboxed == {str(live_id): False, info["creditor_id"]: True}

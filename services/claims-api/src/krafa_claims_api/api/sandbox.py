@@ -1,4 +1,5 @@
-"""The sandbox's routes (docs/adr/0015): its clock, read and moved forward, with a sandbox key.
+"""The sandbox's routes (docs/adr/0015): its clock, read and moved forward, and payments into
+its claims, with a sandbox key.
 Sandbox keys themselves are made by `POST /v1/api-keys` with `"sandbox": true`."""
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from krafa_kit.db import UnitOfWork
 from krafa_kit.deps import get_clock
 from krafa_kit.http import PROBLEM_BASE, PROBLEM_JSON
 
-from krafa_claims_api import sandbox
-from krafa_claims_api.api.deps import DB, ClaimsWriter, IdempotencyKey, Reader
+from krafa_claims_api import repository, sandbox
+from krafa_claims_api.api.deps import DB, ClaimsWriter, CurrentClock, IdempotencyKey, Reader
 from krafa_claims_api.api.errors import problems
 from krafa_claims_api.api.idempotency import idempotent
-from krafa_claims_api.api.schemas import SandboxClockAdvanceIn, SandboxClockOut
+from krafa_claims_api.api.routes import claim_json
+from krafa_claims_api.api.schemas import SandboxClockAdvanceIn, SandboxClockOut, SandboxPaymentIn, SandboxPaymentOut
 
 router = APIRouter(prefix="/v1/sandbox", tags=["sandbox"])
 ServiceClock = Annotated[Clock, Depends(get_clock)]
@@ -101,3 +103,47 @@ async def advance_sandbox_clock(
         return _out(moved, base_now)
 
     return await idempotent(request, db, clock, caller, idempotency_key, 200, action)
+
+
+@router.post(
+    "/payments",
+    status_code=201,
+    response_model=SandboxPaymentOut,
+    summary="Pay into a sandbox claim, as a debtor's bank transfer would",
+    responses={
+        **_responses(401, 403, 404, 409, 422),
+        404: problems(404, _404="no such claim in the sandbox")[404],
+        409: problems(409, _409="the claim is no longer open (paid, cancelled, written off)")[409],
+    },
+)
+async def pay_sandbox_claim(
+    request: Request,
+    body: SandboxPaymentIn,
+    caller: ClaimsWriter,
+    db: DB,
+    clock: CurrentClock,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """A sandbox's claims are in no bank and match no bank file, so money reaches them here: the
+    payment is booked as a matched bank transfer is — over the ledger (fees, then interest, then
+    principal), on the sandbox's day — and a claim paid in full is closed, its reminders stopped
+    and its webhooks sent, as live. Only with a sandbox key."""
+    sandbox.sandbox_only(caller.sandbox_of)
+    now = clock.now()
+
+    async def action(uow: UnitOfWork) -> SandboxPaymentOut:
+        payment_id = await sandbox.pay(uow, caller.creditor_id, body.claim_id, body.amount_minor, now)
+        row = await repository.get_claim(uow.conn, caller.creditor_id, body.claim_id)
+        assert row is not None
+        shown = claim_json(row, row["customer_no"])
+        return SandboxPaymentOut(
+            payment_id=payment_id,
+            claim_id=body.claim_id,
+            amount_minor=body.amount_minor,
+            currency=row["currency"],
+            paid_at=now,
+            status=shown["status"],
+            balance_minor=shown["balance_minor"],
+        )
+
+    return await idempotent(request, db, clock, caller, idempotency_key, 201, action)

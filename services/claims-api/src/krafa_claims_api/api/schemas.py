@@ -770,3 +770,32 @@ class SandboxClockAdvanceIn(Strict):
 
 class ApiKeyList(BaseModel):
     items: list[ApiKeyOut]
+
+
+class SandboxPaymentIn(Strict):
+    model_config = _example({"claim_id": "7d0f1f8e-3c2a-4d8b-9a71-2f0e4f0b5a11", "amount_minor": 5000})
+
+    claim_id: UUID = Field(description="a claim of the sandbox")
+    amount_minor: Integer = Field(gt=0, le=10**13, description="in the claim's currency, integer minor units")
+
+
+class SandboxPaymentOut(BaseModel):
+    model_config = _response_example(
+        {
+            "payment_id": "c3a1e7f2-8d4b-4e6a-9f10-2b3c4d5e6f70",
+            "claim_id": "7d0f1f8e-3c2a-4d8b-9a71-2f0e4f0b5a11",
+            "amount_minor": 5000,
+            "currency": "ISK",
+            "paid_at": "2026-04-01T09:00:12Z",
+            "status": "open",
+            "balance_minor": 5390,
+        }
+    )
+
+    payment_id: UUID
+    claim_id: UUID
+    amount_minor: int
+    currency: str
+    paid_at: datetime = Field(description="the sandbox's now when it was paid")
+    status: str = Field(description="the claim's status after it: paid when nothing is left")
+    balance_minor: int = Field(description="what is left to pay, fees and interest included")

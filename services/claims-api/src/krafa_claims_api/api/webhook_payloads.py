@@ -52,6 +52,14 @@ def envelope(event_type: str) -> type[BaseModel]:
         __doc__=f"The `{event_type}` webhook. {data.__doc__ or ''}".strip(),
         type=(Literal[event_type], Field(description="the event type")),  # type: ignore[arg-type]
         timestamp=(datetime, Field(description="when the event was queued")),
+        sandbox=(
+            bool,
+            Field(
+                default=False,
+                description="sent for the creditor's sandbox (its claims reach no debtor): an ERP pointing the live "
+                "and the sandbox endpoint at one URL tells them apart by it",
+            ),
+        ),
         data=(data, ...),
     )
 
