@@ -332,6 +332,17 @@ CLAIM_STATE = (
 )
 
 
+async def any_sandbox(conn: asyncpg.Connection, claim_ids: list[uuid.UUID]) -> bool:
+    """Whether any of the claims is a sandbox creditor's (its snapshot says so)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT bool_or(coalesce((creditor->>'sandbox')::boolean, false)) FROM claims_view"
+            " WHERE claim_id = ANY($1::uuid[])",
+            claim_ids,
+        )
+    )
+
+
 async def claims_for(conn: asyncpg.Connection, claim_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
     """The claims' content with their dunning state as the stops lane last recorded it."""
     return list(

@@ -92,7 +92,10 @@ async def plan_reminder(uow: UnitOfWork, event: ReminderDue) -> None:
 
 
 async def plan_call(uow: UnitOfWork, event: ReminderDue) -> None:
-    """A call task for agents, queued for the debtor's first calling window from the due time."""
+    """A call task for agents, queued for the debtor's first calling window from the due time. A
+    sandbox's call is never queued: no agent rings a sandbox's debtor (docs/adr/0015)."""
+    if await repository.any_sandbox(uow.conn, list(event.claim_ids)):
+        return
     debtor = await repository.debtor(uow.conn, event.creditor_id, event.debtor_id) or {}
     window = calls.window_at_or_after(
         event.due_at, time_zone=debtor.get("time_zone"), country=debtor.get("country") or "IS"

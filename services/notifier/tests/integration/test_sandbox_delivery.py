@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from krafa_events import Channel, ReminderSent, Topic
+from krafa_events import Channel, ReminderDue, ReminderSent, Topic
 from krafa_events.testing import a_reminder_due
 from krafa_kit.clock import ManualClock
 from krafa_kit.embedded import EmbeddedBroker, free_port
@@ -45,12 +45,30 @@ async def test_a_sandbox_reminder_reaches_no_provider_and_is_sent_at_its_own_ins
         a_reminder_due(trials[1], due_at=ahead, channels=(Channel.SMS, Channel.EMAIL, Channel.LETTER)),
         a_reminder_due(trials[2], due_at=ahead + timedelta(hours=1)),
     ]
+    calls = [a_reminder_due(c, due_at=ahead, step=5, channels=(Channel.CALL,)) for c in (live, trials[0])]
+    # After the sandbox's call, an email of the same debtor (the same partition, so handled after
+    # it): once that is reported sent, the call has been dealt with.
+    after = a_reminder_due(trials[0], due_at=ahead + timedelta(hours=2), step=6)
+
+    async def call_tasks() -> list[object]:
+        conn = await asyncpg.connect(database_url, server_settings={"search_path": "notifier"})
+        try:
+            return [r["creditor_id"] for r in await conn.fetch("SELECT creditor_id FROM call_tasks")]
+        finally:
+            await conn.close()
+
+    def reported(*reminders: ReminderDue) -> bool:
+        return {r.reminder_id for r in reminders} <= {s.reminder_id for s in topic.of_type(ReminderSent)}
+
     async with serving(app, port=port), TopicReader(broker.bootstrap, Topic.NOTIFICATIONS) as topic:
         await publish(broker.bootstrap, live, *trials)
         await publish(broker.bootstrap, a_reminder_due(live, due_at=NOW), *dues)
-        sent = await eventually(
-            lambda: (found := topic.of_type(ReminderSent)) and len(found) == 4 and found, timeout=90
-        )
+        await eventually(lambda: reported(*dues), timeout=90)
+        # A call step: the live debtor's is queued for the agents, the sandbox's never.
+        await publish(broker.bootstrap, *calls, after)
+        await eventually(lambda: reported(after), timeout=60)
+        assert await eventually(call_tasks, timeout=30) == [live.creditor_id]
+        sent = topic.of_type(ReminderSent)
 
     by_reminder = {s.reminder_id: s for s in sent}
     for due in dues:
@@ -69,4 +87,4 @@ async def test_a_sandbox_reminder_reaches_no_provider_and_is_sent_at_its_own_ins
         )
     finally:
         await conn.close()
-    assert len(rows) == 3 and all(r["provider"] == "sandbox" and r["rendered"] for r in rows)
+    assert len(rows) == 4 and all(r["provider"] == "sandbox" and r["rendered"] for r in rows)
