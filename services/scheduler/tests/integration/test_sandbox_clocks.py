@@ -1,7 +1,8 @@
 """Sandbox creditors' timelines on their own clocks (docs/adr/0015), through the real database:
 an advance fires every step that fell due under the sandbox's new now, in order, with the gaps the
 law sets counted in sandbox time — the same timeline a live claim gets when real time reaches those
-days — while live creditors' claims stay on the service's clock. An offset only moves forward."""
+days — while live creditors' claims stay on the service's clock. An offset only moves forward.
+One test runs the service over the broker: the advance arrives as an event and wakes the sweep."""
 
 from __future__ import annotations
 
@@ -9,17 +10,25 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import httpx
 import pytest
-from krafa_events import Event
+from krafa_events import Event, Topic
 from krafa_events.catalog import ClaimEscalated, CreditorSnapshot, ReminderDue, ReminderSent
 from krafa_events.testing import a_claim_created, a_sandbox_clock_advanced
+from krafa_kit.clock import ManualClock
+from krafa_kit.embedded import EmbeddedBroker
+from krafa_kit.testing import TopicReader, eventually, publish, serving
 from krafa_scheduler import repository
+from krafa_scheduler.app import create_app
+from krafa_scheduler.settings import Settings
+from pydantic import SecretStr
 
 from .conftest import Engine
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 3, 1, 12, tzinfo=UTC)
+TOKEN = "operator-test-token"  # noqa: S105
 
 
 def sandbox_snapshot() -> CreditorSnapshot:
@@ -136,3 +145,49 @@ async def test_the_sweep_wakes_for_a_sandbox_step_its_offset_earlier(engine: Eng
     )
     async with engine.db.connection() as conn:
         assert await repository.next_due_at(conn) == unshifted - timedelta(days=5)
+
+
+async def test_the_service_learns_an_advance_from_the_broker_and_fires_the_sandbox_steps_at_once(
+    database_url: str, broker: EmbeddedBroker
+) -> None:
+    clock = ManualClock(START)
+    settings = Settings(database_url=database_url, kafka_bootstrap=broker.bootstrap, operator_token=SecretStr(TOKEN))
+    app = create_app(settings, clock)
+    due = {"due_date": date(2026, 3, 2), "final_due_date": date(2026, 3, 12)}
+    live = a_claim_created(invoice_no="LIVE", **due)
+    trial = a_claim_created(invoice_no="TRIAL", creditor=sandbox_snapshot(), **due)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        serving(app) as url,
+        httpx.AsyncClient(base_url=url, headers=auth) as client,
+        TopicReader(broker.bootstrap, Topic.DUNNING) as dunning,
+    ):
+        db = app.state.runtime.db
+        await publish(broker.bootstrap, live, trial)
+
+        async def planned() -> bool:
+            async with db.connection() as conn:
+                return bool(await conn.fetchval("SELECT count(*) = 2 FROM timelines"))
+
+        await eventually(planned, timeout=60)
+        # The sandbox moves 30 days on; the service's own clock stays where it is.
+        await publish(
+            broker.bootstrap,
+            a_sandbox_clock_advanced(
+                creditor_id=trial.creditor_id,
+                offset_s=30 * 86400,
+                advanced_by_s=30 * 86400,
+                sandbox_now=START + timedelta(days=30),
+                advanced_at=START,
+            ),
+        )
+        [warning] = await eventually(lambda: dunning.of_type(ReminderDue), timeout=60)
+        assert warning.claim_ids == (trial.claim_id,) and warning.notice_kind == "innheimtuvidvorun"
+        assert warning.due_at == datetime(2026, 3, 23, 9, tzinfo=UTC)  # its own instant, in sandbox time
+        # The dry run is as of the sandbox's now: the warning is behind it, the handover ahead.
+        schedule = (await client.get(f"/v1/claims/{trial.claim_id}/schedule")).json()
+        assert schedule["as_of"] == (START + timedelta(days=30)).isoformat()
+        live_schedule = (await client.get(f"/v1/claims/{live.claim_id}/schedule")).json()
+        assert live_schedule["as_of"] == START.isoformat()
+        assert live_schedule["steps"][0]["at"] == "2026-03-23T09:00:00+00:00"  # still to come for the live claim
+    assert not [e for e in dunning.of_type(ReminderDue) if live.claim_id in e.claim_ids]
