@@ -3,7 +3,9 @@ netbank within seconds (through payments-ingest and the bank sink, over IOBWS 3.
 amount follows every fee and interest the ledger books, it moves to secondary collection at
 handover, the payer pays it in the netbank, ClaimPaid follows and no reminder goes out after; a
 cancelled claim disappears from the netbank. The bank sink checks every request and answer
-against the standard's schemas and must have found no fault."""
+against the standard's schemas and must have found no fault. On the same stack, the club's sandbox:
+its claim is issued to no bank, and its clock, moved 30 days on, brings its warning (to no mailbox)
+weeks before the stack's own clock would."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import pytest
 from krafa import invariants
 from krafa.chaos import kennitala
 from krafa.observer import Observer
+from krafa.sinks.smtp_catcher import read_spool
 from krafa.stack import Stack
 from krafa_kit.testing import eventually
 
@@ -189,3 +192,71 @@ async def _shown(listing: Any, number: str, total: int) -> dict[str, Any] | None
 
 async def _gone(listing: Any, number: str) -> bool:
     return number not in await listing
+
+
+async def test_a_sandbox_claim_reaches_its_warning_on_the_sandbox_clock_and_never_the_bank_or_a_mailbox(
+    bank_stack: Stack,
+) -> None:
+    """The same club's sandbox (docs/adr/0015), on the module's stack: its claim is issued to no
+    bank, an advance of 30 days brings its collection warning while the stack's own clock is
+    still weeks before it, and the warning reaches no mail server."""
+    stack = bank_stack
+    observer = Observer(stack.broker.bootstrap)
+    await observer.start()
+    payer = kennitala(stack.sim_now().date().replace(year=1986), 5)
+    api = stack.url("claims-api")
+    async with httpx.AsyncClient(timeout=30) as http:
+        created = await http.post(
+            api + "/v1/admin/creditors",
+            headers={"Authorization": f"Bearer {stack.state.admin_token}"},
+            json={
+                "name": "Knattspyrnufélagið Fram",
+                "country": "IS",
+                "currency": "ISK",
+                "contact_consent": {"terms_version": "2026-01", "terms_date": "2026-01-01"},
+                "registration_no": CLUB,
+                "bank_claims": {"claim_bank": "0133", "template_code": "001"},
+            },
+        )
+        assert created.status_code == 201, created.text
+        live = {"Authorization": f"Bearer {created.json()['api_key']}"}
+        made = await http.post(
+            api + "/v1/api-keys", json={"scopes": ["claims:write", "read"], "sandbox": True}, headers=live
+        )
+        assert made.status_code == 201, made.text
+        trial = {"Authorization": f"Bearer {made.json()['api_key']}"}
+        due = stack.sim_now().date() + timedelta(days=1)
+        claim = await http.post(
+            api + "/v1/claims",
+            headers=trial,
+            json={
+                "invoice_no": "TRIAL-1",
+                "amount_minor": 12_000,
+                "currency": "ISK",
+                "due_date": due.isoformat(),
+                "debtor": {
+                    "customer_no": "T-1",
+                    "name": "Jón Jónsson",
+                    "national_id": payer,
+                    "country": "IS",
+                    "email": "sandbox.debtor@example.is",
+                    "address": {"lines": ["Laugavegur 1"], "postcode": "101", "city": "Reykjavík", "country": "IS"},
+                },
+            },
+        )
+        assert claim.status_code == 201, claim.text
+        # The payment identity is the live one's (a bank claim), but no bank ever holds it.
+        assert claim.json()["payment"]["kind"] == "bank_claim"
+        claim_id = uuid.UUID(claim.json()["id"])
+        await eventually(lambda: observer.claims.get(claim_id) and observer.claims[claim_id].created, timeout=20)
+        moved = await http.post(api + "/v1/sandbox/clock", json={"advance": "P30D"}, headers=trial)
+        assert moved.status_code == 200, moved.text
+        warning = (await eventually(lambda: observer.claims[claim_id].sent, timeout=30))[0]
+        assert warning.step == 1 and warning.channel.value == "email"
+        # In sandbox time, and ahead of the stack's own clock (a day every second here).
+        assert warning.sent_at > stack.sim_now() + timedelta(days=5)
+        shown = (await http.get(f"{stack.url('bank-sink')}/netbank/{payer}/claims")).json()["claims"]
+        assert shown == []
+    await observer.stop()
+    mailed = [rcpt for message in read_spool(stack.spool / "mail") for rcpt in message.rcpt_tos]
+    assert "sandbox.debtor@example.is" not in mailed
