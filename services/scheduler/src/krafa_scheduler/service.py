@@ -31,7 +31,7 @@ from krafa_events.catalog import (
     SandboxClockAdvanced,
 )
 from krafa_kit import tracing
-from krafa_kit.clock import Clock, ManualClock, OffsetClock
+from krafa_kit.clock import Clock, CreditorClocks, ManualClock
 from krafa_kit.collector import gc_paused
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.outbox import notify_channel
@@ -695,8 +695,8 @@ async def learn_clock(uow: UnitOfWork, event: SandboxClockAdvanced) -> None:
 async def _clocks(db: Database, clock: Clock) -> list[tuple[UUID | None, Clock]]:
     """The sweep's passes: every creditor on the service's clock, then each sandbox on its own."""
     async with db.connection() as conn:
-        offsets = await repository.clock_offsets(conn)
-    return [(None, clock), *((creditor_id, OffsetClock(clock, offset)) for creditor_id, offset in offsets.items())]
+        clocks = CreditorClocks(clock, await repository.clock_offsets(conn))
+    return [(None, clock), *((creditor_id, clocks.of(creditor_id)) for creditor_id in sorted(clocks.offsets))]
 
 
 async def sweep_once(db: Database, clock: Clock, limit: int) -> int:
