@@ -82,3 +82,41 @@ def test_check_warns_before_a_table_ends_and_is_quiet_inside_it() -> None:
     assert [f.level for f in rates.check(pack, last - timedelta(days=60)) if f.level != "note"] == []
     assert [f.level for f in rates.check(pack, last - timedelta(days=3)) if f.level != "note"] == ["warning"]
     assert [f.level for f in rates.check(pack, last + timedelta(days=1)) if f.level != "note"] == ["error"]
+
+
+# Published reference rates (decision date → rate), each named in the rows' sources: Seðlabanki's
+# meginvextir and the ECB's main refinancing rate. The rows must follow from them by the statutory
+# formula, so a mistyped row fails here rather than in a debtor's letter.
+MEGINVEXTIR = {
+    date(2025, 3, 19): Decimal("7.75"),
+    date(2025, 5, 21): Decimal("7.50"),
+    date(2025, 11, 19): Decimal("7.25"),
+    date(2026, 3, 18): Decimal("7.50"),
+}
+ECB_MRO = {
+    date(2023, 9, 20): Decimal("4.50"),
+    date(2024, 6, 12): Decimal("4.25"),
+    date(2024, 12, 18): Decimal("3.15"),
+    date(2025, 6, 11): Decimal("2.15"),
+}
+
+
+def _in_force(decisions: dict[date, Decimal], day: date) -> Decimal:
+    return decisions[max(d for d in decisions if d <= day)]
+
+
+def test_icelandic_rows_since_april_2025_are_meginvextir_plus_0_75_plus_7() -> None:
+    # The monthly notice (about the 20th, after a decision that month) sets the next month's rate.
+    for row in jurisdictions()["IS"].interest_rates:
+        if row.valid_from < date(2025, 4, 1):
+            continue
+        before = row.valid_from - timedelta(days=1)
+        notice = before.replace(day=22)
+        assert row.rate_pct == _in_force(MEGINVEXTIR, notice) + Decimal("0.75") + 7, row
+
+
+@pytest.mark.parametrize("code", ["EE", "EU"])
+def test_estonian_and_eu_rows_since_2024_are_the_mro_on_the_first_day_plus_eight(code: str) -> None:
+    for row in jurisdictions()[code].interest_rates:
+        if row.valid_from >= date(2024, 1, 1):
+            assert row.rate_pct == _in_force(ECB_MRO, row.valid_from) + 8, row

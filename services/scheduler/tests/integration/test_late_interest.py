@@ -33,7 +33,7 @@ CURSOR = ["step", "next_action_at", "last_fired_at", "watch_round", "fees", "fre
 async def test_late_interest_is_booked_with_each_step_once(database_url: str, broker: EmbeddedBroker) -> None:
     clock = ManualClock(datetime(2026, 3, 1, tzinfo=UTC))
     app = create_app(Settings(database_url=database_url, kafka_bootstrap=broker.bootstrap), clock)
-    # 100,000 kr. due 2 March, eindagi 12 March: dráttarvextir at 15.5 % from the 13th.
+    # 100,000 kr. due 2 March, eindagi 12 March: dráttarvextir at 15.0 % from the 13th (the March 2026 row).
     claim = a_claim_created(amount_minor=100_000, due_date=date(2026, 3, 2), final_due_date=date(2026, 3, 12))
     async with serving(app), TopicReader(broker.bootstrap, Topic.DUNNING) as dunning:
         db = app.state.runtime.db
@@ -57,26 +57,26 @@ async def test_late_interest_is_booked_with_each_step_once(database_url: str, br
         before = {c: (await timeline())[c] for c in CURSOR}
 
         # Nothing before the collection warning (day 20, Sunday 22 March → Monday 23 March): it
-        # books what accrued since the eindagi, (100,000 x 2 + 50,390 x 9 days) x 15.5 % / 365 = 278.
+        # books what accrued since the eindagi, (100,000 x 2 + 50,390 x 9 days) x 15.0 % / 365 = 269.
         clock.set(datetime(2026, 3, 23, 9, 30, tzinfo=UTC))
         await eventually(lambda: len(booked()) == 1, timeout=60)
         second = booked()[0]
-        assert (second.claim_id, second.step, second.amount_minor, second.currency) == (claim.claim_id, 1, 278, "ISK")
+        assert (second.claim_id, second.step, second.amount_minor, second.currency) == (claim.claim_id, 1, 269, "ISK")
         assert second.fee_id == uuid.uuid5(domain.FEE_NAMESPACE, f"{claim.claim_id}:late_interest:1")
         assert (second.creditor_id, second.debtor_id) == (claim.creditor_id, claim.debtor_id)
         assert second.charged_at == clock.now()
         warning = [r for r in dunning.of_type(ReminderDue) if r.step == 1]
-        assert [r.interest_minor for r in warning] == [278]
+        assert [r.interest_minor for r in warning] == [269]
         # With the rate and the days it covers, for the message that states it.
         assert (second.rate_pct, second.interest_from, second.interest_to) == (
-            Decimal("15.5"),
+            Decimal("15.0"),
             date(2026, 3, 13),
             date(2026, 3, 23),
         )
         # The warning names the interest and fee bookings it announces, and the rate in force.
         assert second.fee_id in warning[0].fee_ids and len(warning[0].fee_ids) == 2
-        assert warning[0].interest_rate_pct == "15.50" and warning[0].notice_kind == "innheimtuvidvorun"
-        assert (await timeline())["interest_booked_minor"] == 278
+        assert warning[0].interest_rate_pct == "15.00" and warning[0].notice_kind == "innheimtuvidvorun"
+        assert (await timeline())["interest_booked_minor"] == 269
 
         # Replayed: the step fires again from the state it fired from (a restored row, as after a
         # failover to a copy that missed the commit). The same booking — same id, same amount —
@@ -90,7 +90,7 @@ async def test_late_interest_is_booked_with_each_step_once(database_url: str, br
         await eventually(lambda: len(booked()) == 2, timeout=60)
         replay = booked()[1]
         assert (replay.fee_id, replay.amount_minor, replay.step) == (second.fee_id, second.amount_minor, 1)
-        assert (await timeline())["interest_booked_minor"] == 278
+        assert (await timeline())["interest_booked_minor"] == 269
 
         # Swept again on the same day (nothing new accrued): the next step is weeks away and no
         # booking appears; the claim's bookings add up to the accrual, by distinct ids.
@@ -101,7 +101,7 @@ async def test_late_interest_is_booked_with_each_step_once(database_url: str, br
             )
         await eventually(lambda: timeline_moved(timeline, clock.now()), timeout=60)
         assert len(booked()) == 2
-        assert sum(f.amount_minor for f in {f.fee_id: f for f in booked()}.values()) == 278
+        assert sum(f.amount_minor for f in {f.fee_id: f for f in booked()}.values()) == 269
 
 
 async def timeline_has_payment(timeline: Any) -> bool:

@@ -45,19 +45,19 @@ def test_late_interest_charge_is_what_accrued_beyond_what_is_booked() -> None:
 
 
 def test_each_step_books_the_interest_accrued_since_the_previous_one() -> None:
-    # 100,000 kr. at 15.5 % from the eindagi (12 March); 50,000 paid on 15 March.
+    # 100,000 kr. at 15.0 % (the March 2026 row) from the eindagi (12 March); 50,000 paid on 15 March.
     ctx = is_context(payments=((date(2026, 3, 15), 50_000),))
     second = domain.Next(1, datetime(2026, 3, 13, 9, tzinfo=UTC), (Channel.EMAIL, Channel.LETTER))
     fired = domain.fire(ctx, domain.Cursor(index=1), second, [])
-    assert (fired.interest_minor, fired.interest_charge_minor, fired.cursor.interest_booked_minor) == (42, 42, 42)
+    assert (fired.interest_minor, fired.interest_charge_minor, fired.cursor.interest_booked_minor) == (41, 41, 41)
     third = domain.Next(2, datetime(2026, 3, 23, 9, tzinfo=UTC), (Channel.EMAIL, Channel.LETTER))
     again = domain.fire(ctx, fired.cursor, third, [])
-    # (100,000 x 2 days + 50,000 x 9 days) x 15.5 % / 365 = 276.03 accrued; 42 of it booked.
-    assert (again.interest_minor, again.interest_charge_minor, again.cursor.interest_booked_minor) == (276, 234, 276)
+    # (100,000 x 2 days + 50,000 x 9 days) x 15.0 % / 365 = 267.12 accrued; 41 of it booked.
+    assert (again.interest_minor, again.interest_charge_minor, again.cursor.interest_booked_minor) == (267, 226, 267)
     # Fired again from the state after it (a re-swept step): nothing new to book.
     assert domain.fire(ctx, again.cursor, third, []).interest_charge_minor == 0
     # Fired again from the state before it (a replay): the same booking, under the same id.
-    assert domain.fire(ctx, fired.cursor, third, []).interest_charge_minor == 234
+    assert domain.fire(ctx, fired.cursor, third, []).interest_charge_minor == 226
     claim_id = ctx.claim.claim_id
     agreed = uuid.uuid5(domain.FEE_NAMESPACE, f"{claim_id}:late_interest:3")
     assert domain.late_interest_fee_id(claim_id, 3) == agreed == domain.late_interest_fee_id(claim_id, 3, 1)
@@ -66,7 +66,7 @@ def test_each_step_books_the_interest_accrued_since_the_previous_one() -> None:
     # A skipped step books nothing and keeps what was booked.
     rich = domain.Context(ctx.claim, ctx.policy.model_copy(update={"steps": _with_min_amount(ctx.policy)}), ctx.pack)
     skipped = domain.fire(rich, fired.cursor, third, [])
-    assert skipped.skipped and skipped.interest_charge_minor == 0 and skipped.cursor.interest_booked_minor == 42
+    assert skipped.skipped and skipped.interest_charge_minor == 0 and skipped.cursor.interest_booked_minor == 41
 
 
 def _with_min_amount(pol: policy.Policy) -> tuple[policy.Step, ...]:
