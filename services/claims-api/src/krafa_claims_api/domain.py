@@ -354,6 +354,29 @@ def allocate_payment(
     return Allocation(parts["fees"], parts["interest"], parts["principal"], -back)
 
 
+@dataclass(frozen=True, slots=True)
+class WatchSplit:
+    """What a payment received in claim watch brings each party: the creditor's share and the
+    collection agency's (its commission). The two always add up to what was collected."""
+
+    collected_minor: int
+    creditor_minor: int
+    agency_minor: int
+
+
+def watch_split(collected_minor: int, creditor_share_pct: int) -> WatchSplit:
+    """Split what a payment collected on a claim in claim watch (kröfuvakt) between the creditor
+    and the collection agency. The share is a term of the agency's contract with the creditor, not
+    law. The agency's share is rounded toward zero and the creditor takes the rest: the odd minor
+    unit of an uneven split goes to the creditor (the agency never takes more than its percentage),
+    and a reversal of the same amount takes back exactly what the payment gave each."""
+    if not 0 <= creditor_share_pct <= 100:
+        raise ValueError(f"creditor share {creditor_share_pct} % is not a percentage")
+    magnitude = abs(collected_minor) * (100 - creditor_share_pct) // 100
+    agency = magnitude if collected_minor >= 0 else -magnitude
+    return WatchSplit(collected_minor, collected_minor - agency, agency)
+
+
 def instalments_cover(balance_minor: int, amounts: list[int]) -> bool:
     return sum(amounts) == balance_minor
 

@@ -187,7 +187,8 @@ async def on_claim_escalated(uow: UnitOfWork, event: ClaimEscalated, envelope: D
 
 
 async def on_claim_watch_started(uow: UnitOfWork, event: ClaimWatchStarted, envelope: DecodedEvent) -> None:
-    await _set_stage(uow, event.creditor_id, event.claim_id, "watch")
+    # From now on every payment on the claim is split by the agency's terms (lifecycle.record_payment).
+    await repository.set_watch(uow.conn, event.creditor_id, event.claim_id, event.started_at, event.creditor_share_pct)
     await _history(
         uow,
         envelope,

@@ -589,6 +589,40 @@ async def charge_fee(
     return added
 
 
+WATCH_COMMISSION = "watch_commission"
+
+
+async def _watch_split(
+    uow: UnitOfWork, claim: Mapping[str, Any], allocation: domain.Allocation, occurred_at: datetime
+) -> domain.WatchSplit | None:
+    """How a payment received in claim watch is shared between creditor and agency (None outside
+    claim watch: a payment with a value date before the watch started is the creditor's alone).
+    What is split is what the payment collected on the claim — fees, interest and principal — not
+    an overpayment, which goes back to the debtor. A reversal takes back at most the commission
+    booked so far, so reversing a payment from before the watch costs the agency nothing."""
+    started = claim["watch_started_at"]
+    share = claim["watch_creditor_share_pct"]
+    if started is None or share is None or occurred_at < started:
+        return None
+    collected = allocation.fees_minor + allocation.interest_minor + allocation.principal_minor
+    split = domain.watch_split(collected, share)
+    if collected < 0:
+        earned = -await repository.settlement_total(uow.conn, claim["id"], WATCH_COMMISSION)
+        agency = max(split.agency_minor, -earned)
+        split = domain.WatchSplit(collected, collected - agency, agency)
+    return split
+
+
+def _split_details(claim: Mapping[str, Any], split: domain.WatchSplit) -> dict[str, Any]:
+    return {
+        "creditor_share_pct": claim["watch_creditor_share_pct"],
+        "collected_minor": split.collected_minor,
+        "creditor_minor": split.creditor_minor,
+        "agency_minor": split.agency_minor,
+        "watch_started_at": claim["watch_started_at"].isoformat(),
+    }
+
+
 async def record_payment(
     uow: UnitOfWork,
     claim: asyncpg.Record,
@@ -608,6 +642,7 @@ async def record_payment(
         return False  # a replay: nothing to waive or allocate
     current = await waive_charges_after(uow, claim, occurred_at, amount_minor, current)
     allocation, deltas = ledger.payment_allocation(jurisdiction, amount_minor, current)
+    split = await _watch_split(uow, claim, allocation, occurred_at)
     added = await ledger_repository.record(
         uow.conn,
         claim,
@@ -623,11 +658,25 @@ async def record_payment(
                 "principal_minor": allocation.principal_minor,
                 "overpaid_minor": allocation.overpaid_minor,
             },
+            **({"watch_split": _split_details(claim, split)} if split is not None else {}),
         },
         **deltas,
     )
     if not added:
         return False
+    if split is not None and split.agency_minor:
+        # The agency's commission is deducted from what the creditor is paid out for the claim.
+        await repository.add_settlement_entry(
+            uow.conn,
+            claim["creditor_id"],
+            claim["id"],
+            WATCH_COMMISSION,
+            -split.agency_minor,
+            claim["currency"],
+            now,
+            claim["department"],
+            source_id,
+        )
     paid = claim["paid_minor"] + amount_minor
     remaining = sum(current[k] for k in ("principal", "fees", "interest")) + sum(
         deltas[k] for k in ("principal_minor", "fees_minor", "interest_minor")

@@ -532,11 +532,13 @@ async def add_settlement_entry(
     currency: str,
     now: datetime,
     department: str | None,
+    source_id: str = "",
 ) -> None:
-    """One entry of the creditor's settlement per claim and kind (a replay adds nothing)."""
+    """One entry of the creditor's settlement per claim, kind and source (a replay adds nothing)."""
     await conn.execute(
         "INSERT INTO settlement_entries (creditor_id, claim_id, kind, amount_minor, currency, created_at,"
-        " department) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (claim_id, kind) DO NOTHING",
+        " department, source_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (claim_id, kind, source_id) DO NOTHING",
         creditor_id,
         claim_id,
         kind,
@@ -544,6 +546,33 @@ async def add_settlement_entry(
         currency,
         now,
         department,
+        source_id,
+    )
+
+
+async def settlement_total(conn: asyncpg.Connection, claim_id: UUID, kind: str) -> int:
+    """The sum of a claim's settlement entries of one kind."""
+    total = await conn.fetchval(
+        "SELECT coalesce(sum(amount_minor), 0) FROM settlement_entries WHERE claim_id = $1 AND kind = $2",
+        claim_id,
+        kind,
+    )
+    return int(total)
+
+
+async def set_watch(
+    conn: asyncpg.Connection, creditor_id: UUID, claim_id: UUID, started_at: datetime, creditor_share_pct: int
+) -> None:
+    """The claim is in claim watch from `started_at` with the creditor's share of recoveries; a
+    replay (or a later round) keeps the first start and its share."""
+    await conn.execute(
+        "UPDATE claims SET stage = 'watch', watch_started_at = coalesce(watch_started_at, $3),"
+        " watch_creditor_share_pct = coalesce(watch_creditor_share_pct, $4), updated_at = now()"
+        " WHERE id = $1 AND creditor_id = $2",
+        claim_id,
+        creditor_id,
+        started_at,
+        creditor_share_pct,
     )
 
 

@@ -3,7 +3,7 @@ work with its event (outbox) and honours Idempotency-Key; illegal transitions an
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -315,8 +315,14 @@ async def get_ledger(claim_id: UUID, caller: Reader, db: DB) -> LedgerOut:
         outstanding=outstanding,
         balance_minor=max(sum(outstanding.values()), 0),
         overpaid_minor=sum(e.overpaid_minor for e in entries),
+        agency_commission_minor=sum(_agency_share(r["details"]) for r in rows),
         entries=entries,
     )
+
+
+def _agency_share(details: Mapping[str, Any] | None) -> int:
+    split = (details or {}).get("watch_split")
+    return int(split["agency_minor"]) if isinstance(split, Mapping) else 0
 
 
 @router.get(

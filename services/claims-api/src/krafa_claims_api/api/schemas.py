@@ -413,6 +413,12 @@ class LedgerOut(BaseModel):
     outstanding: dict[str, int] = Field(description="what is still owed per component")
     balance_minor: int
     overpaid_minor: int
+    agency_commission_minor: int = Field(
+        default=0,
+        description="claim watch (kröfuvakt): the collection agency's share of what was collected since the claim "
+        "went into claim watch (net of reversals), per the agency's terms; each such payment's entry shows its "
+        "split under details.watch_split. The creditor is paid out payments_minor less this",
+    )
     entries: list[LedgerEntryOut]
 
 
