@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from krafa_claims_api import domain
 
-AMOUNTS = st.integers(min_value=-10**12, max_value=10**12)
+AMOUNTS = st.integers(min_value=-(10**12), max_value=10**12)
 SHARES = st.integers(min_value=0, max_value=100)
 
 
