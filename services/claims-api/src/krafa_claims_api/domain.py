@@ -60,8 +60,11 @@ class Action(StrEnum):
     WRITE_OFF = "write-off"
 
 
-# The state machine: which statuses each action may start from. A disputed claim can be amended
-# (a corrected invoice), cancelled or written off, but dunning actions wait for the resolution.
+# The state machine: which statuses each action may start from. A disputed claim is decided
+# before anything else happens to it: the creditor resolves it (rejects it, or upholds it in part
+# or in full), may correct the invoice meanwhile (amend), or cancels it — a cancellation of a
+# disputed claim is the dispute upheld in full (`lifecycle.cancel` resolves it first). Dunning
+# actions and a write-off (which would settle the debt the debtor says is not owed) wait.
 ALLOWED_FROM: dict[Action, frozenset[ClaimStatus]] = {
     Action.AMEND: ACTIVE,
     Action.CANCEL: ACTIVE,
@@ -71,12 +74,19 @@ ALLOWED_FROM: dict[Action, frozenset[ClaimStatus]] = {
     Action.SPLIT: frozenset({ClaimStatus.OPEN, ClaimStatus.HELD}),
     Action.HOLD: frozenset({ClaimStatus.OPEN}),
     Action.RELEASE: frozenset({ClaimStatus.HELD}),
-    Action.WRITE_OFF: ACTIVE,
+    Action.WRITE_OFF: frozenset({ClaimStatus.OPEN, ClaimStatus.HELD}),
 }
 
 
 def allowed(action: Action, status: str) -> bool:
     return status in ALLOWED_FROM[action]
+
+
+# What a claim in each status allows now, as the API shows it (`actions` on a claim): pages and
+# ERPs offer these and nothing else, so the rule has one owner.
+ACTIONS_BY_STATUS: dict[str, tuple[str, ...]] = {
+    status.value: tuple(sorted(a.value for a in Action if status in ALLOWED_FROM[a])) for status in ClaimStatus
+}
 
 
 # Iceland: the final due date (eindagi) defaults to due + 10 days (docs/domain.md: Icelandic payment slips).

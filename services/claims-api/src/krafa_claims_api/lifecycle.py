@@ -196,6 +196,11 @@ async def cancel(
         return False
     if not resolving:
         check(domain.Action.CANCEL, claim)
+    if claim["status"] == domain.ClaimStatus.DISPUTED and not resolving:
+        # Cancelling a disputed claim upholds the dispute in full: resolved first
+        # (ClaimDisputeResolved, outcome cancel), then cancelled — as `resolve` with `cancel`.
+        await resolve(uow, creditor_id, claim_id, "cancel", reason, now)
+        return True
     creditor = await repository.get_creditor(uow.conn, creditor_id)
     assert creditor is not None
     await repository.set_cancelled(uow.conn, claim_id, reason, now)

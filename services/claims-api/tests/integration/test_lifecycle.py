@@ -220,6 +220,48 @@ async def test_a_dispute_upheld_in_part_corrects_the_claim_before_dunning_resume
     assert [i["kind"] for i in timeline][-2:] == ["amendment", "dispute_resolved"]
 
 
+async def test_a_disputed_claim_is_decided_first_and_its_cancellation_upholds_the_dispute(api: Api) -> None:
+    broker = api.app.state.settings.kafka_bootstrap
+    creditor_id, client = await api.creditor("Fram", slip_fee_minor=390, cancellation_fee_minor=290)
+    async with TopicReader(broker, "krafa.claims") as reader:
+        claim = (await client.post("/v1/claims", json=claim_body("W-1", 9_000, customer_no="C-7"))).json()
+        url = f"/v1/claims/{claim['id']}"
+        assert "write-off" in claim["actions"] and "resolve" not in claim["actions"]
+        disputed = (await client.post(url + "/dispute", json={"reason": "the hall was closed all term"})).json()
+        # What a disputed claim allows, as every page and ERP reads it.
+        assert disputed["actions"] == ["amend", "cancel", "resolve"]
+
+        # A write-off would settle the debt the debtor disputes: decided first, refused until then.
+        refused = await client.post(url + "/write-off", json={"reason": "not worth it"})
+        assert refused.status_code == 409
+        assert (refused.json()["claim_status"], refused.json()["allowed_from"]) == ("disputed", ["held", "open"])
+        assert (await client.get(url)).json()["status"] == "disputed"
+
+        # Cancelling is the dispute upheld in full: resolved (outcome cancel), then cancelled, the
+        # cancellation fee booked once.
+        cancelled = await client.post(url + "/cancel", json={"reason": "the debtor is right"})
+        assert cancelled.status_code == 200, cancelled.text
+        assert (cancelled.json()["status"], cancelled.json()["actions"]) == ("cancelled", [])
+
+        def mine() -> list[Any]:
+            return [e for e in reader.events if str(getattr(e, "claim_id", "")) == claim["id"]]
+
+        await eventually(lambda: any(isinstance(e, ClaimCancelled) for e in mine()), timeout=30)
+        kinds = [type(e) for e in mine()]
+        assert kinds.index(ClaimDisputeResolved) < kinds.index(ClaimCancelled)
+        resolved = next(e for e in mine() if isinstance(e, ClaimDisputeResolved))
+        assert (resolved.outcome, resolved.note) == ("cancel", "the debtor is right")
+    async with api.db.connection() as conn:
+        fees = await conn.fetchval(
+            "SELECT count(*) FROM settlement_entries WHERE creditor_id = $1 AND claim_id = $2",
+            creditor_id,
+            uuid.UUID(claim["id"]),
+        )
+    assert fees == 1
+    timeline = (await client.get(url + "/timeline")).json()["items"]
+    assert [i["kind"] for i in timeline][-3:] == ["dispute", "dispute_resolved", "cancelled"]
+
+
 @pytest.mark.consumes
 async def test_ledger_fees_partial_payments_and_overpayment(api: Api) -> None:
     broker = api.app.state.settings.kafka_bootstrap

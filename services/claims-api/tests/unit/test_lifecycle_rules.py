@@ -27,6 +27,9 @@ from krafa_claims_api.domain import Action, ClaimStatus
         (Action.RELEASE, ClaimStatus.HELD, True),
         (Action.RELEASE, ClaimStatus.OPEN, False),
         (Action.WRITE_OFF, ClaimStatus.CANCELLED, False),
+        (Action.WRITE_OFF, ClaimStatus.DISPUTED, False),  # decided first
+        (Action.WRITE_OFF, ClaimStatus.HELD, True),
+        (Action.CANCEL, ClaimStatus.DISPUTED, True),  # the dispute upheld in full
         (Action.SPLIT, ClaimStatus.PAID, False),
     ],
 )

@@ -119,6 +119,7 @@ def claim_json(row: Mapping[str, Any], customer_no: str) -> dict[str, Any]:
         "dispute_reason": row["dispute_reason"],
         "held_until": row["held_until"],
         "stage": row["stage"],
+        "actions": list(domain.ACTIONS_BY_STATUS.get(row["status"], ())),
         "payment": {k: v for k, v in row["payment"].items() if k in _PAYMENT_FIELDS} if row.get("payment") else None,
         "instalments": [],
         "history": [],

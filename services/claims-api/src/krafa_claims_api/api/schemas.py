@@ -84,6 +84,7 @@ class ClaimOut(BaseModel):
                     "updated_at": "2026-01-15T10:00:00Z",
                     "paid_at": None,
                     "dispute_reason": "the course was cancelled",
+                    "actions": ["amend", "cancel", "resolve"],
                     "history": [
                         {
                             "event_type": ClaimCreated.TYPE,
@@ -128,6 +129,13 @@ class ClaimOut(BaseModel):
     dispute_reason: str | None = None
     held_until: datetime | None = None
     stage: str | None = Field(default=None, description="collection stage: collection, legal, watch …")
+    actions: list[str] = Field(
+        default_factory=list,
+        description="what the claim's status allows now (the paths under /v1/claims/{id}/ to post to; "
+        "`instalments` is `split`): a disputed claim is resolved, amended or cancelled — a cancellation "
+        "upholds the dispute — before anything else",
+        examples=[["amend", "cancel", "resolve"]],
+    )
     payment: PaymentOut | None = Field(default=None, description="how the debtor pays: the netbank claim, KID, …")
     instalments: list[InstalmentOut] = Field(default_factory=list, description="the agreed payment plan, if any")
     history: list[HistoryItem] = Field(default_factory=list)
