@@ -13,7 +13,8 @@ user; an admin sets up the creditor's own OpenID Connect provider and a clerk si
 An admin previews a department's policy as a timeline and creates, uses and revokes
 an API key, and a viewer is refused the settings; an admin sets the sender identity (a bad SMS
 sender said by its field) and the next email carries the new name and Reply-To. Every action leaves an audit row.
-One stack and one browser for the module; screenshots of each screen are taken on the way, and
+The creditor web and the agent desk are also walked in Icelandic (the browser's language, then
+the user's saved choice). One stack and one browser for the module; screenshots of each screen are taken on the way, and
 each screen (the login, code and error pages too) is checked by axe-core (WCAG 2.1 AA) for serious
 and critical violations, once per distinct page."""
 
@@ -408,7 +409,7 @@ async def test_an_operator_reads_the_bounce_list_and_replays_a_dead_letter_after
     await shots(page, "ops-bounces")
 
     await page.goto(stack.url("web") + "/ops/audit")
-    await page.get_by_role("cell", name="dlq.replay").first.wait_for()
+    await page.get_by_role("cell", name="Replayed dead letters").first.wait_for()
     await shots(page, "ops-audit")
     await context.close()
     # (A clerk's 403 on these pages: services/web/tests/integration/test_staff_sso_and_ops.py.)
@@ -438,7 +439,7 @@ async def test_a_clerk_logs_in_with_totp_finds_a_claim_and_cancels_it_with_the_f
     await page.wait_for_url(f"**/creditor/claims/{claim['id']}")
     fee = page.get_by_text("Cancelling costs")
     await fee.wait_for()
-    assert "290 kr." in (await fee.inner_text()).replace("\xa0", " ")
+    assert "ISK290" in (await fee.inner_text()).replace("\xa0", "")  # money as English writes it
     await shot(page, "creditor-claim")
     await page.get_by_label("Reason", exact=True).last.fill("paid in cash at the club")
     async with page.expect_navigation():
@@ -467,7 +468,7 @@ async def test_a_clerk_logs_in_with_totp_finds_a_claim_and_cancels_it_with_the_f
     assert ("claim.hold", "ok", f"claim:{held['id']}") in actions
     assert ("claim.release", "ok", f"claim:{held['id']}") in actions
     await page.goto(stack.url("web") + "/creditor/audit")
-    await page.get_by_role("cell", name="claim.cancel").first.wait_for()
+    await page.get_by_role("cell", name="Cancelled the claim").first.wait_for()
     await shot(page, "creditor-audit")
 
 
@@ -594,7 +595,9 @@ async def test_an_inbound_call_pops_up_the_case_and_the_promise_re_plans_the_cla
     await page.wait_for_url(f"**/agent/cases/{a.id}/{claim['debtor_id']}?inbound=1", timeout=10_000)
     await page.get_by_role("status").filter(has_text="Incoming call from Kristín Ólafsdóttir").wait_for()
     await page.get_by_role("heading", name="Script: first call (a reminder)").wait_for()
-    assert "fee" not in (await page.locator("section.script p").first.inner_text()).lower()
+    # Read out to the debtor, so in the debtor's language (Icelandic here), and without fees.
+    script = await page.locator("section.script p").first.inner_text()
+    assert "hringir fyrir hönd" in script and not re.search(r"gjald|gjöld|vext", script), script
     await shot(page, "agent-case-inbound")
 
     current = date.fromisoformat((await a.get(claim["id"]))["due_date"])
@@ -659,7 +662,7 @@ async def test_a_clerk_amends_a_claim_and_decides_disputes_which_a_viewer_cannot
         await page.get_by_role("button", name="Save the changes").click()
     await page.locator("#amend-amount-error", has_text="Write the amount as a number, for example 20000.").wait_for()
     assert await amount.get_attribute("aria-invalid") == "true"
-    await amount.fill("18.000")
+    await amount.fill("18,000")  # as typed in English (the page's language)
     due = date.fromisoformat(claim["due_date"])
     await page.get_by_label("Final due date").fill((due - timedelta(days=3)).isoformat())
     async with page.expect_navigation():
@@ -668,9 +671,9 @@ async def test_a_clerk_amends_a_claim_and_decides_disputes_which_a_viewer_cannot
     await page.locator("#amend-final-due-date-error", has_text="Final due date: before the due date.").wait_for()
     summary = page.get_by_role("alert").get_by_role("link", name="Final due date: before the due date.")
     assert await summary.get_attribute("href") == "#amend-final-due-date"
-    refusal = page.locator("aside li").filter(has_text=f"{clerk['email']}: claim.amend")
+    refusal = page.locator("aside li").filter(has_text=f"{clerk['email']}: Amended the claim")
     await refusal.get_by_text("refused").wait_for()  # the refusal is on the claim's audit at once
-    assert await amount.input_value() == "18.000"
+    assert await amount.input_value() == "18,000"
     await shots(page, "creditor-claim-amend-refused")
     assert (await a.get(claim["id"]))["amount_minor"] == 20_000  # nothing half-applied
     await page.get_by_label("Final due date").fill("")
@@ -683,11 +686,26 @@ async def test_a_clerk_amends_a_claim_and_decides_disputes_which_a_viewer_cannot
     await wait_for(
         lambda: [e for e in topics.of_type(ClaimAmended) if str(e.claim_id) == claim["id"]], 30, "ClaimAmended"
     )
-    await page.get_by_text("amount 20.000 kr. → 18.000 kr.").wait_for()  # the audit on the claim
+    await page.get_by_text("amount ISK20,000 → ISK18,000").wait_for()  # the audit on the claim
 
     # A dispute rejected: the claim is open again and its reminders re-planned from today.
     await page.goto(stack.url("web") + f"/creditor/claims/{rejected['id']}")
     await page.locator("q", has_text="I never signed up for the course.").wait_for()
+    # A disputed claim is decided first (claims-api's rule, which the page shows): its one
+    # cancellation is the dispute upheld; no write-off, hold or plain cancel is offered ...
+    await page.get_by_role("button", name=re.compile("^Uphold the dispute and cancel the claim")).wait_for()
+    for offered in ("Write off", "Hold", "Cancel the claim"):
+        assert await page.get_by_role("button", name=re.compile(f"^{offered}")).count() == 0, offered
+    # ... and a write-off posted anyway is refused by claims-api, the claim still disputed.
+    csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+    forced = await page.request.post(
+        stack.url("web") + f"/creditor/claims/{rejected['id']}/write-off",
+        form={"csrf": csrf or "", "reason": "not worth the trouble"},
+        headers={"Origin": stack.url("web")},
+        max_redirects=0,
+    )
+    assert forced.status == 303 and forced.headers["location"].endswith("?refused=illegal")
+    assert (await a.get(rejected["id"]))["status"] == "disputed"
     await shots(page, "creditor-claim-dispute")
     await page.get_by_label("Why the claim stands").fill("signed up on 3 January, see the form")
     async with page.expect_navigation():
@@ -1104,4 +1122,106 @@ async def test_an_admin_previews_a_policy_and_creates_uses_and_revokes_an_api_ke
     assert ("settings.api-keys", "refused") in [
         (r["action"], r["outcome"]) for r in await audit_rows(stack, viewer["email"])
     ]
+    await context.close()
+
+
+async def log_in_in_icelandic(stack: Stack, page: Any, user: dict[str, Any], ahead: int = 0) -> None:
+    """Logging in on an Icelandic page; `ahead`: the authenticator's next code (a code works once,
+    and the neighbouring step is accepted for clock drift)."""
+    await page.goto(stack.url("web") + "/staff/login")
+    assert await page.locator("html").get_attribute("lang") == "is"
+    await page.get_by_label("Netfang", exact=True).fill(user["email"])
+    await page.get_by_label("Lykilorð").fill(PASSWORD)
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Áfram").click()
+    await accessible(page)
+    totp = pyotp.TOTP(user["totp_secret"])
+    await page.get_by_label("Kóði úr auðkennisappinu").fill(totp.at(time.time() + ahead * totp.interval))
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Skrá inn").click()
+
+
+async def test_the_staff_pages_speak_icelandic_to_an_icelandic_browser_and_keep_a_users_choice(
+    stack: Stack, creditors: tuple[Creditor, Creditor], browser: Any
+) -> None:
+    a, _ = creditors
+    claim = await a.claim(21, email="gudrun@example.is", name="Guðrún Ósk", language="is")
+    clerk = await add_user(stack, "admin", a)  # an admin: the settings pages too
+    context = await browser.new_context(viewport=DESKTOP, locale="is-IS")  # Accept-Language: is-IS
+    page = await context.new_page()
+    await log_in_in_icelandic(stack, page, clerk)
+    await page.get_by_role("heading", name="Opin fjárhæð eftir dögum í vanskilum").wait_for()
+    await shots(page, "is-creditor-overview")
+    nav = page.get_by_role("navigation", name="Hlutar")
+    for tab in ("Yfirlit", "Kröfur", "Tilkynningar um innheimtu", "Beiðnir", "Netfangalistar", "Aðgerðaskrá"):
+        await nav.get_by_role("link", name=tab).wait_for()
+
+    await page.goto(stack.url("web") + "/creditor/claims")
+    await page.get_by_role("columnheader", name="Gjalddagi").wait_for()
+    await shots(page, "is-creditor-claims")
+    await page.goto(stack.url("web") + f"/creditor/claims/{claim['id']}")
+    fee = page.get_by_text("Niðurfelling kostar")
+    assert "290 kr." in (await fee.inner_text()).replace("\xa0", " ")  # money in Icelandic
+    await page.get_by_role("heading", name="Tímalína").wait_for()
+    due = date.fromisoformat(claim["due_date"])
+    months = ["jan.", "feb.", "mar.", "apr.", "maí", "jún.", "júl.", "ágú.", "sep.", "okt.", "nóv.", "des."]
+    await page.get_by_text(f"{due.day}. {months[due.month - 1]} {due.year}").first.wait_for()  # dates too
+    await shots(page, "is-creditor-claim")
+    for path, name, heading in (
+        ("/creditor/handovers", "is-creditor-handovers", "Tilkynningar um innheimtu"),
+        ("/creditor/requests", "is-creditor-requests", "Beiðnir greiðenda"),
+        ("/creditor/contacts", "is-creditor-contacts", "Netfangalistar"),
+        ("/creditor/policies", "is-creditor-policies", "Innheimtureglur"),
+        ("/creditor/policies/customers", "is-creditor-customers", "Lánsstaða eftir viðskiptamanni"),
+        ("/creditor/audit", "is-creditor-audit", "Aðgerðaskrá"),
+        ("/creditor/users", "is-creditor-users", "Notendur"),
+        ("/creditor/sign-in", "is-creditor-sign-in", "Innskráning með aðgangi fyrirtækisins"),
+        ("/creditor/settings/api-keys", "is-creditor-settings-keys", "Stillingar: API-lyklar"),
+        ("/creditor/settings/webhooks", "is-creditor-settings-webhooks", "Stillingar: vefkrókar"),
+        ("/creditor/settings/sender", "is-creditor-settings-sender", "Stillingar: auðkenni sendanda"),
+        ("/creditor/settings/departments", "is-creditor-settings-departments", "Stillingar: deildir"),
+    ):
+        await page.goto(stack.url("web") + path)
+        await page.get_by_role("heading", name=heading, exact=True).wait_for()
+        await shots(page, name)
+
+    # English chosen on the switcher is kept with the user: it wins over the browser's language.
+    async with page.expect_navigation():
+        await page.get_by_role("form", name="Tungumál").get_by_role("button", name="English").click()
+    await page.get_by_role("heading", name="Settings: departments").wait_for()
+    await context.close()
+    context = await browser.new_context(viewport=DESKTOP, locale="is-IS")
+    page = await context.new_page()
+    await log_in_in_icelandic(stack, page, clerk, ahead=1)  # a new browser: its login page in its language
+    await page.get_by_role("heading", name="Open amount by days overdue").wait_for()
+    await context.close()
+
+    # The agent desk in Icelandic: the queue and a case, its script in the debtor's language.
+    agent = await add_user(stack, "agent", serves=[a.id])
+    context = await browser.new_context(viewport=DESKTOP, locale="is")
+    page = await context.new_page()
+    await log_in_in_icelandic(stack, page, agent)
+    await page.get_by_role("heading", name="Úthringilisti").wait_for()
+    await shots(page, "is-agent-queue")
+    await page.goto(stack.url("web") + f"/agent/cases/{a.id}/{claim['debtor_id']}")
+    await page.get_by_role("heading", name="Handrit: fyrsta símtal (áminning)").wait_for()
+    await page.get_by_role("group", name="Hver var niðurstaða símtalsins?").wait_for()
+    await page.get_by_label("Greiðsluloforð fyrir tiltekinn dag").wait_for()
+    await shots(page, "is-agent-case")
+    await context.close()
+
+    # The operators' pages, for an operator whose browser speaks Icelandic.
+    ops = await add_user(stack, "operator")
+    context = await browser.new_context(viewport=DESKTOP, locale="is-IS")
+    page = await context.new_page()
+    await log_in_in_icelandic(stack, page, ops)
+    for path, name, heading in (
+        ("/ops", "is-ops-unmatched", "Óparaðar greiðslur"),
+        ("/ops/bounces", "is-ops-bounces", "Endursendingar"),
+        ("/ops/dead-letters", "is-ops-dead-letters", "Villuskeyti"),
+        ("/ops/audit", "is-ops-audit", "Aðgerðaskrá"),
+    ):
+        await page.goto(stack.url("web") + path)
+        await page.get_by_role("heading", name=heading, exact=True).wait_for()
+        await shots(page, name)
     await context.close()

@@ -54,6 +54,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     staff = Staff(
         runtime.db,
         WallClock(),
+        services=runtime.clock,
         idle=timedelta(minutes=settings.staff_idle_minutes),
         absolute=timedelta(minutes=settings.staff_max_minutes),
         lockout_failures=settings.lockout_failures,
@@ -62,6 +63,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     sso = SingleSignOn(
         runtime.db,
         WallClock(),
+        services=runtime.clock,
         sealer=Sealer(settings.staff_oidc_keys.get_secret_value()) if settings.staff_oidc_keys else None,
         redirect_uri=settings.portal_url.rstrip("/") + "/staff/sso/callback",
     )

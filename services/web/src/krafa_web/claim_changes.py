@@ -18,9 +18,10 @@ from babel import Locale
 from babel.numbers import format_decimal, get_currency_precision
 
 from krafa_web import domain
+from krafa_web.i18n import N_, Msg
 
 FIELDS = ("amount", "due_date", "final_due_date")
-LABELS = {"amount": "Amount", "due_date": "Due date", "final_due_date": "Final due date"}
+LABELS = {"amount": N_("Amount"), "due_date": N_("Due date"), "final_due_date": N_("Final due date")}
 # claims-api's JSON pointers on the amend body (and a resolve's correction), by the page's field.
 POINTERS = {
     "/amount_minor": "amount",
@@ -30,7 +31,7 @@ POINTERS = {
     "/correction/due_date": "due_date",
     "/correction/final_due_date": "final_due_date",
 }
-NOTHING_CHANGED = "Change the amount or a date: the form still shows the claim as it is."
+NOTHING_CHANGED = N_("Change the amount or a date: the form still shows the claim as it is.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ class ClaimChange:
     (`""` for the form as a whole)."""
 
     body: dict[str, Any] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str | Msg] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -59,13 +60,15 @@ def _date(text: str) -> date | None:
 def read_change(form: Mapping[str, str], claim: Mapping[str, Any], locale: Locale) -> ClaimChange:
     """The changed fields of the form against the claim; a field left as it was is not sent."""
     body: dict[str, Any] = {}
-    errors: dict[str, str] = {}
+    errors: dict[str, str | Msg] = {}
     typed = form.get("amount", "").strip()
     if typed:
         try:
             amount = domain.parse_amount(typed, claim["currency"], locale)
         except domain.BadAmount:
-            errors["amount"] = f"Write the amount as a number, for example {_typed(claim, locale)}."
+            errors["amount"] = N_(
+                "Write the amount as a number, for example %(example)s.", example=_typed(claim, locale)
+            )
         else:
             if amount != claim["amount_minor"]:
                 body["amount_minor"] = amount
@@ -73,7 +76,7 @@ def read_change(form: Mapping[str, str], claim: Mapping[str, Any], locale: Local
         try:
             given = _date(form.get(name, ""))
         except ValueError:
-            errors[name] = "Give the date as day, month and year."
+            errors[name] = N_("Give the date as day, month and year.")
             continue
         if given is not None and given.isoformat() != str(claim[name])[:10]:
             body[name] = given.isoformat()
@@ -82,17 +85,17 @@ def read_change(form: Mapping[str, str], claim: Mapping[str, Any], locale: Local
     return ClaimChange(body, errors)
 
 
-def refusal_errors(problem: Mapping[str, Any]) -> dict[str, str]:
+def refusal_errors(problem: Mapping[str, Any]) -> dict[str, str | Msg]:
     """claims-api's 422 problem as errors by the page's field: each named field's detail under
     its label ("Final due date: before the due date"), anything else for the form as a whole."""
-    errors: dict[str, str] = {}
+    errors: dict[str, str | Msg] = {}
     for item in problem.get("errors") or []:
         name = POINTERS.get(str(item.get("pointer", "")))
         detail = str(item.get("detail") or "not accepted")
         if name is None:
             errors[""] = detail[:1].upper() + detail[1:]
         else:
-            errors.setdefault(name, f"{LABELS[name]}: {detail}.")
+            errors.setdefault(name, N_("%(field)s: %(detail)s.", field=LABELS[name], detail=detail))
     if not errors:
-        errors[""] = str(problem.get("detail") or "The change was not accepted.")
+        errors[""] = str(problem.get("detail")) if problem.get("detail") else N_("The change was not accepted.")
     return errors

@@ -5,13 +5,14 @@ LOCALES."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -57,6 +58,48 @@ def from_accept_language(header: str | None) -> str | None:
         if code:
             return code
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    """A text written in Python for a page, translated when the page is rendered in the reader's
+    language (`_` in the templates takes a `Msg` as well as a plain string). `N_` marks it for
+    `make messages`; `str()` gives the English, for logs and the audit."""
+
+    text: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.text % dict(self.params) if self.params else self.text
+
+
+def N_(text: str, **params: object) -> Msg:
+    return Msg(text, params)
+
+
+def gettext_for(language: str) -> Callable[..., str]:
+    """The templates' `_`: a message (a literal or a `Msg`) in `language`, its `%(name)s` filled."""
+    catalogue = translations(language)
+
+    def gettext(message: str | Msg, **params: Any) -> str:
+        if isinstance(message, Msg):
+            params = {**message.params, **params}
+            message = message.text
+        # A marked text inside another (a field's label in its error) is translated as well.
+        params = {k: gettext(v) if isinstance(v, Msg) else v for k, v in params.items()}
+        text = str(catalogue.ugettext(message)) if message else ""
+        return text % params if params else text
+
+    return gettext
+
+
+def ngettext_for(language: str) -> Callable[..., str]:
+    catalogue = translations(language)
+
+    def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
+        return str(catalogue.ungettext(singular, plural, n)) % {"num": n, **params}
+
+    return ngettext
 
 
 @cache
@@ -117,11 +160,3 @@ def formats(language: str, zone: str = "UTC") -> Formats:
 def money(minor: int, currency: str, locale: Locale) -> str:
     value = Decimal(minor).scaleb(-int(get_currency_precision(currency)))
     return str(format_currency(value, currency, locale=locale))
-
-
-# The language whose formats a currency is read in at home (an agency's pages list many creditors).
-CURRENCY_HOME: Final = {"ISK": "is", "NOK": "nb", "EUR": "et"}
-
-
-def home_money(minor: int, currency: str) -> str:
-    return money(minor, currency, formats(CURRENCY_HOME.get(currency, FALLBACK)).locale)

@@ -20,20 +20,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from krafa_web import i18n
 from krafa_web.api.pages import see_other
-from krafa_web.api.staff_pages import clients_of, render_staff, require_user, staff_form, staff_of
+from krafa_web.api.staff_pages import clients_of, render_staff, require_user, staff_form, staff_formats, staff_of
 from krafa_web.calls import CallBoard, sse
 from krafa_web.clients import AsCreditor, CreditorClient, ServiceError
 from krafa_web.domain import Principal
+from krafa_web.i18n import N_
 from krafa_web.staff.domain import call_priority, call_script
 from krafa_web.staff.service import StaffSession
 
 router = APIRouter(include_in_schema=False)
 
 OUTCOMES = {
-    "no_answer": "No answer",
-    "reached": "Reminder given",
-    "promise_to_pay": "Promise to pay by a date",
-    "dispute": "Dispute",
+    "no_answer": N_("No answer"),
+    "reached": N_("Reminder given"),
+    "promise_to_pay": N_("Promise to pay by a date"),
+    "dispute": N_("Dispute"),
 }
 OPEN = ("open", "held", "disputed")
 
@@ -76,7 +77,7 @@ async def queue(request: Request) -> Response:
         ),
         reverse=True,
     )
-    return render_staff(request, "staff/agent_queue.html.j2", session, tasks=tasks, money=i18n.home_money)
+    return render_staff(request, "staff/agent_queue.html.j2", session, tasks=tasks)
 
 
 @router.get("/agent/events")
@@ -155,8 +156,10 @@ async def case_page(
         creditor_id=creditor_id,
         detail={"inbound": bool(inbound)},
     )
-    language = i18n.normalise(case["record"]["debtor"].get("language")) or "en"
-    formats = i18n.formats(language, case["record"]["debtor"].get("time_zone") or "UTC")
+    # The page is in the agent's language, its times in the debtor's zone; the script is read out
+    # to the debtor, so it is in the debtor's language.
+    language = i18n.normalise(case["record"]["debtor"].get("language")) or i18n.FALLBACK
+    formats = staff_formats(request, session, case["record"]["debtor"].get("time_zone") or "UTC")
     return render_staff(
         request,
         "staff/agent_case.html.j2",
@@ -169,6 +172,8 @@ async def case_page(
         outcomes=OUTCOMES,
         notes=notes,
         debtor_language=i18n.NAMES.get(language, language),
+        debtor_lang=language,
+        say=i18n.gettext_for(language),
         **case,
     )
 

@@ -25,9 +25,11 @@ from krafa_web.api.staff_pages import (
     require_user,
     staff_form,
     staff_form_values,
+    staff_formats,
     staff_of,
 )
 from krafa_web.clients import CreditorClient, ServiceError
+from krafa_web.i18n import N_, Msg
 from krafa_web.staff.service import StaffRefused, StaffSession
 
 router = APIRouter(include_in_schema=False)
@@ -40,31 +42,31 @@ ACTIONS = {
     "write-off": "write-off",
 }
 DONE = {
-    "cancel": "The claim is cancelled. No more reminders will be sent.",
-    "hold": "The claim is on hold: no reminder or handover happens until it is released.",
-    "release": "The hold is lifted; the claim follows its plan again.",
-    "write-off": "What was left of the claim is written off.",
-    "let_go": "Noted: the claim goes to collection as planned.",
-    "special": "The claim is held for special treatment; it will not go to collection until released.",
-    "amend": "The claim is amended. Reminders from now on state the new amount and dates.",
-    "dispute_reject": "The dispute is rejected: reminders resume, on a plan made from today.",
-    "dispute_correct": "The dispute is upheld in part: the claim is corrected and reminders resume on it.",
-    "dispute_cancel": "The dispute is upheld: the claim is cancelled.",
+    "cancel": N_("The claim is cancelled. No more reminders will be sent."),
+    "hold": N_("The claim is on hold: no reminder or handover happens until it is released."),
+    "release": N_("The hold is lifted; the claim follows its plan again."),
+    "write-off": N_("What was left of the claim is written off."),
+    "let_go": N_("Noted: the claim goes to collection as planned."),
+    "special": N_("The claim is held for special treatment; it will not go to collection until released."),
+    "amend": N_("The claim is amended. Reminders from now on state the new amount and dates."),
+    "dispute_reject": N_("The dispute is rejected: reminders resume, on a plan made from today."),
+    "dispute_correct": N_("The dispute is upheld in part: the claim is corrected and reminders resume on it."),
+    "dispute_cancel": N_("The dispute is upheld: the claim is cancelled."),
 }
 DISPUTE_DECISIONS = ("reject", "correct", "cancel")
 REFUSED = {
-    "forbidden": "Your role can look at claims but not change them. Ask an administrator.",
-    "illegal": "That cannot be done to the claim in its present state.",
-    "invalid": "Please check the form: ",
+    "forbidden": N_("Your role can look at claims but not change them. Ask an administrator."),
+    "illegal": N_("That cannot be done to the claim in its present state."),
+    "invalid": N_("The date to hold the claim until is not a valid date."),
 }
 
 
 async def _context(request: Request, session: StaffSession) -> tuple[CreditorClient, dict[str, Any], i18n.Formats]:
     api = creditor_api(request, session.user)
     profile = await api.profile()
-    language = i18n.normalise(profile.get("default_language")) or "en"
-    # Texts are English for now; money and dates read as the creditor's own (42.780 kr.).
-    return api, profile, i18n.formats(language, _zone(profile))
+    # Texts, money and dates in the reader's language (42.780 kr. in Icelandic); times in the
+    # creditor's own zone.
+    return api, profile, staff_formats(request, session, _zone(profile))
 
 
 def _zone(profile: dict[str, Any]) -> str:
@@ -84,12 +86,19 @@ async def overview(request: Request) -> Response:
     currency = profile["currency"]
     report = next((c for c in aging["currencies"] if c["currency"] == currency), None)
     buckets = report["buckets"] if report else []
-    names = {"current": "Not yet overdue", "1-30": "1–30 days", "31-60": "31–60 days", "61-90": "61–90 days"}
+    names = {
+        "current": N_("Not yet overdue"),
+        "1-30": N_("1–30 days"),
+        "31-60": N_("31–60 days"),
+        "61-90": N_("61–90 days"),
+    }
+    over_90 = N_("Over 90 days")
+    _ = i18n.gettext_for(formats.language)
     chart = charts.bar_chart(
-        "Open amount by days overdue",
+        _("Open amount by days overdue"),
         [
             charts.Bar(
-                names.get(b["bucket"], "Over 90 days"), b["balance_minor"], formats.money(b["balance_minor"], currency)
+                _(names.get(b["bucket"], over_90)), b["balance_minor"], formats.money(b["balance_minor"], currency)
             )
             for b in buckets
         ],
@@ -105,6 +114,7 @@ async def overview(request: Request) -> Response:
         report=report,
         buckets=buckets,
         names=names,
+        over_90=over_90,
         chart=chart,
         pending=len(pending),
     )
@@ -299,7 +309,7 @@ async def _refuse_role(request: Request, session: StaffSession, action: str, cla
 
 async def _send_change(
     request: Request, session: StaffSession, claim_id: UUID, action: str, body: dict[str, Any], key: str
-) -> dict[str, str] | None:
+) -> dict[str, str | Msg] | None:
     """The change through claims-api: None when done; the errors by field when it refused the values;
     a redirect (as an exception) when the claim's state no longer allows it."""
     user, target = session.user, f"claim:{claim_id}"
@@ -329,7 +339,7 @@ async def amend_claim(request: Request, claim_id: UUID) -> Response:
     view = await _claim_view(request, session, claim_id)
     claim, formats = view["claim"], view["formats"]
     change = claim_changes.read_change(form, claim, formats.locale)
-    errors: dict[str, str] | None = change.errors
+    errors: dict[str, str | Msg] | None = change.errors
     if change.ok:
         reason = form.get("reason", "").strip()[:500] or None
         body = {**change.body, "reason": reason}
@@ -361,7 +371,7 @@ async def resolve_dispute(request: Request, claim_id: UUID) -> Response:
     note = form.get("note", "").strip()[:500] or None
     body: dict[str, Any] = {"outcome": "cancel" if decision == "cancel" else "resume", "note": note}
     summary = {"reject": "dispute rejected", "cancel": "dispute upheld, claim cancelled"}.get(decision, "")
-    errors: dict[str, str] | None = None
+    errors: dict[str, str | Msg] | None = None
     if decision == "correct":
         change = claim_changes.read_change(form, claim, formats.locale)
         errors = change.errors or None
@@ -718,7 +728,7 @@ async def add_user(request: Request) -> Response:
         raise StarletteHTTPException(403, "forbidden")
     role = form.get("role", "")
     if role not in ("viewer", "clerk", "admin"):
-        return await _users_page(request, session, 422, error="Choose a role.", form=form)
+        return await _users_page(request, session, 422, error=N_("Choose a role."), form=form)
     try:
         created = await staff_of(request).add_user(
             creditor_id=session.user.creditor_id,
@@ -731,12 +741,12 @@ async def add_user(request: Request) -> Response:
         )
     except StaffRefused as refused:
         texts = {
-            "weak_password": "The password must have at least 12 characters and not contain the email address.",
-            "email_taken": "A user with that email address exists already.",
-            "bad_user": "Give the person's name and email address.",
+            "weak_password": N_("The password must have at least 12 characters and not contain the email address."),
+            "email_taken": N_("A user with that email address exists already."),
+            "bad_user": N_("Give the person's name and email address."),
         }
         return await _users_page(
-            request, session, 422, error=texts.get(refused.reason, "That user cannot be added."), form=form
+            request, session, 422, error=texts.get(refused.reason, N_("That user cannot be added.")), form=form
         )
     return await _users_page(
         request,

@@ -12,15 +12,24 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from krafa_web import charts, policies
+from krafa_web import charts, i18n, policies
 from krafa_web.api.creditor_pages import _context, _minor, _service_now
 from krafa_web.api.staff_pages import render_staff, require_user
 from krafa_web.clients import ServiceError
+from krafa_web.i18n import N_, Msg
 
 router = APIRouter(include_in_schema=False)
 
 SAMPLE_AMOUNT = "25000"  # in the creditor's currency, major units
 KINDS = ("person", "company")
+FEES = {
+    "reminder_fee": N_("reminder fee"),
+    "notice_fee": N_("notice fee"),
+    "collection_fee": N_("collection fee"),
+    "slip_fee": N_("slip fee"),
+    "cancellation_fee": N_("cancellation fee"),
+    "late_interest": N_("late interest"),
+}
 
 
 def _scopes(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -75,23 +84,37 @@ async def policies_page(request: Request) -> Response:
         sample["policy"] = q["policy"]
     if department := (q.get("department") or "").strip()[:100]:
         sample["department"] = department
-    plan, plan_error, chart = None, None, None
+    plan, chart = None, None
+    plan_error: Msg | None = None
+    _ = i18n.gettext_for(formats.language)
+    plural = i18n.ngettext_for(formats.language)
     try:
         plan = await api.post("/v1/policies/plan", sample)
     except ServiceError as exc:
         if exc.status >= 500:
-            plan_error = "The scheduler is not answering just now, so the plan cannot be drawn. Try again shortly."
+            plan_error = N_("The scheduler is not answering just now, so the plan cannot be drawn. Try again shortly.")
+        elif exc.detail:
+            plan_error = N_("That sample cannot be planned: %(why)s.", why=exc.detail)
         else:
-            plan_error = f"That sample cannot be planned: {exc.detail or 'check the form'}."
+            plan_error = N_("That sample cannot be planned: check the form.")
     if plan is not None:
-        marks = policies.plan_marks(plan["steps"], due, lambda v: formats.date(v, "medium"))
-        who = "your own policy" if plan["source"] == "creditor" else "the country's default policy"
+        marks = policies.plan_marks(plan["steps"], due, lambda v: formats.date(v, "medium"), _)
+        summary = (
+            N_(
+                "%(steps)s steps for %(amount)s falling due on %(date)s, planned with your own policy; the table"
+                " below lists each step."
+            )
+            if plan["source"] == "creditor"
+            else N_(
+                "%(steps)s steps for %(amount)s falling due on %(date)s, planned with the country's default"
+                " policy; the table below lists each step."
+            )
+        )
         chart = charts.timeline_chart(
-            f"Plan of a sample claim with {plan['policy']}",
-            f"{len(marks)} steps for {formats.money(amount, currency)} falling due on {formats.date(due)}, "
-            f"planned with {who}; the table below lists each step.",
+            _("Plan of a sample claim with %(policy)s", policy=plan["policy"]),
+            _(summary, steps=len(marks), amount=formats.money(amount, currency), date=formats.date(due)),
             marks,
-            start_label=f"Due date {formats.date(due)}",
+            start_label=_("Due date %(date)s", date=formats.date(due)),
         )
     classes = sorted({p["customer_class"] for p in stored if p.get("customer_class")} | {"regular"})
     return render_staff(
@@ -113,8 +136,10 @@ async def policies_page(request: Request) -> Response:
         plan_error=plan_error,
         chart=chart,
         kinds=policies.KINDS,
-        describe_when=policies.describe_when,
-        step_title=policies.step_title,
+        describe_when=lambda when: policies.describe_when(when, _, plural),
+        step_title=lambda step: policies.step_title(step, _),
+        channel_list=lambda channels: policies.channel_list(channels, _),
+        fee_name=lambda kind: _(FEES[kind]) if kind in FEES else kind.replace("_", " "),
         fee_total=policies.fee_total,
     )
 

@@ -19,21 +19,22 @@ from krafa_web.api.creditor_pages import _context
 from krafa_web.api.pages import see_other
 from krafa_web.api.staff_pages import creditor_api, render_staff, require_user, staff_form_values, staff_of
 from krafa_web.clients import ServiceError
+from krafa_web.i18n import N_, Msg
 from krafa_web.staff.service import StaffSession
 
 router = APIRouter(include_in_schema=False)
 
 # What each scope lets a key do, in the words of the form.
 SCOPES = {
-    "read": "Read claims, debtors, reports, policies and templates",
-    "claims:write": "Register and change claims; manage webhooks",
-    "contacts:write": "Change customers' contact details and upload contact lists",
+    "read": N_("Read claims, debtors, reports, policies and templates"),
+    "claims:write": N_("Register and change claims; manage webhooks"),
+    "contacts:write": N_("Change customers' contact details and upload contact lists"),
 }
 DONE = {
-    "revoked": "The key is revoked: requests with it are refused from now on.",
-    "disabled": "The endpoint is disabled: nothing more is sent to it.",
-    "resent": "The delivery is queued: it goes out again within seconds.",
-    "recovered": "The deliveries given up since then are queued again.",
+    "revoked": N_("The key is revoked: requests with it are refused from now on."),
+    "disabled": N_("The endpoint is disabled: nothing more is sent to it."),
+    "resent": N_("The delivery is queued: it goes out again within seconds."),
+    "recovered": N_("The deliveries given up since then are queued again."),
 }
 
 
@@ -101,7 +102,12 @@ async def create_key(request: Request) -> Response:
     chosen = [s for s in SCOPES if s in scopes]
     if not name or not chosen:
         return await _keys_page(
-            request, session, 422, error="Give the key a name and tick at least one scope.", form=form, chosen=chosen
+            request,
+            session,
+            422,
+            error=N_("Give the key a name and tick at least one scope."),
+            form=form,
+            chosen=chosen,
         )
     api = creditor_api(request, session.user)
     try:
@@ -114,7 +120,9 @@ async def create_key(request: Request) -> Response:
         if exc.status not in (403, 422):
             raise
         await staff_of(request).record(session.user, "apikey.create", outcome="refused", detail={"why": exc.detail})
-        return await _keys_page(request, session, 422, error=f"The key was not created: {exc.detail}", form=form)
+        return await _keys_page(
+            request, session, 422, error=N_("The key was not created: %(why)s", why=exc.detail), form=form
+        )
     await staff_of(request).record(
         session.user,
         "apikey.create",
@@ -191,8 +199,10 @@ async def create_hook(request: Request) -> Response:
         await staff_of(request).record(
             session.user, "webhook.create", outcome="refused", detail={"url": body["url"], "why": exc.detail}
         )
-        why = exc.detail if exc.body.get("code") == "unsafe-webhook-url" else "check the address (https://…)"
-        return await _hooks_page(request, session, 422, error=f"The endpoint was not added: {why}.", form=form)
+        why = exc.detail if exc.body.get("code") == "unsafe-webhook-url" else N_("check the address (https://…)")
+        return await _hooks_page(
+            request, session, 422, error=N_("The endpoint was not added: %(why)s.", why=why), form=form
+        )
     await staff_of(request).record(
         session.user,
         "webhook.create",
@@ -345,7 +355,7 @@ async def add_department(request: Request) -> Response:
     if offset:
         if not offset.isdigit():
             return await _departments_page(
-                request, session, 422, error="The days to the final due date are a whole number.", form=form
+                request, session, 422, error=N_("The days to the final due date are a whole number."), form=form
             )
         body["final_due_offset_days"] = int(offset)
     try:
@@ -358,21 +368,29 @@ async def add_department(request: Request) -> Response:
         await staff_of(request).record(
             session.user, "department.add", outcome="refused", detail={**body, "why": exc.detail}
         )
-        why = "that key is taken already" if exc.status == 409 else "give a key without spaces or slashes and a name"
-        return await _departments_page(request, session, 422, error=f"The department was not added: {why}.", form=form)
+        why = (
+            N_("that key is taken already")
+            if exc.status == 409
+            else N_("give a key without spaces or slashes and a name")
+        )
+        return await _departments_page(
+            request, session, 422, error=N_("The department was not added: %(why)s.", why=why), form=form
+        )
     await staff_of(request).record(session.user, "department.add", target=f"department:{created['id']}", detail=body)
-    return await _departments_page(request, session, 201, done=f"The department {created['name']} is added.")
+    return await _departments_page(
+        request, session, 201, done=N_("The department %(name)s is added.", name=created["name"])
+    )
 
 
 # -- sender identity -------------------------------------------------------------------------------
 
 SENDER_FIELDS = ("sender_name", "sender_email", "reply_to", "sms_sender_id", "contact_phone")
 SENDER_LABELS = {
-    "sender_name": "Name messages are sent in",
-    "sender_email": "From address",
-    "reply_to": "Reply-To address",
-    "sms_sender_id": "SMS sender",
-    "contact_phone": "Phone number for debtors",
+    "sender_name": N_("Name messages are sent in"),
+    "sender_email": N_("From address"),
+    "reply_to": N_("Reply-To address"),
+    "sms_sender_id": N_("SMS sender"),
+    "contact_phone": N_("Phone number for debtors"),
 }
 
 
@@ -398,7 +416,7 @@ async def _sender_page(request: Request, session: StaffSession, status_code: int
 async def sender_page(request: Request, done: str = "") -> Response:
     session = await _admin(request)
     return await _sender_page(
-        request, session, done="Saved. Every message sent from now on uses it." if done == "saved" else None
+        request, session, done=N_("Saved. Every message sent from now on uses it.") if done == "saved" else None
     )
 
 
@@ -417,17 +435,19 @@ async def change_sender(request: Request) -> Response:
             session,
             422,
             form=form,
-            errors={"": "Nothing was changed: the form shows the settings as they are."},
+            errors={"": N_("Nothing was changed: the form shows the settings as they are.")},
         )
     try:
         saved = await api.patch("/v1/creditor", changed, form.get("form_key") or str(uuid.uuid4()))
     except ServiceError as exc:
         if exc.status != 422:
             raise
-        errors = {
-            str(e.get("pointer", "")).lstrip(
-                "/"
-            ): f"{SENDER_LABELS.get(str(e.get('field')), 'This')}: {e.get('detail')}."
+        errors: dict[str, str | Msg] = {
+            str(e.get("pointer", "")).lstrip("/"): N_(
+                "%(field)s: %(detail)s.",
+                field=SENDER_LABELS.get(str(e.get("field")), N_("This")),
+                detail=e.get("detail"),
+            )
             for e in exc.body.get("errors") or []
         } or {"": exc.detail}
         await staff_of(request).record(
@@ -435,7 +455,8 @@ async def change_sender(request: Request) -> Response:
         )
         return await _sender_page(request, session, 422, form=form, errors=errors)
     summary = "; ".join(
-        f"{SENDER_LABELS[name].lower()} “{profile.get(name) or '—'}” → “{saved.get(name) or '—'}”" for name in changed
+        f"{str(SENDER_LABELS[name]).lower()} “{profile.get(name) or '—'}” → “{saved.get(name) or '—'}”"
+        for name in changed
     )
     await staff_of(request).record(
         session.user,

@@ -15,7 +15,6 @@ from fastapi.responses import Response
 from krafa_events.topics import Topic
 from krafa_kit.dlq import ReplayRefused
 
-from krafa_web import i18n
 from krafa_web.api.pages import see_other
 from krafa_web.api.staff_pages import (
     clients_of,
@@ -26,6 +25,7 @@ from krafa_web.api.staff_pages import (
     staff_of,
 )
 from krafa_web.clients import AsCreditor, CreditorClient, ServiceError
+from krafa_web.i18n import N_, Msg
 from krafa_web.operations import DeadLetterDesk, DeskUnavailable, Filters
 from krafa_web.staff.service import StaffSession
 
@@ -41,9 +41,7 @@ async def unmatched(request: Request, done: str = "", refused: str = "") -> Resp
     clients = clients_of(request)
     body = await clients.operator_get(clients.payments, "/v1/payments/unmatched")
     items = body["items"] if isinstance(body, dict) else body
-    return render_staff(
-        request, "staff/ops_unmatched.html.j2", session, items=items, done=done, refused=refused, money=i18n.home_money
-    )
+    return render_staff(request, "staff/ops_unmatched.html.j2", session, items=items, done=done, refused=refused)
 
 
 @router.post("/ops/unmatched/{payment_id}/match")
@@ -93,12 +91,12 @@ async def bounces(request: Request, creditor: str = "", kind: str = "", cursor: 
     session = await require_user(request, role="operator")
     clients = clients_of(request)
     params: dict[str, Any] = {"limit": BOUNCE_PAGE}
-    problem = ""
+    problem: str | Msg = ""
     if creditor:
         try:
             params["creditor_id"] = str(UUID(creditor))
         except ValueError:
-            problem = "That is not a creditor id."
+            problem = N_("That is not a creditor id.")
     if kind in ("hard", "soft"):
         params["kind"] = kind
     if cursor:
@@ -110,7 +108,7 @@ async def bounces(request: Request, creditor: str = "", kind: str = "", cursor: 
             body = await clients.operator_get(clients.bounces, "/v1/bounces", params)
             items, next_cursor = body["items"], body.get("next_cursor")
         except ServiceError as exc:
-            problem = "The bounce list did not load: " + (exc.detail or str(exc.status))
+            problem = N_("The bounce list did not load: %(why)s", why=exc.detail or str(exc.status))
     # Awaiting-delivery rows are reports that arrived before their ReminderSent: not bounces yet.
     items = [b for b in items if b["state"] != "awaiting_delivery"]
     names = await _creditor_names(
@@ -145,11 +143,11 @@ async def dead_letters(
     session = await require_user(request, role="operator")
     desk = _desk(request)
     filters = Filters(topic=topic if topic in TOPICS else "", group=group.strip(), not_replayed=bool(not_replayed))
-    problem = ""
+    problem: str | Msg = ""
     try:
         letters = [desk.describe(d) for d in await desk.letters(filters)]
     except DeskUnavailable:
-        letters, problem = [], "The broker did not answer. Try again in a moment."
+        letters, problem = [], N_("The broker did not answer. Try again in a moment.")
     return render_staff(
         request,
         "staff/ops_dead_letters.html.j2",
@@ -164,12 +162,14 @@ async def dead_letters(
 
 
 REPLAY_REFUSALS = {
-    "unknown": "That dead letter is not in the dead-letter topics (any more).",
-    "replayed": "That record was replayed already. Tick “Replay it once more” to send it again.",
-    "past_retention": "That record is older than the consumers' inbox retention: a consumer that processed it "
-    "may no longer remember it and would apply it twice. Replay it from the command line with "
-    "--past-inbox-retention after checking.",
-    "none": "Choose at least one dead letter to replay.",
+    "unknown": N_("That dead letter is not in the dead-letter topics (any more)."),
+    "replayed": N_("That record was replayed already. Choose “Replay it once more” to send it again."),
+    "past_retention": N_(
+        "That record is older than the consumers' inbox retention: a consumer that processed it "
+        "may no longer remember it and would apply it twice. Replay it from the command line with "
+        "--past-inbox-retention after checking."
+    ),
+    "none": N_("Choose at least one dead letter to replay."),
 }
 
 
@@ -189,12 +189,13 @@ async def _review(request: Request, session: StaffSession, records: list[str], a
             records=records,
             again=again,
             refused=REPLAY_REFUSALS.get(refused.reason, str(refused)),
+            refused_reason=refused.reason,
             planned=[],
             skipped=[],
             prefix=desk.prefix,
         )
     except DeskUnavailable:
-        return render_staff(request, "staff/error.html.j2", session, 503, text="The broker did not answer.")
+        return render_staff(request, "staff/error.html.j2", session, 503, text=N_("The broker did not answer."))
     return render_staff(
         request,
         "staff/ops_replay.html.j2",
@@ -236,7 +237,7 @@ async def replay(request: Request) -> Response:
         )
         return see_other(f"/ops/dead-letters?refused={refused.reason}")
     except DeskUnavailable:
-        return render_staff(request, "staff/error.html.j2", session, 503, text="The broker did not answer.")
+        return render_staff(request, "staff/error.html.j2", session, 503, text=N_("The broker did not answer."))
     if not choice.planned:
         await staff.record(
             session.user, "dlq.replay", target=",".join(records)[:500], outcome="refused", detail={"why": "nothing"}
@@ -252,7 +253,7 @@ async def replay(request: Request) -> Response:
             outcome="refused",
             detail={"records": records, "why": "broker unavailable"},
         )
-        return render_staff(request, "staff/error.html.j2", session, 503, text="The broker did not answer.")
+        return render_staff(request, "staff/error.html.j2", session, 503, text=N_("The broker did not answer."))
     for item in done:
         await staff.record(
             session.user,

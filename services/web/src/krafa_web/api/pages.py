@@ -136,16 +136,7 @@ async def _debtor_language(request: Request, session: Session) -> str | None:
 
 
 def render(p: Page, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
-    translations = i18n.translations(p.language)
-
-    def gettext(message: str, **params: Any) -> str:
-        text = str(translations.ugettext(message))
-        return text % params if params else text
-
-    def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
-        text = str(translations.ungettext(singular, plural, n))
-        return text % {"num": n, **params}
-
+    gettext, ngettext = i18n.gettext_for(p.language), i18n.ngettext_for(p.language)
     settings = _settings(p.request)
     context = {
         "_": gettext,

@@ -21,6 +21,7 @@ from krafa_web.api.staff_pages import (
     staff_form,
 )
 from krafa_web.clients import AsCreditor, CreditorClient, ServiceError
+from krafa_web.i18n import N_, Msg
 from krafa_web.settings import Settings
 from krafa_web.staff.service import StaffRefused
 from krafa_web.staff.sso import SingleSignOn, SsoRefused
@@ -30,33 +31,47 @@ router = APIRouter(include_in_schema=False)
 SSO_COOKIE = "krafa_staff_sso"
 
 REFUSED = {
-    "not_set_up": "Single sign-on is not set up for that address. Log in with your password and "
-    "authenticator code instead, or ask your administrator to set it up.",
-    "unavailable": "Your organisation's sign-in service cannot be reached just now. Try again in a moment, "
-    "or log in with your password and authenticator code.",
-    "expired": "This sign-in has expired or was started in another browser. Please start again.",
-    "failed": "Your organisation's sign-in did not complete, so you are not logged in. Please start again.",
-    "cancelled": "The sign-in was cancelled at your organisation's sign-in page.",
-    "rate": "Too many sign-ins from here just now. Wait a minute and try again.",
-    "unknown_user": "Your organisation's sign-in worked, but {creditor} has no Krafa user with the address "
-    "{email}. Ask an administrator of {creditor} to add you on the Users page, then sign in again.",
-    "email_unverified": "Your organisation's sign-in says the address {email} is not verified, so it cannot "
-    "open a Krafa account. Ask your administrator.",
-    "bound_elsewhere": "The Krafa user {email} of {creditor} signs in with another account of your "
-    "organisation. Sign in with that account, or ask your administrator.",
-    "no_subject": "Your organisation's sign-in did not say who you are. Ask your administrator.",
+    "not_set_up": N_(
+        "Single sign-on is not set up for that address. Log in with your password and "
+        "authenticator code instead, or ask your administrator to set it up."
+    ),
+    "unavailable": N_(
+        "Your organisation's sign-in service cannot be reached just now. Try again in a moment, "
+        "or log in with your password and authenticator code."
+    ),
+    "expired": N_("This sign-in has expired or was started in another browser. Please start again."),
+    "failed": N_("Your organisation's sign-in did not complete, so you are not logged in. Please start again."),
+    "cancelled": N_("The sign-in was cancelled at your organisation's sign-in page."),
+    "rate": N_("Too many sign-ins from here just now. Wait a minute and try again."),
+    "unknown_user": N_(
+        "Your organisation's sign-in worked, but %(creditor)s has no Krafa user with the address "
+        "%(email)s. Ask an administrator of %(creditor)s to add you on the Users page, then sign in again."
+    ),
+    "email_unverified": N_(
+        "Your organisation's sign-in says the address %(email)s is not verified, so it cannot "
+        "open a Krafa account. Ask your administrator."
+    ),
+    "bound_elsewhere": N_(
+        "The Krafa user %(email)s of %(creditor)s signs in with another account of your "
+        "organisation. Sign in with that account, or ask your administrator."
+    ),
+    "no_subject": N_("Your organisation's sign-in did not say who you are. Ask your administrator."),
 }
 
 SETTINGS_REFUSED = {
-    "sso_issuer": "The issuer must be the provider's https:// address (plain http only for a provider on "
-    "this machine), without a query.",
-    "sso_client_id": "Enter the client id your provider gave Krafa.",
-    "sso_domains": "List the email domains your staff sign in with, like example.com (one or more).",
-    "sso_domain_taken": "One of those email domains signs in with another creditor's provider already.",
-    "sso_no_key": "Krafa cannot store client secrets yet (no sealing key is configured). Ask Krafa's operators.",
-    "sso_discovery": "Krafa could not read the provider's discovery document "
-    "(<issuer>/.well-known/openid-configuration) for that issuer. Check the address.",
-    "forbidden": "Only an admin can change the sign-in settings.",
+    "sso_issuer": N_(
+        "The issuer must be the provider's https:// address (plain http only for a provider on "
+        "this machine), without a query."
+    ),
+    "sso_client_id": N_("Enter the client id your provider gave Krafa."),
+    "sso_domains": N_("List the email domains your staff sign in with, like example.com (one or more)."),
+    "sso_domain_taken": N_("One of those email domains signs in with another creditor's provider already."),
+    "sso_no_key": N_("Krafa cannot store client secrets yet (no sealing key is configured). Ask Krafa's operators."),
+    "sso_discovery": N_(
+        "Krafa could not read the provider's discovery document "
+        "(<issuer>/.well-known/openid-configuration) for that issuer. Check the address."
+    ),
+    "forbidden": N_("Only an admin can change the sign-in settings."),
 }
 
 
@@ -129,8 +144,12 @@ async def sso_callback(request: Request, state: str = "", code: str = "", error:
 
 
 def _refused_page(request: Request, reason: str, creditor: str | None, email: str | None, status: int) -> Response:
-    text = REFUSED.get(reason, REFUSED["failed"]).format(
-        creditor=creditor or "your organisation", email=email or "you signed in with"
+    message = REFUSED.get(reason, REFUSED["failed"])
+    text = Msg(
+        message.text,
+        {"creditor": creditor or N_("your organisation"), "email": email or N_("you signed in with")}
+        if reason in ("unknown_user", "email_unverified", "bound_elsewhere")
+        else {},
     )
     return render_staff(request, "staff/sso_refused.html.j2", None, status, text=text, reason=reason)
 
@@ -195,7 +214,7 @@ async def sso_save(request: Request) -> Response:
             saved=False,
             redirect_uri=sso_of(request).redirect_uri,
             can_seal=sso_of(request).sealer is not None,
-            error=SETTINGS_REFUSED.get(refused.reason, refused.reason),
+            error=SETTINGS_REFUSED.get(refused.reason, Msg(refused.reason)),
             values=form,
         )
     return see_other("/creditor/sign-in?saved=1")

@@ -13,16 +13,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from krafa_web import domain, i18n
-from krafa_web.api.pages import Redirect, env, see_other
+from krafa_web import domain, i18n, policies
+from krafa_web.api.pages import Cookies, Redirect, env, see_other
 from krafa_web.clients import AsCreditor, Clients, CreditorClient
+from krafa_web.i18n import N_
 from krafa_web.settings import Settings
 from krafa_web.staff.domain import StaffUser
 from krafa_web.staff.service import Staff, StaffRefused, StaffSession
 
 router = APIRouter(include_in_schema=False)
-
-STAFF_LANGUAGE = "en"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,23 +85,48 @@ def creditor_api(request: Request, user: StaffUser) -> CreditorClient:
     return CreditorClient(clients_of(request), AsCreditor(user.creditor_id, user.scopes(), user.email))
 
 
+def staff_language(request: Request, session: StaffSession | None) -> str:
+    """The language of the staff pages: the one the user chose (saved with the user), else the
+    one picked on this browser (the cookie the portal's switcher sets too), else the browser's
+    Accept-Language, else English."""
+    return (
+        (i18n.normalise(session.user.language) if session else None)
+        or i18n.normalise(request.cookies.get(cookies_of_portal(request).language))
+        or i18n.from_accept_language(request.headers.get("accept-language"))
+        or i18n.FALLBACK
+    )
+
+
+def staff_formats(request: Request, session: StaffSession | None, zone: str = "UTC") -> i18n.Formats:
+    """Money, numbers and dates in the reader's language, times in `zone` (the creditor's)."""
+    return i18n.formats(staff_language(request, session), zone)
+
+
 def render_staff(
     request: Request, template: str, session: StaffSession | None, status_code: int = 200, **values: Any
 ) -> HTMLResponse:
-    """A staff page in the staff layout. Staff pages are written in English for now; the money
-    and dates follow the creditor's locale (`locale` in values) and time zone."""
-    formats = values.pop("formats", None) or i18n.formats(STAFF_LANGUAGE, "UTC")
+    """A staff page in the staff layout, in the reader's language (`staff_language`); `formats`
+    in values carries the creditor's time zone."""
+    language = staff_language(request, session)
+    formats = values.pop("formats", None) or i18n.formats(language, "UTC")
     csrf = session.csrf if session else request.cookies.get(cookies_of(request).csrf) or ""
     new_csrf = None
     if session is None and not csrf:
         csrf = new_csrf = domain.new_secret()
+    gettext = i18n.gettext_for(language)
     context = {
-        "lang": STAFF_LANGUAGE,
+        "_": gettext,
+        "gettext": gettext,
+        "step_name": lambda name: policies.step_name(str(name or ""), gettext),
+        "ngettext": i18n.ngettext_for(language),
+        "lang": language,
+        "languages": i18n.NAMES,
         "session": session,
         "user": session.user if session else None,
         "csrf": csrf,
         "f": formats,
         "path": request.url.path,
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         **values,
     }
     response = HTMLResponse(env.get_template(template).render(context), status_code=status_code)
@@ -139,19 +163,19 @@ async def staff_form_values(request: Request, session: StaffSession | None, form
 
 
 REASONS = {
-    "bad_login": "The email address or password is not right.",
-    "locked": "Too many failed attempts. Logging in is blocked for a while; try again later.",
-    "bad_code": "That code is not right, or it was used already. Wait for the next code and try again.",
-    "no_login": "Your login has expired. Please start again.",
-    "use_sso": "Your organisation signs you in with its own account: use single sign-on below.",
+    "bad_login": N_("The email address or password is not right."),
+    "locked": N_("Too many failed attempts. Logging in is blocked for a while; try again later."),
+    "bad_code": N_("That code is not right, or it was used already. Wait for the next code and try again."),
+    "no_login": N_("Your login has expired. Please start again."),
+    "use_sso": N_("Your organisation signs you in with its own account: use single sign-on below."),
 }
 
 
 STAFF_ERRORS = {
-    "forbidden": "You cannot do that with your role.",
-    "not_found": "We could not find that page, or it is not yours to see.",
-    "csrf": "This form has expired or did not come from this site. Go back, reload the page and try again.",
-    "unavailable": "A service is not answering just now. Please try again in a moment.",
+    "forbidden": N_("You cannot do that with your role."),
+    "not_found": N_("We could not find that page, or it is not yours to see."),
+    "csrf": N_("This form has expired or did not come from this site. Go back, reload the page and try again."),
+    "unavailable": N_("A service is not answering just now. Please try again in a moment."),
 }
 
 
@@ -160,7 +184,7 @@ async def staff_error(request: Request, status: int, reason: str) -> HTMLRespons
         session = await current(request)
     except Exception:  # the database itself may be what failed
         session = None
-    text = STAFF_ERRORS.get(reason, "Something went wrong. Please try again.")
+    text = STAFF_ERRORS.get(reason, N_("Something went wrong. Please try again."))
     return render_staff(request, "staff/error.html.j2", session, status, text=text)
 
 
@@ -233,3 +257,24 @@ async def logout(request: Request) -> Response:
         cookies_of(request).session, path="/", secure=_settings(request).cookie_secure, httponly=True, samesite="lax"
     )
     return response
+
+
+@router.post("/staff/language")
+async def choose_language(request: Request) -> Response:
+    """The switcher on every staff page: the choice is kept on this browser (the cookie) and, for
+    a logged-in user, saved with the user so it follows them to another browser."""
+    session = await current(request)
+    form = await staff_form(request, session)
+    language = i18n.normalise(form.get("language"))
+    response = see_other(domain.safe_path(form.get("next", ""), session.user.home() if session else "/staff/login"))
+    if language:
+        response.set_cookie(
+            cookies_of_portal(request).language, language, max_age=365 * 86400, path="/", samesite="lax"
+        )
+        if session is not None and session.user.language != language:
+            await staff_of(request).set_language(session.user, language)
+    return response
+
+
+def cookies_of_portal(request: Request) -> Cookies:
+    return Cookies.for_settings(_settings(request))

@@ -41,6 +41,8 @@ class StaffUser:
     role: Role
     departments: tuple[str, ...] = ()
     serves: tuple[UUID, ...] = ()
+    # The language the user chose for the staff pages (None: the browser's).
+    language: str | None = None
 
     @property
     def is_creditor_staff(self) -> bool:

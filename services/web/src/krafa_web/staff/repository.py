@@ -66,11 +66,15 @@ async def create_session(
 async def session_by_token(conn: asyncpg.Connection, token_hash: bytes) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT s.id, s.csrf, s.created_at, s.last_seen_at, s.verified_at, s.user_id, u.creditor_id, u.email,"
-        " u.name, u.role, u.departments, u.serves, u.disabled_at"
+        " u.name, u.role, u.departments, u.serves, u.language, u.disabled_at"
         " FROM staff_sessions s JOIN staff_users u ON u.id = s.user_id"
         " WHERE s.token_hash = $1 AND s.ended_at IS NULL",
         token_hash,
     )
+
+
+async def set_language(conn: asyncpg.Connection, user_id: UUID, language: str) -> None:
+    await conn.execute("UPDATE staff_users SET language = $2 WHERE id = $1", user_id, language)
 
 
 async def touch_session(conn: asyncpg.Connection, session_id: UUID, now: datetime) -> None:
@@ -98,6 +102,7 @@ async def audit(
     conn: asyncpg.Connection,
     *,
     at: datetime,
+    recorded_at: datetime,
     creditor_id: UUID | None,
     user_id: UUID | None,
     email: str,
@@ -107,9 +112,10 @@ async def audit(
     outcome: str = "ok",
 ) -> None:
     await conn.execute(
-        "INSERT INTO staff_audit (at, creditor_id, user_id, email, action, target, detail, outcome)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO staff_audit (at, recorded_at, creditor_id, user_id, email, action, target, detail, outcome)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         at,
+        recorded_at,
         creditor_id,
         user_id,
         email,
@@ -124,7 +130,8 @@ async def audit(
 async def recent_failures(conn: asyncpg.Connection, user_id: UUID, since: datetime) -> int:
     value: int = await conn.fetchval(
         "SELECT count(*) FROM staff_audit WHERE user_id = $1 AND action LIKE 'login.%' AND outcome = 'refused'"
-        " AND at >= $2 AND at > coalesce((SELECT max(at) FROM staff_audit WHERE user_id = $1 AND action = 'login'"
+        " AND recorded_at >= $2 AND recorded_at > coalesce((SELECT max(recorded_at) FROM staff_audit"
+        " WHERE user_id = $1 AND action = 'login'"
         " AND outcome = 'ok'), '-infinity')",
         user_id,
         since,

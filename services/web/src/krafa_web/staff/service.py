@@ -1,7 +1,8 @@
 """Use cases of the staff side: users (created by an admin or the operator API, each with a TOTP
 secret shown once), the two-step login (password, then a TOTP code), sessions, the audit of
-every action, and the notes agents keep on a case. Times are the people clock's: a session lasts
-real minutes even while a demo runs days in seconds."""
+every action, and the notes agents keep on a case. Sessions, codes and lockouts run on the people
+clock (a session lasts real minutes even while a demo runs days in seconds); what staff did (the
+audit, notes, handover decisions) is stamped on the services' clock, as the claims' own history is."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def user_of(row: Any) -> StaffUser:
         role=row["role"],
         departments=tuple(row["departments"] or ()),
         serves=tuple(row["serves"] or ()),
+        language=row.get("language"),
     )
 
 
@@ -62,12 +64,16 @@ class Staff:
         db: Database,
         people: Clock,
         *,
+        services: Clock | None = None,
         idle: timedelta,
         absolute: timedelta,
         lockout_failures: int,
         lockout: timedelta,
     ) -> None:
-        self.db, self.people = db, people
+        # `people` times sessions, codes and lockouts in real minutes; `services` is the clock the
+        # claims live on (simulated in demos and tests): what staff did is stamped on it, so the
+        # audit reads in line with the claim timelines it sits beside.
+        self.db, self.people, self.services = db, people, services or people
         self.idle, self.absolute = idle, absolute
         self.lockout_failures, self.lockout = lockout_failures, lockout
 
@@ -126,7 +132,8 @@ class Staff:
             )
             await repository.audit(
                 uow.conn,
-                at=now,
+                at=self.services.now(),
+                recorded_at=now,
                 creditor_id=creditor_id,
                 user_id=by.id if by else None,
                 email=by.email if by else "operator API",
@@ -149,7 +156,8 @@ class Staff:
             await repository.disable_user(uow.conn, user_id, now)
             await repository.audit(
                 uow.conn,
-                at=now,
+                at=self.services.now(),
+                recorded_at=now,
                 creditor_id=by.creditor_id,
                 user_id=by.id,
                 email=by.email,
@@ -171,7 +179,8 @@ class Staff:
                 domain.password_matches(_DUMMY_HASH, password)  # the same time as a real check
                 await repository.audit(
                     uow.conn,
-                    at=now,
+                    at=self.services.now(),
+                    recorded_at=now,
                     creditor_id=None,
                     user_id=None,
                     email=email.strip()[:254],
@@ -185,7 +194,8 @@ class Staff:
             ):
                 await repository.audit(
                     uow.conn,
-                    at=now,
+                    at=self.services.now(),
+                    recorded_at=now,
                     creditor_id=row["creditor_id"],
                     user_id=row["id"],
                     email=row["email"],
@@ -197,7 +207,8 @@ class Staff:
             elif not domain.password_matches(row["password_hash"], password):
                 await repository.audit(
                     uow.conn,
-                    at=now,
+                    at=self.services.now(),
+                    recorded_at=now,
                     creditor_id=row["creditor_id"],
                     user_id=row["id"],
                     email=row["email"],
@@ -211,7 +222,8 @@ class Staff:
                 # the creditor's admins keep this way in to fix a broken provider setup.
                 await repository.audit(
                     uow.conn,
-                    at=now,
+                    at=self.services.now(),
+                    recorded_at=now,
                     creditor_id=row["creditor_id"],
                     user_id=row["id"],
                     email=row["email"],
@@ -252,7 +264,8 @@ class Staff:
             elif step is None or not await repository.use_totp_step(uow.conn, user["id"], step):
                 await repository.audit(
                     uow.conn,
-                    at=now,
+                    at=self.services.now(),
+                    recorded_at=now,
                     creditor_id=user["creditor_id"],
                     user_id=user["id"],
                     email=user["email"],
@@ -267,7 +280,8 @@ class Staff:
                 )
                 await repository.audit(
                     uow.conn,
-                    at=now,
+                    at=self.services.now(),
+                    recorded_at=now,
                     creditor_id=user["creditor_id"],
                     user_id=user["id"],
                     email=user["email"],
@@ -302,7 +316,13 @@ class Staff:
             await repository.end_session(uow.conn, session.id, now)
             user = session.user
             await repository.audit(
-                uow.conn, at=now, creditor_id=user.creditor_id, user_id=user.id, email=user.email, action="logout"
+                uow.conn,
+                at=self.services.now(),
+                recorded_at=now,
+                creditor_id=user.creditor_id,
+                user_id=user.id,
+                email=user.email,
+                action="logout",
             )
 
     # -- audit and notes -------------------------------------------------------------------------
@@ -320,7 +340,8 @@ class Staff:
         async with self.db.connection() as conn:
             await repository.audit(
                 conn,
-                at=self.people.now(),
+                at=self.services.now(),
+                recorded_at=self.people.now(),
                 creditor_id=creditor_id or user.creditor_id,
                 user_id=user.id,
                 email=user.email,
@@ -330,6 +351,11 @@ class Staff:
                 outcome=outcome,
             )
 
+    async def set_language(self, user: StaffUser, language: str) -> None:
+        """The user's choice of language for the staff pages, kept with the user."""
+        async with self._tx() as uow:
+            await repository.set_language(uow.conn, user.id, language)
+
     async def audit_log(
         self, creditor_id: UUID | None, *, target: str | None = None, limit: int = 200
     ) -> list[dict[str, Any]]:
@@ -337,7 +363,7 @@ class Staff:
             return [dict(r) for r in await repository.audit_of(conn, creditor_id, target=target, limit=limit)]
 
     async def add_note(self, user: StaffUser, creditor_id: UUID, debtor_id: UUID, body: str) -> None:
-        now = self.people.now()
+        now = self.services.now()
         async with self._tx() as uow:
             await repository.add_note(
                 uow.conn,
@@ -351,6 +377,7 @@ class Staff:
             await repository.audit(
                 uow.conn,
                 at=now,
+                recorded_at=self.people.now(),
                 creditor_id=creditor_id,
                 user_id=user.id,
                 email=user.email,
@@ -364,12 +391,13 @@ class Staff:
 
     async def decide_notice(self, user: StaffUser, claim_id: UUID, decision: str) -> bool:
         assert user.creditor_id is not None
-        now = self.people.now()
+        now = self.services.now()
         async with self._tx() as uow:
             row = await repository.decide_notice(uow.conn, user.creditor_id, claim_id, decision, user.email, now)
             await repository.audit(
                 uow.conn,
                 at=now,
+                recorded_at=self.people.now(),
                 creditor_id=user.creditor_id,
                 user_id=user.id,
                 email=user.email,

@@ -60,8 +60,12 @@ class SignedIn:
 
 
 class SingleSignOn:
-    def __init__(self, db: Database, people: Clock, *, sealer: Sealer | None, redirect_uri: str) -> None:
+    def __init__(
+        self, db: Database, people: Clock, *, sealer: Sealer | None, redirect_uri: str, services: Clock | None = None
+    ) -> None:
         self.db, self.people, self.sealer, self.redirect_uri = db, people, sealer, redirect_uri
+        # The audit's `at` is on the services' clock (as in Staff); sign-in states expire on `people`.
+        self.services = services or people
         # One relying-party client per creditor, rebuilt when its settings change.
         self._clients: dict[UUID, tuple[tuple[Any, ...], OidcClient]] = {}
 
@@ -194,7 +198,8 @@ class SingleSignOn:
                 detail["client_secret"] = "replaced" if client_secret else "removed"
             await repository.audit(
                 uow.conn,
-                at=now,
+                at=self.services.now(),
+                recorded_at=now,
                 creditor_id=creditor_id,
                 user_id=by.id if by else None,
                 email=by.email if by else "operator API",
@@ -279,7 +284,8 @@ class SingleSignOn:
             if isinstance(found, str):
                 await repository.audit(
                     uow.conn,
-                    at=now,
+                    at=self.services.now(),
+                    recorded_at=now,
                     creditor_id=creditor_id,
                     user_id=None,
                     email=(who.email or who.subject or "?")[:254],
@@ -301,7 +307,8 @@ class SingleSignOn:
             )
             await repository.audit(
                 uow.conn,
-                at=now,
+                at=self.services.now(),
+                recorded_at=now,
                 creditor_id=creditor_id,
                 user_id=found.id,
                 email=found.email,
@@ -324,7 +331,8 @@ class SingleSignOn:
         async with self.db.connection() as conn:
             await repository.audit(
                 conn,
-                at=self.people.now(),
+                at=self.services.now(),
+                recorded_at=self.people.now(),
                 creditor_id=creditor_id,
                 user_id=None,
                 email="single sign-on",
