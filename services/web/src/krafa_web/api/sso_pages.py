@@ -19,6 +19,7 @@ from krafa_web.api.staff_pages import (
     require_user,
     set_cookie,
     staff_form,
+    staff_language,
 )
 from krafa_web.clients import AsCreditor, CreditorClient, ServiceError
 from krafa_web.i18n import N_, Msg
@@ -99,7 +100,7 @@ async def sso_start(request: Request) -> Response:
             request, "staff/login.html.j2", None, 429, sso_error=REFUSED["rate"], sso_email=email, next=next_path
         )
     try:
-        browser, url = await sso_of(request).start(email, next_path)
+        browser, url = await sso_of(request).start(email, next_path, staff_language(request, None))
     except SsoRefused as refused:
         return render_staff(
             request,

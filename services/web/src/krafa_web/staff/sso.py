@@ -216,16 +216,17 @@ class SingleSignOn:
         return settings
 
     # -- signing in --------------------------------------------------------------------------------
-    async def start(self, email: str, next_path: str) -> tuple[str, str]:
-        """The provider's authorization URL for this address's creditor, and the browser token
-        the callback must come back with. `not_set_up` when no creditor signs that domain in."""
+    async def start(self, email: str, next_path: str, language: str = "en") -> tuple[str, str]:
+        """The provider's authorization URL for this address's creditor (its page in `language`,
+        the login page's: OIDC ui_locales), and the browser token the callback must come back
+        with. `not_set_up` when no creditor signs that domain in."""
         async with self.db.connection() as conn:
             row = await repository.sso_for_domain(conn, domain.email_domain(email))
         if row is None:
             raise SsoRefused("not_set_up")
         client = self._client(row)
         try:
-            request = await client.authorization(language="en", login_hint=email.strip())
+            request = await client.authorization(language=language, login_hint=email.strip())
         except (httpx.HTTPError, IdentityError, KeyError, ValueError) as exc:
             raise SsoRefused("unavailable", creditor_id=row["creditor_id"]) from exc
         browser = portal_domain.new_secret()
