@@ -19,3 +19,17 @@ def test_claims_api_asks_the_stacks_own_notifier_and_scheduler_with_the_gateway_
     for owner in ("notifier", "scheduler"):
         assert stack.service_env(owner)["KRAFA_GATEWAY_TOKEN"] == claims["KRAFA_GATEWAY_TOKEN"]
     assert claims["KRAFA_GATEWAY_TOKEN"] not in (claims["KRAFA_OPERATOR_TOKEN"], claims["KRAFA_PORTAL_TOKEN"])
+
+
+def test_on_kafka_idle_consumers_heartbeat_every_2_s_and_check_every_5_s(tmp_path: Path) -> None:
+    """Each heartbeat and each idle check is a request to the cluster (an idle check one per node
+    leading a partition): on Apache Kafka an idle stack sends fewer, the relays' NOTIFY still wakes
+    a consumer at once. The embedded broker keeps the defaults."""
+    kafka = Stack(StackConfig.with_free_ports(tmp_path / "kafka", broker="kafka"))
+    env = kafka.service_env("notifier")
+    assert env["KRAFA_KAFKA_HEARTBEAT_INTERVAL_MS"] == "2000"
+    assert env["KRAFA_CONSUMER_IDLE_CHECK_S"] == "5"
+    assert env["KRAFA_CONSUMER_IDLE_AFTER_S"] == "2"
+    embedded = Stack(StackConfig.with_free_ports(tmp_path / "embedded")).service_env("notifier")
+    assert "KRAFA_KAFKA_HEARTBEAT_INTERVAL_MS" not in embedded
+    assert "KRAFA_CONSUMER_IDLE_CHECK_S" not in embedded

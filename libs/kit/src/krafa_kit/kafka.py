@@ -73,13 +73,21 @@ def create_consumer(settings: ServiceSettings, topics: tuple[str, ...], group: s
         consumer_timeout_ms=1000,
         max_poll_records=settings.consumer_batch_size,
         session_timeout_ms=settings.kafka_session_timeout_ms,
-        heartbeat_interval_ms=max(settings.kafka_session_timeout_ms // 6, 250),
+        heartbeat_interval_ms=heartbeat_interval_ms(settings),
         isolation_level="read_committed" if settings.kafka_read_committed else "read_uncommitted",
         partition_assignment_strategy=(
             (StickyPartitionAssignor,) if settings.kafka_assignor == "sticky" else (RoundRobinPartitionAssignor,)
         ),
         **_security(settings),
     )
+
+
+def heartbeat_interval_ms(settings: ServiceSettings) -> int:
+    """A sixth of the session timeout unless configured; never more than a third of it, so two
+    heartbeats may go missing before the coordinator gives the member up."""
+    session = settings.kafka_session_timeout_ms
+    configured = settings.kafka_heartbeat_interval_ms
+    return max(min(configured, session // 3) if configured else session // 6, 250)
 
 
 TOPIC_ALREADY_EXISTS = 36

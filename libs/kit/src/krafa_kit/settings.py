@@ -69,6 +69,12 @@ class ServiceSettings(BaseSettings):
     # Tansu holds a group join for half the session timeout, so a short one makes starts and
     # rebalances quick; heartbeats run in the background every sixth of it.
     kafka_session_timeout_ms: int = 6000
+    kafka_heartbeat_interval_ms: int = Field(
+        default=0,
+        ge=0,
+        description="consumer heartbeat interval, at most a third of the session timeout; 0: a sixth of it "
+        "(`2000` on Apache Kafka: each heartbeat is a request to the group coordinator)",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     # Guards in front of every route (krafa_kit.http): JSON and other parsed bodies get the
@@ -116,7 +122,8 @@ class ServiceSettings(BaseSettings):
         default=1.0,
         gt=0,
         description="how often an idle consumer compares its partitions' end offsets with its positions "
-        "(records no NOTIFY announced)",
+        "(records no NOTIFY announced; `krafa run --broker kafka` sets 5: on Apache Kafka each check is a "
+        "request to every node leading one of its partitions)",
     )
     consume: bool = Field(
         default=True,

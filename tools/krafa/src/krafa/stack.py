@@ -324,6 +324,11 @@ class Stack:
             env["KRAFA_OIDC_NAME"] = "Test e-ID"
         if self.config.broker == "kafka":
             env.update(kafka_env(service, self.namespace))
+            # Every relay's NOTIFY wakes the idle consumers here, so the idle check only bounds
+            # records nobody announced; on Kafka each check is a ListOffsets request to every
+            # node leading one of its partitions (three per consumer), the idle cluster's
+            # busiest request at one a second.
+            env["KRAFA_CONSUMER_IDLE_CHECK_S"] = "5"
         env.update(self.config.extra_env)
         return env
 
@@ -568,12 +573,14 @@ def kafka_env(service: str, namespace: str = "krafa") -> dict[str, str]:
     """What a service runs with on Apache Kafka (as docker-compose.yml and deploy/k8s set it): the
     idempotent producer, a transactional relay (one transactional id per service: only the
     replica holding the relay lock publishes), read_committed consumers, Kafka's own fetch wait
-    (the broker answers as soon as records arrive) and the sticky assignor."""
+    (the broker answers as soon as records arrive), a heartbeat every 2 s (Kafka's own consumers
+    send one every 3 s; each is a request to the group coordinator) and the sticky assignor."""
     return {
         "KRAFA_KAFKA_IDEMPOTENCE": "true",
         "KRAFA_KAFKA_TRANSACTIONAL_ID": f"{namespace}-{service}-relay",
         "KRAFA_KAFKA_READ_COMMITTED": "true",
         "KRAFA_KAFKA_FETCH_MAX_WAIT_MS": "500",
+        "KRAFA_KAFKA_HEARTBEAT_INTERVAL_MS": "2000",
         "KRAFA_KAFKA_ASSIGNOR": "sticky",
         "KRAFA_KAFKA_CONSUMER_GROUP_PREFIX": namespace,
     }
