@@ -102,15 +102,19 @@ SETTINGS: dict[str, str] = {
     "replica.lag.time.max.ms": "10000",
     # Idle cost: the active controller writes a no-op record to the metadata log every 5 s
     # (default 0.5 s, each one replicated to and applied by every node), and followers wait up
-    # to 2 s for new records (the leader answers a waiting fetch as soon as records arrive, so
-    # acks=all latency does not pay for it).
+    # to 5 s for new records (the leader answers a waiting fetch as soon as records arrive, so
+    # acks=all latency does not pay for it; a follower waiting on a fetch stays in the ISR, and
+    # Kafka wants the wait below replica.lag.time.max.ms).
     "metadata.max.idle.interval.ms": "5000",
-    "replica.fetch.wait.max.ms": "2000",
+    "replica.fetch.wait.max.ms": "5000",
     # Small machine: few threads, small internal topics and cleaner buffer.
     "num.network.threads": "2",
     "num.io.threads": "2",
     "num.replica.fetchers": "1",
     "background.threads": "2",
+    # One thread runs the group coordinator's events (heartbeats, joins, offset commits) for
+    # the node's few partitions of __consumer_offsets (the default, four, is for big brokers).
+    "group.coordinator.threads": "1",
     "num.recovery.threads.per.data.dir": "1",
     "offsets.topic.num.partitions": "6",
     "transaction.state.log.num.partitions": "6",
