@@ -110,17 +110,41 @@ def place_across(marks: Sequence[Mark], *, width: float, margin: float = 20) -> 
     return placed
 
 
-def place_down(marks: Sequence[Mark], *, row: float = LANE_H, per_day: float = 4.0) -> list[Placed]:
+def place_down(
+    marks: Sequence[Mark], *, row: float = LANE_H, per_day: float = 4.0, label_width: float | None = None
+) -> list[Placed]:
     """Marks down a vertical axis: each at its day, pushed down only as far as the label above it
-    needs (a long quiet stretch stays long, a cluster of steps still reads line by line)."""
+    needs (a long quiet stretch stays long, a cluster of steps still reads line by line). With
+    `label_width`, a label wrapped onto more lines (`label_lines`) takes their room."""
     placed: list[Placed] = []
     start = min((min(m.day for m in marks), 0)) if marks else 0
+    needs = 0.0
     for mark in sorted(marks, key=lambda m: m.day):
         y = (mark.day - start) * per_day
         if placed:
-            y = max(y, placed[-1].at + row)
+            y = max(y, placed[-1].at + needs)
         placed.append(Placed(mark, round(y, 1), 0, "start"))
+        extra = len(label_lines(mark.label, label_width)) - 1 if label_width else 0
+        needs = row + extra * LINE_H
     return placed
+
+
+LINE_H = 17  # one more line of a wrapped label
+
+
+def label_lines(label: str, width: float | None) -> list[str]:
+    """A label broken between words into lines of at most `width` pixels (a long word, as an
+    Icelandic compound can be, stays whole on its own line)."""
+    if width is None:
+        return [label]
+    most = max(int(width / CHAR_W), 1)
+    lines: list[str] = []
+    for word in label.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= most:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [label]
 
 
 def _svg_open(cls: str, ident: str, title: str, desc: str, width: float, height: float) -> str:
@@ -180,17 +204,20 @@ def _across(title: str, desc: str, marks: Sequence[Mark], start_label: str, iden
 
 def _down(title: str, desc: str, marks: Sequence[Mark], start_label: str, ident: str) -> str:
     width, top, x = 320.0, 40.0, 24.0
-    placed = place_down(marks)
-    height = top + (placed[-1].at if placed else 0) + LANE_H
+    room = width - x - 18 - 4  # a label's room right of the axis: longer ones wrap
+    placed = place_down(marks, label_width=room)
+    last = label_lines(placed[-1].mark.label, room) if placed else []
+    height = top + (placed[-1].at if placed else 0) + LANE_H + max(len(last) - 1, 0) * LINE_H
     parts = [_svg_open("timeline-narrow", ident, title, desc, width, height)]
     parts.append(f'<text x="4" y="16" class="muted-text">{escape(start_label)}</text>')
     parts.append(f'<line x1="{x}" y1="{top - 14}" x2="{x}" y2="{height - 10:.0f}" stroke="#8a94a3" stroke-width="2"/>')
     for p in placed:
         y = top + p.at
+        lines = label_lines(p.mark.label, room)
         parts.append(_dot(x, y, p.mark.kind))
-        parts.append(
-            f'<text x="{x + 18}" y="{y + 4:.0f}" font-weight="600">{escape(p.mark.label)}</text>'
-            f'<text x="{x + 18}" y="{y + 21:.0f}" class="muted-text">{escape(p.mark.detail)}</text>'
-        )
+        for n, line in enumerate(lines):
+            parts.append(f'<text x="{x + 18}" y="{y + 4 + n * LINE_H:.0f}" font-weight="600">{escape(line)}</text>')
+        below = y + 21 + (len(lines) - 1) * LINE_H
+        parts.append(f'<text x="{x + 18}" y="{below:.0f}" class="muted-text">{escape(p.mark.detail)}</text>')
     parts.append("</svg>")
     return "".join(parts)

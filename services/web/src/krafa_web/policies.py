@@ -104,7 +104,9 @@ def step_title(step: dict[str, Any], _: Gettext = ENGLISH) -> str:
     name = step_name(str(step.get("name", "")), _) or _("Step")
     kind = str(step.get("kind") or "reminder")
     short: Msg | None = SHORT_KINDS.get(kind)
-    return name if kind == "reminder" else f"{name} ({_(short) if short else kind})"
+    said = _(short) if short else kind
+    # A name that already says its kind ("Afhending í innheimtu") is not repeated in brackets.
+    return name if kind == "reminder" or said.lower() in name.lower() else f"{name} ({said})"
 
 
 def day_of(step: dict[str, Any], due: date) -> int:

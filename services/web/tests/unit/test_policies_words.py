@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from krafa_web.i18n import gettext_for, ngettext_for
 from krafa_web.policies import day_of, describe_when, fee_total, plan_marks, step_title
 
 
@@ -21,6 +22,16 @@ def test_a_step_is_named_with_its_kind_unless_a_plain_reminder() -> None:
     assert step_title({"name": "friendly_sms"}) == "Friendly sms"
     assert step_title({"name": "handover", "kind": "handover"}) == "Handover (handover to collection)"
     assert step_title({"name": "notice", "kind": "creditor_notice"}) == "Notice (notice to you)"
+    # In Icelandic a shipped step's name is translated, and one that says its kind is not repeated.
+    icelandic = gettext_for("is")
+    assert step_title({"name": "handover", "kind": "handover"}, icelandic) == "Afhending í innheimtu"
+    assert step_title({"name": "collection_call", "kind": "call"}, icelandic) == "Innheimtusímtal"
+    assert step_title({"name": "creditor_notice", "kind": "creditor_notice"}, icelandic) == (
+        "Tilkynning til kröfuhafa (tilkynning til þín)"
+    )
+    assert describe_when({"after": "due_date", "days": 21}, icelandic, ngettext_for("is")) == (
+        "21 degi eftir gjalddaga, kl. 09:00"  # 21 takes the singular in Icelandic
+    )
 
 
 def test_plan_steps_become_marks_counted_in_the_debtors_days_from_the_due_date() -> None:

@@ -7,7 +7,17 @@ import itertools
 import re
 from xml.etree import ElementTree
 
-from krafa_web.charts import LANE_H, Mark, _label_w, place_across, place_down, timeline_chart
+from krafa_web.charts import (
+    CHAR_W,
+    LANE_H,
+    LINE_H,
+    Mark,
+    _label_w,
+    label_lines,
+    place_across,
+    place_down,
+    timeline_chart,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -80,3 +90,17 @@ def test_the_picture_is_named_described_and_escapes_its_text() -> None:
         assert len(list(picture.iter(SVG + "circle"))) == 1 and len(list(picture.iter(SVG + "path"))) == 1
     ids = [p.get("aria-labelledby") for p in pictures]
     assert ids[0] != ids[1]
+
+
+def test_down_the_page_a_long_label_wraps_between_words_and_takes_the_room_it_needs() -> None:
+    long = Mark(0, "Tilkynning til kröfuhafa (tilkynning til þín)", "7. apr. 2026", "creditor_notice")
+    lines = label_lines(long.label, 278)
+    assert len(lines) == 2 and " ".join(lines) == long.label
+    assert all(len(line) * CHAR_W <= 278 for line in lines)
+    placed = place_down([long, Mark(0, "Afhending í innheimtu", "8. apr. 2026", "handover")], label_width=278)
+    assert placed[1].at == LANE_H + LINE_H  # pushed one line further than a one-line label would
+    svg = timeline_chart("t", "d", [long], start_label="0")
+    narrow = re.search(r'<svg class="chart timeline-narrow".*?</svg>', svg)
+    assert narrow
+    bold = re.findall(r'font-weight="600">([^<]*)</text>', narrow.group(0))
+    assert bold == lines  # each line its own text, one under the other
