@@ -30,6 +30,16 @@ FEES = {
     "cancellation_fee": N_("cancellation fee"),
     "late_interest": N_("late interest"),
 }
+# The law's rule a fee follows, in words: "(by law: collection letter)".
+FEE_RULES = {
+    "collection_call": N_("collection call"),
+    "collection_letter": N_("collection letter"),
+    "collection_warning": N_("collection warning"),
+    "compensation": N_("compensation"),
+    "inkassovarsel": N_("inkassovarsel"),
+    "purregebyr": N_("purregebyr"),
+    "reminder_fee": N_("reminder fee"),
+}
 
 
 def _scopes(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -140,6 +150,7 @@ async def policies_page(request: Request) -> Response:
         step_title=lambda step: policies.step_title(step, _),
         channel_list=lambda channels: policies.channel_list(channels, _),
         fee_name=lambda kind: _(FEES[kind]) if kind in FEES else kind.replace("_", " "),
+        fee_rule=lambda rule: _(FEE_RULES[rule]) if rule in FEE_RULES else rule.replace("_", " "),
         fee_total=policies.fee_total,
     )
 
