@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import email
+import json
 import re
 import time
 from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
-from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +23,48 @@ LINK = re.compile(r"https?://[\w.:\-]+/l/[a-z2-7]{16}")
 CODE = re.compile(r"\b(\d{6})\b")
 
 
-# Each spooled message's To header, read once: a spooled message never changes, and a poll that
-# parsed every message in full blocked the event loop for minutes at 10,000 claims (and with it
-# the scenario and its SIGTERM handler).
-_RECIPIENTS: dict[Path, str] = {}
+class _MailIndex:
+    """The SMTP catcher's spooled messages by envelope recipient, in arrival order, kept up to date
+    by reading only the lines its index (`index.jsonl`, one per message, written after the
+    message) gained since the last look. At 10,000 claims the spool holds tens of thousands of
+    messages: a poll that stat-ed or parsed each one every 0.2 s held the event loop for minutes,
+    and with it the scenario and its signal handling."""
+
+    def __init__(self, spool: Path) -> None:
+        self.spool = spool
+        self.offset = 0
+        self.by_address: dict[str, list[Path]] = {}
+
+    def refresh(self) -> None:
+        try:
+            with (self.spool / "index.jsonl").open("rb") as index:
+                index.seek(self.offset)
+                tail = index.read()
+        except FileNotFoundError:
+            return
+        complete = tail[: tail.rfind(b"\n") + 1]  # a line still being written waits for the next look
+        self.offset += len(complete)
+        for line in complete.splitlines():
+            record = json.loads(line)
+            for address in record["rcpt_tos"]:
+                self.by_address.setdefault(address.lower(), []).append(self.spool / record["file"])
+
+    def paths_to(self, address: str) -> list[Path]:
+        return list(self.by_address.get(address.lower(), []))
 
 
-def _recipients(path: Path) -> str:
-    to = _RECIPIENTS.get(path)
-    if to is None:
-        with path.open("rb") as raw:
-            headers = BytesHeaderParser(policy=policy.default).parse(raw)
-        to = _RECIPIENTS[path] = str(headers["To"] or "").lower()
-    return to
+_INDEXES: dict[Path, _MailIndex] = {}
 
 
 def messages_to(stack: Stack, address: str) -> list[EmailMessage]:
+    """Every message spooled for `address`, oldest first."""
+    spool = stack.spool / "mail"
+    index = _INDEXES.get(spool)
+    if index is None:
+        index = _INDEXES[spool] = _MailIndex(spool)
+    index.refresh()
     found = []
-    wanted = address.lower()
-    for path in sorted((stack.spool / "mail" / "new").glob("*.eml"), key=lambda p: p.stat().st_mtime):
-        if wanted not in _recipients(path):
-            continue
+    for path in index.paths_to(address):
         message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
         assert isinstance(message, EmailMessage)
         found.append(message)
