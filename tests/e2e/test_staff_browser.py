@@ -1130,6 +1130,7 @@ async def log_in_in_icelandic(stack: Stack, page: Any, user: dict[str, Any], ahe
     and the neighbouring step is accepted for clock drift)."""
     await page.goto(stack.url("web") + "/staff/login")
     assert await page.locator("html").get_attribute("lang") == "is"
+    await accessible(page)
     await page.get_by_label("Netfang", exact=True).fill(user["email"])
     await page.get_by_label("Lykilorð").fill(PASSWORD)
     async with page.expect_navigation():

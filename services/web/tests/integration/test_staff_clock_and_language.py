@@ -137,7 +137,7 @@ async def test_the_pages_speak_the_browsers_language_until_the_user_picks_one(we
     async with browser(web, "et-EE") as client:
         assert (await log_in(client, user)).status_code == 303
         page = await client.get("/ops/audit")
-        assert '<html lang="et">' in page.text and "Auditilogi" in page.text
+        assert '<html lang="et">' in page.text and "Tegevuslogi" in page.text
         # The switcher: Icelandic, saved with the user.
         picked = await client.post(
             "/staff/language",
