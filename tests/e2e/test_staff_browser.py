@@ -49,10 +49,11 @@ from krafa_events.catalog import (
     ClaimHeld,
     ClaimInstalmentPlanAgreed,
     ClaimPaid,
+    ClaimWatchStarted,
     EmailBounced,
 )
 from krafa_kit.kafka_cluster import KafkaCluster
-from krafa_kit.testing import TopicReader, free_port
+from krafa_kit.testing import TopicReader, eventually, free_port, publish
 
 from tests.e2e.conftest import make_stack
 
@@ -911,6 +912,67 @@ async def test_an_operator_matches_an_unmatched_payment_to_the_right_claim(
     assert (await a.get(claim["id"]))["status"] == "paid"
     assert (await a.get(other["id"]))["status"] == "open"
     assert ("payment.match", "ok") in [(r["action"], r["outcome"]) for r in await audit_rows(stack, operator["email"])]
+
+
+async def test_a_payment_in_claim_watch_shows_the_agencys_share_on_the_claim_page(
+    stack: Stack, creditors: tuple[Creditor, Creditor], browser: Any
+) -> None:
+    a, _ = creditors
+    claim = await a.claim(21, email="ragnar@example.is", name="Ragnar Þór", language="is", amount=20_000)
+    # The scheduler's word that the claim went into claim watch (its last step), half to each.
+    started = min(stack.sim_now(), datetime.now(UTC)) - timedelta(days=1)
+    watch = ClaimWatchStarted(
+        creditor_id=uuid.UUID(a.id),
+        debtor_id=uuid.UUID(claim["debtor_id"]),
+        claim_id=uuid.UUID(claim["id"]),
+        creditor_share_pct=50,
+        interval_days=90,
+        started_at=started,
+    )
+    await publish(stack.broker.bootstrap, watch)
+    await eventually(lambda: _stage_is(a, claim["id"], "watch"), timeout=30)
+    # A part payment of 5,001 kr. through the bank's notification, matched by the claim's reference.
+    async with httpx.AsyncClient(timeout=30) as client:
+        paid = await client.post(
+            stack.url("payments-ingest") + "/v1/payments/notifications",
+            headers={"Authorization": f"Bearer {stack.state.admin_token}"},
+            json={
+                "id": "pmt-" + uuid.uuid4().hex,
+                "amount_minor": 5_001,
+                "currency": "ISK",
+                "reference": claim["reference"],
+                "remittance_text": None,
+                "payer_account": "0133-26-998877",
+            },
+        )
+        assert paid.status_code in (200, 201), paid.text
+    await eventually(lambda: _paid(a, claim["id"]), timeout=60)
+
+    clerk = await add_user(stack, "viewer", a)
+    context = await browser.new_context(viewport=DESKTOP, locale="en-GB")
+    page = await context.new_page()
+    try:
+        await log_in(stack, page, clerk)
+        await page.goto(stack.url("web") + f"/creditor/claims/{claim['id']}")
+        watched = page.get_by_role("table", name="Claim watch")
+        await watched.wait_for()
+        text = (await watched.inner_text()).replace("\xa0", " ")
+        # The odd króna goes to the creditor: 2,501 theirs, 2,500 the agency's.
+        assert "5.001 kr." in text and "− 2.500 kr." in text and "2.501 kr." in text, text
+        assert "deducted from your settlement" in await page.inner_text("main")
+        await shot(page, "creditor-claim-watch")
+        await page.set_viewport_size(PHONE)
+        await shot(page, "creditor-claim-watch-phone")
+    finally:
+        await context.close()
+
+
+async def _stage_is(creditor: Creditor, claim_id: str, stage: str) -> bool:
+    return (await creditor.get(claim_id)).get("stage") == stage
+
+
+async def _paid(creditor: Creditor, claim_id: str) -> bool:
+    return int((await creditor.get(claim_id)).get("paid_minor") or 0) > 0
 
 
 async def test_an_admin_adds_a_user_who_enrols_the_authenticator_and_logs_in(

@@ -131,7 +131,19 @@ class Step(Model):
     # creditor's share of recoveries.
     cadence: tuple[WatchContact, ...] = ()
     interval_days: int = Field(default=30, ge=1)
-    creditor_share_pct: int = Field(default=50, ge=0, le=100)
+    creditor_share_pct: int = Field(
+        default=50,
+        ge=0,
+        le=100,
+        description="claim watch: the creditor's percentage of what is recovered; the collection agency keeps the "
+        "rest as its commission (claims-api books the split on each payment)",
+    )
+    share_terms: str = Field(
+        default="",
+        max_length=500,
+        description="claim watch: where the split comes from, with its date — a term of the collection agency's "
+        "contract with the creditor, not law",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from uuid import UUID
 
 from babel import Locale
@@ -109,3 +111,33 @@ def safe_path(target: str | None, default: str = "/claims") -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSummary:
+    """What claim watch has collected on a claim and how it was shared (claims-api's ledger)."""
+
+    started_on: str
+    creditor_share_pct: int
+    collected_minor: int
+    creditor_minor: int
+    agency_minor: int
+
+
+def watch_summary(ledger: Mapping[str, Any]) -> WatchSummary | None:
+    """The split of the payments claims-api booked in claim watch, summed from their ledger
+    entries as booked (never recomputed here); None when no payment was received in claim watch."""
+    splits = [
+        e["details"]["watch_split"]
+        for e in ledger.get("entries", [])
+        if isinstance((e.get("details") or {}).get("watch_split"), Mapping)
+    ]
+    if not splits:
+        return None
+    return WatchSummary(
+        started_on=str(splits[0]["watch_started_at"])[:10],
+        creditor_share_pct=int(splits[-1]["creditor_share_pct"]),
+        collected_minor=sum(int(s["collected_minor"]) for s in splits),
+        creditor_minor=sum(int(s["creditor_minor"]) for s in splits),
+        agency_minor=sum(int(s["agency_minor"]) for s in splits),
+    )

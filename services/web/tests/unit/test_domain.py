@@ -74,3 +74,29 @@ def test_personal_link_codes_are_short_unguessable_and_stable() -> None:
     assert code != portal_link.code(delivery, b"another secret")
     assert portal_link.url("https://minar.krafa.is/", delivery, b"secret") == f"https://minar.krafa.is/l/{code}"
     assert not portal_link.well_formed("../../etc/passwd")
+
+
+def test_the_claim_watch_summary_adds_up_the_splits_claims_api_booked() -> None:
+    def entry(kind: str, split: dict[str, object] | None) -> dict[str, object]:
+        return {"kind": kind, "details": {"watch_split": split} if split else {"bank_ref": "B1"}}
+
+    def split(collected: int, creditor: int, agency: int) -> dict[str, object]:
+        return {
+            "creditor_share_pct": 50,
+            "collected_minor": collected,
+            "creditor_minor": creditor,
+            "agency_minor": agency,
+            "watch_started_at": "2026-11-02T09:00:00+00:00",
+        }
+
+    ledger = {
+        "entries": [
+            entry("charge", None),
+            entry("payment", None),  # before claim watch: not shared
+            entry("payment", split(3_001, 1_501, 1_500)),
+            entry("reversal", split(-3_001, -1_501, -1_500)),
+            entry("payment", split(9_390, 4_695, 4_695)),
+        ]
+    }
+    assert domain.watch_summary(ledger) == domain.WatchSummary("2026-11-02", 50, 9_390, 4_695, 4_695)
+    assert domain.watch_summary({"entries": [entry("payment", None)]}) is None

@@ -250,6 +250,7 @@ async def _claim_view(request: Request, session: StaffSession, claim_id: UUID) -
         "timeline": list(reversed(items)),
         "messages": list(reversed(messages)),
         "payments": payments,
+        "watched": domain.watch_summary(ledger),
         "schedule": schedule,
         "audit": audit,
     }
