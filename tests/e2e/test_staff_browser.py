@@ -956,9 +956,11 @@ async def test_a_payment_in_claim_watch_shows_the_agencys_share_on_the_claim_pag
         await page.goto(stack.url("web") + f"/creditor/claims/{claim['id']}")
         watched = page.get_by_role("table", name="Claim watch")
         await watched.wait_for()
-        text = (await watched.inner_text()).replace("\xa0", " ")
-        # The odd króna goes to the creditor: 2,501 theirs, 2,500 the agency's.
-        assert "5.001 kr." in text and "− 2.500 kr." in text and "2.501 kr." in text, text
+        # Amounts as the page's locale writes them, digit groups joined: 5001 collected; the odd
+        # króna goes to the creditor, 2501 theirs and 2500 (deducted) the agency's.
+        text = re.sub(r"(?<=\d)[.,\s](?=\d{3})", "", (await watched.inner_text()).replace("\xa0", " "))
+        rows = {line.split("\t")[0]: line.split("\t")[-1] for line in text.splitlines() if "\t" in line}
+        assert [re.sub(r"[^\d−]", "", v) for v in rows.values()] == ["5001", "−2500", "2501"], text
         assert "deducted from your settlement" in await page.inner_text("main")
         await shot(page, "creditor-claim-watch")
         await page.set_viewport_size(PHONE)
