@@ -704,9 +704,11 @@ async def sweep_once(db: Database, clock: Clock, limit: int) -> int:
     sandbox's), each pass one transaction; returns rows handled."""
     with gc_paused():
         fired = 0
-        for creditor_id, pass_clock in await _clocks(db, clock):
+        passes = await _clocks(db, clock)
+        sandboxes = tuple(creditor_id for creditor_id, _ in passes if creditor_id is not None)
+        for creditor_id, pass_clock in passes:
             if creditor_id is None:
-                fired += await _sweep_batch(db, pass_clock.now(), limit)
+                fired += await _sweep_batch(db, pass_clock.now(), limit, excluding=sandboxes)
             else:
                 fired += await _walk(db, pass_clock.now(), limit, creditor_id)
         return fired
@@ -723,9 +725,11 @@ async def sweep_due(db: Database, clock: Clock, limit: int) -> int:
     debtor pair belongs to one creditor, so no batch mixes clocks)."""
     with gc_paused():
         fired = 0
-        for creditor_id, pass_clock in await _clocks(db, clock):
+        passes = await _clocks(db, clock)
+        sandboxes = tuple(creditor_id for creditor_id, _ in passes if creditor_id is not None)
+        for creditor_id, pass_clock in passes:
             if creditor_id is None:
-                fired += await _drain(db, pass_clock, limit)
+                fired += await _drain(db, pass_clock, limit, excluding=sandboxes)
             else:
                 fired += await _walk(db, pass_clock.now(), limit, creditor_id)
         return fired
@@ -744,7 +748,9 @@ async def _walk(db: Database, until: datetime, limit: int, creditor_id: UUID) ->
         fired += await _drain(db, ManualClock(due), limit, creditor_id)
 
 
-async def _drain(db: Database, clock: Clock, limit: int, creditor_id: UUID | None = None) -> int:
+async def _drain(
+    db: Database, clock: Clock, limit: int, creditor_id: UUID | None = None, *, excluding: tuple[UUID, ...] = ()
+) -> int:
     loop = asyncio.get_running_loop()
     fired = 0
     previous: tuple[asyncio.Task[int], Handoff] | None = None
@@ -759,7 +765,13 @@ async def _drain(db: Database, clock: Clock, limit: int, creditor_id: UUID | Non
             planned: asyncio.Future[Handoff] = loop.create_future()
             task = current = asyncio.create_task(
                 _sweep_batch(
-                    db, clock.now(), limit, previous[1] if previous else None, planned, creditor_id=creditor_id
+                    db,
+                    clock.now(),
+                    limit,
+                    previous[1] if previous else None,
+                    planned,
+                    creditor_id=creditor_id,
+                    excluding=excluding,
                 )
             )
             waiting: set[asyncio.Future[Any]] = {task, planned}
@@ -804,12 +816,13 @@ async def _sweep_batch(
     planned: asyncio.Future[Handoff] | None = None,
     *,
     creditor_id: UUID | None = None,
+    excluding: tuple[UUID, ...] = (),
 ) -> int:
     handoff: Handoff | None = None
     try:
         async with db.uow() as uow:
             conn = uow.conn
-            rows = await repository.claim_due(conn, now, limit, creditor_id)
+            rows = await repository.claim_due(conn, now, limit, creditor_id, excluding)
             if not rows:
                 return 0
             out = SweepResult()
