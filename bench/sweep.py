@@ -5,9 +5,11 @@ every due step: DueDatePassed + ReminderDue + the late interest booked (FeeCharg
 per claim into the outbox, the timeline moved to its next step, one commit per batch. PostgreSQL
 is durable (fsync on), as in production.
 
-The due claims are a week past their eindagi (final due date), with real amounts: the step that
-fires is the firm reminder after it, which plans, prices and books the week's dráttarvextir —
-every part of firing a step (a zero amount before the interest start would skip that work).
+The due claims' dates are derived from the default Icelandic policy's first step (so a policy
+that moves its first step cannot leave the bench with nothing due): that step fell due a day
+before the sweep, with real amounts, so firing it plans, prices its fees and books the late
+interest accrued since the eindagi (final due date) — every part of firing a step. The run fails
+if the sweep fires fewer steps (ReminderDue in the outbox) than it planned as due.
 
 Component: the bare SKIP LOCKED sweep of perf-limits.md on the same rows (select a batch of due
 ids, move their indexed next_action_at, commit), without events.
@@ -27,24 +29,41 @@ from krafa_kit.clock import ManualClock
 from krafa_kit.db import Database
 from krafa_kit.embedded import EmbeddedPostgres
 from krafa_kit.migrations import migrate_async
-from krafa_scheduler import service
+from krafa_scheduler import domain, policy, service
 from krafa_scheduler.app import MIGRATIONS, SCHEMA
 
 from bench.common import Figure, Options, say, temp_dir
 
 KEY = "sweep_1m_s"
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+ZONE = "Atlantic/Reykjavik"
+GRACE = timedelta(days=10)  # gjalddagi (due date) to eindagi (final due date)
 BATCH = 1000
 COLUMNS = ["claim_id", "creditor_id", "debtor_id", "currency", "amount_minor", "due_date", "final_due_date",
            "jurisdiction", "time_zone", "step", "next_action_at", "status"]  # fmt: skip
 
 
+def _final_due_date() -> date:
+    """The latest eindagi whose first step of the default IS policy (the one these rows get)
+    fell due at least a day before NOW: derived from the policy itself, never a fixed age."""
+    pol = policy.default_policy("IS")
+    pack = policy.jurisdiction(pol.jurisdiction)
+    final = NOW.astimezone(domain.zone(ZONE)).date()
+    for _ in range(3650):
+        claim = domain.Claim(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "ISK", 50_000, final - GRACE, final, "IS", ZONE)
+        if domain.planned(domain.Context(claim, pol, pack), 0) <= NOW - timedelta(days=1):
+            return final
+        final -= timedelta(days=1)
+    raise RuntimeError(f"{pol.ref}'s first step never falls due before {NOW}")
+
+
 async def _load(db: Database, total: int, due: int) -> None:
     creditor = uuid.uuid4()
     past, future = NOW - timedelta(hours=1), NOW + timedelta(days=30)
+    final = _final_due_date()
     rows = [
-        (uuid.uuid4(), creditor, uuid.uuid4(), "ISK", 5_000 + i * 7_919 % 95_000, date(2026, 2, 20),
-         date(2026, 3, 2), "IS", "Atlantic/Reykjavik", 0, past if i < due else future, "active")
+        (uuid.uuid4(), creditor, uuid.uuid4(), "ISK", 5_000 + i * 7_919 % 95_000, final - GRACE,
+         final, "IS", ZONE, 0, past if i < due else future, "active")
         for i in range(total)
     ]  # fmt: skip
     async with db.connection() as conn:
@@ -94,14 +113,23 @@ async def _sweep_replicas(dsn: str, replicas: int = 3) -> tuple[float, int]:
     return seconds, sum(counts)
 
 
-async def _fired_once(db: Database, due: int) -> None:
+async def _fired_once(db: Database, due: int, who: str) -> None:
+    """Every due timeline fired its step once: one ReminderDue and one late-interest booking each,
+    no event twice. `sweep_due` counts rows handled, which a sweep that only moves plans (nothing
+    due after all) also reaches, so the outbox is what proves the steps fired."""
     async with db.connection() as conn:
         steps = await conn.fetchval("SELECT count(*) FROM outbox WHERE event_type LIKE '%reminder_due%'")
         distinct = await conn.fetchval("SELECT count(DISTINCT event_id) FROM outbox")
         total = await conn.fetchval("SELECT count(*) FROM outbox")
-        interest = await conn.fetchval("SELECT count(*) FROM outbox WHERE event_type LIKE '%fee_charged%'")
+        interest = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE event_type LIKE '%fee_charged%'"
+            " AND convert_from(value, 'UTF8') LIKE '%late_interest%'"
+        )
     if steps != due or distinct != total or interest != due:
-        raise RuntimeError(f"three replicas fired {steps} reminders and {interest} bookings for {due} due timelines")
+        raise RuntimeError(
+            f"{who} fired {steps} steps and booked late interest {interest} times for {due} timelines planned as"
+            f" due ({total - distinct} events repeated): the bench's data no longer puts them due"
+        )
 
 
 async def _bare_sweep(db: Database) -> float:
@@ -141,13 +169,14 @@ async def _run(opts: Options) -> Figure:
                         await _reset(db, due)
                     seconds, fired = await _sweep(db)
                     if fired != due:
-                        raise RuntimeError(f"swept {fired} steps, expected {due}")
+                        raise RuntimeError(f"swept {fired} rows, expected {due}")
+                    await _fired_once(db, due, "the sweep")
                     values.append(seconds)
                     await _reset(db, due)
                     three, fired = await _sweep_replicas(pg.dsn)
                     if fired != due:
-                        raise RuntimeError(f"three replicas swept {fired} steps, expected {due}")
-                    await _fired_once(db, due)
+                        raise RuntimeError(f"three replicas swept {fired} rows, expected {due}")
+                    await _fired_once(db, due, "three replicas")
                     replicas.append(three)
                     await _reset(db, due)
                     component.append(await _bare_sweep(db))
