@@ -82,6 +82,8 @@ async def test_an_operator_lists_given_up_deliveries_and_sends_them_again(
     app, base = claims_api
     monkeypatch.setattr("krafa.cli.stop_on_signals", lambda: None)
     monkeypatch.delenv("KRAFA_OPERATOR_TOKEN", raising=False)
+    monkeypatch.delenv("KRAFA_CLAIMS_API_URL", raising=False)
+    monkeypatch.setenv("KRAFA_HOME", str(tmp_path))
     port = int(base.rsplit(":", 1)[1])
     (tmp_path / "state.json").write_text(json.dumps({"admin_token": TOKEN, "ports": {"claims-api": port}}))
     stack = ["--stack", str(tmp_path)]
@@ -136,11 +138,12 @@ async def test_an_operator_lists_given_up_deliveries_and_sends_them_again(
         assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1
         assert "409 the delivery was not given up" in err
 
-        code, out, err = await cli(["webhooks", "recover", endpoint, "--all", *stack, "--json"], capsys)
+        # Without --url or --stack both commands find the running local stack in $KRAFA_HOME, and its token.
+        code, out, err = await cli(["webhooks", "recover", endpoint, "--all", "--json"], capsys)
         assert (code, json.loads(out)) == (0, {"requeued": 1}), err
         await eventually(lambda: second["message_id"] in received, timeout=30)
-        code, out, _ = await cli(["webhooks", "given-up", *stack], capsys)
-        assert out.strip() == "0 given-up deliveries"
+        code, out, err = await cli(["webhooks", "given-up"], capsys)
+        assert (code, out.strip()) == (0, "0 given-up deliveries"), err
 
         # A wrong token is refused with the hint where the right one comes from.
         code, _, err = await cli(["webhooks", "given-up", "--url", base, "--token", "wrong"], capsys)

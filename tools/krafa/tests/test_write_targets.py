@@ -1,4 +1,4 @@
-"""Write commands name their target (`krafa payments import`, `krafa bank pay`): --url, --stack,
+"""Write commands name their target (`krafa payments import`, `krafa bank pay`, `krafa webhooks`): --url, --stack,
 the environment, or the local stack `krafa run` keeps in $KRAFA_HOME while it runs — never a
 default port another stack may be listening on. Without one: one line and an exit code."""
 
@@ -17,11 +17,14 @@ from .test_cli_errors import BANK_FILE, PaymentsIngest, assert_one_line, run
 
 IMPORT = ["payments", "import", str(BANK_FILE), "--quiet"]
 PAY = ["bank", "pay", "--kennitala", "0101302989"]
+GIVEN_UP = ["webhooks", "given-up"]
+RECOVER = ["webhooks", "recover", "5f0c9a53-2a49-4a39-9a43-6f1d2d0b7c11", "--all"]
+COMMANDS = [(IMPORT, "payments-ingest"), (PAY, "bank-sink"), (GIVEN_UP, "claims-api"), (RECOVER, "claims-api")]
 
 
 @pytest.fixture(autouse=True)
 def no_targets_in_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("KRAFA_OPERATOR_TOKEN", "KRAFA_PAYMENTS_INGEST_URL", "KRAFA_BANK_SINK_URL"):
+    for name in ("KRAFA_OPERATOR_TOKEN", "KRAFA_PAYMENTS_INGEST_URL", "KRAFA_BANK_SINK_URL", "KRAFA_CLAIMS_API_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KRAFA_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
@@ -45,7 +48,7 @@ def stack_state(home: Path, **ports: int) -> None:
     (home / "state.json").write_text(json.dumps(state))
 
 
-@pytest.mark.parametrize(("argv", "service"), [(IMPORT, "payments-ingest"), (PAY, "bank-sink")])
+@pytest.mark.parametrize(("argv", "service"), COMMANDS)
 def test_without_a_target_or_a_local_stack_a_write_command_asks_which(
     argv: list[str], service: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -66,7 +69,7 @@ def test_import_goes_to_the_running_local_stack_with_its_token(
     assert PaymentsIngest.seen[seen:] and PaymentsIngest.seen[-1]["authorization"] == "Bearer stack-token"
 
 
-@pytest.mark.parametrize(("argv", "service"), [(IMPORT, "payments-ingest"), (PAY, "bank-sink")])
+@pytest.mark.parametrize(("argv", "service"), COMMANDS)
 def test_a_local_stack_that_is_not_running_is_said_so_and_nothing_is_sent_elsewhere(
     argv: list[str], service: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 from uuid import UUID
 
@@ -18,24 +17,16 @@ from krafa import targets
 from krafa.targets import EXIT_USAGE, CliError
 
 TARGET = (
-    "claims-api: --url, KRAFA_CLAIMS_API_URL, or --stack for the local stack; the operator token: --token, "
-    "KRAFA_OPERATOR_TOKEN, or the local stack's own."
+    "claims-api: --url, --stack DIR, KRAFA_CLAIMS_API_URL, or else the running local stack in $KRAFA_HOME or "
+    "./.krafa; the operator token: --token, KRAFA_OPERATOR_TOKEN, or the local stack's own."
 )
 
 
 def claims_api_url(args: argparse.Namespace) -> str:
-    """--url, else --stack's claims-api, else $KRAFA_CLAIMS_API_URL; never a guess (recover writes)."""
-    if args.url:
-        return str(args.url).rstrip("/")
-    stack = targets.local_stack(args)
-    if stack is not None:
-        return stack.url("claims-api")
-    if os.environ.get("KRAFA_CLAIMS_API_URL"):
-        return os.environ["KRAFA_CLAIMS_API_URL"].rstrip("/")
-    raise CliError(
-        "which claims-api? pass --url URL, set KRAFA_CLAIMS_API_URL, or --stack for the local stack (`krafa run`)",
-        EXIT_USAGE,
-    )
+    """The target every operator write command resolves alike (recover writes): --url, else
+    --stack's claims-api, else $KRAFA_CLAIMS_API_URL, else the local stack `krafa run` keeps in
+    $KRAFA_HOME or ./.krafa — a stack only while it runs; never a default port."""
+    return targets.write_service_url(args, "claims-api")
 
 
 def _headers(args: argparse.Namespace, url: str) -> dict[str, str]:
