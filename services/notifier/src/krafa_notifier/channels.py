@@ -27,7 +27,9 @@ class PermanentSendError(SendError):
 
 class EmailChannel:
     """A pool of persistent SMTP connections (one connection manages ~390 msg/s here; a few in
-    parallel keep the SMTP round trips overlapped)."""
+    parallel keep the SMTP round trips overlapped), and one more kept for interactive sends: a
+    debtor waiting at the portal for a one-time code must not queue behind a burst of reminders
+    that holds every connection of the pool."""
 
     def __init__(
         self,
@@ -38,14 +40,18 @@ class EmailChannel:
         username: str | None = None,
         password: str | None = None,
         connections: int = 4,
+        interactive_connections: int = 1,
         timeout: float = 30.0,
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self.password = username, password
         self.timeout = timeout
         self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
+        self._interactive: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
         for _ in range(connections):
             self._idle.put_nowait(None)  # connected lazily
+        for _ in range(interactive_connections):
+            self._interactive.put_nowait(None)
 
     async def _connect(self) -> aiosmtplib.SMTP:
         client = aiosmtplib.SMTP(
@@ -61,8 +67,13 @@ class EmailChannel:
             await client.login(self.username, self.password)
         return client
 
-    async def send(self, *, envelope_from: str, recipients: list[str], message: bytes) -> None:
-        client = await self._idle.get()
+    async def send(
+        self, *, envelope_from: str, recipients: list[str], message: bytes, interactive: bool = False
+    ) -> None:
+        """`interactive`: someone is waiting for this message (a login code); it takes the kept
+        connection, never one the reminders' dispatch is queued for."""
+        pool = self._interactive if interactive else self._idle
+        client = await pool.get()
         try:
             if client is None or not client.is_connected:
                 client = await self._connect()
@@ -85,14 +96,15 @@ class EmailChannel:
             client = None
             raise TransientSendError(f"SMTP connection: {type(exc).__name__}") from exc
         finally:
-            self._idle.put_nowait(client)
+            pool.put_nowait(client)
 
     async def close(self) -> None:
-        while not self._idle.empty():
-            client = self._idle.get_nowait()
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    await client.quit()
+        for pool in (self._idle, self._interactive):
+            while not pool.empty():
+                client = pool.get_nowait()
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.quit()
 
 
 async def _discard(client: aiosmtplib.SMTP | None) -> None:

@@ -77,7 +77,9 @@ async def send_email(
     rendered = RenderedEmail(subject=msg.subject, text=msg.text + "\n", html=_html(msg), language=msg.language)
     message_id = f"<code-{uuid.uuid4()}@{domain}>"
     data = mime.build_email(rendered, sender=sender, recipient=recipient, message_id=message_id, date=now)
-    await channel.send(envelope_from=sender, recipients=mime.envelope_recipients(recipient), message=data)
+    await channel.send(
+        envelope_from=sender, recipients=mime.envelope_recipients(recipient), message=data, interactive=True
+    )
 
 
 async def send_sms(provider: SmsProvider, msg: CodeMessage, *, recipient: str) -> None:
