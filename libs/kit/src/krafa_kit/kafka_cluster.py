@@ -75,8 +75,8 @@ def java_binary() -> str:
     return found
 
 
-# Broker and controller settings, the same as deploy/kafka/server.properties documents for
-# docker-compose and k8s, where only the listeners and sizes differ.
+# Broker and controller settings; docker-compose.yml sets each of them the same on its three nodes
+# (tests/contract/test_deploy_artifacts.py holds it), where only the listeners and sizes differ.
 SETTINGS: dict[str, str] = {
     "process.roles": "broker,controller",
     "controller.listener.names": "CONTROLLER",
