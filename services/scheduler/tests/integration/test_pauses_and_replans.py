@@ -27,6 +27,7 @@ from krafa_events.catalog import (
     ReminderDue,
 )
 from krafa_events.testing import a_balance_changed, a_claim_created, a_payment_line
+from krafa_law import jurisdictions, rates
 from krafa_scheduler import policy, repository
 from krafa_scheduler.handlers import make_routes
 
@@ -163,7 +164,8 @@ async def test_amendment_partial_payment_call_and_new_time_zone(engine: Engine) 
         (date(2026, 3, 25) - date(2026, 3, 19)).days - 1,
         (date(2026, 3, 30) - date(2026, 3, 24)).days,
     )
-    expected = round((120_000 * days_full + 60_390 * days_half) * 0.155 / 365)
+    rate = rates.rate_on(jurisdictions()["IS"], date(2026, 3, 20)) / 100  # dráttarvextir that month
+    expected = round((120_000 * days_full + 60_390 * days_half) * rate / 365)
     assert later[1].interest_minor == expected
     # The warning of 30 March gave ten days, to 9 April: the letters come after that deadline
     # and ten days apart after each letter's own deadline, the call after the second letter's.
