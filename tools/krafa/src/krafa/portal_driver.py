@@ -234,7 +234,10 @@ class Person:
         if page.status_code != 200 or csrf is None or contact is None:
             raise RuntimeError(f"the link page answered {page.status_code}")
         seen = len(messages_to(self.stack, self.address))
-        await self.follow(await self.request("POST", link, {"csrf": csrf.group(1), "contact": contact.group(1)}))
+        sent = await self.request("POST", link, {"csrf": csrf.group(1), "contact": contact.group(1)})
+        if sent.status_code == 429:
+            raise RuntimeError("the portal refused to send a code: too many requests from this address")
+        await self.follow(sent)
         code = await one_time_code(self.stack, self.address, seen)
         form = await self.request("GET", self.stack.url("web") + "/login/code")
         token = CSRF.search(form.text)
