@@ -156,6 +156,10 @@ async def test_a_debtor_pays_by_card_and_the_reminders_stop(
         lambda: [e for e in topics.of_type(PaymentReceived) if e.claim_id == claim_id], 30, "PaymentReceived"
     )
     assert payments[0].bank_ref.startswith("cs_test_") and payments[0].amount_minor == paid["paid_minor"]
+    # The whole amount as the portal stated it: the payment names the ledger behind it (all of its
+    # entries but the payment's own), which would settle the claim had a charge been booked meanwhile.
+    ledger = (await creditor.http.get(f"/v1/claims/{claim['id']}/ledger")).json()
+    assert payments[0].stated_entries == len(ledger["entries"]) - 1
     closed = await wait_for(lambda: [e for e in topics.of_type(ClaimPaid) if e.claim_id == claim_id], 30, "ClaimPaid")
     # The reminders stop: the scheduler's timeline for the claim is over, and none is sent after.
     async with httpx.AsyncClient(timeout=10) as client:

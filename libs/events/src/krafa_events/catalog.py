@@ -422,6 +422,14 @@ class PaymentReceived(Event):
     bank_ref: str | None
     source: str = Field(description="file id or 'api'")
     received_at: AwareDatetime
+    stated_entries: int | None = Field(
+        default=None,
+        ge=1,
+        description="for a payment of the whole balance as Krafa stated it to the payer (a card checkout for "
+        "all that was due, the claim in the payer's netbank paid in full): the claim's ledger as it was then, "
+        "by its number of entries (ClaimBalanceChanged.ledger_entries). The payer paid what they were asked: charges "
+        "booked after that statement are waived as far as the payment falls short of the balance",
+    )
 
     def subject(self) -> str:
         return str(self.claim_id)

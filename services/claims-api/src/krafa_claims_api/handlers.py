@@ -58,6 +58,8 @@ async def on_payment_received(uow: UnitOfWork, event: PaymentReceived, envelope:
             "payment_id": str(event.payment_id),
             # The day the money counts from, for the interest on what it leaves unpaid.
             "value_date": (event.value_date or event.booking_date or event.received_at.date()).isoformat(),
+            # The ledger as the payer was shown it, when they paid all of that (lifecycle.hold_to_statement).
+            **({"stated_entries": event.stated_entries} if event.stated_entries is not None else {}),
         },
     )
 

@@ -117,6 +117,22 @@ async def charges_after(conn: asyncpg.Connection, claim_id: UUID, moment: dateti
     )
 
 
+async def charges_beyond(conn: asyncpg.Connection, claim_id: UUID, entries: int) -> list[asyncpg.Record]:
+    """The dunning charges booked after the claim's first `entries` ledger entries and not waived
+    since, in booking order: what a statement of the ledger at that length did not show."""
+    return list(
+        await conn.fetch(
+            "SELECT source_id, fees_minor, interest_minor, occurred_at, details FROM ("
+            "  SELECT e.*, row_number() OVER (ORDER BY id) AS n FROM ledger_entries e WHERE claim_id = $1) e"
+            " WHERE n > $2 AND kind IN ('fee', 'interest') AND source_id LIKE 'fee:%'"
+            " AND NOT EXISTS (SELECT 1 FROM ledger_entries w"
+            "  WHERE w.claim_id = e.claim_id AND w.source_id = 'waiver:' || e.source_id) ORDER BY n",
+            claim_id,
+            entries,
+        )
+    )
+
+
 async def has_entry(conn: asyncpg.Connection, claim_id: UUID, source_id: str) -> bool:
     return bool(
         await conn.fetchval(

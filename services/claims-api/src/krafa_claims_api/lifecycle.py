@@ -558,6 +558,57 @@ async def waive_charges_after(
     return await ledger_repository.outstanding(uow.conn, claim["id"])
 
 
+async def hold_to_statement(
+    uow: UnitOfWork,
+    claim: asyncpg.Record,
+    received_at: datetime,
+    amount_minor: int,
+    current: dict[str, int],
+    stated_entries: int,
+) -> dict[str, int]:
+    """A payment of the whole balance as Krafa stated it to the payer (a card checkout for all
+    that was due, the claim in their netbank paid in full) settles the claim: the payer paid what
+    they were asked. Charges booked after that statement (its ledger had `stated_entries`
+    entries) — a step whose fee reached the ledger while the netbank still showed the old amount,
+    or after the checkout was opened — are waived as far as the payment falls short, newest first;
+    one the payer did pay (the bank had the new amount after all) stands. A payment short of the
+    statement itself is a partial payment, and every charge stands. Returns what is outstanding."""
+    if amount_minor <= 0 or claim["status"] not in domain.ACTIVE:
+        return current
+    short = current["principal"] + current["fees"] + current["interest"] - amount_minor
+    if short <= 0:
+        return current
+    beyond = await ledger_repository.charges_beyond(uow.conn, claim["id"], stated_entries)
+    if short > sum(int(r["fees_minor"]) + int(r["interest_minor"]) for r in beyond):
+        return current
+    fees = interest = 0
+    for row in reversed(beyond):
+        if short <= 0:
+            break
+        charged = int(row["fees_minor"]) + int(row["interest_minor"])
+        take = min(charged, short)
+        short -= take
+        fee = take if row["fees_minor"] else 0  # a charge is a fee or late interest, never both
+        fees, interest = fees + fee, interest + take - fee
+        await ledger_repository.record(
+            uow.conn,
+            claim,
+            kind="waiver",
+            source_id="waiver:" + row["source_id"],
+            amount_minor=-take,
+            fees_minor=-fee,
+            interest_minor=-(take - fee),
+            occurred_at=received_at,
+            details={
+                **dict(row["details"]),
+                "waived": "booked after the balance the payer paid in full was stated to them",
+                **({"waived_minor": take} if take != charged else {}),
+            },
+        )
+    await repository.reduce_charges(uow.conn, claim["id"], fees, interest)
+    return await ledger_repository.outstanding(uow.conn, claim["id"])
+
+
 async def charge_fee(
     uow: UnitOfWork,
     claim: asyncpg.Record,
@@ -646,6 +697,8 @@ async def record_payment(
     if await ledger_repository.has_entry(uow.conn, claim["id"], source_id):
         return False  # a replay: nothing to waive or allocate
     current = await waive_charges_after(uow, claim, occurred_at, amount_minor, current)
+    if (stated := details.get("stated_entries")) is not None:
+        current = await hold_to_statement(uow, claim, occurred_at, amount_minor, current, int(stated))
     allocation, deltas = ledger.payment_allocation(jurisdiction, amount_minor, current)
     split = await _watch_split(uow, claim, allocation, occurred_at)
     added = await ledger_repository.record(

@@ -94,6 +94,7 @@ async def test_late_interest_hold_expiry_and_the_webhook_ssrf_guard(api: Api, cl
     await _webhook_urls_to_internal_addresses_are_refused(api)
     await _late_interest_is_booked_as_interest_and_paid_after_fees(api)
     await _charges_of_a_step_after_the_payment_was_received_are_waived(api)
+    await _a_payment_of_the_stated_balance_settles_the_claim(api)
     await _holds_expire_once_on_the_service_clock(api, clock)
 
 
@@ -230,6 +231,64 @@ async def _charges_of_a_step_after_the_payment_was_received_are_waived(api: Api)
     }
     still = await claim_of(client, short["id"])
     assert (still["status"], still["fees_minor"], still["interest_minor"]) == ("open", 1_340, 40)
+
+
+async def _a_payment_of_the_stated_balance_settles_the_claim(api: Api) -> None:
+    # The netbank (or a card checkout) showed 10,390: the claim's ledger had one entry. Step 2's fee
+    # and interest reached the ledger before the payment did, received after them. Whoever paid all
+    # they were shown paid what they were asked: the claim is paid, the charges booked since the
+    # statement waived as far as the payment falls short of the balance; a payment short of the
+    # statement itself is partial, and the one who paid the charges too has them stand.
+    broker = api.app.state.settings.kafka_bootstrap
+    creditor_id, client = await api.creditor("Fylkir", slip_fee_minor=390)
+    charged = START + timedelta(days=13, hours=1)
+    as_shown, short, all_of_it, with_the_fee = [
+        (await client.post("/v1/claims", json=claim_body(f"S-{i}", customer_no=f"S-{i}"))).json() for i in range(4)
+    ]
+    for claim in (as_shown, short, all_of_it, with_the_fee):
+        await publish(
+            broker,
+            fee_charged(creditor_id, claim, "reminder_fee", 950, charged),
+            fee_charged(creditor_id, claim, "late_interest", 40, charged),
+        )
+        await eventually(lambda c=claim: _balance_is(client, c["id"], 10_390 + 990), timeout=60)
+
+    def stated_payment(claim: dict[str, Any], amount: int) -> PaymentReceived:
+        paid = payment_received(creditor_id, claim, amount, charged + timedelta(hours=3))
+        return paid.model_copy(update={"stated_entries": 1})
+
+    await publish(
+        broker,
+        stated_payment(as_shown, 10_390),
+        stated_payment(short, 10_000),
+        stated_payment(all_of_it, 11_380),
+        stated_payment(with_the_fee, 11_340),
+    )
+    for claim, balance in ((as_shown, 0), (short, 1_380), (all_of_it, 0), (with_the_fee, 0)):
+        await eventually(lambda c=claim, b=balance: _balance_is(client, c["id"], b), timeout=60)
+
+    def waivers(ledger: dict[str, Any]) -> list[tuple[int, str]]:
+        return [(e["amount_minor"], e["details"]["waived"]) for e in ledger["entries"] if e["kind"] == "waiver"]
+
+    stated = "booked after the balance the payer paid in full was stated to them"
+    expected = {
+        # claim: (status, fees, interest, paid, waivers (newest charge first))
+        as_shown["id"]: ("paid", 390, 0, 10_390, [(-40, stated), (-950, stated)]),
+        short["id"]: ("open", 1_340, 40, 10_000, []),
+        all_of_it["id"]: ("paid", 1_340, 40, 11_380, []),
+        with_the_fee["id"]: ("paid", 1_340, 0, 11_340, [(-40, stated)]),
+    }
+    for claim_id, (status, fees, interest, paid, waived) in expected.items():
+        row = await claim_of(client, claim_id)
+        assert (row["status"], row["fees_minor"], row["interest_minor"], row["paid_minor"]) == (
+            status,
+            fees,
+            interest,
+            paid,
+        ), claim_id
+        ledger = (await client.get(f"/v1/claims/{claim_id}/ledger")).json()
+        assert waivers(ledger) == waived, claim_id
+        assert ledger["overpaid_minor"] == 0
 
 
 async def _holds_expire_once_on_the_service_clock(api: Api, clock: ManualClock) -> None:

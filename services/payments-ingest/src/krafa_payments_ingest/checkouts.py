@@ -30,6 +30,7 @@ class CheckoutRequest:
     language: str
     success_url: str
     cancel_url: str
+    stated_entries: int | None = None  # PaymentReceived.stated_entries, for a checkout of the whole balance
 
 
 async def start(db: Database, client: psp.CheckoutClient, request: CheckoutRequest, now: datetime) -> psp.Session:
@@ -79,6 +80,7 @@ async def start(db: Database, client: psp.CheckoutClient, request: CheckoutReque
             request.amount_minor,
             request.currency.upper(),
             now,
+            stated_entries=request.stated_entries,
         )
         await uow.commit()
     return session
@@ -124,6 +126,7 @@ async def completed(db: Database, event: dict[str, Any], now: datetime) -> bool:
                 remittance_text=f"card payment {row['id']}",
                 booking_date=now.date(),
                 payer_account=None,
+                stated_entries=row["stated_entries"],
             )
         ],
         hashlib.sha256(row["id"].encode()).hexdigest(),

@@ -230,6 +230,7 @@ class PaymentRow:
     match: domain.Match
     reversal_of: UUID | None = None  # the earlier payment this one reverses
     account: str | None = None  # account_key of the account paid into, when known
+    stated_entries: int | None = None  # BankEntry.stated_entries
 
 
 async def insert_payments(
@@ -471,10 +472,12 @@ async def add_checkout(
     amount_minor: int,
     currency: str,
     now: datetime,
+    *,
+    stated_entries: int | None = None,
 ) -> None:
     await conn.execute(
         "INSERT INTO card_checkouts (id, claim_id, creditor_id, debtor_id, reference, amount_minor, currency,"
-        " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+        " created_at, stated_entries) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
         checkout_id,
         claim_id,
         creditor_id,
@@ -483,6 +486,7 @@ async def add_checkout(
         amount_minor,
         currency,
         now,
+        stated_entries,
     )
 
 

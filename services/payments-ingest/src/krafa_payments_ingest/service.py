@@ -239,6 +239,7 @@ class Notification:
     booking_date: date | None
     payer_account: str | None
     account: str | None = None  # the creditor's collection account the payment was made into
+    stated_entries: int | None = None  # BankEntry.stated_entries
 
 
 NOTIFICATION_FORMAT = "api"
@@ -263,6 +264,7 @@ def _notifications_read(notifications: Sequence[Notification], body_sha256: str)
             debtor_name=None,
             debtor_account=n.payer_account,
             account=n.account,
+            stated_entries=n.stated_entries,
             entry_index=number,
             detail_index=0,
             line=None,
@@ -324,6 +326,7 @@ def _payment_rows(
                 debtor_account=entry.debtor_account,
                 match=decision,
                 account=account,
+                stated_entries=entry.stated_entries,
             )
         )
     return rows
@@ -353,6 +356,7 @@ def event_for(row: repository.PaymentRow, source: UUID | str, now: datetime) -> 
             bank_ref=row.bank_ref,
             source=str(source),
             received_at=now,
+            stated_entries=row.stated_entries,
         )
     assert row.match.reason is not None
     return PaymentUnmatched(

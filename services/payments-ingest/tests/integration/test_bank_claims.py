@@ -144,6 +144,8 @@ async def test_a_claim_lives_in_the_netbank_as_the_ledger_says(
         # The ledger books a reminder fee and late interest: the netbank shows the new balance.
         await service.publish(balance(first, 2, 10_000, 1_340, 0, 0), balance(first, 3, 10_000, 1_340, 75, 0))
         await eventually(lambda: _has(http, "000001", 11_415), timeout=60)
+        # ...and the sync notes the ledger's length behind what the bank now holds.
+        await eventually(lambda: _held(service, first.claim_id, 3), timeout=30)
 
         # A token the bank ends early: the client fetches another and carries on.
         await http.post("/_sink/revoke-tokens")
@@ -183,9 +185,11 @@ async def test_a_claim_lives_in_the_netbank_as_the_ledger_says(
             paid["transactionBatchId"],
         )
         assert payment.source == "iobws" and payment.reference == first.reference
+        assert payment.stated_entries is None  # part of it: no statement paid in full
         # Until claims-api books it, and after, the netbank shows what is left: 8,415.
         await eventually(lambda: _has(http, "000001", 8_415), timeout=30)
         await service.publish(balance(first, 4, 8_415, 0, 0, 3_000))
+        await eventually(lambda: _held(service, first.claim_id, 4), timeout=30)
 
         # The bank file that reports the same payment the next day is a duplicate, not a second payment.
         statement = await http.get("/_sink/statement.camt054", params={"claimantId": CLUB, "date": NOW.date()})
@@ -204,6 +208,9 @@ async def test_a_claim_lives_in_the_netbank_as_the_ledger_says(
         rest = (await http.post(f"/netbank/{PAYER}/claims/{shown['claimId']}/pay", json={})).json()
         assert rest["paymentType"] == "Complete" and rest["totalAmountPaid"] == 8_415
         await eventually(lambda: len(received()) == 2, timeout=60)
+        # Paid in full as the bank held it: the payment names that ledger, so a charge claims-api
+        # booked meanwhile cannot leave the claim open behind a payer who paid all they were asked.
+        assert received()[1].stated_entries == 4
         await service.publish(
             ClaimPaid(
                 creditor_id=first.creditor_id,
@@ -229,6 +236,12 @@ async def test_a_claim_lives_in_the_netbank_as_the_ledger_says(
 async def _has(http: httpx.AsyncClient, number: str, total: int) -> dict[str, Any] | None:
     found = (await netbank(http)).get(number)
     return found if found is not None and found["totalAmountDue"] == total else None
+
+
+async def _held(service: PaymentsIngest, claim_id: uuid.UUID, entries: int) -> bool:
+    async with service.db.connection() as conn:
+        held = await conn.fetchval("SELECT sent_ledger_entries FROM bank_claims WHERE claim_id = $1", claim_id)
+    return bool(held == entries)
 
 
 async def _states(service: PaymentsIngest) -> dict[uuid.UUID, str]:

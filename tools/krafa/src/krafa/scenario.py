@@ -70,6 +70,7 @@ def kind_of(index: int) -> str:
 
 
 PORTAL_KINDS = ("pays_by_card", "objects", "asks_instalments")
+UNPAID = ("never_pays", "bounces", "no_email")  # every one of these gets the second reminder
 PROMISING = 19  # calls the agent desk and promises to pay
 HELD_AT_HANDOVER = 26  # the golf section's claim the club holds when its handover notice comes
 CALLER_PHONE = "+3546912619"
@@ -561,7 +562,7 @@ class Scenario:
         return self.verdict()
 
     def finished(self) -> bool:
-        unpaid = [c for c in self.claims if c["kind"] in ("never_pays", "bounces", "no_email")]
+        unpaid = [c for c in self.claims if c["kind"] in UNPAID]
         traces = self.observer.claims
         for claim in unpaid:
             trace = traces.get(uuid.UUID(claim["id"]))
@@ -679,6 +680,8 @@ class Scenario:
             for c in by_kind.get("bounces", [])
             if trace(c) and any(s.step == 2 and s.channel.value == "letter" for s in trace(c).sent)
         ]
+        unpaid = [c for kind in UNPAID for c in by_kind.get(kind, [])]
+        without_second = [c for c in unpaid if not (trace(c) and any(s.step == 2 for s in trace(c).sent))]
         mail = list((self.stack.spool / "mail" / "new").glob("*.eml"))
         letters = list((self.stack.spool / "providers" / "print").glob("*.pdf"))
         v = Verdict()
@@ -730,7 +733,12 @@ class Scenario:
                 f"payment committed → notifier knew: {_spread(self.stop_ms)}"
                 + ("\n" + self.story(late[0].claim_id) if late else ""),
             ),
-            Check("every unpaid claim got its second reminder", self.finished(), "step 2 for every unpaid claim"),
+            Check(
+                "every unpaid claim got its second reminder",
+                not without_second and bool(unpaid),
+                f"step 2 for {len(unpaid) - len(without_second)} of {len(unpaid)} unpaid claims"
+                + (f"; none for {', '.join(c['invoice_no'] for c in without_second[:5])}" if without_second else ""),
+            ),
             Check(
                 "every message stated the ledger's balance, within the fee caps and the notices' gaps",
                 self.truth.ok,

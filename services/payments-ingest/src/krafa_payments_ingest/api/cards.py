@@ -29,6 +29,12 @@ class CheckoutIn(BaseModel):
     language: str = Field(default="en", max_length=8)
     success_url: str = Field(pattern="^https?://", max_length=2000)
     cancel_url: str = Field(pattern="^https?://", max_length=2000)
+    stated_entries: int | None = Field(
+        default=None,
+        ge=1,
+        description="when `amount_minor` is the claim's whole balance as the portal showed it: the claim's ledger "
+        "then, by its number of entries. Paid, it settles the claim even if a charge was booked meanwhile",
+    )
 
 
 class CheckoutOut(BaseModel):

@@ -58,6 +58,13 @@ class BankClaim:
     collection: str  # primary, secondary
     state: str  # new, open, paid, cancelled, failed
     sent: dict[str, Any] | None
+    ledger_entries: int = 0  # the ledger's length behind the amounts (ClaimBalanceChanged.ledger_entries)
+
+    @property
+    def ledger_version(self) -> int:
+        """The ledger's length the amounts stand for: a claim no balance change has reached yet
+        holds the opening charge, its first entry (what ClaimCreated carried)."""
+        return max(self.ledger_entries, 1)
 
     @property
     def key(self) -> dict[str, str]:

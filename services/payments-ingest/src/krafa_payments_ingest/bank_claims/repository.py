@@ -18,7 +18,8 @@ Row = Mapping[str, Any]
 COLUMNS = (
     "claim_id, claimant_id, claim_bank, claim_number, due_date, final_due_date, payor_id, template_code,"
     " secondary_template_code, partial_payment_allowed, currency, principal_minor, fees_minor, interest_minor,"
-    " bank_paid_principal_minor, bank_paid_fees_minor, bank_paid_interest_minor, wanted, collection, state, sent"
+    " bank_paid_principal_minor, bank_paid_fees_minor, bank_paid_interest_minor, wanted, collection, state, sent,"
+    " ledger_entries"
 )
 
 
@@ -135,15 +136,27 @@ async def next_sync_in_s(conn: Connection) -> float | None:
     return None if value is None else float(value)
 
 
-async def synced(conn: Connection, claim_id: UUID, *, version: int, state: str, sent: dict[str, Any] | None) -> None:
+async def synced(
+    conn: Connection,
+    claim_id: UUID,
+    *,
+    version: int,
+    state: str,
+    sent: dict[str, Any] | None,
+    held_entries: int | None = None,
+) -> None:
+    """The sync's outcome; `held_entries`: the ledger's length behind the amounts the bank holds
+    now, when this sync left them as wanted (None: what it held before stands)."""
     await conn.execute(
         "UPDATE bank_claims SET synced_version = greatest(synced_version, $2), state = $3, sent = $4::jsonb,"
         " attempts = 0, last_error = NULL, synced_at = now(),"
+        " sent_ledger_entries = coalesce($5, sent_ledger_entries),"
         " next_attempt_at = CASE WHEN version > $2 THEN now() ELSE next_attempt_at END WHERE claim_id = $1",
         claim_id,
         version,
         state,
         json.dumps(sent) if sent is not None else None,
+        held_entries,
     )
 
 
@@ -201,7 +214,7 @@ async def unlock_poll(conn: Connection, claimant_id: str) -> None:
 
 async def by_bank_id(conn: Connection, claimant_id: str, account: str, due: date) -> Row | None:
     row: Row | None = await conn.fetchrow(
-        "SELECT claim_id, creditor_id, debtor_id, currency FROM bank_claims"
+        "SELECT claim_id, creditor_id, debtor_id, currency, sent_ledger_entries FROM bank_claims"
         " WHERE claimant_id = $1 AND claim_bank || '66' || claim_number = $2 AND due_date = $3",
         claimant_id,
         account,

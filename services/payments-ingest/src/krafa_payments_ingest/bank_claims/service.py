@@ -198,7 +198,12 @@ async def sync_due(db: Database, client: ClaimsClient, *, limit: int = 50, concu
                     await uow.commit()
                 return
             async with db.uow() as uow:
-                await repository.synced(uow.conn, claim.claim_id, version=version, state=state, sent=sent)
+                # Left open, the bank holds the amounts of the ledger as leased (created or patched
+                # to them, or already there); refused as paid or cancelled, it keeps what it had.
+                held = claim.ledger_version if state == "open" else None
+                await repository.synced(
+                    uow.conn, claim.claim_id, version=version, state=state, sent=sent, held_entries=held
+                )
                 await uow.commit()
             metrics.BANK_CLAIM_SYNC_SECONDS.observe(time.perf_counter() - started)
 
@@ -307,8 +312,10 @@ async def record_reported(db: Database, transactions: Sequence[dict[str, Any]], 
             entry_index=number,
             detail_index=0,
             line=None,
+            # Paid in full at the bank: the payer paid the claim as the bank last held it.
+            stated_entries=row["sent_ledger_entries"] if paid.complete else None,
         )
-        for number, (paid, _, _) in enumerate(known, start=1)
+        for number, (paid, _, row) in enumerate(known, start=1)
     )
     parsed = ParsedBankFile(format=FORMAT, account=None, entries=entries)
     read = payments.read_entries(parsed)

@@ -86,6 +86,10 @@ class BankEntry:
     # The account credited, when it is given per payment (a real-time notification); a file's
     # entries share ParsedBankFile.account.
     account: str | None = None
+    # A real-time payment of the whole balance Krafa stated to the payer (a card checkout for all
+    # that was due, a bank claim paid in full in the netbank): the claim's ledger length then
+    # (PaymentReceived.stated_entries). Bank files never state it.
+    stated_entries: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

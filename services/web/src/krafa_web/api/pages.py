@@ -503,12 +503,15 @@ async def pay_submit(request: Request, claim_id: UUID) -> Response:
     form = await form_of(request, p)
     session = require_session(p)
     principal, detail = await find_claim(request, session, claim_id)
-    claim = detail["claim"]
-    balance, currency = claim["balance_minor"], claim["currency"]
+    claim, ledger = detail["claim"], detail["ledger"]
+    balance, currency = ledger["balance_minor"], claim["currency"]
     if claim["status"] not in OPEN or balance <= 0:
         return see_other(f"/claims/{claim_id}")
+    stated: int | None = None
     if form.get("whole", "") == "whole":
-        amount = balance
+        # All that is due, as this ledger states it: paid, it settles the claim even when a
+        # step's charge reaches the ledger before the money does.
+        amount, stated = balance, len(ledger["entries"])
     else:
         try:
             amount = domain.parse_amount(form.get("amount", ""), currency, p.formats.locale)
@@ -530,6 +533,7 @@ async def pay_submit(request: Request, claim_id: UUID) -> Response:
                 "language": p.language,
                 "success_url": f"{base}/claims/{claim_id}/paid?checkout={{CHECKOUT_SESSION_ID}}",
                 "cancel_url": f"{base}/claims/{claim_id}?done=pay_cancelled",
+                **({"stated_entries": stated} if stated else {}),
             }
         )
     except ServiceError:
