@@ -1,7 +1,8 @@
 """Apache Kafka as the kit runs it (the `kafka` marker: always on the session's cluster):
 three KRaft nodes, every Krafa topic replicated three times with min.insync.replicas 2, and the
 outbox relay publishing each batch as one Kafka transaction, so a batch that failed half-way is
-aborted and read_committed consumers see every event exactly once after the retry."""
+aborted and read_committed consumers see every event exactly once after the retry. The dead
+letters are read from every partition of the cluster's DLQs (the operators' page, `krafa dlq`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError
 from krafa_events import Topic, decode
 from krafa_events.testing import a_claim_created
+from krafa_kit import dlq
 from krafa_kit.db import Database
 from krafa_kit.kafka import create_producer, krafa_topic_names
 from krafa_kit.kafka_cluster import KafkaCluster
@@ -47,6 +49,27 @@ async def test_three_nodes_every_topic_replicated_three_times_min_insync_two(bro
     broker_configs = {entry[0]: entry[1] for entry in configs[0].resources[0][4]}
     assert broker_configs["min.insync.replicas"] == "2"
     assert broker_configs["auto.create.topics.enable"] == "false"
+
+
+async def test_every_dead_letter_on_the_cluster_is_read(broker: KafkaCluster) -> None:
+    # A fresh client knows no topic's partitions on Apache Kafka until it asks for them.
+    producer = create_producer(ServiceSettings(kafka_bootstrap=broker.bootstrap))
+    await producer.start()
+    try:
+        sent = [
+            await producer.send_and_wait(
+                Topic.BOUNCES.value + ".dlq",
+                b"{}",
+                key=f"k{i}".encode(),
+                headers=[("krafa_dlq_reason", b"poison"), ("krafa_dlq_consumer", b"claims-api")],
+            )
+            for i in range(6)
+        ]
+    finally:
+        await producer.stop()
+    letters = await dlq.read(broker.bootstrap, dlq.TOPICS, {})
+    assert sorted((d.partition, d.offset) for d in letters) == sorted((m.partition, m.offset) for m in sent)
+    assert {d.dlq_topic for d in letters} == {Topic.BOUNCES.value + ".dlq"}
 
 
 class FailsOnce:

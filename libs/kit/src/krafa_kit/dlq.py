@@ -168,11 +168,14 @@ async def read(bootstrap: str, topics: Iterable[str], security: dict[str, Any]) 
     )
     try:
         await consumer.start()
-        await consumer.topics()
+        # A metadata request for every topic: the client's own metadata holds only the topics it
+        # was asked about, none yet (Apache Kafka answers the start's empty topic list with no
+        # topic, where the embedded broker sends them all), and `topics()` does not add to it.
+        cluster = await consumer._client.fetch_all_metadata()
         partitions = [
             TopicPartition(name, p)
             for name in (dlq_topic(t) for t in topics)
-            for p in sorted(consumer.partitions_for_topic(name) or ())
+            for p in sorted(cluster.partitions_for_topic(name) or ())
         ]
         if not partitions:
             return []
