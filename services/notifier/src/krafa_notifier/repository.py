@@ -169,11 +169,6 @@ async def record_creditor_sender(
     )
 
 
-async def creditor_sender(conn: asyncpg.Connection, creditor_id: uuid.UUID) -> dict[str, Any] | None:
-    sender = await conn.fetchval("SELECT sender FROM creditor_senders WHERE creditor_id = $1", creditor_id)
-    return dict(sender) if sender is not None else None
-
-
 async def template(
     conn: asyncpg.Connection, creditor_id: uuid.UUID, keys: list[str], channel: str, language: str
 ) -> asyncpg.Record | None:
@@ -351,6 +346,74 @@ async def claims_for(conn: asyncpg.Connection, claim_ids: list[uuid.UUID]) -> li
             " WHERE v.claim_id = ANY($1::uuid[]) ORDER BY v.due_date",
             claim_ids,
         )
+    )
+
+
+async def delivery_context(
+    conn: asyncpg.Connection, claim_ids: list[uuid.UUID], creditor_id: uuid.UUID, debtor_id: uuid.UUID
+) -> tuple[list[asyncpg.Record], dict[str, Any] | None, dict[str, Any] | None]:
+    """What a send reads first, in one round trip: the claims as `claims_for` returns them, the
+    creditor's latest sender identity and the debtor's latest snapshot (None when not recorded, or
+    when none of the claims is known yet: the send then waits for them anyway)."""
+    rows = list(
+        await conn.fetch(
+            f"SELECT v.*, {CLAIM_STATE},"
+            " (SELECT sender FROM creditor_senders WHERE creditor_id = $2) AS sender_identity_,"
+            " (SELECT snapshot FROM debtors WHERE creditor_id = $2 AND debtor_id = $3) AS debtor_snapshot_"
+            " FROM claims_view v LEFT JOIN claim_states s USING (claim_id)"
+            " WHERE v.claim_id = ANY($1::uuid[]) ORDER BY v.due_date",
+            claim_ids,
+            creditor_id,
+            debtor_id,
+        )
+    )
+    if not rows:
+        return rows, None, None
+    sender, snapshot = rows[0]["sender_identity_"], rows[0]["debtor_snapshot_"]
+    return (
+        rows,
+        dict(sender) if sender is not None else None,
+        dict(snapshot) if snapshot is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """Which addresses a creditor suppresses and its own templates, per channel (`send_options`)."""
+
+    suppressed: frozenset[str]  # of the addresses asked about, as they were given
+    templates: dict[str, asyncpg.Record]  # channel -> the most specific template (key, subject, body)
+
+
+async def send_options(
+    conn: asyncpg.Connection,
+    creditor_id: uuid.UUID,
+    addresses: list[str],
+    keys: list[str],
+    channels: list[str],
+    language: str,
+) -> SendOptions:
+    """In one round trip, what choosing a send's channel and its words needs: which of
+    `addresses` the creditor suppresses (as `suppressed` decides it, the erased ones by their
+    hash) and, per channel of `channels`, its most specific template among `keys` (most specific
+    first) in `language`, as `template` finds it."""
+    rows = await conn.fetch(
+        "SELECT a.given AS address, NULL AS channel, NULL AS key, NULL AS subject, NULL AS body"
+        " FROM unnest($2::text[], $6::text[]) AS a(given, hashed) WHERE EXISTS (SELECT 1 FROM suppressions"
+        "  WHERE creditor_id = $1 AND address IN (lower(a.given), a.hashed))"
+        " UNION ALL (SELECT DISTINCT ON (channel) NULL, channel, key, subject, body FROM templates"
+        "  WHERE creditor_id = $1 AND key = ANY($3::text[]) AND channel = ANY($4::text[]) AND language = $5"
+        "  ORDER BY channel, array_position($3::text[], key))",
+        creditor_id,
+        addresses,
+        keys,
+        channels,
+        language,
+        [privacy.address_hash(a) for a in addresses],
+    )
+    return SendOptions(
+        suppressed=frozenset(r["address"] for r in rows if r["address"] is not None),
+        templates={r["channel"]: r for r in rows if r["channel"] is not None},
     )
 
 

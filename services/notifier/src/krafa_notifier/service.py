@@ -462,12 +462,12 @@ class Dispatcher:
         await asyncio.sleep(seconds)
 
     async def deliver(self, row: asyncpg.Record, *, again: bool = False) -> None:
-        # Every read before the send on one pooled connection: each checkout costs a round trip
-        # (the session reset) when it goes back.
+        # Every read before the send in two round trips on one pooled connection: each checkout
+        # costs a round trip (the session reset) when it goes back, and each statement its own.
         async with self.db.connection() as conn:
-            claims = await repository.claims_for(conn, list(row["claim_ids"]))
-            latest = await repository.creditor_sender(conn, row["creditor_id"])
-            snapshot = await repository.debtor(conn, row["creditor_id"], row["debtor_id"])
+            claims, latest, snapshot = await repository.delivery_context(
+                conn, list(row["claim_ids"]), row["creditor_id"], row["debtor_id"]
+            )
             debtor: dict[str, Any] = snapshot or (claims[0]["debtor"] if claims else {})
             # Never stale: only claims still open and not re-planned since this reminder fell due.
             live = [c for c in claims if c["status"] == "open" and not domain.is_stale(row, c)]
@@ -477,10 +477,12 @@ class Dispatcher:
             channel: Channel | None = None
             recipient: str | None = None
             if known and live:
-                channel, recipient = await self._choose_channel(row, debtor, conn)
-            if channel is not None:
                 reminder = self._content(row, live, domain.with_sender(claims[0]["creditor"], latest), debtor)
-                override = await self._override(row, channel, reminder, conn)
+                options = await self._send_options(row, debtor, reminder, conn)
+                channel, recipient = self._choose_channel(row, debtor, options.suppressed)
+                if channel is not None:
+                    # Netbank documents use the letter's template.
+                    override = _override(options.templates.get(_template_channel(channel)))
         if not known:
             # The claim's ClaimCreated, or the ledger's booking of this step's charges, has not
             # reached us yet (other topics): try again shortly.
@@ -593,20 +595,43 @@ class Dispatcher:
             # would take the CPU the stops lane needs to catch up.
             await asyncio.sleep(0.05)
 
-    async def _choose_channel(
-        self, row: asyncpg.Record, debtor: dict[str, Any], conn: asyncpg.Connection
+    def _addresses(self, row: asyncpg.Record, debtor: dict[str, Any]) -> tuple[str | None, str | None]:
+        """The debtor's email and phone (normalised) that a send over `row`'s channels may use."""
+        email = (debtor.get("email") or None) if Channel.EMAIL.value in row["channels"] else None
+        phone = None
+        if Channel.SMS.value in row["channels"] and self.sms is not None and debtor.get("phone"):
+            with contextlib.suppress(ValueError):
+                phone = calls.normalise_phone(debtor["phone"], debtor.get("country") or "IS")
+        return email, phone
+
+    async def _send_options(
+        self, row: asyncpg.Record, debtor: dict[str, Any], reminder: content.ReminderContent, conn: asyncpg.Connection
+    ) -> repository.SendOptions:
+        """Which of the debtor's addresses are suppressed, and the creditor's own templates for the
+        channels the send may take: for this step of the key, else for the key; in the language
+        the reminder is written in."""
+        email, phone = self._addresses(row, debtor)
+        channels = sorted({_template_channel(Channel(name)).value for name in row["channels"]} | {Channel.LETTER.value})
+        return await repository.send_options(
+            conn,
+            row["creditor_id"],
+            [a for a in (email, phone) if a is not None],
+            [f"{row['template']}.{row['step']}", row["template"]],
+            channels,
+            self.renderer.language_of(reminder),
+        )
+
+    def _choose_channel(
+        self, row: asyncpg.Record, debtor: dict[str, Any], suppressed: frozenset[str]
     ) -> tuple[Channel | None, str | None]:
+        email, phone = self._addresses(row, debtor)
         for name in row["channels"]:
             channel = Channel(name)
-            if channel == Channel.EMAIL and debtor.get("email"):
-                if not await repository.suppressed(conn, row["creditor_id"], debtor["email"]):
-                    return channel, debtor["email"]
-            elif channel == Channel.SMS and self.sms is not None and debtor.get("phone"):
-                try:
-                    phone = calls.normalise_phone(debtor["phone"], debtor.get("country") or "IS")
-                except ValueError:
-                    continue
-                if not await repository.suppressed(conn, row["creditor_id"], phone):
+            if channel == Channel.EMAIL and email is not None:
+                if email not in suppressed:
+                    return channel, email
+            elif channel == Channel.SMS and phone is not None:
+                if phone not in suppressed:
                     return channel, phone
             elif channel == Channel.NETBANK and self.netbank is not None:
                 return channel, None
@@ -628,18 +653,6 @@ class Dispatcher:
     async def _suppressed(self, row: asyncpg.Record, address: str) -> bool:
         async with self.db.connection() as conn:
             return await repository.suppressed(conn, row["creditor_id"], address)
-
-    async def _override(
-        self, row: asyncpg.Record, channel: Channel, reminder: content.ReminderContent, conn: asyncpg.Connection
-    ) -> content.TemplateOverride | None:
-        """The creditor's own template: for this step of the key, else for the key; in the
-        language the reminder is written in. Netbank documents use the letter's."""
-        template_channel = Channel.LETTER if channel == Channel.NETBANK else channel
-        keys = [f"{row['template']}.{row['step']}", row["template"]]
-        found = await repository.template(
-            conn, row["creditor_id"], keys, template_channel.value, self.renderer.language_of(reminder)
-        )
-        return content.TemplateOverride(body=found["body"], subject=found["subject"]) if found else None
 
     def _content(
         self, row: asyncpg.Record, claims: list[asyncpg.Record], creditor: dict[str, Any], debtor: dict[str, Any]
@@ -906,6 +919,15 @@ class Dispatcher:
     async def _finish(self, row: asyncpg.Record, status: str, *, last_error: str) -> None:
         async with self.db.connection() as conn:
             await repository.finish(conn, row["id"], status, last_error)
+
+
+def _template_channel(channel: Channel) -> Channel:
+    """The channel whose templates a send over `channel` uses: netbank documents are letters."""
+    return Channel.LETTER if channel == Channel.NETBANK else channel
+
+
+def _override(found: asyncpg.Record | None) -> content.TemplateOverride | None:
+    return content.TemplateOverride(body=found["body"], subject=found["subject"]) if found else None
 
 
 def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
