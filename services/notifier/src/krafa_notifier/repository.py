@@ -355,14 +355,18 @@ async def delivery_context(
     """What a send reads first, in one round trip: the claims as `claims_for` returns them, the
     creditor's latest sender identity and the debtor's latest snapshot (None when not recorded, or
     when none of the claims is known yet: the send then waits for them anyway)."""
+    # One claim (nearly every send) as `= $1`: with an array parameter PostgreSQL plans this
+    # statement anew on every execution (a generic plan's guess of ten elements never beats a
+    # custom plan's one), ~130 µs of its CPU each time; `= $1` runs its cached generic plan.
+    one = len(claim_ids) == 1
     rows = list(
         await conn.fetch(
             f"SELECT v.*, {CLAIM_STATE},"
             " (SELECT sender FROM creditor_senders WHERE creditor_id = $2) AS sender_identity_,"
             " (SELECT snapshot FROM debtors WHERE creditor_id = $2 AND debtor_id = $3) AS debtor_snapshot_"
             " FROM claims_view v LEFT JOIN claim_states s USING (claim_id)"
-            " WHERE v.claim_id = ANY($1::uuid[]) ORDER BY v.due_date",
-            claim_ids,
+            f" WHERE v.claim_id = {'$1' if one else 'ANY($1::uuid[])'} ORDER BY v.due_date",
+            claim_ids[0] if one else claim_ids,
             creditor_id,
             debtor_id,
         )
