@@ -82,17 +82,18 @@ demo: install
 # simulated day, a browser), and more workers than cores fill those waits (make test-fast 4 min 34 s
 # on two workers, 3 min 44 s on three). Every worker has its own PostgreSQL with each service's
 # template database. `--dist loadgroup` selects the kit's scheduler (krafa_kit.testing.send_order):
-# each file on one worker (a module's stack starts once), the modules marked `kafka` together on one
-# worker (the three-node Apache Kafka cluster starts once, and its three minutes run beside the rest
-# instead of after it), the longest units first.
-XDIST ?= -n 4 --dist loadgroup
-# make test-kafka: every module marked `kafka` (the pipeline's e2e runs and the kit's cluster
-# tests), alone; KAFKA_TESTS=tests/chaos runs the short chaos run (with the faults only a cluster
-# has) on the cluster instead.
-KAFKA_TESTS ?= -m kafka
+# each file on one worker (a module's stack starts once), the Apache Kafka half of each whole-stack
+# module (tests/e2e, tests/chaos) a unit of its own beside its embedded half, the longest units
+# first; two of the workers start a three-node cluster each and run the Kafka halves on it (the
+# chaos run's starts its own). Five workers: the suites on both brokers are more stacks to wait on.
+XDIST ?= -n 5 --dist loadgroup
+# make test-kafka: the whole-stack suites and the cluster's own tests on Apache Kafka alone, in one
+# process (one cluster); KAFKA_TESTS=tests/chaos for the short chaos run only.
+KAFKA_TESTS ?= tests/e2e tests/chaos libs/kit/tests/test_kafka_cluster.py
 
-# Everything, as CI runs it (.ci/run), in one session: the embedded PostgreSQL and Tansu for most,
-# the three-node Apache Kafka cluster for the modules marked `kafka` (README "Tests" says which).
+# Everything, as CI runs it (.ci/run), in one session: unit and integration tests on the embedded
+# PostgreSQL and Tansu, the e2e and chaos suites on Tansu and on a three-node Apache Kafka cluster
+# (README "Tests" says which).
 test: install lint browser
 	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 

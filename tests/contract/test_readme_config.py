@@ -126,9 +126,10 @@ TOOL_VARIABLES = {
         "Apache Kafka's jars for the local cluster (`make kafka` copies them there)",
     ),
     "KRAFA_TEST_BACKEND": (
-        "`embedded`",
+        "unset",
         "tests",
-        "test fixtures: `embedded` PostgreSQL and Tansu, or `kafka`: a three-node Apache Kafka cluster",
+        "test fixtures: `embedded` PostgreSQL and Tansu, or `kafka`: a three-node Apache Kafka cluster; "
+        "unset: `embedded`, and the e2e and chaos suites on both",
     ),
     "KRAFA_FUZZ_EXAMPLES": ("`8`", "tests", "schemathesis examples per operation (raise for a deeper run)"),
     "KRAFA_IOBWS_CLAIMS_DOC": (

@@ -1,6 +1,7 @@
-"""The whole embedded stack as separate processes, one per test module: PostgreSQL, the broker,
-the sinks and the five services, on free ports, with a simulated clock (a day every 3 s). With
-KRAFA_TEST_BACKEND=kafka the broker is the session's three-node Apache Kafka cluster."""
+"""The whole embedded stack as separate processes, one per test module and broker: PostgreSQL,
+the broker, the sinks and the five services, on free ports, with a simulated clock (a day every
+3 s). Every test here runs on both brokers (`[embedded]`: Tansu; `[kafka]`: the session's
+three-node Apache Kafka cluster) unless KRAFA_TEST_BACKEND names one (krafa_kit.testing)."""
 
 from __future__ import annotations
 

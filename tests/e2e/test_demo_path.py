@@ -13,8 +13,7 @@ from krafa.stack import Stack
 from krafa_events import ClaimCreated, ReminderSent, Topic, decode
 from krafa_kit.testing import TopicReader
 
-# On the session's three-node Apache Kafka cluster (the `kafka` marker), beside the embedded runs.
-pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+pytestmark = pytest.mark.e2e
 
 
 def _trace_ids(reader: TopicReader) -> tuple[dict[uuid.UUID, str], dict[uuid.UUID, set[str]]]:

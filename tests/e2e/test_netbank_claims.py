@@ -24,6 +24,7 @@ from krafa.chaos import kennitala
 from krafa.observer import Observer
 from krafa.sinks.smtp_catcher import read_spool
 from krafa.stack import Stack
+from krafa_kit.kafka_cluster import KafkaCluster
 from krafa_kit.testing import eventually
 
 from .conftest import make_stack
@@ -35,8 +36,8 @@ DAY_S = 1.0  # wall seconds per simulated day
 
 
 @pytest.fixture(scope="module")
-def bank_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    instance = make_stack(tmp_path_factory.mktemp("stack"), day_seconds=DAY_S)
+def bank_stack(tmp_path_factory: pytest.TempPathFactory, stack_kafka: KafkaCluster | None) -> Iterator[Stack]:
+    instance = make_stack(tmp_path_factory.mktemp("stack"), day_seconds=DAY_S, kafka=stack_kafka)
     try:
         instance.start()
         yield instance

@@ -1,7 +1,8 @@
 """Every command that starts servers stops all of them when it is interrupted (Ctrl-C), terminated
 (SIGTERM) or killed outright (SIGKILL, as a crash or an out-of-memory kill would): nothing it
 started outlives it. Each command is stopped mid-run, once its servers are up; this process is
-made a child subreaper, so anything the command left behind is re-parented to us and found."""
+made a child subreaper, so anything the command left behind is re-parented to us and found. On
+Apache Kafka (`[kafka]`) the cluster's JVMs are among the servers that must go."""
 
 from __future__ import annotations
 
@@ -119,15 +120,52 @@ CASES = [
 ]
 
 
+# On Apache Kafka the three ways a cluster's nodes are stopped: a stack's clean stop (`run`, by
+# SIGTERM), the test session's fixture unwinding (`pytest`, SIGTERM) and the parent's death
+# (`demo`, SIGKILL: each node's parent-death signal). The other cases reach the nodes by one of
+# these same paths (SIGINT unwinds as SIGTERM does; `chaos` and `bench` start and stop their
+# Stack as `run` does; a SIGKILLed session's nodes die with it as the demo's do): on Kafka they
+# would start four more clusters to prove nothing new, so they run on the embedded broker only.
+KAFKA_CASES = {("run", signal.SIGTERM), ("pytest", signal.SIGTERM), ("demo", signal.SIGKILL)}
+KAFKA_NODE = "kafka.Kafka"
+
+
+def on_kafka(command: str) -> tuple[list[str], Servers]:
+    """The command on a three-node Apache Kafka cluster, up when PostgreSQL, the cluster's three
+    JVMs and the services are."""
+    args, _ = COMMANDS[command]
+    if command != "pytest":  # the session's broker follows KRAFA_TEST_BACKEND
+        args = [*args[:2], "--broker", "kafka", *args[2:]]
+
+    def up(processes: list[psutil.Process]) -> bool:
+        nodes = 0
+        for process in processes:
+            try:
+                nodes += KAFKA_NODE in process.cmdline()
+            except psutil.Error:
+                continue
+        needles = (POSTGRES,) if command == "pytest" else (POSTGRES, "krafa_notifier", "krafa_payments_ingest")
+        return nodes == 3 and _named(*needles)(processes)
+
+    return args, up
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize(("command", "sig"), CASES, ids=[f"{c}-{s.name}" for c, s in CASES])
 def test_stopping_a_command_mid_run_leaves_no_server_behind(
-    command: str, sig: signal.Signals, subreaper: None, tmp_path: Path
+    command: str, sig: signal.Signals, stack_backend: str, subreaper: None, tmp_path: Path
 ) -> None:
-    args, servers_up = COMMANDS[command]
+    env = dict(os.environ, KRAFA_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+    if stack_backend == "kafka":
+        if (command, sig) not in KAFKA_CASES:
+            pytest.skip(f"{command} stopped by {sig.name} reaches the cluster's nodes as another case does")
+        args, servers_up = on_kafka(command)
+        env["KRAFA_TEST_BACKEND"] = "kafka"
+    else:
+        args, servers_up = COMMANDS[command]
+        env["KRAFA_TEST_BACKEND"] = "embedded"
     me = psutil.Process()
     before = {p.pid for p in me.children(recursive=True)}
-    env = dict(os.environ, KRAFA_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
     log = (tmp_path / "command.log").open("wb")
     process = subprocess.Popen(
         [a.replace("{tmp}", str(tmp_path)) for a in args], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT

@@ -26,8 +26,7 @@ from krafa_payments_ingest.parsers.generate import GeneratedCredit, camt053, cam
 
 from .conftest import make_stack
 
-# On the session's three-node Apache Kafka cluster (the `kafka` marker), beside the embedded runs.
-pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+pytestmark = pytest.mark.e2e
 
 ICELAND = holidays.country_holidays("IS", years=2026)
 

@@ -345,6 +345,7 @@ async def log_in_is(stack: Stack, visit: Visit, address: str) -> None:
 # -- security ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.broker_agnostic
 async def test_a_used_or_expired_link_is_refused(stack: Stack, creditor: Creditor, visit: Visit) -> None:
     await creditor.claim(6, email="twice@example.is", language="en")
     link = await log_in(stack, visit, "twice@example.is")
@@ -369,6 +370,7 @@ async def test_a_used_or_expired_link_is_refused(stack: Stack, creditor: Credito
     visit.assert_accessible()
 
 
+@pytest.mark.broker_agnostic
 async def test_wrong_codes_lock_the_debtor_out(stack: Stack, creditor: Creditor, visit: Visit) -> None:
     await creditor.claim(8, email="guesser@example.is", language="en")
     link = await reminder_link(stack, "guesser@example.is")
@@ -392,6 +394,7 @@ async def test_wrong_codes_lock_the_debtor_out(stack: Stack, creditor: Creditor,
     visit.assert_accessible()
 
 
+@pytest.mark.broker_agnostic
 async def test_one_debtor_never_sees_anothers_claim_or_notice(stack: Stack, creditor: Creditor, visit: Visit) -> None:
     mine = await creditor.claim(9, email="x@example.is", language="en")
     theirs = await creditor.claim(10, email="y@example.is", language="en")
@@ -418,6 +421,7 @@ async def test_one_debtor_never_sees_anothers_claim_or_notice(stack: Stack, cred
     visit.assert_accessible()
 
 
+@pytest.mark.broker_agnostic
 async def test_a_form_without_its_csrf_token_or_from_another_site_is_refused(
     stack: Stack, creditor: Creditor, visit: Visit
 ) -> None:
@@ -435,6 +439,7 @@ async def test_a_form_without_its_csrf_token_or_from_another_site_is_refused(
     assert (await creditor.get(claim["id"]))["status"] == "open"
 
 
+@pytest.mark.broker_agnostic
 async def test_session_cookie_is_secure_httponly_and_samesite(stack: Stack, creditor: Creditor, visit: Visit) -> None:
     await creditor.claim(12, email="cookie@example.is", language="en")
     await log_in(stack, visit, "cookie@example.is")
@@ -448,6 +453,7 @@ async def test_session_cookie_is_secure_httponly_and_samesite(stack: Stack, cred
     assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-store"
 
 
+@pytest.mark.broker_agnostic
 async def test_the_pages_fit_a_desktop_too(stack: Stack, creditor: Creditor, browser: Any) -> None:
     context = await browser.new_context(viewport=DESKTOP, locale="nb-NO")
     try:

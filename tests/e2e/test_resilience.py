@@ -1,4 +1,5 @@
-"""Faults against the running stack: a service killed mid-batch, a broker that stops answering."""
+"""Faults against the running stack: a service killed mid-batch, a broker that stops answering.
+Both on one stack per broker, in this order (the pause's claims fall due weeks later)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,7 @@ from krafa_notifier.settings import Settings as NotifierSettings
 
 from .conftest import make_stack
 
-# On the session's three-node Apache Kafka cluster (the `kafka` marker), beside the embedded runs.
-pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,8 @@ async def test_notifier_killed_mid_batch_loses_nothing_and_sends_nothing_twice(s
     assert len(repeated) <= NotifierSettings.model_fields["dispatch_concurrency"].default, repeated
 
 
-async def test_broker_paused_delays_events_but_api_keeps_accepting_claims(stack: Stack) -> None:
+async def test_broker_paused_delays_events_but_api_keeps_accepting_claims(slow_stack: Stack) -> None:
+    stack = slow_stack
     async with httpx.AsyncClient(timeout=30) as client, TopicReader(stack.broker.bootstrap, Topic.CLAIMS) as claims:
         key = await new_creditor(client, stack)
         headers = {"Authorization": f"Bearer {key}"}

@@ -473,6 +473,7 @@ async def test_a_clerk_logs_in_with_totp_finds_a_claim_and_cancels_it_with_the_f
     await shot(page, "creditor-audit")
 
 
+@pytest.mark.broker_agnostic
 async def test_a_wrong_totp_code_is_refused_and_audited(
     stack: Stack, creditors: tuple[Creditor, Creditor], page: Any
 ) -> None:
@@ -495,6 +496,7 @@ async def test_a_wrong_totp_code_is_refused_and_audited(
     assert [(r["action"], r["outcome"]) for r in rows][-1] == ("login.totp", "refused")
 
 
+@pytest.mark.broker_agnostic
 async def test_a_viewer_cannot_act_and_a_clerk_never_sees_another_creditor(
     stack: Stack, creditors: tuple[Creditor, Creditor], browser: Any
 ) -> None:
@@ -808,6 +810,7 @@ async def test_an_admin_sets_the_sender_identity_and_the_next_email_is_sent_with
     await club.close()
 
 
+@pytest.mark.broker_agnostic
 async def test_a_contact_list_with_bad_rows_is_applied_and_the_bad_rows_reported_by_line(
     stack: Stack, creditors: tuple[Creditor, Creditor], page: Any, tmp_path: Path
 ) -> None:
@@ -977,6 +980,7 @@ async def _paid(creditor: Creditor, claim_id: str) -> bool:
     return int((await creditor.get(claim_id)).get("paid_minor") or 0) > 0
 
 
+@pytest.mark.broker_agnostic
 async def test_an_admin_adds_a_user_who_enrols_the_authenticator_and_logs_in(
     stack: Stack, creditors: tuple[Creditor, Creditor], browser: Any
 ) -> None:
@@ -1008,6 +1012,7 @@ async def test_an_admin_adds_a_user_who_enrols_the_authenticator_and_logs_in(
     ]
 
 
+@pytest.mark.broker_agnostic
 async def test_a_clerk_signs_in_with_the_creditors_own_provider_set_up_by_its_admin(
     stack: Stack, creditors: tuple[Creditor, Creditor], browser: Any
 ) -> None:
@@ -1074,6 +1079,7 @@ GENTLE = {  # a department's own policy: a friendly reminder, then the collectio
 }
 
 
+@pytest.mark.broker_agnostic
 async def test_an_admin_previews_a_policy_and_creates_uses_and_revokes_an_api_key_a_viewer_is_refused(
     stack: Stack, creditors: tuple[Creditor, Creditor], browser: Any
 ) -> None:
@@ -1206,6 +1212,7 @@ async def log_in_in_icelandic(stack: Stack, page: Any, user: dict[str, Any], ahe
         await page.get_by_role("button", name="Skrá inn").click()
 
 
+@pytest.mark.broker_agnostic
 async def test_the_staff_pages_speak_icelandic_to_an_icelandic_browser_and_keep_a_users_choice(
     stack: Stack, creditors: tuple[Creditor, Creditor], browser: Any
 ) -> None:

@@ -33,3 +33,14 @@ def test_on_kafka_idle_consumers_heartbeat_every_2_s_and_check_every_5_s(tmp_pat
     embedded = Stack(StackConfig.with_free_ports(tmp_path / "embedded")).service_env("notifier")
     assert "KRAFA_KAFKA_HEARTBEAT_INTERVAL_MS" not in embedded
     assert "KRAFA_CONSUMER_IDLE_CHECK_S" not in embedded
+
+
+def test_services_under_test_on_kafka_get_the_settings_a_stack_runs_them_with() -> None:
+    """The apps a test runs on Apache Kafka (krafa_kit.testing's `broker` fixture) get what every
+    stack's service gets, less what is a stack's own (its group prefix, its relays' ids)."""
+    from krafa.stack import SERVICES, kafka_env
+    from krafa_kit.testing import KAFKA_SERVICE_ENV
+
+    own = {"KRAFA_KAFKA_CONSUMER_GROUP_PREFIX", "KRAFA_KAFKA_TRANSACTIONAL_ID"}
+    for service in SERVICES:
+        assert {k: v for k, v in kafka_env(service).items() if k not in own} == KAFKA_SERVICE_ENV, service

@@ -3,11 +3,16 @@ database per test, and a fresh embedded broker per test (Tansu starts in ~0.1 s)
 see each other's rows or events. Registered as a plugin by the root conftest.py.
 
 KRAFA_TEST_BACKEND=kafka puts the same tests on Apache Kafka: one three-node KRaft cluster per
-test session (a JVM start is seconds, not 0.1 s), every Krafa topic deleted and created anew for
-each test, and the services' Kafka settings (idempotent, transactional relay, read_committed)
-in the environment. Modules marked `kafka` (the pipeline's e2e runs, the cluster's own tests) run
-on it whatever the variable says; with `--dist loadgroup` they form one group on one worker, so
-the cluster starts once, and that group goes out first (`FilesAndGroups`).
+test session (per xdist worker that needs one: a JVM start is seconds, not 0.1 s), every Krafa
+topic deleted and created anew for each test, and the services' Kafka settings (idempotent,
+transactional relay, read_committed, the 2 s heartbeat) in the environment. Modules marked `kafka`
+(the cluster's own tests) run on it whatever the variable says.
+
+The whole-stack suites (tests/e2e, tests/chaos: their fixtures ask for `stack_backend`) run on
+both brokers when KRAFA_TEST_BACKEND is unset, as `make test` runs them: each of their tests is
+parametrized `[embedded]` and `[kafka]` at module scope, so a module's stack starts once per
+broker, and with `--dist loadgroup` each half of a module is a unit of work of its own
+(`FilesAndGroups`), so the two halves run on two workers at once.
 
 A service's tests get a database already migrated: its conftest names the service's schema and
 migrations (the `migrated_schema` fixture); the first test of the session migrates a template
@@ -77,22 +82,44 @@ def _module_marks(path: Path) -> frozenset[str]:
         return frozenset()
 
 
+KAFKA_HALF = "[kafka]"
+# Units that start an Apache Kafka cluster of their own instead of using their worker's session
+# cluster: the short chaos run (its faults kill, wipe and restart the nodes).
+OWN_CLUSTER = ("tests/chaos/",)
+# Workers that start the session's cluster (three JVMs each, and their idle cost to the end of the
+# run): the other Kafka halves wait for one of these.
+KAFKA_WORKERS = 2
+
+
+def uses_session_cluster(scope: str, marks_of: Callable[[str], frozenset[str]]) -> bool:
+    """Whether a unit of work runs on its worker's session cluster: a Kafka half of a whole-stack
+    module (but the short chaos run's), or a module marked `kafka`."""
+    if scope.endswith(KAFKA_HALF):
+        return not scope.startswith(OWN_CLUSTER)
+    return "kafka" in marks_of(scope)
+
+
 def scope_of(nodeid: str, marks_of: Callable[[str], frozenset[str]]) -> str:
-    """A test's unit of work on xdist: its file, or `@kafka` for every module marked `kafka`."""
-    file = nodeid.split("::", 1)[0]
-    return "@kafka" if "kafka" in marks_of(file) else file
+    """A test's unit of work on xdist: its file, or for a whole-stack test on Apache Kafka (its
+    parameters include `kafka`) its file + `[kafka]`: the two brokers' halves of a module run on
+    two workers, each starting the module's stack once."""
+    file, _, rest = nodeid.partition("::")
+    parameters = rest.partition("[")[2].removesuffix("]")
+    return file + KAFKA_HALF if "kafka" in parameters.split("-") else file
 
 
 def send_order(scopes: Mapping[str, int], marks_of: Callable[[str], frozenset[str]]) -> list[str]:
     """The order units of work go out (`scopes`: each unit's number of tests), longest first so
-    none is the run's tail: the Kafka group (three minutes), then the whole-stack modules (`e2e`),
-    one long scenario each first (the short chaos run, the netbank's months, the burst), then the
+    none is the run's tail: the whole-stack modules (`e2e`) on Apache Kafka (the short chaos run
+    there, with the cluster's own faults, is the longest unit), then on the embedded broker, one
+    long scenario each first (the short chaos run, the netbank's months, the burst), then the
     journeys; then every other file by its number of tests, most first (xdist's own order)."""
 
     def rank(scope: str) -> tuple[int, int]:
-        if scope.startswith("@"):
-            return (0, 0)
-        return (1, scopes[scope]) if "e2e" in marks_of(scope) else (2, -scopes[scope])
+        file = scope.removesuffix(KAFKA_HALF)
+        if "e2e" not in marks_of(file):
+            return (3, -scopes[scope])
+        return (1 if scope.endswith(KAFKA_HALF) else 2, scopes[scope])
 
     return sorted(scopes, key=rank)
 
@@ -107,8 +134,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return _module_marks(config.rootpath / file)
 
     class FilesAndGroups(LoadScopeScheduling):  # type: ignore[misc]
-        """Each file on one worker (its module's stack starts once), the modules marked `kafka`
-        together on one worker (the cluster starts once), sent out in `send_order`."""
+        """Each file on one worker (its module's stack starts once), the Apache Kafka half of a
+        whole-stack module as a unit of its own, sent out in `send_order`; the units on the
+        session's cluster only to KAFKA_WORKERS workers (each starts one cluster)."""
 
         _ordered = False
 
@@ -118,8 +146,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         def _assign_work_unit(self, node: Any) -> None:
             if not self._ordered:
                 self._ordered = True
+                self._kafka_nodes: set[Any] = set()
                 for scope in send_order({s: len(ids) for s, ids in self.workqueue.items()}, marks_of):
                     self.workqueue.move_to_end(scope)
+            allowed = node in self._kafka_nodes or len(self._kafka_nodes) < KAFKA_WORKERS
+            candidates = [s for s in self.workqueue if allowed or not uses_session_cluster(s, marks_of)]
+            if not candidates:
+                return  # only units on the session's cluster are left: the workers running one take them
+            scope = candidates[0]
+            if self._pending_of(self.assigned_work.get(node, {})):
+                # Sent ahead, while the worker's current unit runs its last tests (an xdist worker
+                # runs a test once it knows the next): behind a whole stack's long last test (the
+                # chaos run is one test of minutes) a unit of quick tests waits, not another stack.
+                scope = next((s for s in candidates if "e2e" not in marks_of(s.removesuffix(KAFKA_HALF))), scope)
+            on_cluster = uses_session_cluster(scope, marks_of)
+            if on_cluster:
+                self._kafka_nodes.add(node)
+            self.workqueue.move_to_end(scope, last=False)
             super()._assign_work_unit(node)
 
     return FilesAndGroups(config, log)
@@ -151,14 +194,35 @@ BACKEND = os.environ.get("KRAFA_TEST_BACKEND", "embedded")
 BACKENDS = ("embedded", "kafka", "testcontainers")
 if BACKEND not in BACKENDS:
     raise RuntimeError(f"KRAFA_TEST_BACKEND={BACKEND!r}: choose one of {', '.join(BACKENDS)}")
+# The brokers the whole-stack suites run on: both unless KRAFA_TEST_BACKEND names one (a stack
+# runs Tansu or Apache Kafka; with testcontainers its stacks keep the embedded broker).
+STACK_BACKENDS: tuple[str, ...] = ("embedded", "kafka")
+if "KRAFA_TEST_BACKEND" in os.environ:
+    STACK_BACKENDS = ("kafka",) if BACKEND == "kafka" else ("embedded",)
 
-# What every service runs with on Apache Kafka (krafa.stack.kafka_env sets the same for stacks).
+# What every service runs with on Apache Kafka: krafa.stack.kafka_env less what is a stack's own
+# (its consumer groups' prefix, its relays' transactional ids); tools/krafa/tests holds the two
+# the same, so the tests run the settings production runs.
 KAFKA_SERVICE_ENV = {
     "KRAFA_KAFKA_IDEMPOTENCE": "true",
     "KRAFA_KAFKA_READ_COMMITTED": "true",
     "KRAFA_KAFKA_FETCH_MAX_WAIT_MS": "500",
+    "KRAFA_KAFKA_HEARTBEAT_INTERVAL_MS": "2000",
     "KRAFA_KAFKA_ASSIGNOR": "sticky",
 }
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test over a whole stack (its fixtures ask for `stack_backend`) runs once on each
+    broker of STACK_BACKENDS, a module-scoped parameter: a module's stack starts once per broker.
+    A test marked `broker_agnostic` (what it asserts is a page's own rule, and no event carries
+    it) runs on one broker only, the embedded one where it is among them."""
+    if "stack_backend" not in metafunc.fixturenames:
+        return
+    backends = STACK_BACKENDS
+    if metafunc.definition.get_closest_marker("broker_agnostic") is not None and len(backends) > 1:
+        backends = ("embedded",)
+    metafunc.parametrize("stack_backend", backends, indirect=True, scope="module")
 
 
 class ContainerPostgres:
@@ -320,11 +384,17 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaClu
 
 
 @pytest.fixture(scope="module")
-def stack_kafka(request: pytest.FixtureRequest) -> KafkaCluster | None:
-    """The cluster whole-stack tests (e2e, chaos) run on: the session's Apache Kafka with
-    KRAFA_TEST_BACKEND=kafka or in a module marked `kafka`, else None (each stack starts its own
-    embedded broker)."""
-    if not on_kafka(request.node):
+def stack_backend(request: pytest.FixtureRequest) -> str:
+    """The broker a module's whole stack runs on, `embedded` or `kafka`: a parameter of every test
+    that asks for it (`pytest_generate_tests`)."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def stack_kafka(request: pytest.FixtureRequest, stack_backend: str) -> KafkaCluster | None:
+    """The cluster a whole stack (e2e) runs on: the session's Apache Kafka in the `[kafka]` half,
+    else None (each stack starts its own embedded broker)."""
+    if stack_backend != "kafka":
         return None
     cluster: KafkaCluster = request.getfixturevalue("kafka_cluster")
     return cluster
