@@ -366,7 +366,8 @@ async def test_an_operator_reads_the_bounce_list_and_replays_a_dead_letter_after
     async with page.expect_navigation():
         await page.get_by_role("button", name="Review the replay").click()
     await page.get_by_text("A dry run: nothing is sent until you confirm.").wait_for()
-    await page.get_by_text("krafa.claims-api").wait_for()  # the group that failed on it
+    # The group that failed on it (the stack's own prefix: on a shared cluster not `krafa`).
+    await page.get_by_text(f"{stack.namespace}.claims-api").wait_for()
     await shots(page, "ops-replay")
     async with TopicReader(stack.broker.bootstrap, Topic.BOUNCES.value) as reader:
         async with page.expect_navigation():
