@@ -216,11 +216,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test over a whole stack (its fixtures ask for `stack_backend`) runs once on each
     broker of STACK_BACKENDS, a module-scoped parameter: a module's stack starts once per broker.
     A test marked `broker_agnostic` (what it asserts is a page's own rule, and no event carries
-    it) runs on one broker only, the embedded one where it is among them."""
+    it) runs on one broker only, the embedded one where it is among them; one marked `kafka` on
+    Apache Kafka only."""
     if "stack_backend" not in metafunc.fixturenames:
         return
     backends = STACK_BACKENDS
-    if metafunc.definition.get_closest_marker("broker_agnostic") is not None and len(backends) > 1:
+    if metafunc.definition.get_closest_marker("kafka") is not None:
+        backends = ("kafka",)
+    elif metafunc.definition.get_closest_marker("broker_agnostic") is not None and len(backends) > 1:
         backends = ("embedded",)
     metafunc.parametrize("stack_backend", backends, indirect=True, scope="module")
 
