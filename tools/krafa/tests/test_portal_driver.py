@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import aiosmtplib
 import pytest
-from krafa.portal_driver import _MailIndex
+from krafa.portal_driver import _MailIndex, addresses_with_mail
 from krafa.sinks.smtp_catcher import SmtpCatcher
+from krafa.stack import Stack
 
 
 @pytest.fixture
@@ -60,3 +63,12 @@ async def test_a_line_still_being_written_is_read_whole_on_the_next_look(catcher
     index_file.write_bytes(whole)
     index.refresh()
     assert subjects(index, "anna@example.is") == ["first"]
+
+
+async def test_the_addresses_any_message_reached_are_known_from_the_index(catcher: SmtpCatcher) -> None:
+    # The demo's portal phase picks the debtors whose reminder is in: only the index is read.
+    stack = cast(Stack, SimpleNamespace(spool=catcher.spool.parent))
+    assert "anna@example.is" not in addresses_with_mail(stack)
+    await send(catcher, "reminder", "Anna@Example.is")
+    reached = addresses_with_mail(stack)
+    assert "anna@example.is" in reached and "jon@example.is" not in reached

@@ -9,6 +9,7 @@ import email
 import json
 import re
 import time
+from collections.abc import Collection
 from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
@@ -69,6 +70,16 @@ def messages_to(stack: Stack, address: str) -> list[EmailMessage]:
         assert isinstance(message, EmailMessage)
         found.append(message)
     return found
+
+
+def addresses_with_mail(stack: Stack) -> Collection[str]:
+    """Every address (lower case) some message reached, from the catcher's index alone."""
+    spool = stack.spool / "mail"
+    index = _INDEXES.get(spool)
+    if index is None:
+        index = _INDEXES[spool] = _MailIndex(spool)
+    index.refresh()
+    return index.by_address.keys()
 
 
 def text_of(message: EmailMessage) -> str:
