@@ -543,19 +543,41 @@ async def waive_charges_after(
     if amount_minor < owed_at_receipt:
         return current
     for row in late:
-        await ledger_repository.record(
-            uow.conn,
+        await _waive(
+            uow,
             claim,
-            kind="waiver",
-            source_id="waiver:" + row["source_id"],
-            amount_minor=-(row["fees_minor"] + row["interest_minor"]),
-            fees_minor=-row["fees_minor"],
-            interest_minor=-row["interest_minor"],
-            occurred_at=received_at,
-            details={**dict(row["details"]), "waived": "charged after the payment was received"},
+            row,
+            row["fees_minor"],
+            row["interest_minor"],
+            received_at,
+            "charged after the payment was received",
         )
     await repository.reduce_charges(uow.conn, claim["id"], late_fees, late_interest)
     return await ledger_repository.outstanding(uow.conn, claim["id"])
+
+
+async def _waive(
+    uow: UnitOfWork,
+    claim: asyncpg.Record,
+    charge: asyncpg.Record,
+    fees_minor: int,
+    interest_minor: int,
+    at: datetime,
+    reason: str,
+    **details: Any,
+) -> None:
+    """One `waiver` entry taking back (some of) a charge, idempotent by the charge's source id."""
+    await ledger_repository.record(
+        uow.conn,
+        claim,
+        kind="waiver",
+        source_id="waiver:" + charge["source_id"],
+        amount_minor=-(fees_minor + interest_minor),
+        fees_minor=-fees_minor,
+        interest_minor=-interest_minor,
+        occurred_at=at,
+        details={**dict(charge["details"]), "waived": reason, **details},
+    )
 
 
 async def hold_to_statement(
@@ -590,20 +612,15 @@ async def hold_to_statement(
         short -= take
         fee = take if row["fees_minor"] else 0  # a charge is a fee or late interest, never both
         fees, interest = fees + fee, interest + take - fee
-        await ledger_repository.record(
-            uow.conn,
+        await _waive(
+            uow,
             claim,
-            kind="waiver",
-            source_id="waiver:" + row["source_id"],
-            amount_minor=-take,
-            fees_minor=-fee,
-            interest_minor=-(take - fee),
-            occurred_at=received_at,
-            details={
-                **dict(row["details"]),
-                "waived": "booked after the balance the payer paid in full was stated to them",
-                **({"waived_minor": take} if take != charged else {}),
-            },
+            row,
+            fee,
+            take - fee,
+            received_at,
+            "booked after the balance the payer paid in full was stated to them",
+            **({"waived_minor": take} if take != charged else {}),
         )
     await repository.reduce_charges(uow.conn, claim["id"], fees, interest)
     return await ledger_repository.outstanding(uow.conn, claim["id"])
