@@ -204,6 +204,9 @@ class Creditor:
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 CONTACT = re.compile(r'name="contact" id="contact-1" value="([^"]+)"')
+ALERT = re.compile(r'role="alert"[^>]*>\s*<p>(.*?)</p>', re.S)
+PAY_ATTEMPTS = 3
+PAY_RETRY_S = 10.0
 
 
 class Person:
@@ -267,9 +270,22 @@ class Person:
 
     async def pay_by_card(self, claim_id: str, card: str = "4242424242424242") -> httpx.Response:
         """The whole balance, on the provider's hosted page; returns the portal's page after."""
-        checkout = await self._form(f"/claims/{claim_id}/pay", {"whole": "whole"})
+        for attempt in range(PAY_ATTEMPTS):
+            checkout = await self._form(f"/claims/{claim_id}/pay", {"whole": "whole"})
+            if checkout.status_code in (302, 303):
+                break
+            # As a person does when the portal says the card payment could not start: try again
+            # in a little while, and say what the page said if it never starts.
+            said = ALERT.search(checkout.text)
+            message = said.group(1).strip() if said else "(no message)"
+            refusal = f"the checkout answered {checkout.status_code}: {message}"
+            if checkout.status_code < 500 or attempt == PAY_ATTEMPTS - 1:
+                raise RuntimeError(refusal)
+            await asyncio.sleep(PAY_RETRY_S)
         hosted = checkout.headers["location"]
         paid = await self.request("POST", hosted, {"number": card, "expiry": "12/30", "cvc": "123"})
+        if paid.status_code not in (302, 303):
+            raise RuntimeError(f"the provider's page answered {paid.status_code}")
         return await self.follow(paid)
 
     async def object(self, claim_id: str, reason: str) -> httpx.Response:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
+import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -536,7 +537,10 @@ async def pay_submit(request: Request, claim_id: UUID) -> Response:
                 **({"stated_entries": stated} if stated else {}),
             }
         )
-    except ServiceError:
+    except (ServiceError, httpx.HTTPError) as exc:
+        # The debtor may try again (the checkout is idempotent per claim, amount and minute); the
+        # operator needs to know why it did not start.
+        log.warning("card checkout not started", extra={"claim_id": str(claim_id), "error": repr(exc)})
         return await _claim_page(request, claim_id, "pay.html.j2", 503, error="psp")
     return see_other(checkout["url"])
 
