@@ -33,6 +33,8 @@ class ClaimsApi:
     base_url: str
     dsn: str
     home: Path
+    pid: int  # claims-api's process
+    pg_pid: int  # PostgreSQL's postmaster
 
 
 @contextlib.contextmanager
@@ -61,7 +63,8 @@ def claims_api() -> Iterator[ClaimsApi]:
             with subprocess_server(args, env, log=home / "claims-api.log") as process:
                 base = f"http://127.0.0.1:{port}"
                 _wait_ready(base, process, home / "claims-api.log")
-                yield ClaimsApi(base, pg.dsn, home)
+                assert pg.process is not None
+                yield ClaimsApi(base, pg.dsn, home, process.pid, pg.process.pid)
         finally:
             broker.stop()
             pg.stop()

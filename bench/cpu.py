@@ -123,25 +123,26 @@ def spent(before: Snapshot, after: Snapshot) -> dict[str, float]:
 
 
 class Profiler:
-    """py-spy sampling every Python process of the stack (services and sinks) from outside, while
-    a block runs: `with Profiler(stack, out_dir): ...`. Each process's samples go to
-    `<name>.txt` as collapsed stacks ("frame;frame;... count", only samples holding the GIL), and
-    `summary.txt` lists per process where its CPU samples went, by own time and by inclusive
-    time. Sampling costs each profiled process a little, so such a run is not counted."""
+    """py-spy sampling every Python process of the stack (services and sinks), or the processes
+    named `{name: pid}`, from outside while a block runs: `with Profiler(stack, out_dir): ...`.
+    Each process's samples go to `<name>.txt` as collapsed stacks ("frame;frame;... count",
+    only samples holding the GIL), and `summary.txt` lists per process where its CPU samples
+    went, by own time and by inclusive time. Sampling costs each profiled process a little, so
+    such a run is not counted."""
 
     RATE = 250  # samples per second
 
-    def __init__(self, stack: Stack, out_dir: Path) -> None:
-        self.stack, self.out_dir = stack, out_dir
+    def __init__(self, stack: Stack | dict[str, int], out_dir: Path) -> None:
+        if isinstance(stack, Stack):
+            stack = {name: p.pid for name, p in stack.processes.items() if p.poll() is None}
+        self.pids, self.out_dir = stack, out_dir
         self._samplers: dict[str, subprocess.Popen[bytes]] = {}
 
     def __enter__(self) -> Profiler:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-        for name, process in self.stack.processes.items():
-            if process.poll() is not None:
-                continue
-            args = [py_spy, "record", "--pid", str(process.pid), "--rate", str(self.RATE), "--format", "raw"]
+        for name, pid in self.pids.items():
+            args = [py_spy, "record", "--pid", str(pid), "--rate", str(self.RATE), "--format", "raw"]
             # --gil: only samples that hold the GIL, i.e. Python at work, not the event loop
             # waiting in epoll (under uvloop that wait would count as the loop's own time).
             args += ["--nonblocking", "--gil", "--output", str(self.out_dir / f"{name}.txt")]
