@@ -934,16 +934,22 @@ class Chaos:
             await self.fault("poison records", self.poison)
             services = list(SERVICES)
             self.rng.shuffle(services)
+            # The short run on Apache Kafka (make test runs it beside the embedded one) keeps to
+            # what the cluster changes: the notifier's crash, the nodes' faults and the cluster's
+            # loss. The faults the broker plays no part in (other services killed, SMTP,
+            # PostgreSQL, all at once) are the embedded run's; `make chaos` runs every one on both.
+            cluster_only = short and self.options.broker == "kafka"
             if short:
                 # Three of them (the notifier, whose crash edge the sends' guarantee is about,
                 # and two at random); the full run kills each, and "together" two more.
-                services = ["notifier", *[s for s in services if s != "notifier"][:2]]
+                services = ["notifier", *[s for s in services if s != "notifier"][: 0 if cluster_only else 2]]
                 self.rng.shuffle(services)
             for service in services:
                 await self.fault(f"SIGKILL {service}", lambda s=service: self.kill_service(s))  # type: ignore[misc]
-            await self.fault("broker unreachable", lambda: self.pause_broker(pause))
-            await self.fault("SMTP refuses 30 %, drops 10 %", lambda: self.smtp_faults(8 if short else 30))
-            await self.fault("PostgreSQL restart", self.restart_postgres)
+            if not cluster_only:
+                await self.fault("broker unreachable", lambda: self.pause_broker(pause))
+                await self.fault("SMTP refuses 30 %, drops 10 %", lambda: self.smtp_faults(8 if short else 30))
+                await self.fault("PostgreSQL restart", self.restart_postgres)
             if self.options.broker == "kafka":
                 await run_kafka_faults(self)  # leader killed, a node stopped, rolling restart, replicas
             await self.wait_ready(SERVICES, 180)
@@ -951,6 +957,10 @@ class Chaos:
             batch = self.poisons[-10:]
             await self.verify_poison(batch)
             await self.fault("broker lost, outbox replay", self.lose_broker)
+            if cluster_only:
+                # Poison for the new cluster's DLQs: the first batch's went with the old one.
+                await self.fault("poison records", self.poison)
+                continue
 
             self.say(f"round {round_no + 1}: faults together")
             await self.fault("poison records", self.poison)
