@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError
@@ -20,10 +20,11 @@ from krafa_events import Topic, decode
 from krafa_events.testing import a_claim_created
 from krafa_kit import dlq
 from krafa_kit.db import Database
-from krafa_kit.kafka import create_producer, krafa_topic_names
-from krafa_kit.kafka_cluster import KafkaCluster
+from krafa_kit.kafka import create_producer, ensure_topics, krafa_topic_names
+from krafa_kit.kafka_cluster import REPLICATION, KafkaCluster
 from krafa_kit.migrations import migrate_async
 from krafa_kit.outbox import OutboxRelay
+from krafa_kit.producer import ClusterBoundProducer
 from krafa_kit.settings import ServiceSettings
 from krafa_kit.testing import eventually
 
@@ -161,3 +162,68 @@ async def test_transactional_relay_aborts_a_failed_batch_and_publishes_each_even
     assert len(everything) == len(ids) + 24
     # ... so a read_committed consumer sees each event once, in the outbox's order per key.
     assert sorted(committed) == sorted(ids)
+
+
+async def _new_cluster(broker: KafkaCluster) -> None:
+    """The cluster lost and an empty one started behind the same addresses, with the topics (what
+    `krafa chaos` does for "broker lost"): the first producer id it hands out is 0 again."""
+    await asyncio.to_thread(broker.wipe)
+    await asyncio.to_thread(broker.start)
+    await ensure_topics(broker.bootstrap, replication=REPLICATION)
+
+
+async def _values(bootstrap: str, topic: str, partition: int) -> list[bytes | None]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        values: list[bytes | None] = []
+        while len(values) < end:
+            batches = await consumer.getmany(tp, timeout_ms=1000)
+            values += [record.value for record in batches.get(tp, [])]
+        return values
+    finally:
+        await consumer.stop()
+
+
+async def _producer_with_id(settings: ServiceSettings, wanted: int) -> ClusterBoundProducer:
+    """A producer the cluster gave the id `wanted`: the first from the node whose block starts
+    there (a random node answers each start)."""
+    for _ in range(50):
+        producer = create_producer(settings)
+        await producer.start()
+        if producer.producer._txn_manager.producer_id == wanted:
+            return producer
+        await producer.stop()
+    raise AssertionError(f"no producer got the id {wanted} from the new cluster")
+
+
+async def test_an_idempotent_producer_that_outlives_its_cluster_loses_no_record(broker: KafkaCluster) -> None:
+    # Every fresh cluster hands out the same producer ids (each node a block of 1000 from 0): the
+    # service's producer, started on the lost cluster, and one started on the new cluster share
+    # an id. The broker takes the second writer's record for a duplicate of the first's and
+    # acknowledges it unwritten, unless the service's producer is replaced when the cluster
+    # changes (krafa_kit.producer).
+    settings = ServiceSettings(kafka_bootstrap=broker.bootstrap, kafka_idempotence=True)
+    topic, partition = Topic.CLAIMS.value + ".dlq", 2
+    await _new_cluster(broker)
+    service = create_producer(settings)
+    await service.start()
+    try:
+        old_id = service.producer._txn_manager.producer_id
+        await _new_cluster(broker)
+        other = await _producer_with_id(settings, old_id)
+        try:
+            await other.send_and_wait(topic, b"other's", partition=partition)
+            sent = await service.send_and_wait(topic, b"service's", partition=partition)
+            await other.send_and_wait(topic, b"other's again", partition=partition)
+        finally:
+            await other.stop()
+        new_id = service.producer._txn_manager.producer_id
+    finally:
+        await service.stop()
+    assert await _values(broker.bootstrap, topic, partition) == [b"other's", b"service's", b"other's again"]
+    assert (sent.partition, sent.offset) == (partition, 1)
+    assert service.replaced == 1 and new_id != old_id

@@ -71,10 +71,10 @@ async def test_producer_idempotence_and_transactions_are_off_unless_switched_on(
     default = create_producer(ServiceSettings(kafka_bootstrap="127.0.0.1:1"))
     configured = ServiceSettings(kafka_bootstrap="127.0.0.1:1", kafka_transactional_id="notifier-0")
     transactional = create_producer(configured, transactional=True)
-    assert default._txn_manager is None
+    assert default.producer._txn_manager is None and not default.idempotent
     assert transactional._txn_manager is not None and transactional._txn_manager.transactional_id == "notifier-0"
     # The service's own producer (dead letters) never joins the relay's transactions.
-    assert create_producer(configured)._txn_manager is None
+    assert create_producer(configured).producer._txn_manager is None
 
 
 async def test_database_tls_and_password_reach_the_real_connection(

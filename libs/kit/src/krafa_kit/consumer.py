@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from krafa_events import DecodedEvent, Event, UndecodableMessage, decode, dlq_topic
 from krafa_events.registry import EVENT_TYPES
@@ -25,6 +25,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from krafa_kit import metrics, tracing
 from krafa_kit.db import Database, UnitOfWork
+from krafa_kit.producer import ClusterBoundProducer
 from krafa_kit.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class InboxConsumer:
         service: str,
         db: Database,
         consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
+        producer: ClusterBoundProducer,
         routes: Routes,
         max_attempts: int = 3,
         lane: str = "",

@@ -3,7 +3,7 @@ idempotence, transactions and fetch wait all come from config."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -12,6 +12,7 @@ from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitio
 from aiokafka.protocol.metadata import MetadataRequest
 from krafa_events.topics import PARTITIONS, Topic, dlq_topic
 
+from krafa_kit.producer import ClusterBoundProducer
 from krafa_kit.settings import ServiceSettings, client_ssl_context
 
 
@@ -39,10 +40,24 @@ def security_options(settings: ServiceSettings) -> dict[str, Any]:
 _security = security_options
 
 
-def create_producer(settings: ServiceSettings, *, transactional: bool = False) -> AIOKafkaProducer:
-    """The service's producer (DLQ records, and the relay's unless transactions are configured);
-    with `transactional`, the outbox relay's own producer under KRAFA_KAFKA_TRANSACTIONAL_ID."""
-    transactional_id = settings.kafka_transactional_id if transactional else None
+@overload
+def create_producer(settings: ServiceSettings, *, transactional: Literal[False] = False) -> ClusterBoundProducer: ...
+@overload
+def create_producer(settings: ServiceSettings, *, transactional: Literal[True]) -> AIOKafkaProducer: ...
+
+
+def create_producer(
+    settings: ServiceSettings, *, transactional: bool = False
+) -> ClusterBoundProducer | AIOKafkaProducer:
+    """The service's producer (DLQ records, and the relay's unless transactions are configured),
+    replaced when the cluster changes under it (krafa_kit.producer); with `transactional`, the
+    outbox relay's own producer under KRAFA_KAFKA_TRANSACTIONAL_ID."""
+    if transactional:
+        return _producer(settings, settings.kafka_transactional_id)
+    return ClusterBoundProducer(lambda: _producer(settings, None), idempotent=settings.kafka_idempotence)
+
+
+def _producer(settings: ServiceSettings, transactional_id: str | None) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
         client_id=f"{settings.service_name}-{'relay' if transactional_id else 'producer'}",

@@ -24,6 +24,7 @@ from krafa_events import Event, encode
 from krafa_events.envelope import EncodedEvent
 
 from krafa_kit import metrics, tracing
+from krafa_kit.producer import ClusterBoundProducer, Outgoing
 from krafa_kit.tracing import child_traceparent
 from krafa_kit.wakeup import PUBLISHED_CHANNEL
 
@@ -287,14 +288,17 @@ class OutboxRelay:
         return len(rows)
 
     async def _send_all(self, rows: Sequence[asyncpg.Record]) -> None:
-        futures = []
-        for row in rows:
-            headers = [(name, value.encode()) for name, value in json.loads(row["headers"])]
-            futures.append(
-                await self._publisher.send(row["topic"], value=row["value"], key=row["key"], headers=headers)
-            )
+        records = [
+            Outgoing(row["topic"], row["value"], row["key"], [(n, v.encode()) for n, v in json.loads(row["headers"])])
+            for row in rows
+        ]
         # Every record must be acknowledged before any row is marked: a failure leaves the whole
         # batch unpublished, to be sent again (consumers absorb the duplicates).
+        if isinstance(self._publisher, ClusterBoundProducer):
+            # Acknowledged by the cluster its producer's id is from (krafa_kit.producer).
+            await self._publisher.send_all(records)
+            return
+        futures = [await self._publisher.send(r.topic, value=r.value, key=r.key, headers=r.headers) for r in records]
         await asyncio.gather(*futures)
 
     async def _housekeeping(self, conn: asyncpg.Connection) -> None:

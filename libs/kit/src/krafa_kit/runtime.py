@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
 from krafa_events.registry import topics_consumed_by
 
 from krafa_kit.clock import Clock, clock_from_settings
@@ -21,6 +20,7 @@ from krafa_kit.db import Database
 from krafa_kit.kafka import create_consumer, create_producer
 from krafa_kit.migrations import migrate_async
 from krafa_kit.outbox import OutboxRelay
+from krafa_kit.producer import ClusterBoundProducer
 from krafa_kit.retention import RetentionSweeper, Rule, shared_rules
 from krafa_kit.settings import ServiceSettings, database_tls_params
 from krafa_kit.wakeup import PUBLISHED_CHANNEL, Listener, Wakeup, due_channel
@@ -75,7 +75,7 @@ class Runtime:
             source=f"/krafa/{spec.name}",
             tls=database_tls_params(settings),  # the settings given, not the environment again
         )
-        self.producer: AIOKafkaProducer | None = None
+        self.producer: ClusterBoundProducer | None = None
         self.relay: OutboxRelay | None = None
         self.consumer: InboxConsumer | None = None  # the main lane
         self.consumers: list[InboxConsumer] = []  # every lane, the main one first
@@ -256,7 +256,7 @@ class LanePlan:
     dead_letter_topics: frozenset[str]
     thread: bool
 
-    def build(self, db: Database, producer: AIOKafkaProducer | None, settings: ServiceSettings) -> InboxConsumer:
+    def build(self, db: Database, producer: ClusterBoundProducer, settings: ServiceSettings) -> InboxConsumer:
         """The consumer, made in the event loop it will run in (aiokafka binds its clients to it)."""
         return InboxConsumer(
             service=self.service,
