@@ -66,10 +66,6 @@ class NewClaims:
     # The id of the claim's ClaimCreated, which its history row names.
     event_id: list[UUID] = field(default_factory=list)
 
-    def add(self, **values: Any) -> None:
-        for name, value in values.items():
-            getattr(self, name).append(value)
-
 
 # The PostgreSQL type of each NewClaims column, in field order.
 _NEW_CLAIM_TYPES = [

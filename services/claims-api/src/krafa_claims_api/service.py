@@ -146,7 +146,9 @@ async def create_claims(
     def redraw(index: int) -> str:
         # Rare (a drawn reference already held): the claim's row and event were made with the
         # first draw, so they take the new one too.
-        payment = payments[index] = _payment_identity(creditor, claims[index], debtors, national_ids)
+        payment = payments[index] = _payment_identity(
+            domain.payment_terms(creditor), claims[index], debtors, national_ids
+        )
         new.reference[index], new.payment[index] = payment.reference, payment.model_dump_json()
         events[index] = events[index].model_copy(update={"reference": payment.reference, "payment": payment})
         return payment.reference
@@ -193,14 +195,14 @@ async def _insert(
 
 
 def _payment_identity(
-    creditor: asyncpg.Record,
+    terms: domain.CreditorPaymentTerms,
     claim: ClaimIn,
     debtors: dict[str, tuple[UUID, DebtorSnapshot]],
     national_ids: dict[str, str],
 ) -> PaymentIdentity:
     customer_no = claim.debtor.customer_no
     return domain.payment_identity(
-        domain.payment_terms(creditor),
+        terms,
         claim.reference,
         references.random_number(),
         debtor_country=debtors[customer_no][1].country,
@@ -221,12 +223,13 @@ async def _payment_identities(
     a 422 names every invalid reference at once."""
     payments: list[PaymentIdentity] = []
     found = []
+    terms = domain.payment_terms(creditor)
     for index, claim in enumerate(claims):
         if index % _SLICE == 0:
             # The first lets the debtors' contact points start to go out (see create_claims).
             await asyncio.sleep(0)
         try:
-            payments.append(_payment_identity(creditor, claim, debtors, national_ids))
+            payments.append(_payment_identity(terms, claim, debtors, national_ids))
         except InvalidReference as exc:
             found.append({"pointer": f"{pointer.format(index)}/reference", "detail": str(exc)})
     if found:
@@ -252,30 +255,33 @@ async def _new_claims(
     slip_fee, home_currency = creditor["slip_fee_minor"], creditor["currency"]
     new = repository.NewClaims()
     ids = _uuid4s(2 * len(claims))
+    # Column by column, as insert_claims sends them.
+    payment_json = PaymentIdentity.__pydantic_serializer__.to_json  # model_dump_json's, not decoded
+    today = now.date()
     for index, (claim, payment) in enumerate(zip(claims, payments, strict=True)):
         if index % _SLICE == 0:
             await asyncio.sleep(0)
-        new.add(
-            id=ids[2 * index],
-            debtor_id=debtors[claim.debtor.customer_no][0],
-            invoice_no=claim.invoice_no,
-            amount_minor=claim.amount_minor,
-            # Icelandic payment slips (docs/domain.md): the creditor's slip fee (seðilgjald) is owed on slips in its
-            # own currency.
-            fees_minor=slip_fee if claim.currency == home_currency else 0,
-            currency=claim.currency,
-            issue_date=claim.issue_date or now.date(),
-            due_date=claim.due_date,
-            final_due_date=claim.final_due_date
+        new.id.append(ids[2 * index])
+        new.debtor_id.append(debtors[claim.debtor.customer_no][0])
+        new.invoice_no.append(claim.invoice_no)
+        new.amount_minor.append(claim.amount_minor)
+        # Icelandic payment slips (docs/domain.md): the creditor's slip fee (seðilgjald) is owed on slips in its
+        # own currency.
+        new.fees_minor.append(slip_fee if claim.currency == home_currency else 0)
+        new.currency.append(claim.currency)
+        new.issue_date.append(claim.issue_date or today)
+        new.due_date.append(claim.due_date)
+        new.final_due_date.append(
+            claim.final_due_date
             or domain.default_final_due_date(
                 jurisdiction, claim.due_date, department_offsets.get(claim.department or "")
-            ),
-            reference=payment.reference,
-            description=claim.description,
-            department=claim.department,
-            payment=payment.model_dump_json(),
-            event_id=ids[2 * index + 1],
+            )
         )
+        new.reference.append(payment.reference)
+        new.description.append(claim.description)
+        new.department.append(claim.department)
+        new.payment.append(payment_json(payment).decode())
+        new.event_id.append(ids[2 * index + 1])
     return new
 
 

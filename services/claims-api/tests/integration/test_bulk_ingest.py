@@ -292,3 +292,36 @@ async def test_a_drawn_reference_already_held_is_drawn_again_for_the_row_and_the
         assert claim["reference"] == single["reference"] == event.reference == event.payment.reference
         assert claim["payment"] == single["payment"]
         references.validate("IS", claim["reference"])
+
+
+async def test_a_bulk_s_debtors_keep_their_addresses_as_sent(api: Api) -> None:
+    """A bulk's new debtors go in by one statement with their addresses as JSON text (past
+    PLAIN_INSERT_FROM without ON CONFLICT): each reads back as sent, quotes, backslashes and
+    letters outside ASCII included, and a debtor without an address has none."""
+    creditor_id, client = await api.creditor()
+    address = {
+        "lines": ['c/o Þórunn "Tóta" Ævarsdóttir', "Laugavegur 1 \\ bakhús"],
+        "postcode": "101",
+        "city": "Reykjavík",
+        "country": "IS",
+    }
+
+    def body(i: int) -> dict[str, Any]:
+        claim = claim_body(f"A-{i}", 1_000 + i, customer_no=f"A-{i:03d}")
+        if i % 2:
+            claim["debtor"]["address"] = {**address, "lines": [*address["lines"], f"íbúð {i}"]}
+        else:
+            del claim["debtor"]["address"]
+        return claim
+
+    for claims in ([body(0), body(1)], [body(i) for i in range(2, PLAIN_INSERT_FROM + 12)]):
+        response = await client.post("/v1/claims/bulk", json={"claims": claims})
+        assert response.status_code == 201, response.text
+    async with api.db.connection() as conn:
+        stored = {
+            r["customer_no"]: r["address"]
+            for r in await conn.fetch("SELECT customer_no, address FROM debtors WHERE creditor_id = $1", creditor_id)
+        }
+    expected = {f"A-{i:03d}": body(i)["debtor"].get("address") for i in range(PLAIN_INSERT_FROM + 12)}
+    assert stored == expected
+    assert stored["A-051"]["lines"][-1] == "íbúð 51"

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import pydantic_core
 from krafa_kit import privacy
 
 from krafa_claims_api.debtors.domain import (
@@ -128,9 +129,12 @@ async def page(
     return await _attach_contacts(conn, list(rows))
 
 
-def _master_values(debtor: Debtor) -> list[Any]:
-    # The connection's jsonb codec serialises the address dict itself.
+def _master_values(debtor: Debtor, address_text: bool = False) -> list[Any]:
+    # The connection's jsonb codec serialises the address dict itself, or (`address_text`) it goes
+    # as JSON text, cast to jsonb by the statement.
     values = [debtor.master[name] for name in MASTER_FIELDS]
+    if address_text and values[_ADDRESS] is not None:
+        values[_ADDRESS] = pydantic_core.to_json(values[_ADDRESS]).decode()
     usable = primaries(debtor)
     email, email_state = legacy_email(debtor, usable)
     phone = usable.get(Kind.PHONE)
@@ -156,6 +160,9 @@ _MASTER_TYPES = [
 ]
 
 
+_ADDRESS = MASTER_FIELDS.index("address")
+
+
 # More new debtors than this are inserted without ON CONFLICT first (see insert_new).
 PLAIN_INSERT_FROM = 50
 
@@ -166,13 +173,18 @@ async def insert_new(conn: asyncpg.Connection, creditor_id: UUID, debtors: list[
     if not debtors:
         return set()
     columns = [*MASTER_FIELDS, "email", "email_state", "phone"]
+    # The addresses go as JSON text (pydantic-core's encoder: a third of the codec's json.dumps for
+    # 10,000 of them) and become jsonb in the statement, which stores the same value either way.
     types = [*_MASTER_TYPES, "text", "text", "text"]
-    values = [[d.id, d.customer_no, d.created_at, *_master_values(d)] for d in debtors]
+    types[_ADDRESS] = "text"
+    values = [[d.id, d.customer_no, d.created_at, *_master_values(d, address_text=True)] for d in debtors]
     placeholders = ", ".join(f"${i + 5}::{t}[]" for i, t in enumerate(types))
     names = ", ".join(columns)
+    selected = ", ".join(f"u.{name}::jsonb" if name == "address" else f"u.{name}" for name in columns)
     insert = (
         f"INSERT INTO debtors (creditor_id, id, customer_no, created_at, {names}, updated_at)"
-        f" SELECT $1, u.*, u.created_at FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], {placeholders})"
+        f" SELECT $1, u.id, u.customer_no, u.created_at, {selected}, u.created_at"
+        f" FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], {placeholders})"
         f" AS u(id, customer_no, created_at, {names})"
     )
     args = [creditor_id, *[list(col) for col in zip(*values, strict=True)]]
