@@ -4,6 +4,7 @@ port chosen free at run time (or a fixed one). Used by `krafa run` and by the te
 
 from __future__ import annotations
 
+import _thread
 import concurrent.futures
 import contextlib
 import ctypes
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -78,21 +80,73 @@ def spawn(
     return _SPAWNER.submit(start).result()
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stopping:
+    """The signal that asked this process to stop (None before one came), and whether the one
+    the handler sees next is that same signal raised again (`redeliver`), not a second one."""
+
+    signum: int | None = None
+    redeliver = False
+    previous_hook: Any = None
+
+
 def stop_on_signals() -> None:
     """For a command that starts servers: SIGTERM and SIGHUP raise KeyboardInterrupt as Ctrl-C
     does, so its `finally` blocks stop what it started (Python's default for SIGTERM is to die
     without unwinding). Ctrl-C itself raises at once, even inside asyncio.run (whose own handler
     only cancels the main task, which code that swallows a cancellation could ignore). Once: a
     second signal during the clean-up gets the default action, and the children then get their
-    parent-death signal."""
+    parent-death signal.
+
+    Python runs a signal's handler between two bytecodes of the main thread, wherever it is:
+    inside a finalizer too (a `__del__`, a generator closed by the garbage collector), where an
+    exception is not raised but printed ("Exception ignored in ...") and dropped. The command
+    would then carry on as if no signal had come, servers and all. So a KeyboardInterrupt of
+    ours that is dropped is raised again in the main thread a moment later (see `raise_stop`)."""
+    _Stopping.signum, _Stopping.redeliver = None, False
+    if _Stopping.previous_hook is None:
+        _Stopping.previous_hook = sys.unraisablehook
+        sys.unraisablehook = _unraisable
 
     def interrupt(signum: int, frame: object) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_DFL)
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+        if _Stopping.signum is not None and not _Stopping.redeliver:  # a second signal
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_DFL)
+            signal.raise_signal(signum)
+            return
+        raise_stop(signum)
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, interrupt)
+
+
+def raise_stop(signum: int) -> None:
+    """Raise the KeyboardInterrupt of `signum` in the main thread (from its signal handler),
+    raised again should a finalizer drop it."""
+    _Stopping.signum, _Stopping.redeliver = signum, False
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+# How soon a dropped KeyboardInterrupt is raised again: long enough for the finalizer that
+# dropped it to have returned.
+REDELIVER_AFTER_S = 0.05
+
+
+def _unraisable(unraisable: Any) -> None:
+    signum = _Stopping.signum
+    if signum is None or not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _Stopping.previous_hook(unraisable)
+        return
+
+    def redeliver() -> None:
+        _Stopping.redeliver = True
+        _thread.interrupt_main(signal.Signals(signum))  # the handler runs again, in the main thread
+
+    timer = threading.Timer(REDELIVER_AFTER_S, redeliver)
+    timer.daemon = True
+    timer.start()
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from krafa_kit.embedded import free_port, stop_on_signals
+from krafa_kit.embedded import free_port, raise_stop, stop_on_signals
 
 from krafa import targets
 from krafa.stack import BROKERS, DEFAULT_PORTS, SERVICES, Stack, StackConfig, module_for, replay_outboxes
@@ -63,7 +63,7 @@ def stop_gracefully(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> thr
         # Python runs this between bytecodes even while the loop is busy; the loop wakes by its
         # self-pipe once it is free.
         if expired.is_set() or escalation.ident is not None:  # a second signal, or no answer
-            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}: the event loop did not answer")
+            raise_stop(signum)  # raised again should a finalizer drop it
         loop.call_soon_threadsafe(stop.set)
         escalation.start()
 
