@@ -254,19 +254,44 @@ def stop_process(process: ChildProcess, sig: int = signal.SIGTERM, timeout: floa
         process.wait(5)
 
 
+# How long a SIGKILLed process may take to be gone (it cannot refuse; this only bounds a process
+# stuck in the kernel, so that a stop never hangs).
+KILL_WAIT_S = 5.0
+
+# A child and the signal that asks it to stop cleanly (PostgreSQL's fast shutdown is SIGINT).
+Stop = tuple[ChildProcess, int]
+
+
 def stop_processes(processes: Iterable[ChildProcess], sig: int = signal.SIGTERM, timeout: float = 15) -> None:
     """Stop children we started, all at once: `sig` to each, then wait for all within one
     `timeout` (not one per process), SIGKILL for those that linger."""
-    running = [p for p in processes if p.poll() is None]
-    for process in running:
+    stop_together([(process, sig) for process in processes], timeout)
+
+
+def stop_together(stops: Iterable[Stop], timeout: float) -> list[ChildProcess]:
+    """Stop children we started, all at once, each by its own signal; wait for all of them within
+    one `timeout`, then SIGKILL every one still running, at once, and wait for those within
+    KILL_WAIT_S. Returns the children that had to be killed. A stop takes at most `timeout` +
+    KILL_WAIT_S however many children there are, so servers that wait for each other while they
+    stop (a Kafka node for a controller that has already gone) cannot add up their waits."""
+    running = [(process, sig) for process, sig in stops if process.poll() is None]
+    for process, sig in running:
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, sig)
-    deadline = time.monotonic() + timeout
-    for process in running:
+    lingering = _wait_all([process for process, _ in running], time.monotonic() + timeout)
+    for process in lingering:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+    _wait_all(lingering, time.monotonic() + KILL_WAIT_S)
+    return lingering
+
+
+def _wait_all(processes: list[ChildProcess], deadline: float) -> list[ChildProcess]:
+    """Wait for each process until `deadline` (one for all); those still running after it."""
+    for process in processes:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(max(deadline - time.monotonic(), 0.01))
-    for process in running:
-        stop_process(process, signal.SIGKILL, timeout=5)
+    return [process for process in processes if process.poll() is None]
 
 
 def _pg_bin() -> Path:
@@ -411,10 +436,13 @@ class EmbeddedPostgres:
         if process.returncode != 0:
             raise subprocess.CalledProcessError(process.returncode, args, out, err)
 
-    def stop(self) -> None:
-        # SIGINT is PostgreSQL's "fast shutdown": clean, and quick.
-        if self.process is not None:
-            stop_process(self.process, signal.SIGINT, timeout=30)
+    def stops(self) -> list[Stop]:
+        # SIGINT is PostgreSQL's "fast shutdown": it rolls back open transactions, writes a
+        # checkpoint and exits without waiting for clients to disconnect. Clean, and quick.
+        return [(self.process, signal.SIGINT)] if self.process is not None else []
+
+    def stop(self, timeout: float = 30) -> None:
+        stop_together(self.stops(), timeout)
 
     def create_database(self, name: str) -> None:
         result = subprocess.run(
@@ -472,9 +500,11 @@ class EmbeddedBroker:
             out.close()
         wait_for_port("127.0.0.1", self.port, timeout, self.process)
 
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
+    def stops(self) -> list[Stop]:
+        return [(self.process, signal.SIGTERM)] if self.process is not None else []
+
+    def stop(self, timeout: float = 15) -> None:
+        stop_together(self.stops(), timeout)
 
     @property
     def pids(self) -> list[int]:

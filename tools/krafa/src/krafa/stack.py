@@ -38,10 +38,10 @@ from krafa_kit.embedded import (
     port_is_free,
     spawn,
     stop_process,
-    stop_processes,
+    stop_together,
 )
 from krafa_kit.kafka import ensure_topics, reset_topics
-from krafa_kit.kafka_cluster import REPLICATION, KafkaCluster
+from krafa_kit.kafka_cluster import REPLICATION, STOP_TIMEOUT_S, KafkaCluster
 
 from krafa import zygote
 
@@ -74,6 +74,15 @@ DEFAULT_PORTS = {
     "postgres": 55432,
     "broker": 19092,
 }
+# How long each step of a stop waits for its servers before it kills those left (Stack.stop). The
+# services first: uvicorn lets requests finish for up to 10 s, then the workers stop; what a
+# service killed mid-way was doing is redone from its outbox and inbox. The sinks stop in well
+# under a second. PostgreSQL's fast shutdown takes a second or two; Kafka's nodes, stopping
+# together, most of 10 s on a busy machine, and one may wait for a quorum that has gone
+# (krafa_kit.kafka_cluster.STOP_TIMEOUT_S).
+STOP_SERVICES_S = 10.0
+STOP_SINKS_S = 5.0
+STOP_STORES_S = STOP_TIMEOUT_S
 BOUNCE_DOMAIN = "invalid.example"
 RETURN_DOMAIN = "returns.krafa.localhost"
 DATABASE = "krafa"
@@ -553,13 +562,23 @@ class Stack:
         return name
 
     def stop(self) -> None:
+        """Every server the stack started, in three steps, each all at once and each with one
+        deadline after which what is left is killed (STOP_SERVICES_S, STOP_SINKS_S,
+        STOP_STORES_S): the whole stack is down within about half a minute of a Ctrl-C or a
+        service manager's SIGTERM, however busy the machine."""
         sinks = ("smtp-catcher", "provider-sink", "psp-sink", "idp-sink", "bank-sink")
-        # The services and their replicas (start_replica) all at once, then what they talk to.
-        stop_processes(p for name, p in self.processes.items() if name not in sinks)
-        stop_processes(p for name, p in self.processes.items() if name in sinks)
+        # The services and their replicas (start_replica), then what they talk to; PostgreSQL and
+        # the broker's nodes together, as neither needs the other to stop.
+        services = [(p, signal.SIGTERM) for name, p in self.processes.items() if name not in sinks]
+        killed = stop_together(services, STOP_SERVICES_S)
+        killed += stop_together([(p, signal.SIGTERM) for n, p in self.processes.items() if n in sinks], STOP_SINKS_S)
+        killed += stop_together(self.pg.stops() + (self.broker.stops() if self.owns_broker else []), STOP_STORES_S)
         if self.owns_broker:
-            self.broker.stop()
-        self.pg.stop()
+            self.broker.stop()  # its nodes are gone: this keeps what their clean stop wrote
+        if killed:
+            names = {id(p): name for name, p in self.processes.items()} | {id(self.pg.process): "postgres"}
+            left = ", ".join(names.get(id(p), f"broker (pid {p.pid})") for p in killed)
+            log.warning("killed after the deadline of their stop: %s", left)
         if not self.running:
             return
         self.running = False
