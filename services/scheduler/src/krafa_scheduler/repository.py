@@ -294,6 +294,21 @@ async def scoped_policy(
     return row
 
 
+async def scoped_policy_ref(
+    conn: asyncpg.Connection, creditor_id: UUID, department: str | None, customer_class: str | None
+) -> tuple[str, int] | None:
+    """`scoped_policy`'s key and version, without its document."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT key, version FROM policies"
+        " WHERE creditor_id = $1 AND department IN ('', $2) AND customer_class IN ('', $3)"
+        " ORDER BY (department <> '') DESC, (customer_class <> '') DESC, created_at DESC, version DESC LIMIT 1",
+        creditor_id,
+        department or "",
+        customer_class or "",
+    )
+    return None if row is None else (row["key"], row["version"])
+
+
 async def policies(conn: asyncpg.Connection, creditor_id: UUID) -> list[asyncpg.Record]:
     """Every version of the creditor's policies, each scope's newest first; `current` marks the one
     `scoped_policy` picks for that exact scope."""

@@ -28,7 +28,7 @@ from krafa_events.catalog import (
 )
 from krafa_events.testing import a_balance_changed, a_claim_created, a_payment_line
 from krafa_law import jurisdictions, rates
-from krafa_scheduler import policy, repository
+from krafa_scheduler import policy, repository, service
 from krafa_scheduler.handlers import make_routes
 
 from .conftest import Engine
@@ -221,3 +221,29 @@ async def test_a_new_policy_version_reaches_a_planned_timeline_only_when_re_plan
     second = [e for e in await engine.new_events() if isinstance(e, ReminderDue)]
     # 20 days after the new due date is Sunday 29 March: an email may go out on a Sunday.
     assert [(r.step, r.template, r.policy, r.due_at) for r in second] == [(2, "v2", "club@2", utc(3, 29))]
+
+
+async def test_a_claim_gets_its_scopes_newest_policy_version_validated_once(engine: Engine) -> None:
+    """Each new claim reads which version of the creditor's policies applies to its scope; a
+    version is never changed, so it is validated once and the next claims share it, while a newer
+    version or a more specific scope is picked up at once."""
+    creditor = a_claim_created().creditor_id
+
+    def club(key: str, template: str) -> dict[str, object]:
+        return {
+            "key": key,
+            "jurisdiction": "IS",
+            "steps": [{"name": "first", "when": {"after": "due_date", "days": 1}, "template": template}],
+        }
+
+    async with engine.db.uow() as uow:
+        assert await service.select_policy(uow.conn, creditor, None, None, "IS") == (None, policy.default_policy("IS"))
+        await repository.insert_policy(uow.conn, creditor, "", "", club("club", "v1"))
+        chosen, first = await service.select_policy(uow.conn, creditor, None, None, "IS")
+        assert chosen == creditor and (first.ref, first.steps[0].template) == ("club@1", "v1")
+        assert (await service.select_policy(uow.conn, creditor, None, None, "IS"))[1] is first
+        await repository.insert_policy(uow.conn, creditor, "", "", club("club", "v2"))
+        assert (await service.select_policy(uow.conn, creditor, None, None, "IS"))[1].ref == "club@2"
+        await repository.insert_policy(uow.conn, creditor, "golf", "", club("golf", "g1"))
+        assert (await service.select_policy(uow.conn, creditor, "golf", None, "IS"))[1].ref == "golf@1"
+        assert (await service.select_policy(uow.conn, creditor, "tennis", None, "IS"))[1].ref == "club@2"
