@@ -97,11 +97,12 @@ async def wait_for(check: Any, timeout: float = 60.0, what: str = "") -> Any:
     raise TimeoutError(f"waited {timeout}s for {what}")
 
 
-async def reminder_link(stack: Stack, address: str) -> str:
-    """The personal link in the first reminder email to `address`."""
+async def reminder_link(stack: Stack, address: str, *, newest: bool = False) -> str:
+    """The personal link in the first reminder email to `address` (`newest`: in the latest one)."""
 
     def find() -> str | None:
-        for message in messages_to(stack, address):
+        messages = messages_to(stack, address)
+        for message in reversed(messages) if newest else messages:
             match = LINK.search(text_of(message))
             if match:
                 return match.group(0)
@@ -242,7 +243,9 @@ class Person:
         return response
 
     async def log_in(self) -> None:
-        link = await reminder_link(self.stack, self.address)
+        # From the newest reminder, as a person opens the latest mail: the first one's link may
+        # have expired by the time they act (60 days).
+        link = await reminder_link(self.stack, self.address, newest=True)
         page = await self.request("GET", link)
         csrf, contact = CSRF.search(page.text), CONTACT.search(page.text)
         if page.status_code != 200 or csrf is None or contact is None:
