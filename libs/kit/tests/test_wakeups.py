@@ -19,7 +19,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from krafa_events import ClaimCreated, DecodedEvent, Topic, encode
 from krafa_events.testing import a_claim_created
-from krafa_kit.consumer import ASKED_AWAKE_S, InboxConsumer
+from krafa_kit.consumer import InboxConsumer
 from krafa_kit.db import Database, UnitOfWork
 from krafa_kit.embedded import EmbeddedBroker
 from krafa_kit.kafka import create_consumer, create_producer
@@ -180,56 +180,6 @@ async def test_an_idle_consumer_wakes_on_a_publication_and_still_finds_unannounc
     finally:
         consumer.stop()
         await raw.stop()
-        await producer.stop()
-
-
-async def test_a_consumer_idle_at_each_catch_up_fetches_when_told_and_stays_awake_while_asked(
-    db: Database, broker: EmbeddedBroker
-) -> None:
-    """The embedded stack's consumers pause as soon as they are caught up (an `idle_after_s`
-    shorter than a fetch round): records that flow in bursts are each fetched on their relay's
-    hint, with no idle check to find them, and the consumer pauses again between the bursts. A
-    consumer asked whether it is current keeps fetching for ASKED_AWAKE_S all the same."""
-    settings = ServiceSettings(database_url=db.dsn, kafka_bootstrap=broker.bootstrap)
-    producer = create_producer(settings)
-    await producer.start()
-    applied: list[str] = []
-
-    async def on_claim_created(uow: UnitOfWork, envelope: DecodedEvent) -> None:
-        assert isinstance(envelope.event, ClaimCreated)
-        applied.append(envelope.event.invoice_no)
-
-    consumer = InboxConsumer(
-        service="kit-test", db=db, producer=producer,
-        consumer=create_consumer(settings, (Topic.CLAIMS.value,), "kit-test-eager-idle"),
-        routes={ClaimCreated: on_claim_created},
-        idle_after_s=0.01, idle_check_s=NEVER_S,
-    )  # fmt: skip
-    listener = Listener(db.dsn)
-    listener.on(PUBLISHED_CHANNEL, consumer.published)
-    relay = OutboxRelay(db, producer, service="kit-test", poll_interval_s=NEVER_S)
-    try:
-        async with running(consumer.run(), listener.run(), relay.run()):
-            await listener.connected.wait()
-            await eventually(lambda: consumer.idle, timeout=60)
-            for n in range(5):
-                pauses = consumer.pauses
-                await write_outbox(db, f"BURST-{n}", notify=True)
-                await eventually(lambda n=n: f"BURST-{n}" in applied)  # type: ignore[misc]
-                # Paused again right after it (well inside the 2 s the stack used to wait).
-                await eventually(lambda p=pauses: consumer.idle and consumer.pauses > p, timeout=1.5)  # type: ignore[misc]
-            assert consumer.idle_checks == 0
-            # Asked, it fetches again and keeps fetching while the question is recent…
-            consumer.current(0.001)  # paused: not current to the millisecond, so it wakes
-            await eventually(lambda: not consumer.idle)
-            pauses = consumer.pauses
-            await asyncio.sleep(ASKED_AWAKE_S / 2)
-            assert not consumer.idle and consumer.pauses == pauses
-            assert consumer.current(1.0)  # caught up as of a fetch under a second old
-            # …and pauses once nobody has asked for ASKED_AWAKE_S.
-            await eventually(lambda: consumer.idle, timeout=ASKED_AWAKE_S + 10)
-    finally:
-        consumer.stop()
         await producer.stop()
 
 

@@ -33,9 +33,6 @@ def test_on_kafka_idle_consumers_heartbeat_every_2_s_and_check_every_5_s(tmp_pat
     embedded = Stack(StackConfig.with_free_ports(tmp_path / "embedded")).service_env("notifier")
     assert "KRAFA_KAFKA_HEARTBEAT_INTERVAL_MS" not in embedded
     assert "KRAFA_CONSUMER_IDLE_CHECK_S" not in embedded
-    # The embedded broker holds every fetch for its whole wait: its consumers pause as soon as
-    # they are caught up and fetch on the relays' hints, between bursts as well as when idle.
-    assert 0 < float(embedded["KRAFA_CONSUMER_IDLE_AFTER_S"]) <= 0.01  # no longer than one fetch wait
 
 
 def test_services_under_test_on_kafka_get_the_settings_a_stack_runs_them_with() -> None:

@@ -34,13 +34,6 @@ Handler = Callable[[UnitOfWork, DecodedEvent], Awaitable[None]]
 Routes = Mapping[type[Event], Handler]
 
 
-# A consumer asked `current` keeps fetching at least this long after the question, however short
-# its `idle_after_s`: the notifier asks its stops lane before every send, and a lane paused
-# between two sends could not answer the next one yes once its last fetch was older than the
-# sends' window; every send of a burst would wait for it to wake and fetch.
-ASKED_AWAKE_S = 2.0
-
-
 class PermanentError(Exception):
     """A handler's verdict that this event can never be processed: it goes to the DLQ."""
 
@@ -128,10 +121,7 @@ class InboxConsumer:
         published to a topic it reads; `current` asked while it is behind; another lane of the
         process applied events; a new assignment), and otherwise when its check every
         `idle_check_s` (the partitions' end offsets against its positions) finds records, which
-        bounds the delay of a record whose producer sends no wake-up. 0: always fetching. An
-        `idle_after_s` shorter than a fetch round (the embedded stack's) makes it fetch only
-        when told to while records flow too: a pause at each catch-up and a fetch at each
-        relay's hint, instead of an empty fetch every fetch wait between them."""
+        bounds the delay of a record whose producer sends no wake-up. 0: always fetching."""
         self.service = service
         self.name = f"{service}.{lane}" if lane else service
         self.dead_letter_topics = dead_letter_topics
@@ -151,7 +141,6 @@ class InboxConsumer:
         self.idle_check_s = idle_check_s
         self.idle = False  # not fetching (paused) until woken
         self.idle_checks = 0  # idle checks made (ListOffsets requests instead of fetches)
-        self.pauses = 0  # times it stopped fetching
         self._wake = Wakeup()
         self._active_at = time.monotonic()  # the last record, or the last wake-up with a reason
         self._asked_at = 0.0  # monotonic seconds of the last `current` question
@@ -183,9 +172,8 @@ class InboxConsumer:
         reported on its last fetch had been applied, on every partition of the group (the
         notifier sends nothing while its stops lane is behind, docs/adr/0008). An idle consumer
         asked while it cannot say so fetches again at once. A consumer asked does not go idle
-        until `idle_after_s` (at least ASKED_AWAKE_S) after the last question: paused, it could
-        not answer yes, so every send of a burst would wait for it to wake and fetch. Safe from
-        any thread."""
+        until `idle_after_s` after the last question: paused, it could not answer yes, so every
+        send of a burst would wait for it to wake and fetch. Safe from any thread."""
         self._asked_at = time.monotonic()
         fresh = self.caught_up_at is not None and time.time() - self.caught_up_at < within_s
         if not fresh:
@@ -227,9 +215,6 @@ class InboxConsumer:
                 if self._wake.is_set() and not self.idle:
                     self._wake.clear()  # a wake-up while fetching: stay awake a while longer
                     self._active_at = time.monotonic()
-                    # Records announced now may have been appended after the latest fetch: a
-                    # pause needs a fetch answered after this wake-up, as after a resume.
-                    self._resumed_at = time.time()
                 if self._may_idle():
                     await self._pause_until_woken()
                     continue
@@ -257,7 +242,7 @@ class InboxConsumer:
         return (
             self.idle_after_s > 0
             and now - self._active_at >= self.idle_after_s
-            and now - self._asked_at >= max(self.idle_after_s, ASKED_AWAKE_S)
+            and now - self._asked_at >= self.idle_after_s
             and self.caught_up_at is not None
             and self.caught_up_at >= self._resumed_at
             and bool(self.consumer.assignment())
@@ -267,7 +252,6 @@ class InboxConsumer:
         paused = self.consumer.assignment()
         self.consumer.pause(*paused)
         self.idle = True
-        self.pauses += 1
         try:
             while not self._stopping and not await self._wake.wait(self.idle_check_s):
                 self.idle_checks += 1

@@ -283,12 +283,11 @@ class Stack:
                 "KRAFA_PORTAL_TOKEN": self.portal_token,
                 "KRAFA_GATEWAY_TOKEN": self.gateway_token,
                 "KRAFA_PORTAL_URL": self.url("web"),
-                # Consumers stop fetching as soon as they are caught up, until a relay's NOTIFY
-                # in this database (or the 1 s end-offset check) wakes them: the embedded broker
-                # answers a waiting fetch only when it runs out, so a consumer fetching between
-                # records costs it and itself a fetch every 10 ms (~4 % and ~2.5 % of a core per
-                # consumer of three topics), and eight consumers did so through every burst.
-                "KRAFA_CONSUMER_IDLE_AFTER_S": "0.01",
+                # Consumers stop fetching after 2 s without records until a relay's NOTIFY in
+                # this database (or the 1 s end-offset check) wakes them: the embedded broker
+                # answers a waiting fetch only when it runs out, so an always-fetching consumer
+                # costs it a fetch every 10 ms.
+                "KRAFA_CONSUMER_IDLE_AFTER_S": "2",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -339,9 +338,6 @@ class Stack:
             # node leading one of its partitions (three per consumer), the idle cluster's
             # busiest request at one a second.
             env["KRAFA_CONSUMER_IDLE_CHECK_S"] = "5"
-            # Kafka answers a waiting fetch as soon as records arrive: a fetching consumer costs
-            # little, and pausing it between records would only add the wake-ups' round trips.
-            env["KRAFA_CONSUMER_IDLE_AFTER_S"] = "2"
         env.update(self.config.extra_env)
         return env
 
