@@ -8,42 +8,9 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 
-import pytest
 from krafa_kit.embedded import KILL_WAIT_S, stop_together
-
-# A child that exits cleanly on `clean` (a signal number, or none) and ignores `ignored`; it says
-# "ready" once its handlers are in place.
-CHILD = """
-import signal, sys, time
-clean, ignored = int(sys.argv[1]), int(sys.argv[2])
-if clean:
-    signal.signal(clean, lambda signum, frame: sys.exit(0))
-if ignored:
-    signal.signal(ignored, signal.SIG_IGN)
-print("ready", flush=True)
-while True:
-    time.sleep(0.1)
-"""
-
-
-@pytest.fixture
-def children() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for child in started:  # whatever a failed assertion left
-        if child.poll() is None:
-            child.kill()
-            child.wait(10)
-
-
-def _child(started: list[subprocess.Popen[bytes]], *, clean: int = 0, ignored: int = 0) -> subprocess.Popen[bytes]:
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(clean), str(ignored)], stdout=subprocess.PIPE)
-    started.append(child)
-    assert child.stdout is not None and child.stdout.readline() == b"ready\n"
-    return child
+from krafa_kit.testing import signal_child, signal_children  # noqa: F401 — the `children` fixture
 
 
 class Watched:
@@ -72,9 +39,9 @@ class Watched:
 def test_each_child_gets_its_own_signal_and_those_that_linger_are_killed(
     children: list[subprocess.Popen[bytes]],
 ) -> None:
-    database = _child(children, clean=signal.SIGINT, ignored=signal.SIGTERM)
-    server = _child(children, clean=signal.SIGTERM)
-    stuck = [_child(children, ignored=signal.SIGTERM) for _ in range(2)]
+    database = signal_child(children, clean=signal.SIGINT, ignored=signal.SIGTERM)
+    server = signal_child(children, clean=signal.SIGTERM)
+    stuck = [signal_child(children, ignored=signal.SIGTERM) for _ in range(2)]
 
     killed = stop_together(
         [(database, signal.SIGINT), (server, signal.SIGTERM), *((s, signal.SIGTERM) for s in stuck)], timeout=1.0
@@ -88,7 +55,7 @@ def test_each_child_gets_its_own_signal_and_those_that_linger_are_killed(
 
 def test_the_children_share_one_deadline_instead_of_one_each(children: list[subprocess.Popen[bytes]]) -> None:
     waits: list[float] = []
-    stuck = [Watched(_child(children, ignored=signal.SIGTERM), waits) for _ in range(3)]
+    stuck = [Watched(signal_child(children, ignored=signal.SIGTERM), waits) for _ in range(3)]
 
     killed = stop_together([(s, signal.SIGTERM) for s in stuck], timeout=1.0)
 
@@ -101,7 +68,7 @@ def test_the_children_share_one_deadline_instead_of_one_each(children: list[subp
 
 
 def test_children_already_gone_are_left_alone(children: list[subprocess.Popen[bytes]]) -> None:
-    gone = _child(children, clean=signal.SIGTERM)
+    gone = signal_child(children, clean=signal.SIGTERM)
     gone.terminate()
     gone.wait(10)
     assert stop_together([(gone, signal.SIGTERM)], timeout=1.0) == []

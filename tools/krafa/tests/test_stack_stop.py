@@ -9,45 +9,14 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
-import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 from krafa import stack as stack_module
 from krafa.stack import Stack, StackConfig
 from krafa_kit.embedded import ChildProcess, Stop
-
-# A child that exits cleanly on `clean` (a signal number, or none) and ignores `ignored`; it says
-# "ready" once its handlers are in place.
-CHILD = """
-import signal, sys, time
-clean, ignored = int(sys.argv[1]), int(sys.argv[2])
-if clean:
-    signal.signal(clean, lambda signum, frame: sys.exit(0))
-if ignored:
-    signal.signal(ignored, signal.SIG_IGN)
-print("ready", flush=True)
-while True:
-    time.sleep(0.1)
-"""
-
-
-@pytest.fixture
-def children() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for child in started:  # whatever a failed assertion left
-        if child.poll() is None:
-            child.kill()
-            child.wait(10)
-
-
-def _child(started: list[subprocess.Popen[bytes]], *, clean: int = 0, ignored: int = 0) -> subprocess.Popen[bytes]:
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(clean), str(ignored)], stdout=subprocess.PIPE)
-    started.append(child)
-    assert child.stdout is not None and child.stdout.readline() == b"ready\n"
-    return child
+from krafa_kit.testing import signal_child, signal_children  # noqa: F401 — the `children` fixture
 
 
 def test_a_kafka_stack_stops_in_three_steps_each_with_one_deadline(
@@ -70,15 +39,15 @@ def test_a_kafka_stack_stops_in_three_steps_each_with_one_deadline(
     monkeypatch.setattr(stack_module, "stop_together", stop_together)
     # The servers, played by children that stop as each kind does, or never.
     stack.processes = {
-        "claims-api": _child(children, clean=signal.SIGTERM),
-        "notifier": _child(children, ignored=signal.SIGTERM),  # stuck in its shutdown
-        "smtp-catcher": _child(children, clean=signal.SIGTERM),
+        "claims-api": signal_child(children, clean=signal.SIGTERM),
+        "notifier": signal_child(children, ignored=signal.SIGTERM),  # stuck in its shutdown
+        "smtp-catcher": signal_child(children, clean=signal.SIGTERM),
     }
-    database = stack.pg.process = _child(children, clean=signal.SIGINT, ignored=signal.SIGTERM)
+    database = stack.pg.process = signal_child(children, clean=signal.SIGINT, ignored=signal.SIGTERM)
     nodes = stack.broker.nodes  # type: ignore[union-attr]
-    nodes[0].process = _child(children, ignored=signal.SIGTERM)  # waiting for a quorum that has gone
-    nodes[1].process = _child(children, clean=signal.SIGTERM)
-    nodes[2].process = _child(children, clean=signal.SIGTERM)
+    nodes[0].process = signal_child(children, ignored=signal.SIGTERM)  # waiting for a quorum that has gone
+    nodes[1].process = signal_child(children, clean=signal.SIGTERM)
+    nodes[2].process = signal_child(children, clean=signal.SIGTERM)
 
     with caplog.at_level(logging.WARNING, logger="krafa.stack"):
         stack.stop()
@@ -102,9 +71,9 @@ def test_a_stack_on_a_shared_cluster_leaves_the_cluster_running(
     from krafa_kit.kafka_cluster import KafkaCluster
 
     cluster = KafkaCluster(tmp_path / "kafka")
-    node = cluster.nodes[0].process = _child(children, clean=signal.SIGTERM)
+    node = cluster.nodes[0].process = signal_child(children, clean=signal.SIGTERM)
     stack = Stack(StackConfig.with_free_ports(tmp_path / "stack", broker="kafka", kafka=cluster))
-    stack.processes = {"claims-api": _child(children, clean=signal.SIGTERM)}
+    stack.processes = {"claims-api": signal_child(children, clean=signal.SIGTERM)}
     stack.stop()
     assert stack.processes["claims-api"].returncode == 0
     assert node.poll() is None

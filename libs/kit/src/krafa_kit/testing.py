@@ -27,6 +27,8 @@ import functools
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections import Counter
@@ -744,3 +746,40 @@ def _odd_requests(
                     f"{response.status_code} {response.headers.get('content-type')} {response.text[:300]}"
                 )
     return failures
+
+
+# -- children that obey or ignore signals (the tests of stopping things) ---------------------------
+# A child that exits cleanly on `clean` (a signal number, or none) and ignores `ignored`; it says
+# "ready" once its handlers are in place.
+SIGNAL_CHILD = """
+import signal, sys, time
+clean, ignored = int(sys.argv[1]), int(sys.argv[2])
+if clean:
+    signal.signal(clean, lambda signum, frame: sys.exit(0))
+if ignored:
+    signal.signal(ignored, signal.SIG_IGN)
+print("ready", flush=True)
+while True:
+    time.sleep(0.1)
+"""
+
+
+@pytest.fixture(name="children")
+def signal_children() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """`children`: the test's signal children (`signal_child`); whatever a failed assertion left is killed."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for child in started:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+
+
+def signal_child(
+    started: list[subprocess.Popen[bytes]], *, clean: int = 0, ignored: int = 0
+) -> subprocess.Popen[bytes]:
+    """A child that exits on `clean` and ignores `ignored`, started and ready."""
+    child = subprocess.Popen([sys.executable, "-c", SIGNAL_CHILD, str(clean), str(ignored)], stdout=subprocess.PIPE)
+    started.append(child)
+    assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+    return child
